@@ -17,6 +17,7 @@ import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.core.spi.Selection;
+import io.peft4j.core.train.TrainableModel;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -45,7 +46,7 @@ import java.util.regex.Pattern;
  * side; one is active. {@link #disableAdapters()} gives exactly the base model inside its scope.
  * {@link #unload()} and {@link #close()} put the original modules back.
  */
-public final class PeftModel implements AutoCloseable {
+public final class PeftModel implements TrainableModel, AutoCloseable {
 
     /** The name of the adapter created by {@link #wrap(Block, AdapterConfig)}. */
     public static final String DEFAULT_ADAPTER = "default";
@@ -393,6 +394,7 @@ public final class PeftModel implements AutoCloseable {
     // ---------------------------------------------------------------- training view
 
     /** The tensors training updates: those of the active adapter, by file key. */
+    @Override
     public synchronized Map<String, Parameter> trainableParameters() {
         String active = runtime.activeAdapter();
         if (active == null) {
