@@ -1,0 +1,61 @@
+package io.peft4j.core.spi;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Parameter;
+
+import java.util.Map;
+
+/**
+ * One named adapter attached to a model by a method. It owns its tensors, knows how to fold
+ * itself into the base weights where the method allows it, and how to leave the model.
+ *
+ * <p>Tensor keys are the keys of Hugging Face peft's adapter file, without the adapter name:
+ * {@code base_model.model.<module path>.lora_A.weight}.
+ */
+public interface Adapter {
+
+    /** The adapter's name. */
+    String name();
+
+    /** Its configuration. */
+    AdapterConfig config();
+
+    /** The tensors this adapter trains, by file key, in a stable order. */
+    Map<String, Parameter> parameters();
+
+    /**
+     * Frozen tensors that are saved with the adapter because it cannot be rebuilt without them
+     * (index tables, say); empty for most methods.
+     */
+    default Map<String, NDArray> frozenState() {
+        return Map.of();
+    }
+
+    /**
+     * Validates {@code tensors} against this adapter (every expected key present with the expected
+     * shape, no unexpected key) and only then copies the values in.
+     *
+     * @throws IllegalArgumentException naming the key, the shape found and the shape expected
+     */
+    void load(Map<String, NDArray> tensors);
+
+    /** Why this method cannot merge, or {@code null} when it can. */
+    default String mergeUnsupportedReason() {
+        return null;
+    }
+
+    /**
+     * Folds the adapter into the base weights. Refuses, leaving the weights untouched, if the
+     * result would hold NaN or Inf.
+     */
+    void merge();
+
+    /** Takes the merged adapter back out of the base weights. */
+    void unmerge();
+
+    /** Whether the adapter is currently merged. */
+    boolean isMerged();
+
+    /** Removes the adapter from the model, restoring modules no other adapter uses. */
+    void detach();
+}

@@ -1,0 +1,69 @@
+package io.peft4j.core.spi;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleReplacer;
+import io.peft4j.core.tree.ModuleTree;
+
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/**
+ * What a method gets to attach an adapter: the model's block tree, the manager that owns adapter
+ * arrays, the runtime switchboard, and module replacement with bookkeeping so a wrapper can be
+ * taken out again when its last adapter leaves.
+ */
+public final class AdapterContext {
+
+    private final Block root;
+    private final NDManager manager;
+    private final AdapterRuntime runtime;
+    private final Map<Block, ModuleReplacer.Replacement> replacements = new IdentityHashMap<>();
+
+    /** A context over {@code root}; adapter arrays are attached to {@code manager}. */
+    public AdapterContext(Block root, NDManager manager, AdapterRuntime runtime) {
+        this.root = root;
+        this.manager = manager;
+        this.runtime = runtime;
+    }
+
+    /** The model's root block. */
+    public Block root() {
+        return root;
+    }
+
+    /** A fresh view of the model's modules (it reflects earlier replacements). */
+    public ModuleTree tree() {
+        return ModuleTree.of(root);
+    }
+
+    /** The manager that owns adapter arrays (closed with the PeftModel). */
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** The switchboard adapter layers consult in forward. */
+    public AdapterRuntime runtime() {
+        return runtime;
+    }
+
+    /** Puts {@code wrapper} where {@code node}'s block is, remembering how to undo it. */
+    public void replace(ModuleNode node, Block wrapper) {
+        replacements.put(wrapper, ModuleReplacer.replace(node, wrapper));
+    }
+
+    /** Puts back the module that {@code wrapper} replaced. No-op if it replaced nothing. */
+    public void restore(Block wrapper) {
+        ModuleReplacer.Replacement r = replacements.remove(wrapper);
+        if (r != null) {
+            r.undo();
+        }
+    }
+
+    /** Whether {@code wrapper} currently stands in for a module. */
+    public boolean isInstalled(Block wrapper) {
+        return replacements.containsKey(wrapper);
+    }
+}

@@ -1,0 +1,85 @@
+package io.peft4j.core.spi;
+
+import java.util.List;
+
+/**
+ * The switchboard every adapter layer of one model consults during forward: which adapter is
+ * active, whether adapters are disabled, and a per-thread override (per-call adapter choice,
+ * mixed batches). Per-thread so that several threads can serve different adapters at once.
+ */
+public final class AdapterRuntime {
+
+    private volatile String activeAdapter;
+    private volatile boolean disabled;
+    private final ThreadLocal<Selection> override = new ThreadLocal<>();
+
+    /** The selection for a forward pass on the calling thread. */
+    public Selection current() {
+        Selection o = override.get();
+        if (o != null) {
+            return o;
+        }
+        return disabled ? Selection.none() : Selection.single(activeAdapter);
+    }
+
+    /** The active adapter's name, or {@code null}. */
+    public String activeAdapter() {
+        return activeAdapter;
+    }
+
+    /** Sets the active adapter (PeftModel does this; layers only read). */
+    public void setActiveAdapter(String name) {
+        this.activeAdapter = name;
+    }
+
+    /** Whether adapters are disabled for every thread. */
+    public boolean disabled() {
+        return disabled;
+    }
+
+    /** Disables or enables adapters for every thread. */
+    public void setDisabled(boolean disabled) {
+        this.disabled = disabled;
+    }
+
+    /** The calling thread's override, or {@code null}. */
+    public Selection override() {
+        return override.get();
+    }
+
+    /** Sets ({@code null}: clears) the calling thread's override. */
+    public void setOverride(Selection selection) {
+        if (selection == null) {
+            override.remove();
+        } else {
+            override.set(selection);
+        }
+    }
+
+    /**
+     * Checks that a per-sample selection fits a batch, for layers to call before applying it.
+     *
+     * @throws IllegalStateException in training mode, or when the list length differs from the
+     *     batch size
+     */
+    public static void checkPerSample(Selection selection, long batchSize, boolean training) {
+        if (!selection.isPerSample()) {
+            return;
+        }
+        if (training) {
+            throw new IllegalStateException(
+                    "Mixed-batch adapters (one adapter per sample) are for inference only;"
+                            + " call forward with training=false");
+        }
+        List<String> names = List.of(selection.perSample());
+        if (names.size() != batchSize) {
+            throw new IllegalArgumentException(
+                    "Mixed-batch adapter list has "
+                            + names.size()
+                            + " names but the batch has "
+                            + batchSize
+                            + " samples: "
+                            + names);
+        }
+    }
+}

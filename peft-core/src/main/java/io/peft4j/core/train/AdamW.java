@@ -1,0 +1,345 @@
+package io.peft4j.core.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+import static com.google.common.base.Preconditions.checkState;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Parameter;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Adam with decoupled weight decay, step for step as PyTorch's {@code torch.optim.AdamW}
+ * (single-tensor path, {@code amsgrad=False}, {@code maximize=False}):
+ *
+ * <pre>
+ * t += 1
+ * w  = w * (1 - lr * weightDecay)
+ * m  = beta1 * m + (1 - beta1) * g
+ * v  = beta2 * v + (1 - beta2) * g * g
+ * w  = w - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * </pre>
+ *
+ * <p>The moments live on each parameter's device, in its data type, in managers this optimiser
+ * owns; the step counter {@code t} is per parameter, as in PyTorch. State keys are {@code
+ * <name>/exp_avg}, {@code <name>/exp_avg_sq} and {@code <name>/step} (an int64 scalar). Parameters
+ * whose arrays carry no gradient are skipped, as PyTorch skips those whose {@code grad} is None.
+ *
+ * <p>Not thread-safe.
+ */
+public final class AdamW implements PeftOptimizer {
+
+    private static final String EXP_AVG = "exp_avg";
+    private static final String EXP_AVG_SQ = "exp_avg_sq";
+    private static final String STEP = "step";
+
+    // Hyper-parameters in double: PyTorch receives them as Python floats, and 0.9f != 0.9.
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final double weightDecay;
+
+    private final Map<String, Slot> slots = new LinkedHashMap<>();
+    private final Map<Device, NDManager> managers = new HashMap<>();
+    /** Step-counter arrays handed out by the last {@link #state()}, freed on the next call. */
+    private final List<NDArray> exported = new ArrayList<>();
+
+    private AdamW(Builder builder) {
+        this.beta1 = builder.beta1;
+        this.beta2 = builder.beta2;
+        this.eps = builder.eps;
+        this.weightDecay = builder.weightDecay;
+    }
+
+    /**
+     * Returns a builder with PyTorch's defaults except the weight decay: betas (0.9, 0.999), eps
+     * 1e-8, weight decay 0 (PyTorch's AdamW defaults to 0.01; adapters are usually trained without).
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void step(Map<String, Parameter> params, float learningRate) {
+        checkArgument(
+                Float.isFinite(learningRate) && learningRate >= 0,
+                "learning rate must be finite and >= 0, got %s",
+                learningRate);
+        for (Map.Entry<String, Parameter> entry : params.entrySet()) {
+            NDArray weight = entry.getValue().getArray();
+            if (!weight.hasGradient()) {
+                continue;
+            }
+            Slot slot = slotFor(entry.getKey(), weight);
+            update(weight, slot, learningRate);
+        }
+    }
+
+    private void update(NDArray weight, Slot slot, float lr) {
+        NDManager owner = managerFor(weight.getDevice(), weight.getManager());
+        // Intermediates attach to the manager of their first operand; running them under a scratch
+        // manager that temporarily owns the moments keeps every temporary out of long-lived managers.
+        try (NDManager scratch = owner.newSubManager()) {
+            slot.expAvg.tempAttach(scratch);
+            slot.expAvgSq.tempAttach(scratch);
+            NDArray grad = weight.getGradient();
+            grad.attach(scratch);
+
+            slot.step++;
+            if (weightDecay != 0) {
+                weight.muli(1 - lr * weightDecay);
+            }
+            slot.expAvg.muli(beta1).addi(grad.mul(1 - beta1));
+            slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
+
+            // Bias corrections in double on the host, as PyTorch computes them in Python floats.
+            double biasCorrection1 = 1 - Math.pow(beta1, slot.step);
+            double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, slot.step));
+            double stepSize = lr / biasCorrection1;
+            NDArray denom = slot.expAvgSq.sqrt().divi(biasCorrection2Sqrt).addi(eps);
+            weight.subi(slot.expAvg.div(denom).muli(stepSize));
+        }
+    }
+
+    private Slot slotFor(String name, NDArray weight) {
+        Slot slot = slots.get(name);
+        if (slot == null) {
+            NDManager owner = managerFor(weight.getDevice(), weight.getManager());
+            slot = new Slot();
+            slot.expAvg = owner.zeros(weight.getShape(), weight.getDataType());
+            slot.expAvgSq = owner.zeros(weight.getShape(), weight.getDataType());
+            slots.put(name, slot);
+            return slot;
+        }
+        checkState(
+                slot.expAvg.getShape().equals(weight.getShape()),
+                "optimizer state for parameter '%s' has shape %s but the parameter has shape %s",
+                name,
+                slot.expAvg.getShape(),
+                weight.getShape());
+        if (!slot.expAvg.getDevice().equals(weight.getDevice())) {
+            // State loaded on another device (e.g. a CPU checkpoint resumed on a GPU): move it once.
+            NDManager owner = managerFor(weight.getDevice(), weight.getManager());
+            slot.expAvg = moveTo(slot.expAvg, owner);
+            slot.expAvgSq = moveTo(slot.expAvgSq, owner);
+        }
+        return slot;
+    }
+
+    private static NDArray moveTo(NDArray array, NDManager owner) {
+        NDArray moved = array.toDevice(owner.getDevice(), true);
+        moved.attach(owner);
+        array.close();
+        return moved;
+    }
+
+    private NDManager managerFor(Device device, NDManager like) {
+        return managers.computeIfAbsent(
+                device, d -> NDManager.newBaseManager(d, like.getEngine().getEngineName()));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Map<String, NDArray> state() {
+        exported.forEach(NDArray::close);
+        exported.clear();
+        Map<String, NDArray> state = new LinkedHashMap<>();
+        for (Map.Entry<String, Slot> entry : slots.entrySet()) {
+            Slot slot = entry.getValue();
+            NDManager owner = managerFor(slot.expAvg.getDevice(), slot.expAvg.getManager());
+            NDArray step = owner.create(slot.step);
+            exported.add(step);
+            state.put(entry.getKey() + '/' + EXP_AVG, slot.expAvg);
+            state.put(entry.getKey() + '/' + EXP_AVG_SQ, slot.expAvgSq);
+            state.put(entry.getKey() + '/' + STEP, step);
+        }
+        return state;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void loadState(Map<String, NDArray> state) {
+        Map<String, Map<String, NDArray>> byParam = new TreeMap<>();
+        for (Map.Entry<String, NDArray> entry : state.entrySet()) {
+            String key = entry.getKey();
+            int cut = key.lastIndexOf('/');
+            checkArgument(
+                    cut > 0,
+                    "AdamW state key '%s' is not of the form <parameter>/<exp_avg|exp_avg_sq|step>",
+                    key);
+            byParam.computeIfAbsent(key.substring(0, cut), k -> new HashMap<>())
+                    .put(key.substring(cut + 1), entry.getValue());
+        }
+        Map<String, Slot> loaded = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Map<String, NDArray>> entry : byParam.entrySet()) {
+                String name = entry.getKey();
+                Map<String, NDArray> parts = entry.getValue();
+                checkArgument(
+                        parts.keySet().equals(java.util.Set.of(EXP_AVG, EXP_AVG_SQ, STEP)),
+                        "AdamW state for parameter '%s' has slots %s, expected [exp_avg, exp_avg_sq,"
+                                + " step]",
+                        name,
+                        parts.keySet());
+                NDArray expAvg = parts.get(EXP_AVG);
+                NDArray expAvgSq = parts.get(EXP_AVG_SQ);
+                checkArgument(
+                        expAvg.getShape().equals(expAvgSq.getShape()),
+                        "AdamW state for parameter '%s': exp_avg has shape %s but exp_avg_sq has %s",
+                        name,
+                        expAvg.getShape(),
+                        expAvgSq.getShape());
+                NDArray step = parts.get(STEP);
+                checkArgument(
+                        step.size() == 1,
+                        "AdamW state '%s/step' must hold one value, got shape %s",
+                        name,
+                        step.getShape());
+                Slot slot = new Slot();
+                loaded.put(name, slot);
+                slot.step = readLong(step);
+                checkArgument(slot.step >= 0, "AdamW state '%s/step' is negative: %s", name, slot.step);
+                slot.expAvg = copyInto(expAvg);
+                slot.expAvgSq = copyInto(expAvgSq);
+            }
+        } catch (RuntimeException e) {
+            loaded.values().forEach(Slot::close);
+            throw e;
+        }
+        slots.values().forEach(Slot::close);
+        slots.clear();
+        slots.putAll(loaded);
+    }
+
+    private NDArray copyInto(NDArray source) {
+        NDManager owner = managerFor(source.getDevice(), source.getManager());
+        NDArray copy = source.duplicate();
+        copy.attach(owner);
+        return copy;
+    }
+
+    private static long readLong(NDArray scalar) {
+        if (scalar.getDataType() == DataType.INT64) {
+            return scalar.toLongArray()[0];
+        }
+        try (NDArray asLong = scalar.toType(DataType.INT64, true)) { // copy=true: ours to close
+            return asLong.toLongArray()[0];
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long stateBytes() {
+        long bytes = 0;
+        for (Slot slot : slots.values()) {
+            bytes += slot.expAvg.size() * slot.expAvg.getDataType().getNumOfBytes();
+            bytes += slot.expAvgSq.size() * slot.expAvgSq.getDataType().getNumOfBytes();
+            bytes += Long.BYTES;
+        }
+        return bytes;
+    }
+
+    /** Frees the moments and every manager this optimiser created. */
+    @Override
+    public void close() {
+        exported.forEach(NDArray::close);
+        exported.clear();
+        slots.values().forEach(Slot::close);
+        slots.clear();
+        managers.values().forEach(NDManager::close);
+        managers.clear();
+    }
+
+    @Override
+    public String toString() {
+        return String.format(
+                "AdamW(betas=(%s, %s), eps=%s, weightDecay=%s)", beta1, beta2, eps, weightDecay);
+    }
+
+    /** Per-parameter state. */
+    private static final class Slot {
+        NDArray expAvg;
+        NDArray expAvgSq;
+        long step;
+
+        void close() {
+            if (expAvg != null) {
+                expAvg.close();
+            }
+            if (expAvgSq != null) {
+                expAvgSq.close();
+            }
+        }
+    }
+
+    /** Builds an {@link AdamW}. */
+    public static final class Builder {
+        private double beta1 = 0.9;
+        private double beta2 = 0.999;
+        private double eps = 1e-8;
+        private double weightDecay = 0;
+
+        private Builder() {}
+
+        /**
+         * Sets the moment decay rates.
+         *
+         * @param beta1 first-moment decay, in [0, 1)
+         * @param beta2 second-moment decay, in [0, 1)
+         * @return this builder
+         */
+        public Builder betas(double beta1, double beta2) {
+            checkArgument(beta1 >= 0 && beta1 < 1, "beta1 must be in [0, 1), got %s", beta1);
+            checkArgument(beta2 >= 0 && beta2 < 1, "beta2 must be in [0, 1), got %s", beta2);
+            this.beta1 = beta1;
+            this.beta2 = beta2;
+            return this;
+        }
+
+        /**
+         * Sets the term added to the denominator for numerical stability.
+         *
+         * @param eps a finite value > 0
+         * @return this builder
+         */
+        public Builder eps(double eps) {
+            checkArgument(Double.isFinite(eps) && eps > 0, "eps must be finite and > 0, got %s", eps);
+            this.eps = eps;
+            return this;
+        }
+
+        /**
+         * Sets the decoupled weight decay (multiplies the weight by {@code 1 - lr * weightDecay}).
+         *
+         * @param weightDecay a finite value >= 0
+         * @return this builder
+         */
+        public Builder weightDecay(double weightDecay) {
+            checkArgument(
+                    Double.isFinite(weightDecay) && weightDecay >= 0,
+                    "weightDecay must be finite and >= 0, got %s",
+                    weightDecay);
+            this.weightDecay = weightDecay;
+            return this;
+        }
+
+        /**
+         * Builds the optimiser.
+         *
+         * @return a new optimiser with empty state
+         */
+        public AdamW build() {
+            return new AdamW(this);
+        }
+    }
+}

@@ -1,0 +1,289 @@
+package io.peft4j.core.train;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonParseException;
+import java.io.BufferedOutputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+/**
+ * Reads and writes training checkpoints.
+ *
+ * <pre>
+ * checkpointDir/
+ *   latest                 the name of the newest step directory, e.g. "step-200"
+ *   step-200/
+ *     trainer_state.json   step, epoch, seed, config, loss history, evaluations
+ *     trainable.ndlist     the trainable tensors by name
+ *     optimizer.ndlist     the optimiser state by name
+ * </pre>
+ *
+ * <p>A step directory is written under a temporary name and renamed into place atomically, and
+ * {@code latest} is replaced atomically after it, so a crash leaves either the previous checkpoint
+ * or the new one, never half of one.
+ */
+final class Checkpoints {
+
+    static final String LATEST = "latest";
+    static final String STATE_FILE = "trainer_state.json";
+    static final String PARAMS_FILE = "trainable.ndlist";
+    static final String OPTIMIZER_FILE = "optimizer.ndlist";
+    static final int FORMAT = 1;
+
+    private static final String TMP_PREFIX = ".tmp-";
+    private static final Pattern STEP_DIR = Pattern.compile("step-\\d+");
+    private static final Gson GSON =
+            new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create();
+
+    private Checkpoints() {}
+
+    /** The settings a checkpoint records; those that fix the data order are checked on resume. */
+    record Config(
+            float learningRate,
+            String schedule,
+            long totalSteps,
+            int batchSize,
+            int gradientAccumulation,
+            float maxGradNorm,
+            boolean shuffle,
+            int datasetSize,
+            String optimizer) {}
+
+    /** The contents of {@code trainer_state.json}. */
+    record State(
+            int format,
+            long step,
+            double epoch,
+            long seed,
+            long examples,
+            Config config,
+            List<String> parameters,
+            List<Float> losses,
+            List<Evaluation> evaluations) {}
+
+    static String stepDirName(long step) {
+        return "step-" + step;
+    }
+
+    /**
+     * Writes a checkpoint as {@code root/step-<n>} and points {@code latest} at it.
+     *
+     * @return the step directory
+     */
+    static Path write(
+            Path root, State state, Map<String, NDArray> params, Map<String, NDArray> optimizer)
+            throws IOException {
+        Files.createDirectories(root);
+        Path tmp = Files.createTempDirectory(root, TMP_PREFIX + stepDirName(state.step()) + "-");
+        try {
+            writeFile(
+                    tmp.resolve(STATE_FILE),
+                    out -> out.write(GSON.toJson(state).getBytes(StandardCharsets.UTF_8)));
+            writeTensors(tmp.resolve(PARAMS_FILE), params);
+            writeTensors(tmp.resolve(OPTIMIZER_FILE), optimizer);
+            syncDirectory(tmp);
+
+            Path target = root.resolve(stepDirName(state.step()));
+            Path old = null;
+            if (Files.exists(target)) {
+                // A rerun from an earlier checkpoint rewrites this step: set the old one aside so
+                // the rename below still is a single atomic move onto a free name.
+                old = root.resolve(tmp.getFileName() + "-old");
+                Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            tmp = null;
+            if (old != null) {
+                deleteRecursively(old);
+            }
+
+            Path pointer = Files.createTempFile(root, TMP_PREFIX + LATEST, "");
+            writeFile(
+                    pointer,
+                    out -> out.write(target.getFileName().toString().getBytes(StandardCharsets.UTF_8)));
+            Files.move(
+                    pointer,
+                    root.resolve(LATEST),
+                    StandardCopyOption.ATOMIC_MOVE,
+                    StandardCopyOption.REPLACE_EXISTING);
+            syncDirectory(root);
+            return target;
+        } finally {
+            if (tmp != null) {
+                deleteRecursively(tmp);
+            }
+        }
+    }
+
+    /**
+     * Finds the step directory to resume from: {@code dir} itself when it holds a checkpoint, else
+     * the one its {@code latest} file names.
+     */
+    static Path resolve(Path dir) throws IOException {
+        if (Files.isRegularFile(dir.resolve(STATE_FILE))) {
+            return dir;
+        }
+        Path pointer = dir.resolve(LATEST);
+        checkArgument(
+                Files.isRegularFile(pointer),
+                "no checkpoint in %s: expected a '%s' file or a '%s' file",
+                dir,
+                LATEST,
+                STATE_FILE);
+        String name = Files.readString(pointer, StandardCharsets.UTF_8).trim();
+        checkArgument(
+                STEP_DIR.matcher(name).matches(),
+                "%s names '%s', expected a directory name like step-<n>",
+                pointer,
+                name);
+        Path stepDir = dir.resolve(name);
+        checkArgument(
+                Files.isRegularFile(stepDir.resolve(STATE_FILE)),
+                "%s names %s, which holds no %s",
+                pointer,
+                stepDir,
+                STATE_FILE);
+        return stepDir;
+    }
+
+    static State readState(Path stepDir) throws IOException {
+        Path file = stepDir.resolve(STATE_FILE);
+        State state;
+        try {
+            state = GSON.fromJson(Files.readString(file, StandardCharsets.UTF_8), State.class);
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException("cannot parse " + file + ": " + e.getMessage(), e);
+        }
+        checkArgument(state != null, "%s is empty", file);
+        checkArgument(
+                state.format() == FORMAT,
+                "%s has checkpoint format %s, this version reads format %s",
+                file,
+                state.format(),
+                FORMAT);
+        checkArgument(
+                state.config() != null && state.parameters() != null && state.losses() != null,
+                "%s lacks config, parameters or losses",
+                file);
+        checkArgument(
+                state.losses().size() == state.step(),
+                "%s records step %s but %s losses",
+                file,
+                state.step(),
+                state.losses().size());
+        return state;
+    }
+
+    static Map<String, NDArray> readParams(NDManager manager, Path stepDir) throws IOException {
+        return readTensors(manager, stepDir.resolve(PARAMS_FILE));
+    }
+
+    static Map<String, NDArray> readOptimizer(NDManager manager, Path stepDir) throws IOException {
+        return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE));
+    }
+
+    // The two tensor-IO methods below are the only place that knows the file format: DJL's NDList
+    // encoding with named arrays for now; a safetensors writer can replace them.
+
+    private static void writeTensors(Path file, Map<String, NDArray> tensors) throws IOException {
+        NDList list = new NDList(tensors.size());
+        List<String> oldNames = new ArrayList<>(tensors.size());
+        // NDList encoding takes names from the arrays; name the live arrays for the write and
+        // restore their names after, rather than copying every tensor.
+        for (Map.Entry<String, NDArray> entry : tensors.entrySet()) {
+            NDArray array = entry.getValue();
+            oldNames.add(array.getName());
+            array.setName(entry.getKey());
+            list.add(array);
+        }
+        try {
+            writeFile(file, list::encode);
+        } finally {
+            for (int i = 0; i < list.size(); i++) {
+                list.get(i).setName(oldNames.get(i));
+            }
+        }
+    }
+
+    private static Map<String, NDArray> readTensors(NDManager manager, Path file)
+            throws IOException {
+        checkArgument(Files.isRegularFile(file), "missing checkpoint file %s", file);
+        NDList list;
+        try (InputStream in = Files.newInputStream(file)) {
+            list = NDList.decode(manager, in);
+        }
+        Map<String, NDArray> tensors = new LinkedHashMap<>();
+        for (NDArray array : list) {
+            String name = array.getName();
+            checkArgument(name != null, "%s holds an unnamed tensor", file);
+            checkArgument(
+                    tensors.put(name, array) == null, "%s holds tensor '%s' twice", file, name);
+        }
+        return tensors;
+    }
+
+    /** Writes a file and forces it to disk before the caller renames anything over it. */
+    private static void writeFile(Path file, IoWriter writer) throws IOException {
+        try (FileOutputStream fos = new FileOutputStream(file.toFile());
+                BufferedOutputStream out = new BufferedOutputStream(fos, 1 << 16)) {
+            writer.write(out);
+            out.flush();
+            fos.getFD().sync();
+        }
+    }
+
+    /** Flushes a directory's entries (renames) to disk where the platform allows it. */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
+            channel.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Some platforms cannot open a directory for sync; the renames are still atomic.
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(dir)) {
+            walk.sorted(Comparator.reverseOrder())
+                    .forEach(
+                            p -> {
+                                try {
+                                    Files.deleteIfExists(p);
+                                } catch (IOException e) {
+                                    throw new UncheckedIOException(e);
+                                }
+                            });
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot delete " + dir, e);
+        }
+    }
+
+    @FunctionalInterface
+    private interface IoWriter {
+        void write(OutputStream out) throws IOException;
+    }
+}

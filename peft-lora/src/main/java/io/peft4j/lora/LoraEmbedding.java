@@ -1,0 +1,50 @@
+package io.peft4j.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Embedding;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.spi.AdapterRuntime;
+
+/**
+ * LoRA on an embedding table {@code E} (vocab, dim): {@code E' = E + s (B A)^T}, with {@code
+ * lora_embedding_A} (r, vocab) and {@code lora_embedding_B} (dim, r), as peft. Dropout does not
+ * apply to token ids.
+ */
+public final class LoraEmbedding extends LoraLayer {
+
+    private final Parameter table;
+
+    LoraEmbedding(Block base, Parameter table, AdapterRuntime runtime) {
+        super(base, runtime);
+        this.table = table;
+    }
+
+    long vocabSize() {
+        return table.getArray().getShape().get(0);
+    }
+
+    long embeddingDim() {
+        return table.getArray().getShape().get(1);
+    }
+
+    @Override
+    Parameter baseWeight() {
+        return table;
+    }
+
+    @Override
+    NDArray delta(Weights w, NDArray ids, NDArray baseOut, ParameterStore ps, boolean training) {
+        NDArray a = ps.getValue(w.a, baseOut.getDevice(), training);
+        NDArray b = ps.getValue(w.b, baseOut.getDevice(), training);
+        NDArray afterA = Embedding.embedding(ids, a.transpose(), ai.djl.ndarray.types.SparseFormat.DENSE).head(); // (..., r)
+        return afterA.matMul(b.transpose()).mul(w.scaling);
+    }
+
+    @Override
+    NDArray weightDelta(Weights w) {
+        return w.b.getArray().matMul(w.a.getArray()).transpose().mul(w.scaling);
+    }
+}

@@ -1,0 +1,67 @@
+package io.peft4j.lora;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.Dropout;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.spi.AdapterRuntime;
+
+/**
+ * LoRA on a {@link Linear}: {@code y = W x + b + s B A dropout(x)}; with DoRA, {@code y = (m /
+ * ||W + sBA||) (W + sBA) x + b}, computed as peft does so the norm carries no gradient.
+ */
+public final class LoraLinear extends LoraLayer {
+
+    private final Parameter weight;
+
+    LoraLinear(Block base, AdapterRuntime runtime) {
+        super(base, runtime);
+        this.weight = base.getDirectParameters().get("weight");
+    }
+
+    /** (out, in) of the base weight. */
+    long outFeatures() {
+        return weight.getArray().getShape().get(0);
+    }
+
+    long inFeatures() {
+        return weight.getArray().getShape().get(1);
+    }
+
+    @Override
+    Parameter baseWeight() {
+        return weight;
+    }
+
+    @Override
+    NDArray delta(Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training) {
+        NDArray a = ps.getValue(w.a, x.getDevice(), training);
+        NDArray b = ps.getValue(w.b, x.getDevice(), training);
+        NDArray in = training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
+        NDArray lora = Linear.linear(Linear.linear(in, a).head(), b).head();
+        if (w.magnitude == null) {
+            return lora.mul(w.scaling);
+        }
+        // DoRA, as peft: the weight norm is detached (treated as a constant) for the gradient.
+        NDArray w0 = ps.getValue(weight, x.getDevice(), training);
+        NDArray norm = doraNorm(w0, w).stopGradient();
+        NDArray m = ps.getValue(w.magnitude, x.getDevice(), training);
+        NDArray scale = m.div(norm); // (out)
+        NDArray baseNoBias = in == x ? Linear.linear(x, w0).head() : Linear.linear(in, w0).head();
+        return baseNoBias.mul(scale.sub(1)).add(lora.mul(scale).mul(w.scaling));
+    }
+
+    /** Row norms of {@code W0 + s B A} (one per output unit). */
+    NDArray doraNorm(NDArray w0, Weights w) {
+        NDArray full = w0.add(weightDelta(w));
+        return full.square().sum(new int[] {1}).sqrt();
+    }
+
+    @Override
+    NDArray weightDelta(Weights w) {
+        return w.b.getArray().matMul(w.a.getArray()).mul(w.scaling);
+    }
+}

@@ -1,0 +1,46 @@
+package io.peft4j.lora;
+
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.contract.AdapterContractSuite;
+import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+
+import java.util.List;
+
+/** LoRA passes the contract every method passes. */
+class LoraContractTest extends AdapterContractSuite {
+
+    @Override
+    protected List<Case> cases() {
+        return List.of(
+                new Case("mlp r4", TestModels.Kind.MLP, LoraConfig.builder().rank(4).alpha(8).targets("Linear_1", "Linear_3").build()),
+                new Case("qv r4", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).alpha(16).targets("q_proj", "v_proj").build()),
+                new Case("all-linear rslora + rank pattern", TestModels.Kind.TRANSFORMER,
+                        LoraConfig.builder().rank(2).alpha(4).allLinear().useRslora(true).rankPattern("down_proj", 3).alphaPattern("layers\\.1\\..*", 7).build()),
+                new Case("dora", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).alpha(8).targets("q_proj", "o_proj", "up_proj").useDora(true).build()),
+                new Case("embedding + gaussian", TestModels.Kind.TRANSFORMER,
+                        LoraConfig.builder().rank(3).targets("embed_tokens", "k_proj").init(LoraInit.GAUSSIAN).layersToTransform(List.of(1)).build()),
+                new Case("dropout", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).dropout(0.1f).targets("v_proj").build()));
+    }
+
+    @Override
+    protected long expectedTrainable(Case c, Block base) {
+        LoraConfig config = (LoraConfig) c.config();
+        long total = 0;
+        for (ModuleNode node : config.targets().select(ModuleTree.of(base))) {
+            Shape w = (node.block() instanceof Linear
+                    ? node.block().getDirectParameters().get("weight")
+                    : node.block().getDirectParameters().get("weight")).getArray().getShape();
+            int r = config.rankFor(node.path());
+            total += (long) r * (w.get(0) + w.get(1));
+            if (config.useDora()) {
+                total += w.get(0);
+            }
+        }
+        return total;
+    }
+}
