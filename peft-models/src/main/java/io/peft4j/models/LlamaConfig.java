@@ -161,6 +161,67 @@ public final class LlamaConfig {
         return b.build();
     }
 
+    /** @return the fields of a Hugging Face config.json for this configuration */
+    JsonObject toJson() {
+        JsonObject o = new JsonObject();
+        com.google.gson.JsonArray arch = new com.google.gson.JsonArray();
+        arch.add(architecture());
+        o.add("architectures", arch);
+        o.addProperty("model_type", modelType);
+        o.addProperty("vocab_size", vocabSize);
+        o.addProperty("hidden_size", hiddenSize);
+        o.addProperty("intermediate_size", intermediateSize);
+        o.addProperty("num_hidden_layers", numHiddenLayers);
+        o.addProperty("num_attention_heads", numAttentionHeads);
+        o.addProperty("num_key_value_heads", numKeyValueHeads);
+        o.addProperty("head_dim", headDim);
+        o.addProperty("max_position_embeddings", maxPositionEmbeddings);
+        o.addProperty("rms_norm_eps", rmsNormEps);
+        o.addProperty("rope_theta", ropeTheta);
+        if (ropeScalingFactor != 1.0) {
+            JsonObject rs = new JsonObject();
+            rs.addProperty("rope_type", "linear");
+            rs.addProperty("factor", ropeScalingFactor);
+            o.add("rope_scaling", rs);
+        }
+        o.addProperty("hidden_act", "silu");
+        o.addProperty("tie_word_embeddings", tieWordEmbeddings);
+        if (modelType.equals("llama")) {
+            Preconditions.checkState(qkvBias == outputBias,
+                    "llama's attention_bias covers q/k/v and o alike; got qkv=%s o=%s", qkvBias, outputBias);
+            o.addProperty("attention_bias", qkvBias);
+            o.addProperty("mlp_bias", mlpBias);
+        }
+        if (modelType.equals("mistral")) {
+            o.addProperty("sliding_window", slidingWindow);
+        }
+        if (bosTokenId >= 0) {
+            o.addProperty("bos_token_id", bosTokenId);
+        }
+        if (eosTokenIds.size() == 1) {
+            o.addProperty("eos_token_id", eosTokenIds.get(0));
+        } else if (!eosTokenIds.isEmpty()) {
+            com.google.gson.JsonArray eos = new com.google.gson.JsonArray();
+            eosTokenIds.forEach(eos::add);
+            o.add("eos_token_id", eos);
+        }
+        if (padTokenId >= 0) {
+            o.addProperty("pad_token_id", padTokenId);
+        }
+        o.addProperty("initializer_range", initializerRange);
+        o.addProperty("torch_dtype", "float32");
+        return o;
+    }
+
+    /** @return the Hugging Face class name of the causal LM for this model type */
+    public String architecture() {
+        switch (modelType) {
+            case "mistral": return "MistralForCausalLM";
+            case "qwen2": return "Qwen2ForCausalLM";
+            default: return "LlamaForCausalLM";
+        }
+    }
+
     /** @return a builder with LLaMA defaults */
     public static Builder builder() {
         return new Builder();
