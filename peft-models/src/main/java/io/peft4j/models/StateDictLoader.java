@@ -95,8 +95,10 @@ final class StateDictLoader {
                             + source.origin(e.getKey()) + " has type " + type
                             + "; a weight must be floating point");
                 }
+                // duplicate(): an array made from a Java buffer may borrow that buffer's memory
+                // (PyTorch from_blob); the parameter must own native memory of its own.
                 NDArray converted = value.toType(target.getDataType(), false)
-                        .toDevice(target.getDevice(), false);
+                        .toDevice(target.getDevice(), false).duplicate();
                 target.intern(converted);
                 if (p.requiresGradient()) {
                     target.setRequiresGradient(true);

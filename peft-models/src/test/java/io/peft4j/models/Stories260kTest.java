@@ -91,6 +91,16 @@ class Stories260kTest {
     }
 
     @Test
+    void greedyContinuationMatches() {
+        long[] expected = Fixtures.longs(fixture.getAsJsonArray("greedy_continuation_ids"));
+        try (NDManager m = model.getNDManager().newSubManager()) {
+            long[] got = Generator.generate(lm, java.util.List.of(ids),
+                    GenerationConfig.builder().maxNewTokens(expected.length).build(), m).get(0);
+            assertArrayEquals(expected, got);
+        }
+    }
+
+    @Test
     void float16LoadStaysCloseToFloat32() {
         try (Model half = HfCheckpoint.load(TestSupport.requireShared("models/stories260K"), Device.cpu(),
                 DataType.FLOAT16); NDManager m = half.getNDManager().newSubManager()) {
