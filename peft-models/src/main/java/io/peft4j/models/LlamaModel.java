@@ -42,6 +42,11 @@ public final class LlamaModel extends AbstractBlock implements LayerStack {
         norm = addChildBlock("norm", new RmsNorm(config.hiddenSize(), config.rmsNormEps()));
     }
 
+    /** @return every parameter by Hugging Face name, relative to this block ({@code layers.0...}) */
+    public java.util.Map<String, ai.djl.nn.Parameter> namedParameters() {
+        return ModulePaths.namedParameters(this);
+    }
+
     /** @return the configuration this model was built from */
     public LlamaConfig config() {
         return config;
