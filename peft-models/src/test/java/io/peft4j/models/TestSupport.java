@@ -22,9 +22,13 @@ final class TestSupport {
 
     private TestSupport() {}
 
-    /** ../shared (set by surefire as peft4j.shared); tests needing it skip when it is absent. */
+    /**
+     * ../shared (env PEFT4J_SHARED, else the peft4j.shared property surefire sets); tests needing it
+     * skip when it is absent.
+     */
     static Path shared() {
-        String prop = System.getProperty("peft4j.shared");
+        String prop = System.getenv("PEFT4J_SHARED") != null ? System.getenv("PEFT4J_SHARED")
+                : System.getProperty("peft4j.shared");
         Path p = prop != null ? Paths.get(prop) : Paths.get("..", "shared");
         return p.toAbsolutePath().normalize();
     }
