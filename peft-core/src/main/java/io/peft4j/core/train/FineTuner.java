@@ -173,7 +173,9 @@ public final class FineTuner {
                                 totalSteps,
                                 (float) minLearningRateRatio);
 
-        try (NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
+        // Outside the gradient collector nothing is recorded (this thread may default to recording).
+        try (Gradients.NoGrad noGrad = Gradients.noGrad(first);
+                NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
                 PeftOptimizer optimizer =
                         Objects.requireNonNull(
                                 optimizerFactory.get(), "the optimizer factory returned null")) {
@@ -336,7 +338,13 @@ public final class FineTuner {
                                     loss != null && loss.size() == 1,
                                     "the loss function must return one value, got %s",
                                     loss == null ? "null" : "shape " + loss.getShape());
-                            lossSum += scalar(loss);
+                            float value = scalar(loss);
+                            if (!Float.isFinite(value)) {
+                                // Checked before backward: a NaN graph has nothing worth computing.
+                                throw new NonFiniteLossException(
+                                        "loss", step + 1, value, value, lastCheckpoint);
+                            }
+                            lossSum += value;
                             // Scaled by 1/k so k accumulated micro-batches give the mean gradient.
                             collector.backward(
                                     gradientAccumulation == 1
@@ -344,6 +352,7 @@ public final class FineTuner {
                                             : loss.div((float) gradientAccumulation));
                         }
                     }
+                    // Finite micro-batch losses can still sum to infinity in float.
                     float stepLoss = (float) (lossSum / gradientAccumulation);
                     if (!Float.isFinite(stepLoss)) {
                         throw new NonFiniteLossException(
