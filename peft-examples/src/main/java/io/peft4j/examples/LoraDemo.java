@@ -120,7 +120,7 @@ public final class LoraDemo {
                 return new NDList(x.get(idx), y.get(idx));
             }
         };
-        return FineTuner.builder().learningRate(lr).maxSteps(steps).batchSize(64).warmupSteps(20).seed(7).maxGradNorm(0)
+        return FineTuner.builder().learningRate(lr).maxSteps(steps).batchSize(64).warmupSteps(20).seed(7)
                 .build()
                 .fit(trainable, (batch, training) -> {
                     NDArray logits = model.forward(new ParameterStore(batch.head().getManager(), false),
