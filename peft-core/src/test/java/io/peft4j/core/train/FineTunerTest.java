@@ -203,6 +203,70 @@ class FineTunerTest {
     }
 
     @Test
+    void aNonFiniteGradientNormStopsTheRunWhenClipping() {
+        try (LinearModel model = new LinearModel(IN, OUT)) {
+            LossFunction mse = model.mse(0f);
+            // sqrt(|w|) at w = 0 is finite but its gradient is not.
+            LossFunction kink =
+                    (batch, training) ->
+                            mse.loss(batch, training)
+                                    .add(model.weight.getArray().abs().sqrt().sum());
+            byte[] before = bytes(model.weight.getArray());
+            NonFiniteLossException e =
+                    assertThrows(
+                            NonFiniteLossException.class,
+                            () -> quiet().batchSize(4).maxSteps(3).maxGradNorm(1.0).build()
+                                    .fit(model, kink, data(model, 40)));
+            assertTrue(e.getMessage().contains("gradient norm") && e.getMessage().contains("step 1"),
+                    e.getMessage());
+            assertTrue(Float.isFinite(e.loss()));
+            assertArrayEquals(before, bytes(model.weight.getArray()));
+        }
+    }
+
+    @Test
+    void tiedParametersSharingOneArraySurviveTheStepScope() {
+        try (LinearModel model = new LinearModel(IN, OUT)) {
+            TrainableModel tied = () -> {
+                Map<String, Parameter> params = new java.util.LinkedHashMap<>();
+                params.put("weight", model.weight);
+                params.put("weight_alias", model.weight);
+                return params;
+            };
+            quiet().batchSize(4).maxSteps(3).optimizer(() -> new PeftOptimizer() {
+                        final AdamW adam = AdamW.builder().build();
+
+                        @Override
+                        public void step(Map<String, Parameter> params, float lr) {
+                            adam.step(Map.of("weight", params.get("weight")), lr);
+                        }
+
+                        @Override
+                        public Map<String, NDArray> state() {
+                            return adam.state();
+                        }
+
+                        @Override
+                        public void loadState(Map<String, NDArray> state) {
+                            adam.loadState(state);
+                        }
+
+                        @Override
+                        public long stateBytes() {
+                            return adam.stateBytes();
+                        }
+
+                        @Override
+                        public void close() {
+                            adam.close();
+                        }
+                    }).build().fit(tied, model.mse(0f), data(model, 40));
+            assertFalse(model.weight.getArray().isReleased());
+            assertEquals(IN * OUT, model.weight.getArray().toFloatArray().length);
+        }
+    }
+
+    @Test
     void liveArraysDoNotGrowWithTheStepCount() {
         try (LinearModel model = new LinearModel(IN, OUT)) {
             int before = liveArrays();
@@ -232,7 +296,9 @@ class FineTunerTest {
         try (LinearModel model = new LinearModel(IN, OUT)) {
             FineTuner tuner =
                     quiet().learningRate(0.01).batchSize(4).maxSteps(12).seed(5)
-                            .checkpointDir(dir).checkpointEvery(5).build();
+                            .checkpointDir(dir).checkpointEvery(5)
+                            .evaluation(6, (step, m, manager) -> Map.of("eval_loss", 1.0 / step))
+                            .build();
             TrainingResult result = tuner.fit(model, model.mse(0f), data(model, 40));
             assertEquals(dir.resolve("step-12"), result.lastCheckpoint().orElseThrow());
             assertEquals("step-12", Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8));
@@ -244,8 +310,9 @@ class FineTunerTest {
             String json = Files.readString(dir.resolve("step-10/trainer_state.json"));
             assertTrue(json.contains("\"step\": 10") && json.contains("\"seed\": 5"), json);
 
-            // A second run into the same folder replaces the step directories in place.
-            tuner.fit(model, model.mse(0f), data(model, 40));
+            // A second run (from the trained weights) into the same folder replaces the step
+            // directories in place.
+            TrainingResult second = tuner.fit(model, model.mse(0f), data(model, 40));
             try (Stream<Path> entries = Files.list(dir)) {
                 List<String> names = entries.map(p -> p.getFileName().toString()).sorted().toList();
                 assertEquals(List.of("latest", "step-10", "step-12", "step-5"), names);
@@ -255,6 +322,11 @@ class FineTunerTest {
             TrainingResult done = tuner.resume(dir, model, model.mse(0f), data(model, 40));
             assertEquals(12, done.steps());
             assertEquals(12, done.startStep());
+            assertEquals(second.losses(), done.losses());
+            assertEquals(
+                    List.of(new Evaluation(6, Map.of("eval_loss", 1.0 / 6)),
+                            new Evaluation(12, Map.of("eval_loss", 1.0 / 12))),
+                    done.evaluations());
         }
     }
 
