@@ -1,0 +1,189 @@
+package io.peft4j.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.NormalInitializer;
+import ai.djl.util.PairList;
+import java.util.Map;
+
+/**
+ * A LLaMA-family causal language model ({@code LlamaForCausalLM}, {@code MistralForCausalLM},
+ * {@code Qwen2ForCausalLM}): children {@code model} ({@link LlamaModel}) and {@code lm_head}
+ * (DJL Linear, no bias). Parameter names equal Hugging Face's state-dict keys; see
+ * {@link #namedParameters()}.
+ *
+ * <p>Input {@code [input_ids (B,T) int64, attention_mask (B,T)?]}; output {@code [logits (B,T,V)]}.
+ *
+ * <p>Tied embeddings: after {@link #initialize} (and after loading), {@code lm_head.weight} is a
+ * second handle on the storage of {@code model.embed_tokens.weight}, so both always hold the same
+ * values; {@link #tieWeights()} redoes the tie after a weight was replaced.
+ */
+public final class LlamaForCausalLM extends AbstractBlock implements LayerStack {
+
+    private final LlamaConfig config;
+    private Block model;
+    private Block lmHead;
+
+    /** @param config model configuration */
+    public LlamaForCausalLM(LlamaConfig config) {
+        this.config = config;
+        model = addChildBlock("model", new LlamaModel(config));
+        lmHead = addChildBlock("lm_head", LlamaAttention.linear(config.vocabSize(), false));
+        setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
+    }
+
+    /** @return the configuration this model was built from */
+    public LlamaConfig config() {
+        return config;
+    }
+
+    /** @return every parameter by Hugging Face name ({@code model.layers.0.self_attn.q_proj.weight}) */
+    public Map<String, Parameter> namedParameters() {
+        return ModulePaths.namedParameters(this);
+    }
+
+    private LlamaModel body() {
+        return (LlamaModel) model;
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        return Scopes.run(inputs, in -> forwardWith(ps, in, training, params, null));
+    }
+
+    /**
+     * One step with a KV cache (inference): runs only the new tokens, attending to the cached
+     * ones, and appends the new keys/values and mask to the cache.
+     *
+     * @param ps parameter store
+     * @param ids (B, T) new token ids
+     * @param mask (B, T) mask of the new tokens, or null for all ones
+     * @param cache the cache of this sequence batch (empty at the start)
+     * @param params passed to children unchanged
+     * @return (B, T, V) logits of the new tokens, attached to {@code ids}' manager
+     */
+    public NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+            PairList<String, Object> params) {
+        NDManager parent = ids.getManager();
+        long past = cache.length();
+        try (NDManager scope = parent.newSubManager()) {
+            ids.tempAttach(scope);
+            NDArray newMask;
+            if (mask != null) {
+                mask.tempAttach(scope);
+                newMask = mask.toType(DataType.INT64, false);
+            } else {
+                newMask = scope.ones(ids.getShape(), DataType.INT64);
+            }
+            NDArray fullMask = past == 0 ? newMask : cache.mask().concat(newMask, 1);
+            fullMask.attach(scope);
+            cache.setMask(fullMask.duplicate());
+            NDList embedded = body().embed(ps, ids, fullMask, past, false, params);
+            NDArray hidden = embedded.head();
+            NDList context = embedded.subNDList(1);
+            for (int i = 0; i < numLayers(); i++) {
+                NDList in = new NDList(hidden);
+                in.addAll(context);
+                if (past > 0) {
+                    in.add(cache.key(i));
+                    in.add(cache.value(i));
+                }
+                NDList out = layer(i).forward(ps, in, false, params);
+                hidden = out.get(0);
+                cache.update(i, out.get(1), out.get(2));
+            }
+            NDArray logits = head(ps, finalNorm(ps, hidden, false, params), false, params).head();
+            logits.attach(parent);
+            return logits;
+        }
+    }
+
+    /**
+     * Makes {@code lm_head.weight} share the storage of {@code model.embed_tokens.weight}. Called
+     * by {@link #initialize} and by the checkpoint loader when the config ties them.
+     *
+     * @throws IllegalStateException if the model is not tied or the weights are missing
+     */
+    public void tieWeights() {
+        if (!config.tieWordEmbeddings()) {
+            throw new IllegalStateException("config has tie_word_embeddings=false");
+        }
+        Map<String, Parameter> named = namedParameters();
+        Parameter embed = named.get("model.embed_tokens.weight");
+        Parameter head = named.get("lm_head.weight");
+        if (embed == null || head == null) {
+            throw new IllegalStateException(
+                    "cannot tie: model.embed_tokens.weight or lm_head.weight not found (wrapped?)");
+        }
+        NDArray target = head.getArray();
+        if (!target.getShape().equals(embed.getArray().getShape())) {
+            throw new IllegalStateException("cannot tie: lm_head.weight " + target.getShape()
+                    + " vs model.embed_tokens.weight " + embed.getArray().getShape());
+        }
+        target.intern(embed.getArray().stopGradient());
+        if (head.requiresGradient()) {
+            target.setRequiresGradient(true);
+        }
+    }
+
+    @Override
+    public int numLayers() {
+        return body().numLayers();
+    }
+
+    @Override
+    public Block layer(int index) {
+        return body().layer(index);
+    }
+
+    @Override
+    public String layerPath(int index) {
+        return "model." + body().layerPath(index);
+    }
+
+    @Override
+    public int hiddenSize() {
+        return config.hiddenSize();
+    }
+
+    @Override
+    public NDList embed(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        return body().embed(ps, inputs, training, params);
+    }
+
+    @Override
+    public NDArray finalNorm(ParameterStore ps, NDArray hidden, boolean training,
+            PairList<String, Object> params) {
+        return body().finalNorm(ps, hidden, training, params);
+    }
+
+    /** @return {@code [logits]} = lm_head(hidden) */
+    @Override
+    public NDList head(ParameterStore ps, NDArray hidden, boolean training,
+            PairList<String, Object> params) {
+        return lmHead.forward(ps, new NDList(hidden), training, params);
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        model.initialize(manager, dataType, inputShapes);
+        lmHead.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
+        if (config.tieWordEmbeddings()) {
+            tieWeights();
+        }
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return new Shape[] {inputShapes[0].add(config.vocabSize())};
+    }
+}

@@ -1,0 +1,224 @@
+package io.peft4j.models;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.peft4j.models.OnnxModelReader.Graph;
+import io.peft4j.models.OnnxModelReader.Initializer;
+import io.peft4j.models.OnnxModelReader.Node;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+
+/**
+ * Imports the weights of a BERT exported to ONNX (as by {@code torch.onnx.export} or optimum) and
+ * names them as Hugging Face does.
+ *
+ * <p>Named initializers keep their names ({@code encoder.layer.0.attention.self.query.bias}). The
+ * exporter leaves Linear weights anonymous ({@code onnx::MatMul_787}, stored transposed, (in, out));
+ * each is named by following the graph: its {@code MatMul}'s output must feed an {@code Add} whose
+ * other input is a named {@code <module>.bias}, and the weight becomes {@code <module>.weight},
+ * transposed to (out, in). Anything else is an error that names the initializer and the nodes.
+ */
+public final class OnnxImport {
+
+    private OnnxImport() {}
+
+    /**
+     * Reads the initializers of an ONNX BERT export under Hugging Face names.
+     *
+     * @param onnxFile the .onnx file
+     * @param manager owns the returned arrays (float32, int64 for integer buffers)
+     * @return tensors by Hugging Face name, sorted
+     * @throws IllegalArgumentException if the file is not ONNX, keeps external data, or a weight
+     *     cannot be named
+     */
+    public static Map<String, NDArray> readBertWeights(Path onnxFile, NDManager manager) {
+        Graph graph = OnnxModelReader.read(onnxFile);
+        Map<String, Initializer> inits = new LinkedHashMap<>();
+        graph.initializers().forEach(i -> inits.put(i.name(), i));
+        if (!inits.containsKey("embeddings.word_embeddings.weight")
+                && !inits.containsKey("bert.embeddings.word_embeddings.weight")) {
+            throw new IllegalArgumentException(onnxFile + " is not a BERT export: no initializer named "
+                    + "embeddings.word_embeddings.weight (found " + inits.size() + " initializers, e.g. "
+                    + inits.keySet().stream().limit(5).collect(Collectors.toList()) + ")");
+        }
+        Map<String, List<Node>> consumers = new HashMap<>();
+        for (Node n : graph.nodes()) {
+            for (String in : n.inputs()) {
+                consumers.computeIfAbsent(in, k -> new ArrayList<>()).add(n);
+            }
+        }
+        Map<String, NDArray> out = new TreeMap<>();
+        try {
+            for (Initializer init : inits.values()) {
+                List<Node> users = consumers.getOrDefault(init.name(), List.of());
+                boolean matMulWeight = users.stream()
+                        .anyMatch(n -> n.opType().equals("MatMul") && n.inputs().indexOf(init.name()) == 1);
+                String name = init.name();
+                NDArray array;
+                if (matMulWeight) {
+                    name = linearName(onnxFile, init, users, consumers, inits);
+                    array = transposed(init, manager, onnxFile);
+                } else {
+                    array = toArray(init, manager, onnxFile);
+                }
+                if (out.put(name, array) != null) {
+                    throw new IllegalArgumentException(onnxFile + ": two initializers map to " + name);
+                }
+            }
+        } catch (RuntimeException e) {
+            out.values().forEach(NDArray::close);
+            throw e;
+        }
+        return out;
+    }
+
+    /**
+     * Builds a {@link BertModel} (with a pooler when the export has one) and loads the export's
+     * weights into it, strictly, by {@link HfCheckpoint}'s rules.
+     *
+     * @param onnxFile the .onnx file
+     * @param config the architecture (ONNX files carry no config.json); its pooler flag is
+     *     replaced by what the export contains
+     * @param device where the weights go
+     * @return a DJL model whose block is a {@link BertModel}; close it
+     */
+    public static Model loadBert(Path onnxFile, BertConfig config, Device device) {
+        try (NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
+            Map<String, NDArray> tensors = readBertWeights(onnxFile, scratch);
+            boolean pooler = tensors.containsKey("pooler.dense.weight")
+                    || tensors.containsKey("bert.pooler.dense.weight");
+            BertModel block = new BertModel(config.toBuilder().addPoolingLayer(pooler).build());
+            return HfCheckpoint.loadInto(block, new MapTensorSource(tensors, onnxFile.toString()),
+                    onnxFile, device, DataType.FLOAT32, Set.of());
+        }
+    }
+
+    private static String linearName(Path file, Initializer weight, List<Node> users,
+            Map<String, List<Node>> consumers, Map<String, Initializer> inits) {
+        String where = file + ": MatMul weight '" + weight.name() + "' " + new Shape(weight.dims());
+        if (users.size() != 1) {
+            throw new IllegalArgumentException(where + " is used by " + users.size()
+                    + " nodes; expected one MatMul");
+        }
+        Node matMul = users.get(0);
+        List<Node> next = consumers.getOrDefault(matMul.outputs().get(0), List.of());
+        for (Node add : next) {
+            if (!add.opType().equals("Add")) {
+                continue;
+            }
+            for (String in : add.inputs()) {
+                Initializer bias = inits.get(in);
+                if (bias != null && in.endsWith(".bias") && bias.dims().length == 1
+                        && weight.dims().length == 2 && bias.dims()[0] == weight.dims()[1]) {
+                    return in.substring(0, in.length() - ".bias".length()) + ".weight";
+                }
+            }
+        }
+        throw new IllegalArgumentException(where + ": node '" + matMul.name() + "' feeds "
+                + next.stream().map(n -> n.opType() + " '" + n.name() + "'").collect(Collectors.toList())
+                + "; expected an Add with a named '<module>.bias' initializer of size "
+                + (weight.dims().length == 2 ? weight.dims()[1] : "?") + " to name it by");
+    }
+
+    private static NDArray transposed(Initializer init, NDManager manager, Path file) {
+        long[] d = init.dims();
+        if (d.length != 2) {
+            throw new IllegalArgumentException(file + ": MatMul weight '" + init.name() + "' has shape "
+                    + new Shape(d) + "; expected 2 dimensions");
+        }
+        float[] src = floats(init, file);
+        int rows = Math.toIntExact(d[0]);
+        int cols = Math.toIntExact(d[1]);
+        float[] dst = new float[src.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                dst[c * rows + r] = src[r * cols + c];
+            }
+        }
+        return manager.create(dst, new Shape(cols, rows));
+    }
+
+    private static NDArray toArray(Initializer init, NDManager manager, Path file) {
+        Shape shape = new Shape(init.dims());
+        switch (init.dataType()) {
+            case OnnxModelReader.INT64: {
+                ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                long[] v = new long[b.remaining() / 8];
+                b.asLongBuffer().get(v);
+                return manager.create(v, shape);
+            }
+            case OnnxModelReader.INT32: {
+                ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                int[] v = new int[b.remaining() / 4];
+                b.asIntBuffer().get(v);
+                return manager.create(v, shape);
+            }
+            default:
+                return manager.create(floats(init, file), shape);
+        }
+    }
+
+    /** The initializer's values as float32 (FLOAT, FLOAT16, BFLOAT16 and DOUBLE are accepted). */
+    private static float[] floats(Initializer init, Path file) {
+        ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        long count = 1;
+        for (long d : init.dims()) {
+            count *= d;
+        }
+        float[] out = new float[Math.toIntExact(count)];
+        int type = init.dataType();
+        int width = type == OnnxModelReader.FLOAT ? 4 : type == OnnxModelReader.DOUBLE ? 8
+                : type == OnnxModelReader.FLOAT16 || type == OnnxModelReader.BFLOAT16 ? 2 : -1;
+        if (width < 0) {
+            throw new IllegalArgumentException(file + ": initializer '" + init.name()
+                    + "' has ONNX data type " + type + "; expected a float type");
+        }
+        if (init.typedFloats() && type == OnnxModelReader.FLOAT) {
+            width = 4;
+        } else if (init.typedFloats() || init.typedInt64()) {
+            throw new IllegalArgumentException(file + ": initializer '" + init.name()
+                    + "' stores type " + type + " in a typed field; only raw_data is supported for it");
+        }
+        if (b.remaining() != count * width) {
+            throw new IllegalArgumentException(file + ": initializer '" + init.name() + "' has "
+                    + b.remaining() + " data bytes; shape " + new Shape(init.dims()) + " needs " + count * width);
+        }
+        for (int i = 0; i < out.length; i++) {
+            switch (type) {
+                case OnnxModelReader.FLOAT: out[i] = b.getFloat(); break;
+                case OnnxModelReader.DOUBLE: out[i] = (float) b.getDouble(); break;
+                case OnnxModelReader.BFLOAT16: out[i] = Float.intBitsToFloat((b.getShort() & 0xffff) << 16); break;
+                default: out[i] = halfToFloat(b.getShort());
+            }
+        }
+        return out;
+    }
+
+    static float halfToFloat(short h) {
+        int bits = h & 0xffff;
+        int sign = (bits & 0x8000) << 16;
+        int exp = (bits >>> 10) & 0x1f;
+        int mant = bits & 0x3ff;
+        if (exp == 0x1f) {
+            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
+        }
+        if (exp == 0) {
+            float v = mant / 1024f / 16384f; // subnormal: mant * 2^-24
+            return sign == 0 ? v : -v;
+        }
+        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+    }
+}

@@ -1,0 +1,110 @@
+package io.peft4j.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * Puts named tensors into a model's parameters by Hugging Face name, strictly: every parameter
+ * must get a tensor of its exact shape and every tensor must find a parameter, except those a
+ * {@link KeyRule} ignores and those derived from others (a tied head). All problems are found before anything is loaded.
+ */
+final class StateDictLoader {
+
+    /** Maps a checkpoint name to a parameter name, or says why it is ignored. */
+    interface KeyRule extends Function<String, String> {
+        /**
+         * @param checkpointName name in the checkpoint
+         * @return the model parameter name, or a string starting with {@code "!"} followed by the
+         *     reason the tensor is ignored
+         */
+        @Override
+        String apply(String checkpointName);
+    }
+
+    private StateDictLoader() {}
+
+    static LoadReport load(Block model, TensorSource source, KeyRule rule, String sourceName,
+            Set<String> mayBeMissing, Set<String> derived) {
+        Map<String, Parameter> params = ModulePaths.namedParameters(model);
+        Map<String, String> plan = new LinkedHashMap<>();
+        List<String> ignored = new ArrayList<>();
+        List<String> unexpected = new ArrayList<>();
+        List<String> mismatched = new ArrayList<>();
+        for (String name : source.names()) {
+            String target = rule.apply(name);
+            if (target.startsWith("!")) {
+                ignored.add(name + ": " + target.substring(1));
+                continue;
+            }
+            Parameter p = params.get(target);
+            if (p == null || derived.contains(target)) {
+                unexpected.add(name + (target.equals(name) ? "" : " (as " + target + ")")
+                        + " " + source.shape(name) + " in " + source.origin(name));
+                continue;
+            }
+            if (plan.containsValue(target)) {
+                unexpected.add(name + ": a second tensor for " + target);
+                continue;
+            }
+            if (!p.isInitialized()) {
+                throw new IllegalStateException(
+                        "Parameter " + target + " has no array: initialize the model before loading");
+            }
+            Shape expected = p.getArray().getShape();
+            Shape found = source.shape(name);
+            if (!expected.equals(found)) {
+                mismatched.add(target + ": checkpoint " + found + " (" + source.origin(name)
+                        + "), model expects " + expected);
+            }
+            plan.put(name, target);
+        }
+        List<String> missing = new ArrayList<>();
+        List<String> fresh = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            if (derived.contains(e.getKey())) {
+                continue;
+            }
+            if (!plan.containsValue(e.getKey()) && mayBeMissing.contains(e.getKey())) {
+                fresh.add(e.getKey());
+            } else if (!plan.containsValue(e.getKey())) {
+                missing.add(e.getKey() + " " + (e.getValue().isInitialized()
+                        ? e.getValue().getArray().getShape() : e.getValue().getShape()));
+            }
+        }
+        if (!missing.isEmpty() || !unexpected.isEmpty() || !mismatched.isEmpty()) {
+            throw new CheckpointException(sourceName, missing, unexpected, mismatched);
+        }
+        for (Map.Entry<String, String> e : plan.entrySet()) {
+            Parameter p = params.get(e.getValue());
+            NDArray target = p.getArray();
+            try (NDManager scratch = target.getManager().newSubManager()) {
+                NDArray value = source.load(e.getKey(), scratch);
+                DataType type = value.getDataType();
+                if (!type.isFloating()) {
+                    throw new IllegalArgumentException("Tensor " + e.getKey() + " in "
+                            + source.origin(e.getKey()) + " has type " + type
+                            + "; a weight must be floating point");
+                }
+                // duplicate(): an array made from a Java buffer may borrow that buffer's memory
+                // (PyTorch from_blob); the parameter must own native memory of its own.
+                NDArray converted = value.toType(target.getDataType(), false)
+                        .toDevice(target.getDevice(), false).duplicate();
+                target.intern(converted);
+                if (p.requiresGradient()) {
+                    target.setRequiresGradient(true);
+                }
+            }
+        }
+        return new LoadReport(new ArrayList<>(plan.values()), ignored, fresh);
+    }
+}
