@@ -28,6 +28,11 @@ final class LoraInjector {
     private LoraInjector() {}
 
     static LoraAdapter inject(AdapterContext ctx, LoraConfig config, String name) {
+        if (!config.modulesToSave().isEmpty()) {
+            // Not built yet: refusing beats silently training a head that is never saved.
+            throw new UnsupportedOperationException(
+                    "modules_to_save " + config.modulesToSave() + " is not supported yet by peft4j's LoRA");
+        }
         List<ModuleNode> targets = config.targets().select(ctx.tree());
         for (ModuleNode node : targets) {
             checkSupported(node, config);

@@ -1,5 +1,6 @@
 package io.peft4j.core.io;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 
@@ -235,7 +236,7 @@ public final class SafetensorsWriter {
             byte[] scratch)
             throws IOException {
         if (bytes <= chunkBytes) {
-            copy(out, name, array.toByteBuffer(), bytes, scratch);
+            copy(out, name, hostBytes(array), bytes, scratch);
             return;
         }
         // Engine -> JVM copies are limited to 2 GiB and would double the memory for a big array:
@@ -247,9 +248,23 @@ public final class SafetensorsWriter {
             for (long start = 0; start < numel; start += perSlice) {
                 long end = Math.min(numel, start + perSlice);
                 try (NDArray slice = flat.get(new NDIndex("{}:{}", start, end))) {
-                    copy(out, name, slice.toByteBuffer(), (end - start) * elementSize, scratch);
+                    copy(out, name, hostBytes(slice), (end - start) * elementSize, scratch);
                 }
             }
+        }
+    }
+
+    /**
+     * The array's bytes in a heap buffer. For an array off the CPU, DJL's {@code toByteBuffer()}
+     * would leave its CPU copy attached to the array's manager (a leak per checkpoint when saving
+     * during training); copying explicitly lets us close it.
+     */
+    private static ByteBuffer hostBytes(NDArray array) {
+        if (array.getDevice().equals(Device.cpu())) {
+            return array.toByteBuffer();
+        }
+        try (NDArray host = array.toDevice(Device.cpu(), true)) {
+            return host.toByteBuffer();
         }
     }
 

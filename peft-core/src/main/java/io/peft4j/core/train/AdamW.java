@@ -80,8 +80,10 @@ public final class AdamW implements PeftOptimizer {
             if (!weight.hasGradient()) {
                 continue;
             }
-            Slot slot = slotFor(entry.getKey(), weight);
-            update(weight, slot, learningRate);
+            // In-place updates of leaves must not be recorded by autograd.
+            try (Gradients.NoGrad noGrad = Gradients.noGrad(weight)) {
+                update(weight, slotFor(entry.getKey(), weight), learningRate);
+            }
         }
     }
 

@@ -10,7 +10,12 @@ import java.util.Map;
  */
 public record Evaluation(long step, Map<String, Double> metrics) {
 
-    /** Copies the metrics so the record is immutable. */
+    /**
+     * Copies the metrics so the record is immutable.
+     *
+     * @param step the number of optimiser steps completed
+     * @param metrics the metrics, by name
+     */
     public Evaluation {
         metrics = Map.copyOf(metrics);
     }

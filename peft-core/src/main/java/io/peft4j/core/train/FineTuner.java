@@ -16,11 +16,13 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Supplier;
 
@@ -173,7 +175,9 @@ public final class FineTuner {
                                 totalSteps,
                                 (float) minLearningRateRatio);
 
-        try (NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
+        // Outside the gradient collector nothing is recorded (this thread may default to recording).
+        try (Gradients.NoGrad noGrad = Gradients.noGrad(first);
+                NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
                 PeftOptimizer optimizer =
                         Objects.requireNonNull(
                                 optimizerFactory.get(), "the optimizer factory returned null")) {
@@ -323,8 +327,13 @@ public final class FineTuner {
         private float trainStep(long step, float lr) {
             engine.setRandomSeed(stepSeed(seed, step));
             try (NDManager scope = base.newSubManager()) {
+                // Once per array: tied parameters share one, and a second tempAttach would record
+                // the scope itself as the owner to return it to, so closing the scope would free it.
+                Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
                 for (Parameter param : params.values()) {
-                    param.getArray().tempAttach(scope);
+                    if (attached.add(param.getArray())) {
+                        param.getArray().tempAttach(scope);
+                    }
                 }
                 try {
                     double lossSum = 0;
@@ -336,7 +345,13 @@ public final class FineTuner {
                                     loss != null && loss.size() == 1,
                                     "the loss function must return one value, got %s",
                                     loss == null ? "null" : "shape " + loss.getShape());
-                            lossSum += scalar(loss);
+                            float value = scalar(loss);
+                            if (!Float.isFinite(value)) {
+                                // Checked before backward: a NaN graph has nothing worth computing.
+                                throw new NonFiniteLossException(
+                                        "loss", step + 1, value, value, lastCheckpoint);
+                            }
+                            lossSum += value;
                             // Scaled by 1/k so k accumulated micro-batches give the mean gradient.
                             collector.backward(
                                     gradientAccumulation == 1
@@ -344,6 +359,7 @@ public final class FineTuner {
                                             : loss.div((float) gradientAccumulation));
                         }
                     }
+                    // Finite micro-batch losses can still sum to infinity in float.
                     float stepLoss = (float) (lossSum / gradientAccumulation);
                     if (!Float.isFinite(stepLoss)) {
                         throw new NonFiniteLossException(

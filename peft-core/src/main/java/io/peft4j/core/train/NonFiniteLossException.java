@@ -27,18 +27,22 @@ public class NonFiniteLossException extends RuntimeException {
      */
     public NonFiniteLossException(
             String what, long step, float value, float loss, Path lastCheckpoint) {
-        super(
-                String.format(
-                        "Non-finite %s %s at step %d (loss %s); stopped before the update. Last good"
-                                + " checkpoint: %s",
-                        what,
-                        value,
-                        step,
-                        loss,
-                        lastCheckpoint == null ? "none" : lastCheckpoint.toString()));
+        super(message(what, step, value, loss, lastCheckpoint));
         this.step = step;
         this.loss = loss;
         this.lastCheckpoint = lastCheckpoint;
+    }
+
+    private static String message(
+            String what, long step, float value, float loss, Path lastCheckpoint) {
+        String lossPart = "loss".equals(what) ? "" : " (loss " + loss + ")";
+        return String.format(
+                "Non-finite %s %s at step %d%s; stopped before the update. Last good checkpoint: %s",
+                what,
+                value,
+                step,
+                lossPart,
+                lastCheckpoint == null ? "none" : lastCheckpoint.toString());
     }
 
     /**

@@ -26,7 +26,16 @@ public record TrainingResult(
         List<Evaluation> evaluations,
         Optional<Path> lastCheckpoint) {
 
-    /** Copies the lists so the record is immutable. */
+    /**
+     * Copies the lists so the record is immutable.
+     *
+     * @param losses the loss of every optimiser step
+     * @param steps the optimiser steps completed in all
+     * @param seconds the wall time of this call
+     * @param startStep the step this call started from
+     * @param evaluations the evaluations so far
+     * @param lastCheckpoint the last checkpoint written or resumed from
+     */
     public TrainingResult {
         losses = List.copyOf(losses);
         evaluations = List.copyOf(evaluations);

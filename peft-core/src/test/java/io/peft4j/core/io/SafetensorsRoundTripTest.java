@@ -139,6 +139,25 @@ class SafetensorsRoundTripTest {
     }
 
     @Test
+    void writingLeavesNoArraysBehindInTheCallersManager() throws IOException {
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray matrix = m.randomNormal(new Shape(16, 9));
+            NDArray transposed = matrix.transpose();
+            int before = m.getManagedArrays().size();
+            Map<String, NDArray> tensors = Map.of("m", matrix, "t", transposed);
+            SafetensorsWriter.write(dir.resolve("whole.safetensors"), tensors, null);
+            SafetensorsWriter.write(dir.resolve("sliced.safetensors"), tensors, null, 40);
+            assertEquals(before, m.getManagedArrays().size());
+            try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("sliced.safetensors"), 24);
+                    NDManager loads = m.newSubManager()) {
+                f.load("t", loads); // chunked: pieces and the concatenation must not linger
+                assertEquals(1, loads.getManagedArrays().size());
+                assertArrayEquals(transposed.toFloatArray(), loads.getManagedArrays().get(0).toFloatArray());
+            }
+        }
+    }
+
+    @Test
     void loadedArraysOutliveTheFileAndClosedFilesRefuseLoads() throws IOException {
         Path file = dir.resolve("x.safetensors");
         try (NDManager m = NDManager.newBaseManager()) {

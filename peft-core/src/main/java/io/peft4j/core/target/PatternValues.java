@@ -1,0 +1,24 @@
+package io.peft4j.core.target;
+
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Per-module values by pattern ({@code rank_pattern}, {@code alpha_pattern}), with Hugging Face
+ * peft's rule: the first key {@code k} (in map order) such that the path fully matches
+ * {@code (.*\.)?k}.
+ */
+public final class PatternValues {
+
+    private PatternValues() {}
+
+    /** The value for {@code path}, or {@code fallback} when no key matches. */
+    public static <T> T lookup(Map<String, T> patterns, String path, T fallback) {
+        for (Map.Entry<String, T> e : patterns.entrySet()) {
+            if (Pattern.compile("(.*\\.)?(" + e.getKey() + ")").matcher(path).matches()) {
+                return e.getValue();
+            }
+        }
+        return fallback;
+    }
+}
