@@ -1,5 +1,7 @@
 package io.peft4j.models;
 
+import io.peft4j.core.model.LayerStack;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;

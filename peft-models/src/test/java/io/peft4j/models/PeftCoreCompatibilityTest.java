@@ -1,5 +1,7 @@
 package io.peft4j.models;
 
+import io.peft4j.core.model.LayerStack;
+
 import static io.peft4j.models.TestSupport.assertClose;
 import static io.peft4j.models.TestSupport.forward;
 import static io.peft4j.models.TestSupport.init;

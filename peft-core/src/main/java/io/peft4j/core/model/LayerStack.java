@@ -1,4 +1,4 @@
-package io.peft4j.models;
+package io.peft4j.core.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -9,7 +9,7 @@ import ai.djl.util.PairList;
 /**
  * A transformer as a stack: embeddings, then layers, then a final norm, then a head. Methods that
  * work between layers (reading or changing hidden states, replacing whole layers) use this instead
- * of a model's concrete class. Both {@link LlamaForCausalLM} and the BERT models implement it, and
+ * of a model's concrete class. peft-models' LLaMA and BERT models implement it, and
  * their own {@code forward} is {@link #forwardWith} with no hook, so the two paths cannot drift.
  *
  * <p>Layers take {@code [hidden, context...]} and return {@code [hidden, ...]}; the context (mask

@@ -1,4 +1,4 @@
-package io.peft4j.models;
+package io.peft4j.core.model;
 
 import ai.djl.ndarray.NDArray;
 
