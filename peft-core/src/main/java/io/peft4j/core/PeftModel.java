@@ -153,7 +153,14 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         Preconditions.checkArgument(
                 !adapters.containsKey(name), "An adapter named '%s' already exists", name);
         PeftMethod method = PeftMethods.forConfig(config);
-        Adapter adapter = method.attach(context, config, name);
+        Adapter attached = method.attach(context, config, name);
+        Adapter adapter;
+        try {
+            adapter = WithModulesToSave.attach(attached, context);
+        } catch (RuntimeException e) {
+            attached.detach();
+            throw e;
+        }
         adapters.put(name, adapter);
         if (runtime.activeAdapter() == null) {
             setActiveAdapter(name);

@@ -153,6 +153,7 @@ public final class LoraConfig implements AdapterConfig {
     }
 
     /** Modules trained in full and saved with the adapter (a classifier head, say). */
+    @Override
     public List<String> modulesToSave() {
         return modulesToSave;
     }
