@@ -100,6 +100,13 @@ final class LoraInjector {
     private static LoraLayer.Weights createWeights(
             NDManager manager, LoraLayer layer, String path, LoraConfig config, String name) {
         int r = config.rankFor(path);
+        Shape weightShape = layer.baseWeight().getArray().getShape();
+        long largest = Math.max(weightShape.get(0), weightShape.get(1));
+        if (r > largest) {
+            // checked before allocating: an absurd rank from a file must not exhaust memory
+            throw new IllegalArgumentException("LoRA rank r=" + r + " for '" + path + "' exceeds the module's dimensions "
+                    + weightShape + "; expected r <= " + largest);
+        }
         float scaling = config.scalingFor(path);
         NDArray w0 = layer.baseWeight().getArray();
         DataType dtype = w0.getDataType();
