@@ -101,7 +101,7 @@ public final class MasaCompressor {
                             residual.attach(scratch);
                             try (RandomizedSvd.Result svd = RandomizedSvd.compute(residual, k, 8, powerIterations, seed + l)) {
                                 us[l] = svd.u().mul(svd.s().reshape(1, k)).toType(weights.get(l).getDataType(), false);
-                                vt[l] = svd.vt().toType(weights.get(l).getDataType(), false);
+                                vt[l] = svd.vt().toType(weights.get(l).getDataType(), true); // a copy: the SVD result is closed below
                                 us[l].attach(manager);
                                 vt[l].attach(manager);
                             }
