@@ -183,21 +183,25 @@ final class ShadowInjector {
     }
 
     private static ShadowFamily detectFamily(ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
-        String layer = layerPath(stackNode, stack, 0);
-        if (tree.find(layer + ".self_attn").isPresent()) {
+        Block layer = stack.layer(0);
+        while (layer instanceof AdapterWrapper) {
+            layer = ((AdapterWrapper) layer).baseLayer();
+        }
+        ModuleTree inside = ModuleTree.of(layer);
+        if (inside.find("self_attn").isPresent()) {
             return ShadowFamily.LLAMA;
         }
-        if (tree.find(layer + ".attention").isPresent()) {
+        if (inside.find("attention").isPresent()) {
             return ShadowFamily.BERT;
         }
         List<String> children = new ArrayList<>();
-        for (String p : tree.paths()) {
-            if (p.startsWith(layer + ".") && p.indexOf('.', layer.length() + 1) < 0) {
+        for (String p : inside.paths()) {
+            if (p.indexOf('.') < 0) {
                 children.add(p);
             }
         }
-        throw new IllegalArgumentException("cannot tell the family of layer '" + layer + "' (children " + children
-                + "); expected 'self_attn' (LLaMA) or 'attention' (BERT): set ShadowConfig.family explicitly");
+        throw new IllegalArgumentException("cannot tell the family of layer '" + layerPath(stackNode, stack, 0) + "' (children "
+                + children + "); expected 'self_attn' (LLaMA) or 'attention' (BERT): set ShadowConfig.family explicitly");
     }
 
     private static ShadowConfig checkPretrained(ShadowConfig resolved, ShadowConfig file, ShadowConfig asked,
