@@ -149,6 +149,10 @@ final class ShadowHub {
                     Tensors.maskValue(h.bias.getDataType()), h.bias.getDataType()), 3);
             NDArray fullBias = broadcastBatch(oldRows, bias).concat(broadcastBatch(bias, oldRows), 2);
             NDList fullContext = new NDList(fullBias, fullCos, fullSin);
+            // Results of ops on the history live in its manager, which remember() closes: move them
+            // into this forward's scope (the history's temporaries go with its manager).
+            fullHidden.attach(hidden.getManager());
+            fullContext.attach(hidden.getManager());
             for (String name : names) {
                 NDArray s = adapters.get(name).initial(ps, fullHidden, fullContext, training);
                 frame.state.put(name, s.get(":, " + past + ":, :"));
