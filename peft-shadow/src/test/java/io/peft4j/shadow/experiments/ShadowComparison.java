@@ -180,10 +180,10 @@ public final class ShadowComparison {
         return total / batches;
     }
 
-    /** Median over 15 runs of one inference forward on 16 x 64 tokens (3 warm-up runs). */
+    /** Median over 15 runs of one inference forward on 16 x 64 tokens (5 warm-up runs). */
     private static double forwardMs(NDManager m, long[][] data, Function<NDArray, NDArray> logits) {
         double[] t = new double[15];
-        for (int r = -3; r < t.length; r++) {
+        for (int r = -5; r < t.length; r++) {
             try (NDManager s = m.newSubManager()) {
                 NDArray ids = s.create(Arrays.copyOfRange(data, 0, 16));
                 long start = System.nanoTime();
