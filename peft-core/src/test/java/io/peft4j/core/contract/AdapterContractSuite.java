@@ -88,11 +88,26 @@ public abstract class AdapterContractSuite {
     }
 
     private Block base(Case c) {
-        return TestModels.create(c.kind(), manager, 42);
+        return createBase(c, manager, 42);
     }
 
     private NDList input(Case c) {
-        return TestModels.input(c.kind(), manager, 5);
+        return createInput(c, manager, 5);
+    }
+
+    /**
+     * The base model of case {@code c}: its weights must depend only on {@code seed} (the suite
+     * builds it more than once per check). Default: {@link TestModels#create}. A method that needs
+     * another kind of base (ShadowPEFT needs a {@code LayerStack}) overrides this and {@link
+     * #createInput}.
+     */
+    protected Block createBase(Case c, NDManager m, long seed) {
+        return TestModels.create(c.kind(), m, seed);
+    }
+
+    /** An input batch of 3 samples for the base of case {@code c}. Default: {@link TestModels#input}. */
+    protected NDList createInput(Case c, NDManager m, long seed) {
+        return TestModels.input(c.kind(), m, seed);
     }
 
     private static NDArray out(PeftModel peft, NDList x) {
