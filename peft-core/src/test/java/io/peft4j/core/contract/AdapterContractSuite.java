@@ -321,9 +321,16 @@ public abstract class AdapterContractSuite {
             for (String name : List.of("a", "ab")) {
                 try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(name).resolve("adapter_model.safetensors"))) {
                     Map<String, Parameter> params = peft.adapter(name).parameters();
+                    Map<String, NDArray> frozen = peft.adapter(name).frozenState();
                     Set<String> expectedKeys = new HashSet<>(params.keySet());
-                    expectedKeys.addAll(peft.adapter(name).frozenState().keySet()); // as saveLoadRoundTrip: trained + frozen state
+                    expectedKeys.addAll(frozen.keySet());
                     assertEquals(expectedKeys, new HashSet<>(f.names()));
+                    for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
+                        try (NDManager m = manager.newSubManager()) {
+                            assertArrayEquals(e.getValue().toByteArray(), f.load(e.getKey(), m).toByteArray(),
+                                    "adapter " + name + " file holds another adapter's frozen state for " + e.getKey());
+                        }
+                    }
                     for (Map.Entry<String, Parameter> e : params.entrySet()) {
                         try (NDManager m = manager.newSubManager()) {
                             assertArrayEquals(e.getValue().getArray().toFloatArray(), f.load(e.getKey(), m).toFloatArray(),
