@@ -62,7 +62,7 @@ class MosTrainingTest {
                         return new NDList(inputs.get(index), targets.get(index));
                     }
                 };
-                TrainingResult result = FineTuner.builder().learningRate(2e-2).maxSteps(120).batchSize(16).seed(1).progress(false)
+                TrainingResult result = FineTuner.builder().learningRate(3e-2).maxSteps(60).batchSize(16).seed(1).progress(false)
                         .build()
                         .fit(peft, (batch, training) -> peft.forward(new NDList(batch.get(0)), training).head().sub(batch.get(1)).square().mean(), data);
                 float first = mean(result, 0, 10);
