@@ -321,13 +321,16 @@ public abstract class AdapterContractSuite {
             for (String name : List.of("a", "ab")) {
                 try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(name).resolve("adapter_model.safetensors"))) {
                     Map<String, Parameter> params = peft.adapter(name).parameters();
+                    // The file holds the trained tensors plus the frozen state saved with them.
                     Map<String, NDArray> frozen = peft.adapter(name).frozenState();
                     Set<String> expectedKeys = new HashSet<>(params.keySet());
                     expectedKeys.addAll(frozen.keySet());
                     assertEquals(expectedKeys, new HashSet<>(f.names()));
                     for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
                         try (NDManager m = manager.newSubManager()) {
-                            assertArrayEquals(e.getValue().toByteArray(), f.load(e.getKey(), m).toByteArray(),
+                            NDArray stored = f.load(e.getKey(), m);
+                            assertEquals(e.getValue().getDataType(), stored.getDataType(), "frozen tensor " + e.getKey());
+                            assertArrayEquals(e.getValue().toByteArray(), stored.toByteArray(),
                                     "adapter " + name + " file holds another adapter's frozen state for " + e.getKey());
                         }
                     }
