@@ -31,10 +31,10 @@ public final class DemoCommand implements Callable<Integer> {
     static final String TEST = "sentiment-test.tsv";
     static final List<String> PRESET = List.of("--model", Models.MINILM, "--task", "classify",
             "--rank", "8", "--alpha", "16", "--dropout", "0.1", "--targets", "query,value",
-            "--modules-to-save", "classifier", "--epochs", "4", "--lr", "2e-3", "--batch-size", "16",
+            "--modules-to-save", "classifier", "--epochs", "8", "--lr", "1e-3", "--batch-size", "16",
             "--max-length", "48", "--seed", "42", "--out", "runs/minilm-sentiment");
     static final String PRESET_TEXT = "--model minilm --task classify --rank 8 --alpha 16 --dropout 0.1"
-            + " --targets query,value --modules-to-save classifier --epochs 4 --lr 2e-3 --batch-size 16"
+            + " --targets query,value --modules-to-save classifier --epochs 8 --lr 1e-3 --batch-size 16"
             + " --max-length 48 --seed 42 --out runs/minilm-sentiment"
             + " --train <bundled sentiment-train.tsv> --dev <bundled sentiment-test.tsv>";
 

@@ -114,7 +114,7 @@ public final class TrainCommand implements Callable<Integer> {
     int gradAccum;
 
     @Option(names = "--warmup", paramLabel = "<steps>",
-            description = "Linear warm-up steps (default: 6% of the steps), then linear decay.")
+            description = "Linear warm-up steps (default: 6%% of the steps), then linear decay.")
     Long warmup;
 
     @Option(names = "--max-length", defaultValue = "128",
