@@ -15,6 +15,7 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.tree.AdapterWrapper;
@@ -165,7 +166,7 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
         NDArray a = gather(poolA, s.indexA, owner).reshape(s.rank, inFeatures()); // (r, in)
         NDArray b = gather(poolB, s.indexB, owner).reshape(s.rank, outFeatures()).transpose(); // (out, r)
         NDArray in = training && s.dropout > 0 ? Dropout.dropout(x, s.dropout, true).head() : x;
-        return Linear.linear(Linear.linear(in, a).head(), b).head().mul(s.scaling);
+        return Scalars.mul(Linear.linear(Linear.linear(in, a).head(), b).head(), s.scaling);
     }
 
     /**
@@ -191,7 +192,7 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
 
     /** The dense weight delta {@code s B_i A_i} (out, in), on {@code owner}. */
     NDArray weightDelta(Slot s, NDManager owner) {
-        NDArray delta = denseB(s, owner).matMul(denseA(s, owner)).mul(s.scaling);
+        NDArray delta = Scalars.mul(denseB(s, owner).matMul(denseA(s, owner)), s.scaling);
         delta.attach(owner);
         return delta;
     }

@@ -1,5 +1,6 @@
 package io.peft4j.shadow;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -246,7 +247,7 @@ final class ShadowNetwork {
     }
 
     private static NDArray gelu(NDArray x) {
-        return x.mul(x.div(Math.sqrt(2.0)).erf().add(1)).mul(0.5);
+        return Scalars.mul(x.mul(Scalars.add(Scalars.div(x, Math.sqrt(2.0)).erf(), 1)), 0.5);
     }
 
     private NDArray split(NDArray x, long batch, long len, int n) {
@@ -269,7 +270,7 @@ final class ShadowNetwork {
         long kvn = heads / groups;
         NDArray q5 = q.reshape(batch, kvn, groups, len, headDim);
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores = q5.matMul(kT).mul(1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
+        NDArray scores = Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
         return scores.softmax(-1).matMul(v.expandDims(2)).reshape(batch, heads, len, headDim);
     }
 }

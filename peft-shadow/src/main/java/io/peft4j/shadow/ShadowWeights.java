@@ -1,5 +1,6 @@
 package io.peft4j.shadow;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -90,7 +91,7 @@ final class ShadowWeights {
         NDArray down = ps.getValue(downs, d, training).get(k);
         NDArray up = ps.getValue(ups, d, training).get(k);
         NDArray t = Tensors.dropout(h.sub(s).matMul(down), config.dropout(), training);
-        return t.matMul(up).mul(config.alpha());
+        return Scalars.mul(t.matMul(up), config.alpha());
     }
 
     /** {@code s + g * (t - s)} from the output of base layer k + 1. */
