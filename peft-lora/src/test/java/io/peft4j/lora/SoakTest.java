@@ -26,15 +26,15 @@ import java.util.Map;
 
 /**
  * A long LoRA training run does not grow: live NDArrays stay flat and resident memory does not
- * climb. CI runs 300 steps; the long profile ({@code -Dpeft4j.soak.steps=10000}) prints the RSS
+ * climb. CI runs 3,000 steps; the long profile ({@code -Dpeft4j.soak.steps=10000}) prints the RSS
  * slope per 1,000 steps (goal: under 1 MB).
  */
 class SoakTest {
 
     @Test
     void trainingDoesNotLeak() {
-        int steps = Integer.getInteger("peft4j.soak.steps", 300);
-        int every = Math.max(40, steps / 10);
+        int steps = Integer.getInteger("peft4j.soak.steps", 3000);
+        int every = Math.max(40, steps / 15);
         List<long[]> samples = new ArrayList<>(); // step, live arrays, RSS kB
         try (NDManager manager = NDManager.newBaseManager()) {
             var base = TestModels.transformer(manager, 7);
