@@ -90,6 +90,7 @@ public final class Methods {
             json.add("modules_to_save", strings(modulesToSave));
         }
         json.addProperty("task_type", taskType);
+        adaptCommonKeys(method.peftType(), json, rank);
         for (String kv : extra) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {
@@ -101,6 +102,41 @@ public final class Methods {
             return method.parseConfig(json, warnings);
         } catch (RuntimeException e) {
             throw new UserError(method.peftType() + " config " + json + " is not valid: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Maps the common options onto what each method reads, so {@code --method X} works with no other
+     * change: {@code --rank} is MoS's budget v (with r = 2v) and LIFT's budget rank; MASA takes 2
+     * atoms per dictionary and ShadowPEFT its own defaults. LoRA-only keys are dropped for methods
+     * that would only warn about them. {@code --set} still overrides all of it.
+     */
+    static void adaptCommonKeys(String peftType, JsonObject json, int rank) {
+        switch (peftType) {
+            case "MOS":
+                json.addProperty("equivalent_rank", rank);
+                json.addProperty("r", 2 * rank);
+                json.addProperty("shards_per_vector", 2);
+                json.addProperty("private_rank", 1);
+                break;
+            case "LIFT":
+                json.remove("lora_alpha");
+                json.remove("lora_dropout");
+                break;
+            case "MASA":
+                json.remove("r");
+                json.remove("lora_alpha");
+                json.remove("lora_dropout");
+                json.addProperty("num_atoms", 2);
+                break;
+            case "SHADOW":
+                json.remove("r");
+                json.remove("lora_alpha");
+                json.remove("lora_dropout");
+                json.remove("target_modules");
+                break;
+            default:
+                break;
         }
     }
 

@@ -304,6 +304,10 @@ public final class TrainCommand implements Callable<Integer> {
         if (saveEvery > 0) {
             b.checkpointEvery(saveEvery);
         }
+        if (peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig) {
+            // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps
+            b.optimizer(() -> io.peft4j.lift.LiftOptimizer.forModel(peft));
+        }
         if (evalEvery > 0) {
             b.evaluation(evalEvery, eval);
         }

@@ -115,8 +115,11 @@ class CliTest {
         assertUserError(run("train"), "Missing required option: '--train=<file>'");
         assertUserError(run("train", "--train", tsv.toString(), "--bogus"), "Unknown option: '--bogus'");
         assertUserError(run("train", "--train", tsv.toString(), "--rank", "x"), "--rank");
+        assertUserError(run("train", "--train", tsv.toString(), "--method", "ia3", "--model", bert.toString()),
+                "unknown method 'ia3'; expected one of lift, lora, masa, mos, shadow");
+        // a method's own refusal reaches the user as one line too
         assertUserError(run("train", "--train", tsv.toString(), "--method", "mos", "--model", bert.toString()),
-                "method 'mos' (peft_type MOS) is not on the class path; available: [lora]");
+                "r - p = 16 - 1 = 15 public rank vectors per layer");
         assertUserError(run("train", "--train", tsv.toString(), "--method", "dora"), "unknown method 'dora'");
         assertUserError(run("train", "--train", dir.resolve("nope.tsv").toString(), "--model", bert.toString()),
                 "nope.tsv: no such file");
@@ -222,6 +225,16 @@ class CliTest {
             } else {
                 assertEquals(a.get(i).getAsDouble(), b.get(i).getAsDouble(), tol);
             }
+        }
+    }
+
+    @Test
+    void everyMethodIsOnTheClassPathAndTakesTheCommonOptions() {
+        for (String name : Methods.NAMES.keySet()) {
+            io.peft4j.core.spi.PeftMethod method = Methods.find(name);
+            io.peft4j.core.spi.AdapterConfig config = Methods.config(method, 4, 8, 0, java.util.List.of("q_proj", "v_proj"),
+                    java.util.List.of(), "CAUSAL_LM", java.util.List.of(), w -> { });
+            org.junit.jupiter.api.Assertions.assertEquals(Methods.NAMES.get(name), config.peftType(), name);
         }
     }
 }
