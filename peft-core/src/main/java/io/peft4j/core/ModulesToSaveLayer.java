@@ -135,14 +135,7 @@ final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
                 if (c == null || c.merged()) {
                     continue;
                 }
-                float[] mask = new float[names.length];
-                for (int i = 0; i < names.length; i++) {
-                    mask[i] = name.equals(names[i]) ? 1f : 0f;
-                }
-                long[] dims = new long[baseOut.getShape().dimension()];
-                Arrays.fill(dims, 1);
-                dims[0] = batch;
-                NDArray m = baseOut.getManager().create(mask).reshape(new Shape(dims)).toType(baseOut.getDataType(), false);
+                NDArray m = selection.mask(name, baseOut);
                 y = y.add(run(c, x, ps, training).sub(baseOut).mul(m));
             }
         }

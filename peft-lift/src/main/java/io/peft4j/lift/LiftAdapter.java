@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
+import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
@@ -426,7 +427,7 @@ public final class LiftAdapter implements Adapter {
             for (Map.Entry<String, LiftLayer> e : layers.entrySet()) {
                 LiftLayer layer = e.getValue();
                 NDArray updated = layer.effectiveWeight(layer.adapters.get(name), scratch);
-                if (!allFinite(updated)) {
+                if (!Finite.all(updated)) {
                     throw new ArithmeticException(
                             "Merging adapter '" + name + "' into '" + e.getKey()
                                     + ".weight' would produce NaN or Inf; weights left untouched");
@@ -449,11 +450,6 @@ public final class LiftAdapter implements Adapter {
         } finally {
             scratch.close();
         }
-    }
-
-    private static boolean allFinite(NDArray a) {
-        NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
-        return !bad.getBoolean();
     }
 
     @Override

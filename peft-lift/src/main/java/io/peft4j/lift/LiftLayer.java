@@ -151,14 +151,7 @@ public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
             if (s == null || s.merged) {
                 continue;
             }
-            float[] mask = new float[names.length];
-            for (int i = 0; i < names.length; i++) {
-                mask[i] = name.equals(names[i]) ? 1f : 0f;
-            }
-            long[] dims = new long[y.getShape().dimension()];
-            Arrays.fill(dims, 1);
-            dims[0] = batch;
-            NDArray m = y.getManager().create(mask).reshape(new Shape(dims)).toType(y.getDataType(), false);
+            NDArray m = selection.mask(name, y);
             NDArray ya = linear(ps, x, s, training);
             y = y.mul(m.neg().add(1)).add(ya.mul(m));
         }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
+import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
@@ -143,7 +144,7 @@ final class LoraAdapter implements Adapter {
                 } else {
                     updated = w0.add(delta);
                 }
-                if (!allFinite(updated)) {
+                if (!Finite.all(updated)) {
                     throw new ArithmeticException(
                             "Merging adapter '" + name + "' into '" + e.getKey() + "."
                                     + layer.baseWeight().getName()
@@ -159,14 +160,6 @@ final class LoraAdapter implements Adapter {
             e.getValue().copyTo(e.getKey().baseWeight().getArray());
             e.getValue().close();
             e.getKey().adapters.get(name).merged = true;
-        }
-    }
-
-    private static boolean allFinite(NDArray a) {
-        try (NDManager scratch = a.getManager().newSubManager()) {
-            NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
-            bad.attach(scratch);
-            return !bad.getBoolean();
         }
     }
 

@@ -129,14 +129,7 @@ public abstract class LoraLayer extends AbstractBlock implements AdapterWrapper 
                 if (w == null || w.merged) {
                     continue;
                 }
-                float[] mask = new float[names.length];
-                for (int i = 0; i < names.length; i++) {
-                    mask[i] = name.equals(names[i]) ? 1f : 0f;
-                }
-                long[] dims = new long[y.getShape().dimension()];
-                Arrays.fill(dims, 1);
-                dims[0] = batch;
-                NDArray m = y.getManager().create(mask).reshape(new Shape(dims)).toType(y.getDataType(), false);
+                NDArray m = selection.mask(name, y);
                 y = y.add(delta(w, x, y, ps, training).mul(m));
             }
         }

@@ -28,7 +28,7 @@ import java.util.stream.Stream;
 /**
  * Fuzzes adapter_config.json: mutations of a valid file either load or fail with an IOException
  * or IllegalArgumentException naming the file, never another exception, and a failed load leaves
- * the model without adapters. 1,000 cases in CI; {@code -Djqwik.tries.default=10000} for more.
+ * the model without adapters. 1,000 cases in CI (junit-platform.properties); {@code -Djqwik.tries.default=10000} for the long profile.
  */
 class AdapterConfigFuzzProperties {
 
@@ -94,7 +94,7 @@ class AdapterConfigFuzzProperties {
         }
     }
 
-    @Property(tries = 1000)
+    @Property
     void mutatedConfigsLoadOrFailCleanly(@ForAll("mutations") Mutation m) throws IOException {
         prepare();
         Path dir = Files.createTempDirectory("peft4j-fuzz");

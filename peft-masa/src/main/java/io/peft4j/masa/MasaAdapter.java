@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
+import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
@@ -213,7 +214,7 @@ public final class MasaAdapter implements Adapter {
             for (Map.Entry<String, MasaLinear> e : layers.entrySet()) {
                 NDArray updated = effectiveWeight(e.getKey());
                 merged.put(e.getValue(), updated);
-                if (!allFinite(updated)) {
+                if (!Finite.all(updated)) {
                     throw new ArithmeticException("Merging MASA adapter '" + name + "' into '" + e.getKey()
                             + ".weight' would produce NaN or Inf; weights left untouched");
                 }
@@ -226,14 +227,6 @@ public final class MasaAdapter implements Adapter {
             e.getValue().copyTo(e.getKey().baseWeight().getArray());
             e.getValue().close();
             e.getKey().adapters.get(name).merged = true;
-        }
-    }
-
-    private static boolean allFinite(NDArray a) {
-        try (NDManager scratch = a.getManager().newSubManager()) {
-            NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
-            bad.attach(scratch);
-            return !bad.getBoolean();
         }
     }
 

@@ -174,14 +174,7 @@ public final class MasaLinear extends AbstractBlock implements AdapterWrapper {
             if (e == null || e.merged) {
                 continue;
             }
-            float[] mask = new float[names.length];
-            for (int i = 0; i < names.length; i++) {
-                mask[i] = name.equals(names[i]) ? 1f : 0f;
-            }
-            long[] dims = new long[y.getShape().dimension()];
-            Arrays.fill(dims, 1);
-            dims[0] = batch;
-            NDArray m = y.getManager().create(mask).reshape(new Shape(dims)).toType(y.getDataType(), false);
+            NDArray m = selection.mask(name, y);
             y = y.add(Linear.linear(x, weightDelta(e, ps, device, training)).head().mul(m));
         }
         return new NDList(y);

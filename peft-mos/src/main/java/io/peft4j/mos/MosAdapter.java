@@ -11,6 +11,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 
+import io.peft4j.core.ops.Finite;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
@@ -213,7 +214,7 @@ public final class MosAdapter implements Adapter {
                 MosLayer layer = e.getValue();
                 NDArray updated = layer.baseWeight().getArray().add(layer.weightDelta(layer.adapters.get(name), scratch));
                 updated.attach(scratch);
-                if (!allFinite(updated)) {
+                if (!Finite.all(updated)) {
                     throw new ArithmeticException(
                             "Merging MoS adapter '" + name + "' into '" + e.getKey() + ".weight' would produce NaN or Inf;"
                                     + " weights left untouched");
@@ -224,14 +225,6 @@ public final class MosAdapter implements Adapter {
                 e.getValue().copyTo(e.getKey().baseWeight().getArray());
                 e.getKey().adapters.get(name).merged = true;
             }
-        }
-    }
-
-    private static boolean allFinite(NDArray a) {
-        try (NDManager scratch = a.getManager().newSubManager()) {
-            NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
-            bad.attach(scratch);
-            return !bad.getBoolean();
         }
     }
 

@@ -140,14 +140,7 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
                 if (s == null || s.merged) {
                     continue;
                 }
-                float[] mask = new float[names.length];
-                for (int i = 0; i < names.length; i++) {
-                    mask[i] = name.equals(names[i]) ? 1f : 0f;
-                }
-                long[] dims = new long[y.getShape().dimension()];
-                Arrays.fill(dims, 1);
-                dims[0] = batch;
-                NDArray m = y.getManager().create(mask).reshape(new Shape(dims)).toType(y.getDataType(), false);
+                NDArray m = selection.mask(name, y);
                 y = y.add(delta(s, x, ps, training).mul(m));
             }
         }

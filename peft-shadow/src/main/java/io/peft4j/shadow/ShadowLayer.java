@@ -87,7 +87,7 @@ final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
         } else {
             for (String name : names) {
                 NDArray delta = hub.adapters.get(name).injection(ps, k, hidden, frame.state.get(name), training);
-                h = h.add(delta.mul(sampleMask(selection, name, hidden)));
+                h = h.add(delta.mul(selection.mask(name, hidden)));
             }
         }
         NDList in = new NDList(h);
@@ -103,19 +103,6 @@ final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
             frame.state.put(name, hub.adapters.get(name).update(ps, k, hOut, frame.state.get(name), training));
         }
         return out;
-    }
-
-    private static NDArray sampleMask(Selection selection, String name, NDArray like) {
-        String[] names = selection.perSample();
-        float[] mask = new float[names.length];
-        for (int i = 0; i < names.length; i++) {
-            mask[i] = name.equals(names[i]) ? 1f : 0f;
-        }
-        long[] dims = new long[like.getShape().dimension()];
-        Arrays.fill(dims, 1);
-        dims[0] = names.length;
-        NDManager m = like.getManager();
-        return m.create(mask).reshape(new Shape(dims)).toType(like.getDataType(), false).toDevice(like.getDevice(), false);
     }
 
     @Override

@@ -207,7 +207,13 @@ public final class SafetensorsFile implements AutoCloseable {
         long perChunk = chunkBytes / outSize;
         NDArray array;
         if (numel <= perChunk) {
-            array = manager.create(fill(info, 0, (int) numel), new Shape(info.shape()), type);
+            // create() wraps the Java direct buffer without copying (torch::from_blob); once that
+            // NDArray is closed, a tensor still sharing its memory (a view, an interned parameter,
+            // a tensor saved by autograd) would read freed memory. duplicate() copies into
+            // torch-owned memory, so the loaded tensor stands on its own.
+            try (NDArray wrapped = manager.create(fill(info, 0, (int) numel), new Shape(info.shape()), type)) {
+                array = wrapped.duplicate();
+            }
         } else {
             // A direct buffer and a DJL create() are limited to 2^31 bytes/elements: build the
             // array from flat pieces. The pieces are closed; the result keeps its own copy.

@@ -1,5 +1,8 @@
 package io.peft4j.core.spi;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+
 import java.util.Arrays;
 import java.util.List;
 
@@ -63,6 +66,28 @@ public final class Selection {
             return single.equals(name);
         }
         return perSample != null && Arrays.asList(perSample).contains(name);
+    }
+
+    /**
+     * For a per-sample selection: a (batch, 1, ..., 1) array of 1 where the sample uses adapter
+     * {@code name} and 0 elsewhere, with {@code like}'s rank, type and device, to blend one
+     * adapter's output into a mixed batch.
+     */
+    public NDArray mask(String name, NDArray like) {
+        if (perSample == null) {
+            throw new IllegalStateException("mask() needs a per-sample selection, not " + this);
+        }
+        float[] values = new float[perSample.length];
+        for (int i = 0; i < perSample.length; i++) {
+            values[i] = name.equals(perSample[i]) ? 1f : 0f;
+        }
+        long[] dims = new long[like.getShape().dimension()];
+        Arrays.fill(dims, 1);
+        dims[0] = perSample.length;
+        try (NDArray fromJava = like.getManager().create(values, new Shape(dims))) {
+            // duplicate(): torch-owned memory, not the Java buffer create() wraps (see Scalars)
+            return fromJava.toDevice(like.getDevice(), true).toType(like.getDataType(), true).duplicate();
+        }
     }
 
     @Override

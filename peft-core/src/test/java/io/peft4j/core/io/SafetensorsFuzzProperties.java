@@ -170,7 +170,7 @@ class SafetensorsFuzzProperties {
         return mutations().list().ofMinSize(1).ofMaxSize(3);
     }
 
-    @Property(tries = 1000)
+    @Property
     void corruptedFilesLoadOrFailWithFormatException(
             @ForAll boolean handMadeBase, @ForAll("mutationLists") List<Mutation> mutations)
             throws IOException {
