@@ -86,6 +86,10 @@ public final class LoraForwardRatio {
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             try (NDManager scope = x.getManager().newSubManager()) {
+                // Intermediates attach to the manager of their first operand. Without this, every
+                // array made inside the forward (the LoRA path makes four) would pile up in x's
+                // long-lived manager: never freed, each call paying for fresh memory.
+                x.tempAttach(scope);
                 NDArray y = block.forward(new ParameterStore(scope, false), new NDList(x), false).head();
                 y.attach(scope);
                 y.toByteBuffer(); // forces the computation to finish
