@@ -68,6 +68,7 @@ public final class LoraForwardRatio {
                     mergedRatios[round] = tMerged / baseMean;
                 }
                 System.out.printf(Locale.ROOT, "Linear 1024x1024, batch 64, LoRA r=8, %d rounds x %d calls, median of per-round ratios%n", rounds, calls);
+                System.out.println(Bench.machine());
                 System.out.printf(Locale.ROOT, "base forward: %.3f ms per call (median)%n", median(baseMillis));
                 System.out.printf(Locale.ROOT, "unmerged LoRA forward / base forward: %.3f (IQR %.3f-%.3f)%n", median(unmergedRatios), quantile(unmergedRatios, 0.25), quantile(unmergedRatios, 0.75));
                 System.out.printf(Locale.ROOT, "merged LoRA forward / base forward:   %.3f (IQR %.3f-%.3f)%n", median(mergedRatios), quantile(mergedRatios, 0.25), quantile(mergedRatios, 0.75));
