@@ -73,9 +73,15 @@ final class AdapterFiles {
         if (Files.size(file) > MAX_CONFIG_BYTES) {
             throw new IOException(file + " is " + Files.size(file) + " bytes; an adapter config is a few KB");
         }
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(file + " is not UTF-8 text: " + e, e);
+        }
         JsonObject json;
         try {
-            JsonElement parsed = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
+            JsonElement parsed = JsonParser.parseString(text);
             if (!parsed.isJsonObject()) {
                 throw new IOException(file + " must hold a JSON object, found: " + kind(parsed));
             }

@@ -153,7 +153,14 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         Preconditions.checkArgument(
                 !adapters.containsKey(name), "An adapter named '%s' already exists", name);
         PeftMethod method = PeftMethods.forConfig(config);
-        Adapter adapter = method.attach(context, config, name);
+        Adapter attached = method.attach(context, config, name);
+        Adapter adapter;
+        try {
+            adapter = WithModulesToSave.attach(attached, context);
+        } catch (RuntimeException e) {
+            attached.detach();
+            throw e;
+        }
         adapters.put(name, adapter);
         if (runtime.activeAdapter() == null) {
             setActiveAdapter(name);
@@ -162,11 +169,23 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         }
     }
 
-    /** Loads an adapter saved in {@code dir} (HF peft layout) under {@code name}. */
+    /**
+     * Loads an adapter saved in {@code dir} (HF peft layout) under {@code name}. The model is left
+     * unchanged when this fails.
+     *
+     * @throws IOException when a file is missing, unreadable or malformed (the message names it)
+     * @throws IllegalArgumentException when the adapter does not fit the model (names the file,
+     *     tensor or target and what was expected)
+     */
     public synchronized void loadAdapter(Path dir, String name) throws IOException {
         checkName(name);
         AdapterFiles.Loaded loaded = AdapterFiles.readConfig(dir);
-        addAdapter(name, loaded.config());
+        try {
+            addAdapter(name, loaded.config());
+        } catch (IllegalArgumentException e) {
+            // e.g. targets that match nothing in this model: say which saved adapter it was
+            throw new IllegalArgumentException(dir.resolve(AdapterFiles.CONFIG_FILE) + " does not fit this model: " + e.getMessage(), e);
+        }
         Adapter adapter = adapters.get(name);
         try {
             AdapterFiles.readTensors(dir, adapter, manager);

@@ -153,6 +153,7 @@ public final class LoraConfig implements AdapterConfig {
     }
 
     /** Modules trained in full and saved with the adapter (a classifier head, say). */
+    @Override
     public List<String> modulesToSave() {
         return modulesToSave;
     }
@@ -246,7 +247,7 @@ public final class LoraConfig implements AdapterConfig {
         Builder b = builder();
         require(j, "r");
         require(j, "target_modules");
-        b.rank(j.get("r").getAsInt());
+        b.rank(intValue(j.get("r"), "r"));
         if (has(j, "lora_alpha")) {
             b.alpha(j.get("lora_alpha").getAsFloat());
         }
@@ -271,9 +272,9 @@ public final class LoraConfig implements AdapterConfig {
             JsonElement l = j.get("layers_to_transform");
             List<Integer> layers = new ArrayList<>();
             if (l.isJsonArray()) {
-                l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
+                l.getAsJsonArray().forEach(x -> layers.add(intValue(x, "layers_to_transform")));
             } else {
-                layers.add(l.getAsInt());
+                layers.add(intValue(l, "layers_to_transform"));
             }
             b.layersToTransform(layers);
         }
@@ -283,7 +284,7 @@ public final class LoraConfig implements AdapterConfig {
         }
         if (has(j, "rank_pattern")) {
             j.getAsJsonObject("rank_pattern").entrySet()
-                    .forEach(e -> b.rankPattern.put(e.getKey(), e.getValue().getAsInt()));
+                    .forEach(e -> b.rankPattern.put(e.getKey(), intValue(e.getValue(), "rank_pattern." + e.getKey())));
         }
         if (has(j, "alpha_pattern")) {
             j.getAsJsonObject("alpha_pattern").entrySet()
@@ -373,6 +374,19 @@ public final class LoraConfig implements AdapterConfig {
         m.put("peft_version", JsonNull.INSTANCE);
         m.put("runtime_config", JsonNull.INSTANCE);
         return m;
+    }
+
+    /** An exact int: Gson's getAsInt would silently truncate 99999999999. */
+    private static int intValue(JsonElement e, String key) {
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer, found " + e);
+        }
+        java.math.BigDecimal d = e.getAsBigDecimal();
+        try {
+            return d.intValueExact();
+        } catch (ArithmeticException ex) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer in int range, found " + e);
+        }
     }
 
     private static void require(JsonObject j, String key) {

@@ -6,6 +6,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.training.ParameterStore;
 
+import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 
 /**
@@ -40,11 +41,11 @@ public final class LoraEmbedding extends LoraLayer {
         NDArray a = ps.getValue(w.a, baseOut.getDevice(), training);
         NDArray b = ps.getValue(w.b, baseOut.getDevice(), training);
         NDArray afterA = Embedding.embedding(ids, a.transpose(), ai.djl.ndarray.types.SparseFormat.DENSE).head(); // (..., r)
-        return afterA.matMul(b.transpose()).mul(w.scaling);
+        return Scalars.mul(afterA.matMul(b.transpose()), w.scaling);
     }
 
     @Override
     NDArray weightDelta(Weights w) {
-        return w.b.getArray().matMul(w.a.getArray()).transpose().mul(w.scaling);
+        return Scalars.mul(w.b.getArray().matMul(w.a.getArray()).transpose(), w.scaling);
     }
 }

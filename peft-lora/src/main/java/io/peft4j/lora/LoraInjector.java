@@ -6,14 +6,13 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.nn.ParameterList;
-import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.linalg.RandomizedSvd;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.Modules;
 
 import java.util.List;
 import java.util.Random;
@@ -28,11 +27,6 @@ final class LoraInjector {
     private LoraInjector() {}
 
     static LoraAdapter inject(AdapterContext ctx, LoraConfig config, String name) {
-        if (!config.modulesToSave().isEmpty()) {
-            // Not built yet: refusing beats silently training a head that is never saved.
-            throw new UnsupportedOperationException(
-                    "modules_to_save " + config.modulesToSave() + " is not supported yet by peft4j's LoRA");
-        }
         List<ModuleNode> targets = config.targets().select(ctx.tree());
         for (ModuleNode node : targets) {
             checkSupported(node, config);
@@ -81,7 +75,7 @@ final class LoraInjector {
         if (b instanceof Linear) {
             return;
         }
-        if (embeddingTable(b) != null) {
+        if (Modules.embeddingTable(b) != null) {
             if (config.useDora()) {
                 throw new IllegalArgumentException(
                         "DoRA is only supported on Linear; '" + node.path() + "' is an embedding");
@@ -96,30 +90,23 @@ final class LoraInjector {
                         + "; LoRA supports ai.djl.nn.core.Linear and embeddings. Narrow target_modules.");
     }
 
-    /** The table of an embedding block: DJL's {@code embedding} parameter or a 2-D {@code weight}. */
-    static Parameter embeddingTable(Block b) {
-        ParameterList params = b.getDirectParameters();
-        if (b instanceof Embedding && params.contains("embedding")) {
-            return params.get("embedding");
-        }
-        if (b.getClass().getSimpleName().contains("Embedding") && params.size() == 1
-                && params.contains("weight") && params.get("weight").isInitialized()
-                && params.get("weight").getArray().getShape().dimension() == 2) {
-            return params.get("weight");
-        }
-        return null;
-    }
-
     private static LoraLayer wrap(Block base, AdapterContext ctx) {
         if (base instanceof Linear) {
             return new LoraLinear(base, ctx.runtime());
         }
-        return new LoraEmbedding(base, embeddingTable(base), ctx.runtime());
+        return new LoraEmbedding(base, Modules.embeddingTable(base), ctx.runtime());
     }
 
     private static LoraLayer.Weights createWeights(
             NDManager manager, LoraLayer layer, String path, LoraConfig config, String name) {
         int r = config.rankFor(path);
+        Shape weightShape = layer.baseWeight().getArray().getShape();
+        long largest = Math.max(weightShape.get(0), weightShape.get(1));
+        if (r > largest) {
+            // checked before allocating: an absurd rank from a file must not exhaust memory
+            throw new IllegalArgumentException("LoRA rank r=" + r + " for '" + path + "' exceeds the module's dimensions "
+                    + weightShape + "; expected r <= " + largest);
+        }
         float scaling = config.scalingFor(path);
         NDArray w0 = layer.baseWeight().getArray();
         DataType dtype = w0.getDataType();

@@ -8,6 +8,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 
+import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 
 /**
@@ -44,7 +45,7 @@ public final class LoraLinear extends LoraLayer {
         NDArray in = training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
         NDArray lora = Linear.linear(Linear.linear(in, a).head(), b).head();
         if (w.magnitude == null) {
-            return lora.mul(w.scaling);
+            return Scalars.mul(lora, w.scaling);
         }
         // DoRA, as peft: the weight norm is detached (treated as a constant) for the gradient.
         NDArray w0 = ps.getValue(weight, x.getDevice(), training);
@@ -52,7 +53,7 @@ public final class LoraLinear extends LoraLayer {
         NDArray m = ps.getValue(w.magnitude, x.getDevice(), training);
         NDArray scale = m.div(norm); // (out)
         NDArray baseNoBias = in == x ? Linear.linear(x, w0).head() : Linear.linear(in, w0).head();
-        return baseNoBias.mul(scale.sub(1)).add(lora.mul(scale).mul(w.scaling));
+        return baseNoBias.mul(Scalars.sub(scale, 1)).add(Scalars.mul(lora.mul(scale), w.scaling));
     }
 
     /**
@@ -72,7 +73,7 @@ public final class LoraLinear extends LoraLayer {
         NDArray in = training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
         NDArray h = Linear.linear(in, a).head();
         if (w.scaling != 1f) {
-            h = h.mul(w.scaling);
+            h = Scalars.mul(h, w.scaling); // not h.mul(float): see Scalars (autograd-safe scalar)
         }
         if (rowMask != null) {
             h = h.mul(rowMask); // (batch, 1, ...) against (batch, ..., r)
@@ -96,6 +97,6 @@ public final class LoraLinear extends LoraLayer {
 
     @Override
     NDArray weightDelta(Weights w) {
-        return w.b.getArray().matMul(w.a.getArray()).mul(w.scaling);
+        return Scalars.mul(w.b.getArray().matMul(w.a.getArray()), w.scaling);
     }
 }

@@ -190,4 +190,26 @@ class HfAdapterFilesTest {
                 () -> PeftModel.wrap(base, LoraConfig.builder().targets("query").build()));
         assertTrue(e.getMessage().contains("query") && e.getMessage().contains("Closest existing paths"), e.getMessage());
     }
+
+    @Test
+    void modulesToSaveAreSavedUnderPeftsKeysAndCheckedOnAdd() throws Exception {
+        Block base = TestModels.transformer(manager, 1);
+        Path out = tmp.resolve("mts");
+        try (PeftModel peft = PeftModel.wrap(base, LoraConfig.builder().rank(2).targets("q_proj").modulesToSave(java.util.List.of("lm_head")).build())) {
+            peft.save(out);
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(out.resolve("adapter_model.safetensors"))) {
+            assertTrue(f.names().contains("base_model.model.lm_head.weight"), f.names().toString());
+            assertArrayEquals(new long[] {TestModels.VOCAB, TestModels.HIDDEN}, f.info("base_model.model.lm_head.weight").shape());
+        }
+        JsonObject json = JsonParser.parseString(Files.readString(out.resolve("adapter_config.json"))).getAsJsonObject();
+        assertEquals("lm_head", json.getAsJsonArray("modules_to_save").get(0).getAsString());
+        String msg = assertThrows(IllegalArgumentException.class, () -> PeftModel.wrap(base,
+                LoraConfig.builder().rank(2).targets("q_proj").modulesToSave(java.util.List.of("lm_haed")).build())).getMessage();
+        assertTrue(msg.contains("lm_haed") && msg.contains("lm_head"), msg);
+        msg = assertThrows(IllegalArgumentException.class, () -> PeftModel.wrap(base,
+                LoraConfig.builder().rank(2).targets("q_proj").modulesToSave(java.util.List.of("q_proj")).build())).getMessage();
+        assertTrue(msg.contains("also an adapter target"), msg);
+        assertTrue(ModuleTree.of(base).nodes().stream().noneMatch(n -> n.block() instanceof AdapterWrapper), "failed adds leave nothing");
+    }
 }

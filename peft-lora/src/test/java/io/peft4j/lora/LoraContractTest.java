@@ -24,7 +24,11 @@ class LoraContractTest extends AdapterContractSuite {
                 new Case("dora", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).alpha(8).targets("q_proj", "o_proj", "up_proj").useDora(true).build()),
                 new Case("embedding + gaussian", TestModels.Kind.TRANSFORMER,
                         LoraConfig.builder().rank(3).targets("embed_tokens", "k_proj").init(LoraInit.GAUSSIAN).layersToTransform(List.of(1)).build()),
-                new Case("dropout", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).dropout(0.1f).targets("v_proj").build()));
+                new Case("dropout", TestModels.Kind.TRANSFORMER, LoraConfig.builder().rank(4).dropout(0.1f).targets("v_proj").build()),
+                new Case("mlp + modules_to_save head", TestModels.Kind.MLP,
+                        LoraConfig.builder().rank(2).targets("Linear_1").modulesToSave(List.of("Linear_3")).build()),
+                new Case("qv + modules_to_save lm_head and embed_tokens", TestModels.Kind.TRANSFORMER,
+                        LoraConfig.builder().rank(2).targets("q_proj", "v_proj").modulesToSave(List.of("lm_head", "embed_tokens")).build()));
     }
 
     @Override
@@ -39,6 +43,13 @@ class LoraContractTest extends AdapterContractSuite {
             total += (long) r * (w.get(0) + w.get(1));
             if (config.useDora()) {
                 total += w.get(0);
+            }
+        }
+        for (ModuleNode node : ModuleTree.of(base).nodes()) {
+            if (config.modulesToSave().contains(node.name())) {
+                for (var p : node.block().getDirectParameters()) {
+                    total += p.getValue().getArray().size();
+                }
             }
         }
         return total;

@@ -35,6 +35,7 @@ class LoraProperties {
         try (NDManager manager = NDManager.newBaseManager()) {
             Random random = new Random(in * 31L + out * 7L + rank);
             SequentialBlock block = new SequentialBlock().add(TestModels.linear(manager, in, out, true, random));
+            rank = Math.min(rank, Math.max(in, out)); // LoRA refuses r above the module's dimensions
             block.initialize(manager, DataType.FLOAT32, new Shape(1, in));
             NDList x = new NDList(manager.randomNormal(new Shape(5, in)));
             NDArray base = block.forward(new ParameterStore(manager, false), x, false).head().duplicate();

@@ -1,5 +1,6 @@
 package io.peft4j.models;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -85,7 +86,7 @@ final class Attention {
         long groups = heads / kvHeads;
         NDArray q5 = q.reshape(batch, kvHeads, groups, queryLen, headDim);
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores = q5.matMul(kT).mul(1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
+        NDArray scores = Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
         NDArray probs = scores.softmax(-1);
         if (training && dropout > 0) {
             probs = Dropout.dropout(probs, dropout, true).head();

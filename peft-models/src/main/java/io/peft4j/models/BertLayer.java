@@ -1,5 +1,6 @@
 package io.peft4j.models;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -215,6 +216,6 @@ public final class BertLayer extends AbstractBlock {
 
     /** Exact GELU: x * (1 + erf(x / sqrt 2)) / 2. */
     static NDArray gelu(NDArray x) {
-        return x.mul(x.div(Math.sqrt(2.0)).erf().add(1)).mul(0.5);
+        return Scalars.mul(x.mul(Scalars.add(Scalars.div(x, Math.sqrt(2.0)).erf(), 1)), 0.5);
     }
 }

@@ -1,5 +1,6 @@
 package io.peft4j.models;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 
 /** Sentence embeddings from token states. */
@@ -27,6 +28,6 @@ public final class Pooling {
      * @return (B, H)
      */
     public static NDArray normalize(NDArray x) {
-        return x.div(x.square().sum(new int[] {-1}, true).sqrt().maximum(1e-12f));
+        return x.div(x.square().sum(new int[] {-1}, true).sqrt().maximum(Scalars.scalar(x, 1e-12)));
     }
 }

@@ -3,7 +3,8 @@ package io.peft4j.core.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
+import io.peft4j.core.io.SafetensorsFile;
+import io.peft4j.core.io.SafetensorsWriter;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
@@ -36,8 +37,8 @@ import java.util.stream.Stream;
  *   latest                 the name of the newest step directory, e.g. "step-200"
  *   step-200/
  *     trainer_state.json   step, epoch, seed, config, loss history, evaluations
- *     trainable.ndlist     the trainable tensors by name
- *     optimizer.ndlist     the optimiser state by name
+ *     trainable.safetensors     the trainable tensors by name
+ *     optimizer.safetensors     the optimiser state by name
  * </pre>
  *
  * <p>A step directory is written under a temporary name and renamed into place atomically, and
@@ -48,8 +49,8 @@ final class Checkpoints {
 
     static final String LATEST = "latest";
     static final String STATE_FILE = "trainer_state.json";
-    static final String PARAMS_FILE = "trainable.ndlist";
-    static final String OPTIMIZER_FILE = "optimizer.ndlist";
+    static final String PARAMS_FILE = "trainable.safetensors";
+    static final String OPTIMIZER_FILE = "optimizer.safetensors";
     static final int FORMAT = 1;
 
     private static final String TMP_PREFIX = ".tmp-";
@@ -204,42 +205,21 @@ final class Checkpoints {
         return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE));
     }
 
-    // The two tensor-IO methods below are the only place that knows the file format: DJL's NDList
-    // encoding with named arrays for now; a safetensors writer can replace them.
+    // The two tensor-IO methods below are the only place that knows the file format: safetensors,
+    // the same strict reader and writer adapters use.
 
     private static void writeTensors(Path file, Map<String, NDArray> tensors) throws IOException {
-        NDList list = new NDList(tensors.size());
-        List<String> oldNames = new ArrayList<>(tensors.size());
-        // NDList encoding takes names from the arrays; name the live arrays for the write and
-        // restore their names after, rather than copying every tensor.
-        for (Map.Entry<String, NDArray> entry : tensors.entrySet()) {
-            NDArray array = entry.getValue();
-            oldNames.add(array.getName());
-            array.setName(entry.getKey());
-            list.add(array);
-        }
-        try {
-            writeFile(file, list::encode);
-        } finally {
-            for (int i = 0; i < list.size(); i++) {
-                list.get(i).setName(oldNames.get(i));
-            }
-        }
+        SafetensorsWriter.write(file, tensors, Map.of("peft4j", "checkpoint"));
     }
 
     private static Map<String, NDArray> readTensors(NDManager manager, Path file)
             throws IOException {
         checkArgument(Files.isRegularFile(file), "missing checkpoint file %s", file);
-        NDList list;
-        try (InputStream in = Files.newInputStream(file)) {
-            list = NDList.decode(manager, in);
-        }
         Map<String, NDArray> tensors = new LinkedHashMap<>();
-        for (NDArray array : list) {
-            String name = array.getName();
-            checkArgument(name != null, "%s holds an unnamed tensor", file);
-            checkArgument(
-                    tensors.put(name, array) == null, "%s holds tensor '%s' twice", file, name);
+        try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            for (String name : st.names()) {
+                tensors.put(name, st.load(name, manager));
+            }
         }
         return tensors;
     }

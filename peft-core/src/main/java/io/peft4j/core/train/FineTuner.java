@@ -1,5 +1,6 @@
 package io.peft4j.core.train;
 
+import io.peft4j.core.ops.Scalars;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
@@ -340,6 +341,10 @@ public final class FineTuner {
                     try (GradientCollector collector = engine.newGradientCollector()) {
                         for (int micro = 0; micro < gradientAccumulation; micro++) {
                             NDList batch = data.batch(scope, order.microBatch(step, micro));
+                            // Intermediates attach to their first operand's manager: a batch sliced
+                            // out of a long-lived array would pile every step's activations there.
+                            // Borrowing the batch into the step's scope keeps them in the scope.
+                            batch.tempAttach(scope);
                             NDArray loss = lossFunction.loss(batch, true);
                             checkState(
                                     loss != null && loss.size() == 1,
@@ -356,7 +361,7 @@ public final class FineTuner {
                             collector.backward(
                                     gradientAccumulation == 1
                                             ? loss
-                                            : loss.div((float) gradientAccumulation));
+                                            : Scalars.div(loss, gradientAccumulation));
                         }
                     }
                     // Finite micro-batch losses can still sum to infinity in float.

@@ -88,11 +88,26 @@ public abstract class AdapterContractSuite {
     }
 
     private Block base(Case c) {
-        return TestModels.create(c.kind(), manager, 42);
+        return createBase(c, manager, 42);
     }
 
     private NDList input(Case c) {
-        return TestModels.input(c.kind(), manager, 5);
+        return createInput(c, manager, 5);
+    }
+
+    /**
+     * The base model of case {@code c}: its weights must depend only on {@code seed} (the suite
+     * builds it more than once per check). Default: {@link TestModels#create}. A method that needs
+     * another kind of base (ShadowPEFT needs a {@code LayerStack}) overrides this and {@link
+     * #createInput}.
+     */
+    protected Block createBase(Case c, NDManager m, long seed) {
+        return TestModels.create(c.kind(), m, seed);
+    }
+
+    /** An input batch of 3 samples for the base of case {@code c}. Default: {@link TestModels#input}. */
+    protected NDList createInput(Case c, NDManager m, long seed) {
+        return TestModels.input(c.kind(), m, seed);
     }
 
     private static NDArray out(PeftModel peft, NDList x) {
@@ -306,7 +321,19 @@ public abstract class AdapterContractSuite {
             for (String name : List.of("a", "ab")) {
                 try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(name).resolve("adapter_model.safetensors"))) {
                     Map<String, Parameter> params = peft.adapter(name).parameters();
-                    assertEquals(params.keySet(), new HashSet<>(f.names()));
+                    // The file holds the trained tensors plus the frozen state saved with them.
+                    Map<String, NDArray> frozen = peft.adapter(name).frozenState();
+                    Set<String> expectedKeys = new HashSet<>(params.keySet());
+                    expectedKeys.addAll(frozen.keySet());
+                    assertEquals(expectedKeys, new HashSet<>(f.names()));
+                    for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
+                        try (NDManager m = manager.newSubManager()) {
+                            NDArray stored = f.load(e.getKey(), m);
+                            assertEquals(e.getValue().getDataType(), stored.getDataType(), "frozen tensor " + e.getKey());
+                            assertArrayEquals(e.getValue().toByteArray(), stored.toByteArray(),
+                                    "adapter " + name + " file holds another adapter's frozen state for " + e.getKey());
+                        }
+                    }
                     for (Map.Entry<String, Parameter> e : params.entrySet()) {
                         try (NDManager m = manager.newSubManager()) {
                             assertArrayEquals(e.getValue().getArray().toFloatArray(), f.load(e.getKey(), m).toFloatArray(),

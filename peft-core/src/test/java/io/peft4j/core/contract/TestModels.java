@@ -1,5 +1,6 @@
 package io.peft4j.core.contract;
 
+import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -170,7 +171,7 @@ public final class TestModels {
             NDArray q = qProj.forward(ps, inputs, training, params).head();
             NDArray k = kProj.forward(ps, inputs, training, params).head();
             NDArray v = vProj.forward(ps, inputs, training, params).head();
-            NDArray scores = q.matMul(k.transpose(0, 2, 1)).div(Math.sqrt(HIDDEN));
+            NDArray scores = Scalars.div(q.matMul(k.transpose(0, 2, 1)), Math.sqrt(HIDDEN));
             NDArray attended = scores.softmax(-1).matMul(v);
             return oProj.forward(ps, new NDList(attended), training, params);
         }
@@ -224,7 +225,7 @@ public final class TestModels {
         }
 
         private static NDArray norm(NDArray x) {
-            return x.div(x.square().mean(new int[] {-1}, true).add(1e-6).sqrt());
+            return x.div(Scalars.add(x.square().mean(new int[] {-1}, true), 1e-6).sqrt());
         }
 
         @Override

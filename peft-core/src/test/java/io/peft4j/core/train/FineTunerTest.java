@@ -303,7 +303,7 @@ class FineTunerTest {
             assertEquals(dir.resolve("step-12"), result.lastCheckpoint().orElseThrow());
             assertEquals("step-12", Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8));
             for (String step : List.of("step-5", "step-10", "step-12")) {
-                for (String file : List.of("trainer_state.json", "trainable.ndlist", "optimizer.ndlist")) {
+                for (String file : List.of("trainer_state.json", "trainable.safetensors", "optimizer.safetensors")) {
                     assertTrue(Files.isRegularFile(dir.resolve(step).resolve(file)), step + "/" + file);
                 }
             }

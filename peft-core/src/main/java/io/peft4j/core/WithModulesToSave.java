@@ -1,0 +1,237 @@
+package io.peft4j.core;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+import io.peft4j.core.tree.Modules;
+import io.peft4j.core.tree.PathSuggestions;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A method's adapter plus its {@code modules_to_save}: trained copies of whole modules, saved
+ * under the keys peft uses ({@code base_model.model.<path>.weight}, {@code .bias}). It is how
+ * PeftModel gives every method the same modules_to_save behaviour.
+ */
+final class WithModulesToSave implements Adapter {
+
+    private static final String PREFIX = "base_model.model.";
+
+    private final Adapter inner;
+    private final AdapterContext ctx;
+    private final Map<String, ModulesToSaveLayer> layers = new LinkedHashMap<>();
+
+    private WithModulesToSave(Adapter inner, AdapterContext ctx) {
+        this.inner = inner;
+        this.ctx = ctx;
+    }
+
+    /**
+     * Adds trained copies of the modules named in {@code inner}'s config, or returns {@code inner}
+     * when it names none. On failure the copies made so far are removed and {@code inner} is left
+     * for the caller to detach.
+     */
+    static Adapter attach(Adapter inner, AdapterContext ctx) {
+        List<String> names = inner.config().modulesToSave();
+        if (names.isEmpty()) {
+            return inner;
+        }
+        ModuleTree tree = ctx.tree();
+        List<ModuleNode> nodes = new ArrayList<>();
+        for (String name : names) {
+            List<ModuleNode> found = new ArrayList<>();
+            for (ModuleNode node : tree.nodes()) {
+                if (!node.path().isEmpty() && (node.path().equals(name) || node.path().endsWith("." + name))) {
+                    found.add(node);
+                }
+            }
+            if (found.isEmpty()) {
+                throw new IllegalArgumentException("modules_to_save '" + name + "' matches no module. Closest existing paths: "
+                        + PathSuggestions.closest(List.of(name), tree.paths(), 8));
+            }
+            nodes.addAll(found);
+        }
+        for (ModuleNode node : nodes) {
+            Block b = node.block();
+            if (b instanceof AdapterWrapper && !(b instanceof ModulesToSaveLayer)) {
+                throw new IllegalArgumentException("modules_to_save '" + node.path()
+                        + "' is also an adapter target (" + b.getClass().getSimpleName() + "); a module is either trained in full or adapted, not both");
+            }
+            Block plain = b instanceof ModulesToSaveLayer ? ((ModulesToSaveLayer) b).baseLayer() : b;
+            if (!(plain instanceof Linear) && Modules.embeddingTable(plain) == null) {
+                throw new IllegalArgumentException("modules_to_save '" + node.path() + "' is a " + plain.getClass().getName()
+                        + "; only Linear and embedding modules can be saved as trained copies");
+            }
+        }
+        WithModulesToSave result = new WithModulesToSave(inner, ctx);
+        try {
+            for (ModuleNode node : nodes) {
+                ModulesToSaveLayer layer;
+                if (node.block() instanceof ModulesToSaveLayer) {
+                    layer = (ModulesToSaveLayer) node.block();
+                } else {
+                    Block plain = node.block();
+                    Parameter table = Modules.embeddingTable(plain);
+                    layer = table != null
+                            ? new ModulesToSaveLayer(plain, table, null, true, ctx.runtime())
+                            : new ModulesToSaveLayer(plain, plain.getDirectParameters().get("weight"),
+                                    plain.getDirectParameters().contains("bias") ? plain.getDirectParameters().get("bias") : null,
+                                    false, ctx.runtime());
+                    ctx.replace(node, layer);
+                }
+                layer.add(inner.name(), ctx.manager());
+                result.layers.put(node.path(), layer);
+            }
+        } catch (RuntimeException e) {
+            result.detachCopies();
+            throw e;
+        }
+        return result;
+    }
+
+    @Override
+    public String name() {
+        return inner.name();
+    }
+
+    @Override
+    public AdapterConfig config() {
+        return inner.config();
+    }
+
+    @Override
+    public Map<String, Parameter> parameters() {
+        Map<String, Parameter> all = new LinkedHashMap<>(inner.parameters());
+        all.putAll(copyParameters());
+        return all;
+    }
+
+    private Map<String, Parameter> copyParameters() {
+        Map<String, Parameter> result = new LinkedHashMap<>();
+        layers.forEach((path, layer) -> {
+            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+            result.put(PREFIX + path + ".weight", c.weight);
+            if (c.bias != null) {
+                result.put(PREFIX + path + ".bias", c.bias);
+            }
+        });
+        return result;
+    }
+
+    @Override
+    public Map<String, NDArray> frozenState() {
+        return inner.frozenState();
+    }
+
+    @Override
+    public void load(Map<String, NDArray> tensors) {
+        Map<String, Parameter> mine = copyParameters();
+        Map<String, NDArray> forInner = new LinkedHashMap<>();
+        List<String> problems = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : mine.entrySet()) {
+            NDArray found = tensors.get(e.getKey());
+            if (found == null) {
+                problems.add("missing tensor " + e.getKey() + " " + e.getValue().getArray().getShape());
+            } else if (!found.getShape().equals(e.getValue().getArray().getShape())) {
+                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + e.getValue().getArray().getShape());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("adapter '" + name() + "' modules_to_save does not fit the model: " + String.join("; ", problems));
+        }
+        tensors.forEach((k, v) -> {
+            if (!mine.containsKey(k)) {
+                forInner.put(k, v);
+            }
+        });
+        inner.load(forInner); // validates the rest before anything is copied
+        mine.forEach((k, p) -> {
+            NDArray cast = tensors.get(k).toType(p.getArray().getDataType(), true);
+            cast.copyTo(p.getArray());
+            cast.close();
+        });
+    }
+
+    @Override
+    public String mergeUnsupportedReason() {
+        return inner.mergeUnsupportedReason();
+    }
+
+    @Override
+    public void merge() {
+        inner.merge();
+        for (ModulesToSaveLayer layer : layers.values()) {
+            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+            if (c.merged()) {
+                continue;
+            }
+            c.savedWeight = layer.baseWeight().getArray().duplicate();
+            c.weight.getArray().copyTo(layer.baseWeight().getArray());
+            if (c.bias != null) {
+                c.savedBias = layer.baseBias().getArray().duplicate();
+                c.bias.getArray().copyTo(layer.baseBias().getArray());
+            }
+        }
+    }
+
+    @Override
+    public void unmerge() {
+        inner.unmerge();
+        for (ModulesToSaveLayer layer : layers.values()) {
+            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+            if (!c.merged()) {
+                continue;
+            }
+            c.savedWeight.copyTo(layer.baseWeight().getArray());
+            c.savedWeight.close();
+            c.savedWeight = null;
+            if (c.savedBias != null) {
+                c.savedBias.copyTo(layer.baseBias().getArray());
+                c.savedBias.close();
+                c.savedBias = null;
+            }
+        }
+    }
+
+    @Override
+    public boolean isMerged() {
+        return inner.isMerged();
+    }
+
+    @Override
+    public void detach() {
+        detachCopies();
+        inner.detach();
+    }
+
+    private void detachCopies() {
+        for (ModulesToSaveLayer layer : layers.values()) {
+            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+            if (c != null && c.merged()) {
+                // merged copies stay in the weights (merge_and_unload); drop the saved originals
+                c.savedWeight.close();
+                if (c.savedBias != null) {
+                    c.savedBias.close();
+                }
+                c.savedWeight = null;
+                c.savedBias = null;
+            }
+            layer.remove(inner.name());
+            if (layer.copies.isEmpty()) {
+                ctx.restore(layer);
+            }
+        }
+        layers.clear();
+    }
+}

@@ -1,0 +1,32 @@
+package io.peft4j.core.tree;
+
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.ParameterList;
+import ai.djl.nn.core.Embedding;
+
+/** What kind of layer a block is, as adapters need to know it. */
+public final class Modules {
+
+    private Modules() {}
+
+    /**
+     * The table of an embedding block: DJL's {@code Embedding} ({@code embedding} parameter) or a
+     * block whose class name says Embedding with one 2-D {@code weight} parameter; {@code null}
+     * for anything else.
+     */
+    public static Parameter embeddingTable(Block b) {
+        ParameterList params = b.getDirectParameters();
+        if (b instanceof Embedding && params.contains("embedding")) {
+            return params.get("embedding");
+        }
+        if (b.getClass().getSimpleName().contains("Embedding")
+                && params.size() == 1
+                && params.contains("weight")
+                && params.get("weight").isInitialized()
+                && params.get("weight").getArray().getShape().dimension() == 2) {
+            return params.get("weight");
+        }
+        return null;
+    }
+}

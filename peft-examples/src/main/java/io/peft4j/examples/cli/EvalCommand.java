@@ -1,0 +1,102 @@
+package io.peft4j.examples.cli;
+
+import com.google.gson.JsonObject;
+import io.peft4j.core.PeftModel;
+import io.peft4j.examples.tasks.CausalLmTask;
+import io.peft4j.examples.tasks.ClassificationTask;
+import io.peft4j.examples.tasks.DataReaders;
+import io.peft4j.examples.tasks.LabeledText;
+import io.peft4j.examples.tasks.TextExample;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code peft4j eval}: accuracy or held-out NLL of a model, with or without an adapter. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Measures a model, with or without an adapter: accuracy (classify) or mean next-token NLL",
+            "and perplexity (causal-lm) on a data file. Task, labels and max length default to the",
+            "adapter's training_run.json."
+        })
+public final class EvalCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--adapter", paramLabel = "<dir>", description = "Adapter folder (omit: the base model).")
+    Path adapter;
+
+    @Option(names = "--task", paramLabel = "classify|causal-lm",
+            description = "Default: the adapter's task, else classify.")
+    String task;
+
+    @Option(names = "--data", required = true, paramLabel = "<file>", description = "Data file (formats as for train).")
+    Path data;
+
+    @Option(names = "--limit", paramLabel = "<n>", description = "Evaluate a seeded random subset of this many examples.")
+    Integer limit;
+
+    @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes (default: the adapter's, else from the data).")
+    Integer numLabels;
+
+    @Option(names = "--max-length", paramLabel = "<n>", description = "Default: the adapter's, else 128.")
+    Integer maxLength;
+
+    @Option(names = "--batch-size", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    int batchSize;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seeds a new (untrained) head and --limit. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    PrintStream stdout = System.out;
+
+    @Override
+    public Integer call() throws IOException {
+        ModelOptions.checkAdapter(adapter);
+        JsonObject info = RunInfo.read(adapter);
+        Task t = task != null ? Task.parse(task) : RunInfo.task(info, Task.CLASSIFY);
+        int length = maxLength != null ? maxLength : RunInfo.intOr(info, "max_length", 128);
+        if (length < 2 || batchSize < 1) {
+            throw new UserError("--max-length must be >= 2 and --batch-size >= 1");
+        }
+        String with = adapter != null ? " + adapter " + adapter : " (no adapter)";
+        if (t == Task.CLASSIFY) {
+            List<LabeledText> examples = DataReaders.readLabeled(data);
+            if (limit != null) {
+                examples = DataReaders.sample(examples, limit, seed);
+            }
+            int labels = numLabels != null ? numLabels
+                    : RunInfo.intOr(info, "num_labels", ClassificationTask.numLabels(examples));
+            try (LoadedModel m = Models.load(modelOptions.model, t, labels, length, modelOptions.device(),
+                    modelOptions.tokenizer, modelOptions.config, seed);
+                    PeftModel peft = Adapters.load(m, adapter)) {
+                ClassificationTask.Metrics r = new ClassificationTask(m.block(), m.tokenizer(), examples, labels)
+                        .evaluate(batchSize);
+                stdout.printf(Locale.ROOT, "%s%s on %s: accuracy %.4f (%d examples), loss %.4f%n", m.name(), with,
+                        data, r.accuracy(), r.examples(), r.loss());
+            }
+        } else if (t == Task.CAUSAL_LM) {
+            List<TextExample> examples = DataReaders.readText(data);
+            if (limit != null) {
+                examples = DataReaders.sample(examples, limit, seed);
+            }
+            try (LoadedModel m = Models.load(modelOptions.model, t, 0, 0, modelOptions.device(),
+                    modelOptions.tokenizer, modelOptions.config, seed);
+                    PeftModel peft = Adapters.load(m, adapter)) {
+                CausalLmTask.Metrics r = new CausalLmTask(m.block(), m.tokenizer(), examples, length, m.eosTokenId())
+                        .evaluate(batchSize);
+                stdout.printf(Locale.ROOT, "%s%s on %s: NLL %.4f nats/token, perplexity %.3f (%d tokens, blocks of %d)%n",
+                        m.name(), with, data, r.nll(), r.perplexity(), r.tokens(), length);
+            }
+        } else {
+            throw new UserError("--task must be classify or causal-lm for eval");
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,190 @@
+package io.peft4j.examples.cli;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.training.ParameterStore;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import io.peft4j.core.PeftModel;
+import io.peft4j.examples.tasks.NoGrad;
+import io.peft4j.models.BertForSequenceClassification;
+import io.peft4j.models.LlamaForCausalLM;
+import io.peft4j.models.TextTokenizer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code peft4j forward}: the model's outputs for given inputs, as JSON. */
+@Command(name = "forward", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {
+            "Prints the model's outputs as JSON: the last hidden state (BERT, --task base), the class",
+            "logits (--task classify) or the next-token logits (decoder), for texts or token ids, with or",
+            "without an adapter. Rows of different lengths are right-padded and masked."
+        })
+public final class ForwardCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--adapter", paramLabel = "<dir>", description = "Adapter folder (omit: the base model).")
+    Path adapter;
+
+    @Option(names = "--task", paramLabel = "base|classify|causal-lm",
+            description = "Default: the adapter's task; else causal-lm for a decoder, base for BERT.")
+    String task;
+
+    @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes of a classifier (default: the adapter's, else 2).")
+    Integer numLabels;
+
+    @Option(names = "--max-length", defaultValue = "512", description = "Truncation. Default: ${DEFAULT-VALUE}.")
+    int maxLength;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Inputs inputs;
+
+    static final class Inputs {
+        @Option(names = "--text", paramLabel = "<text>", description = "An input text (repeat for a batch).")
+        List<String> texts;
+
+        @Option(names = "--ids", paramLabel = "<id,id,...>", description = "Input token ids (repeat for a batch).")
+        List<String> ids;
+    }
+
+    PrintStream stdout = System.out;
+
+    @Override
+    public Integer call() throws IOException {
+        ModelOptions.checkAdapter(adapter);
+        var info = RunInfo.read(adapter);
+        Task t = task != null ? Task.parse(task) : RunInfo.task(info, null);
+        boolean builtIn = modelOptions.model.equals(Models.MINILM) || modelOptions.model.endsWith(".onnx");
+        if (t == null) {
+            t = !builtIn && isDecoder(Path.of(modelOptions.model)) ? Task.CAUSAL_LM : Task.BASE;
+        }
+        int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
+        try (LoadedModel m = Models.load(modelOptions.model, t, labels, t == Task.CLASSIFY ? maxLength : 0,
+                modelOptions.device(), modelOptions.tokenizer, modelOptions.config, 0);
+                PeftModel peft = Adapters.load(m, adapter)) {
+            List<long[]> rows = new ArrayList<>();
+            if (inputs.texts != null) {
+                for (String text : inputs.texts) {
+                    long[] ids = m.tokenizer().encode(text);
+                    rows.add(ids.length > maxLength ? java.util.Arrays.copyOf(ids, maxLength) : ids);
+                }
+            } else {
+                for (String s : inputs.ids) {
+                    rows.add(parseIds(s));
+                }
+            }
+            long vocab = vocabSize(m);
+            for (long[] row : rows) {
+                for (long id : row) {
+                    if (id < 0 || id >= vocab) {
+                        throw new UserError("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+                    }
+                }
+            }
+            int width = rows.stream().mapToInt(r -> r.length).max().orElse(0);
+            long[][] ids = new long[rows.size()][width];
+            long[][] mask = new long[rows.size()][width];
+            for (int b = 0; b < rows.size(); b++) {
+                System.arraycopy(rows.get(b), 0, ids[b], 0, rows.get(b).length);
+                java.util.Arrays.fill(mask[b], 0, rows.get(b).length, 1L);
+            }
+            JsonObject json = new JsonObject();
+            json.addProperty("model", m.name());
+            json.addProperty("adapter", adapter == null ? null : adapter.toString());
+            json.add("input_ids", matrix(ids));
+            json.add("attention_mask", matrix(mask));
+            try (NoGrad off = NoGrad.enter();
+                    NDManager manager = NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
+                NDList in = m.block() instanceof LlamaForCausalLM
+                        ? new NDList(manager.create(ids), manager.create(mask))
+                        : new TextTokenizer.Batch(ids, mask, new long[ids.length][width]).toNDList(manager);
+                NDArray output = m.block().forward(new ParameterStore(manager, false), in, false).head();
+                json.addProperty("output", m.block() instanceof LlamaForCausalLM ? "logits"
+                        : m.block() instanceof BertForSequenceClassification ? "logits" : "last_hidden_state");
+                JsonArray shape = new JsonArray();
+                for (long d : output.getShape().getShape()) {
+                    shape.add(d);
+                }
+                json.add("shape", shape);
+                json.add("values", nested(output.toType(DataType.FLOAT32, false).toFloatArray(),
+                        output.getShape().getShape(), 0, 0));
+            }
+            stdout.println(new GsonBuilder().serializeNulls().create().toJson(json));
+        }
+        return 0;
+    }
+
+    private static long vocabSize(LoadedModel m) {
+        if (m.block() instanceof LlamaForCausalLM) {
+            return ((LlamaForCausalLM) m.block()).config().vocabSize();
+        }
+        if (m.block() instanceof BertForSequenceClassification) {
+            return ((BertForSequenceClassification) m.block()).config().vocabSize();
+        }
+        return ((io.peft4j.models.BertModel) m.block()).config().vocabSize();
+    }
+
+    static long[] parseIds(String s) {
+        String[] parts = s.trim().split("[,\\s]+");
+        long[] ids = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                ids[i] = Long.parseLong(parts[i]);
+            } catch (NumberFormatException e) {
+                throw new UserError("--ids '" + s + "': '" + parts[i] + "' is not a token id");
+            }
+        }
+        return ids;
+    }
+
+    private static boolean isDecoder(Path dir) {
+        try {
+            return !java.nio.file.Files.readString(dir.resolve("config.json")).contains("\"bert\"");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static JsonArray matrix(long[][] rows) {
+        JsonArray a = new JsonArray();
+        for (long[] row : rows) {
+            JsonArray r = new JsonArray();
+            for (long v : row) {
+                r.add(v);
+            }
+            a.add(r);
+        }
+        return a;
+    }
+
+    /** Nests a flat row-major array by its shape; returns the next flat offset via recursion. */
+    private static JsonArray nested(float[] flat, long[] shape, int dim, int offset) {
+        JsonArray a = new JsonArray();
+        long stride = 1;
+        for (int d = dim + 1; d < shape.length; d++) {
+            stride *= shape[d];
+        }
+        for (int i = 0; i < shape[dim]; i++) {
+            int at = (int) (offset + i * stride);
+            if (dim == shape.length - 1) {
+                a.add(flat[at]);
+            } else {
+                a.add(nested(flat, shape, dim + 1, at));
+            }
+        }
+        return a;
+    }
+}

@@ -1,0 +1,475 @@
+package io.peft4j.lift;
+
+import com.google.common.base.Preconditions;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.target.TargetSpec;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * LIFT's configuration (Low-rank Informed sparse Fine-Tuning, Liu et al. 2025; official code
+ * {@code zihanghliu/LIFT}). For every target weight {@code W} (m, n) the adapter fine-tunes only the
+ * {@code k} entries of largest {@code |W'|}, where {@code W'} is the rank-{@code R} approximation
+ * of {@code W}; {@code k = min((m + n) r, m n)} (the count of a rank-{@code r} LoRA) or {@code
+ * round(density * m n)}. The mask is recomputed from the current weight every {@code T} optimiser
+ * steps by {@link LiftOptimizer}, which also holds the Adam betas and eps.
+ *
+ * <p>Defaults follow the paper scaled to small models: targets all-linear (every {@code Linear} but
+ * the output head), r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6, seed 0. {@code
+ * filterRank(0)} turns the rank reduction off (plain magnitude selection).
+ */
+public final class LiftConfig implements AdapterConfig {
+
+    /** The {@code peft_type} of LIFT. */
+    public static final String PEFT_TYPE = "LIFT";
+
+    private static final Set<String> KNOWN = Set.of(
+            "peft_type", "r", "density", "filter_rank", "update_interval", "betas", "eps", "seed",
+            "svd_oversample", "svd_iterations", "target_modules", "exclude_modules",
+            "layers_to_transform", "layers_pattern", "base_model_name_or_path", "task_type",
+            "inference_mode");
+
+    private final int rank;
+    private final Double density;
+    private final int filterRank;
+    private final int updateInterval;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final long seed;
+    private final int svdOversample;
+    private final int svdIterations;
+    private final TargetSpec targets;
+    private final String taskType;
+    private final String baseModelNameOrPath;
+
+    private LiftConfig(Builder b) {
+        this.rank = b.rank;
+        this.density = b.density;
+        this.filterRank = b.filterRank;
+        this.updateInterval = b.updateInterval;
+        this.beta1 = b.beta1;
+        this.beta2 = b.beta2;
+        this.eps = b.eps;
+        this.seed = b.seed;
+        this.svdOversample = b.svdOversample;
+        this.svdIterations = b.svdIterations;
+        TargetSpec.Builder t = b.targets;
+        if (!b.targetsSet) {
+            t.allLinear();
+        }
+        this.targets = t.build();
+        this.taskType = b.taskType;
+        this.baseModelNameOrPath = b.baseModelNameOrPath;
+    }
+
+    /** A builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6). */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public String peftType() {
+        return PEFT_TYPE;
+    }
+
+    /** The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a density is set). */
+    public int rank() {
+        return rank;
+    }
+
+    /** The fraction of entries trained per matrix, when set instead of {@link #rank()}. */
+    public Double density() {
+        return density;
+    }
+
+    /** The rank {@code R} of the approximation the mask is chosen from; 0 = none (plain magnitude). */
+    public int filterRank() {
+        return filterRank;
+    }
+
+    /** Optimiser steps between mask refreshes ({@code T}); 0 = never refresh. */
+    public int updateInterval() {
+        return updateInterval;
+    }
+
+    /** Adam's first-moment decay. */
+    public double beta1() {
+        return beta1;
+    }
+
+    /** Adam's second-moment decay. */
+    public double beta2() {
+        return beta2;
+    }
+
+    /** Adam's eps (added to {@code sqrt(v)}). */
+    public double eps() {
+        return eps;
+    }
+
+    /** Seed of the randomized SVD's test matrices. */
+    public long seed() {
+        return seed;
+    }
+
+    /** Extra random directions of the randomized SVD. */
+    public int svdOversample() {
+        return svdOversample;
+    }
+
+    /** Power iterations of the randomized SVD. */
+    public int svdIterations() {
+        return svdIterations;
+    }
+
+    /** Which modules are fine-tuned. */
+    public TargetSpec targets() {
+        return targets;
+    }
+
+    /**
+     * The number of entries trained in an (m, n) matrix: {@code round(density m n)} (at least 1) when
+     * a density is set, else {@code min((m + n) r, m n)}.
+     */
+    public long budget(long m, long n) {
+        long total = m * n;
+        if (density != null) {
+            return Math.max(1, Math.min(total, Math.round(density * total)));
+        }
+        return Math.min((m + n) * rank, total);
+    }
+
+    @Override
+    public JsonObject toJson() {
+        JsonObject j = new JsonObject();
+        j.add("base_model_name_or_path", str(baseModelNameOrPath));
+        JsonArray betas = new JsonArray();
+        betas.add(beta1);
+        betas.add(beta2);
+        j.add("betas", betas);
+        j.add("density", density == null ? JsonNull.INSTANCE : new JsonPrimitive(density));
+        j.addProperty("eps", eps);
+        j.add("exclude_modules", targets.excludeRegex().isPresent()
+                ? new JsonPrimitive(targets.excludeRegex().get())
+                : targets.excludeNames().isEmpty() ? JsonNull.INSTANCE : list(targets.excludeNames()));
+        j.addProperty("filter_rank", filterRank);
+        j.addProperty("inference_mode", false);
+        j.add("layers_pattern", targets.layersPattern().isEmpty() ? JsonNull.INSTANCE : list(targets.layersPattern()));
+        JsonElement layers = JsonNull.INSTANCE;
+        if (!targets.layersToTransform().isEmpty()) {
+            JsonArray a = new JsonArray();
+            targets.layersToTransform().stream().sorted().forEach(a::add);
+            layers = a;
+        }
+        j.add("layers_to_transform", layers);
+        j.addProperty("peft_type", PEFT_TYPE);
+        j.addProperty("r", rank);
+        j.addProperty("seed", seed);
+        j.addProperty("svd_iterations", svdIterations);
+        j.addProperty("svd_oversample", svdOversample);
+        j.add("target_modules", targets.targetRegex().isPresent()
+                ? new JsonPrimitive(targets.targetRegex().get())
+                : list(targets.targetNames()));
+        j.add("task_type", str(taskType));
+        j.addProperty("update_interval", updateInterval);
+        return j;
+    }
+
+    /**
+     * Reads {@code adapter_config.json}. Unknown keys are reported to {@code warnings} and ignored;
+     * {@code r} and {@code target_modules} are required.
+     */
+    public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
+        Builder b = builder();
+        for (String key : List.of("r", "target_modules")) {
+            if (!has(j, key)) {
+                throw new IllegalArgumentException("LIFT config is missing \"" + key + "\"");
+            }
+        }
+        try {
+            b.rank(j.get("r").getAsInt());
+            if (has(j, "density")) {
+                b.density(j.get("density").getAsDouble());
+            }
+            if (has(j, "filter_rank")) {
+                b.filterRank(j.get("filter_rank").getAsInt());
+            }
+            if (has(j, "update_interval")) {
+                b.updateInterval(j.get("update_interval").getAsInt());
+            }
+            if (has(j, "betas")) {
+                JsonArray a = j.getAsJsonArray("betas");
+                if (a.size() != 2) {
+                    throw new IllegalArgumentException("\"betas\" must hold two numbers, got " + a);
+                }
+                b.betas(a.get(0).getAsDouble(), a.get(1).getAsDouble());
+            }
+            if (has(j, "eps")) {
+                b.eps(j.get("eps").getAsDouble());
+            }
+            if (has(j, "seed")) {
+                b.seed(j.get("seed").getAsLong());
+            }
+            if (has(j, "svd_oversample")) {
+                b.svdOversample(j.get("svd_oversample").getAsInt());
+            }
+            if (has(j, "svd_iterations")) {
+                b.svdIterations(j.get("svd_iterations").getAsInt());
+            }
+            JsonElement t = j.get("target_modules");
+            if (t.isJsonArray()) {
+                b.targets(strings(t.getAsJsonArray()));
+            } else {
+                b.targetRegex(t.getAsString());
+            }
+            if (has(j, "exclude_modules")) {
+                JsonElement e = j.get("exclude_modules");
+                if (e.isJsonArray()) {
+                    b.exclude(strings(e.getAsJsonArray()));
+                } else {
+                    b.excludeRegex(e.getAsString());
+                }
+            }
+            if (has(j, "layers_to_transform")) {
+                JsonElement l = j.get("layers_to_transform");
+                List<Integer> layers = new ArrayList<>();
+                if (l.isJsonArray()) {
+                    l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
+                } else {
+                    layers.add(l.getAsInt());
+                }
+                b.layersToTransform(layers);
+            }
+            if (has(j, "layers_pattern")) {
+                JsonElement p = j.get("layers_pattern");
+                b.layersPattern(p.isJsonArray() ? strings(p.getAsJsonArray()) : List.of(p.getAsString()));
+            }
+            if (has(j, "task_type")) {
+                b.taskType(j.get("task_type").getAsString());
+            }
+            if (has(j, "base_model_name_or_path")) {
+                b.baseModelNameOrPath(j.get("base_model_name_or_path").getAsString());
+            }
+        } catch (ClassCastException | IllegalStateException | NumberFormatException e) {
+            throw new IllegalArgumentException("LIFT config has a value of the wrong type: " + e.getMessage(), e);
+        }
+        for (String key : j.keySet()) {
+            if (!KNOWN.contains(key)) {
+                warnings.accept("unknown LIFT config key \"" + key + "\" ignored");
+            }
+        }
+        return b.build();
+    }
+
+    private static boolean has(JsonObject j, String key) {
+        return j.has(key) && !j.get(key).isJsonNull();
+    }
+
+    private static List<String> strings(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        a.forEach(e -> out.add(e.getAsString()));
+        return out;
+    }
+
+    private static JsonArray list(List<String> values) {
+        JsonArray a = new JsonArray();
+        values.forEach(a::add);
+        return a;
+    }
+
+    private static JsonElement str(String s) {
+        return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof LiftConfig)) {
+            return false;
+        }
+        LiftConfig c = (LiftConfig) o;
+        return rank == c.rank && Objects.equals(density, c.density) && filterRank == c.filterRank
+                && updateInterval == c.updateInterval && beta1 == c.beta1 && beta2 == c.beta2
+                && eps == c.eps && seed == c.seed && svdOversample == c.svdOversample
+                && svdIterations == c.svdIterations && targets.equals(c.targets)
+                && Objects.equals(taskType, c.taskType);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(rank, density, filterRank, updateInterval, beta1, beta2, eps, seed, targets);
+    }
+
+    @Override
+    public String toString() {
+        return "LiftConfig" + toJson();
+    }
+
+    /** Builder of {@link LiftConfig}; every setter checks its argument. */
+    public static final class Builder {
+        private int rank = 8;
+        private Double density;
+        private int filterRank = 8;
+        private int updateInterval = 200;
+        private double beta1 = 0.9;
+        private double beta2 = 0.95;
+        private double eps = 1e-6;
+        private long seed;
+        private int svdOversample = 8;
+        private int svdIterations = 2;
+        private final TargetSpec.Builder targets = TargetSpec.builder();
+        private boolean targetsSet;
+        private String taskType;
+        private String baseModelNameOrPath;
+
+        private Builder() {}
+
+        /** Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix. */
+        public Builder rank(int rank) {
+            Preconditions.checkArgument(rank > 0, "LIFT budget rank r must be > 0, got %s", rank);
+            this.rank = rank;
+            return this;
+        }
+
+        /**
+         * Trains {@code round(density m n)} entries per matrix instead of the rank budget; {@code
+         * null} goes back to the rank budget.
+         */
+        public Builder density(Double density) {
+            Preconditions.checkArgument(
+                    density == null || (density > 0 && density <= 1),
+                    "LIFT density must be in (0, 1], got %s", density);
+            this.density = density;
+            return this;
+        }
+
+        /** The approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude). */
+        public Builder filterRank(int filterRank) {
+            Preconditions.checkArgument(filterRank >= 0, "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s", filterRank);
+            this.filterRank = filterRank;
+            return this;
+        }
+
+        /** Optimiser steps between mask refreshes {@code T} (>= 0; 0 = never). */
+        public Builder updateInterval(int steps) {
+            Preconditions.checkArgument(steps >= 0, "LIFT update_interval T must be >= 0 (0 = never refresh), got %s", steps);
+            this.updateInterval = steps;
+            return this;
+        }
+
+        /** Adam's betas, each in [0, 1). */
+        public Builder betas(double beta1, double beta2) {
+            Preconditions.checkArgument(beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
+            Preconditions.checkArgument(beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
+            this.beta1 = beta1;
+            this.beta2 = beta2;
+            return this;
+        }
+
+        /** Adam's eps (finite, > 0). */
+        public Builder eps(double eps) {
+            Preconditions.checkArgument(Double.isFinite(eps) && eps > 0, "LIFT eps must be finite and > 0, got %s", eps);
+            this.eps = eps;
+            return this;
+        }
+
+        /** Seed of the randomized SVD. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Oversampling of the randomized SVD (>= 0). */
+        public Builder svdOversample(int n) {
+            Preconditions.checkArgument(n >= 0, "LIFT svd_oversample must be >= 0, got %s", n);
+            this.svdOversample = n;
+            return this;
+        }
+
+        /** Power iterations of the randomized SVD (0 to 10). */
+        public Builder svdIterations(int n) {
+            Preconditions.checkArgument(n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
+            this.svdIterations = n;
+            return this;
+        }
+
+        /** Target names (exact path or {@code .name} suffix). */
+        public Builder targets(String... names) {
+            targets.targets(names);
+            targetsSet = true;
+            return this;
+        }
+
+        /** Target names (exact path or {@code .name} suffix). */
+        public Builder targets(List<String> names) {
+            targets.targets(names);
+            targetsSet = true;
+            return this;
+        }
+
+        /** A regex every target path fully matches, or {@code all-linear}. */
+        public Builder targetRegex(String regex) {
+            targets.targetRegex(regex);
+            targetsSet = true;
+            return this;
+        }
+
+        /** Every linear layer but the output head (the default). */
+        public Builder allLinear() {
+            targets.allLinear();
+            targetsSet = true;
+            return this;
+        }
+
+        /** Excluded names. */
+        public Builder exclude(List<String> names) {
+            targets.exclude(names);
+            return this;
+        }
+
+        /** Excluded paths by regex. */
+        public Builder excludeRegex(String regex) {
+            targets.excludeRegex(regex);
+            return this;
+        }
+
+        /** Only these layer indices. */
+        public Builder layersToTransform(List<Integer> layers) {
+            targets.layersToTransform(layers);
+            return this;
+        }
+
+        /** The layer list's module name(s), e.g. {@code layers}. */
+        public Builder layersPattern(List<String> names) {
+            targets.layersPattern(names);
+            return this;
+        }
+
+        /** peft's {@code task_type}. */
+        public Builder taskType(String taskType) {
+            this.taskType = taskType;
+            return this;
+        }
+
+        /** {@code base_model_name_or_path}. */
+        public Builder baseModelNameOrPath(String name) {
+            this.baseModelNameOrPath = name;
+            return this;
+        }
+
+        /** Builds the config. */
+        public LiftConfig build() {
+            return new LiftConfig(this);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+package io.peft4j.lift;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+
+import java.util.List;
+
+/**
+ * Puts a LIFT adapter on every target {@link Linear}: wraps it in a {@link LiftLayer} (or adds to
+ * the one already there), selects its mask from the rank-R approximation of the weight and starts
+ * the trainable values at the selected base values (so the model starts as the base model). All
+ * targets are checked before anything changes; a failure midway is rolled back.
+ */
+final class LiftInjector {
+
+    private LiftInjector() {}
+
+    static LiftAdapter inject(AdapterContext ctx, LiftConfig config, String name) {
+        List<ModuleNode> targets = config.targets().select(ctx.tree());
+        for (ModuleNode node : targets) {
+            checkSupported(node);
+        }
+        LiftAdapter adapter = new LiftAdapter(ctx, config, name);
+        try {
+            for (ModuleNode node : targets) {
+                LiftLayer layer;
+                boolean fresh = false;
+                if (node.block() instanceof LiftLayer) {
+                    layer = (LiftLayer) node.block();
+                } else {
+                    layer = new LiftLayer((Linear) node.block(), ctx.runtime());
+                    fresh = true;
+                }
+                layer.addAdapter(name, createSparse(ctx, layer, node.path(), config, name, adapter.seedFor(node.path())));
+                adapter.add(node.path(), layer);
+                if (fresh) {
+                    ctx.replace(node, layer);
+                }
+            }
+        } catch (RuntimeException e) {
+            adapter.detach();
+            throw e;
+        }
+        return adapter;
+    }
+
+    private static void checkSupported(ModuleNode node) {
+        Block b = node.block();
+        if (b instanceof LiftLayer) {
+            return;
+        }
+        if (b instanceof AdapterWrapper) {
+            throw new IllegalArgumentException(
+                    "Module '" + node.path() + "' already carries an adapter of another method ("
+                            + b.getClass().getSimpleName() + "); one method per module");
+        }
+        if (!(b instanceof Linear)) {
+            throw new IllegalArgumentException(
+                    "Target module '" + node.path() + "' is a " + b.getClass().getName()
+                            + "; LIFT supports ai.djl.nn.core.Linear. Narrow target_modules.");
+        }
+        Parameter w = b.getDirectParameters().get("weight");
+        if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "Target module '" + node.path() + "' has no initialized 2-D weight; initialize the model first");
+        }
+        if (!w.getArray().getDataType().isFloating()) {
+            throw new IllegalArgumentException(
+                    "Target module '" + node.path() + "' has a " + w.getArray().getDataType() + " weight; LIFT needs floating point");
+        }
+    }
+
+    private static LiftLayer.Sparse createSparse(
+            AdapterContext ctx, LiftLayer layer, String path, LiftConfig config, String name, long seed) {
+        NDArray w0 = layer.baseWeight().getArray();
+        Shape shape = w0.getShape();
+        long k = config.budget(shape.get(0), shape.get(1));
+        long[] selected = LiftMasks.select(w0, k, config.filterRank(), config.svdOversample(), config.svdIterations(), seed);
+        NDArray indices = ctx.manager().create(selected).toDevice(w0.getDevice(), false);
+        indices.attach(ctx.manager());
+        NDArray values;
+        try (NoGrad off = NoGrad.of(w0)) {
+            values = w0.take(indices);
+        }
+        values.attach(ctx.manager());
+        Parameter p = Parameter.builder().setName("lift_values." + name).setType(Parameter.Type.WEIGHT).optArray(values).build();
+        values.setRequiresGradient(true);
+        return new LiftLayer.Sparse(indices, p);
+    }
+}

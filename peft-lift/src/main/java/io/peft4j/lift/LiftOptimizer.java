@@ -1,0 +1,336 @@
+package io.peft4j.lift;
+
+import static com.google.common.base.Preconditions.checkArgument;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+
+import io.peft4j.core.PeftModel;
+import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.train.PeftOptimizer;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * LIFT's sparse Adam: moments are length-k vectors per matrix (never m n), the update touches only
+ * the selected entries, weight decay is 0, and every {@code T} steps ({@link
+ * LiftConfig#updateInterval()}) it refreshes the masks from the current weights, keeping the moments
+ * of entries that stay selected and starting new ones at zero (Algorithm 1 of the paper; {@code
+ * src/sparseAdam.py} of the official code). The update is the official one (Hugging Face
+ * transformers' AdamW with bias correction):
+ *
+ * <pre>
+ * t += 1
+ * m  = beta1 m + (1 - beta1) g
+ * v  = beta2 v + (1 - beta2) g^2
+ * w -= lr sqrt(1 - beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps)
+ * </pre>
+ *
+ * <p>(PyTorch's {@code torch.optim.AdamW}, core's {@code AdamW}, adds eps after dividing by {@code
+ * sqrt(1 - beta2^t)}; the two agree to eps.) The step counter runs on across refreshes, as in the
+ * official code. Use it with {@code FineTuner.builder().optimizer(() -> LiftOptimizer.forModel(peft))}.
+ *
+ * <p>Its {@link #state()} also carries the masks, so a checkpoint resumed after a refresh continues
+ * with the refreshed masks. Not thread-safe.
+ */
+public final class LiftOptimizer implements PeftOptimizer {
+
+    private static final String EXP_AVG = "exp_avg";
+    private static final String EXP_AVG_SQ = "exp_avg_sq";
+    private static final String STEP = "step";
+    private static final String MASK = "mask_indices";
+    private static final String FROZEN_INDICES = "frozen_indices";
+    private static final String FROZEN_VALUES = "frozen_values";
+    private static final String GLOBAL = "lift/steps";
+
+    private final LiftAdapter adapter;
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final int interval;
+    private final Map<String, Slot> slots = new LinkedHashMap<>();
+    private final Map<ai.djl.Device, NDManager> managers = new HashMap<>();
+    private final List<NDArray> exported = new ArrayList<>();
+    private long steps;
+
+    private LiftOptimizer(LiftAdapter adapter) {
+        this.adapter = adapter;
+        LiftConfig c = adapter.config();
+        this.beta1 = c.beta1();
+        this.beta2 = c.beta2();
+        this.eps = c.eps();
+        this.interval = c.updateInterval();
+    }
+
+    /** The sparse Adam of {@code peft}'s active adapter, which must be a LIFT adapter. */
+    public static LiftOptimizer forModel(PeftModel peft) {
+        String active = peft.activeAdapter();
+        checkArgument(active != null, "the PeftModel has no active adapter");
+        return forAdapter(peft.adapter(active));
+    }
+
+    /** The sparse Adam of a LIFT adapter. */
+    public static LiftOptimizer forAdapter(Adapter adapter) {
+        checkArgument(adapter instanceof LiftAdapter,
+                "LiftOptimizer needs a LIFT adapter, got %s (%s)", adapter.name(), adapter.config().peftType());
+        return new LiftOptimizer((LiftAdapter) adapter);
+    }
+
+    /** Optimiser steps taken (the refresh clock). */
+    public long steps() {
+        return steps;
+    }
+
+    @Override
+    public void step(Map<String, Parameter> params, float learningRate) {
+        checkArgument(Float.isFinite(learningRate) && learningRate >= 0,
+                "learning rate must be finite and >= 0, got %s", learningRate);
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            NDArray weight = e.getValue().getArray();
+            if (!weight.hasGradient()) {
+                continue;
+            }
+            Slot slot = slotFor(e.getKey(), weight);
+            try (NoGrad off = NoGrad.of(weight)) {
+                update(weight, slot, learningRate);
+            }
+        }
+        steps++;
+        if (interval > 0 && steps % interval == 0) {
+            refreshNow();
+        }
+    }
+
+    private void update(NDArray weight, Slot slot, float lr) {
+        NDManager owner = managerFor(weight);
+        try (NDManager scratch = owner.newSubManager()) {
+            slot.expAvg.tempAttach(scratch);
+            slot.expAvgSq.tempAttach(scratch);
+            NDArray grad = weight.getGradient();
+            grad.attach(scratch);
+            slot.step++;
+            slot.expAvg.muli(beta1).addi(grad.mul(1 - beta1));
+            slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
+            double stepSize = lr * Math.sqrt(1 - Math.pow(beta2, slot.step)) / (1 - Math.pow(beta1, slot.step));
+            NDArray denom = slot.expAvgSq.sqrt().addi(eps);
+            weight.subi(slot.expAvg.div(denom).muli(stepSize));
+        }
+    }
+
+    /**
+     * Refreshes the adapter's masks now (the optimiser does it every {@code T} steps) and carries
+     * the moments over: kept on the overlap, zero on new entries.
+     */
+    public void refreshNow() {
+        Map<String, int[]> carries = adapter.refreshMasks();
+        for (Map.Entry<String, int[]> e : carries.entrySet()) {
+            Slot slot = slots.get(e.getKey());
+            if (slot == null) {
+                continue;
+            }
+            int[] carry = e.getValue();
+            long k = slot.expAvg.size();
+            long[] pos = new long[carry.length];
+            for (int i = 0; i < carry.length; i++) {
+                pos[i] = carry[i] < 0 ? k : carry[i]; // k: the appended zero
+            }
+            NDManager owner = managerFor(slot.expAvg);
+            try (NDManager scratch = owner.newSubManager()) {
+                NDArray idx = scratch.create(pos);
+                slot.expAvg = remap(slot.expAvg, idx, scratch, owner);
+                slot.expAvgSq = remap(slot.expAvgSq, idx, scratch, owner);
+            }
+        }
+    }
+
+    private static NDArray remap(NDArray moment, NDArray idx, NDManager scratch, NDManager owner) {
+        NDArray zero = scratch.zeros(new Shape(1), moment.getDataType());
+        NDArray ext = moment.concat(zero);
+        ext.attach(scratch);
+        NDArray next = ext.take(idx);
+        next.attach(owner);
+        moment.close();
+        return next;
+    }
+
+    private Slot slotFor(String name, NDArray weight) {
+        Slot slot = slots.get(name);
+        if (slot == null) {
+            adapter.pathOfKey(name); // a parameter of this adapter, or a clear error
+            NDManager owner = managerFor(weight);
+            slot = new Slot();
+            slot.expAvg = owner.zeros(weight.getShape(), weight.getDataType());
+            slot.expAvgSq = owner.zeros(weight.getShape(), weight.getDataType());
+            slots.put(name, slot);
+            return slot;
+        }
+        if (!slot.expAvg.getShape().equals(weight.getShape())) {
+            throw new IllegalStateException("LIFT optimizer state for '" + name + "' has shape "
+                    + slot.expAvg.getShape() + " but the parameter has shape " + weight.getShape());
+        }
+        return slot;
+    }
+
+    private NDManager managerFor(NDArray like) {
+        return managers.computeIfAbsent(like.getDevice(),
+                d -> NDManager.newBaseManager(d, like.getManager().getEngine().getEngineName()));
+    }
+
+    @Override
+    public Map<String, NDArray> state() {
+        exported.forEach(NDArray::close);
+        exported.clear();
+        Map<String, NDArray> state = new LinkedHashMap<>();
+        NDManager host = managers.computeIfAbsent(ai.djl.Device.cpu(), d -> NDManager.newBaseManager(d));
+        NDArray global = host.create(steps);
+        exported.add(global);
+        state.put(GLOBAL, global);
+        for (Map.Entry<String, Slot> e : slots.entrySet()) {
+            NDArray step = host.create(e.getValue().step);
+            exported.add(step);
+            state.put(e.getKey() + '/' + EXP_AVG, e.getValue().expAvg);
+            state.put(e.getKey() + '/' + EXP_AVG_SQ, e.getValue().expAvgSq);
+            state.put(e.getKey() + '/' + STEP, step);
+        }
+        for (Map.Entry<String, NDArray[]> e : adapter.maskState().entrySet()) {
+            NDArray[] m = e.getValue();
+            state.put(e.getKey() + '/' + MASK, m[0]);
+            if (m[1] != null) {
+                state.put(e.getKey() + '/' + FROZEN_INDICES, m[1]);
+                state.put(e.getKey() + '/' + FROZEN_VALUES, m[2]);
+            }
+        }
+        return state;
+    }
+
+    @Override
+    public void loadState(Map<String, NDArray> state) {
+        Map<String, Map<String, NDArray>> byParam = new TreeMap<>();
+        long global = 0;
+        for (Map.Entry<String, NDArray> e : state.entrySet()) {
+            String key = e.getKey();
+            if (key.equals(GLOBAL)) {
+                global = readLong(e.getValue());
+                continue;
+            }
+            int cut = key.lastIndexOf('/');
+            checkArgument(cut > 0, "LIFT optimizer state key '%s' is not of the form <parameter>/<slot>", key);
+            byParam.computeIfAbsent(key.substring(0, cut), k -> new HashMap<>()).put(key.substring(cut + 1), e.getValue());
+        }
+        Map<String, Slot> loaded = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
+                String name = e.getKey();
+                adapter.pathOfKey(name);
+                Map<String, NDArray> parts = e.getValue();
+                Set<String> allowed = Set.of(EXP_AVG, EXP_AVG_SQ, STEP, MASK, FROZEN_INDICES, FROZEN_VALUES);
+                checkArgument(allowed.containsAll(parts.keySet()), "LIFT optimizer state for '%s' has slots %s, expected some of %s", name, parts.keySet(), allowed);
+                if (parts.containsKey(EXP_AVG) || parts.containsKey(EXP_AVG_SQ) || parts.containsKey(STEP)) {
+                    checkArgument(parts.containsKey(EXP_AVG) && parts.containsKey(EXP_AVG_SQ) && parts.containsKey(STEP),
+                            "LIFT optimizer state for '%s' needs exp_avg, exp_avg_sq and step together; found %s", name, parts.keySet());
+                    NDArray m = parts.get(EXP_AVG);
+                    NDArray v = parts.get(EXP_AVG_SQ);
+                    checkArgument(m.getShape().equals(v.getShape()) && m.getShape().dimension() == 1,
+                            "LIFT optimizer state for '%s': exp_avg %s and exp_avg_sq %s must be equal k-vectors", name, m.getShape(), v.getShape());
+                    Slot slot = new Slot();
+                    loaded.put(name, slot);
+                    slot.step = readLong(parts.get(STEP));
+                    slot.expAvg = copy(m);
+                    slot.expAvgSq = copy(v);
+                }
+            }
+        } catch (RuntimeException ex) {
+            loaded.values().forEach(Slot::close);
+            throw ex;
+        }
+        for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
+            Map<String, NDArray> parts = e.getValue();
+            if (parts.containsKey(MASK)) {
+                adapter.restoreMask(e.getKey(), parts.get(MASK), parts.get(FROZEN_INDICES), parts.get(FROZEN_VALUES));
+            }
+        }
+        slots.values().forEach(Slot::close);
+        slots.clear();
+        slots.putAll(loaded);
+        steps = global;
+    }
+
+    private NDArray copy(NDArray source) {
+        NDArray c = source.duplicate();
+        c.attach(managerFor(source));
+        return c;
+    }
+
+    private static long readLong(NDArray scalar) {
+        if (scalar.getDataType() == DataType.INT64) {
+            return scalar.toLongArray()[0];
+        }
+        try (NDArray l = scalar.toType(DataType.INT64, true)) {
+            return l.toLongArray()[0];
+        }
+    }
+
+    /** Bytes of the optimiser state: two k-vectors per matrix plus an 8-byte step counter. */
+    @Override
+    public long stateBytes() {
+        long bytes = 0;
+        for (Slot slot : slots.values()) {
+            bytes += slot.expAvg.size() * slot.expAvg.getDataType().getNumOfBytes();
+            bytes += slot.expAvgSq.size() * slot.expAvgSq.getDataType().getNumOfBytes();
+            bytes += Long.BYTES;
+        }
+        return bytes;
+    }
+
+    /** What dense Adam would hold for the same matrices (two m n moments and a counter each). */
+    public long denseAdamStateBytes() {
+        return adapter.denseAdamStateBytes();
+    }
+
+    /** A one-line memory report: sparse state vs dense Adam. */
+    public String memoryReport() {
+        long dense = denseAdamStateBytes();
+        long sparse = stateBytes();
+        return String.format("LIFT optimiser state %,d bytes vs dense Adam %,d bytes (%.1f%%); masks %,d bytes",
+                sparse, dense, dense == 0 ? 0.0 : 100.0 * sparse / dense, adapter.maskBytes());
+    }
+
+    @Override
+    public void close() {
+        exported.forEach(NDArray::close);
+        exported.clear();
+        slots.values().forEach(Slot::close);
+        slots.clear();
+        managers.values().forEach(NDManager::close);
+        managers.clear();
+    }
+
+    @Override
+    public String toString() {
+        return String.format("LiftSparseAdam(betas=(%s, %s), eps=%s, T=%d)", beta1, beta2, eps, interval);
+    }
+
+    private static final class Slot {
+        NDArray expAvg;
+        NDArray expAvgSq;
+        long step;
+
+        void close() {
+            if (expAvg != null) {
+                expAvg.close();
+            }
+            if (expAvgSq != null) {
+                expAvgSq.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+package io.peft4j.lift;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+
+import io.peft4j.core.PeftModel;
+import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.linalg.RandomizedSvd;
+
+import org.ejml.data.DMatrixRMaj;
+import org.ejml.dense.row.CommonOps_DDRM;
+import org.ejml.dense.row.SingularOps_DDRM;
+import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
+import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+/** The mask: size, plain-magnitude limit, and the randomized SVD it is built on. */
+class LiftMaskTest {
+
+    private NDManager manager;
+
+    @BeforeEach
+    void open() {
+        manager = NDManager.newBaseManager();
+    }
+
+    @AfterEach
+    void close() {
+        manager.close();
+    }
+
+    @Test
+    void maskHoldsExactlyKDistinctSortedIndicesPerMatrix() {
+        Block base = TestModels.transformer(manager, 42);
+        LiftConfig config = LiftConfig.builder().rank(1).filterRank(2).build();
+        try (PeftModel peft = PeftModel.wrap(base, config)) {
+            LiftAdapter adapter = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
+            assertEquals(12, adapter.paths().size(), "all-linear must take the 12 projections and leave lm_head out");
+            for (String path : adapter.paths()) {
+                Shape s = adapter.weightShape(path);
+                long k = Math.min((s.get(0) + s.get(1)), s.get(0) * s.get(1));
+                long[] idx = adapter.maskIndices(path);
+                assertEquals(k, idx.length, path);
+                for (int i = 0; i < idx.length; i++) {
+                    assertTrue(idx[i] >= 0 && idx[i] < s.size(), path + " index out of range: " + idx[i]);
+                    assertTrue(i == 0 || idx[i] > idx[i - 1], path + " indices must be strictly increasing");
+                }
+            }
+        }
+    }
+
+    @Test
+    void densityBudgetRoundsAndClamps() {
+        LiftConfig c = LiftConfig.builder().density(0.1).build();
+        assertEquals(26, c.budget(16, 16)); // round(25.6)
+        assertEquals(1, LiftConfig.builder().density(1e-9).build().budget(16, 16));
+        assertEquals(256, LiftConfig.builder().rank(100).build().budget(16, 16));
+        assertEquals(64, LiftConfig.builder().rank(2).build().budget(16, 16));
+    }
+
+    @Test
+    void withRankAtLeastRankOfWTheMaskIsPlainMagnitudeTopK() {
+        int m = 24;
+        int n = 20;
+        int rank = 3;
+        Random random = new Random(5);
+        float[] a = gaussian(random, m * rank);
+        float[] b = gaussian(random, rank * n);
+        NDArray w = manager.create(a, new Shape(m, rank)).matMul(manager.create(b, new Shape(rank, n)));
+        float[] flat = w.toFloatArray();
+        int k = 60;
+        Integer[] order = IntStream.range(0, flat.length).boxed().toArray(Integer[]::new);
+        Arrays.sort(order, Comparator.comparingDouble(i -> -Math.abs(flat[i])));
+        double gap = Math.abs(flat[order[k - 1]]) - Math.abs(flat[order[k]]);
+        assertTrue(gap > 1e-4, "test matrix needs a clear k-th gap to be meaningful; gap " + gap);
+        long[] expected = Arrays.stream(order, 0, k).mapToLong(Integer::longValue).sorted().toArray();
+
+        long[] viaSvd = LiftMasks.select(w, k, 5, 8, 2, 1); // R = 5 >= rank(W) = 3, < min(m, n): SVD path
+        assertArrayEquals(expected, viaSvd, "with R >= rank(W) the LIFT mask must be plain magnitude top-k");
+        assertArrayEquals(expected, LiftMasks.select(w, k, 0, 8, 2, 1), "R = 0 is plain magnitude");
+
+        // And the rank reduction matters when R < rank(W): the rank-1 mask is a different set.
+        long[] rank1 = LiftMasks.select(w, k, 1, 8, 2, 1);
+        assertEquals(k, rank1.length);
+        assertNotEquals(Arrays.toString(expected), Arrays.toString(rank1), "rank-1 filtering must change the mask of a rank-3 matrix");
+    }
+
+    @Test
+    void randomizedSvdTopSingularValuesAndFilteredScoreMatchEjml() {
+        int m = 48;
+        int n = 36;
+        Random random = new Random(17);
+        // A decaying spectrum: W = sum_i 0.7^i u_i v_i^T plus small noise.
+        DMatrixRMaj dense = new DMatrixRMaj(m, n);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                dense.set(i, j, random.nextGaussian() * 0.01);
+            }
+        }
+        for (int r = 0; r < 10; r++) {
+            double scale = Math.pow(0.7, r) * 5;
+            double[] u = random.doubles(m).map(x -> x - 0.5).toArray();
+            double[] v = random.doubles(n).map(x -> x - 0.5).toArray();
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    dense.add(i, j, scale * u[i] * v[j]);
+                }
+            }
+        }
+        float[] values = new float[m * n];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) dense.data[i];
+        }
+        NDArray w = manager.create(values, new Shape(m, n));
+
+        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(m, n, true, true, false);
+        assertTrue(svd.decompose(dense.copy()));
+        DMatrixRMaj u = svd.getU(null, false);
+        DMatrixRMaj sMat = svd.getW(null);
+        DMatrixRMaj vt = svd.getV(null, true);
+        SingularOps_DDRM.descendingOrder(u, false, sMat, vt, true);
+
+        int rank = 5;
+        try (RandomizedSvd.Result r = RandomizedSvd.compute(w, rank, 8, 2, 3)) {
+            float[] s = r.s().toFloatArray();
+            for (int i = 0; i < rank; i++) {
+                double ref = sMat.get(i, i);
+                assertTrue(Math.abs(s[i] - ref) <= 1e-3 * ref, "singular value " + i + ": " + s[i] + " vs EJML " + ref);
+            }
+        }
+        // LIFT's score |W_R| against the EJML rank-R reconstruction.
+        DMatrixRMaj ur = CommonOps_DDRM.extract(u, 0, m, 0, rank);
+        DMatrixRMaj sr = CommonOps_DDRM.extract(sMat, 0, rank, 0, rank);
+        DMatrixRMaj vr = CommonOps_DDRM.extract(vt, 0, rank, 0, n);
+        DMatrixRMaj tmp = new DMatrixRMaj(m, rank);
+        CommonOps_DDRM.mult(ur, sr, tmp);
+        DMatrixRMaj approx = new DMatrixRMaj(m, n);
+        CommonOps_DDRM.mult(tmp, vr, approx);
+        try (NDManager scratch = manager.newSubManager()) {
+            float[] score = LiftMasks.score(w, rank, 8, 2, 3, scratch).toFloatArray();
+            double max = 0;
+            double worst = 0;
+            for (int i = 0; i < score.length; i++) {
+                max = Math.max(max, Math.abs(approx.data[i]));
+                worst = Math.max(worst, Math.abs(score[i] - Math.abs(approx.data[i])));
+            }
+            assertTrue(worst <= 1e-3 * max, "rank-R score differs from EJML's reconstruction by " + worst + " (max " + max + ")");
+        }
+    }
+
+    @Test
+    void carryMapsNewPositionsToOldOnes() {
+        assertArrayEquals(new int[] {-1, 1, 2, -1}, LiftMasks.carry(new long[] {1, 4, 7}, new long[] {2, 4, 7, 9}));
+        assertArrayEquals(new int[] {}, LiftMasks.carry(new long[] {1}, new long[] {}));
+    }
+
+    private static float[] gaussian(Random random, int n) {
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) random.nextGaussian();
+        }
+        return v;
+    }
+}

@@ -1,0 +1,278 @@
+package io.peft4j.masa;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+
+import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AdapterContext;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * One named MASA adapter across its modules and dictionaries.
+ *
+ * <p>File keys: {@code base_model.model.<path>.masa_coefficients} (S) per layer; with trained
+ * atoms, {@code base_model.model.<dictionary>.masa_atoms} (S, out, in) once per dictionary, where
+ * {@code <dictionary>} is the type path with the group's layer range, e.g. {@code
+ * model.layers.0-2.self_attn.q_proj}. Frozen and saved: {@code <dictionary>.masa_eigenvalues}
+ * (the Gram spectrum, L_g numbers), checked at load against the PCA recomputed from the base model
+ * so that an adapter cannot silently be loaded onto a different base.
+ */
+public final class MasaAdapter implements Adapter {
+
+    private static final String PREFIX = "base_model.model.";
+    /** Relative tolerance (of the largest eigenvalue) when checking the base model's spectrum at load. */
+    static final double SPECTRUM_TOLERANCE = 1e-3;
+
+    private final AdapterContext ctx;
+    private final MasaConfig config;
+    private final String name;
+    private final Map<String, MasaLinear> layers = new LinkedHashMap<>();
+    private final List<MasaLinear.Dictionary> dictionaries = new ArrayList<>();
+
+    MasaAdapter(AdapterContext ctx, MasaConfig config, String name) {
+        this.ctx = ctx;
+        this.config = config;
+        this.name = name;
+    }
+
+    void add(String path, MasaLinear layer) {
+        layers.put(path, layer);
+    }
+
+    void addDictionary(MasaLinear.Dictionary dict) {
+        dictionaries.add(dict);
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public AdapterConfig config() {
+        return config;
+    }
+
+    /** The module paths this adapter lives in. */
+    public List<String> paths() {
+        return new ArrayList<>(layers.keySet());
+    }
+
+    /** The dictionary keys (projection type with layer range), in order. */
+    public List<String> dictionaryKeys() {
+        List<String> keys = new ArrayList<>();
+        dictionaries.forEach(d -> keys.add(d.key));
+        return keys;
+    }
+
+    /** The Gram eigenvalues (descending) of dictionary {@code key}, as fitted at attach time. */
+    public double[] eigenvalues(String key) {
+        for (MasaLinear.Dictionary d : dictionaries) {
+            if (d.key.equals(key)) {
+                return d.eigenvalues.clone();
+            }
+        }
+        throw new IllegalArgumentException("No MASA dictionary '" + key + "'; have " + dictionaryKeys());
+    }
+
+    /** The wrapper at {@code path}. */
+    public MasaLinear layer(String path) {
+        MasaLinear l = layers.get(path);
+        if (l == null) {
+            throw new IllegalArgumentException("MASA adapter '" + name + "' is not at '" + path + "'; paths: " + paths());
+        }
+        return l;
+    }
+
+    /**
+     * The atoms layer {@code path} uses: the shared trainable Parameter (one object per
+     * dictionary), or {@code null} in coefficient mode.
+     */
+    public Parameter sharedAtoms(String path) {
+        return layer(path).sharedAtoms(name);
+    }
+
+    /** Layer {@code path}'s current effective weight {@code W0 + c.D - c0.D0} (a new array). */
+    public NDArray effectiveWeight(String path) {
+        MasaLinear l = layer(path);
+        MasaLinear.Entry e = l.adapters.get(name);
+        NDArray w0 = l.baseWeight().getArray();
+        if (e.merged) {
+            return w0.duplicate();
+        }
+        NDArray delta = l.weightDelta(e, null, w0.getDevice(), false);
+        NDArray result = w0.add(delta);
+        delta.close();
+        return result;
+    }
+
+    @Override
+    public Map<String, Parameter> parameters() {
+        Map<String, Parameter> result = new LinkedHashMap<>();
+        for (MasaLinear.Dictionary d : dictionaries) {
+            if (d.atoms != null) {
+                result.put(PREFIX + d.key + ".masa_atoms", d.atoms);
+            }
+        }
+        layers.forEach((path, layer) -> result.put(PREFIX + path + ".masa_coefficients", layer.adapters.get(name).coefficients));
+        return result;
+    }
+
+    @Override
+    public Map<String, NDArray> frozenState() {
+        Map<String, NDArray> result = new LinkedHashMap<>();
+        for (MasaLinear.Dictionary d : dictionaries) {
+            NDArray ev = spectrum(d);
+            result.put(PREFIX + d.key + ".masa_eigenvalues", ev);
+        }
+        return result;
+    }
+
+    private NDArray spectrum(MasaLinear.Dictionary d) {
+        float[] v = new float[d.eigenvalues.length];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) d.eigenvalues[i];
+        }
+        NDArray a = ctx.manager().create(v);
+        a.attach(ctx.manager());
+        return a;
+    }
+
+    @Override
+    public void load(Map<String, NDArray> tensors) {
+        Map<String, Parameter> expected = parameters();
+        List<String> problems = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
+            NDArray found = tensors.get(e.getKey());
+            Shape want = e.getValue().getArray().getShape();
+            if (found == null) {
+                problems.add("missing tensor " + e.getKey() + " " + want);
+            } else if (!found.getShape().equals(want)) {
+                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
+                        + " (num_atoms=" + config.atoms() + ")");
+            }
+        }
+        TreeSet<String> known = new TreeSet<>(expected.keySet());
+        for (MasaLinear.Dictionary d : dictionaries) {
+            String key = PREFIX + d.key + ".masa_eigenvalues";
+            known.add(key);
+            NDArray found = tensors.get(key);
+            if (found == null) {
+                continue; // optional: files written without the fingerprint still load
+            }
+            if (found.getShape().dimension() != 1 || found.getShape().get(0) != d.eigenvalues.length) {
+                problems.add("tensor " + key + " has shape " + found.getShape() + ", expected (" + d.eigenvalues.length + ")");
+                continue;
+            }
+            float[] saved = found.toFloatArray();
+            double tol = SPECTRUM_TOLERANCE * Math.abs(d.eigenvalues[0]);
+            for (int i = 0; i < saved.length; i++) {
+                if (Math.abs(saved[i] - d.eigenvalues[i]) > tol) {
+                    problems.add("dictionary " + d.key + ": the base model's weights differ from those the adapter was"
+                            + " fitted on (Gram eigenvalue " + i + " is " + d.eigenvalues[i] + ", the file says " + saved[i] + ")");
+                    break;
+                }
+            }
+        }
+        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
+        unexpected.removeAll(known);
+        for (String key : unexpected) {
+            problems.add("unexpected tensor " + key + " (not part of this MASA adapter: check num_atoms, mode and targets)");
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("adapter '" + name + "' does not fit the model: "
+                    + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
+                    + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+        }
+        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
+            NDArray target = e.getValue().getArray();
+            NDArray source = tensors.get(e.getKey());
+            NDArray cast = source.toType(target.getDataType(), true);
+            cast.copyTo(target);
+            if (cast != source) {
+                cast.close();
+            }
+        }
+    }
+
+    @Override
+    public void merge() {
+        if (isMerged()) {
+            return;
+        }
+        Map<MasaLinear, NDArray> merged = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, MasaLinear> e : layers.entrySet()) {
+                NDArray updated = effectiveWeight(e.getKey());
+                merged.put(e.getValue(), updated);
+                if (!allFinite(updated)) {
+                    throw new ArithmeticException("Merging MASA adapter '" + name + "' into '" + e.getKey()
+                            + ".weight' would produce NaN or Inf; weights left untouched");
+                }
+            }
+        } catch (RuntimeException ex) {
+            merged.values().forEach(NDArray::close);
+            throw ex;
+        }
+        for (Map.Entry<MasaLinear, NDArray> e : merged.entrySet()) {
+            e.getValue().copyTo(e.getKey().baseWeight().getArray());
+            e.getValue().close();
+            e.getKey().adapters.get(name).merged = true;
+        }
+    }
+
+    private static boolean allFinite(NDArray a) {
+        try (NDManager scratch = a.getManager().newSubManager()) {
+            NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
+            bad.attach(scratch);
+            return !bad.getBoolean();
+        }
+    }
+
+    @Override
+    public void unmerge() {
+        for (MasaLinear layer : layers.values()) {
+            MasaLinear.Entry e = layer.adapters.get(name);
+            if (!e.merged) {
+                continue;
+            }
+            NDArray weight = layer.baseWeight().getArray();
+            NDArray delta = layer.weightDelta(e, null, weight.getDevice(), false);
+            weight.subi(delta);
+            delta.close();
+            e.merged = false;
+        }
+    }
+
+    @Override
+    public boolean isMerged() {
+        for (MasaLinear layer : layers.values()) {
+            MasaLinear.Entry e = layer.adapters.get(name);
+            if (e != null && e.merged) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void detach() {
+        for (MasaLinear layer : layers.values()) {
+            layer.removeAdapter(name);
+            if (layer.adapters.isEmpty()) {
+                ctx.restore(layer);
+            }
+        }
+        layers.clear();
+        dictionaries.forEach(MasaLinear.Dictionary::close);
+        dictionaries.clear();
+    }
+}

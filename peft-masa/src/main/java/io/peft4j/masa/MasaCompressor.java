@@ -1,0 +1,202 @@
+package io.peft4j.masa;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.linalg.RandomizedSvd;
+import io.peft4j.core.target.TargetSpec;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * MASA as compression: every target weight is replaced by {@code sum_s c_ls D_s} from a Matrix PCA
+ * of its projection type (and group), optionally plus a rank-k part of the residual
+ * {@code W_l - sum_s c_ls D_s} (randomized SVD). {@link #compress} reads the model and returns a
+ * {@link CompressedAttention}; the model is changed only by {@link CompressedAttention#applyTo}.
+ *
+ * <pre>{@code
+ * MasaCompressor c = MasaCompressor.builder().targets("q_proj", "k_proj", "v_proj", "o_proj").atoms(2).build();
+ * try (CompressedAttention ca = c.compress(model, manager)) {
+ *     System.out.println(ca.report());      // parameters before/after, reduction, errors
+ *     ca.save(Path.of("attn.masa.safetensors"));
+ *     ca.applyTo(model);                    // dense weights = atoms x coefficients (+ residual part)
+ * }
+ * }</pre>
+ */
+public final class MasaCompressor {
+
+    private final TargetSpec targets;
+    private final int atoms;
+    private final int groups;
+    private final int residualRank;
+    private final long seed;
+    private final int powerIterations;
+
+    private MasaCompressor(Builder b) {
+        this.targets = b.targets.build();
+        this.atoms = b.atoms;
+        this.groups = b.groups;
+        this.residualRank = b.residualRank;
+        this.seed = b.seed;
+        this.powerIterations = b.powerIterations;
+    }
+
+    /** A builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set). */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** S. */
+    public int atoms() {
+        return atoms;
+    }
+
+    /** k, the residual rank kept per layer (0: none). */
+    public int residualRank() {
+        return residualRank;
+    }
+
+    /**
+     * Fits the dictionaries to {@code model}'s current target weights. The model is not changed.
+     *
+     * @param manager owns the returned arrays (close the result or the manager)
+     * @throws IllegalArgumentException naming the target, group or shape that does not fit
+     */
+    public CompressedAttention compress(Block model, NDManager manager) {
+        List<ModuleNode> nodes = targets.select(ModuleTree.of(model));
+        for (ModuleNode n : nodes) {
+            if (n.block() instanceof AdapterWrapper || !(n.block() instanceof Linear)) {
+                throw new IllegalArgumentException("MASA compression target '" + n.path() + "' is a "
+                        + n.block().getClass().getName() + "; it needs a plain ai.djl.nn.core.Linear (compress before wrapping)");
+            }
+        }
+        List<Dictionaries.Group> plan = Dictionaries.of(nodes, groups, atoms);
+        List<CompressedAttention.Dictionary> dicts = new ArrayList<>();
+        try {
+            for (Dictionaries.Group g : plan) {
+                List<NDArray> weights = new ArrayList<>();
+                List<String> paths = new ArrayList<>();
+                for (ModuleNode n : g.nodes()) {
+                    weights.add(Dictionaries.weightOf(n.block()).getArray());
+                    paths.add(n.path());
+                }
+                MatrixPca.Result pca = MatrixPca.fit(weights, atoms, manager);
+                long out = weights.get(0).getShape().get(0);
+                long in = weights.get(0).getShape().get(1);
+                int k = (int) Math.min(residualRank, Math.min(out, in));
+                NDArray[] us = new NDArray[paths.size()];
+                NDArray[] vt = new NDArray[paths.size()];
+                if (k > 0) {
+                    for (int l = 0; l < paths.size(); l++) {
+                        try (NDManager scratch = manager.newSubManager()) {
+                            NDArray recon = pca.reconstruct(l);
+                            recon.attach(scratch);
+                            NDArray residual = weights.get(l).sub(recon);
+                            residual.attach(scratch);
+                            try (RandomizedSvd.Result svd = RandomizedSvd.compute(residual, k, 8, powerIterations, seed + l)) {
+                                us[l] = svd.u().mul(svd.s().reshape(1, k)).toType(weights.get(l).getDataType(), false);
+                                vt[l] = svd.vt().toType(weights.get(l).getDataType(), true); // a copy: the SVD result is closed below
+                                us[l].attach(manager);
+                                vt[l].attach(manager);
+                            }
+                        }
+                    }
+                }
+                dicts.add(new CompressedAttention.Dictionary(g.key(), paths, pca.atoms(), pca.coefficients(),
+                        pca.eigenvalues(), k > 0 ? us : null, k > 0 ? vt : null));
+            }
+        } catch (RuntimeException e) {
+            dicts.forEach(CompressedAttention.Dictionary::close);
+            throw e;
+        }
+        CompressedAttention result = new CompressedAttention(dicts, residualRank);
+        result.measureErrors(model);
+        return result;
+    }
+
+    /** Builder of {@link MasaCompressor}. */
+    public static final class Builder {
+        private final TargetSpec.Builder targets = TargetSpec.builder();
+        private boolean targetsSet;
+        private int atoms = -1;
+        private int groups = 1;
+        private int residualRank;
+        private long seed = 42;
+        private int powerIterations = 2;
+
+        private Builder() {}
+
+        /** Targets by name (exact path or {@code .name} suffix). */
+        public Builder targets(String... names) {
+            targets.targets(List.of(names));
+            targetsSet = true;
+            return this;
+        }
+
+        /** Targets as one full-match regex. */
+        public Builder targetRegex(String regex) {
+            targets.targetRegex(regex);
+            targetsSet = true;
+            return this;
+        }
+
+        /** S, atoms per dictionary (>= 1, at most the layers of the smallest group). */
+        public Builder atoms(int atoms) {
+            if (atoms < 1) {
+                throw new IllegalArgumentException("atoms (S) must be >= 1, got " + atoms);
+            }
+            this.atoms = atoms;
+            return this;
+        }
+
+        /** G, consecutive-layer groups per projection type (default 1). */
+        public Builder groups(int groups) {
+            if (groups < 1) {
+                throw new IllegalArgumentException("groups must be >= 1, got " + groups);
+            }
+            this.groups = groups;
+            return this;
+        }
+
+        /** k: keep a rank-k part of each layer's residual (default 0: drop it). */
+        public Builder residualRank(int k) {
+            if (k < 0) {
+                throw new IllegalArgumentException("residualRank must be >= 0, got " + k);
+            }
+            this.residualRank = k;
+            return this;
+        }
+
+        /** Seed of the randomized SVD of the residual (default 42). */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** Power iterations of the randomized SVD (default 2). */
+        public Builder powerIterations(int n) {
+            if (n < 0) {
+                throw new IllegalArgumentException("powerIterations must be >= 0, got " + n);
+            }
+            this.powerIterations = n;
+            return this;
+        }
+
+        /** Builds the compressor. */
+        public MasaCompressor build() {
+            if (atoms < 1) {
+                throw new IllegalArgumentException("atoms (S) must be set (>= 1); S = L/3 removes 66.7% of attention parameters");
+            }
+            if (!targetsSet) {
+                targets.targets(MasaConfig.DEFAULT_TARGETS);
+            }
+            return new MasaCompressor(this);
+        }
+    }
+}

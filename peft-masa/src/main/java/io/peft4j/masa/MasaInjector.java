@@ -1,0 +1,115 @@
+package io.peft4j.masa;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Puts a MASA adapter into every target: groups the targets into dictionaries, runs Matrix PCA
+ * on each group's current base weights, wraps each {@link Linear} in a {@link MasaLinear} (or adds
+ * to the one there) with coefficients starting at the PCA's. All targets are checked before
+ * anything changes; a failure midway is rolled back.
+ */
+final class MasaInjector {
+
+    private MasaInjector() {}
+
+    static MasaAdapter inject(AdapterContext ctx, MasaConfig config, String name) {
+        List<ModuleNode> targets = config.targets().select(ctx.tree());
+        for (ModuleNode node : targets) {
+            checkSupported(node);
+        }
+        List<Dictionaries.Group> groups = Dictionaries.of(targets, config.groups(), config.atoms());
+        MasaAdapter adapter = new MasaAdapter(ctx, config, name);
+        try {
+            for (Dictionaries.Group group : groups) {
+                List<NDArray> weights = new ArrayList<>();
+                for (ModuleNode n : group.nodes()) {
+                    weights.add(Dictionaries.weightOf(n.block()).getArray());
+                }
+                MatrixPca.Result pca = MatrixPca.fit(weights, config.atoms(), ctx.manager());
+                NDArray d0 = pca.atoms();
+                Parameter trainable = null;
+                if (config.mode() == MasaMode.COEFFICIENTS_AND_ATOMS) {
+                    NDArray copy = d0.duplicate();
+                    copy.attach(ctx.manager());
+                    trainable = Parameter.builder().setName("masa_atoms." + name)
+                            .setType(Parameter.Type.WEIGHT).optArray(copy).build();
+                    copy.setRequiresGradient(true);
+                }
+                MasaLinear.Dictionary dict = new MasaLinear.Dictionary(group.key(), d0, trainable, pca.eigenvalues());
+                adapter.addDictionary(dict);
+                List<ModuleNode> nodes = group.nodes();
+                for (int l = 0; l < nodes.size(); l++) {
+                    ModuleNode node = nodes.get(l);
+                    MasaLinear layer;
+                    boolean fresh = false;
+                    if (node.block() instanceof MasaLinear) {
+                        layer = (MasaLinear) node.block();
+                    } else {
+                        layer = new MasaLinear(node.block(), ctx.runtime());
+                        fresh = true;
+                    }
+                    NDArray like = d0;
+                    NDArray c = vector(ctx.manager(), pca.coefficients()[l], like);
+                    NDArray c0 = c.duplicate();
+                    c0.attach(ctx.manager());
+                    Parameter coefficients = Parameter.builder().setName("masa_coefficients." + name)
+                            .setType(Parameter.Type.WEIGHT).optArray(c).build();
+                    c.setRequiresGradient(true);
+                    layer.addAdapter(name, new MasaLinear.Entry(dict, coefficients, c0));
+                    adapter.add(node.path(), layer);
+                    if (fresh) {
+                        ctx.replace(node, layer);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            adapter.detach();
+            throw e;
+        }
+        return adapter;
+    }
+
+    private static NDArray vector(NDManager manager, double[] values, NDArray like) {
+        float[] f = new float[values.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) values[i];
+        }
+        NDArray a = manager.create(f, new Shape(f.length)).toDevice(like.getDevice(), false);
+        if (a.getDataType() != like.getDataType()) {
+            a = a.toType(like.getDataType(), false);
+        }
+        a.attach(manager);
+        return a;
+    }
+
+    private static void checkSupported(ModuleNode node) {
+        Block b = node.block();
+        if (b instanceof MasaLinear) {
+            if (((MasaLinear) b).anyMerged()) {
+                throw new IllegalStateException("Module '" + node.path() + "' has a merged MASA adapter; unmerge before adding"
+                        + " another (the dictionaries are fitted to the unmerged base weights)");
+            }
+            return;
+        }
+        if (b instanceof AdapterWrapper) {
+            throw new IllegalArgumentException("Module '" + node.path() + "' already carries an adapter of another method ("
+                    + b.getClass().getSimpleName() + "); one method per module");
+        }
+        if (!(b instanceof Linear)) {
+            throw new IllegalArgumentException("Target module '" + node.path() + "' is a " + b.getClass().getName()
+                    + "; MASA supports ai.djl.nn.core.Linear. Narrow target_modules.");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+package io.peft4j.masa.experiments;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import io.peft4j.core.PeftModel;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.train.FineTuner;
+import io.peft4j.core.train.TrainingData;
+import io.peft4j.core.train.TrainingResult;
+import io.peft4j.lora.LoraConfig;
+import io.peft4j.masa.CompressedAttention;
+import io.peft4j.masa.MasaCompressor;
+import io.peft4j.masa.MasaConfig;
+import io.peft4j.masa.MasaMode;
+import io.peft4j.models.HfCheckpoint;
+import io.peft4j.models.Pooling;
+import io.peft4j.models.TextTokenizer;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The miniature MASA comparison (README table). Part 1: compression alone, all-MiniLM-L6-v2
+ * (L = 6; S = 2, 3, 4, and S = 2 plus a rank-8 residual) measured by the fixture's two mean-pooled
+ * cosine similarities, and stories260K (L = 5; S = 1..4) by held-out next-token NLL on
+ * tinyshakespeare. Part 2: stories260K compressed at S = 2, then fine-tuned on tinyshakespeare with
+ * MASA coefficients, MASA coefficients + atoms, or LoRA, against LoRA (and MASA) on the uncompressed
+ * model. Fixed seeds; a few minutes on 2 CPU cores.
+ *
+ * <pre>
+ * mvn -o -q -B -pl peft-masa -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
+ * cd peft-masa && java -Xmx4g -Dai.djl.offline=true -cp target/test-classes:target/classes:$(cat target/cp.txt) \
+ *     io.peft4j.masa.experiments.MasaComparison --steps 20
+ * </pre>
+ * (exec:java with {@code -am} also runs in the parent and the other modules, which lack this class.)
+ * <pre>
+ * </pre>
+ */
+public final class MasaComparison {
+
+    private static final List<String> BERT_ATTN = List.of("attention.self.query", "attention.self.key",
+            "attention.self.value", "attention.output.dense");
+    private static final List<String> LLAMA_ATTN = List.of("q_proj", "k_proj", "v_proj", "o_proj");
+    private static final int SEQ = 64;
+
+    private MasaComparison() {}
+
+    public static void main(String[] args) throws Exception {
+        System.setProperty("ai.djl.offline", "true");
+        int steps = 200;
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals("--steps")) {
+                steps = Integer.parseInt(args[i + 1]);
+            }
+        }
+        Path shared = Path.of(System.getenv().getOrDefault("PEFT4J_SHARED", "../shared"));
+        if (!Files.isDirectory(shared.resolve("models"))) {
+            shared = Path.of("../../shared");
+        }
+        long t0 = System.nanoTime();
+        miniLm(shared);
+        stories(shared, steps);
+        System.out.printf(Locale.ROOT, "total %.1f s%n", (System.nanoTime() - t0) / 1e9);
+    }
+
+    // ------------------------------------------------------------------ MiniLM
+
+    private static void miniLm(Path shared) throws Exception {
+        Path dir = shared.resolve("models/all-minilm-l6-v2");
+        JsonObject fixture = JsonParser.parseString(Files.readString(shared.resolve("fixtures/all-minilm-l6-v2.json"))).getAsJsonObject();
+        List<long[]> ids = new ArrayList<>();
+        for (var c : fixture.getAsJsonArray("cases")) {
+            JsonArray a = c.getAsJsonObject().getAsJsonArray("input_ids");
+            long[] v = new long[a.size()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = a.get(i).getAsLong();
+            }
+            ids.add(v);
+        }
+        JsonObject ref = fixture.getAsJsonObject("mean_pooled_cosine");
+        System.out.printf(Locale.ROOT, "%n== all-MiniLM-L6-v2 compression (attention Q,K,V,O; L=6) ==%n");
+        System.out.printf(Locale.ROOT, "reference cosines: guitar~instrument %.4f, guitar~stocks %.4f%n",
+                ref.get("guitar~instrument").getAsDouble(), ref.get("guitar~stocks").getAsDouble());
+        try (Model model = HfCheckpoint.load(dir, Device.cpu())) {
+            double[] c = cosines(model.getBlock(), ids);
+            System.out.printf(Locale.ROOT, "| uncompressed | 0 | %.4f | %.4f |%n", c[0], c[1]);
+        }
+        int[][] settings = {{2, 0}, {3, 0}, {4, 0}, {2, 8}, {2, 32}};
+        for (int[] s : settings) {
+            try (Model model = HfCheckpoint.load(dir, Device.cpu());
+                    NDManager m = NDManager.newBaseManager()) {
+                MasaCompressor comp = MasaCompressor.builder().targets(BERT_ATTN.toArray(new String[0]))
+                        .atoms(s[0]).residualRank(s[1]).seed(1).build();
+                try (CompressedAttention ca = comp.compress(model.getBlock(), m)) {
+                    ca.applyTo(model.getBlock());
+                    double[] c = cosines(model.getBlock(), ids);
+                    System.out.printf(Locale.ROOT, "| S=%d%s | %.1f%% | %.4f | %.4f | mean rel. weight error %.3f%n", s[0],
+                            s[1] > 0 ? " + rank-" + s[1] + " residual" : "", 100 * ca.reduction(), c[0], c[1], meanError(ca));
+                    if (s[0] == 2 && s[1] == 0) {
+                        // the compressed model saves and loads again: HF dense layout and the compact file
+                        Path out = Files.createTempDirectory("masa-minilm");
+                        HfCheckpoint.save(model.getBlock(), out);
+                        ca.save(out.resolve("attention.masa.safetensors"));
+                        try (Model back = HfCheckpoint.load(out, Device.cpu());
+                                Model fresh = HfCheckpoint.load(dir, Device.cpu());
+                                CompressedAttention compact = CompressedAttention.load(out.resolve("attention.masa.safetensors"), m)) {
+                            double[] b = cosines(back.getBlock(), ids);
+                            compact.applyTo(fresh.getBlock());
+                            double[] f = cosines(fresh.getBlock(), ids);
+                            System.out.printf(Locale.ROOT, "  reloaded: HF dense checkpoint %.6f %.6f; compact file (%d bytes vs %d for the"
+                                            + " dense model.safetensors) %.6f %.6f%n", b[0], b[1],
+                                    Files.size(out.resolve("attention.masa.safetensors")), Files.size(out.resolve("model.safetensors")), f[0], f[1]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static double meanError(CompressedAttention ca) {
+        double sum = 0;
+        int n = 0;
+        for (String k : ca.dictionaryKeys()) {
+            for (double e : ca.relativeErrors(k)) {
+                sum += e;
+                n++;
+            }
+        }
+        return sum / n;
+    }
+
+    private static double[] cosines(Block bert, List<long[]> ids) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            ParameterStore ps = new ParameterStore(m, false);
+            NDArray[] pooled = new NDArray[ids.size()];
+            for (int i = 0; i < ids.size(); i++) {
+                NDArray x = m.create(new long[][] {ids.get(i)});
+                NDArray hidden = bert.forward(ps, new NDList(x), false).head();
+                pooled[i] = Pooling.normalize(Pooling.mean(hidden, m.ones(x.getShape(), ai.djl.ndarray.types.DataType.INT64))).get(0);
+            }
+            return new double[] {pooled[0].dot(pooled[1]).getFloat(), pooled[0].dot(pooled[2]).getFloat()};
+        }
+    }
+
+    // ------------------------------------------------------------------ stories260K
+
+    private static void stories(Path shared, int steps) throws Exception {
+        Path dir = shared.resolve("models/stories260K");
+        String text = Files.readString(shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
+        long[] train;
+        long[] heldOut;
+        try (TextTokenizer tok = TextTokenizer.builder(dir).build()) {
+            train = tok.encode(text.substring(0, 120_000));
+            heldOut = tok.encode(text.substring(text.length() - 30_000));
+        }
+        System.out.printf(Locale.ROOT, "%n== stories260K (L=5) on tinyshakespeare: %d train tokens, %d held-out tokens, windows of %d ==%n",
+                train.length, heldOut.length, SEQ);
+        try (Model model = HfCheckpoint.load(dir, Device.cpu())) {
+            System.out.printf(Locale.ROOT, "| uncompressed | 0 | %.4f |%n", nll(model.getBlock(), heldOut));
+        }
+        for (int s = 1; s <= 4; s++) {
+            try (Model model = HfCheckpoint.load(dir, Device.cpu()); NDManager m = NDManager.newBaseManager()) {
+                try (CompressedAttention ca = MasaCompressor.builder().targets(LLAMA_ATTN.toArray(new String[0])).atoms(s).build()
+                        .compress(model.getBlock(), m)) {
+                    ca.applyTo(model.getBlock());
+                    System.out.printf(Locale.ROOT, "| S=%d | %.1f%% | %.4f | mean rel. weight error %.3f%n", s, 100 * ca.reduction(),
+                            nll(model.getBlock(), heldOut), meanError(ca));
+                }
+            }
+        }
+        System.out.printf(Locale.ROOT, "%n-- fine-tuning on tinyshakespeare: %d steps, batch 8, AdamW, cosine schedule, seed 7 --%n", steps);
+        System.out.println("| model | method | trainable | held-out NLL before | after | seconds |");
+        LoraConfig lora = LoraConfig.builder().rank(4).alpha(8).targets(LLAMA_ATTN).build();
+        finetune(dir, 0, "LoRA r=4 QKVO", lora, 5e-3, train, heldOut, steps);
+        finetune(dir, 0, "MASA coefficients S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2).build(), 5e-3, train, heldOut, steps);
+        finetune(dir, 2, "MASA coefficients S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2).build(), 5e-3, train, heldOut, steps);
+        finetune(dir, 2, "MASA coefficients+atoms S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2)
+                .mode(MasaMode.COEFFICIENTS_AND_ATOMS).build(), 1e-3, train, heldOut, steps);
+        finetune(dir, 2, "LoRA r=4 QKVO", lora, 5e-3, train, heldOut, steps);
+    }
+
+    private static void finetune(Path dir, int compressAtoms, String label, AdapterConfig config, double lr,
+            long[] train, long[] heldOut, int steps) {
+        try (Model model = HfCheckpoint.load(dir, Device.cpu()); NDManager m = NDManager.newBaseManager()) {
+            Block block = model.getBlock();
+            if (compressAtoms > 0) {
+                try (CompressedAttention ca = MasaCompressor.builder().targets(LLAMA_ATTN.toArray(new String[0])).atoms(compressAtoms).build()
+                        .compress(block, m)) {
+                    ca.applyTo(block);
+                }
+            }
+            double before = nll(block, heldOut);
+            int windows = (train.length - 1) / SEQ;
+            TrainingData data = new TrainingData() {
+                @Override
+                public int size() {
+                    return windows;
+                }
+
+                @Override
+                public NDList batch(NDManager bm, int[] idx) {
+                    long[][] x = new long[idx.length][SEQ];
+                    long[][] y = new long[idx.length][SEQ];
+                    for (int i = 0; i < idx.length; i++) {
+                        System.arraycopy(train, idx[i] * SEQ, x[i], 0, SEQ);
+                        System.arraycopy(train, idx[i] * SEQ + 1, y[i], 0, SEQ);
+                    }
+                    return new NDList(bm.create(x), bm.create(y));
+                }
+            };
+            try (PeftModel peft = PeftModel.wrap(block, config)) {
+                long t = System.nanoTime();
+                TrainingResult r = FineTuner.builder().learningRate(lr).maxSteps(steps).batchSize(8).warmupSteps(10).seed(7)
+                        .progress(false).build()
+                        .fit(peft, (b, training) -> tokenNll(peft.forward(new NDList(b.get(0)), training).head(), b.get(1)), data);
+                double secs = (System.nanoTime() - t) / 1e9;
+                double after = nll(block, heldOut);
+                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %.4f | %.4f | %.1f |%n",
+                        compressAtoms > 0 ? "MASA-compressed S=" + compressAtoms : "uncompressed", label,
+                        peft.trainableSummary().trainable(), before, after, secs);
+                if (r.losses().isEmpty()) {
+                    throw new IllegalStateException("no training steps ran");
+                }
+            }
+        }
+    }
+
+    private static NDArray tokenNll(NDArray logits, NDArray targets) {
+        NDArray logp = logits.logSoftmax(-1);
+        return logp.gather(targets.expandDims(-1), -1).neg().mean();
+    }
+
+    /** Mean next-token NLL over non-overlapping windows of the held-out tokens. */
+    private static double nll(Block lm, long[] tokens) {
+        int windows = Math.min(60, (tokens.length - 1) / SEQ);
+        double sum = 0;
+        try (NDManager m = NDManager.newBaseManager()) {
+            ParameterStore ps = new ParameterStore(m, false);
+            for (int w = 0; w < windows; w += 10) {
+                int n = Math.min(10, windows - w);
+                long[][] x = new long[n][SEQ];
+                long[][] y = new long[n][SEQ];
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(tokens, (w + i) * SEQ, x[i], 0, SEQ);
+                    System.arraycopy(tokens, (w + i) * SEQ + 1, y[i], 0, SEQ);
+                }
+                try (NDManager sm = m.newSubManager()) {
+                    NDArray logits = lm.forward(ps, new NDList(sm.create(x)), false).head();
+                    sum += tokenNll(logits, sm.create(y)).getFloat() * n;
+                }
+            }
+        }
+        return sum / windows;
+    }
+}

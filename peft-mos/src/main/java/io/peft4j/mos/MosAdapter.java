@@ -1,0 +1,340 @@
+package io.peft4j.mos;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+
+import io.peft4j.core.io.AtomicFiles;
+import io.peft4j.core.io.SafetensorsWriter;
+import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AdapterContext;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * One named MoS adapter: its pools (trainable, one pair per projection type) and, per module, the
+ * frozen index tables that say which pool rows make up that module's {@code A_i} and {@code B_i}.
+ *
+ * <p>File keys (in {@code adapter_model.safetensors}, next to {@code adapter_config.json} with
+ * {@code peft_type} {@code MOS}): {@code base_model.model.<type>.mos_A_pool} (N, in/l) and
+ * {@code .mos_B_pool} (N, out/l), where {@code <type>} is the module path with layer indices as
+ * {@code *}; {@code base_model.model.<path>.mos_A_index} and {@code .mos_B_index} (r l, INT64).
+ *
+ * <p>{@link #exportAsLora(Path)} writes the dense per-layer factors as a plain Hugging Face LoRA
+ * adapter folder that any LoRA implementation loads.
+ */
+public final class MosAdapter implements Adapter {
+
+    static final String PREFIX = "base_model.model.";
+
+    private final AdapterContext ctx;
+    private final MosConfig config;
+    private final String name;
+    private final Map<String, MosPool> pools = new LinkedHashMap<>();
+    private final Map<String, MosLayer> layers = new LinkedHashMap<>();
+
+    MosAdapter(AdapterContext ctx, MosConfig config, String name) {
+        this.ctx = ctx;
+        this.config = config;
+        this.name = name;
+    }
+
+    void addPool(MosPool pool) {
+        pools.put(pool.group, pool);
+    }
+
+    void add(String path, MosLayer layer) {
+        layers.put(path, layer);
+    }
+
+    MosLayer layer(String path) {
+        return layers.get(path);
+    }
+
+    Map<String, MosPool> pools() {
+        return pools;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public AdapterConfig config() {
+        return config;
+    }
+
+    /** The module paths this adapter lives in, in model order. */
+    public List<String> paths() {
+        return new ArrayList<>(layers.keySet());
+    }
+
+    /** The projection types (module paths with layer indices as {@code *}), one pool pair each. */
+    public List<String> projectionTypes() {
+        return new ArrayList<>(pools.keySet());
+    }
+
+    @Override
+    public Map<String, Parameter> parameters() {
+        Map<String, Parameter> result = new LinkedHashMap<>();
+        pools.forEach((group, pool) -> {
+            result.put(PREFIX + group + ".mos_A_pool", pool.a);
+            result.put(PREFIX + group + ".mos_B_pool", pool.b);
+        });
+        return result;
+    }
+
+    @Override
+    public Map<String, NDArray> frozenState() {
+        Map<String, NDArray> result = new LinkedHashMap<>();
+        layers.forEach((path, layer) -> {
+            MosLayer.Slot s = layer.adapters.get(name);
+            result.put(PREFIX + path + ".mos_A_index", s.indexA);
+            result.put(PREFIX + path + ".mos_B_index", s.indexB);
+        });
+        return result;
+    }
+
+    @Override
+    public void load(Map<String, NDArray> tensors) {
+        Map<String, Parameter> params = parameters();
+        Map<String, NDArray> frozen = frozenState();
+        List<String> problems = new ArrayList<>();
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            NDArray found = tensors.get(e.getKey());
+            Shape want = e.getValue().getArray().getShape();
+            if (found == null) {
+                problems.add("missing tensor " + e.getKey() + " " + want);
+            } else if (!found.getShape().equals(want)) {
+                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
+                        + " (N = v L l = " + config.equivalentRank() + " * L * " + config.shardsPerVector() + ")");
+            }
+        }
+        for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
+            NDArray found = tensors.get(e.getKey());
+            Shape want = e.getValue().getShape();
+            if (found == null) {
+                problems.add("missing index table " + e.getKey() + " " + want);
+            } else if (!found.getShape().equals(want)) {
+                problems.add("index table " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
+                        + " (r l = " + config.rank() + " * " + config.shardsPerVector() + ")");
+            } else if (found.getDataType() != DataType.INT64 && found.getDataType() != DataType.INT32) {
+                problems.add("index table " + e.getKey() + " has type " + found.getDataType() + ", expected INT64");
+            } else {
+                String bad = checkTable(e.getKey(), found.toType(DataType.INT64, true).toLongArray());
+                if (bad != null) {
+                    problems.add(bad);
+                }
+            }
+        }
+        Set<String> known = new HashSet<>(params.keySet());
+        known.addAll(frozen.keySet());
+        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
+        unexpected.removeAll(known);
+        for (String key : unexpected) {
+            problems.add("unexpected tensor " + key + " (no such pool or module in this adapter)");
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "MoS adapter '" + name + "' does not fit the model: "
+                            + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
+                            + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+        }
+        for (Map.Entry<String, Parameter> e : params.entrySet()) {
+            copy(tensors.get(e.getKey()), e.getValue().getArray());
+        }
+        for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
+            copy(tensors.get(e.getKey()), e.getValue());
+        }
+    }
+
+    private static void copy(NDArray source, NDArray target) {
+        NDArray cast = source.toType(target.getDataType(), true);
+        cast.copyTo(target);
+        if (cast != source) {
+            cast.close();
+        }
+    }
+
+    /** Why a loaded index table cannot be this module's, or null when it can. */
+    private String checkTable(String key, long[] table) {
+        boolean isA = key.endsWith(".mos_A_index");
+        String path = key.substring(PREFIX.length(), key.length() - ".mos_A_index".length());
+        MosLayer layer = layers.get(path);
+        MosLayer.Slot s = layer.adapters.get(name);
+        MosPool pool = s.pool;
+        int publicPicks = (config.rank() - config.privateRank()) * config.shardsPerVector();
+        Set<Long> seen = new HashSet<>();
+        for (int j = 0; j < publicPicks; j++) {
+            if (table[j] < 0 || table[j] >= pool.publicRows) {
+                return "index table " + key + " entry " + j + " = " + table[j] + " is not a public row of the "
+                        + (isA ? "A" : "B") + " pool [0, " + pool.publicRows + ")";
+            }
+            if (!seen.add(table[j])) {
+                return "index table " + key + " repeats public row " + table[j] + " (subset selection draws without repeats)";
+            }
+        }
+        long start = pool.privateStart(s.layerIndex);
+        for (int j = publicPicks; j < table.length; j++) {
+            if (table[j] != start + (j - publicPicks)) {
+                return "index table " + key + " entry " + j + " = " + table[j] + ", expected private row "
+                        + (start + j - publicPicks) + " of layer " + s.layerIndex + " of '" + pool.group + "'";
+            }
+        }
+        return null;
+    }
+
+    @Override
+    public void merge() {
+        if (isMerged()) {
+            return;
+        }
+        Map<MosLayer, NDArray> merged = new LinkedHashMap<>();
+        try (NDManager scratch = ctx.manager().newSubManager()) {
+            for (Map.Entry<String, MosLayer> e : layers.entrySet()) {
+                MosLayer layer = e.getValue();
+                NDArray updated = layer.baseWeight().getArray().add(layer.weightDelta(layer.adapters.get(name), scratch));
+                updated.attach(scratch);
+                if (!allFinite(updated)) {
+                    throw new ArithmeticException(
+                            "Merging MoS adapter '" + name + "' into '" + e.getKey() + ".weight' would produce NaN or Inf;"
+                                    + " weights left untouched");
+                }
+                merged.put(layer, updated);
+            }
+            for (Map.Entry<MosLayer, NDArray> e : merged.entrySet()) {
+                e.getValue().copyTo(e.getKey().baseWeight().getArray());
+                e.getKey().adapters.get(name).merged = true;
+            }
+        }
+    }
+
+    private static boolean allFinite(NDArray a) {
+        try (NDManager scratch = a.getManager().newSubManager()) {
+            NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();
+            bad.attach(scratch);
+            return !bad.getBoolean();
+        }
+    }
+
+    @Override
+    public void unmerge() {
+        try (NDManager scratch = ctx.manager().newSubManager()) {
+            for (MosLayer layer : layers.values()) {
+                MosLayer.Slot s = layer.adapters.get(name);
+                if (s.merged) {
+                    layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
+                    s.merged = false;
+                }
+            }
+        }
+    }
+
+    @Override
+    public boolean isMerged() {
+        for (MosLayer layer : layers.values()) {
+            MosLayer.Slot s = layer.adapters.get(name);
+            if (s != null && s.merged) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public void detach() {
+        for (MosLayer layer : layers.values()) {
+            MosLayer.Slot s = layer.adapters.get(name);
+            layer.removeAdapter(name);
+            if (s != null) {
+                s.indexA.close();
+                s.indexB.close();
+            }
+            if (layer.adapters.isEmpty()) {
+                ctx.restore(layer);
+            }
+        }
+        layers.clear();
+        for (MosPool pool : pools.values()) {
+            pool.a.close();
+            pool.b.close();
+        }
+        pools.clear();
+    }
+
+    /**
+     * The dense per-layer factors {@code A_i} (r, in) and {@code B_i} (out, r) by Hugging Face LoRA
+     * key ({@code base_model.model.<path>.lora_A.weight} / {@code .lora_B.weight}), as arrays owned
+     * by {@code owner}. With {@code lora_alpha = alpha} and rank {@code r} they give a LoRA with
+     * exactly this adapter's scale {@code alpha / r}.
+     */
+    public Map<String, NDArray> denseLoraFactors(NDManager owner) {
+        Map<String, NDArray> result = new LinkedHashMap<>();
+        layers.forEach((path, layer) -> {
+            MosLayer.Slot s = layer.adapters.get(name);
+            NDArray a = layer.denseA(s, owner).duplicate();
+            NDArray b = layer.denseB(s, owner).duplicate(); // contiguous (out, r)
+            a.attach(owner);
+            b.attach(owner);
+            result.put(PREFIX + path + ".lora_A.weight", a);
+            result.put(PREFIX + path + ".lora_B.weight", b);
+        });
+        return result;
+    }
+
+    /**
+     * Writes this adapter as a plain Hugging Face LoRA adapter folder: {@code adapter_config.json}
+     * ({@code peft_type} LORA, {@code r} = MoS r, {@code lora_alpha} = MoS alpha, so the scale
+     * matches; {@code target_modules} = the exact module paths) and {@code adapter_model.safetensors}
+     * with the dense per-layer {@code A_i}, {@code B_i}. Both files are written atomically.
+     */
+    public void exportAsLora(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        try (NDManager scratch = ctx.manager().newSubManager()) {
+            SafetensorsWriter.write(dir.resolve("adapter_model.safetensors"), denseLoraFactors(scratch), Map.of("format", "pt"));
+        }
+        JsonObject j = new JsonObject();
+        j.add("alpha_pattern", new JsonObject());
+        j.add("base_model_name_or_path", config.baseModelNameOrPath() == null ? JsonNull.INSTANCE
+                : new com.google.gson.JsonPrimitive(config.baseModelNameOrPath()));
+        j.addProperty("bias", "none");
+        j.addProperty("fan_in_fan_out", false);
+        j.addProperty("inference_mode", true);
+        j.addProperty("init_lora_weights", true);
+        j.add("layers_pattern", JsonNull.INSTANCE);
+        j.add("layers_to_transform", JsonNull.INSTANCE);
+        float alpha = config.alpha();
+        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
+        j.addProperty("lora_dropout", config.dropout());
+        j.add("modules_to_save", JsonNull.INSTANCE);
+        j.addProperty("peft_type", "LORA");
+        j.addProperty("r", config.rank());
+        j.add("rank_pattern", new JsonObject());
+        JsonArray targets = new JsonArray();
+        layers.keySet().forEach(targets::add);
+        j.add("target_modules", targets);
+        j.add("task_type", config.taskType() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(config.taskType()));
+        j.addProperty("use_dora", false);
+        j.addProperty("use_rslora", false);
+        String text = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(j) + "\n";
+        AtomicFiles.writeString(dir.resolve("adapter_config.json"), text);
+    }
+}

@@ -1,0 +1,469 @@
+package io.peft4j.mos;
+
+import com.google.common.base.Preconditions;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.target.TargetSpec;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * Mixture of Shards (Wang et al., repo {@code Forence1999/MoS}): LoRA whose low-rank factors are
+ * assembled, per layer, from shards of one global pool per projection type.
+ *
+ * <ul>
+ *   <li>{@code v} ({@link #equivalentRank()}): the budget. Each projection type trains {@code v L
+ *       (in + out)} numbers, exactly what a rank-{@code v} LoRA over its {@code L} layers trains.
+ *   <li>{@code r} ({@link #rank()}): the rank each layer's {@code A_i}, {@code B_i} have in the
+ *       forward pass; {@code r} may exceed {@code v}.
+ *   <li>{@code l} ({@link #shardsPerVector()}): each rank vector is {@code l} concatenated shards.
+ *   <li>{@code p} ({@link #privateRank()}): the last {@code p} rank vectors of each layer come from
+ *       rows only that layer uses.
+ * </ul>
+ *
+ * <p>Forward as LoRA, {@code y = W x + b + (alpha / r) B_i A_i dropout(x)}. The official code's
+ * names: {@code valid_param_lora_r} = v, {@code lora_r} = r, {@code num_chunk_per_vec} = l,
+ * {@code valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout
+ * 0.1); v 8, r 16, l 2, p 1 are ours.
+ */
+public final class MosConfig implements AdapterConfig {
+
+    /** The {@code peft_type} of MoS. */
+    public static final String PEFT_TYPE = "MOS";
+
+    private static final Set<String> KNOWN = Set.of(
+            "peft_type", "r", "equivalent_rank", "shards_per_vector", "private_rank", "lora_alpha",
+            "lora_dropout", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
+            "seed", "bias", "task_type", "base_model_name_or_path", "inference_mode", "revision");
+
+    private final TargetSpec targets;
+    private final int equivalentRank;
+    private final int rank;
+    private final int shardsPerVector;
+    private final int privateRank;
+    private final float alpha;
+    private final float dropout;
+    private final long seed;
+    private final String taskType;
+    private final String baseModelNameOrPath;
+
+    private MosConfig(Builder b) {
+        this.targets = b.targets.build();
+        this.equivalentRank = b.equivalentRank;
+        this.rank = b.rank;
+        this.shardsPerVector = b.shardsPerVector;
+        this.privateRank = b.privateRank;
+        this.alpha = b.alpha;
+        this.dropout = b.dropout;
+        this.seed = b.seed;
+        this.taskType = b.taskType;
+        this.baseModelNameOrPath = b.baseModelNameOrPath;
+    }
+
+    /** A builder with the defaults (targets must be set). */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this config's values. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.targets = copyTargets(targets);
+        b.equivalentRank = equivalentRank;
+        b.rank = rank;
+        b.shardsPerVector = shardsPerVector;
+        b.privateRank = privateRank;
+        b.alpha = alpha;
+        b.dropout = dropout;
+        b.seed = seed;
+        b.taskType = taskType;
+        b.baseModelNameOrPath = baseModelNameOrPath;
+        return b;
+    }
+
+    @Override
+    public String peftType() {
+        return PEFT_TYPE;
+    }
+
+    /** Which modules get an adapter. */
+    public TargetSpec targets() {
+        return targets;
+    }
+
+    /** {@code v}: the equivalent LoRA rank (the parameter budget per layer). */
+    public int equivalentRank() {
+        return equivalentRank;
+    }
+
+    /** {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}. */
+    public int rank() {
+        return rank;
+    }
+
+    /** {@code l}: shards per rank vector. */
+    public int shardsPerVector() {
+        return shardsPerVector;
+    }
+
+    /** {@code p}: private rank vectors per layer. */
+    public int privateRank() {
+        return privateRank;
+    }
+
+    /** {@code lora_alpha}; the scale is {@code alpha / r}. */
+    public float alpha() {
+        return alpha;
+    }
+
+    /** Dropout on the adapter's input in training. */
+    public float dropout() {
+        return dropout;
+    }
+
+    /** Seed of the pool initialization and of the index tables. */
+    public long seed() {
+        return seed;
+    }
+
+    /** The scale {@code s = alpha / r}. */
+    public float scaling() {
+        return alpha / rank;
+    }
+
+    /** peft's {@code task_type}, or {@code null}. */
+    public String taskType() {
+        return taskType;
+    }
+
+    /** {@code base_model_name_or_path}, or {@code null}. */
+    public String baseModelNameOrPath() {
+        return baseModelNameOrPath;
+    }
+
+    /**
+     * Checks the constraint that needs the number of layers {@code L} of a projection type:
+     * {@code r - p <= (v - p) L} (subset selection draws {@code r - p} public vectors without
+     * repeats from {@code (v - p) L}).
+     *
+     * @throws IllegalArgumentException naming the group, the numbers and how to fix them
+     */
+    void checkLayers(String group, int layers) {
+        long needed = rank - privateRank;
+        long available = (long) (equivalentRank - privateRank) * layers;
+        if (needed > available) {
+            throw new IllegalArgumentException(
+                    "MoS for '" + group + "': r - p = " + rank + " - " + privateRank + " = " + needed
+                            + " public rank vectors per layer, but the pool holds only (v - p) * L = ("
+                            + equivalentRank + " - " + privateRank + ") * " + layers + " = " + available
+                            + "; lower r or raise v (or target more layers of this type)");
+        }
+    }
+
+    @Override
+    public JsonObject toJson() {
+        JsonObject j = new JsonObject();
+        j.add("base_model_name_or_path", str(baseModelNameOrPath));
+        j.addProperty("bias", "none");
+        j.addProperty("equivalent_rank", equivalentRank);
+        j.add("exclude_modules", targets.excludeRegex().isPresent()
+                ? new JsonPrimitive(targets.excludeRegex().get())
+                : targets.excludeNames().isEmpty() ? JsonNull.INSTANCE : list(targets.excludeNames()));
+        j.addProperty("inference_mode", false);
+        j.add("layers_pattern", targets.layersPattern().isEmpty() ? JsonNull.INSTANCE : list(targets.layersPattern()));
+        JsonElement layers = JsonNull.INSTANCE;
+        if (!targets.layersToTransform().isEmpty()) {
+            JsonArray a = new JsonArray();
+            targets.layersToTransform().stream().sorted().forEach(a::add);
+            layers = a;
+        }
+        j.add("layers_to_transform", layers);
+        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
+        j.addProperty("lora_dropout", dropout);
+        j.addProperty("peft_type", PEFT_TYPE);
+        j.addProperty("private_rank", privateRank);
+        j.addProperty("r", rank);
+        j.addProperty("seed", seed);
+        j.addProperty("shards_per_vector", shardsPerVector);
+        j.add("target_modules", targets.targetRegex().isPresent()
+                ? new JsonPrimitive(targets.targetRegex().get())
+                : list(targets.targetNames()));
+        j.add("task_type", str(taskType));
+        return j;
+    }
+
+    /**
+     * Reads {@code adapter_config.json}. Unknown keys are reported to {@code warnings} and ignored.
+     *
+     * @throws IllegalArgumentException naming a missing key or a bad value
+     */
+    public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
+        for (String key : List.of("r", "equivalent_rank", "shards_per_vector", "private_rank", "target_modules")) {
+            if (!has(j, key)) {
+                throw new IllegalArgumentException("MoS config is missing \"" + key + "\"");
+            }
+        }
+        Builder b = builder()
+                .rank(j.get("r").getAsInt())
+                .equivalentRank(j.get("equivalent_rank").getAsInt())
+                .shardsPerVector(j.get("shards_per_vector").getAsInt())
+                .privateRank(j.get("private_rank").getAsInt());
+        if (has(j, "lora_alpha")) {
+            b.alpha(j.get("lora_alpha").getAsFloat());
+        }
+        if (has(j, "lora_dropout")) {
+            b.dropout(j.get("lora_dropout").getAsFloat());
+        }
+        if (has(j, "seed")) {
+            b.seed(j.get("seed").getAsLong());
+        }
+        JsonElement t = j.get("target_modules");
+        if (t.isJsonArray()) {
+            b.targets(strings(t.getAsJsonArray()));
+        } else {
+            b.targetRegex(t.getAsString());
+        }
+        if (has(j, "exclude_modules")) {
+            JsonElement e = j.get("exclude_modules");
+            if (e.isJsonArray()) {
+                b.exclude(strings(e.getAsJsonArray()));
+            } else {
+                b.excludeRegex(e.getAsString());
+            }
+        }
+        if (has(j, "layers_to_transform")) {
+            JsonElement l = j.get("layers_to_transform");
+            List<Integer> layers = new ArrayList<>();
+            if (l.isJsonArray()) {
+                l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
+            } else {
+                layers.add(l.getAsInt());
+            }
+            b.layersToTransform(layers);
+        }
+        if (has(j, "layers_pattern")) {
+            JsonElement p = j.get("layers_pattern");
+            b.layersPattern(p.isJsonArray() ? strings(p.getAsJsonArray()) : List.of(p.getAsString()));
+        }
+        if (has(j, "bias") && !"none".equals(j.get("bias").getAsString())) {
+            throw new IllegalArgumentException("bias=\"" + j.get("bias").getAsString() + "\" is not supported by MoS; only \"none\"");
+        }
+        if (has(j, "task_type")) {
+            b.taskType(j.get("task_type").getAsString());
+        }
+        if (has(j, "base_model_name_or_path")) {
+            b.baseModelNameOrPath(j.get("base_model_name_or_path").getAsString());
+        }
+        for (Map.Entry<String, JsonElement> e : j.entrySet()) {
+            if (!KNOWN.contains(e.getKey())) {
+                warnings.accept("unknown MoS config key \"" + e.getKey() + "\" ignored");
+            }
+        }
+        return b.build();
+    }
+
+    private static boolean has(JsonObject j, String key) {
+        return j.has(key) && !j.get(key).isJsonNull();
+    }
+
+    private static List<String> strings(JsonArray a) {
+        List<String> out = new ArrayList<>();
+        a.forEach(e -> out.add(e.getAsString()));
+        return out;
+    }
+
+    private static JsonArray list(List<String> values) {
+        JsonArray a = new JsonArray();
+        values.forEach(a::add);
+        return a;
+    }
+
+    private static JsonElement str(String s) {
+        return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
+    }
+
+    private static TargetSpec.Builder copyTargets(TargetSpec t) {
+        TargetSpec.Builder b = TargetSpec.builder();
+        if (t.targetRegex().isPresent()) {
+            b.targetRegex(t.targetRegex().get());
+        } else {
+            b.targets(t.targetNames());
+        }
+        b.exclude(t.excludeNames()).excludeRegex(t.excludeRegex().orElse(null));
+        b.layersToTransform(t.layersToTransform()).layersPattern(t.layersPattern());
+        b.outputHeads(t.outputHeads());
+        return b;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        if (!(o instanceof MosConfig)) {
+            return false;
+        }
+        MosConfig c = (MosConfig) o;
+        return equivalentRank == c.equivalentRank && rank == c.rank && shardsPerVector == c.shardsPerVector
+                && privateRank == c.privateRank && alpha == c.alpha && dropout == c.dropout && seed == c.seed
+                && targets.equals(c.targets) && Objects.equals(taskType, c.taskType)
+                && Objects.equals(baseModelNameOrPath, c.baseModelNameOrPath);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(targets, equivalentRank, rank, shardsPerVector, privateRank, alpha, dropout, seed);
+    }
+
+    @Override
+    public String toString() {
+        return "MosConfig" + toJson();
+    }
+
+    /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
+    public static final class Builder {
+        private TargetSpec.Builder targets = TargetSpec.builder();
+        private int equivalentRank = 8;
+        private int rank = 16;
+        private int shardsPerVector = 2;
+        private int privateRank = 1;
+        private float alpha = 16;
+        private float dropout = 0.1f;
+        private long seed;
+        private String taskType;
+        private String baseModelNameOrPath;
+
+        private Builder() {}
+
+        /** {@code v}, the equivalent LoRA rank (budget), > 0. */
+        public Builder equivalentRank(int v) {
+            Preconditions.checkArgument(v > 0, "MoS equivalent rank v must be > 0, got %s", v);
+            this.equivalentRank = v;
+            return this;
+        }
+
+        /** {@code r}, the MoS rank used in the forward pass, > 0. */
+        public Builder rank(int r) {
+            Preconditions.checkArgument(r > 0, "MoS rank r must be > 0, got %s", r);
+            this.rank = r;
+            return this;
+        }
+
+        /** {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it). */
+        public Builder shardsPerVector(int l) {
+            Preconditions.checkArgument(l > 0, "MoS shards per vector l must be > 0, got %s", l);
+            this.shardsPerVector = l;
+            return this;
+        }
+
+        /** {@code p}, private rank vectors per layer, >= 0, at most v and r. */
+        public Builder privateRank(int p) {
+            Preconditions.checkArgument(p >= 0, "MoS private rank p must be >= 0, got %s", p);
+            this.privateRank = p;
+            return this;
+        }
+
+        /** {@code lora_alpha} (finite). */
+        public Builder alpha(float alpha) {
+            Preconditions.checkArgument(Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
+            this.alpha = alpha;
+            return this;
+        }
+
+        /** Dropout on the adapter input, in [0, 1). */
+        public Builder dropout(float dropout) {
+            Preconditions.checkArgument(dropout >= 0 && dropout < 1, "MoS lora_dropout must be in [0, 1), got %s", dropout);
+            this.dropout = dropout;
+            return this;
+        }
+
+        /** Target names (exact path or {@code .name} suffix). */
+        public Builder targets(String... names) {
+            targets.targets(names);
+            return this;
+        }
+
+        /** Target names (exact path or {@code .name} suffix). */
+        public Builder targets(List<String> names) {
+            targets.targets(names);
+            return this;
+        }
+
+        /** A regex every target path fully matches, or {@code all-linear}. */
+        public Builder targetRegex(String regex) {
+            targets.targetRegex(regex);
+            return this;
+        }
+
+        /** Every linear layer but the output head. */
+        public Builder allLinear() {
+            targets.allLinear();
+            return this;
+        }
+
+        /** Excluded names. */
+        public Builder exclude(List<String> names) {
+            targets.exclude(names);
+            return this;
+        }
+
+        /** Excluded paths by regex. */
+        public Builder excludeRegex(String regex) {
+            targets.excludeRegex(regex);
+            return this;
+        }
+
+        /** Only these layer indices. */
+        public Builder layersToTransform(List<Integer> layers) {
+            targets.layersToTransform(layers);
+            return this;
+        }
+
+        /** The layer list's module name(s), e.g. {@code layers}. */
+        public Builder layersPattern(List<String> names) {
+            targets.layersPattern(names);
+            return this;
+        }
+
+        /** Seed of pools and index tables. */
+        public Builder seed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /** peft's {@code task_type}. */
+        public Builder taskType(String taskType) {
+            this.taskType = taskType;
+            return this;
+        }
+
+        /** {@code base_model_name_or_path}. */
+        public Builder baseModelNameOrPath(String name) {
+            this.baseModelNameOrPath = name;
+            return this;
+        }
+
+        /**
+         * Builds the config.
+         *
+         * @throws IllegalArgumentException when p > v, p > r, or p = v < r (no public rows to draw from)
+         */
+        public MosConfig build() {
+            Preconditions.checkArgument(privateRank <= equivalentRank,
+                    "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v", privateRank, equivalentRank);
+            Preconditions.checkArgument(privateRank <= rank,
+                    "MoS private rank p = %s exceeds the rank r = %s; expected p <= r", privateRank, rank);
+            Preconditions.checkArgument(privateRank < equivalentRank || rank == privateRank,
+                    "MoS with p = v = %s has no public rows, so r must equal p, got r = %s; lower r or p",
+                    privateRank, rank);
+            return new MosConfig(this);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+package io.peft4j.mos;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+
+import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Puts a MoS adapter into every target module: groups the targets by projection type, creates one
+ * pool pair per type, draws each layer's frozen index tables, and wraps each {@link Linear} in a
+ * {@link MosLayer} (or adds to the one already there). Everything is checked before anything
+ * changes; a failure midway is rolled back.
+ */
+final class MosInjector {
+
+    private MosInjector() {}
+
+    static MosAdapter inject(AdapterContext ctx, MosConfig config, String name) {
+        List<ModuleNode> targets = config.targets().select(ctx.tree());
+        Map<String, List<ModuleNode>> groups = new LinkedHashMap<>();
+        for (ModuleNode node : targets) {
+            checkSupported(node);
+            groups.computeIfAbsent(groupOf(node.path()), k -> new ArrayList<>()).add(node);
+        }
+        int l = config.shardsPerVector();
+        for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
+            long[] shape0 = shape(g.getValue().get(0));
+            for (ModuleNode node : g.getValue()) {
+                long[] shape = shape(node);
+                if (shape[0] != shape0[0] || shape[1] != shape0[1]) {
+                    throw new IllegalArgumentException(
+                            "MoS shares one pool per projection type, but '" + node.path() + "' has weight (out, in) = ("
+                                    + shape[0] + ", " + shape[1] + ") while '" + g.getValue().get(0).path() + "' of the same type '"
+                                    + g.getKey() + "' has (" + shape0[0] + ", " + shape0[1] + ")");
+                }
+            }
+            if (shape0[1] % l != 0 || shape0[0] % l != 0) {
+                throw new IllegalArgumentException(
+                        "MoS shards per vector l = " + l + " must divide the in and out features of '" + g.getKey()
+                                + "', which are in = " + shape0[1] + ", out = " + shape0[0] + "; choose l dividing both");
+            }
+            config.checkLayers(g.getKey(), g.getValue().size());
+        }
+        MosAdapter adapter = new MosAdapter(ctx, config, name);
+        try {
+            for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
+                List<ModuleNode> nodes = g.getValue();
+                MosPool pool = createPool(ctx.manager(), g.getKey(), nodes, config, name);
+                adapter.addPool(pool);
+                for (int i = 0; i < nodes.size(); i++) {
+                    ModuleNode node = nodes.get(i);
+                    MosLayer layer;
+                    boolean fresh = false;
+                    if (node.block() instanceof MosLayer) {
+                        layer = (MosLayer) node.block();
+                    } else {
+                        layer = new MosLayer(node.block(), ctx.runtime());
+                        fresh = true;
+                    }
+                    long[][] tables = indexTables(pool, i, config.rank(), config.seed());
+                    NDArray like = pool.a.getArray();
+                    MosLayer.Slot slot = new MosLayer.Slot(pool, i, index(ctx.manager(), tables[0], like),
+                            index(ctx.manager(), tables[1], like), config.rank(), config.scaling(), config.dropout(), i == 0);
+                    layer.addAdapter(name, slot);
+                    adapter.add(node.path(), layer);
+                    if (fresh) {
+                        ctx.replace(node, layer);
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            adapter.detach();
+            throw e;
+        }
+        return adapter;
+    }
+
+    /**
+     * The projection type of a module: its path with every all-digit segment (a layer index)
+     * written as {@code *}. All {@code q_proj} of a LLaMA share {@code model.layers.*.self_attn.q_proj};
+     * BERT's {@code attention.output.dense} and {@code output.dense} stay apart.
+     */
+    static String groupOf(String path) {
+        String[] parts = path.split("\\.");
+        for (int i = 0; i < parts.length; i++) {
+            if (!parts[i].isEmpty() && parts[i].chars().allMatch(Character::isDigit)) {
+                parts[i] = "*";
+            }
+        }
+        return String.join(".", parts);
+    }
+
+    private static void checkSupported(ModuleNode node) {
+        Block b = node.block();
+        if (b instanceof MosLayer) {
+            return;
+        }
+        if (b instanceof AdapterWrapper) {
+            throw new IllegalArgumentException(
+                    "Module '" + node.path() + "' already carries an adapter of another method ("
+                            + b.getClass().getSimpleName() + "); one method per module");
+        }
+        if (!(b instanceof Linear)) {
+            throw new IllegalArgumentException(
+                    "Target module '" + node.path() + "' is a " + b.getClass().getName()
+                            + "; MoS supports ai.djl.nn.core.Linear. Narrow target_modules.");
+        }
+        Parameter w = b.getDirectParameters().get("weight");
+        if (!w.isInitialized()) {
+            throw new IllegalArgumentException("Target module '" + node.path() + "' has no initialized weight");
+        }
+    }
+
+    /** (out, in) of a target's weight. */
+    private static long[] shape(ModuleNode node) {
+        Block b = node.block() instanceof MosLayer ? ((MosLayer) node.block()).baseLayer() : node.block();
+        Shape s = b.getDirectParameters().get("weight").getArray().getShape();
+        return new long[] {s.get(0), s.get(1)};
+    }
+
+    private static MosPool createPool(NDManager manager, String group, List<ModuleNode> nodes, MosConfig config, String name) {
+        long[] shape = shape(nodes.get(0));
+        long out = shape[0];
+        long in = shape[1];
+        int l = config.shardsPerVector();
+        int layers = nodes.size();
+        long rows = (long) config.equivalentRank() * layers * l;
+        NDArray like = (nodes.get(0).block() instanceof MosLayer
+                ? ((MosLayer) nodes.get(0).block()).baseWeight()
+                : nodes.get(0).block().getDirectParameters().get("weight")).getArray();
+        Random random = new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
+        float bound = (float) (1.0 / Math.sqrt(in)); // Kaiming-uniform, a = sqrt(5), fan-in = in (not in / l)
+        float[] aValues = new float[Math.toIntExact(rows * (in / l))];
+        for (int i = 0; i < aValues.length; i++) {
+            aValues[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+        }
+        float[] bValues = new float[Math.toIntExact(rows * (out / l))];
+        Parameter a = param(manager, "mos_A_pool." + name, aValues, new Shape(rows, in / l), like);
+        Parameter b = param(manager, "mos_B_pool." + name, bValues, new Shape(rows, out / l), like);
+        return new MosPool(group, a, b, in, out, layers, l, config.equivalentRank(), config.privateRank());
+    }
+
+    /**
+     * Layer {@code layer}'s index tables {I_A, I_B}, each {@code r l} rows of the pool: the first
+     * {@code (r - p) l} from independent random permutations of the public rows (subset selection
+     * without repeats; pair dissociation), then the layer's own {@code p l} private rows. They depend
+     * only on the seed, the type and the layer, never on the adapter's name.
+     */
+    static long[][] indexTables(MosPool pool, int layer, int rank, long seed) {
+        int l = pool.shards;
+        int publicPicks = (rank - pool.privateRank) * l;
+        Random random = new Random(seed * 0x9E3779B97F4A7C15L + pool.group.hashCode() * 1_000_003L + layer);
+        long[][] tables = new long[2][];
+        for (int t = 0; t < 2; t++) {
+            long[] index = new long[rank * l];
+            long[] perm = partialPermutation(pool.publicRows, publicPicks, random);
+            System.arraycopy(perm, 0, index, 0, publicPicks);
+            long start = pool.privateStart(layer);
+            for (int j = 0; j < pool.privateRank * l; j++) {
+                index[publicPicks + j] = start + j;
+            }
+            tables[t] = index;
+        }
+        return tables;
+    }
+
+    /** The first {@code k} entries of a uniformly random permutation of {@code [0, n)}. */
+    private static long[] partialPermutation(long n, int k, Random random) {
+        int size = Math.toIntExact(n);
+        int[] all = new int[size];
+        for (int i = 0; i < size; i++) {
+            all[i] = i;
+        }
+        long[] picks = new long[k];
+        for (int i = 0; i < k; i++) {
+            int j = i + random.nextInt(size - i);
+            int tmp = all[i];
+            all[i] = all[j];
+            all[j] = tmp;
+            picks[i] = all[i];
+        }
+        return picks;
+    }
+
+    private static NDArray index(NDManager manager, long[] values, NDArray like) {
+        NDArray array = manager.create(values).toDevice(like.getDevice(), false);
+        array.attach(manager);
+        return array;
+    }
+
+    private static Parameter param(NDManager manager, String name, float[] values, Shape shape, NDArray like) {
+        NDArray array = manager.create(values, shape).toDevice(like.getDevice(), false);
+        if (array.getDataType() != like.getDataType()) {
+            array = array.toType(like.getDataType(), false);
+        }
+        array.attach(manager);
+        Parameter p = Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(array).build();
+        array.setRequiresGradient(true);
+        return p;
+    }
+}

@@ -1,0 +1,102 @@
+package io.peft4j.shadow;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Parameter;
+
+import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AdapterContext;
+
+import java.util.Collections;
+import java.util.Map;
+
+/** One named ShadowPEFT adapter: its shadow network, injection and update tensors. */
+final class ShadowAdapter implements Adapter {
+
+    static final String MERGE_REASON = "ShadowPEFT adds a shadow network whose state flows between layers and is"
+            + " re-computed from each input; no change of the base weights reproduces it";
+
+    private final AdapterContext ctx;
+    private final ShadowConfig config;
+    private final String name;
+    private final ShadowHub hub;
+    private final ShadowWeights weights;
+    private final Map<String, Parameter> parameters;
+    private boolean detached;
+
+    ShadowAdapter(AdapterContext ctx, ShadowConfig config, String name, ShadowHub hub, ShadowWeights weights) {
+        this.ctx = ctx;
+        this.config = config;
+        this.name = name;
+        this.hub = hub;
+        this.weights = weights;
+        this.parameters = Collections.unmodifiableMap(weights.parameters());
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    /** The resolved config (every automatic size filled in). */
+    @Override
+    public AdapterConfig config() {
+        return config;
+    }
+
+    ShadowHub hub() {
+        return hub;
+    }
+
+    ShadowWeights weights() {
+        return weights;
+    }
+
+    @Override
+    public Map<String, Parameter> parameters() {
+        return parameters;
+    }
+
+    @Override
+    public void load(Map<String, NDArray> tensors) {
+        Tensors.validateAndCopy("adapter '" + name + "' (SHADOW, " + config.numShadowLayers() + " shadow layers, hidden "
+                + config.shadowHiddenSize() + ")", parameters, tensors);
+    }
+
+    @Override
+    public String mergeUnsupportedReason() {
+        return MERGE_REASON;
+    }
+
+    @Override
+    public void merge() {
+        throw new UnsupportedOperationException("Adapter '" + name + "' (SHADOW) cannot be merged: " + MERGE_REASON);
+    }
+
+    @Override
+    public void unmerge() {
+        // never merged
+    }
+
+    @Override
+    public boolean isMerged() {
+        return false;
+    }
+
+    @Override
+    public void detach() {
+        if (detached) {
+            return;
+        }
+        detached = true;
+        hub.adapters.remove(name, weights);
+        weights.close();
+        if (hub.adapters.isEmpty()) {
+            for (ShadowLayer layer : hub.layers) {
+                ctx.restore(layer);
+            }
+            hub.layers.clear();
+            hub.clearHistories();
+        }
+    }
+}

@@ -1,0 +1,437 @@
+package io.peft4j.shadow;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+
+import io.peft4j.core.spi.AdapterConfig;
+
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+import java.util.function.Consumer;
+
+/**
+ * ShadowPEFT's configuration ({@code peft_type} {@value #PEFT_TYPE}): a small shadow network of the
+ * base's family reads the frozen input embeddings once per forward; before each base layer
+ * {@code i >= 1} an injection {@code h += alpha * dropout((h - s) D_k) U_k} and after it an update
+ * {@code s += sigmoid(G2 silu(G1 u)) * (T2 dropout(silu(T1 u)) - s)}, {@code u = LayerNorm(h)}.
+ *
+ * <p>Size fields left at 0 are resolved against the base model when the adapter is attached
+ * (shadow hidden = the base's, heads = the base's head width, intermediate = half the base's); the
+ * attached adapter's {@link io.peft4j.core.spi.Adapter#config()} holds the resolved values, which is
+ * what {@code adapter_config.json} records.
+ */
+public final class ShadowConfig implements AdapterConfig {
+
+    /** The {@code peft_type} of ShadowPEFT. */
+    public static final String PEFT_TYPE = "SHADOW";
+
+    private static final Set<String> KNOWN = Set.of(
+            "peft_type", "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
+            "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
+            "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
+            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed",
+            "base_model_name_or_path", "task_type", "inference_mode", "revision");
+
+    private final int numShadowLayers;
+    private final int shadowHiddenSize;
+    private final int shadowIntermediateSize;
+    private final int shadowHeads;
+    private final int shadowKvHeads;
+    private final int injectionSize;
+    private final int gateSize;
+    private final float alpha;
+    private final float dropout;
+    private final float shadowLossWeight;
+    private final ShadowFamily family;
+    private final double normEps;
+    private final String pretrainedShadow;
+    private final String pretrainedSource;
+    private final long seed;
+
+    private ShadowConfig(Builder b) {
+        this.numShadowLayers = b.numShadowLayers;
+        this.shadowHiddenSize = b.shadowHiddenSize;
+        this.shadowIntermediateSize = b.shadowIntermediateSize;
+        this.shadowHeads = b.shadowHeads;
+        this.shadowKvHeads = b.shadowKvHeads;
+        this.injectionSize = b.injectionSize;
+        this.gateSize = b.gateSize;
+        this.alpha = b.alpha;
+        this.dropout = b.dropout;
+        this.shadowLossWeight = b.shadowLossWeight;
+        this.family = b.family;
+        this.normEps = b.normEps;
+        this.pretrainedShadow = b.pretrainedShadow;
+        this.pretrainedSource = b.pretrainedSource;
+        this.seed = b.seed;
+    }
+
+    /** A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2, weight 0.05. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this config's values. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.numShadowLayers = numShadowLayers;
+        b.shadowHiddenSize = shadowHiddenSize;
+        b.shadowIntermediateSize = shadowIntermediateSize;
+        b.shadowHeads = shadowHeads;
+        b.shadowKvHeads = shadowKvHeads;
+        b.injectionSize = injectionSize;
+        b.gateSize = gateSize;
+        b.alpha = alpha;
+        b.dropout = dropout;
+        b.shadowLossWeight = shadowLossWeight;
+        b.family = family;
+        b.normEps = normEps;
+        b.pretrainedShadow = pretrainedShadow;
+        b.pretrainedSource = pretrainedSource;
+        b.seed = seed;
+        return b;
+    }
+
+    @Override
+    public String peftType() {
+        return PEFT_TYPE;
+    }
+
+    /** Number of shadow layers (default 1). */
+    public int numShadowLayers() {
+        return numShadowLayers;
+    }
+
+    /** Shadow hidden width; 0 = the base's. */
+    public int shadowHiddenSize() {
+        return shadowHiddenSize;
+    }
+
+    /** Shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown). */
+    public int shadowIntermediateSize() {
+        return shadowIntermediateSize;
+    }
+
+    /** Shadow attention heads; 0 = shadow hidden / the base's head width. */
+    public int shadowNumAttentionHeads() {
+        return shadowHeads;
+    }
+
+    /** Shadow key/value heads (grouped-query attention); 0 = as many as the attention heads. */
+    public int shadowNumKeyValueHeads() {
+        return shadowKvHeads;
+    }
+
+    /** Injection bottleneck b (default 16). */
+    public int injectionSize() {
+        return injectionSize;
+    }
+
+    /** Update gate/transform bottleneck g (default 10). */
+    public int gateSize() {
+        return gateSize;
+    }
+
+    /** Injection scale alpha (default 0.1). */
+    public float alpha() {
+        return alpha;
+    }
+
+    /** Dropout in injection and update transform (default 0.2; training passes only). */
+    public float dropout() {
+        return dropout;
+    }
+
+    /** Weight of the shadow's next-token loss in the causal-LM loss (default 0.05). */
+    public float shadowLossWeight() {
+        return shadowLossWeight;
+    }
+
+    /** Architecture family of the shadow network; AUTO = detect from the base's module names. */
+    public ShadowFamily family() {
+        return family;
+    }
+
+    /** Epsilon of the shadow network's norms; 0 = the base's (or 1e-5 / 1e-12). */
+    public double normEps() {
+        return normEps;
+    }
+
+    /**
+     * A folder written by {@link DetachedShadow#save} whose shadow network (and projection) this
+     * adapter starts from, or {@code null} for a fresh shadow.
+     */
+    public String pretrainedShadow() {
+        return pretrainedShadow;
+    }
+
+    /** Where the pretrained shadow came from (informational, kept in saved configs). */
+    public String pretrainedSource() {
+        return pretrainedSource;
+    }
+
+    /** Seed of the initial values. */
+    public long seed() {
+        return seed;
+    }
+
+    /** Whether every size is resolved (no 0 = auto left, family known). */
+    boolean isResolved() {
+        return shadowHiddenSize > 0 && shadowIntermediateSize > 0 && shadowHeads > 0
+                && shadowKvHeads > 0 && family != ShadowFamily.AUTO && normEps > 0;
+    }
+
+    @Override
+    public JsonObject toJson() {
+        JsonObject j = new JsonObject();
+        j.addProperty("peft_type", PEFT_TYPE);
+        j.addProperty("num_shadow_layers", numShadowLayers);
+        j.addProperty("shadow_hidden_size", shadowHiddenSize);
+        j.addProperty("shadow_intermediate_size", shadowIntermediateSize);
+        j.addProperty("shadow_num_attention_heads", shadowHeads);
+        j.addProperty("shadow_num_key_value_heads", shadowKvHeads);
+        j.addProperty("injection_hidden_size", injectionSize);
+        j.addProperty("gate_hidden_size", gateSize);
+        j.addProperty("alpha", alpha);
+        j.addProperty("dropout", dropout);
+        j.addProperty("shadow_loss_weight", shadowLossWeight);
+        j.addProperty("shadow_family", family.name().toLowerCase(Locale.ROOT));
+        j.addProperty("shadow_norm_eps", normEps);
+        if (pretrainedShadow != null) {
+            j.addProperty("pretrained_shadow_path", pretrainedShadow);
+        } else {
+            j.add("pretrained_shadow_path", JsonNull.INSTANCE);
+        }
+        if (pretrainedSource != null) {
+            j.addProperty("pretrained_shadow_source", pretrainedSource);
+        }
+        j.addProperty("seed", seed);
+        j.addProperty("task_type", "CAUSAL_LM");
+        return j;
+    }
+
+    /**
+     * Reads a config from {@code adapter_config.json}. Unknown keys are reported through {@code
+     * warnings} and ignored; a bad value is an {@link IllegalArgumentException} naming it.
+     */
+    public static ShadowConfig fromJson(JsonObject j, Consumer<String> warnings) {
+        Builder b = builder();
+        for (String key : j.keySet()) {
+            if (!KNOWN.contains(key)) {
+                warnings.accept("unknown key \"" + key + "\" in a SHADOW adapter config is ignored");
+            }
+        }
+        try {
+            if (has(j, "num_shadow_layers")) {
+                b.numShadowLayers(j.get("num_shadow_layers").getAsInt());
+            }
+            if (has(j, "shadow_hidden_size")) {
+                b.shadowHiddenSize(j.get("shadow_hidden_size").getAsInt());
+            }
+            if (has(j, "shadow_intermediate_size")) {
+                b.shadowIntermediateSize(j.get("shadow_intermediate_size").getAsInt());
+            }
+            if (has(j, "shadow_num_attention_heads")) {
+                b.shadowNumAttentionHeads(j.get("shadow_num_attention_heads").getAsInt());
+            }
+            if (has(j, "shadow_num_key_value_heads")) {
+                b.shadowNumKeyValueHeads(j.get("shadow_num_key_value_heads").getAsInt());
+            }
+            if (has(j, "injection_hidden_size")) {
+                b.injectionSize(j.get("injection_hidden_size").getAsInt());
+            }
+            if (has(j, "gate_hidden_size")) {
+                b.gateSize(j.get("gate_hidden_size").getAsInt());
+            }
+            if (has(j, "alpha")) {
+                b.alpha(j.get("alpha").getAsFloat());
+            }
+            if (has(j, "dropout")) {
+                b.dropout(j.get("dropout").getAsFloat());
+            }
+            if (has(j, "shadow_loss_weight")) {
+                b.shadowLossWeight(j.get("shadow_loss_weight").getAsFloat());
+            }
+            if (has(j, "shadow_family")) {
+                b.family(ShadowFamily.parse(j.get("shadow_family").getAsString()));
+            }
+            if (has(j, "shadow_norm_eps")) {
+                b.normEps(j.get("shadow_norm_eps").getAsDouble());
+            }
+            if (has(j, "pretrained_shadow_path")) {
+                // A saved adapter already holds the trained shadow: keep the path as provenance only.
+                b.pretrainedSource(j.get("pretrained_shadow_path").getAsString());
+            }
+            if (has(j, "pretrained_shadow_source")) {
+                b.pretrainedSource(j.get("pretrained_shadow_source").getAsString());
+            }
+            if (has(j, "seed")) {
+                b.seed(j.get("seed").getAsLong());
+            }
+        } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
+            throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
+        }
+        return b.build();
+    }
+
+    private static boolean has(JsonObject j, String key) {
+        JsonElement e = j.get(key);
+        return e != null && !e.isJsonNull();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ShadowConfig && toJson().equals(((ShadowConfig) o).toJson());
+    }
+
+    @Override
+    public int hashCode() {
+        return toJson().hashCode();
+    }
+
+    @Override
+    public String toString() {
+        return "ShadowConfig" + toJson();
+    }
+
+    /** Builder; {@link #build()} validates. */
+    public static final class Builder {
+        private int numShadowLayers = 1;
+        private int shadowHiddenSize;
+        private int shadowIntermediateSize;
+        private int shadowHeads;
+        private int shadowKvHeads;
+        private int injectionSize = 16;
+        private int gateSize = 10;
+        private float alpha = 0.1f;
+        private float dropout = 0.2f;
+        private float shadowLossWeight = 0.05f;
+        private ShadowFamily family = ShadowFamily.AUTO;
+        private double normEps;
+        private String pretrainedShadow;
+        private String pretrainedSource;
+        private long seed = 42;
+
+        private Builder() {}
+
+        /** Shadow layers (at least 1). */
+        public Builder numShadowLayers(int v) {
+            numShadowLayers = v;
+            return this;
+        }
+
+        /** Shadow hidden width (0 = the base's; otherwise bias-free projections in and out). */
+        public Builder shadowHiddenSize(int v) {
+            shadowHiddenSize = v;
+            return this;
+        }
+
+        /** Shadow MLP width (0 = auto). */
+        public Builder shadowIntermediateSize(int v) {
+            shadowIntermediateSize = v;
+            return this;
+        }
+
+        /** Shadow attention heads (0 = auto). */
+        public Builder shadowNumAttentionHeads(int v) {
+            shadowHeads = v;
+            return this;
+        }
+
+        /** Shadow key/value heads (0 = as many as attention heads). */
+        public Builder shadowNumKeyValueHeads(int v) {
+            shadowKvHeads = v;
+            return this;
+        }
+
+        /** Injection bottleneck b. */
+        public Builder injectionSize(int v) {
+            injectionSize = v;
+            return this;
+        }
+
+        /** Update bottleneck g (at least 2, as the reference). */
+        public Builder gateSize(int v) {
+            gateSize = v;
+            return this;
+        }
+
+        /** Injection scale. */
+        public Builder alpha(float v) {
+            alpha = v;
+            return this;
+        }
+
+        /** Dropout probability in [0, 1). */
+        public Builder dropout(float v) {
+            dropout = v;
+            return this;
+        }
+
+        /** Weight of the shadow loss in the causal-LM loss (>= 0). */
+        public Builder shadowLossWeight(float v) {
+            shadowLossWeight = v;
+            return this;
+        }
+
+        /** Shadow family (AUTO detects it from the base's module names). */
+        public Builder family(ShadowFamily v) {
+            family = Objects.requireNonNull(v, "family");
+            return this;
+        }
+
+        /** Epsilon of the shadow's norms (0 = auto). */
+        public Builder normEps(double v) {
+            normEps = v;
+            return this;
+        }
+
+        /** Start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win). */
+        public Builder pretrainedShadow(String dir) {
+            pretrainedShadow = dir;
+            return this;
+        }
+
+        Builder pretrainedSource(String v) {
+            pretrainedSource = v;
+            return this;
+        }
+
+        /** Seed of the initial values. */
+        public Builder seed(long v) {
+            seed = v;
+            return this;
+        }
+
+        /** Validates and builds. */
+        public ShadowConfig build() {
+            check(numShadowLayers >= 1, "num_shadow_layers must be >= 1, got " + numShadowLayers);
+            check(shadowHiddenSize >= 0, "shadow_hidden_size must be > 0 (or 0 for the base's), got " + shadowHiddenSize);
+            check(shadowIntermediateSize >= 0, "shadow_intermediate_size must be > 0 (or 0 for auto), got " + shadowIntermediateSize);
+            check(shadowHeads >= 0, "shadow_num_attention_heads must be > 0 (or 0 for auto), got " + shadowHeads);
+            check(shadowKvHeads >= 0, "shadow_num_key_value_heads must be > 0 (or 0 for auto), got " + shadowKvHeads);
+            check(shadowHeads == 0 || shadowKvHeads == 0 || shadowHeads % shadowKvHeads == 0,
+                    "shadow_num_attention_heads (" + shadowHeads + ") must be a multiple of shadow_num_key_value_heads ("
+                            + shadowKvHeads + ")");
+            check(shadowHeads == 0 || shadowHiddenSize == 0 || shadowHiddenSize % shadowHeads == 0,
+                    "shadow_hidden_size (" + shadowHiddenSize + ") must be divisible by shadow_num_attention_heads ("
+                            + shadowHeads + ")");
+            check(injectionSize >= 1, "injection_hidden_size must be >= 1, got " + injectionSize);
+            check(gateSize >= 2, "gate_hidden_size must be >= 2, got " + gateSize);
+            check(Float.isFinite(alpha), "alpha must be finite, got " + alpha);
+            check(dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got " + dropout);
+            check(shadowLossWeight >= 0 && Float.isFinite(shadowLossWeight),
+                    "shadow_loss_weight must be a finite value >= 0, got " + shadowLossWeight);
+            check(normEps >= 0 && Double.isFinite(normEps), "shadow_norm_eps must be > 0 (or 0 for auto), got " + normEps);
+            return new ShadowConfig(this);
+        }
+
+        private static void check(boolean ok, String message) {
+            if (!ok) {
+                throw new IllegalArgumentException(message);
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+package io.peft4j.shadow;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.util.Pair;
+
+import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.reflect.Method;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Attaches a ShadowPEFT adapter: finds the {@link LayerStack} (the root or the shallowest block
+ * below it that is one), resolves the config's automatic sizes against it, builds the adapter's
+ * tensors, and wraps every base layer in a {@link ShadowLayer} (or adds to the wrappers already
+ * there). Everything is checked before the model changes; a failure midway is rolled back.
+ */
+final class ShadowInjector {
+
+    private ShadowInjector() {}
+
+    static ShadowAdapter inject(AdapterContext ctx, ShadowConfig config, String name) {
+        ModuleTree tree = ctx.tree();
+        ModuleNode stackNode = findStack(tree);
+        LayerStack stack = (LayerStack) stackNode.block();
+        int numLayers = stack.numLayers();
+        if (numLayers < 2) {
+            throw new IllegalArgumentException("ShadowPEFT needs at least 2 base layers (injection starts at layer 1); '"
+                    + stackNode + "' has " + numLayers);
+        }
+        ShadowHub hub = null;
+        Block first = stack.layer(0);
+        if (first instanceof ShadowLayer) {
+            hub = ((ShadowLayer) first).hub();
+        } else {
+            for (int i = 0; i < numLayers; i++) {
+                if (stack.layer(i) instanceof AdapterWrapper) {
+                    throw new IllegalArgumentException("Layer '" + layerPath(stackNode, stack, i) + "' already carries an adapter of"
+                            + " another method (" + stack.layer(i).getClass().getSimpleName() + "); ShadowPEFT wraps whole layers");
+                }
+            }
+        }
+        NDArray like = firstWeight(stack);
+        ShadowConfig resolved = resolve(config, stack, tree, stackNode);
+        ShadowNetwork network;
+        Path pretrained = config.pretrainedShadow() == null ? null : Path.of(config.pretrainedShadow());
+        if (pretrained != null) {
+            try {
+                DetachedShadow.Files files = DetachedShadow.readFiles(pretrained);
+                resolved = checkPretrained(resolved, files.config(), config, files.baseHidden(), stack.hiddenSize(), pretrained);
+                network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
+                try {
+                    Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(), files.tensors());
+                } finally {
+                    files.close();
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot read the pretrained shadow in " + pretrained + ": " + e.getMessage(), e);
+            }
+        } else {
+            network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
+        }
+        ShadowWeights weights = new ShadowWeights(resolved, network, numLayers, stack.hiddenSize(), ctx.manager(),
+                like.getDataType(), like.getDevice());
+        boolean freshHub = hub == null;
+        if (freshHub) {
+            hub = new ShadowHub(stack, stackNode.path(), ctx.runtime(), ctx.manager());
+        }
+        hub.adapters.put(name, weights);
+        ShadowAdapter adapter = new ShadowAdapter(ctx, resolved, name, hub, weights);
+        if (freshHub) {
+            try {
+                for (int i = 0; i < numLayers; i++) {
+                    ModuleNode node = ctx.tree().get(layerPath(stackNode, stack, i));
+                    ShadowLayer layer = new ShadowLayer(node.block(), i, hub);
+                    ctx.replace(node, layer);
+                    hub.layers.add(layer);
+                }
+            } catch (RuntimeException e) {
+                adapter.detach();
+                throw e;
+            }
+        }
+        return adapter;
+    }
+
+    static String layerPath(ModuleNode stackNode, LayerStack stack, int i) {
+        return stackNode.path().isEmpty() ? stack.layerPath(i) : stackNode.path() + "." + stack.layerPath(i);
+    }
+
+    /** The root if it is a LayerStack, else the shallowest LayerStack below it. */
+    static ModuleNode findStack(ModuleTree tree) {
+        ModuleNode best = null;
+        for (ModuleNode node : tree.nodes()) {
+            if (node.block() instanceof LayerStack) {
+                int depth = node.path().isEmpty() ? 0 : node.path().split("\\.").length;
+                int bestDepth = best == null ? Integer.MAX_VALUE : best.path().isEmpty() ? 0 : best.path().split("\\.").length;
+                if (depth < bestDepth) {
+                    best = node;
+                }
+            }
+        }
+        if (best == null) {
+            throw new IllegalArgumentException("ShadowPEFT needs a model that implements io.peft4j.core.model.LayerStack"
+                    + " (embeddings, layers, final norm, head), such as peft-models' LlamaForCausalLM or BertModel;"
+                    + " found none in " + tree.root().getClass().getName());
+        }
+        return best;
+    }
+
+    private static NDArray firstWeight(LayerStack stack) {
+        for (Pair<String, Parameter> p : stack.layer(0).getParameters()) {
+            if (p.getValue().isInitialized()) {
+                DataType t = p.getValue().getArray().getDataType();
+                if (t == DataType.FLOAT32 || t == DataType.FLOAT16 || t == DataType.FLOAT64) {
+                    return p.getValue().getArray();
+                }
+            }
+        }
+        throw new IllegalArgumentException("base layer 0 has no initialized floating-point weights");
+    }
+
+    /** Fills the config's automatic (0) fields from the base model. */
+    static ShadowConfig resolve(ShadowConfig c, LayerStack stack, ModuleTree tree, ModuleNode stackNode) {
+        ShadowFamily family = c.family();
+        if (family == ShadowFamily.AUTO) {
+            family = detectFamily(tree, stackNode, stack);
+        }
+        Object baseConfig = call(stack, "config");
+        int baseHidden = stack.hiddenSize();
+        int baseHeads = intOf(baseConfig, "numAttentionHeads", 0);
+        int baseKv = intOf(baseConfig, "numKeyValueHeads", baseHeads);
+        int baseHeadDim = intOf(baseConfig, "headDim", baseHeads > 0 ? baseHidden / baseHeads : 0);
+        int baseInter = intOf(baseConfig, "intermediateSize", 0);
+        int hidden = c.shadowHiddenSize() > 0 ? c.shadowHiddenSize() : baseHidden;
+        int heads = c.shadowNumAttentionHeads();
+        if (heads == 0) {
+            if (baseHeadDim > 0 && hidden % baseHeadDim == 0) {
+                heads = hidden / baseHeadDim;
+            } else if (baseHeads > 0 && hidden % baseHeads == 0) {
+                heads = baseHeads;
+            } else {
+                heads = 1;
+            }
+        }
+        if (hidden % heads != 0) {
+            throw new IllegalArgumentException("shadow hidden size " + hidden + " is not divisible by shadow_num_attention_heads " + heads);
+        }
+        int kv = c.shadowNumKeyValueHeads();
+        if (family == ShadowFamily.BERT) {
+            if (kv != 0 && kv != heads) {
+                throw new IllegalArgumentException("a BERT shadow has no grouped-query attention: shadow_num_key_value_heads "
+                        + kv + " must equal shadow_num_attention_heads " + heads + " (or be 0)");
+            }
+            kv = heads;
+        } else if (kv == 0) {
+            int groups = baseHeads > 0 && baseKv > 0 && baseHeads % baseKv == 0 ? baseHeads / baseKv : 1;
+            kv = heads % groups == 0 ? heads / groups : heads;
+        }
+        if (heads % kv != 0) {
+            throw new IllegalArgumentException("shadow_num_attention_heads " + heads + " is not a multiple of shadow_num_key_value_heads " + kv);
+        }
+        int inter = c.shadowIntermediateSize() > 0 ? c.shadowIntermediateSize()
+                : baseInter > 1 ? baseInter / 2 : 2 * hidden;
+        double eps = c.normEps();
+        if (eps <= 0) {
+            double fromBase = doubleOf(baseConfig, family == ShadowFamily.LLAMA ? "rmsNormEps" : "layerNormEps", 0);
+            eps = fromBase > 0 ? fromBase : family == ShadowFamily.LLAMA ? 1e-5 : 1e-12;
+        }
+        return c.toBuilder().family(family).shadowHiddenSize(hidden).shadowNumAttentionHeads(heads)
+                .shadowNumKeyValueHeads(kv).shadowIntermediateSize(inter).normEps(eps).build();
+    }
+
+    private static ShadowFamily detectFamily(ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
+        Block layer = stack.layer(0);
+        while (layer instanceof AdapterWrapper) {
+            layer = ((AdapterWrapper) layer).baseLayer();
+        }
+        ModuleTree inside = ModuleTree.of(layer);
+        if (inside.find("self_attn").isPresent()) {
+            return ShadowFamily.LLAMA;
+        }
+        if (inside.find("attention").isPresent()) {
+            return ShadowFamily.BERT;
+        }
+        List<String> children = new ArrayList<>();
+        for (String p : inside.paths()) {
+            if (p.indexOf('.') < 0) {
+                children.add(p);
+            }
+        }
+        throw new IllegalArgumentException("cannot tell the family of layer '" + layerPath(stackNode, stack, 0) + "' (children "
+                + children + "); expected 'self_attn' (LLaMA) or 'attention' (BERT): set ShadowConfig.family explicitly");
+    }
+
+    private static ShadowConfig checkPretrained(ShadowConfig resolved, ShadowConfig file, ShadowConfig asked,
+            int fileBaseHidden, int baseHidden, Path dir) {
+        if (fileBaseHidden != baseHidden) {
+            throw new IllegalArgumentException("the pretrained shadow in " + dir + " was built for base hidden size "
+                    + fileBaseHidden + " but this base has " + baseHidden);
+        }
+        if (file.family() != resolved.family()) {
+            throw new IllegalArgumentException("the pretrained shadow in " + dir + " is a " + file.family()
+                    + " network but this base is " + resolved.family());
+        }
+        checkSame("num_shadow_layers", asked.numShadowLayers(), file.numShadowLayers(), 1, dir);
+        checkSame("shadow_hidden_size", asked.shadowHiddenSize(), file.shadowHiddenSize(), 0, dir);
+        checkSame("shadow_intermediate_size", asked.shadowIntermediateSize(), file.shadowIntermediateSize(), 0, dir);
+        checkSame("shadow_num_attention_heads", asked.shadowNumAttentionHeads(), file.shadowNumAttentionHeads(), 0, dir);
+        checkSame("shadow_num_key_value_heads", asked.shadowNumKeyValueHeads(), file.shadowNumKeyValueHeads(), 0, dir);
+        return resolved.toBuilder().numShadowLayers(file.numShadowLayers()).shadowHiddenSize(file.shadowHiddenSize())
+                .shadowIntermediateSize(file.shadowIntermediateSize()).shadowNumAttentionHeads(file.shadowNumAttentionHeads())
+                .shadowNumKeyValueHeads(file.shadowNumKeyValueHeads()).normEps(file.normEps())
+                .pretrainedShadow(null).pretrainedSource(dir.toString()).build();
+    }
+
+    private static void checkSame(String key, int asked, int file, int auto, Path dir) {
+        if (asked != auto && asked != file) {
+            throw new IllegalArgumentException(key + " is " + asked + " in the config but the pretrained shadow in " + dir
+                    + " has " + file + "; leave it at its default to take the file's");
+        }
+    }
+
+    private static Object call(Object target, String method) {
+        try {
+            Method m = target.getClass().getMethod(method);
+            return m.invoke(target);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static int intOf(Object config, String method, int fallback) {
+        Object v = config == null ? null : call(config, method);
+        return v instanceof Number ? ((Number) v).intValue() : fallback;
+    }
+
+    private static double doubleOf(Object config, String method, double fallback) {
+        Object v = config == null ? null : call(config, method);
+        return v instanceof Number ? ((Number) v).doubleValue() : fallback;
+    }
+
+    static Device deviceOf(NDArray a) {
+        return a.getDevice();
+    }
+}

@@ -1,0 +1,135 @@
+package io.peft4j.shadow;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+
+import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.Selection;
+import io.peft4j.core.tree.AdapterWrapper;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Stands in for base layer {@code index} of a {@link io.peft4j.core.model.LayerStack}. Layer 0 runs
+ * the shadow network once on its input (the embeddings) and runs the base layer untouched; layer
+ * {@code i >= 1} injects the shadow state into its input and, unless it is the last layer, updates
+ * the state from its output. With adapters disabled (or none of this model's shadow adapters
+ * selected) it is exactly the base layer.
+ *
+ * <p>The last layer's update is not computed: its result is used by nothing (as in the reference,
+ * whose last update feeds no output), so its tensors exist (and are saved) but get zero gradients.
+ */
+final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
+
+    private final Block base;
+    private final int index;
+    private final ShadowHub hub;
+
+    ShadowLayer(Block base, int index, ShadowHub hub) {
+        this.base = base;
+        this.index = index;
+        this.hub = hub;
+        addChildBlock("base_layer", base);
+        // Built ready to run: DJL would otherwise re-initialize it (and its loaded base) on the
+        // first training forward.
+        inputShapes = new Shape[0];
+    }
+
+    @Override
+    public Block baseLayer() {
+        return base;
+    }
+
+    int index() {
+        return index;
+    }
+
+    ShadowHub hub() {
+        return hub;
+    }
+
+    @Override
+    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params) {
+        Selection selection = hub.runtime.current();
+        List<String> names = hub.running(selection);
+        if (names.isEmpty()) {
+            if (index == 0) {
+                hub.endFrame();
+            }
+            return base.forward(ps, inputs, training, params);
+        }
+        NDArray hidden = inputs.head();
+        NDList context = inputs.subNDList(1);
+        AdapterRuntime.checkPerSample(selection, hidden.getShape().get(0), training);
+        if (index == 0) {
+            hub.begin(ps, hidden, context, training, names);
+            return base.forward(ps, inputs, training, params);
+        }
+        ShadowHub.Frame frame = hub.frame();
+        if (frame == null || !frame.state.keySet().containsAll(names)) {
+            throw new IllegalStateException("ShadowPEFT state for " + names + " is missing at layer " + index
+                    + ": layer 0 did not run on this thread in this forward; run the whole model, not a single layer");
+        }
+        int k = index - 1;
+        NDArray h = hidden;
+        if (!selection.isPerSample()) {
+            String name = names.get(0);
+            h = h.add(hub.adapters.get(name).injection(ps, k, hidden, frame.state.get(name), training));
+        } else {
+            for (String name : names) {
+                NDArray delta = hub.adapters.get(name).injection(ps, k, hidden, frame.state.get(name), training);
+                h = h.add(delta.mul(sampleMask(selection, name, hidden)));
+            }
+        }
+        NDList in = new NDList(h);
+        in.addAll(context);
+        NDList out = base.forward(ps, in, training, params);
+        if (index == hub.stack.numLayers() - 1) {
+            frame.state.clear();
+            hub.endFrame();
+            return out;
+        }
+        NDArray hOut = out.head();
+        for (String name : names) {
+            frame.state.put(name, hub.adapters.get(name).update(ps, k, hOut, frame.state.get(name), training));
+        }
+        return out;
+    }
+
+    private static NDArray sampleMask(Selection selection, String name, NDArray like) {
+        String[] names = selection.perSample();
+        float[] mask = new float[names.length];
+        for (int i = 0; i < names.length; i++) {
+            mask[i] = name.equals(names[i]) ? 1f : 0f;
+        }
+        long[] dims = new long[like.getShape().dimension()];
+        Arrays.fill(dims, 1);
+        dims[0] = names.length;
+        NDManager m = like.getManager();
+        return m.create(mask).reshape(new Shape(dims)).toType(like.getDataType(), false).toDevice(like.getDevice(), false);
+    }
+
+    @Override
+    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        base.initialize(manager, dataType, inputShapes);
+    }
+
+    @Override
+    public Shape[] getOutputShapes(Shape[] inputShapes) {
+        return base.getOutputShapes(inputShapes);
+    }
+
+    @Override
+    public String toString() {
+        return "ShadowLayer(" + index + ", " + base.getClass().getSimpleName() + ", adapters=" + hub.adapters.keySet() + ")";
+    }
+}

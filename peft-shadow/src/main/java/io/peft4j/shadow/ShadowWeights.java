@@ -1,0 +1,116 @@
+package io.peft4j.shadow;
+
+import io.peft4j.core.ops.Scalars;
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * One adapter's tensors: the shadow network (+ projection), the per-layer injection {@code D_k}
+ * (h, b) ~ N(0, 0.02) and {@code U_k} (b, h) = 0 stacked over k = 0 .. L-2 as in the reference, the
+ * per-layer update linears {@code G1_k} (g, h), {@code G2_k} (h, g), {@code T1_k} (g, h), {@code T2_k}
+ * (h, g) with PyTorch's default init, and one affine LayerNorm shared over depth.
+ */
+final class ShadowWeights {
+
+    final ShadowConfig config;
+    final ShadowNetwork network;
+    final int numLayers;
+    final int hidden;
+    final Parameter downs;
+    final Parameter ups;
+    final Parameter[] g1;
+    final Parameter[] g2;
+    final Parameter[] t1;
+    final Parameter[] t2;
+    final Parameter normWeight;
+    final Parameter normBias;
+
+    ShadowWeights(ShadowConfig config, ShadowNetwork network, int numLayers, int hidden,
+            NDManager manager, DataType type, Device device) {
+        this.config = config;
+        this.network = network;
+        this.numLayers = numLayers;
+        this.hidden = hidden;
+        int n = numLayers - 1;
+        long h = hidden;
+        long b = config.injectionSize();
+        long g = config.gateSize();
+        Random random = new Random(config.seed() * 7919L + 17);
+        downs = Tensors.parameter(manager, "injection_downs", Tensors.gaussian(random, n * h * b, 0.02),
+                new Shape(n, h, b), type, device);
+        ups = Tensors.parameter(manager, "injection_ups", new float[Math.toIntExact(n * b * h)],
+                new Shape(n, b, h), type, device);
+        g1 = new Parameter[n];
+        g2 = new Parameter[n];
+        t1 = new Parameter[n];
+        t2 = new Parameter[n];
+        for (int k = 0; k < n; k++) {
+            g1[k] = Tensors.parameter(manager, "g1." + k, Tensors.uniform(random, g * h, 1 / Math.sqrt(h)), new Shape(g, h), type, device);
+            g2[k] = Tensors.parameter(manager, "g2." + k, Tensors.uniform(random, h * g, 1 / Math.sqrt(g)), new Shape(h, g), type, device);
+            t1[k] = Tensors.parameter(manager, "t1." + k, Tensors.uniform(random, g * h, 1 / Math.sqrt(h)), new Shape(g, h), type, device);
+            t2[k] = Tensors.parameter(manager, "t2." + k, Tensors.uniform(random, h * g, 1 / Math.sqrt(g)), new Shape(h, g), type, device);
+        }
+        normWeight = Tensors.parameter(manager, "hidden_norm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
+        normBias = Tensors.parameter(manager, "hidden_norm.bias", Tensors.filled(h, 0), new Shape(h), type, device);
+    }
+
+    /** Every tensor by file key, in a stable order (the reference's module names). */
+    Map<String, Parameter> parameters() {
+        Map<String, Parameter> out = new LinkedHashMap<>(network.fileParameters());
+        out.put("shadow_injection_model.injection_downs", downs);
+        out.put("shadow_injection_model.injection_ups", ups);
+        for (int k = 0; k < g1.length; k++) {
+            out.put("shadow_update_model.update_gates." + k + ".0.weight", g1[k]);
+            out.put("shadow_update_model.update_gates." + k + ".2.weight", g2[k]);
+            out.put("shadow_update_model.update_transforms." + k + ".0.weight", t1[k]);
+            out.put("shadow_update_model.update_transforms." + k + ".3.weight", t2[k]);
+        }
+        out.put("shadow_update_model.hidden_norm.weight", normWeight);
+        out.put("shadow_update_model.hidden_norm.bias", normBias);
+        return out;
+    }
+
+    /** s0: the shadow network on the base's layer-0 input. */
+    NDArray initial(ParameterStore ps, NDArray hidden0, NDList context, boolean training) {
+        return network.forward(ps, hidden0, context, training);
+    }
+
+    /** {@code alpha * dropout((h - s) D_k) U_k}, to be added to h before base layer k + 1. */
+    NDArray injection(ParameterStore ps, int k, NDArray h, NDArray s, boolean training) {
+        Device d = h.getDevice();
+        NDArray down = ps.getValue(downs, d, training).get(k);
+        NDArray up = ps.getValue(ups, d, training).get(k);
+        NDArray t = Tensors.dropout(h.sub(s).matMul(down), config.dropout(), training);
+        return Scalars.mul(t.matMul(up), config.alpha());
+    }
+
+    /** {@code s + g * (t - s)} from the output of base layer k + 1. */
+    NDArray update(ParameterStore ps, int k, NDArray hOut, NDArray s, boolean training) {
+        Device d = hOut.getDevice();
+        NDArray u = hOut.getNDArrayInternal().layerNorm(hOut, new Shape(hidden),
+                ps.getValue(normWeight, d, training), ps.getValue(normBias, d, training), 1e-5f).head();
+        NDArray gate = Tensors.linear(Tensors.silu(Tensors.linear(u, ps.getValue(g1[k], d, training), null)),
+                ps.getValue(g2[k], d, training), null);
+        gate = gate.getNDArrayInternal().sigmoid();
+        NDArray t = Tensors.dropout(Tensors.silu(Tensors.linear(u, ps.getValue(t1[k], d, training), null)),
+                config.dropout(), training);
+        t = Tensors.linear(t, ps.getValue(t2[k], d, training), null);
+        return s.add(gate.mul(t.sub(s)));
+    }
+
+    void close() {
+        for (Parameter p : parameters().values()) {
+            p.close();
+        }
+    }
+}
