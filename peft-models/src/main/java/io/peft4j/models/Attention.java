@@ -86,7 +86,9 @@ final class Attention {
         long groups = heads / kvHeads;
         NDArray q5 = q.reshape(batch, kvHeads, groups, queryLen, headDim);
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores = Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
+        // Scale q (T x d) rather than the scores (T x S): the same product up to rounding, on a
+        // smaller array.
+        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt(headDim)).matMul(kT).add(bias.expandDims(2));
         NDArray probs = scores.softmax(-1);
         if (training && dropout > 0) {
             probs = Dropout.dropout(probs, dropout, true).head();
