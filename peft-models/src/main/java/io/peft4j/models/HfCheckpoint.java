@@ -68,7 +68,11 @@ public final class HfCheckpoint {
      * @return a DJL model whose block is a {@link LlamaForCausalLM}, {@link BertModel} or
      *     {@link BertForSequenceClassification}; close it
      * @throws CheckpointException if the tensors do not fit the model
-     * @throws IllegalArgumentException if config.json or the weights are missing or unsupported
+     * @throws IllegalArgumentException if config.json, the index or the weights are missing,
+     *     malformed or unsupported, or config.json describes a model far larger than the weights
+     *     (refused before anything is allocated); the message names the file
+     * @throws java.io.UncheckedIOException if a weights file cannot be read or is not valid
+     *     safetensors (the cause, a {@link io.peft4j.core.io.SafetensorsFormatException}, names it)
      */
     public static Model load(Path dir, Device device, DataType dataType) {
         checkDataType(dataType);
