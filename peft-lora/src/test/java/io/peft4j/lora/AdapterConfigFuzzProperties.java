@@ -94,7 +94,7 @@ class AdapterConfigFuzzProperties {
         }
     }
 
-    @Property
+    @Property // 1,000 tries (jqwik.tries.default); -Djqwik.tries.default=10000 for the long run
     void mutatedConfigsLoadOrFailCleanly(@ForAll("mutations") Mutation m) throws IOException {
         prepare();
         Path dir = Files.createTempDirectory("peft4j-fuzz");

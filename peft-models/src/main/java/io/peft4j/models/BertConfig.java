@@ -68,6 +68,14 @@ public final class BertConfig {
     }
 
     static BertConfig fromJson(JsonObject o, String where) {
+        try {
+            return parse(o, where);
+        } catch (IllegalArgumentException e) {
+            throw Json.naming(where, e);
+        }
+    }
+
+    private static BertConfig parse(JsonObject o, String where) {
         String type = Json.stringOr(o, "model_type", "");
         if (!type.equals("bert")) {
             throw new IllegalArgumentException(where + ": model_type '" + type + "' is not bert");
@@ -82,7 +90,7 @@ public final class BertConfig {
             throw new IllegalArgumentException(
                     where + ": position_embedding_type '" + pos + "' is not supported (expected absolute)");
         }
-        int labels = Json.has(o, "id2label") ? o.getAsJsonObject("id2label").size()
+        int labels = Json.has(o, "id2label") ? Json.objectOr(o, "id2label").size()
                 : Json.intOr(o, "num_labels", 2);
         return builder()
                 .vocabSize(Json.requireInt(o, "vocab_size", where))
@@ -99,6 +107,21 @@ public final class BertConfig {
                 .numLabels(labels)
                 .initializerRange(Json.doubleOr(o, "initializer_range", 0.02))
                 .build();
+    }
+
+    /**
+     * A lower bound of the model's parameter count (its weight matrices and embeddings; biases,
+     * norms, pooler and classifier left out), computed without building anything: a checkpoint
+     * that holds fewer values cannot fit, so a config that disagrees with it is refused before
+     * anything is allocated.
+     *
+     * @return the bound, {@link Long#MAX_VALUE} if it overflows
+     */
+    long minParameterCount() {
+        long h = hiddenSize;
+        long embeddings = Sizes.mul(Sizes.add(vocabSize, maxPositionEmbeddings, typeVocabSize), h);
+        long layer = Sizes.add(Sizes.mul(4, h, h), Sizes.mul(2, h, intermediateSize));
+        return Sizes.add(embeddings, Sizes.mul(numHiddenLayers, layer));
     }
 
     /**

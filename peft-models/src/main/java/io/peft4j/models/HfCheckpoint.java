@@ -9,6 +9,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.initializer.Initializer;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.SafetensorsWriter;
@@ -44,6 +45,9 @@ public final class HfCheckpoint {
     private static final List<String> TASK_HEADS =
             List.of("lm_head.", "cls.", "classifier.", "score.", "qa_outputs.");
 
+    /** Values a config may need beyond twice what the checkpoint holds before it is refused unbuilt. */
+    static final long MAX_EXTRA_VALUES = 1 << 20;
+
     private HfCheckpoint() {}
 
     /**
@@ -64,13 +68,17 @@ public final class HfCheckpoint {
      * @return a DJL model whose block is a {@link LlamaForCausalLM}, {@link BertModel} or
      *     {@link BertForSequenceClassification}; close it
      * @throws CheckpointException if the tensors do not fit the model
-     * @throws IllegalArgumentException if config.json or the weights are missing or unsupported
+     * @throws IllegalArgumentException if config.json, the index or the weights are missing,
+     *     malformed or unsupported, or config.json describes a model far larger than the weights
+     *     (refused before anything is allocated); the message names the file
+     * @throws java.io.UncheckedIOException if a weights file cannot be read or is not valid
+     *     safetensors (the cause, a {@link io.peft4j.core.io.SafetensorsFormatException}, names it)
      */
     public static Model load(Path dir, Device device, DataType dataType) {
         checkDataType(dataType);
         JsonObject json = readConfigJson(dir);
         try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(dir)) {
-            Block block = build(json, dir, source.names());
+            Block block = build(json, dir, source);
             return loadInto(block, source, dir, device, dataType, Set.of());
         }
     }
@@ -91,8 +99,9 @@ public final class HfCheckpoint {
         JsonObject json = readConfigJson(dir);
         BertConfig config = BertConfig.fromJson(json, dir.resolve("config.json").toString())
                 .toBuilder().numLabels(numLabels).build();
-        BertForSequenceClassification block = new BertForSequenceClassification(config);
         try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(dir)) {
+            checkFits(config.minParameterCount(), source, dir.resolve("config.json").toString(), dir.toString());
+            BertForSequenceClassification block = new BertForSequenceClassification(config);
             return loadInto(block, source, dir, device, DataType.FLOAT32, Set.of("classifier.weight",
                     "classifier.bias", "bert.pooler.dense.weight", "bert.pooler.dense.bias"));
         }
@@ -204,11 +213,55 @@ public final class HfCheckpoint {
         }
     }
 
-    private static Block build(JsonObject json, Path dir, List<String> tensorNames) {
+    /**
+     * Refuses a config whose model needs far more values than the tensors hold (over twice as
+     * many, plus 2^20), before the model is built or any memory allocated: the numbers come from
+     * a file and may be anything (a hidden_size of 10^9 would otherwise allocate gigabytes before
+     * the shape check). A smaller disagreement, such as a few missing tensors, is built and
+     * reported tensor by tensor as a {@link CheckpointException}.
+     *
+     * @param needed a lower bound of the model's parameter count
+     * @param source the tensors
+     * @param where the config, for the message
+     * @param sourceName the tensors' origin, for the message
+     */
+    static void checkFits(long needed, TensorSource source, String where, String sourceName) {
+        long held = 0;
+        for (String name : source.names()) {
+            held = Sizes.add(held, source.shape(name).size());
+        }
+        if (needed > Sizes.add(Sizes.mul(2, held), MAX_EXTRA_VALUES)) {
+            throw new IllegalArgumentException(where + ": describes a model of at least "
+                    + (needed == Long.MAX_VALUE ? "2^63" : Long.toString(needed)) + " weights, but "
+                    + sourceName + " holds only " + held + " values; the config does not match the checkpoint");
+        }
+    }
+
+    private static Block build(JsonObject json, Path dir, TensorSource source) {
+        List<String> tensorNames = source.names();
         String where = dir.resolve("config.json").toString();
-        String type = Json.stringOr(json, "model_type", "");
-        String arch = json.has("architectures") && json.getAsJsonArray("architectures").size() > 0
-                ? json.getAsJsonArray("architectures").get(0).getAsString() : "";
+        String type;
+        String arch = "";
+        try {
+            type = Json.stringOr(json, "model_type", "");
+            if (Json.has(json, "architectures")) {
+                JsonElement archs = json.get("architectures");
+                if (!archs.isJsonArray()) {
+                    throw new IllegalArgumentException("\"architectures\" must be a list of class names, found "
+                            + Json.show(archs));
+                }
+                if (archs.getAsJsonArray().size() > 0) {
+                    JsonElement first = archs.getAsJsonArray().get(0);
+                    if (!first.isJsonPrimitive() || !first.getAsJsonPrimitive().isString()) {
+                        throw new IllegalArgumentException("\"architectures\" must be a list of class names,"
+                                + " found " + Json.show(archs));
+                    }
+                    arch = first.getAsString();
+                }
+            }
+        } catch (IllegalArgumentException e) {
+            throw Json.naming(where, e);
+        }
         switch (type) {
             case "llama":
             case "mistral":
@@ -217,9 +270,12 @@ public final class HfCheckpoint {
                     throw new IllegalArgumentException(where + ": architecture " + arch
                             + " is not supported (supported: *ForCausalLM)");
                 }
-                return new LlamaForCausalLM(LlamaConfig.fromJson(json, where));
+                LlamaConfig llama = LlamaConfig.fromJson(json, where);
+                checkFits(llama.minParameterCount(), source, where, dir.toString());
+                return new LlamaForCausalLM(llama);
             case "bert":
                 BertConfig config = BertConfig.fromJson(json, where);
+                checkFits(config.minParameterCount(), source, where, dir.toString());
                 if (arch.equals("BertForSequenceClassification")) {
                     return new BertForSequenceClassification(config);
                 }

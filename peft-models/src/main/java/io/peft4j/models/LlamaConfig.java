@@ -104,6 +104,14 @@ public final class LlamaConfig {
     }
 
     static LlamaConfig fromJson(JsonObject o, String where) {
+        try {
+            return parse(o, where);
+        } catch (IllegalArgumentException e) {
+            throw Json.naming(where, e);
+        }
+    }
+
+    private static LlamaConfig parse(JsonObject o, String where) {
         String type = Json.stringOr(o, "model_type", "");
         Builder b = builder().modelType(type);
         b.vocabSize(Json.requireInt(o, "vocab_size", where))
@@ -145,8 +153,8 @@ public final class LlamaConfig {
                 throw new IllegalArgumentException(
                         where + ": model_type '" + type + "' is not llama, mistral or qwen2");
         }
-        if (Json.has(o, "rope_scaling")) {
-            JsonObject rs = o.getAsJsonObject("rope_scaling");
+        JsonObject rs = Json.objectOr(o, "rope_scaling");
+        if (rs != null) {
             String kind = Json.stringOr(rs, "rope_type", Json.stringOr(rs, "type", "default"));
             if (kind.equals("linear")) {
                 b.ropeScalingFactor(Json.doubleOr(rs, "factor", 1.0));
@@ -159,6 +167,21 @@ public final class LlamaConfig {
             throw new IllegalArgumentException(where + ": partial_rotary_factor != 1 is not supported");
         }
         return b.build();
+    }
+
+    /**
+     * A lower bound of the model's parameter count (its weight matrices and embeddings; biases and
+     * norms left out), computed without building anything: a checkpoint that holds fewer values
+     * cannot fit, so a config that disagrees with it is refused before anything is allocated.
+     *
+     * @return the bound, {@link Long#MAX_VALUE} if it overflows
+     */
+    long minParameterCount() {
+        long h = hiddenSize;
+        long attention = Sizes.add(Sizes.mul(2, h, numAttentionHeads, headDim),
+                Sizes.mul(2, h, numKeyValueHeads, headDim));
+        long layer = Sizes.add(attention, Sizes.mul(3, h, intermediateSize));
+        return Sizes.add(Sizes.mul(tieWordEmbeddings ? 1 : 2, vocabSize, h), Sizes.mul(numHiddenLayers, layer));
     }
 
     /** @return the fields of a Hugging Face config.json for this configuration */

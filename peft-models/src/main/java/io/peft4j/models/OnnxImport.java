@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -100,20 +101,26 @@ public final class OnnxImport {
             Map<String, NDArray> tensors = readBertWeights(onnxFile, scratch);
             boolean pooler = tensors.containsKey("pooler.dense.weight")
                     || tensors.containsKey("bert.pooler.dense.weight");
+            MapTensorSource source = new MapTensorSource(tensors, onnxFile.toString());
+            HfCheckpoint.checkFits(config.minParameterCount(), source, "BERT config " + config,
+                    onnxFile.toString());
             BertModel block = new BertModel(config.toBuilder().addPoolingLayer(pooler).build());
-            return HfCheckpoint.loadInto(block, new MapTensorSource(tensors, onnxFile.toString()),
-                    onnxFile, device, DataType.FLOAT32, Set.of());
+            return HfCheckpoint.loadInto(block, source, onnxFile, device, DataType.FLOAT32, Set.of());
         }
     }
 
     private static String linearName(Path file, Initializer weight, List<Node> users,
             Map<String, List<Node>> consumers, Map<String, Initializer> inits) {
-        String where = file + ": MatMul weight '" + weight.name() + "' " + new Shape(weight.dims());
+        String where = file + ": MatMul weight '" + weight.name() + "' " + shapeText(weight.dims());
         if (users.size() != 1) {
             throw new IllegalArgumentException(where + " is used by " + users.size()
                     + " nodes; expected one MatMul");
         }
         Node matMul = users.get(0);
+        if (matMul.outputs().size() != 1) {
+            throw new IllegalArgumentException(where + ": node '" + matMul.name() + "' has "
+                    + matMul.outputs().size() + " outputs; a MatMul has one");
+        }
         List<Node> next = consumers.getOrDefault(matMul.outputs().get(0), List.of());
         for (Node add : next) {
             if (!add.opType().equals("Add")) {
@@ -137,7 +144,7 @@ public final class OnnxImport {
         long[] d = init.dims();
         if (d.length != 2) {
             throw new IllegalArgumentException(file + ": MatMul weight '" + init.name() + "' has shape "
-                    + new Shape(d) + "; expected 2 dimensions");
+                    + shapeText(d) + "; expected 2 dimensions");
         }
         float[] src = floats(init, file);
         int rows = Math.toIntExact(d[0]);
@@ -152,33 +159,40 @@ public final class OnnxImport {
     }
 
     private static NDArray toArray(Initializer init, NDManager manager, Path file) {
-        Shape shape = new Shape(init.dims());
         switch (init.dataType()) {
             case OnnxModelReader.INT64: {
+                if (init.typedFloats()) {
+                    throw new IllegalArgumentException(file + ": initializer '" + init.name()
+                            + "' is INT64 but stores float_data");
+                }
+                if (init.typedInt64()) {
+                    long[] v = new long[count(init, OnnxModelReader.varintCount(init.data()), file)];
+                    OnnxModelReader.decodeVarints(init.data(), v);
+                    return manager.create(v, new Shape(init.dims()));
+                }
                 ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-                long[] v = new long[b.remaining() / 8];
+                long[] v = new long[count(init, exactElements(init, b.remaining(), 8, file), file)];
                 b.asLongBuffer().get(v);
-                return manager.create(v, shape);
+                return manager.create(v, new Shape(init.dims()));
             }
             case OnnxModelReader.INT32: {
+                if (init.typedFloats() || init.typedInt64()) {
+                    throw new IllegalArgumentException(file + ": initializer '" + init.name()
+                            + "' stores INT32 in a typed field; only raw_data is supported for it");
+                }
                 ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-                int[] v = new int[b.remaining() / 4];
+                int[] v = new int[count(init, exactElements(init, b.remaining(), 4, file), file)];
                 b.asIntBuffer().get(v);
-                return manager.create(v, shape);
+                return manager.create(v, new Shape(init.dims()));
             }
             default:
-                return manager.create(floats(init, file), shape);
+                return manager.create(floats(init, file), new Shape(init.dims()));
         }
     }
 
     /** The initializer's values as float32 (FLOAT, FLOAT16, BFLOAT16 and DOUBLE are accepted). */
     private static float[] floats(Initializer init, Path file) {
         ByteBuffer b = init.data().duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        long count = 1;
-        for (long d : init.dims()) {
-            count *= d;
-        }
-        float[] out = new float[Math.toIntExact(count)];
         int type = init.dataType();
         int width = type == OnnxModelReader.FLOAT ? 4 : type == OnnxModelReader.DOUBLE ? 8
                 : type == OnnxModelReader.FLOAT16 || type == OnnxModelReader.BFLOAT16 ? 2 : -1;
@@ -192,10 +206,8 @@ public final class OnnxImport {
             throw new IllegalArgumentException(file + ": initializer '" + init.name()
                     + "' stores type " + type + " in a typed field; only raw_data is supported for it");
         }
-        if (b.remaining() != count * width) {
-            throw new IllegalArgumentException(file + ": initializer '" + init.name() + "' has "
-                    + b.remaining() + " data bytes; shape " + new Shape(init.dims()) + " needs " + count * width);
-        }
+        // Checked before allocating: dims come from the file and may claim anything.
+        float[] out = new float[count(init, exactElements(init, b.remaining(), width, file), file)];
         for (int i = 0; i < out.length; i++) {
             switch (type) {
                 case OnnxModelReader.FLOAT: out[i] = b.getFloat(); break;
@@ -205,6 +217,42 @@ public final class OnnxImport {
             }
         }
         return out;
+    }
+
+    /** Dims as Shape prints them, for any values (a Shape refuses negative ones). */
+    private static String shapeText(long[] dims) {
+        return Arrays.stream(dims).mapToObj(Long::toString).collect(Collectors.joining(", ", "(", ")"));
+    }
+
+    /** The number of {@code width}-byte values in {@code bytes} data bytes, which must divide evenly. */
+    private static long exactElements(Initializer init, long bytes, int width, Path file) {
+        if (bytes % width != 0) {
+            throw new IllegalArgumentException(file + ": initializer '" + init.name() + "' has " + bytes
+                    + " data bytes, not a multiple of its " + width + "-byte element");
+        }
+        return bytes / width;
+    }
+
+    /**
+     * The element count the initializer's dims describe, which must equal the number of values
+     * its data holds: refused before anything is allocated when the dims are negative, overflow,
+     * or claim more (or fewer) values than the file stores.
+     */
+    private static int count(Initializer init, long held, Path file) {
+        long count = 1;
+        for (long d : init.dims()) {
+            if (d < 0) {
+                throw new IllegalArgumentException(file + ": initializer '" + init.name()
+                        + "' has a negative dimension in " + Arrays.toString(init.dims()));
+            }
+            count = Sizes.mul(count, d);
+        }
+        if (count != held) {
+            throw new IllegalArgumentException(file + ": initializer '" + init.name() + "' holds " + held
+                    + " values; its dims " + Arrays.toString(init.dims()) + " need "
+                    + (count == Long.MAX_VALUE ? "more than 2^63" : Long.toString(count)));
+        }
+        return Math.toIntExact(count); // held <= file size < 2 GiB
     }
 
     static float halfToFloat(short h) {

@@ -180,6 +180,30 @@ final class OnnxModelReader {
         return new Initializer(name, type, d, int64s == null ? ByteBuffer.allocate(0) : int64s, false, true);
     }
 
+    /**
+     * Counts the packed varints in {@code packed} without allocating.
+     *
+     * Throws the reader's MalformedException (which {@link #read} reports as not ONNX) if the
+     * last varint is cut off or longer than 10 bytes.
+     */
+    static long varintCount(ByteBuffer packed) {
+        Wire w = new Wire(packed, 0, packed.limit());
+        long n = 0;
+        while (w.more()) {
+            w.varint();
+            n++;
+        }
+        return n;
+    }
+
+    /** Decodes {@code out.length} packed varints (counted by {@link #varintCount}) into {@code out}. */
+    static void decodeVarints(ByteBuffer packed, long[] out) {
+        Wire w = new Wire(packed, 0, packed.limit());
+        for (int i = 0; i < out.length; i++) {
+            out[i] = w.varint();
+        }
+    }
+
     /** A cursor over one protobuf message. */
     private static final class Wire {
         private final ByteBuffer buf;
@@ -243,17 +267,11 @@ final class OnnxModelReader {
             return new String(arr, StandardCharsets.UTF_8);
         }
 
-        /** Decodes packed varints into 8-byte little-endian longs. */
+        /** The packed varints, validated but not decoded (see {@link #decodeVarints}). */
         ByteBuffer packedVarints() {
-            Wire p = sub();
-            List<Long> vals = new ArrayList<>();
-            while (p.more()) {
-                vals.add(p.varint());
-            }
-            ByteBuffer out = ByteBuffer.allocate(vals.size() * 8).order(ByteOrder.LITTLE_ENDIAN);
-            vals.forEach(out::putLong);
-            out.flip();
-            return out;
+            ByteBuffer b = bytes();
+            varintCount(b);
+            return b;
         }
 
         void skip(int tag) {

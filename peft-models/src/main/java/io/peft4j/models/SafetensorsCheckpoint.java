@@ -65,7 +65,7 @@ final class SafetensorsCheckpoint implements TensorSource {
                 }
                 Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
                 for (Map.Entry<String, JsonElement> e : root.getAsJsonObject("weight_map").entrySet()) {
-                    String shardName = e.getValue().getAsString();
+                    String shardName = shardName(index, e.getKey(), e.getValue());
                     SafetensorsFile shard = shards.get(shardName);
                     if (shard == null) {
                         Path shardPath = dir.resolve(shardName);
@@ -98,6 +98,26 @@ final class SafetensorsCheckpoint implements TensorSource {
             opened.forEach(SafetensorsFile::close);
             throw e;
         }
+    }
+
+    /**
+     * The shard a tensor is mapped to: a plain file name in the checkpoint folder. Paths (with a
+     * separator, {@code ..}, absolute) are refused before anything is opened, so an index cannot
+     * make the loader read a file outside the folder.
+     */
+    private static String shardName(Path index, String tensor, JsonElement value) {
+        if (!value.isJsonPrimitive() || !value.getAsJsonPrimitive().isString()) {
+            throw new IllegalArgumentException(index + " maps " + tensor + " to " + Json.show(value)
+                    + "; expected a shard file name");
+        }
+        String name = value.getAsString();
+        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.indexOf('/') >= 0
+                || name.indexOf('\\') >= 0 || name.indexOf('\0') >= 0 || name.indexOf(':') >= 0) {
+            throw new IllegalArgumentException(index + " maps " + tensor + " to " + Json.show(value)
+                    + ", which is not a file name in the checkpoint folder (shards must sit next to"
+                    + " the index)");
+        }
+        return name;
     }
 
     private static String noWeightsMessage(Path dir) {

@@ -91,7 +91,7 @@ final class StateDictLoader {
                 NDArray value = source.load(e.getKey(), scratch);
                 DataType type = value.getDataType();
                 if (!type.isFloating()) {
-                    throw new IllegalArgumentException("Tensor " + e.getKey() + " in "
+                    throw new IllegalArgumentException(sourceName + ": tensor " + e.getKey() + " in "
                             + source.origin(e.getKey()) + " has type " + type
                             + "; a weight must be floating point");
                 }

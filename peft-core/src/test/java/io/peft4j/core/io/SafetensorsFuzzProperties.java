@@ -170,7 +170,7 @@ class SafetensorsFuzzProperties {
         return mutations().list().ofMinSize(1).ofMaxSize(3);
     }
 
-    @Property
+    @Property // 1,000 tries (jqwik.tries.default); -Djqwik.tries.default=10000 for the long run
     void corruptedFilesLoadOrFailWithFormatException(
             @ForAll boolean handMadeBase, @ForAll("mutationLists") List<Mutation> mutations)
             throws IOException {

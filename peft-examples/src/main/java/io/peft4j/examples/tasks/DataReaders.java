@@ -2,15 +2,21 @@ package io.peft4j.examples.tasks;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
+import com.google.gson.JsonIOException;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.io.BufferedReader;
+import java.io.InputStream;
 import java.io.IOException;
 import java.io.Reader;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -119,7 +125,7 @@ public final class DataReaders {
     public static List<LabeledText> readLabeledJsonl(Reader in, String source) throws IOException {
         List<LabeledText> out = new ArrayList<>();
         forEachJsonLine(in, source, (obj, lineNo) -> {
-            String text = string(obj, source, lineNo, "text", "sentence");
+            String text = string(obj, source + ":" + lineNo, "text", "sentence");
             JsonElement label = obj.get("label");
             if (label == null || !label.isJsonPrimitive()) {
                 throw new DataFormatException(source + ":" + lineNo + ": no integer \"label\" field");
@@ -153,6 +159,8 @@ public final class DataReaders {
             }
         } catch (IOException e) {
             throw ioError(file, e);
+        } catch (UncheckedIOException e) {
+            throw ioError(file, e.getCause());
         }
     }
 
@@ -204,11 +212,11 @@ public final class DataReaders {
      * @param in the text
      * @param source the name to use in errors
      * @return the examples, at least one
-     * @see #record(JsonObject, String, int)
+     * @see #record(JsonObject, String)
      */
     public static List<TextExample> readTextJsonl(Reader in, String source) throws IOException {
         List<TextExample> out = new ArrayList<>();
-        forEachJsonLine(in, source, (obj, lineNo) -> out.add(record(obj, source, lineNo)));
+        forEachJsonLine(in, source, (obj, lineNo) -> out.add(record(obj, source + ":" + lineNo)));
         requireSome(out, source);
         return out;
     }
@@ -224,6 +232,12 @@ public final class DataReaders {
         JsonElement root;
         try {
             root = JsonParser.parseReader(in);
+        } catch (JsonIOException e) {
+            // a read error (such as a byte that is not UTF-8), not a syntax error
+            if (e.getCause() instanceof IOException) {
+                throw new UncheckedIOException((IOException) e.getCause());
+            }
+            throw new DataFormatException(source + ": cannot read: " + rootMessage(e));
         } catch (JsonParseException e) {
             throw new DataFormatException(source + ": not valid JSON: " + rootMessage(e));
         }
@@ -238,7 +252,7 @@ public final class DataReaders {
                 throw new DataFormatException(source + ": record " + i + " is " + kind(array.get(i))
                         + ", not an object");
             }
-            out.add(record(array.get(i).getAsJsonObject(), source + " record", i));
+            out.add(record(array.get(i).getAsJsonObject(), source + ": record " + i));
         }
         requireSome(out, source);
         return out;
@@ -246,12 +260,13 @@ public final class DataReaders {
 
     /**
      * One causal-LM record: {@code text}, or {@code instruction} (+ optional {@code input}, appended
-     * after a blank line) and {@code output}.
+     * after a blank line) and {@code output}; {@code where} ("file:line" or "file: record i") starts
+     * every error message.
      */
-    static TextExample record(JsonObject obj, String source, int lineNo) {
+    static TextExample record(JsonObject obj, String where) {
         if (obj.has("instruction") || obj.has("output")) {
-            String instruction = string(obj, source, lineNo, "instruction");
-            String output = string(obj, source, lineNo, "output");
+            String instruction = string(obj, where, "instruction");
+            String output = string(obj, where, "output");
             JsonElement input = obj.get("input");
             if (input != null && input.isJsonPrimitive() && !input.getAsString().isBlank()) {
                 instruction = instruction + "\n\n" + input.getAsString();
@@ -259,9 +274,9 @@ public final class DataReaders {
             return TextExample.instruction(instruction, output);
         }
         if (obj.has("text")) {
-            return TextExample.plain(string(obj, source, lineNo, "text"));
+            return TextExample.plain(string(obj, where, "text"));
         }
-        throw new DataFormatException(source + ":" + lineNo + ": a record needs \"text\", or"
+        throw new DataFormatException(where + ": a record needs \"text\", or"
                 + " \"instruction\" and \"output\"; found keys " + obj.keySet());
     }
 
@@ -338,18 +353,18 @@ public final class DataReaders {
         }
     }
 
-    private static String string(JsonObject obj, String source, int lineNo, String... keys) {
+    private static String string(JsonObject obj, String where, String... keys) {
         for (String key : keys) {
             JsonElement e = obj.get(key);
             if (e != null && !e.isJsonNull()) {
                 if (!(e instanceof JsonPrimitive) || !((JsonPrimitive) e).isString()) {
-                    throw new DataFormatException(source + ":" + lineNo + ": \"" + key
+                    throw new DataFormatException(where + ": \"" + key
                             + "\" must be a string, found " + kind(e));
                 }
                 return e.getAsString();
             }
         }
-        throw new DataFormatException(source + ":" + lineNo + ": no \"" + String.join("\" or \"", keys)
+        throw new DataFormatException(where + ": no \"" + String.join("\" or \"", keys)
                 + "\" field; found keys " + obj.keySet());
     }
 
@@ -421,12 +436,60 @@ public final class DataReaders {
     }
 
     private static RuntimeException ioError(Path file, IOException e) {
-        if (e instanceof CharacterCodingException) {
-            return new DataFormatException(file + ": not UTF-8 text");
-        }
-        if (e.getCause() instanceof CharacterCodingException) {
-            return new DataFormatException(file + ": not UTF-8 text");
+        if (e instanceof CharacterCodingException || e.getCause() instanceof CharacterCodingException) {
+            long line = lineOfBadByte(file);
+            return new DataFormatException(file + (line > 0 ? ":" + line : "")
+                    + ": not UTF-8 text (invalid byte sequence)");
         }
         return new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+
+    /**
+     * The line (1-based) of the first byte sequence that is not UTF-8, found by decoding the file
+     * again: the reader that failed cannot say, it decodes ahead in blocks. Line ends are
+     * {@code \n}, {@code \r\n} or a lone {@code \r}, as for {@link BufferedReader#readLine}.
+     *
+     * @return the line, or 0 if the file now decodes or cannot be read
+     */
+    static long lineOfBadByte(Path file) {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder(); // reports malformed input
+        ByteBuffer bytes = ByteBuffer.allocate(8192);
+        CharBuffer chars = CharBuffer.allocate(8192);
+        long line = 1;
+        boolean afterCr = false;
+        try (InputStream in = Files.newInputStream(file)) {
+            boolean eof = false;
+            while (true) {
+                int n = eof ? -1 : in.read(bytes.array(), bytes.position(), bytes.remaining());
+                if (n < 0) {
+                    eof = true;
+                } else {
+                    bytes.position(bytes.position() + n);
+                }
+                bytes.flip();
+                CoderResult result;
+                do {
+                    result = decoder.decode(bytes, chars, eof);
+                    chars.flip();
+                    while (chars.hasRemaining()) {
+                        char c = chars.get();
+                        if (c == '\r' || (c == '\n' && !afterCr)) {
+                            line++;
+                        }
+                        afterCr = c == '\r';
+                    }
+                    chars.clear();
+                } while (result.isOverflow());
+                if (result.isError()) {
+                    return line;
+                }
+                if (eof) {
+                    return 0;
+                }
+                bytes.compact();
+            }
+        } catch (IOException e) {
+            return 0;
+        }
     }
 }
