@@ -280,6 +280,9 @@ public final class TrainCommand implements Callable<Integer> {
         return peft;
     }
 
+    /** The optimiser's state size after the last step (for training_run.json). */
+    private long optimizerStateBytes;
+
     private TrainingResult fit(PeftModel peft, TrainingData data, LossFunction loss,
             io.peft4j.core.train.EvalCallback eval, Path outDir) {
         long stepsPerEpoch = (data.size() / batchSize) / gradAccum;
@@ -304,10 +307,12 @@ public final class TrainCommand implements Callable<Integer> {
         if (saveEvery > 0) {
             b.checkpointEvery(saveEvery);
         }
-        if (peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig) {
-            // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps
-            b.optimizer(() -> io.peft4j.lift.LiftOptimizer.forModel(peft));
-        }
+        // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps;
+        // every optimiser reports its state size for training_run.json
+        boolean lift = peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig;
+        b.optimizer(() -> new MeasuredOptimizer(
+                lift ? io.peft4j.lift.LiftOptimizer.forModel(peft) : io.peft4j.core.train.AdamW.builder().build(),
+                bytes -> optimizerStateBytes = bytes));
         if (evalEvery > 0) {
             b.evaluation(evalEvery, eval);
         }
@@ -335,6 +340,7 @@ public final class TrainCommand implements Callable<Integer> {
         info.addProperty("dev_examples", devSize);
         info.addProperty("trainable_parameters", peft.trainableSummary().trainable());
         info.addProperty("all_parameters", peft.trainableSummary().total());
+        info.addProperty("optimizer_state_bytes", optimizerStateBytes);
         info.addProperty("steps", result.steps());
         info.addProperty("seconds", Math.round(result.seconds() * 10) / 10.0);
         info.addProperty("lr", lr);
