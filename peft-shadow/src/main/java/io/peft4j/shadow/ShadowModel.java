@@ -1,5 +1,7 @@
 package io.peft4j.shadow;
 
+import io.peft4j.core.ops.Scalars;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -115,7 +117,8 @@ public final class ShadowModel {
         NDList out = forwardWithShadow(inputs, training);
         NDArray loss = nextTokenLoss(out.get(0), ids, mask);
         float w = config().shadowLossWeight();
-        return w == 0 ? loss : loss.add(nextTokenLoss(out.get(1), ids, mask).mul(w));
+        // Scalars, not NDArray.mul(Number): DJL frees that scalar's buffer while autograd still holds it
+        return w == 0 ? loss : loss.add(Scalars.mul(nextTokenLoss(out.get(1), ids, mask), w));
     }
 
     /** The shadow alone (embeddings, shadow, head), sharing this adapter's tensors. */

@@ -239,7 +239,7 @@ final class ShadowNetwork {
 
     private NDArray rms(NDArray x, NDArray weight) {
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        return x.div(meanSquare.add(eps).sqrt()).mul(weight);
+        return x.div(Scalars.add(meanSquare, eps).sqrt()).mul(weight);
     }
 
     private NDArray layerNorm(NDArray x, NDArray weight, NDArray bias) {

@@ -17,6 +17,9 @@ import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
+import io.peft4j.examples.tasks.DataReaders;
+import io.peft4j.examples.tasks.LabeledText;
+import io.peft4j.examples.tasks.NoGrad;
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.masa.CompressedAttention;
 import io.peft4j.masa.MasaCompressor;
@@ -35,20 +38,20 @@ import java.util.Locale;
 
 /**
  * The miniature MASA comparison (README table). Part 1: compression alone, all-MiniLM-L6-v2
- * (L = 6; S = 2, 3, 4, and S = 2 plus a rank-8 residual) measured by the fixture's two mean-pooled
- * cosine similarities, and stories260K (L = 5; S = 1..4) by held-out next-token NLL on
- * tinyshakespeare. Part 2: stories260K compressed at S = 2, then fine-tuned on tinyshakespeare with
- * MASA coefficients, MASA coefficients + atoms, or LoRA, against LoRA (and MASA) on the uncompressed
- * model. Fixed seeds; a few minutes on 2 CPU cores.
+ * (L = 6; S = 2, 3, 4, and S = 2 plus a rank-32 residual) measured by the fixture's two mean-pooled
+ * cosine similarities and by the SST-2 dev accuracy of a linear probe (logistic regression on
+ * mean-pooled embeddings) fitted on the uncompressed model; stories260K (L = 5; S = 1..4) by
+ * held-out next-token NLL on tinyshakespeare. Part 2: stories260K compressed at S = 2, then
+ * fine-tuned with MASA coefficients, MASA coefficients + atoms, or LoRA, against LoRA on the
+ * uncompressed model; each arm's learning rate chosen on a validation split. Fixed seeds, one
+ * libtorch thread.
  *
  * <pre>
  * mvn -o -q -B -pl peft-masa -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
- * cd peft-masa && java -Xmx4g -Dai.djl.offline=true -cp target/test-classes:target/classes:$(cat target/cp.txt) \
- *     io.peft4j.masa.experiments.MasaComparison --steps 20
+ * cd peft-masa && java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
+ *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.masa.experiments.MasaComparison --steps 300 [--part stories]
  * </pre>
  * (exec:java with {@code -am} also runs in the parent and the other modules, which lack this class.)
- * <pre>
- * </pre>
  */
 public final class MasaComparison {
 
@@ -61,10 +64,16 @@ public final class MasaComparison {
 
     public static void main(String[] args) throws Exception {
         System.setProperty("ai.djl.offline", "true");
-        int steps = 200;
+        System.setProperty("ai.djl.pytorch.num_threads", "1");
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        int steps = 300;
+        boolean skipMiniLm = false;
         for (int i = 0; i + 1 < args.length; i++) {
             if (args[i].equals("--steps")) {
                 steps = Integer.parseInt(args[i + 1]);
+            }
+            if (args[i].equals("--part")) {
+                skipMiniLm = args[i + 1].equals("stories");
             }
         }
         Path shared = Path.of(System.getenv().getOrDefault("PEFT4J_SHARED", "../shared"));
@@ -72,7 +81,9 @@ public final class MasaComparison {
             shared = Path.of("../../shared");
         }
         long t0 = System.nanoTime();
-        miniLm(shared);
+        if (!skipMiniLm) {
+            miniLm(shared);
+        }
         stories(shared, steps);
         System.out.printf(Locale.ROOT, "total %.1f s%n", (System.nanoTime() - t0) / 1e9);
     }
@@ -95,11 +106,25 @@ public final class MasaComparison {
         System.out.printf(Locale.ROOT, "%n== all-MiniLM-L6-v2 compression (attention Q,K,V,O; L=6) ==%n");
         System.out.printf(Locale.ROOT, "reference cosines: guitar~instrument %.4f, guitar~stocks %.4f%n",
                 ref.get("guitar~instrument").getAsDouble(), ref.get("guitar~stocks").getAsDouble());
+        // SST-2 linear probe: logistic regression on the uncompressed model's mean-pooled sentence
+        // embeddings (2,000 training sentences), then scored on the dev set (872) embedded by each model
+        List<LabeledText> probeTrain = DataReaders.sample(DataReaders.readLabeled(shared.resolve("data/sst2/train.tsv")), 2000, 42);
+        List<LabeledText> dev = DataReaders.readLabeled(shared.resolve("data/sst2/dev.tsv"));
+        double[] probe;
+        try (TextTokenizer tok = TextTokenizer.builder(dir.resolve("tokenizer.json")).maxLength(64).build()) {
+            trainIds = encode(tok, probeTrain);
+            devIds = encode(tok, dev);
+        }
+        trainLabels = probeTrain.stream().mapToInt(LabeledText::label).toArray();
+        devLabels = dev.stream().mapToInt(LabeledText::label).toArray();
+        System.out.println("| setting | attention params removed | guitar~instrument | guitar~stocks | SST-2 dev acc, probe from uncompressed | mean rel. weight error |");
         try (Model model = HfCheckpoint.load(dir, Device.cpu())) {
             double[] c = cosines(model.getBlock(), ids);
-            System.out.printf(Locale.ROOT, "| uncompressed | 0 | %.4f | %.4f |%n", c[0], c[1]);
+            probe = logisticRegression(features(model.getBlock(), trainIds), trainLabels);
+            System.out.printf(Locale.ROOT, "| uncompressed | 0 | %.4f | %.4f | %.4f | 0 |%n", c[0], c[1],
+                    accuracy(probe, features(model.getBlock(), devIds), devLabels));
         }
-        int[][] settings = {{2, 0}, {3, 0}, {4, 0}, {2, 8}, {2, 32}};
+        int[][] settings = {{2, 0}, {3, 0}, {4, 0}, {2, 32}};
         for (int[] s : settings) {
             try (Model model = HfCheckpoint.load(dir, Device.cpu());
                     NDManager m = NDManager.newBaseManager()) {
@@ -108,8 +133,9 @@ public final class MasaComparison {
                 try (CompressedAttention ca = comp.compress(model.getBlock(), m)) {
                     ca.applyTo(model.getBlock());
                     double[] c = cosines(model.getBlock(), ids);
-                    System.out.printf(Locale.ROOT, "| S=%d%s | %.1f%% | %.4f | %.4f | mean rel. weight error %.3f%n", s[0],
-                            s[1] > 0 ? " + rank-" + s[1] + " residual" : "", 100 * ca.reduction(), c[0], c[1], meanError(ca));
+                    double acc = accuracy(probe, features(model.getBlock(), devIds), devLabels);
+                    System.out.printf(Locale.ROOT, "| S=%d%s | %.1f%% | %.4f | %.4f | %.4f | %.3f |%n", s[0],
+                            s[1] > 0 ? " + rank-" + s[1] + " residual" : "", 100 * ca.reduction(), c[0], c[1], acc, meanError(ca));
                     if (s[0] == 2 && s[1] == 0) {
                         // the compressed model saves and loads again: HF dense layout and the compact file
                         Path out = Files.createTempDirectory("masa-minilm");
@@ -129,6 +155,91 @@ public final class MasaComparison {
                 }
             }
         }
+    }
+
+    private static long[][] trainIds;
+    private static long[][] devIds;
+    private static int[] trainLabels;
+    private static int[] devLabels;
+
+    private static long[][] encode(TextTokenizer tok, List<LabeledText> examples) {
+        long[][] out = new long[examples.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = tok.encode(examples.get(i).text());
+        }
+        return out;
+    }
+
+    /** Mean-pooled, L2-normalised sentence embeddings (n, h) of a BertModel. */
+    private static float[][] features(Block bert, long[][] ids) {
+        float[][] out = new float[ids.length][];
+        try (NoGrad off = NoGrad.enter(); NDManager m = NDManager.newBaseManager()) {
+            ParameterStore ps = new ParameterStore(m, false);
+            for (int start = 0; start < ids.length; start += 64) {
+                int end = Math.min(ids.length, start + 64);
+                int width = 0;
+                for (int i = start; i < end; i++) {
+                    width = Math.max(width, ids[i].length);
+                }
+                long[][] x = new long[end - start][width];
+                long[][] mask = new long[end - start][width];
+                for (int i = start; i < end; i++) {
+                    System.arraycopy(ids[i], 0, x[i - start], 0, ids[i].length);
+                    java.util.Arrays.fill(mask[i - start], 0, ids[i].length, 1L);
+                }
+                try (NDManager s = m.newSubManager()) {
+                    NDArray xa = s.create(x);
+                    NDArray ma = s.create(mask);
+                    NDArray hidden = bert.forward(ps, new NDList(xa, ma), false).head();
+                    NDArray pooled = Pooling.normalize(Pooling.mean(hidden, ma));
+                    for (int i = start; i < end; i++) {
+                        out[i] = pooled.get(i - start).toFloatArray();
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** L2-regularised logistic regression by full-batch gradient descent; weights then bias. */
+    private static double[] logisticRegression(float[][] x, int[] y) {
+        int d = x[0].length;
+        double[] w = new double[d + 1];
+        double[] g = new double[d + 1];
+        double lr = 2.0;
+        double l2 = 1e-4;
+        for (int it = 0; it < 2000; it++) {
+            java.util.Arrays.fill(g, 0);
+            for (int i = 0; i < x.length; i++) {
+                double z = w[d];
+                for (int j = 0; j < d; j++) {
+                    z += w[j] * x[i][j];
+                }
+                double err = 1 / (1 + Math.exp(-z)) - y[i];
+                for (int j = 0; j < d; j++) {
+                    g[j] += err * x[i][j];
+                }
+                g[d] += err;
+            }
+            for (int j = 0; j <= d; j++) {
+                w[j] -= lr * (g[j] / x.length + (j < d ? l2 * w[j] : 0));
+            }
+        }
+        System.out.printf(Locale.ROOT, "  probe train accuracy %.4f%n", accuracy(w, x, y));
+        return w;
+    }
+
+    private static double accuracy(double[] w, float[][] x, int[] y) {
+        int d = x[0].length;
+        int correct = 0;
+        for (int i = 0; i < x.length; i++) {
+            double z = w[d];
+            for (int j = 0; j < d; j++) {
+                z += w[j] * x[i][j];
+            }
+            correct += (z > 0 ? 1 : 0) == y[i] ? 1 : 0;
+        }
+        return correct / (double) x.length;
     }
 
     private static double meanError(CompressedAttention ca) {
@@ -163,8 +274,10 @@ public final class MasaComparison {
         String text = Files.readString(shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
         long[] train;
         long[] heldOut;
+        long[] val;
         try (TextTokenizer tok = TextTokenizer.builder(dir).build()) {
-            train = tok.encode(text.substring(0, 120_000));
+            train = tok.encode(text.substring(0, 600_000));
+            val = tok.encode(text.substring(text.length() - 60_000, text.length() - 30_000));
             heldOut = tok.encode(text.substring(text.length() - 30_000));
         }
         System.out.printf(Locale.ROOT, "%n== stories260K (L=5) on tinyshakespeare: %d train tokens, %d held-out tokens, windows of %d ==%n",
@@ -182,19 +295,47 @@ public final class MasaComparison {
                 }
             }
         }
-        System.out.printf(Locale.ROOT, "%n-- fine-tuning on tinyshakespeare: %d steps, batch 8, AdamW, cosine schedule, seed 7 --%n", steps);
-        System.out.println("| model | method | trainable | held-out NLL before | after | seconds |");
+        System.out.printf(Locale.ROOT, "%n-- fine-tuning on tinyshakespeare (first 600,000 characters): %d steps, batch 8 x %d,"
+                + " AdamW, warm-up %d, seed 7; lr chosen on a validation split (the 30,000 characters before the held-out"
+                + " ones) --%n", steps, SEQ, steps / 10);
+        System.out.println("| model | method | lr | trainable | held-out NLL before | val NLL after | held-out NLL after | train loss by quarter | ms/step |");
         LoraConfig lora = LoraConfig.builder().rank(4).alpha(8).targets(LLAMA_ATTN).build();
-        finetune(dir, 0, "LoRA r=4 QKVO", lora, 5e-3, train, heldOut, steps);
-        finetune(dir, 0, "MASA coefficients S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2).build(), 5e-3, train, heldOut, steps);
-        finetune(dir, 2, "MASA coefficients S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2).build(), 5e-3, train, heldOut, steps);
-        finetune(dir, 2, "MASA coefficients+atoms S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2)
-                .mode(MasaMode.COEFFICIENTS_AND_ATOMS).build(), 1e-3, train, heldOut, steps);
-        finetune(dir, 2, "LoRA r=4 QKVO", lora, 5e-3, train, heldOut, steps);
+        best(dir, 0, "LoRA r=4 QKVO", lora, new double[] {3e-3, 1e-2, 3e-2}, train, val, heldOut, steps);
+        best(dir, 2, "MASA coefficients S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2).build(),
+                new double[] {1e-2, 5e-2, 2e-1}, train, val, heldOut, steps);
+        best(dir, 2, "MASA coefficients+atoms S=2", MasaConfig.builder().targets(LLAMA_ATTN).atoms(2)
+                .mode(MasaMode.COEFFICIENTS_AND_ATOMS).build(), new double[] {1e-3, 3e-3}, train, val, heldOut, steps);
+        best(dir, 2, "LoRA r=4 QKVO", lora, new double[] {3e-3, 1e-2, 3e-2}, train, val, heldOut, steps);
+        System.out.println();
+        System.out.println("chosen (lowest val NLL):");
+        chosen.forEach(System.out::println);
     }
 
-    private static void finetune(Path dir, int compressAtoms, String label, AdapterConfig config, double lr,
-            long[] train, long[] heldOut, int steps) {
+    private static final List<String> chosen = new ArrayList<>();
+
+    private static void best(Path dir, int compressAtoms, String label, AdapterConfig config, double[] lrs,
+            long[] train, long[] val, long[] heldOut, int steps) {
+        String bestRow = null;
+        double bestVal = Double.POSITIVE_INFINITY;
+        for (double lr : lrs) {
+            try {
+                Object[] r = finetune(dir, compressAtoms, label, config, lr, train, val, heldOut, steps);
+                if ((double) r[0] < bestVal) {
+                    bestVal = (double) r[0];
+                    bestRow = (String) r[1];
+                }
+            } catch (RuntimeException e) {
+                System.out.println("FAILED " + label + " lr " + lr + ": " + e);
+                e.printStackTrace(System.out);
+            }
+        }
+        if (bestRow != null) {
+            chosen.add(bestRow);
+        }
+    }
+
+    private static Object[] finetune(Path dir, int compressAtoms, String label, AdapterConfig config, double lr,
+            long[] train, long[] val, long[] heldOut, int steps) {
         try (Model model = HfCheckpoint.load(dir, Device.cpu()); NDManager m = NDManager.newBaseManager()) {
             Block block = model.getBlock();
             if (compressAtoms > 0) {
@@ -224,17 +365,30 @@ public final class MasaComparison {
             };
             try (PeftModel peft = PeftModel.wrap(block, config)) {
                 long t = System.nanoTime();
-                TrainingResult r = FineTuner.builder().learningRate(lr).maxSteps(steps).batchSize(8).warmupSteps(10).seed(7)
+                TrainingResult r = FineTuner.builder().learningRate(lr).maxSteps(steps).batchSize(8).warmupSteps(steps / 10).seed(7)
                         .progress(false).build()
                         .fit(peft, (b, training) -> tokenNll(peft.forward(new NDList(b.get(0)), training).head(), b.get(1)), data);
                 double secs = (System.nanoTime() - t) / 1e9;
-                double after = nll(block, heldOut);
-                System.out.printf(Locale.ROOT, "| %s | %s | %,d | %.4f | %.4f | %.1f |%n",
-                        compressAtoms > 0 ? "MASA-compressed S=" + compressAtoms : "uncompressed", label,
-                        peft.trainableSummary().trainable(), before, after, secs);
                 if (r.losses().isEmpty()) {
                     throw new IllegalStateException("no training steps ran");
                 }
+                double valAfter = nll(block, val);
+                double after = nll(block, heldOut);
+                StringBuilder q = new StringBuilder();
+                for (int k = 0; k < 4; k++) {
+                    int a = k * r.losses().size() / 4;
+                    int z = (k + 1) * r.losses().size() / 4;
+                    double sum = 0;
+                    for (int i = a; i < z; i++) {
+                        sum += r.losses().get(i);
+                    }
+                    q.append(String.format(Locale.ROOT, "%s%.3f", k == 0 ? "" : " ", sum / Math.max(1, z - a)));
+                }
+                String row = String.format(Locale.ROOT, "| %s | %s | %.0e | %,d | %.4f | %.4f | %.4f | %s | %.0f |",
+                        compressAtoms > 0 ? "MASA-compressed S=" + compressAtoms : "uncompressed", label, lr,
+                        peft.trainableSummary().trainable(), before, valAfter, after, q, 1000 * secs / r.steps());
+                System.out.println(row);
+                return new Object[] {valAfter, row};
             }
         }
     }
@@ -246,12 +400,12 @@ public final class MasaComparison {
 
     /** Mean next-token NLL over non-overlapping windows of the held-out tokens. */
     private static double nll(Block lm, long[] tokens) {
-        int windows = Math.min(60, (tokens.length - 1) / SEQ);
+        int windows = Math.min(120, (tokens.length - 1) / SEQ);
         double sum = 0;
-        try (NDManager m = NDManager.newBaseManager()) {
+        try (NoGrad off = NoGrad.enter(); NDManager m = NDManager.newBaseManager()) {
             ParameterStore ps = new ParameterStore(m, false);
-            for (int w = 0; w < windows; w += 10) {
-                int n = Math.min(10, windows - w);
+            for (int w = 0; w < windows; w += 20) {
+                int n = Math.min(20, windows - w);
                 long[][] x = new long[n][SEQ];
                 long[][] y = new long[n][SEQ];
                 for (int i = 0; i < n; i++) {
