@@ -18,9 +18,12 @@ import io.peft4j.core.train.PeftOptimizer;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
+import io.peft4j.core.train.Evaluation;
+import io.peft4j.lift.LiftAdapter;
 import io.peft4j.lift.LiftConfig;
 import io.peft4j.lift.LiftOptimizer;
 import io.peft4j.lora.LoraConfig;
+import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
@@ -48,9 +51,15 @@ import java.util.function.Supplier;
  *     -Dexec.mainClass=io.peft4j.lift.experiments.LiftComparison
  * </pre>
  *
- * System properties: {@code lift.steps} (200), {@code lift.r} (4), {@code lift.R} (8), {@code
- * lift.T} (50), {@code lift.lr.full} (1e-3), {@code lift.lr.lora} (3e-3), {@code lift.lr.lift} (1e-3),
- * {@code lift.methods} (full,lora,lift,magnitude).
+ * Also all-MiniLM-L6-v2 + SST-2 dev accuracy ({@code -Dlift.task=sst2}; the new classifier head is
+ * trained in full with AdamW by every PEFT run). Results: peft-lift/README.md.
+ *
+ * <p>System properties: {@code lift.task} (stories|sst2), {@code lift.steps} (300 | 100), {@code lift.r}
+ * (4), {@code lift.R} (8), {@code lift.T} (100 | 40), {@code lift.batch} (8 | 16), {@code lift.warmup}
+ * (steps/10), {@code lift.evalEvery} (steps/3), {@code lift.train} (SST-2 subset, 2000), learning rates
+ * as comma lists (one run each): {@code lift.lr.full} (1e-3), {@code lift.lr.lora} (3e-3), {@code
+ * lift.lr.lift} (3e-3), {@code lift.lr.magnitude} (= lift.lr.lift); {@code lift.methods}
+ * (full,lora,lift,magnitude).
  */
 public final class LiftComparison {
 
@@ -60,66 +69,115 @@ public final class LiftComparison {
 
     private LiftComparison() {}
 
-    record Row(String method, long trainable, long stateBytes, double nllBefore, double nllAfter, double msPerStep, String note) {}
+    record Row(String method, double lr, long trainable, long stateBytes, double before, double after, String curve, double msPerStep, String note) {}
 
     public static void main(String[] args) throws Exception {
         Path shared = Path.of(System.getProperty("peft4j.shared", "../shared"));
+        boolean sst2 = System.getProperty("lift.task", "stories").equals("sst2");
         Path modelDir = shared.resolve("models/stories260K");
         Path text = shared.resolve("data/tinyshakespeare/input.txt");
-        int steps = Integer.getInteger("lift.steps", 200);
+        int steps = Integer.getInteger("lift.steps", sst2 ? 100 : 300);
         int r = Integer.getInteger("lift.r", 4);
         int bigR = Integer.getInteger("lift.R", 8);
-        int interval = Integer.getInteger("lift.T", 50);
-        double lrFull = Double.parseDouble(System.getProperty("lift.lr.full", "1e-3"));
-        double lrLora = Double.parseDouble(System.getProperty("lift.lr.lora", "3e-3"));
-        double lrLift = Double.parseDouble(System.getProperty("lift.lr.lift", "1e-3"));
+        int interval = Integer.getInteger("lift.T", sst2 ? 40 : 100);
+        int batchSize = Integer.getInteger("lift.batch", sst2 ? 16 : BATCH);
+        int warmup = Integer.getInteger("lift.warmup", Math.max(1, steps / 10));
+        List<Double> lrFull = lrs(System.getProperty("lift.lr.full", "1e-3"));
+        List<Double> lrLora = lrs(System.getProperty("lift.lr.lora", "3e-3"));
+        List<Double> lrLift = lrs(System.getProperty("lift.lr.lift", "3e-3"));
+        List<Double> lrMagnitude = lrs(System.getProperty("lift.lr.magnitude", System.getProperty("lift.lr.lift", "3e-3")));
 
-        String all = Files.readString(text, StandardCharsets.UTF_8);
-        long[] train;
-        long[] heldOut;
-        try (TextTokenizer tok = TextTokenizer.builder(modelDir.resolve("tokenizer.json")).addSpecialTokens(false).build()) {
-            train = encode(tok, all.substring(0, 400_000));
-            heldOut = encode(tok, all.substring(1_000_000, 1_040_000));
+        Task task;
+        if (sst2) {
+            Sst2 train;
+            Sst2 dev;
+            try (TextTokenizer tok = Sst2.tokenizer(shared)) {
+                train = Sst2.read(shared.resolve("data/sst2/train.tsv"), tok, Integer.getInteger("lift.train", 2000), 1234);
+                dev = Sst2.read(shared.resolve("data/sst2/dev.tsv"), tok, 0, 0);
+            }
+            System.out.printf(Locale.ROOT, "MiniLM-L6 + SST-2: %d train sentences (seeded subset), %d dev; metric dev accuracy%n",
+                    train.size(), dev.size());
+            task = new Task("dev accuracy", () -> Sst2.load(shared, SEED), train, Sst2::loss, dev::accuracy);
+        } else {
+            String all = Files.readString(text, StandardCharsets.UTF_8);
+            long[] train;
+            long[] heldOut;
+            try (TextTokenizer tok = TextTokenizer.builder(modelDir.resolve("tokenizer.json")).addSpecialTokens(false).build()) {
+                train = encode(tok, all.substring(0, 400_000));
+                heldOut = encode(tok, all.substring(1_000_000, 1_040_000));
+            }
+            int trainWindows = (train.length - 1) / (SEQ + 1);
+            int evalWindows = (heldOut.length - 1) / (SEQ + 1);
+            System.out.printf(Locale.ROOT, "stories260K on tinyshakespeare: %d train tokens (%d windows of %d), %d held-out tokens (%d windows)%n",
+                    train.length, trainWindows, SEQ, heldOut.length, evalWindows);
+            task = new Task("held-out NLL", () -> HfCheckpoint.load(modelDir, Device.cpu()), windows(train),
+                    (lm, batch, training) -> loss(lm, batch.head(), training), (lm, root) -> nll(lm, heldOut, root));
         }
-        int trainWindows = (train.length - 1) / (SEQ + 1);
-        int evalWindows = (heldOut.length - 1) / (SEQ + 1);
-        System.out.printf(Locale.ROOT, "stories260K on tinyshakespeare: %d train tokens (%d windows of %d), %d held-out tokens (%d windows)%n",
-                train.length, trainWindows, SEQ, heldOut.length, evalWindows);
-        System.out.printf(Locale.ROOT, "steps %d, batch %d, seq %d, seed %d, r %d, R %d, T %d, lr full %.0e lora %.0e lift %.0e%n",
-                steps, BATCH, SEQ, SEED, r, bigR, interval, lrFull, lrLora, lrLift);
+        System.out.printf(Locale.ROOT, "steps %d, batch %d, warm-up %d, seed %d, r %d, R %d, T %d, lr full %s lora %s lift %s magnitude %s%n",
+                steps, batchSize, warmup, SEED, r, bigR, interval, lrFull, lrLora, lrLift, lrMagnitude);
 
         List<String> methods = List.of(System.getProperty("lift.methods", "full,lora,lift,magnitude").split(","));
         List<Row> rows = new ArrayList<>();
-        if (methods.contains("full")) rows.add(run("full fine-tuning (AdamW)", modelDir, train, heldOut, steps, lrFull, lm -> new Setup(full(lm), () -> AdamW.builder().betas(0.9, 0.95).eps(1e-6).build(), null)));
-        if (methods.contains("lora")) rows.add(run("LoRA r=" + r + " all-linear", modelDir, train, heldOut, steps, lrLora, lm -> {
-            PeftModel peft = PeftModel.wrap(lm, LoraConfig.builder().rank(r).alpha(2 * r).allLinear().build());
-            return new Setup(peft, () -> AdamW.builder().betas(0.9, 0.95).eps(1e-6).build(), peft);
-        }));
-        if (methods.contains("lift")) rows.add(run("LIFT r=" + r + " R=" + bigR + " T=" + interval, modelDir, train, heldOut, steps, lrLift, lm -> {
-            PeftModel peft = PeftModel.wrap(lm, LiftConfig.builder().rank(r).filterRank(bigR).updateInterval(interval).build());
-            return new Setup(peft, () -> LiftOptimizer.forModel(peft), peft);
-        }));
-        if (methods.contains("magnitude")) rows.add(run("LIFT r=" + r + " plain magnitude (no rank reduction) T=" + interval, modelDir, train, heldOut, steps, lrLift, lm -> {
-            PeftModel peft = PeftModel.wrap(lm, LiftConfig.builder().rank(r).filterRank(0).updateInterval(interval).build());
-            return new Setup(peft, () -> LiftOptimizer.forModel(peft), peft);
-        }));
+        Supplier<PeftOptimizer> adamW = () -> AdamW.builder().betas(0.9, 0.95).eps(1e-6).build();
+        for (double lr : methods.contains("full") ? lrFull : List.<Double>of()) {
+            rows.add(run("full fine-tuning (AdamW)", task, steps, batchSize, warmup, lr, block -> new Setup(full(block), adamW, null)));
+        }
+        for (double lr : methods.contains("lora") ? lrLora : List.<Double>of()) {
+            rows.add(run("LoRA r=" + r + " all-linear (alpha " + 2 * r + ")", task, steps, batchSize, warmup, lr, block -> {
+                PeftModel peft = PeftModel.wrap(block, LoraConfig.builder().rank(r).alpha(2 * r).allLinear().build());
+                return new Setup(withHead(peft, block, sst2), adamW, peft);
+            }));
+        }
+        for (double lr : methods.contains("lift") ? lrLift : List.<Double>of()) {
+            rows.add(run("LIFT r=" + r + " R=" + bigR + " T=" + interval, task, steps, batchSize, warmup, lr, block -> {
+                PeftModel peft = PeftModel.wrap(block, LiftConfig.builder().rank(r).filterRank(bigR).updateInterval(interval).build());
+                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft);
+            }));
+        }
+        for (double lr : methods.contains("magnitude") ? lrMagnitude : List.<Double>of()) {
+            rows.add(run("LIFT r=" + r + " plain magnitude (R=0) T=" + interval, task, steps, batchSize, warmup, lr, block -> {
+                PeftModel peft = PeftModel.wrap(block, LiftConfig.builder().rank(r).filterRank(0).updateInterval(interval).build());
+                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft);
+            }));
+        }
 
         System.out.println();
-        System.out.println("| method | trainable entries | optimiser state (bytes) | held-out NLL before | after | ms/step | note |");
-        System.out.println("|---|---:|---:|---:|---:|---:|---|");
+        System.out.println("| method | lr | trainable entries | optimiser state (bytes) | " + task.metric() + " before | after | curve | ms/step | note |");
+        System.out.println("|---|---:|---:|---:|---:|---:|---|---:|---|");
         for (Row row : rows) {
-            System.out.printf(Locale.ROOT, "| %s | %,d | %,d | %.4f | %.4f | %.1f | %s |%n", row.method(), row.trainable(),
-                    row.stateBytes(), row.nllBefore(), row.nllAfter(), row.msPerStep(), row.note());
+            System.out.printf(Locale.ROOT, "| %s | %.0e | %,d | %,d | %.4f | %.4f | %s | %.1f | %s |%n", row.method(), row.lr(), row.trainable(),
+                    row.stateBytes(), row.before(), row.after(), row.curve(), row.msPerStep(), row.note());
         }
+    }
+
+    interface Loss {
+        NDArray loss(Block block, NDList batch, boolean training);
+    }
+
+    interface Metric {
+        double measure(Block block, NDManager root);
+    }
+
+    record Task(String metric, Supplier<Model> loader, TrainingData train, Loss loss, Metric eval) {}
+
+    private static List<Double> lrs(String csv) {
+        List<Double> out = new ArrayList<>();
+        for (String s : csv.split(",")) {
+            out.add(Double.parseDouble(s));
+        }
+        return out;
     }
 
     /** What a method trains, with which optimiser; {@code peft} is closed after the run. */
     record Setup(TrainableModel model, Supplier<PeftOptimizer> optimizer, PeftModel peft) {}
 
-    private static TrainableModel full(LlamaForCausalLM lm) {
+    /** Every parameter once (stories260K's lm_head is tied to embed_tokens: trained through the embedding). */
+    private static TrainableModel full(Block block) {
         Map<String, Parameter> params = new LinkedHashMap<>();
-        lm.namedParameters().forEach((name, p) -> {
-            if (!name.equals("lm_head.weight")) { // tied to embed_tokens: train the storage once
+        Map<String, Parameter> named = block instanceof LlamaForCausalLM ? ((LlamaForCausalLM) block).namedParameters()
+                : ((BertForSequenceClassification) block).namedParameters();
+        named.forEach((name, p) -> {
+            if (!name.equals("lm_head.weight")) {
                 p.freeze(false);
                 params.put(name, p);
             }
@@ -127,14 +185,23 @@ public final class LiftComparison {
         return () -> params;
     }
 
-    private static Row run(String name, Path modelDir, long[] train, long[] heldOut, int steps, double lr,
-            Function<LlamaForCausalLM, Setup> setupFn) {
+    /** The adapter's parameters, plus (SST-2) the new classifier head trained in full under "head." keys. */
+    private static TrainableModel withHead(PeftModel peft, Block block, boolean sst2) {
+        if (!sst2) {
+            return peft;
+        }
+        Map<String, Parameter> params = new LinkedHashMap<>(peft.trainableParameters());
+        params.putAll(Sst2.head(block));
+        return () -> params;
+    }
+
+    private static Row run(String name, Task task, int steps, int batchSize, int warmup, double lr, Function<Block, Setup> setupFn) {
         Engine.getInstance().setRandomSeed((int) SEED);
-        try (Model model = HfCheckpoint.load(modelDir, Device.cpu())) {
-            LlamaForCausalLM lm = (LlamaForCausalLM) model.getBlock();
+        try (Model model = task.loader().get()) {
+            Block block = model.getBlock();
             NDManager root = model.getNDManager();
-            double before = nll(lm, heldOut, root);
-            Setup setup = setupFn.apply(lm);
+            double before = task.eval().measure(block, root);
+            Setup setup = setupFn.apply(block);
             long trainable = 0;
             for (Parameter p : setup.model().trainableParameters().values()) {
                 trainable += p.getArray().size();
@@ -142,19 +209,34 @@ public final class LiftComparison {
             long[] stateBytes = new long[1];
             String[] note = {""};
             Supplier<PeftOptimizer> recording = () -> new Recording(setup.optimizer().get(), stateBytes, note);
-            TrainingData data = windows(train);
-            TrainingResult result = FineTuner.builder().learningRate(lr).warmupSteps(10).maxSteps(steps).batchSize(BATCH)
-                    .seed(SEED).progress(false).optimizer(recording).build()
-                    .fit(setup.model(), (batch, training) -> loss(lm, batch.head(), training), data);
-            double after = nll(lm, heldOut, root);
+            int evalEvery = Integer.getInteger("lift.evalEvery", Math.max(1, steps / 3));
+            TrainingResult result = FineTuner.builder().learningRate(lr).warmupSteps(warmup).maxSteps(steps).batchSize(batchSize)
+                    .seed(SEED).progress(false).optimizer(recording)
+                    .evaluation(evalEvery, (step, m, mgr) -> Map.of("eval", task.eval().measure(block, mgr))).build()
+                    .fit(setup.model(), (batch, training) -> task.loss().loss(block, batch, training), data(task));
+            List<Evaluation> evals = result.evaluations();
+            double after = !evals.isEmpty() && evals.get(evals.size() - 1).step() == steps
+                    ? evals.get(evals.size() - 1).metrics().get("eval") : task.eval().measure(block, root);
+            StringBuilder curve = new StringBuilder();
+            for (Evaluation e : evals) {
+                curve.append(String.format(Locale.ROOT, "%s%d: %.4f", curve.length() == 0 ? "" : ", ", e.step(), e.metrics().get("eval")));
+            }
             double ms = 1000.0 * result.seconds() / result.steps();
             if (setup.peft() != null) {
+                if (setup.peft().adapter("default") instanceof LiftAdapter) {
+                    note[0] += String.format(Locale.ROOT, "; %d mask refreshes", ((LiftAdapter) setup.peft().adapter("default")).refreshes());
+                }
                 setup.peft().close();
             }
-            System.out.printf(Locale.ROOT, "%-55s trainable %,9d  state %,11d B  NLL %.4f -> %.4f  %.1f ms/step  %s%n",
-                    name, trainable, stateBytes[0], before, after, ms, note[0]);
-            return new Row(name, trainable, stateBytes[0], before, after, ms, note[0]);
+            System.out.printf(Locale.ROOT, "%-45s lr %.0e trainable %,9d  state %,11d B  %s %.4f -> %.4f  %.1f ms/step  curve %s  train loss %.4f -> %.4f %s%n",
+                    name, lr, trainable, stateBytes[0], task.metric(), before, after, ms, curve,
+                    result.losses().get(0), result.finalLoss(), note[0]);
+            return new Row(name, lr, trainable, stateBytes[0], before, after, curve.toString(), ms, note[0]);
         }
+    }
+
+    private static TrainingData data(Task task) {
+        return task.train();
     }
 
     /** Mean next-token NLL of a (B, SEQ + 1) batch of ids. */
@@ -221,6 +303,55 @@ public final class LiftComparison {
         return out;
     }
 
+    /** LIFT's sparse Adam for the adapter, AdamW for the "head." parameters (SST-2's classifier). */
+    private static final class Split implements PeftOptimizer {
+        private final PeftOptimizer lift;
+        private final PeftOptimizer head;
+
+        Split(PeftOptimizer lift, PeftOptimizer head) {
+            this.lift = lift;
+            this.head = head;
+        }
+
+        @Override
+        public void step(Map<String, Parameter> params, float learningRate) {
+            Map<String, Parameter> a = new LinkedHashMap<>();
+            Map<String, Parameter> b = new LinkedHashMap<>();
+            params.forEach((k, p) -> (k.startsWith("head.") ? b : a).put(k, p));
+            lift.step(a, learningRate);
+            if (!b.isEmpty()) {
+                head.step(b, learningRate);
+            }
+        }
+
+        @Override
+        public Map<String, NDArray> state() {
+            Map<String, NDArray> out = new LinkedHashMap<>(lift.state());
+            out.putAll(head.state());
+            return out;
+        }
+
+        @Override
+        public void loadState(Map<String, NDArray> state) {
+            throw new UnsupportedOperationException("not needed by the experiment");
+        }
+
+        @Override
+        public long stateBytes() {
+            return lift.stateBytes() + head.stateBytes();
+        }
+
+        long liftDenseBytes() {
+            return ((LiftOptimizer) lift).denseAdamStateBytes();
+        }
+
+        @Override
+        public void close() {
+            lift.close();
+            head.close();
+        }
+    }
+
     /** Delegates and records the state size after every step (the trainer closes the optimiser). */
     private static final class Recording implements PeftOptimizer {
         private final PeftOptimizer inner;
@@ -237,9 +368,8 @@ public final class LiftComparison {
         public void step(Map<String, Parameter> params, float learningRate) {
             inner.step(params, learningRate);
             bytes[0] = inner.stateBytes();
-            if (inner instanceof LiftOptimizer) {
-                LiftOptimizer lift = (LiftOptimizer) inner;
-                note[0] = String.format(Locale.ROOT, "dense Adam on the same matrices: %,d B", lift.denseAdamStateBytes());
+            if (inner instanceof Split) {
+                note[0] = String.format(Locale.ROOT, "dense Adam on the same matrices: %,d B", ((Split) inner).liftDenseBytes());
             }
         }
 

@@ -12,7 +12,11 @@ import ai.djl.training.ParameterStore;
 
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
+import ai.djl.nn.Parameter;
+import io.peft4j.core.train.EvalCallback;
+import io.peft4j.core.train.Evaluation;
 import io.peft4j.core.train.FineTuner;
+import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.train.NonFiniteLossException;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
@@ -32,14 +36,22 @@ import java.util.Map;
 
 /**
  * The miniature claim: at an equal trainable budget {@code v}, does MoS (rank r = 2v..4v from
- * shared pools) beat LoRA of rank v, and how close does it get to LoRA of rank 8v? stories260K
- * (LLaMA, 5 layers, hidden 64) fine-tuned on tinyshakespeare, held-out next-token NLL. Fixed seeds;
- * every run sees the same batches in the same order.
+ * shared pools) beat LoRA of rank v, and how close does it get to LoRA of rank 8v? Two tasks:
+ * stories260K (LLaMA, 5 layers, hidden 64) fine-tuned on tinyshakespeare, held-out next-token NLL
+ * ({@code task=stories}, the default), and all-MiniLM-L6-v2 + SST-2 dev accuracy ({@code task=sst2};
+ * the new classifier head is trained in full by every run). Fixed seeds; every run sees the same
+ * batches in the same order. Results: peft-mos/README.md.
  *
  * <pre>
  * mvn -o -q -B -pl peft-mos -am test-compile exec:java -Dexec.classpathScope=test \
- *     -Dexec.mainClass=io.peft4j.mos.experiments.MosComparison [-Dexec.args="steps=300 v=4 lr=5e-3 seeds=0"]
+ *     -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
+ *     -Dexec.mainClass=io.peft4j.mos.experiments.MosComparison -Dexec.args="steps=400 evalEvery=100"
  * </pre>
+ *
+ * Options ({@code key=value} in exec.args): task (stories|sst2), steps (400 | 250), v (4), lr (2e-3 | 1e-3),
+ * lrMos (= lr), alpha (16), alphaPerRank (0: off; k: alpha = k r), batch (8 | 16), seq (128),
+ * trainChars (1000000), train (SST-2 subset, 2000), evalEvery (steps/4), seeds (0),
+ * runs (lora1,mos2,mos3,mos4,lora8: LoRA/MoS at rank k v).
  */
 public final class MosComparison {
 
@@ -47,7 +59,7 @@ public final class MosComparison {
 
     private MosComparison() {}
 
-    record Run(String label, AdapterConfig config) {}
+    record Run(String label, AdapterConfig config, double lr) {}
 
     public static void main(String[] args) throws Exception {
         Map<String, String> opts = new LinkedHashMap<>();
@@ -55,96 +67,157 @@ public final class MosComparison {
             String[] kv = a.split("=", 2);
             opts.put(kv[0], kv.length > 1 ? kv[1] : "true");
         }
-        int steps = Integer.parseInt(opts.getOrDefault("steps", "60"));
+        boolean sst2 = opts.getOrDefault("task", "stories").equals("sst2");
+        int steps = Integer.parseInt(opts.getOrDefault("steps", sst2 ? "250" : "400"));
         int v = Integer.parseInt(opts.getOrDefault("v", "4"));
-        double lr = Double.parseDouble(opts.getOrDefault("lr", "2e-3"));
-        int batch = Integer.parseInt(opts.getOrDefault("batch", "8"));
-        int seqLen = Integer.parseInt(opts.getOrDefault("seq", "64"));
+        double lr = Double.parseDouble(opts.getOrDefault("lr", sst2 ? "1e-3" : "2e-3"));
+        double lrMos = Double.parseDouble(opts.getOrDefault("lrMos", String.valueOf(lr)));
+        int batch = Integer.parseInt(opts.getOrDefault("batch", sst2 ? "16" : "8"));
+        int seqLen = Integer.parseInt(opts.getOrDefault("seq", "128"));
         float alpha = Float.parseFloat(opts.getOrDefault("alpha", "16"));
+        // alphaPerRank=k: alpha = k r for every run, so the scale alpha / r is k for every rank
+        float alphaPerRank = Float.parseFloat(opts.getOrDefault("alphaPerRank", "0"));
+        int trainLimit = Integer.parseInt(opts.getOrDefault("train", "2000"));
+        // stories: the first trainChars characters of tinyshakespeare (the held-out part is the last 12,000)
+        int trainChars = Integer.parseInt(opts.getOrDefault("trainChars", "1000000"));
+        int evalEvery = Integer.parseInt(opts.getOrDefault("evalEvery", String.valueOf(Math.max(1, steps / 4))));
+        List<String> which = List.of(opts.getOrDefault("runs", "lora1,mos2,mos3,mos4,lora8").split(","));
+        String[] targets = sst2 ? new String[] {"query", "value"} : TARGETS;
+        int layers = sst2 ? 6 : 5;
         List<Long> seeds = new ArrayList<>();
         for (String s : opts.getOrDefault("seeds", "0").split(",")) {
             seeds.add(Long.parseLong(s));
         }
         Path shared = shared();
         Path modelDir = shared.resolve("models/stories260K");
-        String text = Files.readString(shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
-        long[] train;
-        long[] heldOut;
-        try (TextTokenizer tok = TextTokenizer.builder(modelDir).addSpecialTokens(false).build()) {
-            train = tok.encode(text.substring(0, 200_000));
-            heldOut = tok.encode(text.substring(text.length() - 12_000));
+        long[] train = null;
+        long[] heldOut = null;
+        Sst2 sstTrain = null;
+        Sst2 sstDev = null;
+        if (sst2) {
+            try (TextTokenizer tok = Sst2.tokenizer(shared)) {
+                sstTrain = Sst2.read(shared.resolve("data/sst2/train.tsv"), tok, trainLimit, 1234);
+                sstDev = Sst2.read(shared.resolve("data/sst2/dev.tsv"), tok, 0, 0);
+            }
+            System.out.printf(Locale.ROOT, "MiniLM-L6 + SST-2: %d train sentences (seeded subset), %d dev; %d steps x batch %d,"
+                    + " lr LoRA %.0e MoS %.0e, alpha %s, dropout 0, targets query,value (+ classifier head trained in full), v = %d, seeds %s%n",
+                    sstTrain.size(), sstDev.size(), steps, batch, lr, lrMos, alphaPerRank > 0 ? alphaPerRank + " r" : String.valueOf(alpha),
+                    v, seeds);
+        } else {
+            String text = Files.readString(shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
+            try (TextTokenizer tok = TextTokenizer.builder(modelDir).addSpecialTokens(false).build()) {
+                train = tok.encode(text.substring(0, trainChars));
+                heldOut = tok.encode(text.substring(text.length() - 12_000));
+            }
+            System.out.printf(Locale.ROOT, "stories260K + tinyshakespeare: %d train tokens (first %d chars), %d held-out tokens (last 12000 chars); %d steps x batch %d x %d tokens,"
+                    + " lr LoRA %.0e MoS %.0e, alpha %s, dropout 0, targets all 7 projections, v = %d, seeds %s%n",
+                    train.length, trainChars, heldOut.length, steps, batch, seqLen, lr, lrMos,
+                    alphaPerRank > 0 ? alphaPerRank + " r" : String.valueOf(alpha), v, seeds);
         }
-        System.out.printf(Locale.ROOT, "stories260K + tinyshakespeare: %d train tokens, %d held-out tokens; %d steps x batch %d x %d tokens,"
-                + " lr %.0e, alpha %.0f, dropout 0, targets all 7 projections, v = %d, seeds %s%n",
-                train.length, heldOut.length, steps, batch, seqLen, lr, alpha, v, seeds);
 
         List<Run> runs = new ArrayList<>();
-        runs.add(new Run("LoRA r=" + v, lora(v, alpha)));
-        runs.add(new Run("MoS v=" + v + " r=" + 2 * v + " l=2 p=1", mos(v, 2 * v, 2, 1, alpha)));
-        if (4 * v - 1 <= (v - 1) * 5) {
-            runs.add(new Run("MoS v=" + v + " r=" + 4 * v + " l=2 p=1", mos(v, 4 * v, 2, 1, alpha)));
+        for (String w : which) {
+            int k = Integer.parseInt(w.replaceAll("[^0-9]", ""));
+            int r = k * v;
+            float a = alphaPerRank > 0 ? alphaPerRank * r : alpha;
+            if (w.startsWith("lora")) {
+                runs.add(new Run("LoRA r=" + r + (k == 1 ? " (= v)" : " (= " + k + "v)") + " alpha " + fmt(a), lora(r, a, targets), lr));
+            } else if (r - 1 <= (v - 1) * layers) {
+                runs.add(new Run("MoS v=" + v + " r=" + r + " l=2 p=1 alpha " + fmt(a), mos(v, r, 2, 1, a, targets), lrMos));
+            } else {
+                System.out.printf(Locale.ROOT, "skipping MoS r=%d: needs r - p <= (v - p) L = %d%n", r, (v - 1) * layers);
+            }
         }
-        if (opts.containsKey("p0")) {
-            runs.add(new Run("MoS v=" + v + " r=" + 4 * v + " l=2 p=0", mos(v, 4 * v, 2, 0, alpha)));
-        }
-        runs.add(new Run("LoRA r=" + 8 * v, lora(8 * v, alpha)));
 
-        double baseNll;
-        try (Model model = HfCheckpoint.load(modelDir, Device.cpu())) {
-            baseNll = heldOutNll(model.getBlock(), model.getNDManager(), heldOut, seqLen);
+        double base;
+        if (sst2) {
+            try (Model model = Sst2.load(shared, seeds.get(0))) {
+                base = sstDev.accuracy(model.getBlock(), model.getNDManager());
+            }
+            System.out.printf(Locale.ROOT, "base model (new head, no training): dev accuracy %.4f%n", base);
+        } else {
+            try (Model model = HfCheckpoint.load(modelDir, Device.cpu())) {
+                base = heldOutNll(model.getBlock(), model.getNDManager(), heldOut, seqLen);
+            }
+            System.out.printf(Locale.ROOT, "base model (no adapter): held-out NLL %.4f%n", base);
         }
-        System.out.printf(Locale.ROOT, "base model (no adapter): held-out NLL %.4f%n", baseNll);
         List<String> rows = new ArrayList<>();
         for (Run run : runs) {
-            double nllSum = 0;
+            double resultSum = 0;
             double msSum = 0;
             long trainable = 0;
             StringBuilder perSeed = new StringBuilder();
+            StringBuilder curve = new StringBuilder();
             for (long seed : seeds) {
-                try (Model model = HfCheckpoint.load(modelDir, Device.cpu())) {
+                try (Model model = sst2 ? Sst2.load(shared, seed) : HfCheckpoint.load(modelDir, Device.cpu())) {
                     AdapterConfig config = withSeed(run.config(), seed);
                     try (PeftModel peft = PeftModel.wrap(model.getBlock(), config)) {
-                        trainable = peft.trainableSummary().trainable();
                         Block block = model.getBlock();
-                        TrainingData data = windows(train, seqLen);
+                        Map<String, Parameter> params = new LinkedHashMap<>(peft.trainableParameters());
+                        if (sst2) {
+                            params.putAll(Sst2.head(block));
+                        }
+                        TrainableModel trainableModel = () -> params;
+                        trainable = 0;
+                        for (Parameter p : params.values()) {
+                            trainable += p.getArray().size();
+                        }
+                        TrainingData data = sst2 ? sstTrain : windows(train, seqLen);
+                        final Sst2 dev = sstDev;
+                        final long[] held = heldOut;
+                        EvalCallback eval = (step, m, mgr) -> Map.of("eval",
+                                dev != null ? dev.accuracy(block, mgr) : heldOutNll(block, mgr, held, seqLen));
                         TrainingResult result;
                         try {
-                            result = FineTuner.builder().learningRate(lr).warmupSteps(steps / 10).maxSteps(steps)
-                                .batchSize(batch).seed(seed).progress(false).build()
-                                .fit(peft, (b, training) -> nextTokenNll(block, b.head(), training), data);
+                            result = FineTuner.builder().learningRate(run.lr()).warmupSteps(steps / 10).maxSteps(steps)
+                                .batchSize(batch).seed(seed).progress(false).evaluation(evalEvery, eval).build()
+                                .fit(trainableModel, (b, training) -> sst2 ? Sst2.loss(block, b, training)
+                                        : nextTokenNll(block, b.head(), training), data);
                         } catch (NonFiniteLossException e) {
-                            System.out.printf(Locale.ROOT, "%-24s seed %d: stopped, %s%n", run.label(), seed, e.getMessage());
+                            System.out.printf(Locale.ROOT, "%-36s seed %d: stopped, %s%n", run.label(), seed, e.getMessage());
                             perSeed.append(" diverged");
-                            nllSum = Double.NaN;
+                            resultSum = Double.NaN;
                             continue;
                         }
-                        double nll = heldOutNll(block, model.getNDManager(), heldOut, seqLen);
+                        double value = result.evaluations().isEmpty() || result.evaluations().get(result.evaluations().size() - 1).step() != steps
+                                ? (sst2 ? sstDev.accuracy(block, model.getNDManager()) : heldOutNll(block, model.getNDManager(), heldOut, seqLen))
+                                : result.evaluations().get(result.evaluations().size() - 1).metrics().get("eval");
                         double ms = 1000 * result.seconds() / result.steps();
-                        nllSum += nll;
+                        resultSum += value;
                         msSum += ms;
-                        perSeed.append(String.format(Locale.ROOT, " %.4f", nll));
-                        System.out.printf(Locale.ROOT, "%-24s seed %d: trainable %,d, train loss %.4f -> %.4f, held-out NLL %.4f, %.1f ms/step%n",
-                                run.label(), seed, trainable, mean(result.losses(), 0, 10),
-                                mean(result.losses(), result.losses().size() - 10, result.losses().size()), nll, ms);
+                        perSeed.append(String.format(Locale.ROOT, " %.4f", value));
+                        curve.setLength(0);
+                        for (Evaluation e : result.evaluations()) {
+                            curve.append(String.format(Locale.ROOT, "%s%d: %.4f", curve.length() == 0 ? "" : ", ", e.step(), e.metrics().get("eval")));
+                        }
+                        System.out.printf(Locale.ROOT, "%-36s lr %.0e seed %d: trainable %,d, train loss %.4f -> %.4f, %s %.4f, %.1f ms/step; curve %s%n",
+                                run.label(), run.lr(), seed, trainable, mean(result.losses(), 0, 10),
+                                mean(result.losses(), result.losses().size() - 10, result.losses().size()),
+                                sst2 ? "dev accuracy" : "held-out NLL", value, ms, curve);
                     }
                 }
             }
-            rows.add(String.format(Locale.ROOT, "| %s | %,d | %.4f |%s | %.1f |", run.label(), trainable,
-                    nllSum / seeds.size(), perSeed, msSum / seeds.size()));
+            rows.add(String.format(Locale.ROOT, "| %s | %.0e | %,d | %.4f |%s | %s | %.1f |", run.label(), run.lr(), trainable,
+                    resultSum / seeds.size(), perSeed, curve, msSum / seeds.size()));
         }
         System.out.println();
-        System.out.printf(Locale.ROOT, "| run | trainable | held-out NLL (mean) | per seed | ms/step |%n|---|---|---|---|---|%n");
-        System.out.printf(Locale.ROOT, "| base (no adapter) | 0 | %.4f | | |%n", baseNll);
+        System.out.printf(Locale.ROOT, "| run | lr | trainable | %s (mean) | per seed | curve (last seed, step: value) | ms/step |%n|---|---|---|---|---|---|---|%n",
+                sst2 ? "dev accuracy" : "held-out NLL");
+        System.out.printf(Locale.ROOT, "| base (no adapter) | | 0 | %.4f | | | |%n", base);
         rows.forEach(System.out::println);
     }
 
-    private static LoraConfig lora(int r, float alpha) {
-        return LoraConfig.builder().rank(r).alpha(alpha).dropout(0).targets(TARGETS).build();
+    private static String fmt(float a) {
+        return a == Math.rint(a) ? String.valueOf((int) a) : String.valueOf(a);
     }
 
-    private static MosConfig mos(int v, int r, int l, int p, float alpha) {
+    private static LoraConfig lora(int r, float alpha, String[] targets) {
+        return LoraConfig.builder().rank(r).alpha(alpha).dropout(0).targets(targets).build();
+    }
+
+    private static MosConfig mos(int v, int r, int l, int p, float alpha, String[] targets) {
         return MosConfig.builder().equivalentRank(v).rank(r).shardsPerVector(l).privateRank(p).alpha(alpha).dropout(0)
-                .targets(TARGETS).build();
+                .targets(targets).build();
     }
 
     private static AdapterConfig withSeed(AdapterConfig c, long seed) {
