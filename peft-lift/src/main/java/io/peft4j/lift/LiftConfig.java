@@ -34,6 +34,7 @@ public final class LiftConfig implements AdapterConfig {
     public static final String PEFT_TYPE = "LIFT";
 
     private static final Set<String> KNOWN = Set.of(
+            "modules_to_save",
             "peft_type", "r", "density", "filter_rank", "update_interval", "betas", "eps", "seed",
             "svd_oversample", "svd_iterations", "target_modules", "exclude_modules",
             "layers_to_transform", "layers_pattern", "base_model_name_or_path", "task_type",
@@ -53,7 +54,10 @@ public final class LiftConfig implements AdapterConfig {
     private final String taskType;
     private final String baseModelNameOrPath;
 
+    private final List<String> modulesToSave;
+
     private LiftConfig(Builder b) {
+        this.modulesToSave = List.copyOf(b.modulesToSave);
         this.rank = b.rank;
         this.density = b.density;
         this.filterRank = b.filterRank;
@@ -150,6 +154,12 @@ public final class LiftConfig implements AdapterConfig {
         return Math.min((m + n) * rank, total);
     }
 
+    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    @Override
+    public List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
@@ -183,6 +193,11 @@ public final class LiftConfig implements AdapterConfig {
                 : list(targets.targetNames()));
         j.add("task_type", str(taskType));
         j.addProperty("update_interval", updateInterval);
+        if (!modulesToSave.isEmpty()) {
+            JsonArray saved = new JsonArray();
+            modulesToSave.forEach(saved::add);
+            j.add("modules_to_save", saved);
+        }
         return j;
     }
 
@@ -269,6 +284,11 @@ public final class LiftConfig implements AdapterConfig {
                 warnings.accept("unknown LIFT config key \"" + key + "\" ignored");
             }
         }
+        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
+            List<String> saved = new ArrayList<>();
+            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
+            b.modulesToSave(saved);
+        }
         return b.build();
     }
 
@@ -332,7 +352,15 @@ public final class LiftConfig implements AdapterConfig {
         private String taskType;
         private String baseModelNameOrPath;
 
+        private List<String> modulesToSave = List.of();
+
         private Builder() {}
+
+        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+        public Builder modulesToSave(List<String> names) {
+            this.modulesToSave = List.copyOf(names);
+            return this;
+        }
 
         /** Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix. */
         public Builder rank(int rank) {

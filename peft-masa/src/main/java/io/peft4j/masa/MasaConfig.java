@@ -39,6 +39,7 @@ public final class MasaConfig implements AdapterConfig {
     public static final List<String> DEFAULT_TARGETS = List.of("q_proj", "k_proj", "v_proj", "o_proj");
 
     private static final Set<String> KNOWN = Set.of(
+            "modules_to_save",
             "peft_type", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
             "num_atoms", "num_groups", "mode", "base_model_name_or_path", "inference_mode", "task_type");
 
@@ -47,7 +48,10 @@ public final class MasaConfig implements AdapterConfig {
     private final int groups;
     private final MasaMode mode;
 
+    private final List<String> modulesToSave;
+
     private MasaConfig(Builder b) {
+        this.modulesToSave = List.copyOf(b.modulesToSave);
         this.targets = b.targets.build();
         this.atoms = b.atoms;
         this.groups = b.groups;
@@ -84,6 +88,12 @@ public final class MasaConfig implements AdapterConfig {
         return mode;
     }
 
+    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    @Override
+    public List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
@@ -104,6 +114,11 @@ public final class MasaConfig implements AdapterConfig {
         j.addProperty("num_atoms", atoms);
         j.addProperty("num_groups", groups);
         j.addProperty("mode", mode.name());
+        if (!modulesToSave.isEmpty()) {
+            JsonArray saved = new JsonArray();
+            modulesToSave.forEach(saved::add);
+            j.add("modules_to_save", saved);
+        }
         return j;
     }
 
@@ -165,6 +180,11 @@ public final class MasaConfig implements AdapterConfig {
                 warnings.accept("unknown MASA config key \"" + e.getKey() + "\" ignored");
             }
         }
+        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
+            List<String> saved = new ArrayList<>();
+            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
+            b.modulesToSave(saved);
+        }
         return b.build();
     }
 
@@ -211,7 +231,15 @@ public final class MasaConfig implements AdapterConfig {
         private int groups = 1;
         private MasaMode mode = MasaMode.COEFFICIENTS;
 
+        private List<String> modulesToSave = List.of();
+
         private Builder() {}
+
+        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+        public Builder modulesToSave(List<String> names) {
+            this.modulesToSave = List.copyOf(names);
+            return this;
+        }
 
         /** Target modules by name (exact path or {@code .name} suffix). */
         public Builder targets(String... names) {

@@ -42,6 +42,7 @@ public final class MosConfig implements AdapterConfig {
     public static final String PEFT_TYPE = "MOS";
 
     private static final Set<String> KNOWN = Set.of(
+            "modules_to_save",
             "peft_type", "r", "equivalent_rank", "shards_per_vector", "private_rank", "lora_alpha",
             "lora_dropout", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
             "seed", "bias", "task_type", "base_model_name_or_path", "inference_mode", "revision");
@@ -57,7 +58,10 @@ public final class MosConfig implements AdapterConfig {
     private final String taskType;
     private final String baseModelNameOrPath;
 
+    private final List<String> modulesToSave;
+
     private MosConfig(Builder b) {
+        this.modulesToSave = List.copyOf(b.modulesToSave);
         this.targets = b.targets.build();
         this.equivalentRank = b.equivalentRank;
         this.rank = b.rank;
@@ -78,6 +82,7 @@ public final class MosConfig implements AdapterConfig {
     /** A builder holding this config's values. */
     public Builder toBuilder() {
         Builder b = new Builder();
+        b.modulesToSave = modulesToSave;
         b.targets = copyTargets(targets);
         b.equivalentRank = equivalentRank;
         b.rank = rank;
@@ -170,6 +175,12 @@ public final class MosConfig implements AdapterConfig {
         }
     }
 
+    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    @Override
+    public List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
@@ -199,6 +210,11 @@ public final class MosConfig implements AdapterConfig {
                 ? new JsonPrimitive(targets.targetRegex().get())
                 : list(targets.targetNames()));
         j.add("task_type", str(taskType));
+        if (!modulesToSave.isEmpty()) {
+            JsonArray saved = new JsonArray();
+            modulesToSave.forEach(saved::add);
+            j.add("modules_to_save", saved);
+        }
         return j;
     }
 
@@ -268,6 +284,11 @@ public final class MosConfig implements AdapterConfig {
             if (!KNOWN.contains(e.getKey())) {
                 warnings.accept("unknown MoS config key \"" + e.getKey() + "\" ignored");
             }
+        }
+        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
+            List<String> saved = new ArrayList<>();
+            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
+            b.modulesToSave(saved);
         }
         return b.build();
     }
@@ -340,7 +361,15 @@ public final class MosConfig implements AdapterConfig {
         private String taskType;
         private String baseModelNameOrPath;
 
+        private List<String> modulesToSave = List.of();
+
         private Builder() {}
+
+        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+        public Builder modulesToSave(List<String> names) {
+            this.modulesToSave = List.copyOf(names);
+            return this;
+        }
 
         /** {@code v}, the equivalent LoRA rank (budget), > 0. */
         public Builder equivalentRank(int v) {

@@ -1,5 +1,8 @@
 package io.peft4j.shadow;
 
+import com.google.gson.JsonArray;
+import java.util.ArrayList;
+import java.util.List;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
@@ -28,6 +31,7 @@ public final class ShadowConfig implements AdapterConfig {
     public static final String PEFT_TYPE = "SHADOW";
 
     private static final Set<String> KNOWN = Set.of(
+            "modules_to_save",
             "peft_type", "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
             "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
             "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
@@ -50,7 +54,10 @@ public final class ShadowConfig implements AdapterConfig {
     private final String pretrainedSource;
     private final long seed;
 
+    private final List<String> modulesToSave;
+
     private ShadowConfig(Builder b) {
+        this.modulesToSave = List.copyOf(b.modulesToSave);
         this.numShadowLayers = b.numShadowLayers;
         this.shadowHiddenSize = b.shadowHiddenSize;
         this.shadowIntermediateSize = b.shadowIntermediateSize;
@@ -76,6 +83,7 @@ public final class ShadowConfig implements AdapterConfig {
     /** A builder holding this config's values. */
     public Builder toBuilder() {
         Builder b = new Builder();
+        b.modulesToSave = modulesToSave;
         b.numShadowLayers = numShadowLayers;
         b.shadowHiddenSize = shadowHiddenSize;
         b.shadowIntermediateSize = shadowIntermediateSize;
@@ -183,6 +191,12 @@ public final class ShadowConfig implements AdapterConfig {
                 && shadowKvHeads > 0 && family != ShadowFamily.AUTO && normEps > 0;
     }
 
+    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    @Override
+    public List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
@@ -209,6 +223,11 @@ public final class ShadowConfig implements AdapterConfig {
         }
         j.addProperty("seed", seed);
         j.addProperty("task_type", "CAUSAL_LM");
+        if (!modulesToSave.isEmpty()) {
+            JsonArray saved = new JsonArray();
+            modulesToSave.forEach(saved::add);
+            j.add("modules_to_save", saved);
+        }
         return j;
     }
 
@@ -273,6 +292,11 @@ public final class ShadowConfig implements AdapterConfig {
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }
+        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
+            List<String> saved = new ArrayList<>();
+            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
+            b.modulesToSave(saved);
+        }
         return b.build();
     }
 
@@ -314,7 +338,15 @@ public final class ShadowConfig implements AdapterConfig {
         private String pretrainedSource;
         private long seed = 42;
 
+        private List<String> modulesToSave = List.of();
+
         private Builder() {}
+
+        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+        public Builder modulesToSave(List<String> names) {
+            this.modulesToSave = List.copyOf(names);
+            return this;
+        }
 
         /** Shadow layers (at least 1). */
         public Builder numShadowLayers(int v) {

@@ -2,11 +2,11 @@ package io.peft4j.examples.cli;
 
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
-import io.peft4j.examples.tasks.CausalLmTask;
-import io.peft4j.examples.tasks.ClassificationTask;
-import io.peft4j.examples.tasks.DataReaders;
-import io.peft4j.examples.tasks.LabeledText;
-import io.peft4j.examples.tasks.TextExample;
+import io.peft4j.tasks.CausalLmTask;
+import io.peft4j.tasks.ClassificationTask;
+import io.peft4j.tasks.DataReaders;
+import io.peft4j.tasks.LabeledText;
+import io.peft4j.tasks.TextExample;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;

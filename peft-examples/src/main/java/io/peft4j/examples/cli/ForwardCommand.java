@@ -9,7 +9,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
-import io.peft4j.examples.tasks.NoGrad;
+import io.peft4j.tasks.NoGrad;
 import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;

@@ -2,7 +2,7 @@ package io.peft4j.examples.cli;
 
 import ai.djl.ndarray.NDManager;
 import io.peft4j.core.PeftModel;
-import io.peft4j.examples.tasks.NoGrad;
+import io.peft4j.tasks.NoGrad;
 import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaForCausalLM;

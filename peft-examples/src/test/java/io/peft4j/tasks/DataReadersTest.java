@@ -1,4 +1,4 @@
-package io.peft4j.examples.tasks;
+package io.peft4j.tasks;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

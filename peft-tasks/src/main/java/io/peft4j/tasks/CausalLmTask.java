@@ -1,4 +1,4 @@
-package io.peft4j.examples.tasks;
+package io.peft4j.tasks;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;

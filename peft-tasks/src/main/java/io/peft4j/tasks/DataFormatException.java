@@ -1,4 +1,4 @@
-package io.peft4j.examples.tasks;
+package io.peft4j.tasks;
 
 /** A data file that cannot be read as the task needs; the message names the file and line. */
 public final class DataFormatException extends IllegalArgumentException {
