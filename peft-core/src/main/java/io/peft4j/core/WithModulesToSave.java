@@ -106,6 +106,11 @@ final class WithModulesToSave implements Adapter {
     }
 
     @Override
+    public <T extends Adapter> java.util.Optional<T> as(Class<T> type) {
+        return type.isInstance(this) ? java.util.Optional.of(type.cast(this)) : inner.as(type);
+    }
+
+    @Override
     public AdapterConfig config() {
         return inner.config();
     }

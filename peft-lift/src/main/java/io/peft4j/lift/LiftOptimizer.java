@@ -80,9 +80,9 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     /** The sparse Adam of a LIFT adapter. */
     public static LiftOptimizer forAdapter(Adapter adapter) {
-        checkArgument(adapter instanceof LiftAdapter,
-                "LiftOptimizer needs a LIFT adapter, got %s (%s)", adapter.name(), adapter.config().peftType());
-        return new LiftOptimizer((LiftAdapter) adapter);
+        LiftAdapter lift = adapter.as(LiftAdapter.class).orElseThrow(() -> new IllegalArgumentException(
+                "LiftOptimizer needs a LIFT adapter, got " + adapter.name() + " (" + adapter.config().peftType() + ")"));
+        return new LiftOptimizer(lift);
     }
 
     /** Optimiser steps taken (the refresh clock). */

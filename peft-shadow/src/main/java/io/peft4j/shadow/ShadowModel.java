@@ -48,11 +48,9 @@ public final class ShadowModel {
     /** Adapter {@code name} of {@code peft}, which must be a ShadowPEFT adapter. */
     public static ShadowModel of(PeftModel peft, String name) {
         Adapter a = peft.adapter(name);
-        if (!(a instanceof ShadowAdapter)) {
-            throw new IllegalArgumentException("adapter '" + name + "' is " + a.config().peftType() + ", not "
-                    + ShadowConfig.PEFT_TYPE);
-        }
-        return new ShadowModel(peft, name, (ShadowAdapter) a);
+        ShadowAdapter shadow = a.as(ShadowAdapter.class).orElseThrow(() -> new IllegalArgumentException(
+                "adapter '" + name + "' is " + a.config().peftType() + ", not " + ShadowConfig.PEFT_TYPE));
+        return new ShadowModel(peft, name, shadow);
     }
 
     /** The adapter's resolved config. */

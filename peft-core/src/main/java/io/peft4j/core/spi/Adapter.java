@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
 
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * One named adapter attached to a model by a method. It owns its tensors, knows how to fold
@@ -58,4 +59,12 @@ public interface Adapter {
 
     /** Removes the adapter from the model, restoring modules no other adapter uses. */
     void detach();
+
+    /**
+     * This adapter as a method's own type, looking through what PeftModel wraps around it (its
+     * {@code modules_to_save}); empty when it is not one.
+     */
+    default <T extends Adapter> Optional<T> as(Class<T> type) {
+        return type.isInstance(this) ? Optional.of(type.cast(this)) : Optional.empty();
+    }
 }
