@@ -162,10 +162,20 @@ public final class LiftOptimizer implements PeftOptimizer {
         return next;
     }
 
+    /**
+     * A LIFT values vector must belong to this adapter (a clear error otherwise); any other trained
+     * tensor, such as a modules_to_save head, is updated densely with the same Adam formula.
+     */
+    private void checkKey(String name) {
+        if (name.endsWith(".lift_values")) {
+            adapter.pathOfKey(name);
+        }
+    }
+
     private Slot slotFor(String name, NDArray weight) {
         Slot slot = slots.get(name);
         if (slot == null) {
-            adapter.pathOfKey(name); // a parameter of this adapter, or a clear error
+            checkKey(name);
             NDManager owner = managerFor(weight);
             slot = new Slot();
             slot.expAvg = owner.zeros(weight.getShape(), weight.getDataType());
@@ -230,7 +240,7 @@ public final class LiftOptimizer implements PeftOptimizer {
         try {
             for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
                 String name = e.getKey();
-                adapter.pathOfKey(name);
+                checkKey(name);
                 Map<String, NDArray> parts = e.getValue();
                 Set<String> allowed = Set.of(EXP_AVG, EXP_AVG_SQ, STEP, MASK, FROZEN_INDICES, FROZEN_VALUES);
                 checkArgument(allowed.containsAll(parts.keySet()), "LIFT optimizer state for '%s' has slots %s, expected some of %s", name, parts.keySet(), allowed);
