@@ -83,7 +83,7 @@ public final class LoraConfig implements AdapterConfig {
         b.rank = rank;
         b.alpha = alpha;
         b.dropout = dropout;
-        b.targets = copyTargets(targets);
+        b.targets = targets.toBuilder();
         b.useRslora = useRslora;
         b.useDora = useDora;
         b.init = init;
@@ -419,19 +419,6 @@ public final class LoraConfig implements AdapterConfig {
         JsonObject o = new JsonObject();
         m.forEach((k, v) -> o.addProperty(k, v));
         return o;
-    }
-
-    private static TargetSpec.Builder copyTargets(TargetSpec t) {
-        TargetSpec.Builder b = TargetSpec.builder();
-        if (t.targetRegex().isPresent()) {
-            b.targetRegex(t.targetRegex().get());
-        } else {
-            b.targets(t.targetNames());
-        }
-        b.exclude(t.excludeNames()).excludeRegex(t.excludeRegex().orElse(null));
-        b.layersToTransform(t.layersToTransform()).layersPattern(t.layersPattern());
-        b.outputHeads(t.outputHeads());
-        return b;
     }
 
     @Override

@@ -83,7 +83,7 @@ public final class MosConfig implements AdapterConfig {
     public Builder toBuilder() {
         Builder b = new Builder();
         b.modulesToSave = modulesToSave;
-        b.targets = copyTargets(targets);
+        b.targets = targets.toBuilder();
         b.equivalentRank = equivalentRank;
         b.rank = rank;
         b.shardsPerVector = shardsPerVector;
@@ -311,19 +311,6 @@ public final class MosConfig implements AdapterConfig {
 
     private static JsonElement str(String s) {
         return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
-    }
-
-    private static TargetSpec.Builder copyTargets(TargetSpec t) {
-        TargetSpec.Builder b = TargetSpec.builder();
-        if (t.targetRegex().isPresent()) {
-            b.targetRegex(t.targetRegex().get());
-        } else {
-            b.targets(t.targetNames());
-        }
-        b.exclude(t.excludeNames()).excludeRegex(t.excludeRegex().orElse(null));
-        b.layersToTransform(t.layersToTransform()).layersPattern(t.layersPattern());
-        b.outputHeads(t.outputHeads());
-        return b;
     }
 
     @Override

@@ -65,6 +65,20 @@ public final class TargetSpec {
         return new Builder();
     }
 
+    /** A builder holding this spec's values (for configs' {@code toBuilder}). */
+    public Builder toBuilder() {
+        Builder b = builder();
+        if (targetRegex != null) {
+            b.targetRegex(targetRegex);
+        } else {
+            b.targets(targetNames);
+        }
+        b.exclude(excludeNames).excludeRegex(excludeRegex);
+        b.layersToTransform(layersToTransform).layersPattern(layersPattern);
+        b.outputHeads(outputHeads);
+        return b;
+    }
+
     /** Target names (empty when a regex or {@code all-linear} is used). */
     public List<String> targetNames() {
         return targetNames;
