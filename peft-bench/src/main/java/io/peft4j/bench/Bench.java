@@ -105,10 +105,18 @@ final class Bench {
 
     /** Random token ids in [1000, vocab) (no special tokens), row-major batch x seq. */
     static long[] randomIds(int batch, int seq, int vocab, long seed) {
+        return randomIds(batch, seq, 1000, vocab, seed);
+    }
+
+    /** Random token ids in [from, to), row-major batch x seq. */
+    static long[] randomIds(int batch, int seq, int from, int to, long seed) {
+        if (from < 0 || to <= from) {
+            throw new IllegalArgumentException("token id range [" + from + ", " + to + ") is empty or negative");
+        }
         Random random = new Random(seed);
         long[] ids = new long[batch * seq];
         for (int i = 0; i < ids.length; i++) {
-            ids[i] = 1000 + random.nextInt(vocab - 1000);
+            ids[i] = from + random.nextInt(to - from);
         }
         return ids;
     }
@@ -129,6 +137,21 @@ final class Bench {
 
     static long rssKb() {
         return procStatusKb("VmRSS:");
+    }
+
+    /**
+     * Resets this process's VmHWM to its current RSS (Linux >= 4.0: "5" to /proc/self/clear_refs), so
+     * that a later {@link #peakRssKb()} sees only what came after, not a transient of the set-up.
+     *
+     * @return whether the reset took place
+     */
+    static boolean resetPeakRss() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
     }
 
     private static long procStatusKb(String key) {
