@@ -38,7 +38,7 @@ import java.util.Set;
  * </ul>
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
  * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory]
- * [rounds=4] [--tiny]}; {@code --tiny} runs a random 2-layer BERT at batch 2 x 8 (the CI smoke run).
+ * [rounds=4] [--tiny]}; {@code --tiny} runs a random 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
  */
 public final class Issue9 {
 
@@ -46,7 +46,7 @@ public final class Issue9 {
     private final int rounds;
     private final Path onnx;
 
-    private Issue9(boolean tiny, int rounds) {
+    Issue9(boolean tiny, int rounds) {
         this.tiny = tiny;
         this.rounds = rounds;
         this.onnx = tiny ? null : Bench.minilmOnnx();
@@ -92,7 +92,7 @@ public final class Issue9 {
         if (!tiny) {
             return Bench.minilmConfig();
         }
-        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(2).numAttentionHeads(4)
+        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(4).numAttentionHeads(4)
                 .intermediateSize(64).maxPositionEmbeddings(64).addPoolingLayer(false).build();
     }
 
