@@ -57,13 +57,7 @@ public final class Issue9 {
             childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
             return;
         }
-        List<String> rest = new ArrayList<>(List.of(args));
-        boolean tiny = rest.remove("--tiny");
-        String cases = rest.size() > 0 ? rest.get(0) : "train,forward,flops,memory";
-        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 4;
-        for (String line : run(cases, rounds, tiny)) {
-            System.out.println(line);
-        }
+        Bench.printReport(args, "train,forward,flops,memory", 4, Issue9::run);
     }
 
     /** Runs the named cases (comma separated) and returns the report lines. */
