@@ -44,10 +44,12 @@ import java.util.Set;
  *   <li>{@code forward}: unmerged LoRA forward / base forward and merged / base, batch 32 x 128;
  *   <li>{@code flops}: matmul FLOPs of a train step (counted from shapes) per second / raw libtorch
  *       matmul GFLOP/s on the model's largest GEMM shape, measured in the same run;
- *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning.
+ *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning;
+ *   <li>{@code python}: the LoRA train step / the same step in PyTorch-Python ({@link PythonReference};
+ *       skipped, and said so, where no python3 can import torch).
  * </ul>
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
- * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory]
+ * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory,python]
  * [rounds=4] [--tiny]}; {@code --tiny} runs a random 2-layer BERT at batch 2 x 8 (the CI smoke run).
  */
 public final class Issue9 {
@@ -56,7 +58,7 @@ public final class Issue9 {
     private final int rounds;
     private final Path onnx;
 
-    private Issue9(boolean tiny, int rounds) {
+    Issue9(boolean tiny, int rounds) {
         this.tiny = tiny;
         this.rounds = rounds;
         this.onnx = tiny ? null : Bench.minilmOnnx();
@@ -69,7 +71,7 @@ public final class Issue9 {
         }
         List<String> rest = new ArrayList<>(List.of(args));
         boolean tiny = rest.remove("--tiny");
-        String cases = rest.size() > 0 ? rest.get(0) : "train,forward,flops,memory";
+        String cases = rest.size() > 0 ? rest.get(0) : "train,forward,flops,memory,python";
         int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 4;
         for (String line : run(cases, rounds, tiny)) {
             System.out.println(line);
@@ -92,6 +94,9 @@ public final class Issue9 {
         }
         if (wanted.contains("memory")) {
             out.addAll(bench.memory());
+        }
+        if (wanted.contains("python")) {
+            out.addAll(PythonReference.compare(bench, rounds, PythonReference.defaultCandidates()));
         }
         return out;
     }
