@@ -169,4 +169,46 @@ final class Bench {
     static Path javaBinary() {
         return Path.of(System.getProperty("java.home"), "bin", "java");
     }
+
+    /**
+     * Runs {@code main} of {@code mainClass} in a child JVM (same classpath, libtorch thread settings
+     * and temp dir; one process per case, so that peak RSS belongs to that case alone) and returns
+     * the numbers of the line it prints starting with {@code RESULT }.
+     *
+     * @throws IllegalStateException with the child's output if it fails or prints no RESULT line
+     */
+    static long[] runChild(Class<?> mainClass, List<String> args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(javaBinary().toString(), "-Dai.djl.offline=true",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        for (String key : List.of("ai.djl.pytorch.num_threads", "ai.djl.pytorch.num_interop_threads", "java.io.tmpdir")) {
+            if (System.getProperty(key) != null) {
+                cmd.add("-D" + key + "=" + System.getProperty(key));
+            }
+        }
+        cmd.addAll(List.of("-cp", classpath(), mainClass.getName()));
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String result = null;
+        StringBuilder log = new StringBuilder();
+        try (java.io.BufferedReader r = new java.io.BufferedReader(
+                new java.io.InputStreamReader(p.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                if (line.startsWith("RESULT ")) {
+                    result = line.substring(7);
+                } else {
+                    log.append(line).append('\n');
+                }
+            }
+        }
+        int rc = p.waitFor();
+        if (rc != 0 || result == null) {
+            throw new IllegalStateException("child " + mainClass.getSimpleName() + " " + args + " failed (exit " + rc + "):\n" + log);
+        }
+        String[] parts = result.trim().split(" ");
+        long[] values = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            values[i] = Long.parseLong(parts[i]);
+        }
+        return values;
+    }
 }

@@ -1,7 +1,6 @@
 package io.peft4j.bench;
 
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -9,25 +8,16 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 
 import io.peft4j.core.PeftModel;
-import io.peft4j.core.train.AdamW;
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -50,7 +40,7 @@ import java.util.Set;
  * </ul>
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
  * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory,python]
- * [rounds=4] [--tiny]}; {@code --tiny} runs a random 2-layer BERT at batch 2 x 8 (the CI smoke run).
+ * [rounds=4] [--tiny]}; {@code --tiny} runs a random 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
  */
 public final class Issue9 {
 
@@ -107,7 +97,7 @@ public final class Issue9 {
         if (!tiny) {
             return Bench.minilmConfig();
         }
-        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(2).numAttentionHeads(4)
+        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(4).numAttentionHeads(4)
                 .intermediateSize(64).maxPositionEmbeddings(64).addPoolingLayer(false).build();
     }
 
@@ -138,66 +128,16 @@ public final class Issue9 {
         return LoraConfig.builder().rank(8).alpha(16).targets("query", "value").build();
     }
 
-    /** A model set up for one kind of training: its trainable parameters and its optimiser. */
-    static final class Trainee implements AutoCloseable {
-        final Model model;
-        final PeftModel peft; // null for full fine-tuning
-        final Map<String, Parameter> params;
-        final AdamW optimizer = AdamW.builder().build();
-
-        Trainee(Model model, boolean lora) {
-            this.model = model;
-            if (lora) {
-                peft = PeftModel.wrap(model.getBlock(), loraConfig());
-                params = peft.trainableParameters();
-            } else {
-                peft = null;
-                params = new LinkedHashMap<>(((BertModel) model.getBlock()).namedParameters());
-                for (Parameter p : params.values()) {
-                    p.getArray().setRequiresGradient(true);
-                }
-            }
-        }
-
-        long trainableCount() {
-            return params.values().stream().mapToLong(p -> p.getArray().size()).sum();
-        }
-
-        @Override
-        public void close() {
-            optimizer.close();
-            if (peft != null) {
-                peft.close();
-            }
-            model.close();
-        }
+    /** LoRA r=8 on query/value, or full fine-tuning of every parameter. */
+    Trainee trainee(boolean lora) {
+        Model model = newModel();
+        return lora ? Trainee.adapted("LoRA r=8 q/v", model, loraConfig())
+                : Trainee.full("full fine-tuning", model, ((BertModel) model.getBlock()).namedParameters());
     }
 
     /** Seconds for one train step (forward, loss, backward, AdamW, zero grads). */
     static double trainStep(Trainee t, NDManager manager, long[] ids, int batch, int seq) {
-        long start = System.nanoTime();
-        try (NDManager scope = manager.newSubManager()) {
-            // as FineTuner: parameters are temp-attached so every intermediate lands in the scope
-            Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Parameter p : t.params.values()) {
-                if (attached.add(p.getArray())) {
-                    p.getArray().tempAttach(scope);
-                }
-            }
-            try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                NDList in = Bench.bertInputs(scope, ids, batch, seq);
-                NDArray hidden = t.model.getBlock().forward(new ParameterStore(scope, false), in, true).head();
-                NDArray loss = hidden.square().mean();
-                collector.backward(loss);
-            }
-            t.optimizer.step(t.params, 1e-5f);
-            for (Parameter p : t.params.values()) {
-                if (p.getArray().hasGradient()) {
-                    JniUtils.zeroGrad((PtNDArray) p.getArray());
-                }
-            }
-        }
-        return (System.nanoTime() - start) / 1e9;
+        return t.step(manager, scope -> Bench.bertInputs(scope, ids, batch, seq), 1e-5f);
     }
 
     // ---------------------------------------------------------------- train + flops
@@ -208,8 +148,8 @@ public final class Issue9 {
         BertConfig c = config();
         long[] ids = Bench.randomIds(batch, seq, c.vocabSize(), 7);
         List<String> out = new ArrayList<>();
-        try (Trainee lora = new Trainee(newModel(), true);
-                Trainee full = new Trainee(newModel(), false);
+        try (Trainee lora = trainee(true);
+                Trainee full = trainee(false);
                 NDManager manager = NDManager.newBaseManager()) {
             long rows = (long) batch * seq;
             long in = c.hiddenSize();
@@ -375,35 +315,11 @@ public final class Issue9 {
 
     /** {optimiser bytes, VmHWM KiB, VmRSS after load KiB} from a child JVM. */
     long[] runChild(String kind, int steps) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Bench.javaBinary().toString(), "-Dai.djl.offline=true",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
-        for (String key : List.of("ai.djl.pytorch.num_threads", "ai.djl.pytorch.num_interop_threads", "java.io.tmpdir")) {
-            if (System.getProperty(key) != null) {
-                cmd.add("-D" + key + "=" + System.getProperty(key));
-            }
-        }
-        cmd.addAll(List.of("-cp", Bench.classpath(), Issue9.class.getName(), "child-train", kind, String.valueOf(steps)));
+        List<String> args = new ArrayList<>(List.of("child-train", kind, String.valueOf(steps)));
         if (tiny) {
-            cmd.add("--tiny");
+            args.add("--tiny");
         }
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String result = null;
-        StringBuilder log = new StringBuilder();
-        try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-            for (String line; (line = r.readLine()) != null; ) {
-                if (line.startsWith("RESULT ")) {
-                    result = line.substring(7);
-                } else {
-                    log.append(line).append('\n');
-                }
-            }
-        }
-        int rc = p.waitFor();
-        if (rc != 0 || result == null) {
-            throw new IllegalStateException("child " + kind + " failed (exit " + rc + "):\n" + log);
-        }
-        String[] parts = result.trim().split(" ");
-        return new long[] {Long.parseLong(parts[0]), Long.parseLong(parts[1]), Long.parseLong(parts[2])};
+        return Bench.runChild(Issue9.class, args);
     }
 
     static void childTrain(boolean lora, int steps, boolean tiny) {
@@ -412,7 +328,7 @@ public final class Issue9 {
         int batch = bench.trainBatch();
         int seq = bench.seq();
         long[] ids = Bench.randomIds(batch, seq, bench.config().vocabSize(), 7);
-        try (Trainee t = new Trainee(bench.newModel(), lora); NDManager manager = NDManager.newBaseManager()) {
+        try (Trainee t = bench.trainee(lora); NDManager manager = NDManager.newBaseManager()) {
             long loaded = Bench.rssKb();
             for (int i = 0; i < steps; i++) {
                 trainStep(t, manager, ids, batch, seq);

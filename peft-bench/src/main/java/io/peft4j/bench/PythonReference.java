@@ -164,7 +164,7 @@ public final class PythonReference {
         }
         Process python = builder.start();
         try (Writer stdin = new OutputStreamWriter(python.getOutputStream(), StandardCharsets.UTF_8);
-                Issue9.Trainee ours = newLoraTrainee(bench);
+                Trainee ours = newLoraTrainee(bench);
                 NDManager manager = NDManager.newBaseManager()) {
             Script py = new Script(python, stdin, pump(python.getInputStream()), lookup.python());
             String ready = py.await("ready ", PROBE_TIMEOUT_S);
@@ -218,11 +218,11 @@ public final class PythonReference {
 
     // The two calls into the peft4j train step, kept here so a refactoring of Issue9 touches only them.
 
-    private static Issue9.Trainee newLoraTrainee(Issue9 bench) {
-        return new Issue9.Trainee(bench.newModel(), true);
+    private static Trainee newLoraTrainee(Issue9 bench) {
+        return bench.trainee(true);
     }
 
-    private static double oursStep(Issue9.Trainee t, NDManager manager, long[] ids, int batch, int seq) {
+    private static double oursStep(Trainee t, NDManager manager, long[] ids, int batch, int seq) {
         return Issue9.trainStep(t, manager, ids, batch, seq);
     }
 

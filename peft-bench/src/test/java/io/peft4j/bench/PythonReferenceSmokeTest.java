@@ -31,7 +31,11 @@ class PythonReferenceSmokeTest {
         String after = ratioLine.substring(ratioLine.indexOf(PythonReference.RATIO_LABEL) + PythonReference.RATIO_LABEL.length());
         double ratio = Double.parseDouble(after.substring(0, after.indexOf(' ')));
         assertTrue(Double.isFinite(ratio) && ratio > 0, "ratio " + ratio + " in:\n" + all);
-        assertTrue(all.contains("2,048 trainable on both sides"), "tiny BERT: 2 layers x 2 targets x (8x32 + 32x8)\n" + all);
+        // LoRA r=8 on query and value: 2 targets x (A 8 x hidden + B hidden x 8) per layer
+        io.peft4j.models.BertConfig c = new Issue9(true, 1).config();
+        long expected = (long) c.numHiddenLayers() * 2 * (2 * 8 * c.hiddenSize());
+        assertTrue(all.contains(String.format(java.util.Locale.ROOT, "%,d trainable on both sides", expected)),
+                "expected " + expected + " trainable parameters on both sides:\n" + all);
         assertFalse(all.contains("skipped"), all);
     }
 

@@ -1,0 +1,110 @@
+package io.peft4j.bench;
+
+import ai.djl.Model;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Parameter;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.PeftModel;
+import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.train.AdamW;
+import io.peft4j.core.train.PeftOptimizer;
+import io.peft4j.lift.LiftConfig;
+import io.peft4j.lift.LiftOptimizer;
+
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+
+/**
+ * A model set up for one kind of training (full fine-tuning or one PEFT method), with its trainable
+ * parameters and its optimiser, and the train step every harness times: FineTuner's step body
+ * (forward in training mode, loss = mean square of the first output, backward, optimiser step,
+ * zeroed gradients, all under a sub-manager that is closed).
+ */
+final class Trainee implements AutoCloseable {
+
+    final String label;
+    final Model model;
+    /** Null for full fine-tuning. */
+    final PeftModel peft;
+    final Map<String, Parameter> params;
+    final PeftOptimizer optimizer;
+
+    private Trainee(String label, Model model, PeftModel peft, Map<String, Parameter> params, PeftOptimizer optimizer) {
+        this.label = label;
+        this.model = model;
+        this.peft = peft;
+        this.params = params;
+        this.optimizer = optimizer;
+    }
+
+    /** Full fine-tuning of {@code params} (all of them, or a chosen subset) with dense AdamW. */
+    static Trainee full(String label, Model model, Map<String, Parameter> params) {
+        Map<String, Parameter> trained = new LinkedHashMap<>(params);
+        for (Parameter p : trained.values()) {
+            p.getArray().setRequiresGradient(true);
+        }
+        return new Trainee(label, model, null, trained, AdamW.builder().build());
+    }
+
+    /** {@code model} wrapped with {@code config}; LIFT trains with its own sparse Adam, as in peft4j train. */
+    static Trainee adapted(String label, Model model, AdapterConfig config) {
+        PeftModel peft = PeftModel.wrap(model.getBlock(), config);
+        PeftOptimizer optimizer = config instanceof LiftConfig ? LiftOptimizer.forModel(peft) : AdamW.builder().build();
+        return new Trainee(label, model, peft, peft.trainableParameters(), optimizer);
+    }
+
+    long trainableCount() {
+        return params.values().stream().mapToLong(p -> p.getArray().size()).sum();
+    }
+
+    /**
+     * Runs one train step and returns its wall time in seconds.
+     *
+     * @param manager the long-lived manager; the step runs in a sub-manager of it that is closed
+     * @param inputs makes the step's inputs in the given (step) manager
+     * @param learningRate the optimiser's learning rate
+     */
+    double step(NDManager manager, Function<NDManager, NDList> inputs, float learningRate) {
+        long start = System.nanoTime();
+        try (NDManager scope = manager.newSubManager()) {
+            // as FineTuner: parameters are temp-attached so every intermediate lands in the scope
+            Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
+            for (Parameter p : params.values()) {
+                if (attached.add(p.getArray())) {
+                    p.getArray().tempAttach(scope);
+                }
+            }
+            try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                NDArray out = model.getBlock().forward(new ParameterStore(scope, false), inputs.apply(scope), true).head();
+                collector.backward(out.square().mean());
+            }
+            optimizer.step(params, learningRate);
+            for (Parameter p : params.values()) {
+                if (p.getArray().hasGradient()) {
+                    JniUtils.zeroGrad((PtNDArray) p.getArray());
+                }
+            }
+        }
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    @Override
+    public void close() {
+        optimizer.close();
+        if (peft != null) {
+            peft.close();
+        }
+        model.close();
+    }
+}
