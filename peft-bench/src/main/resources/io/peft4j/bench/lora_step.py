@@ -116,7 +116,8 @@ class Bert(nn.Module):
         positions = torch.arange(ids.shape[1]).unsqueeze(0)
         h = self.word_embeddings(ids) + self.token_type_embeddings(types) + self.position_embeddings(positions)
         h = self.dropout(self.LayerNorm(h))
-        # Hugging Face's extended mask: 0 for real tokens, a large negative value for padding
+        # Hugging Face's extended mask: 0 for real tokens, a large negative value for padding. Added
+        # even when it is all zeros, as HF's eager attention does (peft4j skips that add).
         bias = (1.0 - mask[:, None, None, :].to(h.dtype)) * -1e9
         for layer in self.layers:
             h = layer(h, bias)
