@@ -234,4 +234,23 @@ final class Bench {
         }
         return values;
     }
+
+    /** A harness's report: the lines for the named cases, {@code rounds} rounds, tiny or real shapes. */
+    interface Report {
+        List<String> run(String cases, int rounds, boolean tiny) throws Exception;
+    }
+
+    /**
+     * The command line every harness takes, {@code [cases] [rounds] [--tiny]}: runs {@code report}
+     * and prints its lines.
+     */
+    static void printReport(String[] args, String defaultCases, int defaultRounds, Report report) throws Exception {
+        List<String> rest = new ArrayList<>(List.of(args));
+        boolean tiny = rest.remove("--tiny");
+        String cases = rest.size() > 0 ? rest.get(0) : defaultCases;
+        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : defaultRounds;
+        for (String line : report.run(cases, rounds, tiny)) {
+            System.out.println(line);
+        }
+    }
 }

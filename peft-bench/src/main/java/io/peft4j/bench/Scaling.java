@@ -125,22 +125,12 @@ public final class Scaling {
             child(args);
             return;
         }
-        List<String> rest = new ArrayList<>(List.of(args));
-        boolean tiny = rest.remove("--tiny");
-        if (rest.size() > 2) {
-            throw new IllegalArgumentException("usage: Scaling [sweeps=hidden,layers,seq] [rounds=3] [--tiny], got "
-                    + Arrays.toString(args));
-        }
-        List<String> sweeps = List.of((rest.size() > 0 ? rest.get(0) : String.join(",", AXES)).split(","));
-        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 3;
-        for (String line : run(sweeps, rounds, tiny)) {
-            System.out.println(line);
-        }
+        Bench.printReport(args, String.join(",", AXES), 3, Scaling::run);
     }
 
-    /** Runs the named sweeps and returns the report lines. */
-    static List<String> run(List<String> sweeps, int rounds, boolean tiny) throws IOException, InterruptedException {
-        return study(sweeps, rounds, tiny).lines();
+    /** Runs the named sweeps (comma separated) and returns the report lines. */
+    static List<String> run(String sweeps, int rounds, boolean tiny) throws IOException, InterruptedException {
+        return study(List.of(sweeps.split(",")), rounds, tiny).lines();
     }
 
     /** Runs the named sweeps ("hidden", "layers", "seq") and returns their results and report. */

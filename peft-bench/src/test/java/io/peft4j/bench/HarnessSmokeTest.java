@@ -1,8 +1,13 @@
 package io.peft4j.bench;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.junit.jupiter.api.Test;
 
@@ -19,6 +24,29 @@ class HarnessSmokeTest {
         assertTrue(all.contains("LoRA step / full fine-tuning step"), all);
         assertTrue(all.contains("unmerged LoRA r=8 q/v / base"), all);
         assertTrue(all.contains("full FT step throughput / raw matmul"), all);
+    }
+
+    @Test
+    void methodStepsCoverEveryMethodAtLorasBudget() throws Exception {
+        List<String> lines = MethodSteps.run("steps,memory", 1, true);
+        String all = String.join("\n", lines);
+        Map<String, Long> trainable = new HashMap<>();
+        Pattern row = Pattern.compile("^  (.+?)\\s+([\\d,]+) trainable .* / LoRA: ");
+        for (String line : lines) {
+            Matcher m = row.matcher(line);
+            if (m.find()) {
+                trainable.put(m.group(1).trim(), Long.parseLong(m.group(2).replace(",", "")));
+            }
+        }
+        for (MethodSteps.Setting s : MethodSteps.SETTINGS) {
+            assertTrue(trainable.containsKey(s.label()), "no step row for " + s.label() + ":\n" + all);
+            assertTrue(all.contains(s.label() + " ") && all.contains("state "), all);
+        }
+        // the equal-budget claim: MoS and LIFT train exactly as many values as LoRA
+        long lora = trainable.get("LoRA r=8 q/v");
+        assertEquals(lora, trainable.get("MoS v=8 r=16 q/v"), all);
+        assertTrue(all.contains("LIFT state / dense Adam's on the same matrices"), all);
+        assertEquals(MethodSteps.SETTINGS.size(), lines.stream().filter(l -> l.contains("KiB   above loaded")).count(), all);
     }
 
     @Test

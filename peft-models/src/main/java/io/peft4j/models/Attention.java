@@ -51,7 +51,28 @@ final class Attention {
     }
 
     /**
-     * Additive bias for a bidirectional encoder.
+     * The name that marks a bias as all zeros (a batch without padding): {@link #scaledDotProduct}
+     * then skips the add, a full pass over the (B, heads, T, S) scores in the forward pass and one
+     * more in the backward pass, for nothing.
+     */
+    static final String NO_PADDING = "peft4j.attention.no-padding";
+
+    /**
+     * The bias for keys that are all real tokens: zeros (1, 1, 1, S), named {@link #NO_PADDING}.
+     *
+     * @param manager where the bias is made (the forward pass's scope)
+     * @param keyLen S
+     * @param dataType type of the scores
+     */
+    static NDArray noPaddingBias(NDManager manager, long keyLen, DataType dataType) {
+        NDArray bias = manager.zeros(new Shape(1, 1, 1, keyLen), dataType);
+        bias.setName(NO_PADDING);
+        return bias;
+    }
+
+    /**
+     * Additive bias for a bidirectional encoder: {@link #noPaddingBias} when the mask has no padding
+     * (one host sync to find out, cheaper than adding zeros to every score twice).
      *
      * @param keyMask (B, S) 1 for real tokens, 0 for padding
      * @param dataType type of the scores
@@ -59,6 +80,9 @@ final class Attention {
      */
     static NDArray paddingBias(NDArray keyMask, DataType dataType) {
         Shape s = keyMask.getShape();
+        if (!keyMask.lte(0).any().getBoolean()) {
+            return noPaddingBias(keyMask.getManager(), s.get(1), dataType);
+        }
         return keyMask.gt(0).logicalNot().toType(dataType, false).mul(maskValue(dataType))
                 .reshape(s.get(0), 1, 1, s.get(1));
     }
@@ -88,7 +112,10 @@ final class Attention {
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
         // Scale q (T x d) rather than the scores (T x S): the same product up to rounding, on a
         // smaller array.
-        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt(headDim)).matMul(kT).add(bias.expandDims(2));
+        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt(headDim)).matMul(kT);
+        if (!NO_PADDING.equals(bias.getName())) {
+            scores = scores.add(bias.expandDims(2));
+        }
         NDArray probs = scores.softmax(-1);
         if (training && dropout > 0) {
             probs = Dropout.dropout(probs, dropout, true).head();

@@ -98,7 +98,7 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         NDArray hidden = embeddings.forward(ps, embIn, training, params).head();
         DataType type = hidden.getDataType();
         NDArray bias = mask != null ? Attention.paddingBias(mask, type)
-                : ids.getManager().zeros(new Shape(1, 1, 1, ids.getShape().get(1)), type);
+                : Attention.noPaddingBias(ids.getManager(), ids.getShape().get(1), type);
         return new NDList(hidden, bias);
     }
 

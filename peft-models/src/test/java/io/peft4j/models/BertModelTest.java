@@ -13,6 +13,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -108,6 +109,26 @@ class BertModelTest {
         NDArray types = forward(bert, manager, manager.create(new long[][] {{2, 11, 12, 3}}),
                 manager.create(new long[][] {{1, 1, 1, 1}}), manager.create(new long[][] {{0, 0, 1, 1}}));
         assertTrue(TestSupport.maxAbsDiff(alone, types) > 1e-3, "token types must matter");
+    }
+
+    @Test
+    void aMaskWithoutPaddingSkipsTheBiasAndGivesTheSameScores() {
+        NDArray full = Attention.paddingBias(manager.create(new long[][] {{1, 1, 1}, {1, 1, 1}}), DataType.FLOAT32);
+        NDArray padded = Attention.paddingBias(manager.create(new long[][] {{1, 1, 0}, {1, 1, 1}}), DataType.FLOAT32);
+        assertEquals(Attention.NO_PADDING, full.getName());
+        assertTrue(!Attention.NO_PADDING.equals(padded.getName()), "a padded mask must be added");
+        assertEquals(-1e9f, padded.get(0, 0, 0, 2).getFloat(), 0f);
+        // the skipped add must equal adding the zeros it stands for
+        manager.getEngine().setRandomSeed(3);
+        NDArray q = manager.randomNormal(new Shape(2, 2, 3, 4));
+        NDArray k = manager.randomNormal(new Shape(2, 2, 3, 4));
+        NDArray v = manager.randomNormal(new Shape(2, 2, 3, 4));
+        NDArray zeros = manager.zeros(new Shape(1, 1, 1, 3));
+        NDArray skipped = Attention.scaledDotProduct(q, k, v, full, 0f, false);
+        NDArray added = Attention.scaledDotProduct(q, k, v, zeros, 0f, false);
+        assertEquals(0.0, TestSupport.maxAbsDiff(skipped, added), 1e-6);
+        assertTrue(TestSupport.maxAbsDiff(skipped, Attention.scaledDotProduct(q, k, v, padded, 0f, false)) > 1e-3,
+                "the padded bias must change the output");
     }
 
     @Test
