@@ -63,14 +63,17 @@ final class Bench {
 
     /** One line: date, load average, CPUs, torch intra-op threads. */
     static String machine() {
-        String load;
-        try {
-            load = Files.readString(Path.of("/proc/loadavg")).trim();
-        } catch (IOException e) {
-            load = "n/a";
-        }
-        return "date " + LocalDate.now() + ", loadavg " + load + ", cpus " + Runtime.getRuntime().availableProcessors()
+        return "date " + LocalDate.now() + ", loadavg " + loadavg() + ", cpus " + Runtime.getRuntime().availableProcessors()
                 + ", torch intra-op threads " + torchThreads();
+    }
+
+    /** /proc/loadavg's line, "n/a" where it is missing. */
+    static String loadavg() {
+        try {
+            return Files.readString(Path.of("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "n/a";
+        }
     }
 
     /** The all-MiniLM-L6-v2 ONNX export from the langchain4j jar, copied once to a temp folder. */

@@ -29,8 +29,8 @@ import java.util.function.ToDoubleFunction;
  * the order; the ratio is the median of per-round ratios); memory runs one child JVM per (point,
  * kind), since peak RSS is per process. A point shared by several sweeps (the base) is measured once.
  *
- * <p>Usage: {@code Scaling [sweeps=hidden,layers,seq] [rounds=3] [--tiny]}; {@code --tiny} uses
- * toy sizes and is the CI smoke run.
+ * <p>Usage: {@code Scaling [sweeps=hidden,layers,seq] [rounds=3] [--tiny]}; a sweep takes chosen
+ * values as {@code hidden=128/512/2048}; {@code --tiny} uses toy sizes and is the CI smoke run.
  */
 public final class Scaling {
 
@@ -110,7 +110,32 @@ public final class Scaling {
         this.base = tiny ? new Point(16, 1, 8) : new Point(256, 4, 128);
     }
 
-    /** The values of one sweep; the base value is among them. */
+    /**
+     * One sweep from its command-line spec: {@code axis} for the default values, or
+     * {@code axis=v1/v2/...} for chosen ones (e.g. {@code hidden=128/512}).
+     *
+     * @throws IllegalArgumentException for an unknown axis or a value that is not a positive integer
+     */
+    Map.Entry<String, int[]> sweep(String spec) {
+        int eq = spec.indexOf('=');
+        String axis = eq < 0 ? spec.trim() : spec.substring(0, eq).trim();
+        int[] defaults = values(axis);
+        if (eq < 0) {
+            return Map.entry(axis, defaults);
+        }
+        String[] parts = spec.substring(eq + 1).split("/");
+        int[] chosen = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            String v = parts[i].trim();
+            if (!v.matches("[1-9][0-9]{0,8}")) {
+                throw new IllegalArgumentException("sweep '" + spec + "': '" + v + "' is not a positive integer");
+            }
+            chosen[i] = Integer.parseInt(v);
+        }
+        return Map.entry(axis, chosen);
+    }
+
+    /** The default values of one sweep; the base value is among them. */
     int[] values(String axis) {
         switch (axis) {
             case "hidden": return tiny ? new int[] {16, 32} : new int[] {128, 256, 512, 1024};
@@ -133,22 +158,34 @@ public final class Scaling {
         return study(List.of(sweeps.split(",")), rounds, tiny).lines();
     }
 
-    /** Runs the named sweeps ("hidden", "layers", "seq") and returns their results and report. */
+    /**
+     * Runs the given sweeps ({@code hidden}, {@code layers}, {@code seq}, each optionally with
+     * {@code =v1/v2/...}) and returns their results and report.
+     */
     static Study study(List<String> sweeps, int rounds, boolean tiny) throws IOException, InterruptedException {
         Bench.gradOff();
+        // the load is taken at both ends: on a shared box it can change a lot within one run
+        String machine = Bench.machine();
         Scaling bench = new Scaling(tiny, rounds);
-        for (String axis : sweeps) {
-            bench.values(axis); // an unknown sweep fails here, before any measuring
+        // every spec is checked before anything is measured
+        Map<String, int[]> chosen = new LinkedHashMap<>();
+        for (String spec : sweeps) {
+            Map.Entry<String, int[]> sweep = bench.sweep(spec);
+            if (chosen.put(sweep.getKey(), sweep.getValue()) != null) {
+                throw new IllegalArgumentException("sweep '" + sweep.getKey() + "' is given twice: " + sweeps);
+            }
         }
         Map<String, List<Result>> results = new LinkedHashMap<>();
-        for (String axis : sweeps) {
+        for (Map.Entry<String, int[]> sweep : chosen.entrySet()) {
             List<Result> rs = new ArrayList<>();
-            for (int v : bench.values(axis)) {
-                rs.add(bench.measure(bench.base.with(axis, v)));
+            for (int v : sweep.getValue()) {
+                rs.add(bench.measure(bench.base.with(sweep.getKey(), v)));
             }
-            results.put(axis, rs);
+            results.put(sweep.getKey(), rs);
         }
-        return new Study(results, bench.report(results));
+        List<String> lines = bench.report(results, machine);
+        lines.add("loadavg at the end: " + Bench.loadavg());
+        return new Study(results, lines);
     }
 
     // ---------------------------------------------------------------- models
@@ -292,13 +329,13 @@ public final class Scaling {
         return out;
     }
 
-    List<String> report(Map<String, List<Result>> results) {
+    List<String> report(Map<String, List<Result>> results, String machine) {
         List<String> out = new ArrayList<>();
         LlamaConfig c = config(base);
         out.add(String.format(Locale.ROOT, "Scaling (issue 9)%s: random LLaMA (heads hidden/64, mlp ~8/3 hidden,"
                 + " vocab %d, untied), batch %d; base hidden %d, layers %d, seq %d; LoRA r=8 alpha 16 q_proj/v_proj"
                 + " vs full FT of every parameter, AdamW; %d rounds alternating; %s", tiny ? " TINY smoke run" : "",
-                c.vocabSize(), batch, base.hidden(), base.layers(), base.seq(), rounds, Bench.machine()));
+                c.vocabSize(), batch, base.hidden(), base.layers(), base.seq(), rounds, machine));
         boolean allReset = results.values().stream().flatMap(List::stream).allMatch(Result::peakReset);
         out.add("train memory = peak RSS (VmHWM" + (allReset ? ", reset after building" : ", NOT reset: may include the build")
                 + ") of a child JVM running " + MEMORY_STEPS + " train steps, minus its RSS after building the model");

@@ -36,17 +36,22 @@ class ScalingSmokeTest {
     }
 
     @Test
-    void unknownSweepFailsBeforeMeasuring() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> Scaling.study(List.of("hidden", "width"), 1, true));
-        assertTrue(e.getMessage().contains("width"), e.getMessage());
+    void badSweepsFailBeforeMeasuring() {
+        for (List<String> sweeps : List.of(List.of("hidden", "width"), List.of("hidden=16/x"), List.of("seq=0/8"),
+                List.of("seq", "seq=8/16"))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Scaling.study(sweeps, 1, true), sweeps.toString());
+            assertTrue(e.getMessage().contains(sweeps.get(sweeps.size() - 1).replaceAll("=.*", "")), e.getMessage());
+        }
     }
 
     @Test
     void tinySweepsReportEverySlopeAndLoraKeepsLessOptimiserState() throws Exception {
-        Scaling.Study study = Scaling.study(Scaling.AXES, 1, true);
+        // hidden with chosen values, the others with their defaults
+        Scaling.Study study = Scaling.study(List.of("hidden=16/24", "layers", "seq"), 1, true);
         String all = String.join("\n", study.lines());
         assertEquals(Scaling.AXES, new ArrayList<>(study.sweeps().keySet()), all);
+        assertEquals(List.of(16, 24), study.sweeps().get("hidden").stream().map(r -> r.point().hidden()).toList(), all);
 
         Pattern slope = Pattern.compile("slope (LoRA|full) (step time|train memory) +~ (\\w+)\\^(\\S+)");
         List<String> seen = new ArrayList<>();
