@@ -52,6 +52,7 @@ final class Bench {
      * engine; exec:java runs main on a thread of its own. Inference must not record a graph.
      */
     static void gradOff() {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // before the first GEMM, or MKL keeps its generic path on AMD
         ai.djl.engine.Engine.getEngine("PyTorch"); // loads the natives first
         JniUtils.setGradMode(false);
     }
@@ -64,7 +65,9 @@ final class Bench {
     /** One line: date, load average, CPUs, torch intra-op threads. */
     static String machine() {
         return "date " + LocalDate.now() + ", loadavg " + loadavg() + ", cpus " + Runtime.getRuntime().availableProcessors()
-                + ", torch intra-op threads " + torchThreads();
+                + ", torch intra-op threads " + torchThreads() + ", MKL path "
+                + io.peft4j.core.engine.MklCpuDispatch.codeBranch().orElse("n/a") + " ("
+                + io.peft4j.core.engine.MklCpuDispatch.install().status() + ")";
     }
 
     /** /proc/loadavg's line, "n/a" where it is missing. */
