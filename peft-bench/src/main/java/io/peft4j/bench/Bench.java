@@ -52,6 +52,7 @@ final class Bench {
      * engine; exec:java runs main on a thread of its own. Inference must not record a graph.
      */
     static void gradOff() {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // before the first GEMM, or MKL keeps its generic path on AMD
         ai.djl.engine.Engine.getEngine("PyTorch"); // loads the natives first
         JniUtils.setGradMode(false);
     }
@@ -70,7 +71,9 @@ final class Bench {
             load = "n/a";
         }
         return "date " + LocalDate.now() + ", loadavg " + load + ", cpus " + Runtime.getRuntime().availableProcessors()
-                + ", torch intra-op threads " + torchThreads();
+                + ", torch intra-op threads " + torchThreads() + ", MKL path "
+                + io.peft4j.core.engine.MklCpuDispatch.codeBranch().orElse("n/a") + " ("
+                + io.peft4j.core.engine.MklCpuDispatch.install().status() + ")";
     }
 
     /** The all-MiniLM-L6-v2 ONNX export from the langchain4j jar, copied once to a temp folder. */
@@ -210,5 +213,24 @@ final class Bench {
             values[i] = Long.parseLong(parts[i]);
         }
         return values;
+    }
+
+    /** A harness's report: the lines for the named cases, {@code rounds} rounds, tiny or real shapes. */
+    interface Report {
+        List<String> run(String cases, int rounds, boolean tiny) throws Exception;
+    }
+
+    /**
+     * The command line every harness takes, {@code [cases] [rounds] [--tiny]}: runs {@code report}
+     * and prints its lines.
+     */
+    static void printReport(String[] args, String defaultCases, int defaultRounds, Report report) throws Exception {
+        List<String> rest = new ArrayList<>(List.of(args));
+        boolean tiny = rest.remove("--tiny");
+        String cases = rest.size() > 0 ? rest.get(0) : defaultCases;
+        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : defaultRounds;
+        for (String line : report.run(cases, rounds, tiny)) {
+            System.out.println(line);
+        }
     }
 }

@@ -34,10 +34,12 @@ import java.util.Set;
  *   <li>{@code forward}: unmerged LoRA forward / base forward and merged / base, batch 32 x 128;
  *   <li>{@code flops}: matmul FLOPs of a train step (counted from shapes) per second / raw libtorch
  *       matmul GFLOP/s on the model's largest GEMM shape, measured in the same run;
- *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning.
+ *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning;
+ *   <li>{@code python}: the LoRA train step / the same step in PyTorch-Python ({@link PythonReference};
+ *       skipped, and said so, where no python3 can import torch).
  * </ul>
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
- * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory]
+ * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory,python]
  * [rounds=4] [--tiny]}; {@code --tiny} runs a random 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
  */
 public final class Issue9 {
@@ -57,13 +59,7 @@ public final class Issue9 {
             childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
             return;
         }
-        List<String> rest = new ArrayList<>(List.of(args));
-        boolean tiny = rest.remove("--tiny");
-        String cases = rest.size() > 0 ? rest.get(0) : "train,forward,flops,memory";
-        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 4;
-        for (String line : run(cases, rounds, tiny)) {
-            System.out.println(line);
-        }
+        Bench.printReport(args, "train,forward,flops,memory,python", 4, Issue9::run);
     }
 
     /** Runs the named cases (comma separated) and returns the report lines. */
@@ -82,6 +78,9 @@ public final class Issue9 {
         }
         if (wanted.contains("memory")) {
             out.addAll(bench.memory());
+        }
+        if (wanted.contains("python")) {
+            out.addAll(PythonReference.compare(bench, rounds, PythonReference.defaultCandidates()));
         }
         return out;
     }

@@ -59,13 +59,7 @@ public final class MethodSteps {
             new MethodSteps(args.length > 3 && args[3].equals("--tiny")).child(setting(args[1]), Integer.parseInt(args[2]));
             return;
         }
-        List<String> rest = new ArrayList<>(List.of(args));
-        boolean tiny = rest.remove("--tiny");
-        String cases = rest.size() > 0 ? rest.get(0) : "steps,memory";
-        int rounds = rest.size() > 1 ? Integer.parseInt(rest.get(1)) : 4;
-        for (String line : run(cases, rounds, tiny)) {
-            System.out.println(line);
-        }
+        Bench.printReport(args, "steps,memory", 4, MethodSteps::run);
     }
 
     /** Runs the named cases (steps, memory) and returns the report lines. */

@@ -48,6 +48,11 @@ import java.util.regex.Pattern;
  */
 public final class PeftModel implements TrainableModel, AutoCloseable {
 
+    static {
+        // before this class's first GEMM: MKL keeps the code path it picks at its first call
+        io.peft4j.core.engine.MklCpuDispatch.install();
+    }
+
     /** The name of the adapter created by {@link #wrap(Block, AdapterConfig)}. */
     public static final String DEFAULT_ADAPTER = "default";
 

@@ -55,6 +55,11 @@ import java.util.function.Supplier;
  */
 public final class FineTuner {
 
+    static {
+        // before this class's first GEMM: MKL keeps the code path it picks at its first call
+        io.peft4j.core.engine.MklCpuDispatch.install();
+    }
+
     private final double learningRate;
     private final LrSchedule.Kind scheduleKind;
     private final LrSchedule customSchedule;

@@ -392,7 +392,11 @@ public abstract class AdapterContractSuite {
                     }
                 }
                 singles.add(o);
-                assertTrue(TestModels.maxAbsDiff(mixed.get(i).expandDims(0), o) < 1e-5, "sample " + i + " (" + name + ")");
+                // relative to the output's size: a batch of 3 and a batch of 1 run different GEMM
+                // kernels, whose float rounding differs by a few ulps (1.2e-5 on outputs of 36 seen)
+                double diff = TestModels.maxAbsDiff(mixed.get(i).expandDims(0), o);
+                double scale = Math.max(1, o.abs().max().getFloat());
+                assertTrue(diff < 1e-5 * scale, "sample " + i + " (" + name + "): max diff " + diff + " at max |out| " + scale);
             }
             assertThrows(IllegalArgumentException.class, () -> peft.forward(x, List.of("a", "b")), "wrong list length");
             assertThrows(IllegalArgumentException.class, () -> peft.forward(x, List.of("a", "nope", "b")), "unknown adapter");

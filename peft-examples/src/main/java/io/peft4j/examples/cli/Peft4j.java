@@ -54,6 +54,7 @@ public final class Peft4j implements Runnable {
      * @return the exit status (0: success)
      */
     public static int run(String... args) {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // before any command's first GEMM
         return commandLine().execute(args);
     }
 

@@ -1,0 +1,130 @@
+package io.peft4j.core.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.sun.jna.NativeLibrary;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MklCpuDispatchTest {
+
+    static boolean linuxX86() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "");
+        return os.contains("linux") && (arch.equals("amd64") || arch.equals("x86_64"));
+    }
+
+    @Test
+    void theGeneratedElfLoadsAndItsFunctionsReturnTheirValues(@TempDir Path tmp) throws IOException {
+        assumeTrue(linuxX86(), "the stub is x86-64 ELF: runs on Linux x86-64 only");
+        Map<String, Integer> fns = new LinkedHashMap<>();
+        fns.put("peft4j_test_seven", 7);
+        fns.put("peft4j_test_minus_three", -3);
+        fns.put("peft4j_test_zero", 0);
+        Path file = tmp.resolve("libstubtest.so");
+        Files.write(file, ElfStub.sharedObject("libstubtest.so", fns));
+        NativeLibrary lib = NativeLibrary.getInstance(file.toString());
+        assertEquals(7, lib.getFunction("peft4j_test_seven").invokeInt(new Object[0]));
+        assertEquals(-3, lib.getFunction("peft4j_test_minus_three").invokeInt(new Object[0]));
+        assertEquals(0, lib.getFunction("peft4j_test_zero").invokeInt(new Object[0]));
+    }
+
+    @Test
+    void theStubAsksForNoExecutableStackAndIsAnX86SharedObject() {
+        byte[] elf = ElfStub.sharedObject("libx.so", Map.of("f", 1));
+        ByteBuffer b = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
+        assertEquals(0x464c457f, b.getInt(0), "ELF magic");
+        assertEquals(3, b.getShort(16), "ET_DYN");
+        assertEquals(62, b.getShort(18), "EM_X86_64");
+        int phoff = (int) b.getLong(32);
+        int phnum = b.getShort(56);
+        boolean gnuStack = false;
+        for (int i = 0; i < phnum; i++) {
+            int type = b.getInt(phoff + i * 56);
+            int flags = b.getInt(phoff + i * 56 + 4);
+            if (type == 0x6474e551) {
+                gnuStack = true;
+                assertEquals(0, flags & 1, "PT_GNU_STACK must not be executable");
+            }
+            if (type == 1 && (flags & 2) != 0) {
+                assertEquals(0, flags & 1, "no segment is both writable and executable");
+            }
+        }
+        assertTrue(gnuStack, "PT_GNU_STACK present");
+        assertTrue(new String(elf, StandardCharsets.ISO_8859_1).contains("libx.so\0"), "soname in dynstr");
+    }
+
+    @Test
+    void anEmptyStubIsRefused() {
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> ElfStub.sharedObject("libx.so", Map.of()));
+        assertTrue(e.getMessage().contains("at least one function"), e.getMessage());
+    }
+
+    @Test
+    void branchNamesFollowMklCbwr() {
+        assertEquals("COMPATIBLE", MklCpuDispatch.branchName(2));
+        assertEquals("AVX2", MklCpuDispatch.branchName(10));
+        assertEquals("AVX512_E1", MklCpuDispatch.branchName(14));
+        assertEquals("99", MklCpuDispatch.branchName(99));
+    }
+
+    /**
+     * The effect, in fresh JVMs (MKL fixes its path at its first call, and this JVM may have made
+     * one already): on an AMD CPU, without the shim MKL takes the generic path (the premise), with
+     * it a vector path; elsewhere nothing is done.
+     */
+    @Test
+    void onAmdMklLeavesTheGenericPathOnlyWithTheShim() throws Exception {
+        Map<String, String> on = probe(List.of());
+        assertTrue(Double.parseDouble(on.get("MAXDIFF")) < 1e-4, "the GEMM must stay right: " + on);
+        boolean amd = linuxX86() && MklCpuDispatch.cpuVendor().orElse("").equals("AuthenticAMD");
+        if (!amd) {
+            assertEquals("NOT_NEEDED", on.get("STATUS"), on.toString());
+            return;
+        }
+        assertEquals("INSTALLED", on.get("STATUS"), on.toString());
+        Map<String, String> off = probe(List.of("-D" + MklCpuDispatch.PROPERTY + "=false"));
+        assertEquals("DISABLED", off.get("STATUS"), off.toString());
+        assertTrue(Double.parseDouble(off.get("MAXDIFF")) < 1e-4, off.toString());
+        assertEquals("COMPATIBLE", off.get("BRANCH"), "without the shim MKL takes its generic path on AMD: " + off);
+        assertNotEquals("COMPATIBLE", on.get("BRANCH"), "with the shim MKL must pick a vector path: " + on);
+        assertTrue(on.get("BRANCH").startsWith("AVX"), on.toString());
+    }
+
+    private static Map<String, String> probe(List<String> jvmArgs) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MklProbe.class.getName()));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe timed out");
+        assertEquals(0, p.exitValue(), out);
+        Map<String, String> values = new LinkedHashMap<>();
+        for (String line : out.split("\n")) {
+            String[] kv = line.trim().split(" ", 2);
+            if (kv.length == 2 && List.of("STATUS", "MAXDIFF", "BRANCH").contains(kv[0])) {
+                values.put(kv[0], kv[1]);
+            }
+        }
+        return values;
+    }
+}

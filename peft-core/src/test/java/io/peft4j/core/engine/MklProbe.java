@@ -1,0 +1,39 @@
+package io.peft4j.core.engine;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+/** Child-JVM probe for {@link MklCpuDispatchTest}: installs (or not), checks one GEMM, prints MKL's path. */
+public final class MklProbe {
+
+    private MklProbe() {}
+
+    public static void main(String[] args) {
+        MklCpuDispatch.Outcome outcome = MklCpuDispatch.install();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // a GEMM big enough for MKL's blocked kernels, checked against plain Java arithmetic
+            int n = 96;
+            java.util.Random random = new java.util.Random(1);
+            float[] x = new float[n * n];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = (float) random.nextGaussian();
+            }
+            NDArray a = manager.create(x, new Shape(n, n));
+            float[] product = a.matMul(a).toFloatArray();
+            double maxDiff = 0;
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < n; j++) {
+                    double sum = 0;
+                    for (int k = 0; k < n; k++) {
+                        sum += (double) x[i * n + k] * x[k * n + j];
+                    }
+                    maxDiff = Math.max(maxDiff, Math.abs(sum - product[i * n + j]));
+                }
+            }
+            System.out.println("STATUS " + outcome.status());
+            System.out.println("MAXDIFF " + maxDiff);
+            System.out.println("BRANCH " + MklCpuDispatch.codeBranch().orElse("none"));
+        }
+    }
+}
