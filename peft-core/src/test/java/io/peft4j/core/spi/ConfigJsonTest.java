@@ -44,7 +44,7 @@ class ConfigJsonTest {
     void settersChainInAnyOrderAndReturnTheMethodsBuilder() {
         // compiles only because every shared setter returns TinyConfig.Builder
         TinyConfig c = TinyConfig.builder().size(3).targets("q_proj").exclude(List.of("x")).size(5).taskType("SEQ_CLS").build();
-        assertEquals(5, c.size());
+        assertEquals(5, c.size);
         assertEquals(List.of("q_proj"), c.targets().targetNames());
         assertEquals(List.of("x"), c.targets().excludeNames());
         assertEquals("SEQ_CLS", c.taskType());
@@ -62,7 +62,7 @@ class ConfigJsonTest {
         assertEquals(List.of("classifier"), names.modulesToSave());
         assertEquals("CAUSAL_LM", names.taskType());
         assertEquals("stories260K", names.baseModelNameOrPath());
-        assertEquals(2, names.size());
+        assertEquals(2, names.size);
 
         TinyConfig regex = roundTrip(TinyConfig.builder().targetRegex(".*\\.(q|v)_proj").excludeRegex(".*\\.3\\..*").build());
         assertEquals(Optional.of(".*\\.(q|v)_proj"), regex.targets().targetRegex());
@@ -160,10 +160,10 @@ class ConfigJsonTest {
         TinyConfig c = TinyConfig.builder().size(4).targetRegex(".*q").layersToTransform(List.of(1))
                 .modulesToSave(List.of("classifier")).taskType("SEQ_CLS").baseModelNameOrPath("bert").build();
         TinyConfig copy = c.toBuilder().build();
-        assertEquals(c, copy);
         assertEquals(pretty(c.toJson()), pretty(copy.toJson()));
+        assertEquals(c.targets(), copy.targets());
         TinyConfig changed = c.toBuilder().taskType("CAUSAL_LM").build();
-        assertNotEquals(c, changed);
+        assertNotEquals(pretty(c.toJson()), pretty(changed.toJson()));
         assertEquals("SEQ_CLS", c.taskType(), "the original is unchanged");
         assertEquals(c.targets(), changed.targets());
     }

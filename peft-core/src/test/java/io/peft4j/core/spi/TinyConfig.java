@@ -4,7 +4,6 @@ import com.google.gson.JsonObject;
 
 import io.peft4j.core.target.TargetSpec;
 
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -18,7 +17,8 @@ final class TinyConfig extends TargetedConfig {
     static final String PEFT_TYPE = "TINY";
     private static final Set<String> KNOWN = ConfigJson.targetedKeys("size");
 
-    private final int size;
+    /** The method's own key, {@code size}. */
+    final int size;
 
     private TinyConfig(Builder b) {
         super(b);
@@ -41,15 +41,6 @@ final class TinyConfig extends TargetedConfig {
         return b;
     }
 
-    int size() {
-        return size;
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
-    }
-
     @Override
     public JsonObject toJson() {
         JsonObject own = new JsonObject();
@@ -68,13 +59,8 @@ final class TinyConfig extends TargetedConfig {
     }
 
     @Override
-    public boolean equals(Object o) {
-        return o instanceof TinyConfig && toJson().equals(((TinyConfig) o).toJson());
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(size, targets());
+    public String peftType() {
+        return PEFT_TYPE;
     }
 
     static final class Builder extends TargetedConfigBuilder<Builder> {
