@@ -13,6 +13,7 @@ import ai.djl.nn.Parameter;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.examples.TinyModels;
+import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.TextTokenizer;
 import java.nio.file.Path;
@@ -92,6 +93,20 @@ class TasksTest {
                     () -> new ClassificationTask(model.getBlock(), tok, List.of(new LabeledText("good", 2)), 2));
             assertEquals("example 0 has label 2 but the model has 2 classes (labels 0..1)", e.getMessage());
             assertEquals(3, ClassificationTask.numLabels(List.of(new LabeledText("x", 2))));
+        }
+    }
+
+    @Test
+    void unfreezeHeadMakesOnlyTheClassifierTrainable() throws Exception {
+        Path bert = TinyModels.bert(dir.resolve("bert"));
+        try (Model model = HfCheckpoint.loadForSequenceClassification(bert, 2, Device.cpu())) {
+            BertForSequenceClassification block = (BertForSequenceClassification) model.getBlock();
+            block.namedParameters().values().forEach(p -> p.freeze(true));
+            Map<String, Parameter> head = ClassificationTask.unfreezeHead(block);
+            assertEquals(List.of("classifier.weight", "classifier.bias"), new ArrayList<>(head.keySet()));
+            assertTrue(head.values().stream().allMatch(Parameter::requiresGradient), "the head trains");
+            block.namedParameters().forEach((name, p) -> assertEquals(name.startsWith("classifier."), p.requiresGradient(), name));
+            assertEquals(block.namedParameters().get("classifier.weight"), head.get("classifier.weight"));
         }
     }
 

@@ -1,17 +1,18 @@
 package io.peft4j.lift;
 
+import static io.peft4j.core.spi.ConfigJson.has;
+
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
 
-import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.ConfigJson;
+import io.peft4j.core.spi.TargetedConfig;
+import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.TargetSpec;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -28,17 +29,14 @@ import java.util.function.Consumer;
  * the output head), r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6, seed 0. {@code
  * filterRank(0)} turns the rank reduction off (plain magnitude selection).
  */
-public final class LiftConfig implements AdapterConfig {
+public final class LiftConfig extends TargetedConfig {
 
     /** The {@code peft_type} of LIFT. */
     public static final String PEFT_TYPE = "LIFT";
 
-    private static final Set<String> KNOWN = Set.of(
-            "modules_to_save",
-            "peft_type", "r", "density", "filter_rank", "update_interval", "betas", "eps", "seed",
-            "svd_oversample", "svd_iterations", "target_modules", "exclude_modules",
-            "layers_to_transform", "layers_pattern", "base_model_name_or_path", "task_type",
-            "inference_mode");
+    private static final Set<String> KNOWN = ConfigJson.targetedKeys(
+            "r", "density", "filter_rank", "update_interval", "betas", "eps", "seed",
+            "svd_oversample", "svd_iterations");
 
     private final int rank;
     private final Double density;
@@ -50,14 +48,9 @@ public final class LiftConfig implements AdapterConfig {
     private final long seed;
     private final int svdOversample;
     private final int svdIterations;
-    private final TargetSpec targets;
-    private final String taskType;
-    private final String baseModelNameOrPath;
-
-    private final List<String> modulesToSave;
 
     private LiftConfig(Builder b) {
-        this.modulesToSave = List.copyOf(b.modulesToSave);
+        super(b);
         this.rank = b.rank;
         this.density = b.density;
         this.filterRank = b.filterRank;
@@ -68,13 +61,6 @@ public final class LiftConfig implements AdapterConfig {
         this.seed = b.seed;
         this.svdOversample = b.svdOversample;
         this.svdIterations = b.svdIterations;
-        TargetSpec.Builder t = b.targets;
-        if (!b.targetsSet) {
-            t.allLinear();
-        }
-        this.targets = t.build();
-        this.taskType = b.taskType;
-        this.baseModelNameOrPath = b.baseModelNameOrPath;
     }
 
     /** A builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6). */
@@ -137,11 +123,6 @@ public final class LiftConfig implements AdapterConfig {
         return svdIterations;
     }
 
-    /** Which modules are fine-tuned. */
-    public TargetSpec targets() {
-        return targets;
-    }
-
     /**
      * The number of entries trained in an (m, n) matrix: {@code round(density m n)} (at least 1) when
      * a density is set, else {@code min((m + n) r, m n)}.
@@ -154,51 +135,24 @@ public final class LiftConfig implements AdapterConfig {
         return Math.min((m + n) * rank, total);
     }
 
-    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
-    @Override
-    public List<String> modulesToSave() {
-        return modulesToSave;
-    }
-
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        j.add("base_model_name_or_path", str(baseModelNameOrPath));
         JsonArray betas = new JsonArray();
         betas.add(beta1);
         betas.add(beta2);
         j.add("betas", betas);
         j.add("density", density == null ? JsonNull.INSTANCE : new JsonPrimitive(density));
         j.addProperty("eps", eps);
-        j.add("exclude_modules", targets.excludeRegex().isPresent()
-                ? new JsonPrimitive(targets.excludeRegex().get())
-                : targets.excludeNames().isEmpty() ? JsonNull.INSTANCE : list(targets.excludeNames()));
         j.addProperty("filter_rank", filterRank);
-        j.addProperty("inference_mode", false);
-        j.add("layers_pattern", targets.layersPattern().isEmpty() ? JsonNull.INSTANCE : list(targets.layersPattern()));
-        JsonElement layers = JsonNull.INSTANCE;
-        if (!targets.layersToTransform().isEmpty()) {
-            JsonArray a = new JsonArray();
-            targets.layersToTransform().stream().sorted().forEach(a::add);
-            layers = a;
-        }
-        j.add("layers_to_transform", layers);
-        j.addProperty("peft_type", PEFT_TYPE);
         j.addProperty("r", rank);
         j.addProperty("seed", seed);
         j.addProperty("svd_iterations", svdIterations);
         j.addProperty("svd_oversample", svdOversample);
-        j.add("target_modules", targets.targetRegex().isPresent()
-                ? new JsonPrimitive(targets.targetRegex().get())
-                : list(targets.targetNames()));
-        j.add("task_type", str(taskType));
         j.addProperty("update_interval", updateInterval);
-        if (!modulesToSave.isEmpty()) {
-            JsonArray saved = new JsonArray();
-            modulesToSave.forEach(saved::add);
-            j.add("modules_to_save", saved);
-        }
-        return j;
+        JsonObject out = sortedJson(j);
+        ConfigJson.writeModulesToSave(out, modulesToSave());
+        return out;
     }
 
     /**
@@ -207,11 +161,7 @@ public final class LiftConfig implements AdapterConfig {
      */
     public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
-        for (String key : List.of("r", "target_modules")) {
-            if (!has(j, key)) {
-                throw new IllegalArgumentException("LIFT config is missing \"" + key + "\"");
-            }
-        }
+        ConfigJson.require(j, "LIFT", "r", "target_modules");
         try {
             b.rank(j.get("r").getAsInt());
             if (has(j, "density")) {
@@ -242,74 +192,12 @@ public final class LiftConfig implements AdapterConfig {
             if (has(j, "svd_iterations")) {
                 b.svdIterations(j.get("svd_iterations").getAsInt());
             }
-            JsonElement t = j.get("target_modules");
-            if (t.isJsonArray()) {
-                b.targets(strings(t.getAsJsonArray()));
-            } else {
-                b.targetRegex(t.getAsString());
-            }
-            if (has(j, "exclude_modules")) {
-                JsonElement e = j.get("exclude_modules");
-                if (e.isJsonArray()) {
-                    b.exclude(strings(e.getAsJsonArray()));
-                } else {
-                    b.excludeRegex(e.getAsString());
-                }
-            }
-            if (has(j, "layers_to_transform")) {
-                JsonElement l = j.get("layers_to_transform");
-                List<Integer> layers = new ArrayList<>();
-                if (l.isJsonArray()) {
-                    l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
-                } else {
-                    layers.add(l.getAsInt());
-                }
-                b.layersToTransform(layers);
-            }
-            if (has(j, "layers_pattern")) {
-                JsonElement p = j.get("layers_pattern");
-                b.layersPattern(p.isJsonArray() ? strings(p.getAsJsonArray()) : List.of(p.getAsString()));
-            }
-            if (has(j, "task_type")) {
-                b.taskType(j.get("task_type").getAsString());
-            }
-            if (has(j, "base_model_name_or_path")) {
-                b.baseModelNameOrPath(j.get("base_model_name_or_path").getAsString());
-            }
+            ConfigJson.read(j, b);
         } catch (ClassCastException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("LIFT config has a value of the wrong type: " + e.getMessage(), e);
         }
-        for (String key : j.keySet()) {
-            if (!KNOWN.contains(key)) {
-                warnings.accept("unknown LIFT config key \"" + key + "\" ignored");
-            }
-        }
-        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
-            List<String> saved = new ArrayList<>();
-            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
-            b.modulesToSave(saved);
-        }
+        ConfigJson.warnUnknown(j, KNOWN, "LIFT", warnings);
         return b.build();
-    }
-
-    private static boolean has(JsonObject j, String key) {
-        return j.has(key) && !j.get(key).isJsonNull();
-    }
-
-    private static List<String> strings(JsonArray a) {
-        List<String> out = new ArrayList<>();
-        a.forEach(e -> out.add(e.getAsString()));
-        return out;
-    }
-
-    private static JsonArray list(List<String> values) {
-        JsonArray a = new JsonArray();
-        values.forEach(a::add);
-        return a;
-    }
-
-    private static JsonElement str(String s) {
-        return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
     }
 
     @Override
@@ -321,13 +209,13 @@ public final class LiftConfig implements AdapterConfig {
         return rank == c.rank && Objects.equals(density, c.density) && filterRank == c.filterRank
                 && updateInterval == c.updateInterval && beta1 == c.beta1 && beta2 == c.beta2
                 && eps == c.eps && seed == c.seed && svdOversample == c.svdOversample
-                && svdIterations == c.svdIterations && targets.equals(c.targets)
-                && Objects.equals(taskType, c.taskType);
+                && svdIterations == c.svdIterations && targets().equals(c.targets())
+                && Objects.equals(taskType(), c.taskType());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(rank, density, filterRank, updateInterval, beta1, beta2, eps, seed, targets);
+        return Objects.hash(rank, density, filterRank, updateInterval, beta1, beta2, eps, seed, targets());
     }
 
     @Override
@@ -336,7 +224,7 @@ public final class LiftConfig implements AdapterConfig {
     }
 
     /** Builder of {@link LiftConfig}; every setter checks its argument. */
-    public static final class Builder {
+    public static final class Builder extends TargetedConfigBuilder<Builder> {
         private int rank = 8;
         private Double density;
         private int filterRank = 8;
@@ -347,19 +235,9 @@ public final class LiftConfig implements AdapterConfig {
         private long seed;
         private int svdOversample = 8;
         private int svdIterations = 2;
-        private final TargetSpec.Builder targets = TargetSpec.builder();
-        private boolean targetsSet;
-        private String taskType;
-        private String baseModelNameOrPath;
 
-        private List<String> modulesToSave = List.of();
-
-        private Builder() {}
-
-        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = List.copyOf(names);
-            return this;
+        private Builder() {
+            super(TargetSpec.Builder::allLinear); // LIFT's default: every linear layer but the head
         }
 
         /** Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix. */
@@ -428,70 +306,6 @@ public final class LiftConfig implements AdapterConfig {
         public Builder svdIterations(int n) {
             Preconditions.checkArgument(n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
             this.svdIterations = n;
-            return this;
-        }
-
-        /** Target names (exact path or {@code .name} suffix). */
-        public Builder targets(String... names) {
-            targets.targets(names);
-            targetsSet = true;
-            return this;
-        }
-
-        /** Target names (exact path or {@code .name} suffix). */
-        public Builder targets(List<String> names) {
-            targets.targets(names);
-            targetsSet = true;
-            return this;
-        }
-
-        /** A regex every target path fully matches, or {@code all-linear}. */
-        public Builder targetRegex(String regex) {
-            targets.targetRegex(regex);
-            targetsSet = true;
-            return this;
-        }
-
-        /** Every linear layer but the output head (the default). */
-        public Builder allLinear() {
-            targets.allLinear();
-            targetsSet = true;
-            return this;
-        }
-
-        /** Excluded names. */
-        public Builder exclude(List<String> names) {
-            targets.exclude(names);
-            return this;
-        }
-
-        /** Excluded paths by regex. */
-        public Builder excludeRegex(String regex) {
-            targets.excludeRegex(regex);
-            return this;
-        }
-
-        /** Only these layer indices. */
-        public Builder layersToTransform(List<Integer> layers) {
-            targets.layersToTransform(layers);
-            return this;
-        }
-
-        /** The layer list's module name(s), e.g. {@code layers}. */
-        public Builder layersPattern(List<String> names) {
-            targets.layersPattern(names);
-            return this;
-        }
-
-        /** peft's {@code task_type}. */
-        public Builder taskType(String taskType) {
-            this.taskType = taskType;
-            return this;
-        }
-
-        /** {@code base_model_name_or_path}. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
             return this;
         }
 

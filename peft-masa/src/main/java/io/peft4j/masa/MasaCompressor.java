@@ -13,6 +13,7 @@ import io.peft4j.core.tree.ModuleTree;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * MASA as compression: every target weight is replaced by {@code sum_s c_ls D_s} from a Matrix PCA
@@ -38,10 +39,10 @@ public final class MasaCompressor {
     private final long seed;
     private final int powerIterations;
 
-    private MasaCompressor(Builder b) {
-        this.targets = b.targets.build();
-        this.atoms = b.atoms;
-        this.groups = b.groups;
+    private MasaCompressor(Builder b, MasaConfig shared) {
+        this.targets = shared.targets();
+        this.atoms = shared.atoms();
+        this.groups = shared.groups();
         this.residualRank = b.residualRank;
         this.seed = b.seed;
         this.powerIterations = b.powerIterations;
@@ -122,46 +123,33 @@ public final class MasaCompressor {
 
     /** Builder of {@link MasaCompressor}. */
     public static final class Builder {
-        private final TargetSpec.Builder targets = TargetSpec.builder();
-        private boolean targetsSet;
-        private int atoms = -1;
-        private int groups = 1;
+        // Targets, S and G mean here what they mean in a MasaConfig: its builder checks them and
+        // supplies the default targets, so the compressor and the adapter cannot disagree.
+        private final MasaConfig.Builder shared = MasaConfig.builder();
         private int residualRank;
         private long seed = 42;
         private int powerIterations = 2;
 
         private Builder() {}
 
-        /** Targets by name (exact path or {@code .name} suffix). */
+        /** Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}. */
         public Builder targets(String... names) {
-            targets.targets(List.of(names));
-            targetsSet = true;
-            return this;
+            return with(c -> c.targets(names));
         }
 
         /** Targets as one full-match regex. */
         public Builder targetRegex(String regex) {
-            targets.targetRegex(regex);
-            targetsSet = true;
-            return this;
+            return with(c -> c.targetRegex(regex));
         }
 
         /** S, atoms per dictionary (>= 1, at most the layers of the smallest group). */
         public Builder atoms(int atoms) {
-            if (atoms < 1) {
-                throw new IllegalArgumentException("atoms (S) must be >= 1, got " + atoms);
-            }
-            this.atoms = atoms;
-            return this;
+            return with(c -> c.atoms(atoms));
         }
 
         /** G, consecutive-layer groups per projection type (default 1). */
         public Builder groups(int groups) {
-            if (groups < 1) {
-                throw new IllegalArgumentException("groups must be >= 1, got " + groups);
-            }
-            this.groups = groups;
-            return this;
+            return with(c -> c.groups(groups));
         }
 
         /** k: keep a rank-k part of each layer's residual (default 0: drop it). */
@@ -188,15 +176,18 @@ public final class MasaCompressor {
             return this;
         }
 
-        /** Builds the compressor. */
+        /**
+         * Builds the compressor.
+         *
+         * @throws IllegalArgumentException if S was not set
+         */
         public MasaCompressor build() {
-            if (atoms < 1) {
-                throw new IllegalArgumentException("atoms (S) must be set (>= 1); S = L/3 removes 66.7% of attention parameters");
-            }
-            if (!targetsSet) {
-                targets.targets(MasaConfig.DEFAULT_TARGETS);
-            }
-            return new MasaCompressor(this);
+            return new MasaCompressor(this, shared.build());
+        }
+
+        private Builder with(Consumer<MasaConfig.Builder> setting) {
+            setting.accept(shared);
+            return this;
         }
     }
 }

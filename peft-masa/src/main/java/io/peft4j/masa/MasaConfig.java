@@ -1,19 +1,15 @@
 package io.peft4j.masa;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonNull;
+import static io.peft4j.core.spi.ConfigJson.has;
+
 import com.google.gson.JsonObject;
-import com.google.gson.JsonPrimitive;
 
-import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.core.target.TargetSpec;
+import io.peft4j.core.spi.ConfigJson;
+import io.peft4j.core.spi.TargetedConfig;
+import io.peft4j.core.spi.TargetedConfigBuilder;
 
-import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -30,7 +26,7 @@ import java.util.function.Consumer;
  *
  * <p>Immutable; build with {@link #builder()}.
  */
-public final class MasaConfig implements AdapterConfig {
+public final class MasaConfig extends TargetedConfig {
 
     /** The {@code peft_type} of MASA adapters. */
     public static final String PEFT_TYPE = "MASA";
@@ -38,21 +34,14 @@ public final class MasaConfig implements AdapterConfig {
     /** The default targets: the four attention projections of LLaMA-style models. */
     public static final List<String> DEFAULT_TARGETS = List.of("q_proj", "k_proj", "v_proj", "o_proj");
 
-    private static final Set<String> KNOWN = Set.of(
-            "modules_to_save",
-            "peft_type", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
-            "num_atoms", "num_groups", "mode", "base_model_name_or_path", "inference_mode", "task_type");
+    private static final Set<String> KNOWN = ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
 
-    private final TargetSpec targets;
     private final int atoms;
     private final int groups;
     private final MasaMode mode;
 
-    private final List<String> modulesToSave;
-
     private MasaConfig(Builder b) {
-        this.modulesToSave = List.copyOf(b.modulesToSave);
-        this.targets = b.targets.build();
+        super(b);
         this.atoms = b.atoms;
         this.groups = b.groups;
         this.mode = b.mode;
@@ -66,11 +55,6 @@ public final class MasaConfig implements AdapterConfig {
     @Override
     public String peftType() {
         return PEFT_TYPE;
-    }
-
-    /** Which modules carry the adapter. */
-    public TargetSpec targets() {
-        return targets;
     }
 
     /** S: atoms per dictionary. */
@@ -88,36 +72,21 @@ public final class MasaConfig implements AdapterConfig {
         return mode;
     }
 
-    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
-    @Override
-    public List<String> modulesToSave() {
-        return modulesToSave;
-    }
-
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
         j.addProperty("peft_type", PEFT_TYPE);
-        j.add("target_modules", targets.targetRegex().isPresent()
-                ? new JsonPrimitive(targets.targetRegex().get()) : list(targets.targetNames()));
-        j.add("exclude_modules", targets.excludeRegex().isPresent()
-                ? new JsonPrimitive(targets.excludeRegex().get())
-                : targets.excludeNames().isEmpty() ? JsonNull.INSTANCE : list(targets.excludeNames()));
-        if (targets.layersToTransform().isEmpty()) {
-            j.add("layers_to_transform", JsonNull.INSTANCE);
-        } else {
-            JsonArray a = new JsonArray();
-            targets.layersToTransform().stream().sorted().forEach(a::add);
-            j.add("layers_to_transform", a);
-        }
-        j.add("layers_pattern", targets.layersPattern().isEmpty() ? JsonNull.INSTANCE : list(targets.layersPattern()));
+        ConfigJson.writeTargets(j, targets());
         j.addProperty("num_atoms", atoms);
         j.addProperty("num_groups", groups);
         j.addProperty("mode", mode.name());
-        if (!modulesToSave.isEmpty()) {
-            JsonArray saved = new JsonArray();
-            modulesToSave.forEach(saved::add);
-            j.add("modules_to_save", saved);
+        ConfigJson.writeModulesToSave(j, modulesToSave());
+        // Only when set: MASA used to drop both keys, and a config without them must write the same file as then.
+        if (taskType() != null) {
+            j.addProperty("task_type", taskType());
+        }
+        if (baseModelNameOrPath() != null) {
+            j.addProperty("base_model_name_or_path", baseModelNameOrPath());
         }
         return j;
     }
@@ -145,63 +114,9 @@ public final class MasaConfig implements AdapterConfig {
                 throw new IllegalArgumentException("MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()), e);
             }
         }
-        if (has(j, "target_modules")) {
-            JsonElement t = j.get("target_modules");
-            if (t.isJsonArray()) {
-                b.targets(strings(t.getAsJsonArray()));
-            } else {
-                b.targetRegex(t.getAsString());
-            }
-        }
-        if (has(j, "exclude_modules")) {
-            JsonElement e = j.get("exclude_modules");
-            if (e.isJsonArray()) {
-                b.exclude(strings(e.getAsJsonArray()));
-            } else {
-                b.excludeRegex(e.getAsString());
-            }
-        }
-        if (has(j, "layers_to_transform")) {
-            JsonElement l = j.get("layers_to_transform");
-            List<Integer> layers = new ArrayList<>();
-            if (l.isJsonArray()) {
-                l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
-            } else {
-                layers.add(l.getAsInt());
-            }
-            b.layersToTransform(layers);
-        }
-        if (has(j, "layers_pattern")) {
-            JsonElement p = j.get("layers_pattern");
-            b.layersPattern(p.isJsonArray() ? strings(p.getAsJsonArray()) : List.of(p.getAsString()));
-        }
-        for (Map.Entry<String, JsonElement> e : j.entrySet()) {
-            if (!KNOWN.contains(e.getKey())) {
-                warnings.accept("unknown MASA config key \"" + e.getKey() + "\" ignored");
-            }
-        }
-        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
-            List<String> saved = new ArrayList<>();
-            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
-            b.modulesToSave(saved);
-        }
+        ConfigJson.read(j, b);
+        ConfigJson.warnUnknown(j, KNOWN, "MASA", warnings);
         return b.build();
-    }
-
-    private static boolean has(JsonObject j, String key) {
-        return j.has(key) && !j.get(key).isJsonNull();
-    }
-
-    private static List<String> strings(JsonArray a) {
-        List<String> r = new ArrayList<>();
-        a.forEach(x -> r.add(x.getAsString()));
-        return r;
-    }
-
-    private static JsonArray list(Collection<String> values) {
-        JsonArray a = new JsonArray();
-        values.forEach(a::add);
-        return a;
     }
 
     @Override
@@ -210,12 +125,12 @@ public final class MasaConfig implements AdapterConfig {
             return false;
         }
         MasaConfig c = (MasaConfig) o;
-        return atoms == c.atoms && groups == c.groups && mode == c.mode && targets.equals(c.targets);
+        return atoms == c.atoms && groups == c.groups && mode == c.mode && targets().equals(c.targets());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(targets, atoms, groups, mode);
+        return Objects.hash(targets(), atoms, groups, mode);
     }
 
     @Override
@@ -224,64 +139,13 @@ public final class MasaConfig implements AdapterConfig {
     }
 
     /** Builder of {@link MasaConfig}. */
-    public static final class Builder {
-        private final TargetSpec.Builder targets = TargetSpec.builder();
-        private boolean targetsSet;
+    public static final class Builder extends TargetedConfigBuilder<Builder> {
         private int atoms = -1;
         private int groups = 1;
         private MasaMode mode = MasaMode.COEFFICIENTS;
 
-        private List<String> modulesToSave = List.of();
-
-        private Builder() {}
-
-        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = List.copyOf(names);
-            return this;
-        }
-
-        /** Target modules by name (exact path or {@code .name} suffix). */
-        public Builder targets(String... names) {
-            return targets(List.of(names));
-        }
-
-        /** Target modules by name (exact path or {@code .name} suffix). */
-        public Builder targets(List<String> names) {
-            targets.targets(names);
-            targetsSet = true;
-            return this;
-        }
-
-        /** One regex every target path fully matches. */
-        public Builder targetRegex(String regex) {
-            targets.targetRegex(regex);
-            targetsSet = true;
-            return this;
-        }
-
-        /** Names excluded from the targets. */
-        public Builder exclude(List<String> names) {
-            targets.exclude(names);
-            return this;
-        }
-
-        /** A regex of paths excluded (full match). */
-        public Builder excludeRegex(String regex) {
-            targets.excludeRegex(regex);
-            return this;
-        }
-
-        /** Only these layer indices take part (the dictionaries are built from them alone). */
-        public Builder layersToTransform(Collection<Integer> layers) {
-            targets.layersToTransform(layers);
-            return this;
-        }
-
-        /** Names of the layer-list module (e.g. {@code layers}). */
-        public Builder layersPattern(List<String> names) {
-            targets.layersPattern(names);
-            return this;
+        private Builder() {
+            super(t -> t.targets(DEFAULT_TARGETS));
         }
 
         /** S, atoms per dictionary: at least 1 and at most the layers in the smallest group. */
@@ -312,9 +176,6 @@ public final class MasaConfig implements AdapterConfig {
         public MasaConfig build() {
             if (atoms < 1) {
                 throw new IllegalArgumentException("num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7% fewer attention parameters");
-            }
-            if (!targetsSet) {
-                targets.targets(DEFAULT_TARGETS);
             }
             return new MasaConfig(this);
         }

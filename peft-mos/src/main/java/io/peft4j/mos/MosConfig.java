@@ -1,18 +1,14 @@
 package io.peft4j.mos;
 
+import static io.peft4j.core.spi.ConfigJson.has;
+
 import com.google.common.base.Preconditions;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonPrimitive;
 
-import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.core.target.TargetSpec;
+import io.peft4j.core.spi.ConfigJson;
+import io.peft4j.core.spi.TargetedConfig;
+import io.peft4j.core.spi.TargetedConfigBuilder;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -36,18 +32,15 @@ import java.util.function.Consumer;
  * {@code valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout
  * 0.1); v 8, r 16, l 2, p 1 are ours.
  */
-public final class MosConfig implements AdapterConfig {
+public final class MosConfig extends TargetedConfig {
 
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
-    private static final Set<String> KNOWN = Set.of(
-            "modules_to_save",
-            "peft_type", "r", "equivalent_rank", "shards_per_vector", "private_rank", "lora_alpha",
-            "lora_dropout", "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern",
-            "seed", "bias", "task_type", "base_model_name_or_path", "inference_mode", "revision");
+    private static final Set<String> KNOWN = ConfigJson.targetedKeys(
+            "r", "equivalent_rank", "shards_per_vector", "private_rank", "lora_alpha", "lora_dropout",
+            "seed", "bias", "revision");
 
-    private final TargetSpec targets;
     private final int equivalentRank;
     private final int rank;
     private final int shardsPerVector;
@@ -55,14 +48,9 @@ public final class MosConfig implements AdapterConfig {
     private final float alpha;
     private final float dropout;
     private final long seed;
-    private final String taskType;
-    private final String baseModelNameOrPath;
-
-    private final List<String> modulesToSave;
 
     private MosConfig(Builder b) {
-        this.modulesToSave = List.copyOf(b.modulesToSave);
-        this.targets = b.targets.build();
+        super(b);
         this.equivalentRank = b.equivalentRank;
         this.rank = b.rank;
         this.shardsPerVector = b.shardsPerVector;
@@ -70,8 +58,6 @@ public final class MosConfig implements AdapterConfig {
         this.alpha = b.alpha;
         this.dropout = b.dropout;
         this.seed = b.seed;
-        this.taskType = b.taskType;
-        this.baseModelNameOrPath = b.baseModelNameOrPath;
     }
 
     /** A builder with the defaults (targets must be set). */
@@ -81,9 +67,7 @@ public final class MosConfig implements AdapterConfig {
 
     /** A builder holding this config's values. */
     public Builder toBuilder() {
-        Builder b = new Builder();
-        b.modulesToSave = modulesToSave;
-        b.targets = targets.toBuilder();
+        Builder b = new Builder(this);
         b.equivalentRank = equivalentRank;
         b.rank = rank;
         b.shardsPerVector = shardsPerVector;
@@ -91,19 +75,12 @@ public final class MosConfig implements AdapterConfig {
         b.alpha = alpha;
         b.dropout = dropout;
         b.seed = seed;
-        b.taskType = taskType;
-        b.baseModelNameOrPath = baseModelNameOrPath;
         return b;
     }
 
     @Override
     public String peftType() {
         return PEFT_TYPE;
-    }
-
-    /** Which modules get an adapter. */
-    public TargetSpec targets() {
-        return targets;
     }
 
     /** {@code v}: the equivalent LoRA rank (the parameter budget per layer). */
@@ -146,16 +123,6 @@ public final class MosConfig implements AdapterConfig {
         return alpha / rank;
     }
 
-    /** peft's {@code task_type}, or {@code null}. */
-    public String taskType() {
-        return taskType;
-    }
-
-    /** {@code base_model_name_or_path}, or {@code null}. */
-    public String baseModelNameOrPath() {
-        return baseModelNameOrPath;
-    }
-
     /**
      * Checks the constraint that needs the number of layers {@code L} of a projection type:
      * {@code r - p <= (v - p) L} (subset selection draws {@code r - p} public vectors without
@@ -175,47 +142,20 @@ public final class MosConfig implements AdapterConfig {
         }
     }
 
-    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
-    @Override
-    public List<String> modulesToSave() {
-        return modulesToSave;
-    }
-
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        j.add("base_model_name_or_path", str(baseModelNameOrPath));
         j.addProperty("bias", "none");
         j.addProperty("equivalent_rank", equivalentRank);
-        j.add("exclude_modules", targets.excludeRegex().isPresent()
-                ? new JsonPrimitive(targets.excludeRegex().get())
-                : targets.excludeNames().isEmpty() ? JsonNull.INSTANCE : list(targets.excludeNames()));
-        j.addProperty("inference_mode", false);
-        j.add("layers_pattern", targets.layersPattern().isEmpty() ? JsonNull.INSTANCE : list(targets.layersPattern()));
-        JsonElement layers = JsonNull.INSTANCE;
-        if (!targets.layersToTransform().isEmpty()) {
-            JsonArray a = new JsonArray();
-            targets.layersToTransform().stream().sorted().forEach(a::add);
-            layers = a;
-        }
-        j.add("layers_to_transform", layers);
         j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
         j.addProperty("lora_dropout", dropout);
-        j.addProperty("peft_type", PEFT_TYPE);
         j.addProperty("private_rank", privateRank);
         j.addProperty("r", rank);
         j.addProperty("seed", seed);
         j.addProperty("shards_per_vector", shardsPerVector);
-        j.add("target_modules", targets.targetRegex().isPresent()
-                ? new JsonPrimitive(targets.targetRegex().get())
-                : list(targets.targetNames()));
-        j.add("task_type", str(taskType));
-        if (!modulesToSave.isEmpty()) {
-            JsonArray saved = new JsonArray();
-            modulesToSave.forEach(saved::add);
-            j.add("modules_to_save", saved);
-        }
-        return j;
+        JsonObject out = sortedJson(j);
+        ConfigJson.writeModulesToSave(out, modulesToSave());
+        return out;
     }
 
     /**
@@ -224,11 +164,7 @@ public final class MosConfig implements AdapterConfig {
      * @throws IllegalArgumentException naming a missing key or a bad value
      */
     public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
-        for (String key : List.of("r", "equivalent_rank", "shards_per_vector", "private_rank", "target_modules")) {
-            if (!has(j, key)) {
-                throw new IllegalArgumentException("MoS config is missing \"" + key + "\"");
-            }
-        }
+        ConfigJson.require(j, "MoS", "r", "equivalent_rank", "shards_per_vector", "private_rank", "target_modules");
         Builder b = builder()
                 .rank(j.get("r").getAsInt())
                 .equivalentRank(j.get("equivalent_rank").getAsInt())
@@ -243,74 +179,12 @@ public final class MosConfig implements AdapterConfig {
         if (has(j, "seed")) {
             b.seed(j.get("seed").getAsLong());
         }
-        JsonElement t = j.get("target_modules");
-        if (t.isJsonArray()) {
-            b.targets(strings(t.getAsJsonArray()));
-        } else {
-            b.targetRegex(t.getAsString());
-        }
-        if (has(j, "exclude_modules")) {
-            JsonElement e = j.get("exclude_modules");
-            if (e.isJsonArray()) {
-                b.exclude(strings(e.getAsJsonArray()));
-            } else {
-                b.excludeRegex(e.getAsString());
-            }
-        }
-        if (has(j, "layers_to_transform")) {
-            JsonElement l = j.get("layers_to_transform");
-            List<Integer> layers = new ArrayList<>();
-            if (l.isJsonArray()) {
-                l.getAsJsonArray().forEach(x -> layers.add(x.getAsInt()));
-            } else {
-                layers.add(l.getAsInt());
-            }
-            b.layersToTransform(layers);
-        }
-        if (has(j, "layers_pattern")) {
-            JsonElement p = j.get("layers_pattern");
-            b.layersPattern(p.isJsonArray() ? strings(p.getAsJsonArray()) : List.of(p.getAsString()));
-        }
+        ConfigJson.read(j, b);
         if (has(j, "bias") && !"none".equals(j.get("bias").getAsString())) {
             throw new IllegalArgumentException("bias=\"" + j.get("bias").getAsString() + "\" is not supported by MoS; only \"none\"");
         }
-        if (has(j, "task_type")) {
-            b.taskType(j.get("task_type").getAsString());
-        }
-        if (has(j, "base_model_name_or_path")) {
-            b.baseModelNameOrPath(j.get("base_model_name_or_path").getAsString());
-        }
-        for (Map.Entry<String, JsonElement> e : j.entrySet()) {
-            if (!KNOWN.contains(e.getKey())) {
-                warnings.accept("unknown MoS config key \"" + e.getKey() + "\" ignored");
-            }
-        }
-        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
-            List<String> saved = new ArrayList<>();
-            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
-            b.modulesToSave(saved);
-        }
+        ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
         return b.build();
-    }
-
-    private static boolean has(JsonObject j, String key) {
-        return j.has(key) && !j.get(key).isJsonNull();
-    }
-
-    private static List<String> strings(JsonArray a) {
-        List<String> out = new ArrayList<>();
-        a.forEach(e -> out.add(e.getAsString()));
-        return out;
-    }
-
-    private static JsonArray list(List<String> values) {
-        JsonArray a = new JsonArray();
-        values.forEach(a::add);
-        return a;
-    }
-
-    private static JsonElement str(String s) {
-        return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
     }
 
     @Override
@@ -321,13 +195,13 @@ public final class MosConfig implements AdapterConfig {
         MosConfig c = (MosConfig) o;
         return equivalentRank == c.equivalentRank && rank == c.rank && shardsPerVector == c.shardsPerVector
                 && privateRank == c.privateRank && alpha == c.alpha && dropout == c.dropout && seed == c.seed
-                && targets.equals(c.targets) && Objects.equals(taskType, c.taskType)
-                && Objects.equals(baseModelNameOrPath, c.baseModelNameOrPath);
+                && targets().equals(c.targets()) && Objects.equals(taskType(), c.taskType())
+                && Objects.equals(baseModelNameOrPath(), c.baseModelNameOrPath());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(targets, equivalentRank, rank, shardsPerVector, privateRank, alpha, dropout, seed);
+        return Objects.hash(targets(), equivalentRank, rank, shardsPerVector, privateRank, alpha, dropout, seed);
     }
 
     @Override
@@ -336,8 +210,7 @@ public final class MosConfig implements AdapterConfig {
     }
 
     /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
-    public static final class Builder {
-        private TargetSpec.Builder targets = TargetSpec.builder();
+    public static final class Builder extends TargetedConfigBuilder<Builder> {
         private int equivalentRank = 8;
         private int rank = 16;
         private int shardsPerVector = 2;
@@ -345,17 +218,11 @@ public final class MosConfig implements AdapterConfig {
         private float alpha = 16;
         private float dropout = 0.1f;
         private long seed;
-        private String taskType;
-        private String baseModelNameOrPath;
-
-        private List<String> modulesToSave = List.of();
 
         private Builder() {}
 
-        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
-        public Builder modulesToSave(List<String> names) {
-            this.modulesToSave = List.copyOf(names);
-            return this;
+        private Builder(MosConfig from) {
+            super(from);
         }
 
         /** {@code v}, the equivalent LoRA rank (budget), > 0. */
@@ -400,69 +267,9 @@ public final class MosConfig implements AdapterConfig {
             return this;
         }
 
-        /** Target names (exact path or {@code .name} suffix). */
-        public Builder targets(String... names) {
-            targets.targets(names);
-            return this;
-        }
-
-        /** Target names (exact path or {@code .name} suffix). */
-        public Builder targets(List<String> names) {
-            targets.targets(names);
-            return this;
-        }
-
-        /** A regex every target path fully matches, or {@code all-linear}. */
-        public Builder targetRegex(String regex) {
-            targets.targetRegex(regex);
-            return this;
-        }
-
-        /** Every linear layer but the output head. */
-        public Builder allLinear() {
-            targets.allLinear();
-            return this;
-        }
-
-        /** Excluded names. */
-        public Builder exclude(List<String> names) {
-            targets.exclude(names);
-            return this;
-        }
-
-        /** Excluded paths by regex. */
-        public Builder excludeRegex(String regex) {
-            targets.excludeRegex(regex);
-            return this;
-        }
-
-        /** Only these layer indices. */
-        public Builder layersToTransform(List<Integer> layers) {
-            targets.layersToTransform(layers);
-            return this;
-        }
-
-        /** The layer list's module name(s), e.g. {@code layers}. */
-        public Builder layersPattern(List<String> names) {
-            targets.layersPattern(names);
-            return this;
-        }
-
         /** Seed of pools and index tables. */
         public Builder seed(long seed) {
             this.seed = seed;
-            return this;
-        }
-
-        /** peft's {@code task_type}. */
-        public Builder taskType(String taskType) {
-            this.taskType = taskType;
-            return this;
-        }
-
-        /** {@code base_model_name_or_path}. */
-        public Builder baseModelNameOrPath(String name) {
-            this.baseModelNameOrPath = name;
             return this;
         }
 

@@ -1,14 +1,15 @@
 package io.peft4j.shadow;
 
-import com.google.gson.JsonArray;
-import java.util.ArrayList;
-import java.util.List;
-import com.google.gson.JsonElement;
+import static io.peft4j.core.spi.ConfigJson.has;
+
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 
 import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.ConfigJson;
 
+import java.util.Collection;
+import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
@@ -30,13 +31,12 @@ public final class ShadowConfig implements AdapterConfig {
     /** The {@code peft_type} of ShadowPEFT. */
     public static final String PEFT_TYPE = "SHADOW";
 
-    private static final Set<String> KNOWN = Set.of(
-            "modules_to_save",
-            "peft_type", "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
+    /** No target keys: the shadow network goes next to the whole base, not into chosen modules. */
+    private static final Set<String> KNOWN = ConfigJson.commonKeys(
+            "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
             "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
             "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
-            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed",
-            "base_model_name_or_path", "task_type", "inference_mode", "revision");
+            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision");
 
     private final int numShadowLayers;
     private final int shadowHiddenSize;
@@ -223,11 +223,7 @@ public final class ShadowConfig implements AdapterConfig {
         }
         j.addProperty("seed", seed);
         j.addProperty("task_type", "CAUSAL_LM");
-        if (!modulesToSave.isEmpty()) {
-            JsonArray saved = new JsonArray();
-            modulesToSave.forEach(saved::add);
-            j.add("modules_to_save", saved);
-        }
+        ConfigJson.writeModulesToSave(j, modulesToSave);
         return j;
     }
 
@@ -237,11 +233,7 @@ public final class ShadowConfig implements AdapterConfig {
      */
     public static ShadowConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
-        for (String key : j.keySet()) {
-            if (!KNOWN.contains(key)) {
-                warnings.accept("unknown key \"" + key + "\" in a SHADOW adapter config is ignored");
-            }
-        }
+        ConfigJson.warnUnknown(j, KNOWN, "SHADOW", warnings);
         try {
             if (has(j, "num_shadow_layers")) {
                 b.numShadowLayers(j.get("num_shadow_layers").getAsInt());
@@ -292,17 +284,8 @@ public final class ShadowConfig implements AdapterConfig {
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }
-        if (j.has("modules_to_save") && !j.get("modules_to_save").isJsonNull()) {
-            List<String> saved = new ArrayList<>();
-            j.getAsJsonArray("modules_to_save").forEach(e -> saved.add(e.getAsString()));
-            b.modulesToSave(saved);
-        }
+        b.modulesToSave(ConfigJson.modulesToSave(j));
         return b.build();
-    }
-
-    private static boolean has(JsonObject j, String key) {
-        JsonElement e = j.get(key);
-        return e != null && !e.isJsonNull();
     }
 
     @Override
@@ -343,7 +326,7 @@ public final class ShadowConfig implements AdapterConfig {
         private Builder() {}
 
         /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
-        public Builder modulesToSave(List<String> names) {
+        public Builder modulesToSave(Collection<String> names) {
             this.modulesToSave = List.copyOf(names);
             return this;
         }

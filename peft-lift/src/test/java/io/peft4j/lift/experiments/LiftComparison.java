@@ -14,6 +14,7 @@ import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.train.AdamW;
 import io.peft4j.core.train.FineTuner;
+import io.peft4j.core.train.LossFunction;
 import io.peft4j.core.train.PeftOptimizer;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.train.TrainingData;
@@ -27,6 +28,9 @@ import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
+import io.peft4j.tasks.ClassificationTask;
+import io.peft4j.tasks.DataReaders;
+import io.peft4j.tasks.LabeledText;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -38,6 +42,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import java.util.function.ToDoubleFunction;
 
 /**
  * The miniature LIFT comparison: stories260K (a 260K-parameter TinyStories LLaMA) fine-tuned on
@@ -66,6 +71,8 @@ public final class LiftComparison {
     private static final int SEQ = 128;
     private static final int BATCH = 8;
     private static final long SEED = 42;
+    /** all-MiniLM-L6-v2, a sentence-transformers BertModel: the pooler and the 2-class classifier are new. */
+    private static final String MINILM = "models/all-minilm-l6-v2";
 
     private LiftComparison() {}
 
@@ -89,15 +96,22 @@ public final class LiftComparison {
 
         Task task;
         if (sst2) {
-            Sst2 train;
-            Sst2 dev;
-            try (TextTokenizer tok = Sst2.tokenizer(shared)) {
-                train = Sst2.read(shared.resolve("data/sst2/train.tsv"), tok, Integer.getInteger("lift.train", 2000), 1234);
-                dev = Sst2.read(shared.resolve("data/sst2/dev.tsv"), tok, 0, 0);
-            }
+            Path miniLm = shared.resolve(MINILM);
+            List<LabeledText> train = DataReaders.sample(DataReaders.readLabeled(shared.resolve("data/sst2/train.tsv")),
+                    Integer.getInteger("lift.train", 2000), 1234);
+            List<LabeledText> dev = DataReaders.readLabeled(shared.resolve("data/sst2/dev.tsv"));
+            // open until the JVM exits: every run tokenizes the sets for the model it loads
+            TextTokenizer tok = TextTokenizer.builder(miniLm.resolve("tokenizer.json")).maxLength(64).build();
             System.out.printf(Locale.ROOT, "MiniLM-L6 + SST-2: %d train sentences (seeded subset), %d dev; metric dev accuracy%n",
                     train.size(), dev.size());
-            task = new Task("dev accuracy", () -> Sst2.load(shared, SEED), train, Sst2::loss, dev::accuracy);
+            task = new Task("dev accuracy", () -> {
+                Engine.getInstance().setRandomSeed((int) SEED); // the same fresh pooler and head in every run
+                return HfCheckpoint.loadForSequenceClassification(miniLm, 2, Device.cpu());
+            }, block -> {
+                ClassificationTask trainTask = new ClassificationTask(block, tok, train, 2);
+                ClassificationTask devTask = new ClassificationTask(block, tok, dev, 2);
+                return new Bound(trainTask, trainTask, root -> devTask.evaluate(64).accuracy());
+            });
         } else {
             String all = Files.readString(text, StandardCharsets.UTF_8);
             long[] train;
@@ -110,8 +124,8 @@ public final class LiftComparison {
             int evalWindows = (heldOut.length - 1) / (SEQ + 1);
             System.out.printf(Locale.ROOT, "stories260K on tinyshakespeare: %d train tokens (%d windows of %d), %d held-out tokens (%d windows)%n",
                     train.length, trainWindows, SEQ, heldOut.length, evalWindows);
-            task = new Task("held-out NLL", () -> HfCheckpoint.load(modelDir, Device.cpu()), windows(train),
-                    (lm, batch, training) -> loss(lm, batch.head(), training), (lm, root) -> nll(lm, heldOut, root));
+            task = new Task("held-out NLL", () -> HfCheckpoint.load(modelDir, Device.cpu()), lm -> new Bound(windows(train),
+                    (batch, training) -> loss(lm, batch.head(), training), root -> nll(lm, heldOut, root)));
         }
         System.out.printf(Locale.ROOT, "steps %d, batch %d, warm-up %d, seed %d, r %d, R %d, T %d, lr full %s lora %s lift %s magnitude %s%n",
                 steps, batchSize, warmup, SEED, r, bigR, interval, lrFull, lrLora, lrLift, lrMagnitude);
@@ -150,15 +164,10 @@ public final class LiftComparison {
         }
     }
 
-    interface Loss {
-        NDArray loss(Block block, NDList batch, boolean training);
-    }
+    /** A data set, its loss and the metric, for the model of one run. */
+    record Bound(TrainingData train, LossFunction loss, ToDoubleFunction<NDManager> eval) {}
 
-    interface Metric {
-        double measure(Block block, NDManager root);
-    }
-
-    record Task(String metric, Supplier<Model> loader, TrainingData train, Loss loss, Metric eval) {}
+    record Task(String metric, Supplier<Model> loader, Function<Block, Bound> bind) {}
 
     private static List<Double> lrs(String csv) {
         List<Double> out = new ArrayList<>();
@@ -191,7 +200,7 @@ public final class LiftComparison {
             return peft;
         }
         Map<String, Parameter> params = new LinkedHashMap<>(peft.trainableParameters());
-        params.putAll(Sst2.head(block));
+        ClassificationTask.unfreezeHead((BertForSequenceClassification) block).forEach((name, p) -> params.put("head." + name, p));
         return () -> params;
     }
 
@@ -200,7 +209,8 @@ public final class LiftComparison {
         try (Model model = task.loader().get()) {
             Block block = model.getBlock();
             NDManager root = model.getNDManager();
-            double before = task.eval().measure(block, root);
+            Bound bound = task.bind().apply(block);
+            double before = bound.eval().applyAsDouble(root);
             Setup setup = setupFn.apply(block);
             long trainable = 0;
             for (Parameter p : setup.model().trainableParameters().values()) {
@@ -212,11 +222,11 @@ public final class LiftComparison {
             int evalEvery = Integer.getInteger("lift.evalEvery", Math.max(1, steps / 3));
             TrainingResult result = FineTuner.builder().learningRate(lr).warmupSteps(warmup).maxSteps(steps).batchSize(batchSize)
                     .seed(SEED).progress(false).optimizer(recording)
-                    .evaluation(evalEvery, (step, m, mgr) -> Map.of("eval", task.eval().measure(block, mgr))).build()
-                    .fit(setup.model(), (batch, training) -> task.loss().loss(block, batch, training), data(task));
+                    .evaluation(evalEvery, (step, m, mgr) -> Map.of("eval", bound.eval().applyAsDouble(mgr))).build()
+                    .fit(setup.model(), bound.loss(), bound.train());
             List<Evaluation> evals = result.evaluations();
             double after = !evals.isEmpty() && evals.get(evals.size() - 1).step() == steps
-                    ? evals.get(evals.size() - 1).metrics().get("eval") : task.eval().measure(block, root);
+                    ? evals.get(evals.size() - 1).metrics().get("eval") : bound.eval().applyAsDouble(root);
             StringBuilder curve = new StringBuilder();
             for (Evaluation e : evals) {
                 curve.append(String.format(Locale.ROOT, "%s%d: %.4f", curve.length() == 0 ? "" : ", ", e.step(), e.metrics().get("eval")));
@@ -233,10 +243,6 @@ public final class LiftComparison {
                     result.losses().get(0), result.finalLoss(), note[0]);
             return new Row(name, lr, trainable, stateBytes[0], before, after, curve.toString(), ms, note[0]);
         }
-    }
-
-    private static TrainingData data(Task task) {
-        return task.train();
     }
 
     /** Mean next-token NLL of a (B, SEQ + 1) batch of ids. */

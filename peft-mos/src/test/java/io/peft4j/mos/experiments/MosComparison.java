@@ -2,6 +2,7 @@ package io.peft4j.mos.experiments;
 
 import ai.djl.Device;
 import ai.djl.Model;
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -21,9 +22,13 @@ import io.peft4j.core.train.NonFiniteLossException;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
 import io.peft4j.lora.LoraConfig;
+import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.TextTokenizer;
 import io.peft4j.mos.MosConfig;
+import io.peft4j.tasks.ClassificationTask;
+import io.peft4j.tasks.DataReaders;
+import io.peft4j.tasks.LabeledText;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -56,6 +61,8 @@ import java.util.Map;
 public final class MosComparison {
 
     private static final String[] TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    /** all-MiniLM-L6-v2, a sentence-transformers BertModel: the pooler and the 2-class classifier are new. */
+    private static final String MINILM = "models/all-minilm-l6-v2";
 
     private MosComparison() {}
 
@@ -92,13 +99,14 @@ public final class MosComparison {
         Path modelDir = shared.resolve("models/stories260K");
         long[] train = null;
         long[] heldOut = null;
-        Sst2 sstTrain = null;
-        Sst2 sstDev = null;
+        List<LabeledText> sstTrain = null;
+        List<LabeledText> sstDev = null;
+        // open until the JVM exits: every run tokenizes the sets for the model it loads
+        TextTokenizer sstTok = null;
         if (sst2) {
-            try (TextTokenizer tok = Sst2.tokenizer(shared)) {
-                sstTrain = Sst2.read(shared.resolve("data/sst2/train.tsv"), tok, trainLimit, 1234);
-                sstDev = Sst2.read(shared.resolve("data/sst2/dev.tsv"), tok, 0, 0);
-            }
+            sstTrain = DataReaders.sample(DataReaders.readLabeled(shared.resolve("data/sst2/train.tsv")), trainLimit, 1234);
+            sstDev = DataReaders.readLabeled(shared.resolve("data/sst2/dev.tsv"));
+            sstTok = TextTokenizer.builder(shared.resolve(MINILM).resolve("tokenizer.json")).maxLength(64).build();
             System.out.printf(Locale.ROOT, "MiniLM-L6 + SST-2: %d train sentences (seeded subset), %d dev; %d steps x batch %d,"
                     + " lr LoRA %.0e MoS %.0e, alpha %s, dropout 0, targets query,value (+ classifier head trained in full), v = %d, seeds %s%n",
                     sstTrain.size(), sstDev.size(), steps, batch, lr, lrMos, alphaPerRank > 0 ? alphaPerRank + " r" : String.valueOf(alpha),
@@ -131,8 +139,8 @@ public final class MosComparison {
 
         double base;
         if (sst2) {
-            try (Model model = Sst2.load(shared, seeds.get(0))) {
-                base = sstDev.accuracy(model.getBlock(), model.getNDManager());
+            try (Model model = miniLm(shared, seeds.get(0))) {
+                base = new ClassificationTask(model.getBlock(), sstTok, sstDev, 2).evaluate(64).accuracy();
             }
             System.out.printf(Locale.ROOT, "base model (new head, no training): dev accuracy %.4f%n", base);
         } else {
@@ -149,29 +157,34 @@ public final class MosComparison {
             StringBuilder perSeed = new StringBuilder();
             StringBuilder curve = new StringBuilder();
             for (long seed : seeds) {
-                try (Model model = sst2 ? Sst2.load(shared, seed) : HfCheckpoint.load(modelDir, Device.cpu())) {
+                try (Model model = sst2 ? miniLm(shared, seed) : HfCheckpoint.load(modelDir, Device.cpu())) {
                     AdapterConfig config = withSeed(run.config(), seed);
                     try (PeftModel peft = PeftModel.wrap(model.getBlock(), config)) {
                         Block block = model.getBlock();
                         Map<String, Parameter> params = new LinkedHashMap<>(peft.trainableParameters());
+                        ClassificationTask sstTrainTask = null;
+                        ClassificationTask sstDevTask = null;
                         if (sst2) {
-                            params.putAll(Sst2.head(block));
+                            params.putAll(ClassificationTask.unfreezeHead((BertForSequenceClassification) block));
+                            sstTrainTask = new ClassificationTask(block, sstTok, sstTrain, 2);
+                            sstDevTask = new ClassificationTask(block, sstTok, sstDev, 2);
                         }
                         TrainableModel trainableModel = () -> params;
                         trainable = 0;
                         for (Parameter p : params.values()) {
                             trainable += p.getArray().size();
                         }
-                        TrainingData data = sst2 ? sstTrain : windows(train, seqLen);
-                        final Sst2 dev = sstDev;
+                        TrainingData data = sst2 ? sstTrainTask : windows(train, seqLen);
+                        final ClassificationTask dev = sstDevTask;
+                        final ClassificationTask trainTask = sstTrainTask;
                         final long[] held = heldOut;
                         EvalCallback eval = (step, m, mgr) -> Map.of("eval",
-                                dev != null ? dev.accuracy(block, mgr) : heldOutNll(block, mgr, held, seqLen));
+                                dev != null ? dev.evaluate(64).accuracy() : heldOutNll(block, mgr, held, seqLen));
                         TrainingResult result;
                         try {
                             result = FineTuner.builder().learningRate(run.lr()).warmupSteps(steps / 10).maxSteps(steps)
                                 .batchSize(batch).seed(seed).progress(false).evaluation(evalEvery, eval).build()
-                                .fit(trainableModel, (b, training) -> sst2 ? Sst2.loss(block, b, training)
+                                .fit(trainableModel, (b, training) -> sst2 ? trainTask.loss(b, training)
                                         : nextTokenNll(block, b.head(), training), data);
                         } catch (NonFiniteLossException e) {
                             System.out.printf(Locale.ROOT, "%-36s seed %d: stopped, %s%n", run.label(), seed, e.getMessage());
@@ -180,7 +193,7 @@ public final class MosComparison {
                             continue;
                         }
                         double value = result.evaluations().isEmpty() || result.evaluations().get(result.evaluations().size() - 1).step() != steps
-                                ? (sst2 ? sstDev.accuracy(block, model.getNDManager()) : heldOutNll(block, model.getNDManager(), heldOut, seqLen))
+                                ? (sst2 ? sstDevTask.evaluate(64).accuracy() : heldOutNll(block, model.getNDManager(), heldOut, seqLen))
                                 : result.evaluations().get(result.evaluations().size() - 1).metrics().get("eval");
                         double ms = 1000 * result.seconds() / result.steps();
                         resultSum += value;
@@ -205,6 +218,12 @@ public final class MosComparison {
                 sst2 ? "dev accuracy" : "held-out NLL");
         System.out.printf(Locale.ROOT, "| base (no adapter) | | 0 | %.4f | | | |%n", base);
         rows.forEach(System.out::println);
+    }
+
+    /** MiniLM with a fresh pooler and 2-class head, initialised from {@code seed}. */
+    private static Model miniLm(Path shared, long seed) {
+        Engine.getInstance().setRandomSeed((int) seed);
+        return HfCheckpoint.loadForSequenceClassification(shared.resolve(MINILM), 2, Device.cpu());
     }
 
     private static String fmt(float a) {

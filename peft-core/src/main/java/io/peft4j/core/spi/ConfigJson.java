@@ -1,0 +1,224 @@
+package io.peft4j.core.spi;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+
+import io.peft4j.core.target.TargetSpec;
+
+import java.math.BigDecimal;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * Reading and writing the {@code adapter_config.json} keys that are not a method's own, the same
+ * way for every method: {@code peft_type}, {@code task_type}, {@code base_model_name_or_path},
+ * {@code inference_mode}, {@code modules_to_save} and the target keys {@code target_modules},
+ * {@code exclude_modules}, {@code layers_to_transform}, {@code layers_pattern}; plus the checks and
+ * the unknown-key warning every method's {@code fromJson} makes.
+ *
+ * <p>A JSON {@code null} counts as absent, as in peft, which writes {@code null} for unset fields.
+ */
+public final class ConfigJson {
+
+    /** Keys every config may hold that are not its method's own. */
+    public static final Set<String> COMMON_KEYS = Set.of(
+            "peft_type", "task_type", "base_model_name_or_path", "inference_mode", "modules_to_save");
+
+    /** The keys of a {@link TargetSpec}. */
+    public static final Set<String> TARGET_KEYS = Set.of(
+            "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern");
+
+    private ConfigJson() {}
+
+    /** {@link #COMMON_KEYS} and the method's own keys: what a config without targets reads. */
+    public static Set<String> commonKeys(String... own) {
+        return union(COMMON_KEYS, Set.of(own));
+    }
+
+    /** {@link #COMMON_KEYS}, {@link #TARGET_KEYS} and the method's own keys: what a targeted config reads. */
+    public static Set<String> targetedKeys(String... own) {
+        return union(COMMON_KEYS, TARGET_KEYS, Set.of(own));
+    }
+
+    /** Whether {@code key} is present and not {@code null}. */
+    public static boolean has(JsonObject j, String key) {
+        JsonElement e = j.get(key);
+        return e != null && !e.isJsonNull();
+    }
+
+    /**
+     * Checks the required keys are present (and not {@code null}).
+     *
+     * @param method the method's name in messages, e.g. {@code LoRA}
+     * @throws IllegalArgumentException "{@code <method> config is missing "<key>"}" for the first
+     *     missing one
+     */
+    public static void require(JsonObject j, String method, String... keys) {
+        for (String key : keys) {
+            if (!has(j, key)) {
+                throw new IllegalArgumentException(method + " config is missing \"" + key + "\"");
+            }
+        }
+    }
+
+    /**
+     * Reports every key outside {@code known} as "{@code unknown <method> config key "<key>"
+     * ignored}", in file order: a newer peft (or a typo) may add options we do not honour, and
+     * the user should hear that they were dropped.
+     */
+    public static void warnUnknown(JsonObject j, Set<String> known, String method, Consumer<String> warnings) {
+        for (String key : j.keySet()) {
+            if (!known.contains(key)) {
+                warnings.accept("unknown " + method + " config key \"" + key + "\" ignored");
+            }
+        }
+    }
+
+    /**
+     * Sets on {@code b} every common key present in {@code j}: the target keys, {@code
+     * modules_to_save}, {@code task_type} and {@code base_model_name_or_path}. A missing {@code
+     * target_modules} leaves the builder's default; whether it is required is the method's
+     * {@link #require} call.
+     *
+     * @throws IllegalArgumentException naming the key of a value of the wrong type, or the
+     *     builder's own message for a bad value (an empty target list, a bad regex, a negative layer)
+     */
+    public static void read(JsonObject j, TargetedConfigBuilder<?> b) {
+        // peft: target_modules and exclude_modules are a list of names or one regex string
+        // ("all-linear" for the targets); layers_pattern a list of names or one name
+        namesOrString(j, "target_modules", b::targets, b::targetRegex);
+        namesOrString(j, "exclude_modules", b::exclude, b::excludeRegex);
+        namesOrString(j, "layers_pattern", b::layersPattern, name -> b.layersPattern(List.of(name)));
+        if (has(j, "layers_to_transform")) {
+            // peft: an int or a list of ints
+            JsonElement l = j.get("layers_to_transform");
+            List<Integer> layers = new ArrayList<>();
+            for (JsonElement x : l.isJsonArray() ? l.getAsJsonArray() : List.of(l)) {
+                layers.add(intValue(x, "layers_to_transform"));
+            }
+            b.layersToTransform(layers);
+        }
+        b.modulesToSave(modulesToSave(j));
+        if (has(j, "task_type")) {
+            b.taskType(string(j.get("task_type"), "task_type"));
+        }
+        if (has(j, "base_model_name_or_path")) {
+            b.baseModelNameOrPath(string(j.get("base_model_name_or_path"), "base_model_name_or_path"));
+        }
+    }
+
+    /** {@code modules_to_save}: a list of names, empty when absent. */
+    public static List<String> modulesToSave(JsonObject j) {
+        return has(j, "modules_to_save") ? strings(j.get("modules_to_save"), "modules_to_save") : List.of();
+    }
+
+    /**
+     * Adds {@code target_modules} (the names, or the regex as one string), {@code exclude_modules}
+     * (the names, the regex, or null), {@code layers_to_transform} (sorted, or null) and {@code
+     * layers_pattern} (a list, or null), in that order.
+     */
+    public static void writeTargets(JsonObject j, TargetSpec t) {
+        j.add("target_modules", t.targetRegex().isPresent()
+                ? new JsonPrimitive(t.targetRegex().get()) : strings(t.targetNames()));
+        j.add("exclude_modules", t.excludeRegex().isPresent()
+                ? new JsonPrimitive(t.excludeRegex().get())
+                : t.excludeNames().isEmpty() ? JsonNull.INSTANCE : strings(t.excludeNames()));
+        JsonElement layers = JsonNull.INSTANCE;
+        if (!t.layersToTransform().isEmpty()) {
+            JsonArray a = new JsonArray();
+            t.layersToTransform().stream().sorted().forEach(a::add);
+            layers = a;
+        }
+        j.add("layers_to_transform", layers);
+        j.add("layers_pattern", t.layersPattern().isEmpty() ? JsonNull.INSTANCE : strings(t.layersPattern()));
+    }
+
+    /** Adds {@code modules_to_save} at the end when there are any; files without them stay as they were. */
+    public static void writeModulesToSave(JsonObject j, List<String> modulesToSave) {
+        if (!modulesToSave.isEmpty()) {
+            j.add("modules_to_save", strings(modulesToSave));
+        }
+    }
+
+    /** A copy of {@code j} with its top-level keys in sorted order (peft writes {@code sort_keys=True}). */
+    public static JsonObject sortedKeys(JsonObject j) {
+        JsonObject out = new JsonObject();
+        new TreeSet<>(j.keySet()).forEach(k -> out.add(k, j.get(k)));
+        return out;
+    }
+
+    /** {@code s} as a JSON string, or JSON {@code null}. */
+    public static JsonElement stringOrNull(String s) {
+        return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
+    }
+
+    /** The values as a JSON array of strings. */
+    public static JsonArray strings(Collection<String> values) {
+        JsonArray a = new JsonArray();
+        values.forEach(a::add);
+        return a;
+    }
+
+    /**
+     * An exact int: Gson's {@code getAsInt} would silently truncate 1.5 or 99999999999.
+     *
+     * @throws IllegalArgumentException naming {@code key} if {@code e} is not an integer in int range
+     */
+    public static int intValue(JsonElement e, String key) {
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer, found " + e);
+        }
+        BigDecimal d = e.getAsBigDecimal();
+        try {
+            return d.intValueExact();
+        } catch (ArithmeticException ex) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer in int range, found " + e);
+        }
+    }
+
+    /** Passes {@code key}'s value, when present, to {@code names} if it is a list, else to {@code string}. */
+    private static void namesOrString(JsonObject j, String key, Consumer<List<String>> names, Consumer<String> string) {
+        if (!has(j, key)) {
+            return;
+        }
+        JsonElement e = j.get(key);
+        if (e.isJsonArray()) {
+            names.accept(strings(e, key));
+        } else {
+            string.accept(string(e, key, "a string or a list of strings"));
+        }
+    }
+
+    private static String string(JsonElement e, String key) {
+        return string(e, key, "a string");
+    }
+
+    /** A string value; as Gson reads one, a number or a boolean is taken as its text. */
+    private static String string(JsonElement e, String key, String expected) {
+        if (!e.isJsonPrimitive()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be " + expected + ", found " + e);
+        }
+        return e.getAsString();
+    }
+
+    private static List<String> strings(JsonElement e, String key) {
+        if (!e.isJsonArray() || !e.getAsJsonArray().asList().stream().allMatch(JsonElement::isJsonPrimitive)) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a list of strings, found " + e);
+        }
+        return e.getAsJsonArray().asList().stream().map(JsonElement::getAsString).toList();
+    }
+
+    @SafeVarargs
+    private static Set<String> union(Set<String>... sets) {
+        return Stream.of(sets).flatMap(Set::stream).collect(Collectors.toUnmodifiableSet());
+    }
+}

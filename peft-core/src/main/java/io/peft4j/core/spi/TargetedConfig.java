@@ -1,0 +1,71 @@
+package io.peft4j.core.spi;
+
+import com.google.gson.JsonObject;
+
+import io.peft4j.core.target.TargetSpec;
+
+import java.util.List;
+
+/**
+ * A config whose adapter goes into chosen modules of the model: the part of it that is not the
+ * method's own. It holds the {@link TargetSpec} and peft's {@code modules_to_save}, {@code
+ * task_type} and {@code base_model_name_or_path}, as set on a {@link TargetedConfigBuilder}; the
+ * method's config adds its own fields, its own {@code equals} and its {@code toJson}.
+ */
+public abstract class TargetedConfig implements AdapterConfig {
+
+    private final TargetSpec targets;
+    private final List<String> modulesToSave;
+    private final String taskType;
+    private final String baseModelNameOrPath;
+
+    /**
+     * Takes the common settings from {@code b}, applying its default targets if none were set.
+     *
+     * @throws IllegalStateException if no targets were set and the builder has no default
+     */
+    protected TargetedConfig(TargetedConfigBuilder<?> b) {
+        this.targets = b.buildTargets();
+        this.modulesToSave = b.modulesToSave;
+        this.taskType = b.taskType;
+        this.baseModelNameOrPath = b.baseModelNameOrPath;
+    }
+
+    /** Which modules get an adapter. */
+    public final TargetSpec targets() {
+        return targets;
+    }
+
+    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    @Override
+    public final List<String> modulesToSave() {
+        return modulesToSave;
+    }
+
+    /** peft's {@code task_type}, or {@code null}. */
+    public final String taskType() {
+        return taskType;
+    }
+
+    /** {@code base_model_name_or_path}, or {@code null}. */
+    public final String baseModelNameOrPath() {
+        return baseModelNameOrPath;
+    }
+
+    /**
+     * {@code own} (the method's keys) plus {@code peft_type}, the target keys ({@link
+     * ConfigJson#writeTargets}), {@code task_type}, {@code base_model_name_or_path} (null when
+     * unset) and {@code inference_mode} false, in a new object with the keys sorted, as peft's
+     * {@code save_pretrained} writes them. {@code modules_to_save} is the caller's: methods write
+     * it differently.
+     */
+    protected final JsonObject sortedJson(JsonObject own) {
+        JsonObject j = own.deepCopy();
+        j.addProperty("peft_type", peftType());
+        ConfigJson.writeTargets(j, targets);
+        j.add("task_type", ConfigJson.stringOrNull(taskType));
+        j.add("base_model_name_or_path", ConfigJson.stringOrNull(baseModelNameOrPath));
+        j.addProperty("inference_mode", false);
+        return ConfigJson.sortedKeys(j);
+    }
+}
