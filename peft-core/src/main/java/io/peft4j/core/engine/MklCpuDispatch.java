@@ -116,10 +116,19 @@ public final class MklCpuDispatch {
         }
     }
 
-    /** The generated library, written once per content under the temp dir (atomically: tests run in parallel JVMs). */
+    /**
+     * The folder the library is written to: beside DJL's own native libraries (its engine cache, where
+     * libtorch is loaded from, so it is on a file system that allows mapping code, which a
+     * {@code noexec} /tmp would not).
+     */
+    static Path stubDir() {
+        return ai.djl.util.Utils.getEngineCacheDir().resolve("peft4j-native");
+    }
+
+    /** The generated library, written once per content (atomically: test JVMs run side by side). */
     static Path stubFile() throws IOException {
         byte[] elf = ElfStub.sharedObject("libpeft4j_mkl_cpu.so", Map.of(SYMBOL, 1));
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "peft4j-native");
+        Path dir = stubDir();
         Path file = dir.resolve(String.format("libpeft4j_mkl_cpu-%08x.so", java.util.Arrays.hashCode(elf)));
         if (!Files.exists(file) || Files.size(file) != elf.length) {
             Files.createDirectories(dir);
