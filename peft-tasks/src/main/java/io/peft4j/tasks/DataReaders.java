@@ -82,8 +82,8 @@ public final class DataReaders {
      * @return the examples, at least one
      */
     public static List<LabeledText> readLabeledTsv(Reader in, String source) throws IOException {
-        BufferedReader reader = in instanceof BufferedReader ? (BufferedReader) in : new BufferedReader(in);
-        String header = reader.readLine();
+        BoundedLines reader = new BoundedLines(in, source);
+        String header = reader.next();
         if (header == null) {
             throw new DataFormatException(source + ": the file is empty; expected a header line"
                     + " such as sentence<TAB>label");
@@ -97,9 +97,8 @@ public final class DataReaders {
         }
         List<LabeledText> out = new ArrayList<>();
         String line;
-        int lineNo = 1;
-        while ((line = reader.readLine()) != null) {
-            lineNo++;
+        while ((line = reader.next()) != null) {
+            int lineNo = reader.lineNumber();
             if (line.isBlank()) {
                 continue;
             }
@@ -174,12 +173,12 @@ public final class DataReaders {
      * @return the documents, at least one
      */
     public static List<TextExample> readPlainText(Reader in, String source) throws IOException {
-        BufferedReader reader = in instanceof BufferedReader ? (BufferedReader) in : new BufferedReader(in);
+        BoundedLines reader = new BoundedLines(in, source);
         List<TextExample> out = new ArrayList<>();
         StringBuilder doc = new StringBuilder();
         String line;
         boolean first = true;
-        while ((line = reader.readLine()) != null) {
+        while ((line = reader.next()) != null) {
             if (first) {
                 line = stripBom(line);
                 first = false;
@@ -328,11 +327,10 @@ public final class DataReaders {
     }
 
     private static void forEachJsonLine(Reader in, String source, JsonLine consumer) throws IOException {
-        BufferedReader reader = in instanceof BufferedReader ? (BufferedReader) in : new BufferedReader(in);
+        BoundedLines reader = new BoundedLines(in, source);
         String line;
-        int lineNo = 0;
-        while ((line = reader.readLine()) != null) {
-            lineNo++;
+        while ((line = reader.next()) != null) {
+            int lineNo = reader.lineNumber();
             if (lineNo == 1) {
                 line = stripBom(line);
             }
