@@ -39,6 +39,15 @@ public final class BertConfig {
         Preconditions.checkArgument(b.maxPositionEmbeddings > 0, "max_position_embeddings must be > 0");
         Preconditions.checkArgument(b.typeVocabSize > 0, "type_vocab_size must be > 0");
         Preconditions.checkArgument(b.numLabels > 0, "num_labels must be > 0, got %s", b.numLabels);
+        // numbers the model computes with: out of range they fail deep in the engine or give NaN
+        Preconditions.checkArgument(Double.isFinite(b.layerNormEps) && b.layerNormEps >= 0,
+                "layer_norm_eps must be finite and >= 0, got %s", b.layerNormEps);
+        Preconditions.checkArgument(b.hiddenDropoutProb >= 0 && b.hiddenDropoutProb < 1,
+                "hidden_dropout_prob must be in [0, 1), got %s", b.hiddenDropoutProb);
+        Preconditions.checkArgument(b.attentionProbsDropoutProb >= 0 && b.attentionProbsDropoutProb < 1,
+                "attention_probs_dropout_prob must be in [0, 1), got %s", b.attentionProbsDropoutProb);
+        Preconditions.checkArgument(Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
+                "initializer_range must be finite and >= 0, got %s", b.initializerRange);
         vocabSize = b.vocabSize;
         hiddenSize = b.hiddenSize;
         numHiddenLayers = b.numHiddenLayers;

@@ -68,6 +68,14 @@ public final class LlamaConfig {
                 b.ropeScalingFactor >= 1.0,
                 "linear rope scaling factor must be >= 1, got %s",
                 b.ropeScalingFactor);
+        // numbers the model computes with: a value out of range would fail deep in the engine
+        // ("normal expects std >= 0") or give NaN outputs, far from the config that caused it
+        Preconditions.checkArgument(Double.isFinite(b.rmsNormEps) && b.rmsNormEps >= 0,
+                "rms_norm_eps must be finite and >= 0, got %s", b.rmsNormEps);
+        Preconditions.checkArgument(Double.isFinite(b.ropeTheta) && b.ropeTheta > 0,
+                "rope_theta must be finite and > 0, got %s", b.ropeTheta);
+        Preconditions.checkArgument(Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
+                "initializer_range must be finite and >= 0, got %s", b.initializerRange);
         modelType = b.modelType;
         vocabSize = b.vocabSize;
         hiddenSize = b.hiddenSize;

@@ -32,6 +32,11 @@ final class MapTensorSource implements TensorSource {
     }
 
     @Override
+    public ai.djl.ndarray.types.DataType dataType(String name) {
+        return tensors.get(name).getDataType();
+    }
+
+    @Override
     public String origin(String name) {
         return origin;
     }

@@ -150,6 +150,11 @@ final class SafetensorsCheckpoint implements TensorSource {
     }
 
     @Override
+    public ai.djl.ndarray.types.DataType dataType(String name) {
+        return fileOf.get(name).info(name).dtype().engineType();
+    }
+
+    @Override
     public String origin(String name) {
         return fileOf.get(name).path().getFileName().toString();
     }

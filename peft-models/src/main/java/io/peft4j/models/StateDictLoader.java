@@ -16,7 +16,9 @@ import java.util.function.Function;
 /**
  * Puts named tensors into a model's parameters by Hugging Face name, strictly: every parameter
  * must get a tensor of its exact shape and every tensor must find a parameter, except those a
- * {@link KeyRule} ignores and those derived from others (a tied head). All problems are found before anything is loaded.
+ * {@link KeyRule} ignores and those derived from others (a tied head), and every weight must be
+ * floating point. All problems are found before anything is loaded, so a refused checkpoint leaves
+ * the model as it was.
  */
 final class StateDictLoader {
 
@@ -66,6 +68,11 @@ final class StateDictLoader {
                 mismatched.add(target + ": checkpoint " + found + " (" + source.origin(name)
                         + "), model expects " + expected);
             }
+            DataType type = source.dataType(name);
+            if (!type.isFloating()) {
+                mismatched.add(target + ": checkpoint tensor " + name + " (" + source.origin(name) + ") has type "
+                        + type + "; a weight must be floating point");
+            }
             plan.put(name, target);
         }
         List<String> missing = new ArrayList<>();
@@ -88,13 +95,8 @@ final class StateDictLoader {
             Parameter p = params.get(e.getValue());
             NDArray target = p.getArray();
             try (NDManager scratch = target.getManager().newSubManager()) {
+                // types and shapes were all checked above: nothing is loaded unless everything fits
                 NDArray value = source.load(e.getKey(), scratch);
-                DataType type = value.getDataType();
-                if (!type.isFloating()) {
-                    throw new IllegalArgumentException(sourceName + ": tensor " + e.getKey() + " in "
-                            + source.origin(e.getKey()) + " has type " + type
-                            + "; a weight must be floating point");
-                }
                 // duplicate(): an array made from a Java buffer may borrow that buffer's memory
                 // (PyTorch from_blob); the parameter must own native memory of its own.
                 NDArray converted = value.toType(target.getDataType(), false)

@@ -2,6 +2,7 @@ package io.peft4j.models;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.List;
 
@@ -13,6 +14,12 @@ interface TensorSource extends AutoCloseable {
 
     /** @return the tensor's shape, without reading its data */
     Shape shape(String name);
+
+    /**
+     * @return the type {@link #load} will give the tensor, without reading its data (so a loader can
+     *     refuse a non-float weight before it changes anything)
+     */
+    DataType dataType(String name);
 
     /** @return where the tensor comes from, for error messages (a file name) */
     String origin(String name);

@@ -133,6 +133,43 @@ class HfCheckpointTest {
     }
 
     @Test
+    void configNumbersOutOfRangeAreRefusedByName() {
+        LlamaConfig ok = tinyLlama("llama", 4, 2, false);
+        for (Map.Entry<String, java.util.function.UnaryOperator<LlamaConfig.Builder>> bad : Map.<String,
+                java.util.function.UnaryOperator<LlamaConfig.Builder>>of(
+                "initializer_range", b -> b.initializerRange(-1),
+                "rms_norm_eps", b -> b.rmsNormEps(Double.NaN),
+                "rope_theta", b -> b.ropeTheta(0)).entrySet()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> bad.getValue().apply(ok.toBuilder()).build());
+            assertTrue(e.getMessage().startsWith(bad.getKey() + " must be finite"), e.getMessage());
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> BertConfig.builder().hiddenDropoutProb(1.0).build());
+        assertTrue(e.getMessage().startsWith("hidden_dropout_prob must be in [0, 1)"), e.getMessage());
+    }
+
+    @Test
+    void anIntegerWeightIsRefusedBeforeAnythingIsLoaded() throws IOException {
+        LlamaForCausalLM src = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
+        Map<String, NDArray> state = state(src);
+        // the last tensor in load order is an integer one: a loader checking types while it loads
+        // would have overwritten every other weight first
+        String last = new java.util.TreeMap<>(state).lastKey();
+        state.put(last, state.get(last).toType(DataType.INT32, false));
+        SafetensorsWriter.write(dir.resolve("model.safetensors"), state, Map.of());
+        LlamaForCausalLM target = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
+        NDArray ids = manager.create(new long[][] {{9, 8, 7}});
+        NDArray before = forward(target, manager, ids);
+        assertTrue(TestSupport.maxAbsDiff(before, forward(src, manager, ids)) > 1e-3, "two random models must differ");
+        CheckpointException e = assertThrows(CheckpointException.class, () -> HfCheckpoint.loadWeights(target, dir));
+        assertEquals(1, e.mismatched().size(), e.getMessage());
+        assertTrue(e.mismatched().get(0).contains(last) && e.mismatched().get(0).toLowerCase(java.util.Locale.ROOT).contains("int32")
+                && e.mismatched().get(0).contains("floating point"), e.getMessage());
+        assertEquals(0.0, TestSupport.maxAbsDiff(before, forward(target, manager, ids)), 0.0, "nothing loaded");
+    }
+
+    @Test
     void ignoresBuffersByRuleAndReportsThem() throws IOException {
         LlamaForCausalLM src = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
         HfCheckpoint.save(src, dir);
