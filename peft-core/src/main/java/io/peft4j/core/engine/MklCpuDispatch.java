@@ -52,6 +52,11 @@ public final class MklCpuDispatch {
         INSTALLED,
         /** Not an AMD CPU on Linux x86-64: MKL's own choice is already right, nothing was done. */
         NOT_NEEDED,
+        /**
+         * The shim is loaded, but MKL had already picked its generic path at an earlier call in this
+         * process, and keeps it: {@link #install()} must run before the first DJL operation.
+         */
+        TOO_LATE,
         /** Turned off with {@code -Dpeft4j.mkl.amd=false}. */
         DISABLED,
         /** It could not be loaded (the reason is in the detail); MKL keeps its generic path. */
@@ -81,8 +86,11 @@ public final class MklCpuDispatch {
     public static synchronized Outcome install() {
         if (outcome == null) {
             outcome = tryInstall();
-            if (outcome.status() == Status.INSTALLED || outcome.status() == Status.FAILED) {
+            if (outcome.status() == Status.INSTALLED) {
                 LOG.info("MKL CPU dispatch: {} ({})", outcome.status(), outcome.detail());
+            } else if (outcome.status() == Status.FAILED || outcome.status() == Status.TOO_LATE) {
+                LOG.warn("MKL CPU dispatch: {} ({}); GEMMs run on MKL's generic path, about 2x slower",
+                        outcome.status(), outcome.detail());
             }
         }
         return outcome;
@@ -110,6 +118,16 @@ public final class MklCpuDispatch {
                 return new Outcome(Status.FAILED, file + ": " + SYMBOL + " returned " + answer + ", expected 1");
             }
             shim = lib;
+            // libtorch already loaded: MKL may have chosen its path before the shim was there
+            // (asking now is safe: with the shim in place an unchosen path becomes the vector one)
+            if (loadedLibrary("libtorch_cpu.so").isPresent()) {
+                Optional<String> branch = autoBranch();
+                if (branch.isPresent() && branch.get().equals("COMPATIBLE")) {
+                    return new Outcome(Status.TOO_LATE, "MKL had already chosen its generic path before "
+                            + SYMBOL + " was loaded from " + file + ": call MklCpuDispatch.install() before the"
+                            + " process's first DJL operation");
+                }
+            }
             return new Outcome(Status.INSTALLED, "AMD CPU; " + SYMBOL + " from " + file);
         } catch (IOException | RuntimeException | LinkageError e) {
             return new Outcome(Status.FAILED, e.toString());
@@ -155,6 +173,10 @@ public final class MklCpuDispatch {
      */
     public static Optional<String> codeBranch() {
         install();
+        return autoBranch();
+    }
+
+    private static Optional<String> autoBranch() {
         Optional<Path> torch = loadedLibrary("libtorch_cpu.so");
         if (torch.isEmpty()) {
             return Optional.empty();

@@ -112,13 +112,23 @@ class MklCpuDispatchTest {
         assertEquals("COMPATIBLE", off.get("BRANCH"), "without the shim MKL takes its generic path on AMD: " + off);
         assertNotEquals("COMPATIBLE", on.get("BRANCH"), "with the shim MKL must pick a vector path: " + on);
         assertTrue(on.get("BRANCH").startsWith("AVX"), on.toString());
+        // a GEMM before install(): MKL keeps its generic path, and install() says so
+        Map<String, String> late = probe(List.of(), List.of("gemm-first"));
+        assertEquals("TOO_LATE", late.get("STATUS"), late.toString());
+        assertEquals("COMPATIBLE", late.get("BRANCH"), late.toString());
     }
 
     private static Map<String, String> probe(List<String> jvmArgs) throws IOException, InterruptedException {
+        return probe(jvmArgs, List.of());
+    }
+
+    private static Map<String, String> probe(List<String> jvmArgs, List<String> probeArgs)
+            throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
         cmd.addAll(jvmArgs);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MklProbe.class.getName()));
+        cmd.addAll(probeArgs);
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe timed out");

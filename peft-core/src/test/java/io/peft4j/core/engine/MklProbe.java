@@ -10,6 +10,11 @@ public final class MklProbe {
     private MklProbe() {}
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("gemm-first")) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                manager.ones(new Shape(64, 64)).matMul(manager.ones(new Shape(64, 64))).toFloatArray();
+            }
+        }
         MklCpuDispatch.Outcome outcome = MklCpuDispatch.install();
         try (NDManager manager = NDManager.newBaseManager()) {
             // a GEMM big enough for MKL's blocked kernels, checked against plain Java arithmetic
