@@ -3,10 +3,7 @@ package io.peft4j.core;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
@@ -14,14 +11,10 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-import io.peft4j.core.spi.Selection;
-import io.peft4j.core.tree.AdapterWrapper;
 
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.Map;
+import java.util.List;
 
 /**
  * peft's {@code ModulesToSaveWrapper} for a {@link Linear} or an embedding: each adapter owns a
@@ -30,13 +23,13 @@ import java.util.Map;
  * the tensors and the wrapper computes the layer itself; that is why only these two kinds are
  * supported.
  */
-final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
+final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
 
     /** One adapter's copy. */
-    static final class Copy {
+    static final class Copy extends AdapterLayer.Entry {
         final Parameter weight;
         final Parameter bias; // null for embeddings and bias-free linears
-        NDArray savedWeight; // the original values while merged
+        NDArray savedWeight; // the original values while merged (set exactly while merged())
         NDArray savedBias;
 
         Copy(Parameter weight, Parameter bias) {
@@ -44,34 +37,25 @@ final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
             this.bias = bias;
         }
 
-        boolean merged() {
-            return savedWeight != null;
+        @Override
+        public List<Parameter> blockParameters() {
+            return bias == null ? List.of(weight) : List.of(weight, bias);
         }
     }
 
-    private final Block base;
-    private final AdapterRuntime runtime;
     private final Parameter baseWeight;
     private final Parameter baseBias;
     private final boolean embedding;
-    final Map<String, Copy> copies = new LinkedHashMap<>();
 
     ModulesToSaveLayer(Block base, Parameter baseWeight, Parameter baseBias, boolean embedding, AdapterRuntime runtime) {
-        this.base = base;
-        this.runtime = runtime;
+        super(base, "original_module", runtime);
         this.baseWeight = baseWeight;
         this.baseBias = baseBias;
         this.embedding = embedding;
-        addChildBlock("original_module", base);
-        inputShapes = new Shape[0]; // built ready to run: no DJL re-initialization
     }
 
     @Override
-    public Block baseLayer() {
-        return base;
-    }
-
-    Parameter baseWeight() {
+    protected Parameter baseWeight() {
         return baseWeight;
     }
 
@@ -79,25 +63,26 @@ final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
         return baseBias;
     }
 
-    void add(String adapter, NDManager manager) {
+    /** A new trainable copy of the module's tensors for {@code adapter}. */
+    Copy newCopy(String adapter, NDManager manager) {
         Parameter w = copyOf(baseWeight, "modules_to_save." + adapter + ".weight", manager);
         Parameter b = baseBias == null ? null : copyOf(baseBias, "modules_to_save." + adapter + ".bias", manager);
-        copies.put(adapter, new Copy(w, b));
-        addParameter(w);
-        if (b != null) {
-            addParameter(b);
-        }
+        return new Copy(w, b);
     }
 
-    void remove(String adapter) {
-        Copy c = copies.remove(adapter);
-        if (c == null) {
-            return;
+    @Override
+    protected void release(Copy c) {
+        if (c.merged()) {
+            // merged copies stay in the weights (merge_and_unload); drop the saved originals
+            c.savedWeight.close();
+            if (c.savedBias != null) {
+                c.savedBias.close();
+            }
+            c.savedWeight = null;
+            c.savedBias = null;
         }
-        parameters.remove(c.weight.getName());
         c.weight.close();
         if (c.bias != null) {
-            parameters.remove(c.bias.getName());
             c.bias.close();
         }
     }
@@ -111,39 +96,14 @@ final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        NDList out = base.forward(ps, inputs, training, params);
-        Selection selection = runtime.current();
-        if (selection.isNone() || copies.isEmpty()) {
-            return out;
-        }
-        NDArray y = out.head();
-        if (!selection.isPerSample()) {
-            Copy c = copies.get(selection.single());
-            if (c == null || c.merged()) {
-                return out;
-            }
-            y = run(c, inputs.head(), ps, training);
-        } else {
-            NDArray x = inputs.head();
-            long batch = x.getShape().get(0);
-            AdapterRuntime.checkPerSample(selection, batch, training);
-            String[] names = selection.perSample();
-            NDArray baseOut = y;
-            for (String name : new LinkedHashSet<>(Arrays.asList(names))) {
-                Copy c = copies.get(name);
-                if (c == null || c.merged()) {
-                    continue;
-                }
-                NDArray m = selection.mask(name, baseOut);
-                y = y.add(run(c, x, ps, training).sub(baseOut).mul(m));
-            }
-        }
-        NDList result = new NDList(y);
-        for (int i = 1; i < out.size(); i++) {
-            result.add(out.get(i));
-        }
-        return result;
+    protected NDList forwardWith(Copy c, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDList out = baseLayer().forward(ps, inputs, training, params);
+        return withHead(out, run(c, inputs.head(), ps, training));
+    }
+
+    @Override
+    protected NDArray blendIn(Copy c, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+        return y.add(run(c, x, ps, training).sub(baseY).mul(rowMask));
     }
 
     private NDArray run(Copy c, NDArray x, ParameterStore ps, boolean training) {
@@ -156,17 +116,7 @@ final class ModulesToSaveLayer extends AbstractBlock implements AdapterWrapper {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... shapes) {
-        base.initialize(manager, dataType, shapes);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return base.getOutputShapes(inputShapes);
-    }
-
-    @Override
     public String toString() {
-        return "ModulesToSave(" + base.getClass().getSimpleName() + ", adapters=" + copies.keySet() + ")";
+        return "ModulesToSave(" + baseLayer().getClass().getSimpleName() + ", adapters=" + adapterNames() + ")";
     }
 }

@@ -8,6 +8,7 @@ import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
@@ -29,12 +30,11 @@ final class WithModulesToSave implements Adapter {
     private static final String PREFIX = "base_model.model.";
 
     private final Adapter inner;
-    private final AdapterContext ctx;
-    private final Map<String, ModulesToSaveLayer> layers = new LinkedHashMap<>();
+    private final AdapterLayers<ModulesToSaveLayer, ModulesToSaveLayer.Copy> layers;
 
     private WithModulesToSave(Adapter inner, AdapterContext ctx) {
         this.inner = inner;
-        this.ctx = ctx;
+        this.layers = new AdapterLayers<>(ctx, inner.name());
     }
 
     /**
@@ -77,24 +77,17 @@ final class WithModulesToSave implements Adapter {
         WithModulesToSave result = new WithModulesToSave(inner, ctx);
         try {
             for (ModuleNode node : nodes) {
-                ModulesToSaveLayer layer;
-                if (node.block() instanceof ModulesToSaveLayer) {
-                    layer = (ModulesToSaveLayer) node.block();
-                } else {
-                    Block plain = node.block();
+                result.layers.attach(node, ModulesToSaveLayer.class, plain -> {
                     Parameter table = Modules.embeddingTable(plain);
-                    layer = table != null
+                    return table != null
                             ? new ModulesToSaveLayer(plain, table, null, true, ctx.runtime())
                             : new ModulesToSaveLayer(plain, plain.getDirectParameters().get("weight"),
                                     plain.getDirectParameters().contains("bias") ? plain.getDirectParameters().get("bias") : null,
                                     false, ctx.runtime());
-                    ctx.replace(node, layer);
-                }
-                layer.add(inner.name(), ctx.manager());
-                result.layers.put(node.path(), layer);
+                }, layer -> layer.newCopy(inner.name(), ctx.manager()));
             }
         } catch (RuntimeException e) {
-            result.detachCopies();
+            result.layers.detach();
             throw e;
         }
         return result;
@@ -124,8 +117,7 @@ final class WithModulesToSave implements Adapter {
 
     private Map<String, Parameter> copyParameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        layers.forEach((path, layer) -> {
-            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+        layers.forEach((path, layer, c) -> {
             result.put(PREFIX + path + ".weight", c.weight);
             if (c.bias != null) {
                 result.put(PREFIX + path + ".bias", c.bias);
@@ -176,10 +168,9 @@ final class WithModulesToSave implements Adapter {
     @Override
     public void merge() {
         inner.merge();
-        for (ModulesToSaveLayer layer : layers.values()) {
-            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
+        layers.forEach((path, layer, c) -> {
             if (c.merged()) {
-                continue;
+                return;
             }
             c.savedWeight = layer.baseWeight().getArray().duplicate();
             c.weight.getArray().copyTo(layer.baseWeight().getArray());
@@ -187,17 +178,14 @@ final class WithModulesToSave implements Adapter {
                 c.savedBias = layer.baseBias().getArray().duplicate();
                 c.bias.getArray().copyTo(layer.baseBias().getArray());
             }
-        }
+            c.setMerged(true);
+        });
     }
 
     @Override
     public void unmerge() {
         inner.unmerge();
-        for (ModulesToSaveLayer layer : layers.values()) {
-            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
-            if (!c.merged()) {
-                continue;
-            }
+        layers.forEachMerged((path, layer, c) -> {
             c.savedWeight.copyTo(layer.baseWeight().getArray());
             c.savedWeight.close();
             c.savedWeight = null;
@@ -206,7 +194,8 @@ final class WithModulesToSave implements Adapter {
                 c.savedBias.close();
                 c.savedBias = null;
             }
-        }
+            c.setMerged(false);
+        });
     }
 
     @Override
@@ -216,27 +205,7 @@ final class WithModulesToSave implements Adapter {
 
     @Override
     public void detach() {
-        detachCopies();
+        layers.detach(); // a merged copy stays in the weights (merge_and_unload)
         inner.detach();
-    }
-
-    private void detachCopies() {
-        for (ModulesToSaveLayer layer : layers.values()) {
-            ModulesToSaveLayer.Copy c = layer.copies.get(inner.name());
-            if (c != null && c.merged()) {
-                // merged copies stay in the weights (merge_and_unload); drop the saved originals
-                c.savedWeight.close();
-                if (c.savedBias != null) {
-                    c.savedBias.close();
-                }
-                c.savedWeight = null;
-                c.savedBias = null;
-            }
-            layer.remove(inner.name());
-            if (layer.copies.isEmpty()) {
-                ctx.restore(layer);
-            }
-        }
-        layers.clear();
     }
 }

@@ -6,10 +6,10 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
-import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterLayers;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -37,17 +37,19 @@ public final class LiftAdapter implements Adapter {
     private final AdapterContext ctx;
     private final LiftConfig config;
     private final String name;
-    private final Map<String, LiftLayer> layers = new LinkedHashMap<>();
+    private final AdapterLayers<LiftLayer, LiftLayer.Sparse> layers;
     private int refreshes;
 
     LiftAdapter(AdapterContext ctx, LiftConfig config, String name) {
         this.ctx = ctx;
         this.config = config;
         this.name = name;
+        this.layers = new AdapterLayers<>(ctx, name);
     }
 
-    void add(String path, LiftLayer layer) {
-        layers.put(path, layer);
+    /** The modules this adapter lives in (the injector adds to them). */
+    AdapterLayers<LiftLayer, LiftLayer.Sparse> layers() {
+        return layers;
     }
 
     @Override
@@ -62,15 +64,14 @@ public final class LiftAdapter implements Adapter {
 
     /** The module paths this adapter fine-tunes. */
     public List<String> paths() {
-        return new ArrayList<>(layers.keySet());
+        return layers.paths();
     }
 
     private LiftLayer.Sparse sparse(String path) {
-        LiftLayer layer = layers.get(path);
-        if (layer == null) {
-            throw new IllegalArgumentException("adapter '" + name + "' has no module '" + path + "'; modules: " + layers.keySet());
+        if (layers.layer(path) == null) {
+            throw new IllegalArgumentException("adapter '" + name + "' has no module '" + path + "'; modules: " + layers.paths());
         }
-        return layer.adapters.get(name);
+        return layers.entry(path);
     }
 
     /** The selected flat (row-major) indices of the module at {@code path}, ascending. */
@@ -81,7 +82,7 @@ public final class LiftAdapter implements Adapter {
     /** The shape (out, in) of the weight at {@code path}. */
     public Shape weightShape(String path) {
         sparse(path);
-        return layers.get(path).baseWeight().getArray().getShape();
+        return layers.layer(path).baseWeight().getArray().getShape();
     }
 
     /**
@@ -90,8 +91,8 @@ public final class LiftAdapter implements Adapter {
      */
     public NDArray effectiveWeight(String path, NDManager manager) {
         LiftLayer.Sparse s = sparse(path);
-        LiftLayer layer = layers.get(path);
-        if (s.merged) {
+        LiftLayer layer = layers.layer(path);
+        if (s.merged()) {
             NDArray copy = layer.baseWeight().getArray().duplicate();
             copy.attach(manager);
             return copy;
@@ -102,7 +103,7 @@ public final class LiftAdapter implements Adapter {
     /** How many entries this adapter trains (the sum of k over its modules). */
     public long trainableEntries() {
         long total = 0;
-        for (String path : layers.keySet()) {
+        for (String path : layers.byPath().keySet()) {
             total += sparse(path).k();
         }
         return total;
@@ -114,7 +115,7 @@ public final class LiftAdapter implements Adapter {
      */
     public long denseAdamStateBytes() {
         long bytes = 0;
-        for (LiftLayer layer : layers.values()) {
+        for (LiftLayer layer : layers.byPath().values()) {
             NDArray w = layer.baseWeight().getArray();
             bytes += 2 * w.size() * w.getDataType().getNumOfBytes() + Long.BYTES;
         }
@@ -124,7 +125,7 @@ public final class LiftAdapter implements Adapter {
     /** Bytes of the masks themselves (indices and frozen overlay), held by the adapter. */
     public long maskBytes() {
         long bytes = 0;
-        for (String path : layers.keySet()) {
+        for (String path : layers.byPath().keySet()) {
             LiftLayer.Sparse s = sparse(path);
             bytes += s.indices.size() * s.indices.getDataType().getNumOfBytes();
             if (s.frozenIndices != null) {
@@ -143,7 +144,7 @@ public final class LiftAdapter implements Adapter {
     @Override
     public Map<String, Parameter> parameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        for (String path : layers.keySet()) {
+        for (String path : layers.byPath().keySet()) {
             result.put(PREFIX + path + VALUES, sparse(path).values);
         }
         return result;
@@ -152,7 +153,7 @@ public final class LiftAdapter implements Adapter {
     @Override
     public Map<String, NDArray> frozenState() {
         Map<String, NDArray> result = new LinkedHashMap<>();
-        for (String path : layers.keySet()) {
+        for (String path : layers.byPath().keySet()) {
             LiftLayer.Sparse s = sparse(path);
             result.put(PREFIX + path + INDICES, s.indices);
             if (s.frozenIndices != null) {
@@ -169,7 +170,7 @@ public final class LiftAdapter implements Adapter {
             throw new IllegalArgumentException("'" + key + "' is not a LIFT values key (" + PREFIX + "<path>" + VALUES + ")");
         }
         String path = key.substring(PREFIX.length(), key.length() - VALUES.length());
-        if (!layers.containsKey(path)) {
+        if (!layers.byPath().containsKey(path)) {
             throw new IllegalArgumentException("adapter '" + name + "' has no module '" + path + "' (key " + key + ")");
         }
         return path;
@@ -183,7 +184,7 @@ public final class LiftAdapter implements Adapter {
         TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
         Map<String, long[]> indices = new LinkedHashMap<>();
         Map<String, long[]> frozen = new LinkedHashMap<>();
-        for (Map.Entry<String, LiftLayer> e : layers.entrySet()) {
+        for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
             String path = e.getKey();
             LiftLayer.Sparse s = sparse(path);
             long k = s.k();
@@ -236,7 +237,7 @@ public final class LiftAdapter implements Adapter {
                             + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
         }
         NDManager owner = ctx.manager();
-        for (Map.Entry<String, LiftLayer> e : layers.entrySet()) {
+        for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
             String path = e.getKey();
             LiftLayer.Sparse s = sparse(path);
             NDArray target = s.values.getArray();
@@ -323,7 +324,7 @@ public final class LiftAdapter implements Adapter {
         }
         refreshes++;
         Map<String, int[]> carries = new LinkedHashMap<>();
-        for (Map.Entry<String, LiftLayer> e : layers.entrySet()) {
+        for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
             String path = e.getKey();
             LiftLayer layer = e.getValue();
             LiftLayer.Sparse s = sparse(path);
@@ -373,7 +374,7 @@ public final class LiftAdapter implements Adapter {
     /** Mask state for optimiser checkpoints: per key, indices and (if any) the frozen overlay. */
     Map<String, NDArray[]> maskState() {
         Map<String, NDArray[]> result = new LinkedHashMap<>();
-        for (String path : layers.keySet()) {
+        for (String path : layers.byPath().keySet()) {
             LiftLayer.Sparse s = sparse(path);
             result.put(PREFIX + path + VALUES, new NDArray[] {s.indices, s.frozenIndices, s.frozenValues});
         }
@@ -418,47 +419,24 @@ public final class LiftAdapter implements Adapter {
 
     @Override
     public void merge() {
-        if (isMerged()) {
-            return;
-        }
-        Map<LiftLayer, NDArray> merged = new LinkedHashMap<>();
-        NDManager scratch = ctx.manager().newSubManager();
-        try {
-            for (Map.Entry<String, LiftLayer> e : layers.entrySet()) {
-                LiftLayer layer = e.getValue();
-                NDArray updated = layer.effectiveWeight(layer.adapters.get(name), scratch);
-                if (!Finite.all(updated)) {
-                    throw new ArithmeticException(
-                            "Merging adapter '" + name + "' into '" + e.getKey()
-                                    + ".weight' would produce NaN or Inf; weights left untouched");
-                }
-                merged.put(layer, updated);
-            }
-            for (Map.Entry<LiftLayer, NDArray> e : merged.entrySet()) {
-                LiftLayer layer = e.getKey();
-                LiftLayer.Sparse s = layer.adapters.get(name);
+        try (NDManager scratch = ctx.manager().newSubManager()) {
+            layers.mergeAllOrNothing("adapter", (path, layer, s) -> layer.effectiveWeight(s, scratch), (layer, s, merged) -> {
                 NDArray w = layer.baseWeight().getArray();
-                s.mergedOriginal = w.take(s.indices);
+                s.mergedOriginal = w.take(s.indices); // the base values it overwrites, to unmerge exactly
                 s.mergedOriginal.attach(ctx.manager());
                 if (s.frozenIndices != null) {
                     s.mergedOriginalFrozen = w.take(s.frozenIndices);
                     s.mergedOriginalFrozen.attach(ctx.manager());
                 }
-                e.getValue().copyTo(w);
-                s.merged = true;
-            }
-        } finally {
-            scratch.close();
+                merged.copyTo(w);
+                s.setMerged(true);
+            });
         }
     }
 
     @Override
     public void unmerge() {
-        for (LiftLayer layer : layers.values()) {
-            LiftLayer.Sparse s = layer.adapters.get(name);
-            if (s == null || !s.merged) {
-                continue;
-            }
+        layers.forEachMerged((path, layer, s) -> {
             NDArray w = layer.baseWeight().getArray();
             try (NDManager scratch = ctx.manager().newSubManager()) {
                 NDArray flat = w.flatten();
@@ -469,34 +447,22 @@ public final class LiftAdapter implements Adapter {
                 flat.put(s.indices, s.mergedOriginal).reshape(w.getShape()).copyTo(w);
             }
             s.closeMerged();
-            s.merged = false;
-        }
+            s.setMerged(false);
+        });
     }
 
     @Override
     public boolean isMerged() {
-        for (LiftLayer layer : layers.values()) {
-            LiftLayer.Sparse s = layer.adapters.get(name);
-            if (s != null && s.merged) {
-                return true;
-            }
-        }
-        return false;
+        return layers.anyMerged();
     }
 
     @Override
     public void detach() {
-        for (LiftLayer layer : layers.values()) {
-            layer.removeAdapter(name);
-            if (layer.adapters.isEmpty()) {
-                ctx.restore(layer);
-            }
-        }
-        layers.clear();
+        layers.detach();
     }
 
     @Override
     public String toString() {
-        return "LiftAdapter(" + name + ", modules=" + layers.size() + ", entries=" + trainableEntries() + ")";
+        return "LiftAdapter(" + name + ", modules=" + layers.byPath().size() + ", entries=" + trainableEntries() + ")";
     }
 }

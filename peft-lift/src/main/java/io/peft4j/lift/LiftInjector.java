@@ -7,7 +7,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
 
 import java.util.List;
@@ -30,19 +30,8 @@ final class LiftInjector {
         LiftAdapter adapter = new LiftAdapter(ctx, config, name);
         try {
             for (ModuleNode node : targets) {
-                LiftLayer layer;
-                boolean fresh = false;
-                if (node.block() instanceof LiftLayer) {
-                    layer = (LiftLayer) node.block();
-                } else {
-                    layer = new LiftLayer((Linear) node.block(), ctx.runtime());
-                    fresh = true;
-                }
-                layer.addAdapter(name, createSparse(ctx, layer, node.path(), config, name, adapter.seedFor(node.path())));
-                adapter.add(node.path(), layer);
-                if (fresh) {
-                    ctx.replace(node, layer);
-                }
+                adapter.layers().attach(node, LiftLayer.class, base -> new LiftLayer((Linear) base, ctx.runtime()),
+                        layer -> createSparse(ctx, layer, node.path(), config, name, adapter.seedFor(node.path())));
             }
         } catch (RuntimeException e) {
             adapter.detach();
@@ -53,13 +42,8 @@ final class LiftInjector {
 
     private static void checkSupported(ModuleNode node) {
         Block b = node.block();
-        if (b instanceof LiftLayer) {
+        if (AdapterLayers.wrapperAt(node, LiftLayer.class) != null) {
             return;
-        }
-        if (b instanceof AdapterWrapper) {
-            throw new IllegalArgumentException(
-                    "Module '" + node.path() + "' already carries an adapter of another method ("
-                            + b.getClass().getSimpleName() + "); one method per module");
         }
         if (!(b instanceof Linear)) {
             throw new IllegalArgumentException(

@@ -3,24 +3,15 @@ package io.peft4j.lift;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-import io.peft4j.core.spi.Selection;
-import io.peft4j.core.tree.AdapterWrapper;
 
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.Map;
-import java.util.Set;
+import java.util.List;
 
 /**
  * A {@link Linear} fine-tuned by LIFT: the forward pass uses {@code W_eff = W} with the selected
@@ -29,10 +20,10 @@ import java.util.Set;
  * training. Entries that left the mask at a refresh keep their trained values in a frozen sparse
  * overlay. Any number of named adapters; the runtime says which one runs.
  */
-public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
+public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
 
     /** One adapter's sparse state in this module. */
-    static final class Sparse {
+    static final class Sparse extends AdapterLayer.Entry {
         /** Selected flat indices, ascending, int64 (k). */
         NDArray indices;
         /** The trained values of the selected entries (k), in the weight's dtype. */
@@ -43,7 +34,6 @@ public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
         /** Base values at indices / frozenIndices while merged, to unmerge exactly. */
         NDArray mergedOriginal;
         NDArray mergedOriginalFrozen;
-        boolean merged;
 
         Sparse(NDArray indices, Parameter values) {
             this.indices = indices;
@@ -52,6 +42,11 @@ public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
 
         long k() {
             return indices.size();
+        }
+
+        @Override
+        public List<Parameter> blockParameters() {
+            return List.of(values);
         }
 
         void close() {
@@ -82,80 +77,37 @@ public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
         }
     }
 
-    private final Block base;
     private final Parameter weight;
     private final Parameter bias;
-    private final AdapterRuntime runtime;
-    final Map<String, Sparse> adapters = new LinkedHashMap<>();
 
     LiftLayer(Linear base, AdapterRuntime runtime) {
-        this.base = base;
-        this.runtime = runtime;
+        super(base, runtime);
         this.weight = base.getDirectParameters().get("weight");
         this.bias = base.getDirectParameters().contains("bias") ? base.getDirectParameters().get("bias") : null;
-        addChildBlock("base_layer", base);
-        // Built ready to run: DJL would otherwise re-initialize it (and its loaded base) on the
-        // first training forward.
-        inputShapes = new Shape[0];
-    }
-
-    @Override
-    public Block baseLayer() {
-        return base;
     }
 
     /** The base weight (out, in) that merging writes into. */
-    Parameter baseWeight() {
+    @Override
+    protected Parameter baseWeight() {
         return weight;
     }
 
-    /** Names of the adapters in this module. */
-    public Set<String> adapterNames() {
-        return new LinkedHashSet<>(adapters.keySet());
-    }
-
-    void addAdapter(String name, Sparse s) {
-        adapters.put(name, s);
-        addParameter(s.values);
-    }
-
-    void removeAdapter(String name) {
-        Sparse s = adapters.remove(name);
-        if (s != null) {
-            parameters.remove(s.values.getName());
-            s.close();
-        }
-    }
-
     @Override
-    protected NDList forwardInternal(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        Selection selection = runtime.current();
-        if (selection.isNone() || adapters.isEmpty()) {
-            return base.forward(ps, inputs, training, params);
-        }
-        NDArray x = inputs.head();
-        if (!selection.isPerSample()) {
-            Sparse s = adapters.get(selection.single());
-            if (s == null || s.merged) {
-                return base.forward(ps, inputs, training, params);
-            }
-            return new NDList(linear(ps, x, s, training));
-        }
-        long batch = x.getShape().get(0);
-        AdapterRuntime.checkPerSample(selection, batch, training);
-        String[] names = selection.perSample();
-        NDArray y = base.forward(ps, inputs, training, params).head();
-        for (String name : new LinkedHashSet<>(Arrays.asList(names))) {
-            Sparse s = adapters.get(name);
-            if (s == null || s.merged) {
-                continue;
-            }
-            NDArray m = selection.mask(name, y);
-            NDArray ya = linear(ps, x, s, training);
-            y = y.mul(m.neg().add(1)).add(ya.mul(m));
-        }
-        return new NDList(y);
+    protected void release(Sparse s) {
+        s.close();
+    }
+
+    /** The whole batch through the effective weight: no separate base pass. */
+    @Override
+    protected NDList forwardWith(Sparse s, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        return new NDList(linear(ps, inputs.head(), s, training));
+    }
+
+    /** Rows of the mix take this adapter's output instead of the base output (it replaces, not adds). */
+    @Override
+    protected NDArray blendIn(Sparse s, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+        NDArray ya = linear(ps, x, s, training);
+        return y.mul(rowMask.neg().add(1)).add(ya.mul(rowMask));
     }
 
     private NDArray linear(ParameterStore ps, NDArray x, Sparse s, boolean training) {
@@ -185,20 +137,5 @@ public final class LiftLayer extends AbstractBlock implements AdapterWrapper {
         try (NoGrad off = NoGrad.of(w0)) {
             return effectiveWeight(w0, s, s.values.getArray(), owner);
         }
-    }
-
-    @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
-        base.initialize(manager, dataType, inputShapes);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return base.getOutputShapes(inputShapes);
-    }
-
-    @Override
-    public String toString() {
-        return "LiftLayer(" + base.getClass().getSimpleName() + ", adapters=" + adapters.keySet() + ")";
     }
 }

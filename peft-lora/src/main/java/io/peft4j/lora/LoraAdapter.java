@@ -5,10 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
-import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterLayers;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -24,16 +24,18 @@ final class LoraAdapter implements Adapter {
     private final AdapterContext ctx;
     private final LoraConfig config;
     private final String name;
-    private final Map<String, LoraLayer> layers = new LinkedHashMap<>();
+    private final AdapterLayers<LoraLayer, LoraLayer.Weights> layers;
 
     LoraAdapter(AdapterContext ctx, LoraConfig config, String name) {
         this.ctx = ctx;
         this.config = config;
         this.name = name;
+        this.layers = new AdapterLayers<>(ctx, name);
     }
 
-    void add(String path, LoraLayer layer) {
-        layers.put(path, layer);
+    /** The modules this adapter lives in (the injector adds to them). */
+    AdapterLayers<LoraLayer, LoraLayer.Weights> layers() {
+        return layers;
     }
 
     @Override
@@ -48,14 +50,13 @@ final class LoraAdapter implements Adapter {
 
     /** The module paths this adapter lives in. */
     List<String> paths() {
-        return new ArrayList<>(layers.keySet());
+        return layers.paths();
     }
 
     @Override
     public Map<String, Parameter> parameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        layers.forEach((path, layer) -> {
-            LoraLayer.Weights w = layer.adapters.get(name);
+        layers.forEach((path, layer, w) -> {
             if (layer instanceof LoraEmbedding) {
                 result.put(PREFIX + path + ".lora_embedding_A", w.a);
                 result.put(PREFIX + path + ".lora_embedding_B", w.b);
@@ -123,53 +124,27 @@ final class LoraAdapter implements Adapter {
 
     @Override
     public void merge() {
-        if (isMerged()) {
-            return;
-        }
-        // Compute every new weight first so a NaN/Inf anywhere leaves all weights untouched.
-        Map<LoraLayer, NDArray> merged = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, LoraLayer> e : layers.entrySet()) {
-                LoraLayer layer = e.getValue();
-                LoraLayer.Weights w = layer.adapters.get(name);
-                NDArray w0 = layer.baseWeight().getArray();
-                NDArray delta = layer.weightDelta(w);
-                NDArray updated;
-                if (w.magnitude != null) {
-                    NDArray norm = ((LoraLinear) layer).doraNorm(w0, w);
-                    NDArray factor = w.magnitude.getArray().div(norm).reshape(-1, 1);
-                    updated = w0.add(delta).mul(factor);
-                    w.doraFactor = factor;
-                    factor.attach(ctx.manager());
-                } else {
-                    updated = w0.add(delta);
-                }
-                if (!Finite.all(updated)) {
-                    throw new ArithmeticException(
-                            "Merging adapter '" + name + "' into '" + e.getKey() + "."
-                                    + layer.baseWeight().getName()
-                                    + "' would produce NaN or Inf; weights left untouched");
-                }
-                merged.put(layer, updated);
+        layers.mergeAllOrNothing("adapter", (path, layer, w) -> {
+            NDArray w0 = layer.baseWeight().getArray();
+            NDArray delta = layer.weightDelta(w);
+            if (w.magnitude == null) {
+                return w0.add(delta);
             }
-        } catch (RuntimeException ex) {
-            merged.values().forEach(NDArray::close);
-            throw ex;
-        }
-        for (Map.Entry<LoraLayer, NDArray> e : merged.entrySet()) {
-            e.getValue().copyTo(e.getKey().baseWeight().getArray());
-            e.getValue().close();
-            e.getKey().adapters.get(name).merged = true;
-        }
+            NDArray norm = ((LoraLinear) layer).doraNorm(w0, w);
+            NDArray factor = w.magnitude.getArray().div(norm).reshape(-1, 1);
+            NDArray updated = w0.add(delta).mul(factor);
+            w.doraFactor = factor; // to unmerge exactly
+            factor.attach(ctx.manager());
+            return updated;
+        }, (layer, w, merged) -> {
+            merged.copyTo(layer.baseWeight().getArray());
+            w.setMerged(true);
+        });
     }
 
     @Override
     public void unmerge() {
-        for (LoraLayer layer : layers.values()) {
-            LoraLayer.Weights w = layer.adapters.get(name);
-            if (!w.merged) {
-                continue;
-            }
+        layers.forEachMerged((path, layer, w) -> {
             NDArray weight = layer.baseWeight().getArray();
             NDArray delta = layer.weightDelta(w);
             if (w.magnitude != null) {
@@ -179,33 +154,17 @@ final class LoraAdapter implements Adapter {
             }
             weight.subi(delta);
             delta.close();
-            w.merged = false;
-        }
+            w.setMerged(false);
+        });
     }
 
     @Override
     public boolean isMerged() {
-        for (LoraLayer layer : layers.values()) {
-            LoraLayer.Weights w = layer.adapters.get(name);
-            if (w != null && w.merged) {
-                return true;
-            }
-        }
-        return false;
+        return layers.anyMerged();
     }
 
     @Override
     public void detach() {
-        for (LoraLayer layer : layers.values()) {
-            LoraLayer.Weights w = layer.adapters.get(name);
-            if (w != null && w.pissaDelta0 != null && !w.merged) {
-                layer.baseWeight().getArray().addi(w.pissaDelta0); // PiSSA: give W its top part back
-            }
-            layer.removeAdapter(name);
-            if (layer.adapters.isEmpty()) {
-                ctx.restore(layer);
-            }
-        }
-        layers.clear();
+        layers.detach();
     }
 }

@@ -32,7 +32,7 @@ public final class LoraEmbedding extends LoraLayer {
     }
 
     @Override
-    Parameter baseWeight() {
+    protected Parameter baseWeight() {
         return table;
     }
 

@@ -10,7 +10,7 @@ import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.linalg.RandomizedSvd;
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.Modules;
 
@@ -34,22 +34,10 @@ final class LoraInjector {
         LoraAdapter adapter = new LoraAdapter(ctx, config, name);
         try {
             for (ModuleNode node : targets) {
-                LoraLayer layer;
-                boolean fresh = false;
-                if (node.block() instanceof LoraLayer) {
-                    layer = (LoraLayer) node.block();
-                } else {
-                    layer = wrap(node.block(), ctx);
-                    fresh = true;
-                }
-                LoraLayer.Weights w = createWeights(ctx.manager(), layer, node.path(), config, name);
-                layer.addAdapter(name, w);
-                adapter.add(node.path(), layer);
-                if (fresh) {
-                    ctx.replace(node, layer);
-                }
+                LoraLayer layer = adapter.layers().attach(node, LoraLayer.class, base -> wrap(base, ctx),
+                        l -> createWeights(ctx.manager(), l, node.path(), config, name));
                 if (config.init() == LoraInit.PISSA) {
-                    applyPissa(layer, w, config);
+                    applyPissa(layer, adapter.layers().entry(node.path()), config);
                 }
             }
         } catch (RuntimeException e) {
@@ -61,16 +49,11 @@ final class LoraInjector {
 
     private static void checkSupported(ModuleNode node, LoraConfig config) {
         Block b = node.block();
-        if (b instanceof LoraLayer) {
+        if (AdapterLayers.wrapperAt(node, LoraLayer.class) != null) {
             if (config.useDora() && !(b instanceof LoraLinear)) {
                 throw new IllegalArgumentException("DoRA is only supported on Linear; '" + node.path() + "' is an embedding");
             }
             return;
-        }
-        if (b instanceof AdapterWrapper) {
-            throw new IllegalArgumentException(
-                    "Module '" + node.path() + "' already carries an adapter of another method ("
-                            + b.getClass().getSimpleName() + "); one method per module");
         }
         if (b instanceof Linear) {
             return;

@@ -34,7 +34,7 @@ public final class LoraLinear extends LoraLayer {
     }
 
     @Override
-    Parameter baseWeight() {
+    protected Parameter baseWeight() {
         return weight;
     }
 

@@ -5,10 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
-import io.peft4j.core.ops.Finite;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterLayers;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -35,17 +35,19 @@ public final class MasaAdapter implements Adapter {
     private final AdapterContext ctx;
     private final MasaConfig config;
     private final String name;
-    private final Map<String, MasaLinear> layers = new LinkedHashMap<>();
+    private final AdapterLayers<MasaLinear, MasaLinear.Entry> layers;
     private final List<MasaLinear.Dictionary> dictionaries = new ArrayList<>();
 
     MasaAdapter(AdapterContext ctx, MasaConfig config, String name) {
         this.ctx = ctx;
         this.config = config;
         this.name = name;
+        this.layers = new AdapterLayers<>(ctx, name);
     }
 
-    void add(String path, MasaLinear layer) {
-        layers.put(path, layer);
+    /** The modules this adapter lives in (the injector adds to them). */
+    AdapterLayers<MasaLinear, MasaLinear.Entry> layers() {
+        return layers;
     }
 
     void addDictionary(MasaLinear.Dictionary dict) {
@@ -64,7 +66,7 @@ public final class MasaAdapter implements Adapter {
 
     /** The module paths this adapter lives in. */
     public List<String> paths() {
-        return new ArrayList<>(layers.keySet());
+        return layers.paths();
     }
 
     /** The dictionary keys (projection type with layer range), in order. */
@@ -86,7 +88,7 @@ public final class MasaAdapter implements Adapter {
 
     /** The wrapper at {@code path}. */
     public MasaLinear layer(String path) {
-        MasaLinear l = layers.get(path);
+        MasaLinear l = layers.layer(path);
         if (l == null) {
             throw new IllegalArgumentException("MASA adapter '" + name + "' is not at '" + path + "'; paths: " + paths());
         }
@@ -104,9 +106,9 @@ public final class MasaAdapter implements Adapter {
     /** Layer {@code path}'s current effective weight {@code W0 + c.D - c0.D0} (a new array). */
     public NDArray effectiveWeight(String path) {
         MasaLinear l = layer(path);
-        MasaLinear.Entry e = l.adapters.get(name);
+        MasaLinear.Entry e = layers.entry(path);
         NDArray w0 = l.baseWeight().getArray();
-        if (e.merged) {
+        if (e.merged()) {
             return w0.duplicate();
         }
         NDArray delta = l.weightDelta(e, null, w0.getDevice(), false);
@@ -123,7 +125,7 @@ public final class MasaAdapter implements Adapter {
                 result.put(PREFIX + d.key + ".masa_atoms", d.atoms);
             }
         }
-        layers.forEach((path, layer) -> result.put(PREFIX + path + ".masa_coefficients", layer.adapters.get(name).coefficients));
+        layers.forEach((path, layer, e) -> result.put(PREFIX + path + ".masa_coefficients", e.coefficients));
         return result;
     }
 
@@ -206,65 +208,31 @@ public final class MasaAdapter implements Adapter {
 
     @Override
     public void merge() {
-        if (isMerged()) {
-            return;
-        }
-        Map<MasaLinear, NDArray> merged = new LinkedHashMap<>();
-        try {
-            for (Map.Entry<String, MasaLinear> e : layers.entrySet()) {
-                NDArray updated = effectiveWeight(e.getKey());
-                merged.put(e.getValue(), updated);
-                if (!Finite.all(updated)) {
-                    throw new ArithmeticException("Merging MASA adapter '" + name + "' into '" + e.getKey()
-                            + ".weight' would produce NaN or Inf; weights left untouched");
-                }
-            }
-        } catch (RuntimeException ex) {
-            merged.values().forEach(NDArray::close);
-            throw ex;
-        }
-        for (Map.Entry<MasaLinear, NDArray> e : merged.entrySet()) {
-            e.getValue().copyTo(e.getKey().baseWeight().getArray());
-            e.getValue().close();
-            e.getKey().adapters.get(name).merged = true;
-        }
+        layers.mergeAllOrNothing("MASA adapter", (path, layer, e) -> effectiveWeight(path), (layer, e, merged) -> {
+            merged.copyTo(layer.baseWeight().getArray());
+            e.setMerged(true);
+        });
     }
 
     @Override
     public void unmerge() {
-        for (MasaLinear layer : layers.values()) {
-            MasaLinear.Entry e = layer.adapters.get(name);
-            if (!e.merged) {
-                continue;
-            }
+        layers.forEachMerged((path, layer, e) -> {
             NDArray weight = layer.baseWeight().getArray();
             NDArray delta = layer.weightDelta(e, null, weight.getDevice(), false);
             weight.subi(delta);
             delta.close();
-            e.merged = false;
-        }
+            e.setMerged(false);
+        });
     }
 
     @Override
     public boolean isMerged() {
-        for (MasaLinear layer : layers.values()) {
-            MasaLinear.Entry e = layer.adapters.get(name);
-            if (e != null && e.merged) {
-                return true;
-            }
-        }
-        return false;
+        return layers.anyMerged();
     }
 
     @Override
     public void detach() {
-        for (MasaLinear layer : layers.values()) {
-            layer.removeAdapter(name);
-            if (layer.adapters.isEmpty()) {
-                ctx.restore(layer);
-            }
-        }
-        layers.clear();
+        layers.detach();
         dictionaries.forEach(MasaLinear.Dictionary::close);
         dictionaries.clear();
     }

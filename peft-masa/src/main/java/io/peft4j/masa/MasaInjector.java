@@ -8,7 +8,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
 
 import java.util.ArrayList;
@@ -51,27 +51,16 @@ final class MasaInjector {
                 adapter.addDictionary(dict);
                 List<ModuleNode> nodes = group.nodes();
                 for (int l = 0; l < nodes.size(); l++) {
-                    ModuleNode node = nodes.get(l);
-                    MasaLinear layer;
-                    boolean fresh = false;
-                    if (node.block() instanceof MasaLinear) {
-                        layer = (MasaLinear) node.block();
-                    } else {
-                        layer = new MasaLinear(node.block(), ctx.runtime());
-                        fresh = true;
-                    }
-                    NDArray like = d0;
-                    NDArray c = vector(ctx.manager(), pca.coefficients()[l], like);
-                    NDArray c0 = c.duplicate();
-                    c0.attach(ctx.manager());
-                    Parameter coefficients = Parameter.builder().setName("masa_coefficients." + name)
-                            .setType(Parameter.Type.WEIGHT).optArray(c).build();
-                    c.setRequiresGradient(true);
-                    layer.addAdapter(name, new MasaLinear.Entry(dict, coefficients, c0));
-                    adapter.add(node.path(), layer);
-                    if (fresh) {
-                        ctx.replace(node, layer);
-                    }
+                    double[] start = pca.coefficients()[l];
+                    adapter.layers().attach(nodes.get(l), MasaLinear.class, base -> new MasaLinear(base, ctx.runtime()), layer -> {
+                        NDArray c = vector(ctx.manager(), start, d0);
+                        NDArray c0 = c.duplicate();
+                        c0.attach(ctx.manager());
+                        Parameter coefficients = Parameter.builder().setName("masa_coefficients." + name)
+                                .setType(Parameter.Type.WEIGHT).optArray(c).build();
+                        c.setRequiresGradient(true);
+                        return new MasaLinear.Entry(dict, coefficients, c0);
+                    });
                 }
             }
         } catch (RuntimeException e) {
@@ -96,16 +85,13 @@ final class MasaInjector {
 
     private static void checkSupported(ModuleNode node) {
         Block b = node.block();
-        if (b instanceof MasaLinear) {
-            if (((MasaLinear) b).anyMerged()) {
+        MasaLinear existing = AdapterLayers.wrapperAt(node, MasaLinear.class);
+        if (existing != null) {
+            if (existing.anyMerged()) {
                 throw new IllegalStateException("Module '" + node.path() + "' has a merged MASA adapter; unmerge before adding"
                         + " another (the dictionaries are fitted to the unmerged base weights)");
             }
             return;
-        }
-        if (b instanceof AdapterWrapper) {
-            throw new IllegalArgumentException("Module '" + node.path() + "' already carries an adapter of another method ("
-                    + b.getClass().getSimpleName() + "); one method per module");
         }
         if (!(b instanceof Linear)) {
             throw new IllegalArgumentException("Target module '" + node.path() + "' is a " + b.getClass().getName()

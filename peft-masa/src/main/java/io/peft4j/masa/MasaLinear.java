@@ -3,25 +3,17 @@ package io.peft4j.masa;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
+import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-import io.peft4j.core.spi.Selection;
-import io.peft4j.core.tree.AdapterWrapper;
 
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.Map;
-import java.util.Set;
+import java.util.List;
 
 /**
  * A {@link Linear} whose weight is expressed through shared matrix atoms: for the active adapter
@@ -31,7 +23,7 @@ import java.util.Set;
  * storing R. Holds any number of named adapters; the dictionaries (atoms) are shared objects,
  * one per projection type and group, referenced by every member layer.
  */
-public final class MasaLinear extends AbstractBlock implements AdapterWrapper {
+public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
 
     /** One dictionary: S atoms shared by a group of layers of one projection type. */
     static final class Dictionary {
@@ -60,71 +52,52 @@ public final class MasaLinear extends AbstractBlock implements AdapterWrapper {
     }
 
     /** One adapter's state in this layer. */
-    static final class Entry {
+    static final class Entry extends AdapterLayer.Entry {
         final Dictionary dict;
         final Parameter coefficients; // (S), trainable
         final NDArray initialCoefficients; // c0 (S), frozen
-        boolean merged;
 
         Entry(Dictionary dict, Parameter coefficients, NDArray initialCoefficients) {
             this.dict = dict;
             this.coefficients = coefficients;
             this.initialCoefficients = initialCoefficients;
         }
+
+        @Override
+        public List<Parameter> blockParameters() {
+            return List.of(coefficients); // the atoms are the adapter's, shared by the dictionary's layers
+        }
     }
 
-    private final Block base;
     private final Parameter weight;
     private final Parameter bias;
-    private final AdapterRuntime runtime;
-    final Map<String, Entry> adapters = new LinkedHashMap<>();
 
     MasaLinear(Block base, AdapterRuntime runtime) {
-        this.base = base;
-        this.runtime = runtime;
+        super(base, runtime);
         this.weight = base.getDirectParameters().get("weight");
         this.bias = base.getDirectParameters().contains("bias") ? base.getDirectParameters().get("bias") : null;
-        addChildBlock("base_layer", base);
-        inputShapes = new Shape[0]; // built ready to run: DJL must not re-initialize it
-    }
-
-    @Override
-    public Block baseLayer() {
-        return base;
     }
 
     /** The base weight W0 (merging adds to it). */
-    Parameter baseWeight() {
+    @Override
+    protected Parameter baseWeight() {
         return weight;
-    }
-
-    /** Names of the adapters in this module. */
-    public Set<String> adapterNames() {
-        return new LinkedHashSet<>(adapters.keySet());
     }
 
     /** The atoms adapter {@code name} uses here: the shared trainable Parameter, or null in coefficient mode. */
     Parameter sharedAtoms(String name) {
-        Entry e = adapters.get(name);
+        Entry e = entry(name);
         return e == null ? null : e.dict.atoms;
     }
 
-    void addAdapter(String name, Entry e) {
-        adapters.put(name, e);
-        addParameter(e.coefficients);
-    }
-
-    void removeAdapter(String name) {
-        Entry e = adapters.remove(name);
-        if (e != null) {
-            parameters.remove(e.coefficients.getName());
-            e.coefficients.close();
-            e.initialCoefficients.close();
-        }
+    @Override
+    protected void release(Entry e) {
+        e.coefficients.close();
+        e.initialCoefficients.close();
     }
 
     boolean anyMerged() {
-        return adapters.values().stream().anyMatch(e -> e.merged);
+        return entries().stream().anyMatch(Entry::merged);
     }
 
     /**
@@ -146,52 +119,18 @@ public final class MasaLinear extends AbstractBlock implements AdapterWrapper {
         return now.sub(start).reshape(w.get(1), w.get(2));
     }
 
+    /** The whole batch through {@code W0 + delta}: one GEMM, no separate base pass. */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        Selection selection = runtime.current();
-        if (selection.isNone() || adapters.isEmpty()) {
-            return base.forward(ps, inputs, training, params);
-        }
+    protected NDList forwardWith(Entry e, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         Device device = x.getDevice();
-        if (!selection.isPerSample()) {
-            Entry e = adapters.get(selection.single());
-            if (e == null || e.merged) {
-                return base.forward(ps, inputs, training, params);
-            }
-            NDArray w0 = ps.getValue(weight, device, training);
-            NDArray b = bias == null ? null : ps.getValue(bias, device, training);
-            return Linear.linear(x, w0.add(weightDelta(e, ps, device, training)), b);
-        }
-        NDList out = base.forward(ps, inputs, training, params);
-        NDArray y = out.head();
-        long batch = x.getShape().get(0);
-        AdapterRuntime.checkPerSample(selection, batch, training);
-        String[] names = selection.perSample();
-        for (String name : new LinkedHashSet<>(Arrays.asList(names))) {
-            Entry e = adapters.get(name);
-            if (e == null || e.merged) {
-                continue;
-            }
-            NDArray m = selection.mask(name, y);
-            y = y.add(Linear.linear(x, weightDelta(e, ps, device, training)).head().mul(m));
-        }
-        return new NDList(y);
+        NDArray w0 = ps.getValue(weight, device, training);
+        NDArray b = bias == null ? null : ps.getValue(bias, device, training);
+        return Linear.linear(x, w0.add(weightDelta(e, ps, device, training)), b);
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
-        base.initialize(manager, dataType, inputShapes);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return base.getOutputShapes(inputShapes);
-    }
-
-    @Override
-    public String toString() {
-        return "MasaLinear(" + base.getClass().getSimpleName() + ", adapters=" + adapters.keySet() + ")";
+    protected NDArray blendIn(Entry e, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+        return y.add(Linear.linear(x, weightDelta(e, ps, x.getDevice(), training)).head().mul(rowMask));
     }
 }

@@ -11,12 +11,12 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 
-import io.peft4j.core.ops.Finite;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterLayers;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,24 +49,31 @@ public final class MosAdapter implements Adapter {
     private final MosConfig config;
     private final String name;
     private final Map<String, MosPool> pools = new LinkedHashMap<>();
-    private final Map<String, MosLayer> layers = new LinkedHashMap<>();
+    private final AdapterLayers<MosLayer, MosLayer.Slot> layers;
 
     MosAdapter(AdapterContext ctx, MosConfig config, String name) {
         this.ctx = ctx;
         this.config = config;
         this.name = name;
+        this.layers = new AdapterLayers<>(ctx, name);
     }
 
     void addPool(MosPool pool) {
         pools.put(pool.group, pool);
     }
 
-    void add(String path, MosLayer layer) {
-        layers.put(path, layer);
+    /** The modules this adapter lives in (the injector adds to them). */
+    AdapterLayers<MosLayer, MosLayer.Slot> layers() {
+        return layers;
     }
 
     MosLayer layer(String path) {
-        return layers.get(path);
+        return layers.layer(path);
+    }
+
+    /** This adapter's slot in the module at {@code path}. */
+    MosLayer.Slot slot(String path) {
+        return layers.entry(path);
     }
 
     Map<String, MosPool> pools() {
@@ -85,7 +92,7 @@ public final class MosAdapter implements Adapter {
 
     /** The module paths this adapter lives in, in model order. */
     public List<String> paths() {
-        return new ArrayList<>(layers.keySet());
+        return layers.paths();
     }
 
     /** The projection types (module paths with layer indices as {@code *}), one pool pair each. */
@@ -106,8 +113,7 @@ public final class MosAdapter implements Adapter {
     @Override
     public Map<String, NDArray> frozenState() {
         Map<String, NDArray> result = new LinkedHashMap<>();
-        layers.forEach((path, layer) -> {
-            MosLayer.Slot s = layer.adapters.get(name);
+        layers.forEach((path, layer, s) -> {
             result.put(PREFIX + path + ".mos_A_index", s.indexA);
             result.put(PREFIX + path + ".mos_B_index", s.indexB);
         });
@@ -179,8 +185,7 @@ public final class MosAdapter implements Adapter {
     private String checkTable(String key, long[] table) {
         boolean isA = key.endsWith(".mos_A_index");
         String path = key.substring(PREFIX.length(), key.length() - ".mos_A_index".length());
-        MosLayer layer = layers.get(path);
-        MosLayer.Slot s = layer.adapters.get(name);
+        MosLayer.Slot s = slot(path);
         MosPool pool = s.pool;
         int publicPicks = (config.rank() - config.privateRank()) * config.shardsPerVector();
         Set<Long> seen = new HashSet<>();
@@ -205,67 +210,36 @@ public final class MosAdapter implements Adapter {
 
     @Override
     public void merge() {
-        if (isMerged()) {
-            return;
-        }
-        Map<MosLayer, NDArray> merged = new LinkedHashMap<>();
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            for (Map.Entry<String, MosLayer> e : layers.entrySet()) {
-                MosLayer layer = e.getValue();
-                NDArray updated = layer.baseWeight().getArray().add(layer.weightDelta(layer.adapters.get(name), scratch));
+            layers.mergeAllOrNothing("MoS adapter", (path, layer, s) -> {
+                NDArray updated = layer.baseWeight().getArray().add(layer.weightDelta(s, scratch));
                 updated.attach(scratch);
-                if (!Finite.all(updated)) {
-                    throw new ArithmeticException(
-                            "Merging MoS adapter '" + name + "' into '" + e.getKey() + ".weight' would produce NaN or Inf;"
-                                    + " weights left untouched");
-                }
-                merged.put(layer, updated);
-            }
-            for (Map.Entry<MosLayer, NDArray> e : merged.entrySet()) {
-                e.getValue().copyTo(e.getKey().baseWeight().getArray());
-                e.getKey().adapters.get(name).merged = true;
-            }
+                return updated;
+            }, (layer, s, merged) -> {
+                merged.copyTo(layer.baseWeight().getArray());
+                s.setMerged(true);
+            });
         }
     }
 
     @Override
     public void unmerge() {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            for (MosLayer layer : layers.values()) {
-                MosLayer.Slot s = layer.adapters.get(name);
-                if (s.merged) {
-                    layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
-                    s.merged = false;
-                }
-            }
+            layers.forEachMerged((path, layer, s) -> {
+                layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
+                s.setMerged(false);
+            });
         }
     }
 
     @Override
     public boolean isMerged() {
-        for (MosLayer layer : layers.values()) {
-            MosLayer.Slot s = layer.adapters.get(name);
-            if (s != null && s.merged) {
-                return true;
-            }
-        }
-        return false;
+        return layers.anyMerged();
     }
 
     @Override
     public void detach() {
-        for (MosLayer layer : layers.values()) {
-            MosLayer.Slot s = layer.adapters.get(name);
-            layer.removeAdapter(name);
-            if (s != null) {
-                s.indexA.close();
-                s.indexB.close();
-            }
-            if (layer.adapters.isEmpty()) {
-                ctx.restore(layer);
-            }
-        }
-        layers.clear();
+        layers.detach(); // each layer closes its index tables
         for (MosPool pool : pools.values()) {
             pool.a.close();
             pool.b.close();
@@ -281,8 +255,7 @@ public final class MosAdapter implements Adapter {
      */
     public Map<String, NDArray> denseLoraFactors(NDManager owner) {
         Map<String, NDArray> result = new LinkedHashMap<>();
-        layers.forEach((path, layer) -> {
-            MosLayer.Slot s = layer.adapters.get(name);
+        layers.forEach((path, layer, s) -> {
             NDArray a = layer.denseA(s, owner).duplicate();
             NDArray b = layer.denseB(s, owner).duplicate(); // contiguous (out, r)
             a.attach(owner);
@@ -322,7 +295,7 @@ public final class MosAdapter implements Adapter {
         j.addProperty("r", config.rank());
         j.add("rank_pattern", new JsonObject());
         JsonArray targets = new JsonArray();
-        layers.keySet().forEach(targets::add);
+        layers.paths().forEach(targets::add);
         j.add("target_modules", targets);
         j.add("task_type", config.taskType() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(config.taskType()));
         j.addProperty("use_dora", false);

@@ -8,7 +8,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
 
 import java.util.ArrayList;
@@ -60,24 +60,14 @@ final class MosInjector {
                 MosPool pool = createPool(ctx.manager(), g.getKey(), nodes, config, name);
                 adapter.addPool(pool);
                 for (int i = 0; i < nodes.size(); i++) {
-                    ModuleNode node = nodes.get(i);
-                    MosLayer layer;
-                    boolean fresh = false;
-                    if (node.block() instanceof MosLayer) {
-                        layer = (MosLayer) node.block();
-                    } else {
-                        layer = new MosLayer(node.block(), ctx.runtime());
-                        fresh = true;
-                    }
-                    long[][] tables = indexTables(pool, i, config.rank(), config.seed());
-                    NDArray like = pool.a.getArray();
-                    MosLayer.Slot slot = new MosLayer.Slot(pool, i, index(ctx.manager(), tables[0], like),
-                            index(ctx.manager(), tables[1], like), config.rank(), config.scaling(), config.dropout(), i == 0);
-                    layer.addAdapter(name, slot);
-                    adapter.add(node.path(), layer);
-                    if (fresh) {
-                        ctx.replace(node, layer);
-                    }
+                    int layerIndex = i;
+                    adapter.layers().attach(nodes.get(i), MosLayer.class, base -> new MosLayer(base, ctx.runtime()), layer -> {
+                        long[][] tables = indexTables(pool, layerIndex, config.rank(), config.seed());
+                        NDArray like = pool.a.getArray();
+                        return new MosLayer.Slot(pool, layerIndex, index(ctx.manager(), tables[0], like),
+                                index(ctx.manager(), tables[1], like), config.rank(), config.scaling(), config.dropout(),
+                                layerIndex == 0);
+                    });
                 }
             }
         } catch (RuntimeException e) {
@@ -104,13 +94,8 @@ final class MosInjector {
 
     private static void checkSupported(ModuleNode node) {
         Block b = node.block();
-        if (b instanceof MosLayer) {
+        if (AdapterLayers.wrapperAt(node, MosLayer.class) != null) {
             return;
-        }
-        if (b instanceof AdapterWrapper) {
-            throw new IllegalArgumentException(
-                    "Module '" + node.path() + "' already carries an adapter of another method ("
-                            + b.getClass().getSimpleName() + "); one method per module");
         }
         if (!(b instanceof Linear)) {
             throw new IllegalArgumentException(

@@ -3,10 +3,7 @@ package io.peft4j.mos;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
@@ -16,15 +13,10 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-import io.peft4j.core.spi.Selection;
-import io.peft4j.core.tree.AdapterWrapper;
 
-import java.util.Arrays;
-import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
-import java.util.Map;
-import java.util.Set;
+import java.util.List;
 
 /**
  * A {@link Linear} with Mixture-of-Shards adapters: {@code y = W x + b + s B_i A_i dropout(x)},
@@ -33,10 +25,10 @@ import java.util.Set;
  * gather per pool per forward; the pools are shared {@link Parameter}s, so the gradient of a row
  * sums over every layer that uses it.
  */
-public final class MosLayer extends AbstractBlock implements AdapterWrapper {
+public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
 
     /** One adapter's view of this layer: the shared pools and this layer's index tables. */
-    static final class Slot {
+    static final class Slot extends AdapterLayer.Entry {
         final MosPool pool;
         final int layerIndex;
         final NDArray indexA; // INT64 (r * l), frozen
@@ -45,7 +37,6 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
         final float scaling;
         final float dropout;
         final boolean ownsPoolRegistration;
-        boolean merged;
 
         Slot(MosPool pool, int layerIndex, NDArray indexA, NDArray indexB, int rank, float scaling, float dropout,
                 boolean ownsPoolRegistration) {
@@ -58,31 +49,22 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
             this.dropout = dropout;
             this.ownsPoolRegistration = ownsPoolRegistration;
         }
+
+        /**
+         * Each pool is registered in one block only (its first layer), so DJL's own parameter
+         * walks see it once.
+         */
+        @Override
+        public List<Parameter> blockParameters() {
+            return ownsPoolRegistration ? List.of(pool.a, pool.b) : List.of();
+        }
     }
 
-    private final Block base;
     private final Parameter weight;
-    private final AdapterRuntime runtime;
-    final Map<String, Slot> adapters = new LinkedHashMap<>();
 
     MosLayer(Block base, AdapterRuntime runtime) {
-        this.base = base;
-        this.runtime = runtime;
+        super(base, runtime);
         this.weight = base.getDirectParameters().get("weight");
-        addChildBlock("base_layer", base);
-        // Built ready to run: DJL would otherwise re-initialize it (and its loaded base) on the
-        // first training forward.
-        inputShapes = new Shape[0];
-    }
-
-    @Override
-    public Block baseLayer() {
-        return base;
-    }
-
-    /** Names of the adapters in this module. */
-    public Set<String> adapterNames() {
-        return new LinkedHashSet<>(adapters.keySet());
     }
 
     long inFeatures() {
@@ -93,62 +75,27 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
         return weight.getArray().getShape().get(0);
     }
 
-    Parameter baseWeight() {
+    @Override
+    protected Parameter baseWeight() {
         return weight;
     }
 
-    void addAdapter(String name, Slot slot) {
-        adapters.put(name, slot);
-        if (slot.ownsPoolRegistration) {
-            // Each pool is registered in one block only (its first layer), so DJL's own parameter
-            // walks see it once.
-            addParameter(slot.pool.a);
-            addParameter(slot.pool.b);
-        }
-    }
-
-    void removeAdapter(String name) {
-        Slot slot = adapters.remove(name);
-        if (slot != null && slot.ownsPoolRegistration) {
-            parameters.remove(slot.pool.a.getName());
-            parameters.remove(slot.pool.b.getName());
-        }
+    @Override
+    protected void release(Slot slot) {
+        // the index tables are this layer's; the pools are the adapter's (it closes them)
+        slot.indexA.close();
+        slot.indexB.close();
     }
 
     @Override
-    protected NDList forwardInternal(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        NDList out = base.forward(ps, inputs, training, params);
-        Selection selection = runtime.current();
-        if (selection.isNone() || adapters.isEmpty()) {
-            return out;
-        }
-        NDArray x = inputs.head();
-        NDArray y = out.head();
-        if (!selection.isPerSample()) {
-            Slot s = adapters.get(selection.single());
-            if (s == null || s.merged) {
-                return out;
-            }
-            y = y.add(delta(s, x, ps, training));
-        } else {
-            long batch = x.getShape().get(0);
-            AdapterRuntime.checkPerSample(selection, batch, training);
-            String[] names = selection.perSample();
-            for (String name : new LinkedHashSet<>(Arrays.asList(names))) {
-                Slot s = adapters.get(name);
-                if (s == null || s.merged) {
-                    continue;
-                }
-                NDArray m = selection.mask(name, y);
-                y = y.add(delta(s, x, ps, training).mul(m));
-            }
-        }
-        NDList result = new NDList(y);
-        for (int i = 1; i < out.size(); i++) {
-            result.add(out.get(i));
-        }
-        return result;
+    protected NDList forwardWith(Slot s, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        NDList out = baseLayer().forward(ps, inputs, training, params);
+        return withHead(out, out.head().add(delta(s, inputs.head(), ps, training)));
+    }
+
+    @Override
+    protected NDArray blendIn(Slot s, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+        return y.add(delta(s, x, ps, training).mul(rowMask));
     }
 
     /** {@code s B_i A_i dropout(x)}; every intermediate is owned by {@code x}'s manager. */
@@ -188,20 +135,5 @@ public final class MosLayer extends AbstractBlock implements AdapterWrapper {
         NDArray delta = Scalars.mul(denseB(s, owner).matMul(denseA(s, owner)), s.scaling);
         delta.attach(owner);
         return delta;
-    }
-
-    @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
-        base.initialize(manager, dataType, inputShapes);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return base.getOutputShapes(inputShapes);
-    }
-
-    @Override
-    public String toString() {
-        return "MosLayer(" + base.getClass().getSimpleName() + ", adapters=" + adapters.keySet() + ")";
     }
 }

@@ -1,34 +1,12 @@
 package io.peft4j.mos;
 
-import com.google.gson.JsonObject;
-
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.spi.PeftMethod;
-
-import java.util.function.Consumer;
+import io.peft4j.core.spi.AbstractPeftMethod;
 
 /** MoS's entry in the method registry ({@code peft_type} {@value MosConfig#PEFT_TYPE}). */
-public final class MosMethod implements PeftMethod {
+public final class MosMethod extends AbstractPeftMethod<MosConfig> {
 
-    @Override
-    public String peftType() {
-        return MosConfig.PEFT_TYPE;
-    }
-
-    @Override
-    public Class<? extends AdapterConfig> configType() {
-        return MosConfig.class;
-    }
-
-    @Override
-    public AdapterConfig parseConfig(JsonObject json, Consumer<String> warnings) {
-        return MosConfig.fromJson(json, warnings);
-    }
-
-    @Override
-    public Adapter attach(AdapterContext context, AdapterConfig config, String name) {
-        return MosInjector.inject(context, (MosConfig) config, name);
+    /** The entry {@link java.util.ServiceLoader} creates. */
+    public MosMethod() {
+        super(MosConfig.PEFT_TYPE, MosConfig.class, MosConfig::fromJson, MosInjector::inject);
     }
 }

@@ -94,7 +94,7 @@ class MosSharingTest {
                 for (boolean isA : new boolean[] {true, false}) {
                     Map<Long, Integer> privateOwner = new HashMap<>();
                     for (String path : adapter.paths()) {
-                        MosLayer.Slot s = adapter.layer(path).adapters.get("default");
+                        MosLayer.Slot s = adapter.slot(path);
                         if (s.pool != pool) {
                             continue;
                         }
@@ -142,7 +142,7 @@ class MosSharingTest {
             randomize(m.adapter("default"), 3);
             MosAdapter adapter = mos(m);
             for (String path : adapter.paths()) { // p = v = r: each layer simply owns r l consecutive rows
-                MosLayer.Slot s = adapter.layer(path).adapters.get("default");
+                MosLayer.Slot s = adapter.slot(path);
                 long[] t = s.indexA.toLongArray();
                 for (int j = 0; j < t.length; j++) {
                     assertEquals((long) s.layerIndex * r * 2 + j, t[j]);
@@ -200,7 +200,7 @@ class MosSharingTest {
                 Map<String, Parameter> loraParams = dense.adapter("default").parameters();
                 int sharedRowsSeen = 0;
                 for (String path : adapter.paths()) {
-                    MosLayer.Slot s = adapter.layer(path).adapters.get("default");
+                    MosLayer.Slot s = adapter.slot(path);
                     String type = s.pool.group;
                     int l = s.pool.shards;
                     float[] ga;
@@ -215,7 +215,7 @@ class MosSharingTest {
                     scatterAdd(expected.get("base_model.model." + type + ".mos_B_pool"), s.indexB.toLongArray(), gb, (int) (s.pool.out / l));
                     if (s.layerIndex == 1) {
                         Set<Long> first = new HashSet<>();
-                        for (long v : adapter.layer(path.replace("layers.1.", "layers.0.")).adapters.get("default").indexA.toLongArray()) {
+                        for (long v : adapter.slot(path.replace("layers.1.", "layers.0.")).indexA.toLongArray()) {
                             first.add(v);
                         }
                         for (long v : s.indexA.toLongArray()) {

@@ -2,17 +2,13 @@ package io.peft4j.shadow;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.Selection;
-import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.AbstractAdapterWrapper;
 
 import java.util.Arrays;
 import java.util.List;
@@ -27,25 +23,15 @@ import java.util.List;
  * <p>The last layer's update is not computed: its result is used by nothing (as in the reference,
  * whose last update feeds no output), so its tensors exist (and are saved) but get zero gradients.
  */
-final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
+final class ShadowLayer extends AbstractAdapterWrapper {
 
-    private final Block base;
     private final int index;
     private final ShadowHub hub;
 
     ShadowLayer(Block base, int index, ShadowHub hub) {
-        this.base = base;
+        super(base, "base_layer");
         this.index = index;
         this.hub = hub;
-        addChildBlock("base_layer", base);
-        // Built ready to run: DJL would otherwise re-initialize it (and its loaded base) on the
-        // first training forward.
-        inputShapes = new Shape[0];
-    }
-
-    @Override
-    public Block baseLayer() {
-        return base;
     }
 
     int index() {
@@ -65,14 +51,14 @@ final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
             if (index == 0) {
                 hub.endFrame();
             }
-            return base.forward(ps, inputs, training, params);
+            return baseLayer().forward(ps, inputs, training, params);
         }
         NDArray hidden = inputs.head();
         NDList context = inputs.subNDList(1);
         AdapterRuntime.checkPerSample(selection, hidden.getShape().get(0), training);
         if (index == 0) {
             hub.begin(ps, hidden, context, training, names);
-            return base.forward(ps, inputs, training, params);
+            return baseLayer().forward(ps, inputs, training, params);
         }
         ShadowHub.Frame frame = hub.frame();
         if (frame == null || !frame.state.keySet().containsAll(names)) {
@@ -92,7 +78,7 @@ final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
         }
         NDList in = new NDList(h);
         in.addAll(context);
-        NDList out = base.forward(ps, in, training, params);
+        NDList out = baseLayer().forward(ps, in, training, params);
         if (index == hub.stack.numLayers() - 1) {
             frame.state.clear();
             hub.endFrame();
@@ -106,17 +92,7 @@ final class ShadowLayer extends AbstractBlock implements AdapterWrapper {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
-        base.initialize(manager, dataType, inputShapes);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return base.getOutputShapes(inputShapes);
-    }
-
-    @Override
     public String toString() {
-        return "ShadowLayer(" + index + ", " + base.getClass().getSimpleName() + ", adapters=" + hub.adapters.keySet() + ")";
+        return "ShadowLayer(" + index + ", " + baseLayer().getClass().getSimpleName() + ", adapters=" + hub.adapters.keySet() + ")";
     }
 }

@@ -1,34 +1,12 @@
 package io.peft4j.shadow;
 
-import com.google.gson.JsonObject;
-
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.spi.PeftMethod;
-
-import java.util.function.Consumer;
+import io.peft4j.core.spi.AbstractPeftMethod;
 
 /** ShadowPEFT's entry in the method registry ({@code peft_type} {@value ShadowConfig#PEFT_TYPE}). */
-public final class ShadowMethod implements PeftMethod {
+public final class ShadowMethod extends AbstractPeftMethod<ShadowConfig> {
 
-    @Override
-    public String peftType() {
-        return ShadowConfig.PEFT_TYPE;
-    }
-
-    @Override
-    public Class<? extends AdapterConfig> configType() {
-        return ShadowConfig.class;
-    }
-
-    @Override
-    public AdapterConfig parseConfig(JsonObject json, Consumer<String> warnings) {
-        return ShadowConfig.fromJson(json, warnings);
-    }
-
-    @Override
-    public Adapter attach(AdapterContext context, AdapterConfig config, String name) {
-        return ShadowInjector.inject(context, (ShadowConfig) config, name);
+    /** The entry {@link java.util.ServiceLoader} creates. */
+    public ShadowMethod() {
+        super(ShadowConfig.PEFT_TYPE, ShadowConfig.class, ShadowConfig::fromJson, ShadowInjector::inject);
     }
 }

@@ -1,0 +1,68 @@
+package io.peft4j.core.spi;
+
+import com.google.gson.JsonObject;
+
+import java.util.function.Consumer;
+
+/**
+ * A {@link PeftMethod} made of its parts: the {@code peft_type}, the config type, how a config is
+ * read, and how an adapter is attached. Every method's registry entry is exactly that, so a method
+ * module's {@code XxxMethod} only names its parts in its (public, no-argument, as {@link
+ * java.util.ServiceLoader} needs) constructor.
+ *
+ * @param <C> the method's config type
+ */
+public abstract class AbstractPeftMethod<C extends AdapterConfig> implements PeftMethod {
+
+    /** Reads a config, as {@link PeftMethod#parseConfig} does. */
+    @FunctionalInterface
+    public interface ConfigReader<C> {
+
+        /** The config in {@code json}; unknown keys are reported through {@code warnings}. */
+        C read(JsonObject json, Consumer<String> warnings);
+    }
+
+    /** Attaches an adapter, as {@link PeftMethod#attach} does. */
+    @FunctionalInterface
+    public interface Injector<C> {
+
+        /** Attaches adapter {@code name} with {@code config} to the model in {@code context}. */
+        Adapter inject(AdapterContext context, C config, String name);
+    }
+
+    private final String peftType;
+    private final Class<C> configType;
+    private final ConfigReader<? extends C> reader;
+    private final Injector<? super C> injector;
+
+    /** A method of {@code peftType}, taking configs of {@code configType}. */
+    protected AbstractPeftMethod(String peftType, Class<C> configType, ConfigReader<? extends C> reader, Injector<? super C> injector) {
+        this.peftType = peftType;
+        this.configType = configType;
+        this.reader = reader;
+        this.injector = injector;
+    }
+
+    @Override
+    public final String peftType() {
+        return peftType;
+    }
+
+    @Override
+    public final Class<? extends AdapterConfig> configType() {
+        return configType;
+    }
+
+    @Override
+    public final AdapterConfig parseConfig(JsonObject json, Consumer<String> warnings) {
+        return reader.read(json, warnings);
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public final Adapter attach(AdapterContext context, AdapterConfig config, String name) {
+        // An unchecked cast, not configType.cast: a config of another type fails as a plain cast
+        // to the method's config type did before, with the same ClassCastException.
+        return injector.inject(context, (C) config, name);
+    }
+}

@@ -1,0 +1,200 @@
+package io.peft4j.core.spi;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+
+import io.peft4j.core.ops.Finite;
+import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.ModuleNode;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * The layers that hold one adapter, by module path in model order: what a method's {@link Adapter}
+ * keeps and loops over. It puts the adapter into a module (wrapping it the first time), visits
+ * each layer with the adapter's entry there, merges all or nothing, and takes the adapter out
+ * again, putting back every module no other adapter uses. Only what every method does the same
+ * way is here; how a weight is merged or unmerged stays with the method.
+ *
+ * @param <L> the method's layer type
+ * @param <E> its per-adapter entry type
+ */
+public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLayer.Entry> {
+
+    /** What a loop sees of one layer: its module path, the layer, and the adapter's entry there. */
+    @FunctionalInterface
+    public interface Visitor<L, E> {
+
+        /** Called once per layer, in model order. */
+        void visit(String path, L layer, E entry);
+    }
+
+    /** Computes the merged base weight of one layer. */
+    @FunctionalInterface
+    public interface MergedWeight<L, E> {
+
+        /** A new array: the layer's base weight with the adapter folded in. */
+        NDArray compute(String path, L layer, E entry);
+    }
+
+    /** Writes one layer's checked merged weight in and marks its entry merged. */
+    @FunctionalInterface
+    public interface Install<L, E> {
+
+        /** Called once per layer after every merged weight was found finite. */
+        void install(L layer, E entry, NDArray merged);
+    }
+
+    private final AdapterContext ctx;
+    private final String adapter;
+    private final Map<String, L> layers = new LinkedHashMap<>();
+
+    /** No layers yet for adapter {@code adapter} of the model in {@code ctx}. */
+    public AdapterLayers(AdapterContext ctx, String adapter) {
+        this.ctx = ctx;
+        this.adapter = adapter;
+    }
+
+    /**
+     * The wrapper of type {@code type} at {@code node} (it holds earlier adapters of the same
+     * method), or {@code null} when the node is a plain module.
+     *
+     * @throws IllegalArgumentException when another method's wrapper is there: one method per
+     *     module
+     */
+    public static <W extends Block> W wrapperAt(ModuleNode node, Class<W> type) {
+        Block b = node.block();
+        if (type.isInstance(b)) {
+            return type.cast(b);
+        }
+        if (b instanceof AdapterWrapper) {
+            throw new IllegalArgumentException(
+                    "Module '" + node.path() + "' already carries an adapter of another method ("
+                            + b.getClass().getSimpleName() + "); one method per module");
+        }
+        return null;
+    }
+
+    /**
+     * Puts the adapter into the module at {@code node}: into the wrapper of type {@code type}
+     * already there, or into a new one from {@code wrap}, which then takes the module's place. The
+     * entry is made by {@code create} once the layer is known, and added before the module is
+     * replaced, so that a failure leaves no wrapper in the model without its adapter. Call {@link
+     * #detach()} to roll back a failed attach.
+     *
+     * @return the layer
+     */
+    public L attach(ModuleNode node, Class<L> type, Function<Block, ? extends L> wrap, Function<? super L, ? extends E> create) {
+        L layer = type.isInstance(node.block()) ? type.cast(node.block()) : null;
+        boolean fresh = layer == null;
+        if (fresh) {
+            layer = wrap.apply(node.block());
+        }
+        layer.add(adapter, create.apply(layer));
+        layers.put(node.path(), layer);
+        if (fresh) {
+            ctx.replace(node, layer);
+        }
+        return layer;
+    }
+
+    /** The layer at {@code path}, or {@code null} when the adapter is not there. */
+    public L layer(String path) {
+        return layers.get(path);
+    }
+
+    /** The adapter's entry in the layer at {@code path}, or {@code null} when it is not there. */
+    public E entry(String path) {
+        L layer = layers.get(path);
+        return layer == null ? null : layer.entry(adapter);
+    }
+
+    /** The layers by module path, in model order (a read-only view). */
+    public Map<String, L> byPath() {
+        return Collections.unmodifiableMap(layers);
+    }
+
+    /** The module paths, in model order (a copy). */
+    public List<String> paths() {
+        return new ArrayList<>(layers.keySet());
+    }
+
+    /** Visits every layer with the adapter's entry there, in model order. */
+    public void forEach(Visitor<? super L, ? super E> visitor) {
+        layers.forEach((path, layer) -> visitor.visit(path, layer, layer.entry(adapter)));
+    }
+
+    /** Visits the layers where the adapter is merged, in model order. */
+    public void forEachMerged(Visitor<? super L, ? super E> visitor) {
+        layers.forEach((path, layer) -> {
+            E entry = layer.entry(adapter);
+            if (entry != null && entry.merged()) {
+                visitor.visit(path, layer, entry);
+            }
+        });
+    }
+
+    /** Whether the adapter is merged in any of its layers. */
+    public boolean anyMerged() {
+        for (L layer : layers.values()) {
+            E entry = layer.entry(adapter);
+            if (entry != null && entry.merged()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Merges the adapter all or nothing, as {@link Adapter#merge()} asks: computes every layer's
+     * merged weight first and checks that it is finite; only when all are does {@code install}
+     * write them in. A NaN or Inf anywhere leaves every weight untouched. No-op when the adapter is
+     * already merged. The computed arrays are closed once installed (or on failure).
+     *
+     * @param what the adapter as the error names it ({@code adapter}, {@code MoS adapter})
+     * @throws ArithmeticException naming the first module whose merged weight is not finite
+     */
+    public void mergeAllOrNothing(String what, MergedWeight<? super L, ? super E> compute, Install<? super L, ? super E> install) {
+        if (anyMerged()) {
+            return;
+        }
+        Map<L, NDArray> merged = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, L> e : layers.entrySet()) {
+                L layer = e.getValue();
+                NDArray updated = compute.compute(e.getKey(), layer, layer.entry(adapter));
+                merged.put(layer, updated);
+                if (!Finite.all(updated)) {
+                    throw new ArithmeticException(
+                            "Merging " + what + " '" + adapter + "' into '" + e.getKey() + "."
+                                    + layer.baseWeight().getName()
+                                    + "' would produce NaN or Inf; weights left untouched");
+                }
+            }
+            for (Map.Entry<L, NDArray> e : merged.entrySet()) {
+                install.install(e.getKey(), e.getKey().entry(adapter), e.getValue());
+            }
+        } finally {
+            merged.values().forEach(NDArray::close);
+        }
+    }
+
+    /**
+     * Takes the adapter out of every layer (each layer releases its entry) and puts back every
+     * module whose wrapper holds no adapter any more; then forgets the layers.
+     */
+    public void detach() {
+        for (L layer : layers.values()) {
+            layer.remove(adapter);
+            if (!layer.hasAdapters()) {
+                ctx.restore(layer);
+            }
+        }
+        layers.clear();
+    }
+}
