@@ -82,7 +82,10 @@ class CrashSafetyTest {
                     }
                 }
                 int n = Math.round(value * 1000);
-                assertTrue(n == reported || n == reported + 1, "loaded save " + n + " but the child had reported " + reported);
+                // never an older save than one the child reported as done; a later one is fine: the
+                // kill can land after a rename and before (or while) its "saved" line crosses the pipe
+                // (seen: save 116 on disk, 112 read, on a loaded machine)
+                assertTrue(n >= reported, "loaded save " + n + " but the child had already reported " + reported);
                 survived++;
             }
         }
