@@ -24,8 +24,10 @@ public abstract class AbstractAdapterWrapper extends AbstractBlock implements Ad
         this.base = base;
         addChildBlock(childName, base);
         // The wrapper is built ready to run: DJL would otherwise try to re-initialize it (and its
-        // already-loaded base) on the first training forward.
-        inputShapes = new Shape[0];
+        // already-loaded base) on the first training forward. The base's own input shapes, where it
+        // recorded them, keep DJL's description of the model (Block.toString) working.
+        Shape[] baseShapes = base.isInitialized() ? base.getInputShapes() : null;
+        inputShapes = baseShapes != null ? baseShapes : new Shape[0];
     }
 
     @Override
@@ -42,6 +44,9 @@ public abstract class AbstractAdapterWrapper extends AbstractBlock implements Ad
 
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
+        if (inputShapes.length == 0) {
+            return new Shape[0]; // built around a base that recorded no input shapes: unknown
+        }
         return base.getOutputShapes(inputShapes);
     }
 }

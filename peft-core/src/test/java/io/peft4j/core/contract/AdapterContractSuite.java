@@ -368,6 +368,19 @@ public abstract class AdapterContractSuite {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("casesArgs")
+    void theWrappedModelDescribesItself(Case c) {
+        Block block = base(c);
+        String plain = block.toString();
+        try (PeftModel peft = PeftModel.wrap(block, c.config())) {
+            // DJL's Block.toString walks every module and asks it for its shapes
+            String wrapped = block.toString();
+            assertTrue(wrapped.length() > plain.length(), "the description must show the adapter wrappers:\n" + wrapped);
+            assertTrue(peft.toString() != null);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("casesArgs")
     void mixedBatchEqualsPerSampleRuns(Case c) {
         Block block = base(c);
         NDList x = input(c);

@@ -42,7 +42,13 @@ class ModulesToSaveAcrossMethodsTest {
             try (Model model = HfCheckpoint.loadForSequenceClassification(bert, 2, Device.cpu())) {
                 Block head = ModuleTree.of(model.getBlock()).get("classifier").block();
                 long headSize = head.getParameters().values().stream().mapToLong(p -> p.getArray().size()).sum();
+                String plain = model.getBlock().toString();
                 try (PeftModel peft = PeftModel.wrap(model.getBlock(), config)) {
+                    // DJL's description walks every module and asks it for its shapes (it threw
+                    // inside the wrappers before they kept their base's input shapes)
+                    String described = model.getBlock().toString();
+                    assertTrue(described.length() > plain.length() && described.contains("classifier"),
+                            e.getKey() + ": " + described);
                     long trainable = peft.trainableSummary().trainable();
                     assertTrue(peft.trainableParameters().containsKey("base_model.model.classifier.weight"), e.getKey() + ": " + peft.trainableParameters().keySet());
                     assertTrue(trainable > headSize, e.getKey() + ": trainable " + trainable + " must include the head's " + headSize);
