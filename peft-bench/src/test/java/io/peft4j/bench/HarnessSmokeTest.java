@@ -50,6 +50,22 @@ class HarnessSmokeTest {
     }
 
     @Test
+    void theJmhBenchmarkRuns() throws Exception {
+        // in process (no fork), one short iteration per benchmark: checks the generated harness
+        // and the benchmark bodies, not the numbers
+        org.openjdk.jmh.runner.options.Options options = new org.openjdk.jmh.runner.options.OptionsBuilder()
+                .include(io.peft4j.bench.jmh.LoraLinearJmh.class.getSimpleName()).param("shape", "64x1024")
+                .forks(0).warmupIterations(0).measurementIterations(1)
+                .measurementTime(org.openjdk.jmh.runner.options.TimeValue.milliseconds(100)).build();
+        java.util.Collection<org.openjdk.jmh.results.RunResult> results = new org.openjdk.jmh.runner.Runner(options).run();
+        assertEquals(3, results.size(), "base, unmerged, merged");
+        for (org.openjdk.jmh.results.RunResult r : results) {
+            double score = r.getPrimaryResult().getScore();
+            assertTrue(score > 0 && Double.isFinite(score), r.getParams().getBenchmark() + ": " + score);
+        }
+    }
+
+    @Test
     void loraForwardRatioStarts() {
         LoraForwardRatio.main(new String[] {"1", "2"});
     }
