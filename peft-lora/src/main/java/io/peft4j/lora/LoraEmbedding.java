@@ -46,6 +46,8 @@ public final class LoraEmbedding extends LoraLayer {
 
     @Override
     NDArray weightDelta(Weights w) {
-        return Scalars.mul(w.b.getArray().matMul(w.a.getArray()).transpose(), w.scaling);
+        try (NDArray product = w.b.getArray().matMul(w.a.getArray()); NDArray transposed = product.transpose()) {
+            return Scalars.mul(transposed, w.scaling); // intermediates freed: see LoraLinear.weightDelta
+        }
     }
 }

@@ -2,6 +2,7 @@ package io.peft4j.masa;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -105,18 +106,40 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
      * when read through {@code ps} in training.
      */
     NDArray weightDelta(Entry e, ParameterStore ps, Device device, boolean training) {
+        return weightDelta(e, ps, device, training, e.initialCoefficients.getManager());
+    }
+
+    /**
+     * {@link #weightDelta(Entry, ParameterStore, Device, boolean)} attached to {@code into}. Every
+     * intermediate is made in a sub-manager of it that is closed here: an op's result attaches to
+     * its first operand's manager, and the first operands here are the adapter's tensors, whose
+     * manager lives as long as the adapter, so each forward would otherwise leave its
+     * intermediates there.
+     */
+    NDArray weightDelta(Entry e, ParameterStore ps, Device device, boolean training, NDManager into) {
         NDArray c = ps == null ? e.coefficients.getArray() : ps.getValue(e.coefficients, device, training);
         NDArray c0 = e.initialCoefficients;
         NDArray d0 = e.dict.initialAtoms;
         int s = e.dict.size();
         Shape w = d0.getShape();
-        if (e.dict.atoms == null) {
-            return c.sub(c0).reshape(1, s).matMul(d0.reshape(s, -1)).reshape(w.get(1), w.get(2));
+        try (NDManager tmp = into.newSubManager()) {
+            NDArray delta;
+            if (e.dict.atoms == null) {
+                delta = own(c.sub(c0), tmp).reshape(1, s).matMul(own(d0.reshape(s, -1), tmp)).reshape(w.get(1), w.get(2));
+            } else {
+                NDArray d = ps == null ? e.dict.atoms.getArray() : ps.getValue(e.dict.atoms, device, training);
+                NDArray now = own(c.reshape(1, s), tmp).matMul(own(d.reshape(s, -1), tmp));
+                NDArray start = own(c0.reshape(1, s), tmp).matMul(own(d0.reshape(s, -1), tmp));
+                delta = now.sub(start).reshape(w.get(1), w.get(2));
+            }
+            delta.attach(into); // out of tmp before it closes
+            return delta;
         }
-        NDArray d = ps == null ? e.dict.atoms.getArray() : ps.getValue(e.dict.atoms, device, training);
-        NDArray now = c.reshape(1, s).matMul(d.reshape(s, -1));
-        NDArray start = c0.reshape(1, s).matMul(d0.reshape(s, -1));
-        return now.sub(start).reshape(w.get(1), w.get(2));
+    }
+
+    private static NDArray own(NDArray a, NDManager m) {
+        a.attach(m);
+        return a;
     }
 
     /** The whole batch through {@code W0 + delta}: one GEMM, no separate base pass. */
@@ -126,11 +149,12 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
         Device device = x.getDevice();
         NDArray w0 = ps.getValue(weight, device, training);
         NDArray b = bias == null ? null : ps.getValue(bias, device, training);
-        return Linear.linear(x, w0.add(weightDelta(e, ps, device, training)), b);
+        // the delta first: the sum then lands in the call's manager, not the base weight's
+        return Linear.linear(x, weightDelta(e, ps, device, training, x.getManager()).add(w0), b);
     }
 
     @Override
     protected NDArray blendIn(Entry e, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
-        return y.add(Linear.linear(x, weightDelta(e, ps, x.getDevice(), training)).head().mul(rowMask));
+        return y.add(Linear.linear(x, weightDelta(e, ps, x.getDevice(), training, x.getManager())).head().mul(rowMask));
     }
 }

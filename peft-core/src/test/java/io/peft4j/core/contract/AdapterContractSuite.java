@@ -11,6 +11,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.training.ParameterStore;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
@@ -363,6 +364,50 @@ public abstract class AdapterContractSuite {
                 adapterTotal += p.getArray().size();
             }
             assertEquals(expected, adapterTotal);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("casesArgs")
+    void inferenceCallsLeaveNothingOutsideTheirScope(Case c) {
+        Block block = base(c);
+        NDList x = input(c);
+        try (PeftModel peft = PeftModel.wrap(block, c.config())) {
+            randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 7);
+            for (int warm = 0; warm < 2; warm++) { // first calls may build caches that live on
+                scopedCall(block, x);
+            }
+            int before = liveArrays(block);
+            for (int i = 0; i < 10; i++) {
+                scopedCall(block, x);
+            }
+            // a result made from a parameter first lands in the parameters' long-lived manager
+            assertEquals(before, liveArrays(block), "arrays left behind by 10 inference calls, each in a closed scope");
+        }
+    }
+
+    /** Arrays held by the managers of the test and of every parameter of {@code block} (base and adapter). */
+    private int liveArrays(Block block) {
+        Set<NDManager> managers = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        managers.add(manager);
+        for (Pair<String, Parameter> p : block.getParameters()) {
+            if (p.getValue().isInitialized()) {
+                managers.add(p.getValue().getArray().getManager());
+            }
+        }
+        Set<NDArray> arrays = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (NDManager m : managers) {
+            arrays.addAll(((ai.djl.ndarray.BaseNDManager) m).getManagedArrays());
+        }
+        return arrays.size();
+    }
+
+    /** One inference call as a server makes it: the input borrowed into a scope that is closed. */
+    private static void scopedCall(Block block, NDList x) {
+        NDManager root = x.head().getManager();
+        try (NDManager scope = root.newSubManager()) {
+            x.forEach(a -> a.tempAttach(scope));
+            block.forward(new ParameterStore(scope, false), x, false).head().toFloatArray();
         }
     }
 
