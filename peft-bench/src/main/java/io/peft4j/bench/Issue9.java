@@ -131,8 +131,11 @@ public final class Issue9 {
 
     /** Seconds for one train step (forward, loss, backward, AdamW, zero grads). */
     static double trainStep(Trainee t, NDManager manager, long[] ids, int batch, int seq) {
-        return t.step(manager, scope -> Bench.bertInputs(scope, ids, batch, seq), 1e-5f);
+        return t.step(manager, scope -> Bench.bertInputs(scope, ids, batch, seq), LEARNING_RATE);
     }
+
+    /** The train steps' learning rate (AdamW; small, so that repeated steps stay finite). */
+    static final float LEARNING_RATE = 1e-5f;
 
     // ---------------------------------------------------------------- train + flops
 
@@ -300,14 +303,14 @@ public final class Issue9 {
                 trainBatch(), seq(), steps));
         out.add(String.format(Locale.ROOT, "  optimiser state: LoRA %,d bytes, full FT %,d bytes (ratio %.4f)",
                 l[0], f[0], (double) l[0] / f[0]));
-        out.add(String.format(Locale.ROOT, "  peak RSS (VmHWM): LoRA %,d KiB, full FT %,d KiB (ratio %.3f);"
+        out.add(String.format(Locale.ROOT, "  peak RSS during training (VmHWM, reset after loading): LoRA %,d KiB, full FT %,d KiB (ratio %.3f);"
                 + " RSS after loading the model: LoRA %,d KiB, full FT %,d KiB", l[1], f[1], (double) l[1] / f[1], l[2], f[2]));
         out.add(String.format(Locale.ROOT, "  peak RSS above the loaded model: LoRA %,d KiB, full FT %,d KiB (ratio %.3f)",
                 l[1] - l[2], f[1] - f[2], (double) (l[1] - l[2]) / (f[1] - f[2])));
         return out;
     }
 
-    /** {optimiser bytes, VmHWM KiB, VmRSS after load KiB} from a child JVM. */
+    /** {optimiser bytes, peak RSS KiB during the steps, RSS KiB after loading} from a child JVM. */
     long[] runChild(String kind, int steps) throws IOException, InterruptedException {
         List<String> args = new ArrayList<>(List.of("child-train", kind, String.valueOf(steps)));
         if (tiny) {
@@ -323,11 +326,8 @@ public final class Issue9 {
         int seq = bench.seq();
         long[] ids = Bench.randomIds(batch, seq, bench.config().vocabSize(), 7);
         try (Trainee t = bench.trainee(lora); NDManager manager = NDManager.newBaseManager()) {
-            long loaded = Bench.rssKb();
-            for (int i = 0; i < steps; i++) {
-                trainStep(t, manager, ids, batch, seq);
-            }
-            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + Bench.peakRssKb() + " " + loaded);
+            long[] memory = t.trainingMemory(manager, scope -> Bench.bertInputs(scope, ids, batch, seq), LEARNING_RATE, steps);
+            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + memory[0] + " " + memory[1]);
         }
     }
 }

@@ -96,7 +96,7 @@ public final class MethodSteps {
             return Trainee.full(s.label(), model, chosen);
         }
         AdapterConfig config = Methods.config(Methods.find(s.method()), 8, 16f, 0f,
-                s.targets().isEmpty() ? List.of("query", "value") : s.targets(), List.of(), "FEATURE_EXTRACTION",
+                s.targets(), List.of(), "FEATURE_EXTRACTION",
                 List.of(), warning -> { });
         return Trainee.adapted(s.label(), model, config);
     }
@@ -151,7 +151,7 @@ public final class MethodSteps {
     List<String> memory() throws IOException, InterruptedException {
         List<String> out = new ArrayList<>();
         out.add(String.format(Locale.ROOT, "memory per method, %d train steps, one child JVM each "
-                + "(optimiser state bytes; peak RSS = VmHWM; above the loaded model):", MEMORY_STEPS));
+                + "(optimiser state bytes; peak RSS = VmHWM during training, reset after loading; above the loaded model):", MEMORY_STEPS));
         for (Setting s : SETTINGS) {
             List<String> args = new ArrayList<>(List.of("child", s.key(), String.valueOf(MEMORY_STEPS)));
             if (tiny) {
@@ -174,17 +174,15 @@ public final class MethodSteps {
         Bench.gradOff();
         long[] ids = Bench.randomIds(shapes.trainBatch(), shapes.seq(), shapes.config().vocabSize(), 7);
         try (Trainee t = trainee(s); NDManager manager = NDManager.newBaseManager()) {
-            long loaded = Bench.rssKb();
-            for (int i = 0; i < steps; i++) {
-                step(t, manager, ids);
-            }
+            long[] memory = t.trainingMemory(manager,
+                    scope -> Bench.bertInputs(scope, ids, shapes.trainBatch(), shapes.seq()), Issue9.LEARNING_RATE, steps);
             long dense = 0;
             long masks = 0;
             if (t.optimizer instanceof LiftOptimizer) {
                 dense = ((LiftOptimizer) t.optimizer).denseAdamStateBytes();
                 masks = t.peft.adapter(t.peft.activeAdapter()).as(LiftAdapter.class).map(LiftAdapter::maskBytes).orElse(0L);
             }
-            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + Bench.peakRssKb() + " " + loaded + " " + dense
+            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + memory[0] + " " + memory[1] + " " + dense
                     + " " + masks);
         }
     }

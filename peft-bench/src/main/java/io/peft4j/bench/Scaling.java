@@ -280,12 +280,8 @@ public final class Scaling {
         Point p = new Point(Integer.parseInt(args[2]), Integer.parseInt(args[3]), Integer.parseInt(args[4]));
         Function<NDManager, NDList> in = bench.inputs(p);
         try (Trainee t = bench.trainee(p, args[1].equals("lora")); NDManager manager = NDManager.newBaseManager()) {
-            boolean reset = Bench.resetPeakRss();
-            long built = Bench.rssKb();
-            for (int i = 0; i < MEMORY_STEPS; i++) {
-                t.step(manager, in, LEARNING_RATE);
-            }
-            System.out.println("RESULT " + Bench.peakRssKb() + " " + built + " " + (reset ? 1 : 0));
+            long[] memory = t.trainingMemory(manager, in, LEARNING_RATE, MEMORY_STEPS);
+            System.out.println("RESULT " + memory[0] + " " + memory[1] + " " + memory[2]);
         }
     }
 

@@ -6,8 +6,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 
@@ -15,14 +13,12 @@ import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.AdamW;
 import io.peft4j.core.train.PeftOptimizer;
+import io.peft4j.core.train.StepScope;
 import io.peft4j.lift.LiftConfig;
 import io.peft4j.lift.LiftOptimizer;
 
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -78,25 +74,31 @@ final class Trainee implements AutoCloseable {
     double step(NDManager manager, Function<NDManager, NDList> inputs, float learningRate) {
         long start = System.nanoTime();
         try (NDManager scope = manager.newSubManager()) {
-            // as FineTuner: parameters are temp-attached so every intermediate lands in the scope
-            Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
-            for (Parameter p : params.values()) {
-                if (attached.add(p.getArray())) {
-                    p.getArray().tempAttach(scope);
-                }
-            }
+            StepScope.borrowParameters(params.values(), scope); // as FineTuner
             try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray out = model.getBlock().forward(new ParameterStore(scope, false), inputs.apply(scope), true).head();
                 collector.backward(out.square().mean());
             }
             optimizer.step(params, learningRate);
-            for (Parameter p : params.values()) {
-                if (p.getArray().hasGradient()) {
-                    JniUtils.zeroGrad((PtNDArray) p.getArray());
-                }
-            }
+            StepScope.zeroGradients(params.values());
         }
         return (System.nanoTime() - start) / 1e9;
+    }
+
+    /**
+     * The memory of {@code steps} train steps in this process (a child JVM per case): the peak RSS
+     * is reset after the model is built (where /proc allows), so a spike while loading does not
+     * count as training memory.
+     *
+     * @return {peak RSS KiB during the steps, RSS KiB before them, 1 if the peak was reset else 0}
+     */
+    long[] trainingMemory(NDManager manager, Function<NDManager, NDList> inputs, float learningRate, int steps) {
+        boolean reset = Bench.resetPeakRss();
+        long built = Bench.rssKb();
+        for (int i = 0; i < steps; i++) {
+            step(manager, inputs, learningRate);
+        }
+        return new long[] {Bench.peakRssKb(), built, reset ? 1 : 0};
     }
 
     @Override

@@ -39,11 +39,6 @@ import java.util.regex.Pattern;
  */
 public final class HfCheckpoint {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     private static final Pattern BUFFERS = Pattern.compile(
             "(^|.*\\.)(rotary_emb\\.inv_freq|embeddings\\.position_ids|num_batches_tracked)$");
     private static final List<String> BASE_PREFIXES = List.of("model.", "bert.");

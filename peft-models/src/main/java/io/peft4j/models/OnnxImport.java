@@ -34,11 +34,6 @@ import java.util.stream.Collectors;
  */
 public final class OnnxImport {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     private OnnxImport() {}
 
     /**

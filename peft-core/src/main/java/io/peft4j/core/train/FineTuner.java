@@ -17,13 +17,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Supplier;
 
@@ -333,14 +331,7 @@ public final class FineTuner {
         private float trainStep(long step, float lr) {
             engine.setRandomSeed(stepSeed(seed, step));
             try (NDManager scope = base.newSubManager()) {
-                // Once per array: tied parameters share one, and a second tempAttach would record
-                // the scope itself as the owner to return it to, so closing the scope would free it.
-                Set<NDArray> attached = Collections.newSetFromMap(new IdentityHashMap<>());
-                for (Parameter param : params.values()) {
-                    if (attached.add(param.getArray())) {
-                        param.getArray().tempAttach(scope);
-                    }
-                }
+                StepScope.borrowParameters(params.values(), scope);
                 try {
                     double lossSum = 0;
                     try (GradientCollector collector = engine.newGradientCollector()) {
