@@ -29,7 +29,7 @@ class LiftConfigJsonTest {
         assertEquals(d, LiftConfig.fromJson(d.toJson(), warnings::add));
         assertEquals(MaskSelection.LARGEST, d.maskSelection(), "the paper's rule is the default");
         assertEquals("largest", d.toJson().get("mask_selection").getAsString());
-        assertEquals(1024, d.exactSvdMaxDim());
+        assertEquals(512, d.exactSvdMaxDim());
         LiftConfig e = LiftConfig.builder().maskSelection(MaskSelection.SMALLEST).exactSvdMaxDim(0).build();
         JsonObject ej = e.toJson();
         assertEquals("smallest", ej.get("mask_selection").getAsString());

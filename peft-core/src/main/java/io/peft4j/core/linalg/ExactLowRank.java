@@ -16,7 +16,7 @@ import ai.djl.ndarray.types.Shape;
  * <p>Division of labour: the Gram product and the two projections run on the engine in float64; the
  * symmetric eigen-decomposition of the {@code d x d} Gram matrix, {@code d = min(m, n)}, runs on the
  * JVM ({@link SymmetricEigen}, EJML) at {@code O(d^3)}. That last step bounds what is affordable:
- * callers choose a size threshold (LIFT: {@code d <= 1024} by default) and use {@link RandomizedSvd}
+ * callers choose a size threshold (LIFT: {@code d <= 512} by default) and use {@link RandomizedSvd}
  * above it. Squaring the matrix squares its condition number, which float64 absorbs for the leading
  * directions this is used for.
  */
