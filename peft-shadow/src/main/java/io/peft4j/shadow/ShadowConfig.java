@@ -293,8 +293,9 @@ public final class ShadowConfig implements AdapterConfig {
             if (has(j, "seed")) {
                 b.seed(j.get("seed").getAsLong());
             }
-            // Files written before the option existed scored the shadow with the shared head.
-            b.shadowHead(has(j, "shadow_head") ? ShadowHead.parse(j.get("shadow_head").getAsString()) : ShadowHead.SHARED);
+            if (has(j, "shadow_head")) {
+                b.shadowHead(ShadowHead.parse(j.get("shadow_head").getAsString()));
+            }
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }

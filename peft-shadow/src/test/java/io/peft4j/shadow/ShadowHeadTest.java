@@ -96,6 +96,19 @@ class ShadowHeadTest {
             // saved and loaded with the adapter
             peft.save(tmp.resolve("a"));
         }
+        // an adapter saved before the option (no own head in the file) is refused with the hint
+        BertForSequenceClassification older = ShadowTestModels.bertClassifier(m, 5, 2);
+        try (PeftModel shared = PeftModel.wrap(older, ShadowConfig.builder().shadowHead(ShadowHead.SHARED).build())) {
+            shared.save(tmp.resolve("old"));
+        }
+        Path oldConfig = tmp.resolve("old").resolve("adapter_config.json");
+        JsonObject oj = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(oldConfig)).getAsJsonObject();
+        oj.remove("shadow_head");
+        java.nio.file.Files.writeString(oldConfig, oj.toString());
+        String msg = assertThrows(IllegalArgumentException.class,
+                () -> PeftModel.load(ShadowTestModels.bertClassifier(m, 5, 2), tmp.resolve("old"))).getMessage();
+        assertTrue(msg.contains("shadow_classifier_head.weight") && msg.contains("\"shadow_head\": \"shared\""), msg);
+
         BertForSequenceClassification fresh = ShadowTestModels.bertClassifier(m, 5, 2);
         try (PeftModel loaded = PeftModel.load(fresh, tmp.resolve("a"))) {
             Parameter own = loaded.adapter("default").parameters().get("shadow_classifier_head.weight");
@@ -132,7 +145,7 @@ class ShadowHeadTest {
         assertEquals(shared, ShadowConfig.fromJson(j, w -> { }));
         assertEquals("own", ShadowConfig.builder().build().toJson().get("shadow_head").getAsString());
         j.remove("shadow_head");
-        assertEquals(ShadowHead.SHARED, ShadowConfig.fromJson(j, w -> { }).shadowHead(), "files from before the option used the shared head");
+        assertEquals(ShadowHead.OWN, ShadowConfig.fromJson(j, w -> { }).shadowHead(), "a missing key is the default, own");
         j.addProperty("shadow_head", "copy");
         String msg = assertThrows(IllegalArgumentException.class, () -> ShadowConfig.fromJson(j, w -> { })).getMessage();
         assertTrue(msg.contains("shadow_head") && msg.contains("\"copy\""), msg);
