@@ -20,7 +20,7 @@ import picocli.CommandLine.ParseResult;
  * mismatch, malformed data) print one line on stderr and exit with 2; a diverged training run
  * exits with 3.
  */
-@Command(name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0-SNAPSHOT",
+@Command(showDefaultValues = true, name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0-SNAPSHOT",
         description = "Parameter-efficient fine-tuning on DJL: train, evaluate, generate, merge, inspect.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class,
             MergeCommand.class, ForwardCommand.class, CommandLine.HelpCommand.class})
