@@ -276,7 +276,7 @@ public final class MosConfig extends TargetedConfig {
         /**
          * Builds the config.
          *
-         * @throws IllegalArgumentException when p > v, p > r, or p = v < r (no public rows to draw from)
+         * @throws IllegalArgumentException when p &gt; v, p &gt; r, or p = v &lt; r (no public rows to draw from)
          */
         public MosConfig build() {
             Preconditions.checkArgument(privateRank <= equivalentRank,
