@@ -53,7 +53,7 @@ public final class DemoCommand implements Callable<Integer> {
             TrainCommand train = new TrainCommand();
             CommandLine cl = new CommandLine(train);
             cl.parseArgs(args.toArray(new String[0]));
-            System.out.println("peft4j demo: LoRA on all-MiniLM-L6-v2 for sentence sentiment (see 'demo --help')");
+            System.err.println("peft4j demo: LoRA on all-MiniLM-L6-v2 for sentence sentiment (see 'demo --help')");
             return train.call();
         } finally {
             for (String name : new String[] {TRAIN, TEST}) {
