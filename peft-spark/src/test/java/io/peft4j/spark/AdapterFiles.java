@@ -13,13 +13,16 @@ final class AdapterFiles {
 
     private AdapterFiles() {}
 
+    /** The float tensors (index tables such as LIFT's are left out). */
     static Map<String, float[]> read(Path dir) throws IOException {
         Map<String, float[]> tensors = new LinkedHashMap<>();
         try (NDManager m = NDManager.newBaseManager();
                 SafetensorsFile st = SafetensorsFile.open(dir.resolve("adapter_model.safetensors"))) {
             for (String name : st.names()) {
                 NDArray a = st.load(name, m);
-                tensors.put(name, a.toFloatArray());
+                if (a.getDataType().isFloating()) {
+                    tensors.put(name, a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
+                }
             }
         }
         return tensors;
