@@ -143,6 +143,10 @@ public final class DistributedFineTuner implements Serializable {
             } catch (RuntimeException e) {
                 throw e;
             } catch (Exception e) {
+                if (rootMessage(e).startsWith("BarrierJobUnsupportedRDDChain")) {
+                    throw new IllegalArgumentException("Spark runs no barrier stage over this DataFrame's lineage"
+                            + " (union, coalesce or limit before it): repartition(n) it first", e);
+                }
                 if (isBadInput(e)) {
                     throw new IllegalArgumentException(rootMessage(e), e);
                 }
