@@ -6,7 +6,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -75,9 +74,5 @@ final class ExecutorModels {
             s.model().close();
         }
         CACHE.clear();
-    }
-
-    static Map<String, String> copy(Map<String, String> adapters) {
-        return new LinkedHashMap<>(adapters);
     }
 }

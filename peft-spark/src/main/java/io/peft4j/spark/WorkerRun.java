@@ -96,15 +96,10 @@ final class WorkerRun implements Serializable {
                     b.checkpointDir(rankDir).checkpointEvery(settings.checkpointEvery());
                 }
                 FineTuner tuner = b.build();
-                TrainingResult result;
-                String finalHash;
-                {
-                    result = resumeStep > 0
-                            ? tuner.resume(rankDir.resolve("step-" + resumeStep), peft, prepared.loss(),
-                                    prepared.data())
-                            : tuner.fit(peft, prepared.loss(), prepared.data());
-                    finalHash = optimizer.get().finish(params);
-                }
+                TrainingResult result = resumeStep > 0
+                        ? tuner.resume(rankDir.resolve("step-" + resumeStep), peft, prepared.loss(), prepared.data())
+                        : tuner.fit(peft, prepared.loss(), prepared.data());
+                String finalHash = optimizer.get().finish(params);
                 Map<String, byte[]> files = rank == 0 ? adapterFiles(peft) : Map.of();
                 float[] losses = new float[result.losses().size()];
                 for (int i = 0; i < losses.length; i++) {
