@@ -1,11 +1,14 @@
 package io.peft4j.spark;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.Collection;
 import java.util.Map;
@@ -50,17 +53,24 @@ final class GradientCodec {
         return all;
     }
 
-    /** Writes {@code values} (as made by {@link #gradients}) into the parameters' gradients in place. */
+    /**
+     * Writes {@code values} (as made by {@link #gradients}) into the parameters' gradients in place.
+     * An indexed copy from a scratch array, not {@code NDArray.set(Buffer)}: DJL's set on a CPU
+     * array makes the tensor use the buffer's memory and keeps the buffer alive only through that
+     * Java handle, and a gradient handle is temporary, so after a GC the gradient would point into
+     * freed memory (seen as SIGSEGVs in libc a few dozen steps in).
+     */
     static void setGradients(Map<String, Parameter> params, float[] values) {
         int offset = 0;
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             NDArray array = e.getValue().getArray();
             int n = Math.toIntExact(array.size());
             if (array.hasGradient()) {
-                ByteBuffer bytes = ByteBuffer.allocateDirect(n * Float.BYTES).order(ByteOrder.nativeOrder());
-                bytes.asFloatBuffer().put(values, offset, n);
-                try (NDArray grad = array.getGradient()) {
-                    grad.set(bytes); // a copy into the gradient's own storage
+                try (NDManager scratch = array.getManager().newSubManager()) {
+                    NDArray grad = array.getGradient();
+                    grad.attach(scratch);
+                    NDArray mean = scratch.create(Arrays.copyOfRange(values, offset, offset + n), array.getShape());
+                    grad.set(new NDIndex("..."), mean);
                 }
             }
             offset += n;

@@ -61,9 +61,9 @@ class DistributedFineTunerTest {
         assertEquals(1, one.workers());
         assertEquals(2, two.workers());
         assertEquals(STEPS, two.steps());
-        Map<String, float[]> a = AdapterFiles.read(tmp.resolve("one"));
-        Map<String, float[]> b = AdapterFiles.read(tmp.resolve("two"));
-        double diff = AdapterFiles.maxAbsDiff(a, b);
+        Map<String, float[]> a = SavedAdapters.read(tmp.resolve("one"));
+        Map<String, float[]> b = SavedAdapters.read(tmp.resolve("two"));
+        double diff = SavedAdapters.maxAbsDiff(a, b);
         assertTrue(diff <= 1e-5, "2 workers x batch " + B + " vs 1 worker x batch " + 2 * B + ": max abs diff " + diff);
         // the mean loss per step is the same curve too
         for (int s = 0; s < STEPS; s++) {

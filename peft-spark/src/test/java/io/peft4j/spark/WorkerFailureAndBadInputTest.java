@@ -78,8 +78,8 @@ class WorkerFailureAndBadInputTest {
         assertEquals(1, resumed.restarts());
         assertEquals(5, resumed.startStep(), "resumed from the step-5 checkpoint of both workers");
         assertTrue(Files.isDirectory(tmp.resolve("ckpt").resolve("worker-1-of-2").resolve("step-10")));
-        double diff = AdapterFiles.maxAbsDiff(AdapterFiles.read(tmp.resolve("clean")),
-                AdapterFiles.read(tmp.resolve("resumed")));
+        double diff = SavedAdapters.maxAbsDiff(SavedAdapters.read(tmp.resolve("clean")),
+                SavedAdapters.read(tmp.resolve("resumed")));
         assertTrue(diff <= 1e-6, "resumed run differs from the uninterrupted one by " + diff);
         assertEquals(clean.meanLosses(), resumed.meanLosses());
     }
@@ -92,7 +92,7 @@ class WorkerFailureAndBadInputTest {
                 .build().fit(twoPartitions(), tmp.resolve("lift"));
         assertEquals(6, r.steps());
         assertEquals(3, r.hashChecks(), "replicas compared after steps 2, 4 and at the end");
-        Map<String, float[]> tensors = AdapterFiles.read(tmp.resolve("lift"));
+        Map<String, float[]> tensors = SavedAdapters.read(tmp.resolve("lift"));
         assertTrue(!tensors.isEmpty());
         double moved = tensors.values().stream().flatMapToDouble(v -> {
             double[] d = new double[v.length];

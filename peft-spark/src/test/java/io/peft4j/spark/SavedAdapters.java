@@ -9,9 +9,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** Reads a saved adapter's tensors as float arrays, for comparisons. */
-final class AdapterFiles {
+final class SavedAdapters {
 
-    private AdapterFiles() {}
+    private SavedAdapters() {}
 
     /** The float tensors (index tables such as LIFT's are left out). */
     static Map<String, float[]> read(Path dir) throws IOException {
