@@ -54,6 +54,9 @@ public final class HfCheckpoint {
      * Loads a checkpoint folder in float32.
      *
      * @see #load(Path, Device, DataType)
+     * @param dir the checkpoint folder
+     * @param device where the weights go
+     * @return the model; close it
      */
     public static Model load(Path dir, Device device) {
         return load(dir, device, DataType.FLOAT32);

@@ -384,7 +384,7 @@ public final class DistributedFineTuner implements Serializable {
 
         /**
          * @param millis how often a worker waiting in a collective checks for the reply (default 1;
-         *     0 keeps Spark's own poll of 1000 ms, see {@link BarrierPoll})
+         *     0 keeps Spark's own poll of 1000 ms, see BarrierPoll)
          * @return this
          */
         public Builder barrierPollMillis(int millis) {
