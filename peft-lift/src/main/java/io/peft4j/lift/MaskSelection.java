@@ -13,12 +13,18 @@ public enum MaskSelection {
     /** The k entries of smallest {@code |W'|}: what the released {@code lift_sparse} configs run. */
     SMALLEST;
 
-    /** The value in {@code adapter_config.json}: {@code "largest"} or {@code "smallest"}. */
+    /** {@return the value in {@code adapter_config.json}: {@code "largest"} or {@code "smallest"}} */
     public String jsonName() {
         return name().toLowerCase(Locale.ROOT);
     }
 
-    /** Parses {@code "largest"} / {@code "smallest"} (any case), naming the value when it is neither. */
+    /**
+     * Parses {@code "largest"} / {@code "smallest"} (any case), naming the value when it is neither.
+     *
+     * @param value the config value
+     * @return the selection it names
+     * @throws IllegalArgumentException when it names neither
+     */
     public static MaskSelection fromJson(String value) {
         if (value != null) {
             for (MaskSelection s : values()) {
