@@ -157,9 +157,10 @@ fi
 if has_phase tests && (( ENGINE_OK )); then
   echo "== 2 contract suites on $JDEV"
   TESTS=$(ls "$B"/app/*-tests.jar | paste -sd:)
+  JARS=$(ls "$B"/app/*.jar "$B"/lib/*.jar | paste -sd:)   # JUnit's --class-path does not expand dir/*
   start=$(date +%s)
   timeout 420 "$JAVA" "${JOPTS[@]}" "-Dpeft4j.test.device=$JDEV" -jar "$B"/junit/junit-platform-console-standalone-*.jar \
-      execute --disable-banner --details=summary --class-path "$TESTS:$CP" --scan-classpath "$TESTS" \
+      execute --disable-banner --details=summary --class-path "$JARS" --scan-classpath "$TESTS" \
       --include-classname '.*(ContractTest|TestDeviceTest)$' --reports-dir "$RESULTS/junit" 2>&1 | tee "$WORK/junit.txt"
   rc=${PIPESTATUS[0]}
   found=$(grep -E '^\[ +[0-9]+ tests (successful|failed|found|aborted|skipped)' "$WORK/junit.txt" | tr -s ' ' | paste -sd' ')
