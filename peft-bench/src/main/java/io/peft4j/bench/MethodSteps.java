@@ -18,7 +18,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Issue 9's per-method figures on all-MiniLM-L6-v2, train batch 16 x 128: each method's train step
+ * Per-method figures on all-MiniLM-L6-v2, train batch 16 x 128: each method's train step
  * / LoRA's, measured side by side (each round steps every method once, in an order rotated round
  * by round; the figure is the median of per-round ratios), and each method's optimiser-state bytes
  * and peak RSS (one child JVM per method, so a peak belongs to one method alone).
@@ -46,12 +46,12 @@ public final class MethodSteps {
             new Setting("dense-qv", "dense AdamW on q/v weights", null, List.of("query", "value")));
 
     private final boolean tiny;
-    /** The model and shapes (MiniLM or the tiny BERT), shared with Issue9's figures. */
-    private final Issue9 shapes;
+    /** The model and shapes (MiniLM or the tiny BERT), shared with MiniLmLoraFigures's figures. */
+    private final MiniLmLoraFigures shapes;
 
     private MethodSteps(boolean tiny) {
         this.tiny = tiny;
-        this.shapes = new Issue9(tiny, 1);
+        this.shapes = new MiniLmLoraFigures(tiny, 1);
     }
 
     public static void main(String[] args) throws Exception {
@@ -102,7 +102,7 @@ public final class MethodSteps {
     }
 
     double step(Trainee t, NDManager manager, long[] ids) {
-        return Issue9.trainStep(t, manager, ids, shapes.trainBatch(), shapes.seq());
+        return MiniLmLoraFigures.trainStep(t, manager, ids, shapes.trainBatch(), shapes.seq());
     }
 
     // ---------------------------------------------------------------- step times
@@ -175,7 +175,7 @@ public final class MethodSteps {
         long[] ids = Bench.randomIds(shapes.trainBatch(), shapes.seq(), shapes.config().vocabSize(), 7);
         try (Trainee t = trainee(s); NDManager manager = NDManager.newBaseManager()) {
             long[] memory = t.trainingMemory(manager,
-                    scope -> Bench.bertInputs(scope, ids, shapes.trainBatch(), shapes.seq()), Issue9.LEARNING_RATE, steps);
+                    scope -> Bench.bertInputs(scope, ids, shapes.trainBatch(), shapes.seq()), MiniLmLoraFigures.LEARNING_RATE, steps);
             long dense = 0;
             long masks = 0;
             if (t.optimizer instanceof LiftOptimizer) {

@@ -19,7 +19,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Issue 3: our MiniLM forward (peft-models' BertModel built from the langchain4j ONNX export)
+ * Our MiniLM forward (peft-models' BertModel built from the langchain4j ONNX export)
  * against ONNX Runtime's Java API on the same file and inputs (random ids, full attention mask,
  * token_type_ids zeros). Checks the outputs agree, then times both side by side: each round runs
  * one of each (order alternating), the figure is the median of per-round ratios ours/ORT.

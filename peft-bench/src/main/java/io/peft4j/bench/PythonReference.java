@@ -24,25 +24,27 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Issue 9's PyTorch-Python reference: the same LoRA train step (r=8, alpha 16, query/value, AdamW
+ * The PyTorch-Python reference: the same LoRA train step (r=8, alpha 16, query/value, AdamW
  * lr 1e-5, loss = mean square of the last hidden state, dropout on) run by a small pure-torch
  * script ({@code lora_step.py}, a resource next to this class) and by peft4j, side by side in
  * one run. Each round runs one step of each (Python first in even rounds, peft4j first in odd
  * ones); the figure is the median of per-round ratios peft4j / Python. Python's step time is the
  * one the script measures with {@code time.perf_counter} around the step, so its interpreter
- * start-up and the pipe are not counted; ours is {@link Issue9#trainStep}'s.
+ * start-up and the pipe are not counted; ours is {@link MiniLmLoraFigures#trainStep}'s.
  *
  * <p>The script builds a random MiniLM-shaped encoder (weights do not change the speed) with as
  * many intra-op threads as libtorch has here. The interpreter is {@code -Dbench.python=<path>}
  * when given, else {@code /usr/bin/python3} (Debian's python3-torch installs for that one), else
  * {@code python3} on the PATH; the first that can {@code import torch} is used. Without one the
  * report says it skipped and why. Usage: {@code PythonReference [rounds=5] [--tiny]}, or {@code
- * Issue9 python [rounds]}.
+ * MiniLmLoraFigures python [rounds]}.
  */
 public final class PythonReference {
 
     static final String SCRIPT = "lora_step.py";
     static final String RATIO_LABEL = "peft4j / PyTorch-Python: ";
+    /** Environment variables removed from the Python child's environment (they pin OpenBLAS's kernel). */
+    static final List<String> UNPINNED_BLAS_VARIABLES = List.of("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE");
     /** Importing torch takes seconds on a loaded box; a hung interpreter must not hang the run. */
     private static final long PROBE_TIMEOUT_S = 120;
     /** One MiniLM step took 2-20 s here depending on load; ten minutes means something is wrong. */
@@ -66,7 +68,7 @@ public final class PythonReference {
         List<String> out = new ArrayList<>();
         out.add("PyTorch-Python reference, " + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2 shapes")
                 + "; " + Bench.machine());
-        out.addAll(compare(new Issue9(tiny, rounds), rounds, candidates));
+        out.addAll(compare(new MiniLmLoraFigures(tiny, rounds), rounds, candidates));
         return out;
     }
 
@@ -136,7 +138,7 @@ public final class PythonReference {
      * The comparison on {@code bench}'s model and shapes (MiniLM, or the tiny BERT), or one line
      * saying it was skipped and why.
      */
-    static List<String> compare(Issue9 bench, int rounds, List<String> candidates) throws IOException, InterruptedException {
+    static List<String> compare(MiniLmLoraFigures bench, int rounds, List<String> candidates) throws IOException, InterruptedException {
         if (rounds < 1) {
             throw new IllegalArgumentException("rounds must be >= 1, got " + rounds);
         }
@@ -161,6 +163,12 @@ public final class PythonReference {
         Map<String, String> env = builder.environment();
         for (String key : List.of("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")) {
             env.put(key, str(threads));
+        }
+        // This machine's environment pins OpenBLAS to its Haswell (AVX2) kernel and a small L2 size;
+        // the peer must run on the best kernel OpenBLAS picks for the CPU (AVX-512 here: LoRA step
+        // 927 vs 1177 ms), or the ratio flatters peft4j. Only this child's environment changes.
+        for (String key : UNPINNED_BLAS_VARIABLES) {
+            env.remove(key);
         }
         Process python = builder.start();
         try (Writer stdin = new OutputStreamWriter(python.getOutputStream(), StandardCharsets.UTF_8);
@@ -198,9 +206,11 @@ public final class PythonReference {
             out.add(String.format(Locale.ROOT, "LoRA r=8 q/v train step, batch %d x %d, %,d trainable on both sides,"
                     + " %d thread(s): peft4j %.0f ms, PyTorch-Python %.0f ms (medians)",
                     batch, seq, ourTrainable, threads, Bench.median(ourS) * 1e3, Bench.median(pyS) * 1e3));
-            out.add(String.format(Locale.ROOT, "  peft4j: libtorch %s via DJL %s; Python: torch %s (%s, threads=%s, BLAS %s)",
+            out.add(String.format(Locale.ROOT, "  peft4j: libtorch %s via DJL %s; Python: torch %s (%s, threads=%s, BLAS %s,"
+                    + " OpenBLAS kernel %s, config %s; %s unset for it)",
                     torch.getVersion(), Engine.getDjlVersion(), field(ready, "torch"), lookup.python(),
-                    field(ready, "threads"), field(ready, "blas")));
+                    field(ready, "threads"), field(ready, "blas"), field(ready, "blas_core"), field(ready, "blas_config"),
+                    String.join("/", UNPINNED_BLAS_VARIABLES)));
             if (field(ready, "blas").contains("/blas/libblas")) {
                 // Debian's default libblas.so.3 is the netlib reference BLAS: GEMMs ~10x slower,
                 // which would make the figure say nothing about peft4j
@@ -216,14 +226,14 @@ public final class PythonReference {
         }
     }
 
-    // The two calls into the peft4j train step, kept here so a refactoring of Issue9 touches only them.
+    // The two calls into the peft4j train step, kept here so a refactoring of MiniLmLoraFigures touches only them.
 
-    private static Trainee newLoraTrainee(Issue9 bench) {
+    private static Trainee newLoraTrainee(MiniLmLoraFigures bench) {
         return bench.trainee(true);
     }
 
     private static double oursStep(Trainee t, NDManager manager, long[] ids, int batch, int seq) {
-        return Issue9.trainStep(t, manager, ids, batch, seq);
+        return MiniLmLoraFigures.trainStep(t, manager, ids, batch, seq);
     }
 
     /** The script talked to over its pipes. */

@@ -22,7 +22,7 @@ import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Issue 9's scaling study: train-step time and training memory of LoRA (r=8, q_proj/v_proj) and of
+ * The scaling study: train-step time and training memory of LoRA (r=8, q_proj/v_proj) and of
  * full fine-tuning (every parameter, AdamW) on random-weight LLaMA configs, as one of hidden size,
  * layers and sequence length grows with the others at the base, with the log-log slope of each
  * measure over each sweep. Step times are measured side by side in this process (rounds alternate
@@ -328,7 +328,7 @@ public final class Scaling {
     List<String> report(Map<String, List<Result>> results, String machine) {
         List<String> out = new ArrayList<>();
         LlamaConfig c = config(base);
-        out.add(String.format(Locale.ROOT, "Scaling (issue 9)%s: random LLaMA (heads hidden/64, mlp ~8/3 hidden,"
+        out.add(String.format(Locale.ROOT, "Scaling%s: random LLaMA (heads hidden/64, mlp ~8/3 hidden,"
                 + " vocab %d, untied), batch %d; base hidden %d, layers %d, seq %d; LoRA r=8 alpha 16 q_proj/v_proj"
                 + " vs full FT of every parameter, AdamW; %d rounds alternating; %s", tiny ? " TINY smoke run" : "",
                 c.vocabSize(), batch, base.hidden(), base.layers(), base.seq(), rounds, machine));

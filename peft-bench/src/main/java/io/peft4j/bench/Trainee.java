@@ -25,7 +25,7 @@ import java.util.function.Function;
  * A model set up for one kind of training (full fine-tuning or one PEFT method), with its trainable
  * parameters and its optimiser, and the train step every harness times: FineTuner's step body
  * (forward in training mode, loss = mean square of the first output, backward, optimiser step,
- * zeroed gradients, all under a sub-manager that is closed).
+ * zeroed gradients, all under a sub-manager that is closed), ended by reading the loss on the host.
  */
 final class Trainee implements AutoCloseable {
 
@@ -75,12 +75,17 @@ final class Trainee implements AutoCloseable {
         long start = System.nanoTime();
         try (NDManager scope = manager.newSubManager()) {
             StepScope.borrowParameters(params.values(), scope); // as FineTuner
+            NDArray loss;
             try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray out = model.getBlock().forward(new ParameterStore(scope, false), inputs.apply(scope), true).head();
-                collector.backward(out.square().mean());
+                loss = out.square().mean();
+                collector.backward(loss);
             }
             optimizer.step(params, learningRate);
             StepScope.zeroGradients(params.values());
+            // Reading the loss waits for every kernel queued so far on a GPU (one stream), so the
+            // time includes the whole step there too; on the CPU it is a 4-byte copy.
+            loss.getFloat();
         }
         return (System.nanoTime() - start) / 1e9;
     }

@@ -1,4 +1,4 @@
-"""The PyTorch-Python side of peft4j's PythonReference benchmark (issue 9).
+"""The PyTorch-Python side of peft4j's PythonReference benchmark.
 
 One LoRA train step on a BERT encoder shaped like all-MiniLM-L6-v2 (or a tiny one), written in
 plain torch so that it needs nothing but Debian's python3-torch (no transformers, no peft). The
@@ -10,12 +10,13 @@ layers follow Hugging Face's eager BertModel, and the LoRA layer follows peft's 
   ffn         dense, exact (erf) GELU, dense, dropout, LayerNorm(. + residual)
   LoRA        on query and value: base(x) + B(A(x)) * (alpha / r), base frozen
 
-The step matches peft4j's (Issue9's train step): train mode (dropout active), loss = mean of the
+The step matches peft4j's (MiniLmLoraFigures's train step): train mode (dropout active), loss = mean of the
 last hidden state squared, backward, AdamW over the LoRA parameters only (lr 1e-5, betas
 0.9/0.999, eps 1e-8, weight decay 0, as io.peft4j.core.train.AdamW's defaults), zeroed grads.
 Weights are random: speed is what is measured, not the values.
 
-Protocol: prints `ready torch=<version> threads=<n> trainable=<count> blas=<library path>`; then for each stdin line
+Protocol: prints `ready torch=<version> threads=<n> trainable=<count> blas=<library path>
+blas_core=<OpenBLAS kernel> blas_config=<OpenBLAS build, spaces as _>`; then for each stdin line
 `step` runs one train step and prints `seconds <float>` (time.perf_counter around the step);
 exits on `quit` or EOF.
 """
@@ -138,6 +139,22 @@ def blas_library():
     return "unknown"
 
 
+def blas_kernel(path):
+    """OpenBLAS's kernel (the core it dispatched to, e.g. SkylakeX or Haswell) and build config, via
+    its own openblas_get_corename / openblas_get_config; "n/a" for another BLAS. The environment
+    can pin the kernel (OPENBLAS_CORETYPE), so the figure must say which one ran."""
+    try:
+        import ctypes
+        lib = ctypes.CDLL(path)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        core = lib.openblas_get_corename().decode().strip()
+        config = lib.openblas_get_config().decode().strip()
+        return core, "_".join(config.split())
+    except (OSError, AttributeError, ValueError):
+        return "n/a", "n/a"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vocab", type=int, default=30522)
@@ -178,8 +195,10 @@ def main():
     mask = torch.ones(a.batch, a.seq, dtype=torch.long)
     types = torch.zeros(a.batch, a.seq, dtype=torch.long)
 
-    print("ready torch=%s threads=%d trainable=%d blas=%s" % (
-        torch.__version__, torch.get_num_threads(), sum(q.numel() for q in params), blas_library()), flush=True)
+    blas = blas_library()
+    core, config = blas_kernel(blas) if blas != "unknown" else ("n/a", "n/a")
+    print("ready torch=%s threads=%d trainable=%d blas=%s blas_core=%s blas_config=%s" % (
+        torch.__version__, torch.get_num_threads(), sum(q.numel() for q in params), blas, core, config), flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "quit":

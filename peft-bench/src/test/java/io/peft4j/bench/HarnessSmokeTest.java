@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 class HarnessSmokeTest {
 
     @Test
-    void issue9SmallestCasesComplete() throws Exception {
-        List<String> lines = Issue9.run("train,forward,flops", 1, true);
+    void miniLmLoraFiguresSmallestCasesComplete() throws Exception {
+        List<String> lines = MiniLmLoraFigures.run("train,forward,flops", 1, true);
         String all = String.join("\n", lines);
         assertTrue(all.contains("LoRA step / full fine-tuning step"), all);
         assertTrue(all.contains("unmerged LoRA r=8 q/v / base"), all);

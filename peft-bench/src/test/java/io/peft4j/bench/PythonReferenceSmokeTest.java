@@ -32,11 +32,13 @@ class PythonReferenceSmokeTest {
         double ratio = Double.parseDouble(after.substring(0, after.indexOf(' ')));
         assertTrue(Double.isFinite(ratio) && ratio > 0, "ratio " + ratio + " in:\n" + all);
         // LoRA r=8 on query and value: 2 targets x (A 8 x hidden + B hidden x 8) per layer
-        io.peft4j.models.BertConfig c = new Issue9(true, 1).config();
+        io.peft4j.models.BertConfig c = new MiniLmLoraFigures(true, 1).config();
         long expected = (long) c.numHiddenLayers() * 2 * (2 * 8 * c.hiddenSize());
         assertTrue(all.contains(String.format(java.util.Locale.ROOT, "%,d trainable on both sides", expected)),
                 "expected " + expected + " trainable parameters on both sides:\n" + all);
         assertFalse(all.contains("skipped"), all);
+        // the peer's BLAS kernel is named, and the variables that pin it were unset for it
+        assertTrue(all.matches("(?s).*OpenBLAS kernel \\S+, config \\S+; OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset for it.*"), all);
     }
 
     @Test
@@ -56,7 +58,7 @@ class PythonReferenceSmokeTest {
     @Test
     void aBogusInterpreterSkipsTheWholeComparison() throws Exception {
         String bogus = "/nonexistent/peft4j-bogus/python3";
-        List<String> lines = PythonReference.compare(new Issue9(true, 1), 1, List.of(bogus));
+        List<String> lines = PythonReference.compare(new MiniLmLoraFigures(true, 1), 1, List.of(bogus));
         assertEquals(1, lines.size(), lines.toString());
         assertTrue(lines.get(0).contains("skipped") && lines.get(0).contains(bogus), lines.get(0));
     }

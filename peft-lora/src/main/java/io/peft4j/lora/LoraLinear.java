@@ -46,7 +46,7 @@ public final class LoraLinear extends LoraLayer {
      * an (out, in) update, instead of the base GEMM plus a second pass over the (tokens, in) input
      * and a second (tokens, out) output. Worth it when the tokens outnumber {@code in out / (in +
      * out)} twice over (4096 tokens through MiniLM's 384x384 projections: the model's unmerged
-     * forward went from 1.06-1.16x of the base's to 1.00-1.02x, peft-bench Issue9). Training keeps the unmerged path (it would otherwise pay the full weight-gradient GEMM
+     * forward went from 1.06-1.16x of the base's to 1.00-1.02x, peft-bench MiniLmLoraFigures). Training keeps the unmerged path (it would otherwise pay the full weight-gradient GEMM
      * LoRA exists to avoid), as do DoRA, dropout and mixed batches. Same sum up to float rounding.
      */
     @Override

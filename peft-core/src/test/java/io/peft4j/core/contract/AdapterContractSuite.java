@@ -74,7 +74,7 @@ public abstract class AdapterContractSuite {
 
     @BeforeEach
     void openManager() {
-        manager = NDManager.newBaseManager();
+        manager = NDManager.newBaseManager(TestDevice.get());
         Engine.getInstance().setRandomSeed(7);
     }
 
@@ -159,6 +159,41 @@ public abstract class AdapterContractSuite {
         }
         NDArray after = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head();
         assertTrue(TestModels.maxAbsDiff(after, before) < 1e-6, "closing the PeftModel must restore the base model");
+    }
+
+    /**
+     * Adapters, outputs and gradients stay on the device the base lives on ({@link TestDevice}:
+     * the CPU by default, a GPU with {@code -Dpeft4j.test.device=gpu}), so a method that builds a
+     * tensor on the default device or on the CPU fails here on a GPU run instead of in a user's.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("casesArgs")
+    void adapterOutputAndGradientsLiveOnTheChosenDevice(Case c) {
+        ai.djl.Device device = TestDevice.get();
+        assertEquals(device, manager.getDevice(), "the suite's manager must be on the chosen device");
+        Block block = base(c);
+        NDList x = input(c);
+        try (PeftModel peft = PeftModel.wrap(block, c.config())) {
+            randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 5);
+            for (Map.Entry<String, Parameter> e : peft.trainableParameters().entrySet()) {
+                assertEquals(device, e.getValue().getArray().getDevice(), "adapter tensor " + e.getKey());
+            }
+            try (NDManager stepManager = manager.newSubManager()) {
+                NDList xs = new NDList(x.head().duplicate());
+                xs.attach(stepManager);
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                    NDArray y = peft.forward(xs, true).head();
+                    assertEquals(device, y.getDevice(), "training forward output");
+                    gc.backward(y.square().mean());
+                }
+                for (Map.Entry<String, Parameter> e : peft.trainableParameters().entrySet()) {
+                    try (NDArray g = e.getValue().getArray().getGradient()) {
+                        assertEquals(device, g.getDevice(), "gradient of " + e.getKey());
+                    }
+                }
+            }
+            assertEquals(device, out(peft, x).getDevice(), "inference output");
+        }
     }
 
     @ParameterizedTest(name = "{0}")

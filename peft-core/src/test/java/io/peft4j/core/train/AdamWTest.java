@@ -262,6 +262,79 @@ class AdamWTest {
         }
     }
 
+    /**
+     * The update as it was before it ran in place chunk by chunk (whole arrays, a new array per
+     * intermediate), kept here as the reference the current one must equal.
+     */
+    private static void wholeArrayUpdate(NDArray w, NDArray g, NDArray m, NDArray v, long step, float lr,
+            double beta1, double beta2, double eps, double weightDecay) {
+        if (weightDecay != 0) {
+            w.muli(1 - lr * weightDecay);
+        }
+        m.muli(beta1).addi(g.mul(1 - beta1));
+        v.muli(beta2).addi(g.square().muli(1 - beta2));
+        double biasCorrection1 = 1 - Math.pow(beta1, step);
+        double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+        NDArray denom = v.sqrt().divi(biasCorrection2Sqrt).addi(eps);
+        w.subi(m.div(denom).muli(lr / biasCorrection1));
+    }
+
+    @Test
+    void chunkedInPlaceUpdateEqualsTheWholeArrayFormulaOverManySteps() {
+        double beta1 = 0.85;
+        double beta2 = 0.98;
+        double eps = 1e-8;
+        double decay = 0.05;
+        // one parameter over several chunks (not a multiple of the chunk), one in a single chunk
+        Shape big = new Shape(3, AdamW.CHUNK + 1234);
+        Shape small = new Shape(7, 5);
+        try (NDManager manager = NDManager.newBaseManager();
+                AdamW adam = AdamW.builder().betas(beta1, beta2).eps(eps).weightDecay(decay).build()) {
+            manager.getEngine().setRandomSeed(3);
+            Map<String, Parameter> params = new LinkedHashMap<>();
+            params.put("big", trainable("big", manager.randomNormal(big)));
+            params.put("small", trainable("small", manager.randomNormal(small)));
+            Map<String, NDArray[]> reference = new LinkedHashMap<>(); // w, m, v
+            Map<String, NDArray> initial = new LinkedHashMap<>();
+            for (Map.Entry<String, Parameter> e : params.entrySet()) {
+                NDArray w = e.getValue().getArray();
+                reference.put(e.getKey(), new NDArray[] {w.duplicate(), manager.zeros(w.getShape()), manager.zeros(w.getShape())});
+                initial.put(e.getKey(), w.duplicate());
+            }
+            int steps = 150;
+            for (int t = 1; t <= steps; t++) {
+                float lr = t % 3 == 0 ? 0.003f : 0.02f;
+                for (Map.Entry<String, Parameter> e : params.entrySet()) {
+                    try (NDManager scope = manager.newSubManager()) {
+                        NDArray g = scope.randomNormal(e.getValue().getArray().getShape()).muli(t % 7 == 0 ? 10 : 0.1);
+                        setGradient(e.getValue(), g);
+                        NDArray[] r = reference.get(e.getKey());
+                        for (NDArray a : r) {
+                            a.tempAttach(scope);
+                        }
+                        wholeArrayUpdate(r[0], g, r[1], r[2], t, lr, beta1, beta2, eps, decay);
+                    }
+                }
+                adam.step(params, lr);
+            }
+            Map<String, NDArray> state = adam.state();
+            for (Map.Entry<String, Parameter> e : params.entrySet()) {
+                NDArray[] r = reference.get(e.getKey());
+                String name = e.getKey();
+                float wDiff = e.getValue().getArray().sub(r[0]).abs().max().getFloat();
+                float mDiff = state.get(name + "/exp_avg").sub(r[1]).abs().max().getFloat();
+                float vDiff = state.get(name + "/exp_avg_sq").sub(r[2]).abs().max().getFloat();
+                assertTrue(wDiff <= 1e-6, name + ": weights differ from the whole-array update by " + wDiff);
+                assertTrue(mDiff <= 1e-6 && vDiff <= 1e-6, name + ": moments differ by " + mDiff + ", " + vDiff);
+                assertEquals(steps, state.get(name + "/step").toLongArray()[0]);
+                // the weights moved: the comparison is not between two untouched copies
+                float moved = e.getValue().getArray().sub(initial.get(name)).abs().max().getFloat();
+                assertTrue(moved > 0.1, name + " moved only " + moved);
+            }
+            assertEquals(2 * (big.size() + small.size()) * 4 + 2 * Long.BYTES, adam.stateBytes());
+        }
+    }
+
     @Test
     void builderRejectsOutOfRangeHyperParameters() {
         assertThrows(IllegalArgumentException.class, () -> AdamW.builder().betas(1.0, 0.9));

@@ -26,7 +26,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Issue 9's speed and memory figures on all-MiniLM-L6-v2 (the langchain4j ONNX export), every
+ * LoRA's speed and memory figures on all-MiniLM-L6-v2 (the langchain4j ONNX export), every
  * figure a ratio of runs made side by side in this process (rounds alternate the cases; medians
  * of per-round ratios), except memory, which runs one child JVM per case:
  * <ul>
@@ -39,16 +39,16 @@ import java.util.Set;
  *       skipped, and said so, where no python3 can import torch).
  * </ul>
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
- * gradients, a sub-manager per step. Usage: {@code Issue9 [cases=train,forward,flops,memory,python]
+ * gradients, a sub-manager per step. Usage: {@code MiniLmLoraFigures [cases=train,forward,flops,memory,python]
  * [rounds=4] [--tiny]}; {@code --tiny} runs a random 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
  */
-public final class Issue9 {
+public final class MiniLmLoraFigures {
 
     private final boolean tiny;
     private final int rounds;
     private final Path onnx;
 
-    Issue9(boolean tiny, int rounds) {
+    MiniLmLoraFigures(boolean tiny, int rounds) {
         this.tiny = tiny;
         this.rounds = rounds;
         this.onnx = tiny ? null : Bench.minilmOnnx();
@@ -59,15 +59,15 @@ public final class Issue9 {
             childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
             return;
         }
-        Bench.printReport(args, "train,forward,flops,memory,python", 4, Issue9::run);
+        Bench.printReport(args, "train,forward,flops,memory,python", 4, MiniLmLoraFigures::run);
     }
 
     /** Runs the named cases (comma separated) and returns the report lines. */
     static List<String> run(String cases, int rounds, boolean tiny) throws Exception {
         Bench.gradOff();
-        Issue9 bench = new Issue9(tiny, rounds);
+        MiniLmLoraFigures bench = new MiniLmLoraFigures(tiny, rounds);
         List<String> out = new ArrayList<>();
-        out.add("Issue 9 figures, " + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2") + "; "
+        out.add("MiniLM LoRA figures, " + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2") + "; "
                 + Bench.machine());
         Set<String> wanted = new LinkedHashSet<>(List.of(cases.split(",")));
         if (wanted.contains("train") || wanted.contains("flops")) {
@@ -316,12 +316,12 @@ public final class Issue9 {
         if (tiny) {
             args.add("--tiny");
         }
-        return Bench.runChild(Issue9.class, args);
+        return Bench.runChild(MiniLmLoraFigures.class, args);
     }
 
     static void childTrain(boolean lora, int steps, boolean tiny) {
         Bench.gradOff();
-        Issue9 bench = new Issue9(tiny, 1);
+        MiniLmLoraFigures bench = new MiniLmLoraFigures(tiny, 1);
         int batch = bench.trainBatch();
         int seq = bench.seq();
         long[] ids = Bench.randomIds(batch, seq, bench.config().vocabSize(), 7);
