@@ -45,6 +45,14 @@ class DjlTrainerTest {
     private static final LoraConfig CONFIG = LoraConfig.builder().rank(4).alpha(8)
             .targets("queryProjection", "valueProjection", "Linear_1").build();
 
+    /**
+     * Outputs are compared to a few float ulps: the same unwrapped block with byte-identical
+     * weights was seen to give outputs 6e-8 apart before and after a training run in one JVM
+     * (libtorch's CPU GEMMs are not run-to-run reproducible to the bit); the weights themselves
+     * are compared byte for byte.
+     */
+    private static final float ULPS = 1e-6f;
+
     @TempDir Path tmp;
 
     @ParameterizedTest(name = "loaded={0}, wrap before newTrainer={1}")
@@ -82,10 +90,10 @@ class DjlTrainerTest {
                     }
                 }
                 assertEquals(expected, peft.trainableSummary().trainable(), peft.trainableSummary().toString());
-                assertEquals(0f, TestModels.maxAbsDiff(peft.forward(x).head(), baseOut), "identity before training");
+                assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), baseOut) <= ULPS, "identity before training");
 
                 NDArray features = manager.randomNormal(new Shape(16, 5, TestModels.HIDDEN));
-                NDArray labels = features.mul(0.5f);
+                NDArray labels = features.get(":, :, 0:4").mul(0.5f);
                 ArrayDataset data = new ArrayDataset.Builder().setData(features).optLabels(labels)
                         .setSampling(4, true).build();
                 EasyTrain.fit(trainer, 2, data, null);
@@ -103,12 +111,15 @@ class DjlTrainerTest {
                 }
                 assertEquals(adapterBefore.size(), changed, "every adapter tensor must be trained");
                 try (var off = peft.disableAdapters()) {
-                    assertEquals(0f, TestModels.maxAbsDiff(peft.forward(x).head(), baseOut), "disabled = base bit for bit");
+                    assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), baseOut) <= ULPS, "disabled = base");
                 }
                 assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), baseOut) > 1e-4, "the trained adapter changes the output");
             }
-            assertEquals(0f, TestModels.maxAbsDiff(block.forward(new ParameterStore(manager, false), x, false).head(), baseOut),
-                    "close gives the base bit for bit");
+            assertTrue(TestModels.maxAbsDiff(block.forward(new ParameterStore(manager, false), x, false).head(), baseOut) <= ULPS,
+                    "close gives the base");
+            Map<String, byte[]> closed = bytes(block);
+            assertEquals(baseBefore.keySet(), closed.keySet(), "close leaves exactly the base tensors");
+            baseBefore.forEach((k, v) -> assertArrayEquals(v, closed.get(k), "base tensor after close: " + k));
         }
     }
 

@@ -34,9 +34,12 @@ public final class TestModels {
         /** embed_tokens → one attention + MLP layer → lm_head, HF names. */
         TRANSFORMER,
         /**
-         * DJL's own {@code TransformerEncoderBlock} (hidden 16, 2 heads, feed-forward 32): attention
-         * projections in private fields typed {@code Linear}, BatchNorm with running statistics.
-         * Paths: {@code selfAttention.queryProjection}, {@code outputBlock.Linear_1}, {@code attentionNorm}, ...
+         * DJL's own {@code TransformerEncoderBlock} (hidden 16, 2 heads, feed-forward 32; attention
+         * projections in private fields typed {@code Linear}, BatchNorm with running statistics),
+         * then a {@code Linear} head, in a SequentialBlock. Paths: {@code
+         * TransformerEncoderBlock.selfAttention.queryProjection}, {@code
+         * TransformerEncoderBlock.outputBlock.Linear_1}, {@code TransformerEncoderBlock.attentionNorm},
+         * {@code Linear}.
          */
         DJL_ENCODER
     }
@@ -86,13 +89,17 @@ public final class TestModels {
     }
 
     /**
-     * DJL's {@code TransformerEncoderBlock}, initialized as a user would, then every tensor set from
-     * {@code seed}: weights and BatchNorm scales/shifts Gaussian, running variances in [0.5, 1.5).
+     * DJL's {@code TransformerEncoderBlock} followed by a {@code Linear} head (16 to 4) in a {@code
+     * SequentialBlock}, initialized as a user would, then every tensor set from {@code seed}: weights
+     * and BatchNorm scales/shifts Gaussian, running variances in [0.5, 1.5). The head keeps a
+     * training loss on the output from being constant: the encoder ends in a BatchNorm, whose
+     * output in a training pass has the same mean square whatever its input.
      */
     public static Block djlEncoder(NDManager manager, long seed) {
         Random random = new Random(seed);
-        ai.djl.nn.transformer.TransformerEncoderBlock block =
-                new ai.djl.nn.transformer.TransformerEncoderBlock(HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu);
+        SequentialBlock block = new SequentialBlock()
+                .add(new ai.djl.nn.transformer.TransformerEncoderBlock(HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu))
+                .add(Linear.builder().setUnits(4).build());
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 5, HIDDEN));
         for (ai.djl.util.Pair<String, Parameter> p : block.getParameters()) {
             NDArray a = p.getValue().getArray();
