@@ -66,6 +66,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
 
     private PeftModel(Block base, Device device) {
         SymbolBlocks.checkWrappable(base);
+        io.peft4j.core.engine.MklCpuDispatch.adviseIfMissing();
         this.base = base;
         this.manager = NDManager.newBaseManager(device);
         this.context = new AdapterContext(base, manager, runtime);
