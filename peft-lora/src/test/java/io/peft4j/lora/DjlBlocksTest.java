@@ -274,5 +274,11 @@ class DjlBlocksTest {
         try (PeftModel peft = PeftModel.wrap(mixed, LoraConfig.builder().rank(2).targets("Linear").build())) {
             assertEquals(1, peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().size() / 2);
         }
+        // a target that could only be inside the graph: the error says why it matched nothing
+        SequentialBlock wrapped = new SequentialBlock().add(new TracedGraph(manager)).add(TestModels.linear(manager, 4, 4, true, new Random(1)));
+        IllegalArgumentException nested = assertThrows(IllegalArgumentException.class,
+                () -> PeftModel.wrap(wrapped, LoraConfig.builder().rank(2).targets("q_proj").build()));
+        assertTrue(nested.getMessage().contains("matched no module") && nested.getMessage().contains("[TracedGraph]")
+                && nested.getMessage().contains("TorchScript"), nested.getMessage());
     }
 }
