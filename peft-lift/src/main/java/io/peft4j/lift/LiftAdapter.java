@@ -333,8 +333,7 @@ public final class LiftAdapter implements Adapter {
                     NoGrad off = NoGrad.of(target)) {
                 NDArray weff = layer.effectiveWeight(s, scratch);
                 long[] old = s.indices.toLongArray();
-                long[] next = LiftMasks.select(weff, s.k(), config.filterRank(), config.svdOversample(),
-                        config.svdIterations(), seedFor(path) + 7919L * refreshes);
+                long[] next = LiftMasks.select(weff, s.k(), config, seedFor(path) + 7919L * refreshes);
                 int[] carry = LiftMasks.carry(old, next);
                 long[] frozenOld = s.frozenIndices == null ? new long[0] : s.frozenIndices.toLongArray();
                 long[] leaving = minus(union(old, frozenOld), next);

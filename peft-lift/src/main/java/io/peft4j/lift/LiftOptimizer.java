@@ -44,6 +44,14 @@ import java.util.TreeMap;
  */
 public final class LiftOptimizer implements PeftOptimizer {
 
+    /**
+     * The global gradient-norm clip to train LIFT with: 0 (off). The reference ({@code
+     * finetune_sft.py}: accelerate loop, {@code optimizer.step()} right after {@code backward}) does
+     * not clip; {@code FineTuner}'s default is 1.0, so pass this to {@code maxGradNorm}.
+     */
+    public static final double REFERENCE_MAX_GRAD_NORM = 0.0;
+
+
     private static final String EXP_AVG = "exp_avg";
     private static final String EXP_AVG_SQ = "exp_avg_sq";
     private static final String STEP = "step";

@@ -98,10 +98,25 @@ public final class CompressedAttention implements AutoCloseable {
 
     private final List<Dictionary> dictionaries;
     private final int residualRank;
+    private java.util.Map<String, double[]> outputErrors = java.util.Map.of();
 
     CompressedAttention(List<Dictionary> dictionaries, int residualRank) {
         this.dictionaries = List.copyOf(dictionaries);
         this.residualRank = residualRank;
+    }
+
+    void setOutputErrors(java.util.Map<String, double[]> errors) {
+        this.outputErrors = java.util.Map.copyOf(errors);
+    }
+
+    /**
+     * With calibration data: the dictionary's summed output error {@code sum_l ||X_l (W_l - Ŵ_l)^T||^2}
+     * on the calibration activations, {@code [Matrix PCA, after refinement]}; null without
+     * calibration (or for a loaded file).
+     */
+    public double[] calibrationOutputError(String key) {
+        double[] e = outputErrors.get(key);
+        return e == null ? null : e.clone();
     }
 
     /** The dictionary keys, e.g. {@code model.layers.0-4.self_attn.q_proj}. */

@@ -11,8 +11,15 @@ import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 
+import ai.djl.ndarray.NDList;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.tree.ModuleReplacer;
+
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -38,8 +45,12 @@ public final class MasaCompressor {
     private final int residualRank;
     private final long seed;
     private final int powerIterations;
+    private final List<NDList> calibration;
+    private final int refinementIterations;
 
     private MasaCompressor(Builder b, MasaConfig shared) {
+        this.calibration = b.calibration;
+        this.refinementIterations = b.refinementIterations;
         this.targets = shared.targets();
         this.atoms = shared.atoms();
         this.groups = shared.groups();
@@ -78,6 +89,8 @@ public final class MasaCompressor {
             }
         }
         List<Dictionaries.Group> plan = Dictionaries.of(nodes, groups, atoms);
+        Map<String, NDArray> grams = calibration == null ? Map.of() : recordGrams(model, nodes, manager);
+        Map<String, double[]> outputErrors = new LinkedHashMap<>();
         List<CompressedAttention.Dictionary> dicts = new ArrayList<>();
         try {
             for (Dictionaries.Group g : plan) {
@@ -87,7 +100,19 @@ public final class MasaCompressor {
                     weights.add(Dictionaries.weightOf(n.block()).getArray());
                     paths.add(n.path());
                 }
-                MatrixPca.Result pca = MatrixPca.fit(weights, atoms, manager);
+                MatrixPca.Result fitted = MatrixPca.fit(weights, atoms, manager);
+                MatrixPca.Result pca = fitted;
+                if (calibration != null) {
+                    List<NDArray> hs = new ArrayList<>();
+                    for (String path : paths) {
+                        hs.add(grams.get(path));
+                    }
+                    DataAwareRefinement.Result r = DataAwareRefinement.refine(weights, hs, fitted.atoms(), fitted.coefficients(),
+                            refinementIterations, manager);
+                    fitted.close();
+                    pca = new MatrixPca.Result(r.atoms(), r.coefficients(), fitted.eigenvalues());
+                    outputErrors.put(g.key(), new double[] {r.objectiveBefore(), r.objectiveAfter()});
+                }
                 long out = weights.get(0).getShape().get(0);
                 long in = weights.get(0).getShape().get(1);
                 int k = (int) Math.min(residualRank, Math.min(out, in));
@@ -115,10 +140,60 @@ public final class MasaCompressor {
         } catch (RuntimeException e) {
             dicts.forEach(CompressedAttention.Dictionary::close);
             throw e;
+        } finally {
+            grams.values().forEach(NDArray::close);
         }
         CompressedAttention result = new CompressedAttention(dicts, residualRank);
+        result.setOutputErrors(outputErrors);
         result.measureErrors(model);
         return result;
+    }
+
+    /**
+     * Runs the calibration inputs through {@code model} with a recorder in place of every target and
+     * returns each target's input Gram matrix {@code X^T X} by path. The model is restored after.
+     */
+    private Map<String, NDArray> recordGrams(Block model, List<ModuleNode> nodes, NDManager manager) {
+        Map<String, ActivationRecorder> recorders = new LinkedHashMap<>();
+        List<ModuleReplacer.Replacement> installed = new ArrayList<>();
+        Map<String, NDArray> grams = new LinkedHashMap<>();
+        try {
+            for (ModuleNode n : nodes) {
+                ActivationRecorder r = new ActivationRecorder(n.block(), manager);
+                installed.add(ModuleReplacer.replace(n, r));
+                recorders.put(n.path(), r);
+            }
+            for (NDList inputs : calibration) {
+                try (NDManager step = manager.newSubManager()) {
+                    NDList in = new NDList();
+                    for (NDArray a : inputs) {
+                        NDArray d = a.duplicate();
+                        d.attach(step);
+                        in.add(d);
+                    }
+                    model.forward(new ParameterStore(step, false), in, false).close();
+                }
+            }
+            for (Map.Entry<String, ActivationRecorder> e : recorders.entrySet()) {
+                if (e.getValue().gram() == null) {
+                    throw new IllegalArgumentException("MASA calibration: no calibration input reached target '" + e.getKey()
+                            + "' (do the inputs fit the model's forward?)");
+                }
+                grams.put(e.getKey(), e.getValue().gram());
+            }
+            return grams;
+        } catch (RuntimeException e) {
+            recorders.values().forEach(r -> {
+                if (r.gram() != null) {
+                    r.gram().close();
+                }
+            });
+            throw e;
+        } finally {
+            for (int i = installed.size() - 1; i >= 0; i--) {
+                installed.get(i).undo();
+            }
+        }
     }
 
     /** Builder of {@link MasaCompressor}. */
@@ -129,8 +204,42 @@ public final class MasaCompressor {
         private int residualRank;
         private long seed = 42;
         private int powerIterations = 2;
+        private List<NDList> calibration;
+        private int refinementIterations = 10;
 
         private Builder() {}
+
+        /**
+         * Calibration inputs (each one the model's forward inputs, e.g. {@code [ids]} of a few
+         * sequences without padding): turns on the data-aware local refinement, which fits atoms and
+         * coefficients to each projection's output on these activations instead of to its weight.
+         * The arrays are copied per forward and not kept.
+         *
+         * @throws IllegalArgumentException if the list is null, empty, or holds an empty input
+         */
+        public Builder calibration(List<NDList> inputs) {
+            if (inputs == null || inputs.isEmpty()) {
+                throw new IllegalArgumentException("MASA calibration data is empty: give at least one input"
+                        + " (the paper uses a few hundred sequences)");
+            }
+            for (int i = 0; i < inputs.size(); i++) {
+                if (inputs.get(i) == null || inputs.get(i).isEmpty()) {
+                    throw new IllegalArgumentException("MASA calibration input " + i + " is empty: each input is the model's"
+                            + " forward inputs, e.g. [input_ids]");
+                }
+            }
+            this.calibration = List.copyOf(inputs);
+            return this;
+        }
+
+        /** Rounds of the refinement's alternating least squares (default 10, at least 1). */
+        public Builder refinementIterations(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("refinementIterations must be >= 1, got " + n);
+            }
+            this.refinementIterations = n;
+            return this;
+        }
 
         /** Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}. */
         public Builder targets(String... names) {

@@ -21,8 +21,8 @@ import java.util.function.Consumer;
  * <p>Targets are grouped into <em>projection types</em> by their path with the layer number taken
  * out ({@code model.layers.3.self_attn.q_proj} belongs to {@code model.layers.*.self_attn.q_proj}),
  * so every Q projection shares one dictionary, every K projection another, and so on. With {@code
- * groups = G} each type's L layers are split into G runs of consecutive layers (sizes differing by
- * at most one), each with its own dictionary of S atoms.
+ * groups = G} each type's L layers are split into G equal runs of consecutive layers (G must divide
+ * L), each with its own dictionary of S atoms (S at most L / G).
  *
  * <p>Immutable; build with {@link #builder()}.
  */

@@ -62,6 +62,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     private final ShadowNetwork network;
     private final NDManager manager;
     private final Map<Parameter, Boolean> frozen = new IdentityHashMap<>();
+    /** A view's own classification head (the adapter's), or null: the base head. */
+    private ShadowHeadCopy head;
 
     private DetachedShadow(LayerStack stack, ShadowConfig config, ShadowNetwork network, NDManager manager) {
         this.stack = stack;
@@ -79,8 +81,10 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     }
 
     /** A view of an attached adapter's shadow network (shares its tensors). */
-    static DetachedShadow view(LayerStack stack, ShadowConfig config, ShadowNetwork network) {
-        return new DetachedShadow(stack, config, network, null);
+    static DetachedShadow view(LayerStack stack, ShadowConfig config, ShadowNetwork network, ShadowHeadCopy head) {
+        DetachedShadow view = new DetachedShadow(stack, config, network, null);
+        view.head = head;
+        return view;
     }
 
     /**
@@ -172,7 +176,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             ParameterStore ps = new ParameterStore(parent, false);
             NDList embedded = stack.embed(ps, inputs, training, null);
             NDArray s0 = network.forward(ps, embedded.head(), embedded.subNDList(1), training);
-            NDArray out = stack.head(ps, s0, training, null).head();
+            NDArray out = stack.head(head == null ? ps : head.store(parent, false), s0, training, null).head();
             out.attach(parent);
             return out;
         }

@@ -36,7 +36,7 @@ public final class ShadowConfig implements AdapterConfig {
             "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
             "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
             "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
-            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision");
+            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision", "shadow_head");
 
     private final int numShadowLayers;
     private final int shadowHiddenSize;
@@ -53,6 +53,7 @@ public final class ShadowConfig implements AdapterConfig {
     private final String pretrainedShadow;
     private final String pretrainedSource;
     private final long seed;
+    private final ShadowHead shadowHead;
 
     private final List<String> modulesToSave;
 
@@ -73,6 +74,7 @@ public final class ShadowConfig implements AdapterConfig {
         this.pretrainedShadow = b.pretrainedShadow;
         this.pretrainedSource = b.pretrainedSource;
         this.seed = b.seed;
+        this.shadowHead = b.shadowHead;
     }
 
     /** A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2, weight 0.05. */
@@ -99,12 +101,21 @@ public final class ShadowConfig implements AdapterConfig {
         b.pretrainedShadow = pretrainedShadow;
         b.pretrainedSource = pretrainedSource;
         b.seed = seed;
+        b.shadowHead = shadowHead;
         return b;
     }
 
     @Override
     public String peftType() {
         return PEFT_TYPE;
+    }
+
+    /**
+     * Which head scores the shadow state of a classification model: its own trainable copy of the
+     * base head (default, as the reference) or the base head itself.
+     */
+    public ShadowHead shadowHead() {
+        return shadowHead;
     }
 
     /** Number of shadow layers (default 1). */
@@ -222,6 +233,7 @@ public final class ShadowConfig implements AdapterConfig {
             j.addProperty("pretrained_shadow_source", pretrainedSource);
         }
         j.addProperty("seed", seed);
+        j.addProperty("shadow_head", shadowHead.jsonName());
         j.addProperty("task_type", "CAUSAL_LM");
         ConfigJson.writeModulesToSave(j, modulesToSave);
         return j;
@@ -281,6 +293,9 @@ public final class ShadowConfig implements AdapterConfig {
             if (has(j, "seed")) {
                 b.seed(j.get("seed").getAsLong());
             }
+            if (has(j, "shadow_head")) {
+                b.shadowHead(ShadowHead.parse(j.get("shadow_head").getAsString()));
+            }
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }
@@ -320,6 +335,7 @@ public final class ShadowConfig implements AdapterConfig {
         private String pretrainedShadow;
         private String pretrainedSource;
         private long seed = 42;
+        private ShadowHead shadowHead = ShadowHead.OWN;
 
         private List<String> modulesToSave = List.of();
 
@@ -417,6 +433,15 @@ public final class ShadowConfig implements AdapterConfig {
         /** Seed of the initial values. */
         public Builder seed(long v) {
             seed = v;
+            return this;
+        }
+
+        /** The head that scores the shadow state of a classification model (default {@code OWN}). */
+        public Builder shadowHead(ShadowHead v) {
+            if (v == null) {
+                throw new IllegalArgumentException("SHADOW shadow_head must be own or shared, got null");
+            }
+            shadowHead = v;
             return this;
         }
 

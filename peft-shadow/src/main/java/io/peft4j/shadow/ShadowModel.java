@@ -65,8 +65,10 @@ public final class ShadowModel {
 
     /**
      * One forward of the adapted model (this adapter, on the calling thread) that also returns the
-     * shadow's own output: the base head on s0 (the head is frozen, so it acts as the reference's
-     * frozen copy). The shadow network runs once.
+     * shadow's own output: the head on s0. A causal LM's head is frozen, so it acts as the
+     * reference's frozen copy; a classification model's shadow uses its own trainable copy of the
+     * head ({@link ShadowHead#OWN}, the default) or the base's ({@link ShadowHead#SHARED}). The
+     * shadow network runs once.
      *
      * @param inputs the model's inputs ({@code [input_ids, attention_mask?]})
      * @param training whether this is a training pass
@@ -94,7 +96,7 @@ public final class ShadowModel {
             if (s0 == null) {
                 throw new IllegalStateException("the shadow state of adapter '" + name + "' was not computed: are adapters disabled?");
             }
-            NDArray shadow = hub.stack.head(ps, s0, training, null).head();
+            NDArray shadow = hub.stack.head(adapter.weights().headStore(parent), s0, training, null).head();
             out.attach(parent);
             shadow.attach(parent);
             return new NDList(out, shadow);
@@ -121,7 +123,7 @@ public final class ShadowModel {
 
     /** The shadow alone (embeddings, shadow, head), sharing this adapter's tensors. */
     public DetachedShadow detached() {
-        return DetachedShadow.view(adapter.hub().stack, config(), adapter.weights().network);
+        return DetachedShadow.view(adapter.hub().stack, config(), adapter.weights().network, adapter.weights().head);
     }
 
     /**

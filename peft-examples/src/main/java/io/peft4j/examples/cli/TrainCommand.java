@@ -310,6 +310,9 @@ public final class TrainCommand implements Callable<Integer> {
         // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps;
         // every optimiser reports its state size for training_run.json
         boolean lift = peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig;
+        if (lift) {
+            b.maxGradNorm(io.peft4j.lift.LiftOptimizer.REFERENCE_MAX_GRAD_NORM); // the reference does not clip
+        }
         b.optimizer(() -> new MeasuredOptimizer(
                 lift ? io.peft4j.lift.LiftOptimizer.forModel(peft) : io.peft4j.core.train.AdamW.builder().build(),
                 bytes -> optimizerStateBytes = bytes));
