@@ -18,6 +18,7 @@ import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.train.TrainableModel;
+import io.peft4j.core.model.TiedParameters;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -514,12 +515,18 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * Trainable and total parameter counts (adapters included in the total). Trainable counts
      * every tensor that really requires gradients: the active adapter's, and any base tensor a
      * user unfroze on purpose (DJL's wholesale unfreezing by {@code newTrainer} is undone first).
+     * A tied weight (see {@link TiedParameters}) counts once, as in Hugging Face's {@code
+     * num_parameters()}.
      */
     public synchronized TrainableSummary trainableSummary() {
         keepBaseFrozen();
+        Set<Parameter> tied = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (base instanceof TiedParameters) {
+            tied.addAll(((TiedParameters) base).tiedCopies());
+        }
         long total = 0;
         for (Parameter p : frozenBaseParameters.keySet()) {
-            if (p.isInitialized()) {
+            if (p.isInitialized() && !tied.contains(p)) {
                 total += p.getArray().size();
             }
         }
@@ -536,7 +543,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         }
         long trainable = 0;
         for (Parameter p : all) {
-            if (p.isInitialized() && p.requiresGradient()) {
+            if (p.isInitialized() && p.requiresGradient() && !tied.contains(p)) {
                 trainable += p.getArray().size();
             }
         }

@@ -75,7 +75,7 @@ public final class LiftConfig extends TargetedConfig {
         this.exactSvdMaxDim = b.exactSvdMaxDim;
     }
 
-    /** A builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6). */
+    /** {@return a builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6)} */
     public static Builder builder() {
         return new Builder();
     }
@@ -85,52 +85,56 @@ public final class LiftConfig extends TargetedConfig {
         return PEFT_TYPE;
     }
 
-    /** The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a density is set). */
+    /**
+     * The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a density is set).
+     *
+     * @return the budget rank
+     */
     public int rank() {
         return rank;
     }
 
-    /** The fraction of entries trained per matrix, when set instead of {@link #rank()}. */
+    /** {@return the fraction of entries trained per matrix, when set instead of {@link #rank()}} */
     public Double density() {
         return density;
     }
 
-    /** The rank {@code R} of the approximation the mask is chosen from; 0 = none (plain magnitude). */
+    /** {@return the rank {@code R} of the approximation the mask is chosen from; 0 = none (plain magnitude)} */
     public int filterRank() {
         return filterRank;
     }
 
-    /** Optimiser steps between mask refreshes ({@code T}); 0 = never refresh. */
+    /** {@return optimiser steps between mask refreshes ({@code T}); 0 = never refresh} */
     public int updateInterval() {
         return updateInterval;
     }
 
-    /** Adam's first-moment decay. */
+    /** {@return Adam's first-moment decay} */
     public double beta1() {
         return beta1;
     }
 
-    /** Adam's second-moment decay. */
+    /** {@return Adam's second-moment decay} */
     public double beta2() {
         return beta2;
     }
 
-    /** Adam's eps (added to {@code sqrt(v)}). */
+    /** {@return Adam's eps (added to {@code sqrt(v)})} */
     public double eps() {
         return eps;
     }
 
-    /** Seed of the randomized SVD's test matrices. */
+    /** {@return seed of the randomized SVD's test matrices} */
     public long seed() {
         return seed;
     }
 
-    /** Extra random directions of the randomized SVD. */
+    /** {@return extra random directions of the randomized SVD} */
     public int svdOversample() {
         return svdOversample;
     }
 
-    /** Power iterations of the randomized SVD. */
+    /** {@return power iterations of the randomized SVD} */
     public int svdIterations() {
         return svdIterations;
     }
@@ -152,6 +156,10 @@ public final class LiftConfig extends TargetedConfig {
     /**
      * The number of entries trained in an (m, n) matrix: {@code round(density m n)} (at least 1) when
      * a density is set, else {@code min((m + n) r, m n)}.
+     *
+     * @param m rows of the matrix
+     * @param n columns of the matrix
+     * @return the number of trained entries
      */
     public long budget(long m, long n) {
         long total = m * n;
@@ -186,6 +194,10 @@ public final class LiftConfig extends TargetedConfig {
     /**
      * Reads {@code adapter_config.json}. Unknown keys are reported to {@code warnings} and ignored;
      * {@code r} and {@code target_modules} are required.
+     *
+     * @param j the parsed {@code adapter_config.json}
+     * @param warnings receives one message per ignored key
+     * @return the config
      */
     public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
@@ -277,7 +289,12 @@ public final class LiftConfig extends TargetedConfig {
             super(TargetSpec.Builder::allLinear); // LIFT's default: every linear layer but the head
         }
 
-        /** Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix. */
+        /**
+         * Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix.
+         *
+         * @param rank budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix
+         * @return this builder
+         */
         public Builder rank(int rank) {
             Preconditions.checkArgument(rank > 0, "LIFT budget rank r must be > 0, got %s", rank);
             this.rank = rank;
@@ -287,6 +304,9 @@ public final class LiftConfig extends TargetedConfig {
         /**
          * Trains {@code round(density m n)} entries per matrix instead of the rank budget; {@code
          * null} goes back to the rank budget.
+         *
+         * @param density trains {@code round(density m n)} entries per matrix instead of the rank budget; {@code null} goes back to the rank budget
+         * @return this builder
          */
         public Builder density(Double density) {
             Preconditions.checkArgument(
@@ -296,21 +316,37 @@ public final class LiftConfig extends TargetedConfig {
             return this;
         }
 
-        /** The approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude). */
+        /**
+         * The approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude).
+         *
+         * @param filterRank the approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude)
+         * @return this builder
+         */
         public Builder filterRank(int filterRank) {
             Preconditions.checkArgument(filterRank >= 0, "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s", filterRank);
             this.filterRank = filterRank;
             return this;
         }
 
-        /** Optimiser steps between mask refreshes {@code T} (>= 0; 0 = never). */
+        /**
+         * Optimiser steps between mask refreshes {@code T} (>= 0; 0 = never).
+         *
+         * @param steps optimiser steps between mask refreshes {@code T} (>= 0; 0 = never)
+         * @return this builder
+         */
         public Builder updateInterval(int steps) {
             Preconditions.checkArgument(steps >= 0, "LIFT update_interval T must be >= 0 (0 = never refresh), got %s", steps);
             this.updateInterval = steps;
             return this;
         }
 
-        /** Adam's betas, each in [0, 1). */
+        /**
+         * Adam's betas, each in [0, 1).
+         *
+         * @param beta1 the first-moment decay
+         * @param beta2 the second-moment decay
+         * @return this builder
+         */
         public Builder betas(double beta1, double beta2) {
             Preconditions.checkArgument(beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
             Preconditions.checkArgument(beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
@@ -319,34 +355,59 @@ public final class LiftConfig extends TargetedConfig {
             return this;
         }
 
-        /** Adam's eps (finite, > 0). */
+        /**
+         * Adam's eps (finite, > 0).
+         *
+         * @param eps Adam's eps (finite, > 0)
+         * @return this builder
+         */
         public Builder eps(double eps) {
             Preconditions.checkArgument(Double.isFinite(eps) && eps > 0, "LIFT eps must be finite and > 0, got %s", eps);
             this.eps = eps;
             return this;
         }
 
-        /** Seed of the randomized SVD. */
+        /**
+         * Seed of the randomized SVD.
+         *
+         * @param seed seed of the randomized SVD
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** Oversampling of the randomized SVD (>= 0). */
+        /**
+         * Oversampling of the randomized SVD (>= 0).
+         *
+         * @param n oversampling of the randomized SVD (>= 0)
+         * @return this builder
+         */
         public Builder svdOversample(int n) {
             Preconditions.checkArgument(n >= 0, "LIFT svd_oversample must be >= 0, got %s", n);
             this.svdOversample = n;
             return this;
         }
 
-        /** Power iterations of the randomized SVD (0 to 10). */
+        /**
+         * Power iterations of the randomized SVD (0 to 10).
+         *
+         * @param n power iterations of the randomized SVD (0 to 10)
+         * @return this builder
+         */
         public Builder svdIterations(int n) {
             Preconditions.checkArgument(n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
             this.svdIterations = n;
             return this;
         }
 
-        /** Which end of {@code |W'|} to train (default largest, the paper's rule). */
+        /**
+         * Which end of {@code |W'|} to train (default largest, the paper's rule).
+         *
+         * @param selection largest or smallest
+         * @return this builder
+         */
         public Builder maskSelection(MaskSelection selection) {
             Preconditions.checkArgument(selection != null, "LIFT mask_selection must be largest or smallest, got null");
             this.maskSelection = selection;
@@ -356,6 +417,9 @@ public final class LiftConfig extends TargetedConfig {
         /**
          * Exact rank-R approximation for matrices with {@code min(m, n) <=} this (>= 0; 0 = always the
          * randomized SVD). The exact path costs an {@code O(min(m, n)^3)} eigen-decomposition on the JVM.
+         *
+         * @param maxDim the largest {@code min(m, n)} given the exact approximation
+         * @return this builder
          */
         public Builder exactSvdMaxDim(int maxDim) {
             Preconditions.checkArgument(maxDim >= 0, "LIFT exact_svd_max_dim must be >= 0 (0 = always randomized), got %s", maxDim);
@@ -363,7 +427,11 @@ public final class LiftConfig extends TargetedConfig {
             return this;
         }
 
-        /** Builds the config. */
+        /**
+         * Builds the config.
+         *
+         * @return the config
+         */
         public LiftConfig build() {
             return new LiftConfig(this);
         }

@@ -86,7 +86,18 @@ public final class LiftMasks {
         }
     }
 
-    /** {@link #score(NDArray, int, int, int, int, long, NDManager)} with the randomized SVD always. */
+    /**
+     * {@code |W'|} (float32), with {@code W'} the rank-R approximation from the randomized SVD, or
+     * {@code |W|} when R is 0 or at least min(m, n). The result is attached to {@code scratch}.
+     *
+     * @param weight the (m, n) weight
+     * @param filterRank R, the rank of the approximation (0: none)
+     * @param oversample extra random directions of the randomized SVD
+     * @param iterations power iterations of the randomized SVD
+     * @param seed seed of the randomized SVD's test matrices
+     * @param scratch owns the result and the intermediates
+     * @return the scores, shape (m, n)
+     */
     public static NDArray score(NDArray weight, int filterRank, int oversample, int iterations, long seed, NDManager scratch) {
         return score(weight, filterRank, 0, oversample, iterations, seed, scratch);
     }

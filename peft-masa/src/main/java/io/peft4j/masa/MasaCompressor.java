@@ -59,17 +59,17 @@ public final class MasaCompressor {
         this.powerIterations = b.powerIterations;
     }
 
-    /** A builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set). */
+    /** {@return a builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set)} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** S. */
+    /** {@return S, the atoms per dictionary} */
     public int atoms() {
         return atoms;
     }
 
-    /** k, the residual rank kept per layer (0: none). */
+    /** {@return k, the residual rank kept per layer (0: none)} */
     public int residualRank() {
         return residualRank;
     }
@@ -78,6 +78,8 @@ public final class MasaCompressor {
      * Fits the dictionaries to {@code model}'s current target weights. The model is not changed.
      *
      * @param manager owns the returned arrays (close the result or the manager)
+     * @param model the model whose target weights are fitted
+     * @return the fitted dictionaries and coefficients
      * @throws IllegalArgumentException naming the target, group or shape that does not fit
      */
     public CompressedAttention compress(Block model, NDManager manager) {
@@ -215,6 +217,8 @@ public final class MasaCompressor {
          * coefficients to each projection's output on these activations instead of to its weight.
          * The arrays are copied per forward and not kept.
          *
+         * @param inputs the calibration inputs, at least one, none empty
+         * @return this builder
          * @throws IllegalArgumentException if the list is null, empty, or holds an empty input
          */
         public Builder calibration(List<NDList> inputs) {
@@ -232,7 +236,12 @@ public final class MasaCompressor {
             return this;
         }
 
-        /** Rounds of the refinement's alternating least squares (default 10, at least 1). */
+        /**
+         * Rounds of the refinement's alternating least squares (default 10, at least 1).
+         *
+         * @param n the number of rounds
+         * @return this builder
+         */
         public Builder refinementIterations(int n) {
             if (n < 1) {
                 throw new IllegalArgumentException("refinementIterations must be >= 1, got " + n);
@@ -241,27 +250,52 @@ public final class MasaCompressor {
             return this;
         }
 
-        /** Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}. */
+        /**
+         * Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}.
+         *
+         * @param names targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}
+         * @return this builder
+         */
         public Builder targets(String... names) {
             return with(c -> c.targets(names));
         }
 
-        /** Targets as one full-match regex. */
+        /**
+         * Targets as one full-match regex.
+         *
+         * @param regex targets as one full-match regex
+         * @return this builder
+         */
         public Builder targetRegex(String regex) {
             return with(c -> c.targetRegex(regex));
         }
 
-        /** S, atoms per dictionary (>= 1, at most the layers of the smallest group). */
+        /**
+         * S, atoms per dictionary (>= 1, at most the layers of the smallest group).
+         *
+         * @param atoms S, atoms per dictionary (>= 1, at most the layers of the smallest group)
+         * @return this builder
+         */
         public Builder atoms(int atoms) {
             return with(c -> c.atoms(atoms));
         }
 
-        /** G, consecutive-layer groups per projection type (default 1). */
+        /**
+         * G, consecutive-layer groups per projection type (default 1).
+         *
+         * @param groups G, consecutive-layer groups per projection type (default 1)
+         * @return this builder
+         */
         public Builder groups(int groups) {
             return with(c -> c.groups(groups));
         }
 
-        /** k: keep a rank-k part of each layer's residual (default 0: drop it). */
+        /**
+         * k: keep a rank-k part of each layer's residual (default 0: drop it).
+         *
+         * @param k keep a rank-k part of each layer's residual (default 0: drop it)
+         * @return this builder
+         */
         public Builder residualRank(int k) {
             if (k < 0) {
                 throw new IllegalArgumentException("residualRank must be >= 0, got " + k);
@@ -270,13 +304,23 @@ public final class MasaCompressor {
             return this;
         }
 
-        /** Seed of the randomized SVD of the residual (default 42). */
+        /**
+         * Seed of the randomized SVD of the residual (default 42).
+         *
+         * @param seed seed of the randomized SVD of the residual (default 42)
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** Power iterations of the randomized SVD (default 2). */
+        /**
+         * Power iterations of the randomized SVD (default 2).
+         *
+         * @param n power iterations of the randomized SVD (default 2)
+         * @return this builder
+         */
         public Builder powerIterations(int n) {
             if (n < 0) {
                 throw new IllegalArgumentException("powerIterations must be >= 0, got " + n);
@@ -288,6 +332,7 @@ public final class MasaCompressor {
         /**
          * Builds the compressor.
          *
+         * @return the compressor
          * @throws IllegalArgumentException if S was not set
          */
         public MasaCompressor build() {

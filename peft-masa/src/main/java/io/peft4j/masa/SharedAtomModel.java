@@ -68,6 +68,11 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
      * Replaces every target {@code Linear} of the initialised {@code model} by an {@link AtomLinear}
      * of fresh shared atoms (see the class comment for the initialisation).
      *
+     * @param model the initialised model whose target projections are replaced
+     * @param config targets, atoms per dictionary (S) and groups (G)
+     * @param manager owns the atoms and coefficients
+     * @param seed seed of the atoms' and coefficients' initialisation
+     * @return the model with shared-atom projections
      * @throws IllegalArgumentException for a target that is not a plain {@code Linear}, S > L / G, G
      *     not dividing L, or a type mixing shapes (the same rules as the adapter)
      */
@@ -137,27 +142,37 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
         return v;
     }
 
-    /** The model, with its targets replaced. */
+    /** {@return the model, with its targets replaced} */
     public Block model() {
         return model;
     }
 
-    /** The config (targets, S, G). */
+    /** {@return the config (targets, S, G)} */
     public MasaConfig config() {
         return config;
     }
 
-    /** The dictionary keys, e.g. {@code model.layers.0-11.self_attn.q_proj}. */
+    /** {@return the dictionary keys, e.g. {@code model.layers.0-11.self_attn.q_proj}} */
     public List<String> dictionaryKeys() {
         return List.copyOf(atoms.keySet());
     }
 
-    /** The shared atoms of the layer at {@code path} (the same object for every layer of its dictionary). */
+    /**
+     * The shared atoms of the layer at {@code path} (the same object for every layer of its dictionary).
+     *
+     * @param path a targeted projection's module path
+     * @return its dictionary's atoms, shape (S, out, in)
+     */
     public Parameter sharedAtoms(String path) {
         return layer(path).atoms();
     }
 
-    /** The coefficients (S) of the layer at {@code path}. */
+    /**
+     * The coefficients (S) of the layer at {@code path}.
+     *
+     * @param path a targeted projection's module path
+     * @return its coefficients, shape (S)
+     */
     public Parameter coefficients(String path) {
         return layer(path).coefficients();
     }
@@ -170,7 +185,7 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
         return l;
     }
 
-    /** The parameters of the targeted projections: atoms once per dictionary, coefficients and biases per layer. */
+    /** {@return the parameters of the targeted projections: atoms once per dictionary, coefficients and biases per layer} */
     public long attentionParameters() {
         long total = 0;
         for (Parameter d : atoms.values()) {
@@ -222,7 +237,12 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
         return out;
     }
 
-    /** Writes every trained tensor ({@link #trainableParameters()}) to one safetensors file (temp name + rename). */
+    /**
+     * Writes every trained tensor ({@link #trainableParameters()}) to one safetensors file (temp name + rename).
+     *
+     * @param file the file to write
+     * @throws IOException if it cannot be written
+     */
     public void save(Path file) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         trainableParameters().forEach((k, p) -> tensors.put(k, p.getArray()));
@@ -234,6 +254,8 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
      * Loads a {@link #save}d file into this model (built with the same config on the same
      * architecture). Every tensor is checked (present, same shape) before any is copied.
      *
+     * @param file a file written by {@link #save}
+     * @throws IOException if it cannot be read
      * @throws IllegalArgumentException naming the missing, unexpected or mis-shaped tensors
      */
     public void load(Path file) throws IOException {
