@@ -28,6 +28,7 @@ public final class LoraForwardRatio {
     private LoraForwardRatio() {}
 
     public static void main(String[] args) {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 21;
         int calls = args.length > 1 ? Integer.parseInt(args[1]) : 40;
         try (NDManager manager = NDManager.newBaseManager()) {

@@ -23,6 +23,7 @@ public final class LoraOpProfile {
     private LoraOpProfile() {}
 
     public static void main(String[] args) {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 9;
         int calls = args.length > 1 ? Integer.parseInt(args[1]) : 100;
         try (NDManager manager = NDManager.newBaseManager()) {

@@ -81,6 +81,7 @@ public final class MethodComparison {
     }
 
     public static void main(String[] args) throws IOException {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         Path shared = Paths.get("../shared");
         Path out = Paths.get("results");
         int steps = 300;

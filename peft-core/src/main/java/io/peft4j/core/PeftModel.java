@@ -49,11 +49,6 @@ import java.util.regex.Pattern;
  */
 public final class PeftModel implements TrainableModel, AutoCloseable {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     /** The name of the adapter created by {@link #wrap(Block, AdapterConfig)}. */
     public static final String DEFAULT_ADAPTER = "default";
 
@@ -65,9 +60,14 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     private final AdapterContext context;
     private final Map<String, Adapter> adapters = new LinkedHashMap<>();
     private final Map<Parameter, Boolean> frozenBaseParameters = new IdentityHashMap<>();
+    /** The base parameters DJL's {@code freezeParameters(false)} unfreezes (all but BatchNorm statistics). */
+    private final List<Parameter> unfreezableBase = new ArrayList<>();
+    private NormStatistics normStatistics;
     private String baseModelName;
 
     private PeftModel(Block base, Device device) {
+        SymbolBlocks.checkWrappable(base);
+        io.peft4j.core.engine.MklCpuDispatch.adviseIfMissing();
         this.base = base;
         this.manager = NDManager.newBaseManager(device);
         this.context = new AdapterContext(base, manager, runtime);
@@ -76,8 +76,66 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
             frozenBaseParameters.put(parameter, parameter.requiresGradient());
             if (parameter.isInitialized()) {
                 parameter.freeze(true);
+                Parameter.Type type = parameter.getType();
+                if (type != Parameter.Type.RUNNING_MEAN && type != Parameter.Type.RUNNING_VAR) {
+                    unfreezableBase.add(parameter);
+                }
             }
         }
+        this.normStatistics = NormStatistics.freeze(base);
+        runtime.setTrainingGuard(this::keepBaseFrozen);
+    }
+
+    /**
+     * Called by the adapter layers before each training forward. DJL's {@code Model.newTrainer}
+     * on a model that came from {@code Model.load} calls {@code freezeParameters(false)} on the
+     * whole block tree, which would let DJL's Trainer (and {@code EasyTrain.fit}) update every
+     * base weight and every inactive adapter. That is recognised by every base parameter
+     * requiring gradients (one check while the first one is frozen, the usual case), and undone
+     * here, before the pass records anything the optimiser would apply. A base parameter a user
+     * unfroze on purpose (a classification head, say) is left alone.
+     */
+    private void keepBaseFrozen() {
+        if (unfreezableBase.isEmpty() || !unfreezableBase.get(0).requiresGradient()) {
+            return;
+        }
+        for (Parameter p : unfreezableBase) {
+            if (!p.requiresGradient()) {
+                return;
+            }
+        }
+        restoreTrainability();
+    }
+
+    /** Base frozen, the active adapter trainable, the others frozen: what wrapping set up. */
+    private synchronized void restoreTrainability() {
+        for (Parameter p : frozenBaseParameters.keySet()) {
+            if (p.isInitialized()) {
+                p.freeze(true);
+            }
+        }
+        String active = runtime.activeAdapter();
+        for (Adapter a : adapters.values()) {
+            setTrainable(a, a.name().equals(active));
+        }
+    }
+
+    /**
+     * Whether training passes may update the base model's BatchNorm running statistics (DJL's
+     * default behaviour). Off by default: while wrapped, the statistics stay exactly as loaded,
+     * so {@link #disableAdapters()} and {@link #close()} give the base model bit for bit. A
+     * training pass still normalises with the batch's statistics, as PyTorch's train mode does.
+     *
+     * @return this
+     */
+    public synchronized PeftModel trainNormStatistics(boolean train) {
+        if (train && normStatistics != null) {
+            normStatistics.restore();
+            normStatistics = null;
+        } else if (!train && normStatistics == null) {
+            normStatistics = NormStatistics.freeze(base);
+        }
+        return this;
     }
 
     /** Wraps {@code base} with one adapter named {@value #DEFAULT_ADAPTER}. */
@@ -85,9 +143,28 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return wrap(base, config, DEFAULT_ADAPTER);
     }
 
-    /** Wraps {@code model}'s block with one adapter named {@value #DEFAULT_ADAPTER}. */
+    /**
+     * Wraps {@code model}'s block with one adapter named {@value #DEFAULT_ADAPTER}. The model can
+     * come from {@code Model.newInstance} + {@code setBlock} or from {@code Model.load}, and be
+     * trained with DJL's {@code Trainer} / {@code EasyTrain.fit} before or after this call: the
+     * base stays frozen (see the README's "Use it").
+     */
     public static PeftModel wrap(Model model, AdapterConfig config) {
-        return wrap(model.getBlock(), config, DEFAULT_ADAPTER);
+        return wrap(blockOf(model), config, DEFAULT_ADAPTER);
+    }
+
+    /** Loads the adapter(s) saved in {@code dir} onto {@code model}'s block, as {@link #load(Block, Path)}. */
+    public static PeftModel load(Model model, Path dir) throws IOException {
+        return load(blockOf(model), dir);
+    }
+
+    private static Block blockOf(Model model) {
+        Block block = model.getBlock();
+        if (block == null) {
+            throw new IllegalArgumentException("Model '" + model.getName()
+                    + "' has no block: set one (Model.setBlock) or load the model first");
+        }
+        return block;
     }
 
     /** Wraps {@code base} with one adapter named {@code name}, on the base weights' device. */
@@ -435,10 +512,14 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Trainable and total parameter counts (adapters included in the total). A tied weight (see
-     * {@link TiedParameters}) counts once, as in Hugging Face's {@code num_parameters()}.
+     * Trainable and total parameter counts (adapters included in the total). Trainable counts
+     * every tensor that really requires gradients: the active adapter's, and any base tensor a
+     * user unfroze on purpose (DJL's wholesale unfreezing by {@code newTrainer} is undone first).
+     * A tied weight (see {@link TiedParameters}) counts once, as in Hugging Face's {@code
+     * num_parameters()}.
      */
     public synchronized TrainableSummary trainableSummary() {
+        keepBaseFrozen();
         Set<Parameter> tied = Collections.newSetFromMap(new IdentityHashMap<>());
         if (base instanceof TiedParameters) {
             tied.addAll(((TiedParameters) base).tiedCopies());
@@ -449,14 +530,22 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
                 total += p.getArray().size();
             }
         }
+        Set<Parameter> all = Collections.newSetFromMap(new IdentityHashMap<>());
+        all.addAll(frozenBaseParameters.keySet());
         for (Adapter a : adapters.values()) {
             for (Parameter p : a.parameters().values()) {
                 total += p.getArray().size();
+                all.add(p);
             }
         }
+        for (Pair<String, Parameter> p : base.getParameters()) {
+            all.add(p.getValue());
+        }
         long trainable = 0;
-        for (Parameter p : trainableParameters().values()) {
-            trainable += p.getArray().size();
+        for (Parameter p : all) {
+            if (p.isInitialized() && p.requiresGradient() && !tied.contains(p)) {
+                trainable += p.getArray().size();
+            }
         }
         return new TrainableSummary(trainable, total);
     }
@@ -510,6 +599,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
             a.detach();
         }
         runtime.setActiveAdapter(null);
+        runtime.setTrainingGuard(null);
+        if (normStatistics != null) {
+            normStatistics.restore();
+            normStatistics = null;
+        }
         frozenBaseParameters.forEach((p, requiresGrad) -> {
             if (p.isInitialized()) {
                 p.freeze(!requiresGrad);

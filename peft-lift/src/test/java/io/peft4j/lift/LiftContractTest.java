@@ -32,7 +32,9 @@ class LiftContractTest extends AdapterContractSuite {
                 new Case("mlp r1 R2 randomized SVD", TestModels.Kind.MLP,
                         LiftConfig.builder().rank(1).filterRank(2).exactSvdMaxDim(0).targets("Linear_1", "Linear_3").build()),
                 new Case("o_proj k = mn", TestModels.Kind.TRANSFORMER,
-                        LiftConfig.builder().density(1.0).targets("o_proj").layersToTransform(List.of(1)).build()));
+                        LiftConfig.builder().density(1.0).targets("o_proj").layersToTransform(List.of(1)).build()),
+                // DJL's own TransformerEncoderBlock: projections in fields typed Linear
+                new Case("djl encoder all-linear r1 R2", TestModels.Kind.DJL_ENCODER, LiftConfig.builder().rank(1).filterRank(2).build()));
     }
 
     @Override

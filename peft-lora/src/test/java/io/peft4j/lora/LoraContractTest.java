@@ -28,7 +28,12 @@ class LoraContractTest extends AdapterContractSuite {
                 new Case("mlp + modules_to_save head", TestModels.Kind.MLP,
                         LoraConfig.builder().rank(2).targets("Linear_1").modulesToSave(List.of("Linear_3")).build()),
                 new Case("qv + modules_to_save lm_head and embed_tokens", TestModels.Kind.TRANSFORMER,
-                        LoraConfig.builder().rank(2).targets("q_proj", "v_proj").modulesToSave(List.of("lm_head", "embed_tokens")).build()));
+                        LoraConfig.builder().rank(2).targets("q_proj", "v_proj").modulesToSave(List.of("lm_head", "embed_tokens")).build()),
+                // DJL's own TransformerEncoderBlock: projections in fields typed Linear
+                new Case("djl encoder query,value r4", TestModels.Kind.DJL_ENCODER,
+                        LoraConfig.builder().rank(4).alpha(8).targets("queryProjection", "valueProjection").build()),
+                new Case("djl encoder all-linear dora", TestModels.Kind.DJL_ENCODER,
+                        LoraConfig.builder().rank(2).alpha(4).allLinear().useDora(true).build()));
     }
 
     @Override

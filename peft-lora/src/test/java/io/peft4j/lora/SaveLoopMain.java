@@ -19,6 +19,7 @@ public final class SaveLoopMain {
     private SaveLoopMain() {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         Path dir = Paths.get(args[0]);
         int saves = Integer.parseInt(args[1]);
         try (NDManager manager = NDManager.newBaseManager();

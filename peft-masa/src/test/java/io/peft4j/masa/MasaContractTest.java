@@ -20,7 +20,11 @@ class MasaContractTest extends AdapterContractSuite {
                 new Case("qkv S2 coefficients+atoms", TestModels.Kind.TRANSFORMER,
                         MasaConfig.builder().atoms(2).targets("q_proj", "k_proj", "v_proj").mode(MasaMode.COEFFICIENTS_AND_ATOMS).build()),
                 new Case("q,o 2 groups atoms", TestModels.Kind.TRANSFORMER,
-                        MasaConfig.builder().atoms(1).groups(2).targets("q_proj", "o_proj").mode(MasaMode.COEFFICIENTS_AND_ATOMS).build()));
+                        MasaConfig.builder().atoms(1).groups(2).targets("q_proj", "o_proj").mode(MasaMode.COEFFICIENTS_AND_ATOMS).build()),
+                // DJL's own TransformerEncoderBlock: projections in fields typed Linear
+                new Case("djl encoder qkvo S1 coefficients+atoms (one layer: S <= L)", TestModels.Kind.DJL_ENCODER,
+                        MasaConfig.builder().atoms(1).targets("queryProjection", "keyProjection", "valueProjection", "resultProjection")
+                                .mode(MasaMode.COEFFICIENTS_AND_ATOMS).build()));
     }
 
     @Override

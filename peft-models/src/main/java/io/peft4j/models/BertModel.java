@@ -29,11 +29,6 @@ import java.util.Map;
  */
 public final class BertModel extends AbstractBlock implements LayerStack {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     private final BertConfig config;
     private Block embeddings;
     private Block encoder;

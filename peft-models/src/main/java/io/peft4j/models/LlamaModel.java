@@ -27,11 +27,6 @@ import java.util.List;
  */
 public final class LlamaModel extends AbstractBlock implements LayerStack {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     private final LlamaConfig config;
     private Block embedTokens;
     private Block layers;

@@ -28,7 +28,10 @@ class MosContractTest extends AdapterContractSuite {
                 new Case("no private v2 r4 l1 p0", TestModels.Kind.TRANSFORMER,
                         MosConfig.builder().equivalentRank(2).rank(4).shardsPerVector(1).privateRank(0).dropout(0).targets("k_proj", "o_proj", "down_proj").build()),
                 new Case("p=v=r (LoRA) + dropout", TestModels.Kind.TRANSFORMER,
-                        MosConfig.builder().equivalentRank(2).rank(2).shardsPerVector(2).privateRank(2).dropout(0.1f).targets("up_proj").build()));
+                        MosConfig.builder().equivalentRank(2).rank(2).shardsPerVector(2).privateRank(2).dropout(0.1f).targets("up_proj").build()),
+                // DJL's own TransformerEncoderBlock: projections in fields typed Linear
+                new Case("djl encoder all-linear v4 r4 l2 p1", TestModels.Kind.DJL_ENCODER,
+                        MosConfig.builder().equivalentRank(4).rank(4).shardsPerVector(2).privateRank(1).dropout(0).allLinear().build()));
     }
 
     @Override

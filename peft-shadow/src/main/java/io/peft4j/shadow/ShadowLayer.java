@@ -45,6 +45,9 @@ final class ShadowLayer extends AbstractAdapterWrapper {
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
             PairList<String, Object> params) {
+        if (training) {
+            hub.runtime.beforeTrainingForward(); // keeps the base frozen under DJL's Trainer
+        }
         Selection selection = hub.runtime.current();
         List<String> names = hub.running(selection);
         if (names.isEmpty()) {

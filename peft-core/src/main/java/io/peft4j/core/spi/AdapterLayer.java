@@ -136,6 +136,9 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     @Override
     protected final NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        if (training) {
+            runtime.beforeTrainingForward();
+        }
         Selection selection = runtime.current();
         if (selection.isNone() || entries.isEmpty()) {
             return baseLayer().forward(ps, inputs, training, params);

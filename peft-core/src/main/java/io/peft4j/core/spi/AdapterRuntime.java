@@ -12,6 +12,23 @@ public final class AdapterRuntime {
     private volatile String activeAdapter;
     private volatile boolean disabled;
     private final ThreadLocal<Selection> override = new ThreadLocal<>();
+    private volatile Runnable trainingGuard;
+
+    /**
+     * Sets what runs before each training forward of an adapter layer ({@code null}: nothing).
+     * PeftModel keeps the base frozen with it when a framework unfroze the whole tree.
+     */
+    public void setTrainingGuard(Runnable guard) {
+        this.trainingGuard = guard;
+    }
+
+    /** Layers call this at the start of a training forward. */
+    public void beforeTrainingForward() {
+        Runnable guard = trainingGuard;
+        if (guard != null) {
+            guard.run();
+        }
+    }
 
     /** The selection for a forward pass on the calling thread. */
     public Selection current() {

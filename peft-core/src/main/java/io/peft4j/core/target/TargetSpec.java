@@ -173,9 +173,26 @@ public final class TargetSpec {
                                     ? ""
                                     : " in layers " + layersToTransform)
                             + " matched no module of the model. Closest existing paths: "
-                            + PathSuggestions.closest(wanted, tree.paths(), 8));
+                            + PathSuggestions.closest(wanted, tree.paths(), 8)
+                            + symbolBlockNote(tree));
         }
         return selected;
+    }
+
+    /**
+     * What to say when the tree holds traced graphs: their insides are not modules, so a target
+     * inside one can never match.
+     */
+    private static String symbolBlockNote(ModuleTree tree) {
+        List<String> graphs = new ArrayList<>();
+        for (ModuleNode node : tree.nodes()) {
+            if (node.block() instanceof ai.djl.nn.SymbolBlock) {
+                graphs.add(node.path().isEmpty() ? "(root)" : node.path());
+            }
+        }
+        return graphs.isEmpty() ? "" : ". " + graphs + (graphs.size() == 1 ? " is a" : " are")
+                + " traced / TorchScript graph (DJL SymbolBlock) with no modules to wrap: load the model from its"
+                + " Hugging Face checkpoint with peft4j, or build that part as a block tree in Java";
     }
 
     /** The target spec as written in messages. */

@@ -53,11 +53,6 @@ import java.util.function.Supplier;
  */
 public final class FineTuner {
 
-    static {
-        // before this class's first GEMM: MKL keeps the code path it picks at its first call
-        io.peft4j.core.engine.MklCpuDispatch.install();
-    }
-
     private final double learningRate;
     private final LrSchedule.Kind scheduleKind;
     private final LrSchedule customSchedule;
@@ -154,6 +149,7 @@ public final class FineTuner {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(lossFunction, "loss");
         Objects.requireNonNull(data, "train");
+        io.peft4j.core.engine.MklCpuDispatch.adviseIfMissing();
         long startNanos = System.nanoTime();
         Map<String, Parameter> params = trainableParameters(model);
         NDArray first = params.values().iterator().next().getArray();

@@ -14,9 +14,11 @@ import java.util.List;
  *
  * <p>DJL has no API to replace a child: the children list is the protected {@code
  * AbstractBlock.children} and most blocks also keep the child in a private typed field that their
- * forward pass reads. Both are changed through reflection. A field whose declared type cannot
- * hold the replacement (a field typed {@code Linear} when the replacement is a wrapper) is an
- * error, raised before anything changes.
+ * forward pass reads. Both are changed through reflection. A field declared as DJL's {@code
+ * Linear} (as in DJL's {@code ScaledDotProductAttentionBlock}) gets a {@code Linear} that
+ * forwards to the replacement; the children list holds the replacement itself. A field of
+ * another concrete type that cannot hold the replacement is an error, raised before anything
+ * changes.
  */
 public final class ModuleReplacer {
 
@@ -40,14 +42,21 @@ public final class ModuleReplacer {
         private final Block original;
         private final Block replacement;
         private final List<Field> fields;
+        private final List<Block> fieldValues;
         private final int childIndex;
 
         private Replacement(
-                ModuleNode node, Block original, Block replacement, List<Field> fields, int idx) {
+                ModuleNode node,
+                Block original,
+                Block replacement,
+                List<Field> fields,
+                List<Block> fieldValues,
+                int idx) {
             this.node = node;
             this.original = original;
             this.replacement = replacement;
             this.fields = fields;
+            this.fieldValues = fieldValues;
             this.childIndex = idx;
         }
 
@@ -68,7 +77,9 @@ public final class ModuleReplacer {
 
         /** Puts the original block back. */
         public void undo() {
-            swap(node.parent().block(), node.childKey(), childIndex, fields, original);
+            List<Block> originals = new ArrayList<>();
+            fields.forEach(f -> originals.add(original));
+            swap(node.parent().block(), node.childKey(), childIndex, original, fields, originals);
         }
     }
 
@@ -88,9 +99,14 @@ public final class ModuleReplacer {
         Block parent = node.parent().block();
         Block original = node.block();
         List<Field> holding = new ArrayList<>();
+        List<Block> values = new ArrayList<>();
         for (Field field : ModuleTree.instanceFields(parent.getClass())) {
-            if (ModuleTree.read(field, parent) == original) {
-                if (!field.getType().isInstance(replacement)) {
+            Object held = ModuleTree.read(field, parent);
+            if (held instanceof Block && StandIn.unwrap(held) == original) {
+                Block value = field.getType().isInstance(replacement)
+                        ? replacement
+                        : StandIn.forField(field.getType(), replacement);
+                if (value == null) {
                     throw new IllegalArgumentException(
                             "Cannot replace module '"
                                     + node.path()
@@ -102,9 +118,11 @@ public final class ModuleReplacer {
                                     + field.getType().getName()
                                     + " and cannot hold a "
                                     + replacement.getClass().getName()
-                                    + ". Declare such fields as ai.djl.nn.Block to allow adapters.");
+                                    + " (peft4j stands in only for fields typed ai.djl.nn.core.Linear)."
+                                    + " Declare such fields as ai.djl.nn.Block to allow adapters.");
                 }
                 holding.add(field);
+                values.add(value);
             }
         }
         int childIndex = -1;
@@ -123,21 +141,27 @@ public final class ModuleReplacer {
                         "Module tree is stale: '" + node.path() + "' is no longer a child");
             }
         }
-        swap(parent, node.childKey(), childIndex, holding, replacement);
-        return new Replacement(node, original, replacement, holding, childIndex);
+        swap(parent, node.childKey(), childIndex, replacement, holding, values);
+        return new Replacement(node, original, replacement, holding, values, childIndex);
     }
 
     private static void swap(
-            Block parent, String childKey, int childIndex, List<Field> fields, Block value) {
+            Block parent,
+            String childKey,
+            int childIndex,
+            Block child,
+            List<Field> fields,
+            List<Block> fieldValues) {
         if (childKey != null) {
             BlockList children = children(parent);
             children.remove(childIndex);
-            children.add(childIndex, childKey, value);
+            children.add(childIndex, childKey, child);
         }
-        for (Field field : fields) {
+        for (int i = 0; i < fields.size(); i++) {
+            Field field = fields.get(i);
             try {
                 field.setAccessible(true);
-                field.set(parent, value);
+                field.set(parent, fieldValues.get(i));
             } catch (IllegalAccessException e) {
                 throw new IllegalStateException(
                         "Cannot write field " + field + " to swap a module", e);

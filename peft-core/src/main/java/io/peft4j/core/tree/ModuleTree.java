@@ -117,7 +117,8 @@ public final class ModuleTree {
             }
             Object value = read(field, block);
             if (value != null && !result.containsKey(field.getName())) {
-                result.put(field.getName(), (Block) value);
+                // a field holding a stand-in for a wrapper shows the wrapper
+                result.put(field.getName(), StandIn.unwrap(value));
             }
         }
         return result;

@@ -151,7 +151,15 @@ public abstract class AdapterContractSuite {
         NDArray before = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head().duplicate();
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             if (identityAtInit(c)) {
-                assertEquals(0f, TestModels.maxAbsDiff(out(peft, x), before), "adapted output at init must equal base exactly");
+                if (c.kind() == TestModels.Kind.DJL_ENCODER) {
+                    // DJL's block runs 2-D addmm GEMMs whose float rounding was seen to differ by
+                    // one ulp (9e-8) between two runs of the same base in a JVM that ran other
+                    // cases first; the adapter's zero delta itself adds nothing
+                    float d = TestModels.maxAbsDiff(out(peft, x), before);
+                    assertTrue(d <= 1e-6f * scale(before), "adapted output at init must equal base; diff " + d);
+                } else {
+                    assertEquals(0f, TestModels.maxAbsDiff(out(peft, x), before), "adapted output at init must equal base exactly");
+                }
             }
             randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 11);
             float diff = TestModels.maxAbsDiff(out(peft, x), before);

@@ -32,7 +32,16 @@ public final class TestModels {
         /** Linear(8→16) → ReLU → Linear(16→4), as a DJL SequentialBlock. */
         MLP,
         /** embed_tokens → one attention + MLP layer → lm_head, HF names. */
-        TRANSFORMER
+        TRANSFORMER,
+        /**
+         * DJL's own {@code TransformerEncoderBlock} (hidden 16, 2 heads, feed-forward 32; attention
+         * projections in private fields typed {@code Linear}, BatchNorm with running statistics),
+         * then a {@code Linear} head, in a SequentialBlock. Paths: {@code
+         * TransformerEncoderBlock.selfAttention.queryProjection}, {@code
+         * TransformerEncoderBlock.outputBlock.Linear_1}, {@code TransformerEncoderBlock.attentionNorm},
+         * {@code Linear}.
+         */
+        DJL_ENCODER
     }
 
     /** Vocabulary size of the tiny transformer. */
@@ -42,7 +51,14 @@ public final class TestModels {
 
     /** A model of {@code kind} whose weights depend only on {@code seed}. */
     public static Block create(Kind kind, NDManager manager, long seed) {
-        return kind == Kind.MLP ? mlp(manager, seed) : transformer(manager, seed);
+        switch (kind) {
+            case MLP:
+                return mlp(manager, seed);
+            case DJL_ENCODER:
+                return djlEncoder(manager, seed);
+            default:
+                return transformer(manager, seed);
+        }
     }
 
     /** An input batch for {@code kind} (batch 3). */
@@ -50,6 +66,9 @@ public final class TestModels {
         Random random = new Random(seed);
         if (kind == Kind.MLP) {
             return new NDList(manager.create(floats(random, 3 * 8, 1.0), new Shape(3, 8)));
+        }
+        if (kind == Kind.DJL_ENCODER) {
+            return new NDList(manager.create(floats(random, 3 * 5 * HIDDEN, 1.0), new Shape(3, 5, HIDDEN)));
         }
         int[] ids = new int[3 * 5];
         for (int i = 0; i < ids.length; i++) {
@@ -66,6 +85,34 @@ public final class TestModels {
                 .add(Activation::relu)
                 .add(linear(manager, 16, 4, true, random));
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 8)); // as a user would; keeps values
+        return block;
+    }
+
+    /**
+     * DJL's {@code TransformerEncoderBlock} followed by a {@code Linear} head (16 to 4) in a {@code
+     * SequentialBlock}, initialized as a user would, then every tensor set from {@code seed}: weights
+     * and BatchNorm scales/shifts Gaussian, running variances in [0.5, 1.5). The head keeps a
+     * training loss on the output from being constant: the encoder ends in a BatchNorm, whose
+     * output in a training pass has the same mean square whatever its input.
+     */
+    public static Block djlEncoder(NDManager manager, long seed) {
+        Random random = new Random(seed);
+        SequentialBlock block = new SequentialBlock()
+                .add(new ai.djl.nn.transformer.TransformerEncoderBlock(HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu))
+                .add(Linear.builder().setUnits(4).build());
+        block.initialize(manager, DataType.FLOAT32, new Shape(1, 5, HIDDEN));
+        for (ai.djl.util.Pair<String, Parameter> p : block.getParameters()) {
+            NDArray a = p.getValue().getArray();
+            if (p.getValue().getType() == Parameter.Type.RUNNING_VAR) {
+                float[] v = new float[(int) a.size()];
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = 0.5f + random.nextFloat();
+                }
+                a.set(v);
+            } else {
+                fill(a, random, a.getShape().dimension() == 2 ? 1.0 / Math.sqrt(a.getShape().get(1)) : 0.3);
+            }
+        }
         return block;
     }
 

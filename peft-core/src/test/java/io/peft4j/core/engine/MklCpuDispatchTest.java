@@ -118,21 +118,38 @@ class MklCpuDispatchTest {
         assertEquals("COMPATIBLE", late.get("BRANCH"), late.toString());
     }
 
+    /**
+     * Loading PeftModel and FineTuner (and using DJL) maps no native code of ours; on an AMD CPU
+     * without the explicit install one line on stderr says what it costs and how to enable it,
+     * once, whether or not an SLF4J backend is on the class path.
+     */
+    @Test
+    void noInstallOnClassLoadingAndOneAdviceLineOnAmd() throws Exception {
+        assumeTrue(linuxX86(), "reads /proc/self/maps");
+        boolean amd = MklCpuDispatch.cpuVendor().orElse("").equals("AuthenticAMD");
+        String withSlf4j = System.getProperty("java.class.path");
+        String withoutSlf4j = String.join(java.io.File.pathSeparator, java.util.Arrays.stream(withSlf4j.split(java.io.File.pathSeparator))
+                .filter(e -> !e.contains("slf4j-simple")).toList());
+        for (String classPath : List.of(withSlf4j, withoutSlf4j)) {
+            String out = run(classPath, List.of(), List.of("advise"));
+            assertTrue(out.contains("SHIM_MAPPED false"), "loading peft4j classes must not load the shim:\n" + out);
+            assertTrue(out.contains("SHIM_MAPPED_AFTER false"), out);
+            long lines = out.lines().filter(l -> l.startsWith("peft4j: MklCpuDispatch.install() was not called")).count();
+            assertEquals(amd ? 1 : 0, lines, out);
+            if (amd) {
+                assertTrue(out.contains("2.2x slower") && out.contains("MklCpuDispatch.install()")
+                        && out.contains("-D" + MklCpuDispatch.PROPERTY + "=false"), out);
+            }
+        }
+    }
+
     private static Map<String, String> probe(List<String> jvmArgs) throws IOException, InterruptedException {
         return probe(jvmArgs, List.of());
     }
 
     private static Map<String, String> probe(List<String> jvmArgs, List<String> probeArgs)
             throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
-        cmd.addAll(jvmArgs);
-        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), MklProbe.class.getName()));
-        cmd.addAll(probeArgs);
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe timed out");
-        assertEquals(0, p.exitValue(), out);
+        String out = run(System.getProperty("java.class.path"), jvmArgs, probeArgs);
         Map<String, String> values = new LinkedHashMap<>();
         for (String line : out.split("\n")) {
             String[] kv = line.trim().split(" ", 2);
@@ -141,5 +158,19 @@ class MklCpuDispatchTest {
             }
         }
         return values;
+    }
+
+    private static String run(String classPath, List<String> jvmArgs, List<String> probeArgs)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", classPath, MklProbe.class.getName()));
+        cmd.addAll(probeArgs);
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe timed out");
+        assertEquals(0, p.exitValue(), out);
+        return out;
     }
 }

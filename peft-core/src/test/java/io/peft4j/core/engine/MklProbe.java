@@ -9,7 +9,11 @@ public final class MklProbe {
 
     private MklProbe() {}
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
+        if (args.length > 0 && args[0].equals("advise")) {
+            advise();
+            return;
+        }
         if (args.length > 0 && args[0].equals("gemm-first")) {
             try (NDManager manager = NDManager.newBaseManager()) {
                 manager.ones(new Shape(64, 64)).matMul(manager.ones(new Shape(64, 64))).toFloatArray();
@@ -40,5 +44,26 @@ public final class MklProbe {
             System.out.println("MAXDIFF " + maxDiff);
             System.out.println("BRANCH " + MklCpuDispatch.codeBranch().orElse("none"));
         }
+    }
+
+    /**
+     * Loads (and initialises) the classes that used to install the shim when loaded, reports
+     * whether it got mapped, runs a GEMM and asks for the advice twice: the line must show once.
+     */
+    private static void advise() throws Exception {
+        for (String name : new String[] {"io.peft4j.core.PeftModel", "io.peft4j.core.train.FineTuner"}) {
+            Class.forName(name, true, MklProbe.class.getClassLoader());
+        }
+        System.out.println("SHIM_MAPPED " + shimMapped());
+        try (NDManager manager = NDManager.newBaseManager()) {
+            manager.ones(new Shape(64, 64)).matMul(manager.ones(new Shape(64, 64))).toFloatArray();
+        }
+        MklCpuDispatch.adviseIfMissing();
+        MklCpuDispatch.adviseIfMissing();
+        System.out.println("SHIM_MAPPED_AFTER " + shimMapped());
+    }
+
+    private static boolean shimMapped() throws java.io.IOException {
+        return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/maps")).contains("libpeft4j_mkl_cpu");
     }
 }

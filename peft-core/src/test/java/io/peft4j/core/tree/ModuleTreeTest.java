@@ -102,14 +102,56 @@ class ModuleTreeTest {
     }
 
     @Test
-    void fieldTypedTooNarrowlyIsAClearErrorAndChangesNothing() {
+    void aFieldTypedLinearTakesAStandInThatForwardsToTheReplacement() {
         Linear typed = TestModels.linear(manager, 4, 4, true, new Random(2));
         FieldOnly root = new FieldOnly(TestModels.linear(manager, 4, 4, true, new Random(1)), typed);
         ModuleTree tree = ModuleTree.of(root);
         Block wrapper = new FieldOnly(typed, TestModels.linear(manager, 4, 4, true, new Random(4)));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModuleReplacer.replace(tree.get("typed"), wrapper));
-        assertTrue(e.getMessage().contains("typed") && e.getMessage().contains("ai.djl.nn.core.Linear"), e.getMessage());
+        ModuleReplacer.Replacement r = ModuleReplacer.replace(tree.get("typed"), wrapper);
+        assertSame(wrapper, ModuleTree.of(root).get("typed").block(), "the tree shows the replacement, not the stand-in");
+        assertTrue(ModuleTree.of(root).nodes().stream().noneMatch(n -> n.block() instanceof StandIn), "no stand-in in the tree");
+        assertTrue(root.typed instanceof LinearStandIn, "the field holds a Linear standing in for the replacement");
+        NDArray x = manager.ones(new Shape(1, 4));
+        // what the parent's forward does with its field: it runs the replacement
+        NDArray viaField = root.typed.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        NDArray expected = wrapper.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        assertEquals(0f, TestModels.maxAbsDiff(viaField, expected), "forward must go through the replacement");
+        r.undo();
+        assertSame(typed, root.typed, "undo puts the original back in the field");
         assertSame(typed, ModuleTree.of(root).get("typed").block());
+    }
+
+    /** A block holding a child in a field of a concrete type peft4j has no stand-in for. */
+    static final class NarrowField extends AbstractBlock {
+        private final FieldOnly narrow;
+
+        NarrowField(FieldOnly narrow) {
+            this.narrow = addChildBlock("narrow", narrow);
+        }
+
+        @Override
+        protected NDList forwardInternal(ParameterStore ps, NDList in, boolean training, PairList<String, Object> p) {
+            return narrow.forward(ps, in, training, p);
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
+    }
+
+    @Test
+    void fieldTypedTooNarrowlyIsAClearErrorAndChangesNothing() {
+        FieldOnly narrow = new FieldOnly(TestModels.linear(manager, 4, 4, true, new Random(1)),
+                TestModels.linear(manager, 4, 4, true, new Random(2)));
+        NarrowField root = new NarrowField(narrow);
+        ModuleTree tree = ModuleTree.of(root);
+        Block wrapper = TestModels.linear(manager, 4, 4, true, new Random(4));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModuleReplacer.replace(tree.get("narrow"), wrapper));
+        assertTrue(e.getMessage().contains("narrow") && e.getMessage().contains(FieldOnly.class.getName())
+                && e.getMessage().contains("ai.djl.nn.core.Linear"), e.getMessage());
+        assertSame(narrow, ModuleTree.of(root).get("narrow").block());
+        assertSame(narrow, root.getChildren().get(0).getValue(), "the children list is unchanged");
     }
 
     @Test

@@ -81,6 +81,7 @@ public final class LiftComparison {
     record Row(String method, double lr, long trainable, long stateBytes, double before, double after, String curve, double msPerStep, String note) {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         Path shared = Path.of(System.getProperty("peft4j.shared", "../shared"));
         boolean sst2 = System.getProperty("lift.task", "stories").equals("sst2");
         Path modelDir = shared.resolve("models/stories260K");

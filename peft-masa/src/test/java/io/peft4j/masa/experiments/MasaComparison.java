@@ -63,6 +63,7 @@ public final class MasaComparison {
     private MasaComparison() {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         System.setProperty("ai.djl.offline", "true");
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");

@@ -44,6 +44,7 @@ public final class MasaPretraining {
     private MasaPretraining() {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 300;
         double lr = args.length > 1 ? Double.parseDouble(args[1]) : 3e-3;
         int seq = args.length > 2 ? Integer.parseInt(args[2]) : 64;

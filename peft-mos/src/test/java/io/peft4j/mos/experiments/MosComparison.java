@@ -69,6 +69,7 @@ public final class MosComparison {
     record Run(String label, AdapterConfig config, double lr) {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         Map<String, String> opts = new LinkedHashMap<>();
         for (String a : args) {
             String[] kv = a.split("=", 2);
