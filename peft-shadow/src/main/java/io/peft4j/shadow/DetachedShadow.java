@@ -254,9 +254,15 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         return result;
     }
 
-    /** Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir}, atomically each. */
+    /**
+     * Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir},
+     * replacing the folder as a whole ({@link io.peft4j.core.io.FolderSwap}).
+     */
     public void save(Path dir) throws IOException {
-        java.nio.file.Files.createDirectories(dir);
+        io.peft4j.core.io.FolderSwap.replace(dir, this::writeFiles);
+    }
+
+    private void writeFiles(Path dir) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         network.fileParameters().forEach((k, p) -> tensors.put(k, p.getArray()));
         SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
