@@ -71,7 +71,8 @@ public final class ForwardCommand implements Callable<Integer> {
         if (t == null) {
             t = !builtIn && isDecoder(Path.of(modelOptions.model)) ? Task.CAUSAL_LM : Task.BASE;
         }
-        int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
+        int labels = Labels.check(numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
+                numLabels != null ? "--num-labels" : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
         try (LoadedModel m = Models.load(modelOptions.model, t, labels, t == Task.CLASSIFY ? maxLength : 0,
                 modelOptions.device(), modelOptions.tokenizer, modelOptions.config, 0);
                 PeftModel peft = Adapters.load(m, adapter)) {
@@ -119,8 +120,15 @@ public final class ForwardCommand implements Callable<Integer> {
                     shape.add(d);
                 }
                 json.add("shape", shape);
-                json.add("values", nested(output.toType(DataType.FLOAT32, false).toFloatArray(),
-                        output.getShape().getShape(), 0, 0));
+                float[] values = output.toType(DataType.FLOAT32, false).toFloatArray();
+                for (float v : values) {
+                    if (!Float.isFinite(v)) {
+                        // JSON has no NaN/Inf: refuse instead of printing something no parser reads
+                        throw new UserError(m.name() + (adapter != null ? " + adapter " + adapter : "")
+                                + " produced a non-finite output (" + v + "): the model or adapter is broken");
+                    }
+                }
+                json.add("values", nested(values, output.getShape().getShape(), 0, 0));
             }
             stdout.println(new GsonBuilder().serializeNulls().create().toJson(json));
         }
