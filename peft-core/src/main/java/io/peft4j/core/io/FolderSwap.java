@@ -83,7 +83,16 @@ public final class FolderSwap {
         Files.createDirectory(fresh);
         boolean swapped = false;
         try {
-            writer.accept(fresh);
+            try {
+                writer.accept(fresh);
+            } catch (IOException e) {
+                String m = e.getMessage();
+                if (m != null && m.contains(parent.toString())) {
+                    throw e;
+                }
+                // e.g. "No space left on device" names no file: say which save failed
+                throw new IOException("cannot write " + dir + ": " + e, e);
+            }
             fsync(fresh);
             if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
                 Files.move(dir, old, StandardCopyOption.ATOMIC_MOVE);

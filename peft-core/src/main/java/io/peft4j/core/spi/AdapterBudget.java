@@ -9,15 +9,15 @@ import ai.djl.util.Pair;
  * is allocated: a product that overflows, or an adapter larger than the budget, is an error naming
  * the key and the limit instead of an OutOfMemoryError (or a native abort) after gigabytes.
  *
- * <p>The budget is four times the base model's parameter count, and at least 2^26 elements
- * (256 MiB of float32): a parameter-efficient adapter is a small fraction of its model, so anything
+ * <p>The budget is four times the base model's parameter count, and at least 2^22 elements
+ * (16 MiB of float32): a parameter-efficient adapter is a small fraction of its model, so anything
  * above that is a mistake in the config, not a real adapter. The system property {@code
  * peft4j.adapterBudgetElements} sets another budget.
  */
 public final class AdapterBudget {
 
     /** The smallest budget, in elements, whatever the model's size. */
-    public static final long MIN_ELEMENTS = 1L << 26;
+    public static final long MIN_ELEMENTS = 1L << 22;
 
     private AdapterBudget() {}
 

@@ -204,7 +204,7 @@ public final class Models {
         }
     }
 
-    private static TextTokenizer tokenizer(Path path, int maxLength) {
+    static TextTokenizer tokenizer(Path path, int maxLength) {
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
         if (!Files.isRegularFile(file)) {
             throw new UserError("no tokenizer: " + file + " is missing or not a regular file (pass --tokenizer)");
@@ -256,6 +256,7 @@ public final class Models {
         } else if (vocab != null && vocab.isJsonArray()) {
             max = Math.max(max, vocab.getAsJsonArray().size() - 1); // unigram: [token, score] pairs by id
         }
+        checkPostProcessor(file, json.get("post_processor"));
         com.google.gson.JsonElement added = json.get("added_tokens");
         if (added != null && added.isJsonArray()) {
             for (var t : added.getAsJsonArray()) {
@@ -265,6 +266,59 @@ public final class Models {
             }
         }
         return max;
+    }
+
+    /**
+     * A template post-processor must define every special token its templates use: the native
+     * library panics (and aborts the JVM) on a missing one at the first encode.
+     */
+    private static void checkPostProcessor(Path file, com.google.gson.JsonElement p) {
+        if (p == null || !p.isJsonObject()) {
+            return;
+        }
+        com.google.gson.JsonObject o = p.getAsJsonObject();
+        com.google.gson.JsonElement type = o.get("type");
+        if (type != null && type.isJsonPrimitive() && "Sequence".equals(type.getAsString())
+                && o.get("processors") != null && o.get("processors").isJsonArray()) {
+            for (var inner : o.getAsJsonArray("processors")) {
+                checkPostProcessor(file, inner);
+            }
+            return;
+        }
+        if (type == null || !type.isJsonPrimitive() || !"TemplateProcessing".equals(type.getAsString())) {
+            return;
+        }
+        com.google.gson.JsonElement special = o.get("special_tokens");
+        if (special == null || !special.isJsonObject()) {
+            throw new UserError(file + ": post_processor.special_tokens must be an object");
+        }
+        for (var e : special.getAsJsonObject().entrySet()) {
+            com.google.gson.JsonElement t = e.getValue();
+            if (!t.isJsonObject() || !(t.getAsJsonObject().get("ids") instanceof com.google.gson.JsonArray ids)
+                    || !(t.getAsJsonObject().get("tokens") instanceof com.google.gson.JsonArray tokens)
+                    || ids.size() != tokens.size()) {
+                throw new UserError(file + ": post_processor.special_tokens." + e.getKey()
+                        + " must hold \"ids\" and \"tokens\" lists of one length");
+            }
+            for (var id : ids) {
+                idOf(file, id, "post_processor.special_tokens." + e.getKey() + ".ids[]");
+            }
+        }
+        for (String template : new String[] {"single", "pair"}) {
+            com.google.gson.JsonElement pieces = o.get(template);
+            if (pieces == null || !pieces.isJsonArray()) {
+                continue;
+            }
+            for (var piece : pieces.getAsJsonArray()) {
+                if (piece.isJsonObject() && piece.getAsJsonObject().get("SpecialToken") instanceof com.google.gson.JsonObject st) {
+                    com.google.gson.JsonElement id = st.get("id");
+                    if (id == null || !id.isJsonPrimitive() || !special.getAsJsonObject().has(id.getAsString())) {
+                        throw new UserError(file + ": post_processor." + template + " uses special token " + id
+                                + ", which post_processor.special_tokens does not define");
+                    }
+                }
+            }
+        }
     }
 
     private static long idOf(Path file, com.google.gson.JsonElement e, String key) {
@@ -357,8 +411,7 @@ public final class Models {
                     long pid = Long.parseLong(Files.readString(owner).trim());
                     dead = ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
                 } catch (IOException | NumberFormatException e) {
-                    // an older extraction without an owner file: stale once it is an hour old
-                    dead = Files.getLastModifiedTime(p).toMillis() < System.currentTimeMillis() - 3_600_000L;
+                    dead = false; // no owner recorded: not ours to judge
                 }
                 if (dead) {
                     deleteQuietly(p);

@@ -42,9 +42,19 @@ final class OutputFolder {
             throw new UserError(flag + " " + dir + ": an existing file, not a folder");
         }
         try {
-            Files.createDirectories(abs);
-            probe(abs);
-            probe(abs.getParent());
+            // nothing is created here (an argument error later must not leave folders behind):
+            // the folder, or its nearest existing ancestor, and the folder's parent must take files
+            Path existing = abs;
+            while (!Files.exists(existing)) {
+                existing = existing.getParent();
+            }
+            if (!Files.isDirectory(existing)) {
+                throw new UserError(flag + " " + dir + ": " + existing + " is a file, not a folder");
+            }
+            probe(existing);
+            if (Files.isDirectory(abs.getParent())) {
+                probe(abs.getParent());
+            }
         } catch (IOException | SecurityException | UnsupportedOperationException e) {
             throw new UserError(flag + " " + dir + ": not writable (" + e + ")");
         }

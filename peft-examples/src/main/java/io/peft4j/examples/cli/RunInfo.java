@@ -49,6 +49,13 @@ final class RunInfo {
         }
         // the keys other commands default to: checked here, named as the file spells them
         checkString(file, info, "task");
+        if (info.has("task")) {
+            try {
+                Task.parse(info.get("task").getAsString());
+            } catch (UserError e) {
+                throw new UserError(file + ": \"task\": " + e.getMessage());
+            }
+        }
         checkInt(file, info, "num_labels", 2, Labels.MAX);
         checkInt(file, info, "max_length", 2, 1 << 20);
         return info;
