@@ -58,16 +58,12 @@ final class ShadowInjector {
         ShadowNetwork network;
         Path pretrained = config.pretrainedShadow() == null ? null : Path.of(config.pretrainedShadow());
         if (pretrained != null) {
-            try {
-                DetachedShadow.Files files = DetachedShadow.readFiles(pretrained);
+            try (DetachedShadow.Files files = DetachedShadow.readFiles(pretrained)) {
                 resolved = checkPretrained(resolved, files.config(), config, files.baseHidden(), stack.hiddenSize(), pretrained);
                 checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
                 network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
-                try {
-                    Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(), files.tensors());
-                } finally {
-                    files.close();
-                }
+                Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(),
+                        files.tensors("pretrained shadow " + pretrained, network.fileParameters()));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read the pretrained shadow in " + pretrained + ": " + e.getMessage(), e);
             }
