@@ -242,6 +242,10 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private int causal(AdapterConfig config, Path outDir) throws IOException {
+        if (maxLength < 2) {
+            throw new UserError("--max-length must be >= 2 for causal-lm (a block needs a token and its successor), got "
+                    + maxLength);
+        }
         List<TextExample> trainAll = DataReaders.readText(train);
         List<TextExample> devAll;
         if (dev != null) {
