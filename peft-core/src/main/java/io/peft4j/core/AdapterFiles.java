@@ -82,8 +82,8 @@ final class AdapterFiles {
         AtomicFiles.writeString(dir.resolve(CONFIG_FILE), GSON.toJson(json) + "\n");
     }
 
-    /** Runs between the two files of a save; tests inject a failure here. */
-    static IoConsumer<Path> betweenFiles = d -> {};
+    /** Runs between the two files of a save: a no-op, except where tests inject a failure. */
+    static volatile IoConsumer<Path> betweenFiles = d -> {};
 
     static Loaded readConfig(Path dir) throws IOException {
         dir = FolderSwap.readable(dir);
