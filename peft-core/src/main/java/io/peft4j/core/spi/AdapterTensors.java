@@ -124,7 +124,7 @@ public final class AdapterTensors {
             TensorInfo found = header.get(s.key());
             if (found == null) {
                 if (s.required()) {
-                    problems.add("missing tensor " + s.key() + " " + s.expected());
+                    problems.add("missing tensor " + s.key() + " " + s.expected() + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
                 }
                 continue;
             }
@@ -150,7 +150,7 @@ public final class AdapterTensors {
             NDArray found = tensors.get(s.key());
             if (found == null) {
                 if (s.required()) {
-                    problems.add("missing tensor " + s.key() + " " + s.expected());
+                    problems.add("missing tensor " + s.key() + " " + s.expected() + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
                 }
                 continue;
             }
