@@ -12,10 +12,14 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 
 import io.peft4j.core.io.AtomicFiles;
+import io.peft4j.core.io.FolderSwap;
+import io.peft4j.core.io.IoConsumer;
+import io.peft4j.core.io.TensorInfo;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.PeftMethod;
 
 import org.slf4j.Logger;
@@ -49,7 +53,19 @@ final class AdapterFiles {
 
     record Loaded(AdapterConfig config, List<String> warnings) {}
 
+    /**
+     * Replaces folder {@code dir} with one adapter's files (see {@link FolderSwap}: a reader or a
+     * crash sees the old adapter or the new one, never a mix).
+     */
     static void write(Path dir, Adapter adapter, String baseModelName) throws IOException {
+        FolderSwap.replace(dir, fresh -> writeFiles(fresh, adapter, baseModelName));
+    }
+
+    /**
+     * Writes one adapter's two files into {@code dir}, a folder that is not yet visible under its
+     * final name (the caller swaps it in).
+     */
+    static void writeFiles(Path dir, Adapter adapter, String baseModelName) throws IOException {
         Files.createDirectories(dir);
         JsonObject json = adapter.config().toJson();
         if (baseModelName != null) {
@@ -62,10 +78,15 @@ final class AdapterFiles {
         }
         tensors.putAll(adapter.frozenState());
         SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
+        betweenFiles.accept(dir);
         AtomicFiles.writeString(dir.resolve(CONFIG_FILE), GSON.toJson(json) + "\n");
     }
 
+    /** Runs between the two files of a save: a no-op, except where tests inject a failure. */
+    static volatile IoConsumer<Path> betweenFiles = d -> {};
+
     static Loaded readConfig(Path dir) throws IOException {
+        dir = FolderSwap.readable(dir);
         Path file = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(file)) {
             throw new IOException("No " + CONFIG_FILE + " in " + dir + ": not a saved adapter folder");
@@ -112,18 +133,33 @@ final class AdapterFiles {
         return new Loaded(config, warnings);
     }
 
+    /**
+     * Loads the tensors of {@code dir}'s weights file into {@code adapter}. Names, types and
+     * shapes are checked from the header against {@link Adapter#tensorSpecs()} before any tensor
+     * is read, so a file with an unexpected or oversized tensor costs no memory; the loaded values
+     * are then checked again (NaN/Inf) by {@link Adapter#load}.
+     */
     static void readTensors(Path dir, Adapter adapter, NDManager manager) throws IOException {
+        dir = FolderSwap.readable(dir);
         Path file = dir.resolve(WEIGHTS_FILE);
         if (!Files.isRegularFile(file)) {
             throw new IOException("No " + WEIGHTS_FILE + " in " + dir);
         }
         try (NDManager scratch = manager.newSubManager();
                 SafetensorsFile st = SafetensorsFile.open(file)) {
-            Map<String, NDArray> tensors = new LinkedHashMap<>();
+            Map<String, TensorInfo> header = new LinkedHashMap<>();
+            Map<String, String> fileKeys = new LinkedHashMap<>();
             for (String name : st.names()) {
-                tensors.put(name, st.load(name, scratch));
+                String key = adapter.canonicalKey(name);
+                header.put(key, st.info(name));
+                fileKeys.put(key, name);
             }
             try {
+                AdapterTensors.checkHeader("adapter '" + adapter.name() + "'", adapter.tensorSpecs(), header);
+                Map<String, NDArray> tensors = new LinkedHashMap<>();
+                for (Map.Entry<String, String> e : fileKeys.entrySet()) {
+                    tensors.put(e.getKey(), st.load(e.getValue(), scratch));
+                }
                 adapter.load(tensors);
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
@@ -131,11 +167,27 @@ final class AdapterFiles {
         }
     }
 
+    /** Which files (inodes where the platform has them) the folder's two adapter files are now. */
+    static List<Object> identity(Path dir) {
+        List<Object> ids = new ArrayList<>();
+        for (String f : List.of(CONFIG_FILE, WEIGHTS_FILE)) {
+            try {
+                java.nio.file.attribute.BasicFileAttributes a =
+                        Files.readAttributes(dir.resolve(f), java.nio.file.attribute.BasicFileAttributes.class);
+                ids.add(a.fileKey() != null ? a.fileKey() : a.lastModifiedTime());
+            } catch (IOException e) {
+                ids.add(null);
+            }
+        }
+        return ids;
+    }
+
     /** Sub-folders of {@code dir} that hold a saved adapter (named adapters, HF layout). */
     static List<Path> namedAdapterFolders(Path dir) throws IOException {
         List<Path> result = new ArrayList<>();
         try (Stream<Path> children = Files.list(dir)) {
             children.filter(Files::isDirectory)
+                    .filter(p -> !p.getFileName().toString().startsWith(".")) // swap siblings, hidden
                     .filter(p -> !Files.isSymbolicLink(p))
                     .filter(p -> Files.isRegularFile(p.resolve(CONFIG_FILE)))
                     .sorted()

@@ -202,6 +202,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     public static PeftModel load(Block base, Path dir) throws IOException {
         PeftModel peft = new PeftModel(base, deviceOf(base));
         try {
+            dir = io.peft4j.core.io.FolderSwap.readable(dir);
             peft.loadAdapter(dir, DEFAULT_ADAPTER);
             for (Path sub : AdapterFiles.namedAdapterFolders(dir)) {
                 peft.loadAdapter(sub, sub.getFileName().toString());
@@ -262,6 +263,20 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      */
     public synchronized void loadAdapter(Path dir, String name) throws IOException {
         checkName(name);
+        // A writer may swap the folder while we read it: the two files must come from one save,
+        // so read again when either file was replaced meanwhile (each save makes new files).
+        for (int attempt = 1; ; attempt++) {
+            Path folder = io.peft4j.core.io.FolderSwap.readable(dir);
+            List<Object> before = AdapterFiles.identity(folder);
+            loadAdapterOnce(folder, name);
+            if (before.equals(AdapterFiles.identity(folder)) || attempt == 5) {
+                return;
+            }
+            deleteAdapter(name);
+        }
+    }
+
+    private void loadAdapterOnce(Path dir, String name) throws IOException {
         AdapterFiles.Loaded loaded = AdapterFiles.readConfig(dir);
         try {
             addAdapter(name, loaded.config());
@@ -570,17 +585,21 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
 
     /**
      * Saves every adapter in Hugging Face peft's layout: {@value #DEFAULT_ADAPTER} in {@code dir}
-     * itself, any other adapter in {@code dir/<name>/}. Each file is written atomically.
+     * itself, any other adapter in {@code dir/<name>/}. The folder is replaced as a whole: written
+     * beside the old one and swapped in by renames, so a reader or a crash finds all of the old
+     * save or all of the new one (see {@link io.peft4j.core.io.FolderSwap}); other files in
+     * {@code dir} (training logs, say) are kept.
      */
     public synchronized void save(Path dir) throws IOException {
-        Files.createDirectories(dir);
-        for (Adapter a : adapters.values()) {
-            Path target = a.name().equals(DEFAULT_ADAPTER) ? dir : dir.resolve(a.name());
-            AdapterFiles.write(target, a, baseModelName);
-        }
+        io.peft4j.core.io.FolderSwap.replace(dir, fresh -> {
+            for (Adapter a : adapters.values()) {
+                Path target = a.name().equals(DEFAULT_ADAPTER) ? fresh : fresh.resolve(a.name());
+                AdapterFiles.writeFiles(target, a, baseModelName);
+            }
+        });
     }
 
-    /** Saves adapter {@code name} alone into {@code dir}. */
+    /** Saves adapter {@code name} alone into {@code dir}, replacing it as a whole as {@link #save}. */
     public synchronized void saveAdapter(String name, Path dir) throws IOException {
         AdapterFiles.write(dir, adapter(name), baseModelName);
     }

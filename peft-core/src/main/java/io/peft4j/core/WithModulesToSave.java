@@ -8,6 +8,7 @@ import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
@@ -27,7 +28,7 @@ import java.util.Map;
  */
 final class WithModulesToSave implements Adapter {
 
-    private static final String PREFIX = "base_model.model.";
+    private static final String PREFIX = AdapterTensors.PREFIX;
 
     private final Adapter inner;
     private final AdapterLayers<ModulesToSaveLayer, ModulesToSaveLayer.Copy> layers;
@@ -132,32 +133,26 @@ final class WithModulesToSave implements Adapter {
     }
 
     @Override
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        Map<String, AdapterTensors.Spec> specs = new LinkedHashMap<>(inner.tensorSpecs());
+        specs.putAll(AdapterTensors.specsOf(copyParameters(), Map.of(), "modules_to_save"));
+        return specs;
+    }
+
+    @Override
+    public String canonicalKey(String fileKey) {
+        return inner.canonicalKey(fileKey);
+    }
+
+    @Override
     public void load(Map<String, NDArray> tensors) {
         Map<String, Parameter> mine = copyParameters();
+        Map<String, NDArray> own = new LinkedHashMap<>();
         Map<String, NDArray> forInner = new LinkedHashMap<>();
-        List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : mine.entrySet()) {
-            NDArray found = tensors.get(e.getKey());
-            if (found == null) {
-                problems.add("missing tensor " + e.getKey() + " " + e.getValue().getArray().getShape());
-            } else if (!found.getShape().equals(e.getValue().getArray().getShape())) {
-                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + e.getValue().getArray().getShape());
-            }
-        }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("adapter '" + name() + "' modules_to_save does not fit the model: " + String.join("; ", problems));
-        }
-        tensors.forEach((k, v) -> {
-            if (!mine.containsKey(k)) {
-                forInner.put(k, v);
-            }
-        });
+        tensors.forEach((k, v) -> (mine.containsKey(k) ? own : forInner).put(k, v));
+        AdapterTensors.check("adapter '" + name() + "' modules_to_save", AdapterTensors.specsOf(mine, Map.of(), ""), own);
         inner.load(forInner); // validates the rest before anything is copied
-        mine.forEach((k, p) -> {
-            NDArray cast = tensors.get(k).toType(p.getArray().getDataType(), true);
-            cast.copyTo(p.getArray());
-            cast.close();
-        });
+        mine.forEach((k, p) -> AdapterTensors.copy(own.get(k), p.getArray()));
     }
 
     @Override

@@ -10,13 +10,13 @@ import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterTensors;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 /**
  * One named LIFT adapter across its modules. Its file holds, per module, the selected flat indices
@@ -28,7 +28,7 @@ import java.util.TreeSet;
  */
 public final class LiftAdapter implements Adapter {
 
-    static final String PREFIX = "base_model.model.";
+    static final String PREFIX = AdapterTensors.PREFIX;
     static final String VALUES = ".lift_values";
     static final String INDICES = ".lift_indices";
     static final String FROZEN_INDICES = ".lift_frozen_indices";
@@ -195,35 +195,40 @@ public final class LiftAdapter implements Adapter {
     // ------------------------------------------------------------------ load
 
     @Override
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        Map<String, AdapterTensors.Spec> specs = new LinkedHashMap<>();
+        for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
+            String path = e.getKey();
+            long k = sparse(path).k();
+            long total = e.getValue().baseWeight().getArray().size();
+            String hint = "k = " + k + " selected of " + total;
+            specs.put(PREFIX + path + VALUES, AdapterTensors.Spec.weight(PREFIX + path + VALUES, new Shape(k), hint));
+            specs.put(PREFIX + path + INDICES, AdapterTensors.Spec.index(PREFIX + path + INDICES, new Shape(k), hint));
+            // frozen carries: any count up to the weight's size
+            specs.put(PREFIX + path + FROZEN_INDICES, new AdapterTensors.Spec(PREFIX + path + FROZEN_INDICES, null, total,
+                    AdapterTensors.Kind.INDEX, false, ""));
+            specs.put(PREFIX + path + FROZEN_VALUES, new AdapterTensors.Spec(PREFIX + path + FROZEN_VALUES, null, total,
+                    AdapterTensors.Kind.FLOAT, false, ""));
+        }
+        return specs;
+    }
+
+    @Override
     public void load(Map<String, NDArray> tensors) {
+        AdapterTensors.check("adapter '" + name + "'", tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
-        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
         Map<String, long[]> indices = new LinkedHashMap<>();
         Map<String, long[]> frozen = new LinkedHashMap<>();
         for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
             String path = e.getKey();
-            LiftLayer.Sparse s = sparse(path);
-            long k = s.k();
+            long k = sparse(path).k();
             long total = e.getValue().baseWeight().getArray().size();
-            String vKey = PREFIX + path + VALUES;
             String iKey = PREFIX + path + INDICES;
             String fiKey = PREFIX + path + FROZEN_INDICES;
             String fvKey = PREFIX + path + FROZEN_VALUES;
-            unexpected.removeAll(List.of(vKey, iKey, fiKey, fvKey));
-            NDArray v = tensors.get(vKey);
-            NDArray idx = tensors.get(iKey);
-            if (v == null) {
-                problems.add("missing tensor " + vKey + " (" + k + ")");
-            } else if (!v.getShape().equals(new Shape(k)) || !v.getDataType().isFloating()) {
-                problems.add("tensor " + vKey + " is " + v.getDataType() + " " + v.getShape() + ", expected floating (" + k + ")");
-            }
-            if (idx == null) {
-                problems.add("missing tensor " + iKey + " (" + k + ")");
-            } else {
-                long[] ids = checkIndices(iKey, idx, k, total, problems);
-                if (ids != null) {
-                    indices.put(path, ids);
-                }
+            long[] selected = checkIndices(iKey, tensors.get(iKey), k, total, problems);
+            if (selected != null) {
+                indices.put(path, selected);
             }
             NDArray fi = tensors.get(fiKey);
             NDArray fv = tensors.get(fvKey);
@@ -231,20 +236,16 @@ public final class LiftAdapter implements Adapter {
                 problems.add("tensors " + fiKey + " and " + fvKey + " come together; found only " + (fi == null ? fvKey : fiKey));
             } else if (fi != null) {
                 long[] ids = checkIndices(fiKey, fi, fi.size(), total, problems);
-                if (!fv.getShape().equals(fi.getShape()) || !fv.getDataType().isFloating()) {
+                if (!fv.getShape().equals(fi.getShape())) {
                     problems.add("tensor " + fvKey + " is " + fv.getDataType() + " " + fv.getShape() + ", expected floating " + fi.getShape());
                 } else if (ids != null) {
-                    long[] sel = indices.get(path);
-                    if (sel != null && overlaps(sel, ids)) {
+                    if (selected != null && overlaps(selected, ids)) {
                         problems.add("tensors " + iKey + " and " + fiKey + " share indices; they must be disjoint");
                     } else {
                         frozen.put(path, ids);
                     }
                 }
             }
-        }
-        for (String key : unexpected) {
-            problems.add("unexpected tensor " + key + " (no such module in this adapter)");
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(

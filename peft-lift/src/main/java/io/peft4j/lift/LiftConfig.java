@@ -203,15 +203,15 @@ public final class LiftConfig extends TargetedConfig {
         Builder b = builder();
         ConfigJson.require(j, "LIFT", "r", "target_modules");
         try {
-            b.rank(j.get("r").getAsInt());
+            b.rank(ConfigJson.intValue(j.get("r"), "r"));
             if (has(j, "density")) {
-                b.density(j.get("density").getAsDouble());
+                b.density(ConfigJson.doubleValue(j.get("density"), "density"));
             }
             if (has(j, "filter_rank")) {
-                b.filterRank(j.get("filter_rank").getAsInt());
+                b.filterRank(ConfigJson.intValue(j.get("filter_rank"), "filter_rank"));
             }
             if (has(j, "update_interval")) {
-                b.updateInterval(j.get("update_interval").getAsInt());
+                b.updateInterval(ConfigJson.intValue(j.get("update_interval"), "update_interval"));
             }
             if (has(j, "betas")) {
                 JsonArray a = j.getAsJsonArray("betas");
@@ -221,16 +221,16 @@ public final class LiftConfig extends TargetedConfig {
                 b.betas(a.get(0).getAsDouble(), a.get(1).getAsDouble());
             }
             if (has(j, "eps")) {
-                b.eps(j.get("eps").getAsDouble());
+                b.eps(ConfigJson.doubleValue(j.get("eps"), "eps"));
             }
             if (has(j, "seed")) {
                 b.seed(j.get("seed").getAsLong());
             }
             if (has(j, "svd_oversample")) {
-                b.svdOversample(j.get("svd_oversample").getAsInt());
+                b.svdOversample(ConfigJson.intValue(j.get("svd_oversample"), "svd_oversample"));
             }
             if (has(j, "svd_iterations")) {
-                b.svdIterations(j.get("svd_iterations").getAsInt());
+                b.svdIterations(ConfigJson.intValue(j.get("svd_iterations"), "svd_iterations"));
             }
             if (has(j, "mask_selection")) {
                 b.maskSelection(MaskSelection.fromJson(j.get("mask_selection").getAsString()));

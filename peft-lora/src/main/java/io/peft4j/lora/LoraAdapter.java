@@ -2,24 +2,23 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterTensors;
 
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 /** One named LoRA adapter across all its modules. */
 final class LoraAdapter implements Adapter {
 
-    private static final String PREFIX = "base_model.model.";
+    private static final String PREFIX = AdapterTensors.PREFIX;
+    private static final String MAGNITUDE = ".lora_magnitude_vector";
 
     private final AdapterContext ctx;
     private final LoraConfig config;
@@ -64,7 +63,7 @@ final class LoraAdapter implements Adapter {
                 result.put(PREFIX + path + ".lora_A.weight", w.a);
                 result.put(PREFIX + path + ".lora_B.weight", w.b);
                 if (w.magnitude != null) {
-                    result.put(PREFIX + path + ".lora_magnitude_vector", w.magnitude);
+                    result.put(PREFIX + path + MAGNITUDE, w.magnitude);
                 }
             }
         });
@@ -72,48 +71,25 @@ final class LoraAdapter implements Adapter {
     }
 
     @Override
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        Map<String, AdapterTensors.Spec> specs = new LinkedHashMap<>();
+        parameters().forEach((k, p) -> specs.put(k, AdapterTensors.Spec.weight(k, p.getArray().getShape(),
+                "r=" + config.rankFor(pathOf(k)))));
+        return specs;
+    }
+
+    @Override
+    public String canonicalKey(String fileKey) {
+        // peft before 0.12 and some exporters keep DoRA's magnitude as ".weight"
+        return fileKey.endsWith(MAGNITUDE + ".weight") ? fileKey.substring(0, fileKey.length() - ".weight".length()) : fileKey;
+    }
+
+    @Override
     public void load(Map<String, NDArray> tensors) {
-        Map<String, Parameter> expected = parameters();
         Map<String, NDArray> byKey = new LinkedHashMap<>();
-        List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, NDArray> e : tensors.entrySet()) {
-            String key = e.getKey();
-            // peft before 0.12 and some exporters keep DoRA's magnitude as ".weight"
-            if (key.endsWith(".lora_magnitude_vector.weight")) {
-                key = key.substring(0, key.length() - ".weight".length());
-            }
-            byKey.put(key, e.getValue());
-        }
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray found = byKey.get(e.getKey());
-            Shape want = e.getValue().getArray().getShape();
-            if (found == null) {
-                problems.add("missing tensor " + e.getKey() + " " + want);
-            } else if (!found.getShape().equals(want)) {
-                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
-                        + " (r=" + config.rankFor(pathOf(e.getKey())) + ")");
-            }
-        }
-        TreeSet<String> unexpected = new TreeSet<>(byKey.keySet());
-        unexpected.removeAll(expected.keySet());
-        for (String key : unexpected) {
-            problems.add("unexpected tensor " + key + " (no such module in this adapter)");
-        }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(
-                    "adapter '" + name + "' does not fit the model: "
-                            + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                            + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
-        }
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray target = e.getValue().getArray();
-            NDArray source = byKey.get(e.getKey());
-            NDArray cast = source.toType(target.getDataType(), true);
-            cast.copyTo(target);
-            if (cast != source) {
-                cast.close();
-            }
-        }
+        tensors.forEach((k, v) -> byKey.put(canonicalKey(k), v));
+        AdapterTensors.check("adapter '" + name + "'", tensorSpecs(), byKey);
+        parameters().forEach((k, p) -> AdapterTensors.copy(byKey.get(k), p.getArray()));
     }
 
     private static String pathOf(String key) {

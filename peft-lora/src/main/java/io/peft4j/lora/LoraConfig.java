@@ -226,25 +226,25 @@ public final class LoraConfig extends TargetedConfig {
         ConfigJson.require(j, "LoRA", "r", "target_modules");
         b.rank(ConfigJson.intValue(j.get("r"), "r"));
         if (has(j, "lora_alpha")) {
-            b.alpha(j.get("lora_alpha").getAsFloat());
+            b.alpha(ConfigJson.floatValue(j.get("lora_alpha"), "lora_alpha"));
         }
         if (has(j, "lora_dropout")) {
-            b.dropout(j.get("lora_dropout").getAsFloat());
+            b.dropout(ConfigJson.floatValue(j.get("lora_dropout"), "lora_dropout"));
         }
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
-            j.getAsJsonObject("rank_pattern").entrySet().forEach(e -> b.rankPattern.put(e.getKey(),
+            ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern").entrySet().forEach(e -> b.rankPattern(e.getKey(),
                     ConfigJson.intValue(e.getValue(), "rank_pattern." + e.getKey())));
         }
         if (has(j, "alpha_pattern")) {
-            j.getAsJsonObject("alpha_pattern").entrySet()
-                    .forEach(e -> b.alphaPattern.put(e.getKey(), e.getValue().getAsFloat()));
+            ConfigJson.objectValue(j.get("alpha_pattern"), "alpha_pattern").entrySet()
+                    .forEach(e -> b.alphaPattern(e.getKey(), ConfigJson.floatValue(e.getValue(), "alpha_pattern." + e.getKey())));
         }
         if (has(j, "use_rslora")) {
-            b.useRslora(j.get("use_rslora").getAsBoolean());
+            b.useRslora(ConfigJson.boolValue(j.get("use_rslora"), "use_rslora"));
         }
         if (has(j, "use_dora")) {
-            b.useDora(j.get("use_dora").getAsBoolean());
+            b.useDora(ConfigJson.boolValue(j.get("use_dora"), "use_dora"));
         }
         if (has(j, "init_lora_weights")) {
             parseInit(j.get("init_lora_weights"), b);
@@ -253,7 +253,7 @@ public final class LoraConfig extends TargetedConfig {
             throw new IllegalArgumentException(
                     "bias=\"" + j.get("bias").getAsString() + "\" is not supported; only \"none\"");
         }
-        if (has(j, "fan_in_fan_out") && j.get("fan_in_fan_out").getAsBoolean()) {
+        if (has(j, "fan_in_fan_out") && ConfigJson.boolValue(j.get("fan_in_fan_out"), "fan_in_fan_out")) {
             throw new IllegalArgumentException(
                     "fan_in_fan_out=true (GPT-2 Conv1D weights) is not supported");
         }
@@ -461,6 +461,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alphaPattern(String pattern, float alpha) {
+            Preconditions.checkArgument(Float.isFinite(alpha), "alpha_pattern '%s' alpha must be finite, got %s", pattern, alpha);
             alphaPattern.put(pattern, alpha);
             return this;
         }

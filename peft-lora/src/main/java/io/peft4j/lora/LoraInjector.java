@@ -9,6 +9,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
 import io.peft4j.core.linalg.RandomizedSvd;
+import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
@@ -28,9 +29,19 @@ final class LoraInjector {
 
     static LoraAdapter inject(AdapterContext ctx, LoraConfig config, String name) {
         List<ModuleNode> targets = config.targets().select(ctx.tree());
+        long elements = 0;
         for (ModuleNode node : targets) {
             checkSupported(node, config);
+            Shape w = weightShape(node.block());
+            if (w != null && w.dimension() == 2) {
+                String what = "LoRA r=" + config.rankFor(node.path()) + " on '" + node.path() + "' " + w;
+                elements = AdapterBudget.sum("LoRA adapter", elements,
+                        AdapterBudget.product(what, config.rankFor(node.path()), w.get(0) + w.get(1)));
+            }
         }
+        // checked before anything is allocated: ranks from a file must not exhaust memory
+        AdapterBudget.check("LoRA adapter '" + name + "' (r=" + config.rank() + " on " + targets.size() + " modules)",
+                elements, ctx.root());
         LoraAdapter adapter = new LoraAdapter(ctx, config, name);
         try {
             for (ModuleNode node : targets) {
@@ -45,6 +56,19 @@ final class LoraInjector {
             throw e;
         }
         return adapter;
+    }
+
+    /** The (out, in) or (vocab, dim) shape of a target's base weight, looking through a wrapper. */
+    private static Shape weightShape(Block b) {
+        if (b instanceof LoraLayer) {
+            return ((LoraLayer) b).baseWeight().getArray().getShape();
+        }
+        Parameter table = Modules.embeddingTable(b);
+        if (table != null) {
+            return table.getArray().getShape();
+        }
+        Parameter w = b.getDirectParameters().contains("weight") ? b.getDirectParameters().get("weight") : null;
+        return w != null && w.isInitialized() ? w.getArray().getShape() : null;
     }
 
     private static void checkSupported(ModuleNode node, LoraConfig config) {

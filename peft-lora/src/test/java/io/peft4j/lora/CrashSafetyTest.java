@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Saving is atomic: a child JVM saves an adapter in a loop and is killed with SIGKILL at a random
  * moment; the folder then always loads, holding one complete save (the last one reported or the
- * one in flight). {@code -Dpeft4j.kills=50} for the long profile; CI does 5.
+ * one in flight). {@code -Dpeft4j.kills=50} for the long profile; CI does 3 + 5.
  */
 class CrashSafetyTest {
 
@@ -33,15 +33,27 @@ class CrashSafetyTest {
 
     @Test
     void aKilledSaverNeverLeavesAHalfWrittenAdapter() throws Exception {
-        int kills = Integer.getInteger("peft4j.kills", 5);
+        killAndLoad(false, Integer.getInteger("peft4j.kills", 3));
+    }
+
+    /**
+     * Saves alternate r=4/alpha=16 and r=16/alpha=64 into one folder: a kill between the two files
+     * of a save would leave a config of one save beside the tensors of another.
+     */
+    @Test
+    void aKilledSaverAlternatingConfigsLeavesOneWholeSave() throws Exception {
+        killAndLoad(true, Integer.getInteger("peft4j.kills", 5));
+    }
+
+    private void killAndLoad(boolean alternate, int kills) throws Exception {
         Random random = new Random(17);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         String classpath = System.getProperty("java.class.path");
         int survived = 0;
         for (int k = 0; k < kills; k++) {
-            Path dir = tmp.resolve("kill-" + k);
+            Path dir = tmp.resolve((alternate ? "alt-" : "kill-") + k);
             Process child = new ProcessBuilder(List.of(java, "-Dai.djl.offline=true", "-Xmx1g", "-cp", classpath,
-                    SaveLoopMain.class.getName(), dir.toString(), "100000"))
+                    SaveLoopMain.class.getName(), dir.toString(), "100000", alternate ? "alternate" : "same"))
                     .redirectError(new File(tmp.resolve("child-" + k + ".err").toString()))
                     .start();
             AtomicInteger lastSaved = new AtomicInteger();
@@ -82,6 +94,11 @@ class CrashSafetyTest {
                     }
                 }
                 int n = Math.round(value * 1000);
+                if (alternate) {
+                    LoraConfig config = (LoraConfig) loaded.config(PeftModel.DEFAULT_ADAPTER);
+                    assertEquals(n % 2 == 0 ? 16 : 4, config.rank(), "rank of save " + n);
+                    assertEquals(n % 2 == 0 ? 64f : 16f, config.alpha(), "alpha of save " + n + ": config and tensors of two saves");
+                }
                 // never an older save than one the child reported as done; a later one is fine: the
                 // kill can land after a rename and before (or while) its "saved" line crosses the pipe
                 // (seen: save 116 on disk, 112 read, on a loaded machine)

@@ -9,12 +9,12 @@ import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterTensors;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeSet;
 
 /**
  * One named MASA adapter across its modules and dictionaries.
@@ -28,7 +28,7 @@ import java.util.TreeSet;
  */
 public final class MasaAdapter implements Adapter {
 
-    private static final String PREFIX = "base_model.model.";
+    private static final String PREFIX = AdapterTensors.PREFIX;
     /** Relative tolerance (of the largest eigenvalue) when checking the base model's spectrum at load. */
     static final double SPECTRUM_TOLERANCE = 1e-3;
 
@@ -168,29 +168,26 @@ public final class MasaAdapter implements Adapter {
     }
 
     @Override
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        Map<String, AdapterTensors.Spec> specs =
+                AdapterTensors.specsOf(parameters(), Map.of(), "num_atoms=" + config.atoms());
+        for (MasaLinear.Dictionary d : dictionaries) {
+            // optional: files written without the spectrum fingerprint still load
+            String key = PREFIX + d.key + ".masa_eigenvalues";
+            specs.put(key, AdapterTensors.Spec.weight(key, new Shape(d.eigenvalues.length), "").optional());
+        }
+        return specs;
+    }
+
+    @Override
     public void load(Map<String, NDArray> tensors) {
         Map<String, Parameter> expected = parameters();
+        String what = "adapter '" + name + "'";
+        AdapterTensors.check(what, tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray found = tensors.get(e.getKey());
-            Shape want = e.getValue().getArray().getShape();
-            if (found == null) {
-                problems.add("missing tensor " + e.getKey() + " " + want);
-            } else if (!found.getShape().equals(want)) {
-                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
-                        + " (num_atoms=" + config.atoms() + ")");
-            }
-        }
-        TreeSet<String> known = new TreeSet<>(expected.keySet());
         for (MasaLinear.Dictionary d : dictionaries) {
-            String key = PREFIX + d.key + ".masa_eigenvalues";
-            known.add(key);
-            NDArray found = tensors.get(key);
+            NDArray found = tensors.get(PREFIX + d.key + ".masa_eigenvalues");
             if (found == null) {
-                continue; // optional: files written without the fingerprint still load
-            }
-            if (found.getShape().dimension() != 1 || found.getShape().get(0) != d.eigenvalues.length) {
-                problems.add("tensor " + key + " has shape " + found.getShape() + ", expected (" + d.eigenvalues.length + ")");
                 continue;
             }
             float[] saved = found.toFloatArray();
@@ -203,25 +200,10 @@ public final class MasaAdapter implements Adapter {
                 }
             }
         }
-        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
-        unexpected.removeAll(known);
-        for (String key : unexpected) {
-            problems.add("unexpected tensor " + key + " (not part of this MASA adapter: check num_atoms, mode and targets)");
-        }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException("adapter '" + name + "' does not fit the model: "
-                    + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                    + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+            throw new IllegalArgumentException(what + " does not fit the model: " + String.join("; ", problems));
         }
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray target = e.getValue().getArray();
-            NDArray source = tensors.get(e.getKey());
-            NDArray cast = source.toType(target.getDataType(), true);
-            cast.copyTo(target);
-            if (cast != source) {
-                cast.close();
-            }
-        }
+        expected.forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
     }
 
     @Override

@@ -105,9 +105,9 @@ public final class MasaConfig extends TargetedConfig {
         if (!has(j, "num_atoms")) {
             throw new IllegalArgumentException("MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
         }
-        b.atoms(j.get("num_atoms").getAsInt());
+        b.atoms(ConfigJson.intValue(j.get("num_atoms"), "num_atoms"));
         if (has(j, "num_groups")) {
-            b.groups(j.get("num_groups").getAsInt());
+            b.groups(ConfigJson.intValue(j.get("num_groups"), "num_groups"));
         }
         if (has(j, "mode")) {
             String m = j.get("mode").getAsString();

@@ -12,10 +12,12 @@ import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 
 import io.peft4j.core.io.AtomicFiles;
+import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.AdapterLayers;
 
 import java.io.IOException;
@@ -43,7 +45,7 @@ import java.util.TreeSet;
  */
 public final class MosAdapter implements Adapter {
 
-    static final String PREFIX = "base_model.model.";
+    static final String PREFIX = AdapterTensors.PREFIX;
 
     private final AdapterContext ctx;
     private final MosConfig config;
@@ -121,43 +123,22 @@ public final class MosAdapter implements Adapter {
     }
 
     @Override
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        return AdapterTensors.specsOf(parameters(), frozenState(), "N = v L l = " + config.equivalentRank() + " * L * "
+                + config.shardsPerVector() + ", r l = " + config.rank() + " * " + config.shardsPerVector());
+    }
+
+    @Override
     public void load(Map<String, NDArray> tensors) {
         Map<String, Parameter> params = parameters();
         Map<String, NDArray> frozen = frozenState();
+        AdapterTensors.check("MoS adapter '" + name + "'", tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : params.entrySet()) {
-            NDArray found = tensors.get(e.getKey());
-            Shape want = e.getValue().getArray().getShape();
-            if (found == null) {
-                problems.add("missing tensor " + e.getKey() + " " + want);
-            } else if (!found.getShape().equals(want)) {
-                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
-                        + " (N = v L l = " + config.equivalentRank() + " * L * " + config.shardsPerVector() + ")");
+        for (String key : frozen.keySet()) {
+            String bad = checkTable(key, tensors.get(key).toType(DataType.INT64, true).toLongArray());
+            if (bad != null) {
+                problems.add(bad);
             }
-        }
-        for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
-            NDArray found = tensors.get(e.getKey());
-            Shape want = e.getValue().getShape();
-            if (found == null) {
-                problems.add("missing index table " + e.getKey() + " " + want);
-            } else if (!found.getShape().equals(want)) {
-                problems.add("index table " + e.getKey() + " has shape " + found.getShape() + ", expected " + want
-                        + " (r l = " + config.rank() + " * " + config.shardsPerVector() + ")");
-            } else if (found.getDataType() != DataType.INT64 && found.getDataType() != DataType.INT32) {
-                problems.add("index table " + e.getKey() + " has type " + found.getDataType() + ", expected INT64");
-            } else {
-                String bad = checkTable(e.getKey(), found.toType(DataType.INT64, true).toLongArray());
-                if (bad != null) {
-                    problems.add(bad);
-                }
-            }
-        }
-        Set<String> known = new HashSet<>(params.keySet());
-        known.addAll(frozen.keySet());
-        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
-        unexpected.removeAll(known);
-        for (String key : unexpected) {
-            problems.add("unexpected tensor " + key + " (no such pool or module in this adapter)");
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(
@@ -166,18 +147,10 @@ public final class MosAdapter implements Adapter {
                             + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
         }
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
-            copy(tensors.get(e.getKey()), e.getValue().getArray());
+            AdapterTensors.copy(tensors.get(e.getKey()), e.getValue().getArray());
         }
         for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
-            copy(tensors.get(e.getKey()), e.getValue());
-        }
-    }
-
-    private static void copy(NDArray source, NDArray target) {
-        NDArray cast = source.toType(target.getDataType(), true);
-        cast.copyTo(target);
-        if (cast != source) {
-            cast.close();
+            AdapterTensors.copy(tensors.get(e.getKey()), e.getValue());
         }
     }
 
@@ -273,13 +246,17 @@ public final class MosAdapter implements Adapter {
      * Writes this adapter as a plain Hugging Face LoRA adapter folder: {@code adapter_config.json}
      * ({@code peft_type} LORA, {@code r} = MoS r, {@code lora_alpha} = MoS alpha, so the scale
      * matches; {@code target_modules} = the exact module paths) and {@code adapter_model.safetensors}
-     * with the dense per-layer {@code A_i}, {@code B_i}. Both files are written atomically.
+     * with the dense per-layer {@code A_i}, {@code B_i}. The folder is replaced as a whole ({@link
+     * FolderSwap}).
      *
      * @param dir the folder to write (created if absent)
      * @throws IOException when a file cannot be written
      */
     public void exportAsLora(Path dir) throws IOException {
-        Files.createDirectories(dir);
+        FolderSwap.replace(dir, this::writeLora);
+    }
+
+    private void writeLora(Path dir) throws IOException {
         try (NDManager scratch = ctx.manager().newSubManager()) {
             SafetensorsWriter.write(dir.resolve("adapter_model.safetensors"), denseLoraFactors(scratch), Map.of("format", "pt"));
         }

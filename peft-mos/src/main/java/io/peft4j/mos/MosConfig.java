@@ -169,15 +169,15 @@ public final class MosConfig extends TargetedConfig {
     public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
         ConfigJson.require(j, "MoS", "r", "equivalent_rank", "shards_per_vector", "private_rank", "target_modules");
         Builder b = builder()
-                .rank(j.get("r").getAsInt())
-                .equivalentRank(j.get("equivalent_rank").getAsInt())
-                .shardsPerVector(j.get("shards_per_vector").getAsInt())
-                .privateRank(j.get("private_rank").getAsInt());
+                .rank(ConfigJson.intValue(j.get("r"), "r"))
+                .equivalentRank(ConfigJson.intValue(j.get("equivalent_rank"), "equivalent_rank"))
+                .shardsPerVector(ConfigJson.intValue(j.get("shards_per_vector"), "shards_per_vector"))
+                .privateRank(ConfigJson.intValue(j.get("private_rank"), "private_rank"));
         if (has(j, "lora_alpha")) {
-            b.alpha(j.get("lora_alpha").getAsFloat());
+            b.alpha(ConfigJson.floatValue(j.get("lora_alpha"), "lora_alpha"));
         }
         if (has(j, "lora_dropout")) {
-            b.dropout(j.get("lora_dropout").getAsFloat());
+            b.dropout(ConfigJson.floatValue(j.get("lora_dropout"), "lora_dropout"));
         }
         if (has(j, "seed")) {
             b.seed(j.get("seed").getAsLong());

@@ -7,6 +7,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 
+import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
@@ -35,6 +36,7 @@ final class MosInjector {
             groups.computeIfAbsent(groupOf(node.path()), k -> new ArrayList<>()).add(node);
         }
         int l = config.shardsPerVector();
+        long total = 0;
         for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
             long[] shape0 = shape(g.getValue().get(0));
             for (ModuleNode node : g.getValue()) {
@@ -52,7 +54,11 @@ final class MosInjector {
                                 + "', which are in = " + shape0[1] + ", out = " + shape0[0] + "; choose l dividing both");
             }
             config.checkLayers(g.getKey(), g.getValue().size());
+            total = AdapterBudget.sum("MoS pools", total,
+                    poolElements(g.getKey(), g.getValue().size(), shape0[1], shape0[0], config));
         }
+        AdapterBudget.check("MoS adapter '" + name + "' (r=" + config.rank() + ", equivalent_rank v=" + config.equivalentRank()
+                + ")", total, ctx.root());
         MosAdapter adapter = new MosAdapter(ctx, config, name);
         try {
             for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
@@ -115,13 +121,30 @@ final class MosInjector {
         return new long[] {s.get(0), s.get(1)};
     }
 
+    /** Checked before anything is allocated: a rank from a file or --rank must not exhaust memory. */
+    private static long poolElements(String group, int layers, long in, long out, MosConfig config) {
+        int l = config.shardsPerVector();
+        String what = "MoS r=" + config.rank() + " (equivalent_rank v=" + config.equivalentRank() + ", shards_per_vector l="
+                + l + ") on " + group + " (" + layers + " layers, in " + in + ", out " + out + ")";
+        if (config.rank() > Math.max(in, out)) {
+            throw new IllegalArgumentException("MoS rank r=" + config.rank() + " for '" + group + "' exceeds the module's"
+                    + " dimensions (" + out + ", " + in + "); expected r <= " + Math.max(in, out));
+        }
+        long rows = AdapterBudget.product(what, config.equivalentRank(), layers, l);
+        long elements = AdapterBudget.product(what, rows, in / l + out / l);
+        if (rows * (in / l) > Integer.MAX_VALUE - 8 || rows * (out / l) > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException(what + ": a pool of " + rows + " rows is larger than one array holds");
+        }
+        return elements;
+    }
+
     private static MosPool createPool(NDManager manager, String group, List<ModuleNode> nodes, MosConfig config, String name) {
         long[] shape = shape(nodes.get(0));
         long out = shape[0];
         long in = shape[1];
         int l = config.shardsPerVector();
         int layers = nodes.size();
-        long rows = (long) config.equivalentRank() * layers * l;
+        long rows = (long) config.equivalentRank() * layers * l; // bounded by checkBudget
         NDArray like = (nodes.get(0).block() instanceof MosLayer
                 ? ((MosLayer) nodes.get(0).block()).baseWeight()
                 : nodes.get(0).block().getDirectParameters().get("weight")).getArray();

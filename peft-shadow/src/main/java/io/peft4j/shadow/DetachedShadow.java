@@ -130,7 +130,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             }
             DetachedShadow shadow = create(stack, files.config());
             try {
-                Tensors.validateAndCopy("shadow in " + dir, shadow.network.fileParameters(), files.tensors());
+                Tensors.validateAndCopy("shadow in " + dir, shadow.network.fileParameters(),
+                        files.tensors("shadow in " + dir, shadow.network.fileParameters()));
             } catch (RuntimeException e) {
                 shadow.close();
                 throw e;
@@ -277,13 +278,17 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir}, atomically each.
+     * Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir},
+     * replacing the folder as a whole ({@link io.peft4j.core.io.FolderSwap}).
      *
      * @param dir the folder to write (created if absent)
      * @throws IOException when a file cannot be written
      */
     public void save(Path dir) throws IOException {
-        java.nio.file.Files.createDirectories(dir);
+        io.peft4j.core.io.FolderSwap.replace(dir, this::writeFiles);
+    }
+
+    private void writeFiles(Path dir) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         network.fileParameters().forEach((k, p) -> tensors.put(k, p.getArray()));
         SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
@@ -293,11 +298,37 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         AtomicFiles.writeString(dir.resolve(CONFIG_FILE), new GsonBuilder().setPrettyPrinting().create().toJson(json) + "\n");
     }
 
-    /** A saved shadow's config and tensors. */
-    record Files(ShadowConfig config, int baseHidden, Map<String, NDArray> tensors, NDManager manager) implements AutoCloseable {
+    /**
+     * A saved shadow's config, with its weights file open but not read: {@link #tensors} checks the
+     * header against the network built from the config before any tensor is read.
+     */
+    record Files(ShadowConfig config, int baseHidden, SafetensorsFile weights, NDManager manager) implements AutoCloseable {
+
+        /**
+         * The file's tensors, read only after their names, types and shapes (from the header) are
+         * those of {@code expected}.
+         */
+        Map<String, NDArray> tensors(String what, Map<String, Parameter> expected) {
+            Map<String, io.peft4j.core.io.TensorInfo> header = new LinkedHashMap<>();
+            for (String name : weights.names()) {
+                header.put(name, weights.info(name));
+            }
+            io.peft4j.core.spi.AdapterTensors.checkHeader(what + " (" + weights.path() + ")",
+                    io.peft4j.core.spi.AdapterTensors.specsOf(expected, Map.of(), ""), header);
+            Map<String, NDArray> tensors = new LinkedHashMap<>();
+            for (String name : weights.names()) {
+                tensors.put(name, weights.load(name, manager));
+            }
+            return tensors;
+        }
+
         @Override
         public void close() {
-            manager.close();
+            try {
+                weights.close();
+            } finally {
+                manager.close();
+            }
         }
     }
 
@@ -321,17 +352,9 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         if (!config.isResolved()) {
             throw new IOException(configFile + " does not give every shadow size: " + json);
         }
+        SafetensorsFile st = SafetensorsFile.open(weightsFile);
         NDManager m = NDManager.newBaseManager();
-        try (SafetensorsFile st = SafetensorsFile.open(weightsFile)) {
-            Map<String, NDArray> tensors = new LinkedHashMap<>();
-            for (String name : st.names()) {
-                tensors.put(name, st.load(name, m));
-            }
-            return new Files(config.toBuilder().pretrainedSource(null).build(), baseHidden, tensors, m);
-        } catch (IOException | RuntimeException e) {
-            m.close();
-            throw e;
-        }
+        return new Files(config.toBuilder().pretrainedSource(null).build(), baseHidden, st, m);
     }
 
     /** Frees the shadow's tensors (when it owns them) and restores the base's trainable flags. */

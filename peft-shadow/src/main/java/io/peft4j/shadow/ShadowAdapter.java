@@ -57,6 +57,23 @@ final class ShadowAdapter implements Adapter {
         return parameters;
     }
 
+    /** Said with a missing own head: files saved before the option used the base head. */
+    private static final String OWN_HEAD_HINT = "the shadow's own classification head (shadow_head \"own\", the default);"
+            + " an adapter saved before that option existed used the base head: set \"shadow_head\": \"shared\" in its"
+            + " adapter_config.json";
+
+    @Override
+    public Map<String, io.peft4j.core.spi.AdapterTensors.Spec> tensorSpecs() {
+        Map<String, io.peft4j.core.spi.AdapterTensors.Spec> specs = io.peft4j.core.spi.AdapterTensors.specsOf(parameters, Map.of(), "");
+        if (weights.head != null) {
+            specs.replaceAll((k, sp) -> k.startsWith(ShadowHeadCopy.PREFIX)
+                    ? new io.peft4j.core.spi.AdapterTensors.Spec(sp.key(), sp.shape(), sp.maxElements(), sp.kind(), sp.required(),
+                            OWN_HEAD_HINT)
+                    : sp);
+        }
+        return specs;
+    }
+
     @Override
     public void load(Map<String, NDArray> tensors) {
         if (weights.head != null && !tensors.containsKey(ShadowHeadCopy.PREFIX + "weight")) {

@@ -260,40 +260,40 @@ public final class ShadowConfig implements AdapterConfig {
         ConfigJson.warnUnknown(j, KNOWN, "SHADOW", warnings);
         try {
             if (has(j, "num_shadow_layers")) {
-                b.numShadowLayers(j.get("num_shadow_layers").getAsInt());
+                b.numShadowLayers(ConfigJson.intValue(j.get("num_shadow_layers"), "num_shadow_layers"));
             }
             if (has(j, "shadow_hidden_size")) {
-                b.shadowHiddenSize(j.get("shadow_hidden_size").getAsInt());
+                b.shadowHiddenSize(ConfigJson.intValue(j.get("shadow_hidden_size"), "shadow_hidden_size"));
             }
             if (has(j, "shadow_intermediate_size")) {
-                b.shadowIntermediateSize(j.get("shadow_intermediate_size").getAsInt());
+                b.shadowIntermediateSize(ConfigJson.intValue(j.get("shadow_intermediate_size"), "shadow_intermediate_size"));
             }
             if (has(j, "shadow_num_attention_heads")) {
-                b.shadowNumAttentionHeads(j.get("shadow_num_attention_heads").getAsInt());
+                b.shadowNumAttentionHeads(ConfigJson.intValue(j.get("shadow_num_attention_heads"), "shadow_num_attention_heads"));
             }
             if (has(j, "shadow_num_key_value_heads")) {
-                b.shadowNumKeyValueHeads(j.get("shadow_num_key_value_heads").getAsInt());
+                b.shadowNumKeyValueHeads(ConfigJson.intValue(j.get("shadow_num_key_value_heads"), "shadow_num_key_value_heads"));
             }
             if (has(j, "injection_hidden_size")) {
-                b.injectionSize(j.get("injection_hidden_size").getAsInt());
+                b.injectionSize(ConfigJson.intValue(j.get("injection_hidden_size"), "injection_hidden_size"));
             }
             if (has(j, "gate_hidden_size")) {
-                b.gateSize(j.get("gate_hidden_size").getAsInt());
+                b.gateSize(ConfigJson.intValue(j.get("gate_hidden_size"), "gate_hidden_size"));
             }
             if (has(j, "alpha")) {
-                b.alpha(j.get("alpha").getAsFloat());
+                b.alpha(ConfigJson.floatValue(j.get("alpha"), "alpha"));
             }
             if (has(j, "dropout")) {
-                b.dropout(j.get("dropout").getAsFloat());
+                b.dropout(ConfigJson.floatValue(j.get("dropout"), "dropout"));
             }
             if (has(j, "shadow_loss_weight")) {
-                b.shadowLossWeight(j.get("shadow_loss_weight").getAsFloat());
+                b.shadowLossWeight(ConfigJson.floatValue(j.get("shadow_loss_weight"), "shadow_loss_weight"));
             }
             if (has(j, "shadow_family")) {
                 b.family(ShadowFamily.parse(j.get("shadow_family").getAsString()));
             }
             if (has(j, "shadow_norm_eps")) {
-                b.normEps(j.get("shadow_norm_eps").getAsDouble());
+                b.normEps(ConfigJson.doubleValue(j.get("shadow_norm_eps"), "shadow_norm_eps"));
             }
             if (has(j, "pretrained_shadow_path")) {
                 // A saved adapter already holds the trained shadow: keep the path as provenance only.

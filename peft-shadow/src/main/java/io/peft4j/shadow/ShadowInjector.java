@@ -8,6 +8,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
 
 import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
@@ -53,18 +54,16 @@ final class ShadowInjector {
         }
         NDArray like = firstWeight(stack);
         ShadowConfig resolved = resolve(config, stack, tree, stackNode);
+        checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
         ShadowNetwork network;
         Path pretrained = config.pretrainedShadow() == null ? null : Path.of(config.pretrainedShadow());
         if (pretrained != null) {
-            try {
-                DetachedShadow.Files files = DetachedShadow.readFiles(pretrained);
+            try (DetachedShadow.Files files = DetachedShadow.readFiles(pretrained)) {
                 resolved = checkPretrained(resolved, files.config(), config, files.baseHidden(), stack.hiddenSize(), pretrained);
+                checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
                 network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
-                try {
-                    Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(), files.tensors());
-                } finally {
-                    files.close();
-                }
+                Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(),
+                        files.tensors("pretrained shadow " + pretrained, network.fileParameters()));
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read the pretrained shadow in " + pretrained + ": " + e.getMessage(), e);
             }
@@ -133,6 +132,36 @@ final class ShadowInjector {
     }
 
     /** Fills the config's automatic (0) fields from the base model. */
+    /**
+     * Checks the resolved sizes before anything is allocated: every array within what one Java
+     * array holds, the whole shadow within the adapter budget ({@link AdapterBudget}); the error
+     * names the config keys.
+     */
+    static void checkBudget(ShadowConfig c, int baseHidden, int numLayers, ai.djl.nn.Block root) {
+        String what = "ShadowPEFT num_shadow_layers=" + c.numShadowLayers() + ", shadow_hidden_size=" + c.shadowHiddenSize()
+                + ", shadow_intermediate_size=" + c.shadowIntermediateSize() + ", injection_hidden_size=" + c.injectionSize()
+                + ", gate_hidden_size=" + c.gateSize();
+        long h = c.shadowHiddenSize();
+        long i = c.shadowIntermediateSize();
+        long n = Math.max(0, numLayers - 1);
+        long[] arrays = {
+            AdapterBudget.product(what, h, h), AdapterBudget.product(what, i, h), AdapterBudget.product(what, h, baseHidden),
+            AdapterBudget.product(what, n, baseHidden, c.injectionSize()), AdapterBudget.product(what, c.gateSize(), baseHidden)
+        };
+        for (long a : arrays) {
+            if (a > Integer.MAX_VALUE - 8) {
+                throw new IllegalArgumentException(what + ": one weight would hold " + a + " elements, more than an array holds"
+                        + " (2^31 - 8)");
+            }
+        }
+        long perLayer = AdapterBudget.sum(what, AdapterBudget.product(what, 4, h, h), AdapterBudget.product(what, 3, i, h),
+                AdapterBudget.product(what, 8, h), i);
+        long total = AdapterBudget.sum(what, AdapterBudget.product(what, c.numShadowLayers(), perLayer),
+                AdapterBudget.product(what, 2, h, baseHidden), AdapterBudget.product(what, 2, arrays[3]),
+                AdapterBudget.product(what, 4, n, arrays[4]));
+        AdapterBudget.check(what, total, root);
+    }
+
     static ShadowConfig resolve(ShadowConfig c, LayerStack stack, ModuleTree tree, ModuleNode stackNode) {
         ShadowFamily family = c.family();
         if (family == ShadowFamily.AUTO) {

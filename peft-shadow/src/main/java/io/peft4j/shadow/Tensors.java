@@ -10,11 +10,10 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 
-import java.util.ArrayList;
-import java.util.List;
+import io.peft4j.core.spi.AdapterTensors;
+
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeSet;
 
 /** Small array helpers shared by the shadow classes. */
 final class Tensors {
@@ -81,35 +80,8 @@ final class Tensors {
      * @param what names the owner in error messages
      */
     static void validateAndCopy(String what, Map<String, Parameter> expected, Map<String, NDArray> tensors) {
-        List<String> problems = new ArrayList<>();
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray found = tensors.get(e.getKey());
-            Shape want = e.getValue().getArray().getShape();
-            if (found == null) {
-                problems.add("missing tensor " + e.getKey() + " " + want);
-            } else if (!found.getShape().equals(want)) {
-                problems.add("tensor " + e.getKey() + " has shape " + found.getShape() + ", expected " + want);
-            }
-        }
-        TreeSet<String> unexpected = new TreeSet<>(tensors.keySet());
-        unexpected.removeAll(expected.keySet());
-        for (String key : unexpected) {
-            problems.add("unexpected tensor " + key);
-        }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(what + " does not fit: "
-                    + String.join("; ", problems.subList(0, Math.min(20, problems.size())))
-                    + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
-        }
-        for (Map.Entry<String, Parameter> e : expected.entrySet()) {
-            NDArray target = e.getValue().getArray();
-            NDArray source = tensors.get(e.getKey());
-            NDArray cast = source.toType(target.getDataType(), true);
-            cast.copyTo(target);
-            if (cast != source) {
-                cast.close();
-            }
-        }
+        AdapterTensors.check(what, AdapterTensors.specsOf(expected, Map.of(), ""), tensors);
+        expected.forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
     }
 
     static NDList list(NDArray... arrays) {

@@ -78,12 +78,13 @@ public final class ClassificationTask implements TrainingData, LossFunction {
         for (int i = 0; i < examples.size(); i++) {
             LabeledText ex = examples.get(i);
             if (ex.label() >= numLabels) {
-                throw new IllegalArgumentException("example " + i + " has label " + ex.label()
+                throw new IllegalArgumentException((ex.where() != null ? ex.where() + ": label " : "example " + i + " has label ") + ex.label()
                         + " but the model has " + numLabels + " classes (labels 0.." + (numLabels - 1) + ")");
             }
             ids[i] = tokenizer.encode(ex.text());
             if (ids[i].length == 0) {
-                throw new IllegalArgumentException("example " + i + " has no tokens: '" + ex.text() + "'");
+                throw new IllegalArgumentException((ex.where() != null ? ex.where() + ": the example" : "example " + i)
+                        + " has no tokens: '" + ex.text() + "'");
             }
             labels[i] = ex.label();
         }

@@ -108,10 +108,52 @@ public final class DataReaders {
                 throw new DataFormatException(source + ":" + lineNo + ": " + fields.length
                         + " tab-separated fields, the header has " + columns.size());
             }
-            out.add(new LabeledText(fields[textCol], parseLabel(fields[labelCol].trim(), source, lineNo)));
+            out.add(new LabeledText(fields[textCol], parseLabel(fields[labelCol].trim(), source, lineNo),
+                    source + ":" + lineNo));
         }
         requireSome(out, source);
+        checkLabelRange(out);
         return out;
+    }
+
+    /** Labels at most this factor (plus {@link #LABEL_SLACK}) above the number of distinct labels pass. */
+    private static final int LABEL_SPREAD = 4;
+    private static final int LABEL_SLACK = 16;
+
+    /**
+     * Refuses a label far outside the others: class indices are 0..n-1 and the head gets a row per
+     * index, so one stray 1000000 among 0/1 would build a million-class head. Names the file and
+     * line of the largest label.
+     *
+     * @param examples examples as read, each with where it came from
+     * @throws DataFormatException naming the file and line
+     */
+    public static void checkLabelRange(List<LabeledText> examples) {
+        java.util.BitSet seen = new java.util.BitSet();
+        LabeledText top = null;
+        int distinct = 0;
+        for (LabeledText e : examples) {
+            if (e.label() < (1 << 24) && !seen.get(e.label())) {
+                seen.set(e.label());
+                distinct++;
+            } else if (e.label() >= (1 << 24)) {
+                distinct++;
+            }
+            if (top == null || e.label() > top.label()) {
+                top = e;
+            }
+        }
+        if (top != null && (long) top.label() + 1 > (long) LABEL_SPREAD * distinct + LABEL_SLACK) {
+            int second = -1;
+            for (LabeledText e : examples) {
+                if (e.label() < top.label()) {
+                    second = Math.max(second, e.label());
+                }
+            }
+            throw new DataFormatException((top.where() != null ? top.where() : "an example") + ": label " + top.label()
+                    + " is far outside the other labels (" + (second < 0 ? "none below it" : "0.." + second) + ", " + distinct
+                    + " distinct); class indices must be 0..n-1 and the model gets one output per index");
+        }
     }
 
     /**
@@ -131,9 +173,10 @@ public final class DataReaders {
             if (label == null || !label.isJsonPrimitive()) {
                 throw new DataFormatException(source + ":" + lineNo + ": no integer \"label\" field");
             }
-            out.add(new LabeledText(text, parseLabel(label.getAsString(), source, lineNo)));
+            out.add(new LabeledText(text, parseLabel(label.getAsString(), source, lineNo), source + ":" + lineNo));
         });
         requireSome(out, source);
+        checkLabelRange(out);
         return out;
     }
 
@@ -427,6 +470,10 @@ public final class DataReaders {
     private static BufferedReader open(Path file) {
         if (Files.isDirectory(file)) {
             throw new DataFormatException(file + " is a folder, not a data file");
+        }
+        if (Files.exists(file) && !Files.isRegularFile(file)) {
+            // a FIFO or a device would block or never end
+            throw new DataFormatException(file + " is not a regular file (a pipe or device); give a data file");
         }
         try {
             return Files.newBufferedReader(file, StandardCharsets.UTF_8);

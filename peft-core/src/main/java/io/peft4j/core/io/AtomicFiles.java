@@ -54,13 +54,21 @@ public final class AtomicFiles {
             try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 OutputStream out =
                         new BufferedOutputStream(Channels.newOutputStream(channel), BUFFER_SIZE);
-                body.accept(new NonClosingStream(out));
-                out.flush();
-                // Data must be on disk before the rename makes it visible, or a crash could leave
-                // a renamed but empty file.
-                channel.force(true);
+                body.accept(new NonClosingStream(out, target));
+                try {
+                    out.flush();
+                    // Data must be on disk before the rename makes it visible, or a crash could
+                    // leave a renamed but empty file.
+                    channel.force(true);
+                } catch (IOException e) {
+                    throw named(target, e);
+                }
             }
-            Files.move(temp, absolute, StandardCopyOption.ATOMIC_MOVE);
+            try {
+                Files.move(temp, absolute, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw named(target, e);
+            }
             done = true;
         } finally {
             if (!done) {
@@ -116,15 +124,50 @@ public final class AtomicFiles {
         }
     }
 
-    /** Lets the body close "its" stream without closing the channel before it is forced. */
+    /** An error of the file system ("No space left on device" names no file) with the target named. */
+    private static IOException named(Path target, IOException e) {
+        String m = e.getMessage();
+        return m != null && m.contains(target.getFileName().toString()) ? e
+                : new IOException("cannot write " + target + ": " + e, e);
+    }
+
+    /**
+     * Lets the body close "its" stream without closing the channel before it is forced; errors of
+     * the file system name the target.
+     */
     private static final class NonClosingStream extends FilterOutputStream {
-        NonClosingStream(OutputStream out) {
+        private final Path target;
+
+        NonClosingStream(OutputStream out, Path target) {
             super(out);
+            this.target = target;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            try {
+                out.write(b);
+            } catch (IOException e) {
+                throw named(target, e);
+            }
         }
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
-            out.write(b, off, len);
+            try {
+                out.write(b, off, len);
+            } catch (IOException e) {
+                throw named(target, e);
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            try {
+                out.flush();
+            } catch (IOException e) {
+                throw named(target, e);
+            }
         }
 
         @Override

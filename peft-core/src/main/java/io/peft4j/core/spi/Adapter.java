@@ -33,10 +33,34 @@ public interface Adapter {
     }
 
     /**
-     * Validates {@code tensors} against this adapter (every expected key present with the expected
-     * shape, no unexpected key) and only then copies the values in.
+     * What each tensor of this adapter's file must look like: name, type (float weights or integer
+     * indices) and shape. A file is checked against it from its header before any tensor is read,
+     * and {@link #load} checks the same in memory. The default: every parameter and every frozen
+     * tensor, required, with its current shape.
      *
-     * @throws IllegalArgumentException naming the key, the shape found and the shape expected
+     * @return the specs by file key
+     */
+    default Map<String, AdapterTensors.Spec> tensorSpecs() {
+        return AdapterTensors.specsOf(parameters(), frozenState(), "");
+    }
+
+    /**
+     * The key a file's tensor is known by here, for files that spell a key differently (older
+     * peft versions); the default keeps it.
+     *
+     * @param fileKey the key in the file
+     * @return the key of {@link #tensorSpecs()} it stands for
+     */
+    default String canonicalKey(String fileKey) {
+        return fileKey;
+    }
+
+    /**
+     * Validates {@code tensors} against this adapter (every expected key present with the expected
+     * type and shape, finite, no unexpected key; see {@link AdapterTensors#check}) and only then
+     * copies the values in.
+     *
+     * @throws IllegalArgumentException naming the key, the type or shape found and the one expected
      */
     void load(Map<String, NDArray> tensors);
 

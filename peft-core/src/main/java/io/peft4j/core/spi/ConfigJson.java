@@ -185,6 +185,68 @@ public final class ConfigJson {
         }
     }
 
+    /**
+     * A finite number (a JSON number, not a string; NaN and Infinity, which Gson's lenient parser
+     * accepts, are refused).
+     *
+     * @throws IllegalArgumentException naming {@code key}
+     */
+    public static double doubleValue(JsonElement e, String key) {
+        if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a number, found " + e);
+        }
+        double v = e.getAsDouble();
+        if (!Double.isFinite(v)) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a finite number, found " + e);
+        }
+        return v;
+    }
+
+    /** As {@link #doubleValue}, as a float (which must also be finite). */
+    public static float floatValue(JsonElement e, String key) {
+        double v = doubleValue(e, key);
+        if (Math.abs(v) > Float.MAX_VALUE) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a finite float, found " + e);
+        }
+        return (float) v;
+    }
+
+    /**
+     * A JSON boolean.
+     *
+     * @throws IllegalArgumentException naming {@code key} for anything else
+     */
+    public static boolean boolValue(JsonElement e, String key) {
+        if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be true or false, found " + e);
+        }
+        return e.getAsBoolean();
+    }
+
+    /**
+     * A JSON object.
+     *
+     * @throws IllegalArgumentException naming {@code key} for anything else
+     */
+    public static JsonObject objectValue(JsonElement e, String key) {
+        if (e == null || !e.isJsonObject()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an object, found " + e);
+        }
+        return e.getAsJsonObject();
+    }
+
+    /**
+     * A JSON string.
+     *
+     * @throws IllegalArgumentException naming {@code key} for anything else
+     */
+    public static String stringValue(JsonElement e, String key) {
+        if (e == null || !e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be a string, found " + e);
+        }
+        return e.getAsString();
+    }
+
     /** Passes {@code key}'s value, when present, to {@code names} if it is a list, else to {@code string}. */
     private static void namesOrString(JsonObject j, String key, Consumer<List<String>> names, Consumer<String> string) {
         if (!has(j, key)) {

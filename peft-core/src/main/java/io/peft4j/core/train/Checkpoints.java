@@ -3,6 +3,8 @@ package io.peft4j.core.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import ai.djl.ndarray.NDArray;
+import io.peft4j.core.io.AtomicFiles;
+import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import ai.djl.ndarray.NDManager;
@@ -14,20 +16,14 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * Reads and writes training checkpoints.
@@ -41,9 +37,10 @@ import java.util.stream.Stream;
  *     optimizer.safetensors     the optimiser state by name
  * </pre>
  *
- * <p>A step directory is written under a temporary name and renamed into place atomically, and
- * {@code latest} is replaced atomically after it, so a crash leaves either the previous checkpoint
- * or the new one, never half of one.
+ * <p>A step directory is replaced as a whole ({@link FolderSwap}: written beside, swapped in by
+ * renames, an interrupted swap repaired on the next access) and {@code latest} is replaced
+ * atomically after it, so a crash leaves either the previous checkpoint or the new one, never half
+ * of one.
  */
 final class Checkpoints {
 
@@ -53,7 +50,6 @@ final class Checkpoints {
     static final String OPTIMIZER_FILE = "optimizer.safetensors";
     static final int FORMAT = 1;
 
-    private static final String TMP_PREFIX = ".tmp-";
     private static final Pattern STEP_DIR = Pattern.compile("step-\\d+");
     private static final Gson GSON =
             new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create();
@@ -97,45 +93,18 @@ final class Checkpoints {
             Path root, State state, Map<String, NDArray> params, Map<String, NDArray> optimizer)
             throws IOException {
         Files.createDirectories(root);
-        Path tmp = Files.createTempDirectory(root, TMP_PREFIX + stepDirName(state.step()) + "-");
-        try {
+        Path target = root.resolve(stepDirName(state.step()));
+        // the step folder is replaced as a whole (a rerun from an earlier checkpoint rewrites it):
+        // written beside, swapped in by renames, a leftover of a crash repaired on the next access
+        FolderSwap.replace(target, tmp -> {
             writeFile(
                     tmp.resolve(STATE_FILE),
                     out -> out.write(GSON.toJson(state).getBytes(StandardCharsets.UTF_8)));
             writeTensors(tmp.resolve(PARAMS_FILE), params);
             writeTensors(tmp.resolve(OPTIMIZER_FILE), optimizer);
-            syncDirectory(tmp);
-
-            Path target = root.resolve(stepDirName(state.step()));
-            Path old = null;
-            if (Files.exists(target)) {
-                // A rerun from an earlier checkpoint rewrites this step: set the old one aside so
-                // the rename below still is a single atomic move onto a free name.
-                old = root.resolve(tmp.getFileName() + "-old");
-                Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            tmp = null;
-            if (old != null) {
-                deleteRecursively(old);
-            }
-
-            Path pointer = Files.createTempFile(root, TMP_PREFIX + LATEST, "");
-            writeFile(
-                    pointer,
-                    out -> out.write(target.getFileName().toString().getBytes(StandardCharsets.UTF_8)));
-            Files.move(
-                    pointer,
-                    root.resolve(LATEST),
-                    StandardCopyOption.ATOMIC_MOVE,
-                    StandardCopyOption.REPLACE_EXISTING);
-            syncDirectory(root);
-            return target;
-        } finally {
-            if (tmp != null) {
-                deleteRecursively(tmp);
-            }
-        }
+        });
+        AtomicFiles.writeString(root.resolve(LATEST), target.getFileName().toString());
+        return target;
     }
 
     /**
@@ -159,7 +128,7 @@ final class Checkpoints {
                 "%s names '%s', expected a directory name like step-<n>",
                 pointer,
                 name);
-        Path stepDir = dir.resolve(name);
+        Path stepDir = FolderSwap.readable(dir.resolve(name));
         checkArgument(
                 Files.isRegularFile(stepDir.resolve(STATE_FILE)),
                 "%s names %s, which holds no %s",
@@ -170,6 +139,7 @@ final class Checkpoints {
     }
 
     static State readState(Path stepDir) throws IOException {
+        stepDir = FolderSwap.readable(stepDir);
         Path file = stepDir.resolve(STATE_FILE);
         State state;
         try {
@@ -231,34 +201,6 @@ final class Checkpoints {
             writer.write(out);
             out.flush();
             fos.getFD().sync();
-        }
-    }
-
-    /** Flushes a directory's entries (renames) to disk where the platform allows it. */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
-            channel.force(true);
-        } catch (IOException | UnsupportedOperationException e) {
-            // Some platforms cannot open a directory for sync; the renames are still atomic.
-        }
-    }
-
-    private static void deleteRecursively(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> walk = Files.walk(dir)) {
-            walk.sorted(Comparator.reverseOrder())
-                    .forEach(
-                            p -> {
-                                try {
-                                    Files.deleteIfExists(p);
-                                } catch (IOException e) {
-                                    throw new UncheckedIOException(e);
-                                }
-                            });
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot delete " + dir, e);
         }
     }
 

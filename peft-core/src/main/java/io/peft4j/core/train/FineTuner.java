@@ -73,6 +73,7 @@ public final class FineTuner {
     private final boolean progress;
     private final long progressEvery;
     private final Device device;
+    private final boolean allowChangedSettings;
 
     private FineTuner(Builder b) {
         this.learningRate = b.learningRate;
@@ -95,6 +96,7 @@ public final class FineTuner {
         this.progress = b.progress;
         this.progressEvery = b.progressEvery;
         this.device = b.device;
+        this.allowChangedSettings = b.allowChangedSettings;
     }
 
     /**
@@ -449,6 +451,16 @@ public final class FineTuner {
                     gradientAccumulation);
             requireSame(stepDir, "shuffle", saved.shuffle(), shuffle);
             requireSame(stepDir, "training data size", saved.datasetSize(), data.size());
+            checkArgument(config.totalSteps() >= state.step(), "checkpoint %s is at step %s, beyond this run's %s steps",
+                    stepDir, state.step(), config.totalSteps());
+            if (!allowChangedSettings) {
+                // These do not change which examples a step sees, but a different value makes the
+                // resumed run another run than the one whose history the checkpoint holds.
+                requireSame(stepDir, "learning rate", saved.learningRate(), config.learningRate());
+                requireSame(stepDir, "total steps", saved.totalSteps(), config.totalSteps());
+                requireSame(stepDir, "learning-rate schedule", saved.schedule(), config.schedule());
+                requireSame(stepDir, "max gradient norm", saved.maxGradNorm(), config.maxGradNorm());
+            }
             checkArgument(
                     new TreeSet<>(state.parameters()).equals(new TreeSet<>(params.keySet())),
                     "checkpoint %s holds parameters %s but the model trains %s",
@@ -513,6 +525,7 @@ public final class FineTuner {
         private boolean progress = true;
         private long progressEvery = -1;
         private Device device;
+        private boolean allowChangedSettings;
 
         private Builder() {}
 
@@ -744,6 +757,20 @@ public final class FineTuner {
          * @param device the device
          * @return this builder
          */
+        /**
+         * Lets {@link #resume} continue with another learning rate, schedule, step count or
+         * clipping norm than the checkpoint was written with (by default that is refused, since
+         * the result would not be the run the checkpoint's history belongs to). Settings that fix
+         * the data order (seed, batch size, accumulation, shuffle, data size) must always match.
+         *
+         * @param allow whether to accept changed settings
+         * @return this builder
+         */
+        public Builder allowChangedSettings(boolean allow) {
+            this.allowChangedSettings = allow;
+            return this;
+        }
+
         public Builder device(Device device) {
             this.device = Objects.requireNonNull(device, "device");
             return this;

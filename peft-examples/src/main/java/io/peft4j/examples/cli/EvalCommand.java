@@ -84,13 +84,17 @@ public final class EvalCommand implements Callable<Integer> {
             if (limit != null) {
                 examples = DataReaders.sample(examples, limit, seed);
             }
-            int labels = numLabels != null ? numLabels
-                    : RunInfo.intOr(info, "num_labels", ClassificationTask.numLabels(examples));
+            String origin = numLabels != null ? "--num-labels"
+                    : info.has("num_labels") ? adapter.resolve(RunInfo.FILE) + " \"num_labels\"" : "the number of classes";
+            int labels = Labels.check(numLabels != null ? numLabels
+                    : RunInfo.intOr(info, "num_labels", ClassificationTask.numLabels(examples)), origin);
+            Labels.checkBelow(examples, labels, origin);
             try (LoadedModel m = Models.load(modelOptions.model, t, labels, length, modelOptions.device(),
                     modelOptions.tokenizer, modelOptions.config, seed);
                     PeftModel peft = Adapters.load(m, adapter)) {
                 ClassificationTask.Metrics r = new ClassificationTask(m.block(), m.tokenizer(), examples, labels)
                         .evaluate(batchSize);
+                requireFinite(r.loss(), "loss", m.name() + with);
                 stdout.printf(Locale.ROOT, "%s%s on %s: accuracy %.4f (%d examples), loss %.4f%n", m.name(), with,
                         data, r.accuracy(), r.examples(), r.loss());
                 result.addProperty("accuracy", r.accuracy());
@@ -108,6 +112,7 @@ public final class EvalCommand implements Callable<Integer> {
                     PeftModel peft = Adapters.load(m, adapter)) {
                 CausalLmTask.Metrics r = new CausalLmTask(m.block(), m.tokenizer(), examples, length, m.eosTokenId())
                         .evaluate(batchSize);
+                requireFinite(r.nll(), "NLL", m.name() + with);
                 stdout.printf(Locale.ROOT, "%s%s on %s: NLL %.4f nats/token, perplexity %.3f (%d tokens, blocks of %d)%n",
                         m.name(), with, data, r.nll(), r.perplexity(), r.tokens(), length);
                 result.addProperty("nll", r.nll());
@@ -122,5 +127,13 @@ public final class EvalCommand implements Callable<Integer> {
             JsonOutput.print(jsonOut, result);
         }
         return 0;
+    }
+
+    /** A NaN/Inf metric is a broken model or adapter, not a result to print. */
+    static void requireFinite(double value, String what, String model) {
+        if (!Double.isFinite(value)) {
+            throw new UserError(model + " gave a non-finite " + what + " (" + value + "): the model or adapter"
+                    + " produces NaN/Inf outputs on this data");
+        }
     }
 }

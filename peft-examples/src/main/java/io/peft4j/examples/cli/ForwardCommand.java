@@ -68,7 +68,8 @@ public final class ForwardCommand implements Callable<Integer> {
         ModelOptions.checkAdapter(adapter);
         var info = RunInfo.read(adapter);
         Task t = TaskChoice.choose(task, adapter, modelOptions.model, true);
-        int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
+        int labels = Labels.check(numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
+                numLabels != null ? "--num-labels" : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
         try (LoadedModel m = Models.load(modelOptions.model, t, labels, t == Task.CLASSIFY ? maxLength : 0,
                 modelOptions.device(), modelOptions.tokenizer, modelOptions.config, 0);
                 PeftModel peft = Adapters.load(m, adapter)) {
@@ -116,8 +117,15 @@ public final class ForwardCommand implements Callable<Integer> {
                     shape.add(d);
                 }
                 json.add("shape", shape);
-                json.add("values", nested(output.toType(DataType.FLOAT32, false).toFloatArray(),
-                        output.getShape().getShape(), 0, 0));
+                float[] values = output.toType(DataType.FLOAT32, false).toFloatArray();
+                for (float v : values) {
+                    if (!Float.isFinite(v)) {
+                        // JSON has no NaN/Inf: refuse instead of printing something no parser reads
+                        throw new UserError(m.name() + (adapter != null ? " + adapter " + adapter : "")
+                                + " produced a non-finite output (" + v + "): the model or adapter is broken");
+                    }
+                }
+                json.add("values", nested(values, output.getShape().getShape(), 0, 0));
             }
             JsonOutput.print(stdout, json);
         }

@@ -55,14 +55,20 @@ public final class MergeCommand implements Callable<Integer> {
         if (json) {
             stdout = System.err; // the human-readable line; stdout carries only the JSON
         }
-        int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
+        int labels = Labels.check(numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
+                numLabels != null ? "--num-labels" : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
         if (Files.exists(out.resolve("model.safetensors"))) {
             throw new UserError("--out " + out + " already holds a model.safetensors; choose an empty folder");
         }
         try (LoadedModel m = Models.load(modelOptions.model, t, labels, 0, modelOptions.device(),
                 modelOptions.tokenizer, modelOptions.config, 0)) {
             PeftModel peft = Adapters.load(m, adapter);
-            Block merged = peft.mergeAndUnload();
+            Block merged;
+            try {
+                merged = peft.mergeAndUnload();
+            } catch (ArithmeticException | UnsupportedOperationException e) {
+                throw new UserError("cannot merge " + adapter + " into " + m.name() + ": " + e.getMessage());
+            }
             if (merged instanceof LlamaForCausalLM && ((LlamaForCausalLM) merged).config().tieWordEmbeddings()) {
                 ((LlamaForCausalLM) merged).tieWeights();
             }

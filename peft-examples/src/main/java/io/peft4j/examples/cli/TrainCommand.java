@@ -132,6 +132,10 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Continue from a checkpoint (a step folder or a checkpoints folder of an earlier run).")
     Path resume;
 
+    @Option(names = "--override",
+            description = "With --resume: continue even if --lr, --steps, --warmup or the clipping differ from the checkpoint's.")
+    boolean override;
+
     @Option(names = "--save-every", defaultValue = "0", paramLabel = "<steps>",
             description = "Checkpoint every n steps into <out>/checkpoints (the last step is always saved).")
     long saveEvery;
@@ -176,8 +180,16 @@ public final class TrainCommand implements Callable<Integer> {
         if (resume != null && !Files.exists(resume)) {
             throw new UserError("--resume " + resume + ": no such checkpoint folder");
         }
+        if (resume != null && !Files.isDirectory(resume)) {
+            throw new UserError("--resume " + resume + ": not a folder (give a step folder or a checkpoints folder)");
+        }
+        checkInput("--train", train);
+        if (dev != null) {
+            checkInput("--dev", dev);
+        }
         PeftMethod peftMethod = Methods.find(method);
         Path outDir = out != null ? out : Path.of("runs", t.flag() + "-" + method.toLowerCase(Locale.ROOT));
+        OutputFolder.check(outDir, out != null ? "--out" : "the output folder");
         List<String> targetList = targets != null ? targets
                 : t == Task.CLASSIFY ? List.of("query", "value") : List.of("q_proj", "v_proj");
         List<String> saveList = modulesToSave != null
@@ -201,8 +213,13 @@ public final class TrainCommand implements Callable<Integer> {
         }
         List<LabeledText> trainSet = trainLimit != null ? DataReaders.sample(trainAll, trainLimit, seed) : trainAll;
         List<LabeledText> devSet = devLimit != null ? DataReaders.sample(devAll, devLimit, seed + 1) : devAll;
-        int labels = numLabels != null ? numLabels
-                : Math.max(ClassificationTask.numLabels(trainSet), ClassificationTask.numLabels(devSet));
+        int labels = numLabels != null ? Labels.check(numLabels, "--num-labels")
+                : Labels.check(Math.max(ClassificationTask.numLabels(trainSet), ClassificationTask.numLabels(devSet)),
+                        "the number of classes (largest label + 1)");
+        if (numLabels != null) {
+            Labels.checkBelow(trainSet, labels, "--num-labels");
+            Labels.checkBelow(devSet, labels, "--num-labels");
+        }
         checkBatch(trainSet.size());
         stdout.printf(Locale.ROOT, "Data: %d training examples (%s), %d held-out (%s), %d classes%n", trainSet.size(),
                 train, devSet.size(), dev != null ? dev : "last " + devSplit + " of --train", labels);
@@ -235,6 +252,10 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private int causal(AdapterConfig config, Path outDir) throws IOException {
+        if (maxLength < 2) {
+            throw new UserError("--max-length must be >= 2 for causal-lm (a block needs a token and its successor), got "
+                    + maxLength);
+        }
         List<TextExample> trainAll = DataReaders.readText(train);
         List<TextExample> devAll;
         if (dev != null) {
@@ -308,7 +329,7 @@ public final class TrainCommand implements Callable<Integer> {
         Path checkpoints = outDir.resolve("checkpoints");
         FineTuner.Builder b = FineTuner.builder().learningRate(lr).schedule(LrSchedule.Kind.LINEAR)
                 .warmupSteps(warm).batchSize(batchSize).gradientAccumulation(gradAccum).seed(seed)
-                .checkpointDir(checkpoints);
+                .checkpointDir(checkpoints).allowChangedSettings(override);
         if (steps != null) {
             b.maxSteps(steps);
         } else {
@@ -332,7 +353,18 @@ public final class TrainCommand implements Callable<Integer> {
         stdout.printf(Locale.ROOT, "Training: %d steps, batch %d x %d, lr %.2g (warm-up %d, linear decay), seed %d%n",
                 total, batchSize, gradAccum, lr, warm, seed);
         FineTuner tuner = b.build();
-        TrainingResult result = resume != null ? tuner.resume(resume, peft, loss, data) : tuner.fit(peft, loss, data);
+        TrainingResult result;
+        if (resume != null) {
+            try {
+                result = tuner.resume(resume, peft, loss, data);
+            } catch (IllegalArgumentException e) {
+                throw new UserError("--resume " + resume + ": " + e.getMessage()
+                        + (e.getMessage().contains("was written with") ? " (the flags: --lr, --steps/--epochs, --warmup,"
+                        + " --batch-size, --grad-accum, --seed, --train; --override accepts a changed --lr/--steps/--warmup)" : ""));
+            }
+        } else {
+            result = tuner.fit(peft, loss, data);
+        }
         for (Evaluation e : result.evaluations()) {
             stdout.printf(Locale.ROOT, "  step %d: %s%n", e.step(), e.metrics());
         }
@@ -393,6 +425,16 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (size < batchSize) {
             throw new UserError("--batch-size " + batchSize + " is more than the " + size + " training examples");
+        }
+    }
+
+    /** A data file must be a regular file: a FIFO or device would block or never end. */
+    private static void checkInput(String flag, Path file) {
+        if (!Files.exists(file)) {
+            throw new UserError(flag + " " + file + ": no such file");
+        }
+        if (!Files.isRegularFile(file)) {
+            throw new UserError(flag + " " + file + ": not a regular file (a folder, pipe or device)");
         }
     }
 
