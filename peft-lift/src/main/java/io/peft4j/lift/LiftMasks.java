@@ -106,6 +106,15 @@ public final class LiftMasks {
      * {@code |W'|} (float32), with {@code W'} the rank-R approximation (exact when min(m, n) {@code
      * <= exactMaxDim}, else randomized), or {@code |W|} when R is 0 or at least min(m, n). The result
      * is attached to {@code scratch}.
+     *
+     * @param weight the (m, n) weight
+     * @param filterRank R, the rank of the approximation (0: none)
+     * @param exactMaxDim the largest min(m, n) given the exact approximation (0: always randomized)
+     * @param oversample extra random directions of the randomized SVD
+     * @param iterations power iterations of the randomized SVD
+     * @param seed seed of the randomized SVD's test matrices
+     * @param scratch owns the result and the intermediates
+     * @return the scores, shape (m, n)
      */
     public static NDArray score(NDArray weight, int filterRank, int exactMaxDim, int oversample, int iterations, long seed,
             NDManager scratch) {
