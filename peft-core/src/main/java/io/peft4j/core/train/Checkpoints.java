@@ -3,10 +3,12 @@ package io.peft4j.core.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
+import io.peft4j.core.io.TensorInfo;
 import ai.djl.ndarray.NDManager;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
@@ -23,6 +25,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.regex.Pattern;
 
 /**
@@ -167,12 +170,30 @@ final class Checkpoints {
         return state;
     }
 
-    static Map<String, NDArray> readParams(NDManager manager, Path stepDir) throws IOException {
-        return readTensors(manager, stepDir.resolve(PARAMS_FILE));
+    /**
+     * Reads the trainable tensors, after checking from the file's header alone that it holds no
+     * tensor the model does not train and no shape other than the model's: a damaged or foreign
+     * checkpoint is refused before any of its bytes are allocated.
+     */
+    static Map<String, NDArray> readParams(NDManager manager, Path stepDir, Map<String, Shape> expected)
+            throws IOException {
+        Path file = stepDir.resolve(PARAMS_FILE);
+        return readTensors(manager, file, info -> {
+            Shape want = expected.get(info.name());
+            checkArgument(want != null, "checkpoint file %s holds tensor '%s', which the model does not train (it trains %s)",
+                    file, info.name(), expected.keySet());
+            Shape found = new Shape(info.shape());
+            checkArgument(found.equals(want), "checkpoint file %s: tensor '%s' has shape %s, the model's is %s",
+                    file, info.name(), found, want);
+        }, Long.MAX_VALUE);
     }
 
-    static Map<String, NDArray> readOptimizer(NDManager manager, Path stepDir) throws IOException {
-        return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE));
+    /**
+     * Reads the optimiser state, after checking from the file's header alone that it holds at most
+     * {@code maxElements} values in all (the caller's budget: a few per trainable value).
+     */
+    static Map<String, NDArray> readOptimizer(NDManager manager, Path stepDir, long maxElements) throws IOException {
+        return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE), info -> { }, maxElements);
     }
 
     // The two tensor-IO methods below are the only place that knows the file format: safetensors,
@@ -182,11 +203,24 @@ final class Checkpoints {
         SafetensorsWriter.write(file, tensors, Map.of("peft4j", "checkpoint"));
     }
 
-    private static Map<String, NDArray> readTensors(NDManager manager, Path file)
-            throws IOException {
+    private static Map<String, NDArray> readTensors(NDManager manager, Path file,
+            Consumer<TensorInfo> headerCheck, long maxElements) throws IOException {
         checkArgument(Files.isRegularFile(file), "missing checkpoint file %s", file);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         try (SafetensorsFile st = SafetensorsFile.open(file)) {
+            long elements = 0;
+            for (String name : st.names()) {
+                TensorInfo info = st.info(name);
+                headerCheck.accept(info);
+                long n = 1;
+                for (long d : info.shape()) {
+                    n = Math.multiplyExact(n, d);
+                }
+                elements = Math.addExact(elements, n);
+                checkArgument(elements <= maxElements,
+                        "checkpoint file %s holds more than %s values (at tensor '%s'); this run's optimiser state needs at most that",
+                        file, maxElements, name);
+            }
             for (String name : st.names()) {
                 tensors.put(name, st.load(name, manager));
             }

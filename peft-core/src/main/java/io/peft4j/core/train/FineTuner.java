@@ -10,6 +10,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import java.io.IOException;
@@ -424,8 +425,17 @@ public final class FineTuner {
                 Checkpoints.State state = Checkpoints.readState(stepDir);
                 checkCompatible(stepDir, state);
                 try (NDManager scope = base.newSubManager()) {
-                    loadParameters(stepDir, Checkpoints.readParams(scope, stepDir));
-                    optimizer.loadState(Checkpoints.readOptimizer(scope, stepDir));
+                    Map<String, Shape> shapes = new LinkedHashMap<>();
+                    long trainableValues = 0;
+                    for (Map.Entry<String, Parameter> p : params.entrySet()) {
+                        shapes.put(p.getKey(), p.getValue().getArray().getShape());
+                        trainableValues += p.getValue().getArray().size();
+                    }
+                    loadParameters(stepDir, Checkpoints.readParams(scope, stepDir, shapes));
+                    // Adam keeps two moments per trainable value (LIFT's fewer); four, plus room for
+                    // step counters, bounds any optimiser's state before it is read.
+                    long stateBudget = Math.addExact(Math.multiplyExact(4L, trainableValues), 1L << 16);
+                    optimizer.loadState(Checkpoints.readOptimizer(scope, stepDir, stateBudget));
                 }
                 startStep = state.step();
                 losses.addAll(state.losses());

@@ -355,6 +355,57 @@ class FineTunerTest {
     }
 
     @Test
+    void resumeRefusesCheckpointTensorsFromTheHeaderBeforeReadingThem() throws IOException {
+        Path dir = tmp.resolve("damaged");
+        try (LinearModel model = new LinearModel(IN, OUT)) {
+            quiet().batchSize(4).maxSteps(4).seed(1).checkpointDir(dir).build()
+                    .fit(model, model.mse(0f), data(model, 40));
+            Path step = dir.resolve(Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8).trim());
+            // An optimiser file declaring 2^31 F32 values (8 GiB, a sparse file): refused by its
+            // header, so the test's 2 GiB heap and the machine's memory never see those bytes.
+            writeSparseSafetensors(step.resolve("optimizer.safetensors"), "m.huge", 1L << 31);
+            IllegalArgumentException huge = assertThrows(IllegalArgumentException.class,
+                    () -> quiet().batchSize(4).maxSteps(4).seed(1).build()
+                            .resume(dir, model, model.mse(0f), data(model, 40)));
+            // The header check's wording: loading first would have failed later, if at all, naming
+            // the unknown state tensor instead of the budget.
+            assertTrue(huge.getMessage().contains("optimizer.safetensors")
+                    && huge.getMessage().contains("m.huge") && huge.getMessage().contains("holds more than"),
+                    huge.getMessage());
+
+            // A trainable tensor of another shape is named with both shapes.
+            Path params = step.resolve("trainable.safetensors");
+            String name;
+            try (io.peft4j.core.io.SafetensorsFile st = io.peft4j.core.io.SafetensorsFile.open(params)) {
+                name = st.names().get(0);
+            }
+            writeSparseSafetensors(params, name, 7);
+            IllegalArgumentException shape = assertThrows(IllegalArgumentException.class,
+                    () -> quiet().batchSize(4).maxSteps(4).seed(1).build()
+                            .resume(dir, model, model.mse(0f), data(model, 40)));
+            assertTrue(shape.getMessage().contains("trainable.safetensors")
+                    && shape.getMessage().contains("'" + name + "' has shape (7)"), shape.getMessage());
+        }
+    }
+
+    /** One F32 tensor of {@code n} values, its data a hole (the file is sparse). */
+    private static void writeSparseSafetensors(Path file, String name, long n) throws IOException {
+        StringBuilder json = new StringBuilder("{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + n
+                + "],\"data_offsets\":[0," + (4 * n) + "]}}");
+        while (json.length() % 8 != 0) {
+            json.append(' ');
+        }
+        byte[] header = json.toString().getBytes(StandardCharsets.UTF_8);
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            raf.setLength(0);
+            raf.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .putLong(header.length).array());
+            raf.write(header);
+            raf.setLength(8 + header.length + 4 * n);
+        }
+    }
+
+    @Test
     void aMethodsOwnOptimizerGetsTheScheduledRatesAndIsClosed() {
         List<Float> rates = new ArrayList<>();
         AtomicBoolean closed = new AtomicBoolean();
