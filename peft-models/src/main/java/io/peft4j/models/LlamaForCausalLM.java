@@ -51,6 +51,14 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
         return ModulePaths.namedParameters(this);
     }
 
+    /**
+     * @return the block in the {@code lm_head} slot now: the DJL {@code Linear}, or the wrapper an
+     *     adapter put there
+     */
+    public Block lmHead() {
+        return lmHead;
+    }
+
     private LlamaModel body() {
         return (LlamaModel) model;
     }

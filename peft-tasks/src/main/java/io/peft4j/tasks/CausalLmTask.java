@@ -9,6 +9,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.train.LossFunction;
 import io.peft4j.core.train.TrainingData;
+import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -50,6 +51,7 @@ public final class CausalLmTask implements TrainingData, LossFunction {
     private final List<long[]> sequences = new ArrayList<>();
     private final List<boolean[]> scored = new ArrayList<>();
     private final int blockSize;
+    private final int lossChunkTokens;
     private long scoredTokens;
 
     /**
@@ -64,12 +66,7 @@ public final class CausalLmTask implements TrainingData, LossFunction {
      */
     public CausalLmTask(Block model, TextTokenizer tokenizer, List<TextExample> examples, int blockSize,
             long eosTokenId) {
-        this.model = Objects.requireNonNull(model, "model");
-        if (blockSize < 2) {
-            throw new IllegalArgumentException("blockSize must be >= 2, got " + blockSize);
-        }
-        this.blockSize = blockSize;
-        this.padTokenId = tokenizer.padTokenId();
+        this(model, blockSize, tokenizer.padTokenId());
         List<String> plain = new ArrayList<>();
         for (TextExample ex : examples) {
             if (ex.isPlain()) {
@@ -85,6 +82,47 @@ public final class CausalLmTask implements TrainingData, LossFunction {
             throw new IllegalArgumentException("no sequence with a token to score (the text is shorter"
                     + " than 2 tokens, or every completion was truncated away at block size " + blockSize + ")");
         }
+    }
+
+    private CausalLmTask(Block model, int blockSize, long padTokenId) {
+        this.model = Objects.requireNonNull(model, "model");
+        if (blockSize < 2) {
+            throw new IllegalArgumentException("blockSize must be >= 2, got " + blockSize);
+        }
+        this.blockSize = blockSize;
+        this.padTokenId = padTokenId;
+        this.lossChunkTokens = model instanceof LlamaForCausalLM
+                ? NextTokenLoss.defaultChunkTokens(((LlamaForCausalLM) model).config().vocabSize())
+                : NextTokenLoss.defaultChunkTokens(32_000);
+    }
+
+    /**
+     * A task over sequences that are already token ids (a pre-tokenized data set): every token
+     * after the first of a sequence is scored.
+     *
+     * @param model the language model
+     * @param sequences token ids, each at least 2 and at most {@code blockSize} long
+     * @param blockSize the longest sequence allowed, at least 2
+     * @param padTokenId the id that pads shorter sequences of a batch (masked, not scored)
+     * @return the task
+     * @throws IllegalArgumentException if the list is empty or a sequence is too short or too long
+     */
+    public static CausalLmTask ofTokenIds(Block model, List<long[]> sequences, int blockSize, long padTokenId) {
+        CausalLmTask task = new CausalLmTask(model, blockSize, padTokenId);
+        if (sequences.isEmpty()) {
+            throw new IllegalArgumentException("no sequences");
+        }
+        for (int i = 0; i < sequences.size(); i++) {
+            long[] ids = sequences.get(i);
+            if (ids.length < 2 || ids.length > blockSize) {
+                throw new IllegalArgumentException("sequence " + i + " has " + ids.length
+                        + " tokens; expected 2 to " + blockSize);
+            }
+            boolean[] score = new boolean[ids.length];
+            Arrays.fill(score, 1, ids.length, true);
+            task.add(ids.clone(), score);
+        }
+        return task;
     }
 
     private void pack(TextTokenizer tokenizer, List<String> documents) {
@@ -201,16 +239,8 @@ public final class CausalLmTask implements TrainingData, LossFunction {
     /** [sum of NLL over scored tokens, number of scored tokens], both scalars. */
     private NDArray[] nllSums(NDList batch, boolean training) {
         NDManager manager = batch.head().getManager();
-        NDArray ids = batch.get(0);
-        NDArray logits = model.forward(new ParameterStore(manager, false), batch.subNDList(0, 2), training).head();
-        NDArray logProbs = logits.get(":, :-1, :").logSoftmax(-1);
-        NDArray targets = ids.get(":, 1:").expandDims(-1);
-        NDArray nll = logProbs.gather(targets, 2).squeeze(-1).neg();
-        NDArray weights = batch.get(2).get(":, 1:");
-        if (nll.getDataType() != DataType.FLOAT32) {
-            weights = weights.toType(nll.getDataType(), false);
-        }
-        return new NDArray[] {nll.mul(weights).sum(), weights.sum()};
+        return NextTokenLoss.sums(model, new ParameterStore(manager, false), batch.get(0), batch.get(1),
+                batch.get(2), training, lossChunkTokens);
     }
 
     /**

@@ -100,6 +100,23 @@ public interface LayerStack extends Block {
      */
     default NDList forwardWith(ParameterStore ps, NDList inputs, boolean training,
             PairList<String, Object> params, LayerHook hook) {
+        return head(ps, forwardHidden(ps, inputs, training, params, hook), training, params);
+    }
+
+    /**
+     * {@link #forwardWith} without the head: the final hidden state, after the final norm. A loss
+     * over a large vocabulary applies the head to a few positions at a time from here instead of
+     * materialising every position's logits. Intermediates attach as in {@link #forwardWith}.
+     *
+     * @param ps parameter store
+     * @param inputs the model's inputs
+     * @param training whether this is a training pass
+     * @param params passed to children unchanged
+     * @param hook called between layers; null for none
+     * @return (B, T, hidden) after {@link #finalNorm}
+     */
+    default NDArray forwardHidden(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params, LayerHook hook) {
         NDList embedded = embed(ps, inputs, training, params);
         NDArray hidden = embedded.head();
         NDList context = embedded.subNDList(1);
@@ -112,6 +129,6 @@ public interface LayerStack extends Block {
         if (hook != null) {
             hidden = hook.apply(numLayers(), hidden);
         }
-        return head(ps, finalNorm(ps, hidden, training, params), training, params);
+        return finalNorm(ps, hidden, training, params);
     }
 }
