@@ -32,6 +32,7 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
     private final LlamaConfig config;
     private Block model;
     private Block lmHead;
+    private volatile boolean gradientCheckpointing;
 
     /** @param config model configuration */
     public LlamaForCausalLM(LlamaConfig config) {
@@ -39,6 +40,24 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
         model = addChildBlock("model", new LlamaModel(config));
         lmHead = addChildBlock("lm_head", LlamaAttention.linear(config.vocabSize(), false));
         setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
+    }
+
+    /**
+     * Turns activation checkpointing on for training passes (transformers'
+     * {@code gradient_checkpointing_enable()}): each decoder layer keeps only its input and is
+     * recomputed during backward, which trades one more forward of the layers for their
+     * activations' memory. The trainer must finish each backward with
+     * {@code ActivationCheckpointing.backwardPending()} ({@code FineTuner} does).
+     *
+     * @param on whether to checkpoint
+     */
+    public void setGradientCheckpointing(boolean on) {
+        this.gradientCheckpointing = on;
+    }
+
+    @Override
+    public boolean gradientCheckpointing() {
+        return gradientCheckpointing;
     }
 
     /** @return the configuration this model was built from */

@@ -32,6 +32,16 @@ public interface LayerStack extends Block {
      */
     String layerPath(int index);
 
+    /**
+     * Whether a recorded (training) forward pass checkpoints its layers: keeps only their inputs and
+     * recomputes their activations during backward ({@link ActivationCheckpointing}).
+     *
+     * @return false unless the model turned it on
+     */
+    default boolean gradientCheckpointing() {
+        return false;
+    }
+
     /** @return width of the hidden state */
     int hiddenSize();
 
@@ -120,6 +130,10 @@ public interface LayerStack extends Block {
         NDList embedded = embed(ps, inputs, training, params);
         NDArray hidden = embedded.head();
         NDList context = embedded.subNDList(1);
+        if (hook == null && numLayers() > 0 && gradientCheckpointing() && ActivationCheckpointing.recording()) {
+            return finalNorm(ps, ActivationCheckpointing.forwardLayers(this, ps, hidden, context, training, params),
+                    training, params);
+        }
         for (int i = 0; i < numLayers(); i++) {
             if (hook != null) {
                 hidden = hook.apply(i, hidden);
