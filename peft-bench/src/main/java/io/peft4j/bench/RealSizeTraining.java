@@ -30,9 +30,8 @@ import java.util.Random;
  * from a child JVM of its own (peak RSS is per process), reset after the model is built, so it is
  * the memory of the work on top of the resident model, plus that model.
  *
- * <p>Usage: {@code RealSizeTraining [cases=train,eval,generate] [steps=3] [--tiny]}; {@code --tiny}
- * runs a toy shape (the CI smoke run). Cases: {@code train} (both shapes), {@code train05}
- * (0.5B only), {@code eval}, {@code generate}.
+ * <p>Usage: {@code RealSizeTraining [cases=train05,train1b,eval,checkpoint,generate] [steps=2]
+ * [--tiny]}; {@code --tiny} runs a toy shape (the CI smoke run). See {@link #report} for the cases.
  */
 public final class RealSizeTraining {
 
@@ -152,21 +151,24 @@ public final class RealSizeTraining {
     // ---------------------------------------------------------------- child processes
 
     /**
-     * {@code child train <shape> <batch> <seq> <steps>}: prints RESULT rssBuiltKb peakKb stepMicros
-     * stepGemmMflop rawGemmMflops reset.
+     * {@code child train <shape> <batch> <seq> <steps> <checkpointing>}: prints RESULT modelKb peakKb
+     * stepMicros stepGemmMflop rawGemmMflops reset, where modelKb is the RSS once the model is built
+     * and wrapped (before any step) and peakKb the peak over the timed steps (reset after a warm-up
+     * step).
      */
-    static void childTrain(String shape, int batch, int seq, int steps) {
+    static void childTrain(String shape, int batch, int seq, int steps, boolean checkpointing) {
         LlamaConfig config = shape(shape);
         try (Model model = build(config); PeftModel peft = PeftModel.wrap(model.getBlock(), lora())) {
+            ((LlamaForCausalLM) model.getBlock()).setGradientCheckpointing(checkpointing);
             List<long[]> data = randomSequences(batch * (steps + 1), seq, config.vocabSize(), SEED);
             CausalLmTask task = CausalLmTask.ofTokenIds(model.getBlock(), data, seq, 0);
+            long built = Bench.rssKb();
             FineTuner warm = FineTuner.builder().maxSteps(1).batchSize(batch).progress(false).build();
             warm.fit(peft, task, task);
             boolean reset = Bench.resetPeakRss();
-            long built = Bench.rssKb();
             FineTuner tuner = FineTuner.builder().maxSteps(steps).batchSize(batch).progress(false).build();
             double seconds = tuner.fit(peft, task, task).seconds();
-            long peak = Bench.peakRssKb();
+            long peak = Math.max(Bench.peakRssKb(), built);
             double stepSeconds = seconds / steps;
             double raw;
             try (NDManager m = NDManager.newBaseManager()) {
@@ -230,54 +232,80 @@ public final class RealSizeTraining {
         return String.format(Locale.ROOT, "%.2f GB", kb / 1e6 * 1.024);
     }
 
+    static long[] train(String shape, int batch, int seq, int steps, boolean checkpointing) throws Exception {
+        return Bench.runChild(RealSizeTraining.class,
+                List.of("child", "train", shape, "" + batch, "" + seq, "" + steps, "" + checkpointing));
+    }
+
+    static String trainLine(String shape, int seq, long[] r) {
+        double stepS = r[2] / 1e6;
+        double stepGflops = r[3] / 1e3 / stepS;
+        double raw = r[4] / 1e3;
+        return String.format(Locale.ROOT, "train %s LoRA r=8 all-linear %dx%d: peak RSS %s (model built %s;"
+                + " peak reset after a warm-up step: %s), step %.2f s, step GEMM %.1f GFLOP/s / raw GEMM %.1f GFLOP/s"
+                + " = %.3f", shape, BATCH, seq, gb(r[1]), gb(r[0]), r[5] == 1, stepS, stepGflops, raw, stepGflops / raw);
+    }
+
+    /**
+     * Cases: {@code train05} (0.5B shape), {@code train1b} (1B shape), {@code eval} (15 vs 400
+     * sequences; {@code eval=64} sets the sequence length, default 128), {@code checkpoint} (0.5B,
+     * 4 x 512, with and without activation checkpointing), {@code generate}.
+     */
     static List<String> report(String cases, int steps, boolean tiny) throws Exception {
         List<String> lines = new ArrayList<>();
         lines.add("RealSizeTraining: " + Bench.machine());
-        List<String> shapes = new ArrayList<>();
-        if (tiny) {
-            shapes.add("tiny");
-        } else {
-            if (cases.contains("train05") || cases.contains("train")) {
-                shapes.add("qwen0.5b");
-            }
-            if (cases.matches(".*\\btrain\\b.*")) {
-                shapes.add("llama1b");
-            }
-        }
+        String small = tiny ? "tiny" : "qwen0.5b";
         int seq = tiny ? 16 : SEQ;
-        if (cases.contains("train")) {
-            for (String shape : shapes) {
-                long[] r = Bench.runChild(RealSizeTraining.class,
-                        List.of("child", "train", shape, "" + BATCH, "" + seq, "" + steps));
-                double stepS = r[2] / 1e6;
-                double stepGflops = r[3] / 1e3 / stepS;
-                double raw = r[4] / 1e3;
-                lines.add(String.format(Locale.ROOT, "train %s LoRA r=8 all-linear %dx%d: peak RSS %s (model resident %s;"
-                        + " peak reset after the model: %s), step %.2f s, step GEMM %.1f GFLOP/s / raw GEMM %.1f GFLOP/s"
-                        + " = %.3f", shape, BATCH, seq, gb(r[1]), gb(r[0]), r[5] == 1, stepS, stepGflops, raw,
-                        stepGflops / raw));
+        for (String c : cases.split(",")) {
+            String name = c.contains("=") ? c.substring(0, c.indexOf('=')) : c;
+            String value = c.contains("=") ? c.substring(c.indexOf('=') + 1) : null;
+            switch (name) {
+                case "train05":
+                case "train1b": {
+                    String shape = tiny ? "tiny" : name.equals("train05") ? "qwen0.5b" : "llama1b";
+                    lines.add(trainLine(shape, seq, train(shape, BATCH, seq, steps, false)));
+                    break;
+                }
+                case "eval": {
+                    int len = value != null ? Integer.parseInt(value) : seq;
+                    int few = tiny ? 3 : 15;
+                    int many = tiny ? 40 : 400;
+                    long[] a = Bench.runChild(RealSizeTraining.class, List.of("child", "eval", small, "" + few, "" + len));
+                    long[] b = Bench.runChild(RealSizeTraining.class, List.of("child", "eval", small, "" + many, "" + len));
+                    lines.add(String.format(Locale.ROOT, "eval %s, %d-token sequences, batch %d: peak RSS %d sequences %s,"
+                            + " %d sequences %s, ratio %.3f (model built %s)", small, len, EVAL_BATCH, few, gb(a[1]), many,
+                            gb(b[1]), (double) b[1] / a[1], gb(a[0])));
+                    break;
+                }
+                case "checkpoint": {
+                    int len = tiny ? 64 : 512;
+                    long[] plain = train(small, BATCH, len, steps, false);
+                    long[] ckpt = train(small, BATCH, len, steps, true);
+                    lines.add(trainLine(small, len, plain));
+                    lines.add(trainLine(small, len, ckpt) + " [activation checkpointing]");
+                    double plainAct = plain[1] - plain[0];
+                    double ckptAct = ckpt[1] - ckpt[0];
+                    lines.add(String.format(Locale.ROOT, "activation checkpointing %s %dx%d: activation memory (peak -"
+                            + " model built) %s -> %s, cut %.2fx; step time ratio %.3f", small, BATCH, len,
+                            gb((long) plainAct), gb((long) ckptAct), plainAct / ckptAct, (double) ckpt[2] / plain[2]));
+                    break;
+                }
+                case "generate": {
+                    int prompt = tiny ? 8 : 32;
+                    int shortRun = tiny ? 8 : 16;
+                    int longRun = tiny ? 32 : 128;
+                    long[] r = Bench.runChild(RealSizeTraining.class,
+                            List.of("child", "generate", small, "" + prompt, "" + shortRun, "" + longRun));
+                    lines.add(String.format(Locale.ROOT, "generate %s greedy, KV cache, LoRA unmerged, prompt %d:"
+                            + " %.2f tokens/s over %d new tokens; peak RSS after %d tokens %s, after %d tokens %s"
+                            + " (model built %s)", small, prompt, longRun / (r[3] / 1e6), longRun, shortRun, gb(r[1]),
+                            longRun, gb(r[2]), gb(r[0])));
+                    break;
+                }
+                default:
+                    throw new IllegalArgumentException("unknown case '" + c
+                            + "', expected train05, train1b, eval[=seq], checkpoint, generate");
             }
-        }
-        if (cases.contains("eval")) {
-            String shape = tiny ? "tiny" : "qwen0.5b";
-            int few = tiny ? 3 : 15;
-            int many = tiny ? 40 : 400;
-            long[] a = Bench.runChild(RealSizeTraining.class, List.of("child", "eval", shape, "" + few, "" + seq));
-            long[] b = Bench.runChild(RealSizeTraining.class, List.of("child", "eval", shape, "" + many, "" + seq));
-            lines.add(String.format(Locale.ROOT, "eval %s, %d-token sequences, batch %d: peak RSS %d sequences %s,"
-                    + " %d sequences %s, ratio %.3f (model resident %s)", shape, seq, EVAL_BATCH, few, gb(a[1]), many,
-                    gb(b[1]), (double) b[1] / a[1], gb(a[0])));
-        }
-        if (cases.contains("generate")) {
-            String shape = tiny ? "tiny" : "qwen0.5b";
-            int prompt = tiny ? 8 : 32;
-            int shortRun = tiny ? 8 : 16;
-            int longRun = tiny ? 32 : 128;
-            long[] r = Bench.runChild(RealSizeTraining.class,
-                    List.of("child", "generate", shape, "" + prompt, "" + shortRun, "" + longRun));
-            lines.add(String.format(Locale.ROOT, "generate %s greedy, KV cache, LoRA unmerged, prompt %d: %.2f tokens/s"
-                    + " over %d new tokens; peak RSS after %d tokens %s, after %d tokens %s (model resident %s)",
-                    shape, prompt, longRun / (r[3] / 1e6), longRun, shortRun, gb(r[1]), longRun, gb(r[2]), gb(r[0])));
         }
         lines.add("loadavg at the end: " + Bench.loadavg());
         return lines;
@@ -288,7 +316,8 @@ public final class RealSizeTraining {
             Bench.gradOff();
             switch (args[1]) {
                 case "train":
-                    childTrain(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5]));
+                    childTrain(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                            Boolean.parseBoolean(args[6]));
                     return;
                 case "eval":
                     childEval(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
@@ -300,6 +329,6 @@ public final class RealSizeTraining {
                     throw new IllegalArgumentException("unknown child case " + args[1]);
             }
         }
-        Bench.printReport(args, "train,eval,generate", 3, RealSizeTraining::report);
+        Bench.printReport(args, "train05,train1b,eval,checkpoint,generate", 2, RealSizeTraining::report);
     }
 }

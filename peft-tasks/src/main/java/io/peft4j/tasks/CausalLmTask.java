@@ -46,6 +46,9 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         }
     }
 
+    /** Most tokens one evaluation forward pass takes (see {@link #evaluate}). */
+    static final int EVAL_TOKENS_PER_FORWARD = 1024;
+
     private final Block model;
     private final long padTokenId;
     private final List<long[]> sequences = new ArrayList<>();
@@ -246,7 +249,8 @@ public final class CausalLmTask implements TrainingData, LossFunction {
     /**
      * The token-level mean NLL over the whole set, without gradients.
      *
-     * @param batchSize sequences per forward pass
+     * @param batchSize sequences per forward pass at most (fewer when they would exceed 1024 tokens;
+     *     the result does not depend on it)
      * @return the metrics
      */
     public Metrics evaluate(int batchSize) {
@@ -256,9 +260,14 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         Device device = ClassificationTask.modelDevice(model);
         double nllSum = 0;
         long tokens = 0;
+        // Sums over sequences, so the forward batch may be smaller than batchSize: at most
+        // EVAL_TOKENS_PER_FORWARD tokens, which keeps a forward's activations (a layer's MLP
+        // intermediates are tokens x 4864 floats at 0.5B) small next to the model whatever the
+        // batch size, and evaluation memory follows the model, not the data.
+        int perForward = Math.max(1, Math.min(batchSize, EVAL_TOKENS_PER_FORWARD / blockSize));
         try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(device)) {
-            for (int start = 0; start < size(); start += batchSize) {
-                int end = Math.min(size(), start + batchSize);
+            for (int start = 0; start < size(); start += perForward) {
+                int end = Math.min(size(), start + perForward);
                 int[] indices = new int[end - start];
                 for (int i = 0; i < indices.length; i++) {
                     indices[i] = start + i;
