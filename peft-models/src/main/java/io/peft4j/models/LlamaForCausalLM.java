@@ -101,6 +101,23 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
      */
     public NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
             PairList<String, Object> params) {
+        return forwardCached(ps, ids, mask, cache, params, false);
+    }
+
+    /**
+     * {@link #forwardCached(ParameterStore, NDArray, NDArray, KvCache, PairList)} that applies the
+     * head to the last new position only, which is all a decoding step needs: a prompt of T tokens
+     * then costs (B, 1, V) logits instead of (B, T, V) (311 MB for 512 tokens at a 152K vocab).
+     *
+     * @return (B, 1, V) logits of the last new token, attached to {@code ids}' manager
+     */
+    NDArray forwardCachedLast(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+            PairList<String, Object> params) {
+        return forwardCached(ps, ids, mask, cache, params, true);
+    }
+
+    private NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+            PairList<String, Object> params, boolean lastOnly) {
         NDManager parent = ids.getManager();
         long past = cache.length();
         try (NDManager scope = parent.newSubManager()) {
@@ -128,6 +145,10 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
                 NDList out = layer(i).forward(ps, in, false, params);
                 hidden = out.get(0);
                 cache.update(i, out.get(1), out.get(2));
+            }
+            if (lastOnly) {
+                long len = hidden.getShape().get(1);
+                hidden = hidden.get(":, " + (len - 1) + ":, :");
             }
             NDArray logits = head(ps, finalNorm(ps, hidden, false, params), false, params).head();
             logits.attach(parent);
