@@ -189,6 +189,26 @@ class NextTokenLossTest {
     }
 
     @Test
+    void arraysStayConstantOverGeneratedTokens() {
+        LlamaForCausalLM model = decoder(12_000);
+        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
+            randomize(peft, 6);
+            List<long[]> prompt = List.of(new long[] {5, 17, 300, 42});
+            io.peft4j.models.GenerationConfig.Builder config = io.peft4j.models.GenerationConfig.builder()
+                    .eosTokenIds(java.util.Set.of());
+            io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(2).build(), manager);
+            int before = liveArrays();
+            long[] few = io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(4).build(), manager).get(0);
+            int afterFew = liveArrays();
+            long[] many = io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(24).build(), manager).get(0);
+            assertEquals(4, few.length);
+            assertEquals(24, many.length);
+            assertEquals(before, afterFew, "arrays left behind by generating 4 tokens");
+            assertEquals(before, liveArrays(), "arrays left behind by generating 24 tokens");
+        }
+    }
+
+    @Test
     void arraysStayConstantAcrossEvaluationBatchesAndTrainStepsWithALargeVocab() {
         int vocab = 12_000;
         LlamaForCausalLM model = decoder(vocab);
