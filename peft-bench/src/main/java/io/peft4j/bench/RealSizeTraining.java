@@ -57,6 +57,13 @@ public final class RealSizeTraining {
                 .maxPositionEmbeddings(131_072).ropeTheta(500_000).rmsNormEps(1e-5).initializerRange(0.02).build();
     }
 
+    /** SmolLM2-135M: hidden 576, 30 layers, 9/3 heads, MLP 1536, vocab 49,152, tied. */
+    static LlamaConfig smollm135m() {
+        return LlamaConfig.builder().modelType("llama").vocabSize(49_152).hiddenSize(576).intermediateSize(1536)
+                .numHiddenLayers(30).numAttentionHeads(9).numKeyValueHeads(3).tieWordEmbeddings(true)
+                .maxPositionEmbeddings(8192).ropeTheta(100_000).rmsNormEps(1e-5).initializerRange(0.02).build();
+    }
+
     /** A toy of the same family for the smoke run. */
     static LlamaConfig tiny() {
         return LlamaConfig.builder().modelType("qwen2").vocabSize(8_000).hiddenSize(64).intermediateSize(128)
@@ -68,8 +75,9 @@ public final class RealSizeTraining {
         switch (name) {
             case "qwen0.5b": return qwen05b();
             case "llama1b": return llama1b();
+            case "smollm135m": return smollm135m();
             case "tiny": return tiny();
-            default: throw new IllegalArgumentException("unknown shape '" + name + "', expected qwen0.5b, llama1b or tiny");
+            default: throw new IllegalArgumentException("unknown shape '" + name + "', expected qwen0.5b, llama1b, smollm135m or tiny");
         }
     }
 
@@ -249,7 +257,8 @@ public final class RealSizeTraining {
     /**
      * Cases: {@code train05} (0.5B shape), {@code train1b} (1B shape), {@code eval} (15 vs 400
      * sequences; {@code eval=64} sets the sequence length, default 128), {@code checkpoint} (0.5B,
-     * 4 x 512, with and without activation checkpointing), {@code generate}.
+     * 4 x 512, with and without activation checkpointing; {@code checkpoint=smollm135m/256} picks
+     * the shape and length), {@code generate}.
      */
     static List<String> report(String cases, int steps, boolean tiny) throws Exception {
         List<String> lines = new ArrayList<>();
@@ -278,15 +287,17 @@ public final class RealSizeTraining {
                     break;
                 }
                 case "checkpoint": {
-                    int len = tiny ? 64 : 512;
-                    long[] plain = train(small, BATCH, len, steps, false);
-                    long[] ckpt = train(small, BATCH, len, steps, true);
-                    lines.add(trainLine(small, len, plain));
-                    lines.add(trainLine(small, len, ckpt) + " [activation checkpointing]");
+                    // checkpoint=<shape>/<seq> picks another shape and length (default: 0.5B, 512)
+                    String shape = value != null && !tiny ? value.split("/")[0] : small;
+                    int len = tiny ? 64 : value != null ? Integer.parseInt(value.split("/")[1]) : 512;
+                    long[] plain = train(shape, BATCH, len, steps, false);
+                    long[] ckpt = train(shape, BATCH, len, steps, true);
+                    lines.add(trainLine(shape, len, plain));
+                    lines.add(trainLine(shape, len, ckpt) + " [activation checkpointing]");
                     double plainAct = plain[1] - plain[0];
                     double ckptAct = ckpt[1] - ckpt[0];
                     lines.add(String.format(Locale.ROOT, "activation checkpointing %s %dx%d: activation memory (peak -"
-                            + " model built) %s -> %s, cut %.2fx; step time ratio %.3f", small, BATCH, len,
+                            + " model built) %s -> %s, cut %.2fx; step time ratio %.3f", shape, BATCH, len,
                             gb((long) plainAct), gb((long) ckptAct), plainAct / ckptAct, (double) ckpt[2] / plain[2]));
                     break;
                 }
