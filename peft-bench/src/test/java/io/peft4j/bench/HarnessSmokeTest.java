@@ -66,6 +66,13 @@ class HarnessSmokeTest {
     }
 
     @Test
+    void checkpointLoadingSmallestCaseCompletes() throws Exception {
+        String all = String.join("\n", CheckpointLoading.run("tiny", 1, true));
+        assertTrue(all.contains("peak RSS while loading / F32 weight bytes"), all);
+        assertTrue(all.contains("load time / plain read time"), all);
+    }
+
+    @Test
     void loraForwardRatioStarts() {
         LoraForwardRatio.main(new String[] {"1", "2"});
     }

@@ -18,6 +18,7 @@ import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.train.TrainableModel;
+import io.peft4j.core.model.TiedParameters;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -433,11 +434,18 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return result;
     }
 
-    /** Trainable and total parameter counts (adapters included in the total). */
+    /**
+     * Trainable and total parameter counts (adapters included in the total). A tied weight (see
+     * {@link TiedParameters}) counts once, as in Hugging Face's {@code num_parameters()}.
+     */
     public synchronized TrainableSummary trainableSummary() {
+        Set<Parameter> tied = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (base instanceof TiedParameters) {
+            tied.addAll(((TiedParameters) base).tiedCopies());
+        }
         long total = 0;
         for (Parameter p : frozenBaseParameters.keySet()) {
-            if (p.isInitialized()) {
+            if (p.isInitialized() && !tied.contains(p)) {
                 total += p.getArray().size();
             }
         }

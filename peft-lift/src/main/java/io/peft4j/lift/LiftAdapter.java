@@ -62,7 +62,7 @@ public final class LiftAdapter implements Adapter {
         return config;
     }
 
-    /** The module paths this adapter fine-tunes. */
+    /** {@return the module paths this adapter fine-tunes} */
     public List<String> paths() {
         return layers.paths();
     }
@@ -74,12 +74,22 @@ public final class LiftAdapter implements Adapter {
         return layers.entry(path);
     }
 
-    /** The selected flat (row-major) indices of the module at {@code path}, ascending. */
+    /**
+     * The selected flat (row-major) indices of the module at {@code path}, ascending.
+     *
+     * @param path the module's dotted path
+     * @return the indices
+     */
     public long[] maskIndices(String path) {
         return sparse(path).indices.toLongArray();
     }
 
-    /** The shape (out, in) of the weight at {@code path}. */
+    /**
+     * The shape (out, in) of the weight at {@code path}.
+     *
+     * @param path the module's dotted path
+     * @return the shape
+     */
     public Shape weightShape(String path) {
         sparse(path);
         return layers.layer(path).baseWeight().getArray().getShape();
@@ -88,6 +98,10 @@ public final class LiftAdapter implements Adapter {
     /**
      * The effective weight of the module at {@code path} as this adapter sees it (base weight with
      * the trained entries), a copy attached to {@code manager}.
+     *
+     * @param path the module's dotted path
+     * @param manager owns the returned copy
+     * @return the effective weight
      */
     public NDArray effectiveWeight(String path, NDManager manager) {
         LiftLayer.Sparse s = sparse(path);
@@ -100,7 +114,7 @@ public final class LiftAdapter implements Adapter {
         return layer.effectiveWeight(s, manager);
     }
 
-    /** How many entries this adapter trains (the sum of k over its modules). */
+    /** {@return how many entries this adapter trains (the sum of k over its modules)} */
     public long trainableEntries() {
         long total = 0;
         for (String path : layers.byPath().keySet()) {
@@ -112,6 +126,8 @@ public final class LiftAdapter implements Adapter {
     /**
      * Bytes dense Adam would hold for the same matrices: two moments of m n entries each in the
      * weight's dtype, plus an 8-byte step counter, per matrix.
+     *
+     * @return the bytes
      */
     public long denseAdamStateBytes() {
         long bytes = 0;
@@ -122,7 +138,7 @@ public final class LiftAdapter implements Adapter {
         return bytes;
     }
 
-    /** Bytes of the masks themselves (indices and frozen overlay), held by the adapter. */
+    /** {@return bytes of the masks themselves (indices and frozen overlay), held by the adapter} */
     public long maskBytes() {
         long bytes = 0;
         for (String path : layers.byPath().keySet()) {
@@ -136,7 +152,7 @@ public final class LiftAdapter implements Adapter {
         return bytes;
     }
 
-    /** How many times the masks were refreshed. */
+    /** {@return how many times the masks were refreshed} */
     public int refreshes() {
         return refreshes;
     }
@@ -333,8 +349,7 @@ public final class LiftAdapter implements Adapter {
                     NoGrad off = NoGrad.of(target)) {
                 NDArray weff = layer.effectiveWeight(s, scratch);
                 long[] old = s.indices.toLongArray();
-                long[] next = LiftMasks.select(weff, s.k(), config.filterRank(), config.svdOversample(),
-                        config.svdIterations(), seedFor(path) + 7919L * refreshes);
+                long[] next = LiftMasks.select(weff, s.k(), config, seedFor(path) + 7919L * refreshes);
                 int[] carry = LiftMasks.carry(old, next);
                 long[] frozenOld = s.frozenIndices == null ? new long[0] : s.frozenIndices.toLongArray();
                 long[] leaving = minus(union(old, frozenOld), next);

@@ -66,7 +66,7 @@ final class LiftInjector {
         NDArray w0 = layer.baseWeight().getArray();
         Shape shape = w0.getShape();
         long k = config.budget(shape.get(0), shape.get(1));
-        long[] selected = LiftMasks.select(w0, k, config.filterRank(), config.svdOversample(), config.svdIterations(), seed);
+        long[] selected = LiftMasks.select(w0, k, config, seed);
         NDArray indices = ctx.manager().create(selected).toDevice(w0.getDevice(), false);
         indices.attach(ctx.manager());
         NDArray values;

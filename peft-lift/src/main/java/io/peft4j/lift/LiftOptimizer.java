@@ -44,6 +44,14 @@ import java.util.TreeMap;
  */
 public final class LiftOptimizer implements PeftOptimizer {
 
+    /**
+     * The global gradient-norm clip to train LIFT with: 0 (off). The reference ({@code
+     * finetune_sft.py}: accelerate loop, {@code optimizer.step()} right after {@code backward}) does
+     * not clip; {@code FineTuner}'s default is 1.0, so pass this to {@code maxGradNorm}.
+     */
+    public static final double REFERENCE_MAX_GRAD_NORM = 0.0;
+
+
     private static final String EXP_AVG = "exp_avg";
     private static final String EXP_AVG_SQ = "exp_avg_sq";
     private static final String STEP = "step";
@@ -71,21 +79,31 @@ public final class LiftOptimizer implements PeftOptimizer {
         this.interval = c.updateInterval();
     }
 
-    /** The sparse Adam of {@code peft}'s active adapter, which must be a LIFT adapter. */
+    /**
+     * The sparse Adam of {@code peft}'s active adapter, which must be a LIFT adapter.
+     *
+     * @param peft a model whose active adapter is a LIFT adapter
+     * @return the optimiser
+     */
     public static LiftOptimizer forModel(PeftModel peft) {
         String active = peft.activeAdapter();
         checkArgument(active != null, "the PeftModel has no active adapter");
         return forAdapter(peft.adapter(active));
     }
 
-    /** The sparse Adam of a LIFT adapter. */
+    /**
+     * The sparse Adam of a LIFT adapter.
+     *
+     * @param adapter a LIFT adapter
+     * @return the optimiser
+     */
     public static LiftOptimizer forAdapter(Adapter adapter) {
         LiftAdapter lift = adapter.as(LiftAdapter.class).orElseThrow(() -> new IllegalArgumentException(
                 "LiftOptimizer needs a LIFT adapter, got " + adapter.name() + " (" + adapter.config().peftType() + ")"));
         return new LiftOptimizer(lift);
     }
 
-    /** Optimiser steps taken (the refresh clock). */
+    /** {@return optimiser steps taken (the refresh clock)} */
     public long steps() {
         return steps;
     }
@@ -301,12 +319,12 @@ public final class LiftOptimizer implements PeftOptimizer {
         return bytes;
     }
 
-    /** What dense Adam would hold for the same matrices (two m n moments and a counter each). */
+    /** {@return what dense Adam would hold for the same matrices (two m n moments and a counter each)} */
     public long denseAdamStateBytes() {
         return adapter.denseAdamStateBytes();
     }
 
-    /** A one-line memory report: sparse state vs dense Adam. */
+    /** {@return a one-line memory report: sparse state vs dense Adam} */
     public String memoryReport() {
         long dense = denseAdamStateBytes();
         long sparse = stateBytes();

@@ -27,6 +27,17 @@ class LiftConfigJsonTest {
         assertEquals(LiftMethod.class, PeftMethods.forType("LIFT").getClass());
         LiftConfig d = LiftConfig.builder().density(0.05).filterRank(0).build();
         assertEquals(d, LiftConfig.fromJson(d.toJson(), warnings::add));
+        assertEquals(MaskSelection.LARGEST, d.maskSelection(), "the paper's rule is the default");
+        assertEquals("largest", d.toJson().get("mask_selection").getAsString());
+        assertEquals(512, d.exactSvdMaxDim());
+        LiftConfig e = LiftConfig.builder().maskSelection(MaskSelection.SMALLEST).exactSvdMaxDim(0).build();
+        JsonObject ej = e.toJson();
+        assertEquals("smallest", ej.get("mask_selection").getAsString());
+        assertEquals(0, ej.get("exact_svd_max_dim").getAsInt());
+        LiftConfig back = LiftConfig.fromJson(ej, warnings::add);
+        assertEquals(e, back);
+        assertEquals(MaskSelection.SMALLEST, back.maskSelection());
+        assertTrue(warnings.isEmpty(), warnings.toString());
         assertTrue(d.targets().isAllLinear(), "the default targets are all-linear");
     }
 
@@ -51,5 +62,13 @@ class LiftConfigJsonTest {
                 .getMessage().contains("beta2"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().filterRank(-1))
                 .getMessage().contains("got -1"));
+        JsonObject badSelection = LiftConfig.builder().build().toJson();
+        badSelection.addProperty("mask_selection", "lift_sparse");
+        String msg = assertThrows(IllegalArgumentException.class, () -> LiftConfig.fromJson(badSelection, w -> { })).getMessage();
+        assertTrue(msg.contains("mask_selection") && msg.contains("\"lift_sparse\""), msg);
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().exactSvdMaxDim(-1))
+                .getMessage().contains("exact_svd_max_dim must be >= 0 (0 = always randomized), got -1"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().maskSelection(null))
+                .getMessage().contains("mask_selection"));
     }
 }

@@ -27,6 +27,10 @@ class LiftContractTest extends AdapterContractSuite {
                 new Case("all-linear r1 R2", TestModels.Kind.TRANSFORMER, LiftConfig.builder().rank(1).filterRank(2).build()),
                 new Case("qv density 0.25 plain magnitude", TestModels.Kind.TRANSFORMER,
                         LiftConfig.builder().density(0.25).filterRank(0).targets("q_proj", "v_proj").build()),
+                new Case("all-linear r1 R2 smallest", TestModels.Kind.TRANSFORMER,
+                        LiftConfig.builder().rank(1).filterRank(2).maskSelection(MaskSelection.SMALLEST).build()),
+                new Case("mlp r1 R2 randomized SVD", TestModels.Kind.MLP,
+                        LiftConfig.builder().rank(1).filterRank(2).exactSvdMaxDim(0).targets("Linear_1", "Linear_3").build()),
                 new Case("o_proj k = mn", TestModels.Kind.TRANSFORMER,
                         LiftConfig.builder().density(1.0).targets("o_proj").layersToTransform(List.of(1)).build()));
     }

@@ -163,6 +163,85 @@ class LiftMaskTest {
     }
 
     @Test
+    void eachSelectionPicksTheRightEntriesOfAHandMadeMatrix() {
+        // |W| row-major: 0.5 9 -3 0.1 / 7 -0.2 4 -8 / 2 6 -1 5 ; k = 4, plain magnitude (R = 0)
+        NDArray w = manager.create(new float[] {0.5f, 9, -3, 0.1f, 7, -0.2f, 4, -8, 2, 6, -1, 5}, new Shape(3, 4));
+        assertArrayEquals(new long[] {1, 4, 7, 9}, // 9, 7, -8, 6
+                LiftMasks.select(w, 4, 0, MaskSelection.LARGEST, 0, 8, 2, 1));
+        assertArrayEquals(new long[] {0, 3, 5, 10}, // 0.5, 0.1, -0.2, -1
+                LiftMasks.select(w, 4, 0, MaskSelection.SMALLEST, 0, 8, 2, 1));
+
+        // Through a wrapped model: the adapter's mask is the config's end of |W'| (R >= rank: |W|).
+        Block base = TestModels.mlp(manager, 7);
+        for (MaskSelection selection : MaskSelection.values()) {
+            LiftConfig config = LiftConfig.builder().rank(1).filterRank(0).maskSelection(selection).targets("Linear_1").build();
+            try (PeftModel peft = PeftModel.wrap(base, config)) {
+                LiftAdapter adapter = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
+                String path = adapter.paths().get(0);
+                float[] weight = adapter.effectiveWeight(path, manager).toFloatArray();
+                long[] mask = adapter.maskIndices(path);
+                boolean[] in = new boolean[weight.length];
+                double insideMin = Double.MAX_VALUE;
+                double insideMax = 0;
+                for (long i : mask) {
+                    in[(int) i] = true;
+                    insideMin = Math.min(insideMin, Math.abs(weight[(int) i]));
+                    insideMax = Math.max(insideMax, Math.abs(weight[(int) i]));
+                }
+                for (int i = 0; i < weight.length; i++) {
+                    if (in[i]) {
+                        continue;
+                    }
+                    double outside = Math.abs(weight[i]);
+                    if (selection == MaskSelection.LARGEST) {
+                        assertTrue(outside <= insideMin, selection + ": unselected |w| " + outside + " above the selected minimum " + insideMin);
+                    } else {
+                        assertTrue(outside >= insideMax, selection + ": unselected |w| " + outside + " below the selected maximum " + insideMax);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void exactAndRandomizedLowRankAgreeOnALowRankMatrix() {
+        int m = 40;
+        int n = 30;
+        Random random = new Random(23);
+        // rank 4 with well-separated singular values, so the rank-2 approximation is well defined
+        NDArray w = manager.zeros(new Shape(m, n));
+        float[] scales = {8, 4, 2, 1};
+        for (float scale : scales) {
+            NDArray u = manager.create(gaussian(random, m), new Shape(m, 1));
+            NDArray v = manager.create(gaussian(random, n), new Shape(1, n));
+            w = w.add(u.matMul(v).mul(scale));
+        }
+        int rank = 2;
+        float[] exact = io.peft4j.core.linalg.ExactLowRank.approximate(w, rank).toFloatArray();
+        float[] randomized;
+        try (RandomizedSvd.Result r = RandomizedSvd.compute(w, rank, 8, 2, 3)) {
+            randomized = r.u().mul(r.s().reshape(1, rank)).matMul(r.vt()).toFloatArray();
+        }
+        double max = 0;
+        double worst = 0;
+        for (int i = 0; i < exact.length; i++) {
+            max = Math.max(max, Math.abs(exact[i]));
+            worst = Math.max(worst, Math.abs(exact[i] - randomized[i]));
+        }
+        assertTrue(worst <= 1e-4 * max, "exact and randomized rank-2 approximations differ by " + worst + " (max " + max + ")");
+        // the approximation is not W itself (rank 4), so the filter is doing something
+        float[] full = w.toFloatArray();
+        double diff = 0;
+        for (int i = 0; i < full.length; i++) {
+            diff = Math.max(diff, Math.abs(full[i] - exact[i]));
+        }
+        assertTrue(diff > 1e-2 * max, "rank-2 approximation of a rank-4 matrix must differ from it; max diff " + diff);
+        long k = 100;
+        assertArrayEquals(LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 1024, 8, 2, 3),
+                LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 0, 8, 2, 3), "exact and randomized masks");
+    }
+
+    @Test
     void carryMapsNewPositionsToOldOnes() {
         assertArrayEquals(new int[] {-1, 1, 2, -1}, LiftMasks.carry(new long[] {1, 4, 7}, new long[] {2, 4, 7, 9}));
         assertArrayEquals(new int[] {}, LiftMasks.carry(new long[] {1}, new long[] {}));

@@ -65,12 +65,12 @@ public final class LoraConfig extends TargetedConfig {
         this.seed = b.seed;
     }
 
-    /** A builder with peft's defaults (targets must be set). */
+    /** {@return a builder with peft's defaults (targets must be set)} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder holding this config's values. */
+    /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
         Builder b = new Builder(this);
         b.rank = rank;
@@ -91,67 +91,82 @@ public final class LoraConfig extends TargetedConfig {
         return PEFT_TYPE;
     }
 
-    /** Default rank {@code r}. */
+    /** {@return default rank {@code r}} */
     public int rank() {
         return rank;
     }
 
-    /** Default {@code lora_alpha}. */
+    /** {@return default {@code lora_alpha}} */
     public float alpha() {
         return alpha;
     }
 
-    /** {@code lora_dropout}, applied to the adapter's input in training. */
+    /** {@return {@code lora_dropout}, applied to the adapter's input in training} */
     public float dropout() {
         return dropout;
     }
 
-    /** Whether the scale is {@code alpha / sqrt(r)}. */
+    /** {@return whether the scale is {@code alpha / sqrt(r)}} */
     public boolean useRslora() {
         return useRslora;
     }
 
-    /** Whether DoRA (weight-decomposed LoRA) is used on linear layers. */
+    /** {@return whether DoRA (weight-decomposed LoRA) is used on linear layers} */
     public boolean useDora() {
         return useDora;
     }
 
-    /** How A and B start. */
+    /** {@return how A and B start} */
     public LoraInit init() {
         return init;
     }
 
-    /** Power iterations of the randomized SVD for PiSSA (peft's {@code pissa_niter_N}). */
+    /** {@return power iterations of the randomized SVD for PiSSA (peft's {@code pissa_niter_N})} */
     public int pissaIterations() {
         return pissaIterations;
     }
 
-    /** Per-module ranks by pattern. */
+    /** {@return per-module ranks by pattern} */
     public Map<String, Integer> rankPattern() {
         return rankPattern;
     }
 
-    /** Per-module alphas by pattern. */
+    /** {@return per-module alphas by pattern} */
     public Map<String, Float> alphaPattern() {
         return alphaPattern;
     }
 
-    /** Seed of the random initialization (not part of peft's file). */
+    /** {@return seed of the random initialization (not part of peft's file)} */
     public long seed() {
         return seed;
     }
 
-    /** The rank of the module at {@code path}. */
+    /**
+     * The rank of the module at {@code path}: its {@code rank_pattern} entry, else {@link #rank()}.
+     *
+     * @param path the module's dotted path
+     * @return its rank
+     */
     public int rankFor(String path) {
         return PatternValues.lookup(rankPattern, path, rank);
     }
 
-    /** The alpha of the module at {@code path}. */
+    /**
+     * The alpha of the module at {@code path}: its {@code alpha_pattern} entry, else {@link #alpha()}.
+     *
+     * @param path the module's dotted path
+     * @return its alpha
+     */
     public float alphaFor(String path) {
         return PatternValues.lookup(alphaPattern, path, alpha);
     }
 
-    /** The scale {@code s} of the module at {@code path}. */
+    /**
+     * The scale {@code s} of the module at {@code path}: alpha / r, or alpha / sqrt(r) with rsLoRA.
+     *
+     * @param path the module's dotted path
+     * @return its scale
+     */
     public float scalingFor(String path) {
         int r = rankFor(path);
         float a = alphaFor(path);
@@ -201,6 +216,10 @@ public final class LoraConfig extends TargetedConfig {
     /**
      * Reads peft's {@code adapter_config.json} object. Unknown keys are reported to {@code
      * warnings}; features we cannot reproduce are refused.
+     *
+     * @param j the parsed {@code adapter_config.json}
+     * @param warnings receives one message per ignored key
+     * @return the config
      */
     public static LoraConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
@@ -339,21 +358,36 @@ public final class LoraConfig extends TargetedConfig {
             super(from);
         }
 
-        /** Rank {@code r} (> 0). */
+        /**
+         * Rank {@code r} (> 0).
+         *
+         * @param rank rank {@code r} (> 0)
+         * @return this builder
+         */
         public Builder rank(int rank) {
             Preconditions.checkArgument(rank > 0, "LoRA rank r must be > 0, got %s", rank);
             this.rank = rank;
             return this;
         }
 
-        /** {@code lora_alpha}. */
+        /**
+         * {@code lora_alpha}.
+         *
+         * @param alpha {@code lora_alpha}
+         * @return this builder
+         */
         public Builder alpha(float alpha) {
             Preconditions.checkArgument(Float.isFinite(alpha), "lora_alpha must be finite, got %s", alpha);
             this.alpha = alpha;
             return this;
         }
 
-        /** {@code lora_dropout} in [0, 1). */
+        /**
+         * {@code lora_dropout} in [0, 1).
+         *
+         * @param dropout {@code lora_dropout} in [0, 1)
+         * @return this builder
+         */
         public Builder dropout(float dropout) {
             Preconditions.checkArgument(
                     dropout >= 0 && dropout < 1, "lora_dropout must be in [0, 1), got %s", dropout);
@@ -361,51 +395,92 @@ public final class LoraConfig extends TargetedConfig {
             return this;
         }
 
-        /** rsLoRA scaling {@code alpha / sqrt(r)}. */
+        /**
+         * rsLoRA scaling {@code alpha / sqrt(r)}.
+         *
+         * @param on rsLoRA scaling {@code alpha / sqrt(r)}
+         * @return this builder
+         */
         public Builder useRslora(boolean on) {
             this.useRslora = on;
             return this;
         }
 
-        /** DoRA on linear layers. */
+        /**
+         * DoRA on linear layers.
+         *
+         * @param on DoRA on linear layers
+         * @return this builder
+         */
         public Builder useDora(boolean on) {
             this.useDora = on;
             return this;
         }
 
-        /** Initialization. */
+        /**
+         * Initialization.
+         *
+         * @param init initialization
+         * @return this builder
+         */
         public Builder init(LoraInit init) {
             this.init = Preconditions.checkNotNull(init);
             return this;
         }
 
-        /** Power iterations of PiSSA's randomized SVD (0: exact-ish default of 4 passes). */
+        /**
+         * Power iterations of PiSSA's randomized SVD (0: exact-ish default of 4 passes).
+         *
+         * @param n power iterations of PiSSA's randomized SVD (0: exact-ish default of 4 passes)
+         * @return this builder
+         */
         public Builder pissaIterations(int n) {
             Preconditions.checkArgument(n >= 0, "pissa iterations must be >= 0, got %s", n);
             this.pissaIterations = n;
             return this;
         }
 
-        /** Rank of modules whose path matches a pattern. */
+        /**
+         * Rank of modules whose path matches a pattern ({@code rank_pattern}).
+         *
+         * @param pattern a module-path pattern, as in peft
+         * @param rank the rank of the matching modules (&gt; 0)
+         * @return this builder
+         */
         public Builder rankPattern(String pattern, int rank) {
             Preconditions.checkArgument(rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
             rankPattern.put(pattern, rank);
             return this;
         }
 
-        /** Alpha of modules whose path matches a pattern. */
+        /**
+         * Alpha of modules whose path matches a pattern ({@code alpha_pattern}).
+         *
+         * @param pattern a module-path pattern, as in peft
+         * @param alpha the alpha of the matching modules
+         * @return this builder
+         */
         public Builder alphaPattern(String pattern, float alpha) {
             alphaPattern.put(pattern, alpha);
             return this;
         }
 
-        /** Seed of the random initialization. */
+        /**
+         * Seed of the random initialization.
+         *
+         * @param seed seed of the random initialization
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** Builds the config. */
+        /**
+         * Builds the config.
+         *
+         * @return the config
+         */
         public LoraConfig build() {
             return new LoraConfig(this);
         }

@@ -98,27 +98,50 @@ public final class CompressedAttention implements AutoCloseable {
 
     private final List<Dictionary> dictionaries;
     private final int residualRank;
+    private java.util.Map<String, double[]> outputErrors = java.util.Map.of();
 
     CompressedAttention(List<Dictionary> dictionaries, int residualRank) {
         this.dictionaries = List.copyOf(dictionaries);
         this.residualRank = residualRank;
     }
 
-    /** The dictionary keys, e.g. {@code model.layers.0-4.self_attn.q_proj}. */
+    void setOutputErrors(java.util.Map<String, double[]> errors) {
+        this.outputErrors = java.util.Map.copyOf(errors);
+    }
+
+    /**
+     * With calibration data: the dictionary's summed output error {@code sum_l ||X_l (W_l - Ŵ_l)^T||^2}
+     * on the calibration activations, {@code [Matrix PCA, after refinement]}; null without
+     * calibration (or for a loaded file).
+     *
+     * @param key a dictionary key, as in {@link #dictionaryKeys()}
+     * @return a copy of {@code [Matrix PCA, after refinement]}, or null
+     */
+    public double[] calibrationOutputError(String key) {
+        double[] e = outputErrors.get(key);
+        return e == null ? null : e.clone();
+    }
+
+    /** {@return the dictionary keys, e.g. {@code model.layers.0-4.self_attn.q_proj}} */
     public List<String> dictionaryKeys() {
         List<String> keys = new ArrayList<>();
         dictionaries.forEach(d -> keys.add(d.key));
         return keys;
     }
 
-    /** Every compressed module path. */
+    /** {@return every compressed module path} */
     public List<String> paths() {
         List<String> all = new ArrayList<>();
         dictionaries.forEach(d -> all.addAll(d.paths));
         return all;
     }
 
-    /** The dense weight that replaces module {@code path}: {@code sum_s c_ls D_s (+ U_k S_k V_k^T)}. */
+    /**
+     * The dense weight that replaces module {@code path}: {@code sum_s c_ls D_s (+ U_k S_k V_k^T)}.
+     *
+     * @param path the module's dotted path
+     * @return the dense weight (out, in)
+     */
     public NDArray denseWeight(String path) {
         for (Dictionary d : dictionaries) {
             int l = d.paths.indexOf(path);
@@ -129,12 +152,22 @@ public final class CompressedAttention implements AutoCloseable {
         throw new IllegalArgumentException("'" + path + "' is not a compressed module; have " + paths());
     }
 
-    /** The atoms (S, out, in) of dictionary {@code key} (owned by this object). */
+    /**
+     * The atoms (S, out, in) of dictionary {@code key} (owned by this object).
+     *
+     * @param key the dictionary key (projection type with layer range)
+     * @return the atoms
+     */
     public NDArray atoms(String key) {
         return dict(key).atoms;
     }
 
-    /** The L x S coefficients of dictionary {@code key} (a copy). */
+    /**
+     * The L x S coefficients of dictionary {@code key} (a copy).
+     *
+     * @param key the dictionary key (projection type with layer range)
+     * @return the coefficients, one row per layer
+     */
     public double[][] coefficients(String key) {
         double[][] c = dict(key).coefficients;
         double[][] copy = new double[c.length][];
@@ -153,7 +186,7 @@ public final class CompressedAttention implements AutoCloseable {
         throw new IllegalArgumentException("No dictionary '" + key + "'; have " + dictionaryKeys());
     }
 
-    /** Weights of the targets before compression: sum of L * out * in. */
+    /** {@return weights of the targets before compression: sum of L * out * in} */
     public long originalParameters() {
         long n = 0;
         for (Dictionary d : dictionaries) {
@@ -162,7 +195,11 @@ public final class CompressedAttention implements AutoCloseable {
         return n;
     }
 
-    /** Numbers stored after compression: per dictionary {@code S*out*in + L*S}, plus {@code L*k*(out+in)}. */
+    /**
+     * Numbers stored after compression: per dictionary {@code S*out*in + L*S}, plus {@code L*k*(out+in)}.
+     *
+     * @return the stored numbers
+     */
     public long compressedParameters() {
         long n = 0;
         for (Dictionary d : dictionaries) {
@@ -174,12 +211,17 @@ public final class CompressedAttention implements AutoCloseable {
         return n;
     }
 
-    /** {@code 1 - compressed / original}. */
+    /** {@return {@code 1 - compressed / original}} */
     public double reduction() {
         return 1.0 - (double) compressedParameters() / originalParameters();
     }
 
-    /** Per-layer relative Frobenius errors {@code ||W - W_hat|| / ||W||} of dictionary {@code key}, measured at compression. */
+    /**
+     * Per-layer relative Frobenius errors {@code ||W - W_hat|| / ||W||} of dictionary {@code key}, measured at compression.
+     *
+     * @param key the dictionary key (projection type with layer range)
+     * @return one error per layer
+     */
     public double[] relativeErrors(String key) {
         return dict(key).relativeErrors.clone();
     }
@@ -206,6 +248,7 @@ public final class CompressedAttention implements AutoCloseable {
     /**
      * Writes the dense weights into {@code model}'s target Linears (all shapes are checked first).
      *
+     * @param model the model whose target Linears receive the dense weights
      * @throws IllegalArgumentException naming a path that is missing, not a Linear or of another shape
      */
     public void applyTo(Block model) {
@@ -242,7 +285,7 @@ public final class CompressedAttention implements AutoCloseable {
         }
     }
 
-    /** A table of the dictionaries: layers, shape, S, relative errors; and the totals. */
+    /** {@return a table of the dictionaries: layers, shape, S, relative errors; and the totals} */
     public String report() {
         StringBuilder sb = new StringBuilder();
         for (Dictionary d : dictionaries) {
@@ -261,7 +304,12 @@ public final class CompressedAttention implements AutoCloseable {
         return sb.toString();
     }
 
-    /** Writes the compact file (atomically). */
+    /**
+     * Writes the compact file (atomically).
+     *
+     * @param file the file to write
+     * @throws IOException when the file cannot be written
+     */
     public void save(Path file) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         List<NDArray> temp = new ArrayList<>();
@@ -309,6 +357,9 @@ public final class CompressedAttention implements AutoCloseable {
     /**
      * Reads a file written by {@link #save}.
      *
+     * @param file a file written by {@link #save}
+     * @param manager owns the loaded arrays
+     * @return the compressed attention
      * @throws IOException if the file is unreadable or lacks a tensor its metadata names
      */
     public static CompressedAttention load(Path file, NDManager manager) throws IOException {

@@ -46,8 +46,9 @@ final class Dictionaries {
     /**
      * Groups {@code targets} (in tree order) into dictionaries.
      *
-     * @throws IllegalArgumentException when a type has fewer layers than groups, when a group has
-     *     fewer layers than atoms, or when one type mixes weight shapes
+     * @throws IllegalArgumentException when a type has fewer layers than groups or a number of
+     *     layers the groups do not divide, when a group has fewer layers than atoms, or when one type
+     *     mixes weight shapes
      */
     static List<Group> of(List<ModuleNode> targets, int groups, int atoms) {
         Map<String, List<ModuleNode>> byType = new LinkedHashMap<>();
@@ -61,6 +62,11 @@ final class Dictionaries {
             if (groups > l) {
                 throw new IllegalArgumentException("num_groups " + groups + " exceeds the " + l + " layer(s) of projection type '"
                         + e.getKey() + "'");
+            }
+            if (l % groups != 0) {
+                // the paper's groups are runs of equally many consecutive layers
+                throw new IllegalArgumentException("num_groups " + groups + " does not divide the " + l + " layers of projection type '"
+                        + e.getKey() + "' (groups are equal runs of consecutive layers); use a divisor of " + l);
             }
             var shape = weightOf(nodes.get(0).block()).getArray().getShape();
             for (ModuleNode n : nodes) {

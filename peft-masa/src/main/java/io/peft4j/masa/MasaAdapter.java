@@ -64,19 +64,24 @@ public final class MasaAdapter implements Adapter {
         return config;
     }
 
-    /** The module paths this adapter lives in. */
+    /** {@return the module paths this adapter lives in} */
     public List<String> paths() {
         return layers.paths();
     }
 
-    /** The dictionary keys (projection type with layer range), in order. */
+    /** {@return the dictionary keys (projection type with layer range), in order} */
     public List<String> dictionaryKeys() {
         List<String> keys = new ArrayList<>();
         dictionaries.forEach(d -> keys.add(d.key));
         return keys;
     }
 
-    /** The Gram eigenvalues (descending) of dictionary {@code key}, as fitted at attach time. */
+    /**
+     * The Gram eigenvalues (descending) of dictionary {@code key}, as fitted at attach time.
+     *
+     * @param key the dictionary key (projection type with layer range)
+     * @return the eigenvalues, descending
+     */
     public double[] eigenvalues(String key) {
         for (MasaLinear.Dictionary d : dictionaries) {
             if (d.key.equals(key)) {
@@ -86,7 +91,12 @@ public final class MasaAdapter implements Adapter {
         throw new IllegalArgumentException("No MASA dictionary '" + key + "'; have " + dictionaryKeys());
     }
 
-    /** The wrapper at {@code path}. */
+    /**
+     * The wrapper at {@code path}.
+     *
+     * @param path the module's dotted path
+     * @return the wrapper
+     */
     public MasaLinear layer(String path) {
         MasaLinear l = layers.layer(path);
         if (l == null) {
@@ -98,12 +108,20 @@ public final class MasaAdapter implements Adapter {
     /**
      * The atoms layer {@code path} uses: the shared trainable Parameter (one object per
      * dictionary), or {@code null} in coefficient mode.
+     *
+     * @param path the module's dotted path
+     * @return the shared atoms, or null in coefficient mode
      */
     public Parameter sharedAtoms(String path) {
         return layer(path).sharedAtoms(name);
     }
 
-    /** Layer {@code path}'s current effective weight {@code W0 + c.D - c0.D0} (a new array). */
+    /**
+     * Layer {@code path}'s current effective weight {@code W0 + c.D - c0.D0} (a new array).
+     *
+     * @param path the module's dotted path
+     * @return the effective weight
+     */
     public NDArray effectiveWeight(String path) {
         MasaLinear l = layer(path);
         MasaLinear.Entry e = layers.entry(path);

@@ -11,8 +11,15 @@ import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 
+import ai.djl.ndarray.NDList;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.tree.ModuleReplacer;
+
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
@@ -38,8 +45,12 @@ public final class MasaCompressor {
     private final int residualRank;
     private final long seed;
     private final int powerIterations;
+    private final List<NDList> calibration;
+    private final int refinementIterations;
 
     private MasaCompressor(Builder b, MasaConfig shared) {
+        this.calibration = b.calibration;
+        this.refinementIterations = b.refinementIterations;
         this.targets = shared.targets();
         this.atoms = shared.atoms();
         this.groups = shared.groups();
@@ -48,17 +59,17 @@ public final class MasaCompressor {
         this.powerIterations = b.powerIterations;
     }
 
-    /** A builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set). */
+    /** {@return a builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set)} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** S. */
+    /** {@return S, the atoms per dictionary} */
     public int atoms() {
         return atoms;
     }
 
-    /** k, the residual rank kept per layer (0: none). */
+    /** {@return k, the residual rank kept per layer (0: none)} */
     public int residualRank() {
         return residualRank;
     }
@@ -67,6 +78,8 @@ public final class MasaCompressor {
      * Fits the dictionaries to {@code model}'s current target weights. The model is not changed.
      *
      * @param manager owns the returned arrays (close the result or the manager)
+     * @param model the model whose target weights are fitted
+     * @return the fitted dictionaries and coefficients
      * @throws IllegalArgumentException naming the target, group or shape that does not fit
      */
     public CompressedAttention compress(Block model, NDManager manager) {
@@ -78,6 +91,8 @@ public final class MasaCompressor {
             }
         }
         List<Dictionaries.Group> plan = Dictionaries.of(nodes, groups, atoms);
+        Map<String, NDArray> grams = calibration == null ? Map.of() : recordGrams(model, nodes, manager);
+        Map<String, double[]> outputErrors = new LinkedHashMap<>();
         List<CompressedAttention.Dictionary> dicts = new ArrayList<>();
         try {
             for (Dictionaries.Group g : plan) {
@@ -87,7 +102,19 @@ public final class MasaCompressor {
                     weights.add(Dictionaries.weightOf(n.block()).getArray());
                     paths.add(n.path());
                 }
-                MatrixPca.Result pca = MatrixPca.fit(weights, atoms, manager);
+                MatrixPca.Result fitted = MatrixPca.fit(weights, atoms, manager);
+                MatrixPca.Result pca = fitted;
+                if (calibration != null) {
+                    List<NDArray> hs = new ArrayList<>();
+                    for (String path : paths) {
+                        hs.add(grams.get(path));
+                    }
+                    DataAwareRefinement.Result r = DataAwareRefinement.refine(weights, hs, fitted.atoms(), fitted.coefficients(),
+                            refinementIterations, manager);
+                    fitted.close();
+                    pca = new MatrixPca.Result(r.atoms(), r.coefficients(), fitted.eigenvalues());
+                    outputErrors.put(g.key(), new double[] {r.objectiveBefore(), r.objectiveAfter()});
+                }
                 long out = weights.get(0).getShape().get(0);
                 long in = weights.get(0).getShape().get(1);
                 int k = (int) Math.min(residualRank, Math.min(out, in));
@@ -115,10 +142,60 @@ public final class MasaCompressor {
         } catch (RuntimeException e) {
             dicts.forEach(CompressedAttention.Dictionary::close);
             throw e;
+        } finally {
+            grams.values().forEach(NDArray::close);
         }
         CompressedAttention result = new CompressedAttention(dicts, residualRank);
+        result.setOutputErrors(outputErrors);
         result.measureErrors(model);
         return result;
+    }
+
+    /**
+     * Runs the calibration inputs through {@code model} with a recorder in place of every target and
+     * returns each target's input Gram matrix {@code X^T X} by path. The model is restored after.
+     */
+    private Map<String, NDArray> recordGrams(Block model, List<ModuleNode> nodes, NDManager manager) {
+        Map<String, ActivationRecorder> recorders = new LinkedHashMap<>();
+        List<ModuleReplacer.Replacement> installed = new ArrayList<>();
+        Map<String, NDArray> grams = new LinkedHashMap<>();
+        try {
+            for (ModuleNode n : nodes) {
+                ActivationRecorder r = new ActivationRecorder(n.block(), manager);
+                installed.add(ModuleReplacer.replace(n, r));
+                recorders.put(n.path(), r);
+            }
+            for (NDList inputs : calibration) {
+                try (NDManager step = manager.newSubManager()) {
+                    NDList in = new NDList();
+                    for (NDArray a : inputs) {
+                        NDArray d = a.duplicate();
+                        d.attach(step);
+                        in.add(d);
+                    }
+                    model.forward(new ParameterStore(step, false), in, false).close();
+                }
+            }
+            for (Map.Entry<String, ActivationRecorder> e : recorders.entrySet()) {
+                if (e.getValue().gram() == null) {
+                    throw new IllegalArgumentException("MASA calibration: no calibration input reached target '" + e.getKey()
+                            + "' (do the inputs fit the model's forward?)");
+                }
+                grams.put(e.getKey(), e.getValue().gram());
+            }
+            return grams;
+        } catch (RuntimeException e) {
+            recorders.values().forEach(r -> {
+                if (r.gram() != null) {
+                    r.gram().close();
+                }
+            });
+            throw e;
+        } finally {
+            for (int i = installed.size() - 1; i >= 0; i--) {
+                installed.get(i).undo();
+            }
+        }
     }
 
     /** Builder of {@link MasaCompressor}. */
@@ -129,30 +206,96 @@ public final class MasaCompressor {
         private int residualRank;
         private long seed = 42;
         private int powerIterations = 2;
+        private List<NDList> calibration;
+        private int refinementIterations = 10;
 
         private Builder() {}
 
-        /** Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}. */
+        /**
+         * Calibration inputs (each one the model's forward inputs, e.g. {@code [ids]} of a few
+         * sequences without padding): turns on the data-aware local refinement, which fits atoms and
+         * coefficients to each projection's output on these activations instead of to its weight.
+         * The arrays are copied per forward and not kept.
+         *
+         * @param inputs the calibration inputs, at least one, none empty
+         * @return this builder
+         * @throws IllegalArgumentException if the list is null, empty, or holds an empty input
+         */
+        public Builder calibration(List<NDList> inputs) {
+            if (inputs == null || inputs.isEmpty()) {
+                throw new IllegalArgumentException("MASA calibration data is empty: give at least one input"
+                        + " (the paper uses a few hundred sequences)");
+            }
+            for (int i = 0; i < inputs.size(); i++) {
+                if (inputs.get(i) == null || inputs.get(i).isEmpty()) {
+                    throw new IllegalArgumentException("MASA calibration input " + i + " is empty: each input is the model's"
+                            + " forward inputs, e.g. [input_ids]");
+                }
+            }
+            this.calibration = List.copyOf(inputs);
+            return this;
+        }
+
+        /**
+         * Rounds of the refinement's alternating least squares (default 10, at least 1).
+         *
+         * @param n the number of rounds
+         * @return this builder
+         */
+        public Builder refinementIterations(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("refinementIterations must be >= 1, got " + n);
+            }
+            this.refinementIterations = n;
+            return this;
+        }
+
+        /**
+         * Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}.
+         *
+         * @param names targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}
+         * @return this builder
+         */
         public Builder targets(String... names) {
             return with(c -> c.targets(names));
         }
 
-        /** Targets as one full-match regex. */
+        /**
+         * Targets as one full-match regex.
+         *
+         * @param regex targets as one full-match regex
+         * @return this builder
+         */
         public Builder targetRegex(String regex) {
             return with(c -> c.targetRegex(regex));
         }
 
-        /** S, atoms per dictionary (>= 1, at most the layers of the smallest group). */
+        /**
+         * S, atoms per dictionary (>= 1, at most the layers of the smallest group).
+         *
+         * @param atoms S, atoms per dictionary (>= 1, at most the layers of the smallest group)
+         * @return this builder
+         */
         public Builder atoms(int atoms) {
             return with(c -> c.atoms(atoms));
         }
 
-        /** G, consecutive-layer groups per projection type (default 1). */
+        /**
+         * G, consecutive-layer groups per projection type (default 1).
+         *
+         * @param groups G, consecutive-layer groups per projection type (default 1)
+         * @return this builder
+         */
         public Builder groups(int groups) {
             return with(c -> c.groups(groups));
         }
 
-        /** k: keep a rank-k part of each layer's residual (default 0: drop it). */
+        /**
+         * k: keep a rank-k part of each layer's residual (default 0: drop it).
+         *
+         * @param k keep a rank-k part of each layer's residual (default 0: drop it)
+         * @return this builder
+         */
         public Builder residualRank(int k) {
             if (k < 0) {
                 throw new IllegalArgumentException("residualRank must be >= 0, got " + k);
@@ -161,13 +304,23 @@ public final class MasaCompressor {
             return this;
         }
 
-        /** Seed of the randomized SVD of the residual (default 42). */
+        /**
+         * Seed of the randomized SVD of the residual (default 42).
+         *
+         * @param seed seed of the randomized SVD of the residual (default 42)
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** Power iterations of the randomized SVD (default 2). */
+        /**
+         * Power iterations of the randomized SVD (default 2).
+         *
+         * @param n power iterations of the randomized SVD (default 2)
+         * @return this builder
+         */
         public Builder powerIterations(int n) {
             if (n < 0) {
                 throw new IllegalArgumentException("powerIterations must be >= 0, got " + n);
@@ -179,6 +332,7 @@ public final class MasaCompressor {
         /**
          * Builds the compressor.
          *
+         * @return the compressor
          * @throws IllegalArgumentException if S was not set
          */
         public MasaCompressor build() {

@@ -21,8 +21,8 @@ import java.util.function.Consumer;
  * <p>Targets are grouped into <em>projection types</em> by their path with the layer number taken
  * out ({@code model.layers.3.self_attn.q_proj} belongs to {@code model.layers.*.self_attn.q_proj}),
  * so every Q projection shares one dictionary, every K projection another, and so on. With {@code
- * groups = G} each type's L layers are split into G runs of consecutive layers (sizes differing by
- * at most one), each with its own dictionary of S atoms.
+ * groups = G} each type's L layers are split into G equal runs of consecutive layers (G must divide
+ * L), each with its own dictionary of S atoms (S at most L / G).
  *
  * <p>Immutable; build with {@link #builder()}.
  */
@@ -47,7 +47,7 @@ public final class MasaConfig extends TargetedConfig {
         this.mode = b.mode;
     }
 
-    /** A builder: targets {@link #DEFAULT_TARGETS} unless set; atoms must be set. */
+    /** {@return a builder: targets {@link #DEFAULT_TARGETS} unless set; atoms must be set} */
     public static Builder builder() {
         return new Builder();
     }
@@ -57,17 +57,17 @@ public final class MasaConfig extends TargetedConfig {
         return PEFT_TYPE;
     }
 
-    /** S: atoms per dictionary. */
+    /** {@return S: atoms per dictionary} */
     public int atoms() {
         return atoms;
     }
 
-    /** G: dictionaries per projection type (consecutive layer groups). */
+    /** {@return G: dictionaries per projection type (consecutive layer groups)} */
     public int groups() {
         return groups;
     }
 
-    /** What trains. */
+    /** {@return what trains} */
     public MasaMode mode() {
         return mode;
     }
@@ -95,6 +95,9 @@ public final class MasaConfig extends TargetedConfig {
      * Reads {@code adapter_config.json}. Unknown keys go to {@code warnings}; {@code num_atoms} is
      * required.
      *
+     * @param j the parsed {@code adapter_config.json}
+     * @param warnings receives one message per ignored key
+     * @return the config
      * @throws IllegalArgumentException naming a missing key or a bad value
      */
     public static MasaConfig fromJson(JsonObject j, Consumer<String> warnings) {
@@ -148,7 +151,12 @@ public final class MasaConfig extends TargetedConfig {
             super(t -> t.targets(DEFAULT_TARGETS));
         }
 
-        /** S, atoms per dictionary: at least 1 and at most the layers in the smallest group. */
+        /**
+         * S, atoms per dictionary: at least 1 and at most the layers in the smallest group.
+         *
+         * @param atoms S, atoms per dictionary: at least 1 and at most the layers in the smallest group
+         * @return this builder
+         */
         public Builder atoms(int atoms) {
             if (atoms < 1) {
                 throw new IllegalArgumentException("num_atoms (S) must be >= 1, got " + atoms);
@@ -157,7 +165,12 @@ public final class MasaConfig extends TargetedConfig {
             return this;
         }
 
-        /** G, consecutive-layer groups per projection type, each with its own dictionary (default 1). */
+        /**
+         * G, consecutive-layer groups per projection type, each with its own dictionary (default 1).
+         *
+         * @param groups G, consecutive-layer groups per projection type, each with its own dictionary (default 1)
+         * @return this builder
+         */
         public Builder groups(int groups) {
             if (groups < 1) {
                 throw new IllegalArgumentException("num_groups must be >= 1, got " + groups);
@@ -166,13 +179,22 @@ public final class MasaConfig extends TargetedConfig {
             return this;
         }
 
-        /** What trains (default {@link MasaMode#COEFFICIENTS}). */
+        /**
+         * What trains (default {@link MasaMode#COEFFICIENTS}).
+         *
+         * @param mode what trains (default {@link MasaMode#COEFFICIENTS})
+         * @return this builder
+         */
         public Builder mode(MasaMode mode) {
             this.mode = Objects.requireNonNull(mode, "mode");
             return this;
         }
 
-        /** Builds the config. */
+        /**
+         * Builds the config.
+         *
+         * @return the config
+         */
         public MasaConfig build() {
             if (atoms < 1) {
                 throw new IllegalArgumentException("num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7% fewer attention parameters");

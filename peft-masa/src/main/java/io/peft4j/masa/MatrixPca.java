@@ -37,17 +37,17 @@ public final class MatrixPca {
      */
     public record Result(NDArray atoms, double[][] coefficients, double[] eigenvalues) implements AutoCloseable {
 
-        /** S. */
+        /** {@return S, the number of atoms} */
         public int numAtoms() {
             return (int) atoms.getShape().get(0);
         }
 
-        /** L. */
+        /** {@return L, the number of layers (rows of the coefficients)} */
         public int numLayers() {
             return coefficients.length;
         }
 
-        /** Sum of the eigenvalues the S atoms leave out: the squared reconstruction error. */
+        /** {@return sum of the eigenvalues the S atoms leave out: the squared reconstruction error} */
         public double droppedEnergy() {
             double sum = 0;
             for (int i = numAtoms(); i < eigenvalues.length; i++) {
@@ -56,7 +56,12 @@ public final class MatrixPca {
             return sum;
         }
 
-        /** Layer l's reconstruction {@code sum_s C[l][s] D_s} (out, in), attached to the atoms' manager. */
+        /**
+         * Layer l's reconstruction {@code sum_s C[l][s] D_s} (out, in), attached to the atoms' manager.
+         *
+         * @param layer the layer index l
+         * @return the reconstruction
+         */
         public NDArray reconstruct(int layer) {
             return combine(atoms, coefficients[layer]);
         }
@@ -91,6 +96,7 @@ public final class MatrixPca {
      * @param weights L >= 1 floating-point 2-D arrays of one shape (not modified)
      * @param atoms S, 1 to L
      * @param manager the manager the atoms attach to
+     * @return the atoms, coefficients and eigenvalues
      * @throws IllegalArgumentException for an empty list, mixed shapes, S out of range, or when the
      *     weights span fewer than S dimensions (an eigenvalue among the top S is zero)
      */

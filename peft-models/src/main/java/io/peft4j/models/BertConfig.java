@@ -177,25 +177,35 @@ public final class BertConfig {
                 .numLabels(numLabels).addPoolingLayer(addPoolingLayer).initializerRange(initializerRange);
     }
 
+    /** {@return the vocabulary size ({@code vocab_size})} */
     public int vocabSize() { return vocabSize; }
+    /** {@return the hidden size ({@code hidden_size})} */
     public int hiddenSize() { return hiddenSize; }
+    /** {@return the number of layers ({@code num_hidden_layers})} */
     public int numHiddenLayers() { return numHiddenLayers; }
+    /** {@return the number of attention heads ({@code num_attention_heads})} */
     public int numAttentionHeads() { return numAttentionHeads; }
     /** @return hidden_size / num_attention_heads */
     public int headDim() { return hiddenSize / numAttentionHeads; }
+    /** {@return the feed-forward width ({@code intermediate_size})} */
     public int intermediateSize() { return intermediateSize; }
+    /** {@return the number of positions ({@code max_position_embeddings})} */
     public int maxPositionEmbeddings() { return maxPositionEmbeddings; }
+    /** {@return the number of token types ({@code type_vocab_size})} */
     public int typeVocabSize() { return typeVocabSize; }
+    /** {@return the layer-norm epsilon ({@code layer_norm_eps})} */
     public double layerNormEps() { return layerNormEps; }
     /** @return dropout on hidden states, applied only in training passes */
     public double hiddenDropoutProb() { return hiddenDropoutProb; }
     /** @return dropout on attention weights, applied only in training passes */
     public double attentionProbsDropoutProb() { return attentionProbsDropoutProb; }
+    /** {@return the padding token id ({@code pad_token_id})} */
     public int padTokenId() { return padTokenId; }
     /** @return classes of the sequence-classification head */
     public int numLabels() { return numLabels; }
     /** @return whether {@link BertModel} has a {@code pooler} */
     public boolean addPoolingLayer() { return addPoolingLayer; }
+    /** {@return the standard deviation of the weight initialisation ({@code initializer_range})} */
     public double initializerRange() { return initializerRange; }
 
     private List<Object> fields() {
@@ -242,19 +252,103 @@ public final class BertConfig {
 
         private Builder() {}
 
+        /**
+         * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder vocabSize(int v) { vocabSize = v; return this; }
+        /**
+         * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        /**
+         * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder numHiddenLayers(int v) { numHiddenLayers = v; return this; }
+        /**
+         * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
+        /**
+         * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        /**
+         * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        /**
+         * Sets {@code type_vocab_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder typeVocabSize(int v) { typeVocabSize = v; return this; }
+        /**
+         * Sets {@code layer_norm_eps}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder layerNormEps(double v) { layerNormEps = v; return this; }
+        /**
+         * Sets {@code hidden_dropout_prob}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder hiddenDropoutProb(double v) { hiddenDropoutProb = v; return this; }
+        /**
+         * Sets {@code attention_probs_dropout_prob}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder attentionProbsDropoutProb(double v) { attentionProbsDropoutProb = v; return this; }
+        /**
+         * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder padTokenId(int v) { padTokenId = v; return this; }
+        /**
+         * Sets {@code num_labels}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder numLabels(int v) { numLabels = v; return this; }
+        /**
+         * Sets {@code add_pooling_layer}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder addPoolingLayer(boolean v) { addPoolingLayer = v; return this; }
+        /**
+         * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder initializerRange(double v) { initializerRange = v; return this; }
 
         /** @return the validated configuration */

@@ -11,8 +11,11 @@ public final class CheckpointException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** Model parameters the checkpoint lacks. */
     private final List<String> missing;
+    /** Checkpoint tensors the model has no parameter for. */
     private final List<String> unexpected;
+    /** Tensors whose shape differs from the parameter's. */
     private final List<String> mismatched;
 
     CheckpointException(String source, List<String> missing, List<String> unexpected,

@@ -70,13 +70,61 @@ public final class GenerationConfig {
 
         private Builder() {}
 
+        /**
+         * Sets how many tokens to add at most to each prompt.
+         *
+         * @param v the most tokens to add to each prompt
+         * @return this builder
+         */
         public Builder maxNewTokens(int v) { maxNewTokens = v; return this; }
+        /**
+         * Sets sampling (true) or greedy decoding (false).
+         *
+         * @param v whether to sample (else greedy)
+         * @return this builder
+         */
         public Builder sample(boolean v) { sample = v; return this; }
+        /**
+         * Sets the softmax temperature of sampling.
+         *
+         * @param v the softmax temperature (&gt; 0)
+         * @return this builder
+         */
         public Builder temperature(double v) { temperature = v; return this; }
+        /**
+         * Sets top-k filtering of sampling.
+         *
+         * @param v keep only the k most likely tokens (0: off)
+         * @return this builder
+         */
         public Builder topK(int v) { topK = v; return this; }
+        /**
+         * Sets nucleus (top-p) filtering of sampling.
+         *
+         * @param v nucleus sampling threshold in (0, 1]
+         * @return this builder
+         */
         public Builder topP(double v) { topP = v; return this; }
+        /**
+         * Sets the sampling seed.
+         *
+         * @param v the seed of sampling
+         * @return this builder
+         */
         public Builder seed(long v) { seed = v; return this; }
+        /**
+         * Sets the end-of-sequence token ids.
+         *
+         * @param v the token ids that end a row
+         * @return this builder
+         */
         public Builder eosTokenIds(Iterable<Integer> v) { eosTokenIds = Set.copyOf(toList(v)); return this; }
+        /**
+         * Sets the padding id.
+         *
+         * @param v the id used for left padding
+         * @return this builder
+         */
         public Builder padTokenId(int v) { padTokenId = v; return this; }
 
         private static List<Integer> toList(Iterable<Integer> v) {

@@ -7,7 +7,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.training.initializer.Initializer;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -54,6 +53,9 @@ public final class HfCheckpoint {
      * Loads a checkpoint folder in float32.
      *
      * @see #load(Path, Device, DataType)
+     * @param dir the checkpoint folder
+     * @param device where the weights go
+     * @return the model; close it
      */
     public static Model load(Path dir, Device device) {
         return load(dir, device, DataType.FLOAT32);
@@ -294,7 +296,10 @@ public final class HfCheckpoint {
                 device, "PyTorch");
         try {
             if (mayBeMissing.isEmpty()) {
-                block.setInitializer(Initializer.ZEROS, p -> true); // every value is overwritten
+                // every value comes from the checkpoint: parameters get only their shapes now, so
+                // every check runs before any weight memory is allocated, and each tensor is then
+                // allocated once, as it is read
+                block.setInitializer(ShapeOnlyInitializer.INSTANCE, p -> true);
             }
             block.initialize(model.getNDManager(), dataType, new Shape(1, 1));
             LoadReport report = loadWeights(block, source, dir.toString(), mayBeMissing);

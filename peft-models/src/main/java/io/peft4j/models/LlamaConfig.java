@@ -366,28 +366,150 @@ public final class LlamaConfig {
 
         private Builder() {}
 
+        /**
+         * Sets {@code model_type}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder modelType(String v) { modelType = v; return this; }
+        /**
+         * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder vocabSize(int v) { vocabSize = v; return this; }
+        /**
+         * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        /**
+         * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        /**
+         * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder numHiddenLayers(int v) { numHiddenLayers = v; return this; }
+        /**
+         * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
-        /** @param v key/value heads; 0 means equal to the query heads */
+        /**
+         * @param v key/value heads; 0 means equal to the query heads
+         *
+         * @return this builder
+         */
         public Builder numKeyValueHeads(int v) { numKeyValueHeads = v; return this; }
-        /** @param v head width; 0 means hidden_size / num_attention_heads */
+        /**
+         * @param v head width; 0 means hidden_size / num_attention_heads
+         *
+         * @return this builder
+         */
         public Builder headDim(int v) { headDim = v; return this; }
+        /**
+         * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        /**
+         * Sets {@code rms_norm_eps}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder rmsNormEps(double v) { rmsNormEps = v; return this; }
+        /**
+         * Sets {@code rope_theta}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder ropeTheta(double v) { ropeTheta = v; return this; }
+        /**
+         * Sets {@code rope_scaling_factor}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder ropeScalingFactor(double v) { ropeScalingFactor = v; return this; }
+        /**
+         * Sets {@code qkv_bias}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder qkvBias(boolean v) { qkvBias = v; return this; }
+        /**
+         * Sets {@code output_bias}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder outputBias(boolean v) { outputBias = v; return this; }
+        /**
+         * Sets {@code mlp_bias}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder mlpBias(boolean v) { mlpBias = v; return this; }
+        /**
+         * Sets {@code tie_word_embeddings}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder tieWordEmbeddings(boolean v) { tieWordEmbeddings = v; return this; }
+        /**
+         * Sets {@code sliding_window}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder slidingWindow(int v) { slidingWindow = v; return this; }
+        /**
+         * Sets {@code bos_token_id}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder bosTokenId(int v) { bosTokenId = v; return this; }
+        /**
+         * Sets {@code eos_token_ids}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder eosTokenIds(List<Integer> v) { eosTokenIds = List.copyOf(v); return this; }
+        /**
+         * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder padTokenId(int v) { padTokenId = v; return this; }
+        /**
+         * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
+         *
+         * @param v the value
+         * @return this builder
+         */
         public Builder initializerRange(double v) { initializerRange = v; return this; }
 
         /** @return the validated configuration */

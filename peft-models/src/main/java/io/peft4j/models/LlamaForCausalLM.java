@@ -1,6 +1,7 @@
 package io.peft4j.models;
 
 import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.model.TiedParameters;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -13,6 +14,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -27,18 +30,21 @@ import java.util.Map;
  * second handle on the storage of {@code model.embed_tokens.weight}, so both always hold the same
  * values; {@link #tieWeights()} redoes the tie after a weight was replaced.
  */
-public final class LlamaForCausalLM extends AbstractBlock implements LayerStack {
+public final class LlamaForCausalLM extends AbstractBlock implements LayerStack, TiedParameters {
 
     private final LlamaConfig config;
     private Block model;
     private Block lmHead;
     private volatile boolean gradientCheckpointing;
+    /** The head's own weight, kept from construction: a wrapper may later take the child's place. */
+    private final Parameter lmHeadWeight;
 
     /** @param config model configuration */
     public LlamaForCausalLM(LlamaConfig config) {
         this.config = config;
         model = addChildBlock("model", new LlamaModel(config));
         lmHead = addChildBlock("lm_head", LlamaAttention.linear(config.vocabSize(), false));
+        lmHeadWeight = lmHead.getParameters().get("weight");
         setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
     }
 
@@ -182,6 +188,18 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack 
         if (head.requiresGradient()) {
             target.setRequiresGradient(true);
         }
+    }
+
+    /**
+     * @return {@code lm_head.weight} when the embeddings are tied (it is a second handle on
+     *     {@code model.embed_tokens.weight}'s storage, counted once), else nothing
+     */
+    @Override
+    public Collection<Parameter> tiedCopies() {
+        if (!config.tieWordEmbeddings()) {
+            return List.of();
+        }
+        return List.of(lmHeadWeight);
     }
 
     @Override

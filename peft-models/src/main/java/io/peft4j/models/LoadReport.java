@@ -14,7 +14,13 @@ import java.util.List;
  */
 public record LoadReport(List<String> loaded, List<String> ignored, List<String> newlyInitialized) {
 
-    /** Copies the lists. */
+    /**
+     * Copies the lists.
+     *
+     * @param loaded the checkpoint tensors loaded into the model
+     * @param ignored the checkpoint tensors not loaded, each with its reason
+     * @param newlyInitialized the parameters that kept their random initialisation
+     */
     public LoadReport {
         loaded = List.copyOf(loaded);
         ignored = List.copyOf(ignored);

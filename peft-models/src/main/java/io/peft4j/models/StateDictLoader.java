@@ -1,7 +1,6 @@
 package io.peft4j.models;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -94,19 +93,31 @@ final class StateDictLoader {
         for (Map.Entry<String, String> e : plan.entrySet()) {
             Parameter p = params.get(e.getValue());
             NDArray target = p.getArray();
-            try (NDManager scratch = target.getManager().newSubManager()) {
-                // types and shapes were all checked above: nothing is loaded unless everything fits
-                NDArray value = source.load(e.getKey(), scratch);
-                // duplicate(): an array made from a Java buffer may borrow that buffer's memory
-                // (PyTorch from_blob); the parameter must own native memory of its own.
-                NDArray converted = value.toType(target.getDataType(), false)
-                        .toDevice(target.getDevice(), false).duplicate();
-                target.intern(converted);
-                if (p.requiresGradient()) {
-                    target.setRequiresGradient(true);
-                }
+            // types and shapes were all checked above: nothing is loaded unless everything fits.
+            // The source gives an array that owns its memory, in the parameter's manager; it
+            // takes the parameter's place (intern), so each tensor is allocated once.
+            NDArray value = source.load(e.getKey(), target.getManager());
+            value = convert(value, target.getDataType(), target.getDevice());
+            target.intern(value);
+            if (p.requiresGradient()) {
+                target.setRequiresGradient(true);
             }
         }
         return new LoadReport(new ArrayList<>(plan.values()), ignored, fresh);
+    }
+
+    /** {@code value} in the given type and device, closing the arrays left behind. */
+    private static NDArray convert(NDArray value, DataType type, ai.djl.Device device) {
+        if (value.getDataType() != type) {
+            NDArray typed = value.toType(type, false);
+            value.close();
+            value = typed;
+        }
+        if (!value.getDevice().equals(device)) {
+            NDArray moved = value.toDevice(device, false);
+            value.close();
+            value = moved;
+        }
+        return value;
     }
 }

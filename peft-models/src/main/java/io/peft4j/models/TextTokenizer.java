@@ -20,7 +20,12 @@ import java.util.List;
 public final class TextTokenizer implements AutoCloseable {
 
     /** Where padding goes in a batch. */
-    public enum PaddingSide { LEFT, RIGHT }
+    public enum PaddingSide {
+        /** Pad before the tokens (decoder prompts in a batch). */
+        LEFT,
+        /** Pad after the tokens (the default). */
+        RIGHT
+    }
 
     /**
      * A padded batch.
@@ -62,7 +67,10 @@ public final class TextTokenizer implements AutoCloseable {
         return new Builder(tokenizerJson);
     }
 
-    /** @return a tokenizer with default settings (special tokens, no truncation, right padding, pad id 0) */
+    /**
+     * @return a tokenizer with default settings (special tokens, no truncation, right padding, pad id 0)
+     * @param tokenizerJson the {@code tokenizer.json} file
+     */
     public static TextTokenizer of(Path tokenizerJson) {
         return builder(tokenizerJson).build();
     }
@@ -136,13 +144,29 @@ public final class TextTokenizer implements AutoCloseable {
             this.path = path;
         }
 
-        /** @param v add the tokenizer's special tokens ([CLS]/[SEP], BOS); default true */
+        /**
+         * @param v add the tokenizer's special tokens ([CLS]/[SEP], BOS); default true
+         *
+         * @return this builder
+         */
         public Builder addSpecialTokens(boolean v) { addSpecialTokens = v; return this; }
-        /** @param v truncate to this many tokens, special tokens included (0 = no truncation) */
+        /**
+         * @param v truncate to this many tokens, special tokens included (0 = no truncation)
+         *
+         * @return this builder
+         */
         public Builder maxLength(int v) { maxLength = v; return this; }
-        /** @param v where a batch is padded; default right */
+        /**
+         * @param v where a batch is padded; default right
+         *
+         * @return this builder
+         */
         public Builder paddingSide(PaddingSide v) { paddingSide = v; return this; }
-        /** @param v id written at padded positions (masked out anyway); default 0 */
+        /**
+         * @param v id written at padded positions (masked out anyway); default 0
+         *
+         * @return this builder
+         */
         public Builder padTokenId(long v) { padTokenId = v; return this; }
 
         /**

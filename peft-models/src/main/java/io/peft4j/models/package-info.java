@@ -12,7 +12,7 @@
  *   <li>{@link io.peft4j.models.OnnxImport}: weights of a BERT ONNX export under Hugging Face names.
  *   <li>{@link io.peft4j.models.TextTokenizer}, {@link io.peft4j.models.Generator}: tokenizer.json
  *       tokenizers and greedy/sampled generation.
- *   <li>{@link io.peft4j.models.LayerStack}: embeddings, layers, final norm, head — for methods that
+ *   <li>{@link io.peft4j.core.model.LayerStack}: embeddings, layers, final norm, head — for methods that
  *       work between layers.
  * </ul>
  *

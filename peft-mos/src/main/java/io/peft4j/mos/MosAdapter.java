@@ -90,12 +90,12 @@ public final class MosAdapter implements Adapter {
         return config;
     }
 
-    /** The module paths this adapter lives in, in model order. */
+    /** {@return the module paths this adapter lives in, in model order} */
     public List<String> paths() {
         return layers.paths();
     }
 
-    /** The projection types (module paths with layer indices as {@code *}), one pool pair each. */
+    /** {@return the projection types (module paths with layer indices as {@code *}), one pool pair each} */
     public List<String> projectionTypes() {
         return new ArrayList<>(pools.keySet());
     }
@@ -252,6 +252,9 @@ public final class MosAdapter implements Adapter {
      * key ({@code base_model.model.<path>.lora_A.weight} / {@code .lora_B.weight}), as arrays owned
      * by {@code owner}. With {@code lora_alpha = alpha} and rank {@code r} they give a LoRA with
      * exactly this adapter's scale {@code alpha / r}.
+     *
+     * @param owner the manager that owns the returned arrays
+     * @return the factors by Hugging Face LoRA key
      */
     public Map<String, NDArray> denseLoraFactors(NDManager owner) {
         Map<String, NDArray> result = new LinkedHashMap<>();
@@ -271,6 +274,9 @@ public final class MosAdapter implements Adapter {
      * ({@code peft_type} LORA, {@code r} = MoS r, {@code lora_alpha} = MoS alpha, so the scale
      * matches; {@code target_modules} = the exact module paths) and {@code adapter_model.safetensors}
      * with the dense per-layer {@code A_i}, {@code B_i}. Both files are written atomically.
+     *
+     * @param dir the folder to write (created if absent)
+     * @throws IOException when a file cannot be written
      */
     public void exportAsLora(Path dir) throws IOException {
         Files.createDirectories(dir);

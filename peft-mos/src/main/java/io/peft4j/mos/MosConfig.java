@@ -60,12 +60,12 @@ public final class MosConfig extends TargetedConfig {
         this.seed = b.seed;
     }
 
-    /** A builder with the defaults (targets must be set). */
+    /** {@return a builder with the defaults (targets must be set)} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder holding this config's values. */
+    /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
         Builder b = new Builder(this);
         b.equivalentRank = equivalentRank;
@@ -83,42 +83,42 @@ public final class MosConfig extends TargetedConfig {
         return PEFT_TYPE;
     }
 
-    /** {@code v}: the equivalent LoRA rank (the parameter budget per layer). */
+    /** {@return {@code v}: the equivalent LoRA rank (the parameter budget per layer)} */
     public int equivalentRank() {
         return equivalentRank;
     }
 
-    /** {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}. */
+    /** {@return {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}} */
     public int rank() {
         return rank;
     }
 
-    /** {@code l}: shards per rank vector. */
+    /** {@return {@code l}: shards per rank vector} */
     public int shardsPerVector() {
         return shardsPerVector;
     }
 
-    /** {@code p}: private rank vectors per layer. */
+    /** {@return {@code p}: private rank vectors per layer} */
     public int privateRank() {
         return privateRank;
     }
 
-    /** {@code lora_alpha}; the scale is {@code alpha / r}. */
+    /** {@return {@code lora_alpha}; the scale is {@code alpha / r}} */
     public float alpha() {
         return alpha;
     }
 
-    /** Dropout on the adapter's input in training. */
+    /** {@return dropout on the adapter's input in training} */
     public float dropout() {
         return dropout;
     }
 
-    /** Seed of the pool initialization and of the index tables. */
+    /** {@return seed of the pool initialization and of the index tables} */
     public long seed() {
         return seed;
     }
 
-    /** The scale {@code s = alpha / r}. */
+    /** {@return the scale {@code s = alpha / r}} */
     public float scaling() {
         return alpha / rank;
     }
@@ -161,6 +161,9 @@ public final class MosConfig extends TargetedConfig {
     /**
      * Reads {@code adapter_config.json}. Unknown keys are reported to {@code warnings} and ignored.
      *
+     * @param j the parsed {@code adapter_config.json}
+     * @param warnings receives one message per ignored key
+     * @return the config
      * @throws IllegalArgumentException naming a missing key or a bad value
      */
     public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
@@ -225,49 +228,84 @@ public final class MosConfig extends TargetedConfig {
             super(from);
         }
 
-        /** {@code v}, the equivalent LoRA rank (budget), > 0. */
+        /**
+         * {@code v}, the equivalent LoRA rank (budget), > 0.
+         *
+         * @param v {@code v}, the equivalent LoRA rank (budget), > 0
+         * @return this builder
+         */
         public Builder equivalentRank(int v) {
             Preconditions.checkArgument(v > 0, "MoS equivalent rank v must be > 0, got %s", v);
             this.equivalentRank = v;
             return this;
         }
 
-        /** {@code r}, the MoS rank used in the forward pass, > 0. */
+        /**
+         * {@code r}, the MoS rank used in the forward pass, > 0.
+         *
+         * @param r {@code r}, the MoS rank used in the forward pass, > 0
+         * @return this builder
+         */
         public Builder rank(int r) {
             Preconditions.checkArgument(r > 0, "MoS rank r must be > 0, got %s", r);
             this.rank = r;
             return this;
         }
 
-        /** {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it). */
+        /**
+         * {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it).
+         *
+         * @param l {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it)
+         * @return this builder
+         */
         public Builder shardsPerVector(int l) {
             Preconditions.checkArgument(l > 0, "MoS shards per vector l must be > 0, got %s", l);
             this.shardsPerVector = l;
             return this;
         }
 
-        /** {@code p}, private rank vectors per layer, >= 0, at most v and r. */
+        /**
+         * {@code p}, private rank vectors per layer, >= 0, at most v and r.
+         *
+         * @param p {@code p}, private rank vectors per layer, >= 0, at most v and r
+         * @return this builder
+         */
         public Builder privateRank(int p) {
             Preconditions.checkArgument(p >= 0, "MoS private rank p must be >= 0, got %s", p);
             this.privateRank = p;
             return this;
         }
 
-        /** {@code lora_alpha} (finite). */
+        /**
+         * {@code lora_alpha} (finite).
+         *
+         * @param alpha {@code lora_alpha} (finite)
+         * @return this builder
+         */
         public Builder alpha(float alpha) {
             Preconditions.checkArgument(Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
             this.alpha = alpha;
             return this;
         }
 
-        /** Dropout on the adapter input, in [0, 1). */
+        /**
+         * Dropout on the adapter input, in [0, 1).
+         *
+         * @param dropout dropout on the adapter input, in [0, 1)
+         * @return this builder
+         */
         public Builder dropout(float dropout) {
             Preconditions.checkArgument(dropout >= 0 && dropout < 1, "MoS lora_dropout must be in [0, 1), got %s", dropout);
             this.dropout = dropout;
             return this;
         }
 
-        /** Seed of pools and index tables. */
+        /**
+         * Seed of pools and index tables.
+         *
+         * @param seed seed of pools and index tables
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
@@ -276,7 +314,8 @@ public final class MosConfig extends TargetedConfig {
         /**
          * Builds the config.
          *
-         * @throws IllegalArgumentException when p > v, p > r, or p = v < r (no public rows to draw from)
+         * @return the config
+         * @throws IllegalArgumentException when p &gt; v, p &gt; r, or p = v &lt; r (no public rows to draw from)
          */
         public MosConfig build() {
             Preconditions.checkArgument(privateRank <= equivalentRank,

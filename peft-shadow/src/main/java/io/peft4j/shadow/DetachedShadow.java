@@ -62,6 +62,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     private final ShadowNetwork network;
     private final NDManager manager;
     private final Map<Parameter, Boolean> frozen = new IdentityHashMap<>();
+    /** A view's own classification head (the adapter's), or null: the base head. */
+    private ShadowHeadCopy head;
 
     private DetachedShadow(LayerStack stack, ShadowConfig config, ShadowNetwork network, NDManager manager) {
         this.stack = stack;
@@ -79,13 +81,19 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     }
 
     /** A view of an attached adapter's shadow network (shares its tensors). */
-    static DetachedShadow view(LayerStack stack, ShadowConfig config, ShadowNetwork network) {
-        return new DetachedShadow(stack, config, network, null);
+    static DetachedShadow view(LayerStack stack, ShadowConfig config, ShadowNetwork network, ShadowHeadCopy head) {
+        DetachedShadow view = new DetachedShadow(stack, config, network, null);
+        view.head = head;
+        return view;
     }
 
     /**
      * A fresh shadow for {@code stack} (the config's automatic sizes resolved as for an adapter),
      * to pretrain. The base's parameters are frozen until {@link #close()}.
+     *
+     * @param stack the base model as a layer stack
+     * @param config the shadow's sizes and settings
+     * @return the shadow; close it to unfreeze the base
      */
     public static DetachedShadow create(LayerStack stack, ShadowConfig config) {
         Objects.requireNonNull(stack, "stack");
@@ -106,7 +114,14 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         }
     }
 
-    /** Loads a shadow saved by {@link #save} for {@code stack}. */
+    /**
+     * Loads a shadow saved by {@link #save} for {@code stack}.
+     *
+     * @param stack the base model as a layer stack
+     * @param dir the folder written by {@link #save}
+     * @return the shadow; close it to unfreeze the base
+     * @throws IOException when a file cannot be read
+     */
     public static DetachedShadow load(LayerStack stack, Path dir) throws IOException {
         try (Files files = readFiles(dir)) {
             if (files.baseHidden() != stack.hiddenSize()) {
@@ -136,12 +151,12 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         throw new IllegalArgumentException("the base model has no initialized floating-point weights");
     }
 
-    /** The resolved config. */
+    /** {@return the resolved config} */
     public ShadowConfig config() {
         return config;
     }
 
-    /** Number of elements of the shadow network and projection. */
+    /** {@return number of elements of the shadow network and projection} */
     public long parameterCount() {
         return network.size();
     }
@@ -172,13 +187,20 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             ParameterStore ps = new ParameterStore(parent, false);
             NDList embedded = stack.embed(ps, inputs, training, null);
             NDArray s0 = network.forward(ps, embedded.head(), embedded.subNDList(1), training);
-            NDArray out = stack.head(ps, s0, training, null).head();
+            NDArray out = stack.head(head == null ? ps : head.store(parent, false), s0, training, null).head();
             out.attach(parent);
             return out;
         }
     }
 
-    /** Mean next-token negative log-likelihood of the shadow alone (real tokens only). */
+    /**
+     * Mean next-token negative log-likelihood of the shadow alone (real tokens only).
+     *
+     * @param ids token ids (batch, seq)
+     * @param mask attention mask (batch, seq), 1 for real tokens
+     * @param training whether dropout is on
+     * @return the scalar loss
+     */
     public NDArray loss(NDArray ids, NDArray mask, boolean training) {
         return ShadowModel.nextTokenLoss(logits(ids, mask, training), ids, mask);
     }
@@ -254,7 +276,12 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         return result;
     }
 
-    /** Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir}, atomically each. */
+    /**
+     * Writes {@code shadow_config.json} and {@code shadow_model.safetensors} into {@code dir}, atomically each.
+     *
+     * @param dir the folder to write (created if absent)
+     * @throws IOException when a file cannot be written
+     */
     public void save(Path dir) throws IOException {
         java.nio.file.Files.createDirectories(dir);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
@@ -323,7 +350,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         manager.close();
     }
 
-    /** The base this shadow runs on. */
+    /** {@return the base this shadow runs on} */
     public Block base() {
         return stack;
     }

@@ -59,6 +59,11 @@ final class ShadowAdapter implements Adapter {
 
     @Override
     public void load(Map<String, NDArray> tensors) {
+        if (weights.head != null && !tensors.containsKey(ShadowHeadCopy.PREFIX + "weight")) {
+            throw new IllegalArgumentException("adapter '" + name + "' (SHADOW) has no " + ShadowHeadCopy.PREFIX + "weight, the"
+                    + " shadow's own classification head (shadow_head \"own\", the default); an adapter saved before that option"
+                    + " existed used the base head: set \"shadow_head\": \"shared\" in its adapter_config.json");
+        }
         Tensors.validateAndCopy("adapter '" + name + "' (SHADOW, " + config.numShadowLayers() + " shadow layers, hidden "
                 + config.shadowHiddenSize() + ")", parameters, tensors);
     }

@@ -36,7 +36,7 @@ public final class ShadowConfig implements AdapterConfig {
             "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
             "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
             "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
-            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision");
+            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision", "shadow_head");
 
     private final int numShadowLayers;
     private final int shadowHiddenSize;
@@ -53,6 +53,7 @@ public final class ShadowConfig implements AdapterConfig {
     private final String pretrainedShadow;
     private final String pretrainedSource;
     private final long seed;
+    private final ShadowHead shadowHead;
 
     private final List<String> modulesToSave;
 
@@ -73,14 +74,19 @@ public final class ShadowConfig implements AdapterConfig {
         this.pretrainedShadow = b.pretrainedShadow;
         this.pretrainedSource = b.pretrainedSource;
         this.seed = b.seed;
+        this.shadowHead = b.shadowHead;
     }
 
-    /** A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2, weight 0.05. */
+    /**
+     * A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2, weight 0.05.
+     *
+     * @return a new builder
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder holding this config's values. */
+    /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.modulesToSave = modulesToSave;
@@ -99,6 +105,7 @@ public final class ShadowConfig implements AdapterConfig {
         b.pretrainedShadow = pretrainedShadow;
         b.pretrainedSource = pretrainedSource;
         b.seed = seed;
+        b.shadowHead = shadowHead;
         return b;
     }
 
@@ -107,62 +114,72 @@ public final class ShadowConfig implements AdapterConfig {
         return PEFT_TYPE;
     }
 
-    /** Number of shadow layers (default 1). */
+    /**
+     * Which head scores the shadow state of a classification model: its own trainable copy of the
+     * base head (default, as the reference) or the base head itself.
+     *
+     * @return own or shared
+     */
+    public ShadowHead shadowHead() {
+        return shadowHead;
+    }
+
+    /** {@return number of shadow layers (default 1)} */
     public int numShadowLayers() {
         return numShadowLayers;
     }
 
-    /** Shadow hidden width; 0 = the base's. */
+    /** {@return shadow hidden width; 0 = the base's} */
     public int shadowHiddenSize() {
         return shadowHiddenSize;
     }
 
-    /** Shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown). */
+    /** {@return shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown)} */
     public int shadowIntermediateSize() {
         return shadowIntermediateSize;
     }
 
-    /** Shadow attention heads; 0 = shadow hidden / the base's head width. */
+    /** {@return shadow attention heads; 0 = shadow hidden / the base's head width} */
     public int shadowNumAttentionHeads() {
         return shadowHeads;
     }
 
-    /** Shadow key/value heads (grouped-query attention); 0 = as many as the attention heads. */
+    /** {@return shadow key/value heads (grouped-query attention); 0 = as many as the attention heads} */
     public int shadowNumKeyValueHeads() {
         return shadowKvHeads;
     }
 
-    /** Injection bottleneck b (default 16). */
+    /** {@return injection bottleneck b (default 16)} */
     public int injectionSize() {
         return injectionSize;
     }
 
-    /** Update gate/transform bottleneck g (default 10). */
+    /** {@return update gate/transform bottleneck g (default 10)} */
     public int gateSize() {
         return gateSize;
     }
 
-    /** Injection scale alpha (default 0.1). */
+    /** {@return injection scale alpha (default 0.1)} */
     public float alpha() {
         return alpha;
     }
 
-    /** Dropout in injection and update transform (default 0.2; training passes only). */
+    /** {@return dropout in injection and update transform (default 0.2; training passes only)} */
     public float dropout() {
         return dropout;
     }
 
-    /** Weight of the shadow's next-token loss in the causal-LM loss (default 0.05). */
+    /** {@return weight of the shadow's next-token loss in the causal-LM loss (default 0.05)} */
     public float shadowLossWeight() {
         return shadowLossWeight;
     }
 
-    /** Architecture family of the shadow network; AUTO = detect from the base's module names. */
+    /** {@return architecture family of the shadow network; AUTO = detect from the base's module names} */
     public ShadowFamily family() {
         return family;
     }
 
-    /** Epsilon of the shadow network's norms; 0 = the base's (or 1e-5 / 1e-12). */
+    /** {@return epsilon of the shadow network's norms; 0 = the base's (or 1e-5 / 1e-12)} */
     public double normEps() {
         return normEps;
     }
@@ -170,17 +187,19 @@ public final class ShadowConfig implements AdapterConfig {
     /**
      * A folder written by {@link DetachedShadow#save} whose shadow network (and projection) this
      * adapter starts from, or {@code null} for a fresh shadow.
+     *
+     * @return the folder, or null
      */
     public String pretrainedShadow() {
         return pretrainedShadow;
     }
 
-    /** Where the pretrained shadow came from (informational, kept in saved configs). */
+    /** {@return where the pretrained shadow came from (informational, kept in saved configs)} */
     public String pretrainedSource() {
         return pretrainedSource;
     }
 
-    /** Seed of the initial values. */
+    /** {@return seed of the initial values} */
     public long seed() {
         return seed;
     }
@@ -222,6 +241,7 @@ public final class ShadowConfig implements AdapterConfig {
             j.addProperty("pretrained_shadow_source", pretrainedSource);
         }
         j.addProperty("seed", seed);
+        j.addProperty("shadow_head", shadowHead.jsonName());
         j.addProperty("task_type", "CAUSAL_LM");
         ConfigJson.writeModulesToSave(j, modulesToSave);
         return j;
@@ -230,6 +250,10 @@ public final class ShadowConfig implements AdapterConfig {
     /**
      * Reads a config from {@code adapter_config.json}. Unknown keys are reported through {@code
      * warnings} and ignored; a bad value is an {@link IllegalArgumentException} naming it.
+     *
+     * @param j the parsed {@code adapter_config.json}
+     * @param warnings receives one message per ignored key
+     * @return the config
      */
     public static ShadowConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
@@ -281,6 +305,9 @@ public final class ShadowConfig implements AdapterConfig {
             if (has(j, "seed")) {
                 b.seed(j.get("seed").getAsLong());
             }
+            if (has(j, "shadow_head")) {
+                b.shadowHead(ShadowHead.parse(j.get("shadow_head").getAsString()));
+            }
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
             throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }
@@ -320,90 +347,161 @@ public final class ShadowConfig implements AdapterConfig {
         private String pretrainedShadow;
         private String pretrainedSource;
         private long seed = 42;
+        private ShadowHead shadowHead = ShadowHead.OWN;
 
         private List<String> modulesToSave = List.of();
 
         private Builder() {}
 
-        /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+        /**
+         * Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}).
+         *
+         * @param names modules trained in full next to the adapter and saved with it (e.g
+         * @return this builder
+         */
         public Builder modulesToSave(Collection<String> names) {
             this.modulesToSave = List.copyOf(names);
             return this;
         }
 
-        /** Shadow layers (at least 1). */
+        /**
+         * Shadow layers (at least 1).
+         *
+         * @param v shadow layers (at least 1)
+         * @return this builder
+         */
         public Builder numShadowLayers(int v) {
             numShadowLayers = v;
             return this;
         }
 
-        /** Shadow hidden width (0 = the base's; otherwise bias-free projections in and out). */
+        /**
+         * Shadow hidden width (0 = the base's; otherwise bias-free projections in and out).
+         *
+         * @param v shadow hidden width (0 = the base's; otherwise bias-free projections in and out)
+         * @return this builder
+         */
         public Builder shadowHiddenSize(int v) {
             shadowHiddenSize = v;
             return this;
         }
 
-        /** Shadow MLP width (0 = auto). */
+        /**
+         * Shadow MLP width (0 = auto).
+         *
+         * @param v shadow MLP width (0 = auto)
+         * @return this builder
+         */
         public Builder shadowIntermediateSize(int v) {
             shadowIntermediateSize = v;
             return this;
         }
 
-        /** Shadow attention heads (0 = auto). */
+        /**
+         * Shadow attention heads (0 = auto).
+         *
+         * @param v shadow attention heads (0 = auto)
+         * @return this builder
+         */
         public Builder shadowNumAttentionHeads(int v) {
             shadowHeads = v;
             return this;
         }
 
-        /** Shadow key/value heads (0 = as many as attention heads). */
+        /**
+         * Shadow key/value heads (0 = as many as attention heads).
+         *
+         * @param v shadow key/value heads (0 = as many as attention heads)
+         * @return this builder
+         */
         public Builder shadowNumKeyValueHeads(int v) {
             shadowKvHeads = v;
             return this;
         }
 
-        /** Injection bottleneck b. */
+        /**
+         * Injection bottleneck b.
+         *
+         * @param v injection bottleneck b
+         * @return this builder
+         */
         public Builder injectionSize(int v) {
             injectionSize = v;
             return this;
         }
 
-        /** Update bottleneck g (at least 2, as the reference). */
+        /**
+         * Update bottleneck g (at least 2, as the reference).
+         *
+         * @param v update bottleneck g (at least 2, as the reference)
+         * @return this builder
+         */
         public Builder gateSize(int v) {
             gateSize = v;
             return this;
         }
 
-        /** Injection scale. */
+        /**
+         * Injection scale.
+         *
+         * @param v injection scale
+         * @return this builder
+         */
         public Builder alpha(float v) {
             alpha = v;
             return this;
         }
 
-        /** Dropout probability in [0, 1). */
+        /**
+         * Dropout probability in [0, 1).
+         *
+         * @param v dropout probability in [0, 1)
+         * @return this builder
+         */
         public Builder dropout(float v) {
             dropout = v;
             return this;
         }
 
-        /** Weight of the shadow loss in the causal-LM loss (>= 0). */
+        /**
+         * Weight of the shadow loss in the causal-LM loss (>= 0).
+         *
+         * @param v weight of the shadow loss in the causal-LM loss (>= 0)
+         * @return this builder
+         */
         public Builder shadowLossWeight(float v) {
             shadowLossWeight = v;
             return this;
         }
 
-        /** Shadow family (AUTO detects it from the base's module names). */
+        /**
+         * Shadow family (AUTO detects it from the base's module names).
+         *
+         * @param v shadow family (AUTO detects it from the base's module names)
+         * @return this builder
+         */
         public Builder family(ShadowFamily v) {
             family = Objects.requireNonNull(v, "family");
             return this;
         }
 
-        /** Epsilon of the shadow's norms (0 = auto). */
+        /**
+         * Epsilon of the shadow's norms (0 = auto).
+         *
+         * @param v epsilon of the shadow's norms (0 = auto)
+         * @return this builder
+         */
         public Builder normEps(double v) {
             normEps = v;
             return this;
         }
 
-        /** Start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win). */
+        /**
+         * Start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win).
+         *
+         * @param dir start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win)
+         * @return this builder
+         */
         public Builder pretrainedShadow(String dir) {
             pretrainedShadow = dir;
             return this;
@@ -414,13 +512,36 @@ public final class ShadowConfig implements AdapterConfig {
             return this;
         }
 
-        /** Seed of the initial values. */
+        /**
+         * Seed of the initial values.
+         *
+         * @param v seed of the initial values
+         * @return this builder
+         */
         public Builder seed(long v) {
             seed = v;
             return this;
         }
 
-        /** Validates and builds. */
+        /**
+         * The head that scores the shadow state of a classification model (default {@code OWN}).
+         *
+         * @param v own or shared
+         * @return this builder
+         */
+        public Builder shadowHead(ShadowHead v) {
+            if (v == null) {
+                throw new IllegalArgumentException("SHADOW shadow_head must be own or shared, got null");
+            }
+            shadowHead = v;
+            return this;
+        }
+
+        /**
+         * Validates and builds.
+         *
+         * @return the config
+         */
         public ShadowConfig build() {
             check(numShadowLayers >= 1, "num_shadow_layers must be >= 1, got " + numShadowLayers);
             check(shadowHiddenSize >= 0, "shadow_hidden_size must be > 0 (or 0 for the base's), got " + shadowHiddenSize);

@@ -71,8 +71,9 @@ final class ShadowInjector {
         } else {
             network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
         }
+        ShadowHeadCopy head = resolved.shadowHead() == ShadowHead.OWN ? ShadowHeadCopy.find(tree, stackNode, ctx.manager()) : null;
         ShadowWeights weights = new ShadowWeights(resolved, network, numLayers, stack.hiddenSize(), ctx.manager(),
-                like.getDataType(), like.getDevice());
+                like.getDataType(), like.getDevice(), head);
         boolean freshHub = hub == null;
         if (freshHub) {
             hub = new ShadowHub(stack, stackNode.path(), ctx.runtime(), ctx.manager());

@@ -37,7 +37,12 @@ public final class ShadowModel {
         this.adapter = adapter;
     }
 
-    /** The active adapter of {@code peft}, which must be a ShadowPEFT adapter. */
+    /**
+     * The active adapter of {@code peft}, which must be a ShadowPEFT adapter.
+     *
+     * @param peft the wrapped model
+     * @return a view of its active ShadowPEFT adapter
+     */
     public static ShadowModel of(PeftModel peft) {
         if (peft.activeAdapter() == null) {
             throw new IllegalStateException("the PeftModel has no active adapter");
@@ -45,7 +50,13 @@ public final class ShadowModel {
         return of(peft, peft.activeAdapter());
     }
 
-    /** Adapter {@code name} of {@code peft}, which must be a ShadowPEFT adapter. */
+    /**
+     * Adapter {@code name} of {@code peft}, which must be a ShadowPEFT adapter.
+     *
+     * @param peft the wrapped model
+     * @param name the adapter's name
+     * @return a view of that adapter
+     */
     public static ShadowModel of(PeftModel peft, String name) {
         Adapter a = peft.adapter(name);
         ShadowAdapter shadow = a.as(ShadowAdapter.class).orElseThrow(() -> new IllegalArgumentException(
@@ -53,20 +64,22 @@ public final class ShadowModel {
         return new ShadowModel(peft, name, shadow);
     }
 
-    /** The adapter's resolved config. */
+    /** {@return the adapter's resolved config} */
     public ShadowConfig config() {
         return (ShadowConfig) adapter.config();
     }
 
-    /** Elements of the shadow network and its projection (not the injection/update modules). */
+    /** {@return elements of the shadow network and its projection (not the injection/update modules)} */
     public long shadowParameterCount() {
         return adapter.weights().network.size();
     }
 
     /**
      * One forward of the adapted model (this adapter, on the calling thread) that also returns the
-     * shadow's own output: the base head on s0 (the head is frozen, so it acts as the reference's
-     * frozen copy). The shadow network runs once.
+     * shadow's own output: the head on s0. A causal LM's head is frozen, so it acts as the
+     * reference's frozen copy; a classification model's shadow uses its own trainable copy of the
+     * head ({@link ShadowHead#OWN}, the default) or the base's ({@link ShadowHead#SHARED}). The
+     * shadow network runs once.
      *
      * @param inputs the model's inputs ({@code [input_ids, attention_mask?]})
      * @param training whether this is a training pass
@@ -94,7 +107,7 @@ public final class ShadowModel {
             if (s0 == null) {
                 throw new IllegalStateException("the shadow state of adapter '" + name + "' was not computed: are adapters disabled?");
             }
-            NDArray shadow = hub.stack.head(ps, s0, training, null).head();
+            NDArray shadow = hub.stack.head(adapter.weights().headStore(parent), s0, training, null).head();
             out.attach(parent);
             shadow.attach(parent);
             return new NDList(out, shadow);
@@ -119,9 +132,9 @@ public final class ShadowModel {
         return w == 0 ? loss : loss.add(Scalars.mul(nextTokenLoss(out.get(1), ids, mask), w));
     }
 
-    /** The shadow alone (embeddings, shadow, head), sharing this adapter's tensors. */
+    /** {@return the shadow alone (embeddings, shadow, head), sharing this adapter's tensors} */
     public DetachedShadow detached() {
-        return DetachedShadow.view(adapter.hub().stack, config(), adapter.weights().network);
+        return DetachedShadow.view(adapter.hub().stack, config(), adapter.weights().network, adapter.weights().head);
     }
 
     /**

@@ -34,10 +34,13 @@ final class ShadowWeights {
     final Parameter[] t2;
     final Parameter normWeight;
     final Parameter normBias;
+    /** The shadow's own classification head, or null (causal LM, or the shared head). */
+    final ShadowHeadCopy head;
 
     ShadowWeights(ShadowConfig config, ShadowNetwork network, int numLayers, int hidden,
-            NDManager manager, DataType type, Device device) {
+            NDManager manager, DataType type, Device device, ShadowHeadCopy head) {
         this.config = config;
+        this.head = head;
         this.network = network;
         this.numLayers = numLayers;
         this.hidden = hidden;
@@ -77,6 +80,9 @@ final class ShadowWeights {
         }
         out.put("shadow_update_model.hidden_norm.weight", normWeight);
         out.put("shadow_update_model.hidden_norm.bias", normBias);
+        if (head != null) {
+            out.putAll(head.parameters());
+        }
         return out;
     }
 
@@ -106,6 +112,11 @@ final class ShadowWeights {
                 config.dropout(), training);
         t = Tensors.linear(t, ps.getValue(t2[k], d, training), null);
         return s.add(gate.mul(t.sub(s)));
+    }
+
+    /** The parameter store the head reads when it scores the shadow state (the own head's copies, if any). */
+    ParameterStore headStore(NDManager manager) {
+        return head == null ? new ParameterStore(manager, false) : head.store(manager, false);
     }
 
     void close() {

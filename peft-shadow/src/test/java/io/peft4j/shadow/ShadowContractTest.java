@@ -22,15 +22,25 @@ class ShadowContractTest extends AdapterContractSuite {
                 new Case("llama default", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().build()),
                 new Case("llama narrow 2-layer shadow + projection", TestModels.Kind.TRANSFORMER,
                         ShadowConfig.builder().shadowHiddenSize(8).numShadowLayers(2).injectionSize(4).gateSize(3).build()),
-                new Case("bert default", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().dropout(0.1f).build()));
+                new Case("bert default", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().dropout(0.1f).build()),
+                new Case("bert classifier own head", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().build()),
+                new Case("bert classifier shared head", TestModels.Kind.TRANSFORMER,
+                        ShadowConfig.builder().shadowHead(ShadowHead.SHARED).build()));
     }
 
     private static boolean isBert(Case c) {
         return c.label().startsWith("bert");
     }
 
+    private static boolean isClassifier(Case c) {
+        return c.label().startsWith("bert classifier");
+    }
+
     @Override
     protected Block createBase(Case c, NDManager m, long seed) {
+        if (isClassifier(c)) {
+            return ShadowTestModels.bertClassifier(m, seed, 2);
+        }
         return isBert(c) ? ShadowTestModels.bert(m, seed, 2) : ShadowTestModels.llama(m, seed, 3);
     }
 
@@ -57,6 +67,8 @@ class ShadowContractTest extends AdapterContractSuite {
             shadow = ShadowTestModels.shadowCount(ShadowFamily.LLAMA, 1, 16, 12, 2, 1, h);
             layers = 3;
         }
-        return ShadowTestModels.adapterCount(shadow, layers, h, cfg.injectionSize(), cfg.gateSize());
+        // the own classification head: a copy of the 2-class classifier (weight 2 x h, bias 2)
+        long ownHead = isClassifier(c) && cfg.shadowHead() == ShadowHead.OWN ? 2L * h + 2 : 0;
+        return ShadowTestModels.adapterCount(shadow, layers, h, cfg.injectionSize(), cfg.gateSize()) + ownHead;
     }
 }

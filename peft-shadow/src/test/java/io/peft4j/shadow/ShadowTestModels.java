@@ -50,6 +50,15 @@ final class ShadowTestModels {
         return model;
     }
 
+    /** A tiny BERT with a pooler and a 2-class {@code classifier} head. */
+    static io.peft4j.models.BertForSequenceClassification bertClassifier(NDManager m, long seed, int layers) {
+        BertConfig c = bertConfig(layers).toBuilder().numLabels(2).addPoolingLayer(true).build();
+        io.peft4j.models.BertForSequenceClassification model = new io.peft4j.models.BertForSequenceClassification(c);
+        model.initialize(m, DataType.FLOAT32, new Shape(1, 4));
+        fill(model, seed);
+        return model;
+    }
+
     /** Matrices N(0, 0.3); vectors (norms, biases) keep their init plus N(0, 0.05). */
     static void fill(Block block, long seed) {
         Random random = new Random(seed);

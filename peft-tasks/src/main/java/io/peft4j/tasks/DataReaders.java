@@ -80,6 +80,7 @@ public final class DataReaders {
      * @param in the text
      * @param source the name to use in errors
      * @return the examples, at least one
+     * @throws IOException when reading {@code in} fails
      */
     public static List<LabeledText> readLabeledTsv(Reader in, String source) throws IOException {
         BoundedLines reader = new BoundedLines(in, source);
@@ -120,6 +121,7 @@ public final class DataReaders {
      * @param in the text
      * @param source the name to use in errors
      * @return the examples, at least one
+     * @throws IOException when reading {@code in} fails
      */
     public static List<LabeledText> readLabeledJsonl(Reader in, String source) throws IOException {
         List<LabeledText> out = new ArrayList<>();
@@ -171,6 +173,7 @@ public final class DataReaders {
      * @param in the text
      * @param source the name to use in errors
      * @return the documents, at least one
+     * @throws IOException when reading {@code in} fails
      */
     public static List<TextExample> readPlainText(Reader in, String source) throws IOException {
         BoundedLines reader = new BoundedLines(in, source);
@@ -212,6 +215,7 @@ public final class DataReaders {
      * @param source the name to use in errors
      * @return the examples, at least one
      * @see #record(JsonObject, String)
+     * @throws IOException when reading {@code in} fails
      */
     public static List<TextExample> readTextJsonl(Reader in, String source) throws IOException {
         List<TextExample> out = new ArrayList<>();

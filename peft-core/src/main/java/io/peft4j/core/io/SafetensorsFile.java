@@ -1,9 +1,9 @@
 package io.peft4j.core.io;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
@@ -12,9 +12,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
-import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -26,12 +24,14 @@ import java.util.TreeMap;
 /**
  * A safetensors file opened for reading. {@link #open} reads and validates the whole header up
  * front, so every later {@link #load} of a listed tensor succeeds (barring I/O errors or the file
- * being changed underneath). Tensor data is read through memory maps of just the tensor's bytes,
- * so files and tensors larger than 2 GiB work and nothing is read that is not asked for.
+ * being changed underneath). Files and tensors larger than 2 GiB work and nothing is read that
+ * is not asked for.
  *
- * <p>Loaded arrays own their memory: the mapped bytes are copied (and, for BF16 and I16, widened
- * in Java), so an array never points into the file and survives {@link #close()}. A file is safe
- * to share between threads.
+ * <p>{@link #load} streams a tensor's bytes straight into the memory of a new engine-owned array,
+ * in bounded pieces (BF16 and I16 widened in Java on the way), so loading a checkpoint needs the
+ * arrays' memory and a few MiB, not a second copy of each tensor. An array never points into the
+ * file and survives {@link #close()}. A file is safe to share between threads (loads from one
+ * file take turns).
  *
  * <pre>{@code
  * try (SafetensorsFile f = SafetensorsFile.open(path); NDManager m = NDManager.newBaseManager()) {
@@ -44,8 +44,11 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Hugging Face's reader rejects headers above this size as well. */
     static final long MAX_HEADER_BYTES = 100_000_000L;
 
-    /** Largest buffer filled at once; larger tensors are read in pieces and concatenated. */
+    /** Largest part of an array filled through one direct buffer; larger tensors go by flat views. */
     private static final int DEFAULT_CHUNK_BYTES = 1 << 30;
+
+    /** Largest piece read from the file at once for a 16-bit tensor (the scratch buffer's size). */
+    private static final int READ_CHUNK_BYTES = 4 << 20;
 
     private final Path path;
     private final FileChannel channel;
@@ -55,6 +58,10 @@ public final class SafetensorsFile implements AutoCloseable {
     private final List<String> names;
     private final int chunkBytes;
     private volatile boolean closed;
+    /** Reused by every 16-bit load (guarded by {@code this}): bounded memory whatever the tensor size. */
+    private ByteBuffer scratch;
+    private short[] shorts;
+    private int[] ints;
 
     private SafetensorsFile(
             Path path, FileChannel channel, long dataStart, SafetensorsHeader header, int chunkBytes) {
@@ -201,40 +208,155 @@ public final class SafetensorsFile implements AutoCloseable {
         Objects.requireNonNull(manager, "manager");
         TensorInfo info = info(name);
         ensureOpen();
-        DataType type = info.dtype().engineType();
-        long numel = info.numel();
-        int outSize = type.getNumOfBytes();
-        long perChunk = chunkBytes / outSize;
         NDArray array;
-        if (numel <= perChunk) {
-            // create() wraps the Java direct buffer without copying (torch::from_blob); once that
-            // NDArray is closed, a tensor still sharing its memory (a view, an interned parameter,
-            // a tensor saved by autograd) would read freed memory. duplicate() copies into
-            // torch-owned memory, so the loaded tensor stands on its own.
-            try (NDArray wrapped = manager.create(fill(info, 0, (int) numel), new Shape(info.shape()), type)) {
-                array = wrapped.duplicate();
-            }
+        if (manager.getDevice().equals(Device.cpu())) {
+            array = loadOnCpu(info, manager);
         } else {
-            // A direct buffer and a DJL create() are limited to 2^31 bytes/elements: build the
-            // array from flat pieces. The pieces are closed; the result keeps its own copy.
-            NDList pieces = new NDList();
-            NDArray flat = null;
-            try {
-                for (long first = 0; first < numel; first += perChunk) {
-                    int count = (int) Math.min(perChunk, numel - first);
-                    pieces.add(manager.create(fill(info, first, count), new Shape(count), type));
-                }
-                flat = NDArrays.concat(pieces, 0);
-                array = flat.reshape(new Shape(info.shape()));
-            } finally {
-                pieces.close();
-                if (flat != null) {
-                    flat.close();
-                }
+            // The bytes are written through the CPU array's own memory: fill one tensor on the
+            // CPU, move it, free the CPU copy (one tensor's worth of transient memory).
+            try (NDManager host = NDManager.newBaseManager(Device.cpu(), manager.getEngine().getEngineName())) {
+                array = loadOnCpu(info, host).toDevice(manager.getDevice(), true);
+                array.attach(manager);
             }
         }
         array.setName(name);
         return array;
+    }
+
+    /**
+     * The tensor in a new engine-owned CPU array of its engine type. The file's bytes go straight
+     * into the array's memory (a direct buffer over the tensor, DJL's {@code toByteBuffer(true)}):
+     * read in pieces of at most {@code chunkBytes} through one reusable buffer and, for BF16 and
+     * I16, widened on the way. No whole-tensor copy is made on the Java side, no memory map is
+     * left behind (mapped pages would count in the resident set until a GC unmaps them), and the
+     * array needs no {@code duplicate()}.
+     */
+    private NDArray loadOnCpu(TensorInfo info, NDManager manager) {
+        DataType type = info.dtype().engineType();
+        NDArray array = manager.create(new Shape(info.shape()), type); // uninitialised
+        try {
+            long numel = info.numel();
+            int outSize = type.getNumOfBytes();
+            // a direct buffer holds at most 2^31 - 1 bytes: bigger tensors go through flat views
+            long perSlice = Math.max(1, Math.min(chunkBytes, Integer.MAX_VALUE - 7) / outSize);
+            if (numel <= perSlice) {
+                fillFrom(info, 0, (int) numel, array);
+            } else {
+                try (NDArray flat = array.reshape(-1)) {
+                    for (long first = 0; first < numel; first += perSlice) {
+                        int count = (int) Math.min(perSlice, numel - first);
+                        try (NDArray slice = flat.get(new NDIndex("{}:{}", first, first + count))) {
+                            fillFrom(info, first, count, slice);
+                        }
+                    }
+                }
+            }
+            return array;
+        } catch (RuntimeException | Error e) {
+            array.close();
+            throw e;
+        }
+    }
+
+    /** Writes elements [first, first+count) of {@code info}, converted, into contiguous {@code target}. */
+    private void fillFrom(TensorInfo info, long first, int count, NDArray target) {
+        if (count == 0) {
+            return;
+        }
+        if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new UnsupportedOperationException("big-endian platforms are not supported");
+        }
+        SafetensorsDType dtype = info.dtype();
+        long outBytes = (long) count * dtype.engineType().getNumOfBytes();
+        ByteBuffer dst = target.toByteBuffer(true);
+        if (!dst.isDirect() || dst.capacity() != outBytes) {
+            // toByteBuffer(true) copies instead of exposing the tensor for a non-contiguous or
+            // non-CPU array; writing there would be lost
+            throw new IllegalStateException(path + ": tensor '" + info.name() + "': the engine did not"
+                    + " expose the array's memory (" + (dst.isDirect() ? dst.capacity() + " bytes" : "a copy")
+                    + " for " + outBytes + " bytes)");
+        }
+        dst.order(ByteOrder.LITTLE_ENDIAN);
+        HugePages.advise(dst); // before the first write: fewer page faults
+        int inSize = dtype.byteSize();
+        long position = dataStart + info.begin() + first * inSize;
+        synchronized (this) {
+            ensureOpen();
+            try {
+                switch (dtype) {
+                    case BF16:
+                    case I16:
+                        widen16(info, position, count, dst, dtype == SafetensorsDType.BF16);
+                        break;
+                    case BOOL:
+                        readAt(info, dst, position);
+                        for (int i = 0; i < count; i++) {
+                            dst.put(i, dst.get(i) != 0 ? (byte) 1 : (byte) 0);
+                        }
+                        break;
+                    default:
+                        readAt(info, dst, position); // same bytes in the file and in the array
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(path + ": cannot read tensor '" + info.name() + "'", e);
+            }
+        }
+    }
+
+    /**
+     * BF16 (the top half of an F32) or I16 (sign-extended), read in pieces into the reusable
+     * scratch buffer and widened into the 32-bit {@code dst}.
+     */
+    private void widen16(TensorInfo info, long position, int count, ByteBuffer dst, boolean bf16)
+            throws IOException {
+        int piece = readChunkBytes() / 2;
+        ByteBuffer scratch = scratch();
+        IntBuffer out = dst.asIntBuffer();
+        for (int done = 0; done < count; done += piece) {
+            int n = Math.min(piece, count - done);
+            scratch.clear().limit(n * 2);
+            readAt(info, scratch, position + 2L * done);
+            scratch.flip();
+            scratch.asShortBuffer().get(shorts, 0, n);
+            if (bf16) {
+                for (int i = 0; i < n; i++) {
+                    ints[i] = shorts[i] << 16;
+                }
+            } else {
+                for (int i = 0; i < n; i++) {
+                    ints[i] = shorts[i];
+                }
+            }
+            out.put(done, ints, 0, n);
+        }
+    }
+
+    /** The reusable read buffer and its two heap arrays, made on the first 16-bit load. */
+    private ByteBuffer scratch() {
+        if (scratch == null) {
+            int bytes = readChunkBytes();
+            scratch = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            shorts = new short[bytes / 2];
+            ints = new int[bytes / 2];
+        }
+        return scratch;
+    }
+
+    private int readChunkBytes() {
+        return Math.min(chunkBytes, READ_CHUNK_BYTES);
+    }
+
+    /** Fills {@code buffer} (position to limit) from the file at {@code position}. */
+    private void readAt(TensorInfo info, ByteBuffer buffer, long position) throws IOException {
+        while (buffer.hasRemaining()) {
+            int n = channel.read(buffer, position);
+            if (n < 0) {
+                throw new SafetensorsFormatException(
+                        path, "file shrank after it was opened; tensor '" + info.name()
+                                + "' is no longer complete");
+            }
+            position += n;
+        }
     }
 
     /**
@@ -318,48 +440,6 @@ public final class SafetensorsFile implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException(path + ": file is closed");
         }
-    }
-
-    /** Elements [first, first+count) of {@code info}, converted to its engine type. */
-    private ByteBuffer fill(TensorInfo info, long first, int count) {
-        SafetensorsDType dtype = info.dtype();
-        ByteBuffer src = map(info, first, count);
-        ByteBuffer dst =
-                ByteBuffer.allocateDirect(count * dtype.engineType().getNumOfBytes())
-                        .order(ByteOrder.nativeOrder());
-        switch (dtype) {
-            case BF16:
-                {
-                    ShortBuffer in = src.asShortBuffer();
-                    FloatBuffer out = dst.asFloatBuffer();
-                    for (int i = 0; i < count; i++) {
-                        out.put(i, HalfFloats.bf16ToFloat(in.get(i)));
-                    }
-                    break;
-                }
-            case I16:
-                {
-                    ShortBuffer in = src.asShortBuffer();
-                    IntBuffer out = dst.asIntBuffer();
-                    for (int i = 0; i < count; i++) {
-                        out.put(i, in.get(i));
-                    }
-                    break;
-                }
-            case BOOL:
-                for (int i = 0; i < count; i++) {
-                    dst.put(i, src.get(i) != 0 ? (byte) 1 : (byte) 0);
-                }
-                break;
-            default:
-                if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN && dtype.byteSize() > 1) {
-                    throw new UnsupportedOperationException(
-                            "big-endian platforms are not supported");
-                }
-                dst.put(src);
-        }
-        dst.rewind();
-        return dst;
     }
 
     /** Maps elements [first, first+count) of {@code info}, little-endian. */

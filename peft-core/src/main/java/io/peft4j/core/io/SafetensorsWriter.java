@@ -89,19 +89,7 @@ public final class SafetensorsWriter {
             }
             sorted.put(name, array);
         }
-        TreeMap<String, String> meta = new TreeMap<>();
-        meta.put("format", "pt");
-        if (metadata != null) {
-            for (Map.Entry<String, String> e : metadata.entrySet()) {
-                if (e.getKey() == null || e.getValue() == null) {
-                    throw new IllegalArgumentException(
-                            "metadata keys and values must not be null, got " + e.getKey() + "="
-                                    + e.getValue());
-                }
-                meta.put(e.getKey(), e.getValue());
-            }
-        }
-        byte[] header = header(meta, sorted, dtypes);
+        byte[] header = header(mergedMetadata(metadata), sorted, dtypes);
         AtomicFiles.write(
                 file,
                 out -> {
@@ -119,6 +107,137 @@ public final class SafetensorsWriter {
     }
 
     /**
+     * The bytes of one tensor, produced on demand: {@link #writeStreamed} calls it once, in file
+     * order, so a tensor never has to exist in memory as a whole.
+     */
+    @FunctionalInterface
+    public interface TensorBytes {
+        /**
+         * Writes exactly the tensor's bytes (little-endian, row-major).
+         *
+         * @param out where they go; do not close it
+         * @throws IOException if writing fails
+         */
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** A tensor to write with {@link #writeStreamed}: its dtype, shape and a producer of its bytes. */
+    public static final class StreamedTensor {
+        final SafetensorsDType dtype;
+        final long[] shape;
+        final TensorBytes bytes;
+
+        /**
+         * @param dtype the dtype written in the header (any, BF16 included)
+         * @param shape the shape; every dimension >= 0
+         * @param bytes writes numel x dtype size bytes when called
+         */
+        public StreamedTensor(SafetensorsDType dtype, long[] shape, TensorBytes bytes) {
+            this.dtype = Objects.requireNonNull(dtype, "dtype");
+            this.shape = shape.clone();
+            this.bytes = Objects.requireNonNull(bytes, "bytes");
+            for (long d : this.shape) {
+                if (d < 0) {
+                    throw new IllegalArgumentException("negative dimension in shape " + java.util.Arrays.toString(shape));
+                }
+            }
+        }
+    }
+
+    /**
+     * Writes tensors whose bytes are produced one tensor at a time (for example generated or
+     * converted on the fly), replacing {@code file} atomically. The header is computed from the
+     * shapes first; each producer is then called once, in sorted-name order, and must write exactly
+     * its tensor's size, or the write fails and {@code file} is left unchanged.
+     *
+     * @param file the file to create or replace
+     * @param tensors the tensors by name
+     * @param metadata extra {@code __metadata__} entries, merged over {@code {"format":"pt"}}
+     * @throws IOException if writing fails or a producer writes the wrong number of bytes
+     */
+    public static void writeStreamed(Path file, Map<String, StreamedTensor> tensors, Map<String, String> metadata)
+            throws IOException {
+        Objects.requireNonNull(file, "file");
+        TreeMap<String, long[]> shapes = new TreeMap<>();
+        TreeMap<String, SafetensorsDType> dtypes = new TreeMap<>();
+        for (Map.Entry<String, StreamedTensor> e : tensors.entrySet()) {
+            if (e.getKey() == null || e.getKey().equals(SafetensorsHeader.METADATA_KEY) || e.getValue() == null) {
+                throw new IllegalArgumentException("bad tensor entry '" + e.getKey() + "'");
+            }
+            shapes.put(e.getKey(), e.getValue().shape);
+            dtypes.put(e.getKey(), e.getValue().dtype);
+        }
+        byte[] header = headerOf(mergedMetadata(metadata), shapes, dtypes);
+        AtomicFiles.write(
+                file,
+                out -> {
+                    ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+                    length.putLong(header.length);
+                    out.write(length.array());
+                    out.write(header);
+                    for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+                        long expected = Math.multiplyExact(numel(e.getValue()), (long) dtypes.get(e.getKey()).byteSize());
+                        CountingStream counted = new CountingStream(out);
+                        tensors.get(e.getKey()).bytes.writeTo(counted);
+                        if (counted.count != expected) {
+                            throw new IOException("tensor '" + e.getKey() + "': its producer wrote " + counted.count
+                                    + " bytes, expected " + expected);
+                        }
+                    }
+                });
+    }
+
+    private static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    private static TreeMap<String, String> mergedMetadata(Map<String, String> metadata) {
+        TreeMap<String, String> meta = new TreeMap<>();
+        meta.put("format", "pt");
+        if (metadata != null) {
+            for (Map.Entry<String, String> e : metadata.entrySet()) {
+                if (e.getKey() == null || e.getValue() == null) {
+                    throw new IllegalArgumentException(
+                            "metadata keys and values must not be null, got " + e.getKey() + "="
+                                    + e.getValue());
+                }
+                meta.put(e.getKey(), e.getValue());
+            }
+        }
+        return meta;
+    }
+
+    /** Counts what a producer writes, so a wrong size fails the write instead of corrupting the file. */
+    private static final class CountingStream extends java.io.FilterOutputStream {
+        long count;
+
+        CountingStream(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            count++;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            count += len;
+        }
+
+        @Override
+        public void close() {
+            // the file's stream stays open for the next tensor
+        }
+    }
+
+    /**
      * Builds the padded header bytes. Package-private so tests can compare it with a header built by
      * hand.
      */
@@ -126,7 +245,16 @@ public final class SafetensorsWriter {
             Map<String, String> metadata,
             Map<String, NDArray> sorted,
             Map<String, SafetensorsDType> dtypes) {
-        StringBuilder json = new StringBuilder(64 + 96 * sorted.size());
+        TreeMap<String, long[]> shapes = new TreeMap<>();
+        sorted.forEach((name, array) -> shapes.put(name, array.getShape().getShape()));
+        return headerOf(metadata, shapes, dtypes);
+    }
+
+    private static byte[] headerOf(
+            Map<String, String> metadata,
+            TreeMap<String, long[]> shapes,
+            Map<String, SafetensorsDType> dtypes) {
+        StringBuilder json = new StringBuilder(64 + 96 * shapes.size());
         json.append("{\"__metadata__\":{");
         boolean first = true;
         for (Map.Entry<String, String> e : metadata.entrySet()) {
@@ -140,10 +268,10 @@ public final class SafetensorsWriter {
         }
         json.append('}');
         long offset = 0;
-        for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
             SafetensorsDType dtype = dtypes.get(e.getKey());
-            long[] shape = e.getValue().getShape().getShape();
-            long bytes = Math.multiplyExact(e.getValue().size(), (long) dtype.byteSize());
+            long[] shape = e.getValue();
+            long bytes = Math.multiplyExact(numel(shape), (long) dtype.byteSize());
             json.append(',');
             appendString(json, e.getKey());
             json.append(":{\"dtype\":\"").append(dtype.name()).append("\",\"shape\":[");

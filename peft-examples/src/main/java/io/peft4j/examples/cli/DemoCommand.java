@@ -17,13 +17,15 @@ import picocli.CommandLine.Unmatched;
  * sentiment classification of the bundled sentences: {@code train} with preset arguments, which
  * any {@code train} option given here overrides.
  */
-@Command(name = "demo", mixinStandardHelpOptions = true,
+@Command(showDefaultValues = true, name = "demo", mixinStandardHelpOptions = true,
+        // the first paragraph is the one-line summary in 'peft4j --help'; picocli wraps each paragraph
         description = {
-            "The default run: fine-tunes all-MiniLM-L6-v2 (ONNX from Maven) with LoRA on query,value plus",
-            "the classifier (modules_to_save) on the bundled sentiment sentences (240 train / 82 held out),",
-            "then writes the adapter, loss.csv and loss.png to runs/minilm-sentiment.",
-            "It runs 'train' with these arguments; any train option given here overrides them:",
-            "  " + DemoCommand.PRESET_TEXT
+            "The default run: LoRA on all-MiniLM-L6-v2 for sentence sentiment, before/after accuracy.",
+            "Fine-tunes all-MiniLM-L6-v2 (ONNX from Maven) with LoRA on query,value plus the classifier"
+                + " (modules_to_save) on the bundled sentiment sentences (240 train / 82 held out), then writes"
+                + " the adapter, loss.csv and loss.png to runs/minilm-sentiment.",
+            "It runs 'train' with these arguments; any train option given here overrides them: "
+                + DemoCommand.PRESET_TEXT
         })
 public final class DemoCommand implements Callable<Integer> {
 
@@ -51,7 +53,7 @@ public final class DemoCommand implements Callable<Integer> {
             TrainCommand train = new TrainCommand();
             CommandLine cl = new CommandLine(train);
             cl.parseArgs(args.toArray(new String[0]));
-            System.out.println("peft4j demo: LoRA on all-MiniLM-L6-v2 for sentence sentiment (see 'demo --help')");
+            System.err.println("peft4j demo: LoRA on all-MiniLM-L6-v2 for sentence sentiment (see 'demo --help')");
             return train.call();
         } finally {
             for (String name : new String[] {TRAIN, TEST}) {

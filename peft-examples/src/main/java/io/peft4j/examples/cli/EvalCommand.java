@@ -18,11 +18,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j eval}: accuracy or held-out NLL of a model, with or without an adapter. */
-@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(showDefaultValues = true, name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
-            "Measures a model, with or without an adapter: accuracy (classify) or mean next-token NLL",
-            "and perplexity (causal-lm) on a data file. Task, labels and max length default to the",
-            "adapter's training_run.json."
+            "Measures a model, with or without an adapter, on a data file.",
+            "Reports accuracy (classify) or mean next-token NLL and perplexity (causal-lm). Task, labels and"
+                + " max length default to the adapter's training_run.json; without one the task follows the model."
         })
 public final class EvalCommand implements Callable<Integer> {
 
@@ -33,7 +33,8 @@ public final class EvalCommand implements Callable<Integer> {
     Path adapter;
 
     @Option(names = "--task", paramLabel = "classify|causal-lm",
-            description = "Default: the adapter's task, else classify.")
+            description = "Default: the adapter's task, else the model's (causal-lm for a decoder, classify for an"
+                    + " encoder).")
     String task;
 
     @Option(names = "--data", required = true, paramLabel = "<file>", description = "Data file (formats as for train).")
@@ -48,11 +49,14 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-length", paramLabel = "<n>", description = "Default: the adapter's, else 128.")
     Integer maxLength;
 
-    @Option(names = "--batch-size", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--batch-size", defaultValue = "64", description = "Examples per forward batch.")
     int batchSize;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Seeds a new (untrained) head and --limit. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--seed", defaultValue = "42", description = "Seeds a new (untrained) head and --limit.")
     long seed;
+
+    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    boolean json;
 
     PrintStream stdout = System.out;
 
@@ -60,7 +64,16 @@ public final class EvalCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         ModelOptions.checkAdapter(adapter);
         JsonObject info = RunInfo.read(adapter);
-        Task t = task != null ? Task.parse(task) : RunInfo.task(info, Task.CLASSIFY);
+        Task t = TaskChoice.choose(task, adapter, modelOptions.model, false);
+        JsonObject result = new JsonObject();
+        result.addProperty("task", t.flag());
+        result.addProperty("model", modelOptions.model);
+        result.addProperty("adapter", adapter == null ? null : adapter.toString());
+        result.addProperty("data", data.toString());
+        PrintStream jsonOut = stdout;
+        if (json) {
+            stdout = System.err; // the human-readable line; stdout carries only the JSON
+        }
         int length = maxLength != null ? maxLength : RunInfo.intOr(info, "max_length", 128);
         if (length < 2 || batchSize < 1) {
             throw new UserError("--max-length must be >= 2 and --batch-size >= 1");
@@ -80,6 +93,10 @@ public final class EvalCommand implements Callable<Integer> {
                         .evaluate(batchSize);
                 stdout.printf(Locale.ROOT, "%s%s on %s: accuracy %.4f (%d examples), loss %.4f%n", m.name(), with,
                         data, r.accuracy(), r.examples(), r.loss());
+                result.addProperty("accuracy", r.accuracy());
+                result.addProperty("loss", r.loss());
+                result.addProperty("examples", r.examples());
+                result.addProperty("num_labels", labels);
             }
         } else if (t == Task.CAUSAL_LM) {
             List<TextExample> examples = DataReaders.readText(data);
@@ -93,9 +110,16 @@ public final class EvalCommand implements Callable<Integer> {
                         .evaluate(batchSize);
                 stdout.printf(Locale.ROOT, "%s%s on %s: NLL %.4f nats/token, perplexity %.3f (%d tokens, blocks of %d)%n",
                         m.name(), with, data, r.nll(), r.perplexity(), r.tokens(), length);
+                result.addProperty("nll", r.nll());
+                result.addProperty("perplexity", r.perplexity());
+                result.addProperty("tokens", r.tokens());
+                result.addProperty("block_size", length);
             }
         } else {
             throw new UserError("--task must be classify or causal-lm for eval");
+        }
+        if (json) {
+            JsonOutput.print(jsonOut, result);
         }
         return 0;
     }

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
@@ -25,11 +24,12 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j forward}: the model's outputs for given inputs, as JSON. */
-@Command(name = "forward", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(showDefaultValues = true, name = "forward", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
-            "Prints the model's outputs as JSON: the last hidden state (BERT, --task base), the class",
-            "logits (--task classify) or the next-token logits (decoder), for texts or token ids, with or",
-            "without an adapter. Rows of different lengths are right-padded and masked."
+            "Prints the model's outputs for texts or token ids as JSON.",
+            "The output is the last hidden state (BERT, --task base), the class logits (--task classify) or"
+                + " the next-token logits (decoder), with or without an adapter. Rows of different lengths are"
+                + " right-padded and masked."
         })
 public final class ForwardCommand implements Callable<Integer> {
 
@@ -40,13 +40,14 @@ public final class ForwardCommand implements Callable<Integer> {
     Path adapter;
 
     @Option(names = "--task", paramLabel = "base|classify|causal-lm",
-            description = "Default: the adapter's task; else causal-lm for a decoder, base for BERT.")
+            description = "Default: the adapter's task, else the model's (causal-lm for a decoder, classify for a"
+                    + " BERT classifier checkpoint, base for a bare encoder).")
     String task;
 
     @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes of a classifier (default: the adapter's, else 2).")
     Integer numLabels;
 
-    @Option(names = "--max-length", defaultValue = "512", description = "Truncation. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-length", defaultValue = "512", description = "Truncation.")
     int maxLength;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -66,11 +67,7 @@ public final class ForwardCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         ModelOptions.checkAdapter(adapter);
         var info = RunInfo.read(adapter);
-        Task t = task != null ? Task.parse(task) : RunInfo.task(info, null);
-        boolean builtIn = modelOptions.model.equals(Models.MINILM) || modelOptions.model.endsWith(".onnx");
-        if (t == null) {
-            t = !builtIn && isDecoder(Path.of(modelOptions.model)) ? Task.CAUSAL_LM : Task.BASE;
-        }
+        Task t = TaskChoice.choose(task, adapter, modelOptions.model, true);
         int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
         try (LoadedModel m = Models.load(modelOptions.model, t, labels, t == Task.CLASSIFY ? maxLength : 0,
                 modelOptions.device(), modelOptions.tokenizer, modelOptions.config, 0);
@@ -122,7 +119,7 @@ public final class ForwardCommand implements Callable<Integer> {
                 json.add("values", nested(output.toType(DataType.FLOAT32, false).toFloatArray(),
                         output.getShape().getShape(), 0, 0));
             }
-            stdout.println(new GsonBuilder().serializeNulls().create().toJson(json));
+            JsonOutput.print(stdout, json);
         }
         return 0;
     }
@@ -148,14 +145,6 @@ public final class ForwardCommand implements Callable<Integer> {
             }
         }
         return ids;
-    }
-
-    private static boolean isDecoder(Path dir) {
-        try {
-            return !java.nio.file.Files.readString(dir.resolve("config.json")).contains("\"bert\"");
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     private static JsonArray matrix(long[][] rows) {

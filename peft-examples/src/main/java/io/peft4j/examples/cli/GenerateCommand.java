@@ -6,6 +6,8 @@ import io.peft4j.tasks.NoGrad;
 import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaForCausalLM;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -17,7 +19,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j generate}: continues prompts with a decoder, with or without an adapter. */
-@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(showDefaultValues = true, name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Continues prompts with a decoder (LLaMA family), with or without an adapter.")
 public final class GenerateCommand implements Callable<Integer> {
 
@@ -28,26 +30,29 @@ public final class GenerateCommand implements Callable<Integer> {
     Path adapter;
 
     @Option(names = "--prompt", paramLabel = "<text>", defaultValue = "Once upon a time",
-            description = "A prompt (repeat for several). Default: ${DEFAULT-VALUE}.")
+            description = "A prompt (repeat for several).")
     List<String> prompts;
 
-    @Option(names = "--max-new-tokens", defaultValue = "60", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-new-tokens", defaultValue = "60", description = "Tokens to generate after each prompt (fewer if EOS comes first).")
     int maxNewTokens;
 
     @Option(names = "--sample", description = "Sample instead of greedy decoding.")
     boolean sample;
 
-    @Option(names = "--temperature", defaultValue = "1.0", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--temperature", defaultValue = "1.0", description = "Softmax temperature when sampling.")
     double temperature;
 
-    @Option(names = "--top-k", defaultValue = "0", description = "0: off. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--top-k", defaultValue = "0", description = "Sample only among the k most likely tokens (0: off).")
     int topK;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling: keep the smallest set of tokens with this much probability.")
     double topP;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--seed", defaultValue = "42", description = "Seeds sampling.")
     long seed;
+
+    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    boolean json;
 
     PrintStream stdout = System.out;
 
@@ -60,6 +65,11 @@ public final class GenerateCommand implements Callable<Integer> {
             throw new UserError("--temperature must be > 0, --top-p in (0, 1], --top-k >= 0");
         }
         ModelOptions.checkAdapter(adapter);
+        TaskChoice.ModelKind kind = TaskChoice.kindOf(modelOptions.model);
+        if (kind == TaskChoice.ModelKind.ENCODER || kind == TaskChoice.ModelKind.CLASSIFIER) {
+            throw new UserError("generate needs a decoder (llama, mistral, qwen2); " + modelOptions.model
+                    + " is a BERT encoder");
+        }
         try (LoadedModel m = Models.load(modelOptions.model, Task.CAUSAL_LM, 0, 0, modelOptions.device(),
                 modelOptions.tokenizer, modelOptions.config, seed);
                 PeftModel peft = Adapters.load(m, adapter)) {
@@ -78,6 +88,26 @@ public final class GenerateCommand implements Callable<Integer> {
             try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
                 out = Generator.generate(lm, ids, g.build(), manager);
             }
+            if (json) {
+                JsonArray outputs = new JsonArray();
+                for (int i = 0; i < prompts.size(); i++) {
+                    JsonObject o = new JsonObject();
+                    o.addProperty("prompt", prompts.get(i));
+                    o.addProperty("text", m.tokenizer().decode(concat(ids.get(i), out.get(i)), true));
+                    JsonArray generated = new JsonArray();
+                    for (long id : out.get(i)) {
+                        generated.add(id);
+                    }
+                    o.add("generated_ids", generated);
+                    outputs.add(o);
+                }
+                JsonObject result = new JsonObject();
+                result.addProperty("model", m.name());
+                result.addProperty("adapter", adapter == null ? null : adapter.toString());
+                result.add("outputs", outputs);
+                JsonOutput.print(stdout, result);
+                return 0;
+            }
             for (int i = 0; i < prompts.size(); i++) {
                 long[] prompt = ids.get(i);
                 long[] all = new long[prompt.length + out.get(i).length];
@@ -90,5 +120,11 @@ public final class GenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static long[] concat(long[] a, long[] b) {
+        long[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
     }
 }

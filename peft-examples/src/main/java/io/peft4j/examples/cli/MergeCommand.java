@@ -16,10 +16,11 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j merge}: base + adapter into one full Hugging Face checkpoint. */
-@Command(name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(showDefaultValues = true, name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
-            "Merges an adapter into its base model and writes a full checkpoint in Hugging Face layout",
-            "(config.json, model.safetensors, tokenizer.json) that loads without peft4j's adapters."
+            "Merges an adapter into its base model and writes a full checkpoint.",
+            "The checkpoint is in Hugging Face layout (config.json, model.safetensors, tokenizer.json) and"
+                + " loads without peft4j's adapters."
         })
 public final class MergeCommand implements Callable<Integer> {
 
@@ -30,8 +31,8 @@ public final class MergeCommand implements Callable<Integer> {
     Path adapter;
 
     @Option(names = "--task", paramLabel = "classify|causal-lm|base",
-            description = "What the base model is built as (default: the adapter's task; else causal-lm for a"
-                    + " decoder, base for BERT).")
+            description = "What the base model is built as. Default: the adapter's task, else the model's"
+                    + " (causal-lm for a decoder, classify for a BERT classifier, base for a bare encoder).")
     String task;
 
     @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes of a classifier (default: the adapter's).")
@@ -40,15 +41,19 @@ public final class MergeCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "<dir>", description = "Folder for the merged checkpoint.")
     Path out;
 
+    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    boolean json;
+
     PrintStream stdout = System.out;
 
     @Override
     public Integer call() throws IOException {
         ModelOptions.checkAdapter(adapter);
         JsonObject info = RunInfo.read(adapter);
-        Task t = task != null ? Task.parse(task) : RunInfo.task(info, null);
-        if (t == null) {
-            t = isDecoderFolder(modelOptions.model) ? Task.CAUSAL_LM : Task.BASE;
+        Task t = TaskChoice.choose(task, adapter, modelOptions.model, true);
+        PrintStream jsonOut = stdout;
+        if (json) {
+            stdout = System.err; // the human-readable line; stdout carries only the JSON
         }
         int labels = numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2);
         if (Files.exists(out.resolve("model.safetensors"))) {
@@ -68,6 +73,15 @@ public final class MergeCommand implements Callable<Integer> {
             }
             stdout.println("Merged " + adapter + " into " + m.name() + " (" + Models.kind(merged) + "); wrote "
                     + out.toAbsolutePath().normalize() + " (config.json, model.safetensors, tokenizer.json)");
+            if (json) {
+                JsonObject result = new JsonObject();
+                result.addProperty("task", t.flag());
+                result.addProperty("model", m.name());
+                result.addProperty("adapter", adapter.toString());
+                result.addProperty("merged", Models.kind(merged));
+                result.addProperty("out", out.toAbsolutePath().normalize().toString());
+                JsonOutput.print(jsonOut, result);
+            }
         }
         return 0;
     }
@@ -78,14 +92,5 @@ public final class MergeCommand implements Callable<Integer> {
         }
         Path p = Path.of(modelOptions.model);
         return Files.isDirectory(p) ? p.resolve("tokenizer.json") : p.toAbsolutePath().getParent().resolve("tokenizer.json");
-    }
-
-    private static boolean isDecoderFolder(String spec) {
-        Path config = Path.of(spec).resolve("config.json");
-        try {
-            return Files.isRegularFile(config) && !Files.readString(config).contains("\"bert\"");
-        } catch (IOException e) {
-            return false;
-        }
     }
 }

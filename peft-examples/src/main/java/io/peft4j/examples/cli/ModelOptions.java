@@ -10,7 +10,7 @@ public final class ModelOptions {
 
     @Option(names = "--model", paramLabel = "<model>", defaultValue = Models.MINILM,
             description = "Hugging Face checkpoint folder, BERT .onnx file, or built-in name '"
-                    + Models.MINILM + "' (all-MiniLM-L6-v2 from Maven). Default: ${DEFAULT-VALUE}.")
+                    + Models.MINILM + "' (all-MiniLM-L6-v2 from Maven).")
     String model;
 
     @Option(names = "--tokenizer", paramLabel = "<file>",
@@ -22,7 +22,7 @@ public final class ModelOptions {
     Path config;
 
     @Option(names = "--device", paramLabel = "cpu|gpu", defaultValue = "cpu",
-            description = "Where the model runs. Default: ${DEFAULT-VALUE}.")
+            description = "Where the model runs.")
     String device;
 
     /** @return the parsed device */

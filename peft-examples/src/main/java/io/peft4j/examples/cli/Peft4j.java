@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ParameterException;
@@ -19,7 +20,7 @@ import picocli.CommandLine.ParseResult;
  * mismatch, malformed data) print one line on stderr and exit with 2; a diverged training run
  * exits with 3.
  */
-@Command(name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0-SNAPSHOT",
+@Command(showDefaultValues = true, name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0-SNAPSHOT",
         description = "Parameter-efficient fine-tuning on DJL: train, evaluate, generate, merge, inspect.",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class,
             MergeCommand.class, ForwardCommand.class, CommandLine.HelpCommand.class})
@@ -32,6 +33,11 @@ public final class Peft4j implements Runnable {
 
     @picocli.CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    @CommandLine.Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+            description = "Also show DJL's info lines and warnings and libtorch's C++ warnings on stderr"
+                    + " (hidden by default).")
+    boolean verbose;
 
     @Override
     public void run() {
@@ -54,7 +60,6 @@ public final class Peft4j implements Runnable {
      * @return the exit status (0: success)
      */
     public static int run(String... args) {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // before any command's first GEMM
         return commandLine().execute(args);
     }
 
@@ -63,7 +68,26 @@ public final class Peft4j implements Runnable {
         CommandLine cl = new CommandLine(new Peft4j());
         cl.setParameterExceptionHandler(Peft4j::badArguments);
         cl.setExecutionExceptionHandler(Peft4j::failed);
+        cl.setExecutionStrategy(Peft4j::execute);
         return cl;
+    }
+
+    /**
+     * Runs the parsed command after the process settings (logging, threads, quiet engine). Help,
+     * version and a missing command never load the engine, so they stay fast.
+     */
+    private static int execute(ParseResult parsed) {
+        List<CommandLine> chain = parsed.asCommandLineList();
+        boolean verbose = chain.stream().anyMatch(c -> c.getParseResult().hasMatchedOption("--verbose"));
+        boolean helpOnly = chain.stream().anyMatch(c -> c.isUsageHelpRequested() || c.isVersionHelpRequested())
+                || parsed.subcommand() == null
+                || chain.get(chain.size() - 1).getCommand() instanceof CommandLine.HelpCommand;
+        QuietRuntime.configure(verbose);
+        if (!helpOnly) {
+            io.peft4j.core.engine.MklCpuDispatch.install(); // before any command's first GEMM
+            QuietRuntime.quietEngine(verbose);
+        }
+        return new CommandLine.RunLast().execute(parsed);
     }
 
     private static int badArguments(ParameterException e, String[] args) {

@@ -29,23 +29,23 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j train}: fine-tunes a model with a PEFT method and saves the adapter. */
-@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(showDefaultValues = true, name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {
-            "Fine-tunes a model with a PEFT method (base frozen), measures the held-out split before and",
-            "after, and writes the adapter (Hugging Face peft layout), loss.csv, loss.png and",
-            "training_run.json into --out."
+            "Fine-tunes a model with a PEFT method and saves the adapter.",
+            "The base stays frozen. Measures the held-out split before and after, and writes the adapter"
+                + " (Hugging Face peft layout), loss.csv, loss.png and training_run.json into --out."
         })
 public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--method", defaultValue = "lora", paramLabel = "lora|mos|shadow|masa|lift",
-            description = "PEFT method (its module must be on the class path). Default: ${DEFAULT-VALUE}.")
+            description = "PEFT method (its module must be on the class path).")
     String method;
 
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--task", defaultValue = "classify", paramLabel = "classify|causal-lm",
-            description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--task", paramLabel = "classify|causal-lm",
+            description = "Default: the model's (causal-lm for a decoder, classify for an encoder).")
     String task;
 
     @Option(names = "--train", required = true, paramLabel = "<file>",
@@ -58,7 +58,7 @@ public final class TrainCommand implements Callable<Integer> {
     Path dev;
 
     @Option(names = "--dev-split", defaultValue = "0.1", paramLabel = "<fraction>",
-            description = "Held-out fraction taken from --train when there is no --dev. Default: ${DEFAULT-VALUE}.")
+            description = "Held-out fraction taken from --train when there is no --dev.")
     double devSplit;
 
     @Option(names = "--train-limit", paramLabel = "<n>",
@@ -73,14 +73,14 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Classes of the classifier head (default: largest label in the data + 1).")
     Integer numLabels;
 
-    @Option(names = "--rank", defaultValue = "8", description = "Adapter rank r. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--rank", defaultValue = "8", description = "Adapter rank r.")
     int rank;
 
-    @Option(names = "--alpha", defaultValue = "16", description = "Scaling alpha. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--alpha", defaultValue = "16", description = "Scaling alpha.")
     float alpha;
 
     @Option(names = "--dropout", defaultValue = "0.05",
-            description = "Adapter dropout. Default: ${DEFAULT-VALUE}.")
+            description = "Adapter dropout.")
     float dropout;
 
     @Option(names = "--targets", split = ",", paramLabel = "<module>",
@@ -97,20 +97,20 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Extra adapter_config.json key for the method (value parsed as JSON when it is).")
     List<String> extra = new ArrayList<>();
 
-    @Option(names = "--epochs", defaultValue = "1", description = "Passes over the data. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--epochs", defaultValue = "1", description = "Passes over the data.")
     int epochs;
 
     @Option(names = "--steps", paramLabel = "<n>", description = "Optimiser steps (overrides --epochs).")
     Long steps;
 
-    @Option(names = "--lr", defaultValue = "5e-4", description = "Peak learning rate. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--lr", defaultValue = "5e-4", description = "Peak learning rate.")
     double lr;
 
-    @Option(names = "--batch-size", defaultValue = "16", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--batch-size", defaultValue = "16", description = "Examples per micro-batch.")
     int batchSize;
 
     @Option(names = "--grad-accum", defaultValue = "1",
-            description = "Micro-batches per optimiser step. Default: ${DEFAULT-VALUE}.")
+            description = "Micro-batches per optimiser step.")
     int gradAccum;
 
     @Option(names = "--warmup", paramLabel = "<steps>",
@@ -118,10 +118,10 @@ public final class TrainCommand implements Callable<Integer> {
     Long warmup;
 
     @Option(names = "--max-length", defaultValue = "128",
-            description = "Tokens per example (classify: truncation; causal-lm: block size). Default: ${DEFAULT-VALUE}.")
+            description = "Tokens per example (classify: truncation; causal-lm: block size).")
     int maxLength;
 
-    @Option(names = "--seed", defaultValue = "42", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--seed", defaultValue = "42", description = "Seeds the adapter initialisation, data order, dropout and the held-out split.")
     long seed;
 
     @Option(names = "--out", paramLabel = "<dir>",
@@ -140,14 +140,24 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Evaluate on the held-out split every n steps (0: only before and after).")
     long evalEvery;
 
-    @Option(names = "--eval-batch-size", defaultValue = "64", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--eval-batch-size", defaultValue = "64", description = "Examples per batch when evaluating.")
     int evalBatchSize;
+
+    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    boolean json;
 
     PrintStream stdout = System.out;
 
+    /** Where --json writes training_run.json's content (the real stdout). */
+    private PrintStream jsonOut;
+
     @Override
     public Integer call() throws IOException {
-        Task t = Task.parse(task);
+        Task t = TaskChoice.choose(task, null, modelOptions.model, false);
+        jsonOut = stdout;
+        if (json) {
+            stdout = System.err; // the human-readable report; stdout carries only the JSON
+        }
         if (t == Task.BASE) {
             throw new UserError("--task must be classify or causal-lm for training");
         }
@@ -174,7 +184,7 @@ public final class TrainCommand implements Callable<Integer> {
                 ? (modulesToSave.equals(List.of("none")) ? List.of() : modulesToSave)
                 : t == Task.CLASSIFY ? List.of("classifier") : List.of();
         AdapterConfig config = Methods.config(peftMethod, rank, alpha, dropout, targetList, saveList,
-                t == Task.CLASSIFY ? "SEQ_CLS" : "CAUSAL_LM", extra, w -> stdout.println("warning: " + w));
+                t == Task.CLASSIFY ? "SEQ_CLS" : "CAUSAL_LM", extra, w -> System.err.println("warning: " + w));
 
         return t == Task.CLASSIFY ? classify(config, outDir) : causal(config, outDir);
     }
@@ -310,6 +320,9 @@ public final class TrainCommand implements Callable<Integer> {
         // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps;
         // every optimiser reports its state size for training_run.json
         boolean lift = peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig;
+        if (lift) {
+            b.maxGradNorm(io.peft4j.lift.LiftOptimizer.REFERENCE_MAX_GRAD_NORM); // the reference does not clip
+        }
         b.optimizer(() -> new MeasuredOptimizer(
                 lift ? io.peft4j.lift.LiftOptimizer.forModel(peft) : io.peft4j.core.train.AdamW.builder().build(),
                 bytes -> optimizerStateBytes = bytes));
@@ -357,6 +370,11 @@ public final class TrainCommand implements Callable<Integer> {
         LossChart.writePng(outDir.resolve("loss.png"), result.losses(),
                 "peft4j " + method.toLowerCase(Locale.ROOT) + " " + what + ": training loss");
         RunInfo.write(outDir, info);
+        if (json) {
+            JsonObject printed = info.deepCopy();
+            printed.addProperty("out", outDir.toAbsolutePath().normalize().toString());
+            JsonOutput.print(jsonOut, printed);
+        }
         stdout.println("Saved the adapter (adapter_config.json, adapter_model.safetensors), loss.csv, loss.png"
                 + " and " + RunInfo.FILE + " to " + outDir.toAbsolutePath().normalize());
     }

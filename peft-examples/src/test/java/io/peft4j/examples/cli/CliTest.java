@@ -201,6 +201,11 @@ class CliTest {
         JsonObject info = JsonParser.parseString(Files.readString(out.resolve("training_run.json"))).getAsJsonObject();
         double after = info.getAsJsonObject("after").get("nll").getAsDouble();
         assertTrue(after < info.getAsJsonObject("before").get("nll").getAsDouble(), info.toString());
+        // the tiny decoder ties lm_head to the embeddings: counted once, as Hugging Face does
+        long base = io.peft4j.models.RandomCheckpoint.builder(
+                io.peft4j.models.LlamaConfig.fromJson(llama.resolve("config.json"))).build().parameterCount();
+        assertEquals(base + info.get("trainable_parameters").getAsLong(), info.get("all_parameters").getAsLong(),
+                info.toString());
         Result eval = run("eval", "--model", llama.toString(), "--adapter", out.toString(), "--data", text.toString());
         assertEquals(0, eval.code(), eval.all());
         assertTrue(eval.out().contains("NLL "), eval.out());

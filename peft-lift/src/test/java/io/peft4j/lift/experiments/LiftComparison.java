@@ -63,8 +63,10 @@ import java.util.function.ToDoubleFunction;
  * (4), {@code lift.R} (8), {@code lift.T} (100 | 40), {@code lift.batch} (8 | 16), {@code lift.warmup}
  * (steps/10), {@code lift.evalEvery} (steps/3), {@code lift.train} (SST-2 subset, 2000), learning rates
  * as comma lists (one run each): {@code lift.lr.full} (1e-3), {@code lift.lr.lora} (3e-3), {@code
- * lift.lr.lift} (3e-3), {@code lift.lr.magnitude} (= lift.lr.lift); {@code lift.methods}
- * (full,lora,lift,magnitude).
+ * lift.lr.lift} (3e-3), {@code lift.lr.magnitude} (= lift.lr.lift), {@code lift.lr.smallest} (=
+ * lift.lr.lift); {@code lift.methods} (full,lora,lift,magnitude; {@code smallest} adds LIFT with the
+ * released configs' smallest-entry mask); {@code lift.clip} (1.0, global-norm clip of the full and
+ * LoRA runs) and {@code lift.clip.lift} (0, LIFT's runs: the reference does not clip).
  */
 public final class LiftComparison {
 
@@ -93,6 +95,9 @@ public final class LiftComparison {
         List<Double> lrLora = lrs(System.getProperty("lift.lr.lora", "3e-3"));
         List<Double> lrLift = lrs(System.getProperty("lift.lr.lift", "3e-3"));
         List<Double> lrMagnitude = lrs(System.getProperty("lift.lr.magnitude", System.getProperty("lift.lr.lift", "3e-3")));
+        List<Double> lrSmallest = lrs(System.getProperty("lift.lr.smallest", System.getProperty("lift.lr.lift", "3e-3")));
+        double clip = Double.parseDouble(System.getProperty("lift.clip", "1.0"));
+        double clipLift = Double.parseDouble(System.getProperty("lift.clip.lift", "0"));
 
         Task task;
         if (sst2) {
@@ -127,32 +132,43 @@ public final class LiftComparison {
             task = new Task("held-out NLL", () -> HfCheckpoint.load(modelDir, Device.cpu()), lm -> new Bound(windows(train),
                     (batch, training) -> loss(lm, batch.head(), training), root -> nll(lm, heldOut, root)));
         }
-        System.out.printf(Locale.ROOT, "steps %d, batch %d, warm-up %d, seed %d, r %d, R %d, T %d, lr full %s lora %s lift %s magnitude %s%n",
-                steps, batchSize, warmup, SEED, r, bigR, interval, lrFull, lrLora, lrLift, lrMagnitude);
+        System.out.printf(Locale.ROOT, "steps %d, batch %d, warm-up %d, seed %d, r %d, R %d, T %d, lr full %s lora %s lift %s magnitude %s smallest %s,"
+                + " clip %s (LIFT %s)%n", steps, batchSize, warmup, SEED, r, bigR, interval, lrFull, lrLora, lrLift, lrMagnitude,
+                lrSmallest, clip, clipLift);
 
         List<String> methods = List.of(System.getProperty("lift.methods", "full,lora,lift,magnitude").split(","));
         List<Row> rows = new ArrayList<>();
         Supplier<PeftOptimizer> adamW = () -> AdamW.builder().betas(0.9, 0.95).eps(1e-6).build();
         for (double lr : methods.contains("full") ? lrFull : List.<Double>of()) {
-            rows.add(run("full fine-tuning (AdamW)", task, steps, batchSize, warmup, lr, block -> new Setup(full(block), adamW, null)));
+            rows.add(run("full fine-tuning (AdamW)", task, steps, batchSize, warmup, lr, block -> new Setup(full(block), adamW, null, clip)));
         }
         for (double lr : methods.contains("lora") ? lrLora : List.<Double>of()) {
             rows.add(run("LoRA r=" + r + " all-linear (alpha " + 2 * r + ")", task, steps, batchSize, warmup, lr, block -> {
                 PeftModel peft = PeftModel.wrap(block, LoraConfig.builder().rank(r).alpha(2 * r).allLinear().build());
-                return new Setup(withHead(peft, block, sst2), adamW, peft);
+                return new Setup(withHead(peft, block, sst2), adamW, peft, clip);
             }));
         }
         for (double lr : methods.contains("lift") ? lrLift : List.<Double>of()) {
             rows.add(run("LIFT r=" + r + " R=" + bigR + " T=" + interval, task, steps, batchSize, warmup, lr, block -> {
                 PeftModel peft = PeftModel.wrap(block, LiftConfig.builder().rank(r).filterRank(bigR).updateInterval(interval).build());
-                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft);
+                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft, clipLift);
             }));
         }
         for (double lr : methods.contains("magnitude") ? lrMagnitude : List.<Double>of()) {
             rows.add(run("LIFT r=" + r + " plain magnitude (R=0) T=" + interval, task, steps, batchSize, warmup, lr, block -> {
                 PeftModel peft = PeftModel.wrap(block, LiftConfig.builder().rank(r).filterRank(0).updateInterval(interval).build());
-                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft);
+                return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft, clipLift);
             }));
+        }
+
+        for (double lr : methods.contains("smallest") ? lrSmallest : List.<Double>of()) {
+            rows.add(run("LIFT r=" + r + " R=" + bigR + " T=" + interval + " smallest (released configs)", task, steps, batchSize, warmup, lr,
+                    block -> {
+                        PeftModel peft = PeftModel.wrap(block, LiftConfig.builder().rank(r).filterRank(bigR).updateInterval(interval)
+                                .maskSelection(io.peft4j.lift.MaskSelection.SMALLEST).build());
+                        return new Setup(withHead(peft, block, sst2), () -> new Split(LiftOptimizer.forModel(peft), adamW.get()), peft,
+                                clipLift);
+                    }));
         }
 
         System.out.println();
@@ -178,7 +194,7 @@ public final class LiftComparison {
     }
 
     /** What a method trains, with which optimiser; {@code peft} is closed after the run. */
-    record Setup(TrainableModel model, Supplier<PeftOptimizer> optimizer, PeftModel peft) {}
+    record Setup(TrainableModel model, Supplier<PeftOptimizer> optimizer, PeftModel peft, double maxGradNorm) {}
 
     /** Every parameter once (stories260K's lm_head is tied to embed_tokens: trained through the embedding). */
     private static TrainableModel full(Block block) {
@@ -221,7 +237,7 @@ public final class LiftComparison {
             Supplier<PeftOptimizer> recording = () -> new Recording(setup.optimizer().get(), stateBytes, note);
             int evalEvery = Integer.getInteger("lift.evalEvery", Math.max(1, steps / 3));
             TrainingResult result = FineTuner.builder().learningRate(lr).warmupSteps(warmup).maxSteps(steps).batchSize(batchSize)
-                    .seed(SEED).progress(false).optimizer(recording)
+                    .seed(SEED).progress(false).optimizer(recording).maxGradNorm(setup.maxGradNorm())
                     .evaluation(evalEvery, (step, m, mgr) -> Map.of("eval", bound.eval().applyAsDouble(mgr))).build()
                     .fit(setup.model(), bound.loss(), bound.train());
             List<Evaluation> evals = result.evaluations();

@@ -30,6 +30,7 @@ import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
 import io.peft4j.shadow.DetachedShadow;
 import io.peft4j.shadow.ShadowConfig;
+import io.peft4j.shadow.ShadowHead;
 import io.peft4j.shadow.ShadowModel;
 
 import java.nio.charset.StandardCharsets;
@@ -102,6 +103,9 @@ public final class ShadowComparison {
     private static double[] lrs(String[] args, int i, double[] dflt) {
         if (args.length <= i) {
             return dflt;
+        }
+        if (args[i].equals("-")) {
+            return new double[0]; // skip this method's arm
         }
         return Arrays.stream(args[i].split(",")).mapToDouble(Double::parseDouble).toArray();
     }
@@ -388,11 +392,15 @@ public final class ShadowComparison {
                                 .modulesToSave(List.of("classifier")).build(), false));
                 lora = r == null ? lora : lora == null || r.val > lora.val ? r : lora;
             }
-            rows.add(lora.row());
+            if (lora != null) {
+                rows.add(lora.row());
+            }
             ClsRun sh = null;
             for (double lr : shadowLrs) {
-                ClsRun r = lmRunSafe(() -> clsRun("ShadowPEFT (1 shadow layer, b=16, g=10) + head", dir, tok, trainSet, valSet, devSet, steps, lr,
-                        ShadowConfig.builder().build(), true));
+                // shadow.head=own (default, the reference: the shadow's own trained copy of the head) | shared
+                ShadowHead head = ShadowHead.parse(System.getProperty("shadow.head", "own"));
+                ClsRun r = lmRunSafe(() -> clsRun("ShadowPEFT (1 shadow layer, b=16, g=10) + head, shadow head " + head.jsonName(), dir, tok,
+                        trainSet, valSet, devSet, steps, lr, ShadowConfig.builder().shadowHead(head).build(), true));
                 sh = r == null ? sh : sh == null || r.val > sh.val ? r : sh;
             }
             rows.add(sh.row());

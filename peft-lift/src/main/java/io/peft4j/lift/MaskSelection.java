@@ -1,0 +1,32 @@
+package io.peft4j.lift;
+
+import java.util.Locale;
+
+/**
+ * Which end of the score {@code |W'|} LIFT trains. The paper selects the largest entries ("principal
+ * weights"); the released training scripts run {@code mask_type lift_sparse}, and {@code
+ * sparseAdam.py} sets {@code largest = 'largest' in mask_type}, so they select the smallest.
+ */
+public enum MaskSelection {
+    /** The k entries of largest {@code |W'|}: the paper's rule, the default. */
+    LARGEST,
+    /** The k entries of smallest {@code |W'|}: what the released {@code lift_sparse} configs run. */
+    SMALLEST;
+
+    /** The value in {@code adapter_config.json}: {@code "largest"} or {@code "smallest"}. */
+    public String jsonName() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Parses {@code "largest"} / {@code "smallest"} (any case), naming the value when it is neither. */
+    public static MaskSelection fromJson(String value) {
+        if (value != null) {
+            for (MaskSelection s : values()) {
+                if (s.jsonName().equalsIgnoreCase(value.trim())) {
+                    return s;
+                }
+            }
+        }
+        throw new IllegalArgumentException("LIFT mask_selection must be \"largest\" or \"smallest\", got " + (value == null ? "null" : "\"" + value + "\""));
+    }
+}

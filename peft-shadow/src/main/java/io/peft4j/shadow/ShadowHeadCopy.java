@@ -1,0 +1,147 @@
+package io.peft4j.shadow;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+
+import ai.djl.util.Pair;
+
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The shadow's own classification head: trainable copies of the base head's weight and bias, used
+ * in place of them when the head scores the shadow state. The substitution happens in a {@link
+ * ParameterStore} (DJL blocks read every parameter through it), so the base model's own head code,
+ * pooling included, runs unchanged with the copied values.
+ */
+final class ShadowHeadCopy {
+
+    /** File-key prefix, the reference's module name. */
+    static final String PREFIX = "shadow_classifier_head.";
+    /** Child names of a classification head, in the order the reference looks for them. */
+    static final String[] HEAD_NAMES = {"score", "classifier"};
+
+    final String path;
+    private final Block stack;
+    private final String childName;
+    private final Parameter baseWeight;
+    private final Parameter baseBias;
+    final Parameter weight;
+    final Parameter bias;
+
+    private ShadowHeadCopy(String path, Block stack, String childName, Parameter baseWeight, Parameter baseBias, NDManager manager) {
+        this.path = path;
+        this.stack = stack;
+        this.childName = childName;
+        this.baseWeight = baseWeight;
+        this.baseBias = baseBias;
+        this.weight = copy(baseWeight, "shadow_classifier_head.weight", manager);
+        this.bias = baseBias == null ? null : copy(baseBias, "shadow_classifier_head.bias", manager);
+    }
+
+    /**
+     * The classification head below {@code stackNode} ({@code score} or {@code classifier}), or null
+     * when there is none (a causal LM or a bare encoder).
+     *
+     * @throws IllegalArgumentException if the head exists but has no initialized weight to copy
+     */
+    static ShadowHeadCopy find(ModuleTree tree, ModuleNode stackNode, NDManager manager) {
+        for (String name : HEAD_NAMES) {
+            String path = stackNode.path().isEmpty() ? name : stackNode.path() + "." + name;
+            ModuleNode node = tree.find(path).orElse(null);
+            if (node == null) {
+                continue;
+            }
+            Block head = node.block();
+            Parameter w = head.getDirectParameters().contains("weight") ? head.getDirectParameters().get("weight") : null;
+            if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+                throw new IllegalArgumentException("shadow_head \"own\" copies the classification head '" + path
+                        + "', but it is a " + head.getClass().getSimpleName() + " without an initialized 2-D weight"
+                        + " (another adapter on it?); set shadow_head to \"shared\"");
+            }
+            Parameter b = head.getDirectParameters().contains("bias") ? head.getDirectParameters().get("bias") : null;
+            return new ShadowHeadCopy(path, stackNode.block(), name, w, b != null && b.isInitialized() ? b : null, manager);
+        }
+        return null;
+    }
+
+    private static Parameter copy(Parameter source, String name, NDManager manager) {
+        NDArray array = source.getArray().duplicate();
+        array.attach(manager);
+        Parameter p = Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
+        array.setRequiresGradient(true);
+        return p;
+    }
+
+    /** The copies by file key. */
+    Map<String, Parameter> parameters() {
+        Map<String, Parameter> out = new LinkedHashMap<>();
+        out.put(PREFIX + "weight", weight);
+        if (bias != null) {
+            out.put(PREFIX + "bias", bias);
+        }
+        return out;
+    }
+
+    /**
+     * A parameter store that hands out the copies wherever the base head reads its own parameters,
+     * including the trained copies {@code modules_to_save} wraps the head with (installed after the
+     * method, so they are looked up at call time): the shadow path never sees the base path's head.
+     */
+    ParameterStore store(NDManager manager, boolean copy) {
+        Set<Parameter> weights = new HashSet<>();
+        Set<Parameter> biases = new HashSet<>();
+        weights.add(baseWeight);
+        if (baseBias != null) {
+            biases.add(baseBias);
+        }
+        Block current = currentHead();
+        if (current != null) {
+            for (Pair<String, Parameter> p : current.getParameters()) {
+                String name = p.getValue().getName();
+                if (name != null && name.startsWith("modules_to_save.")) {
+                    (name.endsWith(".bias") ? biases : weights).add(p.getValue());
+                }
+            }
+        }
+        return new ParameterStore(manager, copy) {
+            @Override
+            public NDArray getValue(Parameter parameter, Device device, boolean training) {
+                if (weights.contains(parameter)) {
+                    return super.getValue(weight, device, training);
+                }
+                if (bias != null && biases.contains(parameter)) {
+                    return super.getValue(bias, device, training);
+                }
+                return super.getValue(parameter, device, training);
+            }
+        };
+    }
+
+    /** The block now at the head's place under the stack (the head, or a wrapper around it). */
+    private Block currentHead() {
+        for (Pair<String, Block> c : stack.getChildren()) {
+            String key = c.getKey();
+            if (key.equals(childName) || key.replaceFirst("^[0-9]+", "").equals(childName)) {
+                return c.getValue();
+            }
+        }
+        return null;
+    }
+
+    void close() {
+        weight.close();
+        if (bias != null) {
+            bias.close();
+        }
+    }
+}
