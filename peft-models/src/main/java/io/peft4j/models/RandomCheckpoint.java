@@ -100,12 +100,18 @@ public final class RandomCheckpoint {
         this.shapes = stateDictShapes(config);
     }
 
-    /** @return a builder for a published model's shapes */
+    /**
+     * @param architecture a published model's shapes
+     * @return a builder for them
+     */
     public static Builder builder(Architecture architecture) {
         return new Builder(architecture.config());
     }
 
-    /** @return a builder for any LLaMA-family configuration */
+    /**
+     * @param config any LLaMA-family configuration
+     * @return a builder for it
+     */
     public static Builder builder(LlamaConfig config) {
         return new Builder(config);
     }
@@ -313,13 +319,19 @@ public final class RandomCheckpoint {
             this.config = Objects.requireNonNull(config, "config");
         }
 
-        /** @param v the model configuration (replaces the preset's) */
+        /**
+         * @param v the model configuration (replaces the preset's)
+         * @return this builder
+         */
         public Builder config(LlamaConfig v) {
             config = Objects.requireNonNull(v, "config");
             return this;
         }
 
-        /** @param v the seed; the values depend only on it and the tensor names */
+        /**
+         * @param v the seed; the values depend only on it and the tensor names
+         * @return this builder
+         */
         public Builder seed(long v) {
             seed = v;
             return this;
@@ -328,6 +340,7 @@ public final class RandomCheckpoint {
         /**
          * @param v the largest shard in bytes (Hugging Face's {@code max_shard_size}); a tensor
          *     larger than that gets a shard of its own; one shard is written as model.safetensors
+         * @return this builder
          */
         public Builder maxShardBytes(long v) {
             if (v <= 0) {

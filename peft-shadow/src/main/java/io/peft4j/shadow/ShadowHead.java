@@ -17,12 +17,21 @@ public enum ShadowHead {
     /** The base model's head itself (trained or frozen as the base path's is); nothing is added. */
     SHARED;
 
-    /** The value in {@code adapter_config.json}: {@code "own"} or {@code "shared"}. */
+    /**
+     * The value in {@code adapter_config.json}.
+     *
+     * @return {@code "own"} or {@code "shared"}
+     */
     public String jsonName() {
         return name().toLowerCase(Locale.ROOT);
     }
 
-    /** Parses {@code "own"} / {@code "shared"} (any case), naming the value when it is neither. */
+    /**
+     * Parses {@code "own"} / {@code "shared"} (any case), naming the value when it is neither.
+     *
+     * @param value the JSON value
+     * @return the head kind
+     */
     public static ShadowHead parse(String value) {
         if (value != null) {
             for (ShadowHead h : values()) {
