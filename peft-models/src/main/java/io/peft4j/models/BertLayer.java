@@ -41,9 +41,12 @@ public final class BertLayer extends AbstractBlock {
     @Override
     protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
             PairList<String, Object> params) {
-        NDArray attended = attention.forward(ps, inputs, training, params).head();
-        NDArray inner = intermediate.forward(ps, new NDList(attended), training, params).head();
-        return output.forward(ps, new NDList(inner, attended), training, params);
+        // A scope per layer, so a forward pass does not hold every layer's intermediates at once.
+        return Scopes.run(inputs, in -> {
+            NDArray attended = attention.forward(ps, in, training, params).head();
+            NDArray inner = intermediate.forward(ps, new NDList(attended), training, params).head();
+            return output.forward(ps, new NDList(inner, attended), training, params);
+        });
     }
 
     @Override

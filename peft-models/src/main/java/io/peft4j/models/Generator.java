@@ -56,7 +56,7 @@ public final class Generator {
             ParameterStore ps = new ParameterStore(manager, false);
             float[] last;
             try (NDManager step = manager.newSubManager()) {
-                NDArray logits = model.forwardCached(ps, step.create(ids), step.create(mask), cache, null);
+                NDArray logits = model.forwardCachedLast(ps, step.create(ids), step.create(mask), cache, null);
                 last = lastPosition(logits);
             }
             for (int t = 0; t < config.maxNewTokens(); t++) {
@@ -80,7 +80,7 @@ public final class Generator {
                     break;
                 }
                 try (NDManager step = manager.newSubManager()) {
-                    NDArray logits = model.forwardCached(ps, step.create(next), null, cache, null);
+                    NDArray logits = model.forwardCachedLast(ps, step.create(next), null, cache, null);
                     last = lastPosition(logits);
                 }
             }

@@ -35,6 +35,7 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     private final LlamaConfig config;
     private Block model;
     private Block lmHead;
+    private volatile boolean gradientCheckpointing;
     /** The head's own weight, kept from construction: a wrapper may later take the child's place. */
     private final Parameter lmHeadWeight;
 
@@ -47,6 +48,24 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
         setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
     }
 
+    /**
+     * Turns activation checkpointing on for training passes (transformers'
+     * {@code gradient_checkpointing_enable()}): each decoder layer keeps only its input and is
+     * recomputed during backward, which trades one more forward of the layers for their
+     * activations' memory. The trainer must finish each backward with
+     * {@code ActivationCheckpointing.backwardPending()} ({@code FineTuner} does).
+     *
+     * @param on whether to checkpoint
+     */
+    public void setGradientCheckpointing(boolean on) {
+        this.gradientCheckpointing = on;
+    }
+
+    @Override
+    public boolean gradientCheckpointing() {
+        return gradientCheckpointing;
+    }
+
     /** @return the configuration this model was built from */
     public LlamaConfig config() {
         return config;
@@ -55,6 +74,14 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     /** @return every parameter by Hugging Face name ({@code model.layers.0.self_attn.q_proj.weight}) */
     public Map<String, Parameter> namedParameters() {
         return ModulePaths.namedParameters(this);
+    }
+
+    /**
+     * @return the block in the {@code lm_head} slot now: the DJL {@code Linear}, or the wrapper an
+     *     adapter put there
+     */
+    public Block lmHead() {
+        return lmHead;
     }
 
     private LlamaModel body() {
@@ -80,6 +107,23 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
      */
     public NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
             PairList<String, Object> params) {
+        return forwardCached(ps, ids, mask, cache, params, false);
+    }
+
+    /**
+     * {@link #forwardCached(ParameterStore, NDArray, NDArray, KvCache, PairList)} that applies the
+     * head to the last new position only, which is all a decoding step needs: a prompt of T tokens
+     * then costs (B, 1, V) logits instead of (B, T, V) (311 MB for 512 tokens at a 152K vocab).
+     *
+     * @return (B, 1, V) logits of the last new token, attached to {@code ids}' manager
+     */
+    NDArray forwardCachedLast(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+            PairList<String, Object> params) {
+        return forwardCached(ps, ids, mask, cache, params, true);
+    }
+
+    private NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+            PairList<String, Object> params, boolean lastOnly) {
         NDManager parent = ids.getManager();
         long past = cache.length();
         try (NDManager scope = parent.newSubManager()) {
@@ -107,6 +151,10 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
                 NDList out = layer(i).forward(ps, in, false, params);
                 hidden = out.get(0);
                 cache.update(i, out.get(1), out.get(2));
+            }
+            if (lastOnly) {
+                long len = hidden.getShape().get(1);
+                hidden = hidden.get(":, " + (len - 1) + ":, :");
             }
             NDArray logits = head(ps, finalNorm(ps, hidden, false, params), false, params).head();
             logits.attach(parent);

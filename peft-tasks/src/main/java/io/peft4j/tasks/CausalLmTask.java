@@ -9,6 +9,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.train.LossFunction;
 import io.peft4j.core.train.TrainingData;
+import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -45,11 +46,15 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         }
     }
 
+    /** Most tokens one evaluation forward pass takes (see {@link #evaluate}). */
+    static final int EVAL_TOKENS_PER_FORWARD = 1024;
+
     private final Block model;
     private final long padTokenId;
     private final List<long[]> sequences = new ArrayList<>();
     private final List<boolean[]> scored = new ArrayList<>();
     private final int blockSize;
+    private final int lossChunkTokens;
     private long scoredTokens;
 
     /**
@@ -64,12 +69,7 @@ public final class CausalLmTask implements TrainingData, LossFunction {
      */
     public CausalLmTask(Block model, TextTokenizer tokenizer, List<TextExample> examples, int blockSize,
             long eosTokenId) {
-        this.model = Objects.requireNonNull(model, "model");
-        if (blockSize < 2) {
-            throw new IllegalArgumentException("blockSize must be >= 2, got " + blockSize);
-        }
-        this.blockSize = blockSize;
-        this.padTokenId = tokenizer.padTokenId();
+        this(model, blockSize, tokenizer.padTokenId());
         List<String> plain = new ArrayList<>();
         for (TextExample ex : examples) {
             if (ex.isPlain()) {
@@ -85,6 +85,47 @@ public final class CausalLmTask implements TrainingData, LossFunction {
             throw new IllegalArgumentException("no sequence with a token to score (the text is shorter"
                     + " than 2 tokens, or every completion was truncated away at block size " + blockSize + ")");
         }
+    }
+
+    private CausalLmTask(Block model, int blockSize, long padTokenId) {
+        this.model = Objects.requireNonNull(model, "model");
+        if (blockSize < 2) {
+            throw new IllegalArgumentException("blockSize must be >= 2, got " + blockSize);
+        }
+        this.blockSize = blockSize;
+        this.padTokenId = padTokenId;
+        this.lossChunkTokens = model instanceof LlamaForCausalLM
+                ? NextTokenLoss.defaultChunkTokens(((LlamaForCausalLM) model).config().vocabSize())
+                : NextTokenLoss.defaultChunkTokens(32_000);
+    }
+
+    /**
+     * A task over sequences that are already token ids (a pre-tokenized data set): every token
+     * after the first of a sequence is scored.
+     *
+     * @param model the language model
+     * @param sequences token ids, each at least 2 and at most {@code blockSize} long
+     * @param blockSize the longest sequence allowed, at least 2
+     * @param padTokenId the id that pads shorter sequences of a batch (masked, not scored)
+     * @return the task
+     * @throws IllegalArgumentException if the list is empty or a sequence is too short or too long
+     */
+    public static CausalLmTask ofTokenIds(Block model, List<long[]> sequences, int blockSize, long padTokenId) {
+        CausalLmTask task = new CausalLmTask(model, blockSize, padTokenId);
+        if (sequences.isEmpty()) {
+            throw new IllegalArgumentException("no sequences");
+        }
+        for (int i = 0; i < sequences.size(); i++) {
+            long[] ids = sequences.get(i);
+            if (ids.length < 2 || ids.length > blockSize) {
+                throw new IllegalArgumentException("sequence " + i + " has " + ids.length
+                        + " tokens; expected 2 to " + blockSize);
+            }
+            boolean[] score = new boolean[ids.length];
+            Arrays.fill(score, 1, ids.length, true);
+            task.add(ids.clone(), score);
+        }
+        return task;
     }
 
     private void pack(TextTokenizer tokenizer, List<String> documents) {
@@ -201,22 +242,15 @@ public final class CausalLmTask implements TrainingData, LossFunction {
     /** [sum of NLL over scored tokens, number of scored tokens], both scalars. */
     private NDArray[] nllSums(NDList batch, boolean training) {
         NDManager manager = batch.head().getManager();
-        NDArray ids = batch.get(0);
-        NDArray logits = model.forward(new ParameterStore(manager, false), batch.subNDList(0, 2), training).head();
-        NDArray logProbs = logits.get(":, :-1, :").logSoftmax(-1);
-        NDArray targets = ids.get(":, 1:").expandDims(-1);
-        NDArray nll = logProbs.gather(targets, 2).squeeze(-1).neg();
-        NDArray weights = batch.get(2).get(":, 1:");
-        if (nll.getDataType() != DataType.FLOAT32) {
-            weights = weights.toType(nll.getDataType(), false);
-        }
-        return new NDArray[] {nll.mul(weights).sum(), weights.sum()};
+        return NextTokenLoss.sums(model, new ParameterStore(manager, false), batch.get(0), batch.get(1),
+                batch.get(2), training, lossChunkTokens);
     }
 
     /**
      * The token-level mean NLL over the whole set, without gradients.
      *
-     * @param batchSize sequences per forward pass
+     * @param batchSize sequences per forward pass at most (fewer when they would exceed 1024 tokens;
+     *     the result does not depend on it)
      * @return the metrics
      */
     public Metrics evaluate(int batchSize) {
@@ -226,9 +260,14 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         Device device = ClassificationTask.modelDevice(model);
         double nllSum = 0;
         long tokens = 0;
+        // Sums over sequences, so the forward batch may be smaller than batchSize: at most
+        // EVAL_TOKENS_PER_FORWARD tokens, which keeps a forward's activations (a layer's MLP
+        // intermediates are tokens x 4864 floats at 0.5B) small next to the model whatever the
+        // batch size, and evaluation memory follows the model, not the data.
+        int perForward = Math.max(1, Math.min(batchSize, EVAL_TOKENS_PER_FORWARD / blockSize));
         try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(device)) {
-            for (int start = 0; start < size(); start += batchSize) {
-                int end = Math.min(size(), start + batchSize);
+            for (int start = 0; start < size(); start += perForward) {
+                int end = Math.min(size(), start + perForward);
                 int[] indices = new int[end - start];
                 for (int i = 0; i < indices.length; i++) {
                     indices[i] = start + i;

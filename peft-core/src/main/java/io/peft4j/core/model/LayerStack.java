@@ -32,6 +32,16 @@ public interface LayerStack extends Block {
      */
     String layerPath(int index);
 
+    /**
+     * Whether a recorded (training) forward pass checkpoints its layers: keeps only their inputs and
+     * recomputes their activations during backward ({@link ActivationCheckpointing}).
+     *
+     * @return false unless the model turned it on
+     */
+    default boolean gradientCheckpointing() {
+        return false;
+    }
+
     /** @return width of the hidden state */
     int hiddenSize();
 
@@ -100,9 +110,30 @@ public interface LayerStack extends Block {
      */
     default NDList forwardWith(ParameterStore ps, NDList inputs, boolean training,
             PairList<String, Object> params, LayerHook hook) {
+        return head(ps, forwardHidden(ps, inputs, training, params, hook), training, params);
+    }
+
+    /**
+     * {@link #forwardWith} without the head: the final hidden state, after the final norm. A loss
+     * over a large vocabulary applies the head to a few positions at a time from here instead of
+     * materialising every position's logits. Intermediates attach as in {@link #forwardWith}.
+     *
+     * @param ps parameter store
+     * @param inputs the model's inputs
+     * @param training whether this is a training pass
+     * @param params passed to children unchanged
+     * @param hook called between layers; null for none
+     * @return (B, T, hidden) after {@link #finalNorm}
+     */
+    default NDArray forwardHidden(ParameterStore ps, NDList inputs, boolean training,
+            PairList<String, Object> params, LayerHook hook) {
         NDList embedded = embed(ps, inputs, training, params);
         NDArray hidden = embedded.head();
         NDList context = embedded.subNDList(1);
+        if (hook == null && numLayers() > 0 && gradientCheckpointing() && ActivationCheckpointing.recording()) {
+            return finalNorm(ps, ActivationCheckpointing.forwardLayers(this, ps, hidden, context, training, params),
+                    training, params);
+        }
         for (int i = 0; i < numLayers(); i++) {
             if (hook != null) {
                 hidden = hook.apply(i, hidden);
@@ -112,6 +143,6 @@ public interface LayerStack extends Block {
         if (hook != null) {
             hidden = hook.apply(numLayers(), hidden);
         }
-        return head(ps, finalNorm(ps, hidden, training, params), training, params);
+        return finalNorm(ps, hidden, training, params);
     }
 }

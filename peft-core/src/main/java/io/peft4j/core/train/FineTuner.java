@@ -1,5 +1,6 @@
 package io.peft4j.core.train;
 
+import io.peft4j.core.model.ActivationCheckpointing;
 import io.peft4j.core.ops.Scalars;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
@@ -357,6 +358,8 @@ public final class FineTuner {
                                     gradientAccumulation == 1
                                             ? loss
                                             : Scalars.div(loss, gradientAccumulation));
+                            // The layers below a checkpointed model's last one (a no-op otherwise).
+                            ActivationCheckpointing.backwardPending();
                         }
                     }
                     // Finite micro-batch losses can still sum to infinity in float.
@@ -376,6 +379,7 @@ public final class FineTuner {
                     optimizer.step(params, lr);
                     return stepLoss;
                 } finally {
+                    ActivationCheckpointing.discardPending();
                     // Also on failure: a caller who catches and resumes must not inherit gradients.
                     Gradients.zero(params.values());
                 }
