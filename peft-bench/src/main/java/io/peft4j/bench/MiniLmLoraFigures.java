@@ -55,6 +55,7 @@ public final class MiniLmLoraFigures {
     }
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
         if (args.length > 0 && args[0].equals("child-train")) {
             childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
             return;

@@ -146,6 +146,7 @@ public final class Scaling {
     }
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
         if (args.length > 0 && args[0].equals("child")) {
             child(args);
             return;
