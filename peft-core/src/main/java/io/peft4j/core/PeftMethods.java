@@ -12,7 +12,11 @@ public final class PeftMethods {
 
     private PeftMethods() {}
 
-    /** Every registered method by {@code peft_type}. */
+    /**
+     * Every registered method by {@code peft_type}.
+     *
+     * @return the methods found by {@link ServiceLoader}, keyed and sorted by {@code peft_type}
+     */
     public static Map<String, PeftMethod> all() {
         Map<String, PeftMethod> methods = new TreeMap<>();
         for (PeftMethod m : ServiceLoader.load(PeftMethod.class, PeftMethods.class.getClassLoader())) {
@@ -24,6 +28,8 @@ public final class PeftMethods {
     /**
      * The method for a {@code peft_type}.
      *
+     * @param peftType the {@code peft_type} to look up
+     * @return the method registered for {@code peftType}
      * @throws IllegalArgumentException listing the known types if none matches
      */
     public static PeftMethod forType(String peftType) {
@@ -39,7 +45,14 @@ public final class PeftMethods {
         return m;
     }
 
-    /** The method that accepts {@code config}. */
+    /**
+     * The method that accepts {@code config}.
+     *
+     * @param config an adapter configuration
+     * @return the method for {@code config}'s {@code peft_type}
+     * @throws IllegalArgumentException if no method has that type, or the method takes another
+     *     config class
+     */
     public static PeftMethod forConfig(AdapterConfig config) {
         PeftMethod m = forType(config.peftType());
         if (!m.configType().isInstance(config)) {

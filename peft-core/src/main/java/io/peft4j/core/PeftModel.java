@@ -126,6 +126,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * so {@link #disableAdapters()} and {@link #close()} give the base model bit for bit. A
      * training pass still normalises with the batch's statistics, as PyTorch's train mode does.
      *
+     * @param train {@code true} to let training update the statistics, {@code false} to keep them
+     *     as loaded
      * @return this
      */
     public synchronized PeftModel trainNormStatistics(boolean train) {
@@ -138,7 +140,13 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return this;
     }
 
-    /** Wraps {@code base} with one adapter named {@value #DEFAULT_ADAPTER}. */
+    /**
+     * Wraps {@code base} with one adapter named {@value #DEFAULT_ADAPTER}.
+     *
+     * @param base the base model's block, with initialized parameters
+     * @param config the adapter's configuration
+     * @return the wrapped model
+     */
     public static PeftModel wrap(Block base, AdapterConfig config) {
         return wrap(base, config, DEFAULT_ADAPTER);
     }
@@ -148,12 +156,23 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * come from {@code Model.newInstance} + {@code setBlock} or from {@code Model.load}, and be
      * trained with DJL's {@code Trainer} / {@code EasyTrain.fit} before or after this call: the
      * base stays frozen (see the README's "Use it").
+     *
+     * @param model the base model; its block must be set
+     * @param config the adapter's configuration
+     * @return the wrapped model
      */
     public static PeftModel wrap(Model model, AdapterConfig config) {
         return wrap(blockOf(model), config, DEFAULT_ADAPTER);
     }
 
-    /** Loads the adapter(s) saved in {@code dir} onto {@code model}'s block, as {@link #load(Block, Path)}. */
+    /**
+     * Loads the adapter(s) saved in {@code dir} onto {@code model}'s block, as {@link #load(Block, Path)}.
+     *
+     * @param model the base model; its block must be set
+     * @param dir the folder the adapter(s) were saved in
+     * @return the wrapped model
+     * @throws IOException when a file is missing, unreadable or malformed
+     */
     public static PeftModel load(Model model, Path dir) throws IOException {
         return load(blockOf(model), dir);
     }
@@ -167,7 +186,14 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return block;
     }
 
-    /** Wraps {@code base} with one adapter named {@code name}, on the base weights' device. */
+    /**
+     * Wraps {@code base} with one adapter named {@code name}, on the base weights' device.
+     *
+     * @param base the base model's block, with initialized parameters
+     * @param config the adapter's configuration
+     * @param name the adapter's name
+     * @return the wrapped model
+     */
     public static PeftModel wrap(Block base, AdapterConfig config, String name) {
         return wrap(base, config, name, deviceOf(base));
     }
@@ -175,6 +201,13 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * Wraps {@code base} with one adapter named {@code name}; adapter tensors live on {@code
      * device}, which must be where the base weights are.
+     *
+     * @param base the base model's block, with initialized parameters
+     * @param config the adapter's configuration
+     * @param name the adapter's name
+     * @param device the device for the adapter tensors
+     * @return the wrapped model
+     * @throws IllegalArgumentException when {@code device} is not the base weights' device
      */
     public static PeftModel wrap(Block base, AdapterConfig config, String name, Device device) {
         Device weights = deviceOf(base);
@@ -198,6 +231,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * Loads the adapter saved in {@code dir} onto {@code base} as {@value #DEFAULT_ADAPTER}, and
      * every adapter saved in a sub-folder of {@code dir} under the sub-folder's name (the layout
      * {@link #save(Path)} and Hugging Face peft write).
+     *
+     * @param base the base model's block, with initialized parameters
+     * @param dir the folder the adapter(s) were saved in
+     * @return the wrapped model, with {@value #DEFAULT_ADAPTER} active
+     * @throws IOException when a file is missing, unreadable or malformed
      */
     public static PeftModel load(Block base, Path dir) throws IOException {
         PeftModel peft = new PeftModel(base, deviceOf(base));
@@ -231,6 +269,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * Adds an adapter. A failed add leaves the model as it was. The first adapter becomes active;
      * later ones are added inactive (and frozen).
+     *
+     * @param name the new adapter's name
+     * @param config the adapter's configuration
+     * @throws IllegalArgumentException when the name is not allowed or taken, or the config does
+     *     not fit the model
      */
     public synchronized void addAdapter(String name, AdapterConfig config) {
         checkName(name);
@@ -257,6 +300,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * Loads an adapter saved in {@code dir} (HF peft layout) under {@code name}. The model is left
      * unchanged when this fails.
      *
+     * @param dir the folder the adapter was saved in
+     * @param name the name to load it under
      * @throws IOException when a file is missing, unreadable or malformed (the message names it)
      * @throws IllegalArgumentException when the adapter does not fit the model (names the file,
      *     tensor or target and what was expected)
@@ -293,7 +338,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         }
     }
 
-    /** Removes an adapter; the modules no other adapter uses are restored. */
+    /**
+     * Removes an adapter; the modules no other adapter uses are restored.
+     *
+     * @param name the adapter to remove
+     */
     public synchronized void deleteAdapter(String name) {
         Adapter adapter = adapter(name);
         if (adapter.isMerged()) {
@@ -310,7 +359,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         }
     }
 
-    /** Makes {@code name} the active adapter: it runs in forward and its tensors are trainable. */
+    /**
+     * Makes {@code name} the active adapter: it runs in forward and its tensors are trainable.
+     *
+     * @param name the adapter to activate
+     */
     public synchronized void setActiveAdapter(String name) {
         Adapter active = adapter(name);
         for (Adapter a : adapters.values()) {
@@ -325,17 +378,23 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         }
     }
 
-    /** The active adapter's name, or {@code null} when there is none. */
+    /** {@return the active adapter's name, or {@code null} when there is none} */
     public String activeAdapter() {
         return runtime.activeAdapter();
     }
 
-    /** Names of all adapters, in the order they were added. */
+    /** {@return the names of all adapters, in the order they were added} */
     public synchronized Set<String> adapterNames() {
         return Collections.unmodifiableSet(new java.util.LinkedHashSet<>(adapters.keySet()));
     }
 
-    /** The adapter named {@code name}. */
+    /**
+     * The adapter named {@code name}.
+     *
+     * @param name the adapter's name
+     * @return the adapter
+     * @throws IllegalArgumentException when there is no adapter of that name
+     */
     public synchronized Adapter adapter(String name) {
         Adapter a = adapters.get(name);
         if (a == null) {
@@ -345,7 +404,12 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return a;
     }
 
-    /** The config of adapter {@code name}. */
+    /**
+     * The config of adapter {@code name}.
+     *
+     * @param name the adapter's name
+     * @return the adapter's configuration
+     */
     public AdapterConfig config(String name) {
         return adapter(name).config();
     }
@@ -365,6 +429,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * A scope in which the model computes exactly the base model's outputs. Merged adapters are
      * taken out for the scope and merged back when it closes.
+     *
+     * @return the scope; closing it turns the adapters back on
      */
     public synchronized AdapterScope disableAdapters() {
         boolean wasDisabled = runtime.disabled();
@@ -389,6 +455,9 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * A scope in which the calling thread runs one adapter per sample of each batch ({@link
      * Selection#BASE} for none). Inference only; refused while any adapter is merged.
+     *
+     * @param perSample the adapter name for each sample of a batch, in order
+     * @return the scope; closing it restores the previous selection
      */
     public AdapterScope useAdapters(List<String> perSample) {
         Preconditions.checkArgument(!perSample.isEmpty(), "the per-sample adapter list is empty");
@@ -409,7 +478,12 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return override(Selection.perSample(perSample));
     }
 
-    /** A scope in which the calling thread runs adapter {@code name} (other threads unaffected). */
+    /**
+     * A scope in which the calling thread runs adapter {@code name} (other threads unaffected).
+     *
+     * @param name the adapter to run
+     * @return the scope; closing it restores the previous selection
+     */
     public AdapterScope useAdapter(String name) {
         Preconditions.checkState(
                 adapters.values().stream().noneMatch(Adapter::isMerged)
@@ -426,18 +500,35 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return () -> runtime.setOverride(previous);
     }
 
-    /** Runs the model in inference mode. */
+    /**
+     * Runs the model in inference mode.
+     *
+     * @param inputs the model's inputs
+     * @return the model's outputs
+     */
     public NDList forward(NDList inputs) {
         return forward(inputs, false);
     }
 
-    /** Runs the model. */
+    /**
+     * Runs the model.
+     *
+     * @param inputs the model's inputs
+     * @param training whether this is a training pass
+     * @return the model's outputs
+     */
     public NDList forward(NDList inputs, boolean training) {
         NDManager owner = inputs.head().getManager();
         return base.forward(new ParameterStore(owner, false), inputs, training);
     }
 
-    /** Runs the model with one adapter per sample (inference), as {@link #useAdapters(List)}. */
+    /**
+     * Runs the model with one adapter per sample (inference), as {@link #useAdapters(List)}.
+     *
+     * @param inputs the model's inputs
+     * @param perSampleAdapters the adapter name for each sample of the batch, in order
+     * @return the model's outputs
+     */
     public NDList forward(NDList inputs, List<String> perSampleAdapters) {
         try (AdapterScope s = useAdapters(perSampleAdapters)) {
             return forward(inputs, false);
@@ -455,6 +546,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * Merges adapter {@code name} into the base weights.
      *
+     * @param name the adapter to merge
      * @throws UnsupportedOperationException when the method cannot merge
      * @throws ArithmeticException when the merged weights would hold NaN/Inf (weights untouched)
      */
@@ -482,6 +574,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     /**
      * Merges the active adapter, removes every adapter and returns the base block with merged
      * weights (as peft's {@code merge_and_unload}). This PeftModel is closed afterwards.
+     *
+     * @return the base block, with the active adapter merged into its weights
      */
     public synchronized Block mergeAndUnload() {
         merge();
@@ -502,7 +596,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return base;
     }
 
-    /** Removes every adapter and returns the base block, unchanged. This PeftModel is closed. */
+    /**
+     * Removes every adapter and returns the base block, unchanged. This PeftModel is closed.
+     *
+     * @return the base block
+     */
     public synchronized Block unload() {
         close();
         return base;
@@ -532,6 +630,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * user unfroze on purpose (DJL's wholesale unfreezing by {@code newTrainer} is undone first).
      * A tied weight (see {@link TiedParameters}) counts once, as in Hugging Face's {@code
      * num_parameters()}.
+     *
+     * @return the trainable and total counts
      */
     public synchronized TrainableSummary trainableSummary() {
         keepBaseFrozen();
@@ -565,17 +665,22 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         return new TrainableSummary(trainable, total);
     }
 
-    /** The wrapped base block (with adapters installed in it). */
+    /** {@return the wrapped base block (with adapters installed in it)} */
     public Block baseModel() {
         return base;
     }
 
-    /** The manager that owns adapter arrays. */
+    /** {@return the manager that owns adapter arrays} */
     public NDManager manager() {
         return manager;
     }
 
-    /** Sets the {@code base_model_name_or_path} written to {@code adapter_config.json}. */
+    /**
+     * Sets the {@code base_model_name_or_path} written to {@code adapter_config.json}.
+     *
+     * @param name the base model's name or path
+     * @return this
+     */
     public PeftModel baseModelName(String name) {
         this.baseModelName = name;
         return this;
@@ -589,6 +694,9 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * beside the old one and swapped in by renames, so a reader or a crash finds all of the old
      * save or all of the new one (see {@link io.peft4j.core.io.FolderSwap}); other files in
      * {@code dir} (training logs, say) are kept.
+     *
+     * @param dir the folder to save into
+     * @throws IOException when writing or swapping the folder fails
      */
     public synchronized void save(Path dir) throws IOException {
         io.peft4j.core.io.FolderSwap.replace(dir, fresh -> {
@@ -599,7 +707,13 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         });
     }
 
-    /** Saves adapter {@code name} alone into {@code dir}, replacing it as a whole as {@link #save}. */
+    /**
+     * Saves adapter {@code name} alone into {@code dir}, replacing it as a whole as {@link #save}.
+     *
+     * @param name the adapter to save
+     * @param dir the folder to save into
+     * @throws IOException when writing or swapping the folder fails
+     */
     public synchronized void saveAdapter(String name, Path dir) throws IOException {
         AdapterFiles.write(dir, adapter(name), baseModelName);
     }
@@ -631,7 +745,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         manager.close();
     }
 
-    /** The base model's own parameters (frozen while wrapped). */
+    /** {@return the base model's own parameters (frozen while wrapped)} */
     public Set<Parameter> baseParameters() {
         return Collections.unmodifiableSet(frozenBaseParameters.keySet());
     }

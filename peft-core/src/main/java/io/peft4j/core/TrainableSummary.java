@@ -11,7 +11,11 @@ import java.util.Locale;
  */
 public record TrainableSummary(long trainable, long total) {
 
-    /** Trainable share in percent. */
+    /**
+     * Trainable share in percent.
+     *
+     * @return {@code 100 * trainable / total}, or 0 when {@code total} is 0
+     */
     public double percent() {
         return total == 0 ? 0 : 100.0 * trainable / total;
     }

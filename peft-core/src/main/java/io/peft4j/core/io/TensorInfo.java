@@ -16,7 +16,18 @@ import java.util.Objects;
  */
 public record TensorInfo(String name, SafetensorsDType dtype, long[] shape, long begin, long end) {
 
-    /** Validates the arguments and copies {@code shape}. */
+    /**
+     * Validates the arguments and copies {@code shape}.
+     *
+     * @param name the tensor's name (its header key)
+     * @param dtype the element type as stored in the file
+     * @param shape the dimensions; empty for a scalar
+     * @param begin first byte of the tensor's data, relative to the data region
+     * @param end one past the last byte, relative to the data region
+     * @throws NullPointerException if {@code name}, {@code dtype} or {@code shape} is null
+     * @throws IllegalArgumentException if a dimension is negative, or unless
+     *     {@code 0 <= begin <= end}
+     */
     public TensorInfo {
         Objects.requireNonNull(name, "name");
         Objects.requireNonNull(dtype, "dtype");

@@ -8,7 +8,12 @@ public final class Finite {
 
     private Finite() {}
 
-    /** Whether every element of {@code a} is finite; temporaries are freed. */
+    /**
+     * Whether every element of {@code a} is finite; temporaries are freed.
+     *
+     * @param a the array to check
+     * @return {@code true} if {@code a} holds no NaN and no infinity
+     */
     public static boolean all(NDArray a) {
         try (NDManager scratch = a.getManager().newSubManager()) {
             NDArray bad = a.isNaN().logicalOr(a.isInfinite()).any();

@@ -18,7 +18,13 @@ public final class Scalars {
 
     private Scalars() {}
 
-    /** A 0-d array of {@code value} in torch-owned memory, with {@code like}'s type and device. */
+    /**
+     * A 0-d array of {@code value} in torch-owned memory, with {@code like}'s type and device.
+     *
+     * @param like the array whose manager, data type and device the scalar takes
+     * @param value the scalar's value
+     * @return a new 0-d array holding {@code value}; the caller closes it
+     */
     public static NDArray scalar(NDArray like, double value) {
         NDArray s = like.getManager().full(new Shape(), (float) value, like.getDataType());
         if (!s.getDevice().equals(like.getDevice())) {
@@ -29,35 +35,65 @@ public final class Scalars {
         return s;
     }
 
-    /** {@code x * value}. */
+    /**
+     * {@code x * value}.
+     *
+     * @param x the array
+     * @param value the scalar operand
+     * @return a new array, {@code x * value} elementwise
+     */
     public static NDArray mul(NDArray x, double value) {
         try (NDArray s = scalar(x, value)) {
             return x.mul(s);
         }
     }
 
-    /** {@code x / value}. */
+    /**
+     * {@code x / value}.
+     *
+     * @param x the array
+     * @param value the scalar operand
+     * @return a new array, {@code x / value} elementwise
+     */
     public static NDArray div(NDArray x, double value) {
         try (NDArray s = scalar(x, value)) {
             return x.div(s);
         }
     }
 
-    /** {@code x + value}. */
+    /**
+     * {@code x + value}.
+     *
+     * @param x the array
+     * @param value the scalar operand
+     * @return a new array, {@code x + value} elementwise
+     */
     public static NDArray add(NDArray x, double value) {
         try (NDArray s = scalar(x, value)) {
             return x.add(s);
         }
     }
 
-    /** {@code x - value}. */
+    /**
+     * {@code x - value}.
+     *
+     * @param x the array
+     * @param value the scalar operand
+     * @return a new array, {@code x - value} elementwise
+     */
     public static NDArray sub(NDArray x, double value) {
         try (NDArray s = scalar(x, value)) {
             return x.sub(s);
         }
     }
 
-    /** {@code x ^ value}. */
+    /**
+     * {@code x ^ value}.
+     *
+     * @param x the array
+     * @param value the scalar operand
+     * @return a new array, {@code x ^ value} elementwise
+     */
     public static NDArray pow(NDArray x, double value) {
         try (NDArray s = scalar(x, value)) {
             return x.pow(s);
