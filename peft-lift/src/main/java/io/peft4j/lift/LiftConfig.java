@@ -139,7 +139,7 @@ public final class LiftConfig extends TargetedConfig {
         return svdIterations;
     }
 
-    /** Which end of {@code |W'|} is trained: largest (the paper, default) or smallest (the released configs). */
+    /** {@return which end of {@code |W'|} is trained: largest (the paper, default) or smallest (the released configs)} */
     public MaskSelection maskSelection() {
         return maskSelection;
     }
@@ -148,6 +148,8 @@ public final class LiftConfig extends TargetedConfig {
      * The largest {@code min(m, n)} for which the rank-R approximation is exact ({@link
      * io.peft4j.core.linalg.ExactLowRank}, as the reference's {@code torch.svd}); larger matrices use
      * the randomized SVD. 0 = always randomized.
+     *
+     * @return the threshold on {@code min(m, n)}
      */
     public int exactSvdMaxDim() {
         return exactSvdMaxDim;

@@ -25,6 +25,12 @@ public final class LiftMasks {
     /**
      * The selected flat indices of {@code weight}, ascending, by the config's rule (filter rank,
      * selection, exact-SVD threshold, randomized-SVD settings).
+     *
+     * @param weight a 2-D floating-point array (m, n); not modified
+     * @param k how many entries, 1 to m n
+     * @param config the filter rank, selection, exact-SVD threshold and randomized-SVD settings
+     * @param seed seed of the randomized SVD's test matrices
+     * @return the selected flat (row-major) indices, ascending
      */
     public static long[] select(NDArray weight, long k, LiftConfig config, long seed) {
         return select(weight, k, config.filterRank(), config.maskSelection(), config.exactSvdMaxDim(),
@@ -34,6 +40,13 @@ public final class LiftMasks {
     /**
      * The {@code k} entries of largest {@code |W'|} with the randomized SVD always (no exact path).
      *
+     * @param weight a 2-D floating-point array (m, n); not modified
+     * @param k how many entries, 1 to m n
+     * @param filterRank the approximation rank R (0: none)
+     * @param oversample extra random directions of the randomized SVD
+     * @param iterations power iterations of the randomized SVD
+     * @param seed seed of the randomized SVD's test matrices
+     * @return the selected flat (row-major) indices, ascending
      * @see #select(NDArray, long, int, MaskSelection, int, int, int, long)
      */
     public static long[] select(NDArray weight, long k, int filterRank, int oversample, int iterations, long seed) {
