@@ -18,7 +18,13 @@ public abstract class AbstractPeftMethod<C extends AdapterConfig> implements Pef
     @FunctionalInterface
     public interface ConfigReader<C> {
 
-        /** The config in {@code json}; unknown keys are reported through {@code warnings}. */
+        /**
+         * The config in {@code json}; unknown keys are reported through {@code warnings}.
+         *
+         * @param json the {@code adapter_config.json} object
+         * @param warnings receives a message for each unknown key
+         * @return the config read
+         */
         C read(JsonObject json, Consumer<String> warnings);
     }
 
@@ -26,7 +32,14 @@ public abstract class AbstractPeftMethod<C extends AdapterConfig> implements Pef
     @FunctionalInterface
     public interface Injector<C> {
 
-        /** Attaches adapter {@code name} with {@code config} to the model in {@code context}. */
+        /**
+         * Attaches adapter {@code name} with {@code config} to the model in {@code context}.
+         *
+         * @param context the model and runtime to attach to
+         * @param config the adapter's configuration
+         * @param name the adapter's name
+         * @return the attached adapter
+         */
         Adapter inject(AdapterContext context, C config, String name);
     }
 
@@ -35,7 +48,14 @@ public abstract class AbstractPeftMethod<C extends AdapterConfig> implements Pef
     private final ConfigReader<? extends C> reader;
     private final Injector<? super C> injector;
 
-    /** A method of {@code peftType}, taking configs of {@code configType}. */
+    /**
+     * A method of {@code peftType}, taking configs of {@code configType}.
+     *
+     * @param peftType the {@code peft_type} id, e.g. {@code LORA}
+     * @param configType the config class this method accepts
+     * @param reader reads a config from JSON
+     * @param injector attaches an adapter with a config
+     */
     protected AbstractPeftMethod(String peftType, Class<C> configType, ConfigReader<? extends C> reader, Injector<? super C> injector) {
         this.peftType = peftType;
         this.configType = configType;

@@ -15,18 +15,20 @@ import java.util.Optional;
  */
 public interface Adapter {
 
-    /** The adapter's name. */
+    /** {@return the adapter's name} */
     String name();
 
-    /** Its configuration. */
+    /** {@return the adapter's configuration} */
     AdapterConfig config();
 
-    /** The tensors this adapter trains, by file key, in a stable order. */
+    /** {@return the tensors this adapter trains, by file key, in a stable order} */
     Map<String, Parameter> parameters();
 
     /**
      * Frozen tensors that are saved with the adapter because it cannot be rebuilt without them
      * (index tables, say); empty for most methods.
+     *
+     * @return the frozen tensors by file key; empty when there are none
      */
     default Map<String, NDArray> frozenState() {
         return Map.of();
@@ -60,11 +62,12 @@ public interface Adapter {
      * type and shape, finite, no unexpected key; see {@link AdapterTensors#check}) and only then
      * copies the values in.
      *
+     * @param tensors the tensors by file key
      * @throws IllegalArgumentException naming the key, the type or shape found and the one expected
      */
     void load(Map<String, NDArray> tensors);
 
-    /** Why this method cannot merge, or {@code null} when it can. */
+    /** {@return why this method cannot merge, or {@code null} when it can} */
     default String mergeUnsupportedReason() {
         return null;
     }
@@ -78,7 +81,7 @@ public interface Adapter {
     /** Takes the merged adapter back out of the base weights. */
     void unmerge();
 
-    /** Whether the adapter is currently merged. */
+    /** {@return whether the adapter is currently merged} */
     boolean isMerged();
 
     /** Removes the adapter from the model, restoring modules no other adapter uses. */
@@ -87,6 +90,10 @@ public interface Adapter {
     /**
      * This adapter as a method's own type, looking through what PeftModel wraps around it (its
      * {@code modules_to_save}); empty when it is not one.
+     *
+     * @param <T> the wanted type
+     * @param type the wanted type's class
+     * @return this adapter as {@code type}, or empty
      */
     default <T extends Adapter> Optional<T> as(Class<T> type) {
         return type.isInstance(this) ? Optional.of(type.cast(this)) : Optional.empty();

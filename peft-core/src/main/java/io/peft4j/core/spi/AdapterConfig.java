@@ -10,16 +10,18 @@ import java.util.List;
  */
 public interface AdapterConfig {
 
-    /** The {@code peft_type} id, e.g. {@code LORA}. */
+    /** {@return the {@code peft_type} id, e.g. {@code LORA}} */
     String peftType();
 
-    /** The JSON written to {@code adapter_config.json}, including {@code peft_type}. */
+    /** {@return the JSON written to {@code adapter_config.json}, including {@code peft_type}} */
     JsonObject toJson();
 
     /**
      * Modules trained in full next to the adapter and saved with it (peft's {@code
      * modules_to_save}, e.g. a new classifier head). Names match as targets do: the path itself
      * or a {@code .name} suffix. PeftModel handles them the same way for every method.
+     *
+     * @return the module names; empty by default
      */
     default List<String> modulesToSave() {
         return List.of();

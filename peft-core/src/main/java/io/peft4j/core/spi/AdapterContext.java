@@ -22,39 +22,54 @@ public final class AdapterContext {
     private final AdapterRuntime runtime;
     private final Map<Block, ModuleReplacer.Replacement> replacements = new IdentityHashMap<>();
 
-    /** A context over {@code root}; adapter arrays are attached to {@code manager}. */
+    /**
+     * A context over {@code root}; adapter arrays are attached to {@code manager}.
+     *
+     * @param root the model's root block
+     * @param manager the manager that owns adapter arrays
+     * @param runtime the switchboard adapter layers consult in forward
+     */
     public AdapterContext(Block root, NDManager manager, AdapterRuntime runtime) {
         this.root = root;
         this.manager = manager;
         this.runtime = runtime;
     }
 
-    /** The model's root block. */
+    /** {@return the model's root block} */
     public Block root() {
         return root;
     }
 
-    /** A fresh view of the model's modules (it reflects earlier replacements). */
+    /** {@return a fresh view of the model's modules (it reflects earlier replacements)} */
     public ModuleTree tree() {
         return ModuleTree.of(root);
     }
 
-    /** The manager that owns adapter arrays (closed with the PeftModel). */
+    /** {@return the manager that owns adapter arrays (closed with the PeftModel)} */
     public NDManager manager() {
         return manager;
     }
 
-    /** The switchboard adapter layers consult in forward. */
+    /** {@return the switchboard adapter layers consult in forward} */
     public AdapterRuntime runtime() {
         return runtime;
     }
 
-    /** Puts {@code wrapper} where {@code node}'s block is, remembering how to undo it. */
+    /**
+     * Puts {@code wrapper} where {@code node}'s block is, remembering how to undo it.
+     *
+     * @param node the module to replace
+     * @param wrapper the block that takes its place
+     */
     public void replace(ModuleNode node, Block wrapper) {
         replacements.put(wrapper, ModuleReplacer.replace(node, wrapper));
     }
 
-    /** Puts back the module that {@code wrapper} replaced. No-op if it replaced nothing. */
+    /**
+     * Puts back the module that {@code wrapper} replaced. No-op if it replaced nothing.
+     *
+     * @param wrapper a block passed to {@link #replace} earlier
+     */
     public void restore(Block wrapper) {
         ModuleReplacer.Replacement r = replacements.remove(wrapper);
         if (r != null) {
@@ -62,7 +77,12 @@ public final class AdapterContext {
         }
     }
 
-    /** Whether {@code wrapper} currently stands in for a module. */
+    /**
+     * Whether {@code wrapper} currently stands in for a module.
+     *
+     * @param wrapper the block to look for
+     * @return whether {@code wrapper} is installed
+     */
     public boolean isInstalled(Block wrapper) {
         return replacements.containsKey(wrapper);
     }

@@ -44,12 +44,18 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
         /**
          * Whether the adapter is folded into the base weights here. A merged entry does not run in
          * forward: the base module already computes it.
+         *
+         * @return whether the adapter is merged here
          */
         public final boolean merged() {
             return merged;
         }
 
-        /** Records that the adapter was merged into (or taken out of) the base weights here. */
+        /**
+         * Records that the adapter was merged into (or taken out of) the base weights here.
+         *
+         * @param merged whether the adapter is now merged
+         */
         public final void setMerged(boolean merged) {
             this.merged = merged;
         }
@@ -58,6 +64,8 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
          * The tensors the layer registers as its own parameters while the entry is there (DJL's
          * parameter walks, and so the trainable count, reach them through the block). A tensor
          * shared by several layers is registered by one of them only.
+         *
+         * @return the parameters to register
          */
         public abstract List<Parameter> blockParameters();
     }
@@ -65,18 +73,29 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     private final AdapterRuntime runtime;
     private final Map<String, E> entries = new LinkedHashMap<>();
 
-    /** Wraps {@code base} as child block {@code base_layer}; forward consults {@code runtime}. */
+    /**
+     * Wraps {@code base} as child block {@code base_layer}; forward consults {@code runtime}.
+     *
+     * @param base the module to wrap
+     * @param runtime the switchboard forward consults
+     */
     protected AdapterLayer(Block base, AdapterRuntime runtime) {
         this(base, "base_layer", runtime);
     }
 
-    /** Wraps {@code base} as child block {@code childName}; forward consults {@code runtime}. */
+    /**
+     * Wraps {@code base} as child block {@code childName}; forward consults {@code runtime}.
+     *
+     * @param base the module to wrap
+     * @param childName the child block name of {@code base}
+     * @param runtime the switchboard forward consults
+     */
     protected AdapterLayer(Block base, String childName, AdapterRuntime runtime) {
         super(base, childName);
         this.runtime = runtime;
     }
 
-    /** Names of the adapters in this module. */
+    /** {@return names of the adapters in this module} */
     public Set<String> adapterNames() {
         return new LinkedHashSet<>(entries.keySet());
     }
@@ -84,6 +103,8 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     /**
      * The base module's weight that merging changes. (A method overrides it in its own package,
      * which lets its adapter and injector call it there.)
+     *
+     * @return the base weight
      */
     protected abstract Parameter baseWeight();
 
@@ -91,15 +112,22 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
      * Frees what an entry that leaves holds in this layer (its parameters are unregistered
      * already), and undoes what it did to the base module. Tensors shared with other layers stay
      * with their owner.
+     *
+     * @param entry the entry that leaves
      */
     protected abstract void release(E entry);
 
-    /** Adapter {@code adapter}'s entry here, or {@code null}. */
+    /**
+     * Adapter {@code adapter}'s entry here, or {@code null}.
+     *
+     * @param adapter the adapter's name
+     * @return the entry, or {@code null}
+     */
     protected final E entry(String adapter) {
         return entries.get(adapter);
     }
 
-    /** Every adapter's entry here, in the order they were added (a read-only view). */
+    /** {@return every adapter's entry here, in the order they were added (a read-only view)} */
     protected final Collection<E> entries() {
         return Collections.unmodifiableCollection(entries.values());
     }
@@ -167,6 +195,13 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     /**
      * The module's output with the adapter of {@code entry} on every sample. It may run the base
      * module ({@link #baseLayer()}) and change its output, or compute the adapted module in one go.
+     *
+     * @param entry the adapter's entry
+     * @param ps the parameter store
+     * @param inputs the module's inputs
+     * @param training whether this is a training forward
+     * @param params extra forward parameters
+     * @return the adapted module's output
      */
     protected abstract NDList forwardWith(
             E entry, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params);
@@ -176,15 +211,25 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
      * {@code entry}; the other samples must keep their rows exactly, so that a mixed batch equals
      * the per-sample runs.
      *
+     * @param entry the adapter's entry
      * @param x the input
      * @param y the output so far (the base output with the adapters blended in before this one)
      * @param baseY the base module's output
      * @param rowMask (batch, 1, ..., 1) of 0 and 1 in {@code y}'s type and device
+     * @param ps the parameter store
+     * @param training whether this is a training forward
+     * @return {@code y} with the adapter's output blended into the masked samples
      */
     protected abstract NDArray blendIn(
             E entry, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training);
 
-    /** {@code out} with its first array replaced by {@code head}; the others pass through. */
+    /**
+     * {@code out} with its first array replaced by {@code head}; the others pass through.
+     *
+     * @param out the output to change
+     * @param head the new first array
+     * @return a new list with {@code head} first
+     */
     protected static NDList withHead(NDList out, NDArray head) {
         NDList result = new NDList(head);
         for (int i = 1; i < out.size(); i++) {

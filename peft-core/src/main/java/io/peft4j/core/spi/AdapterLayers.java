@@ -30,7 +30,13 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     @FunctionalInterface
     public interface Visitor<L, E> {
 
-        /** Called once per layer, in model order. */
+        /**
+         * Called once per layer, in model order.
+         *
+         * @param path the module's path
+         * @param layer the layer at {@code path}
+         * @param entry the adapter's entry in {@code layer}
+         */
         void visit(String path, L layer, E entry);
     }
 
@@ -38,7 +44,14 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     @FunctionalInterface
     public interface MergedWeight<L, E> {
 
-        /** A new array: the layer's base weight with the adapter folded in. */
+        /**
+         * A new array: the layer's base weight with the adapter folded in.
+         *
+         * @param path the module's path
+         * @param layer the layer at {@code path}
+         * @param entry the adapter's entry in {@code layer}
+         * @return the merged weight
+         */
         NDArray compute(String path, L layer, E entry);
     }
 
@@ -46,7 +59,13 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     @FunctionalInterface
     public interface Install<L, E> {
 
-        /** Called once per layer after every merged weight was found finite. */
+        /**
+         * Called once per layer after every merged weight was found finite.
+         *
+         * @param layer the layer to write
+         * @param entry the adapter's entry in {@code layer}
+         * @param merged the merged weight computed for {@code layer}
+         */
         void install(L layer, E entry, NDArray merged);
     }
 
@@ -54,7 +73,12 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     private final String adapter;
     private final Map<String, L> layers = new LinkedHashMap<>();
 
-    /** No layers yet for adapter {@code adapter} of the model in {@code ctx}. */
+    /**
+     * No layers yet for adapter {@code adapter} of the model in {@code ctx}.
+     *
+     * @param ctx the context of the model
+     * @param adapter the adapter's name
+     */
     public AdapterLayers(AdapterContext ctx, String adapter) {
         this.ctx = ctx;
         this.adapter = adapter;
@@ -64,6 +88,10 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * The wrapper of type {@code type} at {@code node} (it holds earlier adapters of the same
      * method), or {@code null} when the node is a plain module.
      *
+     * @param <W> the wrapper type
+     * @param node the module to look at
+     * @param type the wrapper class of this method
+     * @return the wrapper, or {@code null}
      * @throws IllegalArgumentException when another method's wrapper is there: one method per
      *     module
      */
@@ -87,6 +115,10 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * replaced, so that a failure leaves no wrapper in the model without its adapter. Call {@link
      * #detach()} to roll back a failed attach.
      *
+     * @param node the module to put the adapter in
+     * @param type the layer class of this method
+     * @param wrap makes a new layer around the module
+     * @param create makes the adapter's entry for the layer
      * @return the layer
      */
     public L attach(ModuleNode node, Class<L> type, Function<Block, ? extends L> wrap, Function<? super L, ? extends E> create) {
@@ -103,33 +135,51 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
         return layer;
     }
 
-    /** The layer at {@code path}, or {@code null} when the adapter is not there. */
+    /**
+     * The layer at {@code path}, or {@code null} when the adapter is not there.
+     *
+     * @param path the module path
+     * @return the layer, or {@code null}
+     */
     public L layer(String path) {
         return layers.get(path);
     }
 
-    /** The adapter's entry in the layer at {@code path}, or {@code null} when it is not there. */
+    /**
+     * The adapter's entry in the layer at {@code path}, or {@code null} when it is not there.
+     *
+     * @param path the module path
+     * @return the entry, or {@code null}
+     */
     public E entry(String path) {
         L layer = layers.get(path);
         return layer == null ? null : layer.entry(adapter);
     }
 
-    /** The layers by module path, in model order (a read-only view). */
+    /** {@return the layers by module path, in model order (a read-only view)} */
     public Map<String, L> byPath() {
         return Collections.unmodifiableMap(layers);
     }
 
-    /** The module paths, in model order (a copy). */
+    /** {@return the module paths, in model order (a copy)} */
     public List<String> paths() {
         return new ArrayList<>(layers.keySet());
     }
 
-    /** Visits every layer with the adapter's entry there, in model order. */
+    /**
+     * Visits every layer with the adapter's entry there, in model order.
+     *
+     * @param visitor called with each layer and entry
+     */
     public void forEach(Visitor<? super L, ? super E> visitor) {
         layers.forEach((path, layer) -> visitor.visit(path, layer, layer.entry(adapter)));
     }
 
-    /** Visits the layers where the adapter is merged, in model order. */
+    /**
+     * Visits the layers where the adapter is merged, in model order.
+     *
+     * @param visitor called with each merged layer and entry
+     */
     public void forEachMerged(Visitor<? super L, ? super E> visitor) {
         layers.forEach((path, layer) -> {
             E entry = layer.entry(adapter);
@@ -139,7 +189,7 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
         });
     }
 
-    /** Whether the adapter is merged in any of its layers. */
+    /** {@return whether the adapter is merged in any of its layers} */
     public boolean anyMerged() {
         for (L layer : layers.values()) {
             E entry = layer.entry(adapter);
@@ -157,6 +207,8 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * already merged. The computed arrays are closed once installed (or on failure).
      *
      * @param what the adapter as the error names it ({@code adapter}, {@code MoS adapter})
+     * @param compute computes a layer's merged weight
+     * @param install writes the merged weights in
      * @throws ArithmeticException naming the first module whose merged weight is not finite
      */
     public void mergeAllOrNothing(String what, MergedWeight<? super L, ? super E> compute, Install<? super L, ? super E> install) {

@@ -17,6 +17,8 @@ public final class AdapterRuntime {
     /**
      * Sets what runs before each training forward of an adapter layer ({@code null}: nothing).
      * PeftModel keeps the base frozen with it when a framework unfroze the whole tree.
+     *
+     * @param guard the guard, or {@code null}
      */
     public void setTrainingGuard(Runnable guard) {
         this.trainingGuard = guard;
@@ -30,7 +32,7 @@ public final class AdapterRuntime {
         }
     }
 
-    /** The selection for a forward pass on the calling thread. */
+    /** {@return the selection for a forward pass on the calling thread} */
     public Selection current() {
         Selection o = override.get();
         if (o != null) {
@@ -39,32 +41,44 @@ public final class AdapterRuntime {
         return disabled ? Selection.none() : Selection.single(activeAdapter);
     }
 
-    /** The active adapter's name, or {@code null}. */
+    /** {@return the active adapter's name, or {@code null}} */
     public String activeAdapter() {
         return activeAdapter;
     }
 
-    /** Sets the active adapter (PeftModel does this; layers only read). */
+    /**
+     * Sets the active adapter (PeftModel does this; layers only read).
+     *
+     * @param name the adapter's name, or {@code null}
+     */
     public void setActiveAdapter(String name) {
         this.activeAdapter = name;
     }
 
-    /** Whether adapters are disabled for every thread. */
+    /** {@return whether adapters are disabled for every thread} */
     public boolean disabled() {
         return disabled;
     }
 
-    /** Disables or enables adapters for every thread. */
+    /**
+     * Disables or enables adapters for every thread.
+     *
+     * @param disabled whether adapters are disabled
+     */
     public void setDisabled(boolean disabled) {
         this.disabled = disabled;
     }
 
-    /** The calling thread's override, or {@code null}. */
+    /** {@return the calling thread's override, or {@code null}} */
     public Selection override() {
         return override.get();
     }
 
-    /** Sets ({@code null}: clears) the calling thread's override. */
+    /**
+     * Sets ({@code null}: clears) the calling thread's override.
+     *
+     * @param selection the override, or {@code null} to clear it
+     */
     public void setOverride(Selection selection) {
         if (selection == null) {
             override.remove();
@@ -76,6 +90,9 @@ public final class AdapterRuntime {
     /**
      * Checks that a per-sample selection fits a batch, for layers to call before applying it.
      *
+     * @param selection the selection to check
+     * @param batchSize the batch size
+     * @param training whether this is a training forward
      * @throws IllegalStateException in training mode, or when the list length differs from the
      *     batch size
      */

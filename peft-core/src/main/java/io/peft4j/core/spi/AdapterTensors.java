@@ -64,24 +64,51 @@ public final class AdapterTensors {
      */
     public record Spec(String key, Shape shape, long maxElements, Kind kind, boolean required, String hint) {
 
-        /** Checks the key. */
+        /**
+         * Checks the key.
+         *
+         * @param key the file key
+         * @param shape the exact shape, or {@code null} for a 1-D tensor of at most {@code maxElements}
+         * @param maxElements the bound for a shape left open
+         * @param kind float weights or integer indices
+         * @param required whether a file without it is refused
+         * @param hint what the shape follows from, shown with a wrong shape; may be empty
+         */
         public Spec {
             Objects.requireNonNull(key, "key");
             Objects.requireNonNull(kind, "kind");
             hint = hint == null ? "" : hint;
         }
 
-        /** A required float tensor of exactly {@code shape}. */
+        /**
+         * A required float tensor of exactly {@code shape}.
+         *
+         * @param key the file key
+         * @param shape the exact shape
+         * @param hint what the shape follows from, shown with a wrong shape
+         * @return the spec
+         */
         public static Spec weight(String key, Shape shape, String hint) {
             return new Spec(key, shape, shape.size(), Kind.FLOAT, true, hint);
         }
 
-        /** A required index table of exactly {@code shape}. */
+        /**
+         * A required index table of exactly {@code shape}.
+         *
+         * @param key the file key
+         * @param shape the exact shape
+         * @param hint what the shape follows from, shown with a wrong shape
+         * @return the spec
+         */
         public static Spec index(String key, Shape shape, String hint) {
             return new Spec(key, shape, shape.size(), Kind.INDEX, true, hint);
         }
 
-        /** This spec, but a file may leave the tensor out. */
+        /**
+         * This spec, but a file may leave the tensor out.
+         *
+         * @return a copy of this spec that is not required
+         */
         public Spec optional() {
             return new Spec(key, shape, maxElements, kind, false, hint);
         }

@@ -39,17 +39,33 @@ public final class ConfigJson {
 
     private ConfigJson() {}
 
-    /** {@link #COMMON_KEYS} and the method's own keys: what a config without targets reads. */
+    /**
+     * {@link #COMMON_KEYS} and the method's own keys: what a config without targets reads.
+     *
+     * @param own the method's own keys
+     * @return the union of the keys
+     */
     public static Set<String> commonKeys(String... own) {
         return union(COMMON_KEYS, Set.of(own));
     }
 
-    /** {@link #COMMON_KEYS}, {@link #TARGET_KEYS} and the method's own keys: what a targeted config reads. */
+    /**
+     * {@link #COMMON_KEYS}, {@link #TARGET_KEYS} and the method's own keys: what a targeted config reads.
+     *
+     * @param own the method's own keys
+     * @return the union of the keys
+     */
     public static Set<String> targetedKeys(String... own) {
         return union(COMMON_KEYS, TARGET_KEYS, Set.of(own));
     }
 
-    /** Whether {@code key} is present and not {@code null}. */
+    /**
+     * Whether {@code key} is present and not {@code null}.
+     *
+     * @param j the config object
+     * @param key the key
+     * @return whether the key has a non-null value
+     */
     public static boolean has(JsonObject j, String key) {
         JsonElement e = j.get(key);
         return e != null && !e.isJsonNull();
@@ -58,7 +74,9 @@ public final class ConfigJson {
     /**
      * Checks the required keys are present (and not {@code null}).
      *
+     * @param j the config object
      * @param method the method's name in messages, e.g. {@code LoRA}
+     * @param keys the required keys
      * @throws IllegalArgumentException "{@code <method> config is missing "<key>"}" for the first
      *     missing one
      */
@@ -74,6 +92,11 @@ public final class ConfigJson {
      * Reports every key outside {@code known} as "{@code unknown <method> config key "<key>"
      * ignored}", in file order: a newer peft (or a typo) may add options we do not honour, and
      * the user should hear that they were dropped.
+     *
+     * @param j the config object
+     * @param known the keys the method reads
+     * @param method the method's name in messages
+     * @param warnings receives one message per unknown key
      */
     public static void warnUnknown(JsonObject j, Set<String> known, String method, Consumer<String> warnings) {
         for (String key : j.keySet()) {
@@ -89,6 +112,8 @@ public final class ConfigJson {
      * target_modules} leaves the builder's default; whether it is required is the method's
      * {@link #require} call.
      *
+     * @param j the config object
+     * @param b the builder to set
      * @throws IllegalArgumentException naming the key of a value of the wrong type, or the
      *     builder's own message for a bad value (an empty target list, a bad regex, a negative layer)
      */
@@ -116,7 +141,12 @@ public final class ConfigJson {
         }
     }
 
-    /** {@code modules_to_save}: a list of names, empty when absent. */
+    /**
+     * {@code modules_to_save}: a list of names, empty when absent.
+     *
+     * @param j the config object
+     * @return the module names
+     */
     public static List<String> modulesToSave(JsonObject j) {
         return has(j, "modules_to_save") ? strings(j.get("modules_to_save"), "modules_to_save") : List.of();
     }
@@ -125,6 +155,9 @@ public final class ConfigJson {
      * Adds {@code target_modules} (the names, or the regex as one string), {@code exclude_modules}
      * (the names, the regex, or null), {@code layers_to_transform} (sorted, or null) and {@code
      * layers_pattern} (a list, or null), in that order.
+     *
+     * @param j the object to add to
+     * @param t the targets to write
      */
     public static void writeTargets(JsonObject j, TargetSpec t) {
         j.add("target_modules", t.targetRegex().isPresent()
@@ -142,26 +175,46 @@ public final class ConfigJson {
         j.add("layers_pattern", t.layersPattern().isEmpty() ? JsonNull.INSTANCE : strings(t.layersPattern()));
     }
 
-    /** Adds {@code modules_to_save} at the end when there are any; files without them stay as they were. */
+    /**
+     * Adds {@code modules_to_save} at the end when there are any; files without them stay as they were.
+     *
+     * @param j the object to add to
+     * @param modulesToSave the module names
+     */
     public static void writeModulesToSave(JsonObject j, List<String> modulesToSave) {
         if (!modulesToSave.isEmpty()) {
             j.add("modules_to_save", strings(modulesToSave));
         }
     }
 
-    /** A copy of {@code j} with its top-level keys in sorted order (peft writes {@code sort_keys=True}). */
+    /**
+     * A copy of {@code j} with its top-level keys in sorted order (peft writes {@code sort_keys=True}).
+     *
+     * @param j the object to copy
+     * @return the sorted copy
+     */
     public static JsonObject sortedKeys(JsonObject j) {
         JsonObject out = new JsonObject();
         new TreeSet<>(j.keySet()).forEach(k -> out.add(k, j.get(k)));
         return out;
     }
 
-    /** {@code s} as a JSON string, or JSON {@code null}. */
+    /**
+     * {@code s} as a JSON string, or JSON {@code null}.
+     *
+     * @param s the string, or {@code null}
+     * @return the JSON value
+     */
     public static JsonElement stringOrNull(String s) {
         return s == null ? JsonNull.INSTANCE : new JsonPrimitive(s);
     }
 
-    /** The values as a JSON array of strings. */
+    /**
+     * The values as a JSON array of strings.
+     *
+     * @param values the strings
+     * @return a new JSON array
+     */
     public static JsonArray strings(Collection<String> values) {
         JsonArray a = new JsonArray();
         values.forEach(a::add);
@@ -171,6 +224,9 @@ public final class ConfigJson {
     /**
      * An exact int: Gson's {@code getAsInt} would silently truncate 1.5 or 99999999999.
      *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the int value
      * @throws IllegalArgumentException naming {@code key} if {@code e} is not an integer in int range
      */
     public static int intValue(JsonElement e, String key) {
@@ -189,6 +245,9 @@ public final class ConfigJson {
      * A finite number (a JSON number, not a string; NaN and Infinity, which Gson's lenient parser
      * accepts, are refused).
      *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the number
      * @throws IllegalArgumentException naming {@code key}
      */
     public static double doubleValue(JsonElement e, String key) {
@@ -202,7 +261,13 @@ public final class ConfigJson {
         return v;
     }
 
-    /** As {@link #doubleValue}, as a float (which must also be finite). */
+    /**
+     * As {@link #doubleValue}, as a float (which must also be finite).
+     *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the number as a float
+     */
     public static float floatValue(JsonElement e, String key) {
         double v = doubleValue(e, key);
         if (Math.abs(v) > Float.MAX_VALUE) {
@@ -214,6 +279,9 @@ public final class ConfigJson {
     /**
      * A JSON boolean.
      *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the boolean
      * @throws IllegalArgumentException naming {@code key} for anything else
      */
     public static boolean boolValue(JsonElement e, String key) {
@@ -226,6 +294,9 @@ public final class ConfigJson {
     /**
      * A JSON object.
      *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the object
      * @throws IllegalArgumentException naming {@code key} for anything else
      */
     public static JsonObject objectValue(JsonElement e, String key) {
@@ -238,6 +309,9 @@ public final class ConfigJson {
     /**
      * A JSON string.
      *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the string
      * @throws IllegalArgumentException naming {@code key} for anything else
      */
     public static String stringValue(JsonElement e, String key) {

@@ -25,42 +25,61 @@ public final class Selection {
         this.perSample = perSample;
     }
 
-    /** No adapter runs. */
+    /**
+     * No adapter runs.
+     *
+     * @return the empty selection
+     */
     public static Selection none() {
         return NONE;
     }
 
-    /** One adapter for every sample. */
+    /**
+     * One adapter for every sample.
+     *
+     * @param name the adapter's name
+     * @return the selection
+     */
     public static Selection single(String name) {
         return name == null ? NONE : new Selection(name, null);
     }
 
-    /** One adapter name per sample of the batch. */
+    /**
+     * One adapter name per sample of the batch.
+     *
+     * @param names the adapter names, one per sample
+     * @return the selection
+     */
     public static Selection perSample(List<String> names) {
         return new Selection(null, names.toArray(new String[0]));
     }
 
-    /** Whether no adapter runs. */
+    /** {@return whether no adapter runs} */
     public boolean isNone() {
         return single == null && perSample == null;
     }
 
-    /** Whether the batch is mixed. */
+    /** {@return whether the batch is mixed} */
     public boolean isPerSample() {
         return perSample != null;
     }
 
-    /** The single adapter's name, or {@code null}. */
+    /** {@return the single adapter's name, or {@code null}} */
     public String single() {
         return single;
     }
 
-    /** The per-sample names (a copy). */
+    /** {@return the per-sample names (a copy)} */
     public String[] perSample() {
         return perSample == null ? null : perSample.clone();
     }
 
-    /** Whether adapter {@code name} runs on at least one sample. */
+    /**
+     * Whether adapter {@code name} runs on at least one sample.
+     *
+     * @param name the adapter's name
+     * @return whether it runs
+     */
     public boolean uses(String name) {
         if (single != null) {
             return single.equals(name);
@@ -72,6 +91,10 @@ public final class Selection {
      * For a per-sample selection: a (batch, 1, ..., 1) array of 1 where the sample uses adapter
      * {@code name} and 0 elsewhere, with {@code like}'s rank, type and device, to blend one
      * adapter's output into a mixed batch.
+     *
+     * @param name the adapter's name
+     * @param like the array whose rank, type and device the mask takes
+     * @return the mask
      */
     public NDArray mask(String name, NDArray like) {
         if (perSample == null) {

@@ -22,6 +22,7 @@ public abstract class TargetedConfig implements AdapterConfig {
     /**
      * Takes the common settings from {@code b}, applying its default targets if none were set.
      *
+     * @param b the builder
      * @throws IllegalStateException if no targets were set and the builder has no default
      */
     protected TargetedConfig(TargetedConfigBuilder<?> b) {
@@ -31,7 +32,7 @@ public abstract class TargetedConfig implements AdapterConfig {
         this.baseModelNameOrPath = b.baseModelNameOrPath;
     }
 
-    /** Which modules get an adapter. */
+    /** {@return which modules get an adapter} */
     public final TargetSpec targets() {
         return targets;
     }
@@ -42,12 +43,12 @@ public abstract class TargetedConfig implements AdapterConfig {
         return modulesToSave;
     }
 
-    /** peft's {@code task_type}, or {@code null}. */
+    /** {@return peft's {@code task_type}, or {@code null}} */
     public final String taskType() {
         return taskType;
     }
 
-    /** {@code base_model_name_or_path}, or {@code null}. */
+    /** {@return {@code base_model_name_or_path}, or {@code null}} */
     public final String baseModelNameOrPath() {
         return baseModelNameOrPath;
     }
@@ -58,6 +59,9 @@ public abstract class TargetedConfig implements AdapterConfig {
      * unset) and {@code inference_mode} false, in a new object with the keys sorted, as peft's
      * {@code save_pretrained} writes them. {@code modules_to_save} is the caller's: methods write
      * it differently.
+     *
+     * @param own the method's own keys
+     * @return the sorted config object
      */
     protected final JsonObject sortedJson(JsonObject own) {
         JsonObject j = own.deepCopy();

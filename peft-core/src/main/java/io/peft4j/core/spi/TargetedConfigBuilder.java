@@ -43,12 +43,18 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
      * A builder whose targets, unless set, are what {@code defaultTargets} puts in the spec
      * builder (e.g. {@code TargetSpec.Builder::allLinear}). Applied when the config is built, so
      * exclusions and layer settings given earlier still hold.
+     *
+     * @param defaultTargets sets the default targets on a spec builder
      */
     protected TargetedConfigBuilder(Consumer<TargetSpec.Builder> defaultTargets) {
         this.defaultTargets = defaultTargets;
     }
 
-    /** A builder holding {@code config}'s common settings (for a config's {@code toBuilder}). */
+    /**
+     * A builder holding {@code config}'s common settings (for a config's {@code toBuilder}).
+     *
+     * @param config the config to copy
+     */
     protected TargetedConfigBuilder(TargetedConfig config) {
         this();
         this.targets = config.targets().toBuilder();
@@ -58,59 +64,113 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
         this.baseModelNameOrPath = config.baseModelNameOrPath();
     }
 
-    /** Target names (exact path or {@code .name} suffix). */
+    /**
+     * Target names (exact path or {@code .name} suffix).
+     *
+     * @param names the target names
+     * @return this builder
+     */
     public B targets(String... names) {
         return targets(List.of(names));
     }
 
-    /** Target names (exact path or {@code .name} suffix). */
+    /**
+     * Target names (exact path or {@code .name} suffix).
+     *
+     * @param names the target names
+     * @return this builder
+     */
     public B targets(Collection<String> names) {
         return targetsBy(t -> t.targets(names));
     }
 
-    /** A regex every target path fully matches, or {@value TargetSpec#ALL_LINEAR}. */
+    /**
+     * A regex every target path fully matches, or {@value TargetSpec#ALL_LINEAR}.
+     *
+     * @param regex the regex
+     * @return this builder
+     */
     public B targetRegex(String regex) {
         return targetsBy(t -> t.targetRegex(regex));
     }
 
-    /** Every linear layer but the output head. */
+    /**
+     * Every linear layer but the output head.
+     *
+     * @return this builder
+     */
     public B allLinear() {
         return targetRegex(TargetSpec.ALL_LINEAR);
     }
 
-    /** Names excluded from the targets (same rule as targets). */
+    /**
+     * Names excluded from the targets (same rule as targets).
+     *
+     * @param names the excluded names
+     * @return this builder
+     */
     public B exclude(Collection<String> names) {
         return spec(t -> t.exclude(names));
     }
 
-    /** A regex of paths excluded from the targets (full match). */
+    /**
+     * A regex of paths excluded from the targets (full match).
+     *
+     * @param regex the regex
+     * @return this builder
+     */
     public B excludeRegex(String regex) {
         return spec(t -> t.excludeRegex(regex));
     }
 
-    /** Only modules inside these layer indices. */
+    /**
+     * Only modules inside these layer indices.
+     *
+     * @param layers the layer indices
+     * @return this builder
+     */
     public B layersToTransform(Collection<Integer> layers) {
         return spec(t -> t.layersToTransform(layers));
     }
 
-    /** The layer list's module name(s), e.g. {@code layers}. */
+    /**
+     * The layer list's module name(s), e.g. {@code layers}.
+     *
+     * @param names the module names
+     * @return this builder
+     */
     public B layersPattern(Collection<String> names) {
         return spec(t -> t.layersPattern(names));
     }
 
-    /** Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}). */
+    /**
+     * Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}).
+     *
+     * @param names the module names
+     * @return this builder
+     */
     public B modulesToSave(Collection<String> names) {
         this.modulesToSave = List.copyOf(names);
         return self();
     }
 
-    /** peft's {@code task_type} (e.g. {@code CAUSAL_LM}, {@code SEQ_CLS}). */
+    /**
+     * peft's {@code task_type} (e.g. {@code CAUSAL_LM}, {@code SEQ_CLS}).
+     *
+     * @param taskType the task type
+     * @return this builder
+     */
     public B taskType(String taskType) {
         this.taskType = taskType;
         return self();
     }
 
-    /** {@code base_model_name_or_path}. */
+    /**
+     * {@code base_model_name_or_path}.
+     *
+     * @param name the base model's name or path
+     * @return this builder
+     */
     public B baseModelNameOrPath(String name) {
         this.baseModelNameOrPath = name;
         return self();

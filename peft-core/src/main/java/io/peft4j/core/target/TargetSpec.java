@@ -60,12 +60,12 @@ public final class TargetSpec {
         this.outputHeads = ImmutableSet.copyOf(b.outputHeads);
     }
 
-    /** A new builder. */
+    /** {@return a new builder} */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** A builder holding this spec's values (for configs' {@code toBuilder}). */
+    /** {@return a builder holding this spec's values (for configs' {@code toBuilder})} */
     public Builder toBuilder() {
         Builder b = builder();
         if (targetRegex != null) {
@@ -79,47 +79,53 @@ public final class TargetSpec {
         return b;
     }
 
-    /** Target names (empty when a regex or {@code all-linear} is used). */
+    /** {@return target names (empty when a regex or {@code all-linear} is used)} */
     public List<String> targetNames() {
         return targetNames;
     }
 
-    /** Target regex, if {@code target_modules} was one string. */
+    /** {@return target regex, if {@code target_modules} was one string} */
     public Optional<String> targetRegex() {
         return Optional.ofNullable(targetRegex);
     }
 
-    /** Whether this spec is {@code all-linear}. */
+    /** {@return whether this spec is {@code all-linear}} */
     public boolean isAllLinear() {
         return ALL_LINEAR.equals(targetRegex);
     }
 
-    /** Excluded names. */
+    /** {@return excluded names} */
     public List<String> excludeNames() {
         return excludeNames;
     }
 
-    /** Exclude regex, if one was given. */
+    /** {@return exclude regex, if one was given} */
     public Optional<String> excludeRegex() {
         return Optional.ofNullable(excludeRegex);
     }
 
-    /** Layer indices to transform; empty means all. */
+    /** {@return layer indices to transform; empty means all} */
     public Set<Integer> layersToTransform() {
         return layersToTransform;
     }
 
-    /** Names of the layer-list modules ({@code layers}, {@code h}, ...); empty means any. */
+    /** {@return names of the layer-list modules ({@code layers}, {@code h}, ...); empty means any} */
     public List<String> layersPattern() {
         return layersPattern;
     }
 
-    /** Extra leaf names treated as output heads by {@code all-linear}. */
+    /** {@return extra leaf names treated as output heads by {@code all-linear}} */
     public Set<String> outputHeads() {
         return outputHeads;
     }
 
-    /** Whether the module at {@code path} (of the given block) is a target. */
+    /**
+     * Whether the module at {@code path} (of the given block) is a target.
+     *
+     * @param path the module's path
+     * @param block the module's block
+     * @return whether it is a target
+     */
     public boolean matches(String path, Block block) {
         if (path.isEmpty()) {
             return false;
@@ -151,6 +157,8 @@ public final class TargetSpec {
     /**
      * The modules of {@code tree} this spec selects, in tree order.
      *
+     * @param tree the model's modules
+     * @return the selected modules
      * @throws IllegalArgumentException naming the spec and the closest existing paths if nothing
      *     matches
      */
@@ -195,7 +203,7 @@ public final class TargetSpec {
                 + " Hugging Face checkpoint with peft4j, or build that part as a block tree in Java";
     }
 
-    /** The target spec as written in messages. */
+    /** {@return the target spec as written in messages} */
     public String describeTargets() {
         return targetRegex != null ? "'" + targetRegex + "'" : targetNames.toString();
     }
@@ -276,7 +284,12 @@ public final class TargetSpec {
 
         private Builder() {}
 
-        /** Targets by name (exact path or {@code .name} suffix). */
+        /**
+         * Targets by name (exact path or {@code .name} suffix).
+         *
+         * @param names the target names
+         * @return this builder
+         */
         public Builder targets(Collection<String> names) {
             Preconditions.checkArgument(!names.isEmpty(), "target_modules must not be empty");
             for (String n : names) {
@@ -288,12 +301,22 @@ public final class TargetSpec {
             return this;
         }
 
-        /** Targets by name (exact path or {@code .name} suffix). */
+        /**
+         * Targets by name (exact path or {@code .name} suffix).
+         *
+         * @param names the target names
+         * @return this builder
+         */
         public Builder targets(String... names) {
             return targets(List.of(names));
         }
 
-        /** Targets as one regex that must match the whole path, or {@link #ALL_LINEAR}. */
+        /**
+         * Targets as one regex that must match the whole path, or {@link #ALL_LINEAR}.
+         *
+         * @param regex the regex
+         * @return this builder
+         */
         public Builder targetRegex(String regex) {
             Preconditions.checkArgument(regex != null && !regex.isBlank(), "target regex is blank");
             if (!ALL_LINEAR.equals(regex)) {
@@ -304,18 +327,32 @@ public final class TargetSpec {
             return this;
         }
 
-        /** Every linear layer but the output head. */
+        /**
+         * Every linear layer but the output head.
+         *
+         * @return this builder
+         */
         public Builder allLinear() {
             return targetRegex(ALL_LINEAR);
         }
 
-        /** Names excluded (same rule as targets). */
+        /**
+         * Names excluded (same rule as targets).
+         *
+         * @param names the excluded names
+         * @return this builder
+         */
         public Builder exclude(Collection<String> names) {
             this.excludeNames = List.copyOf(names);
             return this;
         }
 
-        /** A regex of paths excluded (full match). */
+        /**
+         * A regex of paths excluded (full match).
+         *
+         * @param regex the regex
+         * @return this builder
+         */
         public Builder excludeRegex(String regex) {
             if (regex != null) {
                 compile(regex, "exclude_modules");
@@ -324,7 +361,12 @@ public final class TargetSpec {
             return this;
         }
 
-        /** Only modules inside these layers. */
+        /**
+         * Only modules inside these layers.
+         *
+         * @param layers the layer indices
+         * @return this builder
+         */
         public Builder layersToTransform(Collection<Integer> layers) {
             for (Integer l : layers) {
                 Preconditions.checkArgument(
@@ -334,19 +376,33 @@ public final class TargetSpec {
             return this;
         }
 
-        /** Names of the layer list module, e.g. {@code layers}. */
+        /**
+         * Names of the layer list module, e.g. {@code layers}.
+         *
+         * @param names the module names
+         * @return this builder
+         */
         public Builder layersPattern(Collection<String> names) {
             this.layersPattern = List.copyOf(names);
             return this;
         }
 
-        /** Leaf names (or full paths) that {@code all-linear} leaves out as output heads. */
+        /**
+         * Leaf names (or full paths) that {@code all-linear} leaves out as output heads.
+         *
+         * @param names the leaf names or paths
+         * @return this builder
+         */
         public Builder outputHeads(Collection<String> names) {
             this.outputHeads = List.copyOf(names);
             return this;
         }
 
-        /** Builds the spec. */
+        /**
+         * Builds the spec.
+         *
+         * @return the spec
+         */
         public TargetSpec build() {
             Preconditions.checkState(
                     !targetNames.isEmpty() || targetRegex != null,

@@ -765,13 +765,6 @@ public final class FineTuner {
         }
 
         /**
-         * Sets the training device (default: that of the trainable parameters, which must all be
-         * on it; the trainer does not move the model).
-         *
-         * @param device the device
-         * @return this builder
-         */
-        /**
          * Lets {@link #resume} continue with another learning rate, schedule, step count or
          * clipping norm than the checkpoint was written with (by default that is refused, since
          * the result would not be the run the checkpoint's history belongs to). Settings that fix
@@ -785,6 +778,13 @@ public final class FineTuner {
             return this;
         }
 
+        /**
+         * Sets the training device (default: that of the trainable parameters, which must all be
+         * on it; the trainer does not move the model).
+         *
+         * @param device the device
+         * @return this builder
+         */
         public Builder device(Device device) {
             this.device = Objects.requireNonNull(device, "device");
             return this;

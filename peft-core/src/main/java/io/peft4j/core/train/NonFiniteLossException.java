@@ -12,7 +12,9 @@ public class NonFiniteLossException extends RuntimeException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The 1-based number of the optimiser step that failed. */
     private final long step;
+    /** The failed step's loss. */
     private final float loss;
     private final transient Path lastCheckpoint;
 

@@ -19,6 +19,9 @@ public abstract class AbstractAdapterWrapper extends AbstractBlock implements Ad
      * Wraps {@code base}, an initialized module, registering it as child block {@code childName}
      * (peft's names: {@code base_layer}, {@code original_module}), so DJL's parameter walks and
      * names reach the base weights through the wrapper.
+     *
+     * @param base the module to wrap
+     * @param childName the child block name of {@code base}
      */
     protected AbstractAdapterWrapper(Block base, String childName) {
         this.base = base;

@@ -9,6 +9,6 @@ import ai.djl.nn.Block;
  */
 public interface AdapterWrapper extends Block {
 
-    /** The original module this wrapper stands in for. */
+    /** {@return the original module this wrapper stands in for} */
     Block baseLayer();
 }

@@ -16,13 +16,13 @@ import ai.djl.nn.Block;
 public record ModuleNode(
         String path, Block block, ModuleNode parent, String childKey, String fieldName) {
 
-    /** The last path segment ({@code q_proj} for {@code model.layers.0.self_attn.q_proj}). */
+    /** {@return the last path segment ({@code q_proj} for {@code model.layers.0.self_attn.q_proj})} */
     public String name() {
         int dot = path.lastIndexOf('.');
         return dot < 0 ? path : path.substring(dot + 1);
     }
 
-    /** Whether this is the root of the tree. */
+    /** {@return whether this is the root of the tree} */
     public boolean isRoot() {
         return parent == null;
     }

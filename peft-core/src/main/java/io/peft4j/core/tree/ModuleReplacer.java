@@ -60,17 +60,17 @@ public final class ModuleReplacer {
             this.childIndex = idx;
         }
 
-        /** The path that was replaced. */
+        /** {@return the path that was replaced} */
         public String path() {
             return node.path();
         }
 
-        /** The block that was there before. */
+        /** {@return the block that was there before} */
         public Block original() {
             return original;
         }
 
-        /** The block that is there now. */
+        /** {@return the block that is there now} */
         public Block replacement() {
             return replacement;
         }
@@ -86,6 +86,9 @@ public final class ModuleReplacer {
     /**
      * Replaces the module at {@code node} with {@code replacement}.
      *
+     * @param node the module to replace
+     * @param replacement the block that takes its place
+     * @return the replacement made, to undo it later
      * @throws IllegalArgumentException if the node is the root, or a field of the parent that
      *     holds the module cannot hold the replacement's type
      */

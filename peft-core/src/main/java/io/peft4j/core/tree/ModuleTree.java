@@ -40,7 +40,12 @@ public final class ModuleTree {
         this.nodesByPath = nodesByPath;
     }
 
-    /** Builds the view of {@code root} and everything below it. */
+    /**
+     * Builds the view of {@code root} and everything below it.
+     *
+     * @param root the root block
+     * @return the tree
+     */
     public static ModuleTree of(Block root) {
         Map<String, ModuleNode> nodes = new LinkedHashMap<>();
         Set<Block> seen = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -159,29 +164,39 @@ public final class ModuleTree {
         return parent.isEmpty() ? segment : parent + "." + segment;
     }
 
-    /** The root block. */
+    /** {@return the root block} */
     public Block root() {
         return root;
     }
 
-    /** Every node in depth-first order, the root (path {@code ""}) first. */
+    /** {@return every node in depth-first order, the root (path {@code ""}) first} */
     public List<ModuleNode> nodes() {
         return List.copyOf(nodesByPath.values());
     }
 
-    /** Every path, in depth-first order, without the root's empty path. */
+    /** {@return every path, in depth-first order, without the root's empty path} */
     public List<String> paths() {
         List<String> paths = new ArrayList<>(nodesByPath.keySet());
         paths.remove("");
         return paths;
     }
 
-    /** The node at {@code path}, if any. */
+    /**
+     * The node at {@code path}, if any.
+     *
+     * @param path the path
+     * @return the node, or empty
+     */
     public Optional<ModuleNode> find(String path) {
         return Optional.ofNullable(nodesByPath.get(path));
     }
 
-    /** The node at {@code path}; an exception naming the closest paths if there is none. */
+    /**
+     * The node at {@code path}; an exception naming the closest paths if there is none.
+     *
+     * @param path the path
+     * @return the node
+     */
     public ModuleNode get(String path) {
         ModuleNode node = nodesByPath.get(path);
         if (node == null) {
@@ -194,7 +209,12 @@ public final class ModuleTree {
         return node;
     }
 
-    /** The path of {@code block} in this tree (found by identity). */
+    /**
+     * The path of {@code block} in this tree (found by identity).
+     *
+     * @param block the block to find
+     * @return its path, or empty
+     */
     public Optional<String> pathOf(Block block) {
         for (ModuleNode node : nodesByPath.values()) {
             if (node.block() == block) {

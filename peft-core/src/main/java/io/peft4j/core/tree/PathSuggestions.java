@@ -12,6 +12,11 @@ public final class PathSuggestions {
     /**
      * The {@code limit} paths closest to any of {@code wanted}, by edit distance to the path or
      * to its last segment, whichever is smaller.
+     *
+     * @param wanted the names asked for
+     * @param paths the existing paths
+     * @param limit the most paths to return
+     * @return the closest paths, closest first
      */
     public static List<String> closest(List<String> wanted, List<String> paths, int limit) {
         return paths.stream()
