@@ -1,13 +1,12 @@
 package io.peft4j.spark;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
+import io.peft4j.core.train.ForwardingOptimizer;
 import io.peft4j.core.train.GradientClipping;
 import io.peft4j.core.train.NonFiniteLossException;
 import io.peft4j.core.train.PeftOptimizer;
 import java.util.Arrays;
 import java.util.Map;
-import java.util.Objects;
 
 /**
  * The optimiser a worker hands to peft-core's {@code FineTuner}: before each update it exchanges
@@ -19,7 +18,7 @@ import java.util.Objects;
  * <p>The FineTuner runs with its own clipping off: clipping belongs after the averaging, as in
  * PyTorch DDP, where {@code clip_grad_norm_} sees the all-reduced gradients.
  */
-final class AllReduceOptimizer implements PeftOptimizer {
+final class AllReduceOptimizer extends ForwardingOptimizer {
 
     /** The collective: {@code BarrierTaskContext.allGather} in a barrier stage (gate let go while waiting). */
     @FunctionalInterface
@@ -27,7 +26,6 @@ final class AllReduceOptimizer implements PeftOptimizer {
         String[] allGather(String message);
     }
 
-    private final PeftOptimizer inner;
     private final Collective collective;
     private final int rank;
     private final float maxGradNorm;
@@ -42,7 +40,7 @@ final class AllReduceOptimizer implements PeftOptimizer {
 
     AllReduceOptimizer(PeftOptimizer inner, Collective collective, int rank, double maxGradNorm, int hashEvery,
             long startStep) {
-        this.inner = Objects.requireNonNull(inner, "optimizer");
+        super(inner);
         this.collective = collective;
         this.rank = rank;
         this.maxGradNorm = (float) maxGradNorm;
@@ -157,25 +155,6 @@ final class AllReduceOptimizer implements PeftOptimizer {
         return hashChecks;
     }
 
-    @Override
-    public Map<String, NDArray> state() {
-        return inner.state();
-    }
-
-    @Override
-    public void loadState(Map<String, NDArray> state) {
-        inner.loadState(state);
-    }
-
-    @Override
-    public long stateBytes() {
-        return inner.stateBytes();
-    }
-
-    @Override
-    public void close() {
-        inner.close();
-    }
 
     @Override
     public String toString() {

@@ -15,6 +15,7 @@ import io.peft4j.core.PeftModel;
 import io.peft4j.core.train.AdamW;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.LossFunction;
+import io.peft4j.core.train.ForwardingOptimizer;
 import io.peft4j.core.train.PeftOptimizer;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.train.TrainingData;
@@ -376,13 +377,12 @@ public final class LiftComparison {
     }
 
     /** Delegates and records the state size after every step (the trainer closes the optimiser). */
-    private static final class Recording implements PeftOptimizer {
-        private final PeftOptimizer inner;
+    private static final class Recording extends ForwardingOptimizer {
         private final long[] bytes;
         private final String[] note;
 
         Recording(PeftOptimizer inner, long[] bytes, String[] note) {
-            this.inner = inner;
+            super(inner);
             this.bytes = bytes;
             this.note = note;
         }
@@ -394,26 +394,6 @@ public final class LiftComparison {
             if (inner instanceof Split) {
                 note[0] = String.format(Locale.ROOT, "dense Adam on the same matrices: %,d B", ((Split) inner).liftDenseBytes());
             }
-        }
-
-        @Override
-        public Map<String, NDArray> state() {
-            return inner.state();
-        }
-
-        @Override
-        public void loadState(Map<String, NDArray> state) {
-            inner.loadState(state);
-        }
-
-        @Override
-        public long stateBytes() {
-            return inner.stateBytes();
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 }
