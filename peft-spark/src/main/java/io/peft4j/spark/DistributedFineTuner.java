@@ -59,23 +59,41 @@ public final class DistributedFineTuner implements Serializable {
     /** The Spark setting that bounds each barrier wait. */
     public static final String BARRIER_TIMEOUT = "spark.barrier.sync.timeout";
 
+    /** How each worker loads the base model. */
     private final ModelSource model;
+    /** How each worker obtains the adapter configuration. */
     private final AdapterConfigSource adapter;
+    /** Turns a partition's rows into training data and loss. */
     private final TrainingTask task;
+    /** Creates each worker's optimiser. */
     private final OptimizerFactory optimizer;
+    /** Peak learning rate. */
     private final double learningRate;
+    /** Learning-rate decay after warmup. */
     private final LrSchedule.Kind schedule;
+    /** Linear warmup steps. */
     private final long warmupSteps;
+    /** Optimiser steps every worker takes. */
     private final long steps;
+    /** Examples per micro-batch per worker. */
     private final int batchSize;
+    /** Micro-batches per optimiser step per worker. */
     private final int gradientAccumulation;
+    /** Global-norm clip of the averaged gradient; 0 turns clipping off. */
     private final double maxGradNorm;
+    /** Seeds each worker's data order. */
     private final long seed;
+    /** Whether each worker visits its rows in a seeded random order. */
     private final boolean shuffle;
+    /** Shared folder for the workers' checkpoints, or {@code null} for none. */
     private final String checkpointDir;
+    /** Steps between checkpoints; 0 when no checkpoint interval is set. */
     private final long checkpointEvery;
+    /** Steps between replica weight comparisons. */
     private final int hashEvery;
+    /** Reruns allowed after a worker failure. */
     private final int maxRestarts;
+    /** How often, in milliseconds, a worker waiting in a collective checks for the reply. */
     private final int barrierPollMillis;
 
     private DistributedFineTuner(Builder b) {
@@ -260,91 +278,133 @@ public final class DistributedFineTuner implements Serializable {
 
         private Builder() {}
 
-        /** @param model how each executor loads the base model @return this */
+        /**
+         * @param model how each executor loads the base model
+         * @return this builder
+         */
         public Builder model(ModelSource model) {
             this.model = Objects.requireNonNull(model, "model");
             return this;
         }
 
-        /** @param config the adapter, shipped to the workers as its JSON @return this */
+        /**
+         * @param config the adapter, shipped to the workers as its JSON
+         * @return this builder
+         */
         public Builder adapter(AdapterConfig config) {
             this.adapter = AdapterConfigSource.of(config);
             return this;
         }
 
-        /** @param source how each worker obtains the adapter configuration @return this */
+        /**
+         * @param source how each worker obtains the adapter configuration
+         * @return this builder
+         */
         public Builder adapter(AdapterConfigSource source) {
             this.adapter = Objects.requireNonNull(source, "source");
             return this;
         }
 
-        /** @param task turns a partition's rows into data and loss @return this */
+        /**
+         * @param task turns a partition's rows into data and loss
+         * @return this builder
+         */
         public Builder task(TrainingTask task) {
             this.task = Objects.requireNonNull(task, "task");
             return this;
         }
 
-        /** @param factory each worker's optimiser (default AdamW) @return this */
+        /**
+         * @param factory each worker's optimiser (default AdamW)
+         * @return this builder
+         */
         public Builder optimizer(OptimizerFactory factory) {
             this.optimizer = Objects.requireNonNull(factory, "factory");
             return this;
         }
 
-        /** @param lr peak learning rate, finite and > 0 (default 2e-4) @return this */
+        /**
+         * @param lr peak learning rate, finite and > 0 (default 2e-4)
+         * @return this builder
+         */
         public Builder learningRate(double lr) {
             check(Double.isFinite(lr) && lr > 0, "learningRate must be finite and > 0, got " + lr);
             this.learningRate = lr;
             return this;
         }
 
-        /** @param kind decay after warmup (default LINEAR) @return this */
+        /**
+         * @param kind decay after warmup (default LINEAR)
+         * @return this builder
+         */
         public Builder schedule(LrSchedule.Kind kind) {
             this.schedule = Objects.requireNonNull(kind, "kind");
             return this;
         }
 
-        /** @param warmup linear warmup steps, >= 0 @return this */
+        /**
+         * @param warmup linear warmup steps, >= 0
+         * @return this builder
+         */
         public Builder warmupSteps(long warmup) {
             check(warmup >= 0, "warmupSteps must be >= 0, got " + warmup);
             this.warmupSteps = warmup;
             return this;
         }
 
-        /** @param steps optimiser steps, >= 1 (every worker takes the same number) @return this */
+        /**
+         * @param steps optimiser steps, >= 1 (every worker takes the same number)
+         * @return this builder
+         */
         public Builder steps(long steps) {
             check(steps >= 1, "steps must be >= 1, got " + steps);
             this.steps = steps;
             return this;
         }
 
-        /** @param batchSize examples per micro-batch per worker, >= 1 (default 8) @return this */
+        /**
+         * @param batchSize examples per micro-batch per worker, >= 1 (default 8)
+         * @return this builder
+         */
         public Builder batchSize(int batchSize) {
             check(batchSize >= 1, "batchSize must be >= 1, got " + batchSize);
             this.batchSize = batchSize;
             return this;
         }
 
-        /** @param k micro-batches per optimiser step per worker, >= 1 (default 1) @return this */
+        /**
+         * @param k micro-batches per optimiser step per worker, >= 1 (default 1)
+         * @return this builder
+         */
         public Builder gradientAccumulation(int k) {
             check(k >= 1, "gradientAccumulation must be >= 1, got " + k);
             this.gradientAccumulation = k;
             return this;
         }
 
-        /** @param norm global-norm clip of the averaged gradient, >= 0 (0: off; default 1.0) @return this */
+        /**
+         * @param norm global-norm clip of the averaged gradient, >= 0 (0: off; default 1.0)
+         * @return this builder
+         */
         public Builder maxGradNorm(double norm) {
             check(Double.isFinite(norm) && norm >= 0, "maxGradNorm must be finite and >= 0, got " + norm);
             this.maxGradNorm = norm;
             return this;
         }
 
-        /** @param seed seeds each worker's data order (default 42) @return this */
+        /**
+         * @param seed seeds each worker's data order (default 42)
+         * @return this builder
+         */
         public Builder seed(long seed) {
             this.seed = seed;
             return this;
         }
 
-        /** @param shuffle whether each worker visits its rows in a seeded random order (default true) @return this */
+        /**
+         * @param shuffle whether each worker visits its rows in a seeded random order (default true)
+         * @return this builder
+         */
         public Builder shuffle(boolean shuffle) {
             this.shuffle = shuffle;
             return this;
@@ -353,7 +413,7 @@ public final class DistributedFineTuner implements Serializable {
         /**
          * @param dir a folder every executor can write and read (shared storage); each worker keeps
          *     its checkpoints in {@code worker-<rank>-of-<workers>/step-<n>}
-         * @return this
+         * @return this builder
          */
         public Builder checkpointDir(String dir) {
             check(dir != null && !dir.isBlank(), "checkpointDir is empty");
@@ -361,21 +421,30 @@ public final class DistributedFineTuner implements Serializable {
             return this;
         }
 
-        /** @param every steps between checkpoints, >= 1 (the last step is always saved) @return this */
+        /**
+         * @param every steps between checkpoints, >= 1 (the last step is always saved)
+         * @return this builder
+         */
         public Builder checkpointEvery(long every) {
             check(every >= 1, "checkpointEvery must be >= 1, got " + every);
             this.checkpointEvery = every;
             return this;
         }
 
-        /** @param every steps between replica weight comparisons, >= 1 (default 10) @return this */
+        /**
+         * @param every steps between replica weight comparisons, >= 1 (default 10)
+         * @return this builder
+         */
         public Builder hashEvery(int every) {
             check(every >= 1, "hashEvery must be >= 1, got " + every);
             this.hashEvery = every;
             return this;
         }
 
-        /** @param restarts reruns after a worker failure, >= 0 (default 2; needs a checkpointDir) @return this */
+        /**
+         * @param restarts reruns after a worker failure, >= 0 (default 2; needs a checkpointDir)
+         * @return this builder
+         */
         public Builder maxRestarts(int restarts) {
             check(restarts >= 0, "maxRestarts must be >= 0, got " + restarts);
             this.maxRestarts = restarts;
@@ -385,7 +454,7 @@ public final class DistributedFineTuner implements Serializable {
         /**
          * @param millis how often a worker waiting in a collective checks for the reply (default 1;
          *     0 keeps Spark's own poll of 1000 ms, see BarrierPoll)
-         * @return this
+         * @return this builder
          */
         public Builder barrierPollMillis(int millis) {
             check(millis >= 0, "barrierPollMillis must be >= 0, got " + millis);
