@@ -45,11 +45,17 @@ public final class AdapterInference implements Serializable {
 
     private static final long serialVersionUID = 1L;
 
+    /** The base model, loaded once per executor. */
     private final ModelSource model;
+    /** Adapter folders by adapter name, in the order they were added. */
     private final LinkedHashMap<String, String> adapters;
+    /** The text column. */
     private final String textColumn;
+    /** The column naming each row's adapter, or null: every row uses the first adapter. */
     private final String adapterColumn;
+    /** The output column. */
     private final String outputColumn;
+    /** Rows per forward pass. */
     private final int batchSize;
 
     private AdapterInference(Builder b) {
@@ -208,7 +214,12 @@ public final class AdapterInference implements Serializable {
 
         private Builder() {}
 
-        /** @param model the base model, loaded once per executor @return this */
+        /**
+         * Sets the base model.
+         *
+         * @param model the base model, loaded once per executor
+         * @return this builder
+         */
         public Builder model(ModelSource model) {
             this.model = Objects.requireNonNull(model, "model");
             return this;
@@ -217,7 +228,8 @@ public final class AdapterInference implements Serializable {
         /**
          * @param name the adapter's name, as the adapter column spells it
          * @param dir its folder (Hugging Face peft layout), as seen from the executors
-         * @return this
+         * @return this builder
+         * @throws IllegalArgumentException if the name is reserved or already given
          */
         public Builder adapter(String name, String dir) {
             Objects.requireNonNull(name, "name");
@@ -229,25 +241,46 @@ public final class AdapterInference implements Serializable {
             return this;
         }
 
-        /** @param column the text column @return this */
+        /**
+         * Sets the text column (required).
+         *
+         * @param column the text column
+         * @return this builder
+         */
         public Builder textColumn(String column) {
             this.textColumn = Objects.requireNonNull(column, "column");
             return this;
         }
 
-        /** @param column the column naming each row's adapter (default: every row uses the first adapter) @return this */
+        /**
+         * Sets the column naming each row's adapter.
+         *
+         * @param column the column naming each row's adapter (default: every row uses the first adapter)
+         * @return this builder
+         */
         public Builder adapterColumn(String column) {
             this.adapterColumn = Objects.requireNonNull(column, "column");
             return this;
         }
 
-        /** @param column the output column (default "output") @return this */
+        /**
+         * Sets the output column.
+         *
+         * @param column the output column (default "output")
+         * @return this builder
+         */
         public Builder outputColumn(String column) {
             this.outputColumn = Objects.requireNonNull(column, "column");
             return this;
         }
 
-        /** @param rows rows per forward pass, >= 1 (default 32) @return this */
+        /**
+         * Sets the batch size.
+         *
+         * @param rows rows per forward pass, &gt;= 1 (default 32)
+         * @return this builder
+         * @throws IllegalArgumentException if {@code rows} is below 1
+         */
         public Builder batchSize(int rows) {
             if (rows < 1) {
                 throw new IllegalArgumentException("batchSize must be >= 1, got " + rows);
@@ -256,7 +289,12 @@ public final class AdapterInference implements Serializable {
             return this;
         }
 
-        /** @return the transformation */
+        /**
+         * Builds the transformation.
+         *
+         * @return the transformation
+         * @throws IllegalArgumentException if the model, the text column or every adapter is missing
+         */
         public AdapterInference build() {
             if (model == null || textColumn == null || adapters.isEmpty()) {
                 throw new IllegalArgumentException("model, textColumn and at least one adapter are required");

@@ -15,7 +15,12 @@ import org.apache.spark.sql.Row;
  */
 public interface TrainingTask extends Serializable {
 
-    /** A worker's training data and loss. */
+    /**
+     * A worker's training data and loss.
+     *
+     * @param data the worker's training data
+     * @param loss the loss to minimise
+     */
     record Prepared(TrainingData data, LossFunction loss) {}
 
     /**
@@ -51,8 +56,11 @@ public interface TrainingTask extends Serializable {
     /** {@link #classification}'s implementation. */
     final class ClassificationRows implements TrainingTask {
         private static final long serialVersionUID = 1L;
+        /** The text column. */
         private final String textColumn;
+        /** The label column. */
         private final String labelColumn;
+        /** The number of classes. */
         private final int numLabels;
 
         private ClassificationRows(String textColumn, String labelColumn, int numLabels) {
