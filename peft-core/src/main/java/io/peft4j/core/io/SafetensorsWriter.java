@@ -93,10 +93,7 @@ public final class SafetensorsWriter {
         AtomicFiles.write(
                 file,
                 out -> {
-                    ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-                    length.putLong(header.length);
-                    out.write(length.array());
-                    out.write(header);
+                    writeHeader(out, header);
                     byte[] scratch = new byte[1 << 16];
                     for (Map.Entry<String, NDArray> e : sorted.entrySet()) {
                         NDArray array = e.getValue();
@@ -171,10 +168,7 @@ public final class SafetensorsWriter {
         AtomicFiles.write(
                 file,
                 out -> {
-                    ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-                    length.putLong(header.length);
-                    out.write(length.array());
-                    out.write(header);
+                    writeHeader(out, header);
                     for (Map.Entry<String, long[]> e : shapes.entrySet()) {
                         long expected = Math.multiplyExact(numel(e.getValue()), (long) dtypes.get(e.getKey()).byteSize());
                         CountingStream counted = new CountingStream(out);
@@ -413,5 +407,13 @@ public final class SafetensorsWriter {
             data.get(scratch, 0, n);
             out.write(scratch, 0, n);
         }
+    }
+
+    /** The 8-byte little-endian header length, then the header: the opening of every safetensors file. */
+    private static void writeHeader(java.io.OutputStream out, byte[] header) throws java.io.IOException {
+        ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        length.putLong(header.length);
+        out.write(length.array());
+        out.write(header);
     }
 }
