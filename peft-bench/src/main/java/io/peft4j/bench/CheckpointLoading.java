@@ -5,12 +5,10 @@ import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.RandomCheckpoint;
 import io.peft4j.models.RandomCheckpoint.Architecture;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -25,23 +23,25 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Loading a real-size checkpoint: a random BF16 checkpoint with a published model's shapes
- * ({@link RandomCheckpoint}, sharded with an index as Hugging Face writes them), loaded by
- * {@link HfCheckpoint#load} in a child JVM per round. Prints, per architecture:
+ * Loading a real-size checkpoint: a random BF16 checkpoint with a published model's shapes ({@link
+ * RandomCheckpoint}, sharded with an index as Hugging Face writes them), loaded by {@link
+ * HfCheckpoint#load} in a child JVM per round. Prints, per architecture:
+ *
  * <ul>
  *   <li>peak RSS while loading / the model's F32 weight bytes (the peak is reset once the JVM and
  *       libtorch are up, so it is the JVM + libtorch + what loading adds; the part above that
- *       baseline is printed too);</li>
+ *       baseline is printed too);
  *   <li>load time / the time to read the same files plainly (sequential reads into one 4 MiB
- *       buffer), measured side by side in the same child, in alternating order, after one
- *       untimed read of every file: the page cache is warm for both (said in the output).</li>
+ *       buffer), measured side by side in the same child, in alternating order, after one untimed
+ *       read of every file: the page cache is warm for both (said in the output).
  * </ul>
+ *
  * The checkpoint goes to {@code $TMPDIR/peft4j-bench/checkpoints/<arch>} and is reused while its
  * marker file is there; delete the folder when done (0.5B: 1 GB, 1B: 2.5 GB).
  *
- * <p>{@code CheckpointLoading generate <arch>} only writes the checkpoint (little memory).
- * {@code CheckpointLoading [arches] [rounds] [--tiny]}: arches is a comma list of
- * {@code qwen2.5-0.5b}, {@code llama-3.2-1b}, {@code smollm2-135m}; {@code --tiny} uses a tiny shape.
+ * <p>{@code CheckpointLoading generate <arch>} only writes the checkpoint (little memory). {@code
+ * CheckpointLoading [arches] [rounds] [--tiny]}: arches is a comma list of {@code qwen2.5-0.5b},
+ * {@code llama-3.2-1b}, {@code smollm2-135m}; {@code --tiny} uses a tiny shape.
  */
 public final class CheckpointLoading {
 
@@ -51,7 +51,9 @@ public final class CheckpointLoading {
     private CheckpointLoading() {}
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch
+                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
+        // it)
         if (args.length > 0 && args[0].equals("child")) {
             child(Path.of(args[1]), Integer.parseInt(args[2]));
             return;
@@ -59,7 +61,10 @@ public final class CheckpointLoading {
         if (args.length > 1 && args[0].equals("generate")) {
             // writing needs little memory: done apart from the measured (big-memory) runs
             Architecture arch = architecture(args[1]);
-            System.out.println(checkpoint(RandomCheckpoint.builder(arch).maxShardBytes(MAX_SHARD_BYTES).build(), arch));
+            System.out.println(
+                    checkpoint(
+                            RandomCheckpoint.builder(arch).maxShardBytes(MAX_SHARD_BYTES).build(),
+                            arch));
             return;
         }
         Bench.printReport(args, "qwen2.5-0.5b", 3, CheckpointLoading::run);
@@ -70,7 +75,10 @@ public final class CheckpointLoading {
         out.add("# CheckpointLoading: " + Bench.machine());
         for (String name : cases.split(",")) {
             Architecture arch = tiny ? Architecture.TINY_QWEN2 : architecture(name.trim());
-            RandomCheckpoint gen = RandomCheckpoint.builder(arch).maxShardBytes(tiny ? 20_000 : MAX_SHARD_BYTES).build();
+            RandomCheckpoint gen =
+                    RandomCheckpoint.builder(arch)
+                            .maxShardBytes(tiny ? 20_000 : MAX_SHARD_BYTES)
+                            .build();
             long start = System.nanoTime();
             Path dir = checkpoint(gen, arch);
             double written = (System.nanoTime() - start) / 1e9;
@@ -80,9 +88,18 @@ public final class CheckpointLoading {
                 fileBytes += Files.size(f);
             }
             long f32Bytes = 4 * gen.parameterCount();
-            out.add(String.format(Locale.ROOT, "%s: %,d parameters (tied once), F32 %,d bytes; %d BF16 files, %,d bytes"
-                    + " (%s, %.1f s)", arch, gen.parameterCount(), f32Bytes, files.size(), fileBytes,
-                    dir, written));
+            out.add(
+                    String.format(
+                            Locale.ROOT,
+                            "%s: %,d parameters (tied once), F32 %,d bytes; %d BF16 files, %,d bytes"
+                                    + " (%s, %.1f s)",
+                            arch,
+                            gen.parameterCount(),
+                            f32Bytes,
+                            files.size(),
+                            fileBytes,
+                            dir,
+                            written));
             double[] memRatio = new double[rounds];
             double[] aboveRatio = new double[rounds];
             double[] timeRatio = new double[rounds];
@@ -91,27 +108,53 @@ public final class CheckpointLoading {
             for (int r = 0; r < rounds; r++) {
                 // {peak KiB, KiB before loading, reset?, load ns, read ns, parameters loaded,
                 //  load CPU ns, read CPU ns, first-touch ns, first-touch CPU ns}
-                long[] v = Bench.runChild(CheckpointLoading.class, List.of("child", dir.toString(), Integer.toString(r % 2)));
+                long[] v =
+                        Bench.runChild(
+                                CheckpointLoading.class,
+                                List.of("child", dir.toString(), Integer.toString(r % 2)));
                 if (v[5] != gen.parameterCount()) {
-                    throw new IllegalStateException("child loaded " + v[5] + " parameters, expected " + gen.parameterCount());
+                    throw new IllegalStateException(
+                            "child loaded "
+                                    + v[5]
+                                    + " parameters, expected "
+                                    + gen.parameterCount());
                 }
                 memRatio[r] = v[0] * 1024.0 / f32Bytes;
                 aboveRatio[r] = (v[0] - v[1]) * 1024.0 / f32Bytes;
                 timeRatio[r] = (double) v[3] / v[4];
                 cpuRatio[r] = (double) v[6] / v[7];
                 floorRatio[r] = (double) v[3] / (v[4] + v[8]);
-                out.add(String.format(Locale.ROOT, "  round %d (%s first): peak RSS %,d KiB (before loading %,d KiB, "
-                        + "peak reset: %s); load %.3f s (CPU %.3f s), plain read %.3f s (CPU %.3f s), first touch of"
-                        + " F32-size fresh memory %.3f s (CPU %.3f s)", r + 1, r % 2 == 0 ? "load" : "read",
-                        v[0], v[1], v[2] == 1 ? "yes" : "no", v[3] / 1e9, v[6] / 1e9, v[4] / 1e9, v[7] / 1e9,
-                        v[8] / 1e9, v[9] / 1e9));
+                out.add(
+                        String.format(
+                                Locale.ROOT,
+                                "  round %d (%s first): peak RSS %,d KiB (before loading %,d KiB, "
+                                        + "peak reset: %s); load %.3f s (CPU %.3f s), plain read %.3f s (CPU %.3f s), first touch of"
+                                        + " F32-size fresh memory %.3f s (CPU %.3f s)",
+                                r + 1,
+                                r % 2 == 0 ? "load" : "read",
+                                v[0],
+                                v[1],
+                                v[2] == 1 ? "yes" : "no",
+                                v[3] / 1e9,
+                                v[6] / 1e9,
+                                v[4] / 1e9,
+                                v[7] / 1e9,
+                                v[8] / 1e9,
+                                v[9] / 1e9));
             }
-            out.add("  peak RSS while loading / F32 weight bytes: " + Bench.summary(memRatio) + "  (goal <= 1.3)");
+            out.add(
+                    "  peak RSS while loading / F32 weight bytes: "
+                            + Bench.summary(memRatio)
+                            + "  (goal <= 1.3)");
             out.add("  of which above the JVM + libtorch baseline: " + Bench.summary(aboveRatio));
-            out.add("  load time / plain read time of the same files (page cache warm): " + Bench.summary(timeRatio)
-                    + "  (goal <= 3)");
+            out.add(
+                    "  load time / plain read time of the same files (page cache warm): "
+                            + Bench.summary(timeRatio)
+                            + "  (goal <= 3)");
             out.add("  the same in CPU time of the loading thread: " + Bench.summary(cpuRatio));
-            out.add("  load time / (plain read + first touch of F32-size fresh memory): " + Bench.summary(floorRatio));
+            out.add(
+                    "  load time / (plain read + first touch of F32-size fresh memory): "
+                            + Bench.summary(floorRatio));
         }
         return out;
     }
@@ -125,15 +168,21 @@ public final class CheckpointLoading {
             case "smollm2-135m":
                 return Architecture.SMOLLM2_135M;
             default:
-                throw new IllegalArgumentException("unknown architecture '" + name
-                        + "' (expected qwen2.5-0.5b, llama-3.2-1b or smollm2-135m)");
+                throw new IllegalArgumentException(
+                        "unknown architecture '"
+                                + name
+                                + "' (expected qwen2.5-0.5b, llama-3.2-1b or smollm2-135m)");
         }
     }
 
     /** The generated checkpoint, written once and reused while its marker exists. */
     static Path checkpoint(RandomCheckpoint gen, Architecture arch) throws IOException {
-        Path dir = Path.of(System.getProperty("java.io.tmpdir"), "peft4j-bench", "checkpoints",
-                arch.name().toLowerCase(Locale.ROOT));
+        Path dir =
+                Path.of(
+                        System.getProperty("java.io.tmpdir"),
+                        "peft4j-bench",
+                        "checkpoints",
+                        arch.name().toLowerCase(Locale.ROOT));
         Path marker = dir.resolve(".complete");
         if (!Files.exists(marker)) {
             gen.write(dir);
@@ -144,13 +193,19 @@ public final class CheckpointLoading {
 
     static List<Path> weightFiles(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+            return s.filter(p -> p.getFileName().toString().endsWith(".safetensors"))
+                    .sorted()
+                    .toList();
         }
     }
 
-    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+    private static final java.lang.management.ThreadMXBean THREADS =
+            java.lang.management.ManagementFactory.getThreadMXBean();
 
-    /** {wall ns, this thread's CPU ns} of reading every file once, sequentially, into one 4 MiB buffer. */
+    /**
+     * {wall ns, this thread's CPU ns} of reading every file once, sequentially, into one 4 MiB
+     * buffer.
+     */
     static long[] readPlainly(List<Path> files) throws IOException {
         ByteBuffer buffer = ByteBuffer.allocateDirect(4 << 20);
         long start = System.nanoTime();
@@ -171,9 +226,9 @@ public final class CheckpointLoading {
     }
 
     /**
-     * {wall ns, CPU ns} of the first write to {@code bytes} of fresh engine memory, one byte per
-     * 4 KiB page, in 256 MiB arrays freed as it goes: what any loader that makes F32 arrays pays
-     * for page faults and zeroing, however it reads.
+     * {wall ns, CPU ns} of the first write to {@code bytes} of fresh engine memory, one byte per 4
+     * KiB page, in 256 MiB arrays freed as it goes: what any loader that makes F32 arrays pays for
+     * page faults and zeroing, however it reads.
      */
     static long[] firstTouch(long bytes) {
         long start = System.nanoTime();
@@ -181,7 +236,10 @@ public final class CheckpointLoading {
         try (NDManager m = NDManager.newBaseManager()) {
             for (long done = 0; done < bytes; done += 256L << 20) {
                 long n = Math.min(256L << 20, bytes - done) / 4;
-                try (ai.djl.ndarray.NDArray a = m.create(new ai.djl.ndarray.types.Shape(n), ai.djl.ndarray.types.DataType.FLOAT32)) {
+                try (ai.djl.ndarray.NDArray a =
+                        m.create(
+                                new ai.djl.ndarray.types.Shape(n),
+                                ai.djl.ndarray.types.DataType.FLOAT32)) {
                     ByteBuffer b = a.toByteBuffer(true);
                     for (int i = 0; i < b.capacity(); i += 4096) {
                         b.put(i, (byte) 1);
@@ -226,8 +284,27 @@ public final class CheckpointLoading {
             }
         }
         long[] touch = firstTouch(4 * params);
-        System.out.println("RESULT " + peak + " " + before + " " + (reset ? 1 : 0) + " " + loaded + " " + read[0]
-                + " " + params + " " + loadedCpu + " " + read[1] + " " + touch[0] + " " + touch[1]);
+        System.out.println(
+                "RESULT "
+                        + peak
+                        + " "
+                        + before
+                        + " "
+                        + (reset ? 1 : 0)
+                        + " "
+                        + loaded
+                        + " "
+                        + read[0]
+                        + " "
+                        + params
+                        + " "
+                        + loadedCpu
+                        + " "
+                        + read[1]
+                        + " "
+                        + touch[0]
+                        + " "
+                        + touch[1]);
         Engine.getEngine("PyTorch"); // keeps the engine referenced to the end
     }
 

@@ -10,10 +10,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.lora.LoraConfig;
-
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -37,10 +35,15 @@ public final class LoraForwardRatio {
             Block unmerged = linear(manager);
             Block merged = linear(manager);
             LoraConfig config = LoraConfig.builder().rank(8).alpha(16).targets("Linear").build();
-            try (PeftModel a = PeftModel.wrap(unmerged, config); PeftModel b = PeftModel.wrap(merged, config)) {
+            try (PeftModel a = PeftModel.wrap(unmerged, config);
+                    PeftModel b = PeftModel.wrap(merged, config)) {
                 for (PeftModel p : List.of(a, b)) {
                     for (Parameter param : p.trainableParameters().values()) {
-                        NDArray r = param.getArray().getManager().randomNormal(param.getArray().getShape()).mul(0.02);
+                        NDArray r =
+                                param.getArray()
+                                        .getManager()
+                                        .randomNormal(param.getArray().getShape())
+                                        .mul(0.02);
                         r.copyTo(param.getArray());
                         r.close();
                     }
@@ -68,11 +71,28 @@ public final class LoraForwardRatio {
                     unmergedRatios[round] = tUnmerged / baseMean;
                     mergedRatios[round] = tMerged / baseMean;
                 }
-                System.out.printf(Locale.ROOT, "Linear 1024x1024, batch 64, LoRA r=8, %d rounds x %d calls, median of per-round ratios%n", rounds, calls);
+                System.out.printf(
+                        Locale.ROOT,
+                        "Linear 1024x1024, batch 64, LoRA r=8, %d rounds x %d calls, median of per-round ratios%n",
+                        rounds,
+                        calls);
                 System.out.println(Bench.machine());
-                System.out.printf(Locale.ROOT, "base forward: %.3f ms per call (median)%n", median(baseMillis));
-                System.out.printf(Locale.ROOT, "unmerged LoRA forward / base forward: %.3f (IQR %.3f-%.3f)%n", median(unmergedRatios), quantile(unmergedRatios, 0.25), quantile(unmergedRatios, 0.75));
-                System.out.printf(Locale.ROOT, "merged LoRA forward / base forward:   %.3f (IQR %.3f-%.3f)%n", median(mergedRatios), quantile(mergedRatios, 0.25), quantile(mergedRatios, 0.75));
+                System.out.printf(
+                        Locale.ROOT,
+                        "base forward: %.3f ms per call (median)%n",
+                        median(baseMillis));
+                System.out.printf(
+                        Locale.ROOT,
+                        "unmerged LoRA forward / base forward: %.3f (IQR %.3f-%.3f)%n",
+                        median(unmergedRatios),
+                        quantile(unmergedRatios, 0.25),
+                        quantile(unmergedRatios, 0.75));
+                System.out.printf(
+                        Locale.ROOT,
+                        "merged LoRA forward / base forward:   %.3f (IQR %.3f-%.3f)%n",
+                        median(mergedRatios),
+                        quantile(mergedRatios, 0.25),
+                        quantile(mergedRatios, 0.75));
             }
         }
     }
@@ -92,7 +112,9 @@ public final class LoraForwardRatio {
                 // array made inside the forward (the LoRA path makes four) would pile up in x's
                 // long-lived manager: never freed, each call paying for fresh memory.
                 x.tempAttach(scope);
-                NDArray y = block.forward(new ParameterStore(scope, false), new NDList(x), false).head();
+                NDArray y =
+                        block.forward(new ParameterStore(scope, false), new NDList(x), false)
+                                .head();
                 y.attach(scope);
                 y.toByteBuffer(); // forces the computation to finish
             }

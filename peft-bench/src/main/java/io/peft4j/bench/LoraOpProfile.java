@@ -1,22 +1,20 @@
 package io.peft4j.bench;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
-
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Times each op of an unmerged LoRA Linear forward in isolation on the bench's shapes
- * (x 64x1024, W 1024x1024, A 8x1024, B 1024x8), every op's output freed per call, ops
- * interleaved round by round. Prints the median microseconds per call of each op and its
- * ratio to the base Linear. Usage: {@code LoraOpProfile [rounds] [callsPerRound]}.
+ * Times each op of an unmerged LoRA Linear forward in isolation on the bench's shapes (x 64x1024, W
+ * 1024x1024, A 8x1024, B 1024x8), every op's output freed per call, ops interleaved round by round.
+ * Prints the median microseconds per call of each op and its ratio to the base Linear. Usage:
+ * {@code LoraOpProfile [rounds] [callsPerRound]}.
  */
 public final class LoraOpProfile {
 
@@ -46,27 +44,42 @@ public final class LoraOpProfile {
             ops.put("d.mul(2f) (scalar from Java)", s -> d.mul(2f));
             ops.put("d.mul(scalar NDArray)", s -> d.mul(scale));
             ops.put("y.add(d)", s -> y.add(d));
-            ops.put("y.addi(d) in place", s -> { y.addi(d); return null; });
+            ops.put(
+                    "y.addi(d) in place",
+                    s -> {
+                        y.addi(d);
+                        return null;
+                    });
             ops.put("manager.create(2f)", s -> s.create(2f));
-            ops.put("full delta chain (intermediates leak to x's manager)", s -> y.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f)));
-            ops.put("full delta chain (x temp-attached to the call's scope)", s -> {
-                x.tempAttach(s);
-                return y.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f));
-            });
-            ops.put("fused: linear(linear(x,A).mul(s), B, bias=y) (x temp-attached)", s -> {
-                x.tempAttach(s);
-                return Linear.linear(Linear.linear(x, a).head().mul(2f), b, y).head();
-            });
-            ops.put("base + unfused delta, all temp-attached", s -> {
-                x.tempAttach(s);
-                NDArray yy = Linear.linear(x, w, bias).head();
-                return yy.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f));
-            });
-            ops.put("base + fused delta, all temp-attached", s -> {
-                x.tempAttach(s);
-                NDArray yy = Linear.linear(x, w, bias).head();
-                return Linear.linear(Linear.linear(x, a).head().mul(2f), b, yy).head();
-            });
+            ops.put(
+                    "full delta chain (intermediates leak to x's manager)",
+                    s -> y.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f)));
+            ops.put(
+                    "full delta chain (x temp-attached to the call's scope)",
+                    s -> {
+                        x.tempAttach(s);
+                        return y.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f));
+                    });
+            ops.put(
+                    "fused: linear(linear(x,A).mul(s), B, bias=y) (x temp-attached)",
+                    s -> {
+                        x.tempAttach(s);
+                        return Linear.linear(Linear.linear(x, a).head().mul(2f), b, y).head();
+                    });
+            ops.put(
+                    "base + unfused delta, all temp-attached",
+                    s -> {
+                        x.tempAttach(s);
+                        NDArray yy = Linear.linear(x, w, bias).head();
+                        return yy.add(Linear.linear(Linear.linear(x, a).head(), b).head().mul(2f));
+                    });
+            ops.put(
+                    "base + fused delta, all temp-attached",
+                    s -> {
+                        x.tempAttach(s);
+                        NDArray yy = Linear.linear(x, w, bias).head();
+                        return Linear.linear(Linear.linear(x, a).head().mul(2f), b, yy).head();
+                    });
             int n = ops.size();
             double[][] micros = new double[n][rounds];
             for (int round = -2; round < rounds; round++) {
@@ -80,18 +93,26 @@ public final class LoraOpProfile {
                 }
             }
             double base = LoraForwardRatio.median(micros[0]);
-            System.out.printf(Locale.ROOT, "op profile, %d rounds x %d calls, threads: %s%n", rounds, calls, threads());
+            System.out.printf(
+                    Locale.ROOT,
+                    "op profile, %d rounds x %d calls, threads: %s%n",
+                    rounds,
+                    calls,
+                    threads());
             int i = 0;
             for (String name : ops.keySet()) {
                 double m = LoraForwardRatio.median(micros[i++]);
-                System.out.printf(Locale.ROOT, "  %-66s %9.1f us  %.3f x base%n", name, m, m / base);
+                System.out.printf(
+                        Locale.ROOT, "  %-66s %9.1f us  %.3f x base%n", name, m, m / base);
             }
         }
     }
 
     static String threads() {
-        return "num_threads=" + System.getProperty("ai.djl.pytorch.num_threads", "default")
-                + " OMP_NUM_THREADS=" + System.getenv().getOrDefault("OMP_NUM_THREADS", "unset");
+        return "num_threads="
+                + System.getProperty("ai.djl.pytorch.num_threads", "default")
+                + " OMP_NUM_THREADS="
+                + System.getenv().getOrDefault("OMP_NUM_THREADS", "unset");
     }
 
     static double time(NDManager manager, Function<NDManager, NDArray> op, int calls) {

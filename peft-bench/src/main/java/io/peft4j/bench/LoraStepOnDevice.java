@@ -8,13 +8,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
-
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -26,18 +24,20 @@ import java.util.function.Function;
  * One LoRA train step (r=8, alpha 16, dropout 0, on the attention's query and value projections;
  * forward in training mode, loss = mean square of the model's output, backward, AdamW lr 1e-5,
  * zeroed gradients) on a model with random weights of a real model's shape, float32:
+ *
  * <ul>
  *   <li>{@code minilm}: all-MiniLM-L6-v2's encoder (BERT, 6 x 384, vocab 30522), batch 16 x 128,
  *       output = last hidden state;
  *   <li>{@code qwen2.5-0.5b}: Qwen2.5-0.5B's decoder (24 x 896, 14 heads / 2 KV heads, MLP 4864,
  *       vocab 151936, tied embeddings, q/k/v bias), batch 4 x 512, output = logits.
  * </ul>
+ *
  * Prints one JSON line on stdout: the median step time over the timed steps (after warm-up steps),
  * and on a GPU the device memory in use (cudaMemGetInfo: total - free) at its peak over the steps
- * minus before the model was built, which counts what the process's caching allocator holds, as
- * the Python side measures it. A step ends with reading the loss on the host, so its time includes
- * every kernel it queued. Usage: {@code LoraStepOnDevice <minilm|qwen2.5-0.5b> [steps=20]
- * [--device cpu|gpu] [--tiny]}; {@code --tiny} shrinks the model and batch (a CPU smoke run).
+ * minus before the model was built, which counts what the process's caching allocator holds, as the
+ * Python side measures it. A step ends with reading the loss on the host, so its time includes
+ * every kernel it queued. Usage: {@code LoraStepOnDevice <minilm|qwen2.5-0.5b> [steps=20] [--device
+ * cpu|gpu] [--tiny]}; {@code --tiny} shrinks the model and batch (a CPU smoke run).
  */
 public final class LoraStepOnDevice {
 
@@ -48,7 +48,9 @@ public final class LoraStepOnDevice {
     private LoraStepOnDevice() {}
 
     public static void main(String[] args) {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch
+                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
+        // it)
         List<String> rest = new ArrayList<>(List.of(args));
         boolean tiny = rest.remove("--tiny");
         Device device = Device.cpu();
@@ -73,16 +75,22 @@ public final class LoraStepOnDevice {
             usage("steps must be >= 1, got " + steps);
         }
         if (device.isGpu() && Engine.getEngine("PyTorch").getGpuCount() <= device.getDeviceId()) {
-            System.err.println("LoraStepOnDevice: " + device + " asked for but the PyTorch engine sees "
-                    + Engine.getEngine("PyTorch").getGpuCount() + " GPU(s)");
+            System.err.println(
+                    "LoraStepOnDevice: "
+                            + device
+                            + " asked for but the PyTorch engine sees "
+                            + Engine.getEngine("PyTorch").getGpuCount()
+                            + " GPU(s)");
             System.exit(3);
         }
         System.out.println(run(model, steps, device, tiny));
     }
 
     private static void usage(String why) {
-        System.err.println("LoraStepOnDevice: " + why
-                + "\nusage: LoraStepOnDevice <minilm|qwen2.5-0.5b> [steps=20] [--device cpu|gpu] [--tiny]");
+        System.err.println(
+                "LoraStepOnDevice: "
+                        + why
+                        + "\nusage: LoraStepOnDevice <minilm|qwen2.5-0.5b> [steps=20] [--device cpu|gpu] [--tiny]");
         System.exit(2);
     }
 
@@ -96,22 +104,46 @@ public final class LoraStepOnDevice {
 
     static BertConfig minilm(boolean tiny) {
         if (tiny) {
-            return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(2).numAttentionHeads(4)
-                    .intermediateSize(64).maxPositionEmbeddings(64).addPoolingLayer(false).build();
+            return BertConfig.builder()
+                    .vocabSize(1200)
+                    .hiddenSize(32)
+                    .numHiddenLayers(2)
+                    .numAttentionHeads(4)
+                    .intermediateSize(64)
+                    .maxPositionEmbeddings(64)
+                    .addPoolingLayer(false)
+                    .build();
         }
         return Bench.minilmConfig();
     }
 
     /** Qwen2.5-0.5B's config.json, as Hugging Face publishes it. */
     static LlamaConfig qwen(boolean tiny) {
-        LlamaConfig.Builder b = LlamaConfig.builder().modelType("qwen2").rmsNormEps(1e-6).ropeTheta(1_000_000)
-                .qkvBias(true).tieWordEmbeddings(true);
+        LlamaConfig.Builder b =
+                LlamaConfig.builder()
+                        .modelType("qwen2")
+                        .rmsNormEps(1e-6)
+                        .ropeTheta(1_000_000)
+                        .qkvBias(true)
+                        .tieWordEmbeddings(true);
         if (tiny) {
-            return b.vocabSize(1200).hiddenSize(64).intermediateSize(128).numHiddenLayers(2).numAttentionHeads(4)
-                    .numKeyValueHeads(2).maxPositionEmbeddings(128).build();
+            return b.vocabSize(1200)
+                    .hiddenSize(64)
+                    .intermediateSize(128)
+                    .numHiddenLayers(2)
+                    .numAttentionHeads(4)
+                    .numKeyValueHeads(2)
+                    .maxPositionEmbeddings(128)
+                    .build();
         }
-        return b.vocabSize(151_936).hiddenSize(896).intermediateSize(4864).numHiddenLayers(24).numAttentionHeads(14)
-                .numKeyValueHeads(2).maxPositionEmbeddings(32_768).build();
+        return b.vocabSize(151_936)
+                .hiddenSize(896)
+                .intermediateSize(4864)
+                .numHiddenLayers(24)
+                .numAttentionHeads(14)
+                .numKeyValueHeads(2)
+                .maxPositionEmbeddings(32_768)
+                .build();
     }
 
     static String run(String modelName, int steps, Device device, boolean tiny) {
@@ -128,9 +160,10 @@ public final class LoraStepOnDevice {
             long peak = before;
             int vocab = bert ? minilm(tiny).vocabSize() : qwen(tiny).vocabSize();
             long[] ids = Bench.randomIds(batch, seq, Math.min(1000, vocab / 2), vocab, SEED);
-            Function<NDManager, NDList> inputs = bert
-                    ? scope -> Bench.bertInputs(scope, ids, batch, seq)
-                    : scope -> new NDList(scope.create(ids, new Shape(batch, seq)));
+            Function<NDManager, NDList> inputs =
+                    bert
+                            ? scope -> Bench.bertInputs(scope, ids, batch, seq)
+                            : scope -> new NDList(scope.create(ids, new Shape(batch, seq)));
             double[] times = new double[steps];
             long trainable;
             try (Trainee t = trainee(bert, tiny, device, batch, seq)) {
@@ -144,12 +177,24 @@ public final class LoraStepOnDevice {
                     peak = Math.max(peak, gpuUsed(device));
                 }
             }
-            return String.format(Locale.ROOT, "{\"side\":\"peft4j\",\"model\":\"%s\",\"device\":\"%s\",\"dtype\":\"float32\","
-                    + "\"batch\":%d,\"seq\":%d,\"trainable\":%d,\"steps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
-                    + "\"gpu_mem_used_peak_minus_baseline_mib\":%s,\"engine\":\"libtorch %s via DJL %s\"}",
-                    modelName + (tiny ? "-tiny" : ""), device, batch, seq, trainable, steps, Bench.median(times) * 1e3,
-                    min(times) * 1e3, device.isGpu() ? String.format(Locale.ROOT, "%.1f", (peak - before) / 1048576.0) : "null",
-                    engine.getVersion(), Engine.getDjlVersion());
+            return String.format(
+                    Locale.ROOT,
+                    "{\"side\":\"peft4j\",\"model\":\"%s\",\"device\":\"%s\",\"dtype\":\"float32\","
+                            + "\"batch\":%d,\"seq\":%d,\"trainable\":%d,\"steps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,"
+                            + "\"gpu_mem_used_peak_minus_baseline_mib\":%s,\"engine\":\"libtorch %s via DJL %s\"}",
+                    modelName + (tiny ? "-tiny" : ""),
+                    device,
+                    batch,
+                    seq,
+                    trainable,
+                    steps,
+                    Bench.median(times) * 1e3,
+                    min(times) * 1e3,
+                    device.isGpu()
+                            ? String.format(Locale.ROOT, "%.1f", (peak - before) / 1048576.0)
+                            : "null",
+                    engine.getVersion(),
+                    Engine.getDjlVersion());
         }
     }
 
@@ -159,13 +204,17 @@ public final class LoraStepOnDevice {
             BertModel block = new BertModel(minilm(tiny));
             block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(batch, seq));
             model.setBlock(block);
-            return Trainee.adapted("LoRA r=8 query/value", model,
+            return Trainee.adapted(
+                    "LoRA r=8 query/value",
+                    model,
                     LoraConfig.builder().rank(8).alpha(16).targets("query", "value").build());
         }
         LlamaForCausalLM block = new LlamaForCausalLM(qwen(tiny));
         block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(batch, seq));
         model.setBlock(block);
-        return Trainee.adapted("LoRA r=8 q_proj/v_proj", model,
+        return Trainee.adapted(
+                "LoRA r=8 q_proj/v_proj",
+                model,
                 LoraConfig.builder().rank(8).alpha(16).targets("q_proj", "v_proj").build());
     }
 

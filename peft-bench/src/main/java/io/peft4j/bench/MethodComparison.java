@@ -2,10 +2,8 @@ package io.peft4j.bench;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.examples.cli.Peft4j;
-
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
@@ -20,7 +18,6 @@ import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-
 import javax.imageio.ImageIO;
 
 /**
@@ -43,24 +40,81 @@ public final class MethodComparison {
     record Setting(String key, String label, List<String> args, String lr) {}
 
     /** One finished run. */
-    record Row(String task, String setting, String lr, long trainable, long optimizerBytes, double before, double after,
-            double secondsPerStep, String metric) {}
+    record Row(
+            String task,
+            String setting,
+            String lr,
+            long trainable,
+            long optimizerBytes,
+            double before,
+            double after,
+            double secondsPerStep,
+            String metric) {}
 
     private MethodComparison() {}
 
     static List<Setting> settings(String task) {
         String targets = task.equals("sst2") ? "query,value" : "all-linear";
         List<Setting> s = new ArrayList<>();
-        s.add(new Setting("lora", "LoRA r=8", List.of("--method", "lora", "--rank", "8", "--alpha", "16", "--targets", targets), null));
-        s.add(new Setting("mos", "MoS v=8 r=16", List.of("--method", "mos", "--rank", "8", "--alpha", "16", "--targets", targets), null));
+        s.add(
+                new Setting(
+                        "lora",
+                        "LoRA r=8",
+                        List.of(
+                                "--method",
+                                "lora",
+                                "--rank",
+                                "8",
+                                "--alpha",
+                                "16",
+                                "--targets",
+                                targets),
+                        null));
+        s.add(
+                new Setting(
+                        "mos",
+                        "MoS v=8 r=16",
+                        List.of(
+                                "--method",
+                                "mos",
+                                "--rank",
+                                "8",
+                                "--alpha",
+                                "16",
+                                "--targets",
+                                targets),
+                        null));
         s.add(new Setting("shadow", "ShadowPEFT", List.of("--method", "shadow"), null));
-        s.add(new Setting("masa", "MASA S=2 (coefficients)", List.of("--method", "masa", "--targets",
-                task.equals("sst2") ? "query,key,value" : "q_proj,k_proj,v_proj"), null));
-        s.add(new Setting("lift", "LIFT r=8", List.of("--method", "lift", "--rank", "8", "--targets", "all-linear"), null));
+        s.add(
+                new Setting(
+                        "masa",
+                        "MASA S=2 (coefficients)",
+                        List.of(
+                                "--method",
+                                "masa",
+                                "--targets",
+                                task.equals("sst2") ? "query,key,value" : "q_proj,k_proj,v_proj"),
+                        null));
+        s.add(
+                new Setting(
+                        "lift",
+                        "LIFT r=8",
+                        List.of("--method", "lift", "--rank", "8", "--targets", "all-linear"),
+                        null));
         // full fine-tuning of MiniLM's 10.8M weights diverges at the adapters' 1e-3 (dev accuracy
         // 0.54 at 120 steps); 1e-4 is the usual full-FT rate for BERT-sized models
-        s.add(new Setting("full", "full FT (all linear weights; LIFT k=mn)", List.of("--method", "lift", "--targets", "all-linear",
-                "--set", "density=1.0"), task.equals("sst2") ? "1e-4" : null));
+        s.add(
+                new Setting(
+                        "full",
+                        "full FT (all linear weights; LIFT k=mn)",
+                        List.of(
+                                "--method",
+                                "lift",
+                                "--targets",
+                                "all-linear",
+                                "--set",
+                                "density=1.0"),
+                        task.equals("sst2") ? "1e-4" : null));
         return s;
     }
 
@@ -70,14 +124,47 @@ public final class MethodComparison {
 
     static List<String> taskArgs(String task, Path shared, int steps, int trainLimit, String lr) {
         if (task.equals("sst2")) {
-            return List.of("--model", shared.resolve("models/all-minilm-l6-v2").toString(), "--task", "classify",
-                    "--train", shared.resolve("data/sst2/train.tsv").toString(), "--train-limit", String.valueOf(trainLimit),
-                    "--dev", shared.resolve("data/sst2/dev.tsv").toString(), "--max-length", "64", "--batch-size", "16",
-                    "--steps", String.valueOf(steps), "--lr", lr, "--seed", "42", "--modules-to-save", "classifier");
+            return List.of(
+                    "--model",
+                    shared.resolve("models/all-minilm-l6-v2").toString(),
+                    "--task",
+                    "classify",
+                    "--train",
+                    shared.resolve("data/sst2/train.tsv").toString(),
+                    "--train-limit",
+                    String.valueOf(trainLimit),
+                    "--dev",
+                    shared.resolve("data/sst2/dev.tsv").toString(),
+                    "--max-length",
+                    "64",
+                    "--batch-size",
+                    "16",
+                    "--steps",
+                    String.valueOf(steps),
+                    "--lr",
+                    lr,
+                    "--seed",
+                    "42",
+                    "--modules-to-save",
+                    "classifier");
         }
-        return List.of("--model", shared.resolve("models/stories260K").toString(), "--task", "causal-lm",
-                "--train", shared.resolve("data/tinyshakespeare/input.txt").toString(), "--max-length", "128",
-                "--batch-size", "8", "--steps", String.valueOf(steps), "--lr", lr, "--seed", "42");
+        return List.of(
+                "--model",
+                shared.resolve("models/stories260K").toString(),
+                "--task",
+                "causal-lm",
+                "--train",
+                shared.resolve("data/tinyshakespeare/input.txt").toString(),
+                "--max-length",
+                "128",
+                "--batch-size",
+                "8",
+                "--steps",
+                String.valueOf(steps),
+                "--lr",
+                lr,
+                "--seed",
+                "42");
     }
 
     public static void main(String[] args) throws IOException {
@@ -90,27 +177,55 @@ public final class MethodComparison {
         List<String> methods = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
-                case "--shared": shared = Paths.get(args[++i]); break;
-                case "--out": out = Paths.get(args[++i]); break;
-                case "--steps": steps = Integer.parseInt(args[++i]); break;
-                case "--train-limit": trainLimit = Integer.parseInt(args[++i]); break;
-                case "--tasks": tasks = List.of(args[++i].split(",")); break;
-                case "--methods": methods = List.of(args[++i].split(",")); break;
-                default: throw new IllegalArgumentException("unknown option " + args[i]);
+                case "--shared":
+                    shared = Paths.get(args[++i]);
+                    break;
+                case "--out":
+                    out = Paths.get(args[++i]);
+                    break;
+                case "--steps":
+                    steps = Integer.parseInt(args[++i]);
+                    break;
+                case "--train-limit":
+                    trainLimit = Integer.parseInt(args[++i]);
+                    break;
+                case "--tasks":
+                    tasks = List.of(args[++i].split(","));
+                    break;
+                case "--methods":
+                    methods = List.of(args[++i].split(","));
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
         List<Row> rows = run(shared, out, steps, trainLimit, tasks, methods);
         write(out, rows, steps, trainLimit);
-        System.out.println("Wrote " + out.resolve("method-comparison.md") + " and " + out.resolve("method-comparison.png"));
+        System.out.println(
+                "Wrote "
+                        + out.resolve("method-comparison.md")
+                        + " and "
+                        + out.resolve("method-comparison.png"));
     }
 
-    /** Runs every setting of every task; a setting whose method refuses the model is reported and skipped. */
-    static List<Row> run(Path shared, Path out, int steps, int trainLimit, List<String> tasks, List<String> methods)
+    /**
+     * Runs every setting of every task; a setting whose method refuses the model is reported and
+     * skipped.
+     */
+    static List<Row> run(
+            Path shared,
+            Path out,
+            int steps,
+            int trainLimit,
+            List<String> tasks,
+            List<String> methods)
             throws IOException {
         List<Row> rows = new ArrayList<>();
         for (String task : tasks) {
             for (Setting s : settings(task)) {
-                Path dir = out.resolve("runs").resolve(task + "-" + s.label().replaceAll("[^A-Za-z0-9]+", "-"));
+                Path dir =
+                        out.resolve("runs")
+                                .resolve(task + "-" + s.label().replaceAll("[^A-Za-z0-9]+", "-"));
                 Path info = dir.resolve("training_run.json");
                 int code = 0;
                 String lr = s.lr() != null ? s.lr() : taskLr(task);
@@ -133,10 +248,20 @@ public final class MethodComparison {
                 }
                 JsonObject j = JsonParser.parseString(Files.readString(info)).getAsJsonObject();
                 String metric = j.getAsJsonObject("after").has("accuracy") ? "accuracy" : "nll";
-                rows.add(new Row(task, s.label(), lr, j.get("trainable_parameters").getAsLong(),
-                        j.has("optimizer_state_bytes") ? j.get("optimizer_state_bytes").getAsLong() : -1,
-                        j.getAsJsonObject("before").get(metric).getAsDouble(), j.getAsJsonObject("after").get(metric).getAsDouble(),
-                        j.get("seconds").getAsDouble() / Math.max(1, j.get("steps").getAsLong()), metric));
+                rows.add(
+                        new Row(
+                                task,
+                                s.label(),
+                                lr,
+                                j.get("trainable_parameters").getAsLong(),
+                                j.has("optimizer_state_bytes")
+                                        ? j.get("optimizer_state_bytes").getAsLong()
+                                        : -1,
+                                j.getAsJsonObject("before").get(metric).getAsDouble(),
+                                j.getAsJsonObject("after").get(metric).getAsDouble(),
+                                j.get("seconds").getAsDouble()
+                                        / Math.max(1, j.get("steps").getAsLong()),
+                                metric));
             }
         }
         return rows;
@@ -146,19 +271,38 @@ public final class MethodComparison {
         Files.createDirectories(out);
         StringBuilder md = new StringBuilder();
         md.append("# Method comparison\n\n");
-        md.append(String.format(Locale.ROOT, "Measured %s by `peft-bench` `MethodComparison` (%d steps per run, seed 42; SST-2: %d training "
-                + "sentences, full dev set; tinyshakespeare: last 10%% held out).%n%n", LocalDate.now(), steps, trainLimit));
-        md.append("| task | method | lr | trainable params | optimiser state (bytes) | result before | result after | s/step |\n");
+        md.append(
+                String.format(
+                        Locale.ROOT,
+                        "Measured %s by `peft-bench` `MethodComparison` (%d steps per run, seed 42; SST-2: %d training "
+                                + "sentences, full dev set; tinyshakespeare: last 10%% held out).%n%n",
+                        LocalDate.now(),
+                        steps,
+                        trainLimit));
+        md.append(
+                "| task | method | lr | trainable params | optimiser state (bytes) | result before | result after | s/step |\n");
         md.append("|---|---|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
             String metric = r.metric().equals("accuracy") ? "dev accuracy" : "held-out NLL";
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %,d | %,d | %s %.4f | %.4f | %.3f |%n", r.task(), r.setting(),
-                    r.lr(), r.trainable(), r.optimizerBytes(), metric, r.before(), r.after(), r.secondsPerStep()));
+            md.append(
+                    String.format(
+                            Locale.ROOT,
+                            "| %s | %s | %s | %,d | %,d | %s %.4f | %.4f | %.3f |%n",
+                            r.task(),
+                            r.setting(),
+                            r.lr(),
+                            r.trainable(),
+                            r.optimizerBytes(),
+                            metric,
+                            r.before(),
+                            r.after(),
+                            r.secondsPerStep()));
         }
         md.append("\n`result before` is the frozen base model (the baseline).\n");
         AtomicFiles.writeString(out.resolve("method-comparison.md"), md.toString());
         BufferedImage chart = chart(rows);
-        AtomicFiles.write(out.resolve("method-comparison.png"), o -> ImageIO.write(chart, "png", o));
+        AtomicFiles.write(
+                out.resolve("method-comparison.png"), o -> ImageIO.write(chart, "png", o));
     }
 
     /** Quality against trainable parameters (log scale), one panel per task. */
@@ -166,7 +310,9 @@ public final class MethodComparison {
         List<String> tasks = rows.stream().map(Row::task).distinct().toList();
         int panelW = 460;
         int h = 360;
-        BufferedImage img = new BufferedImage(Math.max(1, tasks.size()) * panelW, h, BufferedImage.TYPE_INT_RGB);
+        BufferedImage img =
+                new BufferedImage(
+                        Math.max(1, tasks.size()) * panelW, h, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
@@ -178,10 +324,15 @@ public final class MethodComparison {
             int y0 = h - 50;
             int w = panelW - 90;
             int ph = h - 100;
-            double minX = Math.log10(Math.max(1, rs.stream().mapToLong(Row::trainable).min().orElse(1)));
-            double maxX = Math.log10(Math.max(10, rs.stream().mapToLong(Row::trainable).max().orElse(10)));
-            double minY = rs.stream().mapToDouble(r -> Math.min(r.after(), r.before())).min().orElse(0);
-            double maxY = rs.stream().mapToDouble(r -> Math.max(r.after(), r.before())).max().orElse(1);
+            double minX =
+                    Math.log10(Math.max(1, rs.stream().mapToLong(Row::trainable).min().orElse(1)));
+            double maxX =
+                    Math.log10(
+                            Math.max(10, rs.stream().mapToLong(Row::trainable).max().orElse(10)));
+            double minY =
+                    rs.stream().mapToDouble(r -> Math.min(r.after(), r.before())).min().orElse(0);
+            double maxY =
+                    rs.stream().mapToDouble(r -> Math.max(r.after(), r.before())).max().orElse(1);
             if (maxX - minX < 1e-9) {
                 maxX = minX + 1;
             }
@@ -193,14 +344,24 @@ public final class MethodComparison {
             g.drawLine(x0, y0, x0 + w, y0);
             g.drawLine(x0, y0, x0, y0 - ph);
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 13));
-            String metric = rs.isEmpty() ? "" : rs.get(0).metric().equals("accuracy") ? "dev accuracy" : "held-out NLL (lower is better)";
+            String metric =
+                    rs.isEmpty()
+                            ? ""
+                            : rs.get(0).metric().equals("accuracy")
+                                    ? "dev accuracy"
+                                    : "held-out NLL (lower is better)";
             g.drawString(task + ": " + metric, x0, 25);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
             g.drawString("trainable parameters (log scale)", x0 + w / 2 - 80, h - 15);
             g.drawString(String.format(Locale.ROOT, "%.3f", maxY), x0 - 50, y0 - ph + 4);
             g.drawString(String.format(Locale.ROOT, "%.3f", minY), x0 - 50, y0 + 4);
             for (Row r : rs) {
-                int px = x0 + (int) ((Math.log10(Math.max(1, r.trainable())) - minX) / (maxX - minX) * w);
+                int px =
+                        x0
+                                + (int)
+                                        ((Math.log10(Math.max(1, r.trainable())) - minX)
+                                                / (maxX - minX)
+                                                * w);
                 int py = y0 - (int) ((r.after() - minY) / (maxY - minY) * ph);
                 g.setColor(new Color(30, 90, 170));
                 g.fillOval(px - 5, py - 5, 10, 10);

@@ -9,12 +9,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,21 +24,25 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * LoRA's speed and memory figures on all-MiniLM-L6-v2 (the langchain4j ONNX export), every
- * figure a ratio of runs made side by side in this process (rounds alternate the cases; medians
- * of per-round ratios), except memory, which runs one child JVM per case:
+ * LoRA's speed and memory figures on all-MiniLM-L6-v2 (the langchain4j ONNX export), every figure a
+ * ratio of runs made side by side in this process (rounds alternate the cases; medians of per-round
+ * ratios), except memory, which runs one child JVM per case:
+ *
  * <ul>
- *   <li>{@code train}: LoRA (r=8, query/value) train step / full fine-tuning train step, batch 16 x 128;
+ *   <li>{@code train}: LoRA (r=8, query/value) train step / full fine-tuning train step, batch 16 x
+ *       128;
  *   <li>{@code forward}: unmerged LoRA forward / base forward and merged / base, batch 32 x 128;
  *   <li>{@code flops}: matmul FLOPs of a train step (counted from shapes) per second / raw libtorch
  *       matmul GFLOP/s on the model's largest GEMM shape, measured in the same run;
  *   <li>{@code memory}: optimiser-state bytes and peak RSS (VmHWM) of LoRA vs full fine-tuning;
- *   <li>{@code python}: the LoRA train step / the same step in PyTorch-Python ({@link PythonReference};
- *       skipped, and said so, where no python3 can import torch).
+ *   <li>{@code python}: the LoRA train step / the same step in PyTorch-Python ({@link
+ *       PythonReference}; skipped, and said so, where no python3 can import torch).
  * </ul>
+ *
  * A train step is FineTuner's step body: forward with dropout, loss, backward, AdamW, zeroed
- * gradients, a sub-manager per step. Usage: {@code MiniLmLoraFigures [cases=train,forward,flops,memory,python]
- * [rounds=4] [--tiny]}; {@code --tiny} runs a random 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
+ * gradients, a sub-manager per step. Usage: {@code MiniLmLoraFigures
+ * [cases=train,forward,flops,memory,python] [rounds=4] [--tiny]}; {@code --tiny} runs a random
+ * 4-layer BERT (enough layers for MoS's shard pool) at batch 2 x 8 (the CI smoke run).
  */
 public final class MiniLmLoraFigures {
 
@@ -55,9 +57,14 @@ public final class MiniLmLoraFigures {
     }
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch
+                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
+        // it)
         if (args.length > 0 && args[0].equals("child-train")) {
-            childTrain(args[1].equals("lora"), Integer.parseInt(args[2]), args.length > 3 && args[3].equals("--tiny"));
+            childTrain(
+                    args[1].equals("lora"),
+                    Integer.parseInt(args[2]),
+                    args.length > 3 && args[3].equals("--tiny"));
             return;
         }
         Bench.printReport(args, "train,forward,flops,memory,python", 4, MiniLmLoraFigures::run);
@@ -68,8 +75,11 @@ public final class MiniLmLoraFigures {
         Bench.gradOff();
         MiniLmLoraFigures bench = new MiniLmLoraFigures(tiny, rounds);
         List<String> out = new ArrayList<>();
-        out.add("MiniLM LoRA figures, " + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2") + "; "
-                + Bench.machine());
+        out.add(
+                "MiniLM LoRA figures, "
+                        + (tiny ? "TINY random BERT (smoke run)" : "all-MiniLM-L6-v2")
+                        + "; "
+                        + Bench.machine());
         Set<String> wanted = new LinkedHashSet<>(List.of(cases.split(",")));
         if (wanted.contains("train") || wanted.contains("flops")) {
             out.addAll(bench.train(wanted.contains("flops")));
@@ -92,8 +102,15 @@ public final class MiniLmLoraFigures {
         if (!tiny) {
             return Bench.minilmConfig();
         }
-        return BertConfig.builder().vocabSize(1200).hiddenSize(32).numHiddenLayers(4).numAttentionHeads(4)
-                .intermediateSize(64).maxPositionEmbeddings(64).addPoolingLayer(false).build();
+        return BertConfig.builder()
+                .vocabSize(1200)
+                .hiddenSize(32)
+                .numHiddenLayers(4)
+                .numAttentionHeads(4)
+                .intermediateSize(64)
+                .maxPositionEmbeddings(64)
+                .addPoolingLayer(false)
+                .build();
     }
 
     int trainBatch() {
@@ -126,8 +143,12 @@ public final class MiniLmLoraFigures {
     /** LoRA r=8 on query/value, or full fine-tuning of every parameter. */
     Trainee trainee(boolean lora) {
         Model model = newModel();
-        return lora ? Trainee.adapted("LoRA r=8 q/v", model, loraConfig())
-                : Trainee.full("full fine-tuning", model, ((BertModel) model.getBlock()).namedParameters());
+        return lora
+                ? Trainee.adapted("LoRA r=8 q/v", model, loraConfig())
+                : Trainee.full(
+                        "full fine-tuning",
+                        model,
+                        ((BertModel) model.getBlock()).namedParameters());
     }
 
     /** Seconds for one train step (forward, loss, backward, AdamW, zero grads). */
@@ -172,10 +193,21 @@ public final class MiniLmLoraFigures {
                 ratio[r] = loraS[r] / fullS[r];
                 gemm[r] = rawMatmulGflops(manager, ga, gb);
             }
-            out.add(String.format(Locale.ROOT, "train step, batch %d x %d: LoRA r=8 q/v (%,d trainable) %.0f ms,"
-                    + " full fine-tuning (%,d trainable) %.0f ms (medians)", batch, seq, lora.trainableCount(),
-                    Bench.median(loraS) * 1e3, full.trainableCount(), Bench.median(fullS) * 1e3));
-            out.add("  LoRA step / full fine-tuning step: " + Bench.summary(ratio) + "   (goal <= 0.70)");
+            out.add(
+                    String.format(
+                            Locale.ROOT,
+                            "train step, batch %d x %d: LoRA r=8 q/v (%,d trainable) %.0f ms,"
+                                    + " full fine-tuning (%,d trainable) %.0f ms (medians)",
+                            batch,
+                            seq,
+                            lora.trainableCount(),
+                            Bench.median(loraS) * 1e3,
+                            full.trainableCount(),
+                            Bench.median(fullS) * 1e3));
+            out.add(
+                    "  LoRA step / full fine-tuning step: "
+                            + Bench.summary(ratio)
+                            + "   (goal <= 0.70)");
             if (flops) {
                 double fwd = forwardMatmulFlops(c, batch, seq);
                 double attn = attentionMatmulFlops(c, batch, seq);
@@ -190,12 +222,27 @@ public final class MiniLmLoraFigures {
                     fullEff[r] = fullG[r] / gemm[r];
                     loraEff[r] = loraFlops / loraS[r] / 1e9 / gemm[r];
                 }
-                out.add(String.format(Locale.ROOT, "train-step matmul throughput: full FT %.1f GFLOP/s (%.1f GFLOP/step counted"
-                        + " from shapes), raw libtorch matmul (%d x %d)(%d x %d) %.1f GFLOP/s (medians)",
-                        Bench.median(fullG), fullFlops / 1e9, rows, in, in, mid, Bench.median(gemm)));
-                out.add("  full FT step throughput / raw matmul: " + Bench.summary(fullEff) + "   (goal >= 0.6)");
-                out.add("  LoRA step throughput / raw matmul:    " + Bench.summary(loraEff)
-                        + String.format(Locale.ROOT, "   (%.1f GFLOP/step)", loraFlops / 1e9));
+                out.add(
+                        String.format(
+                                Locale.ROOT,
+                                "train-step matmul throughput: full FT %.1f GFLOP/s (%.1f GFLOP/step counted"
+                                        + " from shapes), raw libtorch matmul (%d x %d)(%d x %d) %.1f GFLOP/s (medians)",
+                                Bench.median(fullG),
+                                fullFlops / 1e9,
+                                rows,
+                                in,
+                                in,
+                                mid,
+                                Bench.median(gemm)));
+                out.add(
+                        "  full FT step throughput / raw matmul: "
+                                + Bench.summary(fullEff)
+                                + "   (goal >= 0.6)");
+                out.add(
+                        "  LoRA step throughput / raw matmul:    "
+                                + Bench.summary(loraEff)
+                                + String.format(
+                                        Locale.ROOT, "   (%.1f GFLOP/step)", loraFlops / 1e9));
             }
         }
         return out;
@@ -236,14 +283,20 @@ public final class MiniLmLoraFigures {
         int batch = forwardBatch();
         int seq = seq();
         long[] ids = Bench.randomIds(batch, seq, config().vocabSize(), 11);
-        try (Model base = newModel(); Model unmergedModel = newModel(); Model mergedModel = newModel();
+        try (Model base = newModel();
+                Model unmergedModel = newModel();
+                Model mergedModel = newModel();
                 PeftModel unmerged = PeftModel.wrap(unmergedModel.getBlock(), loraConfig());
                 PeftModel merged = PeftModel.wrap(mergedModel.getBlock(), loraConfig());
                 NDManager manager = NDManager.newBaseManager()) {
             for (PeftModel p : List.of(unmerged, merged)) {
                 manager.getEngine().setRandomSeed(5);
                 for (Parameter param : p.trainableParameters().values()) {
-                    try (NDArray r = param.getArray().getManager().randomNormal(param.getArray().getShape()).mul(0.02)) {
+                    try (NDArray r =
+                            param.getArray()
+                                    .getManager()
+                                    .randomNormal(param.getArray().getShape())
+                                    .mul(0.02)) {
                         r.copyTo(param.getArray());
                     }
                 }
@@ -274,9 +327,18 @@ public final class MiniLmLoraFigures {
                 mergedRatio[r] = m / b;
             }
             return List.of(
-                    String.format(Locale.ROOT, "forward, batch %d x %d: base %.0f ms (median)", batch, seq, Bench.median(baseMs)),
-                    "  unmerged LoRA r=8 q/v / base: " + Bench.summary(unmergedRatio) + "   (goal <= 1.10)",
-                    "  merged LoRA / base:           " + Bench.summary(mergedRatio) + "   (expected 1.00)");
+                    String.format(
+                            Locale.ROOT,
+                            "forward, batch %d x %d: base %.0f ms (median)",
+                            batch,
+                            seq,
+                            Bench.median(baseMs)),
+                    "  unmerged LoRA r=8 q/v / base: "
+                            + Bench.summary(unmergedRatio)
+                            + "   (goal <= 1.10)",
+                    "  merged LoRA / base:           "
+                            + Bench.summary(mergedRatio)
+                            + "   (expected 1.00)");
         }
     }
 
@@ -300,14 +362,37 @@ public final class MiniLmLoraFigures {
         long[] l = results.get("lora");
         long[] f = results.get("full");
         List<String> out = new ArrayList<>();
-        out.add(String.format(Locale.ROOT, "memory, batch %d x %d, %d train steps, one child JVM per case:",
-                trainBatch(), seq(), steps));
-        out.add(String.format(Locale.ROOT, "  optimiser state: LoRA %,d bytes, full FT %,d bytes (ratio %.4f)",
-                l[0], f[0], (double) l[0] / f[0]));
-        out.add(String.format(Locale.ROOT, "  peak RSS during training (VmHWM, reset after loading): LoRA %,d KiB, full FT %,d KiB (ratio %.3f);"
-                + " RSS after loading the model: LoRA %,d KiB, full FT %,d KiB", l[1], f[1], (double) l[1] / f[1], l[2], f[2]));
-        out.add(String.format(Locale.ROOT, "  peak RSS above the loaded model: LoRA %,d KiB, full FT %,d KiB (ratio %.3f)",
-                l[1] - l[2], f[1] - f[2], (double) (l[1] - l[2]) / (f[1] - f[2])));
+        out.add(
+                String.format(
+                        Locale.ROOT,
+                        "memory, batch %d x %d, %d train steps, one child JVM per case:",
+                        trainBatch(),
+                        seq(),
+                        steps));
+        out.add(
+                String.format(
+                        Locale.ROOT,
+                        "  optimiser state: LoRA %,d bytes, full FT %,d bytes (ratio %.4f)",
+                        l[0],
+                        f[0],
+                        (double) l[0] / f[0]));
+        out.add(
+                String.format(
+                        Locale.ROOT,
+                        "  peak RSS during training (VmHWM, reset after loading): LoRA %,d KiB, full FT %,d KiB (ratio %.3f);"
+                                + " RSS after loading the model: LoRA %,d KiB, full FT %,d KiB",
+                        l[1],
+                        f[1],
+                        (double) l[1] / f[1],
+                        l[2],
+                        f[2]));
+        out.add(
+                String.format(
+                        Locale.ROOT,
+                        "  peak RSS above the loaded model: LoRA %,d KiB, full FT %,d KiB (ratio %.3f)",
+                        l[1] - l[2],
+                        f[1] - f[2],
+                        (double) (l[1] - l[2]) / (f[1] - f[2])));
         return out;
     }
 
@@ -326,9 +411,16 @@ public final class MiniLmLoraFigures {
         int batch = bench.trainBatch();
         int seq = bench.seq();
         long[] ids = Bench.randomIds(batch, seq, bench.config().vocabSize(), 7);
-        try (Trainee t = bench.trainee(lora); NDManager manager = NDManager.newBaseManager()) {
-            long[] memory = t.trainingMemory(manager, scope -> Bench.bertInputs(scope, ids, batch, seq), LEARNING_RATE, steps);
-            System.out.println("RESULT " + t.optimizer.stateBytes() + " " + memory[0] + " " + memory[1]);
+        try (Trainee t = bench.trainee(lora);
+                NDManager manager = NDManager.newBaseManager()) {
+            long[] memory =
+                    t.trainingMemory(
+                            manager,
+                            scope -> Bench.bertInputs(scope, ids, batch, seq),
+                            LEARNING_RATE,
+                            steps);
+            System.out.println(
+                    "RESULT " + t.optimizer.stateBytes() + " " + memory[0] + " " + memory[1]);
         }
     }
 }

@@ -10,7 +10,6 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.file.Path;
@@ -19,19 +18,21 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Our MiniLM forward (peft-models' BertModel built from the langchain4j ONNX export)
- * against ONNX Runtime's Java API on the same file and inputs (random ids, full attention mask,
- * token_type_ids zeros). Checks the outputs agree, then times both side by side: each round runs
- * one of each (order alternating), the figure is the median of per-round ratios ours/ORT.
- * ORT gets as many intra-op threads as libtorch has. Usage:
- * {@code MiniLmVsOrt [rounds=5] [batch=32] [seq=128] [callsPerRound=1]}.
+ * Our MiniLM forward (peft-models' BertModel built from the langchain4j ONNX export) against ONNX
+ * Runtime's Java API on the same file and inputs (random ids, full attention mask, token_type_ids
+ * zeros). Checks the outputs agree, then times both side by side: each round runs one of each
+ * (order alternating), the figure is the median of per-round ratios ours/ORT. ORT gets as many
+ * intra-op threads as libtorch has. Usage: {@code MiniLmVsOrt [rounds=5] [batch=32] [seq=128]
+ * [callsPerRound=1]}.
  */
 public final class MiniLmVsOrt {
 
     private MiniLmVsOrt() {}
 
     public static void main(String[] args) throws OrtException {
-        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch
+                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
+        // it)
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         int batch = args.length > 1 ? Integer.parseInt(args[1]) : 32;
         int seq = args.length > 2 ? Integer.parseInt(args[2]) : 128;
@@ -41,15 +42,31 @@ public final class MiniLmVsOrt {
     }
 
     /** What one run measured. */
-    record Result(int batch, int seq, int threads, double maxAbsDiff, double[] ratios, double oursMs, double ortMs,
+    record Result(
+            int batch,
+            int seq,
+            int threads,
+            double maxAbsDiff,
+            double[] ratios,
+            double oursMs,
+            double ortMs,
             String machine) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "MiniLM (all-MiniLM-L6-v2 ONNX) forward, batch %d x %d tokens, %d threads; %s%n"
-                    + "  outputs agree: max |ours - ORT| = %.3g (last_hidden_state)%n"
-                    + "  ours %.1f ms, ORT %.1f ms per forward (medians)%n"
-                    + "  ours / ORT: %s   (goal <= 1.3)",
-                    batch, seq, threads, machine, maxAbsDiff, oursMs, ortMs, Bench.summary(ratios));
+            return String.format(
+                    Locale.ROOT,
+                    "MiniLM (all-MiniLM-L6-v2 ONNX) forward, batch %d x %d tokens, %d threads; %s%n"
+                            + "  outputs agree: max |ours - ORT| = %.3g (last_hidden_state)%n"
+                            + "  ours %.1f ms, ORT %.1f ms per forward (medians)%n"
+                            + "  ours / ORT: %s   (goal <= 1.3)",
+                    batch,
+                    seq,
+                    threads,
+                    machine,
+                    maxAbsDiff,
+                    oursMs,
+                    ortMs,
+                    Bench.summary(ratios));
         }
     }
 
@@ -78,7 +95,8 @@ public final class MiniLmVsOrt {
                 Map<String, OnnxTensor> feed = new HashMap<>();
                 try {
                     for (String name : session.getInputNames()) {
-                        long[] data = name.contains("mask") ? ones : name.contains("type") ? zeros : ids;
+                        long[] data =
+                                name.contains("mask") ? ones : name.contains("type") ? zeros : ids;
                         feed.put(name, OnnxTensor.createTensor(env, LongBuffer.wrap(data), shape));
                     }
                     Block block = model.getBlock();
@@ -88,14 +106,16 @@ public final class MiniLmVsOrt {
                     }
                     float[] theirs = ortForward(session, feed);
                     if (ours.length != theirs.length) {
-                        throw new IllegalStateException("output sizes differ: " + ours.length + " vs " + theirs.length);
+                        throw new IllegalStateException(
+                                "output sizes differ: " + ours.length + " vs " + theirs.length);
                     }
                     double diff = 0;
                     for (int i = 0; i < ours.length; i++) {
                         diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
                     }
                     if (!(diff < 1e-3)) {
-                        throw new IllegalStateException("ours and ORT disagree: max abs diff " + diff);
+                        throw new IllegalStateException(
+                                "ours and ORT disagree: max abs diff " + diff);
                     }
                     timeOurs(block, manager, ids, batch, seq, 1); // warm-up
                     timeOrt(session, feed, 1);
@@ -116,7 +136,14 @@ public final class MiniLmVsOrt {
                         oursMs[round] = a * 1e3;
                         ortMs[round] = b * 1e3;
                     }
-                    return new Result(batch, seq, threads, diff, ratios, Bench.median(oursMs), Bench.median(ortMs),
+                    return new Result(
+                            batch,
+                            seq,
+                            threads,
+                            diff,
+                            ratios,
+                            Bench.median(oursMs),
+                            Bench.median(ortMs),
                             Bench.machine());
                 } finally {
                     feed.values().forEach(OnnxTensor::close);
@@ -131,7 +158,8 @@ public final class MiniLmVsOrt {
         return block.forward(new ParameterStore(scope, false), in, false).head();
     }
 
-    static float[] ortForward(OrtSession session, Map<String, OnnxTensor> feed) throws OrtException {
+    static float[] ortForward(OrtSession session, Map<String, OnnxTensor> feed)
+            throws OrtException {
         try (OrtSession.Result out = session.run(feed)) {
             FloatBuffer fb = ((OnnxTensor) out.get(0)).getFloatBuffer();
             float[] v = new float[fb.remaining()];
@@ -140,7 +168,8 @@ public final class MiniLmVsOrt {
         }
     }
 
-    static double timeOurs(Block block, NDManager manager, long[] ids, int batch, int seq, int calls) {
+    static double timeOurs(
+            Block block, NDManager manager, long[] ids, int batch, int seq, int calls) {
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             try (NDManager scope = manager.newSubManager()) {
@@ -150,7 +179,8 @@ public final class MiniLmVsOrt {
         return (System.nanoTime() - start) / 1e9 / calls;
     }
 
-    static double timeOrt(OrtSession session, Map<String, OnnxTensor> feed, int calls) throws OrtException {
+    static double timeOrt(OrtSession session, Map<String, OnnxTensor> feed, int calls)
+            throws OrtException {
         long start = System.nanoTime();
         for (int i = 0; i < calls; i++) {
             ortForward(session, feed);

@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.AdamW;
@@ -16,7 +15,6 @@ import io.peft4j.core.train.PeftOptimizer;
 import io.peft4j.core.train.StepScope;
 import io.peft4j.lift.LiftConfig;
 import io.peft4j.lift.LiftOptimizer;
-
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
@@ -31,12 +29,19 @@ final class Trainee implements AutoCloseable {
 
     final String label;
     final Model model;
+
     /** Null for full fine-tuning. */
     final PeftModel peft;
+
     final Map<String, Parameter> params;
     final PeftOptimizer optimizer;
 
-    private Trainee(String label, Model model, PeftModel peft, Map<String, Parameter> params, PeftOptimizer optimizer) {
+    private Trainee(
+            String label,
+            Model model,
+            PeftModel peft,
+            Map<String, Parameter> params,
+            PeftOptimizer optimizer) {
         this.label = label;
         this.model = model;
         this.peft = peft;
@@ -53,10 +58,16 @@ final class Trainee implements AutoCloseable {
         return new Trainee(label, model, null, trained, AdamW.builder().build());
     }
 
-    /** {@code model} wrapped with {@code config}; LIFT trains with its own sparse Adam, as in peft4j train. */
+    /**
+     * {@code model} wrapped with {@code config}; LIFT trains with its own sparse Adam, as in peft4j
+     * train.
+     */
     static Trainee adapted(String label, Model model, AdapterConfig config) {
         PeftModel peft = PeftModel.wrap(model.getBlock(), config);
-        PeftOptimizer optimizer = config instanceof LiftConfig ? LiftOptimizer.forModel(peft) : AdamW.builder().build();
+        PeftOptimizer optimizer =
+                config instanceof LiftConfig
+                        ? LiftOptimizer.forModel(peft)
+                        : AdamW.builder().build();
         return new Trainee(label, model, peft, peft.trainableParameters(), optimizer);
     }
 
@@ -77,7 +88,11 @@ final class Trainee implements AutoCloseable {
             StepScope.borrowParameters(params.values(), scope); // as FineTuner
             NDArray loss;
             try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                NDArray out = model.getBlock().forward(new ParameterStore(scope, false), inputs.apply(scope), true).head();
+                NDArray out =
+                        model.getBlock()
+                                .forward(
+                                        new ParameterStore(scope, false), inputs.apply(scope), true)
+                                .head();
                 loss = out.square().mean();
                 collector.backward(loss);
             }
@@ -97,7 +112,8 @@ final class Trainee implements AutoCloseable {
      *
      * @return {peak RSS KiB during the steps, RSS KiB before them, 1 if the peak was reset else 0}
      */
-    long[] trainingMemory(NDManager manager, Function<NDManager, NDList> inputs, float learningRate, int steps) {
+    long[] trainingMemory(
+            NDManager manager, Function<NDManager, NDList> inputs, float learningRate, int steps) {
         boolean reset = Bench.resetPeakRss();
         long built = Bench.rssKb();
         for (int i = 0; i < steps; i++) {

@@ -8,12 +8,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
 import org.junit.jupiter.api.Test;
 
 /**
- * CI checks only that the harnesses start and their smallest case completes; the figures
- * themselves are measured by hand (peft-bench/README.md), never asserted.
+ * CI checks only that the harnesses start and their smallest case completes; the figures themselves
+ * are measured by hand (peft-bench/README.md), never asserted.
  */
 class HarnessSmokeTest {
 
@@ -39,29 +38,41 @@ class HarnessSmokeTest {
             }
         }
         for (MethodSteps.Setting s : MethodSteps.SETTINGS) {
-            assertTrue(trainable.containsKey(s.label()), "no step row for " + s.label() + ":\n" + all);
+            assertTrue(
+                    trainable.containsKey(s.label()), "no step row for " + s.label() + ":\n" + all);
             assertTrue(all.contains(s.label() + " ") && all.contains("state "), all);
         }
         // the equal-budget claim: MoS and LIFT train exactly as many values as LoRA
         long lora = trainable.get("LoRA r=8 q/v");
         assertEquals(lora, trainable.get("MoS v=8 r=16 q/v"), all);
         assertTrue(all.contains("LIFT state / dense Adam's on the same matrices"), all);
-        assertEquals(MethodSteps.SETTINGS.size(), lines.stream().filter(l -> l.contains("KiB   above loaded")).count(), all);
+        assertEquals(
+                MethodSteps.SETTINGS.size(),
+                lines.stream().filter(l -> l.contains("KiB   above loaded")).count(),
+                all);
     }
 
     @Test
     void theJmhBenchmarkRuns() throws Exception {
         // in process (no fork), one short iteration per benchmark: checks the generated harness
         // and the benchmark bodies, not the numbers
-        org.openjdk.jmh.runner.options.Options options = new org.openjdk.jmh.runner.options.OptionsBuilder()
-                .include(io.peft4j.bench.jmh.LoraLinearJmh.class.getSimpleName()).param("shape", "64x1024")
-                .forks(0).warmupIterations(0).measurementIterations(1)
-                .measurementTime(org.openjdk.jmh.runner.options.TimeValue.milliseconds(100)).build();
-        java.util.Collection<org.openjdk.jmh.results.RunResult> results = new org.openjdk.jmh.runner.Runner(options).run();
+        org.openjdk.jmh.runner.options.Options options =
+                new org.openjdk.jmh.runner.options.OptionsBuilder()
+                        .include(io.peft4j.bench.jmh.LoraLinearJmh.class.getSimpleName())
+                        .param("shape", "64x1024")
+                        .forks(0)
+                        .warmupIterations(0)
+                        .measurementIterations(1)
+                        .measurementTime(org.openjdk.jmh.runner.options.TimeValue.milliseconds(100))
+                        .build();
+        java.util.Collection<org.openjdk.jmh.results.RunResult> results =
+                new org.openjdk.jmh.runner.Runner(options).run();
         assertEquals(3, results.size(), "base, unmerged, merged");
         for (org.openjdk.jmh.results.RunResult r : results) {
             double score = r.getPrimaryResult().getScore();
-            assertTrue(score > 0 && Double.isFinite(score), r.getParams().getBenchmark() + ": " + score);
+            assertTrue(
+                    score > 0 && Double.isFinite(score),
+                    r.getParams().getBenchmark() + ": " + score);
         }
     }
 

@@ -8,7 +8,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
 import org.junit.jupiter.api.Test;
 
 /** The slope fit on exact power laws, and the tiny sweeps end to end (times are never asserted). */
@@ -29,19 +28,36 @@ class ScalingSmokeTest {
 
     @Test
     void slopeRefusesWhatHasNoLogOrNoSpread() {
-        assertThrows(IllegalArgumentException.class, () -> Scaling.logLogSlope(new double[] {1, 2}, new double[] {0, 4}));
-        assertThrows(IllegalArgumentException.class, () -> Scaling.logLogSlope(new double[] {2, 2}, new double[] {1, 4}));
-        assertThrows(IllegalArgumentException.class, () -> Scaling.logLogSlope(new double[] {1}, new double[] {1}));
-        assertThrows(IllegalArgumentException.class, () -> Scaling.logLogSlope(new double[] {1, 2}, new double[] {1}));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Scaling.logLogSlope(new double[] {1, 2}, new double[] {0, 4}));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Scaling.logLogSlope(new double[] {2, 2}, new double[] {1, 4}));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Scaling.logLogSlope(new double[] {1}, new double[] {1}));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> Scaling.logLogSlope(new double[] {1, 2}, new double[] {1}));
     }
 
     @Test
     void badSweepsFailBeforeMeasuring() {
-        for (List<String> sweeps : List.of(List.of("hidden", "width"), List.of("hidden=16/x"), List.of("seq=0/8"),
-                List.of("seq", "seq=8/16"))) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> Scaling.study(sweeps, 1, true), sweeps.toString());
-            assertTrue(e.getMessage().contains(sweeps.get(sweeps.size() - 1).replaceAll("=.*", "")), e.getMessage());
+        for (List<String> sweeps :
+                List.of(
+                        List.of("hidden", "width"),
+                        List.of("hidden=16/x"),
+                        List.of("seq=0/8"),
+                        List.of("seq", "seq=8/16"))) {
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> Scaling.study(sweeps, 1, true),
+                            sweeps.toString());
+            assertTrue(
+                    e.getMessage().contains(sweeps.get(sweeps.size() - 1).replaceAll("=.*", "")),
+                    e.getMessage());
         }
     }
 
@@ -51,9 +67,13 @@ class ScalingSmokeTest {
         Scaling.Study study = Scaling.study(List.of("hidden=16/24", "layers", "seq"), 1, true);
         String all = String.join("\n", study.lines());
         assertEquals(Scaling.AXES, new ArrayList<>(study.sweeps().keySet()), all);
-        assertEquals(List.of(16, 24), study.sweeps().get("hidden").stream().map(r -> r.point().hidden()).toList(), all);
+        assertEquals(
+                List.of(16, 24),
+                study.sweeps().get("hidden").stream().map(r -> r.point().hidden()).toList(),
+                all);
 
-        Pattern slope = Pattern.compile("slope (LoRA|full) (step time|train memory) +~ (\\w+)\\^(\\S+)");
+        Pattern slope =
+                Pattern.compile("slope (LoRA|full) (step time|train memory) +~ (\\w+)\\^(\\S+)");
         List<String> seen = new ArrayList<>();
         for (String line : study.lines()) {
             Matcher m = slope.matcher(line);
@@ -63,18 +83,27 @@ class ScalingSmokeTest {
             }
         }
         assertEquals(12, seen.size(), all);
-        assertEquals(12, seen.stream().distinct().count(), "one slope per sweep and measure: " + seen);
+        assertEquals(
+                12, seen.stream().distinct().count(), "one slope per sweep and measure: " + seen);
 
         for (var sweep : study.sweeps().entrySet()) {
             List<Scaling.Result> rs = sweep.getValue();
             assertTrue(rs.size() >= 2, sweep.getKey() + ": a slope needs two points");
             for (int i = 0; i < rs.size(); i++) {
                 Scaling.Result r = rs.get(i);
-                assertTrue(r.fullOptBytes() > r.loraOptBytes() && r.loraOptBytes() > 0, r.toString());
-                assertTrue(r.fullTrainable() > r.loraTrainable() && r.loraTrainable() > 0, r.toString());
-                assertTrue(r.loraTrainKb() > 0 && r.fullTrainKb() > 0, "training allocates something: " + r);
+                assertTrue(
+                        r.fullOptBytes() > r.loraOptBytes() && r.loraOptBytes() > 0, r.toString());
+                assertTrue(
+                        r.fullTrainable() > r.loraTrainable() && r.loraTrainable() > 0,
+                        r.toString());
+                assertTrue(
+                        r.loraTrainKb() > 0 && r.fullTrainKb() > 0,
+                        "training allocates something: " + r);
                 if (i > 0) {
-                    assertTrue(r.point().get(sweep.getKey()) > rs.get(i - 1).point().get(sweep.getKey()), all);
+                    assertTrue(
+                            r.point().get(sweep.getKey())
+                                    > rs.get(i - 1).point().get(sweep.getKey()),
+                            all);
                 }
             }
         }

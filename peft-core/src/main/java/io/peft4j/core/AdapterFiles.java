@@ -3,28 +3,22 @@ package io.peft4j.core;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.IoConsumer;
-import io.peft4j.core.io.TensorInfo;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
+import io.peft4j.core.io.TensorInfo;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.PeftMethod;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -34,6 +28,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Hugging Face peft's adapter files: {@code adapter_config.json} and {@code
@@ -45,7 +41,9 @@ final class AdapterFiles {
     static final String WEIGHTS_FILE = "adapter_model.safetensors";
 
     private static final Logger LOG = LoggerFactory.getLogger(AdapterFiles.class);
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeNulls().create();
+    private static final Gson GSON =
+            new GsonBuilder().setPrettyPrinting().serializeNulls().create();
+
     /** Largest adapter_config.json we read; a config is a few KB, anything huge is not one. */
     private static final long MAX_CONFIG_BYTES = 16L << 20;
 
@@ -89,10 +87,12 @@ final class AdapterFiles {
         dir = FolderSwap.readable(dir);
         Path file = dir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(file)) {
-            throw new IOException("No " + CONFIG_FILE + " in " + dir + ": not a saved adapter folder");
+            throw new IOException(
+                    "No " + CONFIG_FILE + " in " + dir + ": not a saved adapter folder");
         }
         if (Files.size(file) > MAX_CONFIG_BYTES) {
-            throw new IOException(file + " is " + Files.size(file) + " bytes; an adapter config is a few KB");
+            throw new IOException(
+                    file + " is " + Files.size(file) + " bytes; an adapter config is a few KB");
         }
         String text;
         try {
@@ -134,10 +134,10 @@ final class AdapterFiles {
     }
 
     /**
-     * Loads the tensors of {@code dir}'s weights file into {@code adapter}. Names, types and
-     * shapes are checked from the header against {@link Adapter#tensorSpecs()} before any tensor
-     * is read, so a file with an unexpected or oversized tensor costs no memory; the loaded values
-     * are then checked again (NaN/Inf) by {@link Adapter#load}.
+     * Loads the tensors of {@code dir}'s weights file into {@code adapter}. Names, types and shapes
+     * are checked from the header against {@link Adapter#tensorSpecs()} before any tensor is read,
+     * so a file with an unexpected or oversized tensor costs no memory; the loaded values are then
+     * checked again (NaN/Inf) by {@link Adapter#load}.
      */
     static void readTensors(Path dir, Adapter adapter, NDManager manager) throws IOException {
         dir = FolderSwap.readable(dir);
@@ -155,7 +155,8 @@ final class AdapterFiles {
                 fileKeys.put(key, name);
             }
             try {
-                AdapterTensors.checkHeader("adapter '" + adapter.name() + "'", adapter.tensorSpecs(), header);
+                AdapterTensors.checkHeader(
+                        "adapter '" + adapter.name() + "'", adapter.tensorSpecs(), header);
                 Map<String, NDArray> tensors = new LinkedHashMap<>();
                 for (Map.Entry<String, String> e : fileKeys.entrySet()) {
                     tensors.put(e.getKey(), st.load(e.getValue(), scratch));
@@ -173,7 +174,8 @@ final class AdapterFiles {
         for (String f : List.of(CONFIG_FILE, WEIGHTS_FILE)) {
             try {
                 java.nio.file.attribute.BasicFileAttributes a =
-                        Files.readAttributes(dir.resolve(f), java.nio.file.attribute.BasicFileAttributes.class);
+                        Files.readAttributes(
+                                dir.resolve(f), java.nio.file.attribute.BasicFileAttributes.class);
                 ids.add(a.fileKey() != null ? a.fileKey() : a.lastModifiedTime());
             } catch (IOException e) {
                 ids.add(null);
@@ -187,7 +189,11 @@ final class AdapterFiles {
         List<Path> result = new ArrayList<>();
         try (Stream<Path> children = Files.list(dir)) {
             children.filter(Files::isDirectory)
-                    .filter(p -> !p.getFileName().toString().startsWith(".")) // swap siblings, hidden
+                    .filter(
+                            p ->
+                                    !p.getFileName()
+                                            .toString()
+                                            .startsWith(".")) // swap siblings, hidden
                     .filter(p -> !Files.isSymbolicLink(p))
                     .filter(p -> Files.isRegularFile(p.resolve(CONFIG_FILE)))
                     .sorted()
@@ -197,6 +203,8 @@ final class AdapterFiles {
     }
 
     private static String kind(JsonElement e) {
-        return e.isJsonArray() ? "an array" : e.isJsonNull() ? "null" : "a " + e.getClass().getSimpleName();
+        return e.isJsonArray()
+                ? "an array"
+                : e.isJsonNull() ? "null" : "a " + e.getClass().getSimpleName();
     }
 }

@@ -10,17 +10,15 @@ import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-
 import java.util.List;
 
 /**
  * peft's {@code ModulesToSaveWrapper} for a {@link Linear} or an embedding: each adapter owns a
- * trainable copy of the module's weights (a new classifier head, say) and the copy runs in place
- * of the original while that adapter is active. DJL cannot deep-copy a block, so the copy is of
- * the tensors and the wrapper computes the layer itself; that is why only these two kinds are
+ * trainable copy of the module's weights (a new classifier head, say) and the copy runs in place of
+ * the original while that adapter is active. DJL cannot deep-copy a block, so the copy is of the
+ * tensors and the wrapper computes the layer itself; that is why only these two kinds are
  * supported.
  */
 final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
@@ -47,7 +45,12 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
     private final Parameter baseBias;
     private final boolean embedding;
 
-    ModulesToSaveLayer(Block base, Parameter baseWeight, Parameter baseBias, boolean embedding, AdapterRuntime runtime) {
+    ModulesToSaveLayer(
+            Block base,
+            Parameter baseWeight,
+            Parameter baseBias,
+            boolean embedding,
+            AdapterRuntime runtime) {
         super(base, "original_module", runtime);
         this.baseWeight = baseWeight;
         this.baseBias = baseBias;
@@ -66,7 +69,10 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
     /** A new trainable copy of the module's tensors for {@code adapter}. */
     Copy newCopy(String adapter, NDManager manager) {
         Parameter w = copyOf(baseWeight, "modules_to_save." + adapter + ".weight", manager);
-        Parameter b = baseBias == null ? null : copyOf(baseBias, "modules_to_save." + adapter + ".bias", manager);
+        Parameter b =
+                baseBias == null
+                        ? null
+                        : copyOf(baseBias, "modules_to_save." + adapter + ".bias", manager);
         return new Copy(w, b);
     }
 
@@ -90,19 +96,32 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
     private static Parameter copyOf(Parameter source, String name, NDManager manager) {
         NDArray array = source.getArray().duplicate();
         array.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
+        Parameter p =
+                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
         array.setRequiresGradient(true);
         return p;
     }
 
     @Override
-    protected NDList forwardWith(Copy c, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardWith(
+            Copy c,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
         NDList out = baseLayer().forward(ps, inputs, training, params);
         return withHead(out, run(c, inputs.head(), ps, training));
     }
 
     @Override
-    protected NDArray blendIn(Copy c, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+    protected NDArray blendIn(
+            Copy c,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         return y.add(run(c, x, ps, training).sub(baseY).mul(rowMask));
     }
 
@@ -117,6 +136,10 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
 
     @Override
     public String toString() {
-        return "ModulesToSave(" + baseLayer().getClass().getSimpleName() + ", adapters=" + adapterNames() + ")";
+        return "ModulesToSave("
+                + baseLayer().getClass().getSimpleName()
+                + ", adapters="
+                + adapterNames()
+                + ")";
     }
 }

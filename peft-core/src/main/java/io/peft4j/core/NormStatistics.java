@@ -3,7 +3,6 @@ package io.peft4j.core;
 import ai.djl.nn.Block;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.util.Pair;
-
 import java.lang.reflect.Field;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -12,16 +11,16 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Keeps the running statistics of a base model's BatchNorm layers as they are while adapters
- * train: frozen means frozen, and {@code disableAdapters()} then gives the base bit for bit.
+ * Keeps the running statistics of a base model's BatchNorm layers as they are while adapters train:
+ * frozen means frozen, and {@code disableAdapters()} then gives the base bit for bit.
  *
  * <p>A BatchNorm layer in a training pass normalises with the batch's statistics and folds them
- * into its running mean and variance (PyTorch's {@code momentum}); freezing its parameters does
- * not stop that. DJL passes {@code 1 - momentum} to PyTorch, whose update is {@code running =
- * m * batch + (1 - m) * running}: with DJL's momentum set to 1 the update writes the running value
- * back unchanged, exactly, while the training pass still normalises with the batch's statistics
- * as PyTorch's train mode does. DJL keeps the momentum in a private field, set here through
- * reflection and put back by {@link #restore()}.
+ * into its running mean and variance (PyTorch's {@code momentum}); freezing its parameters does not
+ * stop that. DJL passes {@code 1 - momentum} to PyTorch, whose update is {@code running = m * batch
+ * + (1 - m) * running}: with DJL's momentum set to 1 the update writes the running value back
+ * unchanged, exactly, while the training pass still normalises with the batch's statistics as
+ * PyTorch's train mode does. DJL keeps the momentum in a private field, set here through reflection
+ * and put back by {@link #restore()}.
  */
 final class NormStatistics {
 
@@ -54,9 +53,11 @@ final class NormStatistics {
         }
         if (block instanceof BatchNorm bn) {
             if (MOMENTUM == null) {
-                throw new IllegalStateException("Cannot freeze the running statistics of " + block
-                        + ": this DJL version's BatchNorm has no 'momentum' field; call"
-                        + " trainNormStatistics(true) to let them train");
+                throw new IllegalStateException(
+                        "Cannot freeze the running statistics of "
+                                + block
+                                + ": this DJL version's BatchNorm has no 'momentum' field; call"
+                                + " trainNormStatistics(true) to let them train");
             }
             try {
                 saved.put(bn, MOMENTUM.getFloat(bn));
@@ -77,13 +78,14 @@ final class NormStatistics {
 
     /** Puts every momentum back: the statistics update again in training passes. */
     void restore() {
-        saved.forEach((bn, momentum) -> {
-            try {
-                MOMENTUM.setFloat(bn, momentum);
-            } catch (IllegalAccessException e) {
-                throw new IllegalStateException("Cannot write BatchNorm.momentum", e);
-            }
-        });
+        saved.forEach(
+                (bn, momentum) -> {
+                    try {
+                        MOMENTUM.setFloat(bn, momentum);
+                    } catch (IllegalAccessException e) {
+                        throw new IllegalStateException("Cannot write BatchNorm.momentum", e);
+                    }
+                });
         saved.clear();
     }
 }

@@ -2,7 +2,6 @@ package io.peft4j.core;
 
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.PeftMethod;
-
 import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.TreeMap;
@@ -19,7 +18,8 @@ public final class PeftMethods {
      */
     public static Map<String, PeftMethod> all() {
         Map<String, PeftMethod> methods = new TreeMap<>();
-        for (PeftMethod m : ServiceLoader.load(PeftMethod.class, PeftMethods.class.getClassLoader())) {
+        for (PeftMethod m :
+                ServiceLoader.load(PeftMethod.class, PeftMethods.class.getClassLoader())) {
             methods.put(m.peftType(), m);
         }
         return methods;

@@ -8,9 +8,8 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import com.google.common.base.Preconditions;
-
+import io.peft4j.core.model.TiedParameters;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
@@ -18,10 +17,7 @@ import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.train.TrainableModel;
-import io.peft4j.core.model.TiedParameters;
-
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -42,17 +38,18 @@ import java.util.regex.Pattern;
  * peft.save(dir);                       // adapter_config.json + adapter_model.safetensors
  * }</pre>
  *
- * <p>Wrapping freezes every base parameter and installs the adapter in place: the base block's
- * own {@code forward} runs the adapter from then on. Several named adapters can live side by
- * side; one is active. {@link #disableAdapters()} gives exactly the base model inside its scope.
- * {@link #unload()} and {@link #close()} put the original modules back.
+ * <p>Wrapping freezes every base parameter and installs the adapter in place: the base block's own
+ * {@code forward} runs the adapter from then on. Several named adapters can live side by side; one
+ * is active. {@link #disableAdapters()} gives exactly the base model inside its scope. {@link
+ * #unload()} and {@link #close()} put the original modules back.
  */
 public final class PeftModel implements TrainableModel, AutoCloseable {
 
     /** The name of the adapter created by {@link #wrap(Block, AdapterConfig)}. */
     public static final String DEFAULT_ADAPTER = "default";
 
-    private static final Pattern ADAPTER_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}");
+    private static final Pattern ADAPTER_NAME =
+            Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.\\-]{0,127}");
 
     private final Block base;
     private final NDManager manager;
@@ -60,8 +57,13 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     private final AdapterContext context;
     private final Map<String, Adapter> adapters = new LinkedHashMap<>();
     private final Map<Parameter, Boolean> frozenBaseParameters = new IdentityHashMap<>();
-    /** The base parameters DJL's {@code freezeParameters(false)} unfreezes (all but BatchNorm statistics). */
+
+    /**
+     * The base parameters DJL's {@code freezeParameters(false)} unfreezes (all but BatchNorm
+     * statistics).
+     */
     private final List<Parameter> unfreezableBase = new ArrayList<>();
+
     private NormStatistics normStatistics;
     private String baseModelName;
 
@@ -87,13 +89,13 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Called by the adapter layers before each training forward. DJL's {@code Model.newTrainer}
-     * on a model that came from {@code Model.load} calls {@code freezeParameters(false)} on the
-     * whole block tree, which would let DJL's Trainer (and {@code EasyTrain.fit}) update every
-     * base weight and every inactive adapter. That is recognised by every base parameter
-     * requiring gradients (one check while the first one is frozen, the usual case), and undone
-     * here, before the pass records anything the optimiser would apply. A base parameter a user
-     * unfroze on purpose (a classification head, say) is left alone.
+     * Called by the adapter layers before each training forward. DJL's {@code Model.newTrainer} on
+     * a model that came from {@code Model.load} calls {@code freezeParameters(false)} on the whole
+     * block tree, which would let DJL's Trainer (and {@code EasyTrain.fit}) update every base
+     * weight and every inactive adapter. That is recognised by every base parameter requiring
+     * gradients (one check while the first one is frozen, the usual case), and undone here, before
+     * the pass records anything the optimiser would apply. A base parameter a user unfroze on
+     * purpose (a classification head, say) is left alone.
      */
     private void keepBaseFrozen() {
         if (unfreezableBase.isEmpty() || !unfreezableBase.get(0).requiresGradient()) {
@@ -122,9 +124,9 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
 
     /**
      * Whether training passes may update the base model's BatchNorm running statistics (DJL's
-     * default behaviour). Off by default: while wrapped, the statistics stay exactly as loaded,
-     * so {@link #disableAdapters()} and {@link #close()} give the base model bit for bit. A
-     * training pass still normalises with the batch's statistics, as PyTorch's train mode does.
+     * default behaviour). Off by default: while wrapped, the statistics stay exactly as loaded, so
+     * {@link #disableAdapters()} and {@link #close()} give the base model bit for bit. A training
+     * pass still normalises with the batch's statistics, as PyTorch's train mode does.
      *
      * @param train {@code true} to let training update the statistics, {@code false} to keep them
      *     as loaded
@@ -166,7 +168,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Loads the adapter(s) saved in {@code dir} onto {@code model}'s block, as {@link #load(Block, Path)}.
+     * Loads the adapter(s) saved in {@code dir} onto {@code model}'s block, as {@link #load(Block,
+     * Path)}.
      *
      * @param model the base model; its block must be set
      * @param dir the folder the adapter(s) were saved in
@@ -180,8 +183,10 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     private static Block blockOf(Model model) {
         Block block = model.getBlock();
         if (block == null) {
-            throw new IllegalArgumentException("Model '" + model.getName()
-                    + "' has no block: set one (Model.setBlock) or load the model first");
+            throw new IllegalArgumentException(
+                    "Model '"
+                            + model.getName()
+                            + "' has no block: set one (Model.setBlock) or load the model first");
         }
         return block;
     }
@@ -327,7 +332,11 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
             addAdapter(name, loaded.config());
         } catch (IllegalArgumentException e) {
             // e.g. targets that match nothing in this model: say which saved adapter it was
-            throw new IllegalArgumentException(dir.resolve(AdapterFiles.CONFIG_FILE) + " does not fit this model: " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    dir.resolve(AdapterFiles.CONFIG_FILE)
+                            + " does not fit this model: "
+                            + e.getMessage(),
+                    e);
         }
         Adapter adapter = adapters.get(name);
         try {
@@ -486,8 +495,7 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      */
     public AdapterScope useAdapter(String name) {
         Preconditions.checkState(
-                adapters.values().stream().noneMatch(Adapter::isMerged)
-                        || adapter(name).isMerged(),
+                adapters.values().stream().noneMatch(Adapter::isMerged) || adapter(name).isMerged(),
                 "Another adapter is merged into the weights; unmerge before selecting '%s'",
                 name);
         adapter(name);
@@ -555,7 +563,12 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
         String reason = a.mergeUnsupportedReason();
         if (reason != null) {
             throw new UnsupportedOperationException(
-                    "Adapter '" + name + "' (" + a.config().peftType() + ") cannot be merged: " + reason);
+                    "Adapter '"
+                            + name
+                            + "' ("
+                            + a.config().peftType()
+                            + ") cannot be merged: "
+                            + reason);
         }
         if (!a.isMerged()) {
             a.merge();
@@ -616,19 +629,22 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
             return Map.of();
         }
         Map<String, Parameter> result = new LinkedHashMap<>();
-        adapters.get(active).parameters().forEach((k, p) -> {
-            if (p.requiresGradient()) {
-                result.put(k, p);
-            }
-        });
+        adapters.get(active)
+                .parameters()
+                .forEach(
+                        (k, p) -> {
+                            if (p.requiresGradient()) {
+                                result.put(k, p);
+                            }
+                        });
         return result;
     }
 
     /**
-     * Trainable and total parameter counts (adapters included in the total). Trainable counts
-     * every tensor that really requires gradients: the active adapter's, and any base tensor a
-     * user unfroze on purpose (DJL's wholesale unfreezing by {@code newTrainer} is undone first).
-     * A tied weight (see {@link TiedParameters}) counts once, as in Hugging Face's {@code
+     * Trainable and total parameter counts (adapters included in the total). Trainable counts every
+     * tensor that really requires gradients: the active adapter's, and any base tensor a user
+     * unfroze on purpose (DJL's wholesale unfreezing by {@code newTrainer} is undone first). A tied
+     * weight (see {@link TiedParameters}) counts once, as in Hugging Face's {@code
      * num_parameters()}.
      *
      * @return the trainable and total counts
@@ -692,19 +708,22 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
      * Saves every adapter in Hugging Face peft's layout: {@value #DEFAULT_ADAPTER} in {@code dir}
      * itself, any other adapter in {@code dir/<name>/}. The folder is replaced as a whole: written
      * beside the old one and swapped in by renames, so a reader or a crash finds all of the old
-     * save or all of the new one (see {@link io.peft4j.core.io.FolderSwap}); other files in
-     * {@code dir} (training logs, say) are kept.
+     * save or all of the new one (see {@link io.peft4j.core.io.FolderSwap}); other files in {@code
+     * dir} (training logs, say) are kept.
      *
      * @param dir the folder to save into
      * @throws IOException when writing or swapping the folder fails
      */
     public synchronized void save(Path dir) throws IOException {
-        io.peft4j.core.io.FolderSwap.replace(dir, fresh -> {
-            for (Adapter a : adapters.values()) {
-                Path target = a.name().equals(DEFAULT_ADAPTER) ? fresh : fresh.resolve(a.name());
-                AdapterFiles.writeFiles(target, a, baseModelName);
-            }
-        });
+        io.peft4j.core.io.FolderSwap.replace(
+                dir,
+                fresh -> {
+                    for (Adapter a : adapters.values()) {
+                        Path target =
+                                a.name().equals(DEFAULT_ADAPTER) ? fresh : fresh.resolve(a.name());
+                        AdapterFiles.writeFiles(target, a, baseModelName);
+                    }
+                });
     }
 
     /**
@@ -737,11 +756,12 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
             normStatistics.restore();
             normStatistics = null;
         }
-        frozenBaseParameters.forEach((p, requiresGrad) -> {
-            if (p.isInitialized()) {
-                p.freeze(!requiresGrad);
-            }
-        });
+        frozenBaseParameters.forEach(
+                (p, requiresGrad) -> {
+                    if (p.isInitialized()) {
+                        p.freeze(!requiresGrad);
+                    }
+                });
         manager.close();
     }
 

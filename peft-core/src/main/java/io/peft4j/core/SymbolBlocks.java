@@ -15,13 +15,15 @@ final class SymbolBlocks {
      */
     static void checkWrappable(Block base) {
         if (base instanceof SymbolBlock) {
-            throw new IllegalArgumentException("Cannot put adapters into " + base.getClass().getName()
-                    + ": it is a traced / TorchScript graph (a DJL SymbolBlock, as Criteria or Model.load of a"
-                    + " .pt file give), which has no modules to wrap; peft4j needs the model as a block tree."
-                    + " Load the Hugging Face checkpoint with peft4j instead (io.peft4j.models.HfCheckpoint.load:"
-                    + " LLaMA/Mistral/Qwen2 decoders and BERT encoders; io.peft4j.models.OnnxImport for BERT ONNX"
-                    + " exports), or build the block tree in Java (DJL blocks or your own), load the weights into"
-                    + " it, and wrap that");
+            throw new IllegalArgumentException(
+                    "Cannot put adapters into "
+                            + base.getClass().getName()
+                            + ": it is a traced / TorchScript graph (a DJL SymbolBlock, as Criteria or Model.load of a"
+                            + " .pt file give), which has no modules to wrap; peft4j needs the model as a block tree."
+                            + " Load the Hugging Face checkpoint with peft4j instead (io.peft4j.models.HfCheckpoint.load:"
+                            + " LLaMA/Mistral/Qwen2 decoders and BERT encoders; io.peft4j.models.OnnxImport for BERT ONNX"
+                            + " exports), or build the block tree in Java (DJL blocks or your own), load the weights into"
+                            + " it, and wrap that");
         }
     }
 }

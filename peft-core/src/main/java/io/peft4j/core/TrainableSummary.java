@@ -3,8 +3,8 @@ package io.peft4j.core;
 import java.util.Locale;
 
 /**
- * Trainable and total parameter counts, printed like Hugging Face peft's
- * {@code print_trainable_parameters}.
+ * Trainable and total parameter counts, printed like Hugging Face peft's {@code
+ * print_trainable_parameters}.
  *
  * @param trainable elements in trainable tensors
  * @param total elements in all tensors of the model, adapters included

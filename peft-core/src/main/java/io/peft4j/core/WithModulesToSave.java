@@ -4,27 +4,25 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import io.peft4j.core.tree.Modules;
 import io.peft4j.core.tree.PathSuggestions;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * A method's adapter plus its {@code modules_to_save}: trained copies of whole modules, saved
- * under the keys peft uses ({@code base_model.model.<path>.weight}, {@code .bias}). It is how
- * PeftModel gives every method the same modules_to_save behaviour.
+ * A method's adapter plus its {@code modules_to_save}: trained copies of whole modules, saved under
+ * the keys peft uses ({@code base_model.model.<path>.weight}, {@code .bias}). It is how PeftModel
+ * gives every method the same modules_to_save behaviour.
  */
 final class WithModulesToSave implements Adapter {
 
@@ -53,39 +51,62 @@ final class WithModulesToSave implements Adapter {
         for (String name : names) {
             List<ModuleNode> found = new ArrayList<>();
             for (ModuleNode node : tree.nodes()) {
-                if (!node.path().isEmpty() && (node.path().equals(name) || node.path().endsWith("." + name))) {
+                if (!node.path().isEmpty()
+                        && (node.path().equals(name) || node.path().endsWith("." + name))) {
                     found.add(node);
                 }
             }
             if (found.isEmpty()) {
-                throw new IllegalArgumentException("modules_to_save '" + name + "' matches no module. Closest existing paths: "
-                        + PathSuggestions.closest(List.of(name), tree.paths(), 8));
+                throw new IllegalArgumentException(
+                        "modules_to_save '"
+                                + name
+                                + "' matches no module. Closest existing paths: "
+                                + PathSuggestions.closest(List.of(name), tree.paths(), 8));
             }
             nodes.addAll(found);
         }
         for (ModuleNode node : nodes) {
             Block b = node.block();
             if (b instanceof AdapterWrapper && !(b instanceof ModulesToSaveLayer)) {
-                throw new IllegalArgumentException("modules_to_save '" + node.path()
-                        + "' is also an adapter target (" + b.getClass().getSimpleName() + "); a module is either trained in full or adapted, not both");
+                throw new IllegalArgumentException(
+                        "modules_to_save '"
+                                + node.path()
+                                + "' is also an adapter target ("
+                                + b.getClass().getSimpleName()
+                                + "); a module is either trained in full or adapted, not both");
             }
-            Block plain = b instanceof ModulesToSaveLayer ? ((ModulesToSaveLayer) b).baseLayer() : b;
+            Block plain =
+                    b instanceof ModulesToSaveLayer ? ((ModulesToSaveLayer) b).baseLayer() : b;
             if (!(plain instanceof Linear) && Modules.embeddingTable(plain) == null) {
-                throw new IllegalArgumentException("modules_to_save '" + node.path() + "' is a " + plain.getClass().getName()
-                        + "; only Linear and embedding modules can be saved as trained copies");
+                throw new IllegalArgumentException(
+                        "modules_to_save '"
+                                + node.path()
+                                + "' is a "
+                                + plain.getClass().getName()
+                                + "; only Linear and embedding modules can be saved as trained copies");
             }
         }
         WithModulesToSave result = new WithModulesToSave(inner, ctx);
         try {
             for (ModuleNode node : nodes) {
-                result.layers.attach(node, ModulesToSaveLayer.class, plain -> {
-                    Parameter table = Modules.embeddingTable(plain);
-                    return table != null
-                            ? new ModulesToSaveLayer(plain, table, null, true, ctx.runtime())
-                            : new ModulesToSaveLayer(plain, plain.getDirectParameters().get("weight"),
-                                    plain.getDirectParameters().contains("bias") ? plain.getDirectParameters().get("bias") : null,
-                                    false, ctx.runtime());
-                }, layer -> layer.newCopy(inner.name(), ctx.manager()));
+                result.layers.attach(
+                        node,
+                        ModulesToSaveLayer.class,
+                        plain -> {
+                            Parameter table = Modules.embeddingTable(plain);
+                            return table != null
+                                    ? new ModulesToSaveLayer(
+                                            plain, table, null, true, ctx.runtime())
+                                    : new ModulesToSaveLayer(
+                                            plain,
+                                            plain.getDirectParameters().get("weight"),
+                                            plain.getDirectParameters().contains("bias")
+                                                    ? plain.getDirectParameters().get("bias")
+                                                    : null,
+                                            false,
+                                            ctx.runtime());
+                        },
+                        layer -> layer.newCopy(inner.name(), ctx.manager()));
             }
         } catch (RuntimeException e) {
             result.layers.detach();
@@ -118,12 +139,13 @@ final class WithModulesToSave implements Adapter {
 
     private Map<String, Parameter> copyParameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        layers.forEach((path, layer, c) -> {
-            result.put(PREFIX + path + ".weight", c.weight);
-            if (c.bias != null) {
-                result.put(PREFIX + path + ".bias", c.bias);
-            }
-        });
+        layers.forEach(
+                (path, layer, c) -> {
+                    result.put(PREFIX + path + ".weight", c.weight);
+                    if (c.bias != null) {
+                        result.put(PREFIX + path + ".bias", c.bias);
+                    }
+                });
         return result;
     }
 
@@ -150,7 +172,10 @@ final class WithModulesToSave implements Adapter {
         Map<String, NDArray> own = new LinkedHashMap<>();
         Map<String, NDArray> forInner = new LinkedHashMap<>();
         tensors.forEach((k, v) -> (mine.containsKey(k) ? own : forInner).put(k, v));
-        AdapterTensors.check("adapter '" + name() + "' modules_to_save", AdapterTensors.specsOf(mine, Map.of(), ""), own);
+        AdapterTensors.check(
+                "adapter '" + name() + "' modules_to_save",
+                AdapterTensors.specsOf(mine, Map.of(), ""),
+                own);
         inner.load(forInner); // validates the rest before anything is copied
         mine.forEach((k, p) -> AdapterTensors.copy(own.get(k), p.getArray()));
     }
@@ -163,34 +188,36 @@ final class WithModulesToSave implements Adapter {
     @Override
     public void merge() {
         inner.merge();
-        layers.forEach((path, layer, c) -> {
-            if (c.merged()) {
-                return;
-            }
-            c.savedWeight = layer.baseWeight().getArray().duplicate();
-            c.weight.getArray().copyTo(layer.baseWeight().getArray());
-            if (c.bias != null) {
-                c.savedBias = layer.baseBias().getArray().duplicate();
-                c.bias.getArray().copyTo(layer.baseBias().getArray());
-            }
-            c.setMerged(true);
-        });
+        layers.forEach(
+                (path, layer, c) -> {
+                    if (c.merged()) {
+                        return;
+                    }
+                    c.savedWeight = layer.baseWeight().getArray().duplicate();
+                    c.weight.getArray().copyTo(layer.baseWeight().getArray());
+                    if (c.bias != null) {
+                        c.savedBias = layer.baseBias().getArray().duplicate();
+                        c.bias.getArray().copyTo(layer.baseBias().getArray());
+                    }
+                    c.setMerged(true);
+                });
     }
 
     @Override
     public void unmerge() {
         inner.unmerge();
-        layers.forEachMerged((path, layer, c) -> {
-            c.savedWeight.copyTo(layer.baseWeight().getArray());
-            c.savedWeight.close();
-            c.savedWeight = null;
-            if (c.savedBias != null) {
-                c.savedBias.copyTo(layer.baseBias().getArray());
-                c.savedBias.close();
-                c.savedBias = null;
-            }
-            c.setMerged(false);
-        });
+        layers.forEachMerged(
+                (path, layer, c) -> {
+                    c.savedWeight.copyTo(layer.baseWeight().getArray());
+                    c.savedWeight.close();
+                    c.savedWeight = null;
+                    if (c.savedBias != null) {
+                        c.savedBias.copyTo(layer.baseBias().getArray());
+                        c.savedBias.close();
+                        c.savedBias = null;
+                    }
+                    c.setMerged(false);
+                });
     }
 
     @Override

@@ -19,14 +19,17 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Tiny random models with a word-level tokenizer, written as Hugging Face folders, for fast tests. */
+/**
+ * Tiny random models with a word-level tokenizer, written as Hugging Face folders, for fast tests.
+ */
 public final class TinyModels {
 
     /** The words the tiny tokenizers know (ids after the 4 special tokens). */
-    public static final List<String> WORDS = List.of(
-            "the", "a", "film", "movie", "story", "was", "is", "good", "great", "fine", "bad", "awful",
-            "dull", "very", "not", "and", "i", "liked", "hated", "it", "cat", "sat", "on", "mat", "dog",
-            "ran", ".", ",");
+    public static final List<String> WORDS =
+            List.of(
+                    "the", "a", "film", "movie", "story", "was", "is", "good", "great", "fine",
+                    "bad", "awful", "dull", "very", "not", "and", "i", "liked", "hated", "it",
+                    "cat", "sat", "on", "mat", "dog", "ran", ".", ",");
 
     private TinyModels() {}
 
@@ -39,9 +42,17 @@ public final class TinyModels {
     public static Path bert(Path dir) throws IOException {
         Files.createDirectories(dir);
         writeTokenizer(dir, "[PAD]", "[UNK]", "[CLS]", "[SEP]", true);
-        BertConfig config = BertConfig.builder().vocabSize(4 + WORDS.size()).hiddenSize(16)
-                .numHiddenLayers(2).numAttentionHeads(2).intermediateSize(32).maxPositionEmbeddings(64)
-                .addPoolingLayer(false).initializerRange(0.2).build();
+        BertConfig config =
+                BertConfig.builder()
+                        .vocabSize(4 + WORDS.size())
+                        .hiddenSize(16)
+                        .numHiddenLayers(2)
+                        .numAttentionHeads(2)
+                        .intermediateSize(32)
+                        .maxPositionEmbeddings(64)
+                        .addPoolingLayer(false)
+                        .initializerRange(0.2)
+                        .build();
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Engine.getInstance().setRandomSeed(3);
             BertModel model = new BertModel(config);
@@ -60,10 +71,23 @@ public final class TinyModels {
     public static Path llama(Path dir) throws IOException {
         Files.createDirectories(dir);
         writeTokenizer(dir, "<pad>", "<unk>", "<s>", "</s>", false);
-        LlamaConfig config = LlamaConfig.builder().modelType("llama").vocabSize(4 + WORDS.size())
-                .hiddenSize(16).intermediateSize(32).numHiddenLayers(2).numAttentionHeads(2)
-                .numKeyValueHeads(1).rmsNormEps(1e-5).tieWordEmbeddings(true).bosTokenId(2)
-                .eosTokenIds(List.of(3)).padTokenId(0).maxPositionEmbeddings(128).initializerRange(0.2).build();
+        LlamaConfig config =
+                LlamaConfig.builder()
+                        .modelType("llama")
+                        .vocabSize(4 + WORDS.size())
+                        .hiddenSize(16)
+                        .intermediateSize(32)
+                        .numHiddenLayers(2)
+                        .numAttentionHeads(2)
+                        .numKeyValueHeads(1)
+                        .rmsNormEps(1e-5)
+                        .tieWordEmbeddings(true)
+                        .bosTokenId(2)
+                        .eosTokenIds(List.of(3))
+                        .padTokenId(0)
+                        .maxPositionEmbeddings(128)
+                        .initializerRange(0.2)
+                        .build();
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Engine.getInstance().setRandomSeed(4);
             LlamaForCausalLM model = new LlamaForCausalLM(config);
@@ -73,8 +97,9 @@ public final class TinyModels {
         return dir;
     }
 
-    private static void writeTokenizer(Path dir, String pad, String unk, String first, String second,
-            boolean bertStyle) throws IOException {
+    private static void writeTokenizer(
+            Path dir, String pad, String unk, String first, String second, boolean bertStyle)
+            throws IOException {
         List<String> specials = List.of(pad, unk, first, second);
         JsonObject vocab = new JsonObject();
         JsonArray added = new JsonArray();

@@ -11,7 +11,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
-import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.model.ActivationCheckpointing;
 import io.peft4j.core.train.FineTuner;
@@ -28,7 +27,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Gradients with activation checkpointing equal those without, for LoRA adapters on a tiny decoder. */
+/**
+ * Gradients with activation checkpointing equal those without, for LoRA adapters on a tiny decoder.
+ */
 class ActivationCheckpointingTest {
 
     private NDManager manager;
@@ -44,9 +45,20 @@ class ActivationCheckpointingTest {
     }
 
     private LlamaForCausalLM decoder() {
-        LlamaConfig config = LlamaConfig.builder().modelType("qwen2").vocabSize(200).hiddenSize(32)
-                .intermediateSize(48).numHiddenLayers(3).numAttentionHeads(4).numKeyValueHeads(2)
-                .qkvBias(true).tieWordEmbeddings(true).maxPositionEmbeddings(64).initializerRange(0.2).build();
+        LlamaConfig config =
+                LlamaConfig.builder()
+                        .modelType("qwen2")
+                        .vocabSize(200)
+                        .hiddenSize(32)
+                        .intermediateSize(48)
+                        .numHiddenLayers(3)
+                        .numAttentionHeads(4)
+                        .numKeyValueHeads(2)
+                        .qkvBias(true)
+                        .tieWordEmbeddings(true)
+                        .maxPositionEmbeddings(64)
+                        .initializerRange(0.2)
+                        .build();
         Engine.getInstance().setRandomSeed(21);
         LlamaForCausalLM model = new LlamaForCausalLM(config);
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
@@ -100,7 +112,8 @@ class ActivationCheckpointingTest {
     void loraGradientsWithCheckpointingEqualThoseWithout() {
         LlamaForCausalLM model = decoder();
         CausalLmTask task = CausalLmTask.ofTokenIds(model, sequences(), 10, 0);
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
             randomize(peft);
             Map<String, float[]> plain = gradients(peft, task);
             model.setGradientCheckpointing(true);
@@ -131,10 +144,17 @@ class ActivationCheckpointingTest {
             LlamaForCausalLM model = decoder();
             model.setGradientCheckpointing(checkpointing);
             CausalLmTask task = CausalLmTask.ofTokenIds(model, sequences(), 10, 0);
-            try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
+            try (PeftModel peft =
+                    PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
                 randomize(peft);
-                FineTuner.builder().learningRate(1e-2).maxSteps(2).batchSize(2).gradientAccumulation(2)
-                        .progress(false).build().fit(peft, task, task);
+                FineTuner.builder()
+                        .learningRate(1e-2)
+                        .maxSteps(2)
+                        .batchSize(2)
+                        .gradientAccumulation(2)
+                        .progress(false)
+                        .build()
+                        .fit(peft, task, task);
                 List<Float> all = new ArrayList<>();
                 for (Parameter p : peft.trainableParameters().values()) {
                     for (float v : p.getArray().toFloatArray()) {

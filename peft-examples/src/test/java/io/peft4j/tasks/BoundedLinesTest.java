@@ -32,22 +32,39 @@ class BoundedLinesTest {
 
     @Test
     void aLineOverTheLimitNamesTheSourceTheLineAndTheLimit() throws IOException {
-        BoundedLines lines = new BoundedLines(new StringReader("ok\n" + "x".repeat(11) + "\nnever"), "data.tsv", 10);
+        BoundedLines lines =
+                new BoundedLines(
+                        new StringReader("ok\n" + "x".repeat(11) + "\nnever"), "data.tsv", 10);
         assertEquals("ok", lines.next());
         DataFormatException e = assertThrows(DataFormatException.class, lines::next);
-        assertTrue(e.getMessage().startsWith("data.tsv:2: a line longer than 10 characters"), e.getMessage());
+        assertTrue(
+                e.getMessage().startsWith("data.tsv:2: a line longer than 10 characters"),
+                e.getMessage());
         BoundedLines exact = new BoundedLines(new StringReader("x".repeat(10)), "data.tsv", 10);
         assertEquals("x".repeat(10), exact.next(), "a line of exactly the limit is fine");
     }
 
     @Test
     void readersUseTheBound() {
-        DataFormatException e = assertThrows(DataFormatException.class, () -> DataReaders.readLabeledTsv(
-                new StringReader("sentence\tlabel\n" + "y".repeat(BoundedLines.MAX_LINE_CHARS + 1) + "\t1\n"), "big.tsv"));
+        DataFormatException e =
+                assertThrows(
+                        DataFormatException.class,
+                        () ->
+                                DataReaders.readLabeledTsv(
+                                        new StringReader(
+                                                "sentence\tlabel\n"
+                                                        + "y"
+                                                                .repeat(
+                                                                        BoundedLines.MAX_LINE_CHARS
+                                                                                + 1)
+                                                        + "\t1\n"),
+                                        "big.tsv"));
         assertTrue(e.getMessage().startsWith("big.tsv:2: a line longer than"), e.getMessage());
     }
 
-    /** The same lines as BufferedReader.readLine, whatever the mix of terminators and buffer edges. */
+    /**
+     * The same lines as BufferedReader.readLine, whatever the mix of terminators and buffer edges.
+     */
     @Property(tries = 300)
     void agreesWithBufferedReader(@ForAll("texts") String text) throws IOException {
         List<String> expected = new ArrayList<>();
@@ -67,6 +84,9 @@ class BoundedLinesTest {
     @Provide
     Arbitrary<String> texts() {
         // long enough to cross the 8192-char buffer, with \r\n split across its edge now and then
-        return Arbitraries.strings().withChars('a', 'b', '\r', '\n', '\t').ofMinLength(0).ofMaxLength(20000);
+        return Arbitraries.strings()
+                .withChars('a', 'b', '\r', '\n', '\t')
+                .ofMinLength(0)
+                .ofMaxLength(20000);
     }
 }

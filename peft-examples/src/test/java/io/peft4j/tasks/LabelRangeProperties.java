@@ -17,13 +17,15 @@ import net.jqwik.api.constraints.Size;
 class LabelRangeProperties {
 
     @Property(tries = 300)
-    void labelsOfAFewClassesRead(@ForAll @Size(min = 1, max = 60) List<@IntRange(min = 0, max = 9) Integer> labels)
+    void labelsOfAFewClassesRead(
+            @ForAll @Size(min = 1, max = 60) List<@IntRange(min = 0, max = 9) Integer> labels)
             throws Exception {
         StringBuilder tsv = new StringBuilder("sentence\tlabel\n");
         for (int label : labels) {
             tsv.append("some text\t").append(label).append('\n');
         }
-        List<LabeledText> read = DataReaders.readLabeledTsv(new StringReader(tsv.toString()), "data.tsv");
+        List<LabeledText> read =
+                DataReaders.readLabeledTsv(new StringReader(tsv.toString()), "data.tsv");
         assertTrue(read.size() == labels.size());
         for (int i = 0; i < read.size(); i++) {
             assertTrue(read.get(i).where().equals("data.tsv:" + (i + 2)), read.get(i).where());
@@ -31,8 +33,10 @@ class LabelRangeProperties {
     }
 
     @Property(tries = 300)
-    void aStrayLabelIsNamedByItsLine(@ForAll @Size(min = 1, max = 60) List<@IntRange(min = 0, max = 4) Integer> labels,
-            @ForAll @IntRange(min = 0, max = 60) int at, @ForAll @IntRange(min = 100, max = Integer.MAX_VALUE) int stray) {
+    void aStrayLabelIsNamedByItsLine(
+            @ForAll @Size(min = 1, max = 60) List<@IntRange(min = 0, max = 4) Integer> labels,
+            @ForAll @IntRange(min = 0, max = 60) int at,
+            @ForAll @IntRange(min = 100, max = Integer.MAX_VALUE) int stray) {
         StringBuilder tsv = new StringBuilder("sentence\tlabel\n");
         int position = Math.min(at, labels.size());
         for (int i = 0; i <= labels.size(); i++) {
@@ -43,9 +47,20 @@ class LabelRangeProperties {
                 tsv.append("some text\t").append(labels.get(i)).append('\n');
             }
         }
-        DataFormatException e = assertThrows(DataFormatException.class,
-                () -> DataReaders.readLabeledTsv(new StringReader(tsv.toString()), "data.tsv"));
-        assertTrue(e.getMessage().startsWith("data.tsv:" + (position + 2) + ": label " + stray + " is far outside"),
+        DataFormatException e =
+                assertThrows(
+                        DataFormatException.class,
+                        () ->
+                                DataReaders.readLabeledTsv(
+                                        new StringReader(tsv.toString()), "data.tsv"));
+        assertTrue(
+                e.getMessage()
+                        .startsWith(
+                                "data.tsv:"
+                                        + (position + 2)
+                                        + ": label "
+                                        + stray
+                                        + " is far outside"),
                 e.getMessage());
     }
 }

@@ -46,9 +46,20 @@ class NextTokenLossTest {
     }
 
     private LlamaForCausalLM decoder(int vocab) {
-        LlamaConfig config = LlamaConfig.builder().modelType("qwen2").vocabSize(vocab).hiddenSize(32)
-                .intermediateSize(48).numHiddenLayers(2).numAttentionHeads(4).numKeyValueHeads(2)
-                .qkvBias(true).tieWordEmbeddings(true).maxPositionEmbeddings(64).initializerRange(0.2).build();
+        LlamaConfig config =
+                LlamaConfig.builder()
+                        .modelType("qwen2")
+                        .vocabSize(vocab)
+                        .hiddenSize(32)
+                        .intermediateSize(48)
+                        .numHiddenLayers(2)
+                        .numAttentionHeads(4)
+                        .numKeyValueHeads(2)
+                        .qkvBias(true)
+                        .tieWordEmbeddings(true)
+                        .maxPositionEmbeddings(64)
+                        .initializerRange(0.2)
+                        .build();
         Engine.getInstance().setRandomSeed(11);
         LlamaForCausalLM model = new LlamaForCausalLM(config);
         model.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
@@ -83,19 +94,36 @@ class NextTokenLossTest {
         return new NDList(m.create(ids), m.create(mask), m.create(scored));
     }
 
-    /** The loss as it was computed before chunking: the whole (B, T, V) logits, then log-softmax. */
+    /**
+     * The loss as it was computed before chunking: the whole (B, T, V) logits, then log-softmax.
+     */
     private static NDArray fullLogitsLoss(LlamaForCausalLM model, NDList batch) {
-        NDArray logits = model.forward(new ParameterStore(batch.head().getManager(), false),
-                batch.subNDList(0, 2), true).head();
-        NDArray nll = logits.get(":, :-1, :").logSoftmax(-1)
-                .gather(batch.get(0).get(":, 1:").expandDims(-1), 2).squeeze(-1).neg();
+        NDArray logits =
+                model.forward(
+                                new ParameterStore(batch.head().getManager(), false),
+                                batch.subNDList(0, 2),
+                                true)
+                        .head();
+        NDArray nll =
+                logits.get(":, :-1, :")
+                        .logSoftmax(-1)
+                        .gather(batch.get(0).get(":, 1:").expandDims(-1), 2)
+                        .squeeze(-1)
+                        .neg();
         NDArray weights = batch.get(2).get(":, 1:");
         return nll.mul(weights).sum().div(weights.sum());
     }
 
     private static NDArray chunkedLoss(LlamaForCausalLM model, NDList batch, int chunkTokens) {
-        NDArray[] sums = NextTokenLoss.sums(model, new ParameterStore(batch.head().getManager(), false),
-                batch.get(0), batch.get(1), batch.get(2), true, chunkTokens);
+        NDArray[] sums =
+                NextTokenLoss.sums(
+                        model,
+                        new ParameterStore(batch.head().getManager(), false),
+                        batch.get(0),
+                        batch.get(1),
+                        batch.get(2),
+                        true,
+                        chunkTokens);
         return sums[0].div(sums[1]);
     }
 
@@ -132,8 +160,10 @@ class NextTokenLossTest {
             NDList batch = batch(manager, vocab);
             float[] full = new float[1];
             float[] chunked = new float[1];
-            Map<String, float[]> expected = gradients(peft, batch, b -> fullLogitsLoss(model, b), full);
-            Map<String, float[]> actual = gradients(peft, batch, b -> chunkedLoss(model, b, chunkTokens), chunked);
+            Map<String, float[]> expected =
+                    gradients(peft, batch, b -> fullLogitsLoss(model, b), full);
+            Map<String, float[]> actual =
+                    gradients(peft, batch, b -> chunkedLoss(model, b, chunkTokens), chunked);
             assertEquals(full[0], chunked[0], 1e-5, "loss");
             assertTrue(full[0] > 1, "a random model's loss over 300 tokens is large: " + full[0]);
             assertEquals(expected.keySet(), actual.keySet());
@@ -166,16 +196,29 @@ class NextTokenLossTest {
     @Test
     void nothingScoredIsAZeroLossThatStillBackpropagates() {
         LlamaForCausalLM model = decoder(50);
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(2).allLinear().build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(model, LoraConfig.builder().rank(2).allLinear().build())) {
             NDList batch = batch(manager, 50);
             batch.set(2, manager.zeros(new Shape(3, 9)));
             float[] value = new float[1];
-            Map<String, float[]> g = gradients(peft, batch, b -> {
-                NDArray[] sums = NextTokenLoss.sums(model, new ParameterStore(manager, false), b.get(0), b.get(1),
-                        b.get(2), true, 4);
-                assertEquals(0f, sums[1].getFloat());
-                return sums[0];
-            }, value);
+            Map<String, float[]> g =
+                    gradients(
+                            peft,
+                            batch,
+                            b -> {
+                                NDArray[] sums =
+                                        NextTokenLoss.sums(
+                                                model,
+                                                new ParameterStore(manager, false),
+                                                b.get(0),
+                                                b.get(1),
+                                                b.get(2),
+                                                true,
+                                                4);
+                                assertEquals(0f, sums[1].getFloat());
+                                return sums[0];
+                            },
+                            value);
             assertEquals(0f, value[0]);
             assertTrue(g.values().stream().allMatch(v -> v.length > 0));
         }
@@ -191,16 +234,24 @@ class NextTokenLossTest {
     @Test
     void arraysStayConstantOverGeneratedTokens() {
         LlamaForCausalLM model = decoder(12_000);
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
             randomize(peft, 6);
             List<long[]> prompt = List.of(new long[] {5, 17, 300, 42});
-            io.peft4j.models.GenerationConfig.Builder config = io.peft4j.models.GenerationConfig.builder()
-                    .eosTokenIds(java.util.Set.of());
-            io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(2).build(), manager);
+            io.peft4j.models.GenerationConfig.Builder config =
+                    io.peft4j.models.GenerationConfig.builder().eosTokenIds(java.util.Set.of());
+            io.peft4j.models.Generator.generate(
+                    model, prompt, config.maxNewTokens(2).build(), manager);
             int before = liveArrays();
-            long[] few = io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(4).build(), manager).get(0);
+            long[] few =
+                    io.peft4j.models.Generator.generate(
+                                    model, prompt, config.maxNewTokens(4).build(), manager)
+                            .get(0);
             int afterFew = liveArrays();
-            long[] many = io.peft4j.models.Generator.generate(model, prompt, config.maxNewTokens(24).build(), manager).get(0);
+            long[] many =
+                    io.peft4j.models.Generator.generate(
+                                    model, prompt, config.maxNewTokens(24).build(), manager)
+                            .get(0);
             assertEquals(4, few.length);
             assertEquals(24, many.length);
             assertEquals(before, afterFew, "arrays left behind by generating 4 tokens");
@@ -222,7 +273,8 @@ class NextTokenLossTest {
             sequences.add(ids);
         }
         CausalLmTask task = CausalLmTask.ofTokenIds(model, sequences, 12, 0);
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
             randomize(peft, 4);
             task.evaluate(2); // first calls may build caches that live on
             int before = liveArrays();
@@ -235,12 +287,19 @@ class NextTokenLossTest {
             assertTrue(nll1 > Math.log(vocab) * 0.5, "random model NLL " + nll1);
 
             List<Integer> counts = new ArrayList<>();
-            FineTuner.builder().learningRate(1e-3).maxSteps(6).batchSize(2).progress(false)
-                    .evaluation(1, (step, m, scope) -> {
-                        counts.add(liveArrays());
-                        return Map.of();
-                    })
-                    .build().fit(peft, task, task);
+            FineTuner.builder()
+                    .learningRate(1e-3)
+                    .maxSteps(6)
+                    .batchSize(2)
+                    .progress(false)
+                    .evaluation(
+                            1,
+                            (step, m, scope) -> {
+                                counts.add(liveArrays());
+                                return Map.of();
+                            })
+                    .build()
+                    .fit(peft, task, task);
             assertEquals(6, counts.size());
             for (int c : counts) {
                 assertEquals(counts.get(0), c, "live arrays after each train step: " + counts);

@@ -24,11 +24,12 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The task classes on tiny random models: batching, loss, metrics, and that training improves them. */
+/**
+ * The task classes on tiny random models: batching, loss, metrics, and that training improves them.
+ */
 class TasksTest {
 
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     private static TrainableModel everything(Model model) {
         Map<String, Parameter> all = new LinkedHashMap<>();
@@ -60,22 +61,41 @@ class TasksTest {
             assertEquals(24, task.size());
             try (NDManager m = NDManager.newBaseManager()) {
                 NDList batch = task.batch(m, new int[] {0, 1});
-                // "[CLS] the film was good [SEP]" (6) and "[CLS] the film is very [SEP]" truncated to 6
-                assertArrayEquals(new long[] {2, 4, 6, 9, 11, 3}, batch.get(0).get(0).toLongArray());
-                assertArrayEquals(new long[] {2, 4, 6, 10, 17, 3}, batch.get(0).get(1).toLongArray());
+                // "[CLS] the film was good [SEP]" (6) and "[CLS] the film is very [SEP]" truncated
+                // to 6
+                assertArrayEquals(
+                        new long[] {2, 4, 6, 9, 11, 3}, batch.get(0).get(0).toLongArray());
+                assertArrayEquals(
+                        new long[] {2, 4, 6, 10, 17, 3}, batch.get(0).get(1).toLongArray());
                 assertEquals(2, batch.get(0).getShape().get(0));
                 assertArrayEquals(new long[] {1, 0}, batch.get(3).toLongArray());
-                NDList ragged = new ClassificationTask(model.getBlock(), tok,
-                        List.of(new LabeledText("good", 1), new LabeledText("the film was bad", 0)), 2)
-                        .batch(m, new int[] {0, 1});
-                assertArrayEquals(new long[] {1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1}, ragged.get(1).toLongArray());
-                assertArrayEquals(new long[] {2, 11, 3, 0, 0, 0}, ragged.get(0).get(0).toLongArray());
+                NDList ragged =
+                        new ClassificationTask(
+                                        model.getBlock(),
+                                        tok,
+                                        List.of(
+                                                new LabeledText("good", 1),
+                                                new LabeledText("the film was bad", 0)),
+                                        2)
+                                .batch(m, new int[] {0, 1});
+                assertArrayEquals(
+                        new long[] {1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1},
+                        ragged.get(1).toLongArray());
+                assertArrayEquals(
+                        new long[] {2, 11, 3, 0, 0, 0}, ragged.get(0).get(0).toLongArray());
             }
             ClassificationTask.Metrics before = task.evaluate(5);
             assertEquals(24, before.examples());
             assertTrue(before.loss() > 0.3 && before.loss() < 2, "loss at init " + before.loss());
-            var result = FineTuner.builder().learningRate(1e-2).maxSteps(60).batchSize(8).seed(1)
-                    .progress(false).build().fit(everything(model), task, task);
+            var result =
+                    FineTuner.builder()
+                            .learningRate(1e-2)
+                            .maxSteps(60)
+                            .batchSize(8)
+                            .seed(1)
+                            .progress(false)
+                            .build()
+                            .fit(everything(model), task, task);
             ClassificationTask.Metrics after = task.evaluate(7);
             assertTrue(after.loss() < before.loss() / 3, before + " -> " + after);
             assertEquals(1.0, after.accuracy(), before + " -> " + after);
@@ -89,9 +109,18 @@ class TasksTest {
         Path bert = TinyModels.bert(dir.resolve("bert"));
         try (Model model = HfCheckpoint.loadForSequenceClassification(bert, 2, Device.cpu());
                 TextTokenizer tok = TextTokenizer.of(bert)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new ClassificationTask(model.getBlock(), tok, List.of(new LabeledText("good", 2)), 2));
-            assertEquals("example 0 has label 2 but the model has 2 classes (labels 0..1)", e.getMessage());
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    new ClassificationTask(
+                                            model.getBlock(),
+                                            tok,
+                                            List.of(new LabeledText("good", 2)),
+                                            2));
+            assertEquals(
+                    "example 0 has label 2 but the model has 2 classes (labels 0..1)",
+                    e.getMessage());
             assertEquals(3, ClassificationTask.numLabels(List.of(new LabeledText("x", 2))));
         }
     }
@@ -103,17 +132,30 @@ class TasksTest {
             BertForSequenceClassification block = (BertForSequenceClassification) model.getBlock();
             block.namedParameters().values().forEach(p -> p.freeze(true));
             Map<String, Parameter> head = ClassificationTask.unfreezeHead(block);
-            assertEquals(List.of("classifier.weight", "classifier.bias"), new ArrayList<>(head.keySet()));
-            assertTrue(head.values().stream().allMatch(Parameter::requiresGradient), "the head trains");
-            block.namedParameters().forEach((name, p) -> assertEquals(name.startsWith("classifier."), p.requiresGradient(), name));
-            assertEquals(block.namedParameters().get("classifier.weight"), head.get("classifier.weight"));
+            assertEquals(
+                    List.of("classifier.weight", "classifier.bias"),
+                    new ArrayList<>(head.keySet()));
+            assertTrue(
+                    head.values().stream().allMatch(Parameter::requiresGradient),
+                    "the head trains");
+            block.namedParameters()
+                    .forEach(
+                            (name, p) ->
+                                    assertEquals(
+                                            name.startsWith("classifier."),
+                                            p.requiresGradient(),
+                                            name));
+            assertEquals(
+                    block.namedParameters().get("classifier.weight"),
+                    head.get("classifier.weight"));
         }
     }
 
     @Test
     void causalLmPacksScoresAndLearns() throws Exception {
         Path llama = TinyModels.llama(dir.resolve("llama"));
-        try (Model model = HfCheckpoint.load(llama, Device.cpu()); TextTokenizer tok = TextTokenizer.of(llama)) {
+        try (Model model = HfCheckpoint.load(llama, Device.cpu());
+                TextTokenizer tok = TextTokenizer.of(llama)) {
             List<TextExample> docs = new ArrayList<>();
             for (int i = 0; i < 12; i++) {
                 docs.add(TextExample.plain("the cat sat on the mat . the dog ran"));
@@ -122,7 +164,9 @@ class TasksTest {
             CausalLmTask task = new CausalLmTask(model.getBlock(), tok, docs, 16, 3);
             assertEquals(9, task.size());
             assertEquals(8 * 15 + 3, task.scoredTokens());
-            assertArrayEquals(new long[] {2, 4, 24, 25, 26, 4, 27, 30, 4, 28, 29, 2, 4, 24, 25, 26}, task.sequence(0));
+            assertArrayEquals(
+                    new long[] {2, 4, 24, 25, 26, 4, 27, 30, 4, 28, 29, 2, 4, 24, 25, 26},
+                    task.sequence(0));
             try (NDManager m = NDManager.newBaseManager()) {
                 NDList batch = task.batch(m, new int[] {8, 0});
                 assertEquals(16, batch.get(0).getShape().get(1));
@@ -138,7 +182,13 @@ class TasksTest {
             CausalLmTask.Metrics before = task.evaluate(4);
             assertEquals(123, before.tokens());
             assertTrue(before.nll() > 2.5, "random model NLL " + before.nll());
-            FineTuner.builder().learningRate(1e-2).maxSteps(80).batchSize(4).seed(2).progress(false).build()
+            FineTuner.builder()
+                    .learningRate(1e-2)
+                    .maxSteps(80)
+                    .batchSize(4)
+                    .seed(2)
+                    .progress(false)
+                    .build()
                     .fit(everything(model), task, task);
             CausalLmTask.Metrics after = task.evaluate(4);
             assertTrue(after.nll() < 0.5 * before.nll(), before + " -> " + after);
@@ -148,18 +198,37 @@ class TasksTest {
     @Test
     void instructionExamplesScoreOnlyTheAnswerAndEos() throws Exception {
         Path llama = TinyModels.llama(dir.resolve("llama"));
-        try (Model model = HfCheckpoint.load(llama, Device.cpu()); TextTokenizer tok = TextTokenizer.of(llama)) {
-            CausalLmTask task = new CausalLmTask(model.getBlock(), tok,
-                    List.of(new TextExample("the cat", " sat on the mat"), new TextExample("the dog", " ran")), 64, 3);
+        try (Model model = HfCheckpoint.load(llama, Device.cpu());
+                TextTokenizer tok = TextTokenizer.of(llama)) {
+            CausalLmTask task =
+                    new CausalLmTask(
+                            model.getBlock(),
+                            tok,
+                            List.of(
+                                    new TextExample("the cat", " sat on the mat"),
+                                    new TextExample("the dog", " ran")),
+                            64,
+                            3);
             assertEquals(2, task.size());
             assertArrayEquals(new long[] {2, 4, 24, 25, 26, 4, 27, 3}, task.sequence(0));
             assertEquals(5 + 2, task.scoredTokens(), "sat on the mat </s> + ran </s>");
             try (NDManager m = NDManager.newBaseManager()) {
-                assertArrayEquals(new float[] {0, 0, 0, 1, 1, 1, 1, 1}, task.batch(m, new int[] {0}).get(2).toFloatArray());
+                assertArrayEquals(
+                        new float[] {0, 0, 0, 1, 1, 1, 1, 1},
+                        task.batch(m, new int[] {0}).get(2).toFloatArray());
             }
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new CausalLmTask(model.getBlock(), tok, List.of(new TextExample("the cat sat on", " mat")), 3, 3));
-            assertTrue(e.getMessage().startsWith("no sequence with a token to score"), e.getMessage());
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    new CausalLmTask(
+                                            model.getBlock(),
+                                            tok,
+                                            List.of(new TextExample("the cat sat on", " mat")),
+                                            3,
+                                            3));
+            assertTrue(
+                    e.getMessage().startsWith("no sequence with a token to score"), e.getMessage());
         }
     }
 }

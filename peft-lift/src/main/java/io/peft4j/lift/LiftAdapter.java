@@ -5,13 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
-
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -21,8 +18,8 @@ import java.util.Map;
 /**
  * One named LIFT adapter across its modules. Its file holds, per module, the selected flat indices
  * ({@code base_model.model.<path>.lift_indices}, int64, ascending) and their trained values ({@code
- * ...lift_values}); after a mask refresh, entries trained earlier and no longer selected are kept as
- * {@code ...lift_frozen_indices} / {@code ...lift_frozen_values}. Together they are a sparse
+ * ...lift_values}); after a mask refresh, entries trained earlier and no longer selected are kept
+ * as {@code ...lift_frozen_indices} / {@code ...lift_frozen_values}. Together they are a sparse
  * replacement of base entries: loading applies it to a fresh base, merging writes it into the dense
  * weight (remembering the base values it overwrote, so unmerge is exact).
  */
@@ -69,7 +66,13 @@ public final class LiftAdapter implements Adapter {
 
     private LiftLayer.Sparse sparse(String path) {
         if (layers.layer(path) == null) {
-            throw new IllegalArgumentException("adapter '" + name + "' has no module '" + path + "'; modules: " + layers.paths());
+            throw new IllegalArgumentException(
+                    "adapter '"
+                            + name
+                            + "' has no module '"
+                            + path
+                            + "'; modules: "
+                            + layers.paths());
         }
         return layers.entry(path);
     }
@@ -145,8 +148,10 @@ public final class LiftAdapter implements Adapter {
             LiftLayer.Sparse s = sparse(path);
             bytes += s.indices.size() * s.indices.getDataType().getNumOfBytes();
             if (s.frozenIndices != null) {
-                bytes += s.frozenIndices.size() * s.frozenIndices.getDataType().getNumOfBytes()
-                        + s.frozenValues.size() * s.frozenValues.getDataType().getNumOfBytes();
+                bytes +=
+                        s.frozenIndices.size() * s.frozenIndices.getDataType().getNumOfBytes()
+                                + s.frozenValues.size()
+                                        * s.frozenValues.getDataType().getNumOfBytes();
             }
         }
         return bytes;
@@ -183,11 +188,13 @@ public final class LiftAdapter implements Adapter {
     /** The module path of a parameter key ({@code base_model.model.<path>.lift_values}). */
     String pathOfKey(String key) {
         if (!key.startsWith(PREFIX) || !key.endsWith(VALUES)) {
-            throw new IllegalArgumentException("'" + key + "' is not a LIFT values key (" + PREFIX + "<path>" + VALUES + ")");
+            throw new IllegalArgumentException(
+                    "'" + key + "' is not a LIFT values key (" + PREFIX + "<path>" + VALUES + ")");
         }
         String path = key.substring(PREFIX.length(), key.length() - VALUES.length());
         if (!layers.byPath().containsKey(path)) {
-            throw new IllegalArgumentException("adapter '" + name + "' has no module '" + path + "' (key " + key + ")");
+            throw new IllegalArgumentException(
+                    "adapter '" + name + "' has no module '" + path + "' (key " + key + ")");
         }
         return path;
     }
@@ -202,13 +209,31 @@ public final class LiftAdapter implements Adapter {
             long k = sparse(path).k();
             long total = e.getValue().baseWeight().getArray().size();
             String hint = "k = " + k + " selected of " + total;
-            specs.put(PREFIX + path + VALUES, AdapterTensors.Spec.weight(PREFIX + path + VALUES, new Shape(k), hint));
-            specs.put(PREFIX + path + INDICES, AdapterTensors.Spec.index(PREFIX + path + INDICES, new Shape(k), hint));
+            specs.put(
+                    PREFIX + path + VALUES,
+                    AdapterTensors.Spec.weight(PREFIX + path + VALUES, new Shape(k), hint));
+            specs.put(
+                    PREFIX + path + INDICES,
+                    AdapterTensors.Spec.index(PREFIX + path + INDICES, new Shape(k), hint));
             // frozen carries: any count up to the weight's size
-            specs.put(PREFIX + path + FROZEN_INDICES, new AdapterTensors.Spec(PREFIX + path + FROZEN_INDICES, null, total,
-                    AdapterTensors.Kind.INDEX, false, ""));
-            specs.put(PREFIX + path + FROZEN_VALUES, new AdapterTensors.Spec(PREFIX + path + FROZEN_VALUES, null, total,
-                    AdapterTensors.Kind.FLOAT, false, ""));
+            specs.put(
+                    PREFIX + path + FROZEN_INDICES,
+                    new AdapterTensors.Spec(
+                            PREFIX + path + FROZEN_INDICES,
+                            null,
+                            total,
+                            AdapterTensors.Kind.INDEX,
+                            false,
+                            ""));
+            specs.put(
+                    PREFIX + path + FROZEN_VALUES,
+                    new AdapterTensors.Spec(
+                            PREFIX + path + FROZEN_VALUES,
+                            null,
+                            total,
+                            AdapterTensors.Kind.FLOAT,
+                            false,
+                            ""));
         }
         return specs;
     }
@@ -233,14 +258,33 @@ public final class LiftAdapter implements Adapter {
             NDArray fi = tensors.get(fiKey);
             NDArray fv = tensors.get(fvKey);
             if ((fi == null) != (fv == null)) {
-                problems.add("tensors " + fiKey + " and " + fvKey + " come together; found only " + (fi == null ? fvKey : fiKey));
+                problems.add(
+                        "tensors "
+                                + fiKey
+                                + " and "
+                                + fvKey
+                                + " come together; found only "
+                                + (fi == null ? fvKey : fiKey));
             } else if (fi != null) {
                 long[] ids = checkIndices(fiKey, fi, fi.size(), total, problems);
                 if (!fv.getShape().equals(fi.getShape())) {
-                    problems.add("tensor " + fvKey + " is " + fv.getDataType() + " " + fv.getShape() + ", expected floating " + fi.getShape());
+                    problems.add(
+                            "tensor "
+                                    + fvKey
+                                    + " is "
+                                    + fv.getDataType()
+                                    + " "
+                                    + fv.getShape()
+                                    + ", expected floating "
+                                    + fi.getShape());
                 } else if (ids != null) {
                     if (selected != null && overlaps(selected, ids)) {
-                        problems.add("tensors " + iKey + " and " + fiKey + " share indices; they must be disjoint");
+                        problems.add(
+                                "tensors "
+                                        + iKey
+                                        + " and "
+                                        + fiKey
+                                        + " share indices; they must be disjoint");
                     } else {
                         frozen.put(path, ids);
                     }
@@ -249,9 +293,13 @@ public final class LiftAdapter implements Adapter {
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(
-                    "adapter '" + name + "' does not fit the model: "
+                    "adapter '"
+                            + name
+                            + "' does not fit the model: "
                             + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                            + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+                            + (problems.size() > 20
+                                    ? "; and " + (problems.size() - 20) + " more"
+                                    : ""));
         }
         NDManager owner = ctx.manager();
         for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
@@ -261,36 +309,64 @@ public final class LiftAdapter implements Adapter {
             NDArray source = tensors.get(PREFIX + path + VALUES);
             try (NoGrad off = NoGrad.of(target)) {
                 copyValues(source, target);
-                replaceIndices(s, owner.create(indices.get(path)).toDevice(target.getDevice(), false));
+                replaceIndices(
+                        s, owner.create(indices.get(path)).toDevice(target.getDevice(), false));
                 s.closeFrozen();
                 if (frozen.containsKey(path)) {
                     NDArray fv = tensors.get(PREFIX + path + FROZEN_VALUES);
-                    setFrozen(s, owner.create(frozen.get(path)).toDevice(target.getDevice(), false),
-                            fv.toType(target.getDataType(), true).toDevice(target.getDevice(), false), owner);
+                    setFrozen(
+                            s,
+                            owner.create(frozen.get(path)).toDevice(target.getDevice(), false),
+                            fv.toType(target.getDataType(), true)
+                                    .toDevice(target.getDevice(), false),
+                            owner);
                 }
             }
         }
     }
 
-    private static long[] checkIndices(String key, NDArray idx, long k, long total, List<String> problems) {
+    private static long[] checkIndices(
+            String key, NDArray idx, long k, long total, List<String> problems) {
         DataType t = idx.getDataType();
         if (t != DataType.INT64 && t != DataType.INT32) {
             problems.add("tensor " + key + " is " + t + ", expected int64 indices");
             return null;
         }
         if (!idx.getShape().equals(new Shape(k))) {
-            problems.add("tensor " + key + " has shape " + idx.getShape() + ", expected (" + k + ")");
+            problems.add(
+                    "tensor " + key + " has shape " + idx.getShape() + ", expected (" + k + ")");
             return null;
         }
-        long[] ids = t == DataType.INT64 ? idx.toLongArray()
-                : Arrays.stream(idx.toIntArray()).asLongStream().toArray();
+        long[] ids =
+                t == DataType.INT64
+                        ? idx.toLongArray()
+                        : Arrays.stream(idx.toIntArray()).asLongStream().toArray();
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= total) {
-                problems.add("tensor " + key + "[" + i + "] = " + ids[i] + " is outside [0, " + total + ")");
+                problems.add(
+                        "tensor "
+                                + key
+                                + "["
+                                + i
+                                + "] = "
+                                + ids[i]
+                                + " is outside [0, "
+                                + total
+                                + ")");
                 return null;
             }
             if (i > 0 && ids[i] <= ids[i - 1]) {
-                problems.add("tensor " + key + " must be strictly increasing; [" + (i - 1) + "] = " + ids[i - 1] + ", [" + i + "] = " + ids[i]);
+                problems.add(
+                        "tensor "
+                                + key
+                                + " must be strictly increasing; ["
+                                + (i - 1)
+                                + "] = "
+                                + ids[i - 1]
+                                + ", ["
+                                + i
+                                + "] = "
+                                + ids[i]);
                 return null;
             }
         }
@@ -319,7 +395,8 @@ public final class LiftAdapter implements Adapter {
         old.close();
     }
 
-    private static void setFrozen(LiftLayer.Sparse s, NDArray indices, NDArray values, NDManager owner) {
+    private static void setFrozen(
+            LiftLayer.Sparse s, NDArray indices, NDArray values, NDManager owner) {
         indices.attach(owner);
         values.attach(owner);
         s.frozenIndices = indices;
@@ -337,7 +414,8 @@ public final class LiftAdapter implements Adapter {
      */
     Map<String, int[]> refreshMasks() {
         if (isMerged()) {
-            throw new IllegalStateException("adapter '" + name + "' is merged; unmerge before refreshing its masks");
+            throw new IllegalStateException(
+                    "adapter '" + name + "' is merged; unmerge before refreshing its masks");
         }
         refreshes++;
         Map<String, int[]> carries = new LinkedHashMap<>();
@@ -350,9 +428,11 @@ public final class LiftAdapter implements Adapter {
                     NoGrad off = NoGrad.of(target)) {
                 NDArray weff = layer.effectiveWeight(s, scratch);
                 long[] old = s.indices.toLongArray();
-                long[] next = LiftMasks.select(weff, s.k(), config, seedFor(path) + 7919L * refreshes);
+                long[] next =
+                        LiftMasks.select(weff, s.k(), config, seedFor(path) + 7919L * refreshes);
                 int[] carry = LiftMasks.carry(old, next);
-                long[] frozenOld = s.frozenIndices == null ? new long[0] : s.frozenIndices.toLongArray();
+                long[] frozenOld =
+                        s.frozenIndices == null ? new long[0] : s.frozenIndices.toLongArray();
                 long[] leaving = minus(union(old, frozenOld), next);
                 NDArray flat = weff.flatten();
                 NDArray nextIdx = scratch.create(next);
@@ -375,15 +455,27 @@ public final class LiftAdapter implements Adapter {
     void restoreMask(String key, NDArray indices, NDArray frozenIndices, NDArray frozenValues) {
         LiftLayer.Sparse s = sparse(pathOfKey(key));
         if (!indices.getShape().equals(new Shape(s.k()))) {
-            throw new IllegalArgumentException("mask for " + key + " has shape " + indices.getShape() + ", expected (" + s.k() + ")");
+            throw new IllegalArgumentException(
+                    "mask for "
+                            + key
+                            + " has shape "
+                            + indices.getShape()
+                            + ", expected ("
+                            + s.k()
+                            + ")");
         }
         NDArray target = s.values.getArray();
         NDArray idx = indices.toType(DataType.INT64, true).toDevice(target.getDevice(), false);
         replaceIndices(s, idx);
         s.closeFrozen();
         if (frozenIndices != null) {
-            setFrozen(s, frozenIndices.toType(DataType.INT64, true).toDevice(target.getDevice(), false),
-                    frozenValues.toType(target.getDataType(), true).toDevice(target.getDevice(), false), ctx.manager());
+            setFrozen(
+                    s,
+                    frozenIndices.toType(DataType.INT64, true).toDevice(target.getDevice(), false),
+                    frozenValues
+                            .toType(target.getDataType(), true)
+                            .toDevice(target.getDevice(), false),
+                    ctx.manager());
         }
     }
 
@@ -392,7 +484,9 @@ public final class LiftAdapter implements Adapter {
         Map<String, NDArray[]> result = new LinkedHashMap<>();
         for (String path : layers.byPath().keySet()) {
             LiftLayer.Sparse s = sparse(path);
-            result.put(PREFIX + path + VALUES, new NDArray[] {s.indices, s.frozenIndices, s.frozenValues});
+            result.put(
+                    PREFIX + path + VALUES,
+                    new NDArray[] {s.indices, s.frozenIndices, s.frozenValues});
         }
         return result;
     }
@@ -436,35 +530,41 @@ public final class LiftAdapter implements Adapter {
     @Override
     public void merge() {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            layers.mergeAllOrNothing("adapter", (path, layer, s) -> layer.effectiveWeight(s, scratch), (layer, s, merged) -> {
-                NDArray w = layer.baseWeight().getArray();
-                s.mergedOriginal = w.take(s.indices); // the base values it overwrites, to unmerge exactly
-                s.mergedOriginal.attach(ctx.manager());
-                if (s.frozenIndices != null) {
-                    s.mergedOriginalFrozen = w.take(s.frozenIndices);
-                    s.mergedOriginalFrozen.attach(ctx.manager());
-                }
-                merged.copyTo(w);
-                s.setMerged(true);
-            });
+            layers.mergeAllOrNothing(
+                    "adapter",
+                    (path, layer, s) -> layer.effectiveWeight(s, scratch),
+                    (layer, s, merged) -> {
+                        NDArray w = layer.baseWeight().getArray();
+                        s.mergedOriginal =
+                                w.take(s.indices); // the base values it overwrites, to unmerge
+                        // exactly
+                        s.mergedOriginal.attach(ctx.manager());
+                        if (s.frozenIndices != null) {
+                            s.mergedOriginalFrozen = w.take(s.frozenIndices);
+                            s.mergedOriginalFrozen.attach(ctx.manager());
+                        }
+                        merged.copyTo(w);
+                        s.setMerged(true);
+                    });
         }
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged((path, layer, s) -> {
-            NDArray w = layer.baseWeight().getArray();
-            try (NDManager scratch = ctx.manager().newSubManager()) {
-                NDArray flat = w.flatten();
-                flat.attach(scratch);
-                if (s.frozenIndices != null) {
-                    flat = flat.put(s.frozenIndices, s.mergedOriginalFrozen);
-                }
-                flat.put(s.indices, s.mergedOriginal).reshape(w.getShape()).copyTo(w);
-            }
-            s.closeMerged();
-            s.setMerged(false);
-        });
+        layers.forEachMerged(
+                (path, layer, s) -> {
+                    NDArray w = layer.baseWeight().getArray();
+                    try (NDManager scratch = ctx.manager().newSubManager()) {
+                        NDArray flat = w.flatten();
+                        flat.attach(scratch);
+                        if (s.frozenIndices != null) {
+                            flat = flat.put(s.frozenIndices, s.mergedOriginalFrozen);
+                        }
+                        flat.put(s.indices, s.mergedOriginal).reshape(w.getShape()).copyTo(w);
+                    }
+                    s.closeMerged();
+                    s.setMerged(false);
+                });
     }
 
     @Override
@@ -479,6 +579,12 @@ public final class LiftAdapter implements Adapter {
 
     @Override
     public String toString() {
-        return "LiftAdapter(" + name + ", modules=" + layers.byPath().size() + ", entries=" + trainableEntries() + ")";
+        return "LiftAdapter("
+                + name
+                + ", modules="
+                + layers.byPath().size()
+                + ", entries="
+                + trainableEntries()
+                + ")";
     }
 }

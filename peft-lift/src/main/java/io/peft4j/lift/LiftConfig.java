@@ -7,19 +7,17 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
-
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.TargetSpec;
-
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * LIFT's configuration (Low-rank Informed sparse Fine-Tuning, Liu et al. 2025; official code
- * {@code zihanghliu/LIFT}). For every target weight {@code W} (m, n) the adapter fine-tunes only the
+ * LIFT's configuration (Low-rank Informed sparse Fine-Tuning, Liu et al. 2025; official code {@code
+ * zihanghliu/LIFT}). For every target weight {@code W} (m, n) the adapter fine-tunes only the
  * {@code k} entries of largest {@code |W'|}, where {@code W'} is the rank-{@code R} approximation
  * of {@code W}; {@code k = min((m + n) r, m n)} (the count of a rank-{@code r} LoRA) or {@code
  * round(density * m n)}. The mask is recomputed from the current weight every {@code T} optimiser
@@ -27,21 +25,31 @@ import java.util.function.Consumer;
  *
  * <p>Defaults follow the paper scaled to small models: targets all-linear (every {@code Linear} but
  * the output head), r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6, seed 0, mask selection largest,
- * exact rank-R approximation up to min(m, n) = 512. {@code
- * filterRank(0)} turns the rank reduction off (plain magnitude selection).
+ * exact rank-R approximation up to min(m, n) = 512. {@code filterRank(0)} turns the rank reduction
+ * off (plain magnitude selection).
  */
 public final class LiftConfig extends TargetedConfig {
 
     /** The {@code peft_type} of LIFT. */
     public static final String PEFT_TYPE = "LIFT";
 
-    private static final Set<String> KNOWN = ConfigJson.targetedKeys(
-            "r", "density", "filter_rank", "update_interval", "betas", "eps", "seed",
-            "svd_oversample", "svd_iterations", "mask_selection", "exact_svd_max_dim");
+    private static final Set<String> KNOWN =
+            ConfigJson.targetedKeys(
+                    "r",
+                    "density",
+                    "filter_rank",
+                    "update_interval",
+                    "betas",
+                    "eps",
+                    "seed",
+                    "svd_oversample",
+                    "svd_iterations",
+                    "mask_selection",
+                    "exact_svd_max_dim");
 
     /**
-     * Default of {@link #exactSvdMaxDim()}: exact low-rank approximations up to min(m, n) = 512. The
-     * exact path's JVM eigen-decomposition took 3.4 s at 512 and 23 s at 1024 per matrix on the
+     * Default of {@link #exactSvdMaxDim()}: exact low-rank approximations up to min(m, n) = 512.
+     * The exact path's JVM eigen-decomposition took 3.4 s at 512 and 23 s at 1024 per matrix on the
      * shared build machine (12.8x and 45x the randomized SVD; {@code ExactSvdCost}).
      */
     public static final int DEFAULT_EXACT_SVD_MAX_DIM = 512;
@@ -75,7 +83,10 @@ public final class LiftConfig extends TargetedConfig {
         this.exactSvdMaxDim = b.exactSvdMaxDim;
     }
 
-    /** {@return a builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps 1e-6)} */
+    /**
+     * {@return a builder with the defaults (all-linear, r 8, R 8, T 200, betas (0.9, 0.95), eps
+     * 1e-6)}
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -86,7 +97,8 @@ public final class LiftConfig extends TargetedConfig {
     }
 
     /**
-     * The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a density is set).
+     * The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a
+     * density is set).
      *
      * @return the budget rank
      */
@@ -99,7 +111,10 @@ public final class LiftConfig extends TargetedConfig {
         return density;
     }
 
-    /** {@return the rank {@code R} of the approximation the mask is chosen from; 0 = none (plain magnitude)} */
+    /**
+     * {@return the rank {@code R} of the approximation the mask is chosen from; 0 = none (plain
+     * magnitude)}
+     */
     public int filterRank() {
         return filterRank;
     }
@@ -139,15 +154,18 @@ public final class LiftConfig extends TargetedConfig {
         return svdIterations;
     }
 
-    /** {@return which end of {@code |W'|} is trained: largest (the paper, default) or smallest (the released configs)} */
+    /**
+     * {@return which end of {@code |W'|} is trained: largest (the paper, default) or smallest (the
+     * released configs)}
+     */
     public MaskSelection maskSelection() {
         return maskSelection;
     }
 
     /**
      * The largest {@code min(m, n)} for which the rank-R approximation is exact ({@link
-     * io.peft4j.core.linalg.ExactLowRank}, as the reference's {@code torch.svd}); larger matrices use
-     * the randomized SVD. 0 = always randomized.
+     * io.peft4j.core.linalg.ExactLowRank}, as the reference's {@code torch.svd}); larger matrices
+     * use the randomized SVD. 0 = always randomized.
      *
      * @return the threshold on {@code min(m, n)}
      */
@@ -156,8 +174,8 @@ public final class LiftConfig extends TargetedConfig {
     }
 
     /**
-     * The number of entries trained in an (m, n) matrix: {@code round(density m n)} (at least 1) when
-     * a density is set, else {@code min((m + n) r, m n)}.
+     * The number of entries trained in an (m, n) matrix: {@code round(density m n)} (at least 1)
+     * when a density is set, else {@code min((m + n) r, m n)}.
      *
      * @param m rows of the matrix
      * @param n columns of the matrix
@@ -242,7 +260,8 @@ public final class LiftConfig extends TargetedConfig {
             }
             ConfigJson.read(j, b);
         } catch (ClassCastException | IllegalStateException | NumberFormatException e) {
-            throw new IllegalArgumentException("LIFT config has a value of the wrong type: " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    "LIFT config has a value of the wrong type: " + e.getMessage(), e);
         }
         ConfigJson.warnUnknown(j, KNOWN, "LIFT", warnings);
         return b.build();
@@ -254,17 +273,36 @@ public final class LiftConfig extends TargetedConfig {
             return false;
         }
         LiftConfig c = (LiftConfig) o;
-        return rank == c.rank && Objects.equals(density, c.density) && filterRank == c.filterRank
-                && updateInterval == c.updateInterval && beta1 == c.beta1 && beta2 == c.beta2
-                && eps == c.eps && seed == c.seed && svdOversample == c.svdOversample
-                && svdIterations == c.svdIterations && maskSelection == c.maskSelection
-                && exactSvdMaxDim == c.exactSvdMaxDim && targets().equals(c.targets())
+        return rank == c.rank
+                && Objects.equals(density, c.density)
+                && filterRank == c.filterRank
+                && updateInterval == c.updateInterval
+                && beta1 == c.beta1
+                && beta2 == c.beta2
+                && eps == c.eps
+                && seed == c.seed
+                && svdOversample == c.svdOversample
+                && svdIterations == c.svdIterations
+                && maskSelection == c.maskSelection
+                && exactSvdMaxDim == c.exactSvdMaxDim
+                && targets().equals(c.targets())
                 && Objects.equals(taskType(), c.taskType());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(rank, density, filterRank, updateInterval, beta1, beta2, eps, seed, maskSelection, exactSvdMaxDim, targets());
+        return Objects.hash(
+                rank,
+                density,
+                filterRank,
+                updateInterval,
+                beta1,
+                beta2,
+                eps,
+                seed,
+                maskSelection,
+                exactSvdMaxDim,
+                targets());
     }
 
     @Override
@@ -294,7 +332,8 @@ public final class LiftConfig extends TargetedConfig {
         /**
          * Budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix.
          *
-         * @param rank budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per matrix
+         * @param rank budget rank {@code r} (> 0): {@code k = min((m + n) r, m n)} entries per
+         *     matrix
          * @return this builder
          */
         public Builder rank(int rank) {
@@ -307,13 +346,15 @@ public final class LiftConfig extends TargetedConfig {
          * Trains {@code round(density m n)} entries per matrix instead of the rank budget; {@code
          * null} goes back to the rank budget.
          *
-         * @param density trains {@code round(density m n)} entries per matrix instead of the rank budget; {@code null} goes back to the rank budget
+         * @param density trains {@code round(density m n)} entries per matrix instead of the rank
+         *     budget; {@code null} goes back to the rank budget
          * @return this builder
          */
         public Builder density(Double density) {
             Preconditions.checkArgument(
                     density == null || (density > 0 && density <= 1),
-                    "LIFT density must be in (0, 1], got %s", density);
+                    "LIFT density must be in (0, 1], got %s",
+                    density);
             this.density = density;
             return this;
         }
@@ -321,11 +362,15 @@ public final class LiftConfig extends TargetedConfig {
         /**
          * The approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude).
          *
-         * @param filterRank the approximation rank {@code R} (>= 0; 0 = no rank reduction, plain magnitude)
+         * @param filterRank the approximation rank {@code R} (>= 0; 0 = no rank reduction, plain
+         *     magnitude)
          * @return this builder
          */
         public Builder filterRank(int filterRank) {
-            Preconditions.checkArgument(filterRank >= 0, "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s", filterRank);
+            Preconditions.checkArgument(
+                    filterRank >= 0,
+                    "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s",
+                    filterRank);
             this.filterRank = filterRank;
             return this;
         }
@@ -337,7 +382,10 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder updateInterval(int steps) {
-            Preconditions.checkArgument(steps >= 0, "LIFT update_interval T must be >= 0 (0 = never refresh), got %s", steps);
+            Preconditions.checkArgument(
+                    steps >= 0,
+                    "LIFT update_interval T must be >= 0 (0 = never refresh), got %s",
+                    steps);
             this.updateInterval = steps;
             return this;
         }
@@ -350,8 +398,10 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder betas(double beta1, double beta2) {
-            Preconditions.checkArgument(beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
-            Preconditions.checkArgument(beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
+            Preconditions.checkArgument(
+                    beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
+            Preconditions.checkArgument(
+                    beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
             this.beta1 = beta1;
             this.beta2 = beta2;
             return this;
@@ -364,7 +414,10 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder eps(double eps) {
-            Preconditions.checkArgument(Double.isFinite(eps) && eps > 0, "LIFT eps must be finite and > 0, got %s", eps);
+            Preconditions.checkArgument(
+                    Double.isFinite(eps) && eps > 0,
+                    "LIFT eps must be finite and > 0, got %s",
+                    eps);
             this.eps = eps;
             return this;
         }
@@ -399,7 +452,8 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder svdIterations(int n) {
-            Preconditions.checkArgument(n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
+            Preconditions.checkArgument(
+                    n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
             this.svdIterations = n;
             return this;
         }
@@ -411,20 +465,25 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder maskSelection(MaskSelection selection) {
-            Preconditions.checkArgument(selection != null, "LIFT mask_selection must be largest or smallest, got null");
+            Preconditions.checkArgument(
+                    selection != null, "LIFT mask_selection must be largest or smallest, got null");
             this.maskSelection = selection;
             return this;
         }
 
         /**
-         * Exact rank-R approximation for matrices with {@code min(m, n) <=} this (>= 0; 0 = always the
-         * randomized SVD). The exact path costs an {@code O(min(m, n)^3)} eigen-decomposition on the JVM.
+         * Exact rank-R approximation for matrices with {@code min(m, n) <=} this (>= 0; 0 = always
+         * the randomized SVD). The exact path costs an {@code O(min(m, n)^3)} eigen-decomposition
+         * on the JVM.
          *
          * @param maxDim the largest {@code min(m, n)} given the exact approximation
          * @return this builder
          */
         public Builder exactSvdMaxDim(int maxDim) {
-            Preconditions.checkArgument(maxDim >= 0, "LIFT exact_svd_max_dim must be >= 0 (0 = always randomized), got %s", maxDim);
+            Preconditions.checkArgument(
+                    maxDim >= 0,
+                    "LIFT exact_svd_max_dim must be >= 0 (0 = always randomized), got %s",
+                    maxDim);
             this.exactSvdMaxDim = maxDim;
             return this;
         }

@@ -5,11 +5,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
-
 import java.util.List;
 
 /**
@@ -30,8 +28,19 @@ final class LiftInjector {
         LiftAdapter adapter = new LiftAdapter(ctx, config, name);
         try {
             for (ModuleNode node : targets) {
-                adapter.layers().attach(node, LiftLayer.class, base -> new LiftLayer((Linear) base, ctx.runtime()),
-                        layer -> createSparse(ctx, layer, node.path(), config, name, adapter.seedFor(node.path())));
+                adapter.layers()
+                        .attach(
+                                node,
+                                LiftLayer.class,
+                                base -> new LiftLayer((Linear) base, ctx.runtime()),
+                                layer ->
+                                        createSparse(
+                                                ctx,
+                                                layer,
+                                                node.path(),
+                                                config,
+                                                name,
+                                                adapter.seedFor(node.path())));
             }
         } catch (RuntimeException e) {
             adapter.detach();
@@ -47,22 +56,36 @@ final class LiftInjector {
         }
         if (!(b instanceof Linear)) {
             throw new IllegalArgumentException(
-                    "Target module '" + node.path() + "' is a " + b.getClass().getName()
+                    "Target module '"
+                            + node.path()
+                            + "' is a "
+                            + b.getClass().getName()
                             + "; LIFT supports ai.djl.nn.core.Linear. Narrow target_modules.");
         }
         Parameter w = b.getDirectParameters().get("weight");
         if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {
             throw new IllegalArgumentException(
-                    "Target module '" + node.path() + "' has no initialized 2-D weight; initialize the model first");
+                    "Target module '"
+                            + node.path()
+                            + "' has no initialized 2-D weight; initialize the model first");
         }
         if (!w.getArray().getDataType().isFloating()) {
             throw new IllegalArgumentException(
-                    "Target module '" + node.path() + "' has a " + w.getArray().getDataType() + " weight; LIFT needs floating point");
+                    "Target module '"
+                            + node.path()
+                            + "' has a "
+                            + w.getArray().getDataType()
+                            + " weight; LIFT needs floating point");
         }
     }
 
     private static LiftLayer.Sparse createSparse(
-            AdapterContext ctx, LiftLayer layer, String path, LiftConfig config, String name, long seed) {
+            AdapterContext ctx,
+            LiftLayer layer,
+            String path,
+            LiftConfig config,
+            String name,
+            long seed) {
         NDArray w0 = layer.baseWeight().getArray();
         Shape shape = w0.getShape();
         long k = config.budget(shape.get(0), shape.get(1));
@@ -74,7 +97,12 @@ final class LiftInjector {
             values = w0.take(indices);
         }
         values.attach(ctx.manager());
-        Parameter p = Parameter.builder().setName("lift_values." + name).setType(Parameter.Type.WEIGHT).optArray(values).build();
+        Parameter p =
+                Parameter.builder()
+                        .setName("lift_values." + name)
+                        .setType(Parameter.Type.WEIGHT)
+                        .optArray(values)
+                        .build();
         values.setRequiresGradient(true);
         return new LiftLayer.Sparse(indices, p);
     }

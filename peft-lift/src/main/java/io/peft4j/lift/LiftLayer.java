@@ -7,10 +7,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-
 import java.util.List;
 
 /**
@@ -26,13 +24,20 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
     static final class Sparse extends AdapterLayer.Entry {
         /** Selected flat indices, ascending, int64 (k). */
         NDArray indices;
+
         /** The trained values of the selected entries (k), in the weight's dtype. */
         final Parameter values;
-        /** Entries changed in an earlier mask interval and no longer selected (ascending), or null. */
+
+        /**
+         * Entries changed in an earlier mask interval and no longer selected (ascending), or null.
+         */
         NDArray frozenIndices;
+
         NDArray frozenValues;
+
         /** Base values at indices / frozenIndices while merged, to unmerge exactly. */
         NDArray mergedOriginal;
+
         NDArray mergedOriginalFrozen;
 
         Sparse(NDArray indices, Parameter values) {
@@ -83,7 +88,10 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
     LiftLayer(Linear base, AdapterRuntime runtime) {
         super(base, runtime);
         this.weight = base.getDirectParameters().get("weight");
-        this.bias = base.getDirectParameters().contains("bias") ? base.getDirectParameters().get("bias") : null;
+        this.bias =
+                base.getDirectParameters().contains("bias")
+                        ? base.getDirectParameters().get("bias")
+                        : null;
     }
 
     /** The base weight (out, in) that merging writes into. */
@@ -99,28 +107,47 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
 
     /** The whole batch through the effective weight: no separate base pass. */
     @Override
-    protected NDList forwardWith(Sparse s, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardWith(
+            Sparse s,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
         return new NDList(linear(ps, inputs.head(), s, training));
     }
 
-    /** Rows of the mix take this adapter's output instead of the base output (it replaces, not adds). */
+    /**
+     * Rows of the mix take this adapter's output instead of the base output (it replaces, not
+     * adds).
+     */
     @Override
-    protected NDArray blendIn(Sparse s, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+    protected NDArray blendIn(
+            Sparse s,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         NDArray ya = linear(ps, x, s, training);
         return y.mul(rowMask.neg().add(1)).add(ya.mul(rowMask));
     }
 
     private NDArray linear(ParameterStore ps, NDArray x, Sparse s, boolean training) {
-        NDArray w = effectiveWeight(ps.getValue(weight, x.getDevice(), training), s,
-                ps.getValue(s.values, x.getDevice(), training), x.getManager());
+        NDArray w =
+                effectiveWeight(
+                        ps.getValue(weight, x.getDevice(), training),
+                        s,
+                        ps.getValue(s.values, x.getDevice(), training),
+                        x.getManager());
         NDArray b = bias == null ? null : ps.getValue(bias, x.getDevice(), training);
         return Linear.linear(x, w, b).head();
     }
 
     /**
      * {@code W} with the overlay and the selected entries replaced; differentiable in {@code
-     * values}. Every intermediate is attached to {@code owner} (a step-scoped manager), never to the
-     * long-lived manager of the base weight.
+     * values}. Every intermediate is attached to {@code owner} (a step-scoped manager), never to
+     * the long-lived manager of the base weight.
      */
     static NDArray effectiveWeight(NDArray w0, Sparse s, NDArray values, NDManager owner) {
         NDArray flat = w0.flatten();
@@ -131,7 +158,10 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
         return flat.put(s.indices, values).reshape(w0.getShape());
     }
 
-    /** The current effective weight of adapter {@code s}, without gradient, attached to {@code owner}. */
+    /**
+     * The current effective weight of adapter {@code s}, without gradient, attached to {@code
+     * owner}.
+     */
     NDArray effectiveWeight(Sparse s, NDManager owner) {
         NDArray w0 = weight.getArray();
         try (NoGrad off = NoGrad.of(w0)) {

@@ -5,10 +5,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import io.peft4j.core.linalg.ExactLowRank;
 import io.peft4j.core.linalg.RandomizedSvd;
-
 import java.util.Arrays;
 
 /**
@@ -33,8 +31,15 @@ public final class LiftMasks {
      * @return the selected flat (row-major) indices, ascending
      */
     public static long[] select(NDArray weight, long k, LiftConfig config, long seed) {
-        return select(weight, k, config.filterRank(), config.maskSelection(), config.exactSvdMaxDim(),
-                config.svdOversample(), config.svdIterations(), seed);
+        return select(
+                weight,
+                k,
+                config.filterRank(),
+                config.maskSelection(),
+                config.exactSvdMaxDim(),
+                config.svdOversample(),
+                config.svdIterations(),
+                seed);
     }
 
     /**
@@ -49,8 +54,10 @@ public final class LiftMasks {
      * @return the selected flat (row-major) indices, ascending
      * @see #select(NDArray, long, int, MaskSelection, int, int, int, long)
      */
-    public static long[] select(NDArray weight, long k, int filterRank, int oversample, int iterations, long seed) {
-        return select(weight, k, filterRank, MaskSelection.LARGEST, 0, oversample, iterations, seed);
+    public static long[] select(
+            NDArray weight, long k, int filterRank, int oversample, int iterations, long seed) {
+        return select(
+                weight, k, filterRank, MaskSelection.LARGEST, 0, oversample, iterations, seed);
     }
 
     /**
@@ -66,8 +73,15 @@ public final class LiftMasks {
      * @param seed the randomized SVD's seed
      * @return k distinct indices in [0, m n), sorted ascending
      */
-    public static long[] select(NDArray weight, long k, int filterRank, MaskSelection selection, int exactMaxDim,
-            int oversample, int iterations, long seed) {
+    public static long[] select(
+            NDArray weight,
+            long k,
+            int filterRank,
+            MaskSelection selection,
+            int exactMaxDim,
+            int oversample,
+            int iterations,
+            long seed) {
         Shape shape = weight.getShape();
         if (shape.dimension() != 2) {
             throw new IllegalArgumentException("LIFT needs a 2-D weight, got shape " + shape);
@@ -76,10 +90,17 @@ public final class LiftMasks {
         long n = shape.get(1);
         long total = m * n;
         if (k < 1 || k > total) {
-            throw new IllegalArgumentException("LIFT budget k=" + k + " must be in [1, " + total + "] for a weight of shape " + shape);
+            throw new IllegalArgumentException(
+                    "LIFT budget k="
+                            + k
+                            + " must be in [1, "
+                            + total
+                            + "] for a weight of shape "
+                            + shape);
         }
         if (total > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("LIFT supports weights of at most 2^31-1 entries; got shape " + shape);
+            throw new IllegalArgumentException(
+                    "LIFT supports weights of at most 2^31-1 entries; got shape " + shape);
         }
         if (k == total) {
             long[] all = new long[(int) total];
@@ -89,10 +110,16 @@ public final class LiftMasks {
             return all;
         }
         try (NDManager scratch = weight.getManager().newSubManager()) {
-            NDArray score = score(weight, filterRank, exactMaxDim, oversample, iterations, seed, scratch);
-            NDList top = score.flatten().topK(Math.toIntExact(k), 0, selection == MaskSelection.LARGEST, false);
+            NDArray score =
+                    score(weight, filterRank, exactMaxDim, oversample, iterations, seed, scratch);
+            NDList top =
+                    score.flatten()
+                            .topK(Math.toIntExact(k), 0, selection == MaskSelection.LARGEST, false);
             top.attach(scratch);
-            NDArray idx = top.get(1).getDataType() == DataType.INT64 ? top.get(1) : top.get(1).toType(DataType.INT64, false);
+            NDArray idx =
+                    top.get(1).getDataType() == DataType.INT64
+                            ? top.get(1)
+                            : top.get(1).toType(DataType.INT64, false);
             long[] result = idx.toLongArray();
             Arrays.sort(result);
             return result;
@@ -111,14 +138,20 @@ public final class LiftMasks {
      * @param scratch owns the result and the intermediates
      * @return the scores, shape (m, n)
      */
-    public static NDArray score(NDArray weight, int filterRank, int oversample, int iterations, long seed, NDManager scratch) {
+    public static NDArray score(
+            NDArray weight,
+            int filterRank,
+            int oversample,
+            int iterations,
+            long seed,
+            NDManager scratch) {
         return score(weight, filterRank, 0, oversample, iterations, seed, scratch);
     }
 
     /**
      * {@code |W'|} (float32), with {@code W'} the rank-R approximation (exact when min(m, n) {@code
-     * <= exactMaxDim}, else randomized), or {@code |W|} when R is 0 or at least min(m, n). The result
-     * is attached to {@code scratch}.
+     * <= exactMaxDim}, else randomized), or {@code |W|} when R is 0 or at least min(m, n). The
+     * result is attached to {@code scratch}.
      *
      * @param weight the (m, n) weight
      * @param filterRank R, the rank of the approximation (0: none)
@@ -129,7 +162,13 @@ public final class LiftMasks {
      * @param scratch owns the result and the intermediates
      * @return the scores, shape (m, n)
      */
-    public static NDArray score(NDArray weight, int filterRank, int exactMaxDim, int oversample, int iterations, long seed,
+    public static NDArray score(
+            NDArray weight,
+            int filterRank,
+            int exactMaxDim,
+            int oversample,
+            int iterations,
+            long seed,
             NDManager scratch) {
         long m = weight.getShape().get(0);
         long n = weight.getShape().get(1);
@@ -147,7 +186,8 @@ public final class LiftMasks {
             approx.close();
             return abs;
         }
-        try (RandomizedSvd.Result svd = RandomizedSvd.compute(wf, filterRank, oversample, iterations, seed)) {
+        try (RandomizedSvd.Result svd =
+                RandomizedSvd.compute(wf, filterRank, oversample, iterations, seed)) {
             NDArray approx = svd.u().mul(svd.s().reshape(1, filterRank)).matMul(svd.vt());
             NDArray abs = approx.abs();
             abs.attach(scratch);
@@ -157,8 +197,8 @@ public final class LiftMasks {
     }
 
     /**
-     * For each entry of {@code next} (ascending), its position in {@code previous} (ascending), or -1
-     * when it is new: how moments carry over a refresh.
+     * For each entry of {@code next} (ascending), its position in {@code previous} (ascending), or
+     * -1 when it is new: how moments carry over a refresh.
      */
     static int[] carry(long[] previous, long[] next) {
         int[] pos = new int[next.length];

@@ -7,11 +7,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.train.PeftOptimizer;
-
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -23,9 +21,9 @@ import java.util.TreeMap;
 /**
  * LIFT's sparse Adam: moments are length-k vectors per matrix (never m n), the update touches only
  * the selected entries, weight decay is 0, and every {@code T} steps ({@link
- * LiftConfig#updateInterval()}) it refreshes the masks from the current weights, keeping the moments
- * of entries that stay selected and starting new ones at zero (Algorithm 1 of the paper; {@code
- * src/sparseAdam.py} of the official code). The update is the official one (Hugging Face
+ * LiftConfig#updateInterval()}) it refreshes the masks from the current weights, keeping the
+ * moments of entries that stay selected and starting new ones at zero (Algorithm 1 of the paper;
+ * {@code src/sparseAdam.py} of the official code). The update is the official one (Hugging Face
  * transformers' AdamW with bias correction):
  *
  * <pre>
@@ -37,7 +35,8 @@ import java.util.TreeMap;
  *
  * <p>(PyTorch's {@code torch.optim.AdamW}, core's {@code AdamW}, adds eps after dividing by {@code
  * sqrt(1 - beta2^t)}; the two agree to eps.) The step counter runs on across refreshes, as in the
- * official code. Use it with {@code FineTuner.builder().optimizer(() -> LiftOptimizer.forModel(peft))}.
+ * official code. Use it with {@code FineTuner.builder().optimizer(() ->
+ * LiftOptimizer.forModel(peft))}.
  *
  * <p>Its {@link #state()} also carries the masks, so a checkpoint resumed after a refresh continues
  * with the refreshed masks. Not thread-safe.
@@ -46,11 +45,10 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     /**
      * The global gradient-norm clip to train LIFT with: 0 (off). The reference ({@code
-     * finetune_sft.py}: accelerate loop, {@code optimizer.step()} right after {@code backward}) does
-     * not clip; {@code FineTuner}'s default is 1.0, so pass this to {@code maxGradNorm}.
+     * finetune_sft.py}: accelerate loop, {@code optimizer.step()} right after {@code backward})
+     * does not clip; {@code FineTuner}'s default is 1.0, so pass this to {@code maxGradNorm}.
      */
     public static final double REFERENCE_MAX_GRAD_NORM = 0.0;
-
 
     private static final String EXP_AVG = "exp_avg";
     private static final String EXP_AVG_SQ = "exp_avg_sq";
@@ -98,8 +96,16 @@ public final class LiftOptimizer implements PeftOptimizer {
      * @return the optimiser
      */
     public static LiftOptimizer forAdapter(Adapter adapter) {
-        LiftAdapter lift = adapter.as(LiftAdapter.class).orElseThrow(() -> new IllegalArgumentException(
-                "LiftOptimizer needs a LIFT adapter, got " + adapter.name() + " (" + adapter.config().peftType() + ")"));
+        LiftAdapter lift =
+                adapter.as(LiftAdapter.class)
+                        .orElseThrow(
+                                () ->
+                                        new IllegalArgumentException(
+                                                "LiftOptimizer needs a LIFT adapter, got "
+                                                        + adapter.name()
+                                                        + " ("
+                                                        + adapter.config().peftType()
+                                                        + ")"));
         return new LiftOptimizer(lift);
     }
 
@@ -110,8 +116,10 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     @Override
     public void step(Map<String, Parameter> params, float learningRate) {
-        checkArgument(Float.isFinite(learningRate) && learningRate >= 0,
-                "learning rate must be finite and >= 0, got %s", learningRate);
+        checkArgument(
+                Float.isFinite(learningRate) && learningRate >= 0,
+                "learning rate must be finite and >= 0, got %s",
+                learningRate);
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             NDArray weight = e.getValue().getArray();
             if (!weight.hasGradient()) {
@@ -138,7 +146,10 @@ public final class LiftOptimizer implements PeftOptimizer {
             slot.step++;
             slot.expAvg.muli(beta1).addi(grad.mul(1 - beta1));
             slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
-            double stepSize = lr * Math.sqrt(1 - Math.pow(beta2, slot.step)) / (1 - Math.pow(beta1, slot.step));
+            double stepSize =
+                    lr
+                            * Math.sqrt(1 - Math.pow(beta2, slot.step))
+                            / (1 - Math.pow(beta1, slot.step));
             NDArray denom = slot.expAvgSq.sqrt().addi(eps);
             weight.subi(slot.expAvg.div(denom).muli(stepSize));
         }
@@ -202,14 +213,20 @@ public final class LiftOptimizer implements PeftOptimizer {
             return slot;
         }
         if (!slot.expAvg.getShape().equals(weight.getShape())) {
-            throw new IllegalStateException("LIFT optimizer state for '" + name + "' has shape "
-                    + slot.expAvg.getShape() + " but the parameter has shape " + weight.getShape());
+            throw new IllegalStateException(
+                    "LIFT optimizer state for '"
+                            + name
+                            + "' has shape "
+                            + slot.expAvg.getShape()
+                            + " but the parameter has shape "
+                            + weight.getShape());
         }
         return slot;
     }
 
     private NDManager managerFor(NDArray like) {
-        return managers.computeIfAbsent(like.getDevice(),
+        return managers.computeIfAbsent(
+                like.getDevice(),
                 d -> NDManager.newBaseManager(d, like.getManager().getEngine().getEngineName()));
     }
 
@@ -218,7 +235,8 @@ public final class LiftOptimizer implements PeftOptimizer {
         exported.forEach(NDArray::close);
         exported.clear();
         Map<String, NDArray> state = new LinkedHashMap<>();
-        NDManager host = managers.computeIfAbsent(ai.djl.Device.cpu(), d -> NDManager.newBaseManager(d));
+        NDManager host =
+                managers.computeIfAbsent(ai.djl.Device.cpu(), d -> NDManager.newBaseManager(d));
         NDArray global = host.create(steps);
         exported.add(global);
         state.put(GLOBAL, global);
@@ -251,8 +269,12 @@ public final class LiftOptimizer implements PeftOptimizer {
                 continue;
             }
             int cut = key.lastIndexOf('/');
-            checkArgument(cut > 0, "LIFT optimizer state key '%s' is not of the form <parameter>/<slot>", key);
-            byParam.computeIfAbsent(key.substring(0, cut), k -> new HashMap<>()).put(key.substring(cut + 1), e.getValue());
+            checkArgument(
+                    cut > 0,
+                    "LIFT optimizer state key '%s' is not of the form <parameter>/<slot>",
+                    key);
+            byParam.computeIfAbsent(key.substring(0, cut), k -> new HashMap<>())
+                    .put(key.substring(cut + 1), e.getValue());
         }
         Map<String, Slot> loaded = new LinkedHashMap<>();
         try {
@@ -260,15 +282,32 @@ public final class LiftOptimizer implements PeftOptimizer {
                 String name = e.getKey();
                 checkKey(name);
                 Map<String, NDArray> parts = e.getValue();
-                Set<String> allowed = Set.of(EXP_AVG, EXP_AVG_SQ, STEP, MASK, FROZEN_INDICES, FROZEN_VALUES);
-                checkArgument(allowed.containsAll(parts.keySet()), "LIFT optimizer state for '%s' has slots %s, expected some of %s", name, parts.keySet(), allowed);
-                if (parts.containsKey(EXP_AVG) || parts.containsKey(EXP_AVG_SQ) || parts.containsKey(STEP)) {
-                    checkArgument(parts.containsKey(EXP_AVG) && parts.containsKey(EXP_AVG_SQ) && parts.containsKey(STEP),
-                            "LIFT optimizer state for '%s' needs exp_avg, exp_avg_sq and step together; found %s", name, parts.keySet());
+                Set<String> allowed =
+                        Set.of(EXP_AVG, EXP_AVG_SQ, STEP, MASK, FROZEN_INDICES, FROZEN_VALUES);
+                checkArgument(
+                        allowed.containsAll(parts.keySet()),
+                        "LIFT optimizer state for '%s' has slots %s, expected some of %s",
+                        name,
+                        parts.keySet(),
+                        allowed);
+                if (parts.containsKey(EXP_AVG)
+                        || parts.containsKey(EXP_AVG_SQ)
+                        || parts.containsKey(STEP)) {
+                    checkArgument(
+                            parts.containsKey(EXP_AVG)
+                                    && parts.containsKey(EXP_AVG_SQ)
+                                    && parts.containsKey(STEP),
+                            "LIFT optimizer state for '%s' needs exp_avg, exp_avg_sq and step together; found %s",
+                            name,
+                            parts.keySet());
                     NDArray m = parts.get(EXP_AVG);
                     NDArray v = parts.get(EXP_AVG_SQ);
-                    checkArgument(m.getShape().equals(v.getShape()) && m.getShape().dimension() == 1,
-                            "LIFT optimizer state for '%s': exp_avg %s and exp_avg_sq %s must be equal k-vectors", name, m.getShape(), v.getShape());
+                    checkArgument(
+                            m.getShape().equals(v.getShape()) && m.getShape().dimension() == 1,
+                            "LIFT optimizer state for '%s': exp_avg %s and exp_avg_sq %s must be equal k-vectors",
+                            name,
+                            m.getShape(),
+                            v.getShape());
                     Slot slot = new Slot();
                     loaded.put(name, slot);
                     slot.step = readLong(parts.get(STEP));
@@ -283,7 +322,11 @@ public final class LiftOptimizer implements PeftOptimizer {
         for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
             Map<String, NDArray> parts = e.getValue();
             if (parts.containsKey(MASK)) {
-                adapter.restoreMask(e.getKey(), parts.get(MASK), parts.get(FROZEN_INDICES), parts.get(FROZEN_VALUES));
+                adapter.restoreMask(
+                        e.getKey(),
+                        parts.get(MASK),
+                        parts.get(FROZEN_INDICES),
+                        parts.get(FROZEN_VALUES));
             }
         }
         slots.values().forEach(Slot::close);
@@ -319,7 +362,10 @@ public final class LiftOptimizer implements PeftOptimizer {
         return bytes;
     }
 
-    /** {@return what dense Adam would hold for the same matrices (two m n moments and a counter each)} */
+    /**
+     * {@return what dense Adam would hold for the same matrices (two m n moments and a counter
+     * each)}
+     */
     public long denseAdamStateBytes() {
         return adapter.denseAdamStateBytes();
     }
@@ -328,7 +374,8 @@ public final class LiftOptimizer implements PeftOptimizer {
     public String memoryReport() {
         long dense = denseAdamStateBytes();
         long sparse = stateBytes();
-        return String.format("LIFT optimiser state %,d bytes vs dense Adam %,d bytes (%.1f%%); masks %,d bytes",
+        return String.format(
+                "LIFT optimiser state %,d bytes vs dense Adam %,d bytes (%.1f%%); masks %,d bytes",
                 sparse, dense, dense == 0 ? 0.0 : 100.0 * sparse / dense, adapter.maskBytes());
     }
 
@@ -344,7 +391,8 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     @Override
     public String toString() {
-        return String.format("LiftSparseAdam(betas=(%s, %s), eps=%s, T=%d)", beta1, beta2, eps, interval);
+        return String.format(
+                "LiftSparseAdam(betas=(%s, %s), eps=%s, T=%d)", beta1, beta2, eps, interval);
     }
 
     private static final class Slot {

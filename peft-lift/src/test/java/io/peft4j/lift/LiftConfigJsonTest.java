@@ -5,20 +5,26 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.PeftMethods;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 
 class LiftConfigJsonTest {
 
     @Test
     void roundTripsThroughJsonAndIsFoundByPeftType() {
-        LiftConfig c = LiftConfig.builder().rank(4).filterRank(16).updateInterval(50).betas(0.8, 0.9).eps(1e-7)
-                .seed(9).targets("q_proj", "v_proj").layersToTransform(List.of(1)).build();
+        LiftConfig c =
+                LiftConfig.builder()
+                        .rank(4)
+                        .filterRank(16)
+                        .updateInterval(50)
+                        .betas(0.8, 0.9)
+                        .eps(1e-7)
+                        .seed(9)
+                        .targets("q_proj", "v_proj")
+                        .layersToTransform(List.of(1))
+                        .build();
         JsonObject j = c.toJson();
         assertEquals("LIFT", j.get("peft_type").getAsString());
         List<String> warnings = new ArrayList<>();
@@ -30,7 +36,11 @@ class LiftConfigJsonTest {
         assertEquals(MaskSelection.LARGEST, d.maskSelection(), "the paper's rule is the default");
         assertEquals("largest", d.toJson().get("mask_selection").getAsString());
         assertEquals(512, d.exactSvdMaxDim());
-        LiftConfig e = LiftConfig.builder().maskSelection(MaskSelection.SMALLEST).exactSvdMaxDim(0).build();
+        LiftConfig e =
+                LiftConfig.builder()
+                        .maskSelection(MaskSelection.SMALLEST)
+                        .exactSvdMaxDim(0)
+                        .build();
         JsonObject ej = e.toJson();
         assertEquals("smallest", ej.get("mask_selection").getAsString());
         assertEquals(0, ej.get("exact_svd_max_dim").getAsInt());
@@ -52,23 +62,54 @@ class LiftConfigJsonTest {
 
         JsonObject noR = LiftConfig.builder().build().toJson();
         noR.remove("r");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.fromJson(noR, w -> { }))
-                .getMessage().contains("\"r\""));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().rank(0))
-                .getMessage().contains("got 0"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().density(1.5))
-                .getMessage().contains("(0, 1], got 1.5"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().betas(0.9, 1.0))
-                .getMessage().contains("beta2"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().filterRank(-1))
-                .getMessage().contains("got -1"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.fromJson(noR, w -> {}))
+                        .getMessage()
+                        .contains("\"r\""));
+        assertTrue(
+                assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().rank(0))
+                        .getMessage()
+                        .contains("got 0"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.builder().density(1.5))
+                        .getMessage()
+                        .contains("(0, 1], got 1.5"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.builder().betas(0.9, 1.0))
+                        .getMessage()
+                        .contains("beta2"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.builder().filterRank(-1))
+                        .getMessage()
+                        .contains("got -1"));
         JsonObject badSelection = LiftConfig.builder().build().toJson();
         badSelection.addProperty("mask_selection", "lift_sparse");
-        String msg = assertThrows(IllegalArgumentException.class, () -> LiftConfig.fromJson(badSelection, w -> { })).getMessage();
+        String msg =
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.fromJson(badSelection, w -> {}))
+                        .getMessage();
         assertTrue(msg.contains("mask_selection") && msg.contains("\"lift_sparse\""), msg);
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().exactSvdMaxDim(-1))
-                .getMessage().contains("exact_svd_max_dim must be >= 0 (0 = always randomized), got -1"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> LiftConfig.builder().maskSelection(null))
-                .getMessage().contains("mask_selection"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.builder().exactSvdMaxDim(-1))
+                        .getMessage()
+                        .contains(
+                                "exact_svd_max_dim must be >= 0 (0 = always randomized), got -1"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> LiftConfig.builder().maskSelection(null))
+                        .getMessage()
+                        .contains("mask_selection"));
     }
 }

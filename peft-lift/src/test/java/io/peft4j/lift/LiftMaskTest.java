@@ -9,11 +9,13 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.linalg.RandomizedSvd;
-
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Random;
+import java.util.stream.IntStream;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
 import org.ejml.dense.row.SingularOps_DDRM;
@@ -22,11 +24,6 @@ import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-
-import java.util.Arrays;
-import java.util.Comparator;
-import java.util.Random;
-import java.util.stream.IntStream;
 
 /** The mask: size, plain-magnitude limit, and the randomized SVD it is built on. */
 class LiftMaskTest {
@@ -49,15 +46,22 @@ class LiftMaskTest {
         LiftConfig config = LiftConfig.builder().rank(1).filterRank(2).build();
         try (PeftModel peft = PeftModel.wrap(base, config)) {
             LiftAdapter adapter = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
-            assertEquals(12, adapter.paths().size(), "all-linear must take the 12 projections and leave lm_head out");
+            assertEquals(
+                    12,
+                    adapter.paths().size(),
+                    "all-linear must take the 12 projections and leave lm_head out");
             for (String path : adapter.paths()) {
                 Shape s = adapter.weightShape(path);
                 long k = Math.min((s.get(0) + s.get(1)), s.get(0) * s.get(1));
                 long[] idx = adapter.maskIndices(path);
                 assertEquals(k, idx.length, path);
                 for (int i = 0; i < idx.length; i++) {
-                    assertTrue(idx[i] >= 0 && idx[i] < s.size(), path + " index out of range: " + idx[i]);
-                    assertTrue(i == 0 || idx[i] > idx[i - 1], path + " indices must be strictly increasing");
+                    assertTrue(
+                            idx[i] >= 0 && idx[i] < s.size(),
+                            path + " index out of range: " + idx[i]);
+                    assertTrue(
+                            i == 0 || idx[i] > idx[i - 1],
+                            path + " indices must be strictly increasing");
                 }
             }
         }
@@ -80,23 +84,30 @@ class LiftMaskTest {
         Random random = new Random(5);
         float[] a = gaussian(random, m * rank);
         float[] b = gaussian(random, rank * n);
-        NDArray w = manager.create(a, new Shape(m, rank)).matMul(manager.create(b, new Shape(rank, n)));
+        NDArray w =
+                manager.create(a, new Shape(m, rank)).matMul(manager.create(b, new Shape(rank, n)));
         float[] flat = w.toFloatArray();
         int k = 60;
         Integer[] order = IntStream.range(0, flat.length).boxed().toArray(Integer[]::new);
         Arrays.sort(order, Comparator.comparingDouble(i -> -Math.abs(flat[i])));
         double gap = Math.abs(flat[order[k - 1]]) - Math.abs(flat[order[k]]);
         assertTrue(gap > 1e-4, "test matrix needs a clear k-th gap to be meaningful; gap " + gap);
-        long[] expected = Arrays.stream(order, 0, k).mapToLong(Integer::longValue).sorted().toArray();
+        long[] expected =
+                Arrays.stream(order, 0, k).mapToLong(Integer::longValue).sorted().toArray();
 
-        long[] viaSvd = LiftMasks.select(w, k, 5, 8, 2, 1); // R = 5 >= rank(W) = 3, < min(m, n): SVD path
-        assertArrayEquals(expected, viaSvd, "with R >= rank(W) the LIFT mask must be plain magnitude top-k");
+        long[] viaSvd =
+                LiftMasks.select(w, k, 5, 8, 2, 1); // R = 5 >= rank(W) = 3, < min(m, n): SVD path
+        assertArrayEquals(
+                expected, viaSvd, "with R >= rank(W) the LIFT mask must be plain magnitude top-k");
         assertArrayEquals(expected, LiftMasks.select(w, k, 0, 8, 2, 1), "R = 0 is plain magnitude");
 
         // And the rank reduction matters when R < rank(W): the rank-1 mask is a different set.
         long[] rank1 = LiftMasks.select(w, k, 1, 8, 2, 1);
         assertEquals(k, rank1.length);
-        assertNotEquals(Arrays.toString(expected), Arrays.toString(rank1), "rank-1 filtering must change the mask of a rank-3 matrix");
+        assertNotEquals(
+                Arrays.toString(expected),
+                Arrays.toString(rank1),
+                "rank-1 filtering must change the mask of a rank-3 matrix");
     }
 
     @Test
@@ -127,7 +138,8 @@ class LiftMaskTest {
         }
         NDArray w = manager.create(values, new Shape(m, n));
 
-        SingularValueDecomposition_F64<DMatrixRMaj> svd = DecompositionFactory_DDRM.svd(m, n, true, true, false);
+        SingularValueDecomposition_F64<DMatrixRMaj> svd =
+                DecompositionFactory_DDRM.svd(m, n, true, true, false);
         assertTrue(svd.decompose(dense.copy()));
         DMatrixRMaj u = svd.getU(null, false);
         DMatrixRMaj sMat = svd.getW(null);
@@ -139,7 +151,9 @@ class LiftMaskTest {
             float[] s = r.s().toFloatArray();
             for (int i = 0; i < rank; i++) {
                 double ref = sMat.get(i, i);
-                assertTrue(Math.abs(s[i] - ref) <= 1e-3 * ref, "singular value " + i + ": " + s[i] + " vs EJML " + ref);
+                assertTrue(
+                        Math.abs(s[i] - ref) <= 1e-3 * ref,
+                        "singular value " + i + ": " + s[i] + " vs EJML " + ref);
             }
         }
         // LIFT's score |W_R| against the EJML rank-R reconstruction.
@@ -158,23 +172,40 @@ class LiftMaskTest {
                 max = Math.max(max, Math.abs(approx.data[i]));
                 worst = Math.max(worst, Math.abs(score[i] - Math.abs(approx.data[i])));
             }
-            assertTrue(worst <= 1e-3 * max, "rank-R score differs from EJML's reconstruction by " + worst + " (max " + max + ")");
+            assertTrue(
+                    worst <= 1e-3 * max,
+                    "rank-R score differs from EJML's reconstruction by "
+                            + worst
+                            + " (max "
+                            + max
+                            + ")");
         }
     }
 
     @Test
     void eachSelectionPicksTheRightEntriesOfAHandMadeMatrix() {
         // |W| row-major: 0.5 9 -3 0.1 / 7 -0.2 4 -8 / 2 6 -1 5 ; k = 4, plain magnitude (R = 0)
-        NDArray w = manager.create(new float[] {0.5f, 9, -3, 0.1f, 7, -0.2f, 4, -8, 2, 6, -1, 5}, new Shape(3, 4));
-        assertArrayEquals(new long[] {1, 4, 7, 9}, // 9, 7, -8, 6
+        NDArray w =
+                manager.create(
+                        new float[] {0.5f, 9, -3, 0.1f, 7, -0.2f, 4, -8, 2, 6, -1, 5},
+                        new Shape(3, 4));
+        assertArrayEquals(
+                new long[] {1, 4, 7, 9}, // 9, 7, -8, 6
                 LiftMasks.select(w, 4, 0, MaskSelection.LARGEST, 0, 8, 2, 1));
-        assertArrayEquals(new long[] {0, 3, 5, 10}, // 0.5, 0.1, -0.2, -1
+        assertArrayEquals(
+                new long[] {0, 3, 5, 10}, // 0.5, 0.1, -0.2, -1
                 LiftMasks.select(w, 4, 0, MaskSelection.SMALLEST, 0, 8, 2, 1));
 
         // Through a wrapped model: the adapter's mask is the config's end of |W'| (R >= rank: |W|).
         Block base = TestModels.mlp(manager, 7);
         for (MaskSelection selection : MaskSelection.values()) {
-            LiftConfig config = LiftConfig.builder().rank(1).filterRank(0).maskSelection(selection).targets("Linear_1").build();
+            LiftConfig config =
+                    LiftConfig.builder()
+                            .rank(1)
+                            .filterRank(0)
+                            .maskSelection(selection)
+                            .targets("Linear_1")
+                            .build();
             try (PeftModel peft = PeftModel.wrap(base, config)) {
                 LiftAdapter adapter = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
                 String path = adapter.paths().get(0);
@@ -194,9 +225,21 @@ class LiftMaskTest {
                     }
                     double outside = Math.abs(weight[i]);
                     if (selection == MaskSelection.LARGEST) {
-                        assertTrue(outside <= insideMin, selection + ": unselected |w| " + outside + " above the selected minimum " + insideMin);
+                        assertTrue(
+                                outside <= insideMin,
+                                selection
+                                        + ": unselected |w| "
+                                        + outside
+                                        + " above the selected minimum "
+                                        + insideMin);
                     } else {
-                        assertTrue(outside >= insideMax, selection + ": unselected |w| " + outside + " below the selected maximum " + insideMax);
+                        assertTrue(
+                                outside >= insideMax,
+                                selection
+                                        + ": unselected |w| "
+                                        + outside
+                                        + " below the selected maximum "
+                                        + insideMax);
                     }
                 }
             }
@@ -228,22 +271,34 @@ class LiftMaskTest {
             max = Math.max(max, Math.abs(exact[i]));
             worst = Math.max(worst, Math.abs(exact[i] - randomized[i]));
         }
-        assertTrue(worst <= 1e-4 * max, "exact and randomized rank-2 approximations differ by " + worst + " (max " + max + ")");
+        assertTrue(
+                worst <= 1e-4 * max,
+                "exact and randomized rank-2 approximations differ by "
+                        + worst
+                        + " (max "
+                        + max
+                        + ")");
         // the approximation is not W itself (rank 4), so the filter is doing something
         float[] full = w.toFloatArray();
         double diff = 0;
         for (int i = 0; i < full.length; i++) {
             diff = Math.max(diff, Math.abs(full[i] - exact[i]));
         }
-        assertTrue(diff > 1e-2 * max, "rank-2 approximation of a rank-4 matrix must differ from it; max diff " + diff);
+        assertTrue(
+                diff > 1e-2 * max,
+                "rank-2 approximation of a rank-4 matrix must differ from it; max diff " + diff);
         long k = 100;
-        assertArrayEquals(LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 1024, 8, 2, 3),
-                LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 0, 8, 2, 3), "exact and randomized masks");
+        assertArrayEquals(
+                LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 1024, 8, 2, 3),
+                LiftMasks.select(w, k, rank, MaskSelection.LARGEST, 0, 8, 2, 3),
+                "exact and randomized masks");
     }
 
     @Test
     void carryMapsNewPositionsToOldOnes() {
-        assertArrayEquals(new int[] {-1, 1, 2, -1}, LiftMasks.carry(new long[] {1, 4, 7}, new long[] {2, 4, 7, 9}));
+        assertArrayEquals(
+                new int[] {-1, 1, 2, -1},
+                LiftMasks.carry(new long[] {1, 4, 7}, new long[] {2, 4, 7, 9}));
         assertArrayEquals(new int[] {}, LiftMasks.carry(new long[] {1}, new long[] {}));
     }
 

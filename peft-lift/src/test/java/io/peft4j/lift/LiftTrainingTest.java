@@ -15,28 +15,26 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
 import io.peft4j.core.tree.ModuleTree;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
-/** Training with the sparse Adam: what changes, what the optimiser holds, refreshes, dense limit. */
+/**
+ * Training with the sparse Adam: what changes, what the optimiser holds, refreshes, dense limit.
+ */
 class LiftTrainingTest {
 
     private NDManager manager;
@@ -84,9 +82,16 @@ class LiftTrainingTest {
     void entriesOutsideTheMaskStayBitIdenticalWithinAnInterval() {
         Block base = TestModels.mlp(manager, 42);
         Map<String, byte[]> baseBytes = new LinkedHashMap<>();
-        base.getParameters().forEach(p -> baseBytes.put(p.getKey(), p.getValue().getArray().toByteArray()));
+        base.getParameters()
+                .forEach(p -> baseBytes.put(p.getKey(), p.getValue().getArray().toByteArray()));
         NDList x = input();
-        LiftConfig config = LiftConfig.builder().rank(1).filterRank(2).updateInterval(3).targets("Linear_1", "Linear_3").build();
+        LiftConfig config =
+                LiftConfig.builder()
+                        .rank(1)
+                        .filterRank(2)
+                        .updateInterval(3)
+                        .targets("Linear_1", "Linear_3")
+                        .build();
         try (PeftModel peft = PeftModel.wrap(base, config);
                 LiftOptimizer opt = LiftOptimizer.forModel(peft);
                 NDManager m = manager.newSubManager()) {
@@ -109,8 +114,14 @@ class LiftTrainingTest {
                     }
                     for (int i = 0; i < was.length; i++) {
                         if (!in[i]) {
-                            assertEquals(Float.floatToRawIntBits(was[i]), Float.floatToRawIntBits(now[i]),
-                                    path + " entry " + i + " outside the mask changed in step " + (s + 1));
+                            assertEquals(
+                                    Float.floatToRawIntBits(was[i]),
+                                    Float.floatToRawIntBits(now[i]),
+                                    path
+                                            + " entry "
+                                            + i
+                                            + " outside the mask changed in step "
+                                            + (s + 1));
                         } else if (was[i] != now[i]) {
                             changedInMask++;
                         }
@@ -121,16 +132,25 @@ class LiftTrainingTest {
             assertEquals(2, a.refreshes(), "T = 3 over 7 steps: refreshes after steps 3 and 6");
             assertEquals(7, opt.steps());
         }
-        base.getParameters().forEach(p -> assertArrayEquals(baseBytes.get(p.getKey()), p.getValue().getArray().toByteArray(),
-                "base tensor " + p.getKey() + " must be untouched after the adapter leaves"));
+        base.getParameters()
+                .forEach(
+                        p ->
+                                assertArrayEquals(
+                                        baseBytes.get(p.getKey()),
+                                        p.getValue().getArray().toByteArray(),
+                                        "base tensor "
+                                                + p.getKey()
+                                                + " must be untouched after the adapter leaves"));
     }
 
     @Test
     void optimiserStateIsTwoKFloatsPerMatrix() {
         Block base = TestModels.transformer(manager, 42);
-        LiftConfig config = LiftConfig.builder().rank(1).filterRank(2).targets("q_proj", "up_proj").build();
+        LiftConfig config =
+                LiftConfig.builder().rank(1).filterRank(2).targets("q_proj", "up_proj").build();
         NDList x = TestModels.input(TestModels.Kind.TRANSFORMER, manager, 5);
-        try (PeftModel peft = PeftModel.wrap(base, config); LiftOptimizer opt = LiftOptimizer.forModel(peft)) {
+        try (PeftModel peft = PeftModel.wrap(base, config);
+                LiftOptimizer opt = LiftOptimizer.forModel(peft)) {
             LiftAdapter a = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
             try (NDManager sm = manager.newSubManager()) {
                 NDList xs = new NDList(x.head().duplicate());
@@ -169,7 +189,13 @@ class LiftTrainingTest {
         NDList x = input();
         // Reference: dense Adam (same formula, betas, eps, no decay) on Linear_1's whole weight.
         Block ref = TestModels.mlp(manager, 42);
-        NDArray w = ModuleTree.of(ref).get("Linear_1").block().getDirectParameters().get("weight").getArray();
+        NDArray w =
+                ModuleTree.of(ref)
+                        .get("Linear_1")
+                        .block()
+                        .getDirectParameters()
+                        .get("weight")
+                        .getArray();
         w.setRequiresGradient(true);
         NDArray mom = manager.zeros(w.getShape());
         NDArray vel = manager.zeros(w.getShape());
@@ -180,7 +206,11 @@ class LiftTrainingTest {
                 xs.attach(sm);
                 NDArray grad;
                 try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    gc.backward(ref.forward(new ParameterStore(sm, false), xs, true).head().square().mean());
+                    gc.backward(
+                            ref.forward(new ParameterStore(sm, false), xs, true)
+                                    .head()
+                                    .square()
+                                    .mean());
                 }
                 try (NoGrad off = NoGrad.of(w)) {
                     grad = w.getGradient();
@@ -197,7 +227,14 @@ class LiftTrainingTest {
         }
         float[] expected = w.toFloatArray();
 
-        LiftConfig config = LiftConfig.builder().density(1.0).targets("Linear_1").betas(b1, b2).eps(eps).updateInterval(0).build();
+        LiftConfig config =
+                LiftConfig.builder()
+                        .density(1.0)
+                        .targets("Linear_1")
+                        .betas(b1, b2)
+                        .eps(eps)
+                        .updateInterval(0)
+                        .build();
         try (PeftModel peft = PeftModel.wrap(TestModels.mlp(manager, 42), config);
                 LiftOptimizer opt = LiftOptimizer.forModel(peft);
                 NDManager m = manager.newSubManager()) {
@@ -221,7 +258,13 @@ class LiftTrainingTest {
     @Test
     void refreshKeepsFunctionCarriesOverlapMomentsAndZeroesNewOnes() throws Exception {
         NDList x = input();
-        LiftConfig config = LiftConfig.builder().rank(1).filterRank(0).updateInterval(0).targets("Linear_1", "Linear_3").build();
+        LiftConfig config =
+                LiftConfig.builder()
+                        .rank(1)
+                        .filterRank(0)
+                        .updateInterval(0)
+                        .targets("Linear_1", "Linear_3")
+                        .build();
         Path dir = tmp.resolve("refreshed");
         NDArray adapted;
         try (PeftModel peft = PeftModel.wrap(TestModels.mlp(manager, 42), config);
@@ -246,8 +289,14 @@ class LiftTrainingTest {
 
             long[] newMask = a.maskIndices("Linear_1");
             assertEquals(oldMask.length, newMask.length, "k must not change on refresh");
-            assertArrayEquals(effBefore, eff(a, "Linear_1", m), "a refresh must not change the effective weight");
-            assertEquals(0f, TestModels.maxAbsDiff(peft.forward(x).head(), outBefore), "a refresh must not change outputs");
+            assertArrayEquals(
+                    effBefore,
+                    eff(a, "Linear_1", m),
+                    "a refresh must not change the effective weight");
+            assertEquals(
+                    0f,
+                    TestModels.maxAbsDiff(peft.forward(x).head(), outBefore),
+                    "a refresh must not change outputs");
             float[] newM = opt.state().get(key + "/exp_avg").toFloatArray();
             float[] newV = opt.state().get(key + "/exp_avg_sq").toFloatArray();
             int[] carry = LiftMasks.carry(oldMask, newMask);
@@ -256,30 +305,47 @@ class LiftTrainingTest {
             for (int i = 0; i < carry.length; i++) {
                 if (carry[i] < 0) {
                     fresh++;
-                    assertEquals(0f, newM[i], "new entry " + newMask[i] + " must start with zero moments");
+                    assertEquals(
+                            0f,
+                            newM[i],
+                            "new entry " + newMask[i] + " must start with zero moments");
                     assertEquals(0f, newV[i]);
                 } else {
                     kept++;
-                    assertEquals(oldM[carry[i]], newM[i], "kept entry " + newMask[i] + " must keep its first moment");
+                    assertEquals(
+                            oldM[carry[i]],
+                            newM[i],
+                            "kept entry " + newMask[i] + " must keep its first moment");
                     assertEquals(oldV[carry[i]], newV[i]);
                 }
             }
             assertTrue(fresh > 0, "the mask should have moved");
-            assertTrue(a.frozenState().containsKey(LiftAdapter.PREFIX + "Linear_1" + LiftAdapter.FROZEN_INDICES),
-                    "entries that left the mask keep their values in the frozen overlay; kept " + kept);
+            assertTrue(
+                    a.frozenState()
+                            .containsKey(
+                                    LiftAdapter.PREFIX + "Linear_1" + LiftAdapter.FROZEN_INDICES),
+                    "entries that left the mask keep their values in the frozen overlay; kept "
+                            + kept);
 
             // Merge/unmerge with an overlay is exact, and the file round-trips.
-            Parameter weight = ((LiftLayer) ModuleTree.of(peft.baseModel()).get("Linear_1").block()).baseWeight();
+            Parameter weight =
+                    ((LiftLayer) ModuleTree.of(peft.baseModel()).get("Linear_1").block())
+                            .baseWeight();
             byte[] w0 = weight.getArray().toByteArray();
             adapted = peft.forward(x).head().duplicate();
             peft.merge();
             assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), adapted) < 1e-5);
             peft.unmerge();
-            assertArrayEquals(w0, weight.getArray().toByteArray(), "unmerge must restore the base weight exactly");
+            assertArrayEquals(
+                    w0,
+                    weight.getArray().toByteArray(),
+                    "unmerge must restore the base weight exactly");
             peft.save(dir);
         }
         try (PeftModel loaded = PeftModel.load(TestModels.mlp(manager, 42), dir)) {
-            assertTrue(TestModels.maxAbsDiff(loaded.forward(x).head(), adapted) <= 1e-6, "a refreshed adapter must load to the same outputs");
+            assertTrue(
+                    TestModels.maxAbsDiff(loaded.forward(x).head(), adapted) <= 1e-6,
+                    "a refreshed adapter must load to the same outputs");
         }
     }
 
@@ -294,12 +360,25 @@ class LiftTrainingTest {
             long[] swapped = idx.clone();
             swapped[0] = idx[1];
             swapped[1] = idx[0];
-            Map<String, NDArray> bad = Map.of(vKey, manager.zeros(new Shape(idx.length)), iKey, manager.create(swapped));
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> a.load(bad));
-            assertTrue(e.getMessage().contains(iKey) && e.getMessage().contains("strictly increasing"), e.getMessage());
+            Map<String, NDArray> bad =
+                    Map.of(
+                            vKey,
+                            manager.zeros(new Shape(idx.length)),
+                            iKey,
+                            manager.create(swapped));
+            IllegalArgumentException e =
+                    assertThrows(IllegalArgumentException.class, () -> a.load(bad));
+            assertTrue(
+                    e.getMessage().contains(iKey) && e.getMessage().contains("strictly increasing"),
+                    e.getMessage());
             long[] outOfRange = idx.clone();
             outOfRange[idx.length - 1] = 128;
-            Map<String, NDArray> bad2 = Map.of(vKey, manager.zeros(new Shape(idx.length)), iKey, manager.create(outOfRange));
+            Map<String, NDArray> bad2 =
+                    Map.of(
+                            vKey,
+                            manager.zeros(new Shape(idx.length)),
+                            iKey,
+                            manager.create(outOfRange));
             e = assertThrows(IllegalArgumentException.class, () -> a.load(bad2));
             assertTrue(e.getMessage().contains("outside [0, 128)"), e.getMessage());
             assertArrayEquals(idx, a.maskIndices("Linear_1"), "a refused load must change nothing");
@@ -315,36 +394,68 @@ class LiftTrainingTest {
             xs[i] = (float) random.nextGaussian();
         }
         NDArray allX = manager.create(xs, new Shape(64, 8));
-        NDArray allY = teacher.forward(new ParameterStore(manager, false), new NDList(allX), false).head().duplicate();
-        TrainingData data = new TrainingData() {
-            @Override
-            public int size() {
-                return 64;
-            }
+        NDArray allY =
+                teacher.forward(new ParameterStore(manager, false), new NDList(allX), false)
+                        .head()
+                        .duplicate();
+        TrainingData data =
+                new TrainingData() {
+                    @Override
+                    public int size() {
+                        return 64;
+                    }
 
-            @Override
-            public NDList batch(NDManager m, int[] indices) {
-                NDArray idx = m.create(indices);
-                NDList b = new NDList(allX.get(idx), allY.get(idx));
-                b.attach(m);
-                return b;
-            }
-        };
-        LiftConfig config = LiftConfig.builder().rank(2).filterRank(2).updateInterval(5).targets("Linear_1", "Linear_3").build();
+                    @Override
+                    public NDList batch(NDManager m, int[] indices) {
+                        NDArray idx = m.create(indices);
+                        NDList b = new NDList(allX.get(idx), allY.get(idx));
+                        b.attach(m);
+                        return b;
+                    }
+                };
+        LiftConfig config =
+                LiftConfig.builder()
+                        .rank(2)
+                        .filterRank(2)
+                        .updateInterval(5)
+                        .targets("Linear_1", "Linear_3")
+                        .build();
         try (PeftModel peft = PeftModel.wrap(TestModels.mlp(manager, 42), config)) {
             NDArray before = peft.forward(new NDList(allX)).head().duplicate();
-            TrainingResult result = FineTuner.builder().learningRate(0.02).schedule(io.peft4j.core.train.LrSchedule.Kind.CONSTANT)
-                    .maxSteps(20).batchSize(16).progress(false)
-                    .optimizer(() -> LiftOptimizer.forModel(peft)).build()
-                    .fit(peft, (batch, training) -> peft.forward(new NDList(batch.get(0)), training).head()
-                            .sub(batch.get(1)).square().mean(), data);
+            TrainingResult result =
+                    FineTuner.builder()
+                            .learningRate(0.02)
+                            .schedule(io.peft4j.core.train.LrSchedule.Kind.CONSTANT)
+                            .maxSteps(20)
+                            .batchSize(16)
+                            .progress(false)
+                            .optimizer(() -> LiftOptimizer.forModel(peft))
+                            .build()
+                            .fit(
+                                    peft,
+                                    (batch, training) ->
+                                            peft.forward(new NDList(batch.get(0)), training)
+                                                    .head()
+                                                    .sub(batch.get(1))
+                                                    .square()
+                                                    .mean(),
+                                    data);
             List<Float> losses = result.losses();
-            double firstFive = losses.subList(0, 5).stream().mapToDouble(Float::doubleValue).average().orElseThrow();
-            double lastFive = losses.subList(15, 20).stream().mapToDouble(Float::doubleValue).average().orElseThrow();
+            double firstFive =
+                    losses.subList(0, 5).stream()
+                            .mapToDouble(Float::doubleValue)
+                            .average()
+                            .orElseThrow();
+            double lastFive =
+                    losses.subList(15, 20).stream()
+                            .mapToDouble(Float::doubleValue)
+                            .average()
+                            .orElseThrow();
             assertTrue(lastFive < 0.8 * firstFive, "LIFT should learn: " + losses);
             LiftAdapter a = (LiftAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
             assertEquals(4, a.refreshes());
-            assertFalse(TestModels.maxAbsDiff(peft.forward(new NDList(allX)).head(), before) < 1e-4);
+            assertFalse(
+                    TestModels.maxAbsDiff(peft.forward(new NDList(allX)).head(), before) < 1e-4);
         }
     }
 }

@@ -1,15 +1,12 @@
 package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
-
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -55,33 +52,43 @@ final class LoraAdapter implements Adapter {
     @Override
     public Map<String, Parameter> parameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        layers.forEach((path, layer, w) -> {
-            if (layer instanceof LoraEmbedding) {
-                result.put(PREFIX + path + ".lora_embedding_A", w.a);
-                result.put(PREFIX + path + ".lora_embedding_B", w.b);
-            } else {
-                result.put(PREFIX + path + ".lora_A.weight", w.a);
-                result.put(PREFIX + path + ".lora_B.weight", w.b);
-                if (w.magnitude != null) {
-                    result.put(PREFIX + path + MAGNITUDE, w.magnitude);
-                }
-            }
-        });
+        layers.forEach(
+                (path, layer, w) -> {
+                    if (layer instanceof LoraEmbedding) {
+                        result.put(PREFIX + path + ".lora_embedding_A", w.a);
+                        result.put(PREFIX + path + ".lora_embedding_B", w.b);
+                    } else {
+                        result.put(PREFIX + path + ".lora_A.weight", w.a);
+                        result.put(PREFIX + path + ".lora_B.weight", w.b);
+                        if (w.magnitude != null) {
+                            result.put(PREFIX + path + MAGNITUDE, w.magnitude);
+                        }
+                    }
+                });
         return result;
     }
 
     @Override
     public Map<String, AdapterTensors.Spec> tensorSpecs() {
         Map<String, AdapterTensors.Spec> specs = new LinkedHashMap<>();
-        parameters().forEach((k, p) -> specs.put(k, AdapterTensors.Spec.weight(k, p.getArray().getShape(),
-                "r=" + config.rankFor(pathOf(k)))));
+        parameters()
+                .forEach(
+                        (k, p) ->
+                                specs.put(
+                                        k,
+                                        AdapterTensors.Spec.weight(
+                                                k,
+                                                p.getArray().getShape(),
+                                                "r=" + config.rankFor(pathOf(k)))));
         return specs;
     }
 
     @Override
     public String canonicalKey(String fileKey) {
         // peft before 0.12 and some exporters keep DoRA's magnitude as ".weight"
-        return fileKey.endsWith(MAGNITUDE + ".weight") ? fileKey.substring(0, fileKey.length() - ".weight".length()) : fileKey;
+        return fileKey.endsWith(MAGNITUDE + ".weight")
+                ? fileKey.substring(0, fileKey.length() - ".weight".length())
+                : fileKey;
     }
 
     @Override
@@ -100,38 +107,42 @@ final class LoraAdapter implements Adapter {
 
     @Override
     public void merge() {
-        layers.mergeAllOrNothing("adapter", (path, layer, w) -> {
-            NDArray w0 = layer.baseWeight().getArray();
-            NDArray delta = layer.weightDelta(w);
-            if (w.magnitude == null) {
-                return w0.add(delta);
-            }
-            NDArray norm = ((LoraLinear) layer).doraNorm(w0, w);
-            NDArray factor = w.magnitude.getArray().div(norm).reshape(-1, 1);
-            NDArray updated = w0.add(delta).mul(factor);
-            w.doraFactor = factor; // to unmerge exactly
-            factor.attach(ctx.manager());
-            return updated;
-        }, (layer, w, merged) -> {
-            merged.copyTo(layer.baseWeight().getArray());
-            w.setMerged(true);
-        });
+        layers.mergeAllOrNothing(
+                "adapter",
+                (path, layer, w) -> {
+                    NDArray w0 = layer.baseWeight().getArray();
+                    NDArray delta = layer.weightDelta(w);
+                    if (w.magnitude == null) {
+                        return w0.add(delta);
+                    }
+                    NDArray norm = ((LoraLinear) layer).doraNorm(w0, w);
+                    NDArray factor = w.magnitude.getArray().div(norm).reshape(-1, 1);
+                    NDArray updated = w0.add(delta).mul(factor);
+                    w.doraFactor = factor; // to unmerge exactly
+                    factor.attach(ctx.manager());
+                    return updated;
+                },
+                (layer, w, merged) -> {
+                    merged.copyTo(layer.baseWeight().getArray());
+                    w.setMerged(true);
+                });
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged((path, layer, w) -> {
-            NDArray weight = layer.baseWeight().getArray();
-            NDArray delta = layer.weightDelta(w);
-            if (w.magnitude != null) {
-                weight.divi(w.doraFactor);
-                w.doraFactor.close();
-                w.doraFactor = null;
-            }
-            weight.subi(delta);
-            delta.close();
-            w.setMerged(false);
-        });
+        layers.forEachMerged(
+                (path, layer, w) -> {
+                    NDArray weight = layer.baseWeight().getArray();
+                    NDArray delta = layer.weightDelta(w);
+                    if (w.magnitude != null) {
+                        weight.divi(w.doraFactor);
+                        w.doraFactor.close();
+                        w.doraFactor = null;
+                    }
+                    weight.subi(delta);
+                    delta.close();
+                    w.setMerged(false);
+                });
     }
 
     @Override

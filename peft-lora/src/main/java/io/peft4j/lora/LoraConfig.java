@@ -9,12 +9,10 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
-
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.PatternValues;
-
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -22,8 +20,8 @@ import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * LoRA's configuration, field for field Hugging Face peft's {@code LoraConfig} where we support
- * the feature: {@code y = W x + s * B A dropout(x)}, {@code s = alpha / r} (rsLoRA: {@code alpha /
+ * LoRA's configuration, field for field Hugging Face peft's {@code LoraConfig} where we support the
+ * feature: {@code y = W x + s * B A dropout(x)}, {@code s = alpha / r} (rsLoRA: {@code alpha /
  * sqrt(r)}). Defaults as peft: r 8, alpha 8, dropout 0.
  */
 public final class LoraConfig extends TargetedConfig {
@@ -32,11 +30,23 @@ public final class LoraConfig extends TargetedConfig {
     public static final String PEFT_TYPE = "LORA";
 
     /** Keys of peft's LoraConfig that we read and honour. */
-    private static final Set<String> KNOWN = ConfigJson.targetedKeys(
-            "r", "lora_alpha", "lora_dropout", "rank_pattern", "alpha_pattern", "use_rslora",
-            "use_dora", "init_lora_weights", "bias", "fan_in_fan_out", "revision");
+    private static final Set<String> KNOWN =
+            ConfigJson.targetedKeys(
+                    "r",
+                    "lora_alpha",
+                    "lora_dropout",
+                    "rank_pattern",
+                    "alpha_pattern",
+                    "use_rslora",
+                    "use_dora",
+                    "init_lora_weights",
+                    "bias",
+                    "fan_in_fan_out",
+                    "revision");
+
     /** Keys peft writes whose default value changes nothing here; a non-default is refused. */
     private static final Map<String, JsonElement> HARMLESS_AT_DEFAULT = harmlessDefaults();
+
     /** {@link #KNOWN} and {@link #HARMLESS_AT_DEFAULT}: the keys that draw no warning. */
     private static final Set<String> NO_WARNING = Sets.union(KNOWN, HARMLESS_AT_DEFAULT.keySet());
 
@@ -152,7 +162,8 @@ public final class LoraConfig extends TargetedConfig {
     }
 
     /**
-     * The alpha of the module at {@code path}: its {@code alpha_pattern} entry, else {@link #alpha()}.
+     * The alpha of the module at {@code path}: its {@code alpha_pattern} entry, else {@link
+     * #alpha()}.
      *
      * @param path the module's dotted path
      * @return its alpha
@@ -183,8 +194,13 @@ public final class LoraConfig extends TargetedConfig {
         j.add("init_lora_weights", initJson());
         j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
         j.addProperty("lora_dropout", dropout);
-        // peft's LoraConfig writes null for no modules_to_save, where the other methods leave it out
-        j.add("modules_to_save", modulesToSave().isEmpty() ? JsonNull.INSTANCE : ConfigJson.strings(modulesToSave()));
+        // peft's LoraConfig writes null for no modules_to_save, where the other methods leave it
+        // out
+        j.add(
+                "modules_to_save",
+                modulesToSave().isEmpty()
+                        ? JsonNull.INSTANCE
+                        : ConfigJson.strings(modulesToSave()));
         j.addProperty("r", rank);
         j.add("rank_pattern", mapJson(rankPattern));
         j.add("revision", JsonNull.INSTANCE);
@@ -192,7 +208,8 @@ public final class LoraConfig extends TargetedConfig {
         j.addProperty("use_rslora", useRslora);
         JsonObject out = sortedJson(j);
         if (targets().layersPattern().size() == 1) {
-            // peft's LoraConfig takes a lone layers_pattern as a string: write it back the way it came
+            // peft's LoraConfig takes a lone layers_pattern as a string: write it back the way it
+            // came
             out.addProperty("layers_pattern", targets().layersPattern().get(0));
         }
         return out;
@@ -207,7 +224,8 @@ public final class LoraConfig extends TargetedConfig {
             case RANDOM:
                 return new JsonPrimitive(false);
             case PISSA:
-                return new JsonPrimitive(pissaIterations > 0 ? "pissa_niter_" + pissaIterations : "pissa");
+                return new JsonPrimitive(
+                        pissaIterations > 0 ? "pissa_niter_" + pissaIterations : "pissa");
             default:
                 throw new AssertionError(init);
         }
@@ -233,12 +251,24 @@ public final class LoraConfig extends TargetedConfig {
         }
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
-            ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern").entrySet().forEach(e -> b.rankPattern(e.getKey(),
-                    ConfigJson.intValue(e.getValue(), "rank_pattern." + e.getKey())));
+            ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern")
+                    .entrySet()
+                    .forEach(
+                            e ->
+                                    b.rankPattern(
+                                            e.getKey(),
+                                            ConfigJson.intValue(
+                                                    e.getValue(), "rank_pattern." + e.getKey())));
         }
         if (has(j, "alpha_pattern")) {
-            ConfigJson.objectValue(j.get("alpha_pattern"), "alpha_pattern").entrySet()
-                    .forEach(e -> b.alphaPattern(e.getKey(), ConfigJson.floatValue(e.getValue(), "alpha_pattern." + e.getKey())));
+            ConfigJson.objectValue(j.get("alpha_pattern"), "alpha_pattern")
+                    .entrySet()
+                    .forEach(
+                            e ->
+                                    b.alphaPattern(
+                                            e.getKey(),
+                                            ConfigJson.floatValue(
+                                                    e.getValue(), "alpha_pattern." + e.getKey())));
         }
         if (has(j, "use_rslora")) {
             b.useRslora(ConfigJson.boolValue(j.get("use_rslora"), "use_rslora"));
@@ -253,7 +283,8 @@ public final class LoraConfig extends TargetedConfig {
             throw new IllegalArgumentException(
                     "bias=\"" + j.get("bias").getAsString() + "\" is not supported; only \"none\"");
         }
-        if (has(j, "fan_in_fan_out") && ConfigJson.boolValue(j.get("fan_in_fan_out"), "fan_in_fan_out")) {
+        if (has(j, "fan_in_fan_out")
+                && ConfigJson.boolValue(j.get("fan_in_fan_out"), "fan_in_fan_out")) {
             throw new IllegalArgumentException(
                     "fan_in_fan_out=true (GPT-2 Conv1D weights) is not supported");
         }
@@ -261,8 +292,13 @@ public final class LoraConfig extends TargetedConfig {
             JsonElement v = j.get(e.getKey());
             if (v != null && !v.isJsonNull() && !v.equals(e.getValue())) {
                 throw new IllegalArgumentException(
-                        "\"" + e.getKey() + "\": " + v + " is not supported by peft4j's LoRA (only "
-                                + e.getValue() + " or null)");
+                        "\""
+                                + e.getKey()
+                                + "\": "
+                                + v
+                                + " is not supported by peft4j's LoRA (only "
+                                + e.getValue()
+                                + " or null)");
             }
         }
         ConfigJson.warnUnknown(j, NO_WARNING, "LoRA", warnings);
@@ -280,10 +316,13 @@ public final class LoraConfig extends TargetedConfig {
         } else if (s.equals("pissa")) {
             b.init(LoraInit.PISSA).pissaIterations(0);
         } else if (s.startsWith("pissa_niter_")) {
-            b.init(LoraInit.PISSA).pissaIterations(Integer.parseInt(s.substring("pissa_niter_".length())));
+            b.init(LoraInit.PISSA)
+                    .pissaIterations(Integer.parseInt(s.substring("pissa_niter_".length())));
         } else {
             throw new IllegalArgumentException(
-                    "init_lora_weights=\"" + s + "\" is not supported; expected true, false,"
+                    "init_lora_weights=\""
+                            + s
+                            + "\" is not supported; expected true, false,"
                             + " \"gaussian\", \"pissa\" or \"pissa_niter_N\"");
         }
     }
@@ -322,11 +361,18 @@ public final class LoraConfig extends TargetedConfig {
             return false;
         }
         LoraConfig c = (LoraConfig) o;
-        return rank == c.rank && alpha == c.alpha && dropout == c.dropout
-                && targets().equals(c.targets()) && useRslora == c.useRslora && useDora == c.useDora
-                && init == c.init && pissaIterations == c.pissaIterations
-                && rankPattern.equals(c.rankPattern) && alphaPattern.equals(c.alphaPattern)
-                && modulesToSave().equals(c.modulesToSave()) && Objects.equals(taskType(), c.taskType());
+        return rank == c.rank
+                && alpha == c.alpha
+                && dropout == c.dropout
+                && targets().equals(c.targets())
+                && useRslora == c.useRslora
+                && useDora == c.useDora
+                && init == c.init
+                && pissaIterations == c.pissaIterations
+                && rankPattern.equals(c.rankPattern)
+                && alphaPattern.equals(c.alphaPattern)
+                && modulesToSave().equals(c.modulesToSave())
+                && Objects.equals(taskType(), c.taskType());
     }
 
     @Override
@@ -377,7 +423,8 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alpha(float alpha) {
-            Preconditions.checkArgument(Float.isFinite(alpha), "lora_alpha must be finite, got %s", alpha);
+            Preconditions.checkArgument(
+                    Float.isFinite(alpha), "lora_alpha must be finite, got %s", alpha);
             this.alpha = alpha;
             return this;
         }
@@ -448,7 +495,8 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder rankPattern(String pattern, int rank) {
-            Preconditions.checkArgument(rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
+            Preconditions.checkArgument(
+                    rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
             rankPattern.put(pattern, rank);
             return this;
         }
@@ -461,7 +509,11 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alphaPattern(String pattern, float alpha) {
-            Preconditions.checkArgument(Float.isFinite(alpha), "alpha_pattern '%s' alpha must be finite, got %s", pattern, alpha);
+            Preconditions.checkArgument(
+                    Float.isFinite(alpha),
+                    "alpha_pattern '%s' alpha must be finite, got %s",
+                    pattern,
+                    alpha);
             alphaPattern.put(pattern, alpha);
             return this;
         }

@@ -5,7 +5,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 
@@ -40,14 +39,18 @@ public final class LoraEmbedding extends LoraLayer {
     NDArray delta(Weights w, NDArray ids, NDArray baseOut, ParameterStore ps, boolean training) {
         NDArray a = ps.getValue(w.a, baseOut.getDevice(), training);
         NDArray b = ps.getValue(w.b, baseOut.getDevice(), training);
-        NDArray afterA = Embedding.embedding(ids, a.transpose(), ai.djl.ndarray.types.SparseFormat.DENSE).head(); // (..., r)
+        NDArray afterA =
+                Embedding.embedding(ids, a.transpose(), ai.djl.ndarray.types.SparseFormat.DENSE)
+                        .head(); // (..., r)
         return Scalars.mul(afterA.matMul(b.transpose()), w.scaling);
     }
 
     @Override
     NDArray weightDelta(Weights w) {
-        try (NDArray product = w.b.getArray().matMul(w.a.getArray()); NDArray transposed = product.transpose()) {
-            return Scalars.mul(transposed, w.scaling); // intermediates freed: see LoraLinear.weightDelta
+        try (NDArray product = w.b.getArray().matMul(w.a.getArray());
+                NDArray transposed = product.transpose()) {
+            return Scalars.mul(
+                    transposed, w.scaling); // intermediates freed: see LoraLinear.weightDelta
         }
     }
 }

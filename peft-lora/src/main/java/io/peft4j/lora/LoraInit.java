@@ -7,13 +7,13 @@ public enum LoraInit {
     /** A ~ N(0, (1/r)^2), B = 0. */
     GAUSSIAN,
     /**
-     * PiSSA: A and B from the top-r singular triplets of W, and W replaced by the residual
-     * {@code W - s B A}, so the start is still exact. The saved adapter needs that residual base.
+     * PiSSA: A and B from the top-r singular triplets of W, and W replaced by the residual {@code W
+     * - s B A}, so the start is still exact. The saved adapter needs that residual base.
      */
     PISSA,
     /**
-     * {@code init_lora_weights=false}: A and B both random, so the adapter changes the outputs
-     * from the start. For tests and debugging, as in Hugging Face peft.
+     * {@code init_lora_weights=false}: A and B both random, so the adapter changes the outputs from
+     * the start. For tests and debugging, as in Hugging Face peft.
      */
     RANDOM
 }

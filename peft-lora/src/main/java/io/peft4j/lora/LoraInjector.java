@@ -7,14 +7,12 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import io.peft4j.core.linalg.RandomizedSvd;
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.Modules;
-
 import java.util.List;
 import java.util.Random;
 
@@ -34,19 +32,43 @@ final class LoraInjector {
             checkSupported(node, config);
             Shape w = weightShape(node.block());
             if (w != null && w.dimension() == 2) {
-                String what = "LoRA r=" + config.rankFor(node.path()) + " on '" + node.path() + "' " + w;
-                elements = AdapterBudget.sum("LoRA adapter", elements,
-                        AdapterBudget.product(what, config.rankFor(node.path()), w.get(0) + w.get(1)));
+                String what =
+                        "LoRA r=" + config.rankFor(node.path()) + " on '" + node.path() + "' " + w;
+                elements =
+                        AdapterBudget.sum(
+                                "LoRA adapter",
+                                elements,
+                                AdapterBudget.product(
+                                        what, config.rankFor(node.path()), w.get(0) + w.get(1)));
             }
         }
         // checked before anything is allocated: ranks from a file must not exhaust memory
-        AdapterBudget.check("LoRA adapter '" + name + "' (r=" + config.rank() + " on " + targets.size() + " modules)",
-                elements, ctx.root());
+        AdapterBudget.check(
+                "LoRA adapter '"
+                        + name
+                        + "' (r="
+                        + config.rank()
+                        + " on "
+                        + targets.size()
+                        + " modules)",
+                elements,
+                ctx.root());
         LoraAdapter adapter = new LoraAdapter(ctx, config, name);
         try {
             for (ModuleNode node : targets) {
-                LoraLayer layer = adapter.layers().attach(node, LoraLayer.class, base -> wrap(base, ctx),
-                        l -> createWeights(ctx.manager(), l, node.path(), config, name));
+                LoraLayer layer =
+                        adapter.layers()
+                                .attach(
+                                        node,
+                                        LoraLayer.class,
+                                        base -> wrap(base, ctx),
+                                        l ->
+                                                createWeights(
+                                                        ctx.manager(),
+                                                        l,
+                                                        node.path(),
+                                                        config,
+                                                        name));
                 if (config.init() == LoraInit.PISSA) {
                     applyPissa(layer, adapter.layers().entry(node.path()), config);
                 }
@@ -67,7 +89,10 @@ final class LoraInjector {
         if (table != null) {
             return table.getArray().getShape();
         }
-        Parameter w = b.getDirectParameters().contains("weight") ? b.getDirectParameters().get("weight") : null;
+        Parameter w =
+                b.getDirectParameters().contains("weight")
+                        ? b.getDirectParameters().get("weight")
+                        : null;
         return w != null && w.isInitialized() ? w.getArray().getShape() : null;
     }
 
@@ -75,7 +100,8 @@ final class LoraInjector {
         Block b = node.block();
         if (AdapterLayers.wrapperAt(node, LoraLayer.class) != null) {
             if (config.useDora() && !(b instanceof LoraLinear)) {
-                throw new IllegalArgumentException("DoRA is only supported on Linear; '" + node.path() + "' is an embedding");
+                throw new IllegalArgumentException(
+                        "DoRA is only supported on Linear; '" + node.path() + "' is an embedding");
             }
             return;
         }
@@ -88,12 +114,18 @@ final class LoraInjector {
                         "DoRA is only supported on Linear; '" + node.path() + "' is an embedding");
             }
             if (config.init() == LoraInit.PISSA) {
-                throw new IllegalArgumentException("PiSSA init is only supported on Linear; '" + node.path() + "' is an embedding");
+                throw new IllegalArgumentException(
+                        "PiSSA init is only supported on Linear; '"
+                                + node.path()
+                                + "' is an embedding");
             }
             return;
         }
         throw new IllegalArgumentException(
-                "Target module '" + node.path() + "' is a " + b.getClass().getName()
+                "Target module '"
+                        + node.path()
+                        + "' is a "
+                        + b.getClass().getName()
                         + "; LoRA supports ai.djl.nn.core.Linear and embeddings. Narrow target_modules.");
     }
 
@@ -111,13 +143,21 @@ final class LoraInjector {
         long largest = Math.max(weightShape.get(0), weightShape.get(1));
         if (r > largest) {
             // checked before allocating: an absurd rank from a file must not exhaust memory
-            throw new IllegalArgumentException("LoRA rank r=" + r + " for '" + path + "' exceeds the module's dimensions "
-                    + weightShape + "; expected r <= " + largest);
+            throw new IllegalArgumentException(
+                    "LoRA rank r="
+                            + r
+                            + " for '"
+                            + path
+                            + "' exceeds the module's dimensions "
+                            + weightShape
+                            + "; expected r <= "
+                            + largest);
         }
         float scaling = config.scalingFor(path);
         NDArray w0 = layer.baseWeight().getArray();
         DataType dtype = w0.getDataType();
-        Random random = new Random(config.seed() * 1_000_003L + path.hashCode() * 31L + name.hashCode());
+        Random random =
+                new Random(config.seed() * 1_000_003L + path.hashCode() * 31L + name.hashCode());
         Parameter a;
         Parameter b;
         Parameter magnitude = null;
@@ -145,8 +185,12 @@ final class LoraInjector {
             if (config.useDora()) {
                 LoraLayer.Weights tmp = new LoraLayer.Weights(a, b, null, scaling, 0);
                 NDArray norm = lin.doraNorm(w0, tmp);
-                magnitude = Parameter.builder().setName("lora_magnitude_vector." + name)
-                        .setType(Parameter.Type.WEIGHT).optArray(norm).build();
+                magnitude =
+                        Parameter.builder()
+                                .setName("lora_magnitude_vector." + name)
+                                .setType(Parameter.Type.WEIGHT)
+                                .optArray(norm)
+                                .build();
                 norm.attach(manager);
                 norm.setRequiresGradient(true);
             }
@@ -154,8 +198,10 @@ final class LoraInjector {
             LoraEmbedding emb = (LoraEmbedding) layer;
             long vocab = emb.vocabSize();
             long dim = emb.embeddingDim();
-            float[] aValues = config.init() == LoraInit.RANDOM
-                    ? gaussian(random, r * vocab, 1.0) : new float[(int) (r * vocab)];
+            float[] aValues =
+                    config.init() == LoraInit.RANDOM
+                            ? gaussian(random, r * vocab, 1.0)
+                            : new float[(int) (r * vocab)];
             float[] bValues = gaussian(random, dim * r, 1.0);
             a = param(manager, "lora_embedding_A." + name, aValues, new Shape(r, vocab), w0);
             b = param(manager, "lora_embedding_B." + name, bValues, new Shape(dim, r), w0);
@@ -163,13 +209,19 @@ final class LoraInjector {
         return new LoraLayer.Weights(a, b, magnitude, scaling, config.dropout());
     }
 
-    private static Parameter param(NDManager manager, String name, float[] values, Shape shape, NDArray like) {
+    private static Parameter param(
+            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
         NDArray array = manager.create(values, shape).toDevice(like.getDevice(), false);
         if (array.getDataType() != like.getDataType()) {
             array = array.toType(like.getDataType(), false);
         }
         array.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(array).build();
+        Parameter p =
+                Parameter.builder()
+                        .setName(name)
+                        .setType(Parameter.Type.WEIGHT)
+                        .optArray(array)
+                        .build();
         array.setRequiresGradient(true);
         return p;
     }
@@ -182,7 +234,8 @@ final class LoraInjector {
         try (NDManager scratch = weight.getManager().newSubManager()) {
             NDArray wf = weight.toType(DataType.FLOAT32, true);
             wf.attach(scratch);
-            try (RandomizedSvd.Result svd = RandomizedSvd.compute(wf, r, Math.max(8, r), iterations, config.seed())) {
+            try (RandomizedSvd.Result svd =
+                    RandomizedSvd.compute(wf, r, Math.max(8, r), iterations, config.seed())) {
                 NDArray sqrtS = svd.s().div(w.scaling).sqrt(); // (r)
                 NDArray b = svd.u().mul(sqrtS.reshape(1, r)); // (out, r)
                 NDArray a = svd.vt().mul(sqrtS.reshape(r, 1)); // (r, in)

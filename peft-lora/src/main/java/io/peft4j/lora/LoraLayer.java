@@ -6,16 +6,14 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-
 import java.util.List;
 
 /**
  * A module with LoRA adapters: it runs the base module, then adds the active adapter's low-rank
- * delta. Holds any number of named adapters, like peft's {@code LoraLayer}. Subclasses say what
- * the delta of one adapter is for their kind of base module.
+ * delta. Holds any number of named adapters, like peft's {@code LoraLayer}. Subclasses say what the
+ * delta of one adapter is for their kind of base module.
  */
 public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
 
@@ -72,26 +70,45 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
     }
 
     @Override
-    protected NDList forwardWith(Weights w, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardWith(
+            Weights w,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
         NDList out = baseLayer().forward(ps, inputs, training, params);
         return withHead(out, addDelta(w, inputs.head(), out.head(), null, ps, training));
     }
 
     @Override
-    protected NDArray blendIn(Weights w, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+    protected NDArray blendIn(
+            Weights w,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         return addDelta(w, x, y, rowMask, ps, training);
     }
 
     /** The adapter's contribution to the output, given the input and the base output. */
-    abstract NDArray delta(Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training);
+    abstract NDArray delta(
+            Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training);
 
     /**
      * {@code baseOut + delta}, or {@code baseOut + delta * rowMask} when a 0/1 mask (batch, 1, ...)
-     * selects the samples of a mixed batch. A subclass may fuse the sum into the delta's last op
-     * to save full-size temporaries; both paths then round alike, so a mixed batch still equals
-     * the per-sample runs.
+     * selects the samples of a mixed batch. A subclass may fuse the sum into the delta's last op to
+     * save full-size temporaries; both paths then round alike, so a mixed batch still equals the
+     * per-sample runs.
      */
-    NDArray addDelta(Weights w, NDArray x, NDArray baseOut, NDArray rowMask, ParameterStore ps, boolean training) {
+    NDArray addDelta(
+            Weights w,
+            NDArray x,
+            NDArray baseOut,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         NDArray delta = delta(w, x, baseOut, ps, training);
         return baseOut.add(rowMask == null ? delta : delta.mul(rowMask));
     }

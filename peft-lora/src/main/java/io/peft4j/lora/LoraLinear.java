@@ -10,13 +10,12 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 
 /**
- * LoRA on a {@link Linear}: {@code y = W x + b + s B A dropout(x)}; with DoRA, {@code y = (m /
- * ||W + sBA||) (W + sBA) x + b}, computed as peft does so the norm carries no gradient.
+ * LoRA on a {@link Linear}: {@code y = W x + b + s B A dropout(x)}; with DoRA, {@code y = (m / ||W
+ * + sBA||) (W + sBA) x + b}, computed as peft does so the norm carries no gradient.
  */
 public final class LoraLinear extends LoraLayer {
 
@@ -46,11 +45,16 @@ public final class LoraLinear extends LoraLayer {
      * an (out, in) update, instead of the base GEMM plus a second pass over the (tokens, in) input
      * and a second (tokens, out) output. Worth it when the tokens outnumber {@code in out / (in +
      * out)} twice over (4096 tokens through MiniLM's 384x384 projections: the model's unmerged
-     * forward went from 1.06-1.16x of the base's to 1.00-1.02x, peft-bench MiniLmLoraFigures). Training keeps the unmerged path (it would otherwise pay the full weight-gradient GEMM
-     * LoRA exists to avoid), as do DoRA, dropout and mixed batches. Same sum up to float rounding.
+     * forward went from 1.06-1.16x of the base's to 1.00-1.02x, peft-bench MiniLmLoraFigures).
+     * Training keeps the unmerged path (it would otherwise pay the full weight-gradient GEMM LoRA
+     * exists to avoid), as do DoRA, dropout and mixed batches. Same sum up to float rounding.
      */
     @Override
-    protected NDList forwardWith(Weights w, ParameterStore ps, NDList inputs, boolean training,
+    protected NDList forwardWith(
+            Weights w,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
             PairList<String, Object> params) {
         NDArray x = inputs.head();
         if (training || w.magnitude != null || inputs.size() != 1 || !foldIsCheaper(x)) {
@@ -66,7 +70,10 @@ public final class LoraLinear extends LoraLayer {
         ba.attach(x.getManager());
         NDArray effective = Scalars.mul(ba, w.scaling).add(w0);
         Parameter bias = baseLayer().getDirectParameters().get("bias");
-        NDArray biasArr = bias == null || !bias.isInitialized() ? null : ps.getValue(bias, x.getDevice(), false);
+        NDArray biasArr =
+                bias == null || !bias.isInitialized()
+                        ? null
+                        : ps.getValue(bias, x.getDevice(), false);
         return Linear.linear(x, effective, biasArr);
     }
 
@@ -103,13 +110,19 @@ public final class LoraLinear extends LoraLayer {
 
     /**
      * Plain LoRA as one fused op: {@code addmm(y, s (x A^T), B^T)} (with a mixed batch's row mask
-     * applied to the small {@code s x A^T}). The scaling goes on the
-     * (tokens, r) activation instead of the (tokens, out) product, and the base output is the
-     * GEMM's bias, so no (tokens, out) temporary is made besides the result (3 small ops instead
-     * of 4 with two full-size temporaries; the same sum up to float rounding).
+     * applied to the small {@code s x A^T}). The scaling goes on the (tokens, r) activation instead
+     * of the (tokens, out) product, and the base output is the GEMM's bias, so no (tokens, out)
+     * temporary is made besides the result (3 small ops instead of 4 with two full-size
+     * temporaries; the same sum up to float rounding).
      */
     @Override
-    NDArray addDelta(Weights w, NDArray x, NDArray baseOut, NDArray rowMask, ParameterStore ps, boolean training) {
+    NDArray addDelta(
+            Weights w,
+            NDArray x,
+            NDArray baseOut,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         if (w.magnitude != null) {
             return super.addDelta(w, x, baseOut, rowMask, ps, training);
         }
@@ -130,7 +143,12 @@ public final class LoraLinear extends LoraLayer {
         // libtorch's linear takes a bias that broadcasts to the 2-D GEMM output only: fold the
         // leading dimensions, then restore them (views, no copies, on contiguous arrays).
         long out = outShape.get(outShape.dimension() - 1);
-        NDArray y2 = Linear.linear(h.reshape(-1, h.getShape().get(h.getShape().dimension() - 1)), b, baseOut.reshape(-1, out)).head();
+        NDArray y2 =
+                Linear.linear(
+                                h.reshape(-1, h.getShape().get(h.getShape().dimension() - 1)),
+                                b,
+                                baseOut.reshape(-1, out))
+                        .head();
         return y2.reshape(outShape);
     }
 
@@ -139,13 +157,18 @@ public final class LoraLinear extends LoraLayer {
      * intermediates are freed here.
      */
     NDArray doraNorm(NDArray w0, Weights w) {
-        try (NDArray delta = weightDelta(w); NDArray full = delta.add(w0); NDArray squares = full.square();
+        try (NDArray delta = weightDelta(w);
+                NDArray full = delta.add(w0);
+                NDArray squares = full.square();
                 NDArray sums = squares.sum(new int[] {1})) {
             return sums.sqrt();
         }
     }
 
-    /** {@code s B A}, in the manager of the adapter's weights; the product before scaling is freed here. */
+    /**
+     * {@code s B A}, in the manager of the adapter's weights; the product before scaling is freed
+     * here.
+     */
     @Override
     NDArray weightDelta(Weights w) {
         try (NDArray product = w.b.getArray().matMul(w.a.getArray())) {

@@ -7,25 +7,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.lora.LoraConfig;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
- * An adapter folder is replaced as a whole: a save that fails between its two files (injected),
- * or a process that dies between the renames of the swap, leaves one complete save that loads with
- * its own config.
+ * An adapter folder is replaced as a whole: a save that fails between its two files (injected), or
+ * a process that dies between the renames of the swap, leaves one complete save that loads with its
+ * own config.
  */
 class AdapterFolderSwapTest {
 
@@ -42,12 +39,26 @@ class AdapterFolderSwapTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             save(manager, dir, 4, 16, 0.25f, null);
             Files.writeString(dir.resolve("loss.csv"), "step,loss\n");
-            IOException e = assertThrows(IOException.class, () -> save(manager, dir, 16, 64, 0.5f, d -> {
-                throw new IOException("injected: disk full writing " + d.resolve(AdapterFiles.CONFIG_FILE));
-            }));
+            IOException e =
+                    assertThrows(
+                            IOException.class,
+                            () ->
+                                    save(
+                                            manager,
+                                            dir,
+                                            16,
+                                            64,
+                                            0.5f,
+                                            d -> {
+                                                throw new IOException(
+                                                        "injected: disk full writing "
+                                                                + d.resolve(
+                                                                        AdapterFiles.CONFIG_FILE));
+                                            }));
             assertTrue(e.getMessage().contains("injected"), e.getMessage());
             assertLoads(manager, dir, 4, 16, 0.25f);
-            assertEquals("step,loss\n", Files.readString(dir.resolve("loss.csv")), "other files stay");
+            assertEquals(
+                    "step,loss\n", Files.readString(dir.resolve("loss.csv")), "other files stay");
             assertEquals(List.of("adapter"), names(tmp), "no sibling left behind");
             // and the next save goes through, keeping the other files
             save(manager, dir, 16, 64, 0.5f, null);
@@ -75,7 +86,8 @@ class AdapterFolderSwapTest {
             assertTrue(Files.exists(x.resolve("training_run.json")), "other files carried over");
             assertFalse(Files.exists(tmp.resolve(".x1.old")));
 
-            // killed while writing .X.new (X untouched): the old save stays, the partial new one goes
+            // killed while writing .X.new (X untouched): the old save stays, the partial new one
+            // goes
             Path y = tmp.resolve("x2");
             copy(old, y);
             copy(fresh, tmp.resolve(".x2.new"));
@@ -100,21 +112,26 @@ class AdapterFolderSwapTest {
     void namedAdaptersAreSavedAndLoadedWithTheirFolder() throws Exception {
         Path dir = tmp.resolve("multi");
         try (NDManager manager = NDManager.newBaseManager();
-                PeftModel peft = PeftModel.wrap(TestModels.transformer(manager, 1), config(4, 16))) {
+                PeftModel peft =
+                        PeftModel.wrap(TestModels.transformer(manager, 1), config(4, 16))) {
             peft.addAdapter("second", config(16, 64));
             fill(peft, 0.25f);
             peft.save(dir);
             peft.deleteAdapter("second");
             peft.addAdapter("second", config(8, 32));
-            AdapterFiles.betweenFiles = d -> {
-                if (d.getFileName().toString().equals("second")) {
-                    throw new IOException("injected");
-                }
-            };
+            AdapterFiles.betweenFiles =
+                    d -> {
+                        if (d.getFileName().toString().equals("second")) {
+                            throw new IOException("injected");
+                        }
+                    };
             assertThrows(IOException.class, () -> peft.save(dir));
             AdapterFiles.betweenFiles = d -> {};
             try (PeftModel loaded = PeftModel.load(TestModels.transformer(manager, 1), dir)) {
-                assertEquals(16, ((LoraConfig) loaded.config("second")).rank(), "the old named adapter, whole");
+                assertEquals(
+                        16,
+                        ((LoraConfig) loaded.config("second")).rank(),
+                        "the old named adapter, whole");
             }
             assertEquals(List.of("multi"), names(tmp));
         }
@@ -132,9 +149,16 @@ class AdapterFolderSwapTest {
         }
     }
 
-    private static void save(NDManager manager, Path dir, int rank, float alpha, float value,
-            io.peft4j.core.io.IoConsumer<Path> fault) throws IOException {
-        try (PeftModel peft = PeftModel.wrap(TestModels.transformer(manager, 1), config(rank, alpha))) {
+    private static void save(
+            NDManager manager,
+            Path dir,
+            int rank,
+            float alpha,
+            float value,
+            io.peft4j.core.io.IoConsumer<Path> fault)
+            throws IOException {
+        try (PeftModel peft =
+                PeftModel.wrap(TestModels.transformer(manager, 1), config(rank, alpha))) {
             fill(peft, value);
             if (fault != null) {
                 AdapterFiles.betweenFiles = fault;
@@ -147,7 +171,8 @@ class AdapterFolderSwapTest {
         }
     }
 
-    private static void assertLoads(NDManager manager, Path dir, int rank, float alpha, float value) throws IOException {
+    private static void assertLoads(NDManager manager, Path dir, int rank, float alpha, float value)
+            throws IOException {
         try (PeftModel loaded = PeftModel.load(TestModels.transformer(manager, 1), dir)) {
             LoraConfig c = (LoraConfig) loaded.config(PeftModel.DEFAULT_ADAPTER);
             assertEquals(rank, c.rank());

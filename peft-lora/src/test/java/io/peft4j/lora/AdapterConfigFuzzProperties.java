@@ -6,12 +6,17 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleTree;
-
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.stream.Stream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.Combinators;
@@ -19,18 +24,11 @@ import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 
-import java.io.IOException;
-import java.time.Duration;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.stream.Stream;
-
 /**
- * Fuzzes adapter_config.json: mutations of a valid file either load or fail with an IOException
- * or IllegalArgumentException naming the file, never another exception, and a failed load leaves
- * the model without adapters. 1,000 cases in CI (junit-platform.properties); {@code -Djqwik.tries.default=10000} for the long profile.
+ * Fuzzes adapter_config.json: mutations of a valid file either load or fail with an IOException or
+ * IllegalArgumentException naming the file, never another exception, and a failed load leaves the
+ * model without adapters. 1,000 cases in CI (junit-platform.properties); {@code
+ * -Djqwik.tries.default=10000} for the long profile.
  */
 class AdapterConfigFuzzProperties {
 
@@ -43,8 +41,14 @@ class AdapterConfigFuzzProperties {
         }
         Path dir = Files.createTempDirectory("peft4j-fuzz-valid");
         try (NDManager manager = NDManager.newBaseManager();
-                PeftModel peft = PeftModel.wrap(TestModels.transformer(manager, 1),
-                        LoraConfig.builder().rank(2).alpha(4).targets("q_proj", "v_proj").build())) {
+                PeftModel peft =
+                        PeftModel.wrap(
+                                TestModels.transformer(manager, 1),
+                                LoraConfig.builder()
+                                        .rank(2)
+                                        .alpha(4)
+                                        .targets("q_proj", "v_proj")
+                                        .build())) {
             peft.save(dir);
         }
         validConfig = Files.readAllBytes(dir.resolve("adapter_config.json"));
@@ -57,8 +61,11 @@ class AdapterConfigFuzzProperties {
 
     @Provide
     Arbitrary<Mutation> mutations() {
-        return Combinators.combine(Arbitraries.integers().between(0, 7), Arbitraries.doubles().between(0, 1),
-                Arbitraries.integers().between(0, 255)).as(Mutation::new);
+        return Combinators.combine(
+                        Arbitraries.integers().between(0, 7),
+                        Arbitraries.doubles().between(0, 1),
+                        Arbitraries.integers().between(0, 255))
+                .as(Mutation::new);
     }
 
     static byte[] mutate(byte[] valid, Mutation m) {
@@ -67,26 +74,40 @@ class AdapterConfigFuzzProperties {
         switch (m.kind()) {
             case 0: // truncate
                 return java.util.Arrays.copyOf(valid, at);
-            case 1: { // flip one byte
-                byte[] b = valid.clone();
-                b[Math.min(at, b.length - 1)] ^= (byte) (m.value() | 1);
-                return b;
-            }
+            case 1:
+                { // flip one byte
+                    byte[] b = valid.clone();
+                    b[Math.min(at, b.length - 1)] ^= (byte) (m.value() | 1);
+                    return b;
+                }
             case 2: // deep nesting
-                return ("{\"peft_type\":\"LORA\",\"r\":" + "[".repeat(5000 + m.value()) + "]".repeat(5000 + m.value()) + "}")
+                return ("{\"peft_type\":\"LORA\",\"r\":"
+                                + "[".repeat(5000 + m.value())
+                                + "]".repeat(5000 + m.value())
+                                + "}")
                         .getBytes(StandardCharsets.UTF_8);
             case 3: // huge or negative rank
-                return text.replace("\"r\": 2", "\"r\": " + (m.value() % 2 == 0 ? "99999999999" : "-" + m.value()))
+                return text.replace(
+                                "\"r\": 2",
+                                "\"r\": " + (m.value() % 2 == 0 ? "99999999999" : "-" + m.value()))
                         .getBytes(StandardCharsets.UTF_8);
             case 4: // wrong types
-                return text.replace("\"lora_alpha\": 4", "\"lora_alpha\": " + (m.value() % 2 == 0 ? "\"four\"" : "[4]"))
-                        .replace("\"target_modules\": [", m.value() % 3 == 0 ? "\"target_modules\": {\"a\":[" : "\"target_modules\": [")
+                return text.replace(
+                                "\"lora_alpha\": 4",
+                                "\"lora_alpha\": " + (m.value() % 2 == 0 ? "\"four\"" : "[4]"))
+                        .replace(
+                                "\"target_modules\": [",
+                                m.value() % 3 == 0
+                                        ? "\"target_modules\": {\"a\":["
+                                        : "\"target_modules\": [")
                         .getBytes(StandardCharsets.UTF_8);
             case 5: // targets that do not exist, or a regex that does not compile
-                return text.replace("\"q_proj\"", m.value() % 2 == 0 ? "\"nope\"" : "\"(q\"").replace("\"v_proj\"", "\"nope2\"")
+                return text.replace("\"q_proj\"", m.value() % 2 == 0 ? "\"nope\"" : "\"(q\"")
+                        .replace("\"v_proj\"", "\"nope2\"")
                         .getBytes(StandardCharsets.UTF_8);
             case 6: // rank that disagrees with the tensors
-                return text.replace("\"r\": 2", "\"r\": " + (3 + m.value() % 5)).getBytes(StandardCharsets.UTF_8);
+                return text.replace("\"r\": 2", "\"r\": " + (3 + m.value() % 5))
+                        .getBytes(StandardCharsets.UTF_8);
             default: // random garbage spliced in
                 byte[] b = valid.clone();
                 for (int i = 0; i < 1 + m.value() % 16 && at + i < b.length; i++) {
@@ -96,12 +117,16 @@ class AdapterConfigFuzzProperties {
         }
     }
 
-    /** A case that neither loads nor fails within this is a hang: a bug of its own, reported with the case. */
+    /**
+     * A case that neither loads nor fails within this is a hang: a bug of its own, reported with
+     * the case.
+     */
     private static final Duration HANG = Duration.ofSeconds(20);
 
     @Property // 1,000 tries (jqwik.tries.default); -Djqwik.tries.default=10000 for the long run
     void mutatedConfigsLoadOrFailCleanly(@ForAll("mutations") Mutation m) {
-        assertTimeoutPreemptively(HANG, () -> mutatedConfigsLoadOrFailCleanlyChecked(m), () -> "hang on " + m);
+        assertTimeoutPreemptively(
+                HANG, () -> mutatedConfigsLoadOrFailCleanlyChecked(m), () -> "hang on " + m);
     }
 
     private void mutatedConfigsLoadOrFailCleanlyChecked(Mutation m) throws IOException {
@@ -114,9 +139,12 @@ class AdapterConfigFuzzProperties {
             try (PeftModel loaded = PeftModel.load(base, dir)) {
                 assertTrue(loaded.adapterNames().contains(PeftModel.DEFAULT_ADAPTER));
             } catch (IOException | IllegalArgumentException e) {
-                assertTrue(e.getMessage() != null && e.getMessage().contains(dir.toString()),
+                assertTrue(
+                        e.getMessage() != null && e.getMessage().contains(dir.toString()),
                         "the message must name the file: " + e.getMessage());
-                assertTrue(ModuleTree.of(base).nodes().stream().noneMatch(n -> n.block() instanceof AdapterWrapper),
+                assertTrue(
+                        ModuleTree.of(base).nodes().stream()
+                                .noneMatch(n -> n.block() instanceof AdapterWrapper),
                         "a failed load must leave the model unchanged");
             } catch (RuntimeException | Error e) {
                 fail("mutation " + m + " escaped as " + e, e);

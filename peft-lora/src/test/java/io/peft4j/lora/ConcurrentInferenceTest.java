@@ -7,32 +7,35 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.spi.Selection;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.Test;
 
 /**
- * Several threads serve one PeftModel with different adapters per request (per-call selection
- * and mixed batches) and get exactly what sequential calls give.
+ * Several threads serve one PeftModel with different adapters per request (per-call selection and
+ * mixed batches) and get exactly what sequential calls give.
  */
 class ConcurrentInferenceTest {
 
     @Test
     void threadsWithDifferentAdaptersGetSequentialResults() throws Exception {
         try (NDManager manager = NDManager.newBaseManager();
-                PeftModel peft = PeftModel.wrap(TestModels.transformer(manager, 2),
-                        LoraConfig.builder().rank(4).targets("q_proj", "v_proj", "down_proj").build(), "a")) {
+                PeftModel peft =
+                        PeftModel.wrap(
+                                TestModels.transformer(manager, 2),
+                                LoraConfig.builder()
+                                        .rank(4)
+                                        .targets("q_proj", "v_proj", "down_proj")
+                                        .build(),
+                                "a")) {
             peft.addAdapter("b", LoraConfig.builder().rank(2).targets("k_proj", "up_proj").build());
             Random random = new Random(5);
             for (String name : List.of("a", "b")) {
@@ -60,27 +63,43 @@ class ConcurrentInferenceTest {
                 List<Future<Integer>> results = new ArrayList<>();
                 for (int t = 0; t < 4; t++) {
                     int thread = t;
-                    results.add(pool.submit(() -> {
-                        int checked = 0;
-                        for (int i = 0; i < 30; i++) {
-                            try (NDManager scope = manager.newSubManager()) {
-                                NDList xs = new NDList(x.head().duplicate());
-                                xs.attach(scope);
-                                switch ((thread + i) % 3) {
-                                    case 0:
-                                        assertEquals(0f, maxDiff(run(peft, xs, "a"), expectA));
-                                        break;
-                                    case 1:
-                                        assertEquals(0f, maxDiff(run(peft, xs, "b"), expectB));
-                                        break;
-                                    default:
-                                        assertEquals(0f, maxDiff(peft.forward(xs, mixed).head().toFloatArray(), expectMixed));
-                                }
-                                checked++;
-                            }
-                        }
-                        return checked;
-                    }));
+                    results.add(
+                            pool.submit(
+                                    () -> {
+                                        int checked = 0;
+                                        for (int i = 0; i < 30; i++) {
+                                            try (NDManager scope = manager.newSubManager()) {
+                                                NDList xs = new NDList(x.head().duplicate());
+                                                xs.attach(scope);
+                                                switch ((thread + i) % 3) {
+                                                    case 0:
+                                                        assertEquals(
+                                                                0f,
+                                                                maxDiff(
+                                                                        run(peft, xs, "a"),
+                                                                        expectA));
+                                                        break;
+                                                    case 1:
+                                                        assertEquals(
+                                                                0f,
+                                                                maxDiff(
+                                                                        run(peft, xs, "b"),
+                                                                        expectB));
+                                                        break;
+                                                    default:
+                                                        assertEquals(
+                                                                0f,
+                                                                maxDiff(
+                                                                        peft.forward(xs, mixed)
+                                                                                .head()
+                                                                                .toFloatArray(),
+                                                                        expectMixed));
+                                                }
+                                                checked++;
+                                            }
+                                        }
+                                        return checked;
+                                    }));
                 }
                 for (Future<Integer> f : results) {
                     assertEquals(30, f.get());

@@ -5,13 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
-
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.InputStreamReader;
@@ -21,11 +16,13 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Saving is atomic: a child JVM saves an adapter in a loop and is killed with SIGKILL at a random
- * moment; the folder then always loads, holding one complete save (the last one reported or the
- * one in flight). {@code -Dpeft4j.kills=50} for the long profile; CI does 3 + 5.
+ * moment; the folder then always loads, holding one complete save (the last one reported or the one
+ * in flight). {@code -Dpeft4j.kills=50} for the long profile; CI does 3 + 5.
  */
 class CrashSafetyTest {
 
@@ -52,30 +49,54 @@ class CrashSafetyTest {
         int survived = 0;
         for (int k = 0; k < kills; k++) {
             Path dir = tmp.resolve((alternate ? "alt-" : "kill-") + k);
-            Process child = new ProcessBuilder(List.of(java, "-Dai.djl.offline=true", "-Xmx1g", "-cp", classpath,
-                    SaveLoopMain.class.getName(), dir.toString(), "100000", alternate ? "alternate" : "same"))
-                    .redirectError(new File(tmp.resolve("child-" + k + ".err").toString()))
-                    .start();
+            Process child =
+                    new ProcessBuilder(
+                                    List.of(
+                                            java,
+                                            "-Dai.djl.offline=true",
+                                            "-Xmx1g",
+                                            "-cp",
+                                            classpath,
+                                            SaveLoopMain.class.getName(),
+                                            dir.toString(),
+                                            "100000",
+                                            alternate ? "alternate" : "same"))
+                            .redirectError(new File(tmp.resolve("child-" + k + ".err").toString()))
+                            .start();
             AtomicInteger lastSaved = new AtomicInteger();
-            Thread reader = new Thread(() -> {
-                try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
-                    String line;
-                    while ((line = r.readLine()) != null) {
-                        if (line.startsWith("saved ")) {
-                            lastSaved.set(Integer.parseInt(line.substring(6)));
-                        }
-                    }
-                } catch (Exception ignored) {
-                    // the child was killed
-                }
-            });
+            Thread reader =
+                    new Thread(
+                            () -> {
+                                try (BufferedReader r =
+                                        new BufferedReader(
+                                                new InputStreamReader(
+                                                        child.getInputStream(),
+                                                        StandardCharsets.UTF_8))) {
+                                    String line;
+                                    while ((line = r.readLine()) != null) {
+                                        if (line.startsWith("saved ")) {
+                                            lastSaved.set(Integer.parseInt(line.substring(6)));
+                                        }
+                                    }
+                                } catch (Exception ignored) {
+                                    // the child was killed
+                                }
+                            });
             reader.start();
             long deadline = System.currentTimeMillis() + 60_000;
-            while (lastSaved.get() < 1 && System.currentTimeMillis() < deadline && child.isAlive()) {
+            while (lastSaved.get() < 1
+                    && System.currentTimeMillis() < deadline
+                    && child.isAlive()) {
                 Thread.sleep(20);
             }
-            assertTrue(lastSaved.get() >= 1, "the child never saved; see " + tmp.resolve("child-" + k + ".err") + ": "
-                    + (Files.exists(tmp.resolve("child-" + k + ".err")) ? Files.readString(tmp.resolve("child-" + k + ".err")) : ""));
+            assertTrue(
+                    lastSaved.get() >= 1,
+                    "the child never saved; see "
+                            + tmp.resolve("child-" + k + ".err")
+                            + ": "
+                            + (Files.exists(tmp.resolve("child-" + k + ".err"))
+                                    ? Files.readString(tmp.resolve("child-" + k + ".err"))
+                                    : ""));
             Thread.sleep(random.nextInt(400));
             child.destroyForcibly(); // SIGKILL on Unix
             child.waitFor();
@@ -97,12 +118,18 @@ class CrashSafetyTest {
                 if (alternate) {
                     LoraConfig config = (LoraConfig) loaded.config(PeftModel.DEFAULT_ADAPTER);
                     assertEquals(n % 2 == 0 ? 16 : 4, config.rank(), "rank of save " + n);
-                    assertEquals(n % 2 == 0 ? 64f : 16f, config.alpha(), "alpha of save " + n + ": config and tensors of two saves");
+                    assertEquals(
+                            n % 2 == 0 ? 64f : 16f,
+                            config.alpha(),
+                            "alpha of save " + n + ": config and tensors of two saves");
                 }
                 // never an older save than one the child reported as done; a later one is fine: the
-                // kill can land after a rename and before (or while) its "saved" line crosses the pipe
+                // kill can land after a rename and before (or while) its "saved" line crosses the
+                // pipe
                 // (seen: save 116 on disk, 112 read, on a loaded machine)
-                assertTrue(n >= reported, "loaded save " + n + " but the child had already reported " + reported);
+                assertTrue(
+                        n >= reported,
+                        "loaded save " + n + " but the child had already reported " + reported);
                 survived++;
             }
         }

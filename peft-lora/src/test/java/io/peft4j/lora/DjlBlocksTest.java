@@ -24,24 +24,24 @@ import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
-
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Path;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.Random;
-
-/** Adapters on DJL's own blocks and on user blocks with typed fields; DJL's save/load; frozen norms; symbol blocks. */
+/**
+ * Adapters on DJL's own blocks and on user blocks with typed fields; DJL's save/load; frozen norms;
+ * symbol blocks.
+ */
 class DjlBlocksTest {
 
     private NDManager manager;
@@ -59,7 +59,8 @@ class DjlBlocksTest {
     }
 
     private static ScaledDotProductAttentionBlock attention(Block model) {
-        TransformerEncoderBlock encoder = (TransformerEncoderBlock) model.getChildren().get(0).getValue();
+        TransformerEncoderBlock encoder =
+                (TransformerEncoderBlock) model.getChildren().get(0).getValue();
         return (ScaledDotProductAttentionBlock) encoder.getChildren().get(0).getValue();
     }
 
@@ -73,21 +74,39 @@ class DjlBlocksTest {
         NDList x = TestModels.input(TestModels.Kind.DJL_ENCODER, manager, 2);
         Linear query = attention(model).getQueryProjection();
         NDArray base = run(model, x).duplicate();
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
-            Linear standIn = attention(model).getQueryProjection(); // the private field DJL's forward reads
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
+            Linear standIn =
+                    attention(model).getQueryProjection(); // the private field DJL's forward reads
             assertNotSame(query, standIn, "the typed field must hold the adapter's stand-in");
-            assertInstanceOf(LoraLinear.class, attention(model).getChildren().get(1).getValue(), "children list holds the wrapper");
+            assertInstanceOf(
+                    LoraLinear.class,
+                    attention(model).getChildren().get(1).getValue(),
+                    "children list holds the wrapper");
             assertEquals(peft.baseModel().getParameters().size(), model.getParameters().size());
-            peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().values().forEach(p -> p.getArray().addi(0.2f));
-            assertTrue(TestModels.maxAbsDiff(run(model, x), base) > 1e-4, "the adapter on queryProjection changes the output");
+            peft.adapter(PeftModel.DEFAULT_ADAPTER)
+                    .parameters()
+                    .values()
+                    .forEach(p -> p.getArray().addi(0.2f));
+            assertTrue(
+                    TestModels.maxAbsDiff(run(model, x), base) > 1e-4,
+                    "the adapter on queryProjection changes the output");
             // what a user asking DJL's getter for the projection's parameters sees: the wrapper's
-            assertTrue(standIn.getParameters().keys().stream().anyMatch(k -> k.contains("lora_A")), standIn.getParameters().keys().toString());
+            assertTrue(
+                    standIn.getParameters().keys().stream().anyMatch(k -> k.contains("lora_A")),
+                    standIn.getParameters().keys().toString());
         }
-        assertSame(query, attention(model).getQueryProjection(), "close puts the original Linear back in the field");
+        assertSame(
+                query,
+                attention(model).getQueryProjection(),
+                "close puts the original Linear back in the field");
         assertTrue(TestModels.maxAbsDiff(run(model, x), base) <= 1e-6);
     }
 
-    /** A user's block with a projection in a field typed Linear and another held only in a field. */
+    /**
+     * A user's block with a projection in a field typed Linear and another held only in a field.
+     */
     static final class UserBlock extends AbstractBlock {
         private final Linear registered;
         private Linear fieldOnly;
@@ -99,8 +118,13 @@ class DjlBlocksTest {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-            return fieldOnly.forward(ps, registered.forward(ps, inputs, training, params), training, params);
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
+            return fieldOnly.forward(
+                    ps, registered.forward(ps, inputs, training, params), training, params);
         }
 
         @Override
@@ -115,9 +139,14 @@ class DjlBlocksTest {
         Path dir = tmp.resolve("adapter");
         NDArray adapted;
         UserBlock block = new UserBlock(manager, new Random(5));
-        try (PeftModel peft = PeftModel.wrap(block, LoraConfig.builder().rank(2).targets("proj", "fieldOnly").build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        block, LoraConfig.builder().rank(2).targets("proj", "fieldOnly").build())) {
             assertEquals(2, peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().size() / 2);
-            peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().values().forEach(p -> p.getArray().addi(0.2f));
+            peft.adapter(PeftModel.DEFAULT_ADAPTER)
+                    .parameters()
+                    .values()
+                    .forEach(p -> p.getArray().addi(0.2f));
             adapted = run(block, x).duplicate();
             peft.save(dir);
             peft.merge();
@@ -132,12 +161,16 @@ class DjlBlocksTest {
     @Test
     void modelSaveAndLoadOfAWrappedModelAndOfAMergedOne() throws Exception {
         NDList x = TestModels.input(TestModels.Kind.DJL_ENCODER, manager, 2);
-        LoraConfig config = LoraConfig.builder().rank(2).targets("queryProjection", "Linear_1").build();
+        LoraConfig config =
+                LoraConfig.builder().rank(2).targets("queryProjection", "Linear_1").build();
         NDArray adapted;
         try (Model model = Model.newInstance("enc")) {
             model.setBlock(TestModels.djlEncoder(manager, 1));
             PeftModel peft = PeftModel.wrap(model, config);
-            peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().values().forEach(p -> p.getArray().addi(0.1f));
+            peft.adapter(PeftModel.DEFAULT_ADAPTER)
+                    .parameters()
+                    .values()
+                    .forEach(p -> p.getArray().addi(0.1f));
             adapted = peft.forward(x).head().duplicate();
             // 1. the wrapped model: DJL's .params lists tensors by position, so it loads into the
             // same architecture wrapped with the same config (base and adapter together)
@@ -150,13 +183,17 @@ class DjlBlocksTest {
             model.setBlock(TestModels.djlEncoder(manager, 77));
             try (PeftModel peft = PeftModel.wrap(model, config)) {
                 model.load(tmp.resolve("wrapped"), "enc");
-                assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), adapted) <= 1e-6, "wrapped save/load");
+                assertTrue(
+                        TestModels.maxAbsDiff(peft.forward(x).head(), adapted) <= 1e-6,
+                        "wrapped save/load");
             }
         }
         try (Model model = Model.newInstance("enc")) {
             model.setBlock(TestModels.djlEncoder(manager, 77));
             model.load(tmp.resolve("merged"), "enc");
-            assertTrue(TestModels.maxAbsDiff(run(model.getBlock(), x), adapted) < 1e-5, "merged save/load");
+            assertTrue(
+                    TestModels.maxAbsDiff(run(model.getBlock(), x), adapted) < 1e-5,
+                    "merged save/load");
         }
         try (Model model = Model.newInstance("enc")) {
             model.setBlock(TestModels.djlEncoder(manager, 77));
@@ -177,19 +214,29 @@ class DjlBlocksTest {
     }
 
     private void train(PeftModel peft, NDList x) {
-        TrainingData data = new TrainingData() {
-            @Override
-            public int size() {
-                return 3;
-            }
+        TrainingData data =
+                new TrainingData() {
+                    @Override
+                    public int size() {
+                        return 3;
+                    }
 
-            @Override
-            public NDList batch(NDManager m, int[] idx) {
-                return new NDList(x.head().get(m.create(idx)));
-            }
-        };
-        FineTuner.builder().learningRate(1e-2).maxSteps(5).batchSize(3).seed(1).progress(false).build()
-                .fit(peft, (batch, training) -> peft.forward(batch, training).head().square().mean(), data);
+                    @Override
+                    public NDList batch(NDManager m, int[] idx) {
+                        return new NDList(x.head().get(m.create(idx)));
+                    }
+                };
+        FineTuner.builder()
+                .learningRate(1e-2)
+                .maxSteps(5)
+                .batchSize(3)
+                .seed(1)
+                .progress(false)
+                .build()
+                .fit(
+                        peft,
+                        (batch, training) -> peft.forward(batch, training).head().square().mean(),
+                        data);
     }
 
     @Test
@@ -199,18 +246,32 @@ class DjlBlocksTest {
         Map<String, byte[]> before = runningStats(model);
         assertEquals(4, before.size(), "two BatchNorms with mean and variance");
         NDArray base = run(model, x).duplicate();
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
             train(peft, x);
             Map<String, byte[]> after = runningStats(model);
-            before.forEach((k, v) -> assertArrayEquals(v, after.get(k), "running statistic changed while training the adapter: " + k));
+            before.forEach(
+                    (k, v) ->
+                            assertArrayEquals(
+                                    v,
+                                    after.get(k),
+                                    "running statistic changed while training the adapter: " + k));
             try (AdapterScope off = peft.disableAdapters()) {
-                assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), base) <= 1e-6, "disabled = base");
+                assertTrue(
+                        TestModels.maxAbsDiff(peft.forward(x).head(), base) <= 1e-6,
+                        "disabled = base");
             }
             // the option: let the statistics train, as DJL does by default
             peft.trainNormStatistics(true);
             train(peft, x);
             Map<String, byte[]> allowed = runningStats(model);
-            assertTrue(before.entrySet().stream().anyMatch(e -> !java.util.Arrays.equals(e.getValue(), allowed.get(e.getKey()))),
+            assertTrue(
+                    before.entrySet().stream()
+                            .anyMatch(
+                                    e ->
+                                            !java.util.Arrays.equals(
+                                                    e.getValue(), allowed.get(e.getKey()))),
                     "with trainNormStatistics(true) the running statistics must update");
         }
     }
@@ -220,29 +281,45 @@ class DjlBlocksTest {
         Block model = TestModels.djlEncoder(manager, 1);
         NDList x = TestModels.input(TestModels.Kind.DJL_ENCODER, manager, 2);
         Map<String, byte[]> before = runningStats(model);
-        try (PeftModel peft = PeftModel.wrap(model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        model, LoraConfig.builder().rank(2).targets("queryProjection").build())) {
             Map<String, byte[]> during = runningStats(model);
             before.forEach((k, v) -> assertArrayEquals(v, during.get(k)));
         }
         // unwrapped, a training pass updates the statistics again (DJL's own behaviour is back)
         block(model, x);
         Map<String, byte[]> after = runningStats(model);
-        assertTrue(before.entrySet().stream().anyMatch(e -> !java.util.Arrays.equals(e.getValue(), after.get(e.getKey()))));
+        assertTrue(
+                before.entrySet().stream()
+                        .anyMatch(
+                                e ->
+                                        !java.util.Arrays.equals(
+                                                e.getValue(), after.get(e.getKey()))));
     }
 
     private void block(Block model, NDList x) {
-        try (ai.djl.training.GradientCollector gc = ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+        try (ai.djl.training.GradientCollector gc =
+                ai.djl.engine.Engine.getInstance().newGradientCollector()) {
             model.forward(new ParameterStore(manager, false), x, true).head().sum();
         }
     }
 
-    /** What Criteria / Model.load of a TorchScript file give: a SymbolBlock with parameters and no modules. */
+    /**
+     * What Criteria / Model.load of a TorchScript file give: a SymbolBlock with parameters and no
+     * modules.
+     */
     static final class TracedGraph extends AbstractSymbolBlock {
         private final ai.djl.nn.ParameterList params = new ai.djl.nn.ParameterList();
 
         TracedGraph(NDManager manager) {
-            params.add("weight", Parameter.builder().setName("weight").setType(Parameter.Type.WEIGHT)
-                    .optArray(manager.ones(new Shape(4, 4))).build());
+            params.add(
+                    "weight",
+                    Parameter.builder()
+                            .setName("weight")
+                            .setType(Parameter.Type.WEIGHT)
+                            .optArray(manager.ones(new Shape(4, 4)))
+                            .build());
         }
 
         @Override
@@ -251,7 +328,8 @@ class DjlBlocksTest {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> p) {
+        protected NDList forwardInternal(
+                ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> p) {
             return inputs;
         }
     }
@@ -259,26 +337,51 @@ class DjlBlocksTest {
     @Test
     void symbolBlocksGetAnErrorThatSaysWhyAndWhatToDo() {
         TracedGraph traced = new TracedGraph(manager);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(traced, LoraConfig.builder().rank(2).targets("q_proj").build()));
-        assertTrue(e.getMessage().contains("TorchScript") && e.getMessage().contains("no modules to wrap")
-                && e.getMessage().contains("HfCheckpoint") && e.getMessage().contains("block tree"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        traced,
+                                        LoraConfig.builder().rank(2).targets("q_proj").build()));
+        assertTrue(
+                e.getMessage().contains("TorchScript")
+                        && e.getMessage().contains("no modules to wrap")
+                        && e.getMessage().contains("HfCheckpoint")
+                        && e.getMessage().contains("block tree"),
+                e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> PeftModel.load(traced, tmp));
         try (Model model = Model.newInstance("traced")) {
             model.setBlock(traced);
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> PeftModel.wrap(model, LoraConfig.builder().rank(2).allLinear().build()));
         }
         // a symbol block inside a block tree: the rest of the tree still takes adapters
-        SequentialBlock mixed = new SequentialBlock().add(traced).add(TestModels.linear(manager, 4, 4, true, new Random(1)));
-        try (PeftModel peft = PeftModel.wrap(mixed, LoraConfig.builder().rank(2).targets("Linear").build())) {
+        SequentialBlock mixed =
+                new SequentialBlock()
+                        .add(traced)
+                        .add(TestModels.linear(manager, 4, 4, true, new Random(1)));
+        try (PeftModel peft =
+                PeftModel.wrap(mixed, LoraConfig.builder().rank(2).targets("Linear").build())) {
             assertEquals(1, peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().size() / 2);
         }
         // a target that could only be inside the graph: the error says why it matched nothing
-        SequentialBlock wrapped = new SequentialBlock().add(new TracedGraph(manager)).add(TestModels.linear(manager, 4, 4, true, new Random(1)));
-        IllegalArgumentException nested = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(wrapped, LoraConfig.builder().rank(2).targets("q_proj").build()));
-        assertTrue(nested.getMessage().contains("matched no module") && nested.getMessage().contains("[TracedGraph]")
-                && nested.getMessage().contains("TorchScript"), nested.getMessage());
+        SequentialBlock wrapped =
+                new SequentialBlock()
+                        .add(new TracedGraph(manager))
+                        .add(TestModels.linear(manager, 4, 4, true, new Random(1)));
+        IllegalArgumentException nested =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        wrapped,
+                                        LoraConfig.builder().rank(2).targets("q_proj").build()));
+        assertTrue(
+                nested.getMessage().contains("matched no module")
+                        && nested.getMessage().contains("[TracedGraph]")
+                        && nested.getMessage().contains("TorchScript"),
+                nested.getMessage());
     }
 }

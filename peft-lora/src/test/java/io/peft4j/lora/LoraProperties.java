@@ -11,16 +11,13 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
-
+import java.util.Random;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.FloatRange;
 import net.jqwik.api.constraints.IntRange;
-
-import java.util.Random;
 
 /** LoRA's algebra over random shapes, ranks and alphas. */
 class LoraProperties {
@@ -34,12 +31,23 @@ class LoraProperties {
             @ForAll boolean rslora) {
         try (NDManager manager = NDManager.newBaseManager()) {
             Random random = new Random(in * 31L + out * 7L + rank);
-            SequentialBlock block = new SequentialBlock().add(TestModels.linear(manager, in, out, true, random));
-            rank = Math.min(rank, Math.max(in, out)); // LoRA refuses r above the module's dimensions
+            SequentialBlock block =
+                    new SequentialBlock().add(TestModels.linear(manager, in, out, true, random));
+            rank =
+                    Math.min(
+                            rank,
+                            Math.max(in, out)); // LoRA refuses r above the module's dimensions
             block.initialize(manager, DataType.FLOAT32, new Shape(1, in));
             NDList x = new NDList(manager.randomNormal(new Shape(5, in)));
-            NDArray base = block.forward(new ParameterStore(manager, false), x, false).head().duplicate();
-            LoraConfig config = LoraConfig.builder().rank(rank).alpha(alpha).useRslora(rslora).targets("Linear").build();
+            NDArray base =
+                    block.forward(new ParameterStore(manager, false), x, false).head().duplicate();
+            LoraConfig config =
+                    LoraConfig.builder()
+                            .rank(rank)
+                            .alpha(alpha)
+                            .useRslora(rslora)
+                            .targets("Linear")
+                            .build();
             try (PeftModel peft = PeftModel.wrap(block, config)) {
                 assertEquals(0f, TestModels.maxAbsDiff(peft.forward(x).head(), base));
                 assertEquals((long) rank * (in + out), peft.trainableSummary().trainable());
@@ -52,7 +60,9 @@ class LoraProperties {
                 }
                 NDArray unmerged = peft.forward(x).head().duplicate();
                 float scale = Math.max(1f, unmerged.abs().max().getFloat());
-                assertTrue(TestModels.maxAbsDiff(unmerged, base) > 0f, "non-zero adapter must change the output");
+                assertTrue(
+                        TestModels.maxAbsDiff(unmerged, base) > 0f,
+                        "non-zero adapter must change the output");
                 peft.merge();
                 assertTrue(TestModels.maxAbsDiff(peft.forward(x).head(), unmerged) < 2e-5 * scale);
                 peft.unmerge();

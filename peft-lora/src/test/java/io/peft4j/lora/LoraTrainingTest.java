@@ -8,16 +8,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 /** LoRA learns: fine-tuning a frozen MLP's adapter on a learnable task halves the loss. */
 class LoraTrainingTest {
@@ -27,33 +24,62 @@ class LoraTrainingTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             Block base = TestModels.mlp(manager, 3);
             // Target: the base output plus a fixed linear function of the input.
-            NDArray inputs = manager.randomNormal(0, 1, new Shape(256, 8), ai.djl.ndarray.types.DataType.FLOAT32);
+            NDArray inputs =
+                    manager.randomNormal(
+                            0, 1, new Shape(256, 8), ai.djl.ndarray.types.DataType.FLOAT32);
             Random random = new Random(9);
             float[] m = new float[8 * 4];
             for (int i = 0; i < m.length; i++) {
                 m[i] = (float) random.nextGaussian() * 0.5f;
             }
             NDArray shift = inputs.matMul(manager.create(m, new Shape(8, 4)));
-            NDArray targets = base.forward(new ParameterStore(manager, false), new NDList(inputs), false).head().add(shift);
-            try (PeftModel peft = PeftModel.wrap(base, LoraConfig.builder().rank(4).alpha(8).targets("Linear_1", "Linear_3").build())) {
-                TrainingData data = new TrainingData() {
-                    @Override
-                    public int size() {
-                        return 256;
-                    }
+            NDArray targets =
+                    base.forward(new ParameterStore(manager, false), new NDList(inputs), false)
+                            .head()
+                            .add(shift);
+            try (PeftModel peft =
+                    PeftModel.wrap(
+                            base,
+                            LoraConfig.builder()
+                                    .rank(4)
+                                    .alpha(8)
+                                    .targets("Linear_1", "Linear_3")
+                                    .build())) {
+                TrainingData data =
+                        new TrainingData() {
+                            @Override
+                            public int size() {
+                                return 256;
+                            }
 
-                    @Override
-                    public NDList batch(NDManager m, int[] idx) {
-                        NDArray index = m.create(idx);
-                        return new NDList(inputs.get(index), targets.get(index));
-                    }
-                };
-                TrainingResult result = FineTuner.builder().learningRate(1e-2).maxSteps(300).batchSize(32).seed(1).progress(false)
-                        .build()
-                        .fit(peft, (batch, training) -> peft.forward(new NDList(batch.get(0)), training).head().sub(batch.get(1)).square().mean(), data);
+                            @Override
+                            public NDList batch(NDManager m, int[] idx) {
+                                NDArray index = m.create(idx);
+                                return new NDList(inputs.get(index), targets.get(index));
+                            }
+                        };
+                TrainingResult result =
+                        FineTuner.builder()
+                                .learningRate(1e-2)
+                                .maxSteps(300)
+                                .batchSize(32)
+                                .seed(1)
+                                .progress(false)
+                                .build()
+                                .fit(
+                                        peft,
+                                        (batch, training) ->
+                                                peft.forward(new NDList(batch.get(0)), training)
+                                                        .head()
+                                                        .sub(batch.get(1))
+                                                        .square()
+                                                        .mean(),
+                                        data);
                 float first = mean(result, 0, 10);
                 float last = mean(result, result.losses().size() - 10, result.losses().size());
-                assertTrue(last < 0.5f * first, "loss must fall by half: first " + first + ", last " + last);
+                assertTrue(
+                        last < 0.5f * first,
+                        "loss must fall by half: first " + first + ", last " + last);
             }
         }
     }

@@ -2,10 +2,8 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
-
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.Arrays;
@@ -13,8 +11,8 @@ import java.util.Arrays;
 /**
  * Child process for {@link CrashSafetyTest}: saves an adapter over and over into one folder, every
  * tensor filled with the save's number / 1000, and prints "saved N" once each save has returned.
- * With a third argument "alternate", odd saves are r=4, alpha=16 and even saves r=16, alpha=64, so a
- * folder holding the config of one save and the tensors of another is detected (it does not load,
+ * With a third argument "alternate", odd saves are r=4, alpha=16 and even saves r=16, alpha=64, so
+ * a folder holding the config of one save and the tensors of another is detected (it does not load,
  * or its alpha does not match the parity of its values).
  */
 public final class SaveLoopMain {
@@ -31,8 +29,20 @@ public final class SaveLoopMain {
             for (int i = 0; i < models.length; i++) {
                 int rank = alternate ? (i == 0 ? 16 : 4) : 8;
                 float alpha = alternate ? (i == 0 ? 64 : 16) : 8;
-                models[i] = PeftModel.wrap(TestModels.transformer(manager, 1), LoraConfig.builder().rank(rank).alpha(alpha)
-                        .targets("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj").build());
+                models[i] =
+                        PeftModel.wrap(
+                                TestModels.transformer(manager, 1),
+                                LoraConfig.builder()
+                                        .rank(rank)
+                                        .alpha(alpha)
+                                        .targets(
+                                                "q_proj",
+                                                "k_proj",
+                                                "v_proj",
+                                                "o_proj",
+                                                "up_proj",
+                                                "down_proj")
+                                        .build());
             }
             for (int n = 1; n <= saves; n++) {
                 PeftModel peft = models[n % models.length];

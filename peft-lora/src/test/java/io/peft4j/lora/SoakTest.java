@@ -7,15 +7,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
-
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 
 /**
  * A long LoRA training run does not grow: live NDArrays stay flat and resident memory does not
@@ -38,37 +34,71 @@ class SoakTest {
         List<long[]> samples = new ArrayList<>(); // step, live arrays, RSS kB
         try (NDManager manager = NDManager.newBaseManager()) {
             var base = TestModels.transformer(manager, 7);
-            NDArray ids = manager.randomInteger(0, TestModels.VOCAB, new Shape(64, 5), ai.djl.ndarray.types.DataType.INT32);
-            NDArray targets = manager.randomInteger(0, TestModels.VOCAB, new Shape(64, 5), ai.djl.ndarray.types.DataType.INT32);
-            try (PeftModel peft = PeftModel.wrap(base, LoraConfig.builder().rank(4).dropout(0.1f).targets("q_proj", "v_proj", "down_proj").build())) {
-                TrainingData data = new TrainingData() {
-                    @Override
-                    public int size() {
-                        return 64;
-                    }
+            NDArray ids =
+                    manager.randomInteger(
+                            0,
+                            TestModels.VOCAB,
+                            new Shape(64, 5),
+                            ai.djl.ndarray.types.DataType.INT32);
+            NDArray targets =
+                    manager.randomInteger(
+                            0,
+                            TestModels.VOCAB,
+                            new Shape(64, 5),
+                            ai.djl.ndarray.types.DataType.INT32);
+            try (PeftModel peft =
+                    PeftModel.wrap(
+                            base,
+                            LoraConfig.builder()
+                                    .rank(4)
+                                    .dropout(0.1f)
+                                    .targets("q_proj", "v_proj", "down_proj")
+                                    .build())) {
+                TrainingData data =
+                        new TrainingData() {
+                            @Override
+                            public int size() {
+                                return 64;
+                            }
 
-                    @Override
-                    public NDList batch(NDManager m, int[] idx) {
-                        NDArray i = m.create(idx);
-                        NDList batch = new NDList(ids.get(i), targets.get(i));
-                        batch.attach(m); // slices attach to the sliced array's manager otherwise
-                        return batch;
-                    }
-                };
-                FineTuner.builder().learningRate(1e-3).maxSteps(steps).batchSize(8).progress(false).seed(3)
-                        .evaluation(every, (step, model, scratch) -> {
-                            // Direct buffers and JVM garbage only go back at a collection: collect first,
-                            // so the sample shows memory that is really held.
-                            System.gc();
-                            samples.add(new long[] {step, liveArrays(), rssKb()});
-                            return Map.of();
-                        })
+                            @Override
+                            public NDList batch(NDManager m, int[] idx) {
+                                NDArray i = m.create(idx);
+                                NDList batch = new NDList(ids.get(i), targets.get(i));
+                                batch.attach(
+                                        m); // slices attach to the sliced array's manager otherwise
+                                return batch;
+                            }
+                        };
+                FineTuner.builder()
+                        .learningRate(1e-3)
+                        .maxSteps(steps)
+                        .batchSize(8)
+                        .progress(false)
+                        .seed(3)
+                        .evaluation(
+                                every,
+                                (step, model, scratch) -> {
+                                    // Direct buffers and JVM garbage only go back at a collection:
+                                    // collect first,
+                                    // so the sample shows memory that is really held.
+                                    System.gc();
+                                    samples.add(new long[] {step, liveArrays(), rssKb()});
+                                    return Map.of();
+                                })
                         .build()
-                        .fit(peft, (batch, training) -> {
-                            NDArray logits = peft.forward(new NDList(batch.get(0)), training).head();
-                            NDArray logp = logits.logSoftmax(-1);
-                            return logp.mul(batch.get(1).oneHot(TestModels.VOCAB)).sum(new int[] {-1}).neg().mean();
-                        }, data);
+                        .fit(
+                                peft,
+                                (batch, training) -> {
+                                    NDArray logits =
+                                            peft.forward(new NDList(batch.get(0)), training).head();
+                                    NDArray logp = logits.logSoftmax(-1);
+                                    return logp.mul(batch.get(1).oneHot(TestModels.VOCAB))
+                                            .sum(new int[] {-1})
+                                            .neg()
+                                            .mean();
+                                },
+                                data);
             }
         }
         assertTrue(samples.size() >= 5, "too few samples: " + samples.size());
@@ -76,11 +106,20 @@ class SoakTest {
         int settled = samples.size() / 3;
         long[] first = samples.get(settled);
         long[] last = samples.get(samples.size() - 1);
-        assertEquals(first[1], last[1], "live NDArrays grew from step " + first[0] + " to " + last[0]);
+        assertEquals(
+                first[1], last[1], "live NDArrays grew from step " + first[0] + " to " + last[0]);
         double slopeKbPer1000 = slope(samples.subList(settled, samples.size()));
-        System.out.printf(Locale.ROOT, "soak: %d steps, live arrays %d -> %d, RSS %d kB -> %d kB, slope %.1f kB per 1,000 steps%n",
-                steps, first[1], last[1], first[2], last[2], slopeKbPer1000);
-        // generous bound for CI's short run on a shared machine; the long profile's figure is the one reported
+        System.out.printf(
+                Locale.ROOT,
+                "soak: %d steps, live arrays %d -> %d, RSS %d kB -> %d kB, slope %.1f kB per 1,000 steps%n",
+                steps,
+                first[1],
+                last[1],
+                first[2],
+                last[2],
+                slopeKbPer1000);
+        // generous bound for CI's short run on a shared machine; the long profile's figure is the
+        // one reported
         assertTrue(slopeKbPer1000 < 20_000, "RSS grows " + slopeKbPer1000 + " kB per 1,000 steps");
     }
 

@@ -8,12 +8,11 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.tree.AbstractAdapterWrapper;
 
 /**
- * Stands in for a target {@code Linear} while calibration inputs run through the model and sums
- * the Gram matrix {@code H = sum_t x_t x_t^T} (in x in, float64) of the inputs it sees: what the
+ * Stands in for a target {@code Linear} while calibration inputs run through the model and sums the
+ * Gram matrix {@code H = sum_t x_t x_t^T} (in x in, float64) of the inputs it sees: what the
  * data-aware refinement needs of the activations ({@code ||X W^T - X Ŵ^T||^2 = tr(E H E^T)} with
  * {@code E = W - Ŵ}). Only installed for the duration of {@link MasaCompressor#compress}.
  */
@@ -29,7 +28,8 @@ final class ActivationRecorder extends AbstractAdapterWrapper {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         long in = x.getShape().get(x.getShape().dimension() - 1);
         try (NDManager scratch = manager.newSubManager(x.getDevice())) {
@@ -47,7 +47,10 @@ final class ActivationRecorder extends AbstractAdapterWrapper {
         return baseLayer().forward(ps, inputs, training, params);
     }
 
-    /** The summed Gram matrix (in, in), float64, owned by the recorder's manager; null if nothing ran. */
+    /**
+     * The summed Gram matrix (in, in), float64, owned by the recorder's manager; null if nothing
+     * ran.
+     */
     NDArray gram() {
         return gram;
     }

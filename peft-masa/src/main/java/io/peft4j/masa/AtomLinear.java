@@ -12,9 +12,9 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 /**
- * A linear layer whose weight <em>is</em> {@code sum_s c_s D_s}: MASA trained from scratch. The atoms
- * {@code D} (S, out, in) are one parameter shared by every layer of a dictionary; the coefficients
- * {@code c} (S) and the optional bias belong to this layer. There is no dense weight.
+ * A linear layer whose weight <em>is</em> {@code sum_s c_s D_s}: MASA trained from scratch. The
+ * atoms {@code D} (S, out, in) are one parameter shared by every layer of a dictionary; the
+ * coefficients {@code c} (S) and the optional bias belong to this layer. There is no dense weight.
  */
 final class AtomLinear extends AbstractBlock {
 
@@ -48,11 +48,14 @@ final class AtomLinear extends AbstractBlock {
         NDArray d = ps.getValue(atoms, device, training);
         NDArray c = ps.getValue(coefficients, device, training);
         long s = d.getShape().get(0);
-        return c.reshape(1, s).matMul(d.reshape(s, -1)).reshape(d.getShape().get(1), d.getShape().get(2));
+        return c.reshape(1, s)
+                .matMul(d.reshape(s, -1))
+                .reshape(d.getShape().get(1), d.getShape().get(2));
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray w = weight(ps, x.getDevice(), training);
         NDArray b = bias == null ? null : ps.getValue(bias, x.getDevice(), training);
@@ -66,13 +69,19 @@ final class AtomLinear extends AbstractBlock {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         // built with its tensors
     }
 
     @Override
     public String toString() {
-        return "AtomLinear(S=" + atoms.getArray().getShape().get(0) + ", out=" + outFeatures + ", in="
-                + atoms.getArray().getShape().get(2) + ")";
+        return "AtomLinear(S="
+                + atoms.getArray().getShape().get(0)
+                + ", out="
+                + outFeatures
+                + ", in="
+                + atoms.getArray().getShape().get(2)
+                + ")";
     }
 }

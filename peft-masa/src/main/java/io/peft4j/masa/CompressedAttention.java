@@ -6,18 +6,15 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import com.google.gson.Gson;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,14 +25,14 @@ import java.util.Map;
 
 /**
  * The result of {@link MasaCompressor}: per dictionary S shared atoms, an L x S coefficient table
- * and, when a residual rank k was asked for, per layer {@code U_k S_k} (out, k) and {@code V_k^T} (k, in).
- * It can fold itself into a model's dense weights ({@link #applyTo}) and be saved as one compact
- * safetensors file ({@link #save}, {@link #load}) holding only those tensors.
+ * and, when a residual rank k was asked for, per layer {@code U_k S_k} (out, k) and {@code V_k^T}
+ * (k, in). It can fold itself into a model's dense weights ({@link #applyTo}) and be saved as one
+ * compact safetensors file ({@link #save}, {@link #load}) holding only those tensors.
  *
- * <p>File layout: {@code <dictionary>.masa_atoms} (S, out, in), {@code <dictionary>.masa_coefficients}
- * (L, S), {@code <dictionary>.masa_eigenvalues} (L), {@code <path>.masa_residual_us} / {@code
- * _vt}; {@code __metadata__}: {@code format=masa}, {@code masa} = JSON of the dictionaries' keys and
- * member paths and the residual rank.
+ * <p>File layout: {@code <dictionary>.masa_atoms} (S, out, in), {@code
+ * <dictionary>.masa_coefficients} (L, S), {@code <dictionary>.masa_eigenvalues} (L), {@code
+ * <path>.masa_residual_us} / {@code _vt}; {@code __metadata__}: {@code format=masa}, {@code masa} =
+ * JSON of the dictionaries' keys and member paths and the residual rank.
  */
 public final class CompressedAttention implements AutoCloseable {
 
@@ -50,8 +47,14 @@ public final class CompressedAttention implements AutoCloseable {
         final NDArray[] residualVt;
         double[] relativeErrors; // per layer, vs the weights compressed (NaN when unknown)
 
-        Dictionary(String key, List<String> paths, NDArray atoms, double[][] coefficients, double[] eigenvalues,
-                NDArray[] residualUs, NDArray[] residualVt) {
+        Dictionary(
+                String key,
+                List<String> paths,
+                NDArray atoms,
+                double[][] coefficients,
+                double[] eigenvalues,
+                NDArray[] residualUs,
+                NDArray[] residualVt) {
             this.key = key;
             this.paths = List.copyOf(paths);
             this.atoms = atoms;
@@ -110,9 +113,9 @@ public final class CompressedAttention implements AutoCloseable {
     }
 
     /**
-     * With calibration data: the dictionary's summed output error {@code sum_l ||X_l (W_l - Ŵ_l)^T||^2}
-     * on the calibration activations, {@code [Matrix PCA, after refinement]}; null without
-     * calibration (or for a loaded file).
+     * With calibration data: the dictionary's summed output error {@code sum_l ||X_l (W_l -
+     * Ŵ_l)^T||^2} on the calibration activations, {@code [Matrix PCA, after refinement]}; null
+     * without calibration (or for a loaded file).
      *
      * @param key a dictionary key, as in {@link #dictionaryKeys()}
      * @return a copy of {@code [Matrix PCA, after refinement]}, or null
@@ -149,7 +152,8 @@ public final class CompressedAttention implements AutoCloseable {
                 return d.dense(l);
             }
         }
-        throw new IllegalArgumentException("'" + path + "' is not a compressed module; have " + paths());
+        throw new IllegalArgumentException(
+                "'" + path + "' is not a compressed module; have " + paths());
     }
 
     /**
@@ -196,7 +200,8 @@ public final class CompressedAttention implements AutoCloseable {
     }
 
     /**
-     * Numbers stored after compression: per dictionary {@code S*out*in + L*S}, plus {@code L*k*(out+in)}.
+     * Numbers stored after compression: per dictionary {@code S*out*in + L*S}, plus {@code
+     * L*k*(out+in)}.
      *
      * @return the stored numbers
      */
@@ -217,7 +222,8 @@ public final class CompressedAttention implements AutoCloseable {
     }
 
     /**
-     * Per-layer relative Frobenius errors {@code ||W - W_hat|| / ||W||} of dictionary {@code key}, measured at compression.
+     * Per-layer relative Frobenius errors {@code ||W - W_hat|| / ||W||} of dictionary {@code key},
+     * measured at compression.
      *
      * @param key the dictionary key (projection type with layer range)
      * @return one error per layer
@@ -236,8 +242,13 @@ public final class CompressedAttention implements AutoCloseable {
                     hat.attach(scratch);
                     NDArray diff = w.sub(hat);
                     diff.attach(scratch);
-                    double num = diff.square().sum().toType(ai.djl.ndarray.types.DataType.FLOAT64, false).getDouble();
-                    NDArray ws = w.square().sum().toType(ai.djl.ndarray.types.DataType.FLOAT64, false);
+                    double num =
+                            diff.square()
+                                    .sum()
+                                    .toType(ai.djl.ndarray.types.DataType.FLOAT64, false)
+                                    .getDouble();
+                    NDArray ws =
+                            w.square().sum().toType(ai.djl.ndarray.types.DataType.FLOAT64, false);
                     ws.attach(scratch);
                     d.relativeErrors[l] = Math.sqrt(num / ws.getDouble());
                 }
@@ -249,7 +260,8 @@ public final class CompressedAttention implements AutoCloseable {
      * Writes the dense weights into {@code model}'s target Linears (all shapes are checked first).
      *
      * @param model the model whose target Linears receive the dense weights
-     * @throws IllegalArgumentException naming a path that is missing, not a Linear or of another shape
+     * @throws IllegalArgumentException naming a path that is missing, not a Linear or of another
+     *     shape
      */
     public void applyTo(Block model) {
         ModuleTree tree = ModuleTree.of(model);
@@ -258,14 +270,23 @@ public final class CompressedAttention implements AutoCloseable {
             for (String path : d.paths) {
                 ModuleNode n = tree.get(path);
                 if (!(n.block() instanceof Linear)) {
-                    throw new IllegalArgumentException("'" + path + "' is a " + n.block().getClass().getName()
-                            + ", not a plain Linear (apply compression before wrapping the model)");
+                    throw new IllegalArgumentException(
+                            "'"
+                                    + path
+                                    + "' is a "
+                                    + n.block().getClass().getName()
+                                    + ", not a plain Linear (apply compression before wrapping the model)");
                 }
                 Parameter p = Dictionaries.weightOf(n.block());
                 Shape want = new Shape(d.out(), d.in());
                 if (!p.getArray().getShape().equals(want)) {
-                    throw new IllegalArgumentException("'" + path + ".weight' has shape " + p.getArray().getShape()
-                            + ", the compressed weight is " + want);
+                    throw new IllegalArgumentException(
+                            "'"
+                                    + path
+                                    + ".weight' has shape "
+                                    + p.getArray().getShape()
+                                    + ", the compressed weight is "
+                                    + want);
                 }
                 weights.add(p);
             }
@@ -295,12 +316,26 @@ public final class CompressedAttention implements AutoCloseable {
                 max = Math.max(max, e);
                 mean += e / d.relativeErrors.length;
             }
-            sb.append(String.format(Locale.ROOT, "%-48s L=%d (%d x %d) S=%d rel.err mean %.4f max %.4f%n",
-                    d.key, d.paths.size(), d.out(), d.in(), d.numAtoms(), mean, max));
+            sb.append(
+                    String.format(
+                            Locale.ROOT,
+                            "%-48s L=%d (%d x %d) S=%d rel.err mean %.4f max %.4f%n",
+                            d.key,
+                            d.paths.size(),
+                            d.out(),
+                            d.in(),
+                            d.numAtoms(),
+                            mean,
+                            max));
         }
-        sb.append(String.format(Locale.ROOT, "attention parameters %,d -> %,d (%.1f%% fewer)%s",
-                originalParameters(), compressedParameters(), 100 * reduction(),
-                residualRank > 0 ? ", residual rank " + residualRank : ""));
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        "attention parameters %,d -> %,d (%.1f%% fewer)%s",
+                        originalParameters(),
+                        compressedParameters(),
+                        100 * reduction(),
+                        residualRank > 0 ? ", residual rank " + residualRank : ""));
         return sb.toString();
     }
 
@@ -348,7 +383,8 @@ public final class CompressedAttention implements AutoCloseable {
             }
             meta.add("dictionaries", ds);
             meta.addProperty("residual_rank", residualRank);
-            SafetensorsWriter.write(file, tensors, Map.of("format", "masa", "masa", new Gson().toJson(meta)));
+            SafetensorsWriter.write(
+                    file, tensors, Map.of("format", "masa", "masa", new Gson().toJson(meta)));
         } finally {
             temp.forEach(NDArray::close);
         }
@@ -366,7 +402,9 @@ public final class CompressedAttention implements AutoCloseable {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             String json = f.metadata().get("masa");
             if (json == null || !"masa".equals(f.metadata().get("format"))) {
-                throw new IOException(file + " is not a MASA compressed-attention file (no format=masa metadata)");
+                throw new IOException(
+                        file
+                                + " is not a MASA compressed-attention file (no format=masa metadata)");
             }
             JsonObject meta = JsonParser.parseString(json).getAsJsonObject();
             int residualRank = meta.get("residual_rank").getAsInt();
@@ -382,8 +420,14 @@ public final class CompressedAttention implements AutoCloseable {
                 int l = paths.size();
                 int s = (int) atoms.getShape().get(0);
                 if (!ca.getShape().equals(new Shape(l, s))) {
-                    throw new IOException(file + ": " + key + ".masa_coefficients has shape " + ca.getShape()
-                            + ", expected " + new Shape(l, s));
+                    throw new IOException(
+                            file
+                                    + ": "
+                                    + key
+                                    + ".masa_coefficients has shape "
+                                    + ca.getShape()
+                                    + ", expected "
+                                    + new Shape(l, s));
                 }
                 float[] cf = ca.toFloatArray();
                 double[][] c = new double[l][s];
@@ -392,7 +436,8 @@ public final class CompressedAttention implements AutoCloseable {
                         c[i][j] = cf[i * s + j];
                     }
                 }
-                double[] eig = ev.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
+                double[] eig =
+                        ev.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
                 ca.close();
                 ev.close();
                 NDArray[] us = null;
@@ -411,9 +456,11 @@ public final class CompressedAttention implements AutoCloseable {
         }
     }
 
-    private static NDArray need(SafetensorsFile f, String name, NDManager manager) throws IOException {
+    private static NDArray need(SafetensorsFile f, String name, NDManager manager)
+            throws IOException {
         if (!f.contains(name)) {
-            throw new IOException(f.path() + " has no tensor '" + name + "' (named by its masa metadata)");
+            throw new IOException(
+                    f.path() + " has no tensor '" + name + "' (named by its masa metadata)");
         }
         return f.load(name, manager);
     }

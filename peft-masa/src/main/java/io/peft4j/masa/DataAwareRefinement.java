@@ -5,32 +5,31 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-
+import java.util.ArrayList;
+import java.util.List;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.factory.LinearSolverFactory_DDRM;
 import org.ejml.interfaces.linsol.LinearSolverDense;
 
-import java.util.ArrayList;
-import java.util.List;
-
 /**
  * MASA's data-aware local refinement for a pretrained model: starting from Matrix PCA, atoms and
  * coefficients of one dictionary are refined to minimise the projections' <em>output</em> error on
- * calibration activations, {@code sum_l ||X_l W_l^T - X_l Ŵ_l^T||^2 = sum_l tr(E_l H_l E_l^T)}
- * with {@code E_l = W_l - sum_s c_ls D_s} and {@code H_l = X_l^T X_l}, instead of the weight error
+ * calibration activations, {@code sum_l ||X_l W_l^T - X_l Ŵ_l^T||^2 = sum_l tr(E_l H_l E_l^T)} with
+ * {@code E_l = W_l - sum_s c_ls D_s} and {@code H_l = X_l^T X_l}, instead of the weight error
  * {@code sum_l ||E_l||^2} that PCA minimises.
  *
  * <p>Alternating least squares, both steps exact: with the atoms fixed each layer's coefficients
  * solve an S x S system ({@code A_st = <D_t H_l, D_s>}, {@code b_s = <W_l H_l, D_s>}); with the
- * coefficients fixed every row of the atoms solves the same (S in) x (S in) system {@code K =
- * sum_l (c_l c_l^T) ⊗ H_l} (one inverse on the engine, float64, for all rows). The atom step is skipped (only
- * coefficients are refined) when {@code S in} exceeds {@link #MAX_ATOM_SYSTEM}. The state with the
- * lowest objective is kept, so the result is never worse on the calibration data than PCA.
+ * coefficients fixed every row of the atoms solves the same (S in) x (S in) system {@code K = sum_l
+ * (c_l c_l^T) ⊗ H_l} (one inverse on the engine, float64, for all rows). The atom step is skipped
+ * (only coefficients are refined) when {@code S in} exceeds {@link #MAX_ATOM_SYSTEM}. The state
+ * with the lowest objective is kept, so the result is never worse on the calibration data than PCA.
  */
 final class DataAwareRefinement {
 
-    /** Largest S * in whose atom system is solved (a dense (S in)^2 float64 inverse on the engine). */
+    /**
+     * Largest S * in whose atom system is solved (a dense (S in)^2 float64 inverse on the engine).
+     */
     static final int MAX_ATOM_SYSTEM = 4096;
 
     /** A tiny ridge relative to the mean diagonal, so a rank-deficient H still solves. */
@@ -41,16 +40,27 @@ final class DataAwareRefinement {
     /**
      * The refined dictionary.
      *
-     * @param atoms (S, out, in) in the weights' type, attached to the manager given to {@link #refine}
+     * @param atoms (S, out, in) in the weights' type, attached to the manager given to {@link
+     *     #refine}
      * @param coefficients L x S
      * @param objectiveBefore the output error of the PCA start
      * @param objectiveAfter the output error of the result (at most objectiveBefore)
      * @param atomsRefined whether the atom step ran (false above {@link #MAX_ATOM_SYSTEM})
      */
-    record Result(NDArray atoms, double[][] coefficients, double objectiveBefore, double objectiveAfter, boolean atomsRefined) {}
+    record Result(
+            NDArray atoms,
+            double[][] coefficients,
+            double objectiveBefore,
+            double objectiveAfter,
+            boolean atomsRefined) {}
 
-    static Result refine(List<NDArray> weights, List<NDArray> grams, NDArray atoms0, double[][] coefficients0,
-            int iterations, NDManager manager) {
+    static Result refine(
+            List<NDArray> weights,
+            List<NDArray> grams,
+            NDArray atoms0,
+            double[][] coefficients0,
+            int iterations,
+            NDManager manager) {
         int l = weights.size();
         int s = (int) atoms0.getShape().get(0);
         long out = atoms0.getShape().get(1);
@@ -139,9 +149,17 @@ final class DataAwareRefinement {
         return c;
     }
 
-    private static NDArray solveAtoms(List<NDArray> p, List<NDArray> h, double[][] c, int s, long out, long in, NDManager scratch) {
+    private static NDArray solveAtoms(
+            List<NDArray> p,
+            List<NDArray> h,
+            double[][] c,
+            int s,
+            long out,
+            long in,
+            NDManager scratch) {
         // K (S in, S in): block (a, b) = sum_l c_la c_lb H_l; built and inverted on the engine in
-        // float64 (one (S in)^3 inverse, fast in the engine's BLAS; EJML's Cholesky was ~30x slower)
+        // float64 (one (S in)^3 inverse, fast in the engine's BLAS; EJML's Cholesky was ~30x
+        // slower)
         NDList rows = new NDList();
         for (int a = 0; a < s; a++) {
             NDList row = new NDList();
@@ -159,7 +177,10 @@ final class DataAwareRefinement {
         k.attach(scratch);
         int n = (int) (s * in);
         double trace = k.diagonal().sum().getDouble();
-        NDArray ridge = scratch.eye(n).toType(DataType.FLOAT64, false).mul(RIDGE * Math.max(trace / n, Double.MIN_NORMAL));
+        NDArray ridge =
+                scratch.eye(n)
+                        .toType(DataType.FLOAT64, false)
+                        .mul(RIDGE * Math.max(trace / n, Double.MIN_NORMAL));
         // right-hand sides (S in, out): block a = sum_l c_la (W_l H_l)^T
         NDList blocks = new NDList();
         for (int a = 0; a < s; a++) {
@@ -193,7 +214,8 @@ final class DataAwareRefinement {
         if (!solver.setA(a)) {
             solver = LinearSolverFactory_DDRM.general(n, n); // not numerically positive definite
             if (!solver.setA(a)) {
-                throw new IllegalStateException("MASA refinement: the " + n + " x " + n + " system is singular");
+                throw new IllegalStateException(
+                        "MASA refinement: the " + n + " x " + n + " system is singular");
             }
         }
         solver.solve(b, x);

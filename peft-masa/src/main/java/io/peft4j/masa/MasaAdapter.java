@@ -1,16 +1,13 @@
 package io.peft4j.masa;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -22,14 +19,18 @@ import java.util.Map;
  * <p>File keys: {@code base_model.model.<path>.masa_coefficients} (S) per layer; with trained
  * atoms, {@code base_model.model.<dictionary>.masa_atoms} (S, out, in) once per dictionary, where
  * {@code <dictionary>} is the type path with the group's layer range, e.g. {@code
- * model.layers.0-2.self_attn.q_proj}. Frozen and saved: {@code <dictionary>.masa_eigenvalues}
- * (the Gram spectrum, L_g numbers), checked at load against the PCA recomputed from the base model
- * so that an adapter cannot silently be loaded onto a different base.
+ * model.layers.0-2.self_attn.q_proj}. Frozen and saved: {@code <dictionary>.masa_eigenvalues} (the
+ * Gram spectrum, L_g numbers), checked at load against the PCA recomputed from the base model so
+ * that an adapter cannot silently be loaded onto a different base.
  */
 public final class MasaAdapter implements Adapter {
 
     private static final String PREFIX = AdapterTensors.PREFIX;
-    /** Relative tolerance (of the largest eigenvalue) when checking the base model's spectrum at load. */
+
+    /**
+     * Relative tolerance (of the largest eigenvalue) when checking the base model's spectrum at
+     * load.
+     */
     static final double SPECTRUM_TOLERANCE = 1e-3;
 
     private final AdapterContext ctx;
@@ -88,7 +89,8 @@ public final class MasaAdapter implements Adapter {
                 return d.eigenvalues.clone();
             }
         }
-        throw new IllegalArgumentException("No MASA dictionary '" + key + "'; have " + dictionaryKeys());
+        throw new IllegalArgumentException(
+                "No MASA dictionary '" + key + "'; have " + dictionaryKeys());
     }
 
     /**
@@ -100,7 +102,8 @@ public final class MasaAdapter implements Adapter {
     public MasaLinear layer(String path) {
         MasaLinear l = layers.layer(path);
         if (l == null) {
-            throw new IllegalArgumentException("MASA adapter '" + name + "' is not at '" + path + "'; paths: " + paths());
+            throw new IllegalArgumentException(
+                    "MASA adapter '" + name + "' is not at '" + path + "'; paths: " + paths());
         }
         return l;
     }
@@ -143,7 +146,9 @@ public final class MasaAdapter implements Adapter {
                 result.put(PREFIX + d.key + ".masa_atoms", d.atoms);
             }
         }
-        layers.forEach((path, layer, e) -> result.put(PREFIX + path + ".masa_coefficients", e.coefficients));
+        layers.forEach(
+                (path, layer, e) ->
+                        result.put(PREFIX + path + ".masa_coefficients", e.coefficients));
         return result;
     }
 
@@ -174,7 +179,10 @@ public final class MasaAdapter implements Adapter {
         for (MasaLinear.Dictionary d : dictionaries) {
             // optional: files written without the spectrum fingerprint still load
             String key = PREFIX + d.key + ".masa_eigenvalues";
-            specs.put(key, AdapterTensors.Spec.weight(key, new Shape(d.eigenvalues.length), "").optional());
+            specs.put(
+                    key,
+                    AdapterTensors.Spec.weight(key, new Shape(d.eigenvalues.length), "")
+                            .optional());
         }
         return specs;
     }
@@ -194,35 +202,49 @@ public final class MasaAdapter implements Adapter {
             double tol = SPECTRUM_TOLERANCE * Math.abs(d.eigenvalues[0]);
             for (int i = 0; i < saved.length; i++) {
                 if (Math.abs(saved[i] - d.eigenvalues[i]) > tol) {
-                    problems.add("dictionary " + d.key + ": the base model's weights differ from those the adapter was"
-                            + " fitted on (Gram eigenvalue " + i + " is " + d.eigenvalues[i] + ", the file says " + saved[i] + ")");
+                    problems.add(
+                            "dictionary "
+                                    + d.key
+                                    + ": the base model's weights differ from those the adapter was"
+                                    + " fitted on (Gram eigenvalue "
+                                    + i
+                                    + " is "
+                                    + d.eigenvalues[i]
+                                    + ", the file says "
+                                    + saved[i]
+                                    + ")");
                     break;
                 }
             }
         }
         if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(what + " does not fit the model: " + String.join("; ", problems));
+            throw new IllegalArgumentException(
+                    what + " does not fit the model: " + String.join("; ", problems));
         }
         expected.forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
     }
 
     @Override
     public void merge() {
-        layers.mergeAllOrNothing("MASA adapter", (path, layer, e) -> effectiveWeight(path), (layer, e, merged) -> {
-            merged.copyTo(layer.baseWeight().getArray());
-            e.setMerged(true);
-        });
+        layers.mergeAllOrNothing(
+                "MASA adapter",
+                (path, layer, e) -> effectiveWeight(path),
+                (layer, e, merged) -> {
+                    merged.copyTo(layer.baseWeight().getArray());
+                    e.setMerged(true);
+                });
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged((path, layer, e) -> {
-            NDArray weight = layer.baseWeight().getArray();
-            NDArray delta = layer.weightDelta(e, null, weight.getDevice(), false);
-            weight.subi(delta);
-            delta.close();
-            e.setMerged(false);
-        });
+        layers.forEachMerged(
+                (path, layer, e) -> {
+                    NDArray weight = layer.baseWeight().getArray();
+                    NDArray delta = layer.weightDelta(e, null, weight.getDevice(), false);
+                    weight.subi(delta);
+                    delta.close();
+                    e.setMerged(false);
+                });
     }
 
     @Override

@@ -1,21 +1,17 @@
 package io.peft4j.masa;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
-
+import ai.djl.training.ParameterStore;
 import io.peft4j.core.linalg.RandomizedSvd;
 import io.peft4j.core.target.TargetSpec;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
-import io.peft4j.core.tree.ModuleTree;
-
-import ai.djl.ndarray.NDList;
-import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.tree.ModuleReplacer;
-
+import io.peft4j.core.tree.ModuleTree;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,9 +20,9 @@ import java.util.function.Consumer;
 
 /**
  * MASA as compression: every target weight is replaced by {@code sum_s c_ls D_s} from a Matrix PCA
- * of its projection type (and group), optionally plus a rank-k part of the residual
- * {@code W_l - sum_s c_ls D_s} (randomized SVD). {@link #compress} reads the model and returns a
- * {@link CompressedAttention}; the model is changed only by {@link CompressedAttention#applyTo}.
+ * of its projection type (and group), optionally plus a rank-k part of the residual {@code W_l -
+ * sum_s c_ls D_s} (randomized SVD). {@link #compress} reads the model and returns a {@link
+ * CompressedAttention}; the model is changed only by {@link CompressedAttention#applyTo}.
  *
  * <pre>{@code
  * MasaCompressor c = MasaCompressor.builder().targets("q_proj", "k_proj", "v_proj", "o_proj").atoms(2).build();
@@ -59,7 +55,10 @@ public final class MasaCompressor {
         this.powerIterations = b.powerIterations;
     }
 
-    /** {@return a builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be set)} */
+    /**
+     * {@return a builder (targets default to {@link MasaConfig#DEFAULT_TARGETS}; atoms must be
+     * set)}
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -86,12 +85,17 @@ public final class MasaCompressor {
         List<ModuleNode> nodes = targets.select(ModuleTree.of(model));
         for (ModuleNode n : nodes) {
             if (n.block() instanceof AdapterWrapper || !(n.block() instanceof Linear)) {
-                throw new IllegalArgumentException("MASA compression target '" + n.path() + "' is a "
-                        + n.block().getClass().getName() + "; it needs a plain ai.djl.nn.core.Linear (compress before wrapping)");
+                throw new IllegalArgumentException(
+                        "MASA compression target '"
+                                + n.path()
+                                + "' is a "
+                                + n.block().getClass().getName()
+                                + "; it needs a plain ai.djl.nn.core.Linear (compress before wrapping)");
             }
         }
         List<Dictionaries.Group> plan = Dictionaries.of(nodes, groups, atoms);
-        Map<String, NDArray> grams = calibration == null ? Map.of() : recordGrams(model, nodes, manager);
+        Map<String, NDArray> grams =
+                calibration == null ? Map.of() : recordGrams(model, nodes, manager);
         Map<String, double[]> outputErrors = new LinkedHashMap<>();
         List<CompressedAttention.Dictionary> dicts = new ArrayList<>();
         try {
@@ -109,11 +113,18 @@ public final class MasaCompressor {
                     for (String path : paths) {
                         hs.add(grams.get(path));
                     }
-                    DataAwareRefinement.Result r = DataAwareRefinement.refine(weights, hs, fitted.atoms(), fitted.coefficients(),
-                            refinementIterations, manager);
+                    DataAwareRefinement.Result r =
+                            DataAwareRefinement.refine(
+                                    weights,
+                                    hs,
+                                    fitted.atoms(),
+                                    fitted.coefficients(),
+                                    refinementIterations,
+                                    manager);
                     fitted.close();
                     pca = new MatrixPca.Result(r.atoms(), r.coefficients(), fitted.eigenvalues());
-                    outputErrors.put(g.key(), new double[] {r.objectiveBefore(), r.objectiveAfter()});
+                    outputErrors.put(
+                            g.key(), new double[] {r.objectiveBefore(), r.objectiveAfter()});
                 }
                 long out = weights.get(0).getShape().get(0);
                 long in = weights.get(0).getShape().get(1);
@@ -127,17 +138,34 @@ public final class MasaCompressor {
                             recon.attach(scratch);
                             NDArray residual = weights.get(l).sub(recon);
                             residual.attach(scratch);
-                            try (RandomizedSvd.Result svd = RandomizedSvd.compute(residual, k, 8, powerIterations, seed + l)) {
-                                us[l] = svd.u().mul(svd.s().reshape(1, k)).toType(weights.get(l).getDataType(), false);
-                                vt[l] = svd.vt().toType(weights.get(l).getDataType(), true); // a copy: the SVD result is closed below
+                            try (RandomizedSvd.Result svd =
+                                    RandomizedSvd.compute(
+                                            residual, k, 8, powerIterations, seed + l)) {
+                                us[l] =
+                                        svd.u()
+                                                .mul(svd.s().reshape(1, k))
+                                                .toType(weights.get(l).getDataType(), false);
+                                vt[l] =
+                                        svd.vt()
+                                                .toType(
+                                                        weights.get(l).getDataType(),
+                                                        true); // a copy: the SVD result is closed
+                                // below
                                 us[l].attach(manager);
                                 vt[l].attach(manager);
                             }
                         }
                     }
                 }
-                dicts.add(new CompressedAttention.Dictionary(g.key(), paths, pca.atoms(), pca.coefficients(),
-                        pca.eigenvalues(), k > 0 ? us : null, k > 0 ? vt : null));
+                dicts.add(
+                        new CompressedAttention.Dictionary(
+                                g.key(),
+                                paths,
+                                pca.atoms(),
+                                pca.coefficients(),
+                                pca.eigenvalues(),
+                                k > 0 ? us : null,
+                                k > 0 ? vt : null));
             }
         } catch (RuntimeException e) {
             dicts.forEach(CompressedAttention.Dictionary::close);
@@ -152,10 +180,12 @@ public final class MasaCompressor {
     }
 
     /**
-     * Runs the calibration inputs through {@code model} with a recorder in place of every target and
-     * returns each target's input Gram matrix {@code X^T X} by path. The model is restored after.
+     * Runs the calibration inputs through {@code model} with a recorder in place of every target
+     * and returns each target's input Gram matrix {@code X^T X} by path. The model is restored
+     * after.
      */
-    private Map<String, NDArray> recordGrams(Block model, List<ModuleNode> nodes, NDManager manager) {
+    private Map<String, NDArray> recordGrams(
+            Block model, List<ModuleNode> nodes, NDManager manager) {
         Map<String, ActivationRecorder> recorders = new LinkedHashMap<>();
         List<ModuleReplacer.Replacement> installed = new ArrayList<>();
         Map<String, NDArray> grams = new LinkedHashMap<>();
@@ -178,18 +208,23 @@ public final class MasaCompressor {
             }
             for (Map.Entry<String, ActivationRecorder> e : recorders.entrySet()) {
                 if (e.getValue().gram() == null) {
-                    throw new IllegalArgumentException("MASA calibration: no calibration input reached target '" + e.getKey()
-                            + "' (do the inputs fit the model's forward?)");
+                    throw new IllegalArgumentException(
+                            "MASA calibration: no calibration input reached target '"
+                                    + e.getKey()
+                                    + "' (do the inputs fit the model's forward?)");
                 }
                 grams.put(e.getKey(), e.getValue().gram());
             }
             return grams;
         } catch (RuntimeException e) {
-            recorders.values().forEach(r -> {
-                if (r.gram() != null) {
-                    r.gram().close();
-                }
-            });
+            recorders
+                    .values()
+                    .forEach(
+                            r -> {
+                                if (r.gram() != null) {
+                                    r.gram().close();
+                                }
+                            });
             throw e;
         } finally {
             for (int i = installed.size() - 1; i >= 0; i--) {
@@ -213,9 +248,9 @@ public final class MasaCompressor {
 
         /**
          * Calibration inputs (each one the model's forward inputs, e.g. {@code [ids]} of a few
-         * sequences without padding): turns on the data-aware local refinement, which fits atoms and
-         * coefficients to each projection's output on these activations instead of to its weight.
-         * The arrays are copied per forward and not kept.
+         * sequences without padding): turns on the data-aware local refinement, which fits atoms
+         * and coefficients to each projection's output on these activations instead of to its
+         * weight. The arrays are copied per forward and not kept.
          *
          * @param inputs the calibration inputs, at least one, none empty
          * @return this builder
@@ -223,13 +258,17 @@ public final class MasaCompressor {
          */
         public Builder calibration(List<NDList> inputs) {
             if (inputs == null || inputs.isEmpty()) {
-                throw new IllegalArgumentException("MASA calibration data is empty: give at least one input"
-                        + " (the paper uses a few hundred sequences)");
+                throw new IllegalArgumentException(
+                        "MASA calibration data is empty: give at least one input"
+                                + " (the paper uses a few hundred sequences)");
             }
             for (int i = 0; i < inputs.size(); i++) {
                 if (inputs.get(i) == null || inputs.get(i).isEmpty()) {
-                    throw new IllegalArgumentException("MASA calibration input " + i + " is empty: each input is the model's"
-                            + " forward inputs, e.g. [input_ids]");
+                    throw new IllegalArgumentException(
+                            "MASA calibration input "
+                                    + i
+                                    + " is empty: each input is the model's"
+                                    + " forward inputs, e.g. [input_ids]");
                 }
             }
             this.calibration = List.copyOf(inputs);
@@ -251,9 +290,11 @@ public final class MasaCompressor {
         }
 
         /**
-         * Targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}.
+         * Targets by name (exact path or {@code .name} suffix); default {@link
+         * MasaConfig#DEFAULT_TARGETS}.
          *
-         * @param names targets by name (exact path or {@code .name} suffix); default {@link MasaConfig#DEFAULT_TARGETS}
+         * @param names targets by name (exact path or {@code .name} suffix); default {@link
+         *     MasaConfig#DEFAULT_TARGETS}
          * @return this builder
          */
         public Builder targets(String... names) {

@@ -3,11 +3,9 @@ package io.peft4j.masa;
 import static io.peft4j.core.spi.ConfigJson.has;
 
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
-
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
@@ -32,9 +30,11 @@ public final class MasaConfig extends TargetedConfig {
     public static final String PEFT_TYPE = "MASA";
 
     /** The default targets: the four attention projections of LLaMA-style models. */
-    public static final List<String> DEFAULT_TARGETS = List.of("q_proj", "k_proj", "v_proj", "o_proj");
+    public static final List<String> DEFAULT_TARGETS =
+            List.of("q_proj", "k_proj", "v_proj", "o_proj");
 
-    private static final Set<String> KNOWN = ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
+    private static final Set<String> KNOWN =
+            ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
 
     private final int atoms;
     private final int groups;
@@ -81,7 +81,8 @@ public final class MasaConfig extends TargetedConfig {
         j.addProperty("num_groups", groups);
         j.addProperty("mode", mode.name());
         ConfigJson.writeModulesToSave(j, modulesToSave());
-        // Only when set: MASA used to drop both keys, and a config without them must write the same file as then.
+        // Only when set: MASA used to drop both keys, and a config without them must write the same
+        // file as then.
         if (taskType() != null) {
             j.addProperty("task_type", taskType());
         }
@@ -103,7 +104,8 @@ public final class MasaConfig extends TargetedConfig {
     public static MasaConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         if (!has(j, "num_atoms")) {
-            throw new IllegalArgumentException("MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
+            throw new IllegalArgumentException(
+                    "MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
         }
         b.atoms(ConfigJson.intValue(j.get("num_atoms"), "num_atoms"));
         if (has(j, "num_groups")) {
@@ -114,7 +116,9 @@ public final class MasaConfig extends TargetedConfig {
             try {
                 b.mode(MasaMode.valueOf(m.toUpperCase(Locale.ROOT)));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()), e);
+                throw new IllegalArgumentException(
+                        "MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()),
+                        e);
             }
         }
         ConfigJson.read(j, b);
@@ -128,7 +132,10 @@ public final class MasaConfig extends TargetedConfig {
             return false;
         }
         MasaConfig c = (MasaConfig) o;
-        return atoms == c.atoms && groups == c.groups && mode == c.mode && targets().equals(c.targets());
+        return atoms == c.atoms
+                && groups == c.groups
+                && mode == c.mode
+                && targets().equals(c.targets());
     }
 
     @Override
@@ -154,7 +161,8 @@ public final class MasaConfig extends TargetedConfig {
         /**
          * S, atoms per dictionary: at least 1 and at most the layers in the smallest group.
          *
-         * @param atoms S, atoms per dictionary: at least 1 and at most the layers in the smallest group
+         * @param atoms S, atoms per dictionary: at least 1 and at most the layers in the smallest
+         *     group
          * @return this builder
          */
         public Builder atoms(int atoms) {
@@ -166,9 +174,11 @@ public final class MasaConfig extends TargetedConfig {
         }
 
         /**
-         * G, consecutive-layer groups per projection type, each with its own dictionary (default 1).
+         * G, consecutive-layer groups per projection type, each with its own dictionary (default
+         * 1).
          *
-         * @param groups G, consecutive-layer groups per projection type, each with its own dictionary (default 1)
+         * @param groups G, consecutive-layer groups per projection type, each with its own
+         *     dictionary (default 1)
          * @return this builder
          */
         public Builder groups(int groups) {
@@ -197,7 +207,8 @@ public final class MasaConfig extends TargetedConfig {
          */
         public MasaConfig build() {
             if (atoms < 1) {
-                throw new IllegalArgumentException("num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7% fewer attention parameters");
+                throw new IllegalArgumentException(
+                        "num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7% fewer attention parameters");
             }
             return new MasaConfig(this);
         }

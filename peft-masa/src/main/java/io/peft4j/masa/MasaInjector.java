@@ -6,19 +6,17 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
-
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Puts a MASA adapter into every target: groups the targets into dictionaries, runs Matrix PCA
- * on each group's current base weights, wraps each {@link Linear} in a {@link MasaLinear} (or adds
- * to the one there) with coefficients starting at the PCA's. All targets are checked before
- * anything changes; a failure midway is rolled back.
+ * Puts a MASA adapter into every target: groups the targets into dictionaries, runs Matrix PCA on
+ * each group's current base weights, wraps each {@link Linear} in a {@link MasaLinear} (or adds to
+ * the one there) with coefficients starting at the PCA's. All targets are checked before anything
+ * changes; a failure midway is rolled back.
  */
 final class MasaInjector {
 
@@ -43,24 +41,38 @@ final class MasaInjector {
                 if (config.mode() == MasaMode.COEFFICIENTS_AND_ATOMS) {
                     NDArray copy = d0.duplicate();
                     copy.attach(ctx.manager());
-                    trainable = Parameter.builder().setName("masa_atoms." + name)
-                            .setType(Parameter.Type.WEIGHT).optArray(copy).build();
+                    trainable =
+                            Parameter.builder()
+                                    .setName("masa_atoms." + name)
+                                    .setType(Parameter.Type.WEIGHT)
+                                    .optArray(copy)
+                                    .build();
                     copy.setRequiresGradient(true);
                 }
-                MasaLinear.Dictionary dict = new MasaLinear.Dictionary(group.key(), d0, trainable, pca.eigenvalues());
+                MasaLinear.Dictionary dict =
+                        new MasaLinear.Dictionary(group.key(), d0, trainable, pca.eigenvalues());
                 adapter.addDictionary(dict);
                 List<ModuleNode> nodes = group.nodes();
                 for (int l = 0; l < nodes.size(); l++) {
                     double[] start = pca.coefficients()[l];
-                    adapter.layers().attach(nodes.get(l), MasaLinear.class, base -> new MasaLinear(base, ctx.runtime()), layer -> {
-                        NDArray c = vector(ctx.manager(), start, d0);
-                        NDArray c0 = c.duplicate();
-                        c0.attach(ctx.manager());
-                        Parameter coefficients = Parameter.builder().setName("masa_coefficients." + name)
-                                .setType(Parameter.Type.WEIGHT).optArray(c).build();
-                        c.setRequiresGradient(true);
-                        return new MasaLinear.Entry(dict, coefficients, c0);
-                    });
+                    adapter.layers()
+                            .attach(
+                                    nodes.get(l),
+                                    MasaLinear.class,
+                                    base -> new MasaLinear(base, ctx.runtime()),
+                                    layer -> {
+                                        NDArray c = vector(ctx.manager(), start, d0);
+                                        NDArray c0 = c.duplicate();
+                                        c0.attach(ctx.manager());
+                                        Parameter coefficients =
+                                                Parameter.builder()
+                                                        .setName("masa_coefficients." + name)
+                                                        .setType(Parameter.Type.WEIGHT)
+                                                        .optArray(c)
+                                                        .build();
+                                        c.setRequiresGradient(true);
+                                        return new MasaLinear.Entry(dict, coefficients, c0);
+                                    });
                 }
             }
         } catch (RuntimeException e) {
@@ -88,14 +100,21 @@ final class MasaInjector {
         MasaLinear existing = AdapterLayers.wrapperAt(node, MasaLinear.class);
         if (existing != null) {
             if (existing.anyMerged()) {
-                throw new IllegalStateException("Module '" + node.path() + "' has a merged MASA adapter; unmerge before adding"
-                        + " another (the dictionaries are fitted to the unmerged base weights)");
+                throw new IllegalStateException(
+                        "Module '"
+                                + node.path()
+                                + "' has a merged MASA adapter; unmerge before adding"
+                                + " another (the dictionaries are fitted to the unmerged base weights)");
             }
             return;
         }
         if (!(b instanceof Linear)) {
-            throw new IllegalArgumentException("Target module '" + node.path() + "' is a " + b.getClass().getName()
-                    + "; MASA supports ai.djl.nn.core.Linear. Narrow target_modules.");
+            throw new IllegalArgumentException(
+                    "Target module '"
+                            + node.path()
+                            + "' is a "
+                            + b.getClass().getName()
+                            + "; MASA supports ai.djl.nn.core.Linear. Narrow target_modules.");
         }
     }
 }

@@ -2,27 +2,25 @@ package io.peft4j.masa;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-
 import java.util.List;
 
 /**
  * A {@link Linear} whose weight is expressed through shared matrix atoms: for the active adapter
  * {@code W = sum_s c_s D_s + R} with the frozen residual {@code R = W0 - sum_s c0_s D0_s}. It is
- * computed as {@code W0 + (c . D - c0 . D0)} (coefficient mode: {@code W0 + (c - c0) . D0}), which is
- * the same matrix and is exactly {@code W0} before training, so the start is bit-exact without
- * storing R. Holds any number of named adapters; the dictionaries (atoms) are shared objects,
- * one per projection type and group, referenced by every member layer.
+ * computed as {@code W0 + (c . D - c0 . D0)} (coefficient mode: {@code W0 + (c - c0) . D0}), which
+ * is the same matrix and is exactly {@code W0} before training, so the start is bit-exact without
+ * storing R. Holds any number of named adapters; the dictionaries (atoms) are shared objects, one
+ * per projection type and group, referenced by every member layer.
  */
 public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
 
@@ -66,7 +64,8 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
 
         @Override
         public List<Parameter> blockParameters() {
-            return List.of(coefficients); // the atoms are the adapter's, shared by the dictionary's layers
+            return List.of(
+                    coefficients); // the atoms are the adapter's, shared by the dictionary's layers
         }
     }
 
@@ -76,7 +75,10 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
     MasaLinear(Block base, AdapterRuntime runtime) {
         super(base, runtime);
         this.weight = base.getDirectParameters().get("weight");
-        this.bias = base.getDirectParameters().contains("bias") ? base.getDirectParameters().get("bias") : null;
+        this.bias =
+                base.getDirectParameters().contains("bias")
+                        ? base.getDirectParameters().get("bias")
+                        : null;
     }
 
     /** The base weight W0 (merging adds to it). */
@@ -85,7 +87,10 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
         return weight;
     }
 
-    /** The atoms adapter {@code name} uses here: the shared trainable Parameter, or null in coefficient mode. */
+    /**
+     * The atoms adapter {@code name} uses here: the shared trainable Parameter, or null in
+     * coefficient mode.
+     */
     Parameter sharedAtoms(String name) {
         Entry e = entry(name);
         return e == null ? null : e.dict.atoms;
@@ -113,11 +118,15 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
      * {@link #weightDelta(Entry, ParameterStore, Device, boolean)} attached to {@code into}. Every
      * intermediate is made in a sub-manager of it that is closed here: an op's result attaches to
      * its first operand's manager, and the first operands here are the adapter's tensors, whose
-     * manager lives as long as the adapter, so each forward would otherwise leave its
-     * intermediates there.
+     * manager lives as long as the adapter, so each forward would otherwise leave its intermediates
+     * there.
      */
-    NDArray weightDelta(Entry e, ParameterStore ps, Device device, boolean training, NDManager into) {
-        NDArray c = ps == null ? e.coefficients.getArray() : ps.getValue(e.coefficients, device, training);
+    NDArray weightDelta(
+            Entry e, ParameterStore ps, Device device, boolean training, NDManager into) {
+        NDArray c =
+                ps == null
+                        ? e.coefficients.getArray()
+                        : ps.getValue(e.coefficients, device, training);
         NDArray c0 = e.initialCoefficients;
         NDArray d0 = e.dict.initialAtoms;
         int s = e.dict.size();
@@ -125,9 +134,16 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
         try (NDManager tmp = into.newSubManager()) {
             NDArray delta;
             if (e.dict.atoms == null) {
-                delta = own(c.sub(c0), tmp).reshape(1, s).matMul(own(d0.reshape(s, -1), tmp)).reshape(w.get(1), w.get(2));
+                delta =
+                        own(c.sub(c0), tmp)
+                                .reshape(1, s)
+                                .matMul(own(d0.reshape(s, -1), tmp))
+                                .reshape(w.get(1), w.get(2));
             } else {
-                NDArray d = ps == null ? e.dict.atoms.getArray() : ps.getValue(e.dict.atoms, device, training);
+                NDArray d =
+                        ps == null
+                                ? e.dict.atoms.getArray()
+                                : ps.getValue(e.dict.atoms, device, training);
                 NDArray now = own(c.reshape(1, s), tmp).matMul(own(d.reshape(s, -1), tmp));
                 NDArray start = own(c0.reshape(1, s), tmp).matMul(own(d0.reshape(s, -1), tmp));
                 delta = now.sub(start).reshape(w.get(1), w.get(2));
@@ -144,7 +160,12 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
 
     /** The whole batch through {@code W0 + delta}: one GEMM, no separate base pass. */
     @Override
-    protected NDList forwardWith(Entry e, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardWith(
+            Entry e,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
         NDArray x = inputs.head();
         Device device = x.getDevice();
         NDArray w0 = ps.getValue(weight, device, training);
@@ -154,7 +175,17 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
     }
 
     @Override
-    protected NDArray blendIn(Entry e, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
-        return y.add(Linear.linear(x, weightDelta(e, ps, x.getDevice(), training, x.getManager())).head().mul(rowMask));
+    protected NDArray blendIn(
+            Entry e,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
+        return y.add(
+                Linear.linear(x, weightDelta(e, ps, x.getDevice(), training, x.getManager()))
+                        .head()
+                        .mul(rowMask));
     }
 }

@@ -6,9 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import io.peft4j.core.linalg.SymmetricEigen;
-
 import java.util.List;
 
 /**
@@ -35,7 +33,8 @@ public final class MatrixPca {
      * @param coefficients L x S: {@code coefficients[l][s] = sqrt(λ_s) V[l][s]}
      * @param eigenvalues all L eigenvalues of the Gram matrix, descending
      */
-    public record Result(NDArray atoms, double[][] coefficients, double[] eigenvalues) implements AutoCloseable {
+    public record Result(NDArray atoms, double[][] coefficients, double[] eigenvalues)
+            implements AutoCloseable {
 
         /** {@return S, the number of atoms} */
         public int numAtoms() {
@@ -47,7 +46,9 @@ public final class MatrixPca {
             return coefficients.length;
         }
 
-        /** {@return sum of the eigenvalues the S atoms leave out: the squared reconstruction error} */
+        /**
+         * {@return sum of the eigenvalues the S atoms leave out: the squared reconstruction error}
+         */
         public double droppedEnergy() {
             double sum = 0;
             for (int i = numAtoms(); i < eigenvalues.length; i++) {
@@ -57,7 +58,8 @@ public final class MatrixPca {
         }
 
         /**
-         * Layer l's reconstruction {@code sum_s C[l][s] D_s} (out, in), attached to the atoms' manager.
+         * Layer l's reconstruction {@code sum_s C[l][s] D_s} (out, in), attached to the atoms'
+         * manager.
          *
          * @param layer the layer index l
          * @return the reconstruction
@@ -72,7 +74,9 @@ public final class MatrixPca {
         }
     }
 
-    /** {@code sum_s c[s] D_s} for atoms (S, out, in); the result is attached to the atoms' manager. */
+    /**
+     * {@code sum_s c[s] D_s} for atoms (S, out, in); the result is attached to the atoms' manager.
+     */
     static NDArray combine(NDArray atoms, double[] c) {
         Shape shape = atoms.getShape();
         int s = (int) shape.get(0);
@@ -102,21 +106,30 @@ public final class MatrixPca {
      */
     public static Result fit(List<NDArray> weights, int atoms, NDManager manager) {
         if (weights == null || weights.isEmpty()) {
-            throw new IllegalArgumentException("Matrix PCA needs at least one weight matrix, got none");
+            throw new IllegalArgumentException(
+                    "Matrix PCA needs at least one weight matrix, got none");
         }
         int l = weights.size();
         if (atoms < 1 || atoms > l) {
-            throw new IllegalArgumentException("Matrix PCA: atoms S must be between 1 and L = " + l + ", got " + atoms);
+            throw new IllegalArgumentException(
+                    "Matrix PCA: atoms S must be between 1 and L = " + l + ", got " + atoms);
         }
         Shape shape = weights.get(0).getShape();
         DataType type = weights.get(0).getDataType();
         if (shape.dimension() != 2 || !type.isFloating()) {
-            throw new IllegalArgumentException("Matrix PCA: weights must be floating-point 2-D, got " + shape + " " + type);
+            throw new IllegalArgumentException(
+                    "Matrix PCA: weights must be floating-point 2-D, got " + shape + " " + type);
         }
         for (int i = 1; i < l; i++) {
             if (!weights.get(i).getShape().equals(shape)) {
-                throw new IllegalArgumentException("Matrix PCA: weight " + i + " has shape " + weights.get(i).getShape()
-                        + ", expected " + shape + " like weight 0 (one dictionary needs one shape)");
+                throw new IllegalArgumentException(
+                        "Matrix PCA: weight "
+                                + i
+                                + " has shape "
+                                + weights.get(i).getShape()
+                                + ", expected "
+                                + shape
+                                + " like weight 0 (one dictionary needs one shape)");
             }
         }
         try (NDManager scratch = manager.newSubManager(weights.get(0).getDevice())) {
@@ -141,9 +154,22 @@ public final class MatrixPca {
             double top = Math.max(values[0], Double.MIN_NORMAL);
             for (int s = 0; s < atoms; s++) {
                 if (!(values[s] > top * ZERO_EIGENVALUE)) {
-                    throw new IllegalArgumentException("Matrix PCA: the " + l + " weights of shape " + shape + " span only "
-                            + s + " dimension(s) (eigenvalue " + s + " is " + values[s] + " of " + values[0]
-                            + "); ask for at most " + s + " atoms");
+                    throw new IllegalArgumentException(
+                            "Matrix PCA: the "
+                                    + l
+                                    + " weights of shape "
+                                    + shape
+                                    + " span only "
+                                    + s
+                                    + " dimension(s) (eigenvalue "
+                                    + s
+                                    + " is "
+                                    + values[s]
+                                    + " of "
+                                    + values[0]
+                                    + "); ask for at most "
+                                    + s
+                                    + " atoms");
                 }
             }
             // scale (L, S) = V_S Λ_S^{-1/2}; atoms (S, N) = scale^T M^T

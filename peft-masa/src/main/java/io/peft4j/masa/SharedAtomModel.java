@@ -7,7 +7,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.train.TrainableModel;
@@ -15,7 +14,6 @@ import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleReplacer;
 import io.peft4j.core.tree.ModuleTree;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,13 +29,13 @@ import java.util.TreeSet;
  * MASA's main setting: a model whose targeted projections (default Q, K, V, O) <em>are</em> {@code
  * W_l = sum_s c_ls D_s} from initialisation, with atoms and coefficients trained together with the
  * rest of the model (pretraining from scratch), no residual. Each dictionary (projection type and,
- * with {@code groups}, run of consecutive layers) holds one atoms parameter (S, out, in) shared by its
- * layers; each layer holds S coefficients and keeps its bias.
+ * with {@code groups}, run of consecutive layers) holds one atoms parameter (S, out, in) shared by
+ * its layers; each layer holds S coefficients and keeps its bias.
  *
  * <p>Initialisation keeps each layer's weight distribution: atoms i.i.d. {@code N(0, sigma^2)} with
- * sigma the standard deviation of the group's freshly initialised dense weights, coefficients i.i.d.
- * {@code N(0, 1/S)}, so every {@code W_l} entry has variance {@code sigma^2} in expectation, as the
- * vanilla twin's.
+ * sigma the standard deviation of the group's freshly initialised dense weights, coefficients
+ * i.i.d. {@code N(0, 1/S)}, so every {@code W_l} entry has variance {@code sigma^2} in expectation,
+ * as the vanilla twin's.
  *
  * <pre>{@code
  * LlamaForCausalLM llama = new LlamaForCausalLM(config);  llama.initialize(manager, FLOAT32, new Shape(1, 8));
@@ -57,7 +55,8 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     private final Map<String, Parameter> atoms = new LinkedHashMap<>(); // by dictionary key
     private final Map<String, AtomLinear> layers = new LinkedHashMap<>(); // by module path
     private final List<ModuleReplacer.Replacement> replacements = new ArrayList<>();
-    private final Set<Parameter> replacedWeights = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
+    private final Set<Parameter> replacedWeights =
+            java.util.Collections.newSetFromMap(new IdentityHashMap<>());
 
     private SharedAtomModel(Block model, MasaConfig config) {
         this.model = model;
@@ -65,23 +64,28 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Replaces every target {@code Linear} of the initialised {@code model} by an {@link AtomLinear}
-     * of fresh shared atoms (see the class comment for the initialisation).
+     * Replaces every target {@code Linear} of the initialised {@code model} by an {@link
+     * AtomLinear} of fresh shared atoms (see the class comment for the initialisation).
      *
      * @param model the initialised model whose target projections are replaced
      * @param config targets, atoms per dictionary (S) and groups (G)
      * @param manager owns the atoms and coefficients
      * @param seed seed of the atoms' and coefficients' initialisation
      * @return the model with shared-atom projections
-     * @throws IllegalArgumentException for a target that is not a plain {@code Linear}, S > L / G, G
-     *     not dividing L, or a type mixing shapes (the same rules as the adapter)
+     * @throws IllegalArgumentException for a target that is not a plain {@code Linear}, S > L / G,
+     *     G not dividing L, or a type mixing shapes (the same rules as the adapter)
      */
-    public static SharedAtomModel build(Block model, MasaConfig config, NDManager manager, long seed) {
+    public static SharedAtomModel build(
+            Block model, MasaConfig config, NDManager manager, long seed) {
         List<ModuleNode> nodes = config.targets().select(ModuleTree.of(model));
         for (ModuleNode n : nodes) {
             if (n.block() instanceof AdapterWrapper || !(n.block() instanceof Linear)) {
-                throw new IllegalArgumentException("MASA from scratch: target '" + n.path() + "' is a "
-                        + n.block().getClass().getName() + "; it needs a plain ai.djl.nn.core.Linear");
+                throw new IllegalArgumentException(
+                        "MASA from scratch: target '"
+                                + n.path()
+                                + "' is a "
+                                + n.block().getClass().getName()
+                                + "; it needs a plain ai.djl.nn.core.Linear");
             }
         }
         List<Dictionaries.Group> plan = Dictionaries.of(nodes, config.groups(), config.atoms());
@@ -103,13 +107,28 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
                     count += w.length;
                 }
                 double sigma = Math.sqrt(sumSq / count);
-                Parameter d = parameter(manager, g.key() + ATOMS, gaussian(random, s * out * in, sigma), new Shape(s, out, in), w0);
+                Parameter d =
+                        parameter(
+                                manager,
+                                g.key() + ATOMS,
+                                gaussian(random, s * out * in, sigma),
+                                new Shape(s, out, in),
+                                w0);
                 result.atoms.put(g.key(), d);
                 for (ModuleNode n : g.nodes()) {
-                    Parameter c = parameter(manager, n.path() + COEFFICIENTS, gaussian(random, s, 1 / Math.sqrt(s)), new Shape(s), w0);
+                    Parameter c =
+                            parameter(
+                                    manager,
+                                    n.path() + COEFFICIENTS,
+                                    gaussian(random, s, 1 / Math.sqrt(s)),
+                                    new Shape(s),
+                                    w0);
                     Block lin = n.block();
                     Parameter weight = Dictionaries.weightOf(lin);
-                    Parameter bias = lin.getDirectParameters().contains("bias") ? lin.getDirectParameters().get("bias") : null;
+                    Parameter bias =
+                            lin.getDirectParameters().contains("bias")
+                                    ? lin.getDirectParameters().get("bias")
+                                    : null;
                     if (bias != null && !bias.isInitialized()) {
                         bias = null;
                     }
@@ -126,10 +145,19 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
         return result;
     }
 
-    private static Parameter parameter(NDManager manager, String name, float[] values, Shape shape, NDArray like) {
-        NDArray a = manager.create(values, shape).toType(like.getDataType(), false).toDevice(like.getDevice(), false);
+    private static Parameter parameter(
+            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
+        NDArray a =
+                manager.create(values, shape)
+                        .toType(like.getDataType(), false)
+                        .toDevice(like.getDevice(), false);
         a.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(a).build();
+        Parameter p =
+                Parameter.builder()
+                        .setName(name)
+                        .setType(Parameter.Type.WEIGHT)
+                        .optArray(a)
+                        .build();
         a.setRequiresGradient(true);
         return p;
     }
@@ -158,7 +186,8 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * The shared atoms of the layer at {@code path} (the same object for every layer of its dictionary).
+     * The shared atoms of the layer at {@code path} (the same object for every layer of its
+     * dictionary).
      *
      * @param path a targeted projection's module path
      * @return its dictionary's atoms, shape (S, out, in)
@@ -180,19 +209,25 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     private AtomLinear layer(String path) {
         AtomLinear l = layers.get(path);
         if (l == null) {
-            throw new IllegalArgumentException("no MASA layer at '" + path + "'; layers: " + layers.keySet());
+            throw new IllegalArgumentException(
+                    "no MASA layer at '" + path + "'; layers: " + layers.keySet());
         }
         return l;
     }
 
-    /** {@return the parameters of the targeted projections: atoms once per dictionary, coefficients and biases per layer} */
+    /**
+     * {@return the parameters of the targeted projections: atoms once per dictionary, coefficients
+     * and biases per layer}
+     */
     public long attentionParameters() {
         long total = 0;
         for (Parameter d : atoms.values()) {
             total += d.getArray().size();
         }
         for (AtomLinear l : layers.values()) {
-            total += l.coefficients().getArray().size() + (l.bias() == null ? 0 : l.bias().getArray().size());
+            total +=
+                    l.coefficients().getArray().size()
+                            + (l.bias() == null ? 0 : l.bias().getArray().size());
         }
         return total;
     }
@@ -238,7 +273,8 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     }
 
     /**
-     * Writes every trained tensor ({@link #trainableParameters()}) to one safetensors file (temp name + rename).
+     * Writes every trained tensor ({@link #trainableParameters()}) to one safetensors file (temp
+     * name + rename).
      *
      * @param file the file to write
      * @throws IOException if it cannot be written
@@ -246,8 +282,16 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     public void save(Path file) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         trainableParameters().forEach((k, p) -> tensors.put(k, p.getArray()));
-        SafetensorsWriter.write(file, tensors, Map.of("format", "masa-model", "num_atoms", String.valueOf(config.atoms()),
-                "num_groups", String.valueOf(config.groups())));
+        SafetensorsWriter.write(
+                file,
+                tensors,
+                Map.of(
+                        "format",
+                        "masa-model",
+                        "num_atoms",
+                        String.valueOf(config.atoms()),
+                        "num_groups",
+                        String.valueOf(config.groups())));
     }
 
     /**
@@ -260,7 +304,8 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
      */
     public void load(Path file) throws IOException {
         Map<String, Parameter> expected = trainableParameters();
-        try (SafetensorsFile f = SafetensorsFile.open(file); NDManager scratch = NDManager.newBaseManager()) {
+        try (SafetensorsFile f = SafetensorsFile.open(file);
+                NDManager scratch = NDManager.newBaseManager()) {
             List<String> problems = new ArrayList<>();
             Set<String> unexpected = new TreeSet<>(f.names());
             unexpected.removeAll(expected.keySet());
@@ -270,31 +315,56 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
             Map<String, NDArray> loaded = new LinkedHashMap<>();
             for (Map.Entry<String, Parameter> e : expected.entrySet()) {
                 if (!f.names().contains(e.getKey())) {
-                    problems.add("missing tensor " + e.getKey() + " " + e.getValue().getArray().getShape());
+                    problems.add(
+                            "missing tensor "
+                                    + e.getKey()
+                                    + " "
+                                    + e.getValue().getArray().getShape());
                     continue;
                 }
                 NDArray a = f.load(e.getKey(), scratch);
                 if (!a.getShape().equals(e.getValue().getArray().getShape())) {
-                    problems.add("tensor " + e.getKey() + " has shape " + a.getShape() + ", expected " + e.getValue().getArray().getShape());
+                    problems.add(
+                            "tensor "
+                                    + e.getKey()
+                                    + " has shape "
+                                    + a.getShape()
+                                    + ", expected "
+                                    + e.getValue().getArray().getShape());
                 }
                 loaded.put(e.getKey(), a);
             }
             if (!problems.isEmpty()) {
-                throw new IllegalArgumentException(file + " does not fit this MASA model: "
-                        + String.join("; ", problems.subList(0, Math.min(20, problems.size())))
-                        + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+                throw new IllegalArgumentException(
+                        file
+                                + " does not fit this MASA model: "
+                                + String.join(
+                                        "; ", problems.subList(0, Math.min(20, problems.size())))
+                                + (problems.size() > 20
+                                        ? "; and " + (problems.size() - 20) + " more"
+                                        : ""));
             }
             for (Map.Entry<String, Parameter> e : expected.entrySet()) {
                 NDArray target = e.getValue().getArray();
                 if (target.getDataType() != ai.djl.ndarray.types.DataType.FLOAT32) {
-                    throw new IllegalArgumentException("MASA model load supports float32 models; " + e.getKey() + " is " + target.getDataType());
+                    throw new IllegalArgumentException(
+                            "MASA model load supports float32 models; "
+                                    + e.getKey()
+                                    + " is "
+                                    + target.getDataType());
                 }
-                target.set(loaded.get(e.getKey()).toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
+                target.set(
+                        loaded.get(e.getKey())
+                                .toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                                .toFloatArray());
             }
         }
     }
 
-    /** Puts the dense linear layers back (their weights as they were at {@link #build}) and frees the atoms. */
+    /**
+     * Puts the dense linear layers back (their weights as they were at {@link #build}) and frees
+     * the atoms.
+     */
     @Override
     public void close() {
         for (int i = replacements.size() - 1; i >= 0; i--) {

@@ -16,22 +16,18 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** MASA as a fine-tuning adapter on a 6-layer model: sharing, counts, training, files, config. */
 class MasaAdapterTest {
@@ -57,17 +53,26 @@ class MasaAdapterTest {
     @Test
     void atomsAreOneSharedParameterPerDictionary() {
         StackModel model = StackModel.create(manager, L, 1);
-        MasaConfig config = MasaConfig.builder().targets("q_proj", "v_proj").atoms(2).mode(MasaMode.COEFFICIENTS_AND_ATOMS).build();
+        MasaConfig config =
+                MasaConfig.builder()
+                        .targets("q_proj", "v_proj")
+                        .atoms(2)
+                        .mode(MasaMode.COEFFICIENTS_AND_ATOMS)
+                        .build();
         try (PeftModel peft = PeftModel.wrap(model, config)) {
             MasaAdapter a = (MasaAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
             Parameter q0 = a.sharedAtoms("layers.0.q_proj");
             assertNotNull(q0);
             for (int l = 1; l < L; l++) {
-                assertSame(q0, a.sharedAtoms("layers." + l + ".q_proj"), "layer " + l + " must use the same atoms Parameter");
+                assertSame(
+                        q0,
+                        a.sharedAtoms("layers." + l + ".q_proj"),
+                        "layer " + l + " must use the same atoms Parameter");
             }
             assertNotSame(q0, a.sharedAtoms("layers.0.v_proj"));
             assertEquals(List.of("layers.0-5.q_proj", "layers.0-5.v_proj"), a.dictionaryKeys());
-            long atomKeys = a.parameters().keySet().stream().filter(k -> k.endsWith(".masa_atoms")).count();
+            long atomKeys =
+                    a.parameters().keySet().stream().filter(k -> k.endsWith(".masa_atoms")).count();
             assertEquals(2, atomKeys, "one atoms tensor per dictionary, not per layer");
             // S*out*in + L*S per type
             long h = StackModel.HIDDEN;
@@ -80,12 +85,16 @@ class MasaAdapterTest {
         StackModel model = StackModel.create(manager, L, 2);
         NDList x = StackModel.input(manager, 3);
         NDArray before = baseOut(model, x);
-        MasaConfig config = MasaConfig.builder().targets("q_proj", "v_proj", "o_proj").atoms(2).build();
+        MasaConfig config =
+                MasaConfig.builder().targets("q_proj", "v_proj", "o_proj").atoms(2).build();
         try (PeftModel peft = PeftModel.wrap(model, config)) {
             assertEquals(3L * L * 2, peft.trainableSummary().trainable());
             Map<String, Parameter> trainable = peft.trainableParameters();
-            assertTrue(trainable.keySet().stream().allMatch(k -> k.endsWith(".masa_coefficients")), trainable.keySet().toString());
-            assertEquals(0f, peft.forward(x).head().sub(before).abs().max().getFloat(), "exact start");
+            assertTrue(
+                    trainable.keySet().stream().allMatch(k -> k.endsWith(".masa_coefficients")),
+                    trainable.keySet().toString());
+            assertEquals(
+                    0f, peft.forward(x).head().sub(before).abs().max().getFloat(), "exact start");
             Map<String, float[]> start = new LinkedHashMap<>();
             trainable.forEach((k, p) -> start.put(k, p.getArray().toFloatArray()));
             for (int step = 0; step < 3; step++) {
@@ -105,7 +114,8 @@ class MasaAdapterTest {
             }
             int changed = 0;
             for (Map.Entry<String, Parameter> e : trainable.entrySet()) {
-                if (!java.util.Arrays.equals(start.get(e.getKey()), e.getValue().getArray().toFloatArray())) {
+                if (!java.util.Arrays.equals(
+                        start.get(e.getKey()), e.getValue().getArray().toFloatArray())) {
                     changed++;
                 }
             }
@@ -123,7 +133,13 @@ class MasaAdapterTest {
     @Test
     void groupsSplitConsecutiveLayersIntoDictionaries() {
         StackModel model = StackModel.create(manager, L, 3);
-        MasaConfig config = MasaConfig.builder().targets("q_proj").atoms(2).groups(2).mode(MasaMode.COEFFICIENTS_AND_ATOMS).build();
+        MasaConfig config =
+                MasaConfig.builder()
+                        .targets("q_proj")
+                        .atoms(2)
+                        .groups(2)
+                        .mode(MasaMode.COEFFICIENTS_AND_ATOMS)
+                        .build();
         try (PeftModel peft = PeftModel.wrap(model, config)) {
             MasaAdapter a = (MasaAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
             assertEquals(List.of("layers.0-2.q_proj", "layers.3-5.q_proj"), a.dictionaryKeys());
@@ -132,9 +148,20 @@ class MasaAdapterTest {
             long h = StackModel.HIDDEN;
             assertEquals(2 * (2 * h * h + 3 * 2), peft.trainableSummary().trainable());
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(StackModel.create(manager, L, 3), MasaConfig.builder().targets("q_proj").atoms(4).groups(2).build()));
-        assertTrue(e.getMessage().contains("num_atoms 4") && e.getMessage().contains("3 layer(s)"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        StackModel.create(manager, L, 3),
+                                        MasaConfig.builder()
+                                                .targets("q_proj")
+                                                .atoms(4)
+                                                .groups(2)
+                                                .build()));
+        assertTrue(
+                e.getMessage().contains("num_atoms 4") && e.getMessage().contains("3 layer(s)"),
+                e.getMessage());
     }
 
     @Test
@@ -149,22 +176,38 @@ class MasaAdapterTest {
             adapted = peft.forward(x).head().duplicate();
             peft.save(tmp);
         }
-        try (var f = io.peft4j.core.io.SafetensorsFile.open(tmp.resolve("adapter_model.safetensors"))) {
-            long coefficients = f.names().stream().filter(n -> n.endsWith(".masa_coefficients")).count();
+        try (var f =
+                io.peft4j.core.io.SafetensorsFile.open(tmp.resolve("adapter_model.safetensors"))) {
+            long coefficients =
+                    f.names().stream().filter(n -> n.endsWith(".masa_coefficients")).count();
             assertEquals(2L * L, coefficients);
-            assertEquals(2L * L + 2, f.names().size(), "coefficients + one spectrum per dictionary: " + f.names());
+            assertEquals(
+                    2L * L + 2,
+                    f.names().size(),
+                    "coefficients + one spectrum per dictionary: " + f.names());
         }
         try (PeftModel loaded = PeftModel.load(StackModel.create(manager, L, 5), tmp)) {
             assertTrue(loaded.forward(x).head().sub(adapted).abs().max().getFloat() <= 1e-6);
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PeftModel.load(StackModel.create(manager, L, 99), tmp));
-        assertTrue(e.getMessage().contains("differ from those the adapter was fitted on"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> PeftModel.load(StackModel.create(manager, L, 99), tmp));
+        assertTrue(
+                e.getMessage().contains("differ from those the adapter was fitted on"),
+                e.getMessage());
     }
 
     @Test
     void configJsonRoundTripsAndValidates() {
-        MasaConfig c = MasaConfig.builder().targets("q_proj", "k_proj", "v_proj").atoms(3).groups(2)
-                .mode(MasaMode.COEFFICIENTS_AND_ATOMS).layersToTransform(List.of(0, 1, 2, 3)).build();
+        MasaConfig c =
+                MasaConfig.builder()
+                        .targets("q_proj", "k_proj", "v_proj")
+                        .atoms(3)
+                        .groups(2)
+                        .mode(MasaMode.COEFFICIENTS_AND_ATOMS)
+                        .layersToTransform(List.of(0, 1, 2, 3))
+                        .build();
         List<String> warnings = new ArrayList<>();
         JsonObject json = c.toJson();
         assertEquals("MASA", json.get("peft_type").getAsString());
@@ -173,26 +216,47 @@ class MasaAdapterTest {
         assertEquals(c, back);
         assertEquals(1, warnings.size());
         assertTrue(warnings.get(0).contains("future_option"));
-        assertEquals(MasaConfig.DEFAULT_TARGETS, MasaConfig.builder().atoms(1).build().targets().targetNames());
+        assertEquals(
+                MasaConfig.DEFAULT_TARGETS,
+                MasaConfig.builder().atoms(1).build().targets().targetNames());
         JsonObject missing = new JsonObject();
         missing.addProperty("peft_type", "MASA");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> MasaConfig.fromJson(missing, w -> {}))
-                .getMessage().contains("num_atoms"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> MasaConfig.fromJson(missing, w -> {}))
+                        .getMessage()
+                        .contains("num_atoms"));
         JsonObject badMode = c.toJson();
         badMode.addProperty("mode", "everything");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> MasaConfig.fromJson(badMode, w -> {}))
-                .getMessage().contains("everything"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> MasaConfig.builder().atoms(0))
-                .getMessage().contains("got 0"));
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> MasaConfig.builder().atoms(1).groups(-2))
-                .getMessage().contains("got -2"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> MasaConfig.fromJson(badMode, w -> {}))
+                        .getMessage()
+                        .contains("everything"));
+        assertTrue(
+                assertThrows(IllegalArgumentException.class, () -> MasaConfig.builder().atoms(0))
+                        .getMessage()
+                        .contains("got 0"));
+        assertTrue(
+                assertThrows(
+                                IllegalArgumentException.class,
+                                () -> MasaConfig.builder().atoms(1).groups(-2))
+                        .getMessage()
+                        .contains("got -2"));
     }
 
     @Test
     void mergeFoldsToDenseAndStaysEqual() {
         StackModel model = StackModel.create(manager, L, 6);
         NDList x = StackModel.input(manager, 7);
-        MasaConfig config = MasaConfig.builder().targets("q_proj", "o_proj").atoms(3).mode(MasaMode.COEFFICIENTS_AND_ATOMS).build();
+        MasaConfig config =
+                MasaConfig.builder()
+                        .targets("q_proj", "o_proj")
+                        .atoms(3)
+                        .mode(MasaMode.COEFFICIENTS_AND_ATOMS)
+                        .build();
         try (PeftModel peft = PeftModel.wrap(model, config)) {
             for (Parameter p : peft.trainableParameters().values()) {
                 p.getArray().muli(1.1f);
@@ -201,17 +265,39 @@ class MasaAdapterTest {
             MasaAdapter a = (MasaAdapter) peft.adapter(PeftModel.DEFAULT_ADAPTER);
             NDArray expected = a.effectiveWeight("layers.4.o_proj");
             peft.merge();
-            assertTrue(a.layer("layers.4.o_proj").baseWeight().getArray().sub(expected).abs().max().getFloat() < 1e-5);
+            assertTrue(
+                    a.layer("layers.4.o_proj")
+                                    .baseWeight()
+                                    .getArray()
+                                    .sub(expected)
+                                    .abs()
+                                    .max()
+                                    .getFloat()
+                            < 1e-5);
             assertTrue(peft.forward(x).head().sub(adapted).abs().max().getFloat() < 1e-5);
-            assertFalse(peft.forward(x).head().sub(baseOut(StackModel.create(manager, L, 6), x)).abs().max().getFloat() < 1e-4);
+            assertFalse(
+                    peft.forward(x)
+                                    .head()
+                                    .sub(baseOut(StackModel.create(manager, L, 6), x))
+                                    .abs()
+                                    .max()
+                                    .getFloat()
+                            < 1e-4);
         }
     }
 
     @Test
     void refusesNonLinearTargets() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(StackModel.create(manager, 2, 1), MasaConfig.builder().targets("layers").atoms(1).build()));
-        assertTrue(e.getMessage().contains("'layers'") && e.getMessage().contains("Linear"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        StackModel.create(manager, 2, 1),
+                                        MasaConfig.builder().targets("layers").atoms(1).build()));
+        assertTrue(
+                e.getMessage().contains("'layers'") && e.getMessage().contains("Linear"),
+                e.getMessage());
     }
 
     static Map<String, float[]> snapshot(Map<String, Parameter> ps) {

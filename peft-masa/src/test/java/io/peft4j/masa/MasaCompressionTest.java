@@ -10,16 +10,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.tree.ModuleTree;
-
+import java.nio.file.Path;
+import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import java.nio.file.Path;
-import java.util.Random;
 
 /** MASA as compression: parameter counts, folding to dense, residual rank, the compact file. */
 class MasaCompressionTest {
@@ -50,14 +47,22 @@ class MasaCompressionTest {
     @Test
     void parameterCountIsAtomsPlusCoefficientsPerType() {
         StackModel model = StackModel.create(manager, L, 1);
-        MasaCompressor c = MasaCompressor.builder().targets("q_proj", "v_proj", "o_proj").atoms(2).build();
+        MasaCompressor c =
+                MasaCompressor.builder().targets("q_proj", "v_proj", "o_proj").atoms(2).build();
         try (CompressedAttention ca = c.compress(model, manager)) {
             assertEquals(3 * L * H * H, ca.originalParameters());
-            assertEquals(3 * (2 * H * H + L * 2), ca.compressedParameters()); // S*out*in + L*S per type
+            assertEquals(
+                    3 * (2 * H * H + L * 2), ca.compressedParameters()); // S*out*in + L*S per type
             double formula = 1 - 2.0 * (H * H + L) / (L * H * H); // 1 - S(out*in + L)/(L*out*in)
             assertEquals(formula, ca.reduction(), 1e-12);
         }
-        try (CompressedAttention ca = MasaCompressor.builder().targets("q_proj").atoms(2).residualRank(3).build().compress(model, manager)) {
+        try (CompressedAttention ca =
+                MasaCompressor.builder()
+                        .targets("q_proj")
+                        .atoms(2)
+                        .residualRank(3)
+                        .build()
+                        .compress(model, manager)) {
             assertEquals(2 * H * H + L * 2 + L * 3 * (H + H), ca.compressedParameters());
         }
     }
@@ -71,7 +76,12 @@ class MasaCompressionTest {
             xs[i] = (float) r.nextGaussian();
         }
         NDArray x = manager.create(xs, new ai.djl.ndarray.types.Shape(4, H));
-        try (CompressedAttention ca = MasaCompressor.builder().targets("q_proj", "v_proj").atoms(2).build().compress(model, manager)) {
+        try (CompressedAttention ca =
+                MasaCompressor.builder()
+                        .targets("q_proj", "v_proj")
+                        .atoms(2)
+                        .build()
+                        .compress(model, manager)) {
             ca.applyTo(model);
             ModuleTree tree = ModuleTree.of(model);
             for (String key : ca.dictionaryKeys()) {
@@ -80,13 +90,24 @@ class MasaCompressionTest {
                 for (int l = 0; l < L; l++) {
                     String path = key.replace("0-5", String.valueOf(l));
                     Linear lin = (Linear) tree.get(path).block();
-                    NDArray dense = lin.forward(new ParameterStore(manager, false), new NDList(x), false).head();
-                    // structured: sum_s c_ls (x D_s^T) + b, the atoms never materialised as a dense W_l
-                    NDArray structured = lin.getDirectParameters().get("bias").getArray().broadcast(dense.getShape());
+                    NDArray dense =
+                            lin.forward(new ParameterStore(manager, false), new NDList(x), false)
+                                    .head();
+                    // structured: sum_s c_ls (x D_s^T) + b, the atoms never materialised as a dense
+                    // W_l
+                    NDArray structured =
+                            lin.getDirectParameters()
+                                    .get("bias")
+                                    .getArray()
+                                    .broadcast(dense.getShape());
                     for (int s = 0; s < c[l].length; s++) {
-                        structured = structured.add(Linear.linear(x, atoms.get(s)).head().mul((float) c[l][s]));
+                        structured =
+                                structured.add(
+                                        Linear.linear(x, atoms.get(s)).head().mul((float) c[l][s]));
                     }
-                    assertTrue(maxDiff(dense, structured) < 1e-5, path + ": dense fold differs by " + maxDiff(dense, structured));
+                    assertTrue(
+                            maxDiff(dense, structured) < 1e-5,
+                            path + ": dense fold differs by " + maxDiff(dense, structured));
                 }
             }
         }
@@ -100,16 +121,32 @@ class MasaCompressionTest {
         double[] errs = new double[3];
         int[] ranks = {0, 4, 12};
         for (int i = 0; i < ranks.length; i++) {
-            try (CompressedAttention ca = MasaCompressor.builder().targets("q_proj").atoms(2).residualRank(ranks[i]).build().compress(model, manager)) {
+            try (CompressedAttention ca =
+                    MasaCompressor.builder()
+                            .targets("q_proj")
+                            .atoms(2)
+                            .residualRank(ranks[i])
+                            .build()
+                            .compress(model, manager)) {
                 errs[i] = ca.relativeErrors("layers.0-5.q_proj")[3];
             }
         }
         assertTrue(errs[0] > errs[1] && errs[1] > errs[2], java.util.Arrays.toString(errs));
         assertTrue(errs[2] < 1e-4, "full residual rank is exact: " + errs[2]);
-        try (CompressedAttention ca = MasaCompressor.builder().atoms(L).targets("q_proj", "v_proj", "o_proj").build().compress(model, manager)) {
+        try (CompressedAttention ca =
+                MasaCompressor.builder()
+                        .atoms(L)
+                        .targets("q_proj", "v_proj", "o_proj")
+                        .build()
+                        .compress(model, manager)) {
             ca.applyTo(model);
-            assertTrue(maxDiff(out(model, x), before) < 1e-4 * Math.max(1, before.abs().max().getFloat()));
-            assertEquals(0, ca.reduction() > 0 ? 1 : 0, "S = L stores more, not less: " + ca.reduction());
+            assertTrue(
+                    maxDiff(out(model, x), before)
+                            < 1e-4 * Math.max(1, before.abs().max().getFloat()));
+            assertEquals(
+                    0,
+                    ca.reduction() > 0 ? 1 : 0,
+                    "S = L stores more, not less: " + ca.reduction());
         }
     }
 
@@ -119,8 +156,14 @@ class MasaCompressionTest {
         StackModel model = StackModel.create(manager, L, 7);
         Path file = tmp.resolve("attn.masa.safetensors");
         NDArray compressed;
-        try (CompressedAttention ca = MasaCompressor.builder().targets("q_proj", "o_proj").atoms(2).groups(2).residualRank(2).build()
-                .compress(model, manager)) {
+        try (CompressedAttention ca =
+                MasaCompressor.builder()
+                        .targets("q_proj", "o_proj")
+                        .atoms(2)
+                        .groups(2)
+                        .residualRank(2)
+                        .build()
+                        .compress(model, manager)) {
             ca.applyTo(model);
             compressed = out(model, x);
             ca.save(file);
@@ -128,13 +171,22 @@ class MasaCompressionTest {
         StackModel fresh = StackModel.create(manager, L, 7);
         assertTrue(maxDiff(out(fresh, x), compressed) > 1e-4, "compression must change the model");
         try (CompressedAttention back = CompressedAttention.load(file, manager)) {
-            assertEquals(java.util.List.of("layers.0-2.q_proj", "layers.3-5.q_proj", "layers.0-2.o_proj", "layers.3-5.o_proj"), back.dictionaryKeys());
+            assertEquals(
+                    java.util.List.of(
+                            "layers.0-2.q_proj",
+                            "layers.3-5.q_proj",
+                            "layers.0-2.o_proj",
+                            "layers.3-5.o_proj"),
+                    back.dictionaryKeys());
             back.applyTo(fresh);
         }
         assertTrue(maxDiff(out(fresh, x), compressed) <= 1e-6);
         StackModel other = StackModel.create(manager, L, 7);
         try (CompressedAttention back = CompressedAttention.load(file, manager)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> back.applyTo(StackModel.create(manager, 2, 7)));
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> back.applyTo(StackModel.create(manager, 2, 7)));
             assertTrue(e.getMessage().contains("layers.2.q_proj"), e.getMessage());
             back.applyTo(other);
         }

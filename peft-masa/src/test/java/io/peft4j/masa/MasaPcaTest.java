@@ -8,14 +8,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /** Matrix PCA's algebra: exact at S = L, error = dropped eigenvalues, orthonormal atoms. */
 class MasaPcaTest {
@@ -77,7 +75,11 @@ class MasaPcaTest {
                 }
                 double dropped = pca.droppedEnergy();
                 assertTrue(dropped > 0);
-                assertEquals(dropped, err, 1e-3 * dropped, "S=" + s + ": squared error vs dropped eigenvalues");
+                assertEquals(
+                        dropped,
+                        err,
+                        1e-3 * dropped,
+                        "S=" + s + ": squared error vs dropped eigenvalues");
                 // and the eigenvalues sum to the total energy
                 double total = 0;
                 for (NDArray w : ws) {
@@ -100,14 +102,16 @@ class MasaPcaTest {
             float[] gram = flat.matMul(flat.transpose()).toFloatArray();
             for (int i = 0; i < 3; i++) {
                 for (int j = 0; j < 3; j++) {
-                    assertEquals(i == j ? 1f : 0f, gram[i * 3 + j], 1e-5, "<D_" + i + ", D_" + j + ">");
+                    assertEquals(
+                            i == j ? 1f : 0f, gram[i * 3 + j], 1e-5, "<D_" + i + ", D_" + j + ">");
                 }
             }
             // coefficients are the projections <W_l, D_s>
             for (int l = 0; l < 5; l++) {
                 for (int s = 0; s < 3; s++) {
                     double proj = ws.get(l).mul(pca.atoms().get(s)).sum().getFloat();
-                    assertEquals(proj, pca.coefficients()[l][s], 1e-4 * Math.max(1, Math.abs(proj)));
+                    assertEquals(
+                            proj, pca.coefficients()[l][s], 1e-4 * Math.max(1, Math.abs(proj)));
                 }
             }
         }
@@ -116,7 +120,8 @@ class MasaPcaTest {
     @Test
     void isDeterministic() {
         List<NDArray> ws = weights(4, 6, 6, 4);
-        try (MatrixPca.Result a = MatrixPca.fit(ws, 2, manager); MatrixPca.Result b = MatrixPca.fit(ws, 2, manager)) {
+        try (MatrixPca.Result a = MatrixPca.fit(ws, 2, manager);
+                MatrixPca.Result b = MatrixPca.fit(ws, 2, manager)) {
             assertEquals(0f, a.atoms().sub(b.atoms()).abs().max().getFloat());
         }
     }
@@ -124,14 +129,20 @@ class MasaPcaTest {
     @Test
     void refusesBadInputsWithClearMessages() {
         List<NDArray> ws = weights(3, 4, 4, 5);
-        IllegalArgumentException tooMany = assertThrows(IllegalArgumentException.class, () -> MatrixPca.fit(ws, 4, manager));
-        assertTrue(tooMany.getMessage().contains("L = 3") && tooMany.getMessage().contains("4"), tooMany.getMessage());
+        IllegalArgumentException tooMany =
+                assertThrows(IllegalArgumentException.class, () -> MatrixPca.fit(ws, 4, manager));
+        assertTrue(
+                tooMany.getMessage().contains("L = 3") && tooMany.getMessage().contains("4"),
+                tooMany.getMessage());
         List<NDArray> mixed = new ArrayList<>(ws);
         mixed.add(manager.zeros(new Shape(4, 5)));
-        IllegalArgumentException shape = assertThrows(IllegalArgumentException.class, () -> MatrixPca.fit(mixed, 1, manager));
+        IllegalArgumentException shape =
+                assertThrows(
+                        IllegalArgumentException.class, () -> MatrixPca.fit(mixed, 1, manager));
         assertTrue(shape.getMessage().contains("(4, 5)"), shape.getMessage());
         List<NDArray> same = List.of(ws.get(0), ws.get(0).duplicate());
-        IllegalArgumentException rank = assertThrows(IllegalArgumentException.class, () -> MatrixPca.fit(same, 2, manager));
+        IllegalArgumentException rank =
+                assertThrows(IllegalArgumentException.class, () -> MatrixPca.fit(same, 2, manager));
         assertTrue(rank.getMessage().contains("span only 1"), rank.getMessage());
     }
 }

@@ -9,16 +9,14 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.contract.TestModels;
-
 import java.util.Random;
 
 /**
  * A deeper test model than the contract suite's: {@code layers.<i>.q_proj} (h x h), {@code
  * layers.<i>.v_proj} (h x h) and {@code layers.<i>.o_proj} (h x h, no bias) for L layers, with
- * residual connections: {@code x += o(tanh(q(x)) * v(x))}. Layer weights share a common part plus
- * a per-layer part, like trained transformers' (so a few atoms explain most of them).
+ * residual connections: {@code x += o(tanh(q(x)) * v(x))}. Layer weights share a common part plus a
+ * per-layer part, like trained transformers' (so a few atoms explain most of them).
  */
 final class StackModel extends AbstractBlock {
 
@@ -58,7 +56,8 @@ final class StackModel extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         return layers.forward(ps, inputs, training, params);
     }
 
@@ -68,7 +67,8 @@ final class StackModel extends AbstractBlock {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {}
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {}
 
     static final class List extends AbstractBlock {
         List(Block... layers) {
@@ -79,7 +79,11 @@ final class StackModel extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDList x = inputs;
             for (var child : getChildren().values()) {
                 x = child.forward(ps, x, training, params);
@@ -93,7 +97,8 @@ final class StackModel extends AbstractBlock {
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {}
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {}
     }
 
     static final class Layer extends AbstractBlock {
@@ -108,7 +113,8 @@ final class StackModel extends AbstractBlock {
             inputShapes = new Shape[0];
         }
 
-        private static Block linear(NDManager manager, Random random, float[] common, boolean bias) {
+        private static Block linear(
+                NDManager manager, Random random, float[] common, boolean bias) {
             var lin = TestModels.linear(manager, HIDDEN, HIDDEN, bias, random);
             NDArray w = lin.getDirectParameters().get("weight").getArray();
             float[] own = w.toFloatArray();
@@ -120,10 +126,17 @@ final class StackModel extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDArray x = inputs.head();
-            NDArray h = q.forward(ps, inputs, training, params).head().tanh()
-                    .mul(v.forward(ps, inputs, training, params).head());
+            NDArray h =
+                    q.forward(ps, inputs, training, params)
+                            .head()
+                            .tanh()
+                            .mul(v.forward(ps, inputs, training, params).head());
             return new NDList(x.add(o.forward(ps, new NDList(h), training, params).head()));
         }
 
@@ -133,6 +146,7 @@ final class StackModel extends AbstractBlock {
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {}
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {}
     }
 }

@@ -1,11 +1,11 @@
 package io.peft4j.models;
 
-import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.Dropout;
+import io.peft4j.core.ops.Scalars;
 
 /** Masks and scaled dot-product attention shared by the decoder and the encoder. */
 final class Attention {
@@ -33,12 +33,19 @@ final class Attention {
      * @param dataType type of the scores
      * @return (B or 1, 1, T, S) with 0 where allowed and a large negative value elsewhere
      */
-    static NDArray causalBias(NDManager manager, NDArray keyMask, long queryLen, long keyLen,
-            int window, DataType dataType) {
+    static NDArray causalBias(
+            NDManager manager,
+            NDArray keyMask,
+            long queryLen,
+            long keyLen,
+            int window,
+            DataType dataType) {
         long past = keyLen - queryLen;
-        NDArray q = manager.arange(Math.toIntExact(past), Math.toIntExact(keyLen), 1, DataType.INT64)
-                .reshape(queryLen, 1);
-        NDArray k = manager.arange(0, Math.toIntExact(keyLen), 1, DataType.INT64).reshape(1, keyLen);
+        NDArray q =
+                manager.arange(Math.toIntExact(past), Math.toIntExact(keyLen), 1, DataType.INT64)
+                        .reshape(queryLen, 1);
+        NDArray k =
+                manager.arange(0, Math.toIntExact(keyLen), 1, DataType.INT64).reshape(1, keyLen);
         NDArray allowed = k.lte(q);
         if (window > 0) {
             allowed = allowed.logicalAnd(q.sub(k).lt(window));
@@ -71,8 +78,8 @@ final class Attention {
     }
 
     /**
-     * Additive bias for a bidirectional encoder: {@link #noPaddingBias} when the mask has no padding
-     * (one host sync to find out, cheaper than adding zeros to every score twice).
+     * Additive bias for a bidirectional encoder: {@link #noPaddingBias} when the mask has no
+     * padding (one host sync to find out, cheaper than adding zeros to every score twice).
      *
      * @param keyMask (B, S) 1 for real tokens, 0 for padding
      * @param dataType type of the scores
@@ -83,13 +90,16 @@ final class Attention {
         if (!keyMask.lte(0).any().getBoolean()) {
             return noPaddingBias(keyMask.getManager(), s.get(1), dataType);
         }
-        return keyMask.gt(0).logicalNot().toType(dataType, false).mul(maskValue(dataType))
+        return keyMask.gt(0)
+                .logicalNot()
+                .toType(dataType, false)
+                .mul(maskValue(dataType))
                 .reshape(s.get(0), 1, 1, s.get(1));
     }
 
     /**
-     * softmax(q k^T / sqrt(d) + bias) v, with grouped-query attention: query heads
-     * {@code g*groups .. g*groups+groups-1} share key/value head g (Hugging Face's repeat_kv order).
+     * softmax(q k^T / sqrt(d) + bias) v, with grouped-query attention: query heads {@code g*groups
+     * .. g*groups+groups-1} share key/value head g (Hugging Face's repeat_kv order).
      *
      * @param q (B, heads, T, d)
      * @param k (B, kvHeads, S, d)
@@ -99,8 +109,8 @@ final class Attention {
      * @param training whether this is a training pass
      * @return (B, heads, T, d)
      */
-    static NDArray scaledDotProduct(NDArray q, NDArray k, NDArray v, NDArray bias, float dropout,
-            boolean training) {
+    static NDArray scaledDotProduct(
+            NDArray q, NDArray k, NDArray v, NDArray bias, float dropout, boolean training) {
         Shape qs = q.getShape();
         long batch = qs.get(0);
         long heads = qs.get(1);

@@ -29,25 +29,41 @@ public final class BertConfig {
     private final double initializerRange;
 
     private BertConfig(Builder b) {
-        Preconditions.checkArgument(b.hiddenSize > 0 && b.numAttentionHeads > 0
+        Preconditions.checkArgument(
+                b.hiddenSize > 0
+                        && b.numAttentionHeads > 0
                         && b.hiddenSize % b.numAttentionHeads == 0,
                 "hidden_size (%s) must be a positive multiple of num_attention_heads (%s)",
-                b.hiddenSize, b.numAttentionHeads);
+                b.hiddenSize,
+                b.numAttentionHeads);
         Preconditions.checkArgument(b.vocabSize > 0, "vocab_size must be > 0, got %s", b.vocabSize);
-        Preconditions.checkArgument(b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got %s", b.numHiddenLayers);
-        Preconditions.checkArgument(b.intermediateSize > 0, "intermediate_size must be > 0, got %s", b.intermediateSize);
-        Preconditions.checkArgument(b.maxPositionEmbeddings > 0, "max_position_embeddings must be > 0");
+        Preconditions.checkArgument(
+                b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got %s", b.numHiddenLayers);
+        Preconditions.checkArgument(
+                b.intermediateSize > 0,
+                "intermediate_size must be > 0, got %s",
+                b.intermediateSize);
+        Preconditions.checkArgument(
+                b.maxPositionEmbeddings > 0, "max_position_embeddings must be > 0");
         Preconditions.checkArgument(b.typeVocabSize > 0, "type_vocab_size must be > 0");
         Preconditions.checkArgument(b.numLabels > 0, "num_labels must be > 0, got %s", b.numLabels);
         // numbers the model computes with: out of range they fail deep in the engine or give NaN
-        Preconditions.checkArgument(Double.isFinite(b.layerNormEps) && b.layerNormEps >= 0,
-                "layer_norm_eps must be finite and >= 0, got %s", b.layerNormEps);
-        Preconditions.checkArgument(b.hiddenDropoutProb >= 0 && b.hiddenDropoutProb < 1,
-                "hidden_dropout_prob must be in [0, 1), got %s", b.hiddenDropoutProb);
-        Preconditions.checkArgument(b.attentionProbsDropoutProb >= 0 && b.attentionProbsDropoutProb < 1,
-                "attention_probs_dropout_prob must be in [0, 1), got %s", b.attentionProbsDropoutProb);
-        Preconditions.checkArgument(Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
-                "initializer_range must be finite and >= 0, got %s", b.initializerRange);
+        Preconditions.checkArgument(
+                Double.isFinite(b.layerNormEps) && b.layerNormEps >= 0,
+                "layer_norm_eps must be finite and >= 0, got %s",
+                b.layerNormEps);
+        Preconditions.checkArgument(
+                b.hiddenDropoutProb >= 0 && b.hiddenDropoutProb < 1,
+                "hidden_dropout_prob must be in [0, 1), got %s",
+                b.hiddenDropoutProb);
+        Preconditions.checkArgument(
+                b.attentionProbsDropoutProb >= 0 && b.attentionProbsDropoutProb < 1,
+                "attention_probs_dropout_prob must be in [0, 1), got %s",
+                b.attentionProbsDropoutProb);
+        Preconditions.checkArgument(
+                Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
+                "initializer_range must be finite and >= 0, got %s",
+                b.initializerRange);
         vocabSize = b.vocabSize;
         hiddenSize = b.hiddenSize;
         numHiddenLayers = b.numHiddenLayers;
@@ -92,15 +108,23 @@ public final class BertConfig {
         String act = Json.stringOr(o, "hidden_act", "gelu");
         if (!act.equals("gelu")) {
             throw new IllegalArgumentException(
-                    where + ": hidden_act '" + act + "' is not supported (expected gelu, the exact erf form)");
+                    where
+                            + ": hidden_act '"
+                            + act
+                            + "' is not supported (expected gelu, the exact erf form)");
         }
         String pos = Json.stringOr(o, "position_embedding_type", "absolute");
         if (!pos.equals("absolute")) {
             throw new IllegalArgumentException(
-                    where + ": position_embedding_type '" + pos + "' is not supported (expected absolute)");
+                    where
+                            + ": position_embedding_type '"
+                            + pos
+                            + "' is not supported (expected absolute)");
         }
-        int labels = Json.has(o, "id2label") ? Json.objectOr(o, "id2label").size()
-                : Json.intOr(o, "num_labels", 2);
+        int labels =
+                Json.has(o, "id2label")
+                        ? Json.objectOr(o, "id2label").size()
+                        : Json.intOr(o, "num_labels", 2);
         return builder()
                 .vocabSize(Json.requireInt(o, "vocab_size", where))
                 .hiddenSize(Json.requireInt(o, "hidden_size", where))
@@ -120,9 +144,9 @@ public final class BertConfig {
 
     /**
      * A lower bound of the model's parameter count (its weight matrices and embeddings; biases,
-     * norms, pooler and classifier left out), computed without building anything: a checkpoint
-     * that holds fewer values cannot fit, so a config that disagrees with it is refused before
-     * anything is allocated.
+     * norms, pooler and classifier left out), computed without building anything: a checkpoint that
+     * holds fewer values cannot fit, so a config that disagrees with it is refused before anything
+     * is allocated.
      *
      * @return the bound, {@link Long#MAX_VALUE} if it overflows
      */
@@ -162,56 +186,135 @@ public final class BertConfig {
         return o;
     }
 
-    /** @return a builder with bert-base defaults */
+    /**
+     * @return a builder with bert-base defaults
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** @return a builder holding this configuration's values */
+    /**
+     * @return a builder holding this configuration's values
+     */
     public Builder toBuilder() {
-        return builder().vocabSize(vocabSize).hiddenSize(hiddenSize).numHiddenLayers(numHiddenLayers)
-                .numAttentionHeads(numAttentionHeads).intermediateSize(intermediateSize)
-                .maxPositionEmbeddings(maxPositionEmbeddings).typeVocabSize(typeVocabSize)
-                .layerNormEps(layerNormEps).hiddenDropoutProb(hiddenDropoutProb)
-                .attentionProbsDropoutProb(attentionProbsDropoutProb).padTokenId(padTokenId)
-                .numLabels(numLabels).addPoolingLayer(addPoolingLayer).initializerRange(initializerRange);
+        return builder()
+                .vocabSize(vocabSize)
+                .hiddenSize(hiddenSize)
+                .numHiddenLayers(numHiddenLayers)
+                .numAttentionHeads(numAttentionHeads)
+                .intermediateSize(intermediateSize)
+                .maxPositionEmbeddings(maxPositionEmbeddings)
+                .typeVocabSize(typeVocabSize)
+                .layerNormEps(layerNormEps)
+                .hiddenDropoutProb(hiddenDropoutProb)
+                .attentionProbsDropoutProb(attentionProbsDropoutProb)
+                .padTokenId(padTokenId)
+                .numLabels(numLabels)
+                .addPoolingLayer(addPoolingLayer)
+                .initializerRange(initializerRange);
     }
 
     /** {@return the vocabulary size ({@code vocab_size})} */
-    public int vocabSize() { return vocabSize; }
+    public int vocabSize() {
+        return vocabSize;
+    }
+
     /** {@return the hidden size ({@code hidden_size})} */
-    public int hiddenSize() { return hiddenSize; }
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
     /** {@return the number of layers ({@code num_hidden_layers})} */
-    public int numHiddenLayers() { return numHiddenLayers; }
+    public int numHiddenLayers() {
+        return numHiddenLayers;
+    }
+
     /** {@return the number of attention heads ({@code num_attention_heads})} */
-    public int numAttentionHeads() { return numAttentionHeads; }
-    /** @return hidden_size / num_attention_heads */
-    public int headDim() { return hiddenSize / numAttentionHeads; }
+    public int numAttentionHeads() {
+        return numAttentionHeads;
+    }
+
+    /**
+     * @return hidden_size / num_attention_heads
+     */
+    public int headDim() {
+        return hiddenSize / numAttentionHeads;
+    }
+
     /** {@return the feed-forward width ({@code intermediate_size})} */
-    public int intermediateSize() { return intermediateSize; }
+    public int intermediateSize() {
+        return intermediateSize;
+    }
+
     /** {@return the number of positions ({@code max_position_embeddings})} */
-    public int maxPositionEmbeddings() { return maxPositionEmbeddings; }
+    public int maxPositionEmbeddings() {
+        return maxPositionEmbeddings;
+    }
+
     /** {@return the number of token types ({@code type_vocab_size})} */
-    public int typeVocabSize() { return typeVocabSize; }
+    public int typeVocabSize() {
+        return typeVocabSize;
+    }
+
     /** {@return the layer-norm epsilon ({@code layer_norm_eps})} */
-    public double layerNormEps() { return layerNormEps; }
-    /** @return dropout on hidden states, applied only in training passes */
-    public double hiddenDropoutProb() { return hiddenDropoutProb; }
-    /** @return dropout on attention weights, applied only in training passes */
-    public double attentionProbsDropoutProb() { return attentionProbsDropoutProb; }
+    public double layerNormEps() {
+        return layerNormEps;
+    }
+
+    /**
+     * @return dropout on hidden states, applied only in training passes
+     */
+    public double hiddenDropoutProb() {
+        return hiddenDropoutProb;
+    }
+
+    /**
+     * @return dropout on attention weights, applied only in training passes
+     */
+    public double attentionProbsDropoutProb() {
+        return attentionProbsDropoutProb;
+    }
+
     /** {@return the padding token id ({@code pad_token_id})} */
-    public int padTokenId() { return padTokenId; }
-    /** @return classes of the sequence-classification head */
-    public int numLabels() { return numLabels; }
-    /** @return whether {@link BertModel} has a {@code pooler} */
-    public boolean addPoolingLayer() { return addPoolingLayer; }
+    public int padTokenId() {
+        return padTokenId;
+    }
+
+    /**
+     * @return classes of the sequence-classification head
+     */
+    public int numLabels() {
+        return numLabels;
+    }
+
+    /**
+     * @return whether {@link BertModel} has a {@code pooler}
+     */
+    public boolean addPoolingLayer() {
+        return addPoolingLayer;
+    }
+
     /** {@return the standard deviation of the weight initialisation ({@code initializer_range})} */
-    public double initializerRange() { return initializerRange; }
+    public double initializerRange() {
+        return initializerRange;
+    }
 
     private List<Object> fields() {
-        return Arrays.asList(vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize,
-                maxPositionEmbeddings, typeVocabSize, layerNormEps, hiddenDropoutProb,
-                attentionProbsDropoutProb, padTokenId, numLabels, addPoolingLayer, initializerRange);
+        return Arrays.asList(
+                vocabSize,
+                hiddenSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                intermediateSize,
+                maxPositionEmbeddings,
+                typeVocabSize,
+                layerNormEps,
+                hiddenDropoutProb,
+                attentionProbsDropoutProb,
+                padTokenId,
+                numLabels,
+                addPoolingLayer,
+                initializerRange);
     }
 
     @Override
@@ -226,11 +329,20 @@ public final class BertConfig {
 
     @Override
     public String toString() {
-        return String.format(Locale.ROOT,
+        return String.format(
+                Locale.ROOT,
                 "BertConfig{vocab=%d, hidden=%d, layers=%d, heads=%d, mlp=%d, maxPos=%d, types=%d, "
                         + "eps=%s, labels=%d, pooler=%s}",
-                vocabSize, hiddenSize, numHiddenLayers, numAttentionHeads, intermediateSize,
-                maxPositionEmbeddings, typeVocabSize, layerNormEps, numLabels, addPoolingLayer);
+                vocabSize,
+                hiddenSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                intermediateSize,
+                maxPositionEmbeddings,
+                typeVocabSize,
+                layerNormEps,
+                numLabels,
+                addPoolingLayer);
     }
 
     /** Builder of {@link BertConfig}. */
@@ -258,100 +370,157 @@ public final class BertConfig {
          * @param v the value
          * @return this builder
          */
-        public Builder vocabSize(int v) { vocabSize = v; return this; }
+        public Builder vocabSize(int v) {
+            vocabSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        public Builder hiddenSize(int v) {
+            hiddenSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder numHiddenLayers(int v) { numHiddenLayers = v; return this; }
+        public Builder numHiddenLayers(int v) {
+            numHiddenLayers = v;
+            return this;
+        }
+
         /**
          * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
+        public Builder numAttentionHeads(int v) {
+            numAttentionHeads = v;
+            return this;
+        }
+
         /**
          * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        public Builder intermediateSize(int v) {
+            intermediateSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        public Builder maxPositionEmbeddings(int v) {
+            maxPositionEmbeddings = v;
+            return this;
+        }
+
         /**
          * Sets {@code type_vocab_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder typeVocabSize(int v) { typeVocabSize = v; return this; }
+        public Builder typeVocabSize(int v) {
+            typeVocabSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code layer_norm_eps}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder layerNormEps(double v) { layerNormEps = v; return this; }
+        public Builder layerNormEps(double v) {
+            layerNormEps = v;
+            return this;
+        }
+
         /**
          * Sets {@code hidden_dropout_prob}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder hiddenDropoutProb(double v) { hiddenDropoutProb = v; return this; }
+        public Builder hiddenDropoutProb(double v) {
+            hiddenDropoutProb = v;
+            return this;
+        }
+
         /**
          * Sets {@code attention_probs_dropout_prob}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder attentionProbsDropoutProb(double v) { attentionProbsDropoutProb = v; return this; }
+        public Builder attentionProbsDropoutProb(double v) {
+            attentionProbsDropoutProb = v;
+            return this;
+        }
+
         /**
          * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder padTokenId(int v) { padTokenId = v; return this; }
+        public Builder padTokenId(int v) {
+            padTokenId = v;
+            return this;
+        }
+
         /**
          * Sets {@code num_labels}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder numLabels(int v) { numLabels = v; return this; }
+        public Builder numLabels(int v) {
+            numLabels = v;
+            return this;
+        }
+
         /**
          * Sets {@code add_pooling_layer}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder addPoolingLayer(boolean v) { addPoolingLayer = v; return this; }
+        public Builder addPoolingLayer(boolean v) {
+            addPoolingLayer = v;
+            return this;
+        }
+
         /**
          * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder initializerRange(double v) { initializerRange = v; return this; }
+        public Builder initializerRange(double v) {
+            initializerRange = v;
+            return this;
+        }
 
-        /** @return the validated configuration */
+        /**
+         * @return the validated configuration
+         */
         public BertConfig build() {
             return new BertConfig(this);
         }

@@ -14,14 +14,16 @@ import ai.djl.util.PairList;
 
 /**
  * One post-LN BERT encoder layer ({@code encoder.layer.i}), as in Hugging Face:
+ *
  * <pre>
  * attention.self      query, key, value          -> softmax(q k^T / sqrt(d) + mask) v
  * attention.output    dense, LayerNorm           -> LN(dense(ctx) + h)
  * intermediate        dense                      -> gelu(dense(a))      (exact erf GELU)
  * output              dense, LayerNorm           -> LN(dense(i) + a)
  * </pre>
- * Input {@code [hidden (B,T,H), bias (B,1,1,T)]}; output {@code [hidden]}. Dropout only in
- * training passes.
+ *
+ * Input {@code [hidden (B,T,H), bias (B,1,1,T)]}; output {@code [hidden]}. Dropout only in training
+ * passes.
  */
 public final class BertLayer extends AbstractBlock {
 
@@ -30,7 +32,9 @@ public final class BertLayer extends AbstractBlock {
     private Block intermediate;
     private Block output;
 
-    /** @param config model configuration */
+    /**
+     * @param config model configuration
+     */
     public BertLayer(BertConfig config) {
         this.config = config;
         attention = addChildBlock("attention", new AttentionBlock(config));
@@ -39,18 +43,22 @@ public final class BertLayer extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         // A scope per layer, so a forward pass does not hold every layer's intermediates at once.
-        return Scopes.run(inputs, in -> {
-            NDArray attended = attention.forward(ps, in, training, params).head();
-            NDArray inner = intermediate.forward(ps, new NDList(attended), training, params).head();
-            return output.forward(ps, new NDList(inner, attended), training, params);
-        });
+        return Scopes.run(
+                inputs,
+                in -> {
+                    NDArray attended = attention.forward(ps, in, training, params).head();
+                    NDArray inner =
+                            intermediate.forward(ps, new NDList(attended), training, params).head();
+                    return output.forward(ps, new NDList(inner, attended), training, params);
+                });
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape h = new Shape(1, 1, config.hiddenSize());
         attention.initialize(manager, dataType, inputShapes);
         intermediate.initialize(manager, dataType, h);
@@ -83,14 +91,18 @@ public final class BertLayer extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             NDArray context = self.forward(ps, inputs, training, params).head();
             return output.forward(ps, new NDList(context, inputs.head()), training, params);
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             Shape h = new Shape(1, 1, config.hiddenSize());
             self.initialize(manager, dataType, inputShapes);
             output.initialize(manager, dataType, h, h);
@@ -117,7 +129,10 @@ public final class BertLayer extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             NDArray hidden = inputs.get(0);
             NDArray bias = inputs.get(1);
@@ -127,17 +142,21 @@ public final class BertLayer extends AbstractBlock {
             NDArray q = heads(query.forward(ps, in, training, params).head(), batch, len);
             NDArray k = heads(key.forward(ps, in, training, params).head(), batch, len);
             NDArray v = heads(value.forward(ps, in, training, params).head(), batch, len);
-            NDArray context = Attention.scaledDotProduct(q, k, v, bias,
-                    (float) config.attentionProbsDropoutProb(), training);
-            return new NDList(context.transpose(0, 2, 1, 3).reshape(batch, len, config.hiddenSize()));
+            NDArray context =
+                    Attention.scaledDotProduct(
+                            q, k, v, bias, (float) config.attentionProbsDropoutProb(), training);
+            return new NDList(
+                    context.transpose(0, 2, 1, 3).reshape(batch, len, config.hiddenSize()));
         }
 
         private NDArray heads(NDArray x, long batch, long len) {
-            return x.reshape(batch, len, config.numAttentionHeads(), config.headDim()).transpose(0, 2, 1, 3);
+            return x.reshape(batch, len, config.numAttentionHeads(), config.headDim())
+                    .transpose(0, 2, 1, 3);
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             Shape h = new Shape(1, config.hiddenSize());
             query.initialize(manager, dataType, h);
             key.initialize(manager, dataType, h);
@@ -151,8 +170,8 @@ public final class BertLayer extends AbstractBlock {
     }
 
     /**
-     * {@code attention.output} and {@code output}: children {@code dense}, {@code LayerNorm}.
-     * Input [x, residual]; output LN(dropout(dense(x)) + residual).
+     * {@code attention.output} and {@code output}: children {@code dense}, {@code LayerNorm}. Input
+     * [x, residual]; output LN(dropout(dense(x)) + residual).
      */
     static final class AddNorm extends AbstractBlock {
         private final BertConfig config;
@@ -164,19 +183,28 @@ public final class BertLayer extends AbstractBlock {
             this.config = config;
             this.inFeatures = inFeatures;
             dense = addChildBlock("dense", linear(config.hiddenSize()));
-            layerNorm = addChildBlock("LayerNorm", new HfLayerNorm(config.hiddenSize(), config.layerNormEps()));
+            layerNorm =
+                    addChildBlock(
+                            "LayerNorm",
+                            new HfLayerNorm(config.hiddenSize(), config.layerNormEps()));
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
-            NDArray projected = dense.forward(ps, new NDList(inputs.get(0)), training, params).head();
+            NDArray projected =
+                    dense.forward(ps, new NDList(inputs.get(0)), training, params).head();
             projected = dropout(projected, config.hiddenDropoutProb(), training);
-            return layerNorm.forward(ps, new NDList(projected.add(inputs.get(1))), training, params);
+            return layerNorm.forward(
+                    ps, new NDList(projected.add(inputs.get(1))), training, params);
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             dense.initialize(manager, dataType, new Shape(1, inFeatures));
             layerNorm.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         }
@@ -198,21 +226,28 @@ public final class BertLayer extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             NDArray x = dense.forward(ps, inputs, training, params).head();
             return new NDList(gelu(x));
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             dense.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         }
 
         @Override
         public Shape[] getOutputShapes(Shape[] inputShapes) {
-            return new Shape[] {inputShapes[0].slice(0, inputShapes[0].dimension() - 1)
-                    .add(config.intermediateSize())};
+            return new Shape[] {
+                inputShapes[0]
+                        .slice(0, inputShapes[0].dimension() - 1)
+                        .add(config.intermediateSize())
+            };
         }
     }
 

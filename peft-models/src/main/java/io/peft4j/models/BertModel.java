@@ -1,7 +1,5 @@
 package io.peft4j.models;
 
-import io.peft4j.core.model.LayerStack;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -13,19 +11,19 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import io.peft4j.core.model.LayerStack;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
 /**
  * A BERT-family encoder ({@code BertModel}): children {@code embeddings} ({@link BertEmbeddings}),
- * {@code encoder} (whose child {@code layer} lists the {@link BertLayer}s) and, when
- * {@link BertConfig#addPoolingLayer()}, {@code pooler} (child {@code dense}).
+ * {@code encoder} (whose child {@code layer} lists the {@link BertLayer}s) and, when {@link
+ * BertConfig#addPoolingLayer()}, {@code pooler} (child {@code dense}).
  *
- * <p>Input {@code [input_ids (B,T) int64, attention_mask (B,T)?, token_type_ids (B,T)?]}
- * (mask 1 = real, 0 = padding; padded keys get no attention). Output
- * {@code [last_hidden_state (B,T,H)]} plus {@code pooler_output (B,H)} when there is a pooler.
- * Sentence embeddings: {@link Pooling#mean}.
+ * <p>Input {@code [input_ids (B,T) int64, attention_mask (B,T)?, token_type_ids (B,T)?]} (mask 1 =
+ * real, 0 = padding; padded keys get no attention). Output {@code [last_hidden_state (B,T,H)]} plus
+ * {@code pooler_output (B,H)} when there is a pooler. Sentence embeddings: {@link Pooling#mean}.
  */
 public final class BertModel extends AbstractBlock implements LayerStack {
 
@@ -34,7 +32,9 @@ public final class BertModel extends AbstractBlock implements LayerStack {
     private Block encoder;
     private Block pooler;
 
-    /** @param config model configuration */
+    /**
+     * @param config model configuration
+     */
     public BertModel(BertConfig config) {
         this.config = config;
         embeddings = addChildBlock("embeddings", new BertEmbeddings(config));
@@ -42,22 +42,28 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         if (config.addPoolingLayer()) {
             pooler = addChildBlock("pooler", new Pooler(config));
         }
-        setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
+        setInitializer(
+                new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
     }
 
-    /** @return the configuration this model was built from */
+    /**
+     * @return the configuration this model was built from
+     */
     public BertConfig config() {
         return config;
     }
 
-    /** @return every parameter by Hugging Face name ({@code encoder.layer.0.attention.self.query.weight}) */
+    /**
+     * @return every parameter by Hugging Face name ({@code
+     *     encoder.layer.0.attention.self.query.weight})
+     */
     public Map<String, Parameter> namedParameters() {
         return ModulePaths.namedParameters(this);
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         return Scopes.run(inputs, in -> forwardWith(ps, in, training, params, null));
     }
 
@@ -81,15 +87,20 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         return config.hiddenSize();
     }
 
-    /** @return {@code [hidden, bias]} where bias (B|1,1,1,T) masks padded keys */
+    /**
+     * @return {@code [hidden, bias]} where bias (B|1,1,1,T) masks padded keys
+     */
     @Override
-    public NDList embed(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    public NDList embed(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray ids = inputs.get(0);
         NDArray mask = inputs.size() > 1 ? inputs.get(1) : null;
         if (mask != null && !mask.getShape().equals(ids.getShape())) {
-            throw new IllegalArgumentException("attention_mask must have the shape of input_ids "
-                    + ids.getShape() + ", got " + mask.getShape());
+            throw new IllegalArgumentException(
+                    "attention_mask must have the shape of input_ids "
+                            + ids.getShape()
+                            + ", got "
+                            + mask.getShape());
         }
         NDList embIn = new NDList(ids);
         if (inputs.size() > 2) {
@@ -97,22 +108,26 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         }
         NDArray hidden = embeddings.forward(ps, embIn, training, params).head();
         DataType type = hidden.getDataType();
-        NDArray bias = mask != null ? Attention.paddingBias(mask, type)
-                : Attention.noPaddingBias(ids.getManager(), ids.getShape().get(1), type);
+        NDArray bias =
+                mask != null
+                        ? Attention.paddingBias(mask, type)
+                        : Attention.noPaddingBias(ids.getManager(), ids.getShape().get(1), type);
         return new NDList(hidden, bias);
     }
 
     /** Post-LN: nothing after the last layer. */
     @Override
-    public NDArray finalNorm(ParameterStore ps, NDArray hidden, boolean training,
-            PairList<String, Object> params) {
+    public NDArray finalNorm(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
         return hidden;
     }
 
-    /** @return {@code [last_hidden_state]} or {@code [last_hidden_state, pooler_output]} */
+    /**
+     * @return {@code [last_hidden_state]} or {@code [last_hidden_state, pooler_output]}
+     */
     @Override
-    public NDList head(ParameterStore ps, NDArray hidden, boolean training,
-            PairList<String, Object> params) {
+    public NDList head(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
         NDList out = new NDList(hidden);
         if (pooler != null) {
             out.add(pool(ps, hidden, training, params));
@@ -121,15 +136,18 @@ public final class BertModel extends AbstractBlock implements LayerStack {
     }
 
     /** tanh(pooler.dense(hidden[:, 0])). */
-    NDArray pool(ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
+    NDArray pool(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
         if (pooler == null) {
-            throw new IllegalStateException("this BertModel has no pooler (add_pooling_layer=false)");
+            throw new IllegalStateException(
+                    "this BertModel has no pooler (add_pooling_layer=false)");
         }
         return pooler.forward(ps, new NDList(hidden), training, params).head();
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         Shape h = ids.add(config.hiddenSize());
         embeddings.initialize(manager, dataType, ids);
@@ -143,7 +161,9 @@ public final class BertModel extends AbstractBlock implements LayerStack {
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         Shape ids = inputShapes[0];
         Shape h = ids.add(config.hiddenSize());
-        return pooler == null ? new Shape[] {h} : new Shape[] {h, new Shape(ids.get(0), config.hiddenSize())};
+        return pooler == null
+                ? new Shape[] {h}
+                : new Shape[] {h, new Shape(ids.get(0), config.hiddenSize())};
     }
 
     /** {@code encoder}: child {@code layer}, the list of layers. */
@@ -163,13 +183,17 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             return layer.forward(ps, inputs, training, params);
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             layer.initialize(manager, dataType, inputShapes);
         }
 
@@ -190,14 +214,18 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             NDArray first = inputs.head().get(":, 0, :");
             return new NDList(dense.forward(ps, new NDList(first), training, params).head().tanh());
         }
 
         @Override
-        protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+        protected void initializeChildBlocks(
+                NDManager manager, DataType dataType, Shape... inputShapes) {
             dense.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         }
 

@@ -16,8 +16,8 @@ import com.google.common.base.Preconditions;
  * laid out as PyTorch's {@code nn.Embedding}. Input: one int64 array of ids of any shape; output:
  * the same shape with a trailing {@code dim} axis.
  *
- * <p>DJL's {@code ai.djl.nn.core.Embedding} names its parameter {@code embedding} and maps items
- * to ids itself, so it cannot carry Hugging Face names; this block can.
+ * <p>DJL's {@code ai.djl.nn.core.Embedding} names its parameter {@code embedding} and maps items to
+ * ids itself, so it cannot carry Hugging Face names; this block can.
  */
 public final class EmbeddingBlock extends AbstractBlock {
 
@@ -30,27 +30,38 @@ public final class EmbeddingBlock extends AbstractBlock {
      * @param dim width of each row
      */
     public EmbeddingBlock(long numEmbeddings, long dim) {
-        Preconditions.checkArgument(numEmbeddings > 0 && dim > 0,
-                "embedding size must be positive, got (%s, %s)", numEmbeddings, dim);
+        Preconditions.checkArgument(
+                numEmbeddings > 0 && dim > 0,
+                "embedding size must be positive, got (%s, %s)",
+                numEmbeddings,
+                dim);
         this.numEmbeddings = numEmbeddings;
         this.dim = dim;
-        this.weight = addParameter(
-                Parameter.builder().setName("weight").setType(Parameter.Type.WEIGHT).build());
+        this.weight =
+                addParameter(
+                        Parameter.builder()
+                                .setName("weight")
+                                .setType(Parameter.Type.WEIGHT)
+                                .build());
     }
 
-    /** @return rows of the table */
+    /**
+     * @return rows of the table
+     */
     public long numEmbeddings() {
         return numEmbeddings;
     }
 
-    /** @return width of each row */
+    /**
+     * @return width of each row
+     */
     public long dim() {
         return dim;
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray ids = inputs.head();
         if (ids.getDataType() != DataType.INT64) {
             ids = ids.toType(DataType.INT64, false);

@@ -11,10 +11,10 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * Text generation with a {@link LlamaForCausalLM} and a {@link KvCache}: the prompts run once,
- * then one token per step. Prompts of different lengths are left-padded. Token choice happens on
- * the JVM (greedy argmax, or seeded sampling with temperature, top-k, top-p), so a seed gives the
- * same tokens on every device.
+ * Text generation with a {@link LlamaForCausalLM} and a {@link KvCache}: the prompts run once, then
+ * one token per step. Prompts of different lengths are left-padded. Token choice happens on the JVM
+ * (greedy argmax, or seeded sampling with temperature, top-k, top-p), so a seed gives the same
+ * tokens on every device.
  */
 public final class Generator {
 
@@ -30,8 +30,11 @@ public final class Generator {
      * @return per prompt, the new tokens: up to {@code maxNewTokens}, ending with the EOS token
      *     when one was produced
      */
-    public static List<long[]> generate(LlamaForCausalLM model, List<long[]> prompts,
-            GenerationConfig config, NDManager manager) {
+    public static List<long[]> generate(
+            LlamaForCausalLM model,
+            List<long[]> prompts,
+            GenerationConfig config,
+            NDManager manager) {
         Preconditions.checkArgument(!prompts.isEmpty(), "no prompts");
         int batch = prompts.size();
         int width = prompts.stream().mapToInt(p -> p.length).max().getAsInt();
@@ -56,7 +59,9 @@ public final class Generator {
             ParameterStore ps = new ParameterStore(manager, false);
             float[] last;
             try (NDManager step = manager.newSubManager()) {
-                NDArray logits = model.forwardCachedLast(ps, step.create(ids), step.create(mask), cache, null);
+                NDArray logits =
+                        model.forwardCachedLast(
+                                ps, step.create(ids), step.create(mask), cache, null);
                 last = lastPosition(logits);
             }
             for (int t = 0; t < config.maxNewTokens(); t++) {
@@ -80,7 +85,8 @@ public final class Generator {
                     break;
                 }
                 try (NDManager step = manager.newSubManager()) {
-                    NDArray logits = model.forwardCachedLast(ps, step.create(next), null, cache, null);
+                    NDArray logits =
+                            model.forwardCachedLast(ps, step.create(next), null, cache, null);
                     last = lastPosition(logits);
                 }
             }

@@ -26,15 +26,20 @@ public final class HfLayerNorm extends AbstractBlock {
     public HfLayerNorm(long dim, double eps) {
         this.dim = dim;
         this.eps = (float) eps;
-        this.weight = addParameter(
-                Parameter.builder().setName("weight").setType(Parameter.Type.GAMMA).build());
-        this.bias = addParameter(
-                Parameter.builder().setName("bias").setType(Parameter.Type.BETA).build());
+        this.weight =
+                addParameter(
+                        Parameter.builder()
+                                .setName("weight")
+                                .setType(Parameter.Type.GAMMA)
+                                .build());
+        this.bias =
+                addParameter(
+                        Parameter.builder().setName("bias").setType(Parameter.Type.BETA).build());
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray w = ps.getValue(weight, x.getDevice(), training);
         NDArray b = ps.getValue(bias, x.getDevice(), training);

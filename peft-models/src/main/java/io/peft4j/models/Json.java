@@ -52,7 +52,8 @@ final class Json {
         }
         JsonElement e = o.get(key);
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be a number, found " + show(e));
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be a number, found " + show(e));
         }
         return e.getAsDouble();
     }
@@ -63,7 +64,8 @@ final class Json {
         }
         JsonElement e = o.get(key);
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isBoolean()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be true or false, found " + show(e));
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be true or false, found " + show(e));
         }
         return e.getAsBoolean();
     }
@@ -74,7 +76,8 @@ final class Json {
         }
         JsonElement e = o.get(key);
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be a string, found " + show(e));
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be a string, found " + show(e));
         }
         return e.getAsString();
     }
@@ -86,18 +89,20 @@ final class Json {
         }
         JsonElement e = o.get(key);
         if (!e.isJsonObject()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be an object, found " + show(e));
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be an object, found " + show(e));
         }
         return e.getAsJsonObject();
     }
 
     /**
-     * An exact int: Gson's getAsInt silently truncates 99999999999 and 1.5, and reads "12" or
-     * [12] as 12.
+     * An exact int: Gson's getAsInt silently truncates 99999999999 and 1.5, and reads "12" or [12]
+     * as 12.
      */
     static int intValue(JsonElement e, String key) {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be an integer, found " + show(e));
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be an integer, found " + show(e));
         }
         try {
             return e.getAsBigDecimal().intValueExact();

@@ -30,12 +30,16 @@ public final class KvCache implements AutoCloseable {
         return new KvCache(parent, numLayers);
     }
 
-    /** @return number of cached positions */
+    /**
+     * @return number of cached positions
+     */
     public long length() {
         return length;
     }
 
-    /** @return (B, length) mask of the cached positions, or null when empty */
+    /**
+     * @return (B, length) mask of the cached positions, or null when empty
+     */
     public NDArray mask() {
         return mask;
     }

@@ -22,14 +22,18 @@ import java.util.List;
  */
 public final class LayerList extends AbstractBlock {
 
-    /** @param layers the layers, in order */
+    /**
+     * @param layers the layers, in order
+     */
     public LayerList(List<? extends Block> layers) {
         for (int i = 0; i < layers.size(); i++) {
             addChildBlock(Integer.toString(i), layers.get(i));
         }
     }
 
-    /** @return number of layers */
+    /**
+     * @return number of layers
+     */
     public int size() {
         return children.size();
     }
@@ -43,8 +47,8 @@ public final class LayerList extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDList context = inputs.subNDList(1);
         NDList state = new NDList(inputs.head());
         for (Pair<String, Block> child : children) {
@@ -56,7 +60,8 @@ public final class LayerList extends AbstractBlock {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         for (Pair<String, Block> child : children) {
             child.getValue().initialize(manager, dataType, inputShapes);
         }

@@ -27,7 +27,9 @@ public final class LlamaAttention extends AbstractBlock {
     private Block vProj;
     private Block oProj;
 
-    /** @param config model configuration */
+    /**
+     * @param config model configuration
+     */
     public LlamaAttention(LlamaConfig config) {
         this.config = config;
         long qWidth = (long) config.numAttentionHeads() * config.headDim();
@@ -43,8 +45,8 @@ public final class LlamaAttention extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray hidden = inputs.get(0);
         NDArray bias = inputs.get(1);
         NDArray cos = inputs.get(2);
@@ -55,9 +57,27 @@ public final class LlamaAttention extends AbstractBlock {
         int kvHeads = config.numKeyValueHeads();
         int headDim = config.headDim();
 
-        NDArray q = split(qProj.forward(ps, new NDList(hidden), training, params).head(), batch, len, heads, headDim);
-        NDArray k = split(kProj.forward(ps, new NDList(hidden), training, params).head(), batch, len, kvHeads, headDim);
-        NDArray v = split(vProj.forward(ps, new NDList(hidden), training, params).head(), batch, len, kvHeads, headDim);
+        NDArray q =
+                split(
+                        qProj.forward(ps, new NDList(hidden), training, params).head(),
+                        batch,
+                        len,
+                        heads,
+                        headDim);
+        NDArray k =
+                split(
+                        kProj.forward(ps, new NDList(hidden), training, params).head(),
+                        batch,
+                        len,
+                        kvHeads,
+                        headDim);
+        NDArray v =
+                split(
+                        vProj.forward(ps, new NDList(hidden), training, params).head(),
+                        batch,
+                        len,
+                        kvHeads,
+                        headDim);
         q = Rope.apply(q, cos, sin);
         k = Rope.apply(k, cos, sin);
         if (inputs.size() >= 6) {
@@ -76,12 +96,15 @@ public final class LlamaAttention extends AbstractBlock {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape in = new Shape(1, config.hiddenSize());
         qProj.initialize(manager, dataType, in);
         kProj.initialize(manager, dataType, in);
         vProj.initialize(manager, dataType, in);
-        oProj.initialize(manager, dataType,
+        oProj.initialize(
+                manager,
+                dataType,
                 new Shape(1, (long) config.numAttentionHeads() * config.headDim()));
     }
 
@@ -89,7 +112,8 @@ public final class LlamaAttention extends AbstractBlock {
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         Shape h = inputShapes[0];
         long past = inputShapes.length >= 6 ? inputShapes[4].get(2) : 0;
-        Shape kv = new Shape(h.get(0), config.numKeyValueHeads(), past + h.get(1), config.headDim());
+        Shape kv =
+                new Shape(h.get(0), config.numKeyValueHeads(), past + h.get(1), config.headDim());
         return new Shape[] {h, kv, kv};
     }
 }

@@ -8,9 +8,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Immutable configuration of a LLaMA-family decoder ({@code model_type} {@code llama},
- * {@code mistral} or {@code qwen2}), read from a Hugging Face {@code config.json} or built with
- * {@link #builder()}.
+ * Immutable configuration of a LLaMA-family decoder ({@code model_type} {@code llama}, {@code
+ * mistral} or {@code qwen2}), read from a Hugging Face {@code config.json} or built with {@link
+ * #builder()}.
  */
 public final class LlamaConfig {
 
@@ -42,9 +42,12 @@ public final class LlamaConfig {
                 "model_type '%s' is not a LLaMA-family decoder (expected llama, mistral or qwen2)",
                 b.modelType);
         Preconditions.checkArgument(b.vocabSize > 0, "vocab_size must be > 0, got %s", b.vocabSize);
-        Preconditions.checkArgument(b.hiddenSize > 0, "hidden_size must be > 0, got %s", b.hiddenSize);
         Preconditions.checkArgument(
-                b.intermediateSize > 0, "intermediate_size must be > 0, got %s", b.intermediateSize);
+                b.hiddenSize > 0, "hidden_size must be > 0, got %s", b.hiddenSize);
+        Preconditions.checkArgument(
+                b.intermediateSize > 0,
+                "intermediate_size must be > 0, got %s",
+                b.intermediateSize);
         Preconditions.checkArgument(
                 b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got %s", b.numHiddenLayers);
         Preconditions.checkArgument(
@@ -70,12 +73,18 @@ public final class LlamaConfig {
                 b.ropeScalingFactor);
         // numbers the model computes with: a value out of range would fail deep in the engine
         // ("normal expects std >= 0") or give NaN outputs, far from the config that caused it
-        Preconditions.checkArgument(Double.isFinite(b.rmsNormEps) && b.rmsNormEps >= 0,
-                "rms_norm_eps must be finite and >= 0, got %s", b.rmsNormEps);
-        Preconditions.checkArgument(Double.isFinite(b.ropeTheta) && b.ropeTheta > 0,
-                "rope_theta must be finite and > 0, got %s", b.ropeTheta);
-        Preconditions.checkArgument(Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
-                "initializer_range must be finite and >= 0, got %s", b.initializerRange);
+        Preconditions.checkArgument(
+                Double.isFinite(b.rmsNormEps) && b.rmsNormEps >= 0,
+                "rms_norm_eps must be finite and >= 0, got %s",
+                b.rmsNormEps);
+        Preconditions.checkArgument(
+                Double.isFinite(b.ropeTheta) && b.ropeTheta > 0,
+                "rope_theta must be finite and > 0, got %s",
+                b.ropeTheta);
+        Preconditions.checkArgument(
+                Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
+                "initializer_range must be finite and >= 0, got %s",
+                b.initializerRange);
         modelType = b.modelType;
         vocabSize = b.vocabSize;
         hiddenSize = b.hiddenSize;
@@ -168,11 +177,15 @@ public final class LlamaConfig {
                 b.ropeScalingFactor(Json.doubleOr(rs, "factor", 1.0));
             } else if (!kind.equals("default")) {
                 throw new IllegalArgumentException(
-                        where + ": rope_scaling type '" + kind + "' is not supported (supported: linear)");
+                        where
+                                + ": rope_scaling type '"
+                                + kind
+                                + "' is not supported (supported: linear)");
             }
         }
         if (Json.doubleOr(o, "partial_rotary_factor", 1.0) != 1.0) {
-            throw new IllegalArgumentException(where + ": partial_rotary_factor != 1 is not supported");
+            throw new IllegalArgumentException(
+                    where + ": partial_rotary_factor != 1 is not supported");
         }
         return b.build();
     }
@@ -186,13 +199,19 @@ public final class LlamaConfig {
      */
     long minParameterCount() {
         long h = hiddenSize;
-        long attention = Sizes.add(Sizes.mul(2, h, numAttentionHeads, headDim),
-                Sizes.mul(2, h, numKeyValueHeads, headDim));
+        long attention =
+                Sizes.add(
+                        Sizes.mul(2, h, numAttentionHeads, headDim),
+                        Sizes.mul(2, h, numKeyValueHeads, headDim));
         long layer = Sizes.add(attention, Sizes.mul(3, h, intermediateSize));
-        return Sizes.add(Sizes.mul(tieWordEmbeddings ? 1 : 2, vocabSize, h), Sizes.mul(numHiddenLayers, layer));
+        return Sizes.add(
+                Sizes.mul(tieWordEmbeddings ? 1 : 2, vocabSize, h),
+                Sizes.mul(numHiddenLayers, layer));
     }
 
-    /** @return the fields of a Hugging Face config.json for this configuration */
+    /**
+     * @return the fields of a Hugging Face config.json for this configuration
+     */
     JsonObject toJson() {
         JsonObject o = new JsonObject();
         com.google.gson.JsonArray arch = new com.google.gson.JsonArray();
@@ -218,8 +237,11 @@ public final class LlamaConfig {
         o.addProperty("hidden_act", "silu");
         o.addProperty("tie_word_embeddings", tieWordEmbeddings);
         if (modelType.equals("llama")) {
-            Preconditions.checkState(qkvBias == outputBias,
-                    "llama's attention_bias covers q/k/v and o alike; got qkv=%s o=%s", qkvBias, outputBias);
+            Preconditions.checkState(
+                    qkvBias == outputBias,
+                    "llama's attention_bias covers q/k/v and o alike; got qkv=%s o=%s",
+                    qkvBias,
+                    outputBias);
             o.addProperty("attention_bias", qkvBias);
             o.addProperty("mlp_bias", mlpBias);
         }
@@ -244,90 +266,246 @@ public final class LlamaConfig {
         return o;
     }
 
-    /** @return the Hugging Face class name of the causal LM for this model type */
+    /**
+     * @return the Hugging Face class name of the causal LM for this model type
+     */
     public String architecture() {
         switch (modelType) {
-            case "mistral": return "MistralForCausalLM";
-            case "qwen2": return "Qwen2ForCausalLM";
-            default: return "LlamaForCausalLM";
+            case "mistral":
+                return "MistralForCausalLM";
+            case "qwen2":
+                return "Qwen2ForCausalLM";
+            default:
+                return "LlamaForCausalLM";
         }
     }
 
-    /** @return a builder with LLaMA defaults */
+    /**
+     * @return a builder with LLaMA defaults
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** @return a builder holding this configuration's values */
+    /**
+     * @return a builder holding this configuration's values
+     */
     public Builder toBuilder() {
-        return builder().modelType(modelType).vocabSize(vocabSize).hiddenSize(hiddenSize)
-                .intermediateSize(intermediateSize).numHiddenLayers(numHiddenLayers)
-                .numAttentionHeads(numAttentionHeads).numKeyValueHeads(numKeyValueHeads)
-                .headDim(headDim).maxPositionEmbeddings(maxPositionEmbeddings).rmsNormEps(rmsNormEps)
-                .ropeTheta(ropeTheta).ropeScalingFactor(ropeScalingFactor).qkvBias(qkvBias)
-                .outputBias(outputBias).mlpBias(mlpBias).tieWordEmbeddings(tieWordEmbeddings)
-                .slidingWindow(slidingWindow).bosTokenId(bosTokenId).eosTokenIds(eosTokenIds)
-                .padTokenId(padTokenId).initializerRange(initializerRange);
+        return builder()
+                .modelType(modelType)
+                .vocabSize(vocabSize)
+                .hiddenSize(hiddenSize)
+                .intermediateSize(intermediateSize)
+                .numHiddenLayers(numHiddenLayers)
+                .numAttentionHeads(numAttentionHeads)
+                .numKeyValueHeads(numKeyValueHeads)
+                .headDim(headDim)
+                .maxPositionEmbeddings(maxPositionEmbeddings)
+                .rmsNormEps(rmsNormEps)
+                .ropeTheta(ropeTheta)
+                .ropeScalingFactor(ropeScalingFactor)
+                .qkvBias(qkvBias)
+                .outputBias(outputBias)
+                .mlpBias(mlpBias)
+                .tieWordEmbeddings(tieWordEmbeddings)
+                .slidingWindow(slidingWindow)
+                .bosTokenId(bosTokenId)
+                .eosTokenIds(eosTokenIds)
+                .padTokenId(padTokenId)
+                .initializerRange(initializerRange);
     }
 
-    /** @return {@code llama}, {@code mistral} or {@code qwen2} */
-    public String modelType() { return modelType; }
-    /** @return vocabulary size */
-    public int vocabSize() { return vocabSize; }
-    /** @return model width */
-    public int hiddenSize() { return hiddenSize; }
-    /** @return MLP width */
-    public int intermediateSize() { return intermediateSize; }
-    /** @return number of decoder layers */
-    public int numHiddenLayers() { return numHiddenLayers; }
-    /** @return number of query heads */
-    public int numAttentionHeads() { return numAttentionHeads; }
-    /** @return number of key/value heads (grouped-query attention when fewer than query heads) */
-    public int numKeyValueHeads() { return numKeyValueHeads; }
-    /** @return width of one attention head */
-    public int headDim() { return headDim; }
-    /** @return the longest position the model was trained for (informational) */
-    public int maxPositionEmbeddings() { return maxPositionEmbeddings; }
-    /** @return RMSNorm epsilon */
-    public double rmsNormEps() { return rmsNormEps; }
-    /** @return RoPE base */
-    public double ropeTheta() { return ropeTheta; }
-    /** @return linear RoPE scaling factor (1 = none): positions are divided by it */
-    public double ropeScalingFactor() { return ropeScalingFactor; }
-    /** @return whether q/k/v projections have a bias (qwen2; llama with attention_bias) */
-    public boolean qkvBias() { return qkvBias; }
-    /** @return whether o_proj has a bias (llama with attention_bias) */
-    public boolean outputBias() { return outputBias; }
-    /** @return whether the MLP projections have a bias (llama mlp_bias) */
-    public boolean mlpBias() { return mlpBias; }
-    /** @return whether lm_head shares embed_tokens' weight */
-    public boolean tieWordEmbeddings() { return tieWordEmbeddings; }
-    /** @return sliding attention window in tokens (0 = full attention) */
-    public int slidingWindow() { return slidingWindow; }
-    /** @return BOS id or -1 */
-    public int bosTokenId() { return bosTokenId; }
-    /** @return EOS ids (possibly empty) */
-    public List<Integer> eosTokenIds() { return eosTokenIds; }
-    /** @return pad id or -1 */
-    public int padTokenId() { return padTokenId; }
-    /** @return standard deviation of the random normal initialisation of weights */
-    public double initializerRange() { return initializerRange; }
+    /**
+     * @return {@code llama}, {@code mistral} or {@code qwen2}
+     */
+    public String modelType() {
+        return modelType;
+    }
+
+    /**
+     * @return vocabulary size
+     */
+    public int vocabSize() {
+        return vocabSize;
+    }
+
+    /**
+     * @return model width
+     */
+    public int hiddenSize() {
+        return hiddenSize;
+    }
+
+    /**
+     * @return MLP width
+     */
+    public int intermediateSize() {
+        return intermediateSize;
+    }
+
+    /**
+     * @return number of decoder layers
+     */
+    public int numHiddenLayers() {
+        return numHiddenLayers;
+    }
+
+    /**
+     * @return number of query heads
+     */
+    public int numAttentionHeads() {
+        return numAttentionHeads;
+    }
+
+    /**
+     * @return number of key/value heads (grouped-query attention when fewer than query heads)
+     */
+    public int numKeyValueHeads() {
+        return numKeyValueHeads;
+    }
+
+    /**
+     * @return width of one attention head
+     */
+    public int headDim() {
+        return headDim;
+    }
+
+    /**
+     * @return the longest position the model was trained for (informational)
+     */
+    public int maxPositionEmbeddings() {
+        return maxPositionEmbeddings;
+    }
+
+    /**
+     * @return RMSNorm epsilon
+     */
+    public double rmsNormEps() {
+        return rmsNormEps;
+    }
+
+    /**
+     * @return RoPE base
+     */
+    public double ropeTheta() {
+        return ropeTheta;
+    }
+
+    /**
+     * @return linear RoPE scaling factor (1 = none): positions are divided by it
+     */
+    public double ropeScalingFactor() {
+        return ropeScalingFactor;
+    }
+
+    /**
+     * @return whether q/k/v projections have a bias (qwen2; llama with attention_bias)
+     */
+    public boolean qkvBias() {
+        return qkvBias;
+    }
+
+    /**
+     * @return whether o_proj has a bias (llama with attention_bias)
+     */
+    public boolean outputBias() {
+        return outputBias;
+    }
+
+    /**
+     * @return whether the MLP projections have a bias (llama mlp_bias)
+     */
+    public boolean mlpBias() {
+        return mlpBias;
+    }
+
+    /**
+     * @return whether lm_head shares embed_tokens' weight
+     */
+    public boolean tieWordEmbeddings() {
+        return tieWordEmbeddings;
+    }
+
+    /**
+     * @return sliding attention window in tokens (0 = full attention)
+     */
+    public int slidingWindow() {
+        return slidingWindow;
+    }
+
+    /**
+     * @return BOS id or -1
+     */
+    public int bosTokenId() {
+        return bosTokenId;
+    }
+
+    /**
+     * @return EOS ids (possibly empty)
+     */
+    public List<Integer> eosTokenIds() {
+        return eosTokenIds;
+    }
+
+    /**
+     * @return pad id or -1
+     */
+    public int padTokenId() {
+        return padTokenId;
+    }
+
+    /**
+     * @return standard deviation of the random normal initialisation of weights
+     */
+    public double initializerRange() {
+        return initializerRange;
+    }
 
     @Override
     public String toString() {
-        return String.format(Locale.ROOT,
+        return String.format(
+                Locale.ROOT,
                 "LlamaConfig{%s, vocab=%d, hidden=%d, mlp=%d, layers=%d, heads=%d, kvHeads=%d, headDim=%d, "
                         + "theta=%s, ropeScale=%s, qkvBias=%s, tied=%s, window=%d}",
-                modelType, vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
-                numKeyValueHeads, headDim, ropeTheta, ropeScalingFactor, qkvBias, tieWordEmbeddings,
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                ropeTheta,
+                ropeScalingFactor,
+                qkvBias,
+                tieWordEmbeddings,
                 slidingWindow);
     }
 
     private List<Object> fields() {
-        return java.util.Arrays.asList(modelType, vocabSize, hiddenSize, intermediateSize,
-                numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim, maxPositionEmbeddings,
-                rmsNormEps, ropeTheta, ropeScalingFactor, qkvBias, outputBias, mlpBias,
-                tieWordEmbeddings, slidingWindow, bosTokenId, eosTokenIds, padTokenId, initializerRange);
+        return java.util.Arrays.asList(
+                modelType,
+                vocabSize,
+                hiddenSize,
+                intermediateSize,
+                numHiddenLayers,
+                numAttentionHeads,
+                numKeyValueHeads,
+                headDim,
+                maxPositionEmbeddings,
+                rmsNormEps,
+                ropeTheta,
+                ropeScalingFactor,
+                qkvBias,
+                outputBias,
+                mlpBias,
+                tieWordEmbeddings,
+                slidingWindow,
+                bosTokenId,
+                eosTokenIds,
+                padTokenId,
+                initializerRange);
     }
 
     @Override
@@ -372,147 +550,230 @@ public final class LlamaConfig {
          * @param v the value
          * @return this builder
          */
-        public Builder modelType(String v) { modelType = v; return this; }
+        public Builder modelType(String v) {
+            modelType = v;
+            return this;
+        }
+
         /**
          * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder vocabSize(int v) { vocabSize = v; return this; }
+        public Builder vocabSize(int v) {
+            vocabSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder hiddenSize(int v) { hiddenSize = v; return this; }
+        public Builder hiddenSize(int v) {
+            hiddenSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder intermediateSize(int v) { intermediateSize = v; return this; }
+        public Builder intermediateSize(int v) {
+            intermediateSize = v;
+            return this;
+        }
+
         /**
          * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder numHiddenLayers(int v) { numHiddenLayers = v; return this; }
+        public Builder numHiddenLayers(int v) {
+            numHiddenLayers = v;
+            return this;
+        }
+
         /**
          * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder numAttentionHeads(int v) { numAttentionHeads = v; return this; }
+        public Builder numAttentionHeads(int v) {
+            numAttentionHeads = v;
+            return this;
+        }
+
         /**
          * @param v key/value heads; 0 means equal to the query heads
-         *
          * @return this builder
          */
-        public Builder numKeyValueHeads(int v) { numKeyValueHeads = v; return this; }
+        public Builder numKeyValueHeads(int v) {
+            numKeyValueHeads = v;
+            return this;
+        }
+
         /**
          * @param v head width; 0 means hidden_size / num_attention_heads
-         *
          * @return this builder
          */
-        public Builder headDim(int v) { headDim = v; return this; }
+        public Builder headDim(int v) {
+            headDim = v;
+            return this;
+        }
+
         /**
          * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder maxPositionEmbeddings(int v) { maxPositionEmbeddings = v; return this; }
+        public Builder maxPositionEmbeddings(int v) {
+            maxPositionEmbeddings = v;
+            return this;
+        }
+
         /**
          * Sets {@code rms_norm_eps}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder rmsNormEps(double v) { rmsNormEps = v; return this; }
+        public Builder rmsNormEps(double v) {
+            rmsNormEps = v;
+            return this;
+        }
+
         /**
          * Sets {@code rope_theta}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder ropeTheta(double v) { ropeTheta = v; return this; }
+        public Builder ropeTheta(double v) {
+            ropeTheta = v;
+            return this;
+        }
+
         /**
          * Sets {@code rope_scaling_factor}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder ropeScalingFactor(double v) { ropeScalingFactor = v; return this; }
+        public Builder ropeScalingFactor(double v) {
+            ropeScalingFactor = v;
+            return this;
+        }
+
         /**
          * Sets {@code qkv_bias}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder qkvBias(boolean v) { qkvBias = v; return this; }
+        public Builder qkvBias(boolean v) {
+            qkvBias = v;
+            return this;
+        }
+
         /**
          * Sets {@code output_bias}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder outputBias(boolean v) { outputBias = v; return this; }
+        public Builder outputBias(boolean v) {
+            outputBias = v;
+            return this;
+        }
+
         /**
          * Sets {@code mlp_bias}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder mlpBias(boolean v) { mlpBias = v; return this; }
+        public Builder mlpBias(boolean v) {
+            mlpBias = v;
+            return this;
+        }
+
         /**
          * Sets {@code tie_word_embeddings}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder tieWordEmbeddings(boolean v) { tieWordEmbeddings = v; return this; }
+        public Builder tieWordEmbeddings(boolean v) {
+            tieWordEmbeddings = v;
+            return this;
+        }
+
         /**
          * Sets {@code sliding_window}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder slidingWindow(int v) { slidingWindow = v; return this; }
+        public Builder slidingWindow(int v) {
+            slidingWindow = v;
+            return this;
+        }
+
         /**
          * Sets {@code bos_token_id}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder bosTokenId(int v) { bosTokenId = v; return this; }
+        public Builder bosTokenId(int v) {
+            bosTokenId = v;
+            return this;
+        }
+
         /**
          * Sets {@code eos_token_ids}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder eosTokenIds(List<Integer> v) { eosTokenIds = List.copyOf(v); return this; }
+        public Builder eosTokenIds(List<Integer> v) {
+            eosTokenIds = List.copyOf(v);
+            return this;
+        }
+
         /**
          * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder padTokenId(int v) { padTokenId = v; return this; }
+        public Builder padTokenId(int v) {
+            padTokenId = v;
+            return this;
+        }
+
         /**
          * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
          * @return this builder
          */
-        public Builder initializerRange(double v) { initializerRange = v; return this; }
+        public Builder initializerRange(double v) {
+            initializerRange = v;
+            return this;
+        }
 
-        /** @return the validated configuration */
+        /**
+         * @return the validated configuration
+         */
         public LlamaConfig build() {
             return new LlamaConfig(this);
         }

@@ -1,8 +1,5 @@
 package io.peft4j.models;
 
-import io.peft4j.core.model.LayerStack;
-import io.peft4j.core.model.TiedParameters;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -14,15 +11,17 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.model.TiedParameters;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 
 /**
  * A LLaMA-family causal language model ({@code LlamaForCausalLM}, {@code MistralForCausalLM},
- * {@code Qwen2ForCausalLM}): children {@code model} ({@link LlamaModel}) and {@code lm_head}
- * (DJL Linear, no bias). Parameter names equal Hugging Face's state-dict keys; see
- * {@link #namedParameters()}.
+ * {@code Qwen2ForCausalLM}): children {@code model} ({@link LlamaModel}) and {@code lm_head} (DJL
+ * Linear, no bias). Parameter names equal Hugging Face's state-dict keys; see {@link
+ * #namedParameters()}.
  *
  * <p>Input {@code [input_ids (B,T) int64, attention_mask (B,T)?]}; output {@code [logits (B,T,V)]}.
  *
@@ -36,24 +35,30 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     private Block model;
     private Block lmHead;
     private volatile boolean gradientCheckpointing;
-    /** The head's own weight, kept from construction: a wrapper may later take the child's place. */
+
+    /**
+     * The head's own weight, kept from construction: a wrapper may later take the child's place.
+     */
     private final Parameter lmHeadWeight;
 
-    /** @param config model configuration */
+    /**
+     * @param config model configuration
+     */
     public LlamaForCausalLM(LlamaConfig config) {
         this.config = config;
         model = addChildBlock("model", new LlamaModel(config));
         lmHead = addChildBlock("lm_head", LlamaAttention.linear(config.vocabSize(), false));
         lmHeadWeight = lmHead.getParameters().get("weight");
-        setInitializer(new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
+        setInitializer(
+                new NormalInitializer((float) config.initializerRange()), Parameter.Type.WEIGHT);
     }
 
     /**
-     * Turns activation checkpointing on for training passes (transformers'
-     * {@code gradient_checkpointing_enable()}): each decoder layer keeps only its input and is
-     * recomputed during backward, which trades one more forward of the layers for their
-     * activations' memory. The trainer must finish each backward with
-     * {@code ActivationCheckpointing.backwardPending()} ({@code FineTuner} does).
+     * Turns activation checkpointing on for training passes (transformers' {@code
+     * gradient_checkpointing_enable()}): each decoder layer keeps only its input and is recomputed
+     * during backward, which trades one more forward of the layers for their activations' memory.
+     * The trainer must finish each backward with {@code ActivationCheckpointing.backwardPending()}
+     * ({@code FineTuner} does).
      *
      * @param on whether to checkpoint
      */
@@ -66,12 +71,16 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
         return gradientCheckpointing;
     }
 
-    /** @return the configuration this model was built from */
+    /**
+     * @return the configuration this model was built from
+     */
     public LlamaConfig config() {
         return config;
     }
 
-    /** @return every parameter by Hugging Face name ({@code model.layers.0.self_attn.q_proj.weight}) */
+    /**
+     * @return every parameter by Hugging Face name ({@code model.layers.0.self_attn.q_proj.weight})
+     */
     public Map<String, Parameter> namedParameters() {
         return ModulePaths.namedParameters(this);
     }
@@ -89,14 +98,14 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         return Scopes.run(inputs, in -> forwardWith(ps, in, training, params, null));
     }
 
     /**
-     * One step with a KV cache (inference): runs only the new tokens, attending to the cached
-     * ones, and appends the new keys/values and mask to the cache.
+     * One step with a KV cache (inference): runs only the new tokens, attending to the cached ones,
+     * and appends the new keys/values and mask to the cache.
      *
      * @param ps parameter store
      * @param ids (B, T) new token ids
@@ -105,7 +114,11 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
      * @param params passed to children unchanged
      * @return (B, T, V) logits of the new tokens, attached to {@code ids}' manager
      */
-    public NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+    public NDArray forwardCached(
+            ParameterStore ps,
+            NDArray ids,
+            NDArray mask,
+            KvCache cache,
             PairList<String, Object> params) {
         return forwardCached(ps, ids, mask, cache, params, false);
     }
@@ -117,13 +130,22 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
      *
      * @return (B, 1, V) logits of the last new token, attached to {@code ids}' manager
      */
-    NDArray forwardCachedLast(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
+    NDArray forwardCachedLast(
+            ParameterStore ps,
+            NDArray ids,
+            NDArray mask,
+            KvCache cache,
             PairList<String, Object> params) {
         return forwardCached(ps, ids, mask, cache, params, true);
     }
 
-    private NDArray forwardCached(ParameterStore ps, NDArray ids, NDArray mask, KvCache cache,
-            PairList<String, Object> params, boolean lastOnly) {
+    private NDArray forwardCached(
+            ParameterStore ps,
+            NDArray ids,
+            NDArray mask,
+            KvCache cache,
+            PairList<String, Object> params,
+            boolean lastOnly) {
         NDManager parent = ids.getManager();
         long past = cache.length();
         try (NDManager scope = parent.newSubManager()) {
@@ -181,8 +203,11 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
         }
         NDArray target = head.getArray();
         if (!target.getShape().equals(embed.getArray().getShape())) {
-            throw new IllegalStateException("cannot tie: lm_head.weight " + target.getShape()
-                    + " vs model.embed_tokens.weight " + embed.getArray().getShape());
+            throw new IllegalStateException(
+                    "cannot tie: lm_head.weight "
+                            + target.getShape()
+                            + " vs model.embed_tokens.weight "
+                            + embed.getArray().getShape());
         }
         target.intern(embed.getArray().stopGradient());
         if (head.requiresGradient()) {
@@ -191,8 +216,8 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     }
 
     /**
-     * @return {@code lm_head.weight} when the embeddings are tied (it is a second handle on
-     *     {@code model.embed_tokens.weight}'s storage, counted once), else nothing
+     * @return {@code lm_head.weight} when the embeddings are tied (it is a second handle on {@code
+     *     model.embed_tokens.weight}'s storage, counted once), else nothing
      */
     @Override
     public Collection<Parameter> tiedCopies() {
@@ -223,26 +248,29 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
     }
 
     @Override
-    public NDList embed(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    public NDList embed(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         return body().embed(ps, inputs, training, params);
     }
 
     @Override
-    public NDArray finalNorm(ParameterStore ps, NDArray hidden, boolean training,
-            PairList<String, Object> params) {
+    public NDArray finalNorm(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
         return body().finalNorm(ps, hidden, training, params);
     }
 
-    /** @return {@code [logits]} = lm_head(hidden) */
+    /**
+     * @return {@code [logits]} = lm_head(hidden)
+     */
     @Override
-    public NDList head(ParameterStore ps, NDArray hidden, boolean training,
-            PairList<String, Object> params) {
+    public NDList head(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
         return lmHead.forward(ps, new NDList(hidden), training, params);
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         model.initialize(manager, dataType, inputShapes);
         lmHead.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         if (config.tieWordEmbeddings()) {

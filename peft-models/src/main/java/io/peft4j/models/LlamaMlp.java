@@ -12,8 +12,8 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 /**
- * SwiGLU feed-forward ({@code mlp}): {@code down_proj(silu(gate_proj(x)) * up_proj(x))}.
- * Children: {@code gate_proj}, {@code up_proj}, {@code down_proj} (DJL Linear).
+ * SwiGLU feed-forward ({@code mlp}): {@code down_proj(silu(gate_proj(x)) * up_proj(x))}. Children:
+ * {@code gate_proj}, {@code up_proj}, {@code down_proj} (DJL Linear).
  */
 public final class LlamaMlp extends AbstractBlock {
 
@@ -22,17 +22,27 @@ public final class LlamaMlp extends AbstractBlock {
     private Block upProj;
     private Block downProj;
 
-    /** @param config model configuration */
+    /**
+     * @param config model configuration
+     */
     public LlamaMlp(LlamaConfig config) {
         this.config = config;
-        gateProj = addChildBlock("gate_proj", LlamaAttention.linear(config.intermediateSize(), config.mlpBias()));
-        upProj = addChildBlock("up_proj", LlamaAttention.linear(config.intermediateSize(), config.mlpBias()));
-        downProj = addChildBlock("down_proj", LlamaAttention.linear(config.hiddenSize(), config.mlpBias()));
+        gateProj =
+                addChildBlock(
+                        "gate_proj",
+                        LlamaAttention.linear(config.intermediateSize(), config.mlpBias()));
+        upProj =
+                addChildBlock(
+                        "up_proj",
+                        LlamaAttention.linear(config.intermediateSize(), config.mlpBias()));
+        downProj =
+                addChildBlock(
+                        "down_proj", LlamaAttention.linear(config.hiddenSize(), config.mlpBias()));
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDList x = new NDList(inputs.head());
         NDArray gate = gateProj.forward(ps, x, training, params).head();
         NDArray up = upProj.forward(ps, x, training, params).head();
@@ -41,7 +51,8 @@ public final class LlamaMlp extends AbstractBlock {
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         gateProj.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         upProj.initialize(manager, dataType, new Shape(1, config.hiddenSize()));
         downProj.initialize(manager, dataType, new Shape(1, config.intermediateSize()));

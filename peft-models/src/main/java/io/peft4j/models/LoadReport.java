@@ -6,9 +6,9 @@ import java.util.List;
  * What a weight load did.
  *
  * @param loaded model parameter names that received a tensor
- * @param ignored checkpoint tensor names skipped by rule (buffers such as
- *     {@code rotary_emb.inv_freq}, a tied {@code lm_head.weight}, heads of another task), each
- *     followed by the reason after a colon
+ * @param ignored checkpoint tensor names skipped by rule (buffers such as {@code
+ *     rotary_emb.inv_freq}, a tied {@code lm_head.weight}, heads of another task), each followed by
+ *     the reason after a colon
  * @param newlyInitialized model parameters the checkpoint did not have and that were allowed to
  *     keep their random initialisation (a new classification head)
  */

@@ -13,7 +13,8 @@ import java.util.Map;
  * Hugging Face style names for a DJL block tree. DJL's {@code AbstractBlock.addChildBlock} stores
  * child i as {@code String.format("%02d", i + 1) + name}; a path segment is that key with the
  * prefix stripped, and a parameter's name is its module path plus {@code "." + parameterName}, so
- * names equal the keys of the Hugging Face state dict ({@code model.layers.0.self_attn.q_proj.weight}).
+ * names equal the keys of the Hugging Face state dict ({@code
+ * model.layers.0.self_attn.q_proj.weight}).
  */
 public final class ModulePaths {
 

@@ -20,6 +20,7 @@ final class OnnxModelReader {
 
     /** ONNX TensorProto.DataType values this reader handles. */
     static final int FLOAT = 1;
+
     static final int INT32 = 6;
     static final int INT64 = 7;
     static final int FLOAT16 = 10;
@@ -30,7 +31,12 @@ final class OnnxModelReader {
     record Node(String name, String opType, List<String> inputs, List<String> outputs) {}
 
     /** An initializer; {@code data} is little-endian raw bytes (or the packed typed field). */
-    record Initializer(String name, int dataType, long[] dims, ByteBuffer data, boolean typedFloats,
+    record Initializer(
+            String name,
+            int dataType,
+            long[] dims,
+            ByteBuffer data,
+            boolean typedFloats,
             boolean typedInt64) {}
 
     /** The graph. */
@@ -43,8 +49,11 @@ final class OnnxModelReader {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException(file + ": " + size
-                        + " bytes; ONNX files over 2 GiB keep weights as external data, which is not supported");
+                throw new IllegalArgumentException(
+                        file
+                                + ": "
+                                + size
+                                + " bytes; ONNX files over 2 GiB keep weights as external data, which is not supported");
             }
             buf = ch.map(FileChannel.MapMode.READ_ONLY, 0, size).order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
@@ -53,7 +62,8 @@ final class OnnxModelReader {
         try {
             return parseModel(buf, file);
         } catch (MalformedException | IndexOutOfBoundsException | IllegalStateException e) {
-            throw new IllegalArgumentException(file + " is not an ONNX model: " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    file + " is not an ONNX model: " + e.getMessage(), e);
         }
     }
 
@@ -82,9 +92,12 @@ final class OnnxModelReader {
             }
         }
         if (!sawIrVersion || graph == null) {
-            throw new MalformedException("no ir_version/graph fields (found "
-                    + (sawIrVersion ? "ir_version" : "no ir_version") + ", "
-                    + (graph == null ? "no graph" : "a graph") + ")");
+            throw new MalformedException(
+                    "no ir_version/graph fields (found "
+                            + (sawIrVersion ? "ir_version" : "no ir_version")
+                            + ", "
+                            + (graph == null ? "no graph" : "a graph")
+                            + ")");
         }
         return parseGraph(graph);
     }
@@ -116,11 +129,20 @@ final class OnnxModelReader {
         while (w.more()) {
             int tag = w.tag();
             switch (tag >>> 3) {
-                case 1: in.add(w.string()); break;
-                case 2: out.add(w.string()); break;
-                case 3: name = w.string(); break;
-                case 4: op = w.string(); break;
-                default: w.skip(tag);
+                case 1:
+                    in.add(w.string());
+                    break;
+                case 2:
+                    out.add(w.string());
+                    break;
+                case 3:
+                    name = w.string();
+                    break;
+                case 4:
+                    op = w.string();
+                    break;
+                default:
+                    w.skip(tag);
             }
         }
         return new Node(name, op, in, out);
@@ -167,8 +189,10 @@ final class OnnxModelReader {
             }
         }
         if (external) {
-            throw new IllegalStateException("initializer '" + name
-                    + "' keeps its data in an external file, which is not supported");
+            throw new IllegalStateException(
+                    "initializer '"
+                            + name
+                            + "' keeps its data in an external file, which is not supported");
         }
         long[] d = dims.stream().mapToLong(Long::longValue).toArray();
         if (raw != null) {
@@ -177,13 +201,14 @@ final class OnnxModelReader {
         if (floats != null) {
             return new Initializer(name, type, d, floats, true, false);
         }
-        return new Initializer(name, type, d, int64s == null ? ByteBuffer.allocate(0) : int64s, false, true);
+        return new Initializer(
+                name, type, d, int64s == null ? ByteBuffer.allocate(0) : int64s, false, true);
     }
 
     /**
      * Counts the packed varints in {@code packed} without allocating.
      *
-     * Throws the reader's MalformedException (which {@link #read} reports as not ONNX) if the
+     * <p>Throws the reader's MalformedException (which {@link #read} reports as not ONNX) if the
      * last varint is cut off or longer than 10 bytes.
      */
     static long varintCount(ByteBuffer packed) {
@@ -196,7 +221,9 @@ final class OnnxModelReader {
         return n;
     }
 
-    /** Decodes {@code out.length} packed varints (counted by {@link #varintCount}) into {@code out}. */
+    /**
+     * Decodes {@code out.length} packed varints (counted by {@link #varintCount}) into {@code out}.
+     */
     static void decodeVarints(ByteBuffer packed, long[] out) {
         Wire w = new Wire(packed, 0, packed.limit());
         for (int i = 0; i < out.length; i++) {
@@ -246,8 +273,13 @@ final class OnnxModelReader {
         ByteBuffer bytes() {
             long len = varint();
             if (len < 0 || pos + len > end) {
-                throw new MalformedException("field of length " + len + " at byte " + pos
-                        + " runs past its message end " + end);
+                throw new MalformedException(
+                        "field of length "
+                                + len
+                                + " at byte "
+                                + pos
+                                + " runs past its message end "
+                                + end);
             }
             ByteBuffer slice = buf.duplicate().order(ByteOrder.LITTLE_ENDIAN);
             slice.position(pos).limit(pos + (int) len);
@@ -276,11 +308,21 @@ final class OnnxModelReader {
 
         void skip(int tag) {
             switch (tag & 7) {
-                case 0: varint(); break;
-                case 1: pos += 8; break;
-                case 2: bytes(); break;
-                case 5: pos += 4; break;
-                default: throw new MalformedException("unsupported wire type " + (tag & 7) + " at byte " + pos);
+                case 0:
+                    varint();
+                    break;
+                case 1:
+                    pos += 8;
+                    break;
+                case 2:
+                    bytes();
+                    break;
+                case 5:
+                    pos += 4;
+                    break;
+                default:
+                    throw new MalformedException(
+                            "unsupported wire type " + (tag & 7) + " at byte " + pos);
             }
             if (pos > end) {
                 throw new MalformedException("field runs past its message end at byte " + pos);

@@ -1,7 +1,7 @@
 package io.peft4j.models;
 
-import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
+import io.peft4j.core.ops.Scalars;
 
 /** Sentence embeddings from token states. */
 public final class Pooling {

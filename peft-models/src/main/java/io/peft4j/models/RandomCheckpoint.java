@@ -24,10 +24,10 @@ import java.util.TreeMap;
  * Writes a checkpoint folder with random weights and the tensor shapes of a real LLaMA-family
  * model, laid out exactly as Hugging Face's {@code save_pretrained} writes one: BF16 tensors,
  * {@code config.json} with Hugging Face's keys, and either {@code model.safetensors} or shards
- * {@code model-00001-of-0000N.safetensors} plus {@code model.safetensors.index.json}
- * ({@code metadata.total_size}, {@code weight_map}). Shards are cut as {@code huggingface_hub}
- * cuts them (state-dict order; a new shard when the next tensor would pass the limit; a tied
- * {@code lm_head} is not written).
+ * {@code model-00001-of-0000N.safetensors} plus {@code model.safetensors.index.json} ({@code
+ * metadata.total_size}, {@code weight_map}). Shards are cut as {@code huggingface_hub} cuts them
+ * (state-dict order; a new shard when the next tensor would pass the limit; a tied {@code lm_head}
+ * is not written).
  *
  * <p>For benchmarks and tests at real sizes without downloading weights. Writing streams tensor by
  * tensor in 64 KiB pieces (memory does not grow with the model), each shard to a temp name and
@@ -47,29 +47,82 @@ public final class RandomCheckpoint {
     /** Shapes of published models (their config.json values; the weights are random). */
     public enum Architecture {
         /** Qwen/Qwen2.5-0.5B: 494,032,768 parameters, q/k/v biases, GQA 14/2, tied embeddings. */
-        QWEN2_5_0_5B(LlamaConfig.builder().modelType("qwen2").vocabSize(151_936).hiddenSize(896)
-                .intermediateSize(4864).numHiddenLayers(24).numAttentionHeads(14).numKeyValueHeads(2)
-                .maxPositionEmbeddings(32_768).rmsNormEps(1e-6).ropeTheta(1_000_000.0).qkvBias(true)
-                .tieWordEmbeddings(true).bosTokenId(151_643).eosTokenIds(List.of(151_643)).build()),
+        QWEN2_5_0_5B(
+                LlamaConfig.builder()
+                        .modelType("qwen2")
+                        .vocabSize(151_936)
+                        .hiddenSize(896)
+                        .intermediateSize(4864)
+                        .numHiddenLayers(24)
+                        .numAttentionHeads(14)
+                        .numKeyValueHeads(2)
+                        .maxPositionEmbeddings(32_768)
+                        .rmsNormEps(1e-6)
+                        .ropeTheta(1_000_000.0)
+                        .qkvBias(true)
+                        .tieWordEmbeddings(true)
+                        .bosTokenId(151_643)
+                        .eosTokenIds(List.of(151_643))
+                        .build()),
         /**
-         * meta-llama/Llama-3.2-1B: 1,235,814,400 parameters, GQA 32/8, tied embeddings. Its
-         * {@code rope_scaling} ("llama3") is left out of config.json: the decoder implements only
-         * linear scaling, and the scaling changes no shape.
+         * meta-llama/Llama-3.2-1B: 1,235,814,400 parameters, GQA 32/8, tied embeddings. Its {@code
+         * rope_scaling} ("llama3") is left out of config.json: the decoder implements only linear
+         * scaling, and the scaling changes no shape.
          */
-        LLAMA_3_2_1B(LlamaConfig.builder().modelType("llama").vocabSize(128_256).hiddenSize(2048)
-                .intermediateSize(8192).numHiddenLayers(16).numAttentionHeads(32).numKeyValueHeads(8)
-                .headDim(64).maxPositionEmbeddings(131_072).rmsNormEps(1e-5).ropeTheta(500_000.0)
-                .tieWordEmbeddings(true).bosTokenId(128_000).eosTokenIds(List.of(128_001)).build()),
+        LLAMA_3_2_1B(
+                LlamaConfig.builder()
+                        .modelType("llama")
+                        .vocabSize(128_256)
+                        .hiddenSize(2048)
+                        .intermediateSize(8192)
+                        .numHiddenLayers(16)
+                        .numAttentionHeads(32)
+                        .numKeyValueHeads(8)
+                        .headDim(64)
+                        .maxPositionEmbeddings(131_072)
+                        .rmsNormEps(1e-5)
+                        .ropeTheta(500_000.0)
+                        .tieWordEmbeddings(true)
+                        .bosTokenId(128_000)
+                        .eosTokenIds(List.of(128_001))
+                        .build()),
         /** HuggingFaceTB/SmolLM2-135M: 134,515,008 parameters, GQA 9/3, tied embeddings. */
-        SMOLLM2_135M(LlamaConfig.builder().modelType("llama").vocabSize(49_152).hiddenSize(576)
-                .intermediateSize(1536).numHiddenLayers(30).numAttentionHeads(9).numKeyValueHeads(3)
-                .maxPositionEmbeddings(8192).rmsNormEps(1e-5).ropeTheta(100_000.0)
-                .tieWordEmbeddings(true).bosTokenId(0).eosTokenIds(List.of(0)).build()),
-        /** A tiny Qwen2-like shape for tests: biases, GQA 4/2, tied, vocab 512 (~50K parameters). */
-        TINY_QWEN2(LlamaConfig.builder().modelType("qwen2").vocabSize(512).hiddenSize(32)
-                .intermediateSize(64).numHiddenLayers(2).numAttentionHeads(4).numKeyValueHeads(2)
-                .maxPositionEmbeddings(256).rmsNormEps(1e-6).ropeTheta(10_000.0).qkvBias(true)
-                .tieWordEmbeddings(true).bosTokenId(1).eosTokenIds(List.of(2)).build());
+        SMOLLM2_135M(
+                LlamaConfig.builder()
+                        .modelType("llama")
+                        .vocabSize(49_152)
+                        .hiddenSize(576)
+                        .intermediateSize(1536)
+                        .numHiddenLayers(30)
+                        .numAttentionHeads(9)
+                        .numKeyValueHeads(3)
+                        .maxPositionEmbeddings(8192)
+                        .rmsNormEps(1e-5)
+                        .ropeTheta(100_000.0)
+                        .tieWordEmbeddings(true)
+                        .bosTokenId(0)
+                        .eosTokenIds(List.of(0))
+                        .build()),
+        /**
+         * A tiny Qwen2-like shape for tests: biases, GQA 4/2, tied, vocab 512 (~50K parameters).
+         */
+        TINY_QWEN2(
+                LlamaConfig.builder()
+                        .modelType("qwen2")
+                        .vocabSize(512)
+                        .hiddenSize(32)
+                        .intermediateSize(64)
+                        .numHiddenLayers(2)
+                        .numAttentionHeads(4)
+                        .numKeyValueHeads(2)
+                        .maxPositionEmbeddings(256)
+                        .rmsNormEps(1e-6)
+                        .ropeTheta(10_000.0)
+                        .qkvBias(true)
+                        .tieWordEmbeddings(true)
+                        .bosTokenId(1)
+                        .eosTokenIds(List.of(2))
+                        .build());
 
         private final LlamaConfig config;
 
@@ -77,7 +130,9 @@ public final class RandomCheckpoint {
             this.config = config;
         }
 
-        /** @return the model's configuration */
+        /**
+         * @return the model's configuration
+         */
         public LlamaConfig config() {
             return config;
         }
@@ -116,14 +171,16 @@ public final class RandomCheckpoint {
         return new Builder(config);
     }
 
-    /** @return the configuration written to config.json */
+    /**
+     * @return the configuration written to config.json
+     */
     public LlamaConfig config() {
         return config;
     }
 
     /**
-     * @return the tensors written, by Hugging Face name, in state-dict order (a tied
-     *     {@code lm_head.weight} is not among them), each with its shape
+     * @return the tensors written, by Hugging Face name, in state-dict order (a tied {@code
+     *     lm_head.weight} is not among them), each with its shape
      */
     public Map<String, long[]> shapes() {
         Map<String, long[]> copy = new LinkedHashMap<>();
@@ -131,7 +188,9 @@ public final class RandomCheckpoint {
         return Collections.unmodifiableMap(copy);
     }
 
-    /** @return the number of parameters, each tied weight counted once (as Hugging Face counts) */
+    /**
+     * @return the number of parameters, each tied weight counted once (as Hugging Face counts)
+     */
     public long parameterCount() {
         long n = 0;
         for (long[] s : shapes.values()) {
@@ -157,14 +216,21 @@ public final class RandomCheckpoint {
             TreeMap<String, String> weightMap = new TreeMap<>();
             long totalBytes = 0;
             for (int i = 0; i < shards.size(); i++) {
-                String name = shards.size() == 1 ? SafetensorsCheckpoint.SINGLE
-                        : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
+                String name =
+                        shards.size() == 1
+                                ? SafetensorsCheckpoint.SINGLE
+                                : String.format(
+                                        "model-%05d-of-%05d.safetensors", i + 1, shards.size());
                 Map<String, StreamedTensor> tensors = new LinkedHashMap<>();
                 for (Map.Entry<String, long[]> e : shards.get(i).entrySet()) {
                     String tensor = e.getKey();
                     long[] shape = e.getValue();
-                    tensors.put(tensor, new StreamedTensor(SafetensorsDType.BF16, shape,
-                            out -> writeValues(out, tensor, numel(shape))));
+                    tensors.put(
+                            tensor,
+                            new StreamedTensor(
+                                    SafetensorsDType.BF16,
+                                    shape,
+                                    out -> writeValues(out, tensor, numel(shape))));
                     weightMap.put(tensor, name);
                     totalBytes += 2 * numel(shape);
                 }
@@ -232,7 +298,8 @@ public final class RandomCheckpoint {
 
     /** Streams {@code count} BF16 values of tensor {@code name} in pieces. */
     private void writeValues(OutputStream out, String name, long count) throws IOException {
-        SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ name.hashCode());
+        SplittableRandom random =
+                new SplittableRandom(seed * 0x9E3779B97F4A7C15L ^ name.hashCode());
         // a RMSNorm weight (1-D, named *norm*) scales activations: around 1, as after training
         boolean norm = name.endsWith("norm.weight");
         float std = (float) config.initializerRange();
@@ -244,7 +311,8 @@ public final class RandomCheckpoint {
             int n = (int) Math.min(PIECE, count - done);
             for (int i = 0; i < n; i++) {
                 long r = random.nextLong();
-                long sum = (r & 0xFFFF) + ((r >>> 16) & 0xFFFF) + ((r >>> 32) & 0xFFFF) + (r >>> 48);
+                long sum =
+                        (r & 0xFFFF) + ((r >>> 16) & 0xFFFF) + ((r >>> 32) & 0xFFFF) + (r >>> 48);
                 float value = offset + (sum - 2 * 65535.5f) * scale;
                 short bf16 = toBf16(value);
                 buffer[2 * i] = (byte) bf16;
@@ -290,7 +358,8 @@ public final class RandomCheckpoint {
         return s;
     }
 
-    private static void linear(Map<String, long[]> s, String path, long out, long in, boolean bias) {
+    private static void linear(
+            Map<String, long[]> s, String path, long out, long in, boolean bias) {
         s.put(path + ".weight", new long[] {out, in});
         if (bias) {
             s.put(path + ".bias", new long[] {out});
@@ -350,7 +419,9 @@ public final class RandomCheckpoint {
             return this;
         }
 
-        /** @return the generator */
+        /**
+         * @return the generator
+         */
         public RandomCheckpoint build() {
             return new RandomCheckpoint(this);
         }

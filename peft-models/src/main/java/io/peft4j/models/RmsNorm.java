@@ -9,9 +9,9 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
 /**
- * Root-mean-square layer norm as in LLaMA: {@code x / sqrt(mean(x^2) + eps) * weight} over the
- * last axis. One parameter, {@code weight} of shape {@code (dim)}, initialised to ones. Computed
- * in the input's data type.
+ * Root-mean-square layer norm as in LLaMA: {@code x / sqrt(mean(x^2) + eps) * weight} over the last
+ * axis. One parameter, {@code weight} of shape {@code (dim)}, initialised to ones. Computed in the
+ * input's data type.
  */
 public final class RmsNorm extends AbstractBlock {
 
@@ -26,13 +26,17 @@ public final class RmsNorm extends AbstractBlock {
     public RmsNorm(long dim, double eps) {
         this.dim = dim;
         this.eps = (float) eps;
-        this.weight = addParameter(
-                Parameter.builder().setName("weight").setType(Parameter.Type.GAMMA).build());
+        this.weight =
+                addParameter(
+                        Parameter.builder()
+                                .setName("weight")
+                                .setType(Parameter.Type.GAMMA)
+                                .build());
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray w = ps.getValue(weight, x.getDevice(), training);
         NDArray meanSquare = x.square().mean(new int[] {-1}, true);

@@ -23,8 +23,8 @@ final class Rope {
      * @param dataType type of the returned tables
      * @return [cos, sin], each (B, 1, T, headDim)
      */
-    static NDList cosSin(NDArray positions, int headDim, double theta, double linearScale,
-            DataType dataType) {
+    static NDList cosSin(
+            NDArray positions, int headDim, double theta, double linearScale, DataType dataType) {
         int half = headDim / 2;
         float[] invFreq = new float[half];
         for (int j = 0; j < half; j++) {
@@ -39,8 +39,8 @@ final class Rope {
     }
 
     /**
-     * Rotates {@code x} by the tables: {@code x * cos + rotateHalf(x) * sin}, where
-     * {@code rotateHalf([a, b]) = [-b, a]} on the last axis.
+     * Rotates {@code x} by the tables: {@code x * cos + rotateHalf(x) * sin}, where {@code
+     * rotateHalf([a, b]) = [-b, a]} on the last axis.
      *
      * @param x (B, heads, T, headDim)
      * @param cos (B, 1, T, headDim)

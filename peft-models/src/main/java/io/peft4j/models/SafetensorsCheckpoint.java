@@ -31,7 +31,8 @@ final class SafetensorsCheckpoint implements TensorSource {
     private final List<SafetensorsFile> files;
     private final List<String> names;
 
-    private SafetensorsCheckpoint(Map<String, SafetensorsFile> fileOf, List<SafetensorsFile> files) {
+    private SafetensorsCheckpoint(
+            Map<String, SafetensorsFile> fileOf, List<SafetensorsFile> files) {
         this.fileOf = fileOf;
         this.files = files;
         List<String> n = new ArrayList<>(fileOf.keySet());
@@ -64,29 +65,46 @@ final class SafetensorsCheckpoint implements TensorSource {
                     throw new IllegalArgumentException(index + ": no \"weight_map\" object");
                 }
                 Map<String, SafetensorsFile> shards = new LinkedHashMap<>();
-                for (Map.Entry<String, JsonElement> e : root.getAsJsonObject("weight_map").entrySet()) {
+                for (Map.Entry<String, JsonElement> e :
+                        root.getAsJsonObject("weight_map").entrySet()) {
                     String shardName = shardName(index, e.getKey(), e.getValue());
                     SafetensorsFile shard = shards.get(shardName);
                     if (shard == null) {
                         Path shardPath = dir.resolve(shardName);
                         if (!Files.isRegularFile(shardPath)) {
-                            throw new IllegalArgumentException(index + " maps " + e.getKey() + " to "
-                                    + shardName + ", which does not exist in " + dir);
+                            throw new IllegalArgumentException(
+                                    index
+                                            + " maps "
+                                            + e.getKey()
+                                            + " to "
+                                            + shardName
+                                            + ", which does not exist in "
+                                            + dir);
                         }
                         shard = open(shardPath, opened);
                         shards.put(shardName, shard);
                     }
                     if (!shard.contains(e.getKey())) {
-                        throw new IllegalArgumentException(index + " maps " + e.getKey() + " to "
-                                + shardName + ", which has no such tensor");
+                        throw new IllegalArgumentException(
+                                index
+                                        + " maps "
+                                        + e.getKey()
+                                        + " to "
+                                        + shardName
+                                        + ", which has no such tensor");
                     }
                     fileOf.put(e.getKey(), shard);
                 }
                 for (Map.Entry<String, SafetensorsFile> s : shards.entrySet()) {
                     for (String name : s.getValue().names()) {
                         if (fileOf.get(name) != s.getValue()) {
-                            throw new IllegalArgumentException(s.getKey() + " holds " + name
-                                    + ", which " + index + " does not map to it");
+                            throw new IllegalArgumentException(
+                                    s.getKey()
+                                            + " holds "
+                                            + name
+                                            + ", which "
+                                            + index
+                                            + " does not map to it");
                         }
                     }
                 }
@@ -107,15 +125,30 @@ final class SafetensorsCheckpoint implements TensorSource {
      */
     private static String shardName(Path index, String tensor, JsonElement value) {
         if (!value.isJsonPrimitive() || !value.getAsJsonPrimitive().isString()) {
-            throw new IllegalArgumentException(index + " maps " + tensor + " to " + Json.show(value)
-                    + "; expected a shard file name");
+            throw new IllegalArgumentException(
+                    index
+                            + " maps "
+                            + tensor
+                            + " to "
+                            + Json.show(value)
+                            + "; expected a shard file name");
         }
         String name = value.getAsString();
-        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.indexOf('/') >= 0
-                || name.indexOf('\\') >= 0 || name.indexOf('\0') >= 0 || name.indexOf(':') >= 0) {
-            throw new IllegalArgumentException(index + " maps " + tensor + " to " + Json.show(value)
-                    + ", which is not a file name in the checkpoint folder (shards must sit next to"
-                    + " the index)");
+        if (name.isEmpty()
+                || name.equals(".")
+                || name.equals("..")
+                || name.indexOf('/') >= 0
+                || name.indexOf('\\') >= 0
+                || name.indexOf('\0') >= 0
+                || name.indexOf(':') >= 0) {
+            throw new IllegalArgumentException(
+                    index
+                            + " maps "
+                            + tensor
+                            + " to "
+                            + Json.show(value)
+                            + ", which is not a file name in the checkpoint folder (shards must sit next to"
+                            + " the index)");
         }
         return name;
     }
@@ -123,8 +156,9 @@ final class SafetensorsCheckpoint implements TensorSource {
     private static String noWeightsMessage(Path dir) {
         StringBuilder sb = new StringBuilder(dir + " has neither " + SINGLE + " nor " + INDEX);
         if (Files.exists(dir.resolve("pytorch_model.bin"))) {
-            sb.append(" (it has pytorch_model.bin, a pickle file, which cannot be read from Java:"
-                    + " convert it to safetensors)");
+            sb.append(
+                    " (it has pytorch_model.bin, a pickle file, which cannot be read from Java:"
+                            + " convert it to safetensors)");
         }
         return sb.toString();
     }

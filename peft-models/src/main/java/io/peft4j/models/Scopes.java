@@ -12,8 +12,8 @@ final class Scopes {
 
     /**
      * Attaches the inputs to a fresh sub-manager of the first input's manager for the call, then
-     * moves the outputs to that manager and closes the rest. Autograd keeps what backward needs
-     * on the native side, so training through a scoped pass works.
+     * moves the outputs to that manager and closes the rest. Autograd keeps what backward needs on
+     * the native side, so training through a scoped pass works.
      */
     static NDList run(NDList inputs, Function<NDList, NDList> body) {
         NDManager parent = inputs.head().getManager();

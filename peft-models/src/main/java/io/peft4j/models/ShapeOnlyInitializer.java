@@ -7,10 +7,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.initializer.Initializer;
 
 /**
- * Gives a parameter an array of its shape that takes no memory: one zero broadcast to the shape
- * (a stride-0 view). For a model whose every weight is about to be replaced by a checkpoint's:
- * the shapes exist, so the checkpoint can be checked against them, before anything large is
- * allocated. Such an array must not be written to; the loader replaces it.
+ * Gives a parameter an array of its shape that takes no memory: one zero broadcast to the shape (a
+ * stride-0 view). For a model whose every weight is about to be replaced by a checkpoint's: the
+ * shapes exist, so the checkpoint can be checked against them, before anything large is allocated.
+ * Such an array must not be written to; the loader replaces it.
  */
 final class ShapeOnlyInitializer implements Initializer {
 

@@ -5,7 +5,9 @@ final class Sizes {
 
     private Sizes() {}
 
-    /** @return the product, or {@link Long#MAX_VALUE} when it overflows (factors are >= 0) */
+    /**
+     * @return the product, or {@link Long#MAX_VALUE} when it overflows (factors are >= 0)
+     */
     static long mul(long... factors) {
         long p = 1;
         for (long f : factors) {
@@ -18,7 +20,9 @@ final class Sizes {
         return p;
     }
 
-    /** @return the sum, or {@link Long#MAX_VALUE} when it overflows (terms are >= 0) */
+    /**
+     * @return the sum, or {@link Long#MAX_VALUE} when it overflows (terms are >= 0)
+     */
     static long add(long... terms) {
         long s = 0;
         for (long t : terms) {

@@ -13,11 +13,11 @@ import java.util.Set;
 import java.util.function.Function;
 
 /**
- * Puts named tensors into a model's parameters by Hugging Face name, strictly: every parameter
- * must get a tensor of its exact shape and every tensor must find a parameter, except those a
- * {@link KeyRule} ignores and those derived from others (a tied head), and every weight must be
- * floating point. All problems are found before anything is loaded, so a refused checkpoint leaves
- * the model as it was.
+ * Puts named tensors into a model's parameters by Hugging Face name, strictly: every parameter must
+ * get a tensor of its exact shape and every tensor must find a parameter, except those a {@link
+ * KeyRule} ignores and those derived from others (a tied head), and every weight must be floating
+ * point. All problems are found before anything is loaded, so a refused checkpoint leaves the model
+ * as it was.
  */
 final class StateDictLoader {
 
@@ -34,8 +34,13 @@ final class StateDictLoader {
 
     private StateDictLoader() {}
 
-    static LoadReport load(Block model, TensorSource source, KeyRule rule, String sourceName,
-            Set<String> mayBeMissing, Set<String> derived) {
+    static LoadReport load(
+            Block model,
+            TensorSource source,
+            KeyRule rule,
+            String sourceName,
+            Set<String> mayBeMissing,
+            Set<String> derived) {
         Map<String, Parameter> params = ModulePaths.namedParameters(model);
         Map<String, String> plan = new LinkedHashMap<>();
         List<String> ignored = new ArrayList<>();
@@ -49,8 +54,13 @@ final class StateDictLoader {
             }
             Parameter p = params.get(target);
             if (p == null || derived.contains(target)) {
-                unexpected.add(name + (target.equals(name) ? "" : " (as " + target + ")")
-                        + " " + source.shape(name) + " in " + source.origin(name));
+                unexpected.add(
+                        name
+                                + (target.equals(name) ? "" : " (as " + target + ")")
+                                + " "
+                                + source.shape(name)
+                                + " in "
+                                + source.origin(name));
                 continue;
             }
             if (plan.containsValue(target)) {
@@ -59,18 +69,33 @@ final class StateDictLoader {
             }
             if (!p.isInitialized()) {
                 throw new IllegalStateException(
-                        "Parameter " + target + " has no array: initialize the model before loading");
+                        "Parameter "
+                                + target
+                                + " has no array: initialize the model before loading");
             }
             Shape expected = p.getArray().getShape();
             Shape found = source.shape(name);
             if (!expected.equals(found)) {
-                mismatched.add(target + ": checkpoint " + found + " (" + source.origin(name)
-                        + "), model expects " + expected);
+                mismatched.add(
+                        target
+                                + ": checkpoint "
+                                + found
+                                + " ("
+                                + source.origin(name)
+                                + "), model expects "
+                                + expected);
             }
             DataType type = source.dataType(name);
             if (!type.isFloating()) {
-                mismatched.add(target + ": checkpoint tensor " + name + " (" + source.origin(name) + ") has type "
-                        + type + "; a weight must be floating point");
+                mismatched.add(
+                        target
+                                + ": checkpoint tensor "
+                                + name
+                                + " ("
+                                + source.origin(name)
+                                + ") has type "
+                                + type
+                                + "; a weight must be floating point");
             }
             plan.put(name, target);
         }
@@ -83,8 +108,12 @@ final class StateDictLoader {
             if (!plan.containsValue(e.getKey()) && mayBeMissing.contains(e.getKey())) {
                 fresh.add(e.getKey());
             } else if (!plan.containsValue(e.getKey())) {
-                missing.add(e.getKey() + " " + (e.getValue().isInitialized()
-                        ? e.getValue().getArray().getShape() : e.getValue().getShape()));
+                missing.add(
+                        e.getKey()
+                                + " "
+                                + (e.getValue().isInitialized()
+                                        ? e.getValue().getArray().getShape()
+                                        : e.getValue().getShape()));
             }
         }
         if (!missing.isEmpty() || !unexpected.isEmpty() || !mismatched.isEmpty()) {

@@ -14,8 +14,8 @@ import java.util.List;
 
 /**
  * A Hugging Face {@code tokenizer.json} tokenizer (DJL's Rust binding) with the settings models
- * need: special tokens on or off, truncation to a maximum length (special tokens kept), and
- * padding of a batch to its longest row on the left (for generation) or the right.
+ * need: special tokens on or off, truncation to a maximum length (special tokens kept), and padding
+ * of a batch to its longest row on the left (for generation) or the right.
  */
 public final class TextTokenizer implements AutoCloseable {
 
@@ -42,7 +42,9 @@ public final class TextTokenizer implements AutoCloseable {
          *     order of this module's models
          */
         public NDList toNDList(NDManager manager) {
-            return new NDList(manager.create(inputIds), manager.create(attentionMask),
+            return new NDList(
+                    manager.create(inputIds),
+                    manager.create(attentionMask),
                     manager.create(tokenTypeIds));
         }
     }
@@ -68,7 +70,8 @@ public final class TextTokenizer implements AutoCloseable {
     }
 
     /**
-     * @return a tokenizer with default settings (special tokens, no truncation, right padding, pad id 0)
+     * @return a tokenizer with default settings (special tokens, no truncation, right padding, pad
+     *     id 0)
      * @param tokenizerJson the {@code tokenizer.json} file
      */
     public static TextTokenizer of(Path tokenizerJson) {
@@ -117,12 +120,16 @@ public final class TextTokenizer implements AutoCloseable {
         return tokenizer.decode(ids, skipSpecialTokens);
     }
 
-    /** @return the maximum length (0 = none) */
+    /**
+     * @return the maximum length (0 = none)
+     */
     public int maxLength() {
         return maxLength;
     }
 
-    /** @return the id used for padding */
+    /**
+     * @return the id used for padding
+     */
     public long padTokenId() {
         return padTokenId;
     }
@@ -146,45 +153,58 @@ public final class TextTokenizer implements AutoCloseable {
 
         /**
          * @param v add the tokenizer's special tokens ([CLS]/[SEP], BOS); default true
-         *
          * @return this builder
          */
-        public Builder addSpecialTokens(boolean v) { addSpecialTokens = v; return this; }
+        public Builder addSpecialTokens(boolean v) {
+            addSpecialTokens = v;
+            return this;
+        }
+
         /**
          * @param v truncate to this many tokens, special tokens included (0 = no truncation)
-         *
          * @return this builder
          */
-        public Builder maxLength(int v) { maxLength = v; return this; }
+        public Builder maxLength(int v) {
+            maxLength = v;
+            return this;
+        }
+
         /**
          * @param v where a batch is padded; default right
-         *
          * @return this builder
          */
-        public Builder paddingSide(PaddingSide v) { paddingSide = v; return this; }
+        public Builder paddingSide(PaddingSide v) {
+            paddingSide = v;
+            return this;
+        }
+
         /**
          * @param v id written at padded positions (masked out anyway); default 0
-         *
          * @return this builder
          */
-        public Builder padTokenId(long v) { padTokenId = v; return this; }
+        public Builder padTokenId(long v) {
+            padTokenId = v;
+            return this;
+        }
 
         /**
          * @return the tokenizer; close it
          * @throws IllegalArgumentException if there is no tokenizer.json
          */
         public TextTokenizer build() {
-            Preconditions.checkArgument(maxLength >= 0, "maxLength must be >= 0, got %s", maxLength);
+            Preconditions.checkArgument(
+                    maxLength >= 0, "maxLength must be >= 0, got %s", maxLength);
             Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
             if (!Files.isRegularFile(file)) {
                 throw new IllegalArgumentException("No tokenizer.json at " + file);
             }
             try {
-                HuggingFaceTokenizer.Builder b = HuggingFaceTokenizer.builder()
-                        .optTokenizerPath(file)
-                        .optAddSpecialTokens(addSpecialTokens)
-                        .optPadding(false)
-                        .optTruncation(maxLength > 0);
+                HuggingFaceTokenizer.Builder b =
+                        HuggingFaceTokenizer.builder()
+                                .optTokenizerPath(file)
+                                .optAddSpecialTokens(addSpecialTokens)
+                                .optPadding(false)
+                                .optTruncation(maxLength > 0);
                 if (maxLength > 0) {
                     b.optMaxLength(maxLength);
                 }

@@ -56,8 +56,12 @@ class GeneratorTest {
     void cachedGreedyEqualsRecomputingEveryStep() {
         long[] a = {1, 5, 9, 2};
         long[] b = {3, 30};
-        List<long[]> got = Generator.generate(model, List.of(a, b),
-                GenerationConfig.builder().maxNewTokens(12).build(), manager);
+        List<long[]> got =
+                Generator.generate(
+                        model,
+                        List.of(a, b),
+                        GenerationConfig.builder().maxNewTokens(12).build(),
+                        manager);
         assertArrayEquals(greedyWithoutCache(a, 12), got.get(0));
         assertArrayEquals(greedyWithoutCache(b, 12), got.get(1), "left-padded prompt");
     }
@@ -71,35 +75,60 @@ class GeneratorTest {
         while (free[firstEos] != eos) {
             firstEos++;
         }
-        long[] got = Generator.generate(model, List.of(prompt),
-                GenerationConfig.builder().maxNewTokens(8).eosTokenIds(List.of(eos)).build(), manager).get(0);
+        long[] got =
+                Generator.generate(
+                                model,
+                                List.of(prompt),
+                                GenerationConfig.builder()
+                                        .maxNewTokens(8)
+                                        .eosTokenIds(List.of(eos))
+                                        .build(),
+                                manager)
+                        .get(0);
         assertArrayEquals(Arrays.copyOf(free, firstEos + 1), got);
     }
 
     @Test
     void samplingIsReproducibleBySeedAndFiltersDegenerateToGreedy() {
         long[] prompt = {4, 8, 15};
-        GenerationConfig.Builder hot = GenerationConfig.builder().maxNewTokens(10).sample(true).temperature(5);
+        GenerationConfig.Builder hot =
+                GenerationConfig.builder().maxNewTokens(10).sample(true).temperature(5);
         long[] s1 = Generator.generate(model, List.of(prompt), hot.seed(7).build(), manager).get(0);
         long[] s2 = Generator.generate(model, List.of(prompt), hot.seed(7).build(), manager).get(0);
         long[] s3 = Generator.generate(model, List.of(prompt), hot.seed(8).build(), manager).get(0);
         assertArrayEquals(s1, s2);
         assertFalse(Arrays.equals(s1, s3), "different seeds should differ at temperature 5");
         long[] greedy = greedyWithoutCache(prompt, 10);
-        assertArrayEquals(greedy, Generator.generate(model, List.of(prompt),
-                hot.seed(1).topK(1).build(), manager).get(0), "top-k 1");
-        assertArrayEquals(greedy, Generator.generate(model, List.of(prompt),
-                GenerationConfig.builder().maxNewTokens(10).sample(true).topP(1e-6).seed(3).build(),
-                manager).get(0), "top-p ~0");
+        assertArrayEquals(
+                greedy,
+                Generator.generate(model, List.of(prompt), hot.seed(1).topK(1).build(), manager)
+                        .get(0),
+                "top-k 1");
+        assertArrayEquals(
+                greedy,
+                Generator.generate(
+                                model,
+                                List.of(prompt),
+                                GenerationConfig.builder()
+                                        .maxNewTokens(10)
+                                        .sample(true)
+                                        .topP(1e-6)
+                                        .seed(3)
+                                        .build(),
+                                manager)
+                        .get(0),
+                "top-p ~0");
     }
 
     @Test
     void distributionAppliesTemperatureTopKAndTopP() {
         float[] logits = {2f, 1f, 0f, -1f};
-        double[] plain = Generator.distribution(logits, GenerationConfig.builder().sample(true).build());
+        double[] plain =
+                Generator.distribution(logits, GenerationConfig.builder().sample(true).build());
         double z = Math.exp(2) + Math.exp(1) + 1 + Math.exp(-1);
         assertEquals(Math.exp(2) / z, plain[0], 1e-12);
-        double[] hot = Generator.distribution(logits, GenerationConfig.builder().temperature(2).build());
+        double[] hot =
+                Generator.distribution(logits, GenerationConfig.builder().temperature(2).build());
         double z2 = Math.exp(1) + Math.exp(0.5) + 1 + Math.exp(-0.5);
         assertEquals(Math.exp(-0.5) / z2, hot[3], 1e-12);
         double[] k2 = Generator.distribution(logits, GenerationConfig.builder().topK(2).build());
@@ -122,8 +151,13 @@ class GeneratorTest {
 
     @Test
     void badSettingsAreRejected() {
-        assertThrows(IllegalArgumentException.class, () -> GenerationConfig.builder().topP(0).build());
-        assertThrows(IllegalArgumentException.class, () -> GenerationConfig.builder().temperature(0).build());
-        assertThrows(IllegalArgumentException.class, () -> GenerationConfig.builder().maxNewTokens(0).build());
+        assertThrows(
+                IllegalArgumentException.class, () -> GenerationConfig.builder().topP(0).build());
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GenerationConfig.builder().temperature(0).build());
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> GenerationConfig.builder().maxNewTokens(0).build());
     }
 }

@@ -27,7 +27,6 @@ import ai.djl.training.ParameterStore;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -50,16 +49,35 @@ class LlamaForCausalLMTest {
     void parameterNamesAndShapesFollowHuggingFace() {
         LlamaForCausalLM m = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
         Map<String, Parameter> named = m.namedParameters();
-        assertEquals(new Shape(37, 16), named.get("model.embed_tokens.weight").getArray().getShape());
-        assertEquals(new Shape(16, 16), named.get("model.layers.0.self_attn.q_proj.weight").getArray().getShape());
-        assertEquals(new Shape(8, 16), named.get("model.layers.1.self_attn.k_proj.weight").getArray().getShape());
-        assertEquals(new Shape(8, 16), named.get("model.layers.1.self_attn.v_proj.weight").getArray().getShape());
-        assertEquals(new Shape(16, 16), named.get("model.layers.1.self_attn.o_proj.weight").getArray().getShape());
-        assertEquals(new Shape(24, 16), named.get("model.layers.0.mlp.gate_proj.weight").getArray().getShape());
-        assertEquals(new Shape(24, 16), named.get("model.layers.0.mlp.up_proj.weight").getArray().getShape());
-        assertEquals(new Shape(16, 24), named.get("model.layers.0.mlp.down_proj.weight").getArray().getShape());
-        assertEquals(new Shape(16), named.get("model.layers.0.input_layernorm.weight").getArray().getShape());
-        assertEquals(new Shape(16), named.get("model.layers.0.post_attention_layernorm.weight").getArray().getShape());
+        assertEquals(
+                new Shape(37, 16), named.get("model.embed_tokens.weight").getArray().getShape());
+        assertEquals(
+                new Shape(16, 16),
+                named.get("model.layers.0.self_attn.q_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(8, 16),
+                named.get("model.layers.1.self_attn.k_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(8, 16),
+                named.get("model.layers.1.self_attn.v_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(16, 16),
+                named.get("model.layers.1.self_attn.o_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(24, 16),
+                named.get("model.layers.0.mlp.gate_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(24, 16),
+                named.get("model.layers.0.mlp.up_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(16, 24),
+                named.get("model.layers.0.mlp.down_proj.weight").getArray().getShape());
+        assertEquals(
+                new Shape(16),
+                named.get("model.layers.0.input_layernorm.weight").getArray().getShape());
+        assertEquals(
+                new Shape(16),
+                named.get("model.layers.0.post_attention_layernorm.weight").getArray().getShape());
         assertEquals(new Shape(16), named.get("model.norm.weight").getArray().getShape());
         assertEquals(new Shape(37, 16), named.get("lm_head.weight").getArray().getShape());
         assertEquals(2 + 2 * 9 + 1, named.size(), named.keySet().toString());
@@ -105,9 +123,13 @@ class LlamaForCausalLMTest {
         NDArray ids = manager.create(new long[][] {{1, 5, 9, 3, 7}});
         NDArray logits = forward(m, manager, ids);
         assertEquals(new Shape(1, 5, 37), logits.getShape());
-        for (String name : List.of("model.layers.0.self_attn.k_proj.weight",
-                "model.layers.1.self_attn.v_proj.weight", "model.layers.0.mlp.gate_proj.weight",
-                "model.layers.1.post_attention_layernorm.weight", "model.norm.weight")) {
+        for (String name :
+                List.of(
+                        "model.layers.0.self_attn.k_proj.weight",
+                        "model.layers.1.self_attn.v_proj.weight",
+                        "model.layers.0.mlp.gate_proj.weight",
+                        "model.layers.1.post_attention_layernorm.weight",
+                        "model.norm.weight")) {
             NDArray w = m.namedParameters().get(name).getArray();
             NDArray saved = w.duplicate();
             w.intern(w.mul(1.5f));
@@ -115,7 +137,8 @@ class LlamaForCausalLMTest {
             w.intern(saved);
             assertTrue(diff > 1e-4, name + " must change the logits, diff " + diff);
         }
-        assertClose(logits, forward(m, manager, ids), 1e-6, "restored weights give the same logits");
+        assertClose(
+                logits, forward(m, manager, ids), 1e-6, "restored weights give the same logits");
     }
 
     @Test
@@ -130,7 +153,10 @@ class LlamaForCausalLMTest {
     @Test
     void paddingNeverChangesOutputsAtRealPositions() {
         for (String type : List.of("llama", "qwen2", "mistral")) {
-            LlamaForCausalLM m = init(new LlamaForCausalLM(tinyLlama(type, 4, 2, type.equals("qwen2"))), manager);
+            LlamaForCausalLM m =
+                    init(
+                            new LlamaForCausalLM(tinyLlama(type, 4, 2, type.equals("qwen2"))),
+                            manager);
             long[] longer = {3, 14, 15, 9, 26, 5};
             long[] shorter = {35, 8, 9};
             NDArray refLong = forward(m, manager, manager.create(new long[][] {longer}));
@@ -151,7 +177,8 @@ class LlamaForCausalLMTest {
 
             // control: without the mask the left-padded row's real positions do change
             NDArray unmasked = forward(m, manager, ids);
-            assertTrue(TestSupport.maxAbsDiff(refShort, unmasked.get("1:2, 3:")) > 1e-3,
+            assertTrue(
+                    TestSupport.maxAbsDiff(refShort, unmasked.get("1:2, 3:")) > 1e-3,
                     "the test must be able to see padding leaking in");
         }
     }
@@ -177,7 +204,11 @@ class LlamaForCausalLMTest {
             e.getValue().getArray().intern(value.duplicate());
         }
         NDArray ids = manager.create(new long[][] {{2, 7, 1, 8, 2, 8}, {3, 1, 4, 1, 5, 9}});
-        assertClose(forward(mha, manager, ids), forward(gqa, manager, ids), 1e-5, "GQA vs repeated MHA");
+        assertClose(
+                forward(mha, manager, ids),
+                forward(gqa, manager, ids),
+                1e-5,
+                "GQA vs repeated MHA");
     }
 
     private static NDArray NDArrays_concat(List<NDArray> parts) {
@@ -187,18 +218,25 @@ class LlamaForCausalLMTest {
     @Test
     void kvCacheStepsEqualTheFullForward() {
         LlamaForCausalLM m = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, true)), manager);
-        NDArray ids = manager.create(new long[][] {{0, 0, 5, 6, 7, 8, 9}, {11, 12, 13, 14, 15, 16, 17}});
+        NDArray ids =
+                manager.create(new long[][] {{0, 0, 5, 6, 7, 8, 9}, {11, 12, 13, 14, 15, 16, 17}});
         NDArray mask = manager.create(new long[][] {{0, 0, 1, 1, 1, 1, 1}, {1, 1, 1, 1, 1, 1, 1}});
         NDArray full = forward(m, manager, ids, mask);
         ParameterStore ps = new ParameterStore(manager, false);
         try (KvCache cache = KvCache.create(manager, m.numLayers())) {
             NDArray first = m.forwardCached(ps, ids.get(":, :4"), mask.get(":, :4"), cache, null);
             // padded positions' outputs are meaningless; real ones must agree
-            assertClose(full.get("0:1, 2:4"), first.get("0:1, 2:4"), 2e-5, "prompt part, padded row");
+            assertClose(
+                    full.get("0:1, 2:4"), first.get("0:1, 2:4"), 2e-5, "prompt part, padded row");
             assertClose(full.get("1:2, :4"), first.get("1:2, :4"), 2e-5, "prompt part, full row");
             for (int t = 4; t < 7; t++) {
-                NDArray step = m.forwardCached(ps, ids.get(":, " + t + ":" + (t + 1)),
-                        mask.get(":, " + t + ":" + (t + 1)), cache, null);
+                NDArray step =
+                        m.forwardCached(
+                                ps,
+                                ids.get(":, " + t + ":" + (t + 1)),
+                                mask.get(":, " + t + ":" + (t + 1)),
+                                cache,
+                                null);
                 assertClose(full.get(":, " + t + ":" + (t + 1)), step, 2e-5, "step " + t);
             }
             assertEquals(7, cache.length());
@@ -231,10 +269,15 @@ class LlamaForCausalLMTest {
         LlamaForCausalLM m = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, true)), manager);
         NDArray ids = manager.create(new long[][] {{1, 2, 3, 4, 5}});
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            NDArray logits = m.forward(new ParameterStore(manager, false), new NDList(ids), true).head();
+            NDArray logits =
+                    m.forward(new ParameterStore(manager, false), new NDList(ids), true).head();
             gc.backward(logits.logSoftmax(-1).get(":, :, 3").sum());
         }
-        NDArray g = m.namedParameters().get("model.layers.0.self_attn.q_proj.weight").getArray().getGradient();
+        NDArray g =
+                m.namedParameters()
+                        .get("model.layers.0.self_attn.q_proj.weight")
+                        .getArray()
+                        .getGradient();
         assertTrue(g.abs().sum().getFloat() > 0, "q_proj got no gradient");
         NDArray ge = m.namedParameters().get("model.embed_tokens.weight").getArray().getGradient();
         assertTrue(ge.abs().sum().getFloat() > 0, "embed_tokens got no gradient");
@@ -244,12 +287,20 @@ class LlamaForCausalLMTest {
     void ropeLinearScalingDividesPositions() {
         NDArray pos = manager.create(new long[][] {{0, 2, 4, 6}});
         NDList scaled = Rope.cosSin(pos, 8, 10000, 2.0, DataType.FLOAT32);
-        NDList plain = Rope.cosSin(manager.create(new long[][] {{0, 1, 2, 3}}), 8, 10000, 1.0, DataType.FLOAT32);
+        NDList plain =
+                Rope.cosSin(
+                        manager.create(new long[][] {{0, 1, 2, 3}}),
+                        8,
+                        10000,
+                        1.0,
+                        DataType.FLOAT32);
         assertClose(plain.get(0), scaled.get(0), 1e-6, "cos");
         assertClose(plain.get(1), scaled.get(1), 1e-6, "sin");
         // rotate-half layout: column j and j + d/2 share a frequency; theta_j = 10000^(-2j/d)
-        assertEquals(Math.cos(3 * Math.pow(10000, -2.0 / 8)), plain.get(0).getFloat(0, 0, 3, 1), 1e-6);
-        assertEquals(Math.cos(3 * Math.pow(10000, -2.0 / 8)), plain.get(0).getFloat(0, 0, 3, 5), 1e-6);
+        assertEquals(
+                Math.cos(3 * Math.pow(10000, -2.0 / 8)), plain.get(0).getFloat(0, 0, 3, 1), 1e-6);
+        assertEquals(
+                Math.cos(3 * Math.pow(10000, -2.0 / 8)), plain.get(0).getFloat(0, 0, 3, 5), 1e-6);
     }
 
     @Test
@@ -260,7 +311,8 @@ class LlamaForCausalLMTest {
             true, false, false, false,
             true, true, false, false,
             false, true, true, false,
-            false, false, true, true};
+            false, false, true, true
+        };
         for (int i = 0; i < 16; i++) {
             assertEquals(expected[i], allowed[i], "entry " + i);
         }
@@ -269,8 +321,15 @@ class LlamaForCausalLMTest {
     @Test
     void maskOfTheWrongShapeIsRejected() {
         LlamaForCausalLM m = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> forward(m, manager,
-                manager.create(new long[][] {{1, 2, 3}}), manager.create(new long[][] {{1, 1}})));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                forward(
+                                        m,
+                                        manager,
+                                        manager.create(new long[][] {{1, 2, 3}}),
+                                        manager.create(new long[][] {{1, 1}})));
         assertTrue(e.getMessage().contains("attention_mask"), e.getMessage());
         assertFalse(e.getMessage().isEmpty());
     }

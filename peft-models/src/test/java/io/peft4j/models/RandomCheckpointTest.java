@@ -35,8 +35,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The random-checkpoint generator's files, read back by the loader. */
 class RandomCheckpointTest {
 
-    @TempDir
-    Path dir;
+    @TempDir Path dir;
 
     private NDManager manager;
 
@@ -50,35 +49,51 @@ class RandomCheckpointTest {
         manager.close();
     }
 
-    /** Small enough for several shards, with a tensor (the embedding, 32 KiB) larger than the limit. */
+    /**
+     * Small enough for several shards, with a tensor (the embedding, 32 KiB) larger than the limit.
+     */
     static final long SMALL_SHARDS = 20_000;
 
     @Test
     void publishedShapesHaveHuggingFacesParameterCounts() {
         // the counts Hugging Face's num_parameters() gives for these models (tied head once)
-        assertEquals(494_032_768L, RandomCheckpoint.builder(RandomCheckpoint.Architecture.QWEN2_5_0_5B).build()
-                .parameterCount());
-        assertEquals(1_235_814_400L, RandomCheckpoint.builder(RandomCheckpoint.Architecture.LLAMA_3_2_1B).build()
-                .parameterCount());
-        assertEquals(134_515_008L, RandomCheckpoint.builder(RandomCheckpoint.Architecture.SMOLLM2_135M).build()
-                .parameterCount());
+        assertEquals(
+                494_032_768L,
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.QWEN2_5_0_5B)
+                        .build()
+                        .parameterCount());
+        assertEquals(
+                1_235_814_400L,
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.LLAMA_3_2_1B)
+                        .build()
+                        .parameterCount());
+        assertEquals(
+                134_515_008L,
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.SMOLLM2_135M)
+                        .build()
+                        .parameterCount());
     }
 
     @Test
     void writesShardsIndexAndConfigAsHuggingFaceDoes() throws IOException {
-        RandomCheckpoint gen = RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2)
-                .maxShardBytes(SMALL_SHARDS).build();
+        RandomCheckpoint gen =
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2)
+                        .maxShardBytes(SMALL_SHARDS)
+                        .build();
         List<Path> files = gen.write(dir);
         int n = files.size();
         assertTrue(n > 2, "several shards: " + files);
         for (int i = 0; i < n; i++) {
-            assertEquals(String.format("model-%05d-of-%05d.safetensors", i + 1, n), files.get(i).getFileName().toString());
+            assertEquals(
+                    String.format("model-%05d-of-%05d.safetensors", i + 1, n),
+                    files.get(i).getFileName().toString());
         }
         assertTrue(Files.notExists(dir.resolve("model.safetensors")));
 
         JsonObject config = Json.readObject(dir.resolve("config.json"));
         assertEquals("qwen2", config.get("model_type").getAsString());
-        assertEquals("Qwen2ForCausalLM", config.getAsJsonArray("architectures").get(0).getAsString());
+        assertEquals(
+                "Qwen2ForCausalLM", config.getAsJsonArray("architectures").get(0).getAsString());
         assertEquals("bfloat16", config.get("torch_dtype").getAsString());
         assertTrue(config.get("tie_word_embeddings").getAsBoolean());
         assertEquals(10_000.0, config.get("rope_theta").getAsDouble());
@@ -89,7 +104,10 @@ class RandomCheckpointTest {
         JsonObject index = Json.readObject(dir.resolve("model.safetensors.index.json"));
         JsonObject weightMap = index.getAsJsonObject("weight_map");
         Map<String, long[]> declared = gen.shapes();
-        assertEquals(declared.keySet(), weightMap.keySet(), "the index lists every tensor, no tied lm_head");
+        assertEquals(
+                declared.keySet(),
+                weightMap.keySet(),
+                "the index lists every tensor, no tied lm_head");
         long totalBytes = 0;
         Set<String> seen = new HashSet<>();
         for (Path file : files) {
@@ -100,11 +118,13 @@ class RandomCheckpointTest {
                     TensorInfo info = f.info(name);
                     assertEquals(SafetensorsDType.BF16, info.dtype(), name);
                     assertArrayEquals(declared.get(name), info.shape(), name);
-                    assertEquals(file.getFileName().toString(), weightMap.get(name).getAsString(), name);
+                    assertEquals(
+                            file.getFileName().toString(), weightMap.get(name).getAsString(), name);
                     shardBytes += info.byteLength();
                     assertTrue(seen.add(name), name + " in two shards");
                 }
-                assertTrue(shardBytes <= SMALL_SHARDS || f.names().size() == 1,
+                assertTrue(
+                        shardBytes <= SMALL_SHARDS || f.names().size() == 1,
                         file + " holds " + shardBytes + " bytes over the limit in several tensors");
                 totalBytes += shardBytes;
             }
@@ -119,16 +139,27 @@ class RandomCheckpointTest {
         for (RandomCheckpoint.Architecture arch : RandomCheckpoint.Architecture.values()) {
             LlamaConfig preset = arch.config();
             // the same layer structure at a small width: checks names and which biases exist
-            LlamaConfig c = arch == RandomCheckpoint.Architecture.TINY_QWEN2 ? preset : preset.toBuilder().vocabSize(64).hiddenSize(preset.numAttentionHeads() * 4).headDim(0)
-                        .intermediateSize(24).numHiddenLayers(2).build();
+            LlamaConfig c =
+                    arch == RandomCheckpoint.Architecture.TINY_QWEN2
+                            ? preset
+                            : preset.toBuilder()
+                                    .vocabSize(64)
+                                    .hiddenSize(preset.numAttentionHeads() * 4)
+                                    .headDim(0)
+                                    .intermediateSize(24)
+                                    .numHiddenLayers(2)
+                                    .build();
             LlamaForCausalLM model = TestSupport.init(new LlamaForCausalLM(c), manager);
             Map<String, long[]> expected = new TreeMap<>();
-            model.namedParameters().forEach((k, p) -> {
-                if (!(c.tieWordEmbeddings() && k.equals("lm_head.weight"))) {
-                    expected.put(k, p.getArray().getShape().getShape());
-                }
-            });
-            Map<String, long[]> written = new TreeMap<>(RandomCheckpoint.builder(c).build().shapes());
+            model.namedParameters()
+                    .forEach(
+                            (k, p) -> {
+                                if (!(c.tieWordEmbeddings() && k.equals("lm_head.weight"))) {
+                                    expected.put(k, p.getArray().getShape().getShape());
+                                }
+                            });
+            Map<String, long[]> written =
+                    new TreeMap<>(RandomCheckpoint.builder(c).build().shapes());
             assertEquals(expected.keySet(), written.keySet(), arch.name());
             expected.forEach((k, s) -> assertArrayEquals(s, written.get(k), arch + " " + k));
         }
@@ -137,8 +168,11 @@ class RandomCheckpointTest {
     @Test
     void shardedBf16LoadsEqualToItsF32Twin() throws IOException {
         Path bf16 = dir.resolve("bf16");
-        RandomCheckpoint gen = RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2)
-                .maxShardBytes(SMALL_SHARDS).seed(7).build();
+        RandomCheckpoint gen =
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2)
+                        .maxShardBytes(SMALL_SHARDS)
+                        .seed(7)
+                        .build();
         List<Path> shards = gen.write(bf16);
         // the twin: every tensor widened by the independent float[] reader, written as one F32 file
         Path f32 = dir.resolve("f32");
@@ -148,13 +182,16 @@ class RandomCheckpointTest {
         for (Path shard : shards) {
             try (SafetensorsFile f = SafetensorsFile.open(shard)) {
                 for (String name : f.names()) {
-                    twin.put(name, manager.create(f.loadFloats(name), new Shape(f.info(name).shape())));
+                    twin.put(
+                            name,
+                            manager.create(f.loadFloats(name), new Shape(f.info(name).shape())));
                 }
             }
         }
         SafetensorsWriter.write(f32.resolve("model.safetensors"), twin, Map.of("format", "pt"));
 
-        try (Model a = HfCheckpoint.load(bf16, Device.cpu()); Model b = HfCheckpoint.load(f32, Device.cpu())) {
+        try (Model a = HfCheckpoint.load(bf16, Device.cpu());
+                Model b = HfCheckpoint.load(f32, Device.cpu())) {
             LlamaForCausalLM ma = assertInstanceOf(LlamaForCausalLM.class, a.getBlock());
             LlamaForCausalLM mb = assertInstanceOf(LlamaForCausalLM.class, b.getBlock());
             Map<String, Parameter> pa = ma.namedParameters();
@@ -166,7 +203,8 @@ class RandomCheckpointTest {
                 NDArray y = pb.get(name).getArray();
                 assertEquals(DataType.FLOAT32, x.getDataType(), name);
                 assertEquals(y.getShape(), x.getShape(), name);
-                assertArrayEquals(y.toFloatArray(), x.toFloatArray(), 0f, name); // widening is exact
+                assertArrayEquals(
+                        y.toFloatArray(), x.toFloatArray(), 0f, name); // widening is exact
                 if (gen.shapes().containsKey(name)) {
                     assertArrayEquals(gen.shapes().get(name), x.getShape().getShape(), name);
                 }
@@ -174,8 +212,10 @@ class RandomCheckpointTest {
             }
             assertTrue(anyNonTrivial, "random values, not zeros");
             // tied: the head is the embedding's storage, values and all
-            assertArrayEquals(pa.get("model.embed_tokens.weight").getArray().toFloatArray(),
-                    pa.get("lm_head.weight").getArray().toFloatArray(), 0f);
+            assertArrayEquals(
+                    pa.get("model.embed_tokens.weight").getArray().toFloatArray(),
+                    pa.get("lm_head.weight").getArray().toFloatArray(),
+                    0f);
             NDArray ids = manager.create(new long[][] {{1, 5, 9, 200, 511}});
             NDArray la = forward(ma, manager, ids);
             NDArray lb = forward(mb, manager, ids);
@@ -186,7 +226,10 @@ class RandomCheckpointTest {
 
     @Test
     void singleShardIsModelSafetensorsWithoutIndex() throws IOException {
-        List<Path> files = RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2).build().write(dir);
+        List<Path> files =
+                RandomCheckpoint.builder(RandomCheckpoint.Architecture.TINY_QWEN2)
+                        .build()
+                        .write(dir);
         assertEquals(List.of(dir.resolve("model.safetensors")), files);
         assertTrue(Files.notExists(dir.resolve("model.safetensors.index.json")));
         try (Model m = HfCheckpoint.load(dir, Device.cpu())) {

@@ -58,8 +58,12 @@ class Stories260kTest {
     void logitsMatchTheReferenceAtEveryPosition() {
         float[][] expected = Fixtures.matrix(fixture.getAsJsonArray("logits"));
         try (NDManager m = model.getNDManager().newSubManager()) {
-            NDArray logits = lm.forward(new ParameterStore(m, false),
-                    new NDList(m.create(new long[][] {ids})), false).head();
+            NDArray logits =
+                    lm.forward(
+                                    new ParameterStore(m, false),
+                                    new NDList(m.create(new long[][] {ids})),
+                                    false)
+                            .head();
             assertEquals(ids.length, logits.getShape().get(1));
             double worst = 0;
             for (int t = 0; t < ids.length; t++) {
@@ -68,7 +72,9 @@ class Stories260kTest {
                     worst = Math.max(worst, Math.abs(row[v] - expected[t][v]));
                 }
             }
-            System.out.printf("stories260K: max |logit - reference| = %.3g over %d positions%n", worst, ids.length);
+            System.out.printf(
+                    "stories260K: max |logit - reference| = %.3g over %d positions%n",
+                    worst, ids.length);
             assertTrue(worst < 1e-3, "max logit difference " + worst);
         }
     }
@@ -76,8 +82,12 @@ class Stories260kTest {
     @Test
     void meanNextTokenNllMatches() {
         try (NDManager m = model.getNDManager().newSubManager()) {
-            NDArray logits = lm.forward(new ParameterStore(m, false),
-                    new NDList(m.create(new long[][] {ids})), false).head();
+            NDArray logits =
+                    lm.forward(
+                                    new ParameterStore(m, false),
+                                    new NDList(m.create(new long[][] {ids})),
+                                    false)
+                            .head();
             NDArray logProbs = logits.get(0).logSoftmax(-1);
             double sum = 0;
             for (int t = 0; t + 1 < ids.length; t++) {
@@ -94,20 +104,35 @@ class Stories260kTest {
     void greedyContinuationMatches() {
         long[] expected = Fixtures.longs(fixture.getAsJsonArray("greedy_continuation_ids"));
         try (NDManager m = model.getNDManager().newSubManager()) {
-            long[] got = Generator.generate(lm, java.util.List.of(ids),
-                    GenerationConfig.builder().maxNewTokens(expected.length).build(), m).get(0);
+            long[] got =
+                    Generator.generate(
+                                    lm,
+                                    java.util.List.of(ids),
+                                    GenerationConfig.builder()
+                                            .maxNewTokens(expected.length)
+                                            .build(),
+                                    m)
+                            .get(0);
             assertArrayEquals(expected, got);
         }
     }
 
     @Test
     void float16LoadStaysCloseToFloat32() {
-        try (Model half = HfCheckpoint.load(TestSupport.requireShared("models/stories260K"), Device.cpu(),
-                DataType.FLOAT16); NDManager m = half.getNDManager().newSubManager()) {
-            NDArray w = ((LlamaForCausalLM) half.getBlock()).namedParameters()
-                    .get("model.layers.0.self_attn.q_proj.weight").getArray();
+        try (Model half =
+                        HfCheckpoint.load(
+                                TestSupport.requireShared("models/stories260K"),
+                                Device.cpu(),
+                                DataType.FLOAT16);
+                NDManager m = half.getNDManager().newSubManager()) {
+            NDArray w =
+                    ((LlamaForCausalLM) half.getBlock())
+                            .namedParameters()
+                            .get("model.layers.0.self_attn.q_proj.weight")
+                            .getArray();
             assertEquals(DataType.FLOAT16, w.getDataType());
-            NDArray ref = lm.namedParameters().get("model.layers.0.self_attn.q_proj.weight").getArray();
+            NDArray ref =
+                    lm.namedParameters().get("model.layers.0.self_attn.q_proj.weight").getArray();
             assertTrue(TestSupport.maxAbsDiff(ref, w.toType(DataType.FLOAT32, false)) < 1e-2);
         }
     }

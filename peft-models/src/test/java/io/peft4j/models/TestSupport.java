@@ -23,28 +23,41 @@ final class TestSupport {
     private TestSupport() {}
 
     /**
-     * ../shared (env PEFT4J_SHARED, else the peft4j.shared property surefire sets); tests needing it
-     * skip when it is absent.
+     * ../shared (env PEFT4J_SHARED, else the peft4j.shared property surefire sets); tests needing
+     * it skip when it is absent.
      */
     static Path shared() {
-        String prop = System.getenv("PEFT4J_SHARED") != null ? System.getenv("PEFT4J_SHARED")
-                : System.getProperty("peft4j.shared");
+        String prop =
+                System.getenv("PEFT4J_SHARED") != null
+                        ? System.getenv("PEFT4J_SHARED")
+                        : System.getProperty("peft4j.shared");
         Path p = prop != null ? Paths.get(prop) : Paths.get("..", "shared");
         return p.toAbsolutePath().normalize();
     }
 
     static Path requireShared(String relative) {
         Path p = shared().resolve(relative);
-        Assumptions.assumeTrue(Files.exists(p),
-                "skipped: " + p + " is absent (the shared models/fixtures folder is not checked out)");
+        Assumptions.assumeTrue(
+                Files.exists(p),
+                "skipped: "
+                        + p
+                        + " is absent (the shared models/fixtures folder is not checked out)");
         return p;
     }
 
     static LlamaConfig tinyLlama(String type, int heads, int kvHeads, boolean tied) {
-        LlamaConfig.Builder b = LlamaConfig.builder().modelType(type).vocabSize(37).hiddenSize(16)
-                .intermediateSize(24).numHiddenLayers(2).numAttentionHeads(heads)
-                .numKeyValueHeads(kvHeads).rmsNormEps(1e-5).tieWordEmbeddings(tied)
-                .initializerRange(0.3);
+        LlamaConfig.Builder b =
+                LlamaConfig.builder()
+                        .modelType(type)
+                        .vocabSize(37)
+                        .hiddenSize(16)
+                        .intermediateSize(24)
+                        .numHiddenLayers(2)
+                        .numAttentionHeads(heads)
+                        .numKeyValueHeads(kvHeads)
+                        .rmsNormEps(1e-5)
+                        .tieWordEmbeddings(tied)
+                        .initializerRange(0.3);
         if (type.equals("qwen2")) {
             b.qkvBias(true);
         }
@@ -56,8 +69,13 @@ final class TestSupport {
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
         for (Parameter p : block.getParameters().values()) {
             if (p.getName().equals("bias")) {
-                p.getArray().intern(new NormalInitializer(0.3f)
-                        .initialize(manager, p.getArray().getShape(), DataType.FLOAT32));
+                p.getArray()
+                        .intern(
+                                new NormalInitializer(0.3f)
+                                        .initialize(
+                                                manager,
+                                                p.getArray().getShape(),
+                                                DataType.FLOAT32));
             }
         }
         return block;
@@ -89,8 +107,18 @@ final class TestSupport {
             }
         }
         if (worst > tol || Double.isNaN(worst)) {
-            throw new AssertionError(what + ": max abs difference " + worst + " at flat index " + at
-                    + " (expected " + e[at] + ", got " + a[at] + "), tolerance " + tol);
+            throw new AssertionError(
+                    what
+                            + ": max abs difference "
+                            + worst
+                            + " at flat index "
+                            + at
+                            + " (expected "
+                            + e[at]
+                            + ", got "
+                            + a[at]
+                            + "), tolerance "
+                            + tol);
         }
     }
 

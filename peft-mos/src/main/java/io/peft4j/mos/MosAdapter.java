@@ -3,25 +3,20 @@ package io.peft4j.mos;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
-import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.AdapterLayers;
-
+import io.peft4j.core.spi.AdapterTensors;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -29,16 +24,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * One named MoS adapter: its pools (trainable, one pair per projection type) and, per module, the
  * frozen index tables that say which pool rows make up that module's {@code A_i} and {@code B_i}.
  *
  * <p>File keys (in {@code adapter_model.safetensors}, next to {@code adapter_config.json} with
- * {@code peft_type} {@code MOS}): {@code base_model.model.<type>.mos_A_pool} (N, in/l) and
- * {@code .mos_B_pool} (N, out/l), where {@code <type>} is the module path with layer indices as
- * {@code *}; {@code base_model.model.<path>.mos_A_index} and {@code .mos_B_index} (r l, INT64).
+ * {@code peft_type} {@code MOS}): {@code base_model.model.<type>.mos_A_pool} (N, in/l) and {@code
+ * .mos_B_pool} (N, out/l), where {@code <type>} is the module path with layer indices as {@code *};
+ * {@code base_model.model.<path>.mos_A_index} and {@code .mos_B_index} (r l, INT64).
  *
  * <p>{@link #exportAsLora(Path)} writes the dense per-layer factors as a plain Hugging Face LoRA
  * adapter folder that any LoRA implementation loads.
@@ -97,7 +91,10 @@ public final class MosAdapter implements Adapter {
         return layers.paths();
     }
 
-    /** {@return the projection types (module paths with layer indices as {@code *}), one pool pair each} */
+    /**
+     * {@return the projection types (module paths with layer indices as {@code *}), one pool pair
+     * each}
+     */
     public List<String> projectionTypes() {
         return new ArrayList<>(pools.keySet());
     }
@@ -105,27 +102,38 @@ public final class MosAdapter implements Adapter {
     @Override
     public Map<String, Parameter> parameters() {
         Map<String, Parameter> result = new LinkedHashMap<>();
-        pools.forEach((group, pool) -> {
-            result.put(PREFIX + group + ".mos_A_pool", pool.a);
-            result.put(PREFIX + group + ".mos_B_pool", pool.b);
-        });
+        pools.forEach(
+                (group, pool) -> {
+                    result.put(PREFIX + group + ".mos_A_pool", pool.a);
+                    result.put(PREFIX + group + ".mos_B_pool", pool.b);
+                });
         return result;
     }
 
     @Override
     public Map<String, NDArray> frozenState() {
         Map<String, NDArray> result = new LinkedHashMap<>();
-        layers.forEach((path, layer, s) -> {
-            result.put(PREFIX + path + ".mos_A_index", s.indexA);
-            result.put(PREFIX + path + ".mos_B_index", s.indexB);
-        });
+        layers.forEach(
+                (path, layer, s) -> {
+                    result.put(PREFIX + path + ".mos_A_index", s.indexA);
+                    result.put(PREFIX + path + ".mos_B_index", s.indexB);
+                });
         return result;
     }
 
     @Override
     public Map<String, AdapterTensors.Spec> tensorSpecs() {
-        return AdapterTensors.specsOf(parameters(), frozenState(), "N = v L l = " + config.equivalentRank() + " * L * "
-                + config.shardsPerVector() + ", r l = " + config.rank() + " * " + config.shardsPerVector());
+        return AdapterTensors.specsOf(
+                parameters(),
+                frozenState(),
+                "N = v L l = "
+                        + config.equivalentRank()
+                        + " * L * "
+                        + config.shardsPerVector()
+                        + ", r l = "
+                        + config.rank()
+                        + " * "
+                        + config.shardsPerVector());
     }
 
     @Override
@@ -135,16 +143,21 @@ public final class MosAdapter implements Adapter {
         AdapterTensors.check("MoS adapter '" + name + "'", tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
         for (String key : frozen.keySet()) {
-            String bad = checkTable(key, tensors.get(key).toType(DataType.INT64, true).toLongArray());
+            String bad =
+                    checkTable(key, tensors.get(key).toType(DataType.INT64, true).toLongArray());
             if (bad != null) {
                 problems.add(bad);
             }
         }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(
-                    "MoS adapter '" + name + "' does not fit the model: "
+                    "MoS adapter '"
+                            + name
+                            + "' does not fit the model: "
                             + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                            + (problems.size() > 20 ? "; and " + (problems.size() - 20) + " more" : ""));
+                            + (problems.size() > 20
+                                    ? "; and " + (problems.size() - 20) + " more"
+                                    : ""));
         }
         for (Map.Entry<String, Parameter> e : params.entrySet()) {
             AdapterTensors.copy(tensors.get(e.getKey()), e.getValue().getArray());
@@ -164,18 +177,42 @@ public final class MosAdapter implements Adapter {
         Set<Long> seen = new HashSet<>();
         for (int j = 0; j < publicPicks; j++) {
             if (table[j] < 0 || table[j] >= pool.publicRows) {
-                return "index table " + key + " entry " + j + " = " + table[j] + " is not a public row of the "
-                        + (isA ? "A" : "B") + " pool [0, " + pool.publicRows + ")";
+                return "index table "
+                        + key
+                        + " entry "
+                        + j
+                        + " = "
+                        + table[j]
+                        + " is not a public row of the "
+                        + (isA ? "A" : "B")
+                        + " pool [0, "
+                        + pool.publicRows
+                        + ")";
             }
             if (!seen.add(table[j])) {
-                return "index table " + key + " repeats public row " + table[j] + " (subset selection draws without repeats)";
+                return "index table "
+                        + key
+                        + " repeats public row "
+                        + table[j]
+                        + " (subset selection draws without repeats)";
             }
         }
         long start = pool.privateStart(s.layerIndex);
         for (int j = publicPicks; j < table.length; j++) {
             if (table[j] != start + (j - publicPicks)) {
-                return "index table " + key + " entry " + j + " = " + table[j] + ", expected private row "
-                        + (start + j - publicPicks) + " of layer " + s.layerIndex + " of '" + pool.group + "'";
+                return "index table "
+                        + key
+                        + " entry "
+                        + j
+                        + " = "
+                        + table[j]
+                        + ", expected private row "
+                        + (start + j - publicPicks)
+                        + " of layer "
+                        + s.layerIndex
+                        + " of '"
+                        + pool.group
+                        + "'";
             }
         }
         return null;
@@ -184,24 +221,29 @@ public final class MosAdapter implements Adapter {
     @Override
     public void merge() {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            layers.mergeAllOrNothing("MoS adapter", (path, layer, s) -> {
-                NDArray updated = layer.baseWeight().getArray().add(layer.weightDelta(s, scratch));
-                updated.attach(scratch);
-                return updated;
-            }, (layer, s, merged) -> {
-                merged.copyTo(layer.baseWeight().getArray());
-                s.setMerged(true);
-            });
+            layers.mergeAllOrNothing(
+                    "MoS adapter",
+                    (path, layer, s) -> {
+                        NDArray updated =
+                                layer.baseWeight().getArray().add(layer.weightDelta(s, scratch));
+                        updated.attach(scratch);
+                        return updated;
+                    },
+                    (layer, s, merged) -> {
+                        merged.copyTo(layer.baseWeight().getArray());
+                        s.setMerged(true);
+                    });
         }
     }
 
     @Override
     public void unmerge() {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            layers.forEachMerged((path, layer, s) -> {
-                layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
-                s.setMerged(false);
-            });
+            layers.forEachMerged(
+                    (path, layer, s) -> {
+                        layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
+                        s.setMerged(false);
+                    });
         }
     }
 
@@ -231,23 +273,24 @@ public final class MosAdapter implements Adapter {
      */
     public Map<String, NDArray> denseLoraFactors(NDManager owner) {
         Map<String, NDArray> result = new LinkedHashMap<>();
-        layers.forEach((path, layer, s) -> {
-            NDArray a = layer.denseA(s, owner).duplicate();
-            NDArray b = layer.denseB(s, owner).duplicate(); // contiguous (out, r)
-            a.attach(owner);
-            b.attach(owner);
-            result.put(PREFIX + path + ".lora_A.weight", a);
-            result.put(PREFIX + path + ".lora_B.weight", b);
-        });
+        layers.forEach(
+                (path, layer, s) -> {
+                    NDArray a = layer.denseA(s, owner).duplicate();
+                    NDArray b = layer.denseB(s, owner).duplicate(); // contiguous (out, r)
+                    a.attach(owner);
+                    b.attach(owner);
+                    result.put(PREFIX + path + ".lora_A.weight", a);
+                    result.put(PREFIX + path + ".lora_B.weight", b);
+                });
         return result;
     }
 
     /**
      * Writes this adapter as a plain Hugging Face LoRA adapter folder: {@code adapter_config.json}
      * ({@code peft_type} LORA, {@code r} = MoS r, {@code lora_alpha} = MoS alpha, so the scale
-     * matches; {@code target_modules} = the exact module paths) and {@code adapter_model.safetensors}
-     * with the dense per-layer {@code A_i}, {@code B_i}. The folder is replaced as a whole ({@link
-     * FolderSwap}).
+     * matches; {@code target_modules} = the exact module paths) and {@code
+     * adapter_model.safetensors} with the dense per-layer {@code A_i}, {@code B_i}. The folder is
+     * replaced as a whole ({@link FolderSwap}).
      *
      * @param dir the folder to write (created if absent)
      * @throws IOException when a file cannot be written
@@ -258,12 +301,18 @@ public final class MosAdapter implements Adapter {
 
     private void writeLora(Path dir) throws IOException {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            SafetensorsWriter.write(dir.resolve("adapter_model.safetensors"), denseLoraFactors(scratch), Map.of("format", "pt"));
+            SafetensorsWriter.write(
+                    dir.resolve("adapter_model.safetensors"),
+                    denseLoraFactors(scratch),
+                    Map.of("format", "pt"));
         }
         JsonObject j = new JsonObject();
         j.add("alpha_pattern", new JsonObject());
-        j.add("base_model_name_or_path", config.baseModelNameOrPath() == null ? JsonNull.INSTANCE
-                : new com.google.gson.JsonPrimitive(config.baseModelNameOrPath()));
+        j.add(
+                "base_model_name_or_path",
+                config.baseModelNameOrPath() == null
+                        ? JsonNull.INSTANCE
+                        : new com.google.gson.JsonPrimitive(config.baseModelNameOrPath()));
         j.addProperty("bias", "none");
         j.addProperty("fan_in_fan_out", false);
         j.addProperty("inference_mode", true);
@@ -280,10 +329,15 @@ public final class MosAdapter implements Adapter {
         JsonArray targets = new JsonArray();
         layers.paths().forEach(targets::add);
         j.add("target_modules", targets);
-        j.add("task_type", config.taskType() == null ? JsonNull.INSTANCE : new com.google.gson.JsonPrimitive(config.taskType()));
+        j.add(
+                "task_type",
+                config.taskType() == null
+                        ? JsonNull.INSTANCE
+                        : new com.google.gson.JsonPrimitive(config.taskType()));
         j.addProperty("use_dora", false);
         j.addProperty("use_rslora", false);
-        String text = new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(j) + "\n";
+        String text =
+                new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(j) + "\n";
         AtomicFiles.writeString(dir.resolve("adapter_config.json"), text);
     }
 }

@@ -4,11 +4,9 @@ import static io.peft4j.core.spi.ConfigJson.has;
 
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
-
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -28,18 +26,26 @@ import java.util.function.Consumer;
  * </ul>
  *
  * <p>Forward as LoRA, {@code y = W x + b + (alpha / r) B_i A_i dropout(x)}. The official code's
- * names: {@code valid_param_lora_r} = v, {@code lora_r} = r, {@code num_chunk_per_vec} = l,
- * {@code valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout
- * 0.1); v 8, r 16, l 2, p 1 are ours.
+ * names: {@code valid_param_lora_r} = v, {@code lora_r} = r, {@code num_chunk_per_vec} = l, {@code
+ * valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout 0.1); v
+ * 8, r 16, l 2, p 1 are ours.
  */
 public final class MosConfig extends TargetedConfig {
 
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
-    private static final Set<String> KNOWN = ConfigJson.targetedKeys(
-            "r", "equivalent_rank", "shards_per_vector", "private_rank", "lora_alpha", "lora_dropout",
-            "seed", "bias", "revision");
+    private static final Set<String> KNOWN =
+            ConfigJson.targetedKeys(
+                    "r",
+                    "equivalent_rank",
+                    "shards_per_vector",
+                    "private_rank",
+                    "lora_alpha",
+                    "lora_dropout",
+                    "seed",
+                    "bias",
+                    "revision");
 
     private final int equivalentRank;
     private final int rank;
@@ -124,9 +130,9 @@ public final class MosConfig extends TargetedConfig {
     }
 
     /**
-     * Checks the constraint that needs the number of layers {@code L} of a projection type:
-     * {@code r - p <= (v - p) L} (subset selection draws {@code r - p} public vectors without
-     * repeats from {@code (v - p) L}).
+     * Checks the constraint that needs the number of layers {@code L} of a projection type: {@code
+     * r - p <= (v - p) L} (subset selection draws {@code r - p} public vectors without repeats from
+     * {@code (v - p) L}).
      *
      * @throws IllegalArgumentException naming the group, the numbers and how to fix them
      */
@@ -135,9 +141,22 @@ public final class MosConfig extends TargetedConfig {
         long available = (long) (equivalentRank - privateRank) * layers;
         if (needed > available) {
             throw new IllegalArgumentException(
-                    "MoS for '" + group + "': r - p = " + rank + " - " + privateRank + " = " + needed
+                    "MoS for '"
+                            + group
+                            + "': r - p = "
+                            + rank
+                            + " - "
+                            + privateRank
+                            + " = "
+                            + needed
                             + " public rank vectors per layer, but the pool holds only (v - p) * L = ("
-                            + equivalentRank + " - " + privateRank + ") * " + layers + " = " + available
+                            + equivalentRank
+                            + " - "
+                            + privateRank
+                            + ") * "
+                            + layers
+                            + " = "
+                            + available
                             + "; lower r or raise v (or target more layers of this type)");
         }
     }
@@ -167,12 +186,23 @@ public final class MosConfig extends TargetedConfig {
      * @throws IllegalArgumentException naming a missing key or a bad value
      */
     public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
-        ConfigJson.require(j, "MoS", "r", "equivalent_rank", "shards_per_vector", "private_rank", "target_modules");
-        Builder b = builder()
-                .rank(ConfigJson.intValue(j.get("r"), "r"))
-                .equivalentRank(ConfigJson.intValue(j.get("equivalent_rank"), "equivalent_rank"))
-                .shardsPerVector(ConfigJson.intValue(j.get("shards_per_vector"), "shards_per_vector"))
-                .privateRank(ConfigJson.intValue(j.get("private_rank"), "private_rank"));
+        ConfigJson.require(
+                j,
+                "MoS",
+                "r",
+                "equivalent_rank",
+                "shards_per_vector",
+                "private_rank",
+                "target_modules");
+        Builder b =
+                builder()
+                        .rank(ConfigJson.intValue(j.get("r"), "r"))
+                        .equivalentRank(
+                                ConfigJson.intValue(j.get("equivalent_rank"), "equivalent_rank"))
+                        .shardsPerVector(
+                                ConfigJson.intValue(
+                                        j.get("shards_per_vector"), "shards_per_vector"))
+                        .privateRank(ConfigJson.intValue(j.get("private_rank"), "private_rank"));
         if (has(j, "lora_alpha")) {
             b.alpha(ConfigJson.floatValue(j.get("lora_alpha"), "lora_alpha"));
         }
@@ -184,7 +214,10 @@ public final class MosConfig extends TargetedConfig {
         }
         ConfigJson.read(j, b);
         if (has(j, "bias") && !"none".equals(j.get("bias").getAsString())) {
-            throw new IllegalArgumentException("bias=\"" + j.get("bias").getAsString() + "\" is not supported by MoS; only \"none\"");
+            throw new IllegalArgumentException(
+                    "bias=\""
+                            + j.get("bias").getAsString()
+                            + "\" is not supported by MoS; only \"none\"");
         }
         ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
         return b.build();
@@ -196,15 +229,29 @@ public final class MosConfig extends TargetedConfig {
             return false;
         }
         MosConfig c = (MosConfig) o;
-        return equivalentRank == c.equivalentRank && rank == c.rank && shardsPerVector == c.shardsPerVector
-                && privateRank == c.privateRank && alpha == c.alpha && dropout == c.dropout && seed == c.seed
-                && targets().equals(c.targets()) && Objects.equals(taskType(), c.taskType())
+        return equivalentRank == c.equivalentRank
+                && rank == c.rank
+                && shardsPerVector == c.shardsPerVector
+                && privateRank == c.privateRank
+                && alpha == c.alpha
+                && dropout == c.dropout
+                && seed == c.seed
+                && targets().equals(c.targets())
+                && Objects.equals(taskType(), c.taskType())
                 && Objects.equals(baseModelNameOrPath(), c.baseModelNameOrPath());
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(targets(), equivalentRank, rank, shardsPerVector, privateRank, alpha, dropout, seed);
+        return Objects.hash(
+                targets(),
+                equivalentRank,
+                rank,
+                shardsPerVector,
+                privateRank,
+                alpha,
+                dropout,
+                seed);
     }
 
     @Override
@@ -255,7 +302,8 @@ public final class MosConfig extends TargetedConfig {
         /**
          * {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it).
          *
-         * @param l {@code l}, shards per rank vector, > 0 (in and out features must be divisible by it)
+         * @param l {@code l}, shards per rank vector, > 0 (in and out features must be divisible by
+         *     it)
          * @return this builder
          */
         public Builder shardsPerVector(int l) {
@@ -283,7 +331,8 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alpha(float alpha) {
-            Preconditions.checkArgument(Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
+            Preconditions.checkArgument(
+                    Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
             this.alpha = alpha;
             return this;
         }
@@ -295,7 +344,10 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder dropout(float dropout) {
-            Preconditions.checkArgument(dropout >= 0 && dropout < 1, "MoS lora_dropout must be in [0, 1), got %s", dropout);
+            Preconditions.checkArgument(
+                    dropout >= 0 && dropout < 1,
+                    "MoS lora_dropout must be in [0, 1), got %s",
+                    dropout);
             this.dropout = dropout;
             return this;
         }
@@ -315,16 +367,25 @@ public final class MosConfig extends TargetedConfig {
          * Builds the config.
          *
          * @return the config
-         * @throws IllegalArgumentException when p &gt; v, p &gt; r, or p = v &lt; r (no public rows to draw from)
+         * @throws IllegalArgumentException when p &gt; v, p &gt; r, or p = v &lt; r (no public rows
+         *     to draw from)
          */
         public MosConfig build() {
-            Preconditions.checkArgument(privateRank <= equivalentRank,
-                    "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v", privateRank, equivalentRank);
-            Preconditions.checkArgument(privateRank <= rank,
-                    "MoS private rank p = %s exceeds the rank r = %s; expected p <= r", privateRank, rank);
-            Preconditions.checkArgument(privateRank < equivalentRank || rank == privateRank,
+            Preconditions.checkArgument(
+                    privateRank <= equivalentRank,
+                    "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v",
+                    privateRank,
+                    equivalentRank);
+            Preconditions.checkArgument(
+                    privateRank <= rank,
+                    "MoS private rank p = %s exceeds the rank r = %s; expected p <= r",
+                    privateRank,
+                    rank);
+            Preconditions.checkArgument(
+                    privateRank < equivalentRank || rank == privateRank,
                     "MoS with p = v = %s has no public rows, so r must equal p, got r = %s; lower r or p",
-                    privateRank, rank);
+                    privateRank,
+                    rank);
             return new MosConfig(this);
         }
     }

@@ -6,12 +6,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -43,22 +41,53 @@ final class MosInjector {
                 long[] shape = shape(node);
                 if (shape[0] != shape0[0] || shape[1] != shape0[1]) {
                     throw new IllegalArgumentException(
-                            "MoS shares one pool per projection type, but '" + node.path() + "' has weight (out, in) = ("
-                                    + shape[0] + ", " + shape[1] + ") while '" + g.getValue().get(0).path() + "' of the same type '"
-                                    + g.getKey() + "' has (" + shape0[0] + ", " + shape0[1] + ")");
+                            "MoS shares one pool per projection type, but '"
+                                    + node.path()
+                                    + "' has weight (out, in) = ("
+                                    + shape[0]
+                                    + ", "
+                                    + shape[1]
+                                    + ") while '"
+                                    + g.getValue().get(0).path()
+                                    + "' of the same type '"
+                                    + g.getKey()
+                                    + "' has ("
+                                    + shape0[0]
+                                    + ", "
+                                    + shape0[1]
+                                    + ")");
                 }
             }
             if (shape0[1] % l != 0 || shape0[0] % l != 0) {
                 throw new IllegalArgumentException(
-                        "MoS shards per vector l = " + l + " must divide the in and out features of '" + g.getKey()
-                                + "', which are in = " + shape0[1] + ", out = " + shape0[0] + "; choose l dividing both");
+                        "MoS shards per vector l = "
+                                + l
+                                + " must divide the in and out features of '"
+                                + g.getKey()
+                                + "', which are in = "
+                                + shape0[1]
+                                + ", out = "
+                                + shape0[0]
+                                + "; choose l dividing both");
             }
             config.checkLayers(g.getKey(), g.getValue().size());
-            total = AdapterBudget.sum("MoS pools", total,
-                    poolElements(g.getKey(), g.getValue().size(), shape0[1], shape0[0], config));
+            total =
+                    AdapterBudget.sum(
+                            "MoS pools",
+                            total,
+                            poolElements(
+                                    g.getKey(), g.getValue().size(), shape0[1], shape0[0], config));
         }
-        AdapterBudget.check("MoS adapter '" + name + "' (r=" + config.rank() + ", equivalent_rank v=" + config.equivalentRank()
-                + ")", total, ctx.root());
+        AdapterBudget.check(
+                "MoS adapter '"
+                        + name
+                        + "' (r="
+                        + config.rank()
+                        + ", equivalent_rank v="
+                        + config.equivalentRank()
+                        + ")",
+                total,
+                ctx.root());
         MosAdapter adapter = new MosAdapter(ctx, config, name);
         try {
             for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
@@ -67,13 +96,29 @@ final class MosInjector {
                 adapter.addPool(pool);
                 for (int i = 0; i < nodes.size(); i++) {
                     int layerIndex = i;
-                    adapter.layers().attach(nodes.get(i), MosLayer.class, base -> new MosLayer(base, ctx.runtime()), layer -> {
-                        long[][] tables = indexTables(pool, layerIndex, config.rank(), config.seed());
-                        NDArray like = pool.a.getArray();
-                        return new MosLayer.Slot(pool, layerIndex, index(ctx.manager(), tables[0], like),
-                                index(ctx.manager(), tables[1], like), config.rank(), config.scaling(), config.dropout(),
-                                layerIndex == 0);
-                    });
+                    adapter.layers()
+                            .attach(
+                                    nodes.get(i),
+                                    MosLayer.class,
+                                    base -> new MosLayer(base, ctx.runtime()),
+                                    layer -> {
+                                        long[][] tables =
+                                                indexTables(
+                                                        pool,
+                                                        layerIndex,
+                                                        config.rank(),
+                                                        config.seed());
+                                        NDArray like = pool.a.getArray();
+                                        return new MosLayer.Slot(
+                                                pool,
+                                                layerIndex,
+                                                index(ctx.manager(), tables[0], like),
+                                                index(ctx.manager(), tables[1], like),
+                                                config.rank(),
+                                                config.scaling(),
+                                                config.dropout(),
+                                                layerIndex == 0);
+                                    });
                 }
             }
         } catch (RuntimeException e) {
@@ -85,8 +130,9 @@ final class MosInjector {
 
     /**
      * The projection type of a module: its path with every all-digit segment (a layer index)
-     * written as {@code *}. All {@code q_proj} of a LLaMA share {@code model.layers.*.self_attn.q_proj};
-     * BERT's {@code attention.output.dense} and {@code output.dense} stay apart.
+     * written as {@code *}. All {@code q_proj} of a LLaMA share {@code
+     * model.layers.*.self_attn.q_proj}; BERT's {@code attention.output.dense} and {@code
+     * output.dense} stay apart.
      */
     static String groupOf(String path) {
         String[] parts = path.split("\\.");
@@ -105,51 +151,99 @@ final class MosInjector {
         }
         if (!(b instanceof Linear)) {
             throw new IllegalArgumentException(
-                    "Target module '" + node.path() + "' is a " + b.getClass().getName()
+                    "Target module '"
+                            + node.path()
+                            + "' is a "
+                            + b.getClass().getName()
                             + "; MoS supports ai.djl.nn.core.Linear. Narrow target_modules.");
         }
         Parameter w = b.getDirectParameters().get("weight");
         if (!w.isInitialized()) {
-            throw new IllegalArgumentException("Target module '" + node.path() + "' has no initialized weight");
+            throw new IllegalArgumentException(
+                    "Target module '" + node.path() + "' has no initialized weight");
         }
     }
 
     /** (out, in) of a target's weight. */
     private static long[] shape(ModuleNode node) {
-        Block b = node.block() instanceof MosLayer ? ((MosLayer) node.block()).baseLayer() : node.block();
+        Block b =
+                node.block() instanceof MosLayer
+                        ? ((MosLayer) node.block()).baseLayer()
+                        : node.block();
         Shape s = b.getDirectParameters().get("weight").getArray().getShape();
         return new long[] {s.get(0), s.get(1)};
     }
 
-    /** Checked before anything is allocated: a rank from a file or --rank must not exhaust memory. */
-    private static long poolElements(String group, int layers, long in, long out, MosConfig config) {
+    /**
+     * Checked before anything is allocated: a rank from a file or --rank must not exhaust memory.
+     */
+    private static long poolElements(
+            String group, int layers, long in, long out, MosConfig config) {
         int l = config.shardsPerVector();
-        String what = "MoS r=" + config.rank() + " (equivalent_rank v=" + config.equivalentRank() + ", shards_per_vector l="
-                + l + ") on " + group + " (" + layers + " layers, in " + in + ", out " + out + ")";
+        String what =
+                "MoS r="
+                        + config.rank()
+                        + " (equivalent_rank v="
+                        + config.equivalentRank()
+                        + ", shards_per_vector l="
+                        + l
+                        + ") on "
+                        + group
+                        + " ("
+                        + layers
+                        + " layers, in "
+                        + in
+                        + ", out "
+                        + out
+                        + ")";
         if (config.rank() > Math.max(in, out)) {
-            throw new IllegalArgumentException("MoS rank r=" + config.rank() + " for '" + group + "' exceeds the module's"
-                    + " dimensions (" + out + ", " + in + "); expected r <= " + Math.max(in, out));
+            throw new IllegalArgumentException(
+                    "MoS rank r="
+                            + config.rank()
+                            + " for '"
+                            + group
+                            + "' exceeds the module's"
+                            + " dimensions ("
+                            + out
+                            + ", "
+                            + in
+                            + "); expected r <= "
+                            + Math.max(in, out));
         }
         long rows = AdapterBudget.product(what, config.equivalentRank(), layers, l);
         long elements = AdapterBudget.product(what, rows, in / l + out / l);
         if (rows * (in / l) > Integer.MAX_VALUE - 8 || rows * (out / l) > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException(what + ": a pool of " + rows + " rows is larger than one array holds");
+            throw new IllegalArgumentException(
+                    what + ": a pool of " + rows + " rows is larger than one array holds");
         }
         return elements;
     }
 
-    private static MosPool createPool(NDManager manager, String group, List<ModuleNode> nodes, MosConfig config, String name) {
+    private static MosPool createPool(
+            NDManager manager,
+            String group,
+            List<ModuleNode> nodes,
+            MosConfig config,
+            String name) {
         long[] shape = shape(nodes.get(0));
         long out = shape[0];
         long in = shape[1];
         int l = config.shardsPerVector();
         int layers = nodes.size();
         long rows = (long) config.equivalentRank() * layers * l; // bounded by checkBudget
-        NDArray like = (nodes.get(0).block() instanceof MosLayer
-                ? ((MosLayer) nodes.get(0).block()).baseWeight()
-                : nodes.get(0).block().getDirectParameters().get("weight")).getArray();
-        Random random = new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
-        float bound = (float) (1.0 / Math.sqrt(in)); // Kaiming-uniform, a = sqrt(5), fan-in = in (not in / l)
+        NDArray like =
+                (nodes.get(0).block() instanceof MosLayer
+                                ? ((MosLayer) nodes.get(0).block()).baseWeight()
+                                : nodes.get(0).block().getDirectParameters().get("weight"))
+                        .getArray();
+        Random random =
+                new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
+        float bound =
+                (float)
+                        (1.0
+                                / Math.sqrt(
+                                        in)); // Kaiming-uniform, a = sqrt(5), fan-in = in (not in /
+        // l)
         float[] aValues = new float[Math.toIntExact(rows * (in / l))];
         for (int i = 0; i < aValues.length; i++) {
             aValues[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
@@ -157,19 +251,21 @@ final class MosInjector {
         float[] bValues = new float[Math.toIntExact(rows * (out / l))];
         Parameter a = param(manager, "mos_A_pool." + name, aValues, new Shape(rows, in / l), like);
         Parameter b = param(manager, "mos_B_pool." + name, bValues, new Shape(rows, out / l), like);
-        return new MosPool(group, a, b, in, out, layers, l, config.equivalentRank(), config.privateRank());
+        return new MosPool(
+                group, a, b, in, out, layers, l, config.equivalentRank(), config.privateRank());
     }
 
     /**
      * Layer {@code layer}'s index tables {I_A, I_B}, each {@code r l} rows of the pool: the first
      * {@code (r - p) l} from independent random permutations of the public rows (subset selection
-     * without repeats; pair dissociation), then the layer's own {@code p l} private rows. They depend
-     * only on the seed, the type and the layer, never on the adapter's name.
+     * without repeats; pair dissociation), then the layer's own {@code p l} private rows. They
+     * depend only on the seed, the type and the layer, never on the adapter's name.
      */
     static long[][] indexTables(MosPool pool, int layer, int rank, long seed) {
         int l = pool.shards;
         int publicPicks = (rank - pool.privateRank) * l;
-        Random random = new Random(seed * 0x9E3779B97F4A7C15L + pool.group.hashCode() * 1_000_003L + layer);
+        Random random =
+                new Random(seed * 0x9E3779B97F4A7C15L + pool.group.hashCode() * 1_000_003L + layer);
         long[][] tables = new long[2][];
         for (int t = 0; t < 2; t++) {
             long[] index = new long[rank * l];
@@ -208,13 +304,19 @@ final class MosInjector {
         return array;
     }
 
-    private static Parameter param(NDManager manager, String name, float[] values, Shape shape, NDArray like) {
+    private static Parameter param(
+            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
         NDArray array = manager.create(values, shape).toDevice(like.getDevice(), false);
         if (array.getDataType() != like.getDataType()) {
             array = array.toType(like.getDataType(), false);
         }
         array.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(array).build();
+        Parameter p =
+                Parameter.builder()
+                        .setName(name)
+                        .setType(Parameter.Type.WEIGHT)
+                        .optArray(array)
+                        .build();
         array.setRequiresGradient(true);
         return p;
     }

@@ -11,11 +11,9 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
-
 import java.util.List;
 
 /**
@@ -38,7 +36,14 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
         final float dropout;
         final boolean ownsPoolRegistration;
 
-        Slot(MosPool pool, int layerIndex, NDArray indexA, NDArray indexB, int rank, float scaling, float dropout,
+        Slot(
+                MosPool pool,
+                int layerIndex,
+                NDArray indexA,
+                NDArray indexB,
+                int rank,
+                float scaling,
+                float dropout,
                 boolean ownsPoolRegistration) {
             this.pool = pool;
             this.layerIndex = layerIndex;
@@ -51,8 +56,8 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
         }
 
         /**
-         * Each pool is registered in one block only (its first layer), so DJL's own parameter
-         * walks see it once.
+         * Each pool is registered in one block only (its first layer), so DJL's own parameter walks
+         * see it once.
          */
         @Override
         public List<Parameter> blockParameters() {
@@ -88,13 +93,25 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
     }
 
     @Override
-    protected NDList forwardWith(Slot s, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardWith(
+            Slot s,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
         NDList out = baseLayer().forward(ps, inputs, training, params);
         return withHead(out, out.head().add(delta(s, inputs.head(), ps, training)));
     }
 
     @Override
-    protected NDArray blendIn(Slot s, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+    protected NDArray blendIn(
+            Slot s,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         return y.add(delta(s, x, ps, training).mul(rowMask));
     }
 
@@ -104,7 +121,10 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
         NDArray poolA = ps.getValue(s.pool.a, x.getDevice(), training);
         NDArray poolB = ps.getValue(s.pool.b, x.getDevice(), training);
         NDArray a = gather(poolA, s.indexA, owner).reshape(s.rank, inFeatures()); // (r, in)
-        NDArray b = gather(poolB, s.indexB, owner).reshape(s.rank, outFeatures()).transpose(); // (out, r)
+        NDArray b =
+                gather(poolB, s.indexB, owner)
+                        .reshape(s.rank, outFeatures())
+                        .transpose(); // (out, r)
         NDArray in = training && s.dropout > 0 ? Dropout.dropout(x, s.dropout, true).head() : x;
         return Scalars.mul(Linear.linear(Linear.linear(in, a).head(), b).head(), s.scaling);
     }
@@ -127,7 +147,9 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
 
     /** The dense {@code B_i} (out, r) of adapter slot {@code s}, on {@code owner}. */
     NDArray denseB(Slot s, NDManager owner) {
-        return gather(s.pool.b.getArray(), s.indexB, owner).reshape(s.rank, outFeatures()).transpose();
+        return gather(s.pool.b.getArray(), s.indexB, owner)
+                .reshape(s.rank, outFeatures())
+                .transpose();
     }
 
     /** The dense weight delta {@code s B_i A_i} (out, in), on {@code owner}. */

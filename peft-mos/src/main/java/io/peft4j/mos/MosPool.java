@@ -3,15 +3,19 @@ package io.peft4j.mos;
 import ai.djl.nn.Parameter;
 
 /**
- * One adapter's global shard pools for one projection type (all targets whose paths are equal up
- * to their layer index): {@code A_pool} (N, in/l) and {@code B_pool} (N, out/l) with {@code N = v
- * L l}. Rows {@code [0, publicRows)} are public; layer {@code i} privately owns the {@code p l}
- * rows from {@code publicRows + i p l}.
+ * One adapter's global shard pools for one projection type (all targets whose paths are equal up to
+ * their layer index): {@code A_pool} (N, in/l) and {@code B_pool} (N, out/l) with {@code N = v L
+ * l}. Rows {@code [0, publicRows)} are public; layer {@code i} privately owns the {@code p l} rows
+ * from {@code publicRows + i p l}.
  */
 final class MosPool {
 
-    /** The type's path with layer indices written as {@code *}, e.g. {@code layers.*.self_attn.q_proj}. */
+    /**
+     * The type's path with layer indices written as {@code *}, e.g. {@code
+     * layers.*.self_attn.q_proj}.
+     */
     final String group;
+
     final Parameter a;
     final Parameter b;
     final long in;
@@ -22,7 +26,15 @@ final class MosPool {
     final long rows;
     final long publicRows;
 
-    MosPool(String group, Parameter a, Parameter b, long in, long out, int layers, int shards, int equivalentRank,
+    MosPool(
+            String group,
+            Parameter a,
+            Parameter b,
+            long in,
+            long out,
+            int layers,
+            int shards,
+            int equivalentRank,
             int privateRank) {
         this.group = group;
         this.a = a;

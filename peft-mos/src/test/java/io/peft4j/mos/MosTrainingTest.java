@@ -11,20 +11,19 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
-/** MoS learns through FineTuner: the loss falls, the base and the index tables stay bit-identical. */
+/**
+ * MoS learns through FineTuner: the loss falls, the base and the index tables stay bit-identical.
+ */
 class MosTrainingTest {
 
     @Test
@@ -38,38 +37,72 @@ class MosTrainingTest {
                 ids[i] = random.nextInt(TestModels.VOCAB);
             }
             NDArray inputs = manager.create(ids, new Shape(128, 5));
-            NDArray targets = teacher.forward(new ParameterStore(manager, false), new NDList(inputs), false).head();
-            MosConfig config = MosConfig.builder().equivalentRank(2).rank(3).shardsPerVector(2).privateRank(1).dropout(0)
-                    .allLinear().build();
+            NDArray targets =
+                    teacher.forward(new ParameterStore(manager, false), new NDList(inputs), false)
+                            .head();
+            MosConfig config =
+                    MosConfig.builder()
+                            .equivalentRank(2)
+                            .rank(3)
+                            .shardsPerVector(2)
+                            .privateRank(1)
+                            .dropout(0)
+                            .allLinear()
+                            .build();
             try (PeftModel peft = PeftModel.wrap(base, config)) {
                 Map<String, byte[]> frozenBefore = new HashMap<>();
-                peft.adapter("default").frozenState().forEach((k, v) -> frozenBefore.put(k, v.toByteArray()));
+                peft.adapter("default")
+                        .frozenState()
+                        .forEach((k, v) -> frozenBefore.put(k, v.toByteArray()));
                 Map<Parameter, byte[]> baseBefore = new HashMap<>();
                 for (Pair<String, Parameter> p : base.getParameters()) {
                     if (peft.baseParameters().contains(p.getValue())) {
                         baseBefore.put(p.getValue(), p.getValue().getArray().toByteArray());
                     }
                 }
-                TrainingData data = new TrainingData() {
-                    @Override
-                    public int size() {
-                        return 128;
-                    }
+                TrainingData data =
+                        new TrainingData() {
+                            @Override
+                            public int size() {
+                                return 128;
+                            }
 
-                    @Override
-                    public NDList batch(NDManager m, int[] idx) {
-                        NDArray index = m.create(idx);
-                        return new NDList(inputs.get(index), targets.get(index));
-                    }
-                };
-                TrainingResult result = FineTuner.builder().learningRate(3e-2).maxSteps(60).batchSize(16).seed(1).progress(false)
-                        .build()
-                        .fit(peft, (batch, training) -> peft.forward(new NDList(batch.get(0)), training).head().sub(batch.get(1)).square().mean(), data);
+                            @Override
+                            public NDList batch(NDManager m, int[] idx) {
+                                NDArray index = m.create(idx);
+                                return new NDList(inputs.get(index), targets.get(index));
+                            }
+                        };
+                TrainingResult result =
+                        FineTuner.builder()
+                                .learningRate(3e-2)
+                                .maxSteps(60)
+                                .batchSize(16)
+                                .seed(1)
+                                .progress(false)
+                                .build()
+                                .fit(
+                                        peft,
+                                        (batch, training) ->
+                                                peft.forward(new NDList(batch.get(0)), training)
+                                                        .head()
+                                                        .sub(batch.get(1))
+                                                        .square()
+                                                        .mean(),
+                                        data);
                 float first = mean(result, 0, 10);
                 float last = mean(result, result.losses().size() - 10, result.losses().size());
-                assertTrue(last < 0.7f * first, "loss must fall: first " + first + ", last " + last);
-                peft.adapter("default").frozenState().forEach((k, v) -> assertArrayEquals(frozenBefore.get(k), v.toByteArray(), k));
-                baseBefore.forEach((p, bytes) -> assertArrayEquals(bytes, p.getArray().toByteArray(), "base " + p.getName()));
+                assertTrue(
+                        last < 0.7f * first, "loss must fall: first " + first + ", last " + last);
+                peft.adapter("default")
+                        .frozenState()
+                        .forEach(
+                                (k, v) ->
+                                        assertArrayEquals(frozenBefore.get(k), v.toByteArray(), k));
+                baseBefore.forEach(
+                        (p, bytes) ->
+                                assertArrayEquals(
+                                        bytes, p.getArray().toByteArray(), "base " + p.getName()));
             }
         }
     }

@@ -8,11 +8,9 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
@@ -20,7 +18,6 @@ import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,8 +32,8 @@ import java.util.Objects;
 
 /**
  * ShadowPEFT's detached mode: the base's embeddings, then the shadow network alone, then the base's
- * head ({@code lm_head(proj(shadow(embed(ids))))}); no base layer runs. For edge deployment, and for
- * pretraining a shadow before attaching it ({@link ShadowConfig.Builder#pretrainedShadow}).
+ * head ({@code lm_head(proj(shadow(embed(ids))))}); no base layer runs. For edge deployment, and
+ * for pretraining a shadow before attaching it ({@link ShadowConfig.Builder#pretrainedShadow}).
  *
  * <pre>{@code
  * try (DetachedShadow shadow = DetachedShadow.create(llama, ShadowConfig.builder().build())) {
@@ -62,10 +59,12 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     private final ShadowNetwork network;
     private final NDManager manager;
     private final Map<Parameter, Boolean> frozen = new IdentityHashMap<>();
+
     /** A view's own classification head (the adapter's), or null: the base head. */
     private ShadowHeadCopy head;
 
-    private DetachedShadow(LayerStack stack, ShadowConfig config, ShadowNetwork network, NDManager manager) {
+    private DetachedShadow(
+            LayerStack stack, ShadowConfig config, ShadowNetwork network, NDManager manager) {
         this.stack = stack;
         this.config = config;
         this.network = network;
@@ -81,7 +80,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     }
 
     /** A view of an attached adapter's shadow network (shares its tensors). */
-    static DetachedShadow view(LayerStack stack, ShadowConfig config, ShadowNetwork network, ShadowHeadCopy head) {
+    static DetachedShadow view(
+            LayerStack stack, ShadowConfig config, ShadowNetwork network, ShadowHeadCopy head) {
         DetachedShadow view = new DetachedShadow(stack, config, network, null);
         view.head = head;
         return view;
@@ -102,11 +102,20 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         if (root.block() != stack) {
             throw new IllegalArgumentException("the LayerStack must be the block passed in");
         }
-        ShadowConfig resolved = ShadowInjector.resolve(config.toBuilder().pretrainedShadow(null).build(), stack, tree, root);
+        ShadowConfig resolved =
+                ShadowInjector.resolve(
+                        config.toBuilder().pretrainedShadow(null).build(), stack, tree, root);
         NDArray like = weightOf(stack);
         NDManager m = NDManager.newBaseManager(like.getDevice());
         try {
-            ShadowNetwork net = new ShadowNetwork(resolved, stack.hiddenSize(), m, like.getDataType(), like.getDevice(), resolved.seed());
+            ShadowNetwork net =
+                    new ShadowNetwork(
+                            resolved,
+                            stack.hiddenSize(),
+                            m,
+                            like.getDataType(),
+                            like.getDevice(),
+                            resolved.seed());
             return new DetachedShadow(stack, resolved, net, m);
         } catch (RuntimeException e) {
             m.close();
@@ -125,12 +134,19 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     public static DetachedShadow load(LayerStack stack, Path dir) throws IOException {
         try (Files files = readFiles(dir)) {
             if (files.baseHidden() != stack.hiddenSize()) {
-                throw new IllegalArgumentException("the shadow in " + dir + " was built for base hidden size "
-                        + files.baseHidden() + " but this base has " + stack.hiddenSize());
+                throw new IllegalArgumentException(
+                        "the shadow in "
+                                + dir
+                                + " was built for base hidden size "
+                                + files.baseHidden()
+                                + " but this base has "
+                                + stack.hiddenSize());
             }
             DetachedShadow shadow = create(stack, files.config());
             try {
-                Tensors.validateAndCopy("shadow in " + dir, shadow.network.fileParameters(),
+                Tensors.validateAndCopy(
+                        "shadow in " + dir,
+                        shadow.network.fileParameters(),
                         files.tensors("shadow in " + dir, shadow.network.fileParameters()));
             } catch (RuntimeException e) {
                 shadow.close();
@@ -149,7 +165,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
                 }
             }
         }
-        throw new IllegalArgumentException("the base model has no initialized floating-point weights");
+        throw new IllegalArgumentException(
+                "the base model has no initialized floating-point weights");
     }
 
     /** {@return the resolved config} */
@@ -162,7 +179,10 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         return network.size();
     }
 
-    /** The shadow's tensors by file key ({@code shadow_model.*}, {@code shadow_hidden_projection.weight}). */
+    /**
+     * The shadow's tensors by file key ({@code shadow_model.*}, {@code
+     * shadow_hidden_projection.weight}).
+     */
     @Override
     public Map<String, Parameter> trainableParameters() {
         return network.fileParameters();
@@ -188,7 +208,9 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             ParameterStore ps = new ParameterStore(parent, false);
             NDList embedded = stack.embed(ps, inputs, training, null);
             NDArray s0 = network.forward(ps, embedded.head(), embedded.subNDList(1), training);
-            NDArray out = stack.head(head == null ? ps : head.store(parent, false), s0, training, null).head();
+            NDArray out =
+                    stack.head(head == null ? ps : head.store(parent, false), s0, training, null)
+                            .head();
             out.attach(parent);
             return out;
         }
@@ -216,7 +238,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
      * @param padTokenId id used for left padding
      * @return the new tokens of each prompt (ending with EOS when it was produced)
      */
-    public List<long[]> generate(List<long[]> prompts, int maxNewTokens, int eosTokenId, int padTokenId) {
+    public List<long[]> generate(
+            List<long[]> prompts, int maxNewTokens, int eosTokenId, int padTokenId) {
         NDArray like = network.parameters().values().iterator().next().getArray();
         int batch = prompts.size();
         List<List<Long>> rows = new ArrayList<>();
@@ -295,14 +318,17 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         JsonObject json = config.toJson();
         json.remove("pretrained_shadow_path");
         json.addProperty("base_hidden_size", stack.hiddenSize());
-        AtomicFiles.writeString(dir.resolve(CONFIG_FILE), new GsonBuilder().setPrettyPrinting().create().toJson(json) + "\n");
+        AtomicFiles.writeString(
+                dir.resolve(CONFIG_FILE),
+                new GsonBuilder().setPrettyPrinting().create().toJson(json) + "\n");
     }
 
     /**
      * A saved shadow's config, with its weights file open but not read: {@link #tensors} checks the
      * header against the network built from the config before any tensor is read.
      */
-    record Files(ShadowConfig config, int baseHidden, SafetensorsFile weights, NDManager manager) implements AutoCloseable {
+    record Files(ShadowConfig config, int baseHidden, SafetensorsFile weights, NDManager manager)
+            implements AutoCloseable {
 
         /**
          * The file's tensors, read only after their names, types and shapes (from the header) are
@@ -313,8 +339,10 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             for (String name : weights.names()) {
                 header.put(name, weights.info(name));
             }
-            io.peft4j.core.spi.AdapterTensors.checkHeader(what + " (" + weights.path() + ")",
-                    io.peft4j.core.spi.AdapterTensors.specsOf(expected, Map.of(), ""), header);
+            io.peft4j.core.spi.AdapterTensors.checkHeader(
+                    what + " (" + weights.path() + ")",
+                    io.peft4j.core.spi.AdapterTensors.specsOf(expected, Map.of(), ""),
+                    header);
             Map<String, NDArray> tensors = new LinkedHashMap<>();
             for (String name : weights.names()) {
                 tensors.put(name, weights.load(name, manager));
@@ -335,12 +363,22 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     static Files readFiles(Path dir) throws IOException {
         Path configFile = dir.resolve(CONFIG_FILE);
         Path weightsFile = dir.resolve(WEIGHTS_FILE);
-        if (!java.nio.file.Files.isRegularFile(configFile) || !java.nio.file.Files.isRegularFile(weightsFile)) {
-            throw new IOException(dir + " is not a saved shadow: expected " + CONFIG_FILE + " and " + WEIGHTS_FILE);
+        if (!java.nio.file.Files.isRegularFile(configFile)
+                || !java.nio.file.Files.isRegularFile(weightsFile)) {
+            throw new IOException(
+                    dir
+                            + " is not a saved shadow: expected "
+                            + CONFIG_FILE
+                            + " and "
+                            + WEIGHTS_FILE);
         }
         JsonObject json;
         try {
-            json = JsonParser.parseString(java.nio.file.Files.readString(configFile, StandardCharsets.UTF_8)).getAsJsonObject();
+            json =
+                    JsonParser.parseString(
+                                    java.nio.file.Files.readString(
+                                            configFile, StandardCharsets.UTF_8))
+                            .getAsJsonObject();
         } catch (RuntimeException e) {
             throw new IOException(configFile + " is not a JSON object: " + e.getMessage(), e);
         }
@@ -348,7 +386,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             throw new IOException(configFile + " has no \"base_hidden_size\"");
         }
         int baseHidden = json.remove("base_hidden_size").getAsInt();
-        ShadowConfig config = ShadowConfig.fromJson(json, w -> { });
+        ShadowConfig config = ShadowConfig.fromJson(json, w -> {});
         if (!config.isResolved()) {
             throw new IOException(configFile + " does not give every shadow size: " + json);
         }
@@ -363,11 +401,12 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
         if (manager == null) {
             return;
         }
-        frozen.forEach((p, requiresGrad) -> {
-            if (p.isInitialized()) {
-                p.freeze(!requiresGrad);
-            }
-        });
+        frozen.forEach(
+                (p, requiresGrad) -> {
+                    if (p.isInitialized()) {
+                        p.freeze(!requiresGrad);
+                    }
+                });
         frozen.clear();
         network.close();
         manager.close();

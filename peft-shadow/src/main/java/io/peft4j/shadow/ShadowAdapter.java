@@ -2,19 +2,18 @@ package io.peft4j.shadow;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
-
 import java.util.Collections;
 import java.util.Map;
 
 /** One named ShadowPEFT adapter: its shadow network, injection and update tensors. */
 final class ShadowAdapter implements Adapter {
 
-    static final String MERGE_REASON = "ShadowPEFT adds a shadow network whose state flows between layers and is"
-            + " re-computed from each input; no change of the base weights reproduces it";
+    static final String MERGE_REASON =
+            "ShadowPEFT adds a shadow network whose state flows between layers and is"
+                    + " re-computed from each input; no change of the base weights reproduces it";
 
     private final AdapterContext ctx;
     private final ShadowConfig config;
@@ -24,7 +23,12 @@ final class ShadowAdapter implements Adapter {
     private final Map<String, Parameter> parameters;
     private boolean detached;
 
-    ShadowAdapter(AdapterContext ctx, ShadowConfig config, String name, ShadowHub hub, ShadowWeights weights) {
+    ShadowAdapter(
+            AdapterContext ctx,
+            ShadowConfig config,
+            String name,
+            ShadowHub hub,
+            ShadowWeights weights) {
         this.ctx = ctx;
         this.config = config;
         this.name = name;
@@ -58,18 +62,27 @@ final class ShadowAdapter implements Adapter {
     }
 
     /** Said with a missing own head: files saved before the option used the base head. */
-    private static final String OWN_HEAD_HINT = "the shadow's own classification head (shadow_head \"own\", the default);"
-            + " an adapter saved before that option existed used the base head: set \"shadow_head\": \"shared\" in its"
-            + " adapter_config.json";
+    private static final String OWN_HEAD_HINT =
+            "the shadow's own classification head (shadow_head \"own\", the default);"
+                    + " an adapter saved before that option existed used the base head: set \"shadow_head\": \"shared\" in its"
+                    + " adapter_config.json";
 
     @Override
     public Map<String, io.peft4j.core.spi.AdapterTensors.Spec> tensorSpecs() {
-        Map<String, io.peft4j.core.spi.AdapterTensors.Spec> specs = io.peft4j.core.spi.AdapterTensors.specsOf(parameters, Map.of(), "");
+        Map<String, io.peft4j.core.spi.AdapterTensors.Spec> specs =
+                io.peft4j.core.spi.AdapterTensors.specsOf(parameters, Map.of(), "");
         if (weights.head != null) {
-            specs.replaceAll((k, sp) -> k.startsWith(ShadowHeadCopy.PREFIX)
-                    ? new io.peft4j.core.spi.AdapterTensors.Spec(sp.key(), sp.shape(), sp.maxElements(), sp.kind(), sp.required(),
-                            OWN_HEAD_HINT)
-                    : sp);
+            specs.replaceAll(
+                    (k, sp) ->
+                            k.startsWith(ShadowHeadCopy.PREFIX)
+                                    ? new io.peft4j.core.spi.AdapterTensors.Spec(
+                                            sp.key(),
+                                            sp.shape(),
+                                            sp.maxElements(),
+                                            sp.kind(),
+                                            sp.required(),
+                                            OWN_HEAD_HINT)
+                                    : sp);
         }
         return specs;
     }
@@ -77,12 +90,25 @@ final class ShadowAdapter implements Adapter {
     @Override
     public void load(Map<String, NDArray> tensors) {
         if (weights.head != null && !tensors.containsKey(ShadowHeadCopy.PREFIX + "weight")) {
-            throw new IllegalArgumentException("adapter '" + name + "' (SHADOW) has no " + ShadowHeadCopy.PREFIX + "weight, the"
-                    + " shadow's own classification head (shadow_head \"own\", the default); an adapter saved before that option"
-                    + " existed used the base head: set \"shadow_head\": \"shared\" in its adapter_config.json");
+            throw new IllegalArgumentException(
+                    "adapter '"
+                            + name
+                            + "' (SHADOW) has no "
+                            + ShadowHeadCopy.PREFIX
+                            + "weight, the"
+                            + " shadow's own classification head (shadow_head \"own\", the default); an adapter saved before that option"
+                            + " existed used the base head: set \"shadow_head\": \"shared\" in its adapter_config.json");
         }
-        Tensors.validateAndCopy("adapter '" + name + "' (SHADOW, " + config.numShadowLayers() + " shadow layers, hidden "
-                + config.shadowHiddenSize() + ")", parameters, tensors);
+        Tensors.validateAndCopy(
+                "adapter '"
+                        + name
+                        + "' (SHADOW, "
+                        + config.numShadowLayers()
+                        + " shadow layers, hidden "
+                        + config.shadowHiddenSize()
+                        + ")",
+                parameters,
+                tensors);
     }
 
     @Override
@@ -92,7 +118,8 @@ final class ShadowAdapter implements Adapter {
 
     @Override
     public void merge() {
-        throw new UnsupportedOperationException("Adapter '" + name + "' (SHADOW) cannot be merged: " + MERGE_REASON);
+        throw new UnsupportedOperationException(
+                "Adapter '" + name + "' (SHADOW) cannot be merged: " + MERGE_REASON);
     }
 
     @Override

@@ -4,10 +4,8 @@ import static io.peft4j.core.spi.ConfigJson.has;
 
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.ConfigJson;
-
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
@@ -17,14 +15,14 @@ import java.util.function.Consumer;
 
 /**
  * ShadowPEFT's configuration ({@code peft_type} {@value #PEFT_TYPE}): a small shadow network of the
- * base's family reads the frozen input embeddings once per forward; before each base layer
- * {@code i >= 1} an injection {@code h += alpha * dropout((h - s) D_k) U_k} and after it an update
- * {@code s += sigmoid(G2 silu(G1 u)) * (T2 dropout(silu(T1 u)) - s)}, {@code u = LayerNorm(h)}.
+ * base's family reads the frozen input embeddings once per forward; before each base layer {@code i
+ * >= 1} an injection {@code h += alpha * dropout((h - s) D_k) U_k} and after it an update {@code s
+ * += sigmoid(G2 silu(G1 u)) * (T2 dropout(silu(T1 u)) - s)}, {@code u = LayerNorm(h)}.
  *
- * <p>Size fields left at 0 are resolved against the base model when the adapter is attached
- * (shadow hidden = the base's, heads = the base's head width, intermediate = half the base's); the
- * attached adapter's {@link io.peft4j.core.spi.Adapter#config()} holds the resolved values, which is
- * what {@code adapter_config.json} records.
+ * <p>Size fields left at 0 are resolved against the base model when the adapter is attached (shadow
+ * hidden = the base's, heads = the base's head width, intermediate = half the base's); the attached
+ * adapter's {@link io.peft4j.core.spi.Adapter#config()} holds the resolved values, which is what
+ * {@code adapter_config.json} records.
  */
 public final class ShadowConfig implements AdapterConfig {
 
@@ -32,11 +30,25 @@ public final class ShadowConfig implements AdapterConfig {
     public static final String PEFT_TYPE = "SHADOW";
 
     /** No target keys: the shadow network goes next to the whole base, not into chosen modules. */
-    private static final Set<String> KNOWN = ConfigJson.commonKeys(
-            "num_shadow_layers", "shadow_hidden_size", "shadow_intermediate_size",
-            "shadow_num_attention_heads", "shadow_num_key_value_heads", "injection_hidden_size",
-            "gate_hidden_size", "alpha", "dropout", "shadow_loss_weight", "shadow_family",
-            "shadow_norm_eps", "pretrained_shadow_path", "pretrained_shadow_source", "seed", "revision", "shadow_head");
+    private static final Set<String> KNOWN =
+            ConfigJson.commonKeys(
+                    "num_shadow_layers",
+                    "shadow_hidden_size",
+                    "shadow_intermediate_size",
+                    "shadow_num_attention_heads",
+                    "shadow_num_key_value_heads",
+                    "injection_hidden_size",
+                    "gate_hidden_size",
+                    "alpha",
+                    "dropout",
+                    "shadow_loss_weight",
+                    "shadow_family",
+                    "shadow_norm_eps",
+                    "pretrained_shadow_path",
+                    "pretrained_shadow_source",
+                    "seed",
+                    "revision",
+                    "shadow_head");
 
     private final int numShadowLayers;
     private final int shadowHiddenSize;
@@ -78,7 +90,8 @@ public final class ShadowConfig implements AdapterConfig {
     }
 
     /**
-     * A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2, weight 0.05.
+     * A builder with the paper's defaults: 1 shadow layer, b = 16, g = 10, alpha 0.1, dropout 0.2,
+     * weight 0.05.
      *
      * @return a new builder
      */
@@ -134,7 +147,9 @@ public final class ShadowConfig implements AdapterConfig {
         return shadowHiddenSize;
     }
 
-    /** {@return shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown)} */
+    /**
+     * {@return shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown)}
+     */
     public int shadowIntermediateSize() {
         return shadowIntermediateSize;
     }
@@ -144,7 +159,10 @@ public final class ShadowConfig implements AdapterConfig {
         return shadowHeads;
     }
 
-    /** {@return shadow key/value heads (grouped-query attention); 0 = as many as the attention heads} */
+    /**
+     * {@return shadow key/value heads (grouped-query attention); 0 = as many as the attention
+     * heads}
+     */
     public int shadowNumKeyValueHeads() {
         return shadowKvHeads;
     }
@@ -174,7 +192,10 @@ public final class ShadowConfig implements AdapterConfig {
         return shadowLossWeight;
     }
 
-    /** {@return architecture family of the shadow network; AUTO = detect from the base's module names} */
+    /**
+     * {@return architecture family of the shadow network; AUTO = detect from the base's module
+     * names}
+     */
     public ShadowFamily family() {
         return family;
     }
@@ -206,11 +227,18 @@ public final class ShadowConfig implements AdapterConfig {
 
     /** Whether every size is resolved (no 0 = auto left, family known). */
     boolean isResolved() {
-        return shadowHiddenSize > 0 && shadowIntermediateSize > 0 && shadowHeads > 0
-                && shadowKvHeads > 0 && family != ShadowFamily.AUTO && normEps > 0;
+        return shadowHiddenSize > 0
+                && shadowIntermediateSize > 0
+                && shadowHeads > 0
+                && shadowKvHeads > 0
+                && family != ShadowFamily.AUTO
+                && normEps > 0;
     }
 
-    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    /**
+     * Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a
+     * classifier.
+     */
     @Override
     public List<String> modulesToSave() {
         return modulesToSave;
@@ -260,22 +288,32 @@ public final class ShadowConfig implements AdapterConfig {
         ConfigJson.warnUnknown(j, KNOWN, "SHADOW", warnings);
         try {
             if (has(j, "num_shadow_layers")) {
-                b.numShadowLayers(ConfigJson.intValue(j.get("num_shadow_layers"), "num_shadow_layers"));
+                b.numShadowLayers(
+                        ConfigJson.intValue(j.get("num_shadow_layers"), "num_shadow_layers"));
             }
             if (has(j, "shadow_hidden_size")) {
-                b.shadowHiddenSize(ConfigJson.intValue(j.get("shadow_hidden_size"), "shadow_hidden_size"));
+                b.shadowHiddenSize(
+                        ConfigJson.intValue(j.get("shadow_hidden_size"), "shadow_hidden_size"));
             }
             if (has(j, "shadow_intermediate_size")) {
-                b.shadowIntermediateSize(ConfigJson.intValue(j.get("shadow_intermediate_size"), "shadow_intermediate_size"));
+                b.shadowIntermediateSize(
+                        ConfigJson.intValue(
+                                j.get("shadow_intermediate_size"), "shadow_intermediate_size"));
             }
             if (has(j, "shadow_num_attention_heads")) {
-                b.shadowNumAttentionHeads(ConfigJson.intValue(j.get("shadow_num_attention_heads"), "shadow_num_attention_heads"));
+                b.shadowNumAttentionHeads(
+                        ConfigJson.intValue(
+                                j.get("shadow_num_attention_heads"), "shadow_num_attention_heads"));
             }
             if (has(j, "shadow_num_key_value_heads")) {
-                b.shadowNumKeyValueHeads(ConfigJson.intValue(j.get("shadow_num_key_value_heads"), "shadow_num_key_value_heads"));
+                b.shadowNumKeyValueHeads(
+                        ConfigJson.intValue(
+                                j.get("shadow_num_key_value_heads"), "shadow_num_key_value_heads"));
             }
             if (has(j, "injection_hidden_size")) {
-                b.injectionSize(ConfigJson.intValue(j.get("injection_hidden_size"), "injection_hidden_size"));
+                b.injectionSize(
+                        ConfigJson.intValue(
+                                j.get("injection_hidden_size"), "injection_hidden_size"));
             }
             if (has(j, "gate_hidden_size")) {
                 b.gateSize(ConfigJson.intValue(j.get("gate_hidden_size"), "gate_hidden_size"));
@@ -287,7 +325,8 @@ public final class ShadowConfig implements AdapterConfig {
                 b.dropout(ConfigJson.floatValue(j.get("dropout"), "dropout"));
             }
             if (has(j, "shadow_loss_weight")) {
-                b.shadowLossWeight(ConfigJson.floatValue(j.get("shadow_loss_weight"), "shadow_loss_weight"));
+                b.shadowLossWeight(
+                        ConfigJson.floatValue(j.get("shadow_loss_weight"), "shadow_loss_weight"));
             }
             if (has(j, "shadow_family")) {
                 b.family(ShadowFamily.parse(j.get("shadow_family").getAsString()));
@@ -296,7 +335,8 @@ public final class ShadowConfig implements AdapterConfig {
                 b.normEps(ConfigJson.doubleValue(j.get("shadow_norm_eps"), "shadow_norm_eps"));
             }
             if (has(j, "pretrained_shadow_path")) {
-                // A saved adapter already holds the trained shadow: keep the path as provenance only.
+                // A saved adapter already holds the trained shadow: keep the path as provenance
+                // only.
                 b.pretrainedSource(j.get("pretrained_shadow_path").getAsString());
             }
             if (has(j, "pretrained_shadow_source")) {
@@ -309,7 +349,8 @@ public final class ShadowConfig implements AdapterConfig {
                 b.shadowHead(ShadowHead.parse(j.get("shadow_head").getAsString()));
             }
         } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
-            throw new IllegalArgumentException("SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    "SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
         }
         b.modulesToSave(ConfigJson.modulesToSave(j));
         return b.build();
@@ -499,7 +540,8 @@ public final class ShadowConfig implements AdapterConfig {
         /**
          * Start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win).
          *
-         * @param dir start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its sizes win)
+         * @param dir start from a shadow saved by {@link DetachedShadow#save} in {@code dir} (its
+         *     sizes win)
          * @return this builder
          */
         public Builder pretrainedShadow(String dir) {
@@ -531,7 +573,8 @@ public final class ShadowConfig implements AdapterConfig {
          */
         public Builder shadowHead(ShadowHead v) {
             if (v == null) {
-                throw new IllegalArgumentException("SHADOW shadow_head must be own or shared, got null");
+                throw new IllegalArgumentException(
+                        "SHADOW shadow_head must be own or shared, got null");
             }
             shadowHead = v;
             return this;
@@ -544,23 +587,46 @@ public final class ShadowConfig implements AdapterConfig {
          */
         public ShadowConfig build() {
             check(numShadowLayers >= 1, "num_shadow_layers must be >= 1, got " + numShadowLayers);
-            check(shadowHiddenSize >= 0, "shadow_hidden_size must be > 0 (or 0 for the base's), got " + shadowHiddenSize);
-            check(shadowIntermediateSize >= 0, "shadow_intermediate_size must be > 0 (or 0 for auto), got " + shadowIntermediateSize);
-            check(shadowHeads >= 0, "shadow_num_attention_heads must be > 0 (or 0 for auto), got " + shadowHeads);
-            check(shadowKvHeads >= 0, "shadow_num_key_value_heads must be > 0 (or 0 for auto), got " + shadowKvHeads);
-            check(shadowHeads == 0 || shadowKvHeads == 0 || shadowHeads % shadowKvHeads == 0,
-                    "shadow_num_attention_heads (" + shadowHeads + ") must be a multiple of shadow_num_key_value_heads ("
-                            + shadowKvHeads + ")");
-            check(shadowHeads == 0 || shadowHiddenSize == 0 || shadowHiddenSize % shadowHeads == 0,
-                    "shadow_hidden_size (" + shadowHiddenSize + ") must be divisible by shadow_num_attention_heads ("
-                            + shadowHeads + ")");
+            check(
+                    shadowHiddenSize >= 0,
+                    "shadow_hidden_size must be > 0 (or 0 for the base's), got "
+                            + shadowHiddenSize);
+            check(
+                    shadowIntermediateSize >= 0,
+                    "shadow_intermediate_size must be > 0 (or 0 for auto), got "
+                            + shadowIntermediateSize);
+            check(
+                    shadowHeads >= 0,
+                    "shadow_num_attention_heads must be > 0 (or 0 for auto), got " + shadowHeads);
+            check(
+                    shadowKvHeads >= 0,
+                    "shadow_num_key_value_heads must be > 0 (or 0 for auto), got " + shadowKvHeads);
+            check(
+                    shadowHeads == 0 || shadowKvHeads == 0 || shadowHeads % shadowKvHeads == 0,
+                    "shadow_num_attention_heads ("
+                            + shadowHeads
+                            + ") must be a multiple of shadow_num_key_value_heads ("
+                            + shadowKvHeads
+                            + ")");
+            check(
+                    shadowHeads == 0
+                            || shadowHiddenSize == 0
+                            || shadowHiddenSize % shadowHeads == 0,
+                    "shadow_hidden_size ("
+                            + shadowHiddenSize
+                            + ") must be divisible by shadow_num_attention_heads ("
+                            + shadowHeads
+                            + ")");
             check(injectionSize >= 1, "injection_hidden_size must be >= 1, got " + injectionSize);
             check(gateSize >= 2, "gate_hidden_size must be >= 2, got " + gateSize);
             check(Float.isFinite(alpha), "alpha must be finite, got " + alpha);
             check(dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got " + dropout);
-            check(shadowLossWeight >= 0 && Float.isFinite(shadowLossWeight),
+            check(
+                    shadowLossWeight >= 0 && Float.isFinite(shadowLossWeight),
                     "shadow_loss_weight must be a finite value >= 0, got " + shadowLossWeight);
-            check(normEps >= 0 && Double.isFinite(normEps), "shadow_norm_eps must be > 0 (or 0 for auto), got " + normEps);
+            check(
+                    normEps >= 0 && Double.isFinite(normEps),
+                    "shadow_norm_eps must be > 0 (or 0 for auto), got " + normEps);
             return new ShadowConfig(this);
         }
 

@@ -37,7 +37,8 @@ public enum ShadowHead {
                 }
             }
         }
-        throw new IllegalArgumentException("SHADOW shadow_head must be \"own\" or \"shared\", got "
-                + (value == null ? "null" : "\"" + value + "\""));
+        throw new IllegalArgumentException(
+                "SHADOW shadow_head must be \"own\" or \"shared\", got "
+                        + (value == null ? "null" : "\"" + value + "\""));
     }
 }

@@ -6,12 +6,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-
+import ai.djl.util.Pair;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
-
-import ai.djl.util.Pair;
-
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -27,6 +24,7 @@ final class ShadowHeadCopy {
 
     /** File-key prefix, the reference's module name. */
     static final String PREFIX = "shadow_classifier_head.";
+
     /** Child names of a classification head, in the order the reference looks for them. */
     static final String[] HEAD_NAMES = {"score", "classifier"};
 
@@ -38,19 +36,26 @@ final class ShadowHeadCopy {
     final Parameter weight;
     final Parameter bias;
 
-    private ShadowHeadCopy(String path, Block stack, String childName, Parameter baseWeight, Parameter baseBias, NDManager manager) {
+    private ShadowHeadCopy(
+            String path,
+            Block stack,
+            String childName,
+            Parameter baseWeight,
+            Parameter baseBias,
+            NDManager manager) {
         this.path = path;
         this.stack = stack;
         this.childName = childName;
         this.baseWeight = baseWeight;
         this.baseBias = baseBias;
         this.weight = copy(baseWeight, "shadow_classifier_head.weight", manager);
-        this.bias = baseBias == null ? null : copy(baseBias, "shadow_classifier_head.bias", manager);
+        this.bias =
+                baseBias == null ? null : copy(baseBias, "shadow_classifier_head.bias", manager);
     }
 
     /**
-     * The classification head below {@code stackNode} ({@code score} or {@code classifier}), or null
-     * when there is none (a causal LM or a bare encoder).
+     * The classification head below {@code stackNode} ({@code score} or {@code classifier}), or
+     * null when there is none (a causal LM or a bare encoder).
      *
      * @throws IllegalArgumentException if the head exists but has no initialized weight to copy
      */
@@ -62,14 +67,30 @@ final class ShadowHeadCopy {
                 continue;
             }
             Block head = node.block();
-            Parameter w = head.getDirectParameters().contains("weight") ? head.getDirectParameters().get("weight") : null;
+            Parameter w =
+                    head.getDirectParameters().contains("weight")
+                            ? head.getDirectParameters().get("weight")
+                            : null;
             if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
-                throw new IllegalArgumentException("shadow_head \"own\" copies the classification head '" + path
-                        + "', but it is a " + head.getClass().getSimpleName() + " without an initialized 2-D weight"
-                        + " (another adapter on it?); set shadow_head to \"shared\"");
+                throw new IllegalArgumentException(
+                        "shadow_head \"own\" copies the classification head '"
+                                + path
+                                + "', but it is a "
+                                + head.getClass().getSimpleName()
+                                + " without an initialized 2-D weight"
+                                + " (another adapter on it?); set shadow_head to \"shared\"");
             }
-            Parameter b = head.getDirectParameters().contains("bias") ? head.getDirectParameters().get("bias") : null;
-            return new ShadowHeadCopy(path, stackNode.block(), name, w, b != null && b.isInitialized() ? b : null, manager);
+            Parameter b =
+                    head.getDirectParameters().contains("bias")
+                            ? head.getDirectParameters().get("bias")
+                            : null;
+            return new ShadowHeadCopy(
+                    path,
+                    stackNode.block(),
+                    name,
+                    w,
+                    b != null && b.isInitialized() ? b : null,
+                    manager);
         }
         return null;
     }
@@ -77,7 +98,8 @@ final class ShadowHeadCopy {
     private static Parameter copy(Parameter source, String name, NDManager manager) {
         NDArray array = source.getArray().duplicate();
         array.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
+        Parameter p =
+                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
         array.setRequiresGradient(true);
         return p;
     }

@@ -5,11 +5,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.Selection;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -23,11 +21,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * layer). Per thread, so several threads can run the model at once.
  *
  * <p>Generation with a KV cache: the base layers see only the new tokens, and the shadow network
- * has no KV cache of its own. In inference passes over a decoder, layer 0 keeps a copy of its
- * input and context (embeddings, mask bias, rotary tables) per thread; a cached pass (keys longer
- * than queries) appends the new tokens to that copy and reruns the shadow network over the whole
- * sequence, using the last positions. Cost per generated token: the shadow's layers over all
- * {@code S} tokens ({@code O(S)} MLP, {@code O(S^2)} attention) instead of one token.
+ * has no KV cache of its own. In inference passes over a decoder, layer 0 keeps a copy of its input
+ * and context (embeddings, mask bias, rotary tables) per thread; a cached pass (keys longer than
+ * queries) appends the new tokens to that copy and reruns the shadow network over the whole
+ * sequence, using the last positions. Cost per generated token: the shadow's layers over all {@code
+ * S} tokens ({@code O(S)} MLP, {@code O(S^2)} attention) instead of one token.
  */
 final class ShadowHub {
 
@@ -106,12 +104,17 @@ final class ShadowHub {
         }
     }
 
-    /** Asks the next forward on this thread to keep s0 of each running adapter until {@link #takeInitial}. */
+    /**
+     * Asks the next forward on this thread to keep s0 of each running adapter until {@link
+     * #takeInitial}.
+     */
     void requestInitial() {
         capture.set(Boolean.TRUE);
     }
 
-    /** s0 per adapter of the last forward on this thread (after {@link #requestInitial}); clears it. */
+    /**
+     * s0 per adapter of the last forward on this thread (after {@link #requestInitial}); clears it.
+     */
     Map<String, NDArray> takeInitial() {
         capture.remove();
         Frame f = frames.get();
@@ -125,29 +128,51 @@ final class ShadowHub {
     }
 
     /** Runs at layer 0: computes s0 for every running adapter and opens the thread's frame. */
-    void begin(ParameterStore ps, NDArray hidden, NDList context, boolean training, List<String> names) {
+    void begin(
+            ParameterStore ps,
+            NDArray hidden,
+            NDList context,
+            boolean training,
+            List<String> names) {
         Frame frame = new Frame();
         long queryLen = hidden.getShape().get(1);
         NDArray bias = context.isEmpty() ? null : context.get(0);
-        long keyLen = bias == null ? queryLen : bias.getShape().get(bias.getShape().dimension() - 1);
+        long keyLen =
+                bias == null ? queryLen : bias.getShape().get(bias.getShape().dimension() - 1);
         long past = keyLen - queryLen;
         boolean decoder = context.size() >= 3;
         if (past > 0) {
             // A cached step: rebuild the whole sequence's inputs and rerun the shadow over it.
             History h = histories.get(Thread.currentThread());
             if (!decoder || h == null || h.length() != past) {
-                throw new IllegalStateException("ShadowPEFT got a cached forward (" + past + " past tokens) but this thread"
-                        + " holds " + (h == null ? "no shadow history" : "a shadow history of " + h.length() + " tokens")
-                        + "; the shadow path has no KV cache of its own: start the sequence with an uncached inference"
-                        + " forward on this thread (as Generator does)");
+                throw new IllegalStateException(
+                        "ShadowPEFT got a cached forward ("
+                                + past
+                                + " past tokens) but this thread"
+                                + " holds "
+                                + (h == null
+                                        ? "no shadow history"
+                                        : "a shadow history of " + h.length() + " tokens")
+                                + "; the shadow path has no KV cache of its own: start the sequence with an uncached inference"
+                                + " forward on this thread (as Generator does)");
             }
             NDArray fullHidden = h.hidden.concat(hidden, 1);
-            NDArray fullCos = broadcastBatch(h.cos, context.get(1)).concat(broadcastBatch(context.get(1), h.cos), 2);
-            NDArray fullSin = broadcastBatch(h.sin, context.get(2)).concat(broadcastBatch(context.get(2), h.sin), 2);
-            NDArray oldRows = h.bias.concat(h.bias.getManager().full(
-                    new Shape(h.bias.getShape().get(0), 1, past, queryLen),
-                    Tensors.maskValue(h.bias.getDataType()), h.bias.getDataType()), 3);
-            NDArray fullBias = broadcastBatch(oldRows, bias).concat(broadcastBatch(bias, oldRows), 2);
+            NDArray fullCos =
+                    broadcastBatch(h.cos, context.get(1))
+                            .concat(broadcastBatch(context.get(1), h.cos), 2);
+            NDArray fullSin =
+                    broadcastBatch(h.sin, context.get(2))
+                            .concat(broadcastBatch(context.get(2), h.sin), 2);
+            NDArray oldRows =
+                    h.bias.concat(
+                            h.bias.getManager()
+                                    .full(
+                                            new Shape(h.bias.getShape().get(0), 1, past, queryLen),
+                                            Tensors.maskValue(h.bias.getDataType()),
+                                            h.bias.getDataType()),
+                            3);
+            NDArray fullBias =
+                    broadcastBatch(oldRows, bias).concat(broadcastBatch(bias, oldRows), 2);
             NDList fullContext = new NDList(fullBias, fullCos, fullSin);
             // Results of ops on the history live in its manager, which remember() closes: move them
             // into this forward's scope (the history's temporaries go with its manager).

@@ -6,14 +6,12 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Method;
@@ -37,8 +35,11 @@ final class ShadowInjector {
         LayerStack stack = (LayerStack) stackNode.block();
         int numLayers = stack.numLayers();
         if (numLayers < 2) {
-            throw new IllegalArgumentException("ShadowPEFT needs at least 2 base layers (injection starts at layer 1); '"
-                    + stackNode + "' has " + numLayers);
+            throw new IllegalArgumentException(
+                    "ShadowPEFT needs at least 2 base layers (injection starts at layer 1); '"
+                            + stackNode
+                            + "' has "
+                            + numLayers);
         }
         ShadowHub hub = null;
         Block first = stack.layer(0);
@@ -47,8 +48,13 @@ final class ShadowInjector {
         } else {
             for (int i = 0; i < numLayers; i++) {
                 if (stack.layer(i) instanceof AdapterWrapper) {
-                    throw new IllegalArgumentException("Layer '" + layerPath(stackNode, stack, i) + "' already carries an adapter of"
-                            + " another method (" + stack.layer(i).getClass().getSimpleName() + "); ShadowPEFT wraps whole layers");
+                    throw new IllegalArgumentException(
+                            "Layer '"
+                                    + layerPath(stackNode, stack, i)
+                                    + "' already carries an adapter of"
+                                    + " another method ("
+                                    + stack.layer(i).getClass().getSimpleName()
+                                    + "); ShadowPEFT wraps whole layers");
                 }
             }
         }
@@ -56,23 +62,63 @@ final class ShadowInjector {
         ShadowConfig resolved = resolve(config, stack, tree, stackNode);
         checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
         ShadowNetwork network;
-        Path pretrained = config.pretrainedShadow() == null ? null : Path.of(config.pretrainedShadow());
+        Path pretrained =
+                config.pretrainedShadow() == null ? null : Path.of(config.pretrainedShadow());
         if (pretrained != null) {
             try (DetachedShadow.Files files = DetachedShadow.readFiles(pretrained)) {
-                resolved = checkPretrained(resolved, files.config(), config, files.baseHidden(), stack.hiddenSize(), pretrained);
+                resolved =
+                        checkPretrained(
+                                resolved,
+                                files.config(),
+                                config,
+                                files.baseHidden(),
+                                stack.hiddenSize(),
+                                pretrained);
                 checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
-                network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
-                Tensors.validateAndCopy("pretrained shadow " + pretrained, network.fileParameters(),
+                network =
+                        new ShadowNetwork(
+                                resolved,
+                                stack.hiddenSize(),
+                                ctx.manager(),
+                                like.getDataType(),
+                                like.getDevice(),
+                                resolved.seed());
+                Tensors.validateAndCopy(
+                        "pretrained shadow " + pretrained,
+                        network.fileParameters(),
                         files.tensors("pretrained shadow " + pretrained, network.fileParameters()));
             } catch (IOException e) {
-                throw new UncheckedIOException("cannot read the pretrained shadow in " + pretrained + ": " + e.getMessage(), e);
+                throw new UncheckedIOException(
+                        "cannot read the pretrained shadow in "
+                                + pretrained
+                                + ": "
+                                + e.getMessage(),
+                        e);
             }
         } else {
-            network = new ShadowNetwork(resolved, stack.hiddenSize(), ctx.manager(), like.getDataType(), like.getDevice(), resolved.seed());
+            network =
+                    new ShadowNetwork(
+                            resolved,
+                            stack.hiddenSize(),
+                            ctx.manager(),
+                            like.getDataType(),
+                            like.getDevice(),
+                            resolved.seed());
         }
-        ShadowHeadCopy head = resolved.shadowHead() == ShadowHead.OWN ? ShadowHeadCopy.find(tree, stackNode, ctx.manager()) : null;
-        ShadowWeights weights = new ShadowWeights(resolved, network, numLayers, stack.hiddenSize(), ctx.manager(),
-                like.getDataType(), like.getDevice(), head);
+        ShadowHeadCopy head =
+                resolved.shadowHead() == ShadowHead.OWN
+                        ? ShadowHeadCopy.find(tree, stackNode, ctx.manager())
+                        : null;
+        ShadowWeights weights =
+                new ShadowWeights(
+                        resolved,
+                        network,
+                        numLayers,
+                        stack.hiddenSize(),
+                        ctx.manager(),
+                        like.getDataType(),
+                        like.getDevice(),
+                        head);
         boolean freshHub = hub == null;
         if (freshHub) {
             hub = new ShadowHub(stack, stackNode.path(), ctx.runtime(), ctx.manager());
@@ -96,7 +142,9 @@ final class ShadowInjector {
     }
 
     static String layerPath(ModuleNode stackNode, LayerStack stack, int i) {
-        return stackNode.path().isEmpty() ? stack.layerPath(i) : stackNode.path() + "." + stack.layerPath(i);
+        return stackNode.path().isEmpty()
+                ? stack.layerPath(i)
+                : stackNode.path() + "." + stack.layerPath(i);
     }
 
     /** The root if it is a LayerStack, else the shallowest LayerStack below it. */
@@ -105,16 +153,21 @@ final class ShadowInjector {
         for (ModuleNode node : tree.nodes()) {
             if (node.block() instanceof LayerStack) {
                 int depth = node.path().isEmpty() ? 0 : node.path().split("\\.").length;
-                int bestDepth = best == null ? Integer.MAX_VALUE : best.path().isEmpty() ? 0 : best.path().split("\\.").length;
+                int bestDepth =
+                        best == null
+                                ? Integer.MAX_VALUE
+                                : best.path().isEmpty() ? 0 : best.path().split("\\.").length;
                 if (depth < bestDepth) {
                     best = node;
                 }
             }
         }
         if (best == null) {
-            throw new IllegalArgumentException("ShadowPEFT needs a model that implements io.peft4j.core.model.LayerStack"
-                    + " (embeddings, layers, final norm, head), such as peft-models' LlamaForCausalLM or BertModel;"
-                    + " found none in " + tree.root().getClass().getName());
+            throw new IllegalArgumentException(
+                    "ShadowPEFT needs a model that implements io.peft4j.core.model.LayerStack"
+                            + " (embeddings, layers, final norm, head), such as peft-models' LlamaForCausalLM or BertModel;"
+                            + " found none in "
+                            + tree.root().getClass().getName());
         }
         return best;
     }
@@ -128,7 +181,8 @@ final class ShadowInjector {
                 }
             }
         }
-        throw new IllegalArgumentException("base layer 0 has no initialized floating-point weights");
+        throw new IllegalArgumentException(
+                "base layer 0 has no initialized floating-point weights");
     }
 
     /** Fills the config's automatic (0) fields from the base model. */
@@ -138,31 +192,56 @@ final class ShadowInjector {
      * names the config keys.
      */
     static void checkBudget(ShadowConfig c, int baseHidden, int numLayers, ai.djl.nn.Block root) {
-        String what = "ShadowPEFT num_shadow_layers=" + c.numShadowLayers() + ", shadow_hidden_size=" + c.shadowHiddenSize()
-                + ", shadow_intermediate_size=" + c.shadowIntermediateSize() + ", injection_hidden_size=" + c.injectionSize()
-                + ", gate_hidden_size=" + c.gateSize();
+        String what =
+                "ShadowPEFT num_shadow_layers="
+                        + c.numShadowLayers()
+                        + ", shadow_hidden_size="
+                        + c.shadowHiddenSize()
+                        + ", shadow_intermediate_size="
+                        + c.shadowIntermediateSize()
+                        + ", injection_hidden_size="
+                        + c.injectionSize()
+                        + ", gate_hidden_size="
+                        + c.gateSize();
         long h = c.shadowHiddenSize();
         long i = c.shadowIntermediateSize();
         long n = Math.max(0, numLayers - 1);
         long[] arrays = {
-            AdapterBudget.product(what, h, h), AdapterBudget.product(what, i, h), AdapterBudget.product(what, h, baseHidden),
-            AdapterBudget.product(what, n, baseHidden, c.injectionSize()), AdapterBudget.product(what, c.gateSize(), baseHidden)
+            AdapterBudget.product(what, h, h),
+            AdapterBudget.product(what, i, h),
+            AdapterBudget.product(what, h, baseHidden),
+            AdapterBudget.product(what, n, baseHidden, c.injectionSize()),
+            AdapterBudget.product(what, c.gateSize(), baseHidden)
         };
         for (long a : arrays) {
             if (a > Integer.MAX_VALUE - 8) {
-                throw new IllegalArgumentException(what + ": one weight would hold " + a + " elements, more than an array holds"
-                        + " (2^31 - 8)");
+                throw new IllegalArgumentException(
+                        what
+                                + ": one weight would hold "
+                                + a
+                                + " elements, more than an array holds"
+                                + " (2^31 - 8)");
             }
         }
-        long perLayer = AdapterBudget.sum(what, AdapterBudget.product(what, 4, h, h), AdapterBudget.product(what, 3, i, h),
-                AdapterBudget.product(what, 8, h), i);
-        long total = AdapterBudget.sum(what, AdapterBudget.product(what, c.numShadowLayers(), perLayer),
-                AdapterBudget.product(what, 2, h, baseHidden), AdapterBudget.product(what, 2, arrays[3]),
-                AdapterBudget.product(what, 4, n, arrays[4]));
+        long perLayer =
+                AdapterBudget.sum(
+                        what,
+                        AdapterBudget.product(what, 4, h, h),
+                        AdapterBudget.product(what, 3, i, h),
+                        AdapterBudget.product(what, 8, h),
+                        i);
+        long total =
+                AdapterBudget.sum(
+                        what,
+                        AdapterBudget.product(what, c.numShadowLayers(), perLayer),
+                        AdapterBudget.product(what, 2, h, baseHidden),
+                        AdapterBudget.product(what, 2, arrays[3]),
+                        AdapterBudget.product(what, 4, n, arrays[4]));
         AdapterBudget.check(what, total, root);
     }
 
-    static ShadowConfig resolve(ShadowConfig c, LayerStack stack, ModuleTree tree, ModuleNode stackNode) {
+    static ShadowConfig resolve(
+            ShadowConfig c, LayerStack stack, ModuleTree tree, ModuleNode stackNode) {
         ShadowFamily family = c.family();
         if (family == ShadowFamily.AUTO) {
             family = detectFamily(tree, stackNode, stack);
@@ -185,34 +264,60 @@ final class ShadowInjector {
             }
         }
         if (hidden % heads != 0) {
-            throw new IllegalArgumentException("shadow hidden size " + hidden + " is not divisible by shadow_num_attention_heads " + heads);
+            throw new IllegalArgumentException(
+                    "shadow hidden size "
+                            + hidden
+                            + " is not divisible by shadow_num_attention_heads "
+                            + heads);
         }
         int kv = c.shadowNumKeyValueHeads();
         if (family == ShadowFamily.BERT) {
             if (kv != 0 && kv != heads) {
-                throw new IllegalArgumentException("a BERT shadow has no grouped-query attention: shadow_num_key_value_heads "
-                        + kv + " must equal shadow_num_attention_heads " + heads + " (or be 0)");
+                throw new IllegalArgumentException(
+                        "a BERT shadow has no grouped-query attention: shadow_num_key_value_heads "
+                                + kv
+                                + " must equal shadow_num_attention_heads "
+                                + heads
+                                + " (or be 0)");
             }
             kv = heads;
         } else if (kv == 0) {
-            int groups = baseHeads > 0 && baseKv > 0 && baseHeads % baseKv == 0 ? baseHeads / baseKv : 1;
+            int groups =
+                    baseHeads > 0 && baseKv > 0 && baseHeads % baseKv == 0 ? baseHeads / baseKv : 1;
             kv = heads % groups == 0 ? heads / groups : heads;
         }
         if (heads % kv != 0) {
-            throw new IllegalArgumentException("shadow_num_attention_heads " + heads + " is not a multiple of shadow_num_key_value_heads " + kv);
+            throw new IllegalArgumentException(
+                    "shadow_num_attention_heads "
+                            + heads
+                            + " is not a multiple of shadow_num_key_value_heads "
+                            + kv);
         }
-        int inter = c.shadowIntermediateSize() > 0 ? c.shadowIntermediateSize()
-                : baseInter > 1 ? baseInter / 2 : 2 * hidden;
+        int inter =
+                c.shadowIntermediateSize() > 0
+                        ? c.shadowIntermediateSize()
+                        : baseInter > 1 ? baseInter / 2 : 2 * hidden;
         double eps = c.normEps();
         if (eps <= 0) {
-            double fromBase = doubleOf(baseConfig, family == ShadowFamily.LLAMA ? "rmsNormEps" : "layerNormEps", 0);
+            double fromBase =
+                    doubleOf(
+                            baseConfig,
+                            family == ShadowFamily.LLAMA ? "rmsNormEps" : "layerNormEps",
+                            0);
             eps = fromBase > 0 ? fromBase : family == ShadowFamily.LLAMA ? 1e-5 : 1e-12;
         }
-        return c.toBuilder().family(family).shadowHiddenSize(hidden).shadowNumAttentionHeads(heads)
-                .shadowNumKeyValueHeads(kv).shadowIntermediateSize(inter).normEps(eps).build();
+        return c.toBuilder()
+                .family(family)
+                .shadowHiddenSize(hidden)
+                .shadowNumAttentionHeads(heads)
+                .shadowNumKeyValueHeads(kv)
+                .shadowIntermediateSize(inter)
+                .normEps(eps)
+                .build();
     }
 
-    private static ShadowFamily detectFamily(ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
+    private static ShadowFamily detectFamily(
+            ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
         Block layer = stack.layer(0);
         while (layer instanceof AdapterWrapper) {
             layer = ((AdapterWrapper) layer).baseLayer();
@@ -230,35 +335,82 @@ final class ShadowInjector {
                 children.add(p);
             }
         }
-        throw new IllegalArgumentException("cannot tell the family of layer '" + layerPath(stackNode, stack, 0) + "' (children "
-                + children + "); expected 'self_attn' (LLaMA) or 'attention' (BERT): set ShadowConfig.family explicitly");
+        throw new IllegalArgumentException(
+                "cannot tell the family of layer '"
+                        + layerPath(stackNode, stack, 0)
+                        + "' (children "
+                        + children
+                        + "); expected 'self_attn' (LLaMA) or 'attention' (BERT): set ShadowConfig.family explicitly");
     }
 
-    private static ShadowConfig checkPretrained(ShadowConfig resolved, ShadowConfig file, ShadowConfig asked,
-            int fileBaseHidden, int baseHidden, Path dir) {
+    private static ShadowConfig checkPretrained(
+            ShadowConfig resolved,
+            ShadowConfig file,
+            ShadowConfig asked,
+            int fileBaseHidden,
+            int baseHidden,
+            Path dir) {
         if (fileBaseHidden != baseHidden) {
-            throw new IllegalArgumentException("the pretrained shadow in " + dir + " was built for base hidden size "
-                    + fileBaseHidden + " but this base has " + baseHidden);
+            throw new IllegalArgumentException(
+                    "the pretrained shadow in "
+                            + dir
+                            + " was built for base hidden size "
+                            + fileBaseHidden
+                            + " but this base has "
+                            + baseHidden);
         }
         if (file.family() != resolved.family()) {
-            throw new IllegalArgumentException("the pretrained shadow in " + dir + " is a " + file.family()
-                    + " network but this base is " + resolved.family());
+            throw new IllegalArgumentException(
+                    "the pretrained shadow in "
+                            + dir
+                            + " is a "
+                            + file.family()
+                            + " network but this base is "
+                            + resolved.family());
         }
         checkSame("num_shadow_layers", asked.numShadowLayers(), file.numShadowLayers(), 1, dir);
         checkSame("shadow_hidden_size", asked.shadowHiddenSize(), file.shadowHiddenSize(), 0, dir);
-        checkSame("shadow_intermediate_size", asked.shadowIntermediateSize(), file.shadowIntermediateSize(), 0, dir);
-        checkSame("shadow_num_attention_heads", asked.shadowNumAttentionHeads(), file.shadowNumAttentionHeads(), 0, dir);
-        checkSame("shadow_num_key_value_heads", asked.shadowNumKeyValueHeads(), file.shadowNumKeyValueHeads(), 0, dir);
-        return resolved.toBuilder().numShadowLayers(file.numShadowLayers()).shadowHiddenSize(file.shadowHiddenSize())
-                .shadowIntermediateSize(file.shadowIntermediateSize()).shadowNumAttentionHeads(file.shadowNumAttentionHeads())
-                .shadowNumKeyValueHeads(file.shadowNumKeyValueHeads()).normEps(file.normEps())
-                .pretrainedShadow(null).pretrainedSource(dir.toString()).build();
+        checkSame(
+                "shadow_intermediate_size",
+                asked.shadowIntermediateSize(),
+                file.shadowIntermediateSize(),
+                0,
+                dir);
+        checkSame(
+                "shadow_num_attention_heads",
+                asked.shadowNumAttentionHeads(),
+                file.shadowNumAttentionHeads(),
+                0,
+                dir);
+        checkSame(
+                "shadow_num_key_value_heads",
+                asked.shadowNumKeyValueHeads(),
+                file.shadowNumKeyValueHeads(),
+                0,
+                dir);
+        return resolved.toBuilder()
+                .numShadowLayers(file.numShadowLayers())
+                .shadowHiddenSize(file.shadowHiddenSize())
+                .shadowIntermediateSize(file.shadowIntermediateSize())
+                .shadowNumAttentionHeads(file.shadowNumAttentionHeads())
+                .shadowNumKeyValueHeads(file.shadowNumKeyValueHeads())
+                .normEps(file.normEps())
+                .pretrainedShadow(null)
+                .pretrainedSource(dir.toString())
+                .build();
     }
 
     private static void checkSame(String key, int asked, int file, int auto, Path dir) {
         if (asked != auto && asked != file) {
-            throw new IllegalArgumentException(key + " is " + asked + " in the config but the pretrained shadow in " + dir
-                    + " has " + file + "; leave it at its default to take the file's");
+            throw new IllegalArgumentException(
+                    key
+                            + " is "
+                            + asked
+                            + " in the config but the pretrained shadow in "
+                            + dir
+                            + " has "
+                            + file
+                            + "; leave it at its default to take the file's");
         }
     }
 

@@ -5,12 +5,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.tree.AbstractAdapterWrapper;
-
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -43,8 +40,8 @@ final class ShadowLayer extends AbstractAdapterWrapper {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         if (training) {
             hub.runtime.beforeTrainingForward(); // keeps the base frozen under DJL's Trainer
         }
@@ -65,17 +62,28 @@ final class ShadowLayer extends AbstractAdapterWrapper {
         }
         ShadowHub.Frame frame = hub.frame();
         if (frame == null || !frame.state.keySet().containsAll(names)) {
-            throw new IllegalStateException("ShadowPEFT state for " + names + " is missing at layer " + index
-                    + ": layer 0 did not run on this thread in this forward; run the whole model, not a single layer");
+            throw new IllegalStateException(
+                    "ShadowPEFT state for "
+                            + names
+                            + " is missing at layer "
+                            + index
+                            + ": layer 0 did not run on this thread in this forward; run the whole model, not a single layer");
         }
         int k = index - 1;
         NDArray h = hidden;
         if (!selection.isPerSample()) {
             String name = names.get(0);
-            h = h.add(hub.adapters.get(name).injection(ps, k, hidden, frame.state.get(name), training));
+            h =
+                    h.add(
+                            hub.adapters
+                                    .get(name)
+                                    .injection(ps, k, hidden, frame.state.get(name), training));
         } else {
             for (String name : names) {
-                NDArray delta = hub.adapters.get(name).injection(ps, k, hidden, frame.state.get(name), training);
+                NDArray delta =
+                        hub.adapters
+                                .get(name)
+                                .injection(ps, k, hidden, frame.state.get(name), training);
                 h = h.add(delta.mul(selection.mask(name, hidden)));
             }
         }
@@ -89,13 +97,21 @@ final class ShadowLayer extends AbstractAdapterWrapper {
         }
         NDArray hOut = out.head();
         for (String name : names) {
-            frame.state.put(name, hub.adapters.get(name).update(ps, k, hOut, frame.state.get(name), training));
+            frame.state.put(
+                    name,
+                    hub.adapters.get(name).update(ps, k, hOut, frame.state.get(name), training));
         }
         return out;
     }
 
     @Override
     public String toString() {
-        return "ShadowLayer(" + index + ", " + baseLayer().getClass().getSimpleName() + ", adapters=" + hub.adapters.keySet() + ")";
+        return "ShadowLayer("
+                + index
+                + ", "
+                + baseLayer().getClass().getSimpleName()
+                + ", adapters="
+                + hub.adapters.keySet()
+                + ")";
     }
 }

@@ -1,17 +1,14 @@
 package io.peft4j.shadow;
 
-import io.peft4j.core.ops.Scalars;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.Adapter;
-
 import java.util.Map;
 
 /**
@@ -59,8 +56,17 @@ public final class ShadowModel {
      */
     public static ShadowModel of(PeftModel peft, String name) {
         Adapter a = peft.adapter(name);
-        ShadowAdapter shadow = a.as(ShadowAdapter.class).orElseThrow(() -> new IllegalArgumentException(
-                "adapter '" + name + "' is " + a.config().peftType() + ", not " + ShadowConfig.PEFT_TYPE));
+        ShadowAdapter shadow =
+                a.as(ShadowAdapter.class)
+                        .orElseThrow(
+                                () ->
+                                        new IllegalArgumentException(
+                                                "adapter '"
+                                                        + name
+                                                        + "' is "
+                                                        + a.config().peftType()
+                                                        + ", not "
+                                                        + ShadowConfig.PEFT_TYPE));
         return new ShadowModel(peft, name, shadow);
     }
 
@@ -69,7 +75,10 @@ public final class ShadowModel {
         return (ShadowConfig) adapter.config();
     }
 
-    /** {@return elements of the shadow network and its projection (not the injection/update modules)} */
+    /**
+     * {@return elements of the shadow network and its projection (not the injection/update
+     * modules)}
+     */
     public long shadowParameterCount() {
         return adapter.weights().network.size();
     }
@@ -83,7 +92,8 @@ public final class ShadowModel {
      *
      * @param inputs the model's inputs ({@code [input_ids, attention_mask?]})
      * @param training whether this is a training pass
-     * @return {@code [model output (head's first output), shadow output]}, attached to the inputs' manager
+     * @return {@code [model output (head's first output), shadow output]}, attached to the inputs'
+     *     manager
      */
     public NDList forwardWithShadow(NDList inputs, boolean training) {
         ShadowHub hub = adapter.hub();
@@ -105,9 +115,13 @@ public final class ShadowModel {
             }
             NDArray s0 = initial.get(name);
             if (s0 == null) {
-                throw new IllegalStateException("the shadow state of adapter '" + name + "' was not computed: are adapters disabled?");
+                throw new IllegalStateException(
+                        "the shadow state of adapter '"
+                                + name
+                                + "' was not computed: are adapters disabled?");
             }
-            NDArray shadow = hub.stack.head(adapter.weights().headStore(parent), s0, training, null).head();
+            NDArray shadow =
+                    hub.stack.head(adapter.weights().headStore(parent), s0, training, null).head();
             out.attach(parent);
             shadow.attach(parent);
             return new NDList(out, shadow);
@@ -115,8 +129,8 @@ public final class ShadowModel {
     }
 
     /**
-     * The causal-LM training loss: {@code CE(base logits) + shadow_loss_weight * CE(shadow logits)},
-     * each the mean next-token negative log-likelihood over real tokens.
+     * The causal-LM training loss: {@code CE(base logits) + shadow_loss_weight * CE(shadow
+     * logits)}, each the mean next-token negative log-likelihood over real tokens.
      *
      * @param ids (B, T) token ids
      * @param mask (B, T) attention mask, or null
@@ -128,13 +142,15 @@ public final class ShadowModel {
         NDList out = forwardWithShadow(inputs, training);
         NDArray loss = nextTokenLoss(out.get(0), ids, mask);
         float w = config().shadowLossWeight();
-        // Scalars, not NDArray.mul(Number): DJL frees that scalar's buffer while autograd still holds it
+        // Scalars, not NDArray.mul(Number): DJL frees that scalar's buffer while autograd still
+        // holds it
         return w == 0 ? loss : loss.add(Scalars.mul(nextTokenLoss(out.get(1), ids, mask), w));
     }
 
     /** {@return the shadow alone (embeddings, shadow, head), sharing this adapter's tensors} */
     public DetachedShadow detached() {
-        return DetachedShadow.view(adapter.hub().stack, config(), adapter.weights().network, adapter.weights().head);
+        return DetachedShadow.view(
+                adapter.hub().stack, config(), adapter.weights().network, adapter.weights().head);
     }
 
     /**
@@ -149,10 +165,13 @@ public final class ShadowModel {
     public static NDArray nextTokenLoss(NDArray logits, NDArray ids, NDArray mask) {
         long len = ids.getShape().get(1);
         if (len < 2) {
-            throw new IllegalArgumentException("next-token loss needs sequences of at least 2 tokens, got shape " + ids.getShape());
+            throw new IllegalArgumentException(
+                    "next-token loss needs sequences of at least 2 tokens, got shape "
+                            + ids.getShape());
         }
         if (logits.getShape().dimension() != 3 || logits.getShape().get(1) != len) {
-            throw new IllegalArgumentException("logits must be (batch, " + len + ", vocab), got " + logits.getShape());
+            throw new IllegalArgumentException(
+                    "logits must be (batch, " + len + ", vocab), got " + logits.getShape());
         }
         NDArray logp = logits.get(":, :" + (len - 1) + ", :").logSoftmax(-1);
         NDArray target = ids.get(":, 1:").toType(DataType.INT64, false).expandDims(-1);
@@ -160,7 +179,10 @@ public final class ShadowModel {
         if (mask == null) {
             return nll.mean();
         }
-        NDArray m = mask.get(":, 1:").mul(mask.get(":, :" + (len - 1))).toType(nll.getDataType(), false);
+        NDArray m =
+                mask.get(":, 1:")
+                        .mul(mask.get(":, :" + (len - 1)))
+                        .toType(nll.getDataType(), false);
         return nll.mul(m).sum().div(m.sum().maximum(1f));
     }
 }

@@ -1,6 +1,5 @@
 package io.peft4j.shadow;
 
-import io.peft4j.core.ops.Scalars;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -10,7 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-
+import io.peft4j.core.ops.Scalars;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -23,13 +22,16 @@ import java.util.Random;
  * bias-free projection back to the base width. Defined here so peft-shadow needs only peft-core.
  *
  * <p>Tensor keys (relative; the adapter prefixes {@code shadow_model.}):
+ *
  * <ul>
- *   <li>LLaMA: {@code layers.j.input_layernorm.weight}, {@code layers.j.self_attn.{q,k,v,o}_proj.weight},
- *       {@code layers.j.post_attention_layernorm.weight}, {@code layers.j.mlp.{gate,up,down}_proj.weight},
+ *   <li>LLaMA: {@code layers.j.input_layernorm.weight}, {@code
+ *       layers.j.self_attn.{q,k,v,o}_proj.weight}, {@code
+ *       layers.j.post_attention_layernorm.weight}, {@code layers.j.mlp.{gate,up,down}_proj.weight},
  *       {@code norm.weight};
- *   <li>BERT: {@code layer.j.attention.self.{query,key,value}.{weight,bias}},
- *       {@code layer.j.attention.output.dense.{weight,bias}}, {@code layer.j.attention.output.LayerNorm.{weight,bias}},
- *       {@code layer.j.intermediate.dense.{weight,bias}}, {@code layer.j.output.dense.{weight,bias}},
+ *   <li>BERT: {@code layer.j.attention.self.{query,key,value}.{weight,bias}}, {@code
+ *       layer.j.attention.output.dense.{weight,bias}}, {@code
+ *       layer.j.attention.output.LayerNorm.{weight,bias}}, {@code
+ *       layer.j.intermediate.dense.{weight,bias}}, {@code layer.j.output.dense.{weight,bias}},
  *       {@code layer.j.output.LayerNorm.{weight,bias}};
  *   <li>both, when the widths differ: {@code embed_proj.weight} (shadow, base) in, and the
  *       projection out {@code shadow_hidden_projection.weight} (base, shadow), kept separately.
@@ -47,11 +49,18 @@ final class ShadowNetwork {
     final float eps;
     final int baseHidden;
     private final Map<String, Parameter> params = new LinkedHashMap<>();
+
     /** (base, shadow) output projection, or null when the widths agree. */
     final Parameter projection;
 
     /** A fresh network: linears N(0, 0.02), norms 1, biases 0, projection U(+-1/sqrt(in)). */
-    ShadowNetwork(ShadowConfig c, int baseHidden, NDManager manager, DataType type, Device device, long seed) {
+    ShadowNetwork(
+            ShadowConfig c,
+            int baseHidden,
+            NDManager manager,
+            DataType type,
+            Device device,
+            long seed) {
         this.family = c.family();
         this.layers = c.numShadowLayers();
         this.hidden = c.shadowHiddenSize();
@@ -65,52 +74,194 @@ final class ShadowNetwork {
         long h = hidden;
         long kv = (long) kvHeads * headDim;
         if (hidden != baseHidden) {
-            add(manager, "embed_proj.weight", Tensors.uniform(random, h * baseHidden, 1 / Math.sqrt(baseHidden)),
-                    new Shape(h, baseHidden), type, device);
+            add(
+                    manager,
+                    "embed_proj.weight",
+                    Tensors.uniform(random, h * baseHidden, 1 / Math.sqrt(baseHidden)),
+                    new Shape(h, baseHidden),
+                    type,
+                    device);
         }
         for (int j = 0; j < layers; j++) {
             if (family == ShadowFamily.LLAMA) {
                 String p = "layers." + j + ".";
-                add(manager, p + "input_layernorm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
-                add(manager, p + "self_attn.q_proj.weight", Tensors.gaussian(random, h * h, 0.02), new Shape(h, h), type, device);
-                add(manager, p + "self_attn.k_proj.weight", Tensors.gaussian(random, kv * h, 0.02), new Shape(kv, h), type, device);
-                add(manager, p + "self_attn.v_proj.weight", Tensors.gaussian(random, kv * h, 0.02), new Shape(kv, h), type, device);
-                add(manager, p + "self_attn.o_proj.weight", Tensors.gaussian(random, h * h, 0.02), new Shape(h, h), type, device);
-                add(manager, p + "post_attention_layernorm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
+                add(
+                        manager,
+                        p + "input_layernorm.weight",
+                        Tensors.filled(h, 1),
+                        new Shape(h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "self_attn.q_proj.weight",
+                        Tensors.gaussian(random, h * h, 0.02),
+                        new Shape(h, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "self_attn.k_proj.weight",
+                        Tensors.gaussian(random, kv * h, 0.02),
+                        new Shape(kv, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "self_attn.v_proj.weight",
+                        Tensors.gaussian(random, kv * h, 0.02),
+                        new Shape(kv, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "self_attn.o_proj.weight",
+                        Tensors.gaussian(random, h * h, 0.02),
+                        new Shape(h, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "post_attention_layernorm.weight",
+                        Tensors.filled(h, 1),
+                        new Shape(h),
+                        type,
+                        device);
                 long i = intermediate;
-                add(manager, p + "mlp.gate_proj.weight", Tensors.gaussian(random, i * h, 0.02), new Shape(i, h), type, device);
-                add(manager, p + "mlp.up_proj.weight", Tensors.gaussian(random, i * h, 0.02), new Shape(i, h), type, device);
-                add(manager, p + "mlp.down_proj.weight", Tensors.gaussian(random, h * i, 0.02), new Shape(h, i), type, device);
+                add(
+                        manager,
+                        p + "mlp.gate_proj.weight",
+                        Tensors.gaussian(random, i * h, 0.02),
+                        new Shape(i, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "mlp.up_proj.weight",
+                        Tensors.gaussian(random, i * h, 0.02),
+                        new Shape(i, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "mlp.down_proj.weight",
+                        Tensors.gaussian(random, h * i, 0.02),
+                        new Shape(h, i),
+                        type,
+                        device);
             } else {
                 String p = "layer." + j + ".";
                 for (String name : new String[] {"query", "key", "value"}) {
-                    add(manager, p + "attention.self." + name + ".weight", Tensors.gaussian(random, h * h, 0.02),
-                            new Shape(h, h), type, device);
-                    add(manager, p + "attention.self." + name + ".bias", Tensors.filled(h, 0), new Shape(h), type, device);
+                    add(
+                            manager,
+                            p + "attention.self." + name + ".weight",
+                            Tensors.gaussian(random, h * h, 0.02),
+                            new Shape(h, h),
+                            type,
+                            device);
+                    add(
+                            manager,
+                            p + "attention.self." + name + ".bias",
+                            Tensors.filled(h, 0),
+                            new Shape(h),
+                            type,
+                            device);
                 }
-                add(manager, p + "attention.output.dense.weight", Tensors.gaussian(random, h * h, 0.02), new Shape(h, h), type, device);
-                add(manager, p + "attention.output.dense.bias", Tensors.filled(h, 0), new Shape(h), type, device);
-                add(manager, p + "attention.output.LayerNorm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
-                add(manager, p + "attention.output.LayerNorm.bias", Tensors.filled(h, 0), new Shape(h), type, device);
+                add(
+                        manager,
+                        p + "attention.output.dense.weight",
+                        Tensors.gaussian(random, h * h, 0.02),
+                        new Shape(h, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "attention.output.dense.bias",
+                        Tensors.filled(h, 0),
+                        new Shape(h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "attention.output.LayerNorm.weight",
+                        Tensors.filled(h, 1),
+                        new Shape(h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "attention.output.LayerNorm.bias",
+                        Tensors.filled(h, 0),
+                        new Shape(h),
+                        type,
+                        device);
                 long i = intermediate;
-                add(manager, p + "intermediate.dense.weight", Tensors.gaussian(random, i * h, 0.02), new Shape(i, h), type, device);
-                add(manager, p + "intermediate.dense.bias", Tensors.filled(i, 0), new Shape(i), type, device);
-                add(manager, p + "output.dense.weight", Tensors.gaussian(random, h * i, 0.02), new Shape(h, i), type, device);
-                add(manager, p + "output.dense.bias", Tensors.filled(h, 0), new Shape(h), type, device);
-                add(manager, p + "output.LayerNorm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
-                add(manager, p + "output.LayerNorm.bias", Tensors.filled(h, 0), new Shape(h), type, device);
+                add(
+                        manager,
+                        p + "intermediate.dense.weight",
+                        Tensors.gaussian(random, i * h, 0.02),
+                        new Shape(i, h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "intermediate.dense.bias",
+                        Tensors.filled(i, 0),
+                        new Shape(i),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "output.dense.weight",
+                        Tensors.gaussian(random, h * i, 0.02),
+                        new Shape(h, i),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "output.dense.bias",
+                        Tensors.filled(h, 0),
+                        new Shape(h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "output.LayerNorm.weight",
+                        Tensors.filled(h, 1),
+                        new Shape(h),
+                        type,
+                        device);
+                add(
+                        manager,
+                        p + "output.LayerNorm.bias",
+                        Tensors.filled(h, 0),
+                        new Shape(h),
+                        type,
+                        device);
             }
         }
         if (family == ShadowFamily.LLAMA) {
             add(manager, "norm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
         }
-        projection = hidden == baseHidden ? null
-                : Tensors.parameter(manager, "shadow_hidden_projection.weight",
-                        Tensors.uniform(random, (long) baseHidden * h, 1 / Math.sqrt(h)),
-                        new Shape(baseHidden, h), type, device);
+        projection =
+                hidden == baseHidden
+                        ? null
+                        : Tensors.parameter(
+                                manager,
+                                "shadow_hidden_projection.weight",
+                                Tensors.uniform(random, (long) baseHidden * h, 1 / Math.sqrt(h)),
+                                new Shape(baseHidden, h),
+                                type,
+                                device);
     }
 
-    private void add(NDManager manager, String key, float[] values, Shape shape, DataType type, Device device) {
+    private void add(
+            NDManager manager,
+            String key,
+            float[] values,
+            Shape shape,
+            DataType type,
+            Device device) {
         params.put(key, Tensors.parameter(manager, key, values, shape, type, device));
     }
 
@@ -119,7 +270,10 @@ final class ShadowNetwork {
         return Collections.unmodifiableMap(params);
     }
 
-    /** Every tensor: network under {@code shadow_model.}, then {@code shadow_hidden_projection.weight}. */
+    /**
+     * Every tensor: network under {@code shadow_model.}, then {@code
+     * shadow_hidden_projection.weight}.
+     */
     Map<String, Parameter> fileParameters() {
         Map<String, Parameter> out = new LinkedHashMap<>();
         params.forEach((k, p) -> out.put("shadow_model." + k, p));
@@ -164,16 +318,29 @@ final class ShadowNetwork {
         NDArray sin = null;
         if (family == ShadowFamily.LLAMA) {
             if (context.size() < 3) {
-                throw new IllegalArgumentException("a LLAMA shadow needs the base layer's rotary tables [bias, cos, sin] in its"
-                        + " context, but the context has " + context.size() + " arrays; use family BERT for encoders");
+                throw new IllegalArgumentException(
+                        "a LLAMA shadow needs the base layer's rotary tables [bias, cos, sin] in its"
+                                + " context, but the context has "
+                                + context.size()
+                                + " arrays; use family BERT for encoders");
             }
             cos = context.get(1);
             sin = context.get(2);
             long rotary = cos.getShape().get(cos.getShape().dimension() - 1);
             if (rotary != headDim) {
-                throw new IllegalArgumentException("shadow head width " + headDim + " (shadow_hidden_size " + hidden + " / "
-                        + heads + " heads) must equal the base's rotary width " + rotary
-                        + "; set shadow_num_attention_heads to " + (hidden % rotary == 0 ? String.valueOf(hidden / rotary) : "a divisor giving it"));
+                throw new IllegalArgumentException(
+                        "shadow head width "
+                                + headDim
+                                + " (shadow_hidden_size "
+                                + hidden
+                                + " / "
+                                + heads
+                                + " heads) must equal the base's rotary width "
+                                + rotary
+                                + "; set shadow_num_attention_heads to "
+                                + (hidden % rotary == 0
+                                        ? String.valueOf(hidden / rotary)
+                                        : "a divisor giving it"));
             }
         }
         NDArray h = x;
@@ -181,9 +348,10 @@ final class ShadowNetwork {
             h = Tensors.linear(h, w(ps, "embed_proj.weight", d, training), null);
         }
         for (int j = 0; j < layers; j++) {
-            h = family == ShadowFamily.LLAMA
-                    ? llamaLayer(ps, j, h, bias, cos, sin, training)
-                    : bertLayer(ps, j, h, bias, training);
+            h =
+                    family == ShadowFamily.LLAMA
+                            ? llamaLayer(ps, j, h, bias, cos, sin, training)
+                            : bertLayer(ps, j, h, bias, training);
         }
         if (family == ShadowFamily.LLAMA) {
             h = rms(h, w(ps, "norm.weight", d, training));
@@ -194,15 +362,37 @@ final class ShadowNetwork {
         return h;
     }
 
-    private NDArray llamaLayer(ParameterStore ps, int j, NDArray x, NDArray bias, NDArray cos, NDArray sin, boolean training) {
+    private NDArray llamaLayer(
+            ParameterStore ps,
+            int j,
+            NDArray x,
+            NDArray bias,
+            NDArray cos,
+            NDArray sin,
+            boolean training) {
         Device d = x.getDevice();
         String p = "layers." + j + ".";
         long batch = x.getShape().get(0);
         long len = x.getShape().get(1);
         NDArray a = rms(x, w(ps, p + "input_layernorm.weight", d, training));
-        NDArray q = split(Tensors.linear(a, w(ps, p + "self_attn.q_proj.weight", d, training), null), batch, len, heads);
-        NDArray k = split(Tensors.linear(a, w(ps, p + "self_attn.k_proj.weight", d, training), null), batch, len, kvHeads);
-        NDArray v = split(Tensors.linear(a, w(ps, p + "self_attn.v_proj.weight", d, training), null), batch, len, kvHeads);
+        NDArray q =
+                split(
+                        Tensors.linear(a, w(ps, p + "self_attn.q_proj.weight", d, training), null),
+                        batch,
+                        len,
+                        heads);
+        NDArray k =
+                split(
+                        Tensors.linear(a, w(ps, p + "self_attn.k_proj.weight", d, training), null),
+                        batch,
+                        len,
+                        kvHeads);
+        NDArray v =
+                split(
+                        Tensors.linear(a, w(ps, p + "self_attn.v_proj.weight", d, training), null),
+                        batch,
+                        len,
+                        kvHeads);
         q = rope(q, cos, sin);
         k = rope(k, cos, sin);
         NDArray ctx = attention(q, k, v, bias).transpose(0, 2, 1, 3).reshape(batch, len, hidden);
@@ -210,7 +400,11 @@ final class ShadowNetwork {
         NDArray b = rms(x, w(ps, p + "post_attention_layernorm.weight", d, training));
         NDArray gate = Tensors.linear(b, w(ps, p + "mlp.gate_proj.weight", d, training), null);
         NDArray up = Tensors.linear(b, w(ps, p + "mlp.up_proj.weight", d, training), null);
-        return x.add(Tensors.linear(Tensors.silu(gate).mul(up), w(ps, p + "mlp.down_proj.weight", d, training), null));
+        return x.add(
+                Tensors.linear(
+                        Tensors.silu(gate).mul(up),
+                        w(ps, p + "mlp.down_proj.weight", d, training),
+                        null));
     }
 
     private NDArray bertLayer(ParameterStore ps, int j, NDArray x, NDArray bias, boolean training) {
@@ -218,21 +412,55 @@ final class ShadowNetwork {
         String p = "layer." + j + ".";
         long batch = x.getShape().get(0);
         long len = x.getShape().get(1);
-        NDArray q = split(Tensors.linear(x, w(ps, p + "attention.self.query.weight", d, training),
-                w(ps, p + "attention.self.query.bias", d, training)), batch, len, heads);
-        NDArray k = split(Tensors.linear(x, w(ps, p + "attention.self.key.weight", d, training),
-                w(ps, p + "attention.self.key.bias", d, training)), batch, len, heads);
-        NDArray v = split(Tensors.linear(x, w(ps, p + "attention.self.value.weight", d, training),
-                w(ps, p + "attention.self.value.bias", d, training)), batch, len, heads);
+        NDArray q =
+                split(
+                        Tensors.linear(
+                                x,
+                                w(ps, p + "attention.self.query.weight", d, training),
+                                w(ps, p + "attention.self.query.bias", d, training)),
+                        batch,
+                        len,
+                        heads);
+        NDArray k =
+                split(
+                        Tensors.linear(
+                                x,
+                                w(ps, p + "attention.self.key.weight", d, training),
+                                w(ps, p + "attention.self.key.bias", d, training)),
+                        batch,
+                        len,
+                        heads);
+        NDArray v =
+                split(
+                        Tensors.linear(
+                                x,
+                                w(ps, p + "attention.self.value.weight", d, training),
+                                w(ps, p + "attention.self.value.bias", d, training)),
+                        batch,
+                        len,
+                        heads);
         NDArray ctx = attention(q, k, v, bias).transpose(0, 2, 1, 3).reshape(batch, len, hidden);
-        NDArray attended = layerNorm(Tensors.linear(ctx, w(ps, p + "attention.output.dense.weight", d, training),
-                        w(ps, p + "attention.output.dense.bias", d, training)).add(x),
-                w(ps, p + "attention.output.LayerNorm.weight", d, training),
-                w(ps, p + "attention.output.LayerNorm.bias", d, training));
-        NDArray inner = gelu(Tensors.linear(attended, w(ps, p + "intermediate.dense.weight", d, training),
-                w(ps, p + "intermediate.dense.bias", d, training)));
-        return layerNorm(Tensors.linear(inner, w(ps, p + "output.dense.weight", d, training),
-                        w(ps, p + "output.dense.bias", d, training)).add(attended),
+        NDArray attended =
+                layerNorm(
+                        Tensors.linear(
+                                        ctx,
+                                        w(ps, p + "attention.output.dense.weight", d, training),
+                                        w(ps, p + "attention.output.dense.bias", d, training))
+                                .add(x),
+                        w(ps, p + "attention.output.LayerNorm.weight", d, training),
+                        w(ps, p + "attention.output.LayerNorm.bias", d, training));
+        NDArray inner =
+                gelu(
+                        Tensors.linear(
+                                attended,
+                                w(ps, p + "intermediate.dense.weight", d, training),
+                                w(ps, p + "intermediate.dense.bias", d, training)));
+        return layerNorm(
+                Tensors.linear(
+                                inner,
+                                w(ps, p + "output.dense.weight", d, training),
+                                w(ps, p + "output.dense.bias", d, training))
+                        .add(attended),
                 w(ps, p + "output.LayerNorm.weight", d, training),
                 w(ps, p + "output.LayerNorm.bias", d, training));
     }
@@ -270,7 +498,8 @@ final class ShadowNetwork {
         long kvn = heads / groups;
         NDArray q5 = q.reshape(batch, kvn, groups, len, headDim);
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores = Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
+        NDArray scores =
+                Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
         return scores.softmax(-1).matMul(v.expandDims(2)).reshape(batch, heads, len, headDim);
     }
 }

@@ -1,6 +1,5 @@
 package io.peft4j.shadow;
 
-import io.peft4j.core.ops.Scalars;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -9,16 +8,16 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-
+import io.peft4j.core.ops.Scalars;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 
 /**
- * One adapter's tensors: the shadow network (+ projection), the per-layer injection {@code D_k}
- * (h, b) ~ N(0, 0.02) and {@code U_k} (b, h) = 0 stacked over k = 0 .. L-2 as in the reference, the
- * per-layer update linears {@code G1_k} (g, h), {@code G2_k} (h, g), {@code T1_k} (g, h), {@code T2_k}
- * (h, g) with PyTorch's default init, and one affine LayerNorm shared over depth.
+ * One adapter's tensors: the shadow network (+ projection), the per-layer injection {@code D_k} (h,
+ * b) ~ N(0, 0.02) and {@code U_k} (b, h) = 0 stacked over k = 0 .. L-2 as in the reference, the
+ * per-layer update linears {@code G1_k} (g, h), {@code G2_k} (h, g), {@code T1_k} (g, h), {@code
+ * T2_k} (h, g) with PyTorch's default init, and one affine LayerNorm shared over depth.
  */
 final class ShadowWeights {
 
@@ -34,11 +33,19 @@ final class ShadowWeights {
     final Parameter[] t2;
     final Parameter normWeight;
     final Parameter normBias;
+
     /** The shadow's own classification head, or null (causal LM, or the shared head). */
     final ShadowHeadCopy head;
 
-    ShadowWeights(ShadowConfig config, ShadowNetwork network, int numLayers, int hidden,
-            NDManager manager, DataType type, Device device, ShadowHeadCopy head) {
+    ShadowWeights(
+            ShadowConfig config,
+            ShadowNetwork network,
+            int numLayers,
+            int hidden,
+            NDManager manager,
+            DataType type,
+            Device device,
+            ShadowHeadCopy head) {
         this.config = config;
         this.head = head;
         this.network = network;
@@ -49,22 +56,76 @@ final class ShadowWeights {
         long b = config.injectionSize();
         long g = config.gateSize();
         Random random = new Random(config.seed() * 7919L + 17);
-        downs = Tensors.parameter(manager, "injection_downs", Tensors.gaussian(random, n * h * b, 0.02),
-                new Shape(n, h, b), type, device);
-        ups = Tensors.parameter(manager, "injection_ups", new float[Math.toIntExact(n * b * h)],
-                new Shape(n, b, h), type, device);
+        downs =
+                Tensors.parameter(
+                        manager,
+                        "injection_downs",
+                        Tensors.gaussian(random, n * h * b, 0.02),
+                        new Shape(n, h, b),
+                        type,
+                        device);
+        ups =
+                Tensors.parameter(
+                        manager,
+                        "injection_ups",
+                        new float[Math.toIntExact(n * b * h)],
+                        new Shape(n, b, h),
+                        type,
+                        device);
         g1 = new Parameter[n];
         g2 = new Parameter[n];
         t1 = new Parameter[n];
         t2 = new Parameter[n];
         for (int k = 0; k < n; k++) {
-            g1[k] = Tensors.parameter(manager, "g1." + k, Tensors.uniform(random, g * h, 1 / Math.sqrt(h)), new Shape(g, h), type, device);
-            g2[k] = Tensors.parameter(manager, "g2." + k, Tensors.uniform(random, h * g, 1 / Math.sqrt(g)), new Shape(h, g), type, device);
-            t1[k] = Tensors.parameter(manager, "t1." + k, Tensors.uniform(random, g * h, 1 / Math.sqrt(h)), new Shape(g, h), type, device);
-            t2[k] = Tensors.parameter(manager, "t2." + k, Tensors.uniform(random, h * g, 1 / Math.sqrt(g)), new Shape(h, g), type, device);
+            g1[k] =
+                    Tensors.parameter(
+                            manager,
+                            "g1." + k,
+                            Tensors.uniform(random, g * h, 1 / Math.sqrt(h)),
+                            new Shape(g, h),
+                            type,
+                            device);
+            g2[k] =
+                    Tensors.parameter(
+                            manager,
+                            "g2." + k,
+                            Tensors.uniform(random, h * g, 1 / Math.sqrt(g)),
+                            new Shape(h, g),
+                            type,
+                            device);
+            t1[k] =
+                    Tensors.parameter(
+                            manager,
+                            "t1." + k,
+                            Tensors.uniform(random, g * h, 1 / Math.sqrt(h)),
+                            new Shape(g, h),
+                            type,
+                            device);
+            t2[k] =
+                    Tensors.parameter(
+                            manager,
+                            "t2." + k,
+                            Tensors.uniform(random, h * g, 1 / Math.sqrt(g)),
+                            new Shape(h, g),
+                            type,
+                            device);
         }
-        normWeight = Tensors.parameter(manager, "hidden_norm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
-        normBias = Tensors.parameter(manager, "hidden_norm.bias", Tensors.filled(h, 0), new Shape(h), type, device);
+        normWeight =
+                Tensors.parameter(
+                        manager,
+                        "hidden_norm.weight",
+                        Tensors.filled(h, 1),
+                        new Shape(h),
+                        type,
+                        device);
+        normBias =
+                Tensors.parameter(
+                        manager,
+                        "hidden_norm.bias",
+                        Tensors.filled(h, 0),
+                        new Shape(h),
+                        type,
+                        device);
     }
 
     /** Every tensor by file key, in a stable order (the reference's module names). */
@@ -103,18 +164,34 @@ final class ShadowWeights {
     /** {@code s + g * (t - s)} from the output of base layer k + 1. */
     NDArray update(ParameterStore ps, int k, NDArray hOut, NDArray s, boolean training) {
         Device d = hOut.getDevice();
-        NDArray u = hOut.getNDArrayInternal().layerNorm(hOut, new Shape(hidden),
-                ps.getValue(normWeight, d, training), ps.getValue(normBias, d, training), 1e-5f).head();
-        NDArray gate = Tensors.linear(Tensors.silu(Tensors.linear(u, ps.getValue(g1[k], d, training), null)),
-                ps.getValue(g2[k], d, training), null);
+        NDArray u =
+                hOut.getNDArrayInternal()
+                        .layerNorm(
+                                hOut,
+                                new Shape(hidden),
+                                ps.getValue(normWeight, d, training),
+                                ps.getValue(normBias, d, training),
+                                1e-5f)
+                        .head();
+        NDArray gate =
+                Tensors.linear(
+                        Tensors.silu(Tensors.linear(u, ps.getValue(g1[k], d, training), null)),
+                        ps.getValue(g2[k], d, training),
+                        null);
         gate = gate.getNDArrayInternal().sigmoid();
-        NDArray t = Tensors.dropout(Tensors.silu(Tensors.linear(u, ps.getValue(t1[k], d, training), null)),
-                config.dropout(), training);
+        NDArray t =
+                Tensors.dropout(
+                        Tensors.silu(Tensors.linear(u, ps.getValue(t1[k], d, training), null)),
+                        config.dropout(),
+                        training);
         t = Tensors.linear(t, ps.getValue(t2[k], d, training), null);
         return s.add(gate.mul(t.sub(s)));
     }
 
-    /** The parameter store the head reads when it scores the shadow state (the own head's copies, if any). */
+    /**
+     * The parameter store the head reads when it scores the shadow state (the own head's copies, if
+     * any).
+     */
     ParameterStore headStore(NDManager manager) {
         return head == null ? new ParameterStore(manager, false) : head.store(manager, false);
     }

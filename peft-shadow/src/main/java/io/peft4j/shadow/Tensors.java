@@ -9,9 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
-
 import io.peft4j.core.spi.AdapterTensors;
-
 import java.util.Map;
 import java.util.Random;
 
@@ -21,14 +19,24 @@ final class Tensors {
     private Tensors() {}
 
     /** A trainable parameter holding {@code values}, on {@code device} in {@code type}. */
-    static Parameter parameter(NDManager manager, String name, float[] values, Shape shape,
-            DataType type, Device device) {
+    static Parameter parameter(
+            NDManager manager,
+            String name,
+            float[] values,
+            Shape shape,
+            DataType type,
+            Device device) {
         NDArray array = manager.create(values, shape).toDevice(device, false);
         if (array.getDataType() != type) {
             array = array.toType(type, false);
         }
         array.attach(manager);
-        Parameter p = Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(array).build();
+        Parameter p =
+                Parameter.builder()
+                        .setName(name)
+                        .setType(Parameter.Type.WEIGHT)
+                        .optArray(array)
+                        .build();
         array.setRequiresGradient(true);
         return p;
     }
@@ -79,7 +87,8 @@ final class Tensors {
      *
      * @param what names the owner in error messages
      */
-    static void validateAndCopy(String what, Map<String, Parameter> expected, Map<String, NDArray> tensors) {
+    static void validateAndCopy(
+            String what, Map<String, Parameter> expected, Map<String, NDArray> tensors) {
         AdapterTensors.check(what, AdapterTensors.specsOf(expected, Map.of(), ""), tensors);
         expected.forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
     }

@@ -3,10 +3,8 @@ package io.peft4j.shadow;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-
 import io.peft4j.core.contract.AdapterContractSuite;
 import io.peft4j.core.contract.TestModels;
-
 import java.util.List;
 
 /**
@@ -19,12 +17,30 @@ class ShadowContractTest extends AdapterContractSuite {
     @Override
     protected List<Case> cases() {
         return List.of(
-                new Case("llama default", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().build()),
-                new Case("llama narrow 2-layer shadow + projection", TestModels.Kind.TRANSFORMER,
-                        ShadowConfig.builder().shadowHiddenSize(8).numShadowLayers(2).injectionSize(4).gateSize(3).build()),
-                new Case("bert default", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().dropout(0.1f).build()),
-                new Case("bert classifier own head", TestModels.Kind.TRANSFORMER, ShadowConfig.builder().build()),
-                new Case("bert classifier shared head", TestModels.Kind.TRANSFORMER,
+                new Case(
+                        "llama default",
+                        TestModels.Kind.TRANSFORMER,
+                        ShadowConfig.builder().build()),
+                new Case(
+                        "llama narrow 2-layer shadow + projection",
+                        TestModels.Kind.TRANSFORMER,
+                        ShadowConfig.builder()
+                                .shadowHiddenSize(8)
+                                .numShadowLayers(2)
+                                .injectionSize(4)
+                                .gateSize(3)
+                                .build()),
+                new Case(
+                        "bert default",
+                        TestModels.Kind.TRANSFORMER,
+                        ShadowConfig.builder().dropout(0.1f).build()),
+                new Case(
+                        "bert classifier own head",
+                        TestModels.Kind.TRANSFORMER,
+                        ShadowConfig.builder().build()),
+                new Case(
+                        "bert classifier shared head",
+                        TestModels.Kind.TRANSFORMER,
                         ShadowConfig.builder().shadowHead(ShadowHead.SHARED).build()));
     }
 
@@ -69,6 +85,7 @@ class ShadowContractTest extends AdapterContractSuite {
         }
         // the own classification head: a copy of the 2-class classifier (weight 2 x h, bias 2)
         long ownHead = isClassifier(c) && cfg.shadowHead() == ShadowHead.OWN ? 2L * h + 2 : 0;
-        return ShadowTestModels.adapterCount(shadow, layers, h, cfg.injectionSize(), cfg.gateSize()) + ownHead;
+        return ShadowTestModels.adapterCount(shadow, layers, h, cfg.injectionSize(), cfg.gateSize())
+                + ownHead;
     }
 }

@@ -15,25 +15,21 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
-
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.models.BertModel;
 import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaForCausalLM;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** ShadowPEFT's own checks beyond the contract suite. */
 class ShadowTest {
@@ -64,12 +60,18 @@ class ShadowTest {
     void identityAtInitIsExactWithPaddingOnLlamaAndBert() {
         NDArray ids = ShadowTestModels.ids(m, 1, 2, 6);
         NDArray mask = m.create(new long[] {0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0}, new Shape(2, 6));
-        for (Block base : List.of(ShadowTestModels.llama(m, 5, 3), ShadowTestModels.bert(m, 5, 2))) {
+        for (Block base :
+                List.of(ShadowTestModels.llama(m, 5, 3), ShadowTestModels.bert(m, 5, 2))) {
             NDArray before = run(base, m, ids, mask).duplicate();
             try (PeftModel peft = PeftModel.wrap(base, ShadowConfig.builder().build())) {
-                assertEquals(0f, diff(peft.forward(new NDList(ids, mask)).head(), before), base.getClass().getSimpleName());
+                assertEquals(
+                        0f,
+                        diff(peft.forward(new NDList(ids, mask)).head(), before),
+                        base.getClass().getSimpleName());
                 ShadowTestModels.randomize(peft.adapter("default"), 2, 0.2);
-                assertTrue(diff(peft.forward(new NDList(ids, mask)).head(), before) > 1e-3, "non-zero weights must change the output");
+                assertTrue(
+                        diff(peft.forward(new NDList(ids, mask)).head(), before) > 1e-3,
+                        "non-zero weights must change the output");
             }
         }
     }
@@ -77,9 +79,12 @@ class ShadowTest {
     @Test
     void parameterCountMatchesFormulaWithAndWithoutProjection() {
         LlamaForCausalLM base = ShadowTestModels.llama(m, 5, 4);
-        try (PeftModel peft = PeftModel.wrap(base, ShadowConfig.builder().injectionSize(5).gateSize(7).build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(base, ShadowConfig.builder().injectionSize(5).gateSize(7).build())) {
             long shadow = ShadowTestModels.shadowCount(ShadowFamily.LLAMA, 1, 16, 12, 2, 1, 16);
-            assertEquals(ShadowTestModels.adapterCount(shadow, 4, 16, 5, 7), peft.trainableSummary().trainable());
+            assertEquals(
+                    ShadowTestModels.adapterCount(shadow, 4, 16, 5, 7),
+                    peft.trainableSummary().trainable());
             assertEquals(shadow, ShadowModel.of(peft).shadowParameterCount());
             ShadowConfig resolved = ShadowModel.of(peft).config();
             assertEquals(16, resolved.shadowHiddenSize());
@@ -88,10 +93,18 @@ class ShadowTest {
             assertEquals(12, resolved.shadowIntermediateSize());
             assertEquals(ShadowFamily.LLAMA, resolved.family());
         }
-        try (PeftModel peft = PeftModel.wrap(base, ShadowConfig.builder().shadowHiddenSize(24).shadowIntermediateSize(10).build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        base,
+                        ShadowConfig.builder()
+                                .shadowHiddenSize(24)
+                                .shadowIntermediateSize(10)
+                                .build())) {
             long shadow = ShadowTestModels.shadowCount(ShadowFamily.LLAMA, 1, 24, 10, 3, 3, 16);
             // projection in (24x16) and out (16x24) included in shadowCount
-            assertEquals(ShadowTestModels.adapterCount(shadow, 4, 16, 16, 10), peft.trainableSummary().trainable());
+            assertEquals(
+                    ShadowTestModels.adapterCount(shadow, 4, 16, 16, 10),
+                    peft.trainableSummary().trainable());
         }
     }
 
@@ -109,8 +122,13 @@ class ShadowTest {
                     e.getValue().getArray().addi(0.5f);
                 }
             }
-            assertEquals(0f, diff(detached.logits(ids, null, false), before), "detached logits must not depend on base layers");
-            assertTrue(diff(peft.forward(new NDList(ids)).head(), adaptedBefore) > 1e-2, "the adapted model runs the base layers");
+            assertEquals(
+                    0f,
+                    diff(detached.logits(ids, null, false), before),
+                    "detached logits must not depend on base layers");
+            assertTrue(
+                    diff(peft.forward(new NDList(ids)).head(), adaptedBefore) > 1e-2,
+                    "the adapted model runs the base layers");
             // detached == base head on s0 from the adapter's own forward
             NDList both = ShadowModel.of(peft).forwardWithShadow(new NDList(ids), false);
             assertTrue(diff(both.get(1), before) < 1e-5);
@@ -127,9 +145,13 @@ class ShadowTest {
             NDArray padded = m.zeros(new Shape(1, 2), row.getDataType()).concat(row, 1);
             NDArray mask = m.create(new long[] {0, 0, 1, 1, 1, 1}, new Shape(1, 6));
             NDArray out = peft.forward(new NDList(padded, mask)).head().get(":, 2:, :");
-            assertTrue(diff(out, alone) < 1e-4, "left padding changed real positions by " + diff(out, alone));
+            assertTrue(
+                    diff(out, alone) < 1e-4,
+                    "left padding changed real positions by " + diff(out, alone));
             NDArray outNoMask = peft.forward(new NDList(padded)).head().get(":, 2:, :");
-            assertTrue(diff(outNoMask, alone) > 1e-4, "without the mask the padding must matter (test sanity)");
+            assertTrue(
+                    diff(outNoMask, alone) > 1e-4,
+                    "without the mask the padding must matter (test sanity)");
         }
         BertModel bert = ShadowTestModels.bert(m, 5, 2);
         try (PeftModel peft = PeftModel.wrap(bert, ShadowConfig.builder().build())) {
@@ -138,7 +160,9 @@ class ShadowTest {
             NDArray padded = row.concat(m.zeros(new Shape(1, 2), row.getDataType()), 1);
             NDArray mask = m.create(new long[] {1, 1, 1, 1, 0, 0}, new Shape(1, 6));
             NDArray out = peft.forward(new NDList(padded, mask)).head().get(":, :4, :");
-            assertTrue(diff(out, alone) < 1e-4, "right padding changed real positions by " + diff(out, alone));
+            assertTrue(
+                    diff(out, alone) < 1e-4,
+                    "right padding changed real positions by " + diff(out, alone));
         }
     }
 
@@ -159,7 +183,10 @@ class ShadowTest {
                 long[] expected = new long[cached.get(p).length];
                 for (int t = 0; t < expected.length; t++) {
                     try (NDManager step = m.newSubManager()) {
-                        NDArray ids = step.create(seq.stream().mapToLong(Long::longValue).toArray(), new Shape(1, seq.size()));
+                        NDArray ids =
+                                step.create(
+                                        seq.stream().mapToLong(Long::longValue).toArray(),
+                                        new Shape(1, seq.size()));
                         NDArray logits = peft.forward(new NDList(ids)).head();
                         expected[t] = logits.get(":, -1, :").argMax(-1).toLongArray()[0];
                         seq.add(expected[t]);
@@ -183,20 +210,28 @@ class ShadowTest {
         LlamaForCausalLM llama = ShadowTestModels.llama(m, 5, 3);
         NDArray ids = ShadowTestModels.ids(m, 3, 2, 6);
         NDArray mask = m.create(new long[] {1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1}, new Shape(2, 6));
-        try (PeftModel peft = PeftModel.wrap(llama, ShadowConfig.builder().shadowLossWeight(0.5f).build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(llama, ShadowConfig.builder().shadowLossWeight(0.5f).build())) {
             ShadowModel shadow = ShadowModel.of(peft);
             NDList both = shadow.forwardWithShadow(new NDList(ids, mask), false);
-            float expected = ShadowModel.nextTokenLoss(both.get(0), ids, mask).getFloat()
-                    + 0.5f * ShadowModel.nextTokenLoss(both.get(1), ids, mask).getFloat();
+            float expected =
+                    ShadowModel.nextTokenLoss(both.get(0), ids, mask).getFloat()
+                            + 0.5f * ShadowModel.nextTokenLoss(both.get(1), ids, mask).getFloat();
             assertEquals(expected, shadow.causalLmLoss(ids, mask, false).getFloat(), 1e-5);
             // at init U = 0, so only the auxiliary loss reaches the shadow network
-            Parameter q = peft.adapter("default").parameters().get("shadow_model.layers.0.self_attn.q_proj.weight");
+            Parameter q =
+                    peft.adapter("default")
+                            .parameters()
+                            .get("shadow_model.layers.0.self_attn.q_proj.weight");
             assertNotNull(q);
-            try (NDManager step = m.newSubManager(); GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+            try (NDManager step = m.newSubManager();
+                    GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                 NDArray loss = shadow.causalLmLoss(ids, mask, true);
                 gc.backward(loss);
                 NDArray g = q.getArray().getGradient();
-                assertTrue(g.abs().sum().getFloat() > 0, "the shadow network must get a gradient from the shadow loss");
+                assertTrue(
+                        g.abs().sum().getFloat() > 0,
+                        "the shadow network must get a gradient from the shadow loss");
                 g.close();
             }
         }
@@ -208,13 +243,26 @@ class ShadowTest {
         NDArray ids = ShadowTestModels.ids(m, 6, 2, 5);
         Path dir = tmp.resolve("shadow");
         NDArray saved;
-        try (DetachedShadow shadow = DetachedShadow.create(llama, ShadowConfig.builder().shadowHiddenSize(8).build())) {
+        try (DetachedShadow shadow =
+                DetachedShadow.create(llama, ShadowConfig.builder().shadowHiddenSize(8).build())) {
             for (Parameter p : shadow.trainableParameters().values()) {
-                p.getArray().set(ShadowTestModels.ids(m, p.getArray().size(), 1, (int) p.getArray().size())
-                        .toType(ai.djl.ndarray.types.DataType.FLOAT32, false).div(64f).sub(0.25f).toFloatArray());
+                p.getArray()
+                        .set(
+                                ShadowTestModels.ids(
+                                                m,
+                                                p.getArray().size(),
+                                                1,
+                                                (int) p.getArray().size())
+                                        .toType(ai.djl.ndarray.types.DataType.FLOAT32, false)
+                                        .div(64f)
+                                        .sub(0.25f)
+                                        .toFloatArray());
             }
             assertTrue(shadow.trainableParameters().containsKey("shadow_hidden_projection.weight"));
-            assertTrue(llama.namedParameters().values().stream().noneMatch(Parameter::requiresGradient), "base frozen while pretraining");
+            assertTrue(
+                    llama.namedParameters().values().stream()
+                            .noneMatch(Parameter::requiresGradient),
+                    "base frozen while pretraining");
             saved = shadow.logits(ids, null, false).duplicate();
             shadow.save(dir);
             List<long[]> gen = shadow.generate(List.of(new long[] {1, 2, 3}), 4, -1, 0);
@@ -223,46 +271,90 @@ class ShadowTest {
         try (DetachedShadow loaded = DetachedShadow.load(llama, dir)) {
             assertEquals(0f, diff(loaded.logits(ids, null, false), saved));
         }
-        try (PeftModel peft = PeftModel.wrap(llama, ShadowConfig.builder().pretrainedShadow(dir.toString()).build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        llama, ShadowConfig.builder().pretrainedShadow(dir.toString()).build())) {
             ShadowModel sm = ShadowModel.of(peft);
             assertEquals(8, sm.config().shadowHiddenSize());
-            assertEquals(0f, diff(sm.detached().logits(ids, null, false), saved), "the adapter starts from the pretrained shadow");
+            assertEquals(
+                    0f,
+                    diff(sm.detached().logits(ids, null, false), saved),
+                    "the adapter starts from the pretrained shadow");
             JsonObject json = sm.config().toJson();
             assertEquals(dir.toString(), json.get("pretrained_shadow_source").getAsString());
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(llama, ShadowConfig.builder().pretrainedShadow(dir.toString()).shadowHiddenSize(12).build()));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        llama,
+                                        ShadowConfig.builder()
+                                                .pretrainedShadow(dir.toString())
+                                                .shadowHiddenSize(12)
+                                                .build()));
         assertTrue(e.getMessage().contains("shadow_hidden_size is 12"), e.getMessage());
     }
 
     @Test
     void mergeIsRefusedWithAReason() {
-        try (PeftModel peft = PeftModel.wrap(ShadowTestModels.llama(m, 5, 3), ShadowConfig.builder().build())) {
-            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, peft::merge);
+        try (PeftModel peft =
+                PeftModel.wrap(ShadowTestModels.llama(m, 5, 3), ShadowConfig.builder().build())) {
+            UnsupportedOperationException e =
+                    assertThrows(UnsupportedOperationException.class, peft::merge);
             assertTrue(e.getMessage().contains("shadow network"), e.getMessage());
         }
     }
 
     @Test
     void needsALayerStackWithTwoLayers() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(io.peft4j.core.contract.TestModels.transformer(m, 1), ShadowConfig.builder().build()));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        io.peft4j.core.contract.TestModels.transformer(m, 1),
+                                        ShadowConfig.builder().build()));
         assertTrue(e.getMessage().contains("LayerStack"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> PeftModel.wrap(ShadowTestModels.llama(m, 5, 1), ShadowConfig.builder().build()));
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                PeftModel.wrap(
+                                        ShadowTestModels.llama(m, 5, 1),
+                                        ShadowConfig.builder().build()));
         assertTrue(e.getMessage().contains("at least 2 base layers"), e.getMessage());
     }
 
     @Test
     void configValidatesAndRoundTripsJson() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ShadowConfig.builder().dropout(1.5f).build());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ShadowConfig.builder().dropout(1.5f).build());
         assertTrue(e.getMessage().contains("dropout must be in [0, 1), got 1.5"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> ShadowConfig.builder().gateSize(1).build());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ShadowConfig.builder().gateSize(1).build());
         assertTrue(e.getMessage().contains("gate_hidden_size must be >= 2, got 1"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> ShadowConfig.builder().shadowNumAttentionHeads(3).shadowNumKeyValueHeads(2).build());
-        assertTrue(e.getMessage().contains("(3)") && e.getMessage().contains("(2)"), e.getMessage());
-        ShadowConfig c = ShadowConfig.builder().numShadowLayers(2).injectionSize(8).alpha(0.3f).family(ShadowFamily.BERT).build();
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                ShadowConfig.builder()
+                                        .shadowNumAttentionHeads(3)
+                                        .shadowNumKeyValueHeads(2)
+                                        .build());
+        assertTrue(
+                e.getMessage().contains("(3)") && e.getMessage().contains("(2)"), e.getMessage());
+        ShadowConfig c =
+                ShadowConfig.builder()
+                        .numShadowLayers(2)
+                        .injectionSize(8)
+                        .alpha(0.3f)
+                        .family(ShadowFamily.BERT)
+                        .build();
         JsonObject j = c.toJson();
         assertEquals("SHADOW", j.get("peft_type").getAsString());
         j.addProperty("future_option", 1);
@@ -272,20 +364,33 @@ class ShadowTest {
         assertTrue(warnings.get(0).contains("future_option"));
         JsonObject bad = c.toJson();
         bad.addProperty("shadow_family", "gpt");
-        e = assertThrows(IllegalArgumentException.class, () -> ShadowConfig.fromJson(bad, w -> { }));
+        e = assertThrows(IllegalArgumentException.class, () -> ShadowConfig.fromJson(bad, w -> {}));
         assertTrue(e.getMessage().contains("\"gpt\""), e.getMessage());
     }
 
     @Test
     void loadRejectsAWrongShapeNamingTheTensor() throws Exception {
         Path dir = tmp.resolve("a");
-        try (PeftModel peft = PeftModel.wrap(ShadowTestModels.llama(m, 5, 3), ShadowConfig.builder().injectionSize(4).build())) {
+        try (PeftModel peft =
+                PeftModel.wrap(
+                        ShadowTestModels.llama(m, 5, 3),
+                        ShadowConfig.builder().injectionSize(4).build())) {
             peft.save(dir);
         }
-        JsonObject j = com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(dir.resolve("adapter_config.json"))).getAsJsonObject();
+        JsonObject j =
+                com.google.gson.JsonParser.parseString(
+                                java.nio.file.Files.readString(dir.resolve("adapter_config.json")))
+                        .getAsJsonObject();
         j.addProperty("injection_hidden_size", 6);
         java.nio.file.Files.writeString(dir.resolve("adapter_config.json"), j.toString());
-        Exception e = assertThrows(IllegalArgumentException.class, () -> PeftModel.load(ShadowTestModels.llama(m, 5, 3), dir));
-        assertTrue(e.getMessage().contains("shadow_injection_model.injection_downs has shape (2, 16, 4), expected (2, 16, 6)"), e.getMessage());
+        Exception e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> PeftModel.load(ShadowTestModels.llama(m, 5, 3), dir));
+        assertTrue(
+                e.getMessage()
+                        .contains(
+                                "shadow_injection_model.injection_downs has shape (2, 16, 4), expected (2, 16, 6)"),
+                e.getMessage());
     }
 }

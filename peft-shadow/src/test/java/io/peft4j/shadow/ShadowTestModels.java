@@ -7,13 +7,11 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
-
 import java.util.Random;
 
 /** Tiny random LLaMA and BERT bases from peft-models, whose weights depend only on a seed. */
@@ -25,9 +23,16 @@ final class ShadowTestModels {
     private ShadowTestModels() {}
 
     static LlamaConfig llamaConfig(int layers) {
-        return LlamaConfig.builder().vocabSize(VOCAB).hiddenSize(HIDDEN).intermediateSize(24)
-                .numHiddenLayers(layers).numAttentionHeads(2).numKeyValueHeads(1).rmsNormEps(1e-5)
-                .tieWordEmbeddings(false).build();
+        return LlamaConfig.builder()
+                .vocabSize(VOCAB)
+                .hiddenSize(HIDDEN)
+                .intermediateSize(24)
+                .numHiddenLayers(layers)
+                .numAttentionHeads(2)
+                .numKeyValueHeads(1)
+                .rmsNormEps(1e-5)
+                .tieWordEmbeddings(false)
+                .build();
     }
 
     static LlamaForCausalLM llama(NDManager m, long seed, int layers) {
@@ -38,9 +43,18 @@ final class ShadowTestModels {
     }
 
     static BertConfig bertConfig(int layers) {
-        return BertConfig.builder().vocabSize(VOCAB).hiddenSize(HIDDEN).numHiddenLayers(layers)
-                .numAttentionHeads(2).intermediateSize(24).maxPositionEmbeddings(16).typeVocabSize(2)
-                .hiddenDropoutProb(0).attentionProbsDropoutProb(0).addPoolingLayer(false).build();
+        return BertConfig.builder()
+                .vocabSize(VOCAB)
+                .hiddenSize(HIDDEN)
+                .numHiddenLayers(layers)
+                .numAttentionHeads(2)
+                .intermediateSize(24)
+                .maxPositionEmbeddings(16)
+                .typeVocabSize(2)
+                .hiddenDropoutProb(0)
+                .attentionProbsDropoutProb(0)
+                .addPoolingLayer(false)
+                .build();
     }
 
     static BertModel bert(NDManager m, long seed, int layers) {
@@ -51,9 +65,11 @@ final class ShadowTestModels {
     }
 
     /** A tiny BERT with a pooler and a 2-class {@code classifier} head. */
-    static io.peft4j.models.BertForSequenceClassification bertClassifier(NDManager m, long seed, int layers) {
+    static io.peft4j.models.BertForSequenceClassification bertClassifier(
+            NDManager m, long seed, int layers) {
         BertConfig c = bertConfig(layers).toBuilder().numLabels(2).addPoolingLayer(true).build();
-        io.peft4j.models.BertForSequenceClassification model = new io.peft4j.models.BertForSequenceClassification(c);
+        io.peft4j.models.BertForSequenceClassification model =
+                new io.peft4j.models.BertForSequenceClassification(c);
         model.initialize(m, DataType.FLOAT32, new Shape(1, 4));
         fill(model, seed);
         return model;
@@ -67,7 +83,9 @@ final class ShadowTestModels {
             float[] v = a.toFloatArray();
             double std = a.getShape().dimension() >= 2 ? 0.3 : 0.05;
             for (int i = 0; i < v.length; i++) {
-                v[i] = (a.getShape().dimension() >= 2 ? 0 : v[i]) + (float) (random.nextGaussian() * std);
+                v[i] =
+                        (a.getShape().dimension() >= 2 ? 0 : v[i])
+                                + (float) (random.nextGaussian() * std);
             }
             a.set(v);
         }
@@ -96,7 +114,8 @@ final class ShadowTestModels {
     }
 
     /** Shadow network size for the given resolved dims (independent of the implementation). */
-    static long shadowCount(ShadowFamily family, int layers, int hs, int inter, int heads, int kv, int baseHidden) {
+    static long shadowCount(
+            ShadowFamily family, int layers, int hs, int inter, int heads, int kv, int baseHidden) {
         long h = hs;
         long hd = hs / heads;
         long perLayer;
@@ -114,6 +133,9 @@ final class ShadowTestModels {
 
     /** The spec's formula: shadow + (L-1)*2*h*b + (L-1)*4*h*g + 2h. */
     static long adapterCount(long shadow, int numLayers, int h, int b, int g) {
-        return shadow + (long) (numLayers - 1) * 2 * h * b + (long) (numLayers - 1) * 4 * h * g + 2L * h;
+        return shadow
+                + (long) (numLayers - 1) * 2 * h * b
+                + (long) (numLayers - 1) * 4 * h * g
+                + 2L * h;
     }
 }

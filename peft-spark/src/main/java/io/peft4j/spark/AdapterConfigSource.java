@@ -39,6 +39,6 @@ public interface AdapterConfigSource extends Serializable {
 
     private static AdapterConfig parse(String peftType, String json) {
         JsonObject object = JsonParser.parseString(json).getAsJsonObject();
-        return PeftMethods.forType(peftType).parseConfig(object, warning -> { });
+        return PeftMethods.forType(peftType).parseConfig(object, warning -> {});
     }
 }

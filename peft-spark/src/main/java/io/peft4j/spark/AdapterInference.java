@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Dataset;
@@ -47,14 +46,19 @@ public final class AdapterInference implements Serializable {
 
     /** The base model, loaded once per executor. */
     private final ModelSource model;
+
     /** Adapter folders by adapter name, in the order they were added. */
     private final LinkedHashMap<String, String> adapters;
+
     /** The text column. */
     private final String textColumn;
+
     /** The column naming each row's adapter, or null: every row uses the first adapter. */
     private final String adapterColumn;
+
     /** The output column. */
     private final String outputColumn;
+
     /** Rows per forward pass. */
     private final int batchSize;
 
@@ -67,7 +71,9 @@ public final class AdapterInference implements Serializable {
         this.batchSize = b.batchSize;
     }
 
-    /** @return a builder; model, at least one adapter and the text column are required */
+    /**
+     * @return a builder; model, at least one adapter and the text column are required
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -81,15 +87,22 @@ public final class AdapterInference implements Serializable {
     public Dataset<Row> transform(Dataset<Row> data) {
         StructType schema = data.schema();
         int textIndex = index(schema, textColumn);
-        if (!(schema.fields()[textIndex].dataType() instanceof org.apache.spark.sql.types.StringType)) {
-            throw new IllegalArgumentException("column '" + textColumn + "' is " + schema.fields()[textIndex].dataType()
-                    + ", expected a string column");
+        if (!(schema.fields()[textIndex].dataType()
+                instanceof org.apache.spark.sql.types.StringType)) {
+            throw new IllegalArgumentException(
+                    "column '"
+                            + textColumn
+                            + "' is "
+                            + schema.fields()[textIndex].dataType()
+                            + ", expected a string column");
         }
         int adapterIndex = adapterColumn == null ? -1 : index(schema, adapterColumn);
         if (schema.getFieldIndex(outputColumn).isDefined()) {
-            throw new IllegalArgumentException("the DataFrame already has a column '" + outputColumn + "'");
+            throw new IllegalArgumentException(
+                    "the DataFrame already has a column '" + outputColumn + "'");
         }
-        StructType out = schema.add(outputColumn, DataTypes.createArrayType(DataTypes.FloatType, false));
+        StructType out =
+                schema.add(outputColumn, DataTypes.createArrayType(DataTypes.FloatType, false));
         MapPartitionsFunction<Row, Row> fn = rows -> apply(rows, textIndex, adapterIndex);
         return data.mapPartitions(fn, Encoders.row(out));
     }
@@ -131,26 +144,40 @@ public final class AdapterInference implements Serializable {
         };
     }
 
-    private List<Row> score(ExecutorModels.Served served, List<Row> batch, int textIndex, int adapterIndex) {
+    private List<Row> score(
+            ExecutorModels.Served served, List<Row> batch, int textIndex, int adapterIndex) {
         List<String> texts = new ArrayList<>(batch.size());
         List<String> names = new ArrayList<>(batch.size());
         for (Row row : batch) {
             if (row.isNullAt(textIndex)) {
-                throw new IllegalArgumentException("column '" + textColumn + "' is null in row " + row);
+                throw new IllegalArgumentException(
+                        "column '" + textColumn + "' is null in row " + row);
             }
             texts.add(row.getString(textIndex));
-            String name = adapterIndex < 0 ? adapters.keySet().iterator().next()
-                    : row.isNullAt(adapterIndex) ? Selection.BASE : row.getString(adapterIndex);
+            String name =
+                    adapterIndex < 0
+                            ? adapters.keySet().iterator().next()
+                            : row.isNullAt(adapterIndex)
+                                    ? Selection.BASE
+                                    : row.getString(adapterIndex);
             if (!Selection.BASE.equals(name) && !adapters.containsKey(name)) {
-                throw new IllegalArgumentException("column '" + adapterColumn + "' names adapter '" + name
-                        + "', which is not loaded; adapters: " + adapters.keySet() + " (or null / " + Selection.BASE
-                        + " for the base model)");
+                throw new IllegalArgumentException(
+                        "column '"
+                                + adapterColumn
+                                + "' names adapter '"
+                                + name
+                                + "', which is not loaded; adapters: "
+                                + adapters.keySet()
+                                + " (or null / "
+                                + Selection.BASE
+                                + " for the base model)");
             }
             names.add(name);
         }
         float[][] outputs;
         try (NoGrad off = NoGrad.enter();
-                NDManager manager = NDManager.newBaseManager(Engine.getInstance().defaultDevice())) {
+                NDManager manager =
+                        NDManager.newBaseManager(Engine.getInstance().defaultDevice())) {
             NDList inputs = served.model().tokenizer().encode(texts).toNDList(manager);
             NDArray first = served.peft().forward(inputs, names).head();
             outputs = perRow(first, inputs.get(1));
@@ -166,7 +193,8 @@ public final class AdapterInference implements Serializable {
             for (float v : o) {
                 boxed.add(v);
             }
-            values[values.length - 1] = scala.jdk.javaapi.CollectionConverters.asScala(boxed).toSeq();
+            values[values.length - 1] =
+                    scala.jdk.javaapi.CollectionConverters.asScala(boxed).toSeq();
             result.add(RowFactory.create(values));
         }
         return result;
@@ -181,8 +209,10 @@ public final class AdapterInference implements Serializable {
             NDArray m = mask.toType(output.getDataType(), false).expandDims(-1);
             rows = output.mul(m).sum(new int[] {1}).div(m.sum(new int[] {1}));
         } else {
-            throw new IllegalArgumentException("the model's first output has shape " + output.getShape()
-                    + "; expected (batch, classes) or (batch, tokens, hidden)");
+            throw new IllegalArgumentException(
+                    "the model's first output has shape "
+                            + output.getShape()
+                            + "; expected (batch, classes) or (batch, tokens, hidden)");
         }
         rows = rows.toType(DataType.FLOAT32, false);
         int n = Math.toIntExact(rows.getShape().get(0));
@@ -197,8 +227,11 @@ public final class AdapterInference implements Serializable {
 
     private static int index(StructType schema, String column) {
         if (!schema.getFieldIndex(column).isDefined()) {
-            throw new IllegalArgumentException("the DataFrame has no column '" + column + "'; columns: "
-                    + String.join(", ", schema.fieldNames()));
+            throw new IllegalArgumentException(
+                    "the DataFrame has no column '"
+                            + column
+                            + "'; columns: "
+                            + String.join(", ", schema.fieldNames()));
         }
         return schema.fieldIndex(column);
     }
@@ -235,7 +268,8 @@ public final class AdapterInference implements Serializable {
             Objects.requireNonNull(name, "name");
             Objects.requireNonNull(dir, "dir");
             if (Selection.BASE.equals(name) || adapters.containsKey(name)) {
-                throw new IllegalArgumentException("adapter name '" + name + "' is reserved or given twice");
+                throw new IllegalArgumentException(
+                        "adapter name '" + name + "' is reserved or given twice");
             }
             adapters.put(name, dir);
             return this;
@@ -255,7 +289,8 @@ public final class AdapterInference implements Serializable {
         /**
          * Sets the column naming each row's adapter.
          *
-         * @param column the column naming each row's adapter (default: every row uses the first adapter)
+         * @param column the column naming each row's adapter (default: every row uses the first
+         *     adapter)
          * @return this builder
          */
         public Builder adapterColumn(String column) {
@@ -293,11 +328,13 @@ public final class AdapterInference implements Serializable {
          * Builds the transformation.
          *
          * @return the transformation
-         * @throws IllegalArgumentException if the model, the text column or every adapter is missing
+         * @throws IllegalArgumentException if the model, the text column or every adapter is
+         *     missing
          */
         public AdapterInference build() {
             if (model == null || textColumn == null || adapters.isEmpty()) {
-                throw new IllegalArgumentException("model, textColumn and at least one adapter are required");
+                throw new IllegalArgumentException(
+                        "model, textColumn and at least one adapter are required");
             }
             return new AdapterInference(this);
         }

@@ -10,17 +10,20 @@ import java.util.Map;
 
 /**
  * The optimiser a worker hands to peft-core's {@code FineTuner}: before each update it exchanges
- * the worker's adapter gradients with every other worker, replaces them by the mean, clips the
- * mean by its global norm and lets the real optimiser step. Every worker then holds the same
- * gradient bit for bit (all sum in worker order), so identical replicas stay identical; every
- * {@code hashEvery} steps a checksum of the weights rides on the next message and is compared.
+ * the worker's adapter gradients with every other worker, replaces them by the mean, clips the mean
+ * by its global norm and lets the real optimiser step. Every worker then holds the same gradient
+ * bit for bit (all sum in worker order), so identical replicas stay identical; every {@code
+ * hashEvery} steps a checksum of the weights rides on the next message and is compared.
  *
  * <p>The FineTuner runs with its own clipping off: clipping belongs after the averaging, as in
  * PyTorch DDP, where {@code clip_grad_norm_} sees the all-reduced gradients.
  */
 final class AllReduceOptimizer extends ForwardingOptimizer {
 
-    /** The collective: {@code BarrierTaskContext.allGather} in a barrier stage (gate let go while waiting). */
+    /**
+     * The collective: {@code BarrierTaskContext.allGather} in a barrier stage (gate let go while
+     * waiting).
+     */
     @FunctionalInterface
     interface Collective {
         String[] allGather(String message);
@@ -38,7 +41,12 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
     private long exchanges;
     private long hashChecks;
 
-    AllReduceOptimizer(PeftOptimizer inner, Collective collective, int rank, double maxGradNorm, int hashEvery,
+    AllReduceOptimizer(
+            PeftOptimizer inner,
+            Collective collective,
+            int rank,
+            double maxGradNorm,
+            int hashEvery,
             long startStep) {
         super(inner);
         this.collective = collective;
@@ -63,7 +71,8 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
         if (maxGradNorm > 0) {
             float norm = GradientClipping.clipGlobalNorm(params.values(), maxGradNorm);
             if (!Float.isFinite(norm)) {
-                throw new NonFiniteLossException("averaged gradient norm", step + 1, norm, Float.NaN, null);
+                throw new NonFiniteLossException(
+                        "averaged gradient norm", step + 1, norm, Float.NaN, null);
             }
         }
         inner.step(params, learningRate);
@@ -71,7 +80,9 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
         pendingHash = hashEvery > 0 && step % hashEvery == 0 ? GradientCodec.hash(params) : "";
     }
 
-    /** Compares the final weights of all workers (one more collective round) and returns their hash. */
+    /**
+     * Compares the final weights of all workers (one more collective round) and returns their hash.
+     */
     String finish(Map<String, Parameter> params) {
         String hash = GradientCodec.hash(params);
         String[] all;
@@ -92,9 +103,18 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
         for (int w = 0; w < parts.length; w++) { // worker order: the same sum on every worker
             float[] g = GradientCodec.decode(parts[w][2]);
             if (g.length != length) {
-                throw new IllegalStateException("worker " + w + " sent " + g.length + " gradient values at step "
-                        + (step + 1) + " but worker " + rank + " trains " + length
-                        + "; the workers' adapters differ");
+                throw new IllegalStateException(
+                        "worker "
+                                + w
+                                + " sent "
+                                + g.length
+                                + " gradient values at step "
+                                + (step + 1)
+                                + " but worker "
+                                + rank
+                                + " trains "
+                                + length
+                                + "; the workers' adapters differ");
             }
             for (int i = 0; i < length; i++) {
                 sum[i] += g[i];
@@ -112,7 +132,8 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
         for (int w = 0; w < all.length; w++) {
             parts[w] = all[w].split("\\|", 3);
             if (parts[w].length != 3) {
-                throw new IllegalStateException("worker " + w + " sent a malformed exchange message");
+                throw new IllegalStateException(
+                        "worker " + w + " sent a malformed exchange message");
             }
         }
         return parts;
@@ -121,8 +142,16 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
     private void checkSteps(String[][] parts) {
         for (int w = 0; w < parts.length; w++) {
             if (Long.parseLong(parts[w][0]) != step) {
-                throw new IllegalStateException("worker " + w + " is at step " + parts[w][0] + " but worker " + rank
-                        + " is at step " + step + "; the workers ran a different number of steps");
+                throw new IllegalStateException(
+                        "worker "
+                                + w
+                                + " is at step "
+                                + parts[w][0]
+                                + " but worker "
+                                + rank
+                                + " is at step "
+                                + step
+                                + "; the workers ran a different number of steps");
             }
         }
     }
@@ -130,19 +159,32 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
     private void checkHashes(String[][] parts, long after) {
         for (int w = 1; w < parts.length; w++) {
             if (!parts[w][1].equals(parts[0][1])) {
-                throw new ReplicaDivergenceException("after step " + after + " worker " + w + "'s adapter weights"
-                        + " (checksum " + parts[w][1] + ") differ from worker 0's (" + parts[0][1] + ")");
+                throw new ReplicaDivergenceException(
+                        "after step "
+                                + after
+                                + " worker "
+                                + w
+                                + "'s adapter weights"
+                                + " (checksum "
+                                + parts[w][1]
+                                + ") differ from worker 0's ("
+                                + parts[0][1]
+                                + ")");
             }
         }
         hashChecks++;
     }
 
-    /** @return characters of the last message this worker sent (ASCII, so bytes) */
+    /**
+     * @return characters of the last message this worker sent (ASCII, so bytes)
+     */
     long messageBytes() {
         return messageChars;
     }
 
-    /** @return seconds spent in the exchange (waiting for the slowest worker included) */
+    /**
+     * @return seconds spent in the exchange (waiting for the slowest worker included)
+     */
     double exchangeSeconds() {
         return exchangeNanos / 1e9;
     }
@@ -155,9 +197,9 @@ final class AllReduceOptimizer extends ForwardingOptimizer {
         return hashChecks;
     }
 
-
     @Override
     public String toString() {
-        return inner.toString(); // checkpoints record it; the exchange does not change the update rule
+        return inner
+                .toString(); // checkpoints record it; the exchange does not change the update rule
     }
 }

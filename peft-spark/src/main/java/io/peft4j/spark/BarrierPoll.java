@@ -10,11 +10,11 @@ import org.apache.spark.BarrierTaskContext;
  * Spark's {@code allGather} without its one-second poll. Spark 4.1's {@code
  * BarrierTaskContext.runBarrier} waits for the coordinator's reply in a loop of {@code
  * Thread.sleep(1000)}, catching {@code InterruptedException} and checking after each wake whether
- * the task was killed or the reply has come. A collective therefore costs up to a second even
- * when every worker arrives at once, which would dominate an adapter training step. This helper
- * wakes that sleep every {@code pollMillis} by interrupting the task thread, only while the thread
- * is sleeping inside {@code BarrierTaskContext}, and clears the interrupt flag afterwards. Spark's
- * own kill check is untouched: a killed task still stops (it reads the kill reason, not the flag).
+ * the task was killed or the reply has come. A collective therefore costs up to a second even when
+ * every worker arrives at once, which would dominate an adapter training step. This helper wakes
+ * that sleep every {@code pollMillis} by interrupting the task thread, only while the thread is
+ * sleeping inside {@code BarrierTaskContext}, and clears the interrupt flag afterwards. Spark's own
+ * kill check is untouched: a killed task still stops (it reads the kill reason, not the flag).
  */
 final class BarrierPoll {
 
@@ -29,13 +29,20 @@ final class BarrierPoll {
         Thread caller = Thread.currentThread();
         Object lock = new Object();
         boolean[] done = {false};
-        ScheduledFuture<?> poke = waker().scheduleWithFixedDelay(() -> {
-            synchronized (lock) {
-                if (!done[0] && caller.getState() == Thread.State.TIMED_WAITING && sleepsInBarrier(caller)) {
-                    caller.interrupt();
-                }
-            }
-        }, pollMillis, pollMillis, TimeUnit.MILLISECONDS);
+        ScheduledFuture<?> poke =
+                waker().scheduleWithFixedDelay(
+                                () -> {
+                                    synchronized (lock) {
+                                        if (!done[0]
+                                                && caller.getState() == Thread.State.TIMED_WAITING
+                                                && sleepsInBarrier(caller)) {
+                                            caller.interrupt();
+                                        }
+                                    }
+                                },
+                                pollMillis,
+                                pollMillis,
+                                TimeUnit.MILLISECONDS);
         try {
             return context.allGather(message);
         } finally {
@@ -54,7 +61,8 @@ final class BarrierPoll {
             String frame = stack[i].getClassName() + "." + stack[i].getMethodName();
             if (frame.equals("java.lang.Thread.sleep")) {
                 sleeping = true;
-            } else if (sleeping && stack[i].getClassName().startsWith("org.apache.spark.BarrierTaskContext")) {
+            } else if (sleeping
+                    && stack[i].getClassName().startsWith("org.apache.spark.BarrierTaskContext")) {
                 return true;
             }
         }
@@ -66,11 +74,13 @@ final class BarrierPoll {
         if (w == null) {
             synchronized (BarrierPoll.class) {
                 if (waker == null) {
-                    waker = Executors.newSingleThreadScheduledExecutor(r -> {
-                        Thread t = new Thread(r, "peft-spark-barrier-poll");
-                        t.setDaemon(true);
-                        return t;
-                    });
+                    waker =
+                            Executors.newSingleThreadScheduledExecutor(
+                                    r -> {
+                                        Thread t = new Thread(r, "peft-spark-barrier-poll");
+                                        t.setDaemon(true);
+                                        return t;
+                                    });
                 }
                 w = waker;
             }

@@ -56,43 +56,61 @@ public final class DistributedFineTuner implements Serializable {
 
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(DistributedFineTuner.class);
+
     /** The Spark setting that bounds each barrier wait. */
     public static final String BARRIER_TIMEOUT = "spark.barrier.sync.timeout";
 
     /** How each worker loads the base model. */
     private final ModelSource model;
+
     /** How each worker obtains the adapter configuration. */
     private final AdapterConfigSource adapter;
+
     /** Turns a partition's rows into training data and loss. */
     private final TrainingTask task;
+
     /** Creates each worker's optimiser. */
     private final OptimizerFactory optimizer;
+
     /** Peak learning rate. */
     private final double learningRate;
+
     /** Learning-rate decay after warmup. */
     private final LrSchedule.Kind schedule;
+
     /** Linear warmup steps. */
     private final long warmupSteps;
+
     /** Optimiser steps every worker takes. */
     private final long steps;
+
     /** Examples per micro-batch per worker. */
     private final int batchSize;
+
     /** Micro-batches per optimiser step per worker. */
     private final int gradientAccumulation;
+
     /** Global-norm clip of the averaged gradient; 0 turns clipping off. */
     private final double maxGradNorm;
+
     /** Seeds each worker's data order. */
     private final long seed;
+
     /** Whether each worker visits its rows in a seeded random order. */
     private final boolean shuffle;
+
     /** Shared folder for the workers' checkpoints, or {@code null} for none. */
     private final String checkpointDir;
+
     /** Steps between checkpoints; 0 when no checkpoint interval is set. */
     private final long checkpointEvery;
+
     /** Steps between replica weight comparisons. */
     private final int hashEvery;
+
     /** Reruns allowed after a worker failure. */
     private final int maxRestarts;
+
     /** How often, in milliseconds, a worker waiting in a collective checks for the reply. */
     private final int barrierPollMillis;
 
@@ -117,7 +135,9 @@ public final class DistributedFineTuner implements Serializable {
         this.barrierPollMillis = b.barrierPollMillis;
     }
 
-    /** @return a builder; model, adapter, task and steps are required */
+    /**
+     * @return a builder; model, adapter, task and steps are required
+     */
     public static Builder builder() {
         return new Builder();
     }
@@ -136,52 +156,86 @@ public final class DistributedFineTuner implements Serializable {
         Objects.requireNonNull(adapterDir, "adapterDir");
         SparkContext sc = data.sparkSession().sparkContext();
         if (!sc.getConf().contains(BARRIER_TIMEOUT)) {
-            throw new IllegalArgumentException("set " + BARRIER_TIMEOUT + " (e.g. 600s) on the SparkSession:"
-                    + " without it a worker that hangs blocks the others for Spark's default of 365 days");
+            throw new IllegalArgumentException(
+                    "set "
+                            + BARRIER_TIMEOUT
+                            + " (e.g. 600s) on the SparkSession:"
+                            + " without it a worker that hangs blocks the others for Spark's default of 365 days");
         }
-        Dataset<Row> selected = data.select(task.columns().stream().map(data::col).toArray(org.apache.spark.sql.Column[]::new));
+        Dataset<Row> selected =
+                data.select(
+                        task.columns().stream()
+                                .map(data::col)
+                                .toArray(org.apache.spark.sql.Column[]::new));
         int workers = selected.rdd().getNumPartitions();
         if (workers > sc.defaultParallelism()) {
-            throw new IllegalArgumentException("the DataFrame has " + workers + " partitions but the cluster runs "
-                    + sc.defaultParallelism() + " tasks at once; a barrier stage needs one slot per partition:"
-                    + " repartition to at most " + sc.defaultParallelism());
+            throw new IllegalArgumentException(
+                    "the DataFrame has "
+                            + workers
+                            + " partitions but the cluster runs "
+                            + sc.defaultParallelism()
+                            + " tasks at once; a barrier stage needs one slot per partition:"
+                            + " repartition to at most "
+                            + sc.defaultParallelism());
         }
         WorkerRun run = new WorkerRun(this);
         @SuppressWarnings("unchecked")
         Function1<scala.collection.Iterator<Row>, scala.collection.Iterator<WorkerReport>> body =
-                (Function1<scala.collection.Iterator<Row>, scala.collection.Iterator<WorkerReport>> & Serializable)
-                        rows -> CollectionConverters.asScala(run.run(CollectionConverters.asJava(rows)));
+                (Function1<scala.collection.Iterator<Row>, scala.collection.Iterator<WorkerReport>>
+                                & Serializable)
+                        rows ->
+                                CollectionConverters.asScala(
+                                        run.run(CollectionConverters.asJava(rows)));
         ClassTag<WorkerReport> tag = ClassTag$.MODULE$.apply(WorkerReport.class);
         int restarts = 0;
         List<WorkerReport> reports;
         while (true) {
             try {
-                reports = selected.rdd().barrier().mapPartitions(body, false, tag).toJavaRDD().collect();
+                reports =
+                        selected.rdd()
+                                .barrier()
+                                .mapPartitions(body, false, tag)
+                                .toJavaRDD()
+                                .collect();
                 break;
             } catch (RuntimeException e) {
                 throw e;
             } catch (Exception e) {
                 if (rootMessage(e).startsWith("BarrierJobUnsupportedRDDChain")) {
-                    throw new IllegalArgumentException("Spark runs no barrier stage over this DataFrame's lineage"
-                            + " (union, coalesce or limit before it): repartition(n) it first", e);
+                    throw new IllegalArgumentException(
+                            "Spark runs no barrier stage over this DataFrame's lineage"
+                                    + " (union, coalesce or limit before it): repartition(n) it first",
+                            e);
                 }
                 if (isBadInput(e)) {
                     throw new IllegalArgumentException(rootMessage(e), e);
                 }
                 if (checkpointDir == null || restarts >= maxRestarts) {
-                    throw new IllegalStateException("distributed training failed after " + restarts + " restart(s)"
-                            + (checkpointDir == null ? " (no checkpointDir, so no restart)" : "") + ": "
-                            + rootMessage(e), e);
+                    throw new IllegalStateException(
+                            "distributed training failed after "
+                                    + restarts
+                                    + " restart(s)"
+                                    + (checkpointDir == null
+                                            ? " (no checkpointDir, so no restart)"
+                                            : "")
+                                    + ": "
+                                    + rootMessage(e),
+                            e);
                 }
                 restarts++;
-                LOG.warn("a worker failed ({}); restarting from the newest checkpoint in {} ({} of {})",
-                        rootMessage(e), checkpointDir, restarts, maxRestarts);
+                LOG.warn(
+                        "a worker failed ({}); restarting from the newest checkpoint in {} ({} of {})",
+                        rootMessage(e),
+                        checkpointDir,
+                        restarts,
+                        maxRestarts);
             }
         }
         return summarize(new ArrayList<>(reports), adapterDir, restarts);
     }
 
-    private DistributedTrainingResult summarize(List<WorkerReport> reports, Path adapterDir, int restarts) {
+    private DistributedTrainingResult summarize(
+            List<WorkerReport> reports, Path adapterDir, int restarts) {
         reports.sort(Comparator.comparingInt(WorkerReport::rank));
         WorkerReport first = reports.get(0);
         writeAdapter(first.adapterFiles(), adapterDir);
@@ -196,9 +250,20 @@ public final class DistributedFineTuner implements Serializable {
         }
         long ran = Math.max(1, n - first.startStep());
         double slowest = reports.stream().mapToDouble(WorkerReport::seconds).max().orElse(0);
-        double exchange = reports.stream().mapToDouble(WorkerReport::exchangeSeconds).average().orElse(0);
-        return new DistributedTrainingResult(adapterDir, reports.size(), n, first.startStep(), restarts, mean,
-                first.trainableValues(), first.messageBytes(), slowest / ran, exchange / ran, first.hashChecks(),
+        double exchange =
+                reports.stream().mapToDouble(WorkerReport::exchangeSeconds).average().orElse(0);
+        return new DistributedTrainingResult(
+                adapterDir,
+                reports.size(),
+                n,
+                first.startStep(),
+                restarts,
+                mean,
+                first.trainableValues(),
+                first.messageBytes(),
+                slowest / ran,
+                exchange / ran,
+                first.hashChecks(),
                 first.finalHash());
     }
 
@@ -218,7 +283,8 @@ public final class DistributedFineTuner implements Serializable {
     /** Failures that a rerun would repeat: bad input and diverged replicas. */
     private static boolean isBadInput(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof IllegalArgumentException || t instanceof ReplicaDivergenceException
+            if (t instanceof IllegalArgumentException
+                    || t instanceof ReplicaDivergenceException
                     || t instanceof NonFiniteLossException) {
                 return true;
             }
@@ -237,23 +303,73 @@ public final class DistributedFineTuner implements Serializable {
         return t.getClass().getSimpleName() + ": " + t.getMessage();
     }
 
-    ModelSource model() { return model; }
-    AdapterConfigSource adapter() { return adapter; }
-    TrainingTask task() { return task; }
-    OptimizerFactory optimizer() { return optimizer; }
-    double learningRate() { return learningRate; }
-    LrSchedule.Kind schedule() { return schedule; }
-    long warmupSteps() { return warmupSteps; }
-    long steps() { return steps; }
-    int batchSize() { return batchSize; }
-    int gradientAccumulation() { return gradientAccumulation; }
-    double maxGradNorm() { return maxGradNorm; }
-    long seed() { return seed; }
-    boolean shuffle() { return shuffle; }
-    String checkpointDir() { return checkpointDir; }
-    long checkpointEvery() { return checkpointEvery; }
-    int hashEvery() { return hashEvery; }
-    int barrierPollMillis() { return barrierPollMillis; }
+    ModelSource model() {
+        return model;
+    }
+
+    AdapterConfigSource adapter() {
+        return adapter;
+    }
+
+    TrainingTask task() {
+        return task;
+    }
+
+    OptimizerFactory optimizer() {
+        return optimizer;
+    }
+
+    double learningRate() {
+        return learningRate;
+    }
+
+    LrSchedule.Kind schedule() {
+        return schedule;
+    }
+
+    long warmupSteps() {
+        return warmupSteps;
+    }
+
+    long steps() {
+        return steps;
+    }
+
+    int batchSize() {
+        return batchSize;
+    }
+
+    int gradientAccumulation() {
+        return gradientAccumulation;
+    }
+
+    double maxGradNorm() {
+        return maxGradNorm;
+    }
+
+    long seed() {
+        return seed;
+    }
+
+    boolean shuffle() {
+        return shuffle;
+    }
+
+    String checkpointDir() {
+        return checkpointDir;
+    }
+
+    long checkpointEvery() {
+        return checkpointEvery;
+    }
+
+    int hashEvery() {
+        return hashEvery;
+    }
+
+    int barrierPollMillis() {
+        return barrierPollMillis;
+    }
 
     /** Builds a {@link DistributedFineTuner}; every setter checks its argument. */
     public static final class Builder {
@@ -387,7 +503,9 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder maxGradNorm(double norm) {
-            check(Double.isFinite(norm) && norm >= 0, "maxGradNorm must be finite and >= 0, got " + norm);
+            check(
+                    Double.isFinite(norm) && norm >= 0,
+                    "maxGradNorm must be finite and >= 0, got " + norm);
             this.maxGradNorm = norm;
             return this;
         }
@@ -402,7 +520,8 @@ public final class DistributedFineTuner implements Serializable {
         }
 
         /**
-         * @param shuffle whether each worker visits its rows in a seeded random order (default true)
+         * @param shuffle whether each worker visits its rows in a seeded random order (default
+         *     true)
          * @return this builder
          */
         public Builder shuffle(boolean shuffle) {
@@ -462,14 +581,22 @@ public final class DistributedFineTuner implements Serializable {
             return this;
         }
 
-        /** @return the trainer */
+        /**
+         * @return the trainer
+         */
         public DistributedFineTuner build() {
             check(model != null, "model is required");
             check(adapter != null, "adapter is required");
             check(task != null, "task is required");
-            check(steps >= 1, "steps is required (every worker must take the same number of steps)");
-            check(warmupSteps <= steps, "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
-            check(checkpointEvery == 0 || checkpointDir != null, "checkpointEvery needs a checkpointDir");
+            check(
+                    steps >= 1,
+                    "steps is required (every worker must take the same number of steps)");
+            check(
+                    warmupSteps <= steps,
+                    "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
+            check(
+                    checkpointEvery == 0 || checkpointDir != null,
+                    "checkpointEvery needs a checkpointDir");
             return new DistributedFineTuner(this);
         }
 

@@ -41,7 +41,8 @@ public record DistributedTrainingResult(
      * @param steps optimiser steps in the run, resumed ones included
      * @param startStep the step the last attempt resumed from (0: from scratch)
      * @param restarts how many times the job was restarted after a worker failure
-     * @param meanLosses per step, the mean of the workers' losses (resumed steps from the checkpoint)
+     * @param meanLosses per step, the mean of the workers' losses (resumed steps from the
+     *     checkpoint)
      * @param trainableValues adapter values each worker exchanges per step
      * @param messageBytes bytes of one worker's exchange message per step (base64 text of float32)
      * @param secondsPerStep wall time per step of the last attempt (slowest worker)
@@ -53,7 +54,9 @@ public record DistributedTrainingResult(
         meanLosses = List.copyOf(meanLosses);
     }
 
-    /** @return the mean loss of the last step */
+    /**
+     * @return the mean loss of the last step
+     */
     public float finalLoss() {
         return meanLosses.get(meanLosses.size() - 1);
     }

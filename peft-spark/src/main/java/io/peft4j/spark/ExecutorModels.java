@@ -11,9 +11,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The models an executor serves, loaded once per JVM and key (model key plus adapters) and kept
- * for the executor's life: every task of every inference job on that executor shares them.
- * PeftModel's inference is thread-safe with per-call adapter selection, so tasks run side by side.
+ * The models an executor serves, loaded once per JVM and key (model key plus adapters) and kept for
+ * the executor's life: every task of every inference job on that executor shares them. PeftModel's
+ * inference is thread-safe with per-call adapter selection, so tasks run side by side.
  */
 final class ExecutorModels {
 
@@ -56,7 +56,9 @@ final class ExecutorModels {
             }
             model.close();
             if (e instanceof IOException) {
-                throw new UncheckedIOException("cannot load the adapters " + adapters + " onto " + source.key(), (IOException) e);
+                throw new UncheckedIOException(
+                        "cannot load the adapters " + adapters + " onto " + source.key(),
+                        (IOException) e);
             }
             throw (RuntimeException) e;
         }

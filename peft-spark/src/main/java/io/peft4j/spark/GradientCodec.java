@@ -54,11 +54,11 @@ final class GradientCodec {
     }
 
     /**
-     * Writes {@code values} (as made by {@link #gradients}) into the parameters' gradients in place.
-     * An indexed copy from a scratch array, not {@code NDArray.set(Buffer)}: DJL's set on a CPU
-     * array makes the tensor use the buffer's memory and keeps the buffer alive only through that
-     * Java handle, and a gradient handle is temporary, so after a GC the gradient would point into
-     * freed memory (seen as SIGSEGVs in libc a few dozen steps in).
+     * Writes {@code values} (as made by {@link #gradients}) into the parameters' gradients in
+     * place. An indexed copy from a scratch array, not {@code NDArray.set(Buffer)}: DJL's set on a
+     * CPU array makes the tensor use the buffer's memory and keeps the buffer alive only through
+     * that Java handle, and a gradient handle is temporary, so after a GC the gradient would point
+     * into freed memory (seen as SIGSEGVs in libc a few dozen steps in).
      */
     static void setGradients(Map<String, Parameter> params, float[] values) {
         int offset = 0;
@@ -69,20 +69,27 @@ final class GradientCodec {
                 try (NDManager scratch = array.getManager().newSubManager()) {
                     NDArray grad = array.getGradient();
                     grad.attach(scratch);
-                    NDArray mean = scratch.create(Arrays.copyOfRange(values, offset, offset + n), array.getShape());
+                    NDArray mean =
+                            scratch.create(
+                                    Arrays.copyOfRange(values, offset, offset + n),
+                                    array.getShape());
                     grad.set(new NDIndex("..."), mean);
                 }
             }
             offset += n;
         }
         if (offset != values.length) {
-            throw new IllegalStateException("gradient message holds " + values.length + " values but the model trains "
-                    + offset);
+            throw new IllegalStateException(
+                    "gradient message holds "
+                            + values.length
+                            + " values but the model trains "
+                            + offset);
         }
     }
 
     static String encode(float[] values) {
-        ByteBuffer bytes = ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer bytes =
+                ByteBuffer.allocate(values.length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asFloatBuffer().put(values);
         return Base64.getEncoder().encodeToString(bytes.array());
     }
@@ -90,7 +97,8 @@ final class GradientCodec {
     static float[] decode(String text) {
         byte[] raw = Base64.getDecoder().decode(text);
         if (raw.length % Float.BYTES != 0) {
-            throw new IllegalArgumentException("gradient message of " + raw.length + " bytes is not whole float32 values");
+            throw new IllegalArgumentException(
+                    "gradient message of " + raw.length + " bytes is not whole float32 values");
         }
         FloatBuffer floats = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
         float[] values = new float[floats.remaining()];
@@ -110,8 +118,12 @@ final class GradientCodec {
 
     private static void checkFloat32(String name, NDArray array) {
         if (array.getDataType() != DataType.FLOAT32) {
-            throw new IllegalArgumentException("trainable tensor '" + name + "' is " + array.getDataType()
-                    + "; the gradient exchange carries float32 only");
+            throw new IllegalArgumentException(
+                    "trainable tensor '"
+                            + name
+                            + "' is "
+                            + array.getDataType()
+                            + "; the gradient exchange carries float32 only");
         }
     }
 }

@@ -29,10 +29,12 @@ final class HfModelSource implements ModelSource {
             throw new IllegalArgumentException("model folder is empty");
         }
         if (numLabels == 1 || numLabels < 0) {
-            throw new IllegalArgumentException("numLabels must be >= 2 for a classifier, got " + numLabels);
+            throw new IllegalArgumentException(
+                    "numLabels must be >= 2 for a classifier, got " + numLabels);
         }
         if (maxLength < 0) {
-            throw new IllegalArgumentException("maxLength must be >= 0 (0: no truncation), got " + maxLength);
+            throw new IllegalArgumentException(
+                    "maxLength must be >= 0 (0: no truncation), got " + maxLength);
         }
         this.dir = dir;
         this.numLabels = numLabels;
@@ -50,8 +52,11 @@ final class HfModelSource implements ModelSource {
     public LoadedModel load(Device device) {
         Path folder = Path.of(dir).toAbsolutePath().normalize();
         if (!Files.isDirectory(folder)) {
-            throw new IllegalArgumentException("model folder " + folder + " does not exist on this executor"
-                    + " (the path must name the same checkpoint on every executor: a shared or replicated folder)");
+            throw new IllegalArgumentException(
+                    "model folder "
+                            + folder
+                            + " does not exist on this executor"
+                            + " (the path must name the same checkpoint on every executor: a shared or replicated folder)");
         }
         Path tokenizerFile = folder.resolve("tokenizer.json");
         if (!Files.isRegularFile(tokenizerFile)) {
@@ -60,12 +65,14 @@ final class HfModelSource implements ModelSource {
         Model model;
         synchronized (LOAD_LOCK) {
             Engine.getInstance().setRandomSeed((int) headSeed);
-            model = numLabels > 0
-                    ? HfCheckpoint.loadForSequenceClassification(folder, numLabels, device)
-                    : HfCheckpoint.load(folder, device);
+            model =
+                    numLabels > 0
+                            ? HfCheckpoint.loadForSequenceClassification(folder, numLabels, device)
+                            : HfCheckpoint.load(folder, device);
         }
         try {
-            TextTokenizer tokenizer = TextTokenizer.builder(tokenizerFile).maxLength(maxLength).build();
+            TextTokenizer tokenizer =
+                    TextTokenizer.builder(tokenizerFile).maxLength(maxLength).build();
             return new LoadedModel(model, tokenizer, key());
         } catch (RuntimeException e) {
             model.close();

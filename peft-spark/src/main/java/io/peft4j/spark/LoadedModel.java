@@ -23,17 +23,23 @@ public final class LoadedModel implements AutoCloseable {
         this.description = Objects.requireNonNull(description, "description");
     }
 
-    /** @return the model's block */
+    /**
+     * @return the model's block
+     */
     public Block block() {
         return model.getBlock();
     }
 
-    /** @return the tokenizer */
+    /**
+     * @return the tokenizer
+     */
     public TextTokenizer tokenizer() {
         return tokenizer;
     }
 
-    /** @return what was loaded from where */
+    /**
+     * @return what was loaded from where
+     */
     public String description() {
         return description;
     }

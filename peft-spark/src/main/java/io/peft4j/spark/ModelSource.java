@@ -4,8 +4,8 @@ import ai.djl.Device;
 import java.io.Serializable;
 
 /**
- * How an executor gets the base model: a stable key (compared across workers and used to cache
- * the model once per executor JVM) and a loader. It travels to the executors, so it must be
+ * How an executor gets the base model: a stable key (compared across workers and used to cache the
+ * model once per executor JVM) and a loader. It travels to the executors, so it must be
  * serializable; it loads on the executor, never on the driver.
  */
 public interface ModelSource extends Serializable {

@@ -6,9 +6,9 @@ import io.peft4j.core.train.PeftOptimizer;
 import java.io.Serializable;
 
 /**
- * Creates each worker's optimiser for its model. peft-core's method SPI has no hook through which
- * a method names its own optimiser, so a method that brings one (LIFT's sparse Adam) is passed
- * here: {@code OptimizerFactory lift = LiftOptimizer::forModel}.
+ * Creates each worker's optimiser for its model. peft-core's method SPI has no hook through which a
+ * method names its own optimiser, so a method that brings one (LIFT's sparse Adam) is passed here:
+ * {@code OptimizerFactory lift = LiftOptimizer::forModel}.
  */
 @FunctionalInterface
 public interface OptimizerFactory extends Serializable {
@@ -19,7 +19,9 @@ public interface OptimizerFactory extends Serializable {
      */
     PeftOptimizer create(PeftModel model);
 
-    /** @return peft-core's {@link AdamW} with its defaults (no weight decay) */
+    /**
+     * @return peft-core's {@link AdamW} with its defaults (no weight decay)
+     */
     static OptimizerFactory adamW() {
         return model -> AdamW.builder().build();
     }

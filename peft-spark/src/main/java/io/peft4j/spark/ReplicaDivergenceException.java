@@ -5,7 +5,9 @@ public final class ReplicaDivergenceException extends IllegalStateException {
 
     private static final long serialVersionUID = 1L;
 
-    /** @param message which step and which workers disagree */
+    /**
+     * @param message which step and which workers disagree
+     */
     public ReplicaDivergenceException(String message) {
         super(message);
     }

@@ -49,34 +49,67 @@ record ReplicaFingerprint(
             }
         }
         if (!thin.isEmpty()) {
-            throw new IllegalArgumentException(String.join(", ", thin) + "; every worker needs at least "
-                    + rowsNeeded + " (batch size x gradient accumulation): repartition the DataFrame into fewer,"
-                    + " non-empty partitions (one partition per worker)");
+            throw new IllegalArgumentException(
+                    String.join(", ", thin)
+                            + "; every worker needs at least "
+                            + rowsNeeded
+                            + " (batch size x gradient accumulation): repartition the DataFrame into fewer,"
+                            + " non-empty partitions (one partition per worker)");
         }
         ReplicaFingerprint first = all.get(0);
         for (ReplicaFingerprint f : all.subList(1, all.size())) {
             if (!f.modelKey().equals(first.modelKey())) {
-                throw new IllegalArgumentException("workers load different base models: partition 0 loads "
-                        + first.modelKey() + ", partition " + f.rank() + " loads " + f.modelKey()
-                        + "; every executor must see the same model path");
+                throw new IllegalArgumentException(
+                        "workers load different base models: partition 0 loads "
+                                + first.modelKey()
+                                + ", partition "
+                                + f.rank()
+                                + " loads "
+                                + f.modelKey()
+                                + "; every executor must see the same model path");
             }
             if (!f.baseHash().equals(first.baseHash())) {
-                throw new IllegalArgumentException("the base model at " + f.modelKey() + " differs between executors:"
-                        + " partition " + f.rank() + "'s weights (checksum " + f.baseHash() + ") are not partition 0's ("
-                        + first.baseHash() + "); replicate the same checkpoint to every executor");
+                throw new IllegalArgumentException(
+                        "the base model at "
+                                + f.modelKey()
+                                + " differs between executors:"
+                                + " partition "
+                                + f.rank()
+                                + "'s weights (checksum "
+                                + f.baseHash()
+                                + ") are not partition 0's ("
+                                + first.baseHash()
+                                + "); replicate the same checkpoint to every executor");
             }
             if (!f.adapterConfig().equals(first.adapterConfig())) {
-                throw new IllegalArgumentException("the adapter config of partition " + f.rank() + " differs from"
-                        + " partition 0's: " + f.adapterConfig() + " vs " + first.adapterConfig());
+                throw new IllegalArgumentException(
+                        "the adapter config of partition "
+                                + f.rank()
+                                + " differs from"
+                                + " partition 0's: "
+                                + f.adapterConfig()
+                                + " vs "
+                                + first.adapterConfig());
             }
             if (!f.trainableShapes().equals(first.trainableShapes())) {
-                throw new IllegalArgumentException("partition " + f.rank() + " trains tensors " + f.trainableShapes()
-                        + " but partition 0 trains " + first.trainableShapes());
+                throw new IllegalArgumentException(
+                        "partition "
+                                + f.rank()
+                                + " trains tensors "
+                                + f.trainableShapes()
+                                + " but partition 0 trains "
+                                + first.trainableShapes());
             }
             if (!f.initialHash().equals(first.initialHash())) {
-                throw new IllegalArgumentException("partition " + f.rank() + "'s adapter starts from other values"
-                        + " (checksum " + f.initialHash() + ") than partition 0's (" + first.initialHash()
-                        + "); the adapter's initialisation must be seeded the same on every worker");
+                throw new IllegalArgumentException(
+                        "partition "
+                                + f.rank()
+                                + "'s adapter starts from other values"
+                                + " (checksum "
+                                + f.initialHash()
+                                + ") than partition 0's ("
+                                + first.initialHash()
+                                + "); the adapter's initialisation must be seeded the same on every worker");
             }
         }
     }

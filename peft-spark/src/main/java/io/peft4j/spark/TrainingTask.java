@@ -10,8 +10,8 @@ import java.util.List;
 import org.apache.spark.sql.Row;
 
 /**
- * What a worker trains on: turns the rows of its partition into the {@link TrainingData} and
- * {@link LossFunction} of peft-core's trainer, given the model loaded on that worker.
+ * What a worker trains on: turns the rows of its partition into the {@link TrainingData} and {@link
+ * LossFunction} of peft-core's trainer, given the model loaded on that worker.
  */
 public interface TrainingTask extends Serializable {
 
@@ -41,8 +41,8 @@ public interface TrainingTask extends Serializable {
 
     /**
      * Sentence classification: a text column and an integer label column, mean cross-entropy
-     * (peft-tasks' {@link ClassificationTask}); the model must be a classifier with at least
-     * {@code numLabels} classes.
+     * (peft-tasks' {@link ClassificationTask}); the model must be a classifier with at least {@code
+     * numLabels} classes.
      *
      * @param textColumn the text column
      * @param labelColumn the label column (any integral type)
@@ -56,10 +56,13 @@ public interface TrainingTask extends Serializable {
     /** {@link #classification}'s implementation. */
     final class ClassificationRows implements TrainingTask {
         private static final long serialVersionUID = 1L;
+
         /** The text column. */
         private final String textColumn;
+
         /** The label column. */
         private final String labelColumn;
+
         /** The number of classes. */
         private final int numLabels;
 
@@ -82,17 +85,31 @@ public interface TrainingTask extends Serializable {
             List<LabeledText> examples = new ArrayList<>(rows.size());
             for (Row row : rows) {
                 if (row.isNullAt(0) || row.isNullAt(1)) {
-                    throw new IllegalArgumentException("a row has a null '" + textColumn + "' or '" + labelColumn
-                            + "': " + row);
+                    throw new IllegalArgumentException(
+                            "a row has a null '"
+                                    + textColumn
+                                    + "' or '"
+                                    + labelColumn
+                                    + "': "
+                                    + row);
                 }
                 long label = ((Number) row.get(1)).longValue();
                 if (label < 0 || label >= numLabels) {
-                    throw new IllegalArgumentException("column '" + labelColumn + "' holds label " + label
-                            + ", expected 0.." + (numLabels - 1) + " (row " + row + ")");
+                    throw new IllegalArgumentException(
+                            "column '"
+                                    + labelColumn
+                                    + "' holds label "
+                                    + label
+                                    + ", expected 0.."
+                                    + (numLabels - 1)
+                                    + " (row "
+                                    + row
+                                    + ")");
                 }
                 examples.add(new LabeledText(row.getString(0), (int) label));
             }
-            ClassificationTask task = new ClassificationTask(model.block(), model.tokenizer(), examples, numLabels);
+            ClassificationTask task =
+                    new ClassificationTask(model.block(), model.tokenizer(), examples, numLabels);
             return new Prepared(task, task);
         }
     }

@@ -16,4 +16,5 @@ record WorkerReport(
         long messageBytes,
         long hashChecks,
         String finalHash,
-        Map<String, byte[]> adapterFiles) implements Serializable {}
+        Map<String, byte[]> adapterFiles)
+        implements Serializable {}

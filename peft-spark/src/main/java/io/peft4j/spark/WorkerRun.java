@@ -64,41 +64,64 @@ final class WorkerRun implements Serializable {
                 TrainingTask.Prepared prepared =
                         rows.size() >= rowsNeeded ? settings.task().prepare(loaded, rows) : null;
                 Map<String, Parameter> params = peft.trainableParameters();
-                Path rankDir = settings.checkpointDir() == null ? null
-                        : Path.of(settings.checkpointDir()).resolve("worker-" + rank + "-of-" + workers);
-                ReplicaFingerprint mine = new ReplicaFingerprint(rank, rows.size(), settings.model().key(), baseHash,
-                        config.toJson().toString(), shapes(params), GradientCodec.hash(params),
-                        checkpointSteps(rankDir));
-                List<ReplicaFingerprint> all = ReplicaFingerprint.parse(gather(context, mine.toMessage()));
+                Path rankDir =
+                        settings.checkpointDir() == null
+                                ? null
+                                : Path.of(settings.checkpointDir())
+                                        .resolve("worker-" + rank + "-of-" + workers);
+                ReplicaFingerprint mine =
+                        new ReplicaFingerprint(
+                                rank,
+                                rows.size(),
+                                settings.model().key(),
+                                baseHash,
+                                config.toJson().toString(),
+                                shapes(params),
+                                GradientCodec.hash(params),
+                                checkpointSteps(rankDir));
+                List<ReplicaFingerprint> all =
+                        ReplicaFingerprint.parse(gather(context, mine.toMessage()));
                 ReplicaFingerprint.check(all, rowsNeeded);
                 long resumeStep = ReplicaFingerprint.commonCheckpointStep(all);
 
                 AtomicReference<AllReduceOptimizer> optimizer = new AtomicReference<>();
-                FineTuner.Builder b = FineTuner.builder()
-                        .learningRate(settings.learningRate())
-                        .schedule(settings.schedule())
-                        .warmupSteps(settings.warmupSteps())
-                        .maxSteps(settings.steps())
-                        .batchSize(settings.batchSize())
-                        .gradientAccumulation(settings.gradientAccumulation())
-                        .maxGradNorm(0) // clipped after averaging, in AllReduceOptimizer
-                        .seed(settings.seed())
-                        .shuffle(settings.shuffle())
-                        .progress(false)
-                        .optimizer(() -> {
-                            AllReduceOptimizer o = new AllReduceOptimizer(settings.optimizer().create(peft),
-                                    m -> gather(context, m), rank, settings.maxGradNorm(), settings.hashEvery(),
-                                    resumeStep);
-                            optimizer.set(o);
-                            return o;
-                        });
+                FineTuner.Builder b =
+                        FineTuner.builder()
+                                .learningRate(settings.learningRate())
+                                .schedule(settings.schedule())
+                                .warmupSteps(settings.warmupSteps())
+                                .maxSteps(settings.steps())
+                                .batchSize(settings.batchSize())
+                                .gradientAccumulation(settings.gradientAccumulation())
+                                .maxGradNorm(0) // clipped after averaging, in AllReduceOptimizer
+                                .seed(settings.seed())
+                                .shuffle(settings.shuffle())
+                                .progress(false)
+                                .optimizer(
+                                        () -> {
+                                            AllReduceOptimizer o =
+                                                    new AllReduceOptimizer(
+                                                            settings.optimizer().create(peft),
+                                                            m -> gather(context, m),
+                                                            rank,
+                                                            settings.maxGradNorm(),
+                                                            settings.hashEvery(),
+                                                            resumeStep);
+                                            optimizer.set(o);
+                                            return o;
+                                        });
                 if (rankDir != null) {
                     b.checkpointDir(rankDir).checkpointEvery(settings.checkpointEvery());
                 }
                 FineTuner tuner = b.build();
-                TrainingResult result = resumeStep > 0
-                        ? tuner.resume(rankDir.resolve("step-" + resumeStep), peft, prepared.loss(), prepared.data())
-                        : tuner.fit(peft, prepared.loss(), prepared.data());
+                TrainingResult result =
+                        resumeStep > 0
+                                ? tuner.resume(
+                                        rankDir.resolve("step-" + resumeStep),
+                                        peft,
+                                        prepared.loss(),
+                                        prepared.data())
+                                : tuner.fit(peft, prepared.loss(), prepared.data());
                 String finalHash = optimizer.get().finish(params);
                 Map<String, byte[]> files = rank == 0 ? adapterFiles(peft) : Map.of();
                 float[] losses = new float[result.losses().size()];
@@ -106,9 +129,21 @@ final class WorkerRun implements Serializable {
                     losses[i] = result.losses().get(i);
                 }
                 AllReduceOptimizer o = optimizer.get();
-                return List.of(new WorkerReport(rank, rows.size(), GradientCodec.count(params.values()),
-                        result.startStep(), losses, result.seconds(), o.exchangeSeconds(), o.exchanges(),
-                        o.messageBytes(), o.hashChecks(), finalHash, files)).iterator();
+                return List.of(
+                                new WorkerReport(
+                                        rank,
+                                        rows.size(),
+                                        GradientCodec.count(params.values()),
+                                        result.startStep(),
+                                        losses,
+                                        result.seconds(),
+                                        o.exchangeSeconds(),
+                                        o.exchanges(),
+                                        o.messageBytes(),
+                                        o.hashChecks(),
+                                        finalHash,
+                                        files))
+                        .iterator();
             }
         } finally {
             CollectorGate.leave();
@@ -125,7 +160,9 @@ final class WorkerRun implements Serializable {
         }
     }
 
-    /** A checksum of the base model's weights (names included): executors must hold the same model. */
+    /**
+     * A checksum of the base model's weights (names included): executors must hold the same model.
+     */
     private static String baseHash(LoadedModel loaded) {
         CRC32C crc = new CRC32C();
         for (Pair<String, Parameter> p : loaded.block().getParameters()) {
@@ -149,12 +186,13 @@ final class WorkerRun implements Serializable {
             return steps;
         }
         try (Stream<Path> list = Files.list(rankDir)) {
-            list.forEach(p -> {
-                Matcher m = STEP_DIR.matcher(p.getFileName().toString());
-                if (m.matches() && Files.isRegularFile(p.resolve("trainer_state.json"))) {
-                    steps.add(Long.parseLong(m.group(1)));
-                }
-            });
+            list.forEach(
+                    p -> {
+                        Matcher m = STEP_DIR.matcher(p.getFileName().toString());
+                        if (m.matches() && Files.isRegularFile(p.resolve("trainer_state.json"))) {
+                            steps.add(Long.parseLong(m.group(1)));
+                        }
+                    });
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list the checkpoints in " + rankDir, e);
         }
@@ -170,7 +208,8 @@ final class WorkerRun implements Serializable {
             Map<String, byte[]> files = new LinkedHashMap<>();
             Path root = scratch;
             try (Stream<Path> walk = Files.walk(root)) {
-                for (Path p : (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
+                for (Path p :
+                        (Iterable<Path>) walk.filter(Files::isRegularFile).sorted()::iterator) {
                     files.put(root.relativize(p).toString(), Files.readAllBytes(p));
                 }
             }

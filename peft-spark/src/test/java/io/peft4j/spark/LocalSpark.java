@@ -20,14 +20,15 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * One real local Spark for all tests of this JVM (starting one takes seconds): {@code local[2]},
- * no UI, loopback only, a 60 s barrier timeout; and a tiny BERT classifier written once.
+ * One real local Spark for all tests of this JVM (starting one takes seconds): {@code local[2]}, no
+ * UI, loopback only, a 60 s barrier timeout; and a tiny BERT classifier written once.
  */
 final class LocalSpark {
 
-    static final StructType SCHEMA = new StructType()
-            .add("sentence", DataTypes.StringType, false)
-            .add("label", DataTypes.IntegerType, false);
+    static final StructType SCHEMA =
+            new StructType()
+                    .add("sentence", DataTypes.StringType, false)
+                    .add("label", DataTypes.IntegerType, false);
 
     private static SparkSession spark;
     private static Path tinyBert;
@@ -36,15 +37,16 @@ final class LocalSpark {
 
     static synchronized SparkSession session() {
         if (spark == null) {
-            spark = SparkSession.builder()
-                    .master("local[2]")
-                    .appName("peft-spark-tests")
-                    .config("spark.ui.enabled", "false")
-                    .config("spark.driver.host", "127.0.0.1")
-                    .config("spark.driver.bindAddress", "127.0.0.1")
-                    .config("spark.sql.shuffle.partitions", "2")
-                    .config(DistributedFineTuner.BARRIER_TIMEOUT, "60s")
-                    .getOrCreate();
+            spark =
+                    SparkSession.builder()
+                            .master("local[2]")
+                            .appName("peft-spark-tests")
+                            .config("spark.ui.enabled", "false")
+                            .config("spark.driver.host", "127.0.0.1")
+                            .config("spark.driver.bindAddress", "127.0.0.1")
+                            .config("spark.sql.shuffle.partitions", "2")
+                            .config(DistributedFineTuner.BARRIER_TIMEOUT, "60s")
+                            .getOrCreate();
             spark.sparkContext().setLogLevel("ERROR");
             Runtime.getRuntime().addShutdownHook(new Thread(spark::stop));
         }
@@ -61,9 +63,11 @@ final class LocalSpark {
             try {
                 Path dir = Files.createTempDirectory("peft-spark-tiny-bert");
                 Path bert = TinyModels.bert(dir.resolve("bert"));
-                // no dropout: with it the replicas' runs would depend on random draws, not only on data
+                // no dropout: with it the replicas' runs would depend on random draws, not only on
+                // data
                 Path config = bert.resolve("config.json");
-                JsonObject json = JsonParser.parseString(Files.readString(config)).getAsJsonObject();
+                JsonObject json =
+                        JsonParser.parseString(Files.readString(config)).getAsJsonObject();
                 json.addProperty("hidden_dropout_prob", 0.0);
                 json.addProperty("attention_probs_dropout_prob", 0.0);
                 Files.writeString(config, json.toString());
@@ -89,7 +93,8 @@ final class LocalSpark {
             for (int w = 0; w < len; w++) {
                 words.add(filler.get(random.nextInt(filler.size())));
             }
-            words.add(random.nextInt(words.size() + 1),
+            words.add(
+                    random.nextInt(words.size() + 1),
                     (label == 1 ? positive : negative).get(random.nextInt(4)));
             rows.add(RowFactory.create(String.join(" ", words), label));
         }
@@ -100,7 +105,8 @@ final class LocalSpark {
     static Dataset<Row> frame(List<List<Row>> partitions) {
         List<Row> all = new ArrayList<>();
         partitions.forEach(all::addAll);
-        // parallelize cuts a list into contiguous slices, so equal-sized parts land one per partition
+        // parallelize cuts a list into contiguous slices, so equal-sized parts land one per
+        // partition
         for (List<Row> p : partitions) {
             if (p.size() != partitions.get(0).size()) {
                 throw new IllegalArgumentException("test partitions must be equal-sized");

@@ -17,11 +17,14 @@ final class SavedAdapters {
     static Map<String, float[]> read(Path dir) throws IOException {
         Map<String, float[]> tensors = new LinkedHashMap<>();
         try (NDManager m = NDManager.newBaseManager();
-                SafetensorsFile st = SafetensorsFile.open(dir.resolve("adapter_model.safetensors"))) {
+                SafetensorsFile st =
+                        SafetensorsFile.open(dir.resolve("adapter_model.safetensors"))) {
             for (String name : st.names()) {
                 NDArray a = st.load(name, m);
                 if (a.getDataType().isFloating()) {
-                    tensors.put(name, a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
+                    tensors.put(
+                            name,
+                            a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray());
                 }
             }
         }

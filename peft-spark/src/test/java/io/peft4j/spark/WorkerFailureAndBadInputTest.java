@@ -47,13 +47,14 @@ class WorkerFailureAndBadInputTest {
             Prepared p = inner.prepare(model, rows);
             int partition = TaskContext.getPartitionId();
             int[] calls = {0};
-            LossFunction loss = (NDList batch, boolean training) -> {
-                calls[0]++;
-                if (partition == 1 && calls[0] == 8 && FAIL_ONCE.getAndSet(false)) {
-                    throw new RuntimeException("injected worker failure at step 8");
-                }
-                return p.loss().loss(batch, training);
-            };
+            LossFunction loss =
+                    (NDList batch, boolean training) -> {
+                        calls[0]++;
+                        if (partition == 1 && calls[0] == 8 && FAIL_ONCE.getAndSet(false)) {
+                            throw new RuntimeException("injected worker failure at step 8");
+                        }
+                        return p.loss().loss(batch, training);
+                    };
             return new Prepared(p.data(), loss);
         }
     }
@@ -63,55 +64,83 @@ class WorkerFailureAndBadInputTest {
     }
 
     @Test
-    void aFailedWorkerFailsTheStageAndTheJobResumesFromTheLastCheckpoint(@TempDir Path tmp) throws Exception {
-        DistributedTrainingResult clean = DistributedFineTunerTest.trainer(4).steps(10)
-                .checkpointDir(tmp.resolve("ckpt-clean").toString()).checkpointEvery(5)
-                .build().fit(twoPartitions(), tmp.resolve("clean"));
+    void aFailedWorkerFailsTheStageAndTheJobResumesFromTheLastCheckpoint(@TempDir Path tmp)
+            throws Exception {
+        DistributedTrainingResult clean =
+                DistributedFineTunerTest.trainer(4)
+                        .steps(10)
+                        .checkpointDir(tmp.resolve("ckpt-clean").toString())
+                        .checkpointEvery(5)
+                        .build()
+                        .fit(twoPartitions(), tmp.resolve("clean"));
         FAIL_ONCE.set(true);
-        DistributedTrainingResult resumed = DistributedFineTunerTest.trainer(4).steps(10)
-                .task(new FlakyTask())
-                .checkpointDir(tmp.resolve("ckpt").toString()).checkpointEvery(5)
-                .build().fit(twoPartitions(), tmp.resolve("resumed"));
+        DistributedTrainingResult resumed =
+                DistributedFineTunerTest.trainer(4)
+                        .steps(10)
+                        .task(new FlakyTask())
+                        .checkpointDir(tmp.resolve("ckpt").toString())
+                        .checkpointEvery(5)
+                        .build()
+                        .fit(twoPartitions(), tmp.resolve("resumed"));
 
         assertTrue(!FAIL_ONCE.get(), "the injected failure did not fire");
         assertEquals(0, clean.restarts());
         assertEquals(1, resumed.restarts());
         assertEquals(5, resumed.startStep(), "resumed from the step-5 checkpoint of both workers");
-        assertTrue(Files.isDirectory(tmp.resolve("ckpt").resolve("worker-1-of-2").resolve("step-10")));
-        double diff = SavedAdapters.maxAbsDiff(SavedAdapters.read(tmp.resolve("clean")),
-                SavedAdapters.read(tmp.resolve("resumed")));
+        assertTrue(
+                Files.isDirectory(tmp.resolve("ckpt").resolve("worker-1-of-2").resolve("step-10")));
+        double diff =
+                SavedAdapters.maxAbsDiff(
+                        SavedAdapters.read(tmp.resolve("clean")),
+                        SavedAdapters.read(tmp.resolve("resumed")));
         assertTrue(diff <= 1e-6, "resumed run differs from the uninterrupted one by " + diff);
         assertEquals(clean.meanLosses(), resumed.meanLosses());
     }
 
     @Test
     void liftTrainsWithItsOwnSparseOptimiserThroughTheSpi(@TempDir Path tmp) throws Exception {
-        DistributedTrainingResult r = DistributedFineTunerTest.trainer(4).steps(6).hashEvery(2)
-                .adapter(LiftConfig.builder().rank(2).targets("query", "value").build())
-                .optimizer(LiftOptimizer::forModel)
-                .build().fit(twoPartitions(), tmp.resolve("lift"));
+        DistributedTrainingResult r =
+                DistributedFineTunerTest.trainer(4)
+                        .steps(6)
+                        .hashEvery(2)
+                        .adapter(LiftConfig.builder().rank(2).targets("query", "value").build())
+                        .optimizer(LiftOptimizer::forModel)
+                        .build()
+                        .fit(twoPartitions(), tmp.resolve("lift"));
         assertEquals(6, r.steps());
         assertEquals(3, r.hashChecks(), "replicas compared after steps 2, 4 and at the end");
         Map<String, float[]> tensors = SavedAdapters.read(tmp.resolve("lift"));
         assertTrue(!tensors.isEmpty());
-        double moved = tensors.values().stream().flatMapToDouble(v -> {
-            double[] d = new double[v.length];
-            for (int i = 0; i < v.length; i++) {
-                d[i] = Math.abs(v[i]);
-            }
-            return java.util.Arrays.stream(d);
-        }).max().orElse(0);
+        double moved =
+                tensors.values().stream()
+                        .flatMapToDouble(
+                                v -> {
+                                    double[] d = new double[v.length];
+                                    for (int i = 0; i < v.length; i++) {
+                                        d[i] = Math.abs(v[i]);
+                                    }
+                                    return java.util.Arrays.stream(d);
+                                })
+                        .max()
+                        .orElse(0);
         assertTrue(moved > 0, "LIFT's trained values stayed at zero");
     }
 
     @Test
     void anEmptyPartitionIsRefusedByName(@TempDir Path tmp) {
         // hash-partitioned on a constant: every row lands in one partition, the other is empty
-        Dataset<Row> df = LocalSpark.session().createDataFrame(LocalSpark.sentences(16, 3), LocalSpark.SCHEMA)
-                .repartition(2, functions.lit(1));
+        Dataset<Row> df =
+                LocalSpark.session()
+                        .createDataFrame(LocalSpark.sentences(16, 3), LocalSpark.SCHEMA)
+                        .repartition(2, functions.lit(1));
         int empty = df.javaRDD().glom().collect().get(0).isEmpty() ? 0 : 1;
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> DistributedFineTunerTest.trainer(4).build().fit(df, tmp.resolve("out")));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                DistributedFineTunerTest.trainer(4)
+                                        .build()
+                                        .fit(df, tmp.resolve("out")));
         assertTrue(e.getMessage().contains("partition " + empty + " has 0 rows"), e.getMessage());
         assertTrue(!Files.exists(tmp.resolve("out")), "nothing written");
     }
@@ -126,7 +155,8 @@ class WorkerFailureAndBadInputTest {
         }
 
         private ModelSource mine() {
-            return ModelSource.classifier(dirs[TaskContext.getPartitionId() % dirs.length], 2, 0, 7);
+            return ModelSource.classifier(
+                    dirs[TaskContext.getPartitionId() % dirs.length], 2, 0, 7);
         }
 
         @Override
@@ -149,32 +179,57 @@ class WorkerFailureAndBadInputTest {
                 Files.copy(f, copy.resolve(f.getFileName()));
             }
         }
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> DistributedFineTunerTest.trainer(4)
-                        .model(new PathPerPartition(LocalSpark.tinyBert().toString(), copy.toString()))
-                        .build().fit(twoPartitions(), tmp.resolve("out")));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                DistributedFineTunerTest.trainer(4)
+                                        .model(
+                                                new PathPerPartition(
+                                                        LocalSpark.tinyBert().toString(),
+                                                        copy.toString()))
+                                        .build()
+                                        .fit(twoPartitions(), tmp.resolve("out")));
         assertTrue(e.getMessage().contains("workers load different base models"), e.getMessage());
         assertTrue(e.getMessage().contains(copy.toString()), e.getMessage());
     }
 
     @Test
     void anAdapterConfigThatDiffersBetweenWorkersIsRefused(@TempDir Path tmp) {
-        AdapterConfigSource rankPerPartition = () -> LoraConfig.builder()
-                .rank(TaskContext.getPartitionId() == 0 ? 4 : 2).alpha(8).dropout(0f)
-                .targets("query", "value").build();
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> DistributedFineTunerTest.trainer(4).adapter(rankPerPartition)
-                        .build().fit(twoPartitions(), tmp.resolve("out")));
-        assertTrue(e.getMessage().contains("adapter config of partition 1 differs"), e.getMessage());
+        AdapterConfigSource rankPerPartition =
+                () ->
+                        LoraConfig.builder()
+                                .rank(TaskContext.getPartitionId() == 0 ? 4 : 2)
+                                .alpha(8)
+                                .dropout(0f)
+                                .targets("query", "value")
+                                .build();
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                DistributedFineTunerTest.trainer(4)
+                                        .adapter(rankPerPartition)
+                                        .build()
+                                        .fit(twoPartitions(), tmp.resolve("out")));
+        assertTrue(
+                e.getMessage().contains("adapter config of partition 1 differs"), e.getMessage());
     }
 
     @Test
     void morePartitionsThanTaskSlotsAreRefusedBeforeTheJob(@TempDir Path tmp) {
-        Dataset<Row> three = LocalSpark.session().createDataFrame(
-                LocalSpark.context().parallelize(LocalSpark.sentences(24, 4), 3), LocalSpark.SCHEMA);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> DistributedFineTunerTest.trainer(4).build().fit(three, tmp.resolve("out")));
+        Dataset<Row> three =
+                LocalSpark.session()
+                        .createDataFrame(
+                                LocalSpark.context().parallelize(LocalSpark.sentences(24, 4), 3),
+                                LocalSpark.SCHEMA);
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                DistributedFineTunerTest.trainer(4)
+                                        .build()
+                                        .fit(three, tmp.resolve("out")));
         assertTrue(e.getMessage().contains("repartition to at most 2"), e.getMessage());
     }
-
 }

@@ -6,8 +6,8 @@ import java.io.Reader;
 /**
  * The lines of a text, each at most a set number of characters, so that a file with one enormous
  * line (a binary file, a corrupt export) fails with a clear error instead of exhausting the heap
- * inside {@link java.io.BufferedReader#readLine()}. Lines end at {@code \n}, {@code \r\n} or
- * {@code \r}, as with {@code readLine}.
+ * inside {@link java.io.BufferedReader#readLine()}. Lines end at {@code \n}, {@code \r\n} or {@code
+ * \r}, as with {@code readLine}.
  */
 final class BoundedLines {
 
@@ -72,8 +72,13 @@ final class BoundedLines {
                 return line.toString();
             }
             if (line.length() >= maxChars) {
-                throw new DataFormatException(source + ":" + (lineNo + 1) + ": a line longer than " + maxChars
-                        + " characters; is this a text file of the expected format?");
+                throw new DataFormatException(
+                        source
+                                + ":"
+                                + (lineNo + 1)
+                                + ": a line longer than "
+                                + maxChars
+                                + " characters; is this a text file of the expected format?");
             }
             line.append(c);
         }

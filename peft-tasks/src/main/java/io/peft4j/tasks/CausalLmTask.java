@@ -17,8 +17,8 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * Next-token prediction with a {@code LlamaForCausalLM}-style block (input
- * {@code [input_ids, attention_mask]}, output {@code [logits (B, T, V)]}).
+ * Next-token prediction with a {@code LlamaForCausalLM}-style block (input {@code [input_ids,
+ * attention_mask]}, output {@code [logits (B, T, V)]}).
  *
  * <p>Plain text ({@link TextExample#isPlain()}) is tokenized document by document (with the
  * tokenizer's special tokens, e.g. BOS), concatenated and cut into blocks of {@code blockSize}
@@ -40,7 +40,9 @@ public final class CausalLmTask implements TrainingData, LossFunction {
      * @param tokens the number of scored tokens
      */
     public record Metrics(double nll, long tokens) {
-        /** @return exp(nll) */
+        /**
+         * @return exp(nll)
+         */
         public double perplexity() {
             return Math.exp(nll);
         }
@@ -67,7 +69,11 @@ public final class CausalLmTask implements TrainingData, LossFunction {
      * @param eosTokenId appended to completions (negative: none)
      * @throws IllegalArgumentException if no sequence has a token to score
      */
-    public CausalLmTask(Block model, TextTokenizer tokenizer, List<TextExample> examples, int blockSize,
+    public CausalLmTask(
+            Block model,
+            TextTokenizer tokenizer,
+            List<TextExample> examples,
+            int blockSize,
             long eosTokenId) {
         this(model, blockSize, tokenizer.padTokenId());
         List<String> plain = new ArrayList<>();
@@ -82,8 +88,11 @@ public final class CausalLmTask implements TrainingData, LossFunction {
             pack(tokenizer, plain);
         }
         if (sequences.isEmpty()) {
-            throw new IllegalArgumentException("no sequence with a token to score (the text is shorter"
-                    + " than 2 tokens, or every completion was truncated away at block size " + blockSize + ")");
+            throw new IllegalArgumentException(
+                    "no sequence with a token to score (the text is shorter"
+                            + " than 2 tokens, or every completion was truncated away at block size "
+                            + blockSize
+                            + ")");
         }
     }
 
@@ -94,9 +103,11 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         }
         this.blockSize = blockSize;
         this.padTokenId = padTokenId;
-        this.lossChunkTokens = model instanceof LlamaForCausalLM
-                ? NextTokenLoss.defaultChunkTokens(((LlamaForCausalLM) model).config().vocabSize())
-                : NextTokenLoss.defaultChunkTokens(32_000);
+        this.lossChunkTokens =
+                model instanceof LlamaForCausalLM
+                        ? NextTokenLoss.defaultChunkTokens(
+                                ((LlamaForCausalLM) model).config().vocabSize())
+                        : NextTokenLoss.defaultChunkTokens(32_000);
     }
 
     /**
@@ -110,7 +121,8 @@ public final class CausalLmTask implements TrainingData, LossFunction {
      * @return the task
      * @throws IllegalArgumentException if the list is empty or a sequence is too short or too long
      */
-    public static CausalLmTask ofTokenIds(Block model, List<long[]> sequences, int blockSize, long padTokenId) {
+    public static CausalLmTask ofTokenIds(
+            Block model, List<long[]> sequences, int blockSize, long padTokenId) {
         CausalLmTask task = new CausalLmTask(model, blockSize, padTokenId);
         if (sequences.isEmpty()) {
             throw new IllegalArgumentException("no sequences");
@@ -118,8 +130,13 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         for (int i = 0; i < sequences.size(); i++) {
             long[] ids = sequences.get(i);
             if (ids.length < 2 || ids.length > blockSize) {
-                throw new IllegalArgumentException("sequence " + i + " has " + ids.length
-                        + " tokens; expected 2 to " + blockSize);
+                throw new IllegalArgumentException(
+                        "sequence "
+                                + i
+                                + " has "
+                                + ids.length
+                                + " tokens; expected 2 to "
+                                + blockSize);
             }
             boolean[] score = new boolean[ids.length];
             Arrays.fill(score, 1, ids.length, true);
@@ -143,7 +160,8 @@ public final class CausalLmTask implements TrainingData, LossFunction {
             at += ids.length;
         }
         for (int start = 0; start + 1 < stream.length; start += blockSize) {
-            long[] block = Arrays.copyOfRange(stream, start, Math.min(stream.length, start + blockSize));
+            long[] block =
+                    Arrays.copyOfRange(stream, start, Math.min(stream.length, start + blockSize));
             if (block.length < 2) {
                 break;
             }
@@ -186,12 +204,16 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         }
     }
 
-    /** @return the number of scored tokens in the set */
+    /**
+     * @return the number of scored tokens in the set
+     */
     public long scoredTokens() {
         return scoredTokens;
     }
 
-    /** @return the block size */
+    /**
+     * @return the block size
+     */
     public int blockSize() {
         return blockSize;
     }
@@ -242,15 +264,21 @@ public final class CausalLmTask implements TrainingData, LossFunction {
     /** [sum of NLL over scored tokens, number of scored tokens], both scalars. */
     private NDArray[] nllSums(NDList batch, boolean training) {
         NDManager manager = batch.head().getManager();
-        return NextTokenLoss.sums(model, new ParameterStore(manager, false), batch.get(0), batch.get(1),
-                batch.get(2), training, lossChunkTokens);
+        return NextTokenLoss.sums(
+                model,
+                new ParameterStore(manager, false),
+                batch.get(0),
+                batch.get(1),
+                batch.get(2),
+                training,
+                lossChunkTokens);
     }
 
     /**
      * The token-level mean NLL over the whole set, without gradients.
      *
-     * @param batchSize sequences per forward pass at most (fewer when they would exceed 1024 tokens;
-     *     the result does not depend on it)
+     * @param batchSize sequences per forward pass at most (fewer when they would exceed 1024
+     *     tokens; the result does not depend on it)
      * @return the metrics
      */
     public Metrics evaluate(int batchSize) {
@@ -265,7 +293,8 @@ public final class CausalLmTask implements TrainingData, LossFunction {
         // intermediates are tokens x 4864 floats at 0.5B) small next to the model whatever the
         // batch size, and evaluation memory follows the model, not the data.
         int perForward = Math.max(1, Math.min(batchSize, EVAL_TOKENS_PER_FORWARD / blockSize));
-        try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(device)) {
+        try (NoGrad off = NoGrad.enter();
+                NDManager manager = NDManager.newBaseManager(device)) {
             for (int start = 0; start < size(); start += perForward) {
                 int end = Math.min(size(), start + perForward);
                 int[] indices = new int[end - start];

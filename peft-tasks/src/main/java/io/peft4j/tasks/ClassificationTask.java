@@ -22,10 +22,10 @@ import java.util.Objects;
 import java.util.stream.IntStream;
 
 /**
- * Sentence classification with a {@code BertForSequenceClassification}-style block (input
- * {@code [input_ids, attention_mask, token_type_ids]}, output {@code [logits (B, numLabels)]}):
- * tokenizes once, batches by index with padding to the longest row of the batch, computes the
- * mean cross-entropy, and measures accuracy and loss on a data set.
+ * Sentence classification with a {@code BertForSequenceClassification}-style block (input {@code
+ * [input_ids, attention_mask, token_type_ids]}, output {@code [logits (B, numLabels)]}): tokenizes
+ * once, batches by index with padding to the longest row of the batch, computes the mean
+ * cross-entropy, and measures accuracy and loss on a data set.
  *
  * <p>A batch is {@code [input_ids, attention_mask, token_type_ids, labels]} (int64). The model is
  * called through {@link Block#forward}, so a {@code PeftModel} wrapped around it (adapters
@@ -63,7 +63,8 @@ public final class ClassificationTask implements TrainingData, LossFunction {
      * @param numLabels the number of classes of the model's head
      * @throws IllegalArgumentException if a label is out of range or an example has no tokens
      */
-    public ClassificationTask(Block model, TextTokenizer tokenizer, List<LabeledText> examples, int numLabels) {
+    public ClassificationTask(
+            Block model, TextTokenizer tokenizer, List<LabeledText> examples, int numLabels) {
         this.model = Objects.requireNonNull(model, "model");
         if (examples.isEmpty()) {
             throw new IllegalArgumentException("no examples");
@@ -78,24 +79,39 @@ public final class ClassificationTask implements TrainingData, LossFunction {
         for (int i = 0; i < examples.size(); i++) {
             LabeledText ex = examples.get(i);
             if (ex.label() >= numLabels) {
-                throw new IllegalArgumentException((ex.where() != null ? ex.where() + ": label " : "example " + i + " has label ") + ex.label()
-                        + " but the model has " + numLabels + " classes (labels 0.." + (numLabels - 1) + ")");
+                throw new IllegalArgumentException(
+                        (ex.where() != null
+                                        ? ex.where() + ": label "
+                                        : "example " + i + " has label ")
+                                + ex.label()
+                                + " but the model has "
+                                + numLabels
+                                + " classes (labels 0.."
+                                + (numLabels - 1)
+                                + ")");
             }
             ids[i] = tokenizer.encode(ex.text());
             if (ids[i].length == 0) {
-                throw new IllegalArgumentException((ex.where() != null ? ex.where() + ": the example" : "example " + i)
-                        + " has no tokens: '" + ex.text() + "'");
+                throw new IllegalArgumentException(
+                        (ex.where() != null ? ex.where() + ": the example" : "example " + i)
+                                + " has no tokens: '"
+                                + ex.text()
+                                + "'");
             }
             labels[i] = ex.label();
         }
     }
 
-    /** @return the number of classes */
+    /**
+     * @return the number of classes
+     */
     public int numLabels() {
         return numLabels;
     }
 
-    /** @return the labels of the examples, in order */
+    /**
+     * @return the labels of the examples, in order
+     */
     public int[] labels() {
         return labels.clone();
     }
@@ -111,22 +127,24 @@ public final class ClassificationTask implements TrainingData, LossFunction {
     }
 
     /**
-     * Unfreezes the classification head of {@code model} and returns its parameters by name
-     * ({@code classifier.weight}, {@code classifier.bias}). A head loaded for a new task starts
-     * random, so a run that trains an adapter must also train the head in full: these are the
-     * parameters to add to the adapter's.
+     * Unfreezes the classification head of {@code model} and returns its parameters by name ({@code
+     * classifier.weight}, {@code classifier.bias}). A head loaded for a new task starts random, so
+     * a run that trains an adapter must also train the head in full: these are the parameters to
+     * add to the adapter's.
      *
      * @param model a classifier, e.g. from {@code HfCheckpoint.loadForSequenceClassification}
      * @return the head's parameters, now trainable, in model order
      */
     public static Map<String, Parameter> unfreezeHead(BertForSequenceClassification model) {
         Map<String, Parameter> head = new LinkedHashMap<>();
-        model.namedParameters().forEach((name, p) -> {
-            if (name.startsWith("classifier.")) {
-                p.freeze(false);
-                head.put(name, p);
-            }
-        });
+        model.namedParameters()
+                .forEach(
+                        (name, p) -> {
+                            if (name.startsWith("classifier.")) {
+                                p.freeze(false);
+                                head.put(name, p);
+                            }
+                        });
         return head;
     }
 
@@ -151,8 +169,11 @@ public final class ClassificationTask implements TrainingData, LossFunction {
             Arrays.fill(mask[b], 0, row.length, 1L);
             batchLabels[b] = labels[indices[b]];
         }
-        return new NDList(manager.create(batchIds), manager.create(mask),
-                manager.zeros(new ai.djl.ndarray.types.Shape(indices.length, width), DataType.INT64),
+        return new NDList(
+                manager.create(batchIds),
+                manager.create(mask),
+                manager.zeros(
+                        new ai.djl.ndarray.types.Shape(indices.length, width), DataType.INT64),
                 manager.create(batchLabels));
     }
 
@@ -165,7 +186,8 @@ public final class ClassificationTask implements TrainingData, LossFunction {
      */
     public NDArray logits(NDList batch, boolean training) {
         NDManager manager = batch.head().getManager();
-        return model.forward(new ParameterStore(manager, false), batch.subNDList(0, 3), training).head();
+        return model.forward(new ParameterStore(manager, false), batch.subNDList(0, 3), training)
+                .head();
     }
 
     @Override
@@ -222,17 +244,23 @@ public final class ClassificationTask implements TrainingData, LossFunction {
         // Batches of similar length pad less (SST-2's dev set scores in about half the time);
         // every example is scored on its own, so the order changes no result: predictions go
         // back to example order.
-        int[] byLength = IntStream.range(0, size()).boxed()
-                .sorted(Comparator.comparingInt(i -> ids[i].length)).mapToInt(Integer::intValue).toArray();
+        int[] byLength =
+                IntStream.range(0, size())
+                        .boxed()
+                        .sorted(Comparator.comparingInt(i -> ids[i].length))
+                        .mapToInt(Integer::intValue)
+                        .toArray();
         double lossSum = 0;
-        try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(device)) {
+        try (NoGrad off = NoGrad.enter();
+                NDManager manager = NDManager.newBaseManager(device)) {
             for (int start = 0; start < size(); start += batchSize) {
-                int[] indices = Arrays.copyOfRange(byLength, start, Math.min(size(), start + batchSize));
+                int[] indices =
+                        Arrays.copyOfRange(byLength, start, Math.min(size(), start + batchSize));
                 try (NDManager step = manager.newSubManager()) {
                     NDList batch = batch(step, indices);
                     NDArray logits = logits(batch, false);
-                    NDArray lossPerExample = logits.logSoftmax(-1)
-                            .gather(batch.get(3).reshape(-1, 1), 1).neg();
+                    NDArray lossPerExample =
+                            logits.logSoftmax(-1).gather(batch.get(3).reshape(-1, 1), 1).neg();
                     lossSum += lossPerExample.sum().toType(DataType.FLOAT64, false).getDouble();
                     long[] argMax = logits.argMax(-1).toType(DataType.INT64, false).toLongArray();
                     for (int i = 0; i < indices.length; i++) {
@@ -247,7 +275,9 @@ public final class ClassificationTask implements TrainingData, LossFunction {
     /** The device of a block's first parameter (CPU for a block without parameters). */
     static Device modelDevice(Block block) {
         List<Device> devices = new ArrayList<>();
-        block.getParameters().values().stream().filter(p -> p.isInitialized()).findFirst()
+        block.getParameters().values().stream()
+                .filter(p -> p.isInitialized())
+                .findFirst()
                 .ifPresent(p -> devices.add(p.getArray().getDevice()));
         return devices.isEmpty() ? Device.cpu() : devices.get(0);
     }

@@ -8,8 +8,8 @@ import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import java.io.BufferedReader;
-import java.io.InputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.Reader;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -30,13 +30,13 @@ import java.util.Locale;
  * Reads the data sets of the example tasks. Files are UTF-8; the format comes from the extension.
  *
  * <ul>
- *   <li>Classification: {@code .tsv} with a header naming a text column ({@code sentence} or
- *       {@code text}) and a {@code label} column (SST-2/GLUE layout); {@code .jsonl} with one
- *       object per line holding {@code text} (or {@code sentence}) and an integer {@code label}.
- *   <li>Causal LM: {@code .txt} plain text, split into documents at blank lines (a paragraph
- *       longer than {@value #MAX_DOCUMENT_CHARS} characters is split further at line ends);
- *       {@code .jsonl} (one object per line) or {@code .json} (an array of objects) holding either
- *       {@code text}, or {@code instruction} (plus optional {@code input}) and {@code output}.
+ *   <li>Classification: {@code .tsv} with a header naming a text column ({@code sentence} or {@code
+ *       text}) and a {@code label} column (SST-2/GLUE layout); {@code .jsonl} with one object per
+ *       line holding {@code text} (or {@code sentence}) and an integer {@code label}.
+ *   <li>Causal LM: {@code .txt} plain text, split into documents at blank lines (a paragraph longer
+ *       than {@value #MAX_DOCUMENT_CHARS} characters is split further at line ends); {@code .jsonl}
+ *       (one object per line) or {@code .json} (an array of objects) holding either {@code text},
+ *       or {@code instruction} (plus optional {@code input}) and {@code output}.
  * </ul>
  *
  * <p>Every problem is a {@link DataFormatException} naming the file and line.
@@ -64,9 +64,13 @@ public final class DataReaders {
                 case "jsonl":
                     return readLabeledJsonl(in, file.toString());
                 default:
-                    throw new DataFormatException(file + ": classification data must be .tsv"
-                            + " (header sentence<TAB>label) or .jsonl ({\"text\": ..., \"label\": n}),"
-                            + " not '." + ext + "'");
+                    throw new DataFormatException(
+                            file
+                                    + ": classification data must be .tsv"
+                                    + " (header sentence<TAB>label) or .jsonl ({\"text\": ..., \"label\": n}),"
+                                    + " not '."
+                                    + ext
+                                    + "'");
             }
         } catch (IOException e) {
             throw ioError(file, e);
@@ -86,15 +90,23 @@ public final class DataReaders {
         BoundedLines reader = new BoundedLines(in, source);
         String header = reader.next();
         if (header == null) {
-            throw new DataFormatException(source + ": the file is empty; expected a header line"
-                    + " such as sentence<TAB>label");
+            throw new DataFormatException(
+                    source
+                            + ": the file is empty; expected a header line"
+                            + " such as sentence<TAB>label");
         }
         List<String> columns = Arrays.asList(stripBom(header).split("\t", -1));
-        int textCol = columns.indexOf("sentence") >= 0 ? columns.indexOf("sentence") : columns.indexOf("text");
+        int textCol =
+                columns.indexOf("sentence") >= 0
+                        ? columns.indexOf("sentence")
+                        : columns.indexOf("text");
         int labelCol = columns.indexOf("label");
         if (textCol < 0 || labelCol < 0) {
-            throw new DataFormatException(source + ":1: the header must name a 'sentence' (or 'text')"
-                    + " column and a 'label' column, separated by tabs; found " + columns);
+            throw new DataFormatException(
+                    source
+                            + ":1: the header must name a 'sentence' (or 'text')"
+                            + " column and a 'label' column, separated by tabs; found "
+                            + columns);
         }
         List<LabeledText> out = new ArrayList<>();
         String line;
@@ -105,19 +117,32 @@ public final class DataReaders {
             }
             String[] fields = line.split("\t", -1);
             if (fields.length != columns.size()) {
-                throw new DataFormatException(source + ":" + lineNo + ": " + fields.length
-                        + " tab-separated fields, the header has " + columns.size());
+                throw new DataFormatException(
+                        source
+                                + ":"
+                                + lineNo
+                                + ": "
+                                + fields.length
+                                + " tab-separated fields, the header has "
+                                + columns.size());
             }
-            out.add(new LabeledText(fields[textCol], parseLabel(fields[labelCol].trim(), source, lineNo),
-                    source + ":" + lineNo));
+            out.add(
+                    new LabeledText(
+                            fields[textCol],
+                            parseLabel(fields[labelCol].trim(), source, lineNo),
+                            source + ":" + lineNo));
         }
         requireSome(out, source);
         checkLabelRange(out);
         return out;
     }
 
-    /** Labels at most this factor (plus {@link #LABEL_SLACK}) above the number of distinct labels pass. */
+    /**
+     * Labels at most this factor (plus {@link #LABEL_SLACK}) above the number of distinct labels
+     * pass.
+     */
     private static final int LABEL_SPREAD = 4;
+
     private static final int LABEL_SLACK = 16;
 
     /**
@@ -150,9 +175,15 @@ public final class DataReaders {
                     second = Math.max(second, e.label());
                 }
             }
-            throw new DataFormatException((top.where() != null ? top.where() : "an example") + ": label " + top.label()
-                    + " is far outside the other labels (" + (second < 0 ? "none below it" : "0.." + second) + ", " + distinct
-                    + " distinct); class indices must be 0..n-1 and the model gets one output per index");
+            throw new DataFormatException(
+                    (top.where() != null ? top.where() : "an example")
+                            + ": label "
+                            + top.label()
+                            + " is far outside the other labels ("
+                            + (second < 0 ? "none below it" : "0.." + second)
+                            + ", "
+                            + distinct
+                            + " distinct); class indices must be 0..n-1 and the model gets one output per index");
         }
     }
 
@@ -167,14 +198,22 @@ public final class DataReaders {
      */
     public static List<LabeledText> readLabeledJsonl(Reader in, String source) throws IOException {
         List<LabeledText> out = new ArrayList<>();
-        forEachJsonLine(in, source, (obj, lineNo) -> {
-            String text = string(obj, source + ":" + lineNo, "text", "sentence");
-            JsonElement label = obj.get("label");
-            if (label == null || !label.isJsonPrimitive()) {
-                throw new DataFormatException(source + ":" + lineNo + ": no integer \"label\" field");
-            }
-            out.add(new LabeledText(text, parseLabel(label.getAsString(), source, lineNo), source + ":" + lineNo));
-        });
+        forEachJsonLine(
+                in,
+                source,
+                (obj, lineNo) -> {
+                    String text = string(obj, source + ":" + lineNo, "text", "sentence");
+                    JsonElement label = obj.get("label");
+                    if (label == null || !label.isJsonPrimitive()) {
+                        throw new DataFormatException(
+                                source + ":" + lineNo + ": no integer \"label\" field");
+                    }
+                    out.add(
+                            new LabeledText(
+                                    text,
+                                    parseLabel(label.getAsString(), source, lineNo),
+                                    source + ":" + lineNo));
+                });
         requireSome(out, source);
         checkLabelRange(out);
         return out;
@@ -198,8 +237,12 @@ public final class DataReaders {
                 case "json":
                     return readTextJsonArray(in, file.toString());
                 default:
-                    throw new DataFormatException(file + ": causal-LM data must be .txt (plain text),"
-                            + " .jsonl or .json (records with text, or instruction/output), not '." + ext + "'");
+                    throw new DataFormatException(
+                            file
+                                    + ": causal-LM data must be .txt (plain text),"
+                                    + " .jsonl or .json (records with text, or instruction/output), not '."
+                                    + ext
+                                    + "'");
             }
         } catch (IOException e) {
             throw ioError(file, e);
@@ -209,9 +252,8 @@ public final class DataReaders {
     }
 
     /**
-     * Splits plain text into documents at blank lines; paragraphs longer than
-     * {@value #MAX_DOCUMENT_CHARS} characters are cut at line ends. Line ends inside a document
-     * are kept.
+     * Splits plain text into documents at blank lines; paragraphs longer than {@value
+     * #MAX_DOCUMENT_CHARS} characters are cut at line ends. Line ends inside a document are kept.
      *
      * @param in the text
      * @param source the name to use in errors
@@ -288,15 +330,15 @@ public final class DataReaders {
             throw new DataFormatException(source + ": not valid JSON: " + rootMessage(e));
         }
         if (!root.isJsonArray()) {
-            throw new DataFormatException(source + ": expected a JSON array of records, found "
-                    + kind(root));
+            throw new DataFormatException(
+                    source + ": expected a JSON array of records, found " + kind(root));
         }
         JsonArray array = root.getAsJsonArray();
         List<TextExample> out = new ArrayList<>();
         for (int i = 0; i < array.size(); i++) {
             if (!array.get(i).isJsonObject()) {
-                throw new DataFormatException(source + ": record " + i + " is " + kind(array.get(i))
-                        + ", not an object");
+                throw new DataFormatException(
+                        source + ": record " + i + " is " + kind(array.get(i)) + ", not an object");
             }
             out.add(record(array.get(i).getAsJsonObject(), source + ": record " + i));
         }
@@ -305,9 +347,9 @@ public final class DataReaders {
     }
 
     /**
-     * One causal-LM record: {@code text}, or {@code instruction} (+ optional {@code input}, appended
-     * after a blank line) and {@code output}; {@code where} ("file:line" or "file: record i") starts
-     * every error message.
+     * One causal-LM record: {@code text}, or {@code instruction} (+ optional {@code input},
+     * appended after a blank line) and {@code output}; {@code where} ("file:line" or "file: record
+     * i") starts every error message.
      */
     static TextExample record(JsonObject obj, String where) {
         if (obj.has("instruction") || obj.has("output")) {
@@ -322,8 +364,11 @@ public final class DataReaders {
         if (obj.has("text")) {
             return TextExample.plain(string(obj, where, "text"));
         }
-        throw new DataFormatException(where + ": a record needs \"text\", or"
-                + " \"instruction\" and \"output\"; found keys " + obj.keySet());
+        throw new DataFormatException(
+                where
+                        + ": a record needs \"text\", or"
+                        + " \"instruction\" and \"output\"; found keys "
+                        + obj.keySet());
     }
 
     /**
@@ -337,15 +382,26 @@ public final class DataReaders {
      */
     public static <T> List<List<T>> splitTail(List<T> examples, double fraction) {
         if (!(fraction > 0 && fraction < 1)) {
-            throw new IllegalArgumentException("the held-out fraction must be in (0, 1), got " + fraction);
+            throw new IllegalArgumentException(
+                    "the held-out fraction must be in (0, 1), got " + fraction);
         }
         if (examples.size() < 2) {
-            throw new IllegalArgumentException("cannot split " + examples.size()
-                    + " example(s) into a training and a held-out part");
+            throw new IllegalArgumentException(
+                    "cannot split "
+                            + examples.size()
+                            + " example(s) into a training and a held-out part");
         }
-        int held = (int) Math.max(1, Math.min(examples.size() - 1, Math.round(examples.size() * fraction)));
+        int held =
+                (int)
+                        Math.max(
+                                1,
+                                Math.min(
+                                        examples.size() - 1,
+                                        Math.round(examples.size() * fraction)));
         int cut = examples.size() - held;
-        return List.of(List.copyOf(examples.subList(0, cut)), List.copyOf(examples.subList(cut, examples.size())));
+        return List.of(
+                List.copyOf(examples.subList(0, cut)),
+                List.copyOf(examples.subList(cut, examples.size())));
     }
 
     /**
@@ -373,7 +429,8 @@ public final class DataReaders {
         void accept(JsonObject obj, int lineNo);
     }
 
-    private static void forEachJsonLine(Reader in, String source, JsonLine consumer) throws IOException {
+    private static void forEachJsonLine(Reader in, String source, JsonLine consumer)
+            throws IOException {
         BoundedLines reader = new BoundedLines(in, source);
         String line;
         while ((line = reader.next()) != null) {
@@ -388,11 +445,12 @@ public final class DataReaders {
             try {
                 element = JsonParser.parseString(line);
             } catch (JsonParseException e) {
-                throw new DataFormatException(source + ":" + lineNo + ": not valid JSON: " + rootMessage(e));
+                throw new DataFormatException(
+                        source + ":" + lineNo + ": not valid JSON: " + rootMessage(e));
             }
             if (!element.isJsonObject()) {
-                throw new DataFormatException(source + ":" + lineNo + ": expected a JSON object, found "
-                        + kind(element));
+                throw new DataFormatException(
+                        source + ":" + lineNo + ": expected a JSON object, found " + kind(element));
             }
             consumer.accept(element.getAsJsonObject(), lineNo);
         }
@@ -403,14 +461,18 @@ public final class DataReaders {
             JsonElement e = obj.get(key);
             if (e != null && !e.isJsonNull()) {
                 if (!(e instanceof JsonPrimitive) || !((JsonPrimitive) e).isString()) {
-                    throw new DataFormatException(where + ": \"" + key
-                            + "\" must be a string, found " + kind(e));
+                    throw new DataFormatException(
+                            where + ": \"" + key + "\" must be a string, found " + kind(e));
                 }
                 return e.getAsString();
             }
         }
-        throw new DataFormatException(where + ": no \"" + String.join("\" or \"", keys)
-                + "\" field; found keys " + obj.keySet());
+        throw new DataFormatException(
+                where
+                        + ": no \""
+                        + String.join("\" or \"", keys)
+                        + "\" field; found keys "
+                        + obj.keySet());
     }
 
     private static int parseLabel(String s, String source, int lineNo) {
@@ -422,8 +484,13 @@ public final class DataReaders {
         } catch (NumberFormatException e) {
             // reported below
         }
-        throw new DataFormatException(source + ":" + lineNo + ": label '" + s
-                + "' is not a class index (an integer >= 0)");
+        throw new DataFormatException(
+                source
+                        + ":"
+                        + lineNo
+                        + ": label '"
+                        + s
+                        + "' is not a class index (an integer >= 0)");
     }
 
     private static void flush(StringBuilder doc, List<TextExample> out) {
@@ -473,7 +540,8 @@ public final class DataReaders {
         }
         if (Files.exists(file) && !Files.isRegularFile(file)) {
             // a FIFO or a device would block or never end
-            throw new DataFormatException(file + " is not a regular file (a pipe or device); give a data file");
+            throw new DataFormatException(
+                    file + " is not a regular file (a pipe or device); give a data file");
         }
         try {
             return Files.newBufferedReader(file, StandardCharsets.UTF_8);
@@ -485,18 +553,21 @@ public final class DataReaders {
     }
 
     private static RuntimeException ioError(Path file, IOException e) {
-        if (e instanceof CharacterCodingException || e.getCause() instanceof CharacterCodingException) {
+        if (e instanceof CharacterCodingException
+                || e.getCause() instanceof CharacterCodingException) {
             long line = lineOfBadByte(file);
-            return new DataFormatException(file + (line > 0 ? ":" + line : "")
-                    + ": not UTF-8 text (invalid byte sequence)");
+            return new DataFormatException(
+                    file
+                            + (line > 0 ? ":" + line : "")
+                            + ": not UTF-8 text (invalid byte sequence)");
         }
         return new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
 
     /**
      * The line (1-based) of the first byte sequence that is not UTF-8, found by decoding the file
-     * again: the reader that failed cannot say, it decodes ahead in blocks. Line ends are
-     * {@code \n}, {@code \r\n} or a lone {@code \r}, as for {@link BufferedReader#readLine}.
+     * again: the reader that failed cannot say, it decodes ahead in blocks. Line ends are {@code
+     * \n}, {@code \r\n} or a lone {@code \r}, as for {@link BufferedReader#readLine}.
      *
      * @return the line, or 0 if the file now decodes or cannot be read
      */

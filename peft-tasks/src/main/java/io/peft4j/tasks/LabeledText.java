@@ -32,7 +32,6 @@ public record LabeledText(String text, int label, String where) {
         return Objects.hash(text, label);
     }
 
-
     /**
      * Checks the fields.
      *

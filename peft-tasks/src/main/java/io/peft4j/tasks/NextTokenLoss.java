@@ -28,12 +28,12 @@ import java.util.List;
  * plain frozen {@code Linear} (every PEFT method leaves {@code lm_head} alone by default), each
  * chunk's logits, softmax and the gradient of the chunk's NLL with respect to its hidden rows
  * ({@code (softmax - onehot) W}) are computed with at most two (chunk x vocab) arrays alive,
- * without recording; the loss returned is {@code sum(h * G)} minus its own detached value plus the NLL, so
- * its value is the NLL and backward sends exactly {@code G} into the body. Autograd then holds no
- * vocabulary-wide array at all. Any other head (an adapter or a trained copy on {@code lm_head},
- * full fine-tuning) runs chunk by chunk under autograd: the same values and gradients, but the
- * graph keeps each chunk's log-softmax until backward. Models that are not layer stacks get the
- * full logits.
+ * without recording; the loss returned is {@code sum(h * G)} minus its own detached value plus the
+ * NLL, so its value is the NLL and backward sends exactly {@code G} into the body. Autograd then
+ * holds no vocabulary-wide array at all. Any other head (an adapter or a trained copy on {@code
+ * lm_head}, full fine-tuning) runs chunk by chunk under autograd: the same values and gradients,
+ * but the graph keeps each chunk's log-softmax until backward. Models that are not layer stacks get
+ * the full logits.
  */
 public final class NextTokenLoss {
 
@@ -43,8 +43,8 @@ public final class NextTokenLoss {
     private NextTokenLoss() {}
 
     /**
-     * Positions per chunk for a vocabulary: about {@value #CHUNK_BYTES} bytes of F32 logits, and
-     * at least 16 positions.
+     * Positions per chunk for a vocabulary: about {@value #CHUNK_BYTES} bytes of F32 logits, and at
+     * least 16 positions.
      *
      * @param vocab vocabulary size
      * @return tokens per chunk
@@ -57,7 +57,8 @@ public final class NextTokenLoss {
      * Returns {@code [sum of weight * NLL over scored positions, sum of weights]}, both scalars
      * attached to {@code ids}' manager; everything else is freed before it returns.
      *
-     * @param model a causal LM block (input {@code [input_ids, attention_mask]}, output {@code [logits]})
+     * @param model a causal LM block (input {@code [input_ids, attention_mask]}, output {@code
+     *     [logits]})
      * @param ps parameter store
      * @param ids (B, T) int64 token ids
      * @param mask (B, T) attention mask, or null
@@ -66,8 +67,14 @@ public final class NextTokenLoss {
      * @param chunkTokens scored positions per head call, at least 1
      * @return the two sums
      */
-    public static NDArray[] sums(Block model, ParameterStore ps, NDArray ids, NDArray mask, NDArray scored,
-            boolean training, int chunkTokens) {
+    public static NDArray[] sums(
+            Block model,
+            ParameterStore ps,
+            NDArray ids,
+            NDArray mask,
+            NDArray scored,
+            boolean training,
+            int chunkTokens) {
         if (chunkTokens < 1) {
             throw new IllegalArgumentException("chunkTokens must be >= 1, got " + chunkTokens);
         }
@@ -76,15 +83,24 @@ public final class NextTokenLoss {
         try (NDManager scope = parent.newSubManager()) {
             // Borrowed, so that what is computed from them lands in the scope (once each: a second
             // tempAttach would make the scope the owner to return the array to).
-            java.util.Set<NDArray> borrowed = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            java.util.Set<NDArray> borrowed =
+                    java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
             for (NDArray a : new NDArray[] {ids, mask, scored}) {
                 if (a != null && borrowed.add(a)) {
                     a.tempAttach(scope);
                 }
             }
-            NDArray[] out = model instanceof LayerStack
-                    ? chunked((LayerStack) model, ps, inputs, scored, training, chunkTokens, scope)
-                    : full(model, ps, inputs, scored, training);
+            NDArray[] out =
+                    model instanceof LayerStack
+                            ? chunked(
+                                    (LayerStack) model,
+                                    ps,
+                                    inputs,
+                                    scored,
+                                    training,
+                                    chunkTokens,
+                                    scope)
+                            : full(model, ps, inputs, scored, training);
             for (NDArray o : out) {
                 o.attach(parent);
             }
@@ -93,7 +109,8 @@ public final class NextTokenLoss {
     }
 
     /** The whole (B, T, V) logits at once: for blocks whose body and head cannot be run apart. */
-    private static NDArray[] full(Block model, ParameterStore ps, NDList inputs, NDArray scored, boolean training) {
+    private static NDArray[] full(
+            Block model, ParameterStore ps, NDList inputs, NDArray scored, boolean training) {
         NDArray ids = inputs.head();
         NDArray logits = model.forward(ps, inputs, training).head();
         NDArray logProbs = logits.get(":, :-1, :").logSoftmax(-1);
@@ -102,8 +119,14 @@ public final class NextTokenLoss {
         return new NDArray[] {nll.mul(weights).sum(), weights.sum()};
     }
 
-    private static NDArray[] chunked(LayerStack stack, ParameterStore ps, NDList inputs, NDArray scored,
-            boolean training, int chunkTokens, NDManager scope) {
+    private static NDArray[] chunked(
+            LayerStack stack,
+            ParameterStore ps,
+            NDList inputs,
+            NDArray scored,
+            boolean training,
+            int chunkTokens,
+            NDManager scope) {
         boolean recording = JniUtils.isGradMode();
         NDArray ids = inputs.head();
         Shape s = ids.getShape();
@@ -140,11 +163,14 @@ public final class NextTokenLoss {
         }
         // Index arrays are copied into torch-owned memory: autograd keeps them for backward,
         // after this scope has closed the Java buffers they were made from.
-        NDArray rowIndex = scope.create(rows).duplicate().reshape(n, 1).broadcast(new Shape(n, width));
+        NDArray rowIndex =
+                scope.create(rows).duplicate().reshape(n, 1).broadcast(new Shape(n, width));
         NDArray h = hidden.reshape((long) batch * len, width).gather(rowIndex, 0);
         Linear head = frozenLinearHead(stack);
         if (head != null) {
-            return new NDArray[] {fusedNll(h, head, ps, targets, weights, chunkTokens, recording, scope), countArray};
+            return new NDArray[] {
+                fusedNll(h, head, ps, targets, weights, chunkTokens, recording, scope), countArray
+            };
         }
         NDArray total = null;
         for (int c0 = 0; c0 < n; c0 += chunkTokens) {
@@ -153,10 +179,14 @@ public final class NextTokenLoss {
                 NDArray hc = h.get(new NDIndex("{}:{}", c0, c1));
                 hc.attach(chunk);
                 NDArray logProbs = stack.head(ps, hc, training, null).head().logSoftmax(-1);
-                NDArray target = chunk.create(java.util.Arrays.copyOfRange(targets, c0, c1)).duplicate()
-                        .reshape(c1 - c0, 1);
-                NDArray w = chunk.create(java.util.Arrays.copyOfRange(weights, c0, c1)).duplicate()
-                        .toType(logProbs.getDataType(), false);
+                NDArray target =
+                        chunk.create(java.util.Arrays.copyOfRange(targets, c0, c1))
+                                .duplicate()
+                                .reshape(c1 - c0, 1);
+                NDArray w =
+                        chunk.create(java.util.Arrays.copyOfRange(weights, c0, c1))
+                                .duplicate()
+                                .toType(logProbs.getDataType(), false);
                 NDArray nll = logProbs.gather(target, 1).squeeze(1).neg().mul(w).sum();
                 nll.attach(scope);
                 total = total == null ? nll : total.add(nll);
@@ -165,7 +195,10 @@ public final class NextTokenLoss {
         return new NDArray[] {total, countArray};
     }
 
-    /** The head when it is a DJL {@code Linear} itself (no wrapper) with nothing to train, else null. */
+    /**
+     * The head when it is a DJL {@code Linear} itself (no wrapper) with nothing to train, else
+     * null.
+     */
     private static Linear frozenLinearHead(LayerStack stack) {
         if (!(stack instanceof LlamaForCausalLM)) {
             return null;
@@ -183,10 +216,18 @@ public final class NextTokenLoss {
     }
 
     /**
-     * NLL of the rows {@code h} under the linear head, chunk by chunk, and (when recording) the surrogate that gives the body its exact gradient.
+     * NLL of the rows {@code h} under the linear head, chunk by chunk, and (when recording) the
+     * surrogate that gives the body its exact gradient.
      */
-    private static NDArray fusedNll(NDArray h, Linear head, ParameterStore ps, long[] targets, float[] weights,
-            int chunkTokens, boolean recording, NDManager scope) {
+    private static NDArray fusedNll(
+            NDArray h,
+            Linear head,
+            ParameterStore ps,
+            long[] targets,
+            float[] weights,
+            int chunkTokens,
+            boolean recording,
+            NDManager scope) {
         Parameter weightParam = null;
         Parameter biasParam = null;
         for (ai.djl.util.Pair<String, Parameter> p : head.getParameters()) {
@@ -211,8 +252,10 @@ public final class NextTokenLoss {
                     NDArray hc = detached.get(new NDIndex("{}:{}", c0, c1));
                     hc.attach(chunk);
                     NDArray target = chunk.create(java.util.Arrays.copyOfRange(targets, c0, c1));
-                    NDArray cw = chunk.create(java.util.Arrays.copyOfRange(weights, c0, c1)).reshape(c, 1)
-                            .toType(hc.getDataType(), false);
+                    NDArray cw =
+                            chunk.create(java.util.Arrays.copyOfRange(weights, c0, c1))
+                                    .reshape(c, 1)
+                                    .toType(hc.getDataType(), false);
                     // At most two (chunk x vocab) arrays at a moment: logits, log-softmax, softmax.
                     NDArray logits = Linear.linear(hc, w, b).head();
                     NDArray logProbs = logits.logSoftmax(1);
@@ -226,8 +269,10 @@ public final class NextTokenLoss {
                         logProbs.close();
                         NDArray grad = probs.muli(cw).matMul(w);
                         probs.close();
-                        NDArray targetRows = target.getNDArrayInternal()
-                                .embedding(target, w, SparseFormat.DENSE).head();
+                        NDArray targetRows =
+                                target.getNDArrayInternal()
+                                        .embedding(target, w, SparseFormat.DENSE)
+                                        .head();
                         grad.subi(targetRows.muli(cw));
                         grad.attach(scope);
                         gradients.add(grad);
@@ -238,7 +283,10 @@ public final class NextTokenLoss {
         if (!needGradient) {
             return nllSum;
         }
-        NDArray g = gradients.size() == 1 ? gradients.get(0) : NDArrays.concat(new NDList(gradients), 0);
+        NDArray g =
+                gradients.size() == 1
+                        ? gradients.get(0)
+                        : NDArrays.concat(new NDList(gradients), 0);
         NDArray surrogate = h.mul(g).sum();
         return surrogate.sub(surrogate.stopGradient()).add(nllSum);
     }

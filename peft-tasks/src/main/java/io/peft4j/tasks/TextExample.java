@@ -46,7 +46,9 @@ public record TextExample(String prompt, String completion) {
         return new TextExample(String.format(INSTRUCTION_TEMPLATE, instruction), output);
     }
 
-    /** @return true for plain text (no prompt) */
+    /**
+     * @return true for plain text (no prompt)
+     */
     public boolean isPlain() {
         return prompt.isEmpty();
     }

@@ -11,14 +11,11 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
-
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.engine.MklCpuDispatch;
 import io.peft4j.lora.LoraConfig;
-
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
-
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -35,19 +32,24 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * JMH: one forward of a plain Linear, the same Linear with an unmerged LoRA r=8 adapter, and with
- * the adapter merged, at two shapes: {@code 64x1024} tokens through 1024x1024 (the
- * {@code LoraForwardRatio} case) and {@code 4096x384} through 384x384 (a MiniLM query/value
- * projection at batch 32 x 128). Each call runs under a sub-manager that is closed, as in serving.
- * Run with {@code java -cp <bench classpath> org.openjdk.jmh.Main LoraLinearJmh}; the ratio of the
- * {@code unmerged} and {@code base} scores is the LoRA forward overhead.
+ * the adapter merged, at two shapes: {@code 64x1024} tokens through 1024x1024 (the {@code
+ * LoraForwardRatio} case) and {@code 4096x384} through 384x384 (a MiniLM query/value projection at
+ * batch 32 x 128). Each call runs under a sub-manager that is closed, as in serving. Run with
+ * {@code java -cp <bench classpath> org.openjdk.jmh.Main LoraLinearJmh}; the ratio of the {@code
+ * unmerged} and {@code base} scores is the LoRA forward overhead.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1",
-    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"})
+@Fork(
+        value = 1,
+        jvmArgsAppend = {
+            "-Dai.djl.offline=true",
+            "-Dai.djl.pytorch.num_threads=1",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"
+        })
 public class LoraLinearJmh {
 
     /** tokens x features: the 1024² case and a MiniLM projection. */
@@ -80,8 +82,10 @@ public class LoraLinearJmh {
         mergedPeft = PeftModel.wrap(merged, config);
         for (PeftModel p : new PeftModel[] {unmergedPeft, mergedPeft}) {
             for (Parameter param : p.trainableParameters().values()) {
-                try (NDArray r = param.getArray().getManager().randomNormal(param.getArray().getShape())) {
-                    r.muli(0.02).copyTo(param.getArray()); // non-zero B: the adapter really adds something
+                try (NDArray r =
+                        param.getArray().getManager().randomNormal(param.getArray().getShape())) {
+                    r.muli(0.02).copyTo(param.getArray()); // non-zero B: the adapter really adds
+                    // something
                 }
             }
         }
@@ -90,7 +94,8 @@ public class LoraLinearJmh {
     }
 
     private Block linear(int features) {
-        SequentialBlock block = new SequentialBlock().add(Linear.builder().setUnits(features).build());
+        SequentialBlock block =
+                new SequentialBlock().add(Linear.builder().setUnits(features).build());
         block.initialize(manager, DataType.FLOAT32, new Shape(1, features));
         return block;
     }
@@ -117,11 +122,14 @@ public class LoraLinearJmh {
         return forward(merged);
     }
 
-    /** One forward in a closed sub-manager; the output's bytes are returned so nothing is elided. */
+    /**
+     * One forward in a closed sub-manager; the output's bytes are returned so nothing is elided.
+     */
     private ByteBuffer forward(Block block) {
         try (NDManager scope = manager.newSubManager()) {
             x.tempAttach(scope); // intermediates land in the scope, not in the long-lived manager
-            NDArray y = block.forward(new ParameterStore(scope, false), new NDList(x), false).head();
+            NDArray y =
+                    block.forward(new ParameterStore(scope, false), new NDList(x), false).head();
             y.attach(scope);
             return y.toByteBuffer();
         }

@@ -7,16 +7,16 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Writes a minimal x86-64 ELF shared object that exports functions returning a constant int
- * ({@code mov eax, imm32; ret}), for the dynamic linker to bind in place of a library's own
- * definitions. Generated here rather than shipped or compiled, so that a fresh machine with only a
- * JDK gets it, and no binary sits in the repository.
+ * Writes a minimal x86-64 ELF shared object that exports functions returning a constant int ({@code
+ * mov eax, imm32; ret}), for the dynamic linker to bind in place of a library's own definitions.
+ * Generated here rather than shipped or compiled, so that a fresh machine with only a JDK gets it,
+ * and no binary sits in the repository.
  *
  * <p>Layout: ELF header, four program headers (a read/execute PT_LOAD over the header, hash,
  * symbols, strings and code; a read/write PT_LOAD and PT_DYNAMIC over the dynamic section, which
  * the loader relocates in place; PT_GNU_STACK so that loading it does not ask for an executable
- * stack). No section headers: the loader does not read them. Symbols are found through a
- * one-bucket SysV {@code DT_HASH} table.
+ * stack). No section headers: the loader does not read them. Symbols are found through a one-bucket
+ * SysV {@code DT_HASH} table.
  */
 final class ElfStub {
 
@@ -41,8 +41,12 @@ final class ElfStub {
             throw new IllegalArgumentException("an ELF stub needs at least one function");
         }
         // dynstr: "\0" name1 "\0" ... soname "\0"
-        ByteBuffer strings = ByteBuffer.allocate(1 + fns.keySet().stream().mapToInt(s -> utf8(s).length + 1).sum()
-                + utf8(soname).length + 1);
+        ByteBuffer strings =
+                ByteBuffer.allocate(
+                        1
+                                + fns.keySet().stream().mapToInt(s -> utf8(s).length + 1).sum()
+                                + utf8(soname).length
+                                + 1);
         strings.put((byte) 0);
         int[] nameOffsets = new int[n];
         int i = 0;
@@ -76,7 +80,17 @@ final class ElfStub {
         ByteBuffer b = ByteBuffer.allocate(dynOff + dynSize).order(ByteOrder.LITTLE_ENDIAN);
 
         // ELF header
-        b.put(new byte[] {0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* little endian */, 1 /* version */, 0 /* SysV */});
+        b.put(
+                new byte[] {
+                    0x7f,
+                    'E',
+                    'L',
+                    'F',
+                    2 /* 64-bit */,
+                    1 /* little endian */,
+                    1 /* version */,
+                    0 /* SysV */
+                });
         b.put(new byte[8]);
         b.putShort((short) 3); // ET_DYN
         b.putShort((short) 62); // EM_X86_64
@@ -131,8 +145,15 @@ final class ElfStub {
         return b.array();
     }
 
-    private static void programHeader(ByteBuffer b, int type, int flags, long offset, long size, long align) {
-        b.putInt(type).putInt(flags).putLong(offset).putLong(offset).putLong(offset).putLong(size).putLong(size)
+    private static void programHeader(
+            ByteBuffer b, int type, int flags, long offset, long size, long align) {
+        b.putInt(type)
+                .putInt(flags)
+                .putLong(offset)
+                .putLong(offset)
+                .putLong(offset)
+                .putLong(size)
+                .putLong(size)
                 .putLong(align);
     }
 

@@ -16,11 +16,10 @@ import java.util.Objects;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Replaces files so that a reader (or a crash) sees either the old content or the complete new
- * one, never a half-written file: the content goes to a temporary file in the target's directory,
- * is forced to disk, and is then renamed over the target with {@link
- * StandardCopyOption#ATOMIC_MOVE}. A checkpoint interrupted mid-save therefore never destroys the
- * previous checkpoint.
+ * Replaces files so that a reader (or a crash) sees either the old content or the complete new one,
+ * never a half-written file: the content goes to a temporary file in the target's directory, is
+ * forced to disk, and is then renamed over the target with {@link StandardCopyOption#ATOMIC_MOVE}.
+ * A checkpoint interrupted mid-save therefore never destroys the previous checkpoint.
  */
 public final class AtomicFiles {
 
@@ -29,9 +28,9 @@ public final class AtomicFiles {
     private AtomicFiles() {}
 
     /**
-     * Writes {@code target} atomically with the bytes {@code body} writes to the stream it is given.
-     * If {@code body} (or anything else) fails, the temporary file is deleted and {@code target} is
-     * left as it was. {@code body} may close the stream; that only flushes it.
+     * Writes {@code target} atomically with the bytes {@code body} writes to the stream it is
+     * given. If {@code body} (or anything else) fails, the temporary file is deleted and {@code
+     * target} is left as it was. {@code body} may close the stream; that only flushes it.
      *
      * @param target the file to create or replace
      * @param body writes the new content
@@ -124,10 +123,13 @@ public final class AtomicFiles {
         }
     }
 
-    /** An error of the file system ("No space left on device" names no file) with the target named. */
+    /**
+     * An error of the file system ("No space left on device" names no file) with the target named.
+     */
     private static IOException named(Path target, IOException e) {
         String m = e.getMessage();
-        return m != null && m.contains(target.getFileName().toString()) ? e
+        return m != null && m.contains(target.getFileName().toString())
+                ? e
                 : new IOException("cannot write " + target + ": " + e, e);
     }
 

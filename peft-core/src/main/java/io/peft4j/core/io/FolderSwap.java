@@ -25,11 +25,12 @@ import java.util.stream.Stream;
  * each one a single atomic rename, and every intermediate state can be told apart and repaired:
  *
  * <ol>
- *   <li>the new content is written into the sibling {@code .X.new} and forced to disk
- *       (a crash here: {@code X} is untouched; the next writer deletes {@code .X.new});
+ *   <li>the new content is written into the sibling {@code .X.new} and forced to disk (a crash
+ *       here: {@code X} is untouched; the next writer deletes {@code .X.new});
  *   <li>{@code X} is renamed to {@code .X.old} (a crash here: {@code X} is missing, {@code .X.new}
  *       is complete because step 1 finished; recovery renames it to {@code X});
- *   <li>{@code .X.new} is renamed to {@code X} (the swap: from here on readers see the new content);
+ *   <li>{@code .X.new} is renamed to {@code X} (the swap: from here on readers see the new
+ *       content);
  *   <li>the entries of {@code .X.old} that the new content does not have (files another tool put
  *       there, such as training logs) are moved into {@code X}, then {@code .X.old} is deleted (a
  *       crash here: recovery finishes the move and the delete).
@@ -46,6 +47,7 @@ public final class FolderSwap {
 
     private static final String NEW = ".new";
     private static final String OLD = ".old";
+
     /** How long a reader waits for a writer that is between steps 2 and 3 (microseconds apart). */
     private static final long READER_WAIT_MS = 2000;
 
@@ -66,16 +68,23 @@ public final class FolderSwap {
         Path dir = canonical(target);
         Path parent = dir.getParent();
         if (parent == null) {
-            throw new IOException("cannot write into " + target + ": the root folder cannot be replaced; use a sub-folder");
+            throw new IOException(
+                    "cannot write into "
+                            + target
+                            + ": the root folder cannot be replaced; use a sub-folder");
         }
         Path cwd = Path.of("").toAbsolutePath().normalize();
         if (cwd.startsWith(dir)) {
-            throw new IOException("cannot replace " + target + ": it is (or holds) the current working directory;"
-                    + " save into a sub-folder");
+            throw new IOException(
+                    "cannot replace "
+                            + target
+                            + ": it is (or holds) the current working directory;"
+                            + " save into a sub-folder");
         }
         Files.createDirectories(parent);
         if (Files.exists(dir) && !Files.isDirectory(dir)) {
-            throw new FileAlreadyExistsException(dir.toString(), null, "exists and is not a folder");
+            throw new FileAlreadyExistsException(
+                    dir.toString(), null, "exists and is not a folder");
         }
         recover(dir);
         Path fresh = sibling(dir, NEW);
@@ -157,8 +166,8 @@ public final class FolderSwap {
     }
 
     /**
-     * The folder a reader should read for {@code target}: {@code target} itself, after repairing
-     * an interrupted replace where the file system allows it (waiting briefly for a writer that is
+     * The folder a reader should read for {@code target}: {@code target} itself, after repairing an
+     * interrupted replace where the file system allows it (waiting briefly for a writer that is
      * between its two renames); the complete sibling when the parent is read-only.
      *
      * @param target the folder
@@ -218,8 +227,11 @@ public final class FolderSwap {
         }
         for (Path p : carry) {
             try {
-                Files.move(p, dir.resolve(p.getFileName().toString()), StandardCopyOption.ATOMIC_MOVE);
-            } catch (FileAlreadyExistsException | DirectoryNotEmptyException | NoSuchFileException e) {
+                Files.move(
+                        p, dir.resolve(p.getFileName().toString()), StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException
+                    | DirectoryNotEmptyException
+                    | NoSuchFileException e) {
                 // another recovery moved it first, or the new content has it: the old copy goes
             }
         }
@@ -263,7 +275,8 @@ public final class FolderSwap {
     private static void fsync(Path dir) {
         // Makes renames durable on Linux; some platforms cannot open a folder, where the renames
         // are as durable as the file system makes them.
-        try (java.nio.channels.FileChannel c = java.nio.channels.FileChannel.open(dir, java.nio.file.StandardOpenOption.READ)) {
+        try (java.nio.channels.FileChannel c =
+                java.nio.channels.FileChannel.open(dir, java.nio.file.StandardOpenOption.READ)) {
             c.force(true);
         } catch (IOException | RuntimeException ignored) {
             // best effort

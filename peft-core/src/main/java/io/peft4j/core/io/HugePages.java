@@ -4,14 +4,13 @@ import com.sun.jna.Function;
 import com.sun.jna.Native;
 import com.sun.jna.NativeLibrary;
 import com.sun.jna.Pointer;
-
 import java.nio.ByteBuffer;
 import java.util.Locale;
 
 /**
- * Asks Linux to back a large, freshly allocated array with transparent huge pages
- * ({@code madvise(MADV_HUGEPAGE)}) before it is first written. Loading a checkpoint writes every
- * byte of gigabytes of new memory once; with 4 KiB pages most of that time is page faults (on this
+ * Asks Linux to back a large, freshly allocated array with transparent huge pages ({@code
+ * madvise(MADV_HUGEPAGE)}) before it is first written. Loading a checkpoint writes every byte of
+ * gigabytes of new memory once; with 4 KiB pages most of that time is page faults (on this
  * project's VM, about 13 us of CPU per fault), with 2 MiB pages there are 512 times fewer. Where
  * the system's THP setting is {@code madvise} (a common default) nothing else turns them on.
  *
@@ -23,13 +22,15 @@ final class HugePages {
 
     private static final int MADV_HUGEPAGE = 14;
     private static final long HUGE = 2L << 20;
+
     /** Below this, an array spans too few huge pages to matter. */
     private static final long MIN_BYTES = 4 * HUGE;
 
     private static final Object LOCK = new Object();
     private static Function madvise;
-    private static boolean unavailable = !System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")
-            || Boolean.getBoolean("peft4j.hugepages.off");
+    private static boolean unavailable =
+            !System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")
+                    || Boolean.getBoolean("peft4j.hugepages.off");
 
     private HugePages() {}
 

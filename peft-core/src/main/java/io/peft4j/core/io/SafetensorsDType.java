@@ -8,8 +8,8 @@ import ai.djl.ndarray.types.DataType;
  *
  * <p>Two types have no safe DJL counterpart: creating a {@code BFLOAT16} or {@code INT16} array
  * aborts the JVM with DJL 0.35 + PyTorch 2.7.1 (the JNI dtype switch only knows DJL's first nine
- * types). Their {@link #engineType()} is therefore a wider type that the reader converts to in Java:
- * BF16 to FLOAT32 (exact, a BF16 value is the top half of an F32) and I16 to INT32.
+ * types). Their {@link #engineType()} is therefore a wider type that the reader converts to in
+ * Java: BF16 to FLOAT32 (exact, a BF16 value is the top half of an F32) and I16 to INT32.
  */
 public enum SafetensorsDType {
     /** IEEE 754 double. */

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -24,14 +23,14 @@ import java.util.TreeMap;
 /**
  * A safetensors file opened for reading. {@link #open} reads and validates the whole header up
  * front, so every later {@link #load} of a listed tensor succeeds (barring I/O errors or the file
- * being changed underneath). Files and tensors larger than 2 GiB work and nothing is read that
- * is not asked for.
+ * being changed underneath). Files and tensors larger than 2 GiB work and nothing is read that is
+ * not asked for.
  *
  * <p>{@link #load} streams a tensor's bytes straight into the memory of a new engine-owned array,
  * in bounded pieces (BF16 and I16 widened in Java on the way), so loading a checkpoint needs the
  * arrays' memory and a few MiB, not a second copy of each tensor. An array never points into the
- * file and survives {@link #close()}. A file is safe to share between threads (loads from one
- * file take turns).
+ * file and survives {@link #close()}. A file is safe to share between threads (loads from one file
+ * take turns).
  *
  * <pre>{@code
  * try (SafetensorsFile f = SafetensorsFile.open(path); NDManager m = NDManager.newBaseManager()) {
@@ -44,7 +43,9 @@ public final class SafetensorsFile implements AutoCloseable {
     /** Hugging Face's reader rejects headers above this size as well. */
     static final long MAX_HEADER_BYTES = 100_000_000L;
 
-    /** Largest part of an array filled through one direct buffer; larger tensors go by flat views. */
+    /**
+     * Largest part of an array filled through one direct buffer; larger tensors go by flat views.
+     */
     private static final int DEFAULT_CHUNK_BYTES = 1 << 30;
 
     /** Largest piece read from the file at once for a 16-bit tensor (the scratch buffer's size). */
@@ -58,13 +59,22 @@ public final class SafetensorsFile implements AutoCloseable {
     private final List<String> names;
     private final int chunkBytes;
     private volatile boolean closed;
-    /** Reused by every 16-bit load (guarded by {@code this}): bounded memory whatever the tensor size. */
+
+    /**
+     * Reused by every 16-bit load (guarded by {@code this}): bounded memory whatever the tensor
+     * size.
+     */
     private ByteBuffer scratch;
+
     private short[] shorts;
     private int[] ints;
 
     private SafetensorsFile(
-            Path path, FileChannel channel, long dataStart, SafetensorsHeader header, int chunkBytes) {
+            Path path,
+            FileChannel channel,
+            long dataStart,
+            SafetensorsHeader header,
+            int chunkBytes) {
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
@@ -109,14 +119,21 @@ public final class SafetensorsFile implements AutoCloseable {
             if (headerLength < 0 || headerLength > MAX_HEADER_BYTES) {
                 throw new SafetensorsFormatException(
                         file,
-                        "header length " + Long.toUnsignedString(headerLength)
-                                + " is absurd (limit " + MAX_HEADER_BYTES + " bytes)");
+                        "header length "
+                                + Long.toUnsignedString(headerLength)
+                                + " is absurd (limit "
+                                + MAX_HEADER_BYTES
+                                + " bytes)");
             }
             if (headerLength > size - 8) {
                 throw new SafetensorsFormatException(
                         file,
-                        "header length " + headerLength + " runs past the end of the file ("
-                                + size + " bytes, at most " + (size - 8)
+                        "header length "
+                                + headerLength
+                                + " runs past the end of the file ("
+                                + size
+                                + " bytes, at most "
+                                + (size - 8)
                                 + " available for the header)");
             }
             ByteBuffer header = ByteBuffer.allocate((int) headerLength);
@@ -177,16 +194,21 @@ public final class SafetensorsFile implements AutoCloseable {
      *
      * @param name a tensor name
      * @return its dtype, shape and byte range
-     * @throws IllegalArgumentException if there is no such tensor; the message names the file and
-     *     a few of the names it has
+     * @throws IllegalArgumentException if there is no such tensor; the message names the file and a
+     *     few of the names it has
      */
     public TensorInfo info(String name) {
         TensorInfo info = tensors.get(name);
         if (info == null) {
             List<String> some = names.subList(0, Math.min(5, names.size()));
             throw new IllegalArgumentException(
-                    path + ": no tensor named '" + name + "'; the file has " + names.size()
-                            + " tensors" + (names.isEmpty() ? "" : ", e.g. " + some));
+                    path
+                            + ": no tensor named '"
+                            + name
+                            + "'; the file has "
+                            + names.size()
+                            + " tensors"
+                            + (names.isEmpty() ? "" : ", e.g. " + some));
         }
         return info;
     }
@@ -214,7 +236,8 @@ public final class SafetensorsFile implements AutoCloseable {
         } else {
             // The bytes are written through the CPU array's own memory: fill one tensor on the
             // CPU, move it, free the CPU copy (one tensor's worth of transient memory).
-            try (NDManager host = NDManager.newBaseManager(Device.cpu(), manager.getEngine().getEngineName())) {
+            try (NDManager host =
+                    NDManager.newBaseManager(Device.cpu(), manager.getEngine().getEngineName())) {
                 array = loadOnCpu(info, host).toDevice(manager.getDevice(), true);
                 array.attach(manager);
             }
@@ -227,9 +250,9 @@ public final class SafetensorsFile implements AutoCloseable {
      * The tensor in a new engine-owned CPU array of its engine type. The file's bytes go straight
      * into the array's memory (a direct buffer over the tensor, DJL's {@code toByteBuffer(true)}):
      * read in pieces of at most {@code chunkBytes} through one reusable buffer and, for BF16 and
-     * I16, widened on the way. No whole-tensor copy is made on the Java side, no memory map is
-     * left behind (mapped pages would count in the resident set until a GC unmaps them), and the
-     * array needs no {@code duplicate()}.
+     * I16, widened on the way. No whole-tensor copy is made on the Java side, no memory map is left
+     * behind (mapped pages would count in the resident set until a GC unmaps them), and the array
+     * needs no {@code duplicate()}.
      */
     private NDArray loadOnCpu(TensorInfo info, NDManager manager) {
         DataType type = info.dtype().engineType();
@@ -258,7 +281,10 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    /** Writes elements [first, first+count) of {@code info}, converted, into contiguous {@code target}. */
+    /**
+     * Writes elements [first, first+count) of {@code info}, converted, into contiguous {@code
+     * target}.
+     */
     private void fillFrom(TensorInfo info, long first, int count, NDArray target) {
         if (count == 0) {
             return;
@@ -272,9 +298,16 @@ public final class SafetensorsFile implements AutoCloseable {
         if (!dst.isDirect() || dst.capacity() != outBytes) {
             // toByteBuffer(true) copies instead of exposing the tensor for a non-contiguous or
             // non-CPU array; writing there would be lost
-            throw new IllegalStateException(path + ": tensor '" + info.name() + "': the engine did not"
-                    + " expose the array's memory (" + (dst.isDirect() ? dst.capacity() + " bytes" : "a copy")
-                    + " for " + outBytes + " bytes)");
+            throw new IllegalStateException(
+                    path
+                            + ": tensor '"
+                            + info.name()
+                            + "': the engine did not"
+                            + " expose the array's memory ("
+                            + (dst.isDirect() ? dst.capacity() + " bytes" : "a copy")
+                            + " for "
+                            + outBytes
+                            + " bytes)");
         }
         dst.order(ByteOrder.LITTLE_ENDIAN);
         HugePages.advise(dst); // before the first write: fewer page faults
@@ -298,7 +331,8 @@ public final class SafetensorsFile implements AutoCloseable {
                         readAt(info, dst, position); // same bytes in the file and in the array
                 }
             } catch (IOException e) {
-                throw new UncheckedIOException(path + ": cannot read tensor '" + info.name() + "'", e);
+                throw new UncheckedIOException(
+                        path + ": cannot read tensor '" + info.name() + "'", e);
             }
         }
     }
@@ -352,7 +386,9 @@ public final class SafetensorsFile implements AutoCloseable {
             int n = channel.read(buffer, position);
             if (n < 0) {
                 throw new SafetensorsFormatException(
-                        path, "file shrank after it was opened; tensor '" + info.name()
+                        path,
+                        "file shrank after it was opened; tensor '"
+                                + info.name()
                                 + "' is no longer complete");
             }
             position += n;
@@ -375,13 +411,21 @@ public final class SafetensorsFile implements AutoCloseable {
         SafetensorsDType dtype = info.dtype();
         if (!dtype.isFloatingPoint()) {
             throw new IllegalArgumentException(
-                    path + ": tensor '" + name + "' is " + dtype
+                    path
+                            + ": tensor '"
+                            + name
+                            + "' is "
+                            + dtype
                             + ", expected a floating-point dtype (F64, F32, F16, BF16)");
         }
         long numel = info.numel();
         if (numel > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException(
-                    path + ": tensor '" + name + "' has " + numel
+                    path
+                            + ": tensor '"
+                            + name
+                            + "' has "
+                            + numel
                             + " elements, more than a float[] holds");
         }
         ensureOpen();
@@ -450,14 +494,15 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             if (position + length > channel.size()) {
                 throw new SafetensorsFormatException(
-                        path, "file shrank after it was opened; tensor '" + info.name()
+                        path,
+                        "file shrank after it was opened; tensor '"
+                                + info.name()
                                 + "' is no longer complete");
             }
             return channel.map(FileChannel.MapMode.READ_ONLY, position, length)
                     .order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
-            throw new UncheckedIOException(
-                    path + ": cannot read tensor '" + info.name() + "'", e);
+            throw new UncheckedIOException(path + ": cannot read tensor '" + info.name() + "'", e);
         }
     }
 

@@ -3,7 +3,6 @@ package io.peft4j.core.io;
 import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
-
 import java.io.IOException;
 import java.io.StringReader;
 import java.nio.ByteBuffer;
@@ -130,7 +129,10 @@ final class SafetensorsHeader {
             if (reader.peek() != JsonToken.STRING) {
                 throw new SafetensorsFormatException(
                         file,
-                        "__metadata__ entry '" + key + "' is " + reader.peek()
+                        "__metadata__ entry '"
+                                + key
+                                + "' is "
+                                + reader.peek()
                                 + ", expected a string");
             }
             if (out.put(key, reader.nextString()) != null) {
@@ -156,14 +158,14 @@ final class SafetensorsHeader {
         while (reader.hasNext()) {
             String key = reader.nextName();
             if (!seen.add(key)) {
-                throw new SafetensorsFormatException(
-                        file, where + ": duplicate key '" + key + "'");
+                throw new SafetensorsFormatException(file, where + ": duplicate key '" + key + "'");
             }
             switch (key) {
                 case "dtype":
                     if (reader.peek() != JsonToken.STRING) {
                         throw new SafetensorsFormatException(
-                                file, where + ": dtype is " + reader.peek() + ", expected a string");
+                                file,
+                                where + ": dtype is " + reader.peek() + ", expected a string");
                     }
                     String s = reader.nextString();
                     try {
@@ -196,7 +198,11 @@ final class SafetensorsHeader {
         if (offsets[0] > offsets[1]) {
             throw new SafetensorsFormatException(
                     file,
-                    where + ": data_offsets [" + offsets[0] + ", " + offsets[1]
+                    where
+                            + ": data_offsets ["
+                            + offsets[0]
+                            + ", "
+                            + offsets[1]
                             + "] have begin > end");
         }
         return new TensorInfo(name, dtype, shape, offsets[0], offsets[1]);
@@ -235,7 +241,8 @@ final class SafetensorsHeader {
         if (reader.peek() != JsonToken.NUMBER) {
             // Not nextLong(): it would also accept "12" in quotes.
             throw new SafetensorsFormatException(
-                    file, what + " contains " + reader.peek() + ", expected a non-negative integer");
+                    file,
+                    what + " contains " + reader.peek() + ", expected a non-negative integer");
         }
         String literal = reader.nextString();
         if (literal.startsWith("-")) {
@@ -264,7 +271,11 @@ final class SafetensorsHeader {
         if (info.end() > dataLength) {
             throw new SafetensorsFormatException(
                     file,
-                    where + ": " + offsets + " run past the data region of " + dataLength
+                    where
+                            + ": "
+                            + offsets
+                            + " run past the data region of "
+                            + dataLength
                             + " bytes");
         }
         long bytes;
@@ -273,14 +284,26 @@ final class SafetensorsHeader {
         } catch (ArithmeticException e) {
             throw new SafetensorsFormatException(
                     file,
-                    where + ": shape " + Arrays.toString(info.shape()) + " of " + info.dtype()
+                    where
+                            + ": shape "
+                            + Arrays.toString(info.shape())
+                            + " of "
+                            + info.dtype()
                             + " needs more than 2^63-1 bytes");
         }
         if (bytes != info.byteLength()) {
             throw new SafetensorsFormatException(
                     file,
-                    where + ": shape " + Arrays.toString(info.shape()) + " of " + info.dtype()
-                            + " needs " + bytes + " bytes but " + offsets + " span "
+                    where
+                            + ": shape "
+                            + Arrays.toString(info.shape())
+                            + " of "
+                            + info.dtype()
+                            + " needs "
+                            + bytes
+                            + " bytes but "
+                            + offsets
+                            + " span "
                             + info.byteLength());
         }
     }
@@ -300,9 +323,19 @@ final class SafetensorsHeader {
             if (info.begin() < expected) {
                 throw new SafetensorsFormatException(
                         file,
-                        "tensors '" + previous.name() + "' [" + previous.begin() + ", "
-                                + previous.end() + "] and '" + info.name() + "' [" + info.begin()
-                                + ", " + info.end() + "] overlap");
+                        "tensors '"
+                                + previous.name()
+                                + "' ["
+                                + previous.begin()
+                                + ", "
+                                + previous.end()
+                                + "] and '"
+                                + info.name()
+                                + "' ["
+                                + info.begin()
+                                + ", "
+                                + info.end()
+                                + "] overlap");
             }
             if (info.begin() > expected) {
                 String before =
@@ -311,8 +344,14 @@ final class SafetensorsHeader {
                                 : "tensor '" + previous.name() + "' (ends at " + expected + ")";
                 throw new SafetensorsFormatException(
                         file,
-                        "hole of " + (info.begin() - expected) + " bytes between " + before
-                                + " and tensor '" + info.name() + "' (begins at " + info.begin()
+                        "hole of "
+                                + (info.begin() - expected)
+                                + " bytes between "
+                                + before
+                                + " and tensor '"
+                                + info.name()
+                                + "' (begins at "
+                                + info.begin()
                                 + ")");
             }
             expected = info.end();
@@ -321,8 +360,12 @@ final class SafetensorsHeader {
         if (expected != dataLength) {
             throw new SafetensorsFormatException(
                     file,
-                    (dataLength - expected) + " unused bytes after the last tensor (tensors end at "
-                            + expected + ", data region is " + dataLength + " bytes)");
+                    (dataLength - expected)
+                            + " unused bytes after the last tensor (tensors end at "
+                            + expected
+                            + ", data region is "
+                            + dataLength
+                            + " bytes)");
         }
     }
 }

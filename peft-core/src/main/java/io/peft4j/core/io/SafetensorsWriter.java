@@ -3,7 +3,6 @@ package io.peft4j.core.io;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
-
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
@@ -45,8 +44,8 @@ public final class SafetensorsWriter {
      *     Supported types: FLOAT64, FLOAT32, FLOAT16, INT64, INT32, INT8, UINT8, BOOLEAN
      * @param metadata extra {@code __metadata__} entries (may be null or empty); they are merged
      *     over {@code {"format":"pt"}}, so a caller's own {@code "format"} wins
-     * @throws IllegalArgumentException for a reserved or null name, a null or unsupported array,
-     *     or null metadata keys/values, before anything is written
+     * @throws IllegalArgumentException for a reserved or null name, a null or unsupported array, or
+     *     null metadata keys/values, before anything is written
      * @throws IOException if writing fails; {@code file} is then unchanged
      */
     public static void write(Path file, Map<String, NDArray> tensors, Map<String, String> metadata)
@@ -118,7 +117,9 @@ public final class SafetensorsWriter {
         void writeTo(OutputStream out) throws IOException;
     }
 
-    /** A tensor to write with {@link #writeStreamed}: its dtype, shape and a producer of its bytes. */
+    /**
+     * A tensor to write with {@link #writeStreamed}: its dtype, shape and a producer of its bytes.
+     */
     public static final class StreamedTensor {
         final SafetensorsDType dtype;
         final long[] shape;
@@ -135,7 +136,8 @@ public final class SafetensorsWriter {
             this.bytes = Objects.requireNonNull(bytes, "bytes");
             for (long d : this.shape) {
                 if (d < 0) {
-                    throw new IllegalArgumentException("negative dimension in shape " + java.util.Arrays.toString(shape));
+                    throw new IllegalArgumentException(
+                            "negative dimension in shape " + java.util.Arrays.toString(shape));
                 }
             }
         }
@@ -152,13 +154,16 @@ public final class SafetensorsWriter {
      * @param metadata extra {@code __metadata__} entries, merged over {@code {"format":"pt"}}
      * @throws IOException if writing fails or a producer writes the wrong number of bytes
      */
-    public static void writeStreamed(Path file, Map<String, StreamedTensor> tensors, Map<String, String> metadata)
+    public static void writeStreamed(
+            Path file, Map<String, StreamedTensor> tensors, Map<String, String> metadata)
             throws IOException {
         Objects.requireNonNull(file, "file");
         TreeMap<String, long[]> shapes = new TreeMap<>();
         TreeMap<String, SafetensorsDType> dtypes = new TreeMap<>();
         for (Map.Entry<String, StreamedTensor> e : tensors.entrySet()) {
-            if (e.getKey() == null || e.getKey().equals(SafetensorsHeader.METADATA_KEY) || e.getValue() == null) {
+            if (e.getKey() == null
+                    || e.getKey().equals(SafetensorsHeader.METADATA_KEY)
+                    || e.getValue() == null) {
                 throw new IllegalArgumentException("bad tensor entry '" + e.getKey() + "'");
             }
             shapes.put(e.getKey(), e.getValue().shape);
@@ -170,12 +175,20 @@ public final class SafetensorsWriter {
                 out -> {
                     writeHeader(out, header);
                     for (Map.Entry<String, long[]> e : shapes.entrySet()) {
-                        long expected = Math.multiplyExact(numel(e.getValue()), (long) dtypes.get(e.getKey()).byteSize());
+                        long expected =
+                                Math.multiplyExact(
+                                        numel(e.getValue()),
+                                        (long) dtypes.get(e.getKey()).byteSize());
                         CountingStream counted = new CountingStream(out);
                         tensors.get(e.getKey()).bytes.writeTo(counted);
                         if (counted.count != expected) {
-                            throw new IOException("tensor '" + e.getKey() + "': its producer wrote " + counted.count
-                                    + " bytes, expected " + expected);
+                            throw new IOException(
+                                    "tensor '"
+                                            + e.getKey()
+                                            + "': its producer wrote "
+                                            + counted.count
+                                            + " bytes, expected "
+                                            + expected);
                         }
                     }
                 });
@@ -196,7 +209,9 @@ public final class SafetensorsWriter {
             for (Map.Entry<String, String> e : metadata.entrySet()) {
                 if (e.getKey() == null || e.getValue() == null) {
                     throw new IllegalArgumentException(
-                            "metadata keys and values must not be null, got " + e.getKey() + "="
+                            "metadata keys and values must not be null, got "
+                                    + e.getKey()
+                                    + "="
                                     + e.getValue());
                 }
                 meta.put(e.getKey(), e.getValue());
@@ -205,7 +220,10 @@ public final class SafetensorsWriter {
         return meta;
     }
 
-    /** Counts what a producer writes, so a wrong size fails the write instead of corrupting the file. */
+    /**
+     * Counts what a producer writes, so a wrong size fails the write instead of corrupting the
+     * file.
+     */
     private static final class CountingStream extends java.io.FilterOutputStream {
         long count;
 
@@ -232,8 +250,8 @@ public final class SafetensorsWriter {
     }
 
     /**
-     * Builds the padded header bytes. Package-private so tests can compare it with a header built by
-     * hand.
+     * Builds the padded header bytes. Package-private so tests can compare it with a header built
+     * by hand.
      */
     static byte[] header(
             Map<String, String> metadata,
@@ -395,8 +413,12 @@ public final class SafetensorsWriter {
             throws IOException {
         if (data.remaining() != expected) {
             throw new IOException(
-                    "tensor '" + name + "': engine returned " + data.remaining()
-                            + " bytes, expected " + expected);
+                    "tensor '"
+                            + name
+                            + "': engine returned "
+                            + data.remaining()
+                            + " bytes, expected "
+                            + expected);
         }
         if (data.hasArray()) {
             out.write(data.array(), data.arrayOffset() + data.position(), data.remaining());
@@ -409,8 +431,12 @@ public final class SafetensorsWriter {
         }
     }
 
-    /** The 8-byte little-endian header length, then the header: the opening of every safetensors file. */
-    private static void writeHeader(java.io.OutputStream out, byte[] header) throws java.io.IOException {
+    /**
+     * The 8-byte little-endian header length, then the header: the opening of every safetensors
+     * file.
+     */
+    private static void writeHeader(java.io.OutputStream out, byte[] header)
+            throws java.io.IOException {
         ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
         length.putLong(header.length);
         out.write(length.array());

@@ -10,8 +10,8 @@ import java.util.Objects;
  * @param dtype the element type as stored in the file
  * @param shape the dimensions; empty for a scalar. The record copies it in and out, so it cannot be
  *     changed from outside
- * @param begin first byte of the tensor's data, relative to the start of the data region (the
- *     byte after the header), as in the header's {@code data_offsets}
+ * @param begin first byte of the tensor's data, relative to the start of the data region (the byte
+ *     after the header), as in the header's {@code data_offsets}
  * @param end one past the last byte, relative to the data region
  */
 public record TensorInfo(String name, SafetensorsDType dtype, long[] shape, long begin, long end) {
@@ -25,8 +25,8 @@ public record TensorInfo(String name, SafetensorsDType dtype, long[] shape, long
      * @param begin first byte of the tensor's data, relative to the data region
      * @param end one past the last byte, relative to the data region
      * @throws NullPointerException if {@code name}, {@code dtype} or {@code shape} is null
-     * @throws IllegalArgumentException if a dimension is negative, or unless
-     *     {@code 0 <= begin <= end}
+     * @throws IllegalArgumentException if a dimension is negative, or unless {@code 0 <= begin <=
+     *     end}
      */
     public TensorInfo {
         Objects.requireNonNull(name, "name");
@@ -36,12 +36,20 @@ public record TensorInfo(String name, SafetensorsDType dtype, long[] shape, long
         for (long d : shape) {
             if (d < 0) {
                 throw new IllegalArgumentException(
-                        "tensor '" + name + "': negative dimension in shape " + Arrays.toString(shape));
+                        "tensor '"
+                                + name
+                                + "': negative dimension in shape "
+                                + Arrays.toString(shape));
             }
         }
         if (begin < 0 || end < begin) {
             throw new IllegalArgumentException(
-                    "tensor '" + name + "': data_offsets [" + begin + ", " + end
+                    "tensor '"
+                            + name
+                            + "': data_offsets ["
+                            + begin
+                            + ", "
+                            + end
                             + "] must satisfy 0 <= begin <= end");
         }
     }
@@ -97,7 +105,16 @@ public record TensorInfo(String name, SafetensorsDType dtype, long[] shape, long
 
     @Override
     public String toString() {
-        return "TensorInfo[" + name + ", " + dtype + ", shape=" + Arrays.toString(shape)
-                + ", data_offsets=[" + begin + ", " + end + "]]";
+        return "TensorInfo["
+                + name
+                + ", "
+                + dtype
+                + ", shape="
+                + Arrays.toString(shape)
+                + ", data_offsets=["
+                + begin
+                + ", "
+                + end
+                + "]]";
     }
 }

@@ -4,8 +4,8 @@
  * io.peft4j.core.io.SafetensorsWriter}) and crash-safe file replacement ({@link
  * io.peft4j.core.io.AtomicFiles}).
  *
- * <p>DJL's own safetensors support ({@code NDList.encode/decode}) is not used: it writes no
- * {@code __metadata__}, no header padding, no stable order, buffers the whole payload in one
- * {@code byte[]}, and aborts the JVM on BF16 files.
+ * <p>DJL's own safetensors support ({@code NDList.encode/decode}) is not used: it writes no {@code
+ * __metadata__}, no header padding, no stable order, buffers the whole payload in one {@code
+ * byte[]}, and aborts the JVM on BF16 files.
  */
 package io.peft4j.core.io;

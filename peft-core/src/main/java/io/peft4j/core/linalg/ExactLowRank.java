@@ -9,16 +9,16 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * The best rank-{@code R} approximation {@code U_R S_R V_R^T} of a matrix (Eckart-Young), computed
- * exactly, without an SVD routine (DJL has none): the leading eigenvectors of the Gram matrix of the
- * smaller side give the projector onto the top-R singular subspace, and {@code W V_R V_R^T} (or
+ * exactly, without an SVD routine (DJL has none): the leading eigenvectors of the Gram matrix of
+ * the smaller side give the projector onto the top-R singular subspace, and {@code W V_R V_R^T} (or
  * {@code U_R U_R^T W}) equals the truncated SVD reconstruction.
  *
  * <p>Division of labour: the Gram product and the two projections run on the engine in float64; the
- * symmetric eigen-decomposition of the {@code d x d} Gram matrix, {@code d = min(m, n)}, runs on the
- * JVM ({@link SymmetricEigen}, EJML) at {@code O(d^3)}. That last step bounds what is affordable:
- * callers choose a size threshold (LIFT: {@code d <= 512} by default) and use {@link RandomizedSvd}
- * above it. Squaring the matrix squares its condition number, which float64 absorbs for the leading
- * directions this is used for.
+ * symmetric eigen-decomposition of the {@code d x d} Gram matrix, {@code d = min(m, n)}, runs on
+ * the JVM ({@link SymmetricEigen}, EJML) at {@code O(d^3)}. That last step bounds what is
+ * affordable: callers choose a size threshold (LIFT: {@code d <= 512} by default) and use {@link
+ * RandomizedSvd} above it. Squaring the matrix squares its condition number, which float64 absorbs
+ * for the leading directions this is used for.
  */
 public final class ExactLowRank {
 
@@ -37,12 +37,24 @@ public final class ExactLowRank {
         checkArgument(matrix != null, "matrix must not be null");
         Shape shape = matrix.getShape();
         checkArgument(shape.dimension() == 2, "matrix must be 2-D, got shape %s", shape);
-        checkArgument(matrix.getDataType().isFloating(), "matrix must be floating-point, got %s", matrix.getDataType());
+        checkArgument(
+                matrix.getDataType().isFloating(),
+                "matrix must be floating-point, got %s",
+                matrix.getDataType());
         long m = shape.get(0);
         long n = shape.get(1);
         long d = Math.min(m, n);
-        checkArgument(rank >= 1 && rank <= d, "rank must be between 1 and min(m, n) = %s for shape %s, got %s", d, shape, rank);
-        checkArgument(d * d <= Integer.MAX_VALUE - 8, "Gram matrix of %s x %s does not fit in a Java array", d, d);
+        checkArgument(
+                rank >= 1 && rank <= d,
+                "rank must be between 1 and min(m, n) = %s for shape %s, got %s",
+                d,
+                shape,
+                rank);
+        checkArgument(
+                d * d <= Integer.MAX_VALUE - 8,
+                "Gram matrix of %s x %s does not fit in a Java array",
+                d,
+                d);
         NDManager owner = matrix.getManager();
         try (NDManager scope = owner.newSubManager(matrix.getDevice())) {
             matrix.tempAttach(scope);
@@ -55,7 +67,10 @@ public final class ExactLowRank {
             for (int i = 0; i < size; i++) {
                 for (int j = 0; j < size; j++) {
                     double x = g[i * size + j];
-                    checkArgument(Double.isFinite(x), "matrix holds non-finite values (its Gram matrix has %s), expected finite numbers", x);
+                    checkArgument(
+                            Double.isFinite(x),
+                            "matrix holds non-finite values (its Gram matrix has %s), expected finite numbers",
+                            x);
                     rows[i][j] = x;
                 }
             }
@@ -67,9 +82,8 @@ public final class ExactLowRank {
                 }
             }
             NDArray q = scope.create(basis, new Shape(size, rank)); // (d, R), orthonormal columns
-            NDArray approx = wide
-                    ? q.matMul(q.transpose().matMul(w))
-                    : w.matMul(q).matMul(q.transpose());
+            NDArray approx =
+                    wide ? q.matMul(q.transpose().matMul(w)) : w.matMul(q).matMul(q.transpose());
             NDArray result = approx.toType(DataType.FLOAT32, true);
             result.attach(owner);
             return result;

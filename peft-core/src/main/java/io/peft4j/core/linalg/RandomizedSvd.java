@@ -6,14 +6,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
+import java.util.Random;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.SingularOps_DDRM;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.QRDecomposition;
 import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
-
-import java.util.Random;
 
 /**
  * Truncated SVD {@code A ~ U diag(s) V^T} by the randomized range finder of Halko, Martinsson and
@@ -61,9 +59,10 @@ public final class RandomizedSvd {
      *     thread meanwhile.)
      * @param rank how many singular triplets, 1 to min(m, n)
      * @param oversample extra random directions (Halko et al. suggest 5 to 10); the sketch width
-     *     {@code rank + oversample} is capped at min(m, n), where the result is exact up to rounding
-     * @param powerIterations passes of {@code (A A^T)} that sharpen a slowly decaying spectrum
-     *     (0 to 2 is usual)
+     *     {@code rank + oversample} is capped at min(m, n), where the result is exact up to
+     *     rounding
+     * @param powerIterations passes of {@code (A A^T)} that sharpen a slowly decaying spectrum (0
+     *     to 2 is usual)
      * @param seed seeds the Gaussian test matrix
      * @return u (m, rank), s (rank), vt (rank, n), float32, on the matrix's device
      * @throws IllegalArgumentException if an argument is out of range, or the matrix holds NaN or
@@ -75,8 +74,7 @@ public final class RandomizedSvd {
         Shape shape = matrix.getShape();
         checkArgument(shape.dimension() == 2, "matrix must be 2-D, got shape %s", shape);
         DataType type = matrix.getDataType();
-        checkArgument(
-                type.isFloating(), "matrix must be floating-point, got %s", type);
+        checkArgument(type.isFloating(), "matrix must be floating-point, got %s", type);
         long m = shape.get(0);
         long n = shape.get(1);
         long minDim = Math.min(m, n);
@@ -87,7 +85,8 @@ public final class RandomizedSvd {
                 shape,
                 rank);
         checkArgument(oversample >= 0, "oversample must be >= 0, got %s", oversample);
-        checkArgument(powerIterations >= 0, "powerIterations must be >= 0, got %s", powerIterations);
+        checkArgument(
+                powerIterations >= 0, "powerIterations must be >= 0, got %s", powerIterations);
         int k = (int) Math.min((long) rank + oversample, minDim);
         checkArgument(
                 Math.max(m, n) * k <= Integer.MAX_VALUE - 8,

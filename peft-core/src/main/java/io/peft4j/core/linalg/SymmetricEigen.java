@@ -2,12 +2,11 @@ package io.peft4j.core.linalg;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.util.Comparator;
+import java.util.stream.IntStream;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.EigenDecomposition_F64;
-
-import java.util.Comparator;
-import java.util.stream.IntStream;
 
 /**
  * Eigen-decomposition of a small dense symmetric matrix on the JVM, in double precision (EJML's
@@ -55,8 +54,8 @@ public final class SymmetricEigen {
      * @param symmetric a square, finite matrix, symmetric within a relative {@code 1e-5} of its
      *     largest entry
      * @return eigenvalues descending and matching eigenvector columns
-     * @throws IllegalArgumentException if the matrix is empty, ragged, not square, not finite or not
-     *     symmetric
+     * @throws IllegalArgumentException if the matrix is empty, ragged, not square, not finite or
+     *     not symmetric
      * @throws IllegalStateException if the solver does not converge
      */
     public static Result decompose(double[][] symmetric) {
@@ -106,7 +105,10 @@ public final class SymmetricEigen {
         EigenDecomposition_F64<DMatrixRMaj> eig = DecompositionFactory_DDRM.eig(n, true, true);
         if (!eig.decompose(a)) {
             throw new IllegalStateException(
-                    "symmetric eigen-decomposition of a " + n + " x " + n
+                    "symmetric eigen-decomposition of a "
+                            + n
+                            + " x "
+                            + n
                             + " matrix did not converge");
         }
         double[] raw = new double[n];

@@ -19,8 +19,8 @@ import ai.djl.util.PairList;
  * reverse: it recomputes layer i from its saved input (a detached copy that requires a gradient),
  * runs backward from the layer's output with the gradient that arrived there, and reads the
  * gradient of the input as the next one; parameter gradients add up across these calls as across
- * micro-batches. Memory: the layers' inputs plus one layer's activations, instead of every
- * layer's; time: one more forward of every layer but the last.
+ * micro-batches. Memory: the layers' inputs plus one layer's activations, instead of every layer's;
+ * time: one more forward of every layer but the last.
  *
  * <p>Dropout draws the same masks in the recomputation as in the forward pass: each layer runs
  * under an engine seed of its own, drawn from the engine's generator (so a seeded step stays
@@ -50,8 +50,15 @@ public final class ActivationCheckpointing {
         final NDArray embedded;
         NDArray lastInput;
 
-        Pending(NDManager keep, LayerStack stack, ParameterStore ps, NDList context, boolean training,
-                PairList<String, Object> params, NDArray embedded, int layers) {
+        Pending(
+                NDManager keep,
+                LayerStack stack,
+                ParameterStore ps,
+                NDList context,
+                boolean training,
+                PairList<String, Object> params,
+                NDArray embedded,
+                int layers) {
             this.keep = keep;
             this.stack = stack;
             this.ps = ps;
@@ -91,8 +98,13 @@ public final class ActivationCheckpointing {
      * @param params passed to the layers unchanged
      * @return the last layer's output, recorded from a detached copy of its input
      */
-    public static NDArray forwardLayers(LayerStack stack, ParameterStore ps, NDArray hidden, NDList context,
-            boolean training, PairList<String, Object> params) {
+    public static NDArray forwardLayers(
+            LayerStack stack,
+            ParameterStore ps,
+            NDArray hidden,
+            NDList context,
+            boolean training,
+            PairList<String, Object> params) {
         discardPending(); // a checkpointed forward that no backward followed
         int layers = stack.numLayers();
         Engine engine = Engine.getInstance();
@@ -102,8 +114,10 @@ public final class ActivationCheckpointing {
             c.attach(keep);
         }
         Pending pending = new Pending(keep, stack, ps, context, training, params, hidden, layers);
-        int[] seeds = hidden.getManager().randomInteger(0, Integer.MAX_VALUE,
-                new Shape(layers), DataType.INT32).toIntArray();
+        int[] seeds =
+                hidden.getManager()
+                        .randomInteger(0, Integer.MAX_VALUE, new Shape(layers), DataType.INT32)
+                        .toIntArray();
         System.arraycopy(seeds, 0, pending.seeds, 0, layers);
         NDArray x;
         JniUtils.setGradMode(false);
@@ -151,7 +165,8 @@ public final class ActivationCheckpointing {
                     input.attach(segment);
                     input.setRequiresGradient(true);
                     engine.setRandomSeed(p.seeds[i]);
-                    NDArray out = p.stack.forwardLayer(i, p.ps, input, p.context, p.training, p.params);
+                    NDArray out =
+                            p.stack.forwardLayer(i, p.ps, input, p.context, p.training, p.params);
                     JniUtils.backward((PtNDArray) out, (PtNDArray) grad, false, false);
                     grad.close();
                     grad = gradientOf(input, p.keep);

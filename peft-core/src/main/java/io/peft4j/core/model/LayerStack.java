@@ -9,15 +9,17 @@ import ai.djl.util.PairList;
 /**
  * A transformer as a stack: embeddings, then layers, then a final norm, then a head. Methods that
  * work between layers (reading or changing hidden states, replacing whole layers) use this instead
- * of a model's concrete class. peft-models' LLaMA and BERT models implement it, and
- * their own {@code forward} is {@link #forwardWith} with no hook, so the two paths cannot drift.
+ * of a model's concrete class. peft-models' LLaMA and BERT models implement it, and their own
+ * {@code forward} is {@link #forwardWith} with no hook, so the two paths cannot drift.
  *
  * <p>Layers take {@code [hidden, context...]} and return {@code [hidden, ...]}; the context (mask
  * bias, rotary tables) comes from {@link #embed} and is the same for every layer.
  */
 public interface LayerStack extends Block {
 
-    /** @return number of layers */
+    /**
+     * @return number of layers
+     */
     int numLayers();
 
     /**
@@ -33,8 +35,8 @@ public interface LayerStack extends Block {
     String layerPath(int index);
 
     /**
-     * Whether a recorded (training) forward pass checkpoints its layers: keeps only their inputs and
-     * recomputes their activations during backward ({@link ActivationCheckpointing}).
+     * Whether a recorded (training) forward pass checkpoints its layers: keeps only their inputs
+     * and recomputes their activations during backward ({@link ActivationCheckpointing}).
      *
      * @return false unless the model turned it on
      */
@@ -42,7 +44,9 @@ public interface LayerStack extends Block {
         return false;
     }
 
-    /** @return width of the hidden state */
+    /**
+     * @return width of the hidden state
+     */
     int hiddenSize();
 
     /**
@@ -54,7 +58,8 @@ public interface LayerStack extends Block {
      * @param params passed to children unchanged
      * @return {@code [hidden, context...]}
      */
-    NDList embed(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params);
+    NDList embed(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params);
 
     /**
      * Runs one layer.
@@ -67,8 +72,13 @@ public interface LayerStack extends Block {
      * @param params passed to the layer unchanged
      * @return the layer's output hidden state
      */
-    default NDArray forwardLayer(int index, ParameterStore ps, NDArray hidden, NDList context,
-            boolean training, PairList<String, Object> params) {
+    default NDArray forwardLayer(
+            int index,
+            ParameterStore ps,
+            NDArray hidden,
+            NDList context,
+            boolean training,
+            PairList<String, Object> params) {
         NDList in = new NDList(hidden);
         in.addAll(context);
         return layer(index).forward(ps, in, training, params).head();
@@ -83,8 +93,8 @@ public interface LayerStack extends Block {
      * @param params passed to children unchanged
      * @return normalised hidden state
      */
-    NDArray finalNorm(ParameterStore ps, NDArray hidden, boolean training,
-            PairList<String, Object> params);
+    NDArray finalNorm(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params);
 
     /**
      * The head on top of the final hidden state.
@@ -95,7 +105,8 @@ public interface LayerStack extends Block {
      * @param params passed to children unchanged
      * @return the model's outputs (see the implementing class)
      */
-    NDList head(ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params);
+    NDList head(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params);
 
     /**
      * The whole forward pass with a hook between layers. Intermediates attach to the inputs'
@@ -108,8 +119,12 @@ public interface LayerStack extends Block {
      * @param hook called between layers; null for none
      * @return the head's outputs
      */
-    default NDList forwardWith(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params, LayerHook hook) {
+    default NDList forwardWith(
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params,
+            LayerHook hook) {
         return head(ps, forwardHidden(ps, inputs, training, params, hook), training, params);
     }
 
@@ -125,14 +140,25 @@ public interface LayerStack extends Block {
      * @param hook called between layers; null for none
      * @return (B, T, hidden) after {@link #finalNorm}
      */
-    default NDArray forwardHidden(ParameterStore ps, NDList inputs, boolean training,
-            PairList<String, Object> params, LayerHook hook) {
+    default NDArray forwardHidden(
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params,
+            LayerHook hook) {
         NDList embedded = embed(ps, inputs, training, params);
         NDArray hidden = embedded.head();
         NDList context = embedded.subNDList(1);
-        if (hook == null && numLayers() > 0 && gradientCheckpointing() && ActivationCheckpointing.recording()) {
-            return finalNorm(ps, ActivationCheckpointing.forwardLayers(this, ps, hidden, context, training, params),
-                    training, params);
+        if (hook == null
+                && numLayers() > 0
+                && gradientCheckpointing()
+                && ActivationCheckpointing.recording()) {
+            return finalNorm(
+                    ps,
+                    ActivationCheckpointing.forwardLayers(
+                            this, ps, hidden, context, training, params),
+                    training,
+                    params);
         }
         for (int i = 0; i < numLayers(); i++) {
             if (hook != null) {

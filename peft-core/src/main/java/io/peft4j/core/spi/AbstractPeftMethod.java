@@ -1,7 +1,6 @@
 package io.peft4j.core.spi;
 
 import com.google.gson.JsonObject;
-
 import java.util.function.Consumer;
 
 /**
@@ -56,7 +55,11 @@ public abstract class AbstractPeftMethod<C extends AdapterConfig> implements Pef
      * @param reader reads a config from JSON
      * @param injector attaches an adapter with a config
      */
-    protected AbstractPeftMethod(String peftType, Class<C> configType, ConfigReader<? extends C> reader, Injector<? super C> injector) {
+    protected AbstractPeftMethod(
+            String peftType,
+            Class<C> configType,
+            ConfigReader<? extends C> reader,
+            Injector<? super C> injector) {
         this.peftType = peftType;
         this.configType = configType;
         this.reader = reader;

@@ -2,16 +2,15 @@ package io.peft4j.core.spi;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
-
 import java.util.Map;
 import java.util.Optional;
 
 /**
- * One named adapter attached to a model by a method. It owns its tensors, knows how to fold
- * itself into the base weights where the method allows it, and how to leave the model.
+ * One named adapter attached to a model by a method. It owns its tensors, knows how to fold itself
+ * into the base weights where the method allows it, and how to leave the model.
  *
- * <p>Tensor keys are the keys of Hugging Face peft's adapter file, without the adapter name:
- * {@code base_model.model.<module path>.lora_A.weight}.
+ * <p>Tensor keys are the keys of Hugging Face peft's adapter file, without the adapter name: {@code
+ * base_model.model.<module path>.lora_A.weight}.
  */
 public interface Adapter {
 
@@ -47,8 +46,8 @@ public interface Adapter {
     }
 
     /**
-     * The key a file's tensor is known by here, for files that spell a key differently (older
-     * peft versions); the default keeps it.
+     * The key a file's tensor is known by here, for files that spell a key differently (older peft
+     * versions); the default keeps it.
      *
      * @param fileKey the key in the file
      * @return the key of {@link #tensorSpecs()} it stands for

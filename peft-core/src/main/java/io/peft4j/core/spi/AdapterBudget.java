@@ -9,9 +9,9 @@ import ai.djl.util.Pair;
  * is allocated: a product that overflows, or an adapter larger than the budget, is an error naming
  * the key and the limit instead of an OutOfMemoryError (or a native abort) after gigabytes.
  *
- * <p>The budget is four times the base model's parameter count, and at least 2^22 elements
- * (16 MiB of float32): a parameter-efficient adapter is a small fraction of its model, so anything
- * above that is a mistake in the config, not a real adapter. The system property {@code
+ * <p>The budget is four times the base model's parameter count, and at least 2^22 elements (16 MiB
+ * of float32): a parameter-efficient adapter is a small fraction of its model, so anything above
+ * that is a mistake in the config, not a real adapter. The system property {@code
  * peft4j.adapterBudgetElements} sets another budget.
  */
 public final class AdapterBudget {
@@ -44,8 +44,8 @@ public final class AdapterBudget {
     /**
      * Refuses an adapter of {@code elements} elements when it is over the budget.
      *
-     * @param what what the size comes from, with the keys as the user wrote them (e.g.
-     *     {@code "MoS r=100000 on layers.*.q_proj (in 64, out 64)"})
+     * @param what what the size comes from, with the keys as the user wrote them (e.g. {@code "MoS
+     *     r=100000 on layers.*.q_proj (in 64, out 64)"})
      * @param elements the elements the adapter would allocate
      * @param root the base model
      * @throws IllegalArgumentException naming {@code what}, the size and the limit
@@ -53,9 +53,14 @@ public final class AdapterBudget {
     public static void check(String what, long elements, Block root) {
         long limit = limit(root);
         if (elements < 0 || elements > limit) {
-            throw new IllegalArgumentException(what + " would allocate " + (elements < 0 ? "more than 2^63" : elements)
-                    + " adapter elements, over the budget of " + limit + " (4x the base model's parameters;"
-                    + " -Dpeft4j.adapterBudgetElements to change)");
+            throw new IllegalArgumentException(
+                    what
+                            + " would allocate "
+                            + (elements < 0 ? "more than 2^63" : elements)
+                            + " adapter elements, over the budget of "
+                            + limit
+                            + " (4x the base model's parameters;"
+                            + " -Dpeft4j.adapterBudgetElements to change)");
         }
     }
 
@@ -76,7 +81,11 @@ public final class AdapterBudget {
             try {
                 p = Math.multiplyExact(p, f);
             } catch (ArithmeticException e) {
-                throw new IllegalArgumentException(what + ": the sizes overflow (product of " + java.util.Arrays.toString(factors) + ")");
+                throw new IllegalArgumentException(
+                        what
+                                + ": the sizes overflow (product of "
+                                + java.util.Arrays.toString(factors)
+                                + ")");
             }
         }
         return p;

@@ -2,11 +2,9 @@ package io.peft4j.core.spi;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleReplacer;
 import io.peft4j.core.tree.ModuleTree;
-
 import java.util.IdentityHashMap;
 import java.util.Map;
 

@@ -6,9 +6,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.tree.AbstractAdapterWrapper;
-
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
@@ -204,7 +202,11 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
      * @return the adapted module's output
      */
     protected abstract NDList forwardWith(
-            E entry, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params);
+            E entry,
+            ParameterStore ps,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params);
 
     /**
      * {@code y} with the samples where {@code rowMask} is 1 given the output of the adapter of
@@ -221,7 +223,13 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
      * @return {@code y} with the adapter's output blended into the masked samples
      */
     protected abstract NDArray blendIn(
-            E entry, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training);
+            E entry,
+            NDArray x,
+            NDArray y,
+            NDArray baseY,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training);
 
     /**
      * {@code out} with its first array replaced by {@code head}; the others pass through.
@@ -240,6 +248,11 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
 
     @Override
     public String toString() {
-        return getClass().getSimpleName() + "(" + baseLayer().getClass().getSimpleName() + ", adapters=" + entries.keySet() + ")";
+        return getClass().getSimpleName()
+                + "("
+                + baseLayer().getClass().getSimpleName()
+                + ", adapters="
+                + entries.keySet()
+                + ")";
     }
 }

@@ -2,11 +2,9 @@ package io.peft4j.core.spi;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Block;
-
 import io.peft4j.core.ops.Finite;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
-
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -16,10 +14,10 @@ import java.util.function.Function;
 
 /**
  * The layers that hold one adapter, by module path in model order: what a method's {@link Adapter}
- * keeps and loops over. It puts the adapter into a module (wrapping it the first time), visits
- * each layer with the adapter's entry there, merges all or nothing, and takes the adapter out
- * again, putting back every module no other adapter uses. Only what every method does the same
- * way is here; how a weight is merged or unmerged stays with the method.
+ * keeps and loops over. It puts the adapter into a module (wrapping it the first time), visits each
+ * layer with the adapter's entry there, merges all or nothing, and takes the adapter out again,
+ * putting back every module no other adapter uses. Only what every method does the same way is
+ * here; how a weight is merged or unmerged stays with the method.
  *
  * @param <L> the method's layer type
  * @param <E> its per-adapter entry type
@@ -102,8 +100,11 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
         }
         if (b instanceof AdapterWrapper) {
             throw new IllegalArgumentException(
-                    "Module '" + node.path() + "' already carries an adapter of another method ("
-                            + b.getClass().getSimpleName() + "); one method per module");
+                    "Module '"
+                            + node.path()
+                            + "' already carries an adapter of another method ("
+                            + b.getClass().getSimpleName()
+                            + "); one method per module");
         }
         return null;
     }
@@ -121,7 +122,11 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * @param create makes the adapter's entry for the layer
      * @return the layer
      */
-    public L attach(ModuleNode node, Class<L> type, Function<Block, ? extends L> wrap, Function<? super L, ? extends E> create) {
+    public L attach(
+            ModuleNode node,
+            Class<L> type,
+            Function<Block, ? extends L> wrap,
+            Function<? super L, ? extends E> create) {
         L layer = type.isInstance(node.block()) ? type.cast(node.block()) : null;
         boolean fresh = layer == null;
         if (fresh) {
@@ -181,12 +186,13 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * @param visitor called with each merged layer and entry
      */
     public void forEachMerged(Visitor<? super L, ? super E> visitor) {
-        layers.forEach((path, layer) -> {
-            E entry = layer.entry(adapter);
-            if (entry != null && entry.merged()) {
-                visitor.visit(path, layer, entry);
-            }
-        });
+        layers.forEach(
+                (path, layer) -> {
+                    E entry = layer.entry(adapter);
+                    if (entry != null && entry.merged()) {
+                        visitor.visit(path, layer, entry);
+                    }
+                });
     }
 
     /** {@return whether the adapter is merged in any of its layers} */
@@ -211,7 +217,10 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
      * @param install writes the merged weights in
      * @throws ArithmeticException naming the first module whose merged weight is not finite
      */
-    public void mergeAllOrNothing(String what, MergedWeight<? super L, ? super E> compute, Install<? super L, ? super E> install) {
+    public void mergeAllOrNothing(
+            String what,
+            MergedWeight<? super L, ? super E> compute,
+            Install<? super L, ? super E> install) {
         if (anyMerged()) {
             return;
         }
@@ -223,7 +232,13 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
                 merged.put(layer, updated);
                 if (!Finite.all(updated)) {
                     throw new ArithmeticException(
-                            "Merging " + what + " '" + adapter + "' into '" + e.getKey() + "."
+                            "Merging "
+                                    + what
+                                    + " '"
+                                    + adapter
+                                    + "' into '"
+                                    + e.getKey()
+                                    + "."
                                     + layer.baseWeight().getName()
                                     + "' would produce NaN or Inf; weights left untouched");
                 }

@@ -4,8 +4,8 @@ import java.util.List;
 
 /**
  * The switchboard every adapter layer of one model consults during forward: which adapter is
- * active, whether adapters are disabled, and a per-thread override (per-call adapter choice,
- * mixed batches). Per-thread so that several threads can serve different adapters at once.
+ * active, whether adapters are disabled, and a per-thread override (per-call adapter choice, mixed
+ * batches). Per-thread so that several threads can serve different adapters at once.
  */
 public final class AdapterRuntime {
 

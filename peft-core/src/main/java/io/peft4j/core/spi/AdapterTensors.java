@@ -4,11 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.io.SafetensorsDType;
 import io.peft4j.core.io.TensorInfo;
 import io.peft4j.core.ops.Finite;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -62,13 +60,15 @@ public final class AdapterTensors {
      * @param required whether a file without it is refused
      * @param hint what the shape follows from (e.g. "r=8"), shown with a wrong shape; may be empty
      */
-    public record Spec(String key, Shape shape, long maxElements, Kind kind, boolean required, String hint) {
+    public record Spec(
+            String key, Shape shape, long maxElements, Kind kind, boolean required, String hint) {
 
         /**
          * Checks the key.
          *
          * @param key the file key
-         * @param shape the exact shape, or {@code null} for a 1-D tensor of at most {@code maxElements}
+         * @param shape the exact shape, or {@code null} for a 1-D tensor of at most {@code
+         *     maxElements}
          * @param maxElements the bound for a shape left open
          * @param kind float weights or integer indices
          * @param required whether a file without it is refused
@@ -119,20 +119,25 @@ public final class AdapterTensors {
     }
 
     /**
-     * The specs of an adapter's tensors as the adapter holds them: every parameter a required
-     * float tensor of its current shape, every frozen tensor required with its current shape and
-     * kind.
+     * The specs of an adapter's tensors as the adapter holds them: every parameter a required float
+     * tensor of its current shape, every frozen tensor required with its current shape and kind.
      *
      * @param parameters the trained tensors by key
      * @param frozen the frozen tensors saved with the adapter
      * @param hint what the shapes follow from, for messages
      * @return specs by key, in the given order
      */
-    public static Map<String, Spec> specsOf(Map<String, Parameter> parameters, Map<String, NDArray> frozen, String hint) {
+    public static Map<String, Spec> specsOf(
+            Map<String, Parameter> parameters, Map<String, NDArray> frozen, String hint) {
         Map<String, Spec> specs = new LinkedHashMap<>();
         parameters.forEach((k, p) -> specs.put(k, Spec.weight(k, p.getArray().getShape(), hint)));
-        frozen.forEach((k, a) -> specs.put(k, a.getDataType().isFloating()
-                ? Spec.weight(k, a.getShape(), hint) : Spec.index(k, a.getShape(), hint)));
+        frozen.forEach(
+                (k, a) ->
+                        specs.put(
+                                k,
+                                a.getDataType().isFloating()
+                                        ? Spec.weight(k, a.getShape(), hint)
+                                        : Spec.index(k, a.getShape(), hint)));
         return specs;
     }
 
@@ -145,26 +150,37 @@ public final class AdapterTensors {
      * @throws IllegalArgumentException listing every problem (unexpected, missing, wrong type or
      *     shape), each naming the tensor
      */
-    public static void checkHeader(String what, Map<String, Spec> specs, Map<String, TensorInfo> header) {
+    public static void checkHeader(
+            String what, Map<String, Spec> specs, Map<String, TensorInfo> header) {
         List<String> problems = new ArrayList<>();
         for (Spec s : specs.values()) {
             TensorInfo found = header.get(s.key());
             if (found == null) {
                 if (s.required()) {
-                    problems.add("missing tensor " + s.key() + " " + s.expected() + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
+                    problems.add(
+                            "missing tensor "
+                                    + s.key()
+                                    + " "
+                                    + s.expected()
+                                    + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
                 }
                 continue;
             }
-            check(s, found.dtype().isFloatingPoint(), isIndex(found.dtype()), found.dtype().name(),
-                    new Shape(found.shape()), problems);
+            check(
+                    s,
+                    found.dtype().isFloatingPoint(),
+                    isIndex(found.dtype()),
+                    found.dtype().name(),
+                    new Shape(found.shape()),
+                    problems);
         }
         unexpected(specs, header.keySet(), problems);
         throwIfAny(what, problems);
     }
 
     /**
-     * Checks tensors in memory: the same name, type and shape rules as {@link #checkHeader}, and
-     * no NaN/Inf in a float tensor.
+     * Checks tensors in memory: the same name, type and shape rules as {@link #checkHeader}, and no
+     * NaN/Inf in a float tensor.
      *
      * @param what names the adapter
      * @param specs what the adapter expects, by key
@@ -177,13 +193,24 @@ public final class AdapterTensors {
             NDArray found = tensors.get(s.key());
             if (found == null) {
                 if (s.required()) {
-                    problems.add("missing tensor " + s.key() + " " + s.expected() + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
+                    problems.add(
+                            "missing tensor "
+                                    + s.key()
+                                    + " "
+                                    + s.expected()
+                                    + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
                 }
                 continue;
             }
             DataType t = found.getDataType();
             int before = problems.size();
-            check(s, t.isFloating(), t == DataType.INT32 || t == DataType.INT64, t.name(), found.getShape(), problems);
+            check(
+                    s,
+                    t.isFloating(),
+                    t == DataType.INT32 || t == DataType.INT64,
+                    t.name(),
+                    found.getShape(),
+                    problems);
             if (problems.size() == before && s.kind() == Kind.FLOAT && !Finite.all(found)) {
                 problems.add("tensor " + s.key() + " holds NaN or Inf values");
             }
@@ -210,28 +237,53 @@ public final class AdapterTensors {
         return t == SafetensorsDType.I32 || t == SafetensorsDType.I64;
     }
 
-    private static void check(Spec s, boolean floating, boolean index, String typeName, Shape shape, List<String> problems) {
+    private static void check(
+            Spec s,
+            boolean floating,
+            boolean index,
+            String typeName,
+            Shape shape,
+            List<String> problems) {
         boolean typeOk = s.kind() == Kind.FLOAT ? floating : index;
         if (!typeOk) {
-            problems.add("tensor " + s.key() + " has type " + typeName + ", expected "
-                    + (s.kind() == Kind.FLOAT ? "a float type (F16, BF16, F32, F64)" : "integer indices (I64 or I32)"));
+            problems.add(
+                    "tensor "
+                            + s.key()
+                            + " has type "
+                            + typeName
+                            + ", expected "
+                            + (s.kind() == Kind.FLOAT
+                                    ? "a float type (F16, BF16, F32, F64)"
+                                    : "integer indices (I64 or I32)"));
             return;
         }
-        boolean shapeOk = s.shape() != null ? s.shape().equals(shape)
-                : shape.dimension() == 1 && shape.get(0) <= s.maxElements();
+        boolean shapeOk =
+                s.shape() != null
+                        ? s.shape().equals(shape)
+                        : shape.dimension() == 1 && shape.get(0) <= s.maxElements();
         if (!shapeOk) {
-            problems.add("tensor " + s.key() + " has shape " + shape + ", expected " + s.expected()
-                    + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
+            problems.add(
+                    "tensor "
+                            + s.key()
+                            + " has shape "
+                            + shape
+                            + ", expected "
+                            + s.expected()
+                            + (s.hint().isEmpty() ? "" : " (" + s.hint() + ")"));
         }
     }
 
-    private static void unexpected(Map<String, Spec> specs, java.util.Set<String> keys, List<String> problems) {
+    private static void unexpected(
+            Map<String, Spec> specs, java.util.Set<String> keys, List<String> problems) {
         TreeSet<String> extra = new TreeSet<>(keys);
         extra.removeAll(specs.keySet());
         for (String k : extra) {
-            problems.add("unexpected tensor " + k + (k.startsWith(PREFIX)
-                    ? " (no such module or tensor in this adapter)"
-                    : " (peft adapter keys start with '" + PREFIX + "')"));
+            problems.add(
+                    "unexpected tensor "
+                            + k
+                            + (k.startsWith(PREFIX)
+                                    ? " (no such module or tensor in this adapter)"
+                                    : " (peft adapter keys start with '" + PREFIX + "')"));
         }
     }
 
@@ -239,9 +291,13 @@ public final class AdapterTensors {
         if (problems.isEmpty()) {
             return;
         }
-        throw new IllegalArgumentException(what + " does not fit the model: "
-                + String.join("; ", problems.subList(0, Math.min(problems.size(), MAX_LISTED)))
-                + (problems.size() > MAX_LISTED ? "; and " + (problems.size() - MAX_LISTED) + " more" : ""));
+        throw new IllegalArgumentException(
+                what
+                        + " does not fit the model: "
+                        + String.join(
+                                "; ", problems.subList(0, Math.min(problems.size(), MAX_LISTED)))
+                        + (problems.size() > MAX_LISTED
+                                ? "; and " + (problems.size() - MAX_LISTED) + " more"
+                                : ""));
     }
-
 }

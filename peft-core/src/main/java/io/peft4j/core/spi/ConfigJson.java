@@ -5,9 +5,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
-
 import io.peft4j.core.target.TargetSpec;
-
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -30,12 +28,17 @@ import java.util.stream.Stream;
 public final class ConfigJson {
 
     /** Keys every config may hold that are not its method's own. */
-    public static final Set<String> COMMON_KEYS = Set.of(
-            "peft_type", "task_type", "base_model_name_or_path", "inference_mode", "modules_to_save");
+    public static final Set<String> COMMON_KEYS =
+            Set.of(
+                    "peft_type",
+                    "task_type",
+                    "base_model_name_or_path",
+                    "inference_mode",
+                    "modules_to_save");
 
     /** The keys of a {@link TargetSpec}. */
-    public static final Set<String> TARGET_KEYS = Set.of(
-            "target_modules", "exclude_modules", "layers_to_transform", "layers_pattern");
+    public static final Set<String> TARGET_KEYS =
+            Set.of("target_modules", "exclude_modules", "layers_to_transform", "layers_pattern");
 
     private ConfigJson() {}
 
@@ -50,7 +53,8 @@ public final class ConfigJson {
     }
 
     /**
-     * {@link #COMMON_KEYS}, {@link #TARGET_KEYS} and the method's own keys: what a targeted config reads.
+     * {@link #COMMON_KEYS}, {@link #TARGET_KEYS} and the method's own keys: what a targeted config
+     * reads.
      *
      * @param own the method's own keys
      * @return the union of the keys
@@ -90,15 +94,16 @@ public final class ConfigJson {
 
     /**
      * Reports every key outside {@code known} as "{@code unknown <method> config key "<key>"
-     * ignored}", in file order: a newer peft (or a typo) may add options we do not honour, and
-     * the user should hear that they were dropped.
+     * ignored}", in file order: a newer peft (or a typo) may add options we do not honour, and the
+     * user should hear that they were dropped.
      *
      * @param j the config object
      * @param known the keys the method reads
      * @param method the method's name in messages
      * @param warnings receives one message per unknown key
      */
-    public static void warnUnknown(JsonObject j, Set<String> known, String method, Consumer<String> warnings) {
+    public static void warnUnknown(
+            JsonObject j, Set<String> known, String method, Consumer<String> warnings) {
         for (String key : j.keySet()) {
             if (!known.contains(key)) {
                 warnings.accept("unknown " + method + " config key \"" + key + "\" ignored");
@@ -109,20 +114,22 @@ public final class ConfigJson {
     /**
      * Sets on {@code b} every common key present in {@code j}: the target keys, {@code
      * modules_to_save}, {@code task_type} and {@code base_model_name_or_path}. A missing {@code
-     * target_modules} leaves the builder's default; whether it is required is the method's
-     * {@link #require} call.
+     * target_modules} leaves the builder's default; whether it is required is the method's {@link
+     * #require} call.
      *
      * @param j the config object
      * @param b the builder to set
      * @throws IllegalArgumentException naming the key of a value of the wrong type, or the
-     *     builder's own message for a bad value (an empty target list, a bad regex, a negative layer)
+     *     builder's own message for a bad value (an empty target list, a bad regex, a negative
+     *     layer)
      */
     public static void read(JsonObject j, TargetedConfigBuilder<?> b) {
         // peft: target_modules and exclude_modules are a list of names or one regex string
         // ("all-linear" for the targets); layers_pattern a list of names or one name
         namesOrString(j, "target_modules", b::targets, b::targetRegex);
         namesOrString(j, "exclude_modules", b::exclude, b::excludeRegex);
-        namesOrString(j, "layers_pattern", b::layersPattern, name -> b.layersPattern(List.of(name)));
+        namesOrString(
+                j, "layers_pattern", b::layersPattern, name -> b.layersPattern(List.of(name)));
         if (has(j, "layers_to_transform")) {
             // peft: an int or a list of ints
             JsonElement l = j.get("layers_to_transform");
@@ -137,7 +144,8 @@ public final class ConfigJson {
             b.taskType(string(j.get("task_type"), "task_type"));
         }
         if (has(j, "base_model_name_or_path")) {
-            b.baseModelNameOrPath(string(j.get("base_model_name_or_path"), "base_model_name_or_path"));
+            b.baseModelNameOrPath(
+                    string(j.get("base_model_name_or_path"), "base_model_name_or_path"));
         }
     }
 
@@ -148,7 +156,9 @@ public final class ConfigJson {
      * @return the module names
      */
     public static List<String> modulesToSave(JsonObject j) {
-        return has(j, "modules_to_save") ? strings(j.get("modules_to_save"), "modules_to_save") : List.of();
+        return has(j, "modules_to_save")
+                ? strings(j.get("modules_to_save"), "modules_to_save")
+                : List.of();
     }
 
     /**
@@ -160,11 +170,18 @@ public final class ConfigJson {
      * @param t the targets to write
      */
     public static void writeTargets(JsonObject j, TargetSpec t) {
-        j.add("target_modules", t.targetRegex().isPresent()
-                ? new JsonPrimitive(t.targetRegex().get()) : strings(t.targetNames()));
-        j.add("exclude_modules", t.excludeRegex().isPresent()
-                ? new JsonPrimitive(t.excludeRegex().get())
-                : t.excludeNames().isEmpty() ? JsonNull.INSTANCE : strings(t.excludeNames()));
+        j.add(
+                "target_modules",
+                t.targetRegex().isPresent()
+                        ? new JsonPrimitive(t.targetRegex().get())
+                        : strings(t.targetNames()));
+        j.add(
+                "exclude_modules",
+                t.excludeRegex().isPresent()
+                        ? new JsonPrimitive(t.excludeRegex().get())
+                        : t.excludeNames().isEmpty()
+                                ? JsonNull.INSTANCE
+                                : strings(t.excludeNames()));
         JsonElement layers = JsonNull.INSTANCE;
         if (!t.layersToTransform().isEmpty()) {
             JsonArray a = new JsonArray();
@@ -172,11 +189,14 @@ public final class ConfigJson {
             layers = a;
         }
         j.add("layers_to_transform", layers);
-        j.add("layers_pattern", t.layersPattern().isEmpty() ? JsonNull.INSTANCE : strings(t.layersPattern()));
+        j.add(
+                "layers_pattern",
+                t.layersPattern().isEmpty() ? JsonNull.INSTANCE : strings(t.layersPattern()));
     }
 
     /**
-     * Adds {@code modules_to_save} at the end when there are any; files without them stay as they were.
+     * Adds {@code modules_to_save} at the end when there are any; files without them stay as they
+     * were.
      *
      * @param j the object to add to
      * @param modulesToSave the module names
@@ -188,7 +208,8 @@ public final class ConfigJson {
     }
 
     /**
-     * A copy of {@code j} with its top-level keys in sorted order (peft writes {@code sort_keys=True}).
+     * A copy of {@code j} with its top-level keys in sorted order (peft writes {@code
+     * sort_keys=True}).
      *
      * @param j the object to copy
      * @return the sorted copy
@@ -227,7 +248,8 @@ public final class ConfigJson {
      * @param e the JSON value
      * @param key the key named in errors
      * @return the int value
-     * @throws IllegalArgumentException naming {@code key} if {@code e} is not an integer in int range
+     * @throws IllegalArgumentException naming {@code key} if {@code e} is not an integer in int
+     *     range
      */
     public static int intValue(JsonElement e, String key) {
         if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
@@ -237,7 +259,8 @@ public final class ConfigJson {
         try {
             return d.intValueExact();
         } catch (ArithmeticException ex) {
-            throw new IllegalArgumentException("\"" + key + "\" must be an integer in int range, found " + e);
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be an integer in int range, found " + e);
         }
     }
 
@@ -256,7 +279,8 @@ public final class ConfigJson {
         }
         double v = e.getAsDouble();
         if (!Double.isFinite(v)) {
-            throw new IllegalArgumentException("\"" + key + "\" must be a finite number, found " + e);
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be a finite number, found " + e);
         }
         return v;
     }
@@ -271,7 +295,8 @@ public final class ConfigJson {
     public static float floatValue(JsonElement e, String key) {
         double v = doubleValue(e, key);
         if (Math.abs(v) > Float.MAX_VALUE) {
-            throw new IllegalArgumentException("\"" + key + "\" must be a finite float, found " + e);
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be a finite float, found " + e);
         }
         return (float) v;
     }
@@ -321,8 +346,12 @@ public final class ConfigJson {
         return e.getAsString();
     }
 
-    /** Passes {@code key}'s value, when present, to {@code names} if it is a list, else to {@code string}. */
-    private static void namesOrString(JsonObject j, String key, Consumer<List<String>> names, Consumer<String> string) {
+    /**
+     * Passes {@code key}'s value, when present, to {@code names} if it is a list, else to {@code
+     * string}.
+     */
+    private static void namesOrString(
+            JsonObject j, String key, Consumer<List<String>> names, Consumer<String> string) {
         if (!has(j, key)) {
             return;
         }
@@ -341,14 +370,17 @@ public final class ConfigJson {
     /** A string value; as Gson reads one, a number or a boolean is taken as its text. */
     private static String string(JsonElement e, String key, String expected) {
         if (!e.isJsonPrimitive()) {
-            throw new IllegalArgumentException("\"" + key + "\" must be " + expected + ", found " + e);
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be " + expected + ", found " + e);
         }
         return e.getAsString();
     }
 
     private static List<String> strings(JsonElement e, String key) {
-        if (!e.isJsonArray() || !e.getAsJsonArray().asList().stream().allMatch(JsonElement::isJsonPrimitive)) {
-            throw new IllegalArgumentException("\"" + key + "\" must be a list of strings, found " + e);
+        if (!e.isJsonArray()
+                || !e.getAsJsonArray().asList().stream().allMatch(JsonElement::isJsonPrimitive)) {
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be a list of strings, found " + e);
         }
         return e.getAsJsonArray().asList().stream().map(JsonElement::getAsString).toList();
     }

@@ -2,7 +2,6 @@ package io.peft4j.core.spi;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
-
 import java.util.Arrays;
 import java.util.List;
 
@@ -109,7 +108,9 @@ public final class Selection {
         dims[0] = perSample.length;
         try (NDArray fromJava = like.getManager().create(values, new Shape(dims))) {
             // duplicate(): torch-owned memory, not the Java buffer create() wraps (see Scalars)
-            return fromJava.toDevice(like.getDevice(), true).toType(like.getDataType(), true).duplicate();
+            return fromJava.toDevice(like.getDevice(), true)
+                    .toType(like.getDataType(), true)
+                    .duplicate();
         }
     }
 

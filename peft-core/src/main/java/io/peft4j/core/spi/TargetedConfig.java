@@ -1,9 +1,7 @@
 package io.peft4j.core.spi;
 
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.target.TargetSpec;
-
 import java.util.List;
 
 /**
@@ -37,7 +35,10 @@ public abstract class TargetedConfig implements AdapterConfig {
         return targets;
     }
 
-    /** Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a classifier. */
+    /**
+     * Modules trained in full next to the adapter (peft's {@code modules_to_save}), e.g. a
+     * classifier.
+     */
     @Override
     public final List<String> modulesToSave() {
         return modulesToSave;

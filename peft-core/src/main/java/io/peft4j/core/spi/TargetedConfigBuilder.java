@@ -1,7 +1,6 @@
 package io.peft4j.core.spi;
 
 import io.peft4j.core.target.TargetSpec;
-
 import java.util.Collection;
 import java.util.List;
 import java.util.function.Consumer;
@@ -36,13 +35,13 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
 
     /** A builder with no default targets: {@code build()} fails unless some are set. */
     protected TargetedConfigBuilder() {
-        this(t -> { });
+        this(t -> {});
     }
 
     /**
-     * A builder whose targets, unless set, are what {@code defaultTargets} puts in the spec
-     * builder (e.g. {@code TargetSpec.Builder::allLinear}). Applied when the config is built, so
-     * exclusions and layer settings given earlier still hold.
+     * A builder whose targets, unless set, are what {@code defaultTargets} puts in the spec builder
+     * (e.g. {@code TargetSpec.Builder::allLinear}). Applied when the config is built, so exclusions
+     * and layer settings given earlier still hold.
      *
      * @param defaultTargets sets the default targets on a spec builder
      */

@@ -5,8 +5,8 @@ import java.util.regex.Pattern;
 
 /**
  * Per-module values by pattern ({@code rank_pattern}, {@code alpha_pattern}), with Hugging Face
- * peft's rule: the first key {@code k} (in map order) such that the path fully matches
- * {@code (.*\.)?k}.
+ * peft's rule: the first key {@code k} (in map order) such that the path fully matches {@code
+ * (.*\.)?k}.
  */
 public final class PatternValues {
 

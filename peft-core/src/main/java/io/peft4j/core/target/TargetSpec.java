@@ -2,16 +2,13 @@ package io.peft4j.core.target;
 
 import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
-
 import com.google.common.base.Preconditions;
 import com.google.common.collect.ImmutableList;
 import com.google.common.collect.ImmutableSet;
-
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import io.peft4j.core.tree.PathSuggestions;
-
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -28,8 +25,8 @@ import java.util.regex.Pattern;
  *   <li>{@code target_modules} as a list: a path matches a name when it equals it or ends with
  *       {@code "." + name};
  *   <li>as one regex: the whole path must match;
- *   <li>{@code all-linear}: every {@link Linear} except the output head ({@code lm_head},
- *       {@code classifier}, {@code score} and any name in {@link #outputHeads()});
+ *   <li>{@code all-linear}: every {@link Linear} except the output head ({@code lm_head}, {@code
+ *       classifier}, {@code score} and any name in {@link #outputHeads()});
  *   <li>{@code exclude_modules}: a list or a regex, same rules, applied after;
  *   <li>{@code layers_to_transform}: only modules inside the listed layer indices, the index being
  *       the number after {@code layers_pattern} (or after any segment when no pattern is given).
@@ -40,7 +37,8 @@ public final class TargetSpec {
     /** The {@code target_modules} value that selects every linear layer but the output head. */
     public static final String ALL_LINEAR = "all-linear";
 
-    private static final Set<String> DEFAULT_HEADS = ImmutableSet.of("lm_head", "classifier", "score");
+    private static final Set<String> DEFAULT_HEADS =
+            ImmutableSet.of("lm_head", "classifier", "score");
 
     private final ImmutableList<String> targetNames;
     private final String targetRegex;
@@ -109,7 +107,9 @@ public final class TargetSpec {
         return layersToTransform;
     }
 
-    /** {@return names of the layer-list modules ({@code layers}, {@code h}, ...); empty means any} */
+    /**
+     * {@return names of the layer-list modules ({@code layers}, {@code h}, ...); empty means any}
+     */
     public List<String> layersPattern() {
         return layersPattern;
     }
@@ -177,9 +177,7 @@ public final class TargetSpec {
                             + (excludeNames.isEmpty() && excludeRegex == null
                                     ? ""
                                     : " (excluding " + describeExcludes() + ")")
-                            + (layersToTransform.isEmpty()
-                                    ? ""
-                                    : " in layers " + layersToTransform)
+                            + (layersToTransform.isEmpty() ? "" : " in layers " + layersToTransform)
                             + " matched no module of the model. Closest existing paths: "
                             + PathSuggestions.closest(wanted, tree.paths(), 8)
                             + symbolBlockNote(tree));
@@ -198,9 +196,13 @@ public final class TargetSpec {
                 graphs.add(node.path().isEmpty() ? "(root)" : node.path());
             }
         }
-        return graphs.isEmpty() ? "" : ". " + graphs + (graphs.size() == 1 ? " is a" : " are")
-                + " traced / TorchScript graph (DJL SymbolBlock) with no modules to wrap: load the model from its"
-                + " Hugging Face checkpoint with peft4j, or build that part as a block tree in Java";
+        return graphs.isEmpty()
+                ? ""
+                : ". "
+                        + graphs
+                        + (graphs.size() == 1 ? " is a" : " are")
+                        + " traced / TorchScript graph (DJL SymbolBlock) with no modules to wrap: load the model from its"
+                        + " Hugging Face checkpoint with peft4j, or build that part as a block tree in Java";
     }
 
     /** {@return the target spec as written in messages} */
@@ -223,7 +225,9 @@ public final class TargetSpec {
 
     private boolean isOutputHead(String path) {
         String leaf = path.substring(path.lastIndexOf('.') + 1);
-        return DEFAULT_HEADS.contains(leaf) || outputHeads.contains(leaf) || outputHeads.contains(path);
+        return DEFAULT_HEADS.contains(leaf)
+                || outputHeads.contains(leaf)
+                || outputHeads.contains(path);
     }
 
     private static boolean isLinear(Block block) {
@@ -233,7 +237,9 @@ public final class TargetSpec {
         return block instanceof Linear;
     }
 
-    /** The layer index of a path: the number after a layers-pattern segment (the last one found). */
+    /**
+     * The layer index of a path: the number after a layers-pattern segment (the last one found).
+     */
     Optional<Integer> layerIndex(String path) {
         String names = layersPattern.isEmpty() ? "[^.]+" : "(?:" + String.join("|", quoted()) + ")";
         Matcher m = Pattern.compile("^(?:.*\\.)?" + names + "\\.(\\d+)(?:\\.|$)").matcher(path);
@@ -263,13 +269,19 @@ public final class TargetSpec {
 
     @Override
     public int hashCode() {
-        return Objects.hash(targetNames, targetRegex, excludeNames, excludeRegex, layersToTransform);
+        return Objects.hash(
+                targetNames, targetRegex, excludeNames, excludeRegex, layersToTransform);
     }
 
     @Override
     public String toString() {
-        return "TargetSpec{targets=" + describeTargets() + ", exclude=" + describeExcludes()
-                + ", layers=" + layersToTransform + "}";
+        return "TargetSpec{targets="
+                + describeTargets()
+                + ", exclude="
+                + describeExcludes()
+                + ", layers="
+                + layersToTransform
+                + "}";
     }
 
     /** Builder of {@link TargetSpec}. */
@@ -370,7 +382,9 @@ public final class TargetSpec {
         public Builder layersToTransform(Collection<Integer> layers) {
             for (Integer l : layers) {
                 Preconditions.checkArgument(
-                        l != null && l >= 0, "layers_to_transform holds %s; expected indices >= 0", l);
+                        l != null && l >= 0,
+                        "layers_to_transform holds %s; expected indices >= 0",
+                        l);
             }
             this.layersToTransform = List.copyOf(layers);
             return this;

@@ -49,6 +49,7 @@ public final class AdamW implements PeftOptimizer {
 
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private final Map<Device, NDManager> managers = new HashMap<>();
+
     /** Step-counter arrays handed out by the last {@link #state()}, freed on the next call. */
     private final List<NDArray> exported = new ArrayList<>();
 
@@ -61,7 +62,8 @@ public final class AdamW implements PeftOptimizer {
 
     /**
      * Returns a builder with PyTorch's defaults except the weight decay: betas (0.9, 0.999), eps
-     * 1e-8, weight decay 0 (PyTorch's AdamW defaults to 0.01; adapters are usually trained without).
+     * 1e-8, weight decay 0 (PyTorch's AdamW defaults to 0.01; adapters are usually trained
+     * without).
      *
      * @return a new builder
      */
@@ -91,18 +93,19 @@ public final class AdamW implements PeftOptimizer {
     /**
      * Elements per chunk of the update. Each step reads and writes a parameter, its gradient, both
      * moments and four temporaries in 13 element-wise passes; on a large parameter (MiniLM's 30522
-     * x 384 word embeddings: 47 MB per array) every pass goes to main memory. Run chunk by chunk
-     * on views (256 KiB per array, eight arrays: about 2 MiB, a core's cache), the same passes
-     * read each array from memory once. Element for element the arithmetic is unchanged, so the
-     * result is the same as the whole-array update; parameters this small or smaller (all of a
-     * LoRA adapter's) take one chunk.
+     * x 384 word embeddings: 47 MB per array) every pass goes to main memory. Run chunk by chunk on
+     * views (256 KiB per array, eight arrays: about 2 MiB, a core's cache), the same passes read
+     * each array from memory once. Element for element the arithmetic is unchanged, so the result
+     * is the same as the whole-array update; parameters this small or smaller (all of a LoRA
+     * adapter's) take one chunk.
      */
     static final long CHUNK = 64 * 1024;
 
     private void update(NDArray weight, Slot slot, float lr) {
         NDManager owner = managerFor(weight.getDevice(), weight.getManager());
         // Intermediates attach to the manager of their first operand; running them under a scratch
-        // manager that temporarily owns the moments keeps every temporary out of long-lived managers.
+        // manager that temporarily owns the moments keeps every temporary out of long-lived
+        // managers.
         try (NDManager scratch = owner.newSubManager()) {
             slot.expAvg.tempAttach(scratch);
             slot.expAvgSq.tempAttach(scratch);
@@ -117,8 +120,16 @@ public final class AdamW implements PeftOptimizer {
             double decay = 1 - lr * weightDecay;
             long size = weight.size();
             if (size <= CHUNK || weight.getDevice().isGpu()) {
-                // a GPU streams each pass at full bandwidth, and there per-chunk launches would cost more
-                updateRange(weight, grad, slot.expAvg, slot.expAvgSq, decay, stepSize, biasCorrection2Sqrt);
+                // a GPU streams each pass at full bandwidth, and there per-chunk launches would
+                // cost more
+                updateRange(
+                        weight,
+                        grad,
+                        slot.expAvg,
+                        slot.expAvgSq,
+                        decay,
+                        stepSize,
+                        biasCorrection2Sqrt);
                 return;
             }
             // reshape of a contiguous array and a range of its first axis are views: in-place
@@ -146,7 +157,13 @@ public final class AdamW implements PeftOptimizer {
     }
 
     /** AdamW's element-wise update of {@code w} and its moments {@code m}, {@code v}, in place. */
-    private void updateRange(NDArray w, NDArray g, NDArray m, NDArray v, double decay, double stepSize,
+    private void updateRange(
+            NDArray w,
+            NDArray g,
+            NDArray m,
+            NDArray v,
+            double decay,
+            double stepSize,
             double biasCorrection2Sqrt) {
         if (weightDecay != 0) {
             w.muli(decay);
@@ -174,7 +191,8 @@ public final class AdamW implements PeftOptimizer {
                 slot.expAvg.getShape(),
                 weight.getShape());
         if (!slot.expAvg.getDevice().equals(weight.getDevice())) {
-            // State loaded on another device (e.g. a CPU checkpoint resumed on a GPU): move it once.
+            // State loaded on another device (e.g. a CPU checkpoint resumed on a GPU): move it
+            // once.
             NDManager owner = managerFor(weight.getDevice(), weight.getManager());
             slot.expAvg = moveTo(slot.expAvg, owner);
             slot.expAvgSq = moveTo(slot.expAvgSq, owner);
@@ -254,7 +272,8 @@ public final class AdamW implements PeftOptimizer {
                 Slot slot = new Slot();
                 loaded.put(name, slot);
                 slot.step = readLong(step);
-                checkArgument(slot.step >= 0, "AdamW state '%s/step' is negative: %s", name, slot.step);
+                checkArgument(
+                        slot.step >= 0, "AdamW state '%s/step' is negative: %s", name, slot.step);
                 slot.expAvg = copyInto(expAvg);
                 slot.expAvgSq = copyInto(expAvgSq);
             }
@@ -359,7 +378,8 @@ public final class AdamW implements PeftOptimizer {
          * @return this builder
          */
         public Builder eps(double eps) {
-            checkArgument(Double.isFinite(eps) && eps > 0, "eps must be finite and > 0, got %s", eps);
+            checkArgument(
+                    Double.isFinite(eps) && eps > 0, "eps must be finite and > 0, got %s", eps);
             this.eps = eps;
             return this;
         }

@@ -3,25 +3,23 @@ package io.peft4j.core.train;
 import static com.google.common.base.Preconditions.checkArgument;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonParseException;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.io.TensorInfo;
-import ai.djl.ndarray.NDManager;
-import com.google.gson.Gson;
-import com.google.gson.GsonBuilder;
-import com.google.gson.JsonParseException;
 import java.io.BufferedOutputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -99,13 +97,15 @@ final class Checkpoints {
         Path target = root.resolve(stepDirName(state.step()));
         // the step folder is replaced as a whole (a rerun from an earlier checkpoint rewrites it):
         // written beside, swapped in by renames, a leftover of a crash repaired on the next access
-        FolderSwap.replace(target, tmp -> {
-            writeFile(
-                    tmp.resolve(STATE_FILE),
-                    out -> out.write(GSON.toJson(state).getBytes(StandardCharsets.UTF_8)));
-            writeTensors(tmp.resolve(PARAMS_FILE), params);
-            writeTensors(tmp.resolve(OPTIMIZER_FILE), optimizer);
-        });
+        FolderSwap.replace(
+                target,
+                tmp -> {
+                    writeFile(
+                            tmp.resolve(STATE_FILE),
+                            out -> out.write(GSON.toJson(state).getBytes(StandardCharsets.UTF_8)));
+                    writeTensors(tmp.resolve(PARAMS_FILE), params);
+                    writeTensors(tmp.resolve(OPTIMIZER_FILE), optimizer);
+                });
         AtomicFiles.writeString(root.resolve(LATEST), target.getFileName().toString());
         return target;
     }
@@ -175,25 +175,39 @@ final class Checkpoints {
      * tensor the model does not train and no shape other than the model's: a damaged or foreign
      * checkpoint is refused before any of its bytes are allocated.
      */
-    static Map<String, NDArray> readParams(NDManager manager, Path stepDir, Map<String, Shape> expected)
-            throws IOException {
+    static Map<String, NDArray> readParams(
+            NDManager manager, Path stepDir, Map<String, Shape> expected) throws IOException {
         Path file = stepDir.resolve(PARAMS_FILE);
-        return readTensors(manager, file, info -> {
-            Shape want = expected.get(info.name());
-            checkArgument(want != null, "checkpoint file %s holds tensor '%s', which the model does not train (it trains %s)",
-                    file, info.name(), expected.keySet());
-            Shape found = new Shape(info.shape());
-            checkArgument(found.equals(want), "checkpoint file %s: tensor '%s' has shape %s, the model's is %s",
-                    file, info.name(), found, want);
-        }, Long.MAX_VALUE);
+        return readTensors(
+                manager,
+                file,
+                info -> {
+                    Shape want = expected.get(info.name());
+                    checkArgument(
+                            want != null,
+                            "checkpoint file %s holds tensor '%s', which the model does not train (it trains %s)",
+                            file,
+                            info.name(),
+                            expected.keySet());
+                    Shape found = new Shape(info.shape());
+                    checkArgument(
+                            found.equals(want),
+                            "checkpoint file %s: tensor '%s' has shape %s, the model's is %s",
+                            file,
+                            info.name(),
+                            found,
+                            want);
+                },
+                Long.MAX_VALUE);
     }
 
     /**
      * Reads the optimiser state, after checking from the file's header alone that it holds at most
      * {@code maxElements} values in all (the caller's budget: a few per trainable value).
      */
-    static Map<String, NDArray> readOptimizer(NDManager manager, Path stepDir, long maxElements) throws IOException {
-        return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE), info -> { }, maxElements);
+    static Map<String, NDArray> readOptimizer(NDManager manager, Path stepDir, long maxElements)
+            throws IOException {
+        return readTensors(manager, stepDir.resolve(OPTIMIZER_FILE), info -> {}, maxElements);
     }
 
     // The two tensor-IO methods below are the only place that knows the file format: safetensors,
@@ -203,8 +217,9 @@ final class Checkpoints {
         SafetensorsWriter.write(file, tensors, Map.of("peft4j", "checkpoint"));
     }
 
-    private static Map<String, NDArray> readTensors(NDManager manager, Path file,
-            Consumer<TensorInfo> headerCheck, long maxElements) throws IOException {
+    private static Map<String, NDArray> readTensors(
+            NDManager manager, Path file, Consumer<TensorInfo> headerCheck, long maxElements)
+            throws IOException {
         checkArgument(Files.isRegularFile(file), "missing checkpoint file %s", file);
         Map<String, NDArray> tensors = new LinkedHashMap<>();
         try (SafetensorsFile st = SafetensorsFile.open(file)) {
@@ -217,9 +232,12 @@ final class Checkpoints {
                     n = Math.multiplyExact(n, d);
                 }
                 elements = Math.addExact(elements, n);
-                checkArgument(elements <= maxElements,
+                checkArgument(
+                        elements <= maxElements,
                         "checkpoint file %s holds more than %s values (at tensor '%s'); this run's optimiser state needs at most that",
-                        file, maxElements, name);
+                        file,
+                        maxElements,
+                        name);
             }
             for (String name : st.names()) {
                 tensors.put(name, st.load(name, manager));

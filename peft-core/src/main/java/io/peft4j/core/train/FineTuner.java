@@ -1,7 +1,5 @@
 package io.peft4j.core.train;
 
-import io.peft4j.core.model.ActivationCheckpointing;
-import io.peft4j.core.ops.Scalars;
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
 
@@ -14,6 +12,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
+import io.peft4j.core.model.ActivationCheckpointing;
+import io.peft4j.core.ops.Scalars;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -42,8 +42,8 @@ import java.util.function.Supplier;
  *
  * <p>Per optimiser step: the engine's random seed is set from (seed, step), so dropout masks are a
  * function of the step; {@code gradientAccumulation} micro-batches of {@code batchSize} examples
- * each run forward and backward with their loss scaled by {@code 1/gradientAccumulation}; the global
- * gradient norm is clipped; the optimiser updates the trainable parameters in place; their
+ * each run forward and backward with their loss scaled by {@code 1/gradientAccumulation}; the
+ * global gradient norm is clipped; the optimiser updates the trainable parameters in place; their
  * gradients are zeroed. Everything allocated in the step lives in a sub-manager closed at its end
  * (the trainable arrays are temporarily attached to it, so intermediates that start from them stay
  * inside too). Only the model's trainable parameters get gradients; nothing is unfrozen.
@@ -113,15 +113,15 @@ public final class FineTuner {
     }
 
     /**
-     * Trains the model's trainable parameters from scratch (from their current values, with a
-     * fresh optimiser).
+     * Trains the model's trainable parameters from scratch (from their current values, with a fresh
+     * optimiser).
      *
      * @param model the model; its trainable parameters are updated in place
      * @param loss computes the loss of a batch
      * @param train the training data
      * @return the loss history and timings
-     * @throws NonFiniteLossException if a step's loss (or clipped gradient norm) is NaN or infinite;
-     *     the parameters then hold the values after the previous step
+     * @throws NonFiniteLossException if a step's loss (or clipped gradient norm) is NaN or
+     *     infinite; the parameters then hold the values after the previous step
      * @throws UncheckedIOException if a checkpoint cannot be written
      */
     public TrainingResult fit(TrainableModel model, LossFunction loss, TrainingData train) {
@@ -168,7 +168,8 @@ public final class FineTuner {
                                 param.getArray().getDevice(),
                                 trainDevice));
         Engine engine = first.getManager().getEngine();
-        DataOrder order = new DataOrder(data.size(), batchSize, gradientAccumulation, seed, shuffle);
+        DataOrder order =
+                new DataOrder(data.size(), batchSize, gradientAccumulation, seed, shuffle);
         long totalSteps = maxSteps > 0 ? maxSteps : epochs * order.stepsPerEpoch();
         LrSchedule schedule =
                 customSchedule != null
@@ -179,7 +180,8 @@ public final class FineTuner {
                                 totalSteps,
                                 (float) minLearningRateRatio);
 
-        // Outside the gradient collector nothing is recorded (this thread may default to recording).
+        // Outside the gradient collector nothing is recorded (this thread may default to
+        // recording).
         try (Gradients.NoGrad noGrad = Gradients.noGrad(first);
                 NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
                 PeftOptimizer optimizer =
@@ -198,8 +200,16 @@ public final class FineTuner {
                             optimizer.toString());
             Run run =
                     new Run(
-                            model, lossFunction, data, params, engine, base, order, optimizer,
-                            config, totalSteps);
+                            model,
+                            lossFunction,
+                            data,
+                            params,
+                            engine,
+                            base,
+                            order,
+                            optimizer,
+                            config,
+                            totalSteps);
             // Gradients left by code outside the trainer would be added to the first step's.
             Gradients.zero(params.values());
             if (resumeFrom != null) {
@@ -229,7 +239,8 @@ public final class FineTuner {
                     param != null && param.isInitialized(),
                     "trainable parameter '%s' is not initialised",
                     entry.getKey());
-            // The trainer never unfreezes: a frozen parameter listed as trainable is a bug upstream.
+            // The trainer never unfreezes: a frozen parameter listed as trainable is a bug
+            // upstream.
             checkArgument(
                     param.requiresGradient(),
                     "parameter '%s' is frozen but listed as trainable; the trainer does not"
@@ -370,7 +381,8 @@ public final class FineTuner {
                     }
                     if (maxGradNorm > 0) {
                         float norm =
-                                GradientClipping.clipGlobalNorm(params.values(), (float) maxGradNorm);
+                                GradientClipping.clipGlobalNorm(
+                                        params.values(), (float) maxGradNorm);
                         if (!Float.isFinite(norm)) {
                             throw new NonFiniteLossException(
                                     "gradient norm", step + 1, norm, stepLoss, lastCheckpoint);
@@ -388,7 +400,9 @@ public final class FineTuner {
 
         private float scalar(NDArray loss) {
             NDArray asFloat =
-                    loss.getDataType() == DataType.FLOAT32 ? loss : loss.toType(DataType.FLOAT32, false);
+                    loss.getDataType() == DataType.FLOAT32
+                            ? loss
+                            : loss.toType(DataType.FLOAT32, false);
             return asFloat.toFloatArray()[0];
         }
 
@@ -418,7 +432,8 @@ public final class FineTuner {
                         Checkpoints.write(checkpointDir, state, tensors, optimizer.state());
             } catch (IOException e) {
                 throw new UncheckedIOException(
-                        "cannot write the checkpoint of step " + done + " into " + checkpointDir, e);
+                        "cannot write the checkpoint of step " + done + " into " + checkpointDir,
+                        e);
             }
         }
 
@@ -436,9 +451,11 @@ public final class FineTuner {
                         trainableValues += p.getValue().getArray().size();
                     }
                     loadParameters(stepDir, Checkpoints.readParams(scope, stepDir, shapes));
-                    // Adam keeps two moments per trainable value (LIFT's fewer); four, plus room for
+                    // Adam keeps two moments per trainable value (LIFT's fewer); four, plus room
+                    // for
                     // step counters, bounds any optimiser's state before it is read.
-                    long stateBudget = Math.addExact(Math.multiplyExact(4L, trainableValues), 1L << 16);
+                    long stateBudget =
+                            Math.addExact(Math.multiplyExact(4L, trainableValues), 1L << 16);
                     optimizer.loadState(Checkpoints.readOptimizer(scope, stepDir, stateBudget));
                 }
                 startStep = state.step();
@@ -465,15 +482,20 @@ public final class FineTuner {
                     gradientAccumulation);
             requireSame(stepDir, "shuffle", saved.shuffle(), shuffle);
             requireSame(stepDir, "training data size", saved.datasetSize(), data.size());
-            checkArgument(config.totalSteps() >= state.step(), "checkpoint %s is at step %s, beyond this run's %s steps",
-                    stepDir, state.step(), config.totalSteps());
+            checkArgument(
+                    config.totalSteps() >= state.step(),
+                    "checkpoint %s is at step %s, beyond this run's %s steps",
+                    stepDir,
+                    state.step(),
+                    config.totalSteps());
             if (!allowChangedSettings) {
                 // These do not change which examples a step sees, but a different value makes the
                 // resumed run another run than the one whose history the checkpoint holds.
                 requireSame(stepDir, "learning rate", saved.learningRate(), config.learningRate());
                 requireSame(stepDir, "total steps", saved.totalSteps(), config.totalSteps());
                 requireSame(stepDir, "learning-rate schedule", saved.schedule(), config.schedule());
-                requireSame(stepDir, "max gradient norm", saved.maxGradNorm(), config.maxGradNorm());
+                requireSame(
+                        stepDir, "max gradient norm", saved.maxGradNorm(), config.maxGradNorm());
             }
             checkArgument(
                     new TreeSet<>(state.parameters()).equals(new TreeSet<>(params.keySet())),
@@ -530,8 +552,7 @@ public final class FineTuner {
         private double maxGradNorm = 1.0;
         private long seed = 42;
         private boolean shuffle = true;
-        private Supplier<? extends PeftOptimizer> optimizerFactory =
-                () -> AdamW.builder().build();
+        private Supplier<? extends PeftOptimizer> optimizerFactory = () -> AdamW.builder().build();
         private long evalEvery;
         private EvalCallback evalCallback;
         private long checkpointEvery;
@@ -601,7 +622,9 @@ public final class FineTuner {
          */
         public Builder minLearningRateRatio(double ratio) {
             checkArgument(
-                    ratio >= 0 && ratio <= 1, "minLearningRateRatio must be in [0, 1], got %s", ratio);
+                    ratio >= 0 && ratio <= 1,
+                    "minLearningRateRatio must be in [0, 1], got %s",
+                    ratio);
             this.minLearningRateRatio = ratio;
             return this;
         }
@@ -766,9 +789,9 @@ public final class FineTuner {
 
         /**
          * Lets {@link #resume} continue with another learning rate, schedule, step count or
-         * clipping norm than the checkpoint was written with (by default that is refused, since
-         * the result would not be the run the checkpoint's history belongs to). Settings that fix
-         * the data order (seed, batch size, accumulation, shuffle, data size) must always match.
+         * clipping norm than the checkpoint was written with (by default that is refused, since the
+         * result would not be the run the checkpoint's history belongs to). Settings that fix the
+         * data order (seed, batch size, accumulation, shuffle, data size) must always match.
          *
          * @param allow whether to accept changed settings
          * @return this builder
@@ -779,8 +802,8 @@ public final class FineTuner {
         }
 
         /**
-         * Sets the training device (default: that of the trainable parameters, which must all be
-         * on it; the trainer does not move the model).
+         * Sets the training device (default: that of the trainable parameters, which must all be on
+         * it; the trainer does not move the model).
          *
          * @param device the device
          * @return this builder

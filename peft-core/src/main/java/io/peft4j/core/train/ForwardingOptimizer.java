@@ -6,9 +6,9 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * An optimiser that wraps another and passes every call through to it: a subclass overrides
- * {@link #step} to do something around the wrapped step (measure it, exchange gradients first),
- * while the state (checkpointed by {@link FineTuner}) stays the wrapped optimiser's own.
+ * An optimiser that wraps another and passes every call through to it: a subclass overrides {@link
+ * #step} to do something around the wrapped step (measure it, exchange gradients first), while the
+ * state (checkpointed by {@link FineTuner}) stays the wrapped optimiser's own.
  */
 public abstract class ForwardingOptimizer implements PeftOptimizer {
 

@@ -11,8 +11,8 @@ import java.util.Collection;
 import java.util.List;
 
 /**
- * Gradient clipping by global norm, as PyTorch's {@code clip_grad_norm_}. DJL's {@code
- * optClipGrad} clips each element from above only, which is neither a norm clip nor symmetric.
+ * Gradient clipping by global norm, as PyTorch's {@code clip_grad_norm_}. DJL's {@code optClipGrad}
+ * clips each element from above only, which is neither a norm clip nor symmetric.
  */
 public final class GradientClipping {
 
@@ -22,11 +22,11 @@ public final class GradientClipping {
     private GradientClipping() {}
 
     /**
-     * Scales all gradients in place by {@code min(1, maxNorm / (norm + 1e-6))}, where {@code norm} is
-     * the L2 norm of all gradients taken together, so the update direction is kept.
+     * Scales all gradients in place by {@code min(1, maxNorm / (norm + 1e-6))}, where {@code norm}
+     * is the L2 norm of all gradients taken together, so the update direction is kept.
      *
-     * <p>Parameters whose arrays carry no gradient are ignored. When the norm is NaN or infinite the
-     * gradients are left as they are, and the norm is returned so the caller can stop.
+     * <p>Parameters whose arrays carry no gradient are ignored. When the norm is NaN or infinite
+     * the gradients are left as they are, and the norm is returned so the caller can stop.
      *
      * @param params the parameters whose gradients to clip
      * @param maxNorm the largest allowed global norm, finite and > 0
@@ -47,7 +47,8 @@ public final class GradientClipping {
         if (arrays.isEmpty()) {
             return 0f;
         }
-        // A scratch manager owns the gradient handles and every temporary: nothing survives the call.
+        // A scratch manager owns the gradient handles and every temporary: nothing survives the
+        // call.
         try (NDManager scratch = arrays.get(0).getManager().newSubManager()) {
             List<NDArray> grads = new ArrayList<>(arrays.size());
             NDArray sumOfSquares = null;
@@ -70,7 +71,8 @@ public final class GradientClipping {
                                             .toType(sumOfSquares.getDataType(), false));
                 }
             }
-            float norm = (float) Math.sqrt(sumOfSquares.toType(DataType.FLOAT64, false).getDouble());
+            float norm =
+                    (float) Math.sqrt(sumOfSquares.toType(DataType.FLOAT64, false).getDouble());
             if (!Float.isFinite(norm)) {
                 return norm;
             }

@@ -14,8 +14,8 @@ final class Gradients {
     /**
      * Turns autograd recording off on this thread until closed, then restores it. PyTorch's grad
      * mode is per thread and on by default; DJL turns it off only on the thread that loaded the
-     * engine, so on any other thread an in-place update of a leaf that requires grad would fail
-     * ("a leaf Variable that requires grad is being used in an in-place operation").
+     * engine, so on any other thread an in-place update of a leaf that requires grad would fail ("a
+     * leaf Variable that requires grad is being used in an in-place operation").
      *
      * @param like an array of the engine in use; other engines need nothing and get a no-op
      */
@@ -45,8 +45,8 @@ final class Gradients {
 
     /**
      * Zeroes the gradients of the parameters in place. On PyTorch this is {@code grad.zero_()}: it
-     * allocates nothing and also clears NaN/Inf (which {@code grad - grad} would keep), so a run that
-     * stopped on a non-finite loss leaves no poisoned gradients behind.
+     * allocates nothing and also clears NaN/Inf (which {@code grad - grad} would keep), so a run
+     * that stopped on a non-finite loss leaves no poisoned gradients behind.
      */
     static void zero(Collection<Parameter> params) {
         for (Parameter param : params) {

@@ -9,7 +9,8 @@ import ai.djl.ndarray.NDList;
  *
  * <p>To keep intermediates inside the trainer's per-step scope, start operations from the batch
  * arrays or the trainable parameters (the trainer scopes both); arrays made from other long-lived
- * arrays (a frozen weight as the first operand) attach to that array's manager and outlive the step.
+ * arrays (a frozen weight as the first operand) attach to that array's manager and outlive the
+ * step.
  */
 @FunctionalInterface
 public interface LossFunction {

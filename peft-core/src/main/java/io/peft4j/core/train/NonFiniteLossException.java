@@ -14,8 +14,10 @@ public class NonFiniteLossException extends RuntimeException {
 
     /** The 1-based number of the optimiser step that failed. */
     private final long step;
+
     /** The failed step's loss. */
     private final float loss;
+
     private final transient Path lastCheckpoint;
 
     /**

@@ -12,12 +12,13 @@ import java.util.function.LongSupplier;
 /**
  * A console progress line: step/total, a bar, loss, learning rate, examples per second and ETA.
  *
- * <p>On a terminal it redraws one line in place with {@code \r} (at most every 100 ms, and always at
- * the last step). Elsewhere (CI logs, files, IDE consoles) it never uses {@code \r}: it prints a plain
- * line every {@code plainEvery} steps and at the last step, or nothing when {@code plainEvery} is 0.
+ * <p>On a terminal it redraws one line in place with {@code \r} (at most every 100 ms, and always
+ * at the last step). Elsewhere (CI logs, files, IDE consoles) it never uses {@code \r}: it prints a
+ * plain line every {@code plainEvery} steps and at the last step, or nothing when {@code
+ * plainEvery} is 0.
  *
  * <pre>{@code
- *   42/100 [############----------------]  42% loss 0.1234 lr 2.00e-04 1234.5 ex/s ETA 0:01:23
+ * 42/100 [############----------------]  42% loss 0.1234 lr 2.00e-04 1234.5 ex/s ETA 0:01:23
  * }</pre>
  */
 public final class ProgressBar {
@@ -88,8 +89,8 @@ public final class ProgressBar {
     }
 
     /**
-     * Reports progress after an optimiser step. Without a {@link #start} call, the first update sets
-     * the baseline and shows no rate yet.
+     * Reports progress after an optimiser step. Without a {@link #start} call, the first update
+     * sets the baseline and shows no rate yet.
      *
      * @param step the number of steps completed, in [1, total]
      * @param loss the loss of the step

@@ -16,10 +16,7 @@ final class Schedules {
                 peak);
         checkArgument(warmup >= 0, "warmup steps must be >= 0, got %s", warmup);
         checkArgument(
-                total >= warmup,
-                "total steps must be >= warmup steps (%s), got %s",
-                warmup,
-                total);
+                total >= warmup, "total steps must be >= warmup steps (%s), got %s", warmup, total);
         checkArgument(
                 minRatio >= 0 && minRatio <= 1, "minRatio must be in [0, 1], got %s", minRatio);
     }

@@ -3,7 +3,6 @@ package io.peft4j.core.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
-
 import java.util.Collection;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -19,10 +18,10 @@ public final class StepScope {
     private StepScope() {}
 
     /**
-     * Borrows every parameter array into {@code scope} until it closes, so every intermediate
-     * made from a parameter lands in the scope (results attach to their first operand's manager).
-     * Once per array: tied parameters share one, and a second tempAttach would record the scope
-     * itself as the owner to return it to, so closing the scope would free it.
+     * Borrows every parameter array into {@code scope} until it closes, so every intermediate made
+     * from a parameter lands in the scope (results attach to their first operand's manager). Once
+     * per array: tied parameters share one, and a second tempAttach would record the scope itself
+     * as the owner to return it to, so closing the scope would free it.
      *
      * @param params the trained parameters
      * @param scope the step's sub-manager

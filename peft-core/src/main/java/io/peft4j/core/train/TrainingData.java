@@ -19,7 +19,8 @@ public interface TrainingData {
     /**
      * Builds the batch holding the given examples, in the given order.
      *
-     * @param manager the manager to create the batch arrays in; the trainer closes it after the step
+     * @param manager the manager to create the batch arrays in; the trainer closes it after the
+     *     step
      * @param indices example indices in {@code [0, size())}
      * @return the batch, as the {@link LossFunction} expects it
      */

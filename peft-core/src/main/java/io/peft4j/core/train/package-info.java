@@ -1,6 +1,6 @@
 /**
- * The fine-tuning loop: {@link io.peft4j.core.train.FineTuner} drives a
- * {@link io.peft4j.core.train.TrainableModel} through a {@link io.peft4j.core.train.LossFunction} over
+ * The fine-tuning loop: {@link io.peft4j.core.train.FineTuner} drives a {@link
+ * io.peft4j.core.train.TrainableModel} through a {@link io.peft4j.core.train.LossFunction} over
  * {@link io.peft4j.core.train.TrainingData}, updating only the model's trainable parameters with a
  * {@link io.peft4j.core.train.PeftOptimizer} (by default {@link io.peft4j.core.train.AdamW}).
  *

@@ -39,7 +39,8 @@ public abstract class AbstractAdapterWrapper extends AbstractBlock implements Ad
     }
 
     @Override
-    protected void initializeChildBlocks(NDManager manager, DataType dataType, Shape... inputShapes) {
+    protected void initializeChildBlocks(
+            NDManager manager, DataType dataType, Shape... inputShapes) {
         // A wrapped base is already initialized; this only records its input shapes. Adapter
         // tensors are created with values and need no initializer.
         base.initialize(manager, dataType, inputShapes);

@@ -10,19 +10,18 @@ import ai.djl.nn.ParameterList;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import java.io.DataOutputStream;
 import java.io.IOException;
 
 /**
  * A {@link Linear} that forwards everything to another block: what goes into a field declared as
- * {@code Linear} (DJL's {@code ScaledDotProductAttentionBlock.queryProjection} and its siblings,
- * or a user's block with typed fields) when an adapter wrapper takes that module's place.
+ * {@code Linear} (DJL's {@code ScaledDotProductAttentionBlock.queryProjection} and its siblings, or
+ * a user's block with typed fields) when an adapter wrapper takes that module's place.
  *
- * <p>Only the typed field holds the stand-in; the parent's children list holds the wrapper
- * itself, so DJL's parameter walks, saving and the module tree see the wrapper, never the
- * stand-in. The parent's forward pass reads the field and so runs the wrapper. Code that asks
- * the field for its parameters, shapes or children gets the wrapper's.
+ * <p>Only the typed field holds the stand-in; the parent's children list holds the wrapper itself,
+ * so DJL's parameter walks, saving and the module tree see the wrapper, never the stand-in. The
+ * parent's forward pass reads the field and so runs the wrapper. Code that asks the field for its
+ * parameters, shapes or children gets the wrapper's.
  */
 final class LinearStandIn extends Linear implements StandIn {
 

@@ -3,7 +3,6 @@ package io.peft4j.core.tree;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockList;
-
 import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,11 +13,10 @@ import java.util.List;
  *
  * <p>DJL has no API to replace a child: the children list is the protected {@code
  * AbstractBlock.children} and most blocks also keep the child in a private typed field that their
- * forward pass reads. Both are changed through reflection. A field declared as DJL's {@code
- * Linear} (as in DJL's {@code ScaledDotProductAttentionBlock}) gets a {@code Linear} that
- * forwards to the replacement; the children list holds the replacement itself. A field of
- * another concrete type that cannot hold the replacement is an error, raised before anything
- * changes.
+ * forward pass reads. Both are changed through reflection. A field declared as DJL's {@code Linear}
+ * (as in DJL's {@code ScaledDotProductAttentionBlock}) gets a {@code Linear} that forwards to the
+ * replacement; the children list holds the replacement itself. A field of another concrete type
+ * that cannot hold the replacement is an error, raised before anything changes.
  */
 public final class ModuleReplacer {
 
@@ -89,8 +87,8 @@ public final class ModuleReplacer {
      * @param node the module to replace
      * @param replacement the block that takes its place
      * @return the replacement made, to undo it later
-     * @throws IllegalArgumentException if the node is the root, or a field of the parent that
-     *     holds the module cannot hold the replacement's type
+     * @throws IllegalArgumentException if the node is the root, or a field of the parent that holds
+     *     the module cannot hold the replacement's type
      */
     public static Replacement replace(ModuleNode node, Block replacement) {
         if (node.isRoot()) {
@@ -106,9 +104,10 @@ public final class ModuleReplacer {
         for (Field field : ModuleTree.instanceFields(parent.getClass())) {
             Object held = ModuleTree.read(field, parent);
             if (held instanceof Block && StandIn.unwrap(held) == original) {
-                Block value = field.getType().isInstance(replacement)
-                        ? replacement
-                        : StandIn.forField(field.getType(), replacement);
+                Block value =
+                        field.getType().isInstance(replacement)
+                                ? replacement
+                                : StandIn.forField(field.getType(), replacement);
                 if (value == null) {
                     throw new IllegalArgumentException(
                             "Cannot replace module '"

@@ -3,7 +3,6 @@ package io.peft4j.core.tree;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.util.Pair;
-
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
@@ -17,15 +16,15 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * A view of a DJL {@link Block} tree where every module has a dotted path, like PyTorch's
- * {@code named_modules()}.
+ * A view of a DJL {@link Block} tree where every module has a dotted path, like PyTorch's {@code
+ * named_modules()}.
  *
  * <p>Path segments come from DJL's child names without the {@code "%02d"} prefix that {@code
- * AbstractBlock.addChildBlock} adds (child {@code i} is stored as {@code String.format("%02d",
- * i + 1) + name}), so a model whose blocks register children under Hugging Face names has Hugging
- * Face paths ({@code model.layers.0.self_attn.q_proj}). Blocks held in fields but never registered
- * as children are found too, under the field's name. When two siblings would get the same segment
- * (a {@code SequentialBlock} of two {@code Linear}s), each keeps its position: {@code Linear_1},
+ * AbstractBlock.addChildBlock} adds (child {@code i} is stored as {@code String.format("%02d", i +
+ * 1) + name}), so a model whose blocks register children under Hugging Face names has Hugging Face
+ * paths ({@code model.layers.0.self_attn.q_proj}). Blocks held in fields but never registered as
+ * children are found too, under the field's name. When two siblings would get the same segment (a
+ * {@code SequentialBlock} of two {@code Linear}s), each keeps its position: {@code Linear_1},
  * {@code Linear_2}. Adapter wrappers are leaves: the tree does not descend into them.
  *
  * <p>The view is a snapshot: build a new one after the tree changes.

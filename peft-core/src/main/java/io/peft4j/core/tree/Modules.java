@@ -12,8 +12,8 @@ public final class Modules {
 
     /**
      * The table of an embedding block: DJL's {@code Embedding} ({@code embedding} parameter) or a
-     * block whose class name says Embedding with one 2-D {@code weight} parameter; {@code null}
-     * for anything else.
+     * block whose class name says Embedding with one 2-D {@code weight} parameter; {@code null} for
+     * anything else.
      *
      * @param b the block
      * @return the table, or {@code null}

@@ -10,8 +10,8 @@ public final class PathSuggestions {
     private PathSuggestions() {}
 
     /**
-     * The {@code limit} paths closest to any of {@code wanted}, by edit distance to the path or
-     * to its last segment, whichever is smaller.
+     * The {@code limit} paths closest to any of {@code wanted}, by edit distance to the path or to
+     * its last segment, whichever is smaller.
      *
      * @param wanted the names asked for
      * @param paths the existing paths
@@ -20,8 +20,9 @@ public final class PathSuggestions {
      */
     public static List<String> closest(List<String> wanted, List<String> paths, int limit) {
         return paths.stream()
-                .sorted(Comparator.comparingInt((String p) -> distance(wanted, p))
-                        .thenComparing(Comparator.naturalOrder()))
+                .sorted(
+                        Comparator.comparingInt((String p) -> distance(wanted, p))
+                                .thenComparing(Comparator.naturalOrder()))
                 .limit(limit)
                 .collect(Collectors.toList());
     }

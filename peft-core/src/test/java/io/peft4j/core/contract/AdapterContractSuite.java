@@ -11,26 +11,16 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.training.ParameterStore;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.spi.Adapter;
 import io.peft4j.core.spi.AdapterConfig;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.io.TempDir;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -40,11 +30,18 @@ import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The checks every PEFT method passes, over a small MLP and a small transformer (peft's
- * {@code PeftCommonTester}, in Java). A method module extends this class and says which configs
- * to run and how many parameters each should train.
+ * The checks every PEFT method passes, over a small MLP and a small transformer (peft's {@code
+ * PeftCommonTester}, in Java). A method module extends this class and says which configs to run and
+ * how many parameters each should train.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class AdapterContractSuite {
@@ -60,7 +57,9 @@ public abstract class AdapterContractSuite {
     /** The cases this method runs. */
     protected abstract List<Case> cases();
 
-    /** The number of trainable elements the method's formula gives for {@code c} on {@code base}. */
+    /**
+     * The number of trainable elements the method's formula gives for {@code c} on {@code base}.
+     */
     protected abstract long expectedTrainable(Case c, Block base);
 
     /** Whether the method starts as exactly the base model (every method must, unless stated). */
@@ -106,7 +105,10 @@ public abstract class AdapterContractSuite {
         return TestModels.create(c.kind(), m, seed);
     }
 
-    /** An input batch of 3 samples for the base of case {@code c}. Default: {@link TestModels#input}. */
+    /**
+     * An input batch of 3 samples for the base of case {@code c}. Default: {@link
+     * TestModels#input}.
+     */
     protected NDList createInput(Case c, NDManager m, long seed) {
         return TestModels.input(c.kind(), m, seed);
     }
@@ -128,7 +130,9 @@ public abstract class AdapterContractSuite {
         }
     }
 
-    /** Tolerance scale for float32 comparisons of outputs of magnitude {@code a}: max(1, max|a|). */
+    /**
+     * Tolerance scale for float32 comparisons of outputs of magnitude {@code a}: max(1, max|a|).
+     */
     protected static float scale(NDArray a) {
         return Math.max(1f, a.abs().max().getFloat());
     }
@@ -137,7 +141,9 @@ public abstract class AdapterContractSuite {
         Map<String, byte[]> bytes = new LinkedHashMap<>();
         for (Pair<String, Parameter> p : base.getParameters()) {
             if (!adapterParams.contains(p.getValue())) {
-                bytes.put(p.getKey() + "#" + p.getValue().getId(), p.getValue().getArray().toByteArray());
+                bytes.put(
+                        p.getKey() + "#" + p.getValue().getId(),
+                        p.getValue().getArray().toByteArray());
             }
         }
         return bytes;
@@ -148,7 +154,10 @@ public abstract class AdapterContractSuite {
     void identityAtInitAndDiffersOnceNonZero(Case c) {
         Block block = base(c);
         NDList x = input(c);
-        NDArray before = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head().duplicate();
+        NDArray before =
+                block.forward(new ai.djl.training.ParameterStore(manager, false), x, false)
+                        .head()
+                        .duplicate();
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             if (identityAtInit(c)) {
                 if (c.kind() == TestModels.Kind.DJL_ENCODER) {
@@ -156,35 +165,50 @@ public abstract class AdapterContractSuite {
                     // one ulp (9e-8) between two runs of the same base in a JVM that ran other
                     // cases first; the adapter's zero delta itself adds nothing
                     float d = TestModels.maxAbsDiff(out(peft, x), before);
-                    assertTrue(d <= 1e-6f * scale(before), "adapted output at init must equal base; diff " + d);
+                    assertTrue(
+                            d <= 1e-6f * scale(before),
+                            "adapted output at init must equal base; diff " + d);
                 } else {
-                    assertEquals(0f, TestModels.maxAbsDiff(out(peft, x), before), "adapted output at init must equal base exactly");
+                    assertEquals(
+                            0f,
+                            TestModels.maxAbsDiff(out(peft, x), before),
+                            "adapted output at init must equal base exactly");
                 }
             }
             randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 11);
             float diff = TestModels.maxAbsDiff(out(peft, x), before);
-            assertTrue(diff > 1e-4, "with non-zero adapter weights the output must differ from base; max diff " + diff);
+            assertTrue(
+                    diff > 1e-4,
+                    "with non-zero adapter weights the output must differ from base; max diff "
+                            + diff);
         }
-        NDArray after = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head();
-        assertTrue(TestModels.maxAbsDiff(after, before) < 1e-6, "closing the PeftModel must restore the base model");
+        NDArray after =
+                block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head();
+        assertTrue(
+                TestModels.maxAbsDiff(after, before) < 1e-6,
+                "closing the PeftModel must restore the base model");
     }
 
     /**
-     * Adapters, outputs and gradients stay on the device the base lives on ({@link TestDevice}:
-     * the CPU by default, a GPU with {@code -Dpeft4j.test.device=gpu}), so a method that builds a
+     * Adapters, outputs and gradients stay on the device the base lives on ({@link TestDevice}: the
+     * CPU by default, a GPU with {@code -Dpeft4j.test.device=gpu}), so a method that builds a
      * tensor on the default device or on the CPU fails here on a GPU run instead of in a user's.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("casesArgs")
     void adapterOutputAndGradientsLiveOnTheChosenDevice(Case c) {
         ai.djl.Device device = TestDevice.get();
-        assertEquals(device, manager.getDevice(), "the suite's manager must be on the chosen device");
+        assertEquals(
+                device, manager.getDevice(), "the suite's manager must be on the chosen device");
         Block block = base(c);
         NDList x = input(c);
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 5);
             for (Map.Entry<String, Parameter> e : peft.trainableParameters().entrySet()) {
-                assertEquals(device, e.getValue().getArray().getDevice(), "adapter tensor " + e.getKey());
+                assertEquals(
+                        device,
+                        e.getValue().getArray().getDevice(),
+                        "adapter tensor " + e.getKey());
             }
             try (NDManager stepManager = manager.newSubManager()) {
                 NDList xs = new NDList(x.head().duplicate());
@@ -227,7 +251,9 @@ public abstract class AdapterContractSuite {
                     }
                     for (Pair<String, Parameter> p : block.getParameters()) {
                         if (!adapterParams.contains(p.getValue())) {
-                            assertFalse(p.getValue().requiresGradient(), "base parameter " + p.getKey() + " must be frozen");
+                            assertFalse(
+                                    p.getValue().requiresGradient(),
+                                    "base parameter " + p.getKey() + " must be frozen");
                         }
                     }
                     for (Map.Entry<String, Parameter> e : trainable.entrySet()) {
@@ -241,10 +267,15 @@ public abstract class AdapterContractSuite {
                 }
             }
             assertEquals(baseBefore.keySet(), baseBytes(block, adapterParams).keySet());
-            baseBytes(block, adapterParams).forEach((k, v) -> assertArrayEquals(baseBefore.get(k), v, "base tensor changed: " + k));
+            baseBytes(block, adapterParams)
+                    .forEach(
+                            (k, v) ->
+                                    assertArrayEquals(
+                                            baseBefore.get(k), v, "base tensor changed: " + k));
             int changed = 0;
             for (Map.Entry<String, Parameter> e : trainable.entrySet()) {
-                if (!java.util.Arrays.equals(adapterBefore.get(e.getKey()), e.getValue().getArray().toByteArray())) {
+                if (!java.util.Arrays.equals(
+                        adapterBefore.get(e.getKey()), e.getValue().getArray().toByteArray())) {
                     changed++;
                 }
             }
@@ -257,7 +288,10 @@ public abstract class AdapterContractSuite {
     void mergeEqualsUnmergedAndUnmergeRestores(Case c) {
         Block block = base(c);
         NDList x = input(c);
-        NDArray baseOut = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head().duplicate();
+        NDArray baseOut =
+                block.forward(new ai.djl.training.ParameterStore(manager, false), x, false)
+                        .head()
+                        .duplicate();
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             Adapter adapter = peft.adapter(PeftModel.DEFAULT_ADAPTER);
             if (adapter.mergeUnsupportedReason() != null) {
@@ -269,17 +303,27 @@ public abstract class AdapterContractSuite {
             peft.merge();
             assertTrue(adapter.isMerged());
             float mergedDiff = TestModels.maxAbsDiff(out(peft, x), unmerged);
-            assertTrue(mergedDiff < 1e-5 * scale(unmerged), "merged output must equal unmerged; diff " + mergedDiff);
+            assertTrue(
+                    mergedDiff < 1e-5 * scale(unmerged),
+                    "merged output must equal unmerged; diff " + mergedDiff);
             try (AdapterScope off = peft.disableAdapters()) {
-                assertTrue(TestModels.maxAbsDiff(out(peft, x), baseOut) < 1e-5 * scale(baseOut), "disable with a merged adapter must give base");
+                assertTrue(
+                        TestModels.maxAbsDiff(out(peft, x), baseOut) < 1e-5 * scale(baseOut),
+                        "disable with a merged adapter must give base");
             }
             float tol = 1e-5f * scale(unmerged);
-            assertTrue(TestModels.maxAbsDiff(out(peft, x), unmerged) < tol, "leaving disable must re-merge");
+            assertTrue(
+                    TestModels.maxAbsDiff(out(peft, x), unmerged) < tol,
+                    "leaving disable must re-merge");
             peft.unmerge();
             assertFalse(adapter.isMerged());
-            assertTrue(TestModels.maxAbsDiff(out(peft, x), unmerged) < tol, "unmerged output must equal the adapted one");
+            assertTrue(
+                    TestModels.maxAbsDiff(out(peft, x), unmerged) < tol,
+                    "unmerged output must equal the adapted one");
             try (AdapterScope off = peft.disableAdapters()) {
-                assertTrue(TestModels.maxAbsDiff(out(peft, x), baseOut) < 1e-5 * scale(baseOut), "unmerge must restore the base weights");
+                assertTrue(
+                        TestModels.maxAbsDiff(out(peft, x), baseOut) < 1e-5 * scale(baseOut),
+                        "unmerge must restore the base weights");
             }
         }
     }
@@ -298,11 +342,16 @@ public abstract class AdapterContractSuite {
         randomize(adapter, 6);
         NDArray adapted = out(peft, x).duplicate();
         Block merged = peft.mergeAndUnload();
-        assertTrue(io.peft4j.core.tree.ModuleTree.of(merged).nodes().stream()
-                .noneMatch(n -> n.block() instanceof io.peft4j.core.tree.AdapterWrapper), "no wrapper may remain");
-        NDArray plain = merged.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head();
+        assertTrue(
+                io.peft4j.core.tree.ModuleTree.of(merged).nodes().stream()
+                        .noneMatch(n -> n.block() instanceof io.peft4j.core.tree.AdapterWrapper),
+                "no wrapper may remain");
+        NDArray plain =
+                merged.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head();
         float diff = TestModels.maxAbsDiff(plain, adapted);
-        assertTrue(diff < 1e-5 * scale(adapted), "merged plain model must give the adapted outputs; diff " + diff);
+        assertTrue(
+                diff < 1e-5 * scale(adapted),
+                "merged plain model must give the adapted outputs; diff " + diff);
     }
 
     @ParameterizedTest(name = "{0}")
@@ -310,7 +359,10 @@ public abstract class AdapterContractSuite {
     void disableScopeGivesBaseAndLeavingRestores(Case c) {
         Block block = base(c);
         NDList x = input(c);
-        NDArray baseOut = block.forward(new ai.djl.training.ParameterStore(manager, false), x, false).head().duplicate();
+        NDArray baseOut =
+                block.forward(new ai.djl.training.ParameterStore(manager, false), x, false)
+                        .head()
+                        .duplicate();
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             randomize(peft.adapter(PeftModel.DEFAULT_ADAPTER), 9);
             NDArray adapted = out(peft, x).duplicate();
@@ -337,11 +389,16 @@ public abstract class AdapterContractSuite {
             keys.addAll(adapter.frozenState().keySet());
         }
         try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("adapter_model.safetensors"))) {
-            assertEquals(keys, new HashSet<>(f.names()), "the file must hold exactly the adapter's tensors");
+            assertEquals(
+                    keys,
+                    new HashSet<>(f.names()),
+                    "the file must hold exactly the adapter's tensors");
             assertEquals("pt", f.metadata().get("format"));
         }
         try (PeftModel loaded = PeftModel.load(base(c), dir)) {
-            assertTrue(TestModels.maxAbsDiff(out(loaded, x), adapted) <= 1e-6, "loaded adapter must reproduce outputs");
+            assertTrue(
+                    TestModels.maxAbsDiff(out(loaded, x), adapted) <= 1e-6,
+                    "loaded adapter must reproduce outputs");
         }
     }
 
@@ -363,7 +420,9 @@ public abstract class AdapterContractSuite {
             peft.saveAdapter("a", dir.resolve("a"));
             peft.saveAdapter("ab", dir.resolve("ab"));
             for (String name : List.of("a", "ab")) {
-                try (SafetensorsFile f = SafetensorsFile.open(dir.resolve(name).resolve("adapter_model.safetensors"))) {
+                try (SafetensorsFile f =
+                        SafetensorsFile.open(
+                                dir.resolve(name).resolve("adapter_model.safetensors"))) {
                     Map<String, Parameter> params = peft.adapter(name).parameters();
                     // The file holds the trained tensors plus the frozen state saved with them.
                     Map<String, NDArray> frozen = peft.adapter(name).frozenState();
@@ -373,22 +432,37 @@ public abstract class AdapterContractSuite {
                     for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
                         try (NDManager m = manager.newSubManager()) {
                             NDArray stored = f.load(e.getKey(), m);
-                            assertEquals(e.getValue().getDataType(), stored.getDataType(), "frozen tensor " + e.getKey());
-                            assertArrayEquals(e.getValue().toByteArray(), stored.toByteArray(),
-                                    "adapter " + name + " file holds another adapter's frozen state for " + e.getKey());
+                            assertEquals(
+                                    e.getValue().getDataType(),
+                                    stored.getDataType(),
+                                    "frozen tensor " + e.getKey());
+                            assertArrayEquals(
+                                    e.getValue().toByteArray(),
+                                    stored.toByteArray(),
+                                    "adapter "
+                                            + name
+                                            + " file holds another adapter's frozen state for "
+                                            + e.getKey());
                         }
                     }
                     for (Map.Entry<String, Parameter> e : params.entrySet()) {
                         try (NDManager m = manager.newSubManager()) {
-                            assertArrayEquals(e.getValue().getArray().toFloatArray(), f.load(e.getKey(), m).toFloatArray(),
-                                    "adapter " + name + " file holds another adapter's values for " + e.getKey());
+                            assertArrayEquals(
+                                    e.getValue().getArray().toFloatArray(),
+                                    f.load(e.getKey(), m).toFloatArray(),
+                                    "adapter "
+                                            + name
+                                            + " file holds another adapter's values for "
+                                            + e.getKey());
                         }
                     }
                 }
             }
             peft.deleteAdapter("a");
             assertEquals(Set.of("ab"), peft.adapterNames());
-            assertTrue(TestModels.maxAbsDiff(out(peft, x), outAb) <= 1e-6, "deleting 'a' must not touch 'ab'");
+            assertTrue(
+                    TestModels.maxAbsDiff(out(peft, x), outAb) <= 1e-6,
+                    "deleting 'a' must not touch 'ab'");
         }
         try (PeftModel loaded = PeftModel.load(base(c), dir.resolve("a"))) {
             assertTrue(TestModels.maxAbsDiff(out(loaded, x), outA) <= 1e-6);
@@ -401,7 +475,10 @@ public abstract class AdapterContractSuite {
         Block block = base(c);
         long expected = expectedTrainable(c, block);
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
-            assertEquals(expected, peft.trainableSummary().trainable(), peft.trainableSummary().toString());
+            assertEquals(
+                    expected,
+                    peft.trainableSummary().trainable(),
+                    peft.trainableSummary().toString());
             long adapterTotal = 0;
             for (Parameter p : peft.adapter(PeftModel.DEFAULT_ADAPTER).parameters().values()) {
                 adapterTotal += p.getArray().size();
@@ -425,20 +502,28 @@ public abstract class AdapterContractSuite {
                 scopedCall(block, x);
             }
             // a result made from a parameter first lands in the parameters' long-lived manager
-            assertEquals(before, liveArrays(block), "arrays left behind by 10 inference calls, each in a closed scope");
+            assertEquals(
+                    before,
+                    liveArrays(block),
+                    "arrays left behind by 10 inference calls, each in a closed scope");
         }
     }
 
-    /** Arrays held by the managers of the test and of every parameter of {@code block} (base and adapter). */
+    /**
+     * Arrays held by the managers of the test and of every parameter of {@code block} (base and
+     * adapter).
+     */
     private int liveArrays(Block block) {
-        Set<NDManager> managers = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Set<NDManager> managers =
+                java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         managers.add(manager);
         for (Pair<String, Parameter> p : block.getParameters()) {
             if (p.getValue().isInitialized()) {
                 managers.add(p.getValue().getArray().getManager());
             }
         }
-        Set<NDArray> arrays = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Set<NDArray> arrays =
+                java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         for (NDManager m : managers) {
             arrays.addAll(((ai.djl.ndarray.BaseNDManager) m).getManagedArrays());
         }
@@ -462,8 +547,11 @@ public abstract class AdapterContractSuite {
         try (PeftModel peft = PeftModel.wrap(block, c.config())) {
             // DJL's Block.toString walks every module and asks it for its shapes
             String wrapped = block.toString();
-            assertTrue(wrapped.length() > plain.length(), "the description must show the adapter wrappers:\n" + wrapped);
-            assertTrue(wrapped.contains("base_layer") || wrapped.contains("original_module"),
+            assertTrue(
+                    wrapped.length() > plain.length(),
+                    "the description must show the adapter wrappers:\n" + wrapped);
+            assertTrue(
+                    wrapped.contains("base_layer") || wrapped.contains("original_module"),
                     "the description must name the wrapped modules:\n" + wrapped);
         }
     }
@@ -495,16 +583,35 @@ public abstract class AdapterContractSuite {
                 }
                 singles.add(o);
                 // relative to the output's size: a batch of 3 and a batch of 1 run different GEMM
-                // kernels, whose float rounding differs by a few ulps (1.2e-5 on outputs of 36 seen)
+                // kernels, whose float rounding differs by a few ulps (1.2e-5 on outputs of 36
+                // seen)
                 double diff = TestModels.maxAbsDiff(mixed.get(i).expandDims(0), o);
                 double scale = Math.max(1, o.abs().max().getFloat());
-                assertTrue(diff < 1e-5 * scale, "sample " + i + " (" + name + "): max diff " + diff + " at max |out| " + scale);
+                assertTrue(
+                        diff < 1e-5 * scale,
+                        "sample "
+                                + i
+                                + " ("
+                                + name
+                                + "): max diff "
+                                + diff
+                                + " at max |out| "
+                                + scale);
             }
-            assertThrows(IllegalArgumentException.class, () -> peft.forward(x, List.of("a", "b")), "wrong list length");
-            assertThrows(IllegalArgumentException.class, () -> peft.forward(x, List.of("a", "nope", "b")), "unknown adapter");
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> peft.forward(x, List.of("a", "b")),
+                    "wrong list length");
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> peft.forward(x, List.of("a", "nope", "b")),
+                    "unknown adapter");
             if (peft.adapter("a").mergeUnsupportedReason() == null) {
                 peft.merge("a");
-                assertThrows(IllegalStateException.class, () -> peft.forward(x, names), "merged adapter");
+                assertThrows(
+                        IllegalStateException.class,
+                        () -> peft.forward(x, names),
+                        "merged adapter");
                 peft.unmerge();
             }
         }

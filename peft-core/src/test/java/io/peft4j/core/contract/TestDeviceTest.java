@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-
 import org.junit.jupiter.api.Test;
 
 class TestDeviceTest {
@@ -26,9 +25,11 @@ class TestDeviceTest {
 
     @Test
     void aMissingGpuOrAnUnknownValueIsAClearError() {
-        IllegalStateException none = assertThrows(IllegalStateException.class, () -> TestDevice.parse("gpu", 0));
+        IllegalStateException none =
+                assertThrows(IllegalStateException.class, () -> TestDevice.parse("gpu", 0));
         assertTrue(none.getMessage().contains("sees 0 GPU"), none.getMessage());
-        IllegalStateException bad = assertThrows(IllegalStateException.class, () -> TestDevice.parse("tpu", 1));
+        IllegalStateException bad =
+                assertThrows(IllegalStateException.class, () -> TestDevice.parse("tpu", 1));
         assertTrue(bad.getMessage().contains("expected cpu, gpu or gpu:N"), bad.getMessage());
     }
 }

@@ -1,6 +1,5 @@
 package io.peft4j.core.contract;
 
-import io.peft4j.core.ops.Scalars;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -16,7 +15,7 @@ import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
+import io.peft4j.core.ops.Scalars;
 import java.util.Random;
 
 /**
@@ -38,14 +37,15 @@ public final class TestModels {
          * projections in private fields typed {@code Linear}, BatchNorm with running statistics),
          * then a {@code Linear} head, in a SequentialBlock. Paths: {@code
          * TransformerEncoderBlock.selfAttention.queryProjection}, {@code
-         * TransformerEncoderBlock.outputBlock.Linear_1}, {@code TransformerEncoderBlock.attentionNorm},
-         * {@code Linear}.
+         * TransformerEncoderBlock.outputBlock.Linear_1}, {@code
+         * TransformerEncoderBlock.attentionNorm}, {@code Linear}.
          */
         DJL_ENCODER
     }
 
     /** Vocabulary size of the tiny transformer. */
     public static final int VOCAB = 32;
+
     /** Hidden size of the tiny transformer. */
     public static final int HIDDEN = 16;
 
@@ -68,7 +68,8 @@ public final class TestModels {
             return new NDList(manager.create(floats(random, 3 * 8, 1.0), new Shape(3, 8)));
         }
         if (kind == Kind.DJL_ENCODER) {
-            return new NDList(manager.create(floats(random, 3 * 5 * HIDDEN, 1.0), new Shape(3, 5, HIDDEN)));
+            return new NDList(
+                    manager.create(floats(random, 3 * 5 * HIDDEN, 1.0), new Shape(3, 5, HIDDEN)));
         }
         int[] ids = new int[3 * 5];
         for (int i = 0; i < ids.length; i++) {
@@ -77,29 +78,37 @@ public final class TestModels {
         return new NDList(manager.create(ids, new Shape(3, 5)));
     }
 
-    /** A DJL SequentialBlock MLP; its module paths are {@code Linear_1}, {@code LambdaBlock}, {@code Linear_3}. */
+    /**
+     * A DJL SequentialBlock MLP; its module paths are {@code Linear_1}, {@code LambdaBlock}, {@code
+     * Linear_3}.
+     */
     public static Block mlp(NDManager manager, long seed) {
         Random random = new Random(seed);
-        SequentialBlock block = new SequentialBlock()
-                .add(linear(manager, 8, 16, true, random))
-                .add(Activation::relu)
-                .add(linear(manager, 16, 4, true, random));
-        block.initialize(manager, DataType.FLOAT32, new Shape(1, 8)); // as a user would; keeps values
+        SequentialBlock block =
+                new SequentialBlock()
+                        .add(linear(manager, 8, 16, true, random))
+                        .add(Activation::relu)
+                        .add(linear(manager, 16, 4, true, random));
+        block.initialize(
+                manager, DataType.FLOAT32, new Shape(1, 8)); // as a user would; keeps values
         return block;
     }
 
     /**
      * DJL's {@code TransformerEncoderBlock} followed by a {@code Linear} head (16 to 4) in a {@code
-     * SequentialBlock}, initialized as a user would, then every tensor set from {@code seed}: weights
-     * and BatchNorm scales/shifts Gaussian, running variances in [0.5, 1.5). The head keeps a
-     * training loss on the output from being constant: the encoder ends in a BatchNorm, whose
+     * SequentialBlock}, initialized as a user would, then every tensor set from {@code seed}:
+     * weights and BatchNorm scales/shifts Gaussian, running variances in [0.5, 1.5). The head keeps
+     * a training loss on the output from being constant: the encoder ends in a BatchNorm, whose
      * output in a training pass has the same mean square whatever its input.
      */
     public static Block djlEncoder(NDManager manager, long seed) {
         Random random = new Random(seed);
-        SequentialBlock block = new SequentialBlock()
-                .add(new ai.djl.nn.transformer.TransformerEncoderBlock(HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu))
-                .add(Linear.builder().setUnits(4).build());
+        SequentialBlock block =
+                new SequentialBlock()
+                        .add(
+                                new ai.djl.nn.transformer.TransformerEncoderBlock(
+                                        HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu))
+                        .add(Linear.builder().setUnits(4).build());
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 5, HIDDEN));
         for (ai.djl.util.Pair<String, Parameter> p : block.getParameters()) {
             NDArray a = p.getValue().getArray();
@@ -110,7 +119,10 @@ public final class TestModels {
                 }
                 a.set(v);
             } else {
-                fill(a, random, a.getShape().dimension() == 2 ? 1.0 / Math.sqrt(a.getShape().get(1)) : 0.3);
+                fill(
+                        a,
+                        random,
+                        a.getShape().dimension() == 2 ? 1.0 / Math.sqrt(a.getShape().get(1)) : 0.3);
             }
         }
         return block;
@@ -148,9 +160,14 @@ public final class TestModels {
         return v;
     }
 
-    static Parameter parameter(NDManager manager, String name, Shape shape, Random random, double scale) {
+    static Parameter parameter(
+            NDManager manager, String name, Shape shape, Random random, double scale) {
         NDArray array = manager.create(floats(random, (int) shape.size(), scale), shape);
-        return Parameter.builder().setName(name).setType(Parameter.Type.WEIGHT).optArray(array).build();
+        return Parameter.builder()
+                .setName(name)
+                .setType(Parameter.Type.WEIGHT)
+                .optArray(array)
+                .build();
     }
 
     /** A token embedding with one {@code weight} (vocab, hidden) parameter. */
@@ -159,18 +176,26 @@ public final class TestModels {
 
         TokenEmbedding(NDManager manager, Random random) {
             inputShapes = new Shape[0]; // built with weights: no DJL initialization pass
-            weight = addParameter(parameter(manager, "weight", new Shape(VOCAB, HIDDEN), random, 1.0));
+            weight =
+                    addParameter(
+                            parameter(manager, "weight", new Shape(VOCAB, HIDDEN), random, 1.0));
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDArray w = ps.getValue(weight, inputs.head().getDevice(), training);
             return Embedding.embedding(inputs.head(), w, ai.djl.ndarray.types.SparseFormat.DENSE);
         }
 
         @Override
         public Shape[] getOutputShapes(Shape[] inputShapes) {
-            return inputShapes.length == 0 ? new Shape[0] : new Shape[] {inputShapes[0].add(HIDDEN)};
+            return inputShapes.length == 0
+                    ? new Shape[0]
+                    : new Shape[] {inputShapes[0].add(HIDDEN)};
         }
     }
 
@@ -184,7 +209,11 @@ public final class TestModels {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDList x = inputs;
             for (Block layer : getChildren().values()) {
                 x = layer.forward(ps, x, training, params);
@@ -214,7 +243,11 @@ public final class TestModels {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDArray q = qProj.forward(ps, inputs, training, params).head();
             NDArray k = kProj.forward(ps, inputs, training, params).head();
             NDArray v = vProj.forward(ps, inputs, training, params).head();
@@ -237,11 +270,16 @@ public final class TestModels {
         Mlp(NDManager manager, Random random) {
             inputShapes = new Shape[0]; // built with weights: no DJL initialization pass
             upProj = addChildBlock("up_proj", linear(manager, HIDDEN, 2 * HIDDEN, false, random));
-            downProj = addChildBlock("down_proj", linear(manager, 2 * HIDDEN, HIDDEN, false, random));
+            downProj =
+                    addChildBlock("down_proj", linear(manager, 2 * HIDDEN, HIDDEN, false, random));
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDArray h = upProj.forward(ps, inputs, training, params).head();
             return downProj.forward(ps, new NDList(h.mul(Activation.sigmoid(h))), training, params);
         }
@@ -264,7 +302,11 @@ public final class TestModels {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDArray x = inputs.head();
             x = x.add(selfAttn.forward(ps, new NDList(norm(x)), training, params).head());
             x = x.add(mlp.forward(ps, new NDList(norm(x)), training, params).head());
@@ -290,12 +332,19 @@ public final class TestModels {
         TinyTransformer(NDManager manager, Random random) {
             inputShapes = new Shape[0]; // built with weights: no DJL initialization pass
             embedTokens = addChildBlock("embed_tokens", new TokenEmbedding(manager, random));
-            layers = addChildBlock("layers", new ModuleList(new Layer(manager, random), new Layer(manager, random)));
+            layers =
+                    addChildBlock(
+                            "layers",
+                            new ModuleList(new Layer(manager, random), new Layer(manager, random)));
             lmHead = addChildBlock("lm_head", linear(manager, HIDDEN, VOCAB, false, random));
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDList h = embedTokens.forward(ps, inputs, training, params);
             h = layers.forward(ps, h, training, params);
             return lmHead.forward(ps, h, training, params);

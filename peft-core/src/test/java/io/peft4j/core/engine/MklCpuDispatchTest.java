@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.sun.jna.NativeLibrary;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -19,7 +18,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-
 import org.junit.jupiter.api.Test;
 
 class MklCpuDispatchTest {
@@ -33,8 +31,11 @@ class MklCpuDispatchTest {
     @Test
     void theGeneratedElfLoadsAndItsFunctionsReturnTheirValues() throws IOException {
         assumeTrue(linuxX86(), "the stub is x86-64 ELF: runs on Linux x86-64 only");
-        // where install() writes its own, a folder that allows mapping code (a noexec /tmp would not)
-        Path tmp = Files.createDirectories(MklCpuDispatch.stubDir()).resolve("test-" + ProcessHandle.current().pid());
+        // where install() writes its own, a folder that allows mapping code (a noexec /tmp would
+        // not)
+        Path tmp =
+                Files.createDirectories(MklCpuDispatch.stubDir())
+                        .resolve("test-" + ProcessHandle.current().pid());
         Files.createDirectories(tmp);
         Map<String, Integer> fns = new LinkedHashMap<>();
         fns.put("peft4j_test_seven", 7);
@@ -73,13 +74,17 @@ class MklCpuDispatchTest {
             }
         }
         assertTrue(gnuStack, "PT_GNU_STACK present");
-        assertTrue(new String(elf, StandardCharsets.ISO_8859_1).contains("libx.so\0"), "soname in dynstr");
+        assertTrue(
+                new String(elf, StandardCharsets.ISO_8859_1).contains("libx.so\0"),
+                "soname in dynstr");
     }
 
     @Test
     void anEmptyStubIsRefused() {
-        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
-                () -> ElfStub.sharedObject("libx.so", Map.of()));
+        IllegalArgumentException e =
+                org.junit.jupiter.api.Assertions.assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ElfStub.sharedObject("libx.so", Map.of()));
         assertTrue(e.getMessage().contains("at least one function"), e.getMessage());
     }
 
@@ -109,8 +114,12 @@ class MklCpuDispatchTest {
         Map<String, String> off = probe(List.of("-D" + MklCpuDispatch.PROPERTY + "=false"));
         assertEquals("DISABLED", off.get("STATUS"), off.toString());
         assertTrue(Double.parseDouble(off.get("MAXDIFF")) < 1e-4, off.toString());
-        assertEquals("COMPATIBLE", off.get("BRANCH"), "without the shim MKL takes its generic path on AMD: " + off);
-        assertNotEquals("COMPATIBLE", on.get("BRANCH"), "with the shim MKL must pick a vector path: " + on);
+        assertEquals(
+                "COMPATIBLE",
+                off.get("BRANCH"),
+                "without the shim MKL takes its generic path on AMD: " + off);
+        assertNotEquals(
+                "COMPATIBLE", on.get("BRANCH"), "with the shim MKL must pick a vector path: " + on);
         assertTrue(on.get("BRANCH").startsWith("AVX"), on.toString());
         // a GEMM before install(): MKL keeps its generic path, and install() says so
         Map<String, String> late = probe(List.of(), List.of("gemm-first"));
@@ -128,22 +137,38 @@ class MklCpuDispatchTest {
         assumeTrue(linuxX86(), "reads /proc/self/maps");
         boolean amd = MklCpuDispatch.cpuVendor().orElse("").equals("AuthenticAMD");
         String withSlf4j = System.getProperty("java.class.path");
-        String withoutSlf4j = String.join(java.io.File.pathSeparator, java.util.Arrays.stream(withSlf4j.split(java.io.File.pathSeparator))
-                .filter(e -> !e.contains("slf4j-simple")).toList());
+        String withoutSlf4j =
+                String.join(
+                        java.io.File.pathSeparator,
+                        java.util.Arrays.stream(withSlf4j.split(java.io.File.pathSeparator))
+                                .filter(e -> !e.contains("slf4j-simple"))
+                                .toList());
         for (String classPath : List.of(withSlf4j, withoutSlf4j)) {
             String out = run(classPath, List.of(), List.of("advise"));
-            assertTrue(out.contains("SHIM_MAPPED false"), "loading peft4j classes must not load the shim:\n" + out);
+            assertTrue(
+                    out.contains("SHIM_MAPPED false"),
+                    "loading peft4j classes must not load the shim:\n" + out);
             assertTrue(out.contains("SHIM_MAPPED_AFTER false"), out);
-            long lines = out.lines().filter(l -> l.startsWith("peft4j: MklCpuDispatch.install() was not called")).count();
+            long lines =
+                    out.lines()
+                            .filter(
+                                    l ->
+                                            l.startsWith(
+                                                    "peft4j: MklCpuDispatch.install() was not called"))
+                            .count();
             assertEquals(amd ? 1 : 0, lines, out);
             if (amd) {
-                assertTrue(out.contains("2.2x slower") && out.contains("MklCpuDispatch.install()")
-                        && out.contains("-D" + MklCpuDispatch.PROPERTY + "=false"), out);
+                assertTrue(
+                        out.contains("2.2x slower")
+                                && out.contains("MklCpuDispatch.install()")
+                                && out.contains("-D" + MklCpuDispatch.PROPERTY + "=false"),
+                        out);
             }
         }
     }
 
-    private static Map<String, String> probe(List<String> jvmArgs) throws IOException, InterruptedException {
+    private static Map<String, String> probe(List<String> jvmArgs)
+            throws IOException, InterruptedException {
         return probe(jvmArgs, List.of());
     }
 
@@ -162,8 +187,13 @@ class MklCpuDispatchTest {
 
     private static String run(String classPath, List<String> jvmArgs, List<String> probeArgs)
             throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_threads=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        List<String> cmd =
+                new ArrayList<>(
+                        List.of(
+                                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                                "-Dai.djl.offline=true",
+                                "-Dai.djl.pytorch.num_threads=1",
+                                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
         cmd.addAll(jvmArgs);
         cmd.addAll(List.of("-cp", classPath, MklProbe.class.getName()));
         cmd.addAll(probeArgs);

@@ -4,7 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 
-/** Child-JVM probe for {@link MklCpuDispatchTest}: installs (or not), checks one GEMM, prints MKL's path. */
+/**
+ * Child-JVM probe for {@link MklCpuDispatchTest}: installs (or not), checks one GEMM, prints MKL's
+ * path.
+ */
 public final class MklProbe {
 
     private MklProbe() {}
@@ -16,7 +19,9 @@ public final class MklProbe {
         }
         if (args.length > 0 && args[0].equals("gemm-first")) {
             try (NDManager manager = NDManager.newBaseManager()) {
-                manager.ones(new Shape(64, 64)).matMul(manager.ones(new Shape(64, 64))).toFloatArray();
+                manager.ones(new Shape(64, 64))
+                        .matMul(manager.ones(new Shape(64, 64)))
+                        .toFloatArray();
             }
         }
         MklCpuDispatch.Outcome outcome = MklCpuDispatch.install();
@@ -51,7 +56,8 @@ public final class MklProbe {
      * whether it got mapped, runs a GEMM and asks for the advice twice: the line must show once.
      */
     private static void advise() throws Exception {
-        for (String name : new String[] {"io.peft4j.core.PeftModel", "io.peft4j.core.train.FineTuner"}) {
+        for (String name :
+                new String[] {"io.peft4j.core.PeftModel", "io.peft4j.core.train.FineTuner"}) {
             Class.forName(name, true, MklProbe.class.getClassLoader());
         }
         System.out.println("SHIM_MAPPED " + shimMapped());
@@ -64,6 +70,7 @@ public final class MklProbe {
     }
 
     private static boolean shimMapped() throws java.io.IOException {
-        return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/maps")).contains("libpeft4j_mkl_cpu");
+        return java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/maps"))
+                .contains("libpeft4j_mkl_cpu");
     }
 }

@@ -7,10 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.InvocationTargetException;
@@ -22,6 +18,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class AtomicFilesTest {
 
@@ -38,10 +36,12 @@ class AtomicFilesTest {
         Path target = dir.resolve("config.json");
         AtomicFiles.writeString(target, "{\"r\": 8}");
         assertEquals("{\"r\": 8}", Files.readString(target));
-        AtomicFiles.write(target, out -> {
-            out.write("é".getBytes(StandardCharsets.UTF_8));
-            out.close(); // a body may close its stream; the content must still be complete
-        });
+        AtomicFiles.write(
+                target,
+                out -> {
+                    out.write("é".getBytes(StandardCharsets.UTF_8));
+                    out.close(); // a body may close its stream; the content must still be complete
+                });
         assertEquals("é", Files.readString(target));
         assertEquals(List.of("config.json"), listing());
     }
@@ -51,20 +51,35 @@ class AtomicFilesTest {
         Path target = dir.resolve("adapter_model.safetensors");
         AtomicFiles.writeString(target, "old content");
         IOException boom = new IOException("disk full");
-        IOException thrown = assertThrows(IOException.class, () -> AtomicFiles.write(target, out -> {
-            out.write(new byte[200_000]); // past the buffer, so bytes really reached the temp file
-            throw boom;
-        }));
+        IOException thrown =
+                assertThrows(
+                        IOException.class,
+                        () ->
+                                AtomicFiles.write(
+                                        target,
+                                        out -> {
+                                            out.write(
+                                                    new byte[200_000]); // past the buffer, so bytes
+                                            // really reached the temp
+                                            // file
+                                            throw boom;
+                                        }));
         assertSame(boom, thrown);
         assertEquals("old content", Files.readString(target));
         assertEquals(List.of("adapter_model.safetensors"), listing());
 
         RuntimeException bug = new IllegalStateException("bug");
-        assertSame(bug, assertThrows(IllegalStateException.class,
-                () -> AtomicFiles.write(target, out -> {
-                    out.write(1);
-                    throw bug;
-                })));
+        assertSame(
+                bug,
+                assertThrows(
+                        IllegalStateException.class,
+                        () ->
+                                AtomicFiles.write(
+                                        target,
+                                        out -> {
+                                            out.write(1);
+                                            throw bug;
+                                        })));
         assertEquals("old content", Files.readString(target));
         assertEquals(List.of("adapter_model.safetensors"), listing());
     }
@@ -72,9 +87,14 @@ class AtomicFilesTest {
     @Test
     void failingFirstWriteCreatesNothing() throws IOException {
         Path target = dir.resolve("new.bin");
-        assertThrows(UncheckedIOException.class, () -> AtomicFiles.write(target, out -> {
-            throw new UncheckedIOException(new IOException("nope"));
-        }));
+        assertThrows(
+                UncheckedIOException.class,
+                () ->
+                        AtomicFiles.write(
+                                target,
+                                out -> {
+                                    throw new UncheckedIOException(new IOException("nope"));
+                                }));
         assertEquals(List.of(), listing());
     }
 
@@ -87,21 +107,29 @@ class AtomicFilesTest {
             // "b" passes validation but fails when its bytes are copied, after the header and
             // tensor "a" have reached the temporary file.
             NDArray real = m.create(new float[] {4, 5});
-            NDArray failing = (NDArray) Proxy.newProxyInstance(
-                    NDArray.class.getClassLoader(), new Class<?>[] {NDArray.class},
-                    (proxy, method, args) -> {
-                        if (method.getName().equals("toByteBuffer")) {
-                            throw new IllegalStateException("device lost");
-                        }
-                        try {
-                            return method.invoke(real, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
-            IllegalStateException e = assertThrows(IllegalStateException.class,
-                    () -> SafetensorsWriter.write(target,
-                            Map.of("a", m.create(new float[] {3}), "b", failing), null));
+            NDArray failing =
+                    (NDArray)
+                            Proxy.newProxyInstance(
+                                    NDArray.class.getClassLoader(),
+                                    new Class<?>[] {NDArray.class},
+                                    (proxy, method, args) -> {
+                                        if (method.getName().equals("toByteBuffer")) {
+                                            throw new IllegalStateException("device lost");
+                                        }
+                                        try {
+                                            return method.invoke(real, args);
+                                        } catch (InvocationTargetException e) {
+                                            throw e.getCause();
+                                        }
+                                    });
+            IllegalStateException e =
+                    assertThrows(
+                            IllegalStateException.class,
+                            () ->
+                                    SafetensorsWriter.write(
+                                            target,
+                                            Map.of("a", m.create(new float[] {3}), "b", failing),
+                                            null));
             assertEquals("device lost", e.getMessage());
             assertArrayEquals(before, Files.readAllBytes(target));
             assertEquals(List.of("ckpt.safetensors"), listing());

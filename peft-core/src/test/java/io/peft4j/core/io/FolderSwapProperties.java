@@ -3,11 +3,6 @@ package io.peft4j.core.io;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
-import net.jqwik.api.constraints.Size;
-
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -16,6 +11,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.Size;
 
 /**
  * A folder replaced by {@link FolderSwap} always holds one whole save: after failed saves (the
@@ -25,7 +24,8 @@ import java.util.stream.Stream;
  */
 class FolderSwapProperties {
 
-    private static final List<String> SAVED = List.of("adapter_config.json", "adapter_model.safetensors");
+    private static final List<String> SAVED =
+            List.of("adapter_config.json", "adapter_model.safetensors");
 
     private static void writeSave(Path dir, int n, int files) throws IOException {
         for (int i = 0; i < files; i++) {
@@ -55,14 +55,17 @@ class FolderSwapProperties {
     }
 
     @Property(tries = 100)
-    void failedSavesLeaveTheLastCompleteOne(@ForAll @Size(min = 1, max = 12) List<@IntRange(min = 0, max = 2) Integer> plan)
+    void failedSavesLeaveTheLastCompleteOne(
+            @ForAll @Size(min = 1, max = 12) List<@IntRange(min = 0, max = 2) Integer> plan)
             throws IOException {
         Path root = Files.createTempDirectory("swap-prop");
         try {
             Path x = root.resolve("adapter");
             int last = -1;
             for (int n = 0; n < plan.size(); n++) {
-                int filesBeforeFailure = plan.get(n); // 2: the save completes; 0 or 1: it fails after that many files
+                int filesBeforeFailure =
+                        plan.get(
+                                n); // 2: the save completes; 0 or 1: it fails after that many files
                 int save = n;
                 if (filesBeforeFailure == 2) {
                     FolderSwap.replace(x, d -> writeSave(d, save, 2));
@@ -71,27 +74,41 @@ class FolderSwapProperties {
                         Files.writeString(x.resolve("loss.csv"), "log");
                     }
                 } else {
-                    assertThrows(IOException.class, () -> FolderSwap.replace(x, d -> {
-                        writeSave(d, save, filesBeforeFailure);
-                        throw new IOException("injected after " + filesBeforeFailure + " files");
-                    }));
+                    assertThrows(
+                            IOException.class,
+                            () ->
+                                    FolderSwap.replace(
+                                            x,
+                                            d -> {
+                                                writeSave(d, save, filesBeforeFailure);
+                                                throw new IOException(
+                                                        "injected after "
+                                                                + filesBeforeFailure
+                                                                + " files");
+                                            }));
                 }
                 if (last < 0) {
                     assertEquals(false, Files.exists(x));
                 } else {
                     assertEquals(expected(last, true), contents(x));
                 }
-                assertEquals(last < 0 ? List.of() : List.of("adapter"), names(root), "no sibling left");
+                assertEquals(
+                        last < 0 ? List.of() : List.of("adapter"), names(root), "no sibling left");
             }
         } finally {
             FolderSwap.deleteTree(root);
         }
     }
 
-    /** Kill points: 0 writing .X.new; 1 after X -> .X.old; 2 after .X.new -> X; 3 part-way through the carry-over. */
+    /**
+     * Kill points: 0 writing .X.new; 1 after X -> .X.old; 2 after .X.new -> X; 3 part-way through
+     * the carry-over.
+     */
     @Property(tries = 40)
-    void everyKillPointRecoversToOneWholeSave(@ForAll @IntRange(min = 0, max = 3) int point,
-            @ForAll @IntRange(min = 0, max = 1) int partialFiles) throws IOException {
+    void everyKillPointRecoversToOneWholeSave(
+            @ForAll @IntRange(min = 0, max = 3) int point,
+            @ForAll @IntRange(min = 0, max = 1) int partialFiles)
+            throws IOException {
         Path root = Files.createTempDirectory("swap-kill");
         try {
             Path x = root.resolve("adapter");

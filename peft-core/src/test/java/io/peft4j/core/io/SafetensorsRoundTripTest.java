@@ -9,15 +9,13 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class SafetensorsRoundTripTest {
 
@@ -28,19 +26,43 @@ class SafetensorsRoundTripTest {
         Path file = dir.resolve("all.safetensors");
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, NDArray> in = new LinkedHashMap<>();
-            in.put("f64", m.create(new double[] {1.5, -2.25, Math.PI, 1e-300, -0.0, 1e300}, new Shape(2, 3)));
-            in.put("f32", m.create(new float[] {1f, -2.5f, Float.MIN_VALUE, Float.MAX_VALUE}, new Shape(4)));
-            in.put("f16", m.create(new float[] {1f, -2f, 0.5f, 65504f, 0.000061035156f, 3.140625f}, new Shape(3, 2))
-                    .toType(DataType.FLOAT16, false));
-            in.put("i64", m.create(new long[] {Long.MIN_VALUE, -1, 0, Long.MAX_VALUE}, new Shape(2, 2)));
-            in.put("i32", m.create(new int[] {Integer.MIN_VALUE, -7, 42, Integer.MAX_VALUE}, new Shape(1, 4)));
+            in.put(
+                    "f64",
+                    m.create(
+                            new double[] {1.5, -2.25, Math.PI, 1e-300, -0.0, 1e300},
+                            new Shape(2, 3)));
+            in.put(
+                    "f32",
+                    m.create(
+                            new float[] {1f, -2.5f, Float.MIN_VALUE, Float.MAX_VALUE},
+                            new Shape(4)));
+            in.put(
+                    "f16",
+                    m.create(
+                                    new float[] {1f, -2f, 0.5f, 65504f, 0.000061035156f, 3.140625f},
+                                    new Shape(3, 2))
+                            .toType(DataType.FLOAT16, false));
+            in.put(
+                    "i64",
+                    m.create(new long[] {Long.MIN_VALUE, -1, 0, Long.MAX_VALUE}, new Shape(2, 2)));
+            in.put(
+                    "i32",
+                    m.create(
+                            new int[] {Integer.MIN_VALUE, -7, 42, Integer.MAX_VALUE},
+                            new Shape(1, 4)));
             in.put("i8", m.create(new byte[] {-128, -1, 0, 127}, new Shape(4)));
-            in.put("u8", m.create(java.nio.ByteBuffer.wrap(new byte[] {0, 1, (byte) 200, (byte) 255}), new Shape(2, 2), DataType.UINT8));
+            in.put(
+                    "u8",
+                    m.create(
+                            java.nio.ByteBuffer.wrap(new byte[] {0, 1, (byte) 200, (byte) 255}),
+                            new Shape(2, 2),
+                            DataType.UINT8));
             in.put("bool", m.create(new boolean[] {true, false, false, true, true}, new Shape(5)));
             SafetensorsWriter.write(file, in, Map.of("peft_type", "LORA"));
 
             try (SafetensorsFile f = SafetensorsFile.open(file)) {
-                assertEquals(List.of("bool", "f16", "f32", "f64", "i32", "i64", "i8", "u8"), f.names());
+                assertEquals(
+                        List.of("bool", "f16", "f32", "f64", "i32", "i64", "i8", "u8"), f.names());
                 assertEquals(Map.of("format", "pt", "peft_type", "LORA"), f.metadata());
                 for (Map.Entry<String, NDArray> e : in.entrySet()) {
                     NDArray expected = e.getValue();
@@ -50,13 +72,16 @@ class SafetensorsRoundTripTest {
                     assertEquals(expected.getShape(), actual.getShape(), e.getKey());
                     assertArrayEquals(bytes(expected), bytes(actual), e.getKey());
                     TensorInfo info = f.info(e.getKey());
-                    assertEquals(SafetensorsDType.fromEngineType(expected.getDataType()), info.dtype());
+                    assertEquals(
+                            SafetensorsDType.fromEngineType(expected.getDataType()), info.dtype());
                     assertArrayEquals(expected.getShape().getShape(), info.shape());
                 }
                 assertEquals(SafetensorsDType.I8, f.info("i8").dtype());
-                assertArrayEquals(new double[] {1.5, -2.25, Math.PI, 1e-300, -0.0, 1e300},
+                assertArrayEquals(
+                        new double[] {1.5, -2.25, Math.PI, 1e-300, -0.0, 1e300},
                         f.load("f64", m).toDoubleArray());
-                assertArrayEquals(new boolean[] {true, false, false, true, true},
+                assertArrayEquals(
+                        new boolean[] {true, false, false, true, true},
                         f.load("bool", m).toBooleanArray());
             }
         }
@@ -67,16 +92,20 @@ class SafetensorsRoundTripTest {
         Path file = dir.resolve("floats.safetensors");
         try (NDManager m = NDManager.newBaseManager()) {
             float[] values = {0f, -1.5f, 2.75f, 1024f};
-            SafetensorsWriter.write(file, Map.of(
-                    "d", m.create(new double[] {0, -1.5, 2.75, 1024}),
-                    "f", m.create(values),
-                    "h", m.create(values).toType(DataType.FLOAT16, false),
-                    "i", m.create(new int[] {1, 2})), null);
+            SafetensorsWriter.write(
+                    file,
+                    Map.of(
+                            "d", m.create(new double[] {0, -1.5, 2.75, 1024}),
+                            "f", m.create(values),
+                            "h", m.create(values).toType(DataType.FLOAT16, false),
+                            "i", m.create(new int[] {1, 2})),
+                    null);
             try (SafetensorsFile f = SafetensorsFile.open(file)) {
                 assertArrayEquals(values, f.loadFloats("d"));
                 assertArrayEquals(values, f.loadFloats("f"));
                 assertArrayEquals(values, f.loadFloats("h"));
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> f.loadFloats("i"));
+                IllegalArgumentException e =
+                        assertThrows(IllegalArgumentException.class, () -> f.loadFloats("i"));
                 assertTrue(e.getMessage().contains("'i' is I32"), e.getMessage());
                 assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
             }
@@ -90,12 +119,15 @@ class SafetensorsRoundTripTest {
             NDArray matrix = m.arange(12f).reshape(3, 4);
             NDArray transposed = matrix.transpose(); // a strided view, not contiguous
             NDArray slice = matrix.get(":, 1:3");
-            SafetensorsWriter.write(file, Map.of(
-                    "scalar", m.create(7.5f),
-                    "empty", m.create(new float[0], new Shape(0)),
-                    "empty3", m.zeros(new Shape(2, 0, 3), DataType.INT64),
-                    "t", transposed,
-                    "slice", slice), Map.of());
+            SafetensorsWriter.write(
+                    file,
+                    Map.of(
+                            "scalar", m.create(7.5f),
+                            "empty", m.create(new float[0], new Shape(0)),
+                            "empty3", m.zeros(new Shape(2, 0, 3), DataType.INT64),
+                            "t", transposed,
+                            "slice", slice),
+                    Map.of());
             try (SafetensorsFile f = SafetensorsFile.open(file)) {
                 assertEquals(new Shape(), f.load("scalar", m).getShape());
                 assertEquals(7.5f, f.load("scalar", m).getFloat());
@@ -106,7 +138,8 @@ class SafetensorsRoundTripTest {
                 assertEquals(new Shape(2, 0, 3), e3.getShape());
                 assertEquals(DataType.INT64, e3.getDataType());
                 assertArrayEquals(transposed.toFloatArray(), f.load("t", m).toFloatArray());
-                assertArrayEquals(new float[] {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, f.loadFloats("t"));
+                assertArrayEquals(
+                        new float[] {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}, f.loadFloats("t"));
                 assertArrayEquals(new float[] {1, 2, 5, 6, 9, 10}, f.loadFloats("slice"));
             }
         }
@@ -123,7 +156,9 @@ class SafetensorsRoundTripTest {
             Map<String, NDArray> tensors = Map.of("big", big, "half", half, "longs", longs);
             SafetensorsWriter.write(whole, tensors, null);
             SafetensorsWriter.write(sliced, tensors, null, 24); // 24-byte slices
-            assertArrayEquals(java.nio.file.Files.readAllBytes(whole), java.nio.file.Files.readAllBytes(sliced));
+            assertArrayEquals(
+                    java.nio.file.Files.readAllBytes(whole),
+                    java.nio.file.Files.readAllBytes(sliced));
 
             try (SafetensorsFile f = SafetensorsFile.open(whole, 16)) { // 16-byte read chunks
                 NDArray b = f.load("big", m);
@@ -152,7 +187,8 @@ class SafetensorsRoundTripTest {
                     NDManager loads = m.newSubManager()) {
                 f.load("t", loads); // chunked: pieces and the concatenation must not linger
                 assertEquals(1, loads.getManagedArrays().size());
-                assertArrayEquals(transposed.toFloatArray(), loads.getManagedArrays().get(0).toFloatArray());
+                assertArrayEquals(
+                        transposed.toFloatArray(), loads.getManagedArrays().get(0).toFloatArray());
             }
         }
     }
@@ -167,7 +203,8 @@ class SafetensorsRoundTripTest {
             f.close();
             java.nio.file.Files.delete(file);
             assertArrayEquals(new float[] {2, 4, 6}, w.mul(2).toFloatArray());
-            IllegalStateException e = assertThrows(IllegalStateException.class, () -> f.load("w", m));
+            IllegalStateException e =
+                    assertThrows(IllegalStateException.class, () -> f.load("w", m));
             assertTrue(e.getMessage().contains("closed"), e.getMessage());
             assertThrows(IllegalStateException.class, () -> f.loadFloats("w"));
         }
@@ -200,12 +237,15 @@ class SafetensorsRoundTripTest {
         Path file = dir.resolve("bad.safetensors");
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray ok = m.create(new float[] {1});
-            IllegalArgumentException reserved = assertThrows(IllegalArgumentException.class,
-                    () -> SafetensorsWriter.write(file, Map.of("__metadata__", ok), null));
+            IllegalArgumentException reserved =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> SafetensorsWriter.write(file, Map.of("__metadata__", ok), null));
             assertTrue(reserved.getMessage().contains("reserved"), reserved.getMessage());
             NDArray closed = m.create(new float[] {1});
             closed.close();
-            assertThrows(IllegalArgumentException.class,
+            assertThrows(
+                    IllegalArgumentException.class,
                     () -> SafetensorsWriter.write(file, Map.of("c", closed), null));
             assertTrue(java.nio.file.Files.notExists(file));
             assertEquals(0, java.nio.file.Files.list(dir).count());

@@ -10,15 +10,13 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-
+import java.util.Random;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.CommonOps_DDRM;
 import org.ejml.dense.row.RandomMatrices_DDRM;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.QRDecomposition;
 import org.junit.jupiter.api.Test;
-
-import java.util.Random;
 
 class RandomizedSvdTest {
 
@@ -77,8 +75,8 @@ class RandomizedSvdTest {
                 assertOrthonormalColumns(r.u(), 1e-5);
                 assertOrthonormalColumns(r.vt().transpose(), 1e-5);
                 // u_i^T A v_i = s_i: the vectors belong to the values, not just span the space.
-                float[] check = r.u().transpose().matMul(matrix).matMul(r.vt().transpose())
-                        .toFloatArray();
+                float[] check =
+                        r.u().transpose().matMul(matrix).matMul(r.vt().transpose()).toFloatArray();
                 for (int i = 0; i < 6; i++) {
                     assertEquals(s[i], check[i * 6 + i], 1e-3 * s[i]);
                 }
@@ -101,7 +99,9 @@ class RandomizedSvdTest {
                 try (RandomizedSvd.Result r = RandomizedSvd.compute(matrix, rank, 5, 1, 11)) {
                     NDArray rebuilt = r.u().mul(r.s().reshape(1, rank)).matMul(r.vt());
                     double error = rebuilt.sub(matrix).norm().getFloat();
-                    assertTrue(error < 1e-5 * norm, "rank " + rank + ": relative error " + error / norm);
+                    assertTrue(
+                            error < 1e-5 * norm,
+                            "rank " + rank + ": relative error " + error / norm);
                     float[] s = r.s().toFloatArray();
                     for (int i = 4; i < rank; i++) {
                         assertTrue(s[i] < 1e-4 * s[0], "spurious singular value " + s[i]);
@@ -151,19 +151,36 @@ class RandomizedSvdTest {
     void rejectsBadArguments() {
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray matrix = m.ones(new Shape(6, 4));
-            IllegalArgumentException rank = assertThrows(IllegalArgumentException.class,
-                    () -> RandomizedSvd.compute(matrix, 5, 0, 0, 1));
-            assertTrue(rank.getMessage().contains("rank must be between 1 and min(m, n) = 4"), rank.getMessage());
+            IllegalArgumentException rank =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> RandomizedSvd.compute(matrix, 5, 0, 0, 1));
+            assertTrue(
+                    rank.getMessage().contains("rank must be between 1 and min(m, n) = 4"),
+                    rank.getMessage());
             assertTrue(rank.getMessage().contains("got 5"), rank.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> RandomizedSvd.compute(matrix, 0, 0, 0, 1));
-            assertThrows(IllegalArgumentException.class, () -> RandomizedSvd.compute(matrix, 2, -1, 0, 1));
-            assertThrows(IllegalArgumentException.class, () -> RandomizedSvd.compute(matrix, 2, 0, -1, 1));
-            assertThrows(IllegalArgumentException.class, () -> RandomizedSvd.compute(m.ones(new Shape(4)), 1, 0, 0, 1));
-            assertThrows(IllegalArgumentException.class,
-                    () -> RandomizedSvd.compute(m.ones(new Shape(3, 3), DataType.INT32), 1, 0, 0, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> RandomizedSvd.compute(matrix, 0, 0, 0, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> RandomizedSvd.compute(matrix, 2, -1, 0, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> RandomizedSvd.compute(matrix, 2, 0, -1, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () -> RandomizedSvd.compute(m.ones(new Shape(4)), 1, 0, 0, 1));
+            assertThrows(
+                    IllegalArgumentException.class,
+                    () ->
+                            RandomizedSvd.compute(
+                                    m.ones(new Shape(3, 3), DataType.INT32), 1, 0, 0, 1));
             NDArray withNan = m.create(new float[] {1, Float.NaN, 3, 4}, new Shape(2, 2));
-            IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
-                    () -> RandomizedSvd.compute(withNan, 1, 0, 0, 1));
+            IllegalArgumentException nan =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> RandomizedSvd.compute(withNan, 1, 0, 0, 1));
             assertTrue(nan.getMessage().contains("non-finite"), nan.getMessage());
             assertSame(m, withNan.getManager());
         }
@@ -175,7 +192,8 @@ class RandomizedSvdTest {
         float[] g = gram.toFloatArray();
         for (int i = 0; i < k; i++) {
             for (int j = 0; j < k; j++) {
-                assertEquals(i == j ? 1 : 0, g[(int) (i * k + j)], tolerance, "(" + i + ", " + j + ")");
+                assertEquals(
+                        i == j ? 1 : 0, g[(int) (i * k + j)], tolerance, "(" + i + ", " + j + ")");
             }
         }
     }

@@ -5,9 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import org.junit.jupiter.api.Test;
-
 import java.util.Random;
+import org.junit.jupiter.api.Test;
 
 class SymmetricEigenTest {
 
@@ -76,25 +75,38 @@ class SymmetricEigenTest {
 
     @Test
     void tinyFloat32AsymmetryIsToleratedButRealAsymmetryIsNot() {
-        SymmetricEigen.Result r =
-                SymmetricEigen.decompose(new double[][] {{2, 1 + 1e-7}, {1, 2}});
+        SymmetricEigen.Result r = SymmetricEigen.decompose(new double[][] {{2, 1 + 1e-7}, {1, 2}});
         assertEquals(3, r.values()[0], 1e-6);
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> SymmetricEigen.decompose(new double[][] {{2, 1.5}, {1, 2}}));
-        assertTrue(e.getMessage().contains("not symmetric: (0, 1) = 1.5 but (1, 0) = 1.0"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> SymmetricEigen.decompose(new double[][] {{2, 1.5}, {1, 2}}));
+        assertTrue(
+                e.getMessage().contains("not symmetric: (0, 1) = 1.5 but (1, 0) = 1.0"),
+                e.getMessage());
     }
 
     @Test
     void rejectsBadInput() {
         assertThrows(IllegalArgumentException.class, () -> SymmetricEigen.decompose(null));
-        assertThrows(IllegalArgumentException.class, () -> SymmetricEigen.decompose(new double[0][0]));
-        IllegalArgumentException ragged = assertThrows(IllegalArgumentException.class,
-                () -> SymmetricEigen.decompose(new double[][] {{1, 2}, {2}}));
-        assertTrue(ragged.getMessage().contains("row 1 has 1 entries, expected 2"), ragged.getMessage());
-        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
-                () -> SymmetricEigen.decompose(new double[][] {{1, Double.NaN}, {Double.NaN, 1}}));
+        assertThrows(
+                IllegalArgumentException.class, () -> SymmetricEigen.decompose(new double[0][0]));
+        IllegalArgumentException ragged =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> SymmetricEigen.decompose(new double[][] {{1, 2}, {2}}));
+        assertTrue(
+                ragged.getMessage().contains("row 1 has 1 entries, expected 2"),
+                ragged.getMessage());
+        IllegalArgumentException nan =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                SymmetricEigen.decompose(
+                                        new double[][] {{1, Double.NaN}, {Double.NaN, 1}}));
         assertTrue(nan.getMessage().contains("entry (0, 1) is NaN"), nan.getMessage());
-        assertArrayEquals(new double[] {-3}, SymmetricEigen.decompose(new double[][] {{-3}}).values());
+        assertArrayEquals(
+                new double[] {-3}, SymmetricEigen.decompose(new double[][] {{-3}}).values());
     }
 
     private static void assertOrthonormal(double[][] v) {

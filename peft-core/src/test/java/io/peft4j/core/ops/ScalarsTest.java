@@ -7,11 +7,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
-
-import org.junit.jupiter.api.Test;
-
 import java.nio.ByteBuffer;
 import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.Test;
 
 /**
  * Scalar products keep correct gradients when the garbage collector runs between forward and
@@ -59,7 +57,8 @@ class ScalarsTest {
     void djlsOwnScalarProductIsTheBugThisWorksAround() {
         // Guards the premise: if a DJL upgrade fixes mul(Number), this fails and Scalars can go.
         int wrong = wrongGradients(x -> x.mul(2.5f), 100);
-        org.junit.jupiter.api.Assumptions.assumeTrue(wrong > 0, "DJL's mul(Number) kept its gradient this time");
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                wrong > 0, "DJL's mul(Number) kept its gradient this time");
         assertEquals(true, wrong > 0);
     }
 }

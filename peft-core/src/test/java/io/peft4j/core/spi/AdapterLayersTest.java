@@ -17,19 +17,15 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
+import com.google.gson.JsonObject;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.tree.ModuleNode;
-
-import com.google.gson.JsonObject;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 
 /**
  * The shared layer pieces on a toy method whose adapter adds a dense delta {@code D} to a Linear's
@@ -73,13 +69,26 @@ class AdapterLayersTest {
         }
 
         @Override
-        protected NDList forwardWith(Delta e, ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+        protected NDList forwardWith(
+                Delta e,
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
             NDList out = baseLayer().forward(ps, inputs, training, params);
-            return withHead(out, out.head().add(Linear.linear(inputs.head(), e.d.getArray()).head()));
+            return withHead(
+                    out, out.head().add(Linear.linear(inputs.head(), e.d.getArray()).head()));
         }
 
         @Override
-        protected NDArray blendIn(Delta e, NDArray x, NDArray y, NDArray baseY, NDArray rowMask, ParameterStore ps, boolean training) {
+        protected NDArray blendIn(
+                Delta e,
+                NDArray x,
+                NDArray y,
+                NDArray baseY,
+                NDArray rowMask,
+                ParameterStore ps,
+                boolean training) {
             return y.add(Linear.linear(x, e.d.getArray()).head().mul(rowMask));
         }
     }
@@ -102,14 +111,24 @@ class AdapterLayersTest {
         manager.close();
     }
 
-    private AdapterLayers<DeltaLayer, DeltaLayer.Delta> attach(String adapter, float value, String... paths) {
+    private AdapterLayers<DeltaLayer, DeltaLayer.Delta> attach(
+            String adapter, float value, String... paths) {
         AdapterLayers<DeltaLayer, DeltaLayer.Delta> layers = new AdapterLayers<>(ctx, adapter);
         for (String path : paths) {
-            layers.attach(ctx.tree().get(path), DeltaLayer.class, b -> new DeltaLayer(b, runtime), layer -> {
-                Shape shape = layer.baseWeight().getArray().getShape();
-                NDArray d = manager.full(shape, value);
-                return new DeltaLayer.Delta(Parameter.builder().setName("delta." + adapter).setType(Parameter.Type.WEIGHT).optArray(d).build());
-            });
+            layers.attach(
+                    ctx.tree().get(path),
+                    DeltaLayer.class,
+                    b -> new DeltaLayer(b, runtime),
+                    layer -> {
+                        Shape shape = layer.baseWeight().getArray().getShape();
+                        NDArray d = manager.full(shape, value);
+                        return new DeltaLayer.Delta(
+                                Parameter.builder()
+                                        .setName("delta." + adapter)
+                                        .setType(Parameter.Type.WEIGHT)
+                                        .optArray(d)
+                                        .build());
+                    });
         }
         return layers;
     }
@@ -126,7 +145,10 @@ class AdapterLayersTest {
         AdapterLayers<DeltaLayer, DeltaLayer.Delta> b = attach("b", 0.2f, "Linear_1");
         DeltaLayer wrapper = (DeltaLayer) at("Linear_1");
         assertSame(first, wrapper.baseLayer());
-        assertSame(wrapper, b.layer("Linear_1"), "a second adapter goes into the wrapper already there");
+        assertSame(
+                wrapper,
+                b.layer("Linear_1"),
+                "a second adapter goes into the wrapper already there");
         assertEquals(Set.of("a", "b"), wrapper.adapterNames());
         assertEquals(List.of("Linear_1", "Linear_3"), a.paths());
         assertTrue(wrapper.getDirectParameters().contains("delta.a"));
@@ -137,7 +159,8 @@ class AdapterLayersTest {
         assertTrue(entry.released);
         assertSame(wrapper, at("Linear_1"), "b still uses it");
         assertEquals(Set.of("b"), wrapper.adapterNames());
-        assertFalse(wrapper.getDirectParameters().contains("delta.a"), "a's tensors are unregistered");
+        assertFalse(
+                wrapper.getDirectParameters().contains("delta.a"), "a's tensors are unregistered");
         assertSame(last, at("Linear_3"), "no adapter left: the module is back");
         assertTrue(a.paths().isEmpty());
 
@@ -169,9 +192,15 @@ class AdapterLayersTest {
         assertClose(yB.get("0:1"), mixed.get("0:1"));
         assertClose(baseY.get("1:2"), mixed.get("1:2"));
         assertClose(yA.get("2:3"), mixed.get("2:3"));
-        assertThrows(IllegalStateException.class, () -> layer.forward(ps, new NDList(x), true), "mixed batches are inference only");
+        assertThrows(
+                IllegalStateException.class,
+                () -> layer.forward(ps, new NDList(x), true),
+                "mixed batches are inference only");
         runtime.setOverride(Selection.perSample(List.of("a", "b")));
-        assertThrows(IllegalArgumentException.class, () -> layer.forward(ps, new NDList(x), false), "one name per sample");
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> layer.forward(ps, new NDList(x), false),
+                "one name per sample");
 
         b.entry("Linear_1").setMerged(true); // the base module computes it now
         runtime.setOverride(Selection.single("b"));
@@ -186,15 +215,22 @@ class AdapterLayersTest {
         NDArray w3 = a.layer("Linear_3").baseWeight().getArray();
         NDArray before1 = w1.duplicate();
         NDArray before3 = w3.duplicate();
-        AdapterLayers.MergedWeight<DeltaLayer, DeltaLayer.Delta> plus = (path, layer, e) -> layer.baseWeight().getArray().add(e.d.getArray());
-        AdapterLayers.Install<DeltaLayer, DeltaLayer.Delta> install = (layer, e, merged) -> {
-            merged.copyTo(layer.baseWeight().getArray());
-            e.setMerged(true);
-        };
+        AdapterLayers.MergedWeight<DeltaLayer, DeltaLayer.Delta> plus =
+                (path, layer, e) -> layer.baseWeight().getArray().add(e.d.getArray());
+        AdapterLayers.Install<DeltaLayer, DeltaLayer.Delta> install =
+                (layer, e, merged) -> {
+                    merged.copyTo(layer.baseWeight().getArray());
+                    e.setMerged(true);
+                };
 
         a.entry("Linear_3").d.getArray().set(new NDIndex("0, 0"), Float.NaN);
-        ArithmeticException ex = assertThrows(ArithmeticException.class, () -> a.mergeAllOrNothing("toy adapter", plus, install));
-        assertEquals("Merging toy adapter 'a' into 'Linear_3.weight' would produce NaN or Inf; weights left untouched", ex.getMessage());
+        ArithmeticException ex =
+                assertThrows(
+                        ArithmeticException.class,
+                        () -> a.mergeAllOrNothing("toy adapter", plus, install));
+        assertEquals(
+                "Merging toy adapter 'a' into 'Linear_3.weight' would produce NaN or Inf; weights left untouched",
+                ex.getMessage());
         assertClose(before1, w1); // the first layer's finite result was not written either
         assertClose(before3, w3);
         assertFalse(a.anyMerged());
@@ -204,9 +240,12 @@ class AdapterLayersTest {
         assertTrue(a.anyMerged());
         assertClose(before1.add(0.25f), w1);
         assertClose(before3.add(0.25f), w3);
-        a.mergeAllOrNothing("toy adapter", (path, layer, e) -> {
-            throw new AssertionError("an adapter already merged is not merged again");
-        }, install);
+        a.mergeAllOrNothing(
+                "toy adapter",
+                (path, layer, e) -> {
+                    throw new AssertionError("an adapter already merged is not merged again");
+                },
+                install);
         List<String> merged = new ArrayList<>();
         a.forEachMerged((path, layer, e) -> merged.add(path));
         assertEquals(List.of("Linear_1", "Linear_3"), merged);
@@ -219,35 +258,47 @@ class AdapterLayersTest {
         attach("a", 0.1f, "Linear_1");
         ModuleNode wrapped = ctx.tree().get("Linear_1");
         assertSame(wrapped.block(), AdapterLayers.wrapperAt(wrapped, DeltaLayer.class));
-        IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, () -> AdapterLayers.wrapperAt(wrapped, Linear.class));
-        assertEquals("Module 'Linear_1' already carries an adapter of another method (DeltaLayer); one method per module", ex.getMessage());
+        IllegalArgumentException ex =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> AdapterLayers.wrapperAt(wrapped, Linear.class));
+        assertEquals(
+                "Module 'Linear_1' already carries an adapter of another method (DeltaLayer); one method per module",
+                ex.getMessage());
     }
 
     @Test
     void methodBaseDelegatesAndKeepsThePlainConfigCast() {
-        PeftMethod tiny = new AbstractPeftMethod<TinyConfig>(TinyConfig.PEFT_TYPE, TinyConfig.class, TinyConfig::fromJson,
-                (context, config, name) -> {
-                    throw new AssertionError("not reached: " + config.size);
-                }) {};
+        PeftMethod tiny =
+                new AbstractPeftMethod<TinyConfig>(
+                        TinyConfig.PEFT_TYPE,
+                        TinyConfig.class,
+                        TinyConfig::fromJson,
+                        (context, config, name) -> {
+                            throw new AssertionError("not reached: " + config.size);
+                        }) {};
         assertEquals("TINY", tiny.peftType());
         assertEquals(TinyConfig.class, tiny.configType());
         JsonObject json = TinyConfig.builder().size(3).targets("q_proj").build().toJson();
         assertEquals(3, ((TinyConfig) tiny.parseConfig(json, w -> {})).size);
-        AdapterConfig other = new AdapterConfig() {
-            @Override
-            public String peftType() {
-                return "OTHER";
-            }
+        AdapterConfig other =
+                new AdapterConfig() {
+                    @Override
+                    public String peftType() {
+                        return "OTHER";
+                    }
 
-            @Override
-            public JsonObject toJson() {
-                return new JsonObject();
-            }
-        };
+                    @Override
+                    public JsonObject toJson() {
+                        return new JsonObject();
+                    }
+                };
         assertThrows(ClassCastException.class, () -> tiny.attach(ctx, other, "x"));
     }
 
     private static void assertClose(NDArray expected, NDArray actual) {
-        assertTrue(TestModels.maxAbsDiff(expected, actual) < 1e-5f, "expected " + expected + " got " + actual);
+        assertTrue(
+                TestModels.maxAbsDiff(expected, actual) < 1e-5f,
+                "expected " + expected + " got " + actual);
     }
 }

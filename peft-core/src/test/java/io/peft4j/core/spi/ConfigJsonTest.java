@@ -9,15 +9,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-
-import org.junit.jupiter.api.Test;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import org.junit.jupiter.api.Test;
 
-/** TargetedConfigBuilder, TargetedConfig and ConfigJson, through the test-only {@link TinyConfig}. */
+/**
+ * TargetedConfigBuilder, TargetedConfig and ConfigJson, through the test-only {@link TinyConfig}.
+ */
 class ConfigJsonTest {
 
     private static JsonObject parse(String json) {
@@ -32,18 +32,31 @@ class ConfigJsonTest {
         List<String> warnings = new ArrayList<>();
         TinyConfig back = TinyConfig.fromJson(parse(c.toJson().toString()), warnings::add);
         assertEquals(List.of(), warnings, "a config's own file draws no warning");
-        assertEquals(pretty(c.toJson()), pretty(back.toJson()), "the file is written back byte for byte");
+        assertEquals(
+                pretty(c.toJson()),
+                pretty(back.toJson()),
+                "the file is written back byte for byte");
         return back;
     }
 
     private static String error(String json) {
-        return assertThrows(IllegalArgumentException.class, () -> TinyConfig.fromJson(parse(json), w -> { })).getMessage();
+        return assertThrows(
+                        IllegalArgumentException.class,
+                        () -> TinyConfig.fromJson(parse(json), w -> {}))
+                .getMessage();
     }
 
     @Test
     void settersChainInAnyOrderAndReturnTheMethodsBuilder() {
         // compiles only because every shared setter returns TinyConfig.Builder
-        TinyConfig c = TinyConfig.builder().size(3).targets("q_proj").exclude(List.of("x")).size(5).taskType("SEQ_CLS").build();
+        TinyConfig c =
+                TinyConfig.builder()
+                        .size(3)
+                        .targets("q_proj")
+                        .exclude(List.of("x"))
+                        .size(5)
+                        .taskType("SEQ_CLS")
+                        .build();
         assertEquals(5, c.size);
         assertEquals(List.of("q_proj"), c.targets().targetNames());
         assertEquals(List.of("x"), c.targets().excludeNames());
@@ -52,9 +65,18 @@ class ConfigJsonTest {
 
     @Test
     void everyCommonKeyRoundTrips() {
-        TinyConfig names = roundTrip(TinyConfig.builder().size(2).targets("q_proj", "v_proj").exclude(List.of("head"))
-                .layersToTransform(List.of(3, 0)).layersPattern(List.of("layers", "h"))
-                .modulesToSave(List.of("classifier")).taskType("CAUSAL_LM").baseModelNameOrPath("stories260K").build());
+        TinyConfig names =
+                roundTrip(
+                        TinyConfig.builder()
+                                .size(2)
+                                .targets("q_proj", "v_proj")
+                                .exclude(List.of("head"))
+                                .layersToTransform(List.of(3, 0))
+                                .layersPattern(List.of("layers", "h"))
+                                .modulesToSave(List.of("classifier"))
+                                .taskType("CAUSAL_LM")
+                                .baseModelNameOrPath("stories260K")
+                                .build());
         assertEquals(List.of("q_proj", "v_proj"), names.targets().targetNames());
         assertEquals(List.of("head"), names.targets().excludeNames());
         assertEquals(Set.of(0, 3), names.targets().layersToTransform());
@@ -64,7 +86,12 @@ class ConfigJsonTest {
         assertEquals("stories260K", names.baseModelNameOrPath());
         assertEquals(2, names.size);
 
-        TinyConfig regex = roundTrip(TinyConfig.builder().targetRegex(".*\\.(q|v)_proj").excludeRegex(".*\\.3\\..*").build());
+        TinyConfig regex =
+                roundTrip(
+                        TinyConfig.builder()
+                                .targetRegex(".*\\.(q|v)_proj")
+                                .excludeRegex(".*\\.3\\..*")
+                                .build());
         assertEquals(Optional.of(".*\\.(q|v)_proj"), regex.targets().targetRegex());
         assertEquals(Optional.of(".*\\.3\\..*"), regex.targets().excludeRegex());
         assertTrue(roundTrip(TinyConfig.builder().allLinear().build()).targets().isAllLinear());
@@ -72,24 +99,41 @@ class ConfigJsonTest {
 
     @Test
     void writesSortedKeysWithNullsForUnsetValuesAndModulesToSaveOnlyWhenSet() {
-        JsonObject j = TinyConfig.builder().targets("q").layersToTransform(List.of(2, 0)).build().toJson();
-        assertEquals(List.of("base_model_name_or_path", "exclude_modules", "inference_mode", "layers_pattern",
-                "layers_to_transform", "peft_type", "size", "target_modules", "task_type"), new ArrayList<>(j.keySet()));
+        JsonObject j =
+                TinyConfig.builder().targets("q").layersToTransform(List.of(2, 0)).build().toJson();
+        assertEquals(
+                List.of(
+                        "base_model_name_or_path",
+                        "exclude_modules",
+                        "inference_mode",
+                        "layers_pattern",
+                        "layers_to_transform",
+                        "peft_type",
+                        "size",
+                        "target_modules",
+                        "task_type"),
+                new ArrayList<>(j.keySet()));
         assertTrue(j.get("base_model_name_or_path").isJsonNull());
         assertTrue(j.get("exclude_modules").isJsonNull());
         assertEquals("[0,2]", j.get("layers_to_transform").toString(), "layers are written sorted");
         assertEquals("TINY", j.get("peft_type").getAsString());
         assertFalse(j.get("inference_mode").getAsBoolean());
 
-        JsonObject saved = TinyConfig.builder().targets("q").modulesToSave(List.of("score")).build().toJson();
+        JsonObject saved =
+                TinyConfig.builder().targets("q").modulesToSave(List.of("score")).build().toJson();
         List<String> keys = new ArrayList<>(saved.keySet());
-        assertEquals("modules_to_save", keys.get(keys.size() - 1), "appended after the sorted keys");
+        assertEquals(
+                "modules_to_save", keys.get(keys.size() - 1), "appended after the sorted keys");
     }
 
     @Test
     void readsPeftsOtherSpellingsAndTakesNullAsAbsent() {
-        TinyConfig c = TinyConfig.fromJson(parse("{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": 4,"
-                + " \"layers_pattern\": \"layers\", \"exclude_modules\": null, \"modules_to_save\": null, \"task_type\": null}"), w -> { });
+        TinyConfig c =
+                TinyConfig.fromJson(
+                        parse(
+                                "{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": 4,"
+                                        + " \"layers_pattern\": \"layers\", \"exclude_modules\": null, \"modules_to_save\": null, \"task_type\": null}"),
+                        w -> {});
         assertEquals(Set.of(4), c.targets().layersToTransform());
         assertEquals(List.of("layers"), c.targets().layersPattern());
         assertEquals(List.of(), c.targets().excludeNames());
@@ -101,40 +145,63 @@ class ConfigJsonTest {
     @Test
     void badValuesNameTheKey() {
         assertEquals("Tiny config is missing \"target_modules\"", error("{\"size\": 1}"));
-        assertEquals("Tiny config is missing \"target_modules\"", error("{\"size\": 1, \"target_modules\": null}"));
-        assertEquals("target_modules must not be empty", error("{\"size\": 1, \"target_modules\": []}"));
-        assertTrue(error("{\"size\": 1, \"target_modules\": \"(\"}").startsWith("target_modules regex '(' is not valid"));
-        assertTrue(error("{\"size\": 1, \"target_modules\": [\"q\"], \"exclude_modules\": \"[\"}")
-                .startsWith("exclude_modules regex '[' is not valid"));
-        assertEquals("\"target_modules\" must be a string or a list of strings, found {}",
+        assertEquals(
+                "Tiny config is missing \"target_modules\"",
+                error("{\"size\": 1, \"target_modules\": null}"));
+        assertEquals(
+                "target_modules must not be empty", error("{\"size\": 1, \"target_modules\": []}"));
+        assertTrue(
+                error("{\"size\": 1, \"target_modules\": \"(\"}")
+                        .startsWith("target_modules regex '(' is not valid"));
+        assertTrue(
+                error("{\"size\": 1, \"target_modules\": [\"q\"], \"exclude_modules\": \"[\"}")
+                        .startsWith("exclude_modules regex '[' is not valid"));
+        assertEquals(
+                "\"target_modules\" must be a string or a list of strings, found {}",
                 error("{\"size\": 1, \"target_modules\": {}}"));
-        assertEquals("\"target_modules\" must be a list of strings, found [[\"q\"]]",
+        assertEquals(
+                "\"target_modules\" must be a list of strings, found [[\"q\"]]",
                 error("{\"size\": 1, \"target_modules\": [[\"q\"]]}"));
-        assertEquals("\"layers_to_transform\" must be an integer in int range, found 1.5",
-                error("{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": [1.5]}"));
-        assertEquals("\"layers_to_transform\" must be an integer in int range, found 99999999999",
-                error("{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": 99999999999}"));
-        assertEquals("\"layers_to_transform\" must be an integer, found \"2\"",
-                error("{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": [\"2\"]}"));
-        assertEquals("layers_to_transform holds -1; expected indices >= 0",
+        assertEquals(
+                "\"layers_to_transform\" must be an integer in int range, found 1.5",
+                error(
+                        "{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": [1.5]}"));
+        assertEquals(
+                "\"layers_to_transform\" must be an integer in int range, found 99999999999",
+                error(
+                        "{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": 99999999999}"));
+        assertEquals(
+                "\"layers_to_transform\" must be an integer, found \"2\"",
+                error(
+                        "{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": [\"2\"]}"));
+        assertEquals(
+                "layers_to_transform holds -1; expected indices >= 0",
                 error("{\"size\": 1, \"target_modules\": [\"q\"], \"layers_to_transform\": [-1]}"));
-        assertEquals("\"modules_to_save\" must be a list of strings, found \"classifier\"",
-                error("{\"size\": 1, \"target_modules\": [\"q\"], \"modules_to_save\": \"classifier\"}"));
-        assertEquals("\"task_type\" must be a string, found [\"SEQ_CLS\"]",
+        assertEquals(
+                "\"modules_to_save\" must be a list of strings, found \"classifier\"",
+                error(
+                        "{\"size\": 1, \"target_modules\": [\"q\"], \"modules_to_save\": \"classifier\"}"));
+        assertEquals(
+                "\"task_type\" must be a string, found [\"SEQ_CLS\"]",
                 error("{\"size\": 1, \"target_modules\": [\"q\"], \"task_type\": [\"SEQ_CLS\"]}"));
-        assertEquals("size must be >= 1, got 0", error("{\"size\": 0, \"target_modules\": [\"q\"]}"));
+        assertEquals(
+                "size must be >= 1, got 0", error("{\"size\": 0, \"target_modules\": [\"q\"]}"));
     }
 
     @Test
     void unknownKeysWarnOnceEachAndKnownOnesDoNot() {
-        JsonObject j = TinyConfig.builder().targets("q").modulesToSave(List.of("c")).build().toJson();
+        JsonObject j =
+                TinyConfig.builder().targets("q").modulesToSave(List.of("c")).build().toJson();
         j.addProperty("future_option", 3);
         j.addProperty("inference_mode", true); // peft's, not ours: known, no warning
         j.addProperty("lora_alpha", 16); // another method's key
         List<String> warnings = new ArrayList<>();
         TinyConfig.fromJson(j, warnings::add);
-        assertEquals(List.of("unknown Tiny config key \"future_option\" ignored",
-                "unknown Tiny config key \"lora_alpha\" ignored"), warnings);
+        assertEquals(
+                List.of(
+                        "unknown Tiny config key \"future_option\" ignored",
+                        "unknown Tiny config key \"lora_alpha\" ignored"),
+                warnings);
     }
 
     @Test
@@ -143,8 +210,11 @@ class ConfigJsonTest {
         TinyConfig excluded = TinyConfig.allLinearByDefault().exclude(List.of("out")).build();
         assertTrue(excluded.targets().isAllLinear());
         assertEquals(List.of("out"), excluded.targets().excludeNames());
-        assertEquals(List.of("q"), TinyConfig.allLinearByDefault().targets("q").build().targets().targetNames());
-        IllegalStateException none = assertThrows(IllegalStateException.class, () -> TinyConfig.builder().build());
+        assertEquals(
+                List.of("q"),
+                TinyConfig.allLinearByDefault().targets("q").build().targets().targetNames());
+        IllegalStateException none =
+                assertThrows(IllegalStateException.class, () -> TinyConfig.builder().build());
         assertTrue(none.getMessage().contains("no target modules given"), none.getMessage());
     }
 
@@ -157,8 +227,15 @@ class ConfigJsonTest {
 
     @Test
     void toBuilderKeepsTheCommonSettings() {
-        TinyConfig c = TinyConfig.builder().size(4).targetRegex(".*q").layersToTransform(List.of(1))
-                .modulesToSave(List.of("classifier")).taskType("SEQ_CLS").baseModelNameOrPath("bert").build();
+        TinyConfig c =
+                TinyConfig.builder()
+                        .size(4)
+                        .targetRegex(".*q")
+                        .layersToTransform(List.of(1))
+                        .modulesToSave(List.of("classifier"))
+                        .taskType("SEQ_CLS")
+                        .baseModelNameOrPath("bert")
+                        .build();
         TinyConfig copy = c.toBuilder().build();
         assertEquals(pretty(c.toJson()), pretty(copy.toJson()));
         assertEquals(c.targets(), copy.targets());

@@ -1,9 +1,7 @@
 package io.peft4j.core.spi;
 
 import com.google.gson.JsonObject;
-
 import io.peft4j.core.target.TargetSpec;
-
 import java.util.Set;
 import java.util.function.Consumer;
 

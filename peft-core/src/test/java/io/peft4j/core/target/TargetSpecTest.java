@@ -5,18 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
-
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
-
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 class TargetSpecTest {
 
@@ -40,17 +37,30 @@ class TargetSpecTest {
 
     @Test
     void namesMatchExactlyOrAsDottedSuffix() {
-        assertEquals(List.of("layers.0.self_attn.q_proj", "layers.0.self_attn.v_proj", "layers.1.self_attn.q_proj", "layers.1.self_attn.v_proj"),
+        assertEquals(
+                List.of(
+                        "layers.0.self_attn.q_proj",
+                        "layers.0.self_attn.v_proj",
+                        "layers.1.self_attn.q_proj",
+                        "layers.1.self_attn.v_proj"),
                 select(TargetSpec.builder().targets("q_proj", "v_proj").build()));
-        assertEquals(List.of("layers.1.self_attn.q_proj"), select(TargetSpec.builder().targets("layers.1.self_attn.q_proj").build()));
+        assertEquals(
+                List.of("layers.1.self_attn.q_proj"),
+                select(TargetSpec.builder().targets("layers.1.self_attn.q_proj").build()));
         // "proj" is not a suffix after a dot, so it matches nothing
-        assertThrows(IllegalArgumentException.class, () -> select(TargetSpec.builder().targets("proj").build()));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> select(TargetSpec.builder().targets("proj").build()));
     }
 
     @Test
     void regexMustMatchTheWholePath() {
-        assertEquals(List.of("layers.0.mlp.up_proj", "layers.1.mlp.up_proj"), select(TargetSpec.builder().targetRegex(".*up_proj").build()));
-        assertThrows(IllegalArgumentException.class, () -> select(TargetSpec.builder().targetRegex("up_proj").build()));
+        assertEquals(
+                List.of("layers.0.mlp.up_proj", "layers.1.mlp.up_proj"),
+                select(TargetSpec.builder().targetRegex(".*up_proj").build()));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> select(TargetSpec.builder().targetRegex("up_proj").build()));
     }
 
     @Test
@@ -63,23 +73,46 @@ class TargetSpecTest {
 
     @Test
     void excludeAndLayersToTransform() {
-        assertEquals(List.of("layers.1.self_attn.q_proj"),
-                select(TargetSpec.builder().targets("q_proj", "k_proj").exclude(List.of("k_proj")).layersToTransform(List.of(1)).build()));
-        assertEquals(List.of("layers.0.self_attn.k_proj"),
-                select(TargetSpec.builder().targets("q_proj", "k_proj").excludeRegex(".*q_proj").layersToTransform(List.of(0)).layersPattern(List.of("layers")).build()));
+        assertEquals(
+                List.of("layers.1.self_attn.q_proj"),
+                select(
+                        TargetSpec.builder()
+                                .targets("q_proj", "k_proj")
+                                .exclude(List.of("k_proj"))
+                                .layersToTransform(List.of(1))
+                                .build()));
+        assertEquals(
+                List.of("layers.0.self_attn.k_proj"),
+                select(
+                        TargetSpec.builder()
+                                .targets("q_proj", "k_proj")
+                                .excludeRegex(".*q_proj")
+                                .layersToTransform(List.of(0))
+                                .layersPattern(List.of("layers"))
+                                .build()));
     }
 
     @Test
     void noMatchListsClosestPaths() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> select(TargetSpec.builder().targets("query", "value").build()));
-        assertTrue(e.getMessage().contains("[query, value]") && e.getMessage().contains("Closest existing paths"), e.getMessage());
-        assertTrue(e.getMessage().contains("v_proj") || e.getMessage().contains("q_proj"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> select(TargetSpec.builder().targets("query", "value").build()));
+        assertTrue(
+                e.getMessage().contains("[query, value]")
+                        && e.getMessage().contains("Closest existing paths"),
+                e.getMessage());
+        assertTrue(
+                e.getMessage().contains("v_proj") || e.getMessage().contains("q_proj"),
+                e.getMessage());
     }
 
     @Test
     void badRegexIsNamed() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TargetSpec.builder().targetRegex("(q_proj"));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> TargetSpec.builder().targetRegex("(q_proj"));
         assertTrue(e.getMessage().contains("(q_proj"), e.getMessage());
     }
 

@@ -36,16 +36,46 @@ class AdamWTest {
     private static final float[] W2_0 = {1.0f, -2.0f, 0.125f, 4.0f};
     private static final float[] LRS = {0.01f, 0.02f, 0.005f, 0.01f, 0.03f};
     private static final float[][] G1 = {
-        {-0.10000000149011612f, 0.38177910447120667f, 0.1577506810426712f, 0.0f,
-            -0.5417273044586182f, 0.007559994235634804f},
-        {0.5442177057266235f, 0.8092974424362183f, -0.2577456831932068f, -1.0936909914016724f,
-            -0.4738766551017761f, 0.6936678886413574f},
-        {1.3781745433807373f, 0.5410698056221008f, -1.235203742980957f, -1.3484011888504028f,
-            0.3673120439052582f, 1.3984119892120361f},
-        {1.6264187097549438f, -0.6110821962356567f, -2.099846601486206f, -0.658831000328064f,
-            1.6008732318878174f, 1.3687942028045654f},
-        {0.7374703884124756f, -2.145692825317383f, -2.0319111347198486f, 0.9121248126029968f,
-            2.3733956813812256f, 0.21113605797290802f},
+        {
+            -0.10000000149011612f,
+            0.38177910447120667f,
+            0.1577506810426712f,
+            0.0f,
+            -0.5417273044586182f,
+            0.007559994235634804f
+        },
+        {
+            0.5442177057266235f,
+            0.8092974424362183f,
+            -0.2577456831932068f,
+            -1.0936909914016724f,
+            -0.4738766551017761f,
+            0.6936678886413574f
+        },
+        {
+            1.3781745433807373f,
+            0.5410698056221008f,
+            -1.235203742980957f,
+            -1.3484011888504028f,
+            0.3673120439052582f,
+            1.3984119892120361f
+        },
+        {
+            1.6264187097549438f,
+            -0.6110821962356567f,
+            -2.099846601486206f,
+            -0.658831000328064f,
+            1.6008732318878174f,
+            1.3687942028045654f
+        },
+        {
+            0.7374703884124756f,
+            -2.145692825317383f,
+            -2.0319111347198486f,
+            0.9121248126029968f,
+            2.3733956813812256f,
+            0.21113605797290802f
+        },
     };
     private static final float[][] G2 = {
         {2.0f, 0.8648298978805542f, -1.6816062927246094f, -3.712216377258301f},
@@ -55,16 +85,46 @@ class AdamWTest {
         {-1.0875985622406006f, 1.2945265769958496f, 1.9401997327804565f, 0.36078837513923645f},
     };
     private static final float[][] EXPECTED_W1 = {
-        {0.5095000267028809f, -1.2587499618530273f, 1.9880000352859497f, 0.0f, 3.506500005722046f,
-            -0.7592499852180481f},
-        {0.4954533278942108f, -1.2756496667861938f, 1.9908246994018555f, 0.015515822917222977f,
-            3.5193283557891846f, -0.7733817100524902f},
-        {0.49111372232437134f, -1.2798593044281006f, 1.9934839010238647f, 0.01998475380241871f,
-            3.519153118133545f, -0.7773580551147461f},
-        {0.48153987526893616f, -1.281565546989441f, 1.9999828338623047f, 0.02879922464489937f,
-            3.5107994079589844f, -0.7859644889831543f},
-        {0.4533717632293701f, -1.2643018960952759f, 2.0217320919036865f, 0.03867541253566742f,
-            3.478126287460327f, -0.8078926801681519f},
+        {
+            0.5095000267028809f,
+            -1.2587499618530273f,
+            1.9880000352859497f,
+            0.0f,
+            3.506500005722046f,
+            -0.7592499852180481f
+        },
+        {
+            0.4954533278942108f,
+            -1.2756496667861938f,
+            1.9908246994018555f,
+            0.015515822917222977f,
+            3.5193283557891846f,
+            -0.7733817100524902f
+        },
+        {
+            0.49111372232437134f,
+            -1.2798593044281006f,
+            1.9934839010238647f,
+            0.01998475380241871f,
+            3.519153118133545f,
+            -0.7773580551147461f
+        },
+        {
+            0.48153987526893616f,
+            -1.281565546989441f,
+            1.9999828338623047f,
+            0.02879922464489937f,
+            3.5107994079589844f,
+            -0.7859644889831543f
+        },
+        {
+            0.4533717632293701f,
+            -1.2643018960952759f,
+            2.0217320919036865f,
+            0.03867541253566742f,
+            3.478126287460327f,
+            -0.8078926801681519f
+        },
     };
     private static final float[][] EXPECTED_W2 = {
         {0.9890000224113464f, -2.008000135421753f, 0.13487499952316284f, 4.00600004196167f},
@@ -74,12 +134,20 @@ class AdamWTest {
         {0.9413859844207764f, -2.058964252471924f, 0.13332977890968323f, 4.030559062957764f},
     };
     private static final float[] EXPECTED_EXP_AVG_W1 = {
-        0.6316633224487305f, -0.3435073792934418f, -0.913934051990509f, -0.20757731795310974f,
-        0.6849315166473389f, 0.511881947517395f
+        0.6316633224487305f,
+        -0.3435073792934418f,
+        -0.913934051990509f,
+        -0.20757731795310974f,
+        0.6849315166473389f,
+        0.511881947517395f
     };
     private static final float[] EXPECTED_EXP_AVG_SQ_W1 = {
-        0.25165459513664246f, 0.2951613962650299f, 0.4885873794555664f, 0.19553986191749573f,
-        0.4310494661331177f, 0.20009897649288177f
+        0.25165459513664246f,
+        0.2951613962650299f,
+        0.4885873794555664f,
+        0.19553986191749573f,
+        0.4310494661331177f,
+        0.20009897649288177f
     };
 
     private static AdamW referenceOptimizer() {
@@ -99,8 +167,10 @@ class AdamWTest {
                 setGradient(w1, manager.create(G1[t], new Shape(2, 3)));
                 setGradient(w2, manager.create(G2[t]));
                 adam.step(params, LRS[t]);
-                assertArrayEquals(EXPECTED_W1[t], w1.getArray().toFloatArray(), 1e-6f, "w1 step " + t);
-                assertArrayEquals(EXPECTED_W2[t], w2.getArray().toFloatArray(), 1e-6f, "w2 step " + t);
+                assertArrayEquals(
+                        EXPECTED_W1[t], w1.getArray().toFloatArray(), 1e-6f, "w1 step " + t);
+                assertArrayEquals(
+                        EXPECTED_W2[t], w2.getArray().toFloatArray(), 1e-6f, "w2 step " + t);
             }
             Map<String, NDArray> state = adam.state();
             assertArrayEquals(EXPECTED_EXP_AVG_W1, state.get("w1/exp_avg").toFloatArray(), 1e-6f);
@@ -177,8 +247,15 @@ class AdamWTest {
             // Snapshot weights and state into arrays of our own, as a checkpoint would.
             float[] snapshotWeights = w.getArray().toFloatArray();
             Map<String, NDArray> snapshot = new LinkedHashMap<>();
-            first.state().forEach((k, a) -> snapshot.put(k, manager.create(a.toByteBuffer(),
-                    a.getShape(), a.getDataType())));
+            first.state()
+                    .forEach(
+                            (k, a) ->
+                                    snapshot.put(
+                                            k,
+                                            manager.create(
+                                                    a.toByteBuffer(),
+                                                    a.getShape(),
+                                                    a.getDataType())));
 
             for (int t = 2; t < 5; t++) {
                 setGradient(w, manager.create(G1[t], new Shape(2, 3)));
@@ -226,8 +303,11 @@ class AdamWTest {
             Parameter w = trainable("w", manager.zeros(new Shape(2)));
             setGradient(w, manager.ones(new Shape(2)));
             IllegalStateException e =
-                    assertThrows(IllegalStateException.class, () -> adam.step(Map.of("w", w), 0.1f));
-            assertTrue(e.getMessage().contains("'w'") && e.getMessage().contains("(3)"), e.getMessage());
+                    assertThrows(
+                            IllegalStateException.class, () -> adam.step(Map.of("w", w), 0.1f));
+            assertTrue(
+                    e.getMessage().contains("'w'") && e.getMessage().contains("(3)"),
+                    e.getMessage());
         }
     }
 
@@ -266,8 +346,17 @@ class AdamWTest {
      * The update as it was before it ran in place chunk by chunk (whole arrays, a new array per
      * intermediate), kept here as the reference the current one must equal.
      */
-    private static void wholeArrayUpdate(NDArray w, NDArray g, NDArray m, NDArray v, long step, float lr,
-            double beta1, double beta2, double eps, double weightDecay) {
+    private static void wholeArrayUpdate(
+            NDArray w,
+            NDArray g,
+            NDArray m,
+            NDArray v,
+            long step,
+            float lr,
+            double beta1,
+            double beta2,
+            double eps,
+            double weightDecay) {
         if (weightDecay != 0) {
             w.muli(1 - lr * weightDecay);
         }
@@ -289,7 +378,8 @@ class AdamWTest {
         Shape big = new Shape(3, AdamW.CHUNK + 1234);
         Shape small = new Shape(7, 5);
         try (NDManager manager = NDManager.newBaseManager();
-                AdamW adam = AdamW.builder().betas(beta1, beta2).eps(eps).weightDecay(decay).build()) {
+                AdamW adam =
+                        AdamW.builder().betas(beta1, beta2).eps(eps).weightDecay(decay).build()) {
             manager.getEngine().setRandomSeed(3);
             Map<String, Parameter> params = new LinkedHashMap<>();
             params.put("big", trainable("big", manager.randomNormal(big)));
@@ -298,7 +388,11 @@ class AdamWTest {
             Map<String, NDArray> initial = new LinkedHashMap<>();
             for (Map.Entry<String, Parameter> e : params.entrySet()) {
                 NDArray w = e.getValue().getArray();
-                reference.put(e.getKey(), new NDArray[] {w.duplicate(), manager.zeros(w.getShape()), manager.zeros(w.getShape())});
+                reference.put(
+                        e.getKey(),
+                        new NDArray[] {
+                            w.duplicate(), manager.zeros(w.getShape()), manager.zeros(w.getShape())
+                        });
                 initial.put(e.getKey(), w.duplicate());
             }
             int steps = 150;
@@ -306,7 +400,9 @@ class AdamWTest {
                 float lr = t % 3 == 0 ? 0.003f : 0.02f;
                 for (Map.Entry<String, Parameter> e : params.entrySet()) {
                     try (NDManager scope = manager.newSubManager()) {
-                        NDArray g = scope.randomNormal(e.getValue().getArray().getShape()).muli(t % 7 == 0 ? 10 : 0.1);
+                        NDArray g =
+                                scope.randomNormal(e.getValue().getArray().getShape())
+                                        .muli(t % 7 == 0 ? 10 : 0.1);
                         setGradient(e.getValue(), g);
                         NDArray[] r = reference.get(e.getKey());
                         for (NDArray a : r) {
@@ -324,8 +420,12 @@ class AdamWTest {
                 float wDiff = e.getValue().getArray().sub(r[0]).abs().max().getFloat();
                 float mDiff = state.get(name + "/exp_avg").sub(r[1]).abs().max().getFloat();
                 float vDiff = state.get(name + "/exp_avg_sq").sub(r[2]).abs().max().getFloat();
-                assertTrue(wDiff <= 1e-6, name + ": weights differ from the whole-array update by " + wDiff);
-                assertTrue(mDiff <= 1e-6 && vDiff <= 1e-6, name + ": moments differ by " + mDiff + ", " + vDiff);
+                assertTrue(
+                        wDiff <= 1e-6,
+                        name + ": weights differ from the whole-array update by " + wDiff);
+                assertTrue(
+                        mDiff <= 1e-6 && vDiff <= 1e-6,
+                        name + ": moments differ by " + mDiff + ", " + vDiff);
                 assertEquals(steps, state.get(name + "/step").toLongArray()[0]);
                 // the weights moved: the comparison is not between two untouched copies
                 float moved = e.getValue().getArray().sub(initial.get(name)).abs().max().getFloat();

@@ -111,7 +111,8 @@ class FineTunerTest {
             assertEquals(10, resumed.startStep());
             assertEquals(uninterrupted.size(), resumed.losses().size());
             for (int i = 0; i < uninterrupted.size(); i++) {
-                assertEquals(uninterrupted.get(i), resumed.losses().get(i), 1e-6f, "step " + (i + 1));
+                assertEquals(
+                        uninterrupted.get(i), resumed.losses().get(i), 1e-6f, "step " + (i + 1));
             }
             assertArrayEquals(finalWeights, bytes(fresh.weight.getArray()));
         }
@@ -119,8 +120,14 @@ class FineTunerTest {
 
     private static List<Float> dropoutRun(long seed) {
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            return quiet().learningRate(0.05).maxSteps(4).seed(seed).batchSize(4).shuffle(false)
-                    .build().fit(model, model.mse(0.5f), data(model, 40)).losses();
+            return quiet().learningRate(0.05)
+                    .maxSteps(4)
+                    .seed(seed)
+                    .batchSize(4)
+                    .shuffle(false)
+                    .build()
+                    .fit(model, model.mse(0.5f), data(model, 40))
+                    .losses();
         }
     }
 
@@ -139,14 +146,24 @@ class FineTunerTest {
         List<Float> bigLosses;
         try (LinearModel model = new LinearModel(IN, OUT)) {
             bigLosses =
-                    quiet().learningRate(0.02).batchSize(8).gradientAccumulation(1).maxSteps(12)
-                            .build().fit(model, model.mse(0f), data(model, 64)).losses();
+                    quiet().learningRate(0.02)
+                            .batchSize(8)
+                            .gradientAccumulation(1)
+                            .maxSteps(12)
+                            .build()
+                            .fit(model, model.mse(0f), data(model, 64))
+                            .losses();
             big = model.weight.getArray().toFloatArray();
         }
         try (LinearModel model = new LinearModel(IN, OUT)) {
             List<Float> accumulated =
-                    quiet().learningRate(0.02).batchSize(2).gradientAccumulation(4).maxSteps(12)
-                            .build().fit(model, model.mse(0f), data(model, 64)).losses();
+                    quiet().learningRate(0.02)
+                            .batchSize(2)
+                            .gradientAccumulation(4)
+                            .maxSteps(12)
+                            .build()
+                            .fit(model, model.mse(0f), data(model, 64))
+                            .losses();
             assertArrayEquals(big, model.weight.getArray().toFloatArray(), 1e-5f);
             for (int i = 0; i < bigLosses.size(); i++) {
                 assertEquals(bigLosses.get(i), accumulated.get(i), 1e-5f, "step " + (i + 1));
@@ -158,7 +175,10 @@ class FineTunerTest {
     void aNanLossStopsBeforeTheUpdateNamingTheStepAndTheLastCheckpoint() {
         byte[] afterTwoSteps;
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            quiet().learningRate(0.05).schedule(LrSchedule.Kind.CONSTANT).batchSize(4).maxSteps(2)
+            quiet().learningRate(0.05)
+                    .schedule(LrSchedule.Kind.CONSTANT)
+                    .batchSize(4)
+                    .maxSteps(2)
                     .build()
                     .fit(model, model.mse(0f), data(model, 40));
             afterTwoSteps = bytes(model.weight.getArray());
@@ -173,8 +193,13 @@ class FineTunerTest {
                     };
             Path dir = tmp.resolve("nan");
             FineTuner tuner =
-                    quiet().learningRate(0.05).schedule(LrSchedule.Kind.CONSTANT).batchSize(4)
-                            .maxSteps(10).checkpointDir(dir).checkpointEvery(2).build();
+                    quiet().learningRate(0.05)
+                            .schedule(LrSchedule.Kind.CONSTANT)
+                            .batchSize(4)
+                            .maxSteps(10)
+                            .checkpointDir(dir)
+                            .checkpointEvery(2)
+                            .build();
             NonFiniteLossException e =
                     assertThrows(
                             NonFiniteLossException.class,
@@ -195,9 +220,13 @@ class FineTunerTest {
             NonFiniteLossException e =
                     assertThrows(
                             NonFiniteLossException.class,
-                            () -> quiet().maxSteps(5).batchSize(4).build()
-                                    .fit(model, alwaysInf, data(model, 40)));
-            assertTrue(e.getMessage().contains("step 1") && e.getMessage().contains("none"),
+                            () ->
+                                    quiet().maxSteps(5)
+                                            .batchSize(4)
+                                            .build()
+                                            .fit(model, alwaysInf, data(model, 40)));
+            assertTrue(
+                    e.getMessage().contains("step 1") && e.getMessage().contains("none"),
                     e.getMessage());
         }
     }
@@ -215,9 +244,14 @@ class FineTunerTest {
             NonFiniteLossException e =
                     assertThrows(
                             NonFiniteLossException.class,
-                            () -> quiet().batchSize(4).maxSteps(3).maxGradNorm(1.0).build()
-                                    .fit(model, kink, data(model, 40)));
-            assertTrue(e.getMessage().contains("gradient norm") && e.getMessage().contains("step 1"),
+                            () ->
+                                    quiet().batchSize(4)
+                                            .maxSteps(3)
+                                            .maxGradNorm(1.0)
+                                            .build()
+                                            .fit(model, kink, data(model, 40)));
+            assertTrue(
+                    e.getMessage().contains("gradient norm") && e.getMessage().contains("step 1"),
                     e.getMessage());
             assertTrue(Float.isFinite(e.loss()));
             assertArrayEquals(before, bytes(model.weight.getArray()));
@@ -227,40 +261,47 @@ class FineTunerTest {
     @Test
     void tiedParametersSharingOneArraySurviveTheStepScope() {
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            TrainableModel tied = () -> {
-                Map<String, Parameter> params = new java.util.LinkedHashMap<>();
-                params.put("weight", model.weight);
-                params.put("weight_alias", model.weight);
-                return params;
-            };
-            quiet().batchSize(4).maxSteps(3).optimizer(() -> new PeftOptimizer() {
-                        final AdamW adam = AdamW.builder().build();
+            TrainableModel tied =
+                    () -> {
+                        Map<String, Parameter> params = new java.util.LinkedHashMap<>();
+                        params.put("weight", model.weight);
+                        params.put("weight_alias", model.weight);
+                        return params;
+                    };
+            quiet().batchSize(4)
+                    .maxSteps(3)
+                    .optimizer(
+                            () ->
+                                    new PeftOptimizer() {
+                                        final AdamW adam = AdamW.builder().build();
 
-                        @Override
-                        public void step(Map<String, Parameter> params, float lr) {
-                            adam.step(Map.of("weight", params.get("weight")), lr);
-                        }
+                                        @Override
+                                        public void step(Map<String, Parameter> params, float lr) {
+                                            adam.step(Map.of("weight", params.get("weight")), lr);
+                                        }
 
-                        @Override
-                        public Map<String, NDArray> state() {
-                            return adam.state();
-                        }
+                                        @Override
+                                        public Map<String, NDArray> state() {
+                                            return adam.state();
+                                        }
 
-                        @Override
-                        public void loadState(Map<String, NDArray> state) {
-                            adam.loadState(state);
-                        }
+                                        @Override
+                                        public void loadState(Map<String, NDArray> state) {
+                                            adam.loadState(state);
+                                        }
 
-                        @Override
-                        public long stateBytes() {
-                            return adam.stateBytes();
-                        }
+                                        @Override
+                                        public long stateBytes() {
+                                            return adam.stateBytes();
+                                        }
 
-                        @Override
-                        public void close() {
-                            adam.close();
-                        }
-                    }).build().fit(tied, model.mse(0f), data(model, 40));
+                                        @Override
+                                        public void close() {
+                                            adam.close();
+                                        }
+                                    })
+                    .build()
+                    .fit(tied, model.mse(0f), data(model, 40));
             assertFalse(model.weight.getArray().isReleased());
             assertEquals(IN * OUT, model.weight.getArray().toFloatArray().length);
         }
@@ -277,7 +318,10 @@ class FineTunerTest {
                         return Map.of();
                     };
             TrainingResult result =
-                    quiet().learningRate(0.01).batchSize(4).gradientAccumulation(2).maxSteps(300)
+                    quiet().learningRate(0.01)
+                            .batchSize(4)
+                            .gradientAccumulation(2)
+                            .maxSteps(300)
                             .evaluation(50, count)
                             .build()
                             .fit(model, model.mse(0.1f), data(model, 64));
@@ -295,16 +339,27 @@ class FineTunerTest {
         Path dir = tmp.resolve("ckpt");
         try (LinearModel model = new LinearModel(IN, OUT)) {
             FineTuner tuner =
-                    quiet().learningRate(0.01).batchSize(4).maxSteps(12).seed(5)
-                            .checkpointDir(dir).checkpointEvery(5)
+                    quiet().learningRate(0.01)
+                            .batchSize(4)
+                            .maxSteps(12)
+                            .seed(5)
+                            .checkpointDir(dir)
+                            .checkpointEvery(5)
                             .evaluation(6, (step, m, manager) -> Map.of("eval_loss", 1.0 / step))
                             .build();
             TrainingResult result = tuner.fit(model, model.mse(0f), data(model, 40));
             assertEquals(dir.resolve("step-12"), result.lastCheckpoint().orElseThrow());
-            assertEquals("step-12", Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8));
+            assertEquals(
+                    "step-12", Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8));
             for (String step : List.of("step-5", "step-10", "step-12")) {
-                for (String file : List.of("trainer_state.json", "trainable.safetensors", "optimizer.safetensors")) {
-                    assertTrue(Files.isRegularFile(dir.resolve(step).resolve(file)), step + "/" + file);
+                for (String file :
+                        List.of(
+                                "trainer_state.json",
+                                "trainable.safetensors",
+                                "optimizer.safetensors")) {
+                    assertTrue(
+                            Files.isRegularFile(dir.resolve(step).resolve(file)),
+                            step + "/" + file);
                 }
             }
             String json = Files.readString(dir.resolve("step-10/trainer_state.json"));
@@ -324,7 +379,8 @@ class FineTunerTest {
             assertEquals(12, done.startStep());
             assertEquals(second.losses(), done.losses());
             assertEquals(
-                    List.of(new Evaluation(6, Map.of("eval_loss", 1.0 / 6)),
+                    List.of(
+                            new Evaluation(6, Map.of("eval_loss", 1.0 / 6)),
                             new Evaluation(12, Map.of("eval_loss", 1.0 / 12))),
                     done.evaluations());
         }
@@ -334,23 +390,41 @@ class FineTunerTest {
     void resumeRefusesACheckpointFromAnotherDataStream() {
         Path dir = tmp.resolve("other");
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            quiet().batchSize(4).maxSteps(4).seed(1).checkpointDir(dir).build()
+            quiet().batchSize(4)
+                    .maxSteps(4)
+                    .seed(1)
+                    .checkpointDir(dir)
+                    .build()
                     .fit(model, model.mse(0f), data(model, 40));
             IllegalArgumentException e =
                     assertThrows(
                             IllegalArgumentException.class,
-                            () -> quiet().batchSize(4).maxSteps(8).seed(2).build()
-                                    .resume(dir, model, model.mse(0f), data(model, 40)));
-            assertTrue(e.getMessage().contains("seed 1") && e.getMessage().contains("uses 2"),
+                            () ->
+                                    quiet().batchSize(4)
+                                            .maxSteps(8)
+                                            .seed(2)
+                                            .build()
+                                            .resume(dir, model, model.mse(0f), data(model, 40)));
+            assertTrue(
+                    e.getMessage().contains("seed 1") && e.getMessage().contains("uses 2"),
                     e.getMessage());
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> quiet().batchSize(2).maxSteps(8).seed(1).build()
-                            .resume(dir, model, model.mse(0f), data(model, 40)));
+                    () ->
+                            quiet().batchSize(2)
+                                    .maxSteps(8)
+                                    .seed(1)
+                                    .build()
+                                    .resume(dir, model, model.mse(0f), data(model, 40)));
             assertThrows(
                     IllegalArgumentException.class,
-                    () -> quiet().build().resume(tmp.resolve("empty"), model, model.mse(0f),
-                            data(model, 40)));
+                    () ->
+                            quiet().build()
+                                    .resume(
+                                            tmp.resolve("empty"),
+                                            model,
+                                            model.mse(0f),
+                                            data(model, 40)));
         }
     }
 
@@ -358,48 +432,81 @@ class FineTunerTest {
     void resumeRefusesCheckpointTensorsFromTheHeaderBeforeReadingThem() throws IOException {
         Path dir = tmp.resolve("damaged");
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            quiet().batchSize(4).maxSteps(4).seed(1).checkpointDir(dir).build()
+            quiet().batchSize(4)
+                    .maxSteps(4)
+                    .seed(1)
+                    .checkpointDir(dir)
+                    .build()
                     .fit(model, model.mse(0f), data(model, 40));
-            Path step = dir.resolve(Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8).trim());
+            Path step =
+                    dir.resolve(
+                            Files.readString(dir.resolve("latest"), StandardCharsets.UTF_8).trim());
             // An optimiser file declaring 2^31 F32 values (8 GiB, a sparse file): refused by its
             // header, so the test's 2 GiB heap and the machine's memory never see those bytes.
             writeSparseSafetensors(step.resolve("optimizer.safetensors"), "m.huge", 1L << 31);
-            IllegalArgumentException huge = assertThrows(IllegalArgumentException.class,
-                    () -> quiet().batchSize(4).maxSteps(4).seed(1).build()
-                            .resume(dir, model, model.mse(0f), data(model, 40)));
+            IllegalArgumentException huge =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    quiet().batchSize(4)
+                                            .maxSteps(4)
+                                            .seed(1)
+                                            .build()
+                                            .resume(dir, model, model.mse(0f), data(model, 40)));
             // The header check's wording: loading first would have failed later, if at all, naming
             // the unknown state tensor instead of the budget.
-            assertTrue(huge.getMessage().contains("optimizer.safetensors")
-                    && huge.getMessage().contains("m.huge") && huge.getMessage().contains("holds more than"),
+            assertTrue(
+                    huge.getMessage().contains("optimizer.safetensors")
+                            && huge.getMessage().contains("m.huge")
+                            && huge.getMessage().contains("holds more than"),
                     huge.getMessage());
 
             // A trainable tensor of another shape is named with both shapes.
             Path params = step.resolve("trainable.safetensors");
             String name;
-            try (io.peft4j.core.io.SafetensorsFile st = io.peft4j.core.io.SafetensorsFile.open(params)) {
+            try (io.peft4j.core.io.SafetensorsFile st =
+                    io.peft4j.core.io.SafetensorsFile.open(params)) {
                 name = st.names().get(0);
             }
             writeSparseSafetensors(params, name, 7);
-            IllegalArgumentException shape = assertThrows(IllegalArgumentException.class,
-                    () -> quiet().batchSize(4).maxSteps(4).seed(1).build()
-                            .resume(dir, model, model.mse(0f), data(model, 40)));
-            assertTrue(shape.getMessage().contains("trainable.safetensors")
-                    && shape.getMessage().contains("'" + name + "' has shape (7)"), shape.getMessage());
+            IllegalArgumentException shape =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () ->
+                                    quiet().batchSize(4)
+                                            .maxSteps(4)
+                                            .seed(1)
+                                            .build()
+                                            .resume(dir, model, model.mse(0f), data(model, 40)));
+            assertTrue(
+                    shape.getMessage().contains("trainable.safetensors")
+                            && shape.getMessage().contains("'" + name + "' has shape (7)"),
+                    shape.getMessage());
         }
     }
 
     /** One F32 tensor of {@code n} values, its data a hole (the file is sparse). */
     private static void writeSparseSafetensors(Path file, String name, long n) throws IOException {
-        StringBuilder json = new StringBuilder("{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[" + n
-                + "],\"data_offsets\":[0," + (4 * n) + "]}}");
+        StringBuilder json =
+                new StringBuilder(
+                        "{\""
+                                + name
+                                + "\":{\"dtype\":\"F32\",\"shape\":["
+                                + n
+                                + "],\"data_offsets\":[0,"
+                                + (4 * n)
+                                + "]}}");
         while (json.length() % 8 != 0) {
             json.append(' ');
         }
         byte[] header = json.toString().getBytes(StandardCharsets.UTF_8);
         try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(file.toFile(), "rw")) {
             raf.setLength(0);
-            raf.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                    .putLong(header.length).array());
+            raf.write(
+                    java.nio.ByteBuffer.allocate(8)
+                            .order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                            .putLong(header.length)
+                            .array());
             raf.write(header);
             raf.setLength(8 + header.length + 4 * n);
         }
@@ -446,8 +553,13 @@ class FineTunerTest {
                     }
                 };
         try (LinearModel model = new LinearModel(IN, OUT)) {
-            quiet().learningRate(0.1).schedule(LrSchedule.Kind.LINEAR).warmupSteps(4)
-                    .batchSize(4).maxSteps(10).optimizer(() -> recording).build()
+            quiet().learningRate(0.1)
+                    .schedule(LrSchedule.Kind.LINEAR)
+                    .warmupSteps(4)
+                    .batchSize(4)
+                    .maxSteps(10)
+                    .optimizer(() -> recording)
+                    .build()
                     .fit(model, model.mse(0f), data(model, 40));
         }
         LrSchedule expected = LrSchedule.warmupLinear(0.1f, 4, 10, 0f);
@@ -463,7 +575,8 @@ class FineTunerTest {
     void evaluatesEveryNStepsAndAfterTheLast() {
         try (LinearModel model = new LinearModel(IN, OUT)) {
             TrainingResult result =
-                    quiet().batchSize(4).maxSteps(12)
+                    quiet().batchSize(4)
+                            .maxSteps(12)
                             .evaluation(5, (step, m, manager) -> Map.of("step", (double) step))
                             .build()
                             .fit(model, model.mse(0f), data(model, 40));
@@ -481,8 +594,11 @@ class FineTunerTest {
             IllegalArgumentException e =
                     assertThrows(
                             IllegalArgumentException.class,
-                            () -> quiet().batchSize(4).maxSteps(1).build()
-                                    .fit(wrong, model.mse(0f), data(model, 40)));
+                            () ->
+                                    quiet().batchSize(4)
+                                            .maxSteps(1)
+                                            .build()
+                                            .fit(wrong, model.mse(0f), data(model, 40)));
             assertTrue(e.getMessage().contains("'bias'"), e.getMessage());
             assertFalse(model.frozenBias.getArray().hasGradient());
         }
@@ -496,7 +612,9 @@ class FineTunerTest {
                     new Thread(
                             () -> {
                                 try {
-                                    quiet().batchSize(4).maxSteps(3).build()
+                                    quiet().batchSize(4)
+                                            .maxSteps(3)
+                                            .build()
                                             .fit(model, model.mse(0f), data(model, 40));
                                 } catch (Throwable t) {
                                     failure.set(t);

@@ -74,7 +74,8 @@ class LrScheduleTest {
                         () -> LrSchedule.warmupCosine(1f, 20, 10, 0f));
         assertTrue(e.getMessage().contains("20") && e.getMessage().contains("10"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.constant(Float.NaN));
-        assertThrows(IllegalArgumentException.class, () -> LrSchedule.warmupLinear(1f, 0, 10, 1.5f));
+        assertThrows(
+                IllegalArgumentException.class, () -> LrSchedule.warmupLinear(1f, 0, 10, 1.5f));
         assertThrows(IllegalArgumentException.class, () -> LrSchedule.constant(1f).at(-1));
     }
 }

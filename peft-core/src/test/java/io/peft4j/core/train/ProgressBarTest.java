@@ -49,7 +49,12 @@ class ProgressBarTest {
     void isQuietWhenNotATerminalAndNoPlainLinesAreAsked() {
         Captured c = new Captured();
         ProgressBar bar =
-                ProgressBar.builder().total(50).out(c.out).terminal(false).clock(c.nanos::get).build();
+                ProgressBar.builder()
+                        .total(50)
+                        .out(c.out)
+                        .terminal(false)
+                        .clock(c.nanos::get)
+                        .build();
         run(bar, c, 50);
         assertEquals("", c.text());
     }
@@ -79,7 +84,12 @@ class ProgressBarTest {
     void redrawsInPlaceOnATerminalAndEndsTheLine() {
         Captured c = new Captured();
         ProgressBar bar =
-                ProgressBar.builder().total(3).out(c.out).terminal(true).clock(c.nanos::get).build();
+                ProgressBar.builder()
+                        .total(3)
+                        .out(c.out)
+                        .terminal(true)
+                        .clock(c.nanos::get)
+                        .build();
         run(bar, c, 3);
         String text = c.text();
         assertEquals(3, text.chars().filter(ch -> ch == '\r').count(), text);
@@ -91,7 +101,12 @@ class ProgressBarTest {
     void throttlesTerminalRedrawsButAlwaysDrawsTheLastStep() {
         Captured c = new Captured();
         ProgressBar bar =
-                ProgressBar.builder().total(1000).out(c.out).terminal(true).clock(c.nanos::get).build();
+                ProgressBar.builder()
+                        .total(1000)
+                        .out(c.out)
+                        .terminal(true)
+                        .clock(c.nanos::get)
+                        .build();
         bar.start(0, 0);
         for (int s = 1; s <= 1000; s++) {
             c.nanos.addAndGet(1_000_000L); // 1 ms per step: at most one redraw per 100 steps
@@ -106,7 +121,12 @@ class ProgressBarTest {
     void finishEndsAnUnfinishedLine() {
         Captured c = new Captured();
         ProgressBar bar =
-                ProgressBar.builder().total(10).out(c.out).terminal(true).clock(c.nanos::get).build();
+                ProgressBar.builder()
+                        .total(10)
+                        .out(c.out)
+                        .terminal(true)
+                        .clock(c.nanos::get)
+                        .build();
         bar.start(0, 0);
         bar.update(1, 1f, 1f, 1);
         assertFalse(c.text().endsWith("\n"));

@@ -98,7 +98,9 @@ final class TrainTestSupport {
             return x.matMul(weight.getArray().transpose()).add(frozenBias.getArray());
         }
 
-        /** Mean squared error; with {@code dropoutRate > 0}, dropout on the input while training. */
+        /**
+         * Mean squared error; with {@code dropoutRate > 0}, dropout on the input while training.
+         */
         LossFunction mse(float dropoutRate) {
             return (batch, training) -> {
                 NDArray x = batch.get(0);

@@ -14,15 +14,12 @@ import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-
 import io.peft4j.core.contract.TestModels;
-
+import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-
-import java.util.List;
-import java.util.Random;
 
 class ModuleTreeTest {
 
@@ -58,7 +55,9 @@ class ModuleTreeTest {
     @Test
     void unknownPathNamesClosestOnes() {
         ModuleTree tree = ModuleTree.of(TestModels.transformer(manager, 1));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> tree.get("layers.0.self_attn.q_prj"));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class, () -> tree.get("layers.0.self_attn.q_prj"));
         assertTrue(e.getMessage().contains("layers.0.self_attn.q_proj"), e.getMessage());
     }
 
@@ -73,7 +72,8 @@ class ModuleTreeTest {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList in, boolean training, PairList<String, Object> p) {
+        protected NDList forwardInternal(
+                ParameterStore ps, NDList in, boolean training, PairList<String, Object> p) {
             return hidden.forward(ps, in, training, p);
         }
 
@@ -94,9 +94,14 @@ class ModuleTreeTest {
         ModuleReplacer.Replacement r = ModuleReplacer.replace(tree.get("hidden"), other);
         assertSame(other, ModuleTree.of(root).get("hidden").block());
         NDArray x = manager.ones(new Shape(1, 4));
-        NDArray viaRoot = root.forward(new ParameterStore(manager, false), new NDList(x), false).head();
-        NDArray viaOther = other.forward(new ParameterStore(manager, false), new NDList(x), false).head();
-        assertEquals(0f, TestModels.maxAbsDiff(viaRoot, viaOther), "forward must go through the swapped field");
+        NDArray viaRoot =
+                root.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        NDArray viaOther =
+                other.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        assertEquals(
+                0f,
+                TestModels.maxAbsDiff(viaRoot, viaOther),
+                "forward must go through the swapped field");
         r.undo();
         assertSame(hidden, ModuleTree.of(root).get("hidden").block());
     }
@@ -104,18 +109,31 @@ class ModuleTreeTest {
     @Test
     void aFieldTypedLinearTakesAStandInThatForwardsToTheReplacement() {
         Linear typed = TestModels.linear(manager, 4, 4, true, new Random(2));
-        FieldOnly root = new FieldOnly(TestModels.linear(manager, 4, 4, true, new Random(1)), typed);
+        FieldOnly root =
+                new FieldOnly(TestModels.linear(manager, 4, 4, true, new Random(1)), typed);
         ModuleTree tree = ModuleTree.of(root);
         Block wrapper = new FieldOnly(typed, TestModels.linear(manager, 4, 4, true, new Random(4)));
         ModuleReplacer.Replacement r = ModuleReplacer.replace(tree.get("typed"), wrapper);
-        assertSame(wrapper, ModuleTree.of(root).get("typed").block(), "the tree shows the replacement, not the stand-in");
-        assertTrue(ModuleTree.of(root).nodes().stream().noneMatch(n -> n.block() instanceof StandIn), "no stand-in in the tree");
-        assertTrue(root.typed instanceof LinearStandIn, "the field holds a Linear standing in for the replacement");
+        assertSame(
+                wrapper,
+                ModuleTree.of(root).get("typed").block(),
+                "the tree shows the replacement, not the stand-in");
+        assertTrue(
+                ModuleTree.of(root).nodes().stream().noneMatch(n -> n.block() instanceof StandIn),
+                "no stand-in in the tree");
+        assertTrue(
+                root.typed instanceof LinearStandIn,
+                "the field holds a Linear standing in for the replacement");
         NDArray x = manager.ones(new Shape(1, 4));
         // what the parent's forward does with its field: it runs the replacement
-        NDArray viaField = root.typed.forward(new ParameterStore(manager, false), new NDList(x), false).head();
-        NDArray expected = wrapper.forward(new ParameterStore(manager, false), new NDList(x), false).head();
-        assertEquals(0f, TestModels.maxAbsDiff(viaField, expected), "forward must go through the replacement");
+        NDArray viaField =
+                root.typed.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        NDArray expected =
+                wrapper.forward(new ParameterStore(manager, false), new NDList(x), false).head();
+        assertEquals(
+                0f,
+                TestModels.maxAbsDiff(viaField, expected),
+                "forward must go through the replacement");
         r.undo();
         assertSame(typed, root.typed, "undo puts the original back in the field");
         assertSame(typed, ModuleTree.of(root).get("typed").block());
@@ -130,7 +148,8 @@ class ModuleTreeTest {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList in, boolean training, PairList<String, Object> p) {
+        protected NDList forwardInternal(
+                ParameterStore ps, NDList in, boolean training, PairList<String, Object> p) {
             return narrow.forward(ps, in, training, p);
         }
 
@@ -142,14 +161,22 @@ class ModuleTreeTest {
 
     @Test
     void fieldTypedTooNarrowlyIsAClearErrorAndChangesNothing() {
-        FieldOnly narrow = new FieldOnly(TestModels.linear(manager, 4, 4, true, new Random(1)),
-                TestModels.linear(manager, 4, 4, true, new Random(2)));
+        FieldOnly narrow =
+                new FieldOnly(
+                        TestModels.linear(manager, 4, 4, true, new Random(1)),
+                        TestModels.linear(manager, 4, 4, true, new Random(2)));
         NarrowField root = new NarrowField(narrow);
         ModuleTree tree = ModuleTree.of(root);
         Block wrapper = TestModels.linear(manager, 4, 4, true, new Random(4));
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModuleReplacer.replace(tree.get("narrow"), wrapper));
-        assertTrue(e.getMessage().contains("narrow") && e.getMessage().contains(FieldOnly.class.getName())
-                && e.getMessage().contains("ai.djl.nn.core.Linear"), e.getMessage());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ModuleReplacer.replace(tree.get("narrow"), wrapper));
+        assertTrue(
+                e.getMessage().contains("narrow")
+                        && e.getMessage().contains(FieldOnly.class.getName())
+                        && e.getMessage().contains("ai.djl.nn.core.Linear"),
+                e.getMessage());
         assertSame(narrow, ModuleTree.of(root).get("narrow").block());
         assertSame(narrow, root.getChildren().get(0).getValue(), "the children list is unchanged");
     }
@@ -158,6 +185,8 @@ class ModuleTreeTest {
     void rootCannotBeReplaced() {
         Block root = TestModels.mlp(manager, 1);
         ModuleTree tree = ModuleTree.of(root);
-        assertThrows(IllegalArgumentException.class, () -> ModuleReplacer.replace(tree.find("").orElseThrow(), root));
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> ModuleReplacer.replace(tree.find("").orElseThrow(), root));
     }
 }

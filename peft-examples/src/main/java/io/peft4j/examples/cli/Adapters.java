@@ -21,9 +21,18 @@ final class Adapters {
         ModelOptions.checkAdapter(adapter);
         try {
             return PeftModel.load(m.block(), adapter);
-        } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
-            throw new UserError("adapter " + adapter + " does not fit " + m.name() + " (" + Models.kind(m.block())
-                    + "): " + e.getMessage());
+        } catch (IllegalArgumentException
+                | IllegalStateException
+                | UnsupportedOperationException e) {
+            throw new UserError(
+                    "adapter "
+                            + adapter
+                            + " does not fit "
+                            + m.name()
+                            + " ("
+                            + Models.kind(m.block())
+                            + "): "
+                            + e.getMessage());
         }
     }
 }

@@ -8,10 +8,10 @@ import ai.djl.training.ParameterStore;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
-import io.peft4j.tasks.NoGrad;
 import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
+import io.peft4j.tasks.NoGrad;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -24,27 +24,39 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j forward}: the model's outputs for given inputs, as JSON. */
-@Command(showDefaultValues = true, name = "forward", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+        showDefaultValues = true,
+        name = "forward",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
         description = {
             "Prints the model's outputs for texts or token ids as JSON.",
             "The output is the last hidden state (BERT, --task base), the class logits (--task classify) or"
-                + " the next-token logits (decoder), with or without an adapter. Rows of different lengths are"
-                + " right-padded and masked."
+                    + " the next-token logits (decoder), with or without an adapter. Rows of different lengths are"
+                    + " right-padded and masked."
         })
 public final class ForwardCommand implements Callable<Integer> {
 
-    @Mixin
-    ModelOptions modelOptions;
+    @Mixin ModelOptions modelOptions;
 
-    @Option(names = "--adapter", paramLabel = "<dir>", description = "Adapter folder (omit: the base model).")
+    @Option(
+            names = "--adapter",
+            paramLabel = "<dir>",
+            description = "Adapter folder (omit: the base model).")
     Path adapter;
 
-    @Option(names = "--task", paramLabel = "base|classify|causal-lm",
-            description = "Default: the adapter's task, else the model's (causal-lm for a decoder, classify for a"
-                    + " BERT classifier checkpoint, base for a bare encoder).")
+    @Option(
+            names = "--task",
+            paramLabel = "base|classify|causal-lm",
+            description =
+                    "Default: the adapter's task, else the model's (causal-lm for a decoder, classify for a"
+                            + " BERT classifier checkpoint, base for a bare encoder).")
     String task;
 
-    @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes of a classifier (default: the adapter's, else 2).")
+    @Option(
+            names = "--num-labels",
+            paramLabel = "<n>",
+            description = "Classes of a classifier (default: the adapter's, else 2).")
     Integer numLabels;
 
     @Option(names = "--max-length", defaultValue = "512", description = "Truncation.")
@@ -54,10 +66,16 @@ public final class ForwardCommand implements Callable<Integer> {
     Inputs inputs;
 
     static final class Inputs {
-        @Option(names = "--text", paramLabel = "<text>", description = "An input text (repeat for a batch).")
+        @Option(
+                names = "--text",
+                paramLabel = "<text>",
+                description = "An input text (repeat for a batch).")
         List<String> texts;
 
-        @Option(names = "--ids", paramLabel = "<id,id,...>", description = "Input token ids (repeat for a batch).")
+        @Option(
+                names = "--ids",
+                paramLabel = "<id,id,...>",
+                description = "Input token ids (repeat for a batch).")
         List<String> ids;
     }
 
@@ -68,16 +86,29 @@ public final class ForwardCommand implements Callable<Integer> {
         ModelOptions.checkAdapter(adapter);
         var info = RunInfo.read(adapter);
         Task t = TaskChoice.choose(task, adapter, modelOptions.model, true);
-        int labels = Labels.check(numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
-                numLabels != null ? "--num-labels" : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
-        try (LoadedModel m = Models.load(modelOptions.model, t, labels, t == Task.CLASSIFY ? maxLength : 0,
-                modelOptions.device(), modelOptions.tokenizer, modelOptions.config, 0);
+        int labels =
+                Labels.check(
+                        numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
+                        numLabels != null
+                                ? "--num-labels"
+                                : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
+        try (LoadedModel m =
+                        Models.load(
+                                modelOptions.model,
+                                t,
+                                labels,
+                                t == Task.CLASSIFY ? maxLength : 0,
+                                modelOptions.device(),
+                                modelOptions.tokenizer,
+                                modelOptions.config,
+                                0);
                 PeftModel peft = Adapters.load(m, adapter)) {
             List<long[]> rows = new ArrayList<>();
             if (inputs.texts != null) {
                 for (String text : inputs.texts) {
                     long[] ids = m.tokenizer().encode(text);
-                    rows.add(ids.length > maxLength ? java.util.Arrays.copyOf(ids, maxLength) : ids);
+                    rows.add(
+                            ids.length > maxLength ? java.util.Arrays.copyOf(ids, maxLength) : ids);
                 }
             } else {
                 for (String s : inputs.ids) {
@@ -88,7 +119,8 @@ public final class ForwardCommand implements Callable<Integer> {
             for (long[] row : rows) {
                 for (long id : row) {
                     if (id < 0 || id >= vocab) {
-                        throw new UserError("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+                        throw new UserError(
+                                "token id " + id + " is outside the vocabulary [0, " + vocab + ")");
                     }
                 }
             }
@@ -105,13 +137,22 @@ public final class ForwardCommand implements Callable<Integer> {
             json.add("input_ids", matrix(ids));
             json.add("attention_mask", matrix(mask));
             try (NoGrad off = NoGrad.enter();
-                    NDManager manager = NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
-                NDList in = m.block() instanceof LlamaForCausalLM
-                        ? new NDList(manager.create(ids), manager.create(mask))
-                        : new TextTokenizer.Batch(ids, mask, new long[ids.length][width]).toNDList(manager);
-                NDArray output = m.block().forward(new ParameterStore(manager, false), in, false).head();
-                json.addProperty("output", m.block() instanceof LlamaForCausalLM ? "logits"
-                        : m.block() instanceof BertForSequenceClassification ? "logits" : "last_hidden_state");
+                    NDManager manager =
+                            NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
+                NDList in =
+                        m.block() instanceof LlamaForCausalLM
+                                ? new NDList(manager.create(ids), manager.create(mask))
+                                : new TextTokenizer.Batch(ids, mask, new long[ids.length][width])
+                                        .toNDList(manager);
+                NDArray output =
+                        m.block().forward(new ParameterStore(manager, false), in, false).head();
+                json.addProperty(
+                        "output",
+                        m.block() instanceof LlamaForCausalLM
+                                ? "logits"
+                                : m.block() instanceof BertForSequenceClassification
+                                        ? "logits"
+                                        : "last_hidden_state");
                 JsonArray shape = new JsonArray();
                 for (long d : output.getShape().getShape()) {
                     shape.add(d);
@@ -121,8 +162,12 @@ public final class ForwardCommand implements Callable<Integer> {
                 for (float v : values) {
                     if (!Float.isFinite(v)) {
                         // JSON has no NaN/Inf: refuse instead of printing something no parser reads
-                        throw new UserError(m.name() + (adapter != null ? " + adapter " + adapter : "")
-                                + " produced a non-finite output (" + v + "): the model or adapter is broken");
+                        throw new UserError(
+                                m.name()
+                                        + (adapter != null ? " + adapter " + adapter : "")
+                                        + " produced a non-finite output ("
+                                        + v
+                                        + "): the model or adapter is broken");
                     }
                 }
                 json.add("values", nested(values, output.getShape().getShape(), 0, 0));

@@ -1,13 +1,13 @@
 package io.peft4j.examples.cli;
 
 import ai.djl.ndarray.NDManager;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
-import io.peft4j.tasks.NoGrad;
 import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaForCausalLM;
-import com.google.gson.JsonArray;
-import com.google.gson.JsonObject;
+import io.peft4j.tasks.NoGrad;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -19,39 +19,65 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j generate}: continues prompts with a decoder, with or without an adapter. */
-@Command(showDefaultValues = true, name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Continues prompts with a decoder (LLaMA family), with or without an adapter.")
+@Command(
+        showDefaultValues = true,
+        name = "generate",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
+        description =
+                "Continues prompts with a decoder (LLaMA family), with or without an adapter.")
 public final class GenerateCommand implements Callable<Integer> {
 
-    @Mixin
-    ModelOptions modelOptions;
+    @Mixin ModelOptions modelOptions;
 
-    @Option(names = "--adapter", paramLabel = "<dir>", description = "Adapter folder (omit: the base model).")
+    @Option(
+            names = "--adapter",
+            paramLabel = "<dir>",
+            description = "Adapter folder (omit: the base model).")
     Path adapter;
 
-    @Option(names = "--prompt", paramLabel = "<text>", defaultValue = "Once upon a time",
+    @Option(
+            names = "--prompt",
+            paramLabel = "<text>",
+            defaultValue = "Once upon a time",
             description = "A prompt (repeat for several).")
     List<String> prompts;
 
-    @Option(names = "--max-new-tokens", defaultValue = "60", description = "Tokens to generate after each prompt (fewer if EOS comes first).")
+    @Option(
+            names = "--max-new-tokens",
+            defaultValue = "60",
+            description = "Tokens to generate after each prompt (fewer if EOS comes first).")
     int maxNewTokens;
 
     @Option(names = "--sample", description = "Sample instead of greedy decoding.")
     boolean sample;
 
-    @Option(names = "--temperature", defaultValue = "1.0", description = "Softmax temperature when sampling.")
+    @Option(
+            names = "--temperature",
+            defaultValue = "1.0",
+            description = "Softmax temperature when sampling.")
     double temperature;
 
-    @Option(names = "--top-k", defaultValue = "0", description = "Sample only among the k most likely tokens (0: off).")
+    @Option(
+            names = "--top-k",
+            defaultValue = "0",
+            description = "Sample only among the k most likely tokens (0: off).")
     int topK;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling: keep the smallest set of tokens with this much probability.")
+    @Option(
+            names = "--top-p",
+            defaultValue = "1.0",
+            description =
+                    "Nucleus sampling: keep the smallest set of tokens with this much probability.")
     double topP;
 
     @Option(names = "--seed", defaultValue = "42", description = "Seeds sampling.")
     long seed;
 
-    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    @Option(
+            names = "--json",
+            description =
+                    "Print the result as one JSON object on stdout (the other lines go to stderr).")
     boolean json;
 
     PrintStream stdout = System.out;
@@ -67,25 +93,43 @@ public final class GenerateCommand implements Callable<Integer> {
         ModelOptions.checkAdapter(adapter);
         TaskChoice.ModelKind kind = TaskChoice.kindOf(modelOptions.model);
         if (kind == TaskChoice.ModelKind.ENCODER || kind == TaskChoice.ModelKind.CLASSIFIER) {
-            throw new UserError("generate needs a decoder (llama, mistral, qwen2); " + modelOptions.model
-                    + " is a BERT encoder");
+            throw new UserError(
+                    "generate needs a decoder (llama, mistral, qwen2); "
+                            + modelOptions.model
+                            + " is a BERT encoder");
         }
-        try (LoadedModel m = Models.load(modelOptions.model, Task.CAUSAL_LM, 0, 0, modelOptions.device(),
-                modelOptions.tokenizer, modelOptions.config, seed);
+        try (LoadedModel m =
+                        Models.load(
+                                modelOptions.model,
+                                Task.CAUSAL_LM,
+                                0,
+                                0,
+                                modelOptions.device(),
+                                modelOptions.tokenizer,
+                                modelOptions.config,
+                                seed);
                 PeftModel peft = Adapters.load(m, adapter)) {
             LlamaForCausalLM lm = (LlamaForCausalLM) m.block();
             List<long[]> ids = new ArrayList<>();
             for (String p : prompts) {
                 ids.add(m.tokenizer().encode(p));
             }
-            GenerationConfig.Builder g = GenerationConfig.builder().maxNewTokens(maxNewTokens).sample(sample)
-                    .temperature(temperature).topK(topK).topP(topP).seed(seed)
-                    .eosTokenIds(lm.config().eosTokenIds());
+            GenerationConfig.Builder g =
+                    GenerationConfig.builder()
+                            .maxNewTokens(maxNewTokens)
+                            .sample(sample)
+                            .temperature(temperature)
+                            .topK(topK)
+                            .topP(topP)
+                            .seed(seed)
+                            .eosTokenIds(lm.config().eosTokenIds());
             if (lm.config().padTokenId() >= 0) {
                 g.padTokenId(lm.config().padTokenId());
             }
             List<long[]> out;
-            try (NoGrad off = NoGrad.enter(); NDManager manager = NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
+            try (NoGrad off = NoGrad.enter();
+                    NDManager manager =
+                            NDManager.newBaseManager(m.model().getNDManager().getDevice())) {
                 out = Generator.generate(lm, ids, g.build(), manager);
             }
             if (json) {
@@ -93,7 +137,8 @@ public final class GenerateCommand implements Callable<Integer> {
                 for (int i = 0; i < prompts.size(); i++) {
                     JsonObject o = new JsonObject();
                     o.addProperty("prompt", prompts.get(i));
-                    o.addProperty("text", m.tokenizer().decode(concat(ids.get(i), out.get(i)), true));
+                    o.addProperty(
+                            "text", m.tokenizer().decode(concat(ids.get(i), out.get(i)), true));
                     JsonArray generated = new JsonArray();
                     for (long id : out.get(i)) {
                         generated.add(id);

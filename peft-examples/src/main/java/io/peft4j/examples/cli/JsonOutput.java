@@ -4,7 +4,10 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import java.io.PrintStream;
 
-/** Writes a command's result as one JSON object on one line (nulls kept, so every key is always there). */
+/**
+ * Writes a command's result as one JSON object on one line (nulls kept, so every key is always
+ * there).
+ */
 final class JsonOutput {
 
     private JsonOutput() {}

@@ -13,8 +13,8 @@ final class Labels {
 
     /**
      * @param n the number of classes
-     * @param origin where it came from, as the user wrote it: {@code --num-labels} or
-     *     {@code <adapter>/training_run.json "num_labels"}
+     * @param origin where it came from, as the user wrote it: {@code --num-labels} or {@code
+     *     <adapter>/training_run.json "num_labels"}
      * @return n
      */
     static int check(int n, String origin) {
@@ -28,8 +28,14 @@ final class Labels {
     static void checkBelow(List<LabeledText> examples, int n, String origin) {
         for (LabeledText e : examples) {
             if (e.label() >= n) {
-                throw new UserError((e.where() != null ? e.where() : "an example") + ": label " + e.label()
-                        + " is not below " + origin + " " + n);
+                throw new UserError(
+                        (e.where() != null ? e.where() : "an example")
+                                + ": label "
+                                + e.label()
+                                + " is not below "
+                                + origin
+                                + " "
+                                + n);
             }
         }
     }

@@ -13,10 +13,13 @@ import io.peft4j.models.TextTokenizer;
  * @param name how to refer to it in messages ("minilm", a folder, a file)
  * @param eosTokenId the end-of-sequence id of a decoder, -1 otherwise
  */
-public record LoadedModel(Model model, TextTokenizer tokenizer, Task task, String name, long eosTokenId)
+public record LoadedModel(
+        Model model, TextTokenizer tokenizer, Task task, String name, long eosTokenId)
         implements AutoCloseable {
 
-    /** @return the block to wrap and run */
+    /**
+     * @return the block to wrap and run
+     */
     public Block block() {
         return model.getBlock();
     }

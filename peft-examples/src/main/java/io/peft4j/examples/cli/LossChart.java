@@ -59,7 +59,9 @@ public final class LossChart {
         double[] smoothed = smooth(losses);
         StringBuilder sb = new StringBuilder("step,loss,smoothed\n");
         for (int i = 0; i < losses.size(); i++) {
-            sb.append(String.format(Locale.ROOT, "%d,%.6f,%.6f%n", i + 1, losses.get(i), smoothed[i]));
+            sb.append(
+                    String.format(
+                            Locale.ROOT, "%d,%.6f,%.6f%n", i + 1, losses.get(i), smoothed[i]));
         }
         AtomicFiles.writeString(file, sb.toString());
     }
@@ -77,11 +79,13 @@ public final class LossChart {
         }
         System.setProperty("java.awt.headless", "true");
         BufferedImage image = render(losses, title);
-        AtomicFiles.write(file, out -> {
-            if (!ImageIO.write(image, "png", out)) {
-                throw new IOException("no PNG writer in this JVM");
-            }
-        });
+        AtomicFiles.write(
+                file,
+                out -> {
+                    if (!ImageIO.write(image, "png", out)) {
+                        throw new IOException("no PNG writer in this JVM");
+                    }
+                });
     }
 
     static BufferedImage render(List<Float> losses, String title) {
@@ -89,7 +93,8 @@ public final class LossChart {
         Graphics2D g = image.createGraphics();
         try {
             g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
-            g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+            g.setRenderingHint(
+                    RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
             g.setColor(Color.WHITE);
             g.fillRect(0, 0, WIDTH, HEIGHT);
             double[] smoothed = smooth(losses);
@@ -130,7 +135,8 @@ public final class LossChart {
                 int x = xOf(step - 1, n, plotW);
                 g.setColor(Color.DARK_GRAY);
                 String label = Long.toString(step);
-                g.drawString(label, x - fm.stringWidth(label) / 2, TOP + plotH + fm.getAscent() + 6);
+                g.drawString(
+                        label, x - fm.stringWidth(label) / 2, TOP + plotH + fm.getAscent() + 6);
             }
             g.drawRect(LEFT, TOP, plotW, plotH);
             g.drawString("step", LEFT + plotW / 2 - fm.stringWidth("step") / 2, HEIGHT - 12);
@@ -140,7 +146,13 @@ public final class LossChart {
             g.setClip(LEFT, TOP, plotW + 1, plotH + 1);
             g.setStroke(new BasicStroke(1f));
             g.setColor(new Color(150, 190, 235));
-            g.draw(line(losses.stream().mapToDouble(Float::doubleValue).toArray(), lo, hi, plotW, plotH));
+            g.draw(
+                    line(
+                            losses.stream().mapToDouble(Float::doubleValue).toArray(),
+                            lo,
+                            hi,
+                            plotW,
+                            plotH));
             g.setStroke(new BasicStroke(2.2f));
             g.setColor(new Color(20, 70, 160));
             g.draw(line(smoothed, lo, hi, plotW, plotH));

@@ -1,10 +1,8 @@
 package io.peft4j.examples.cli;
 
 import ai.djl.nn.Parameter;
-
 import io.peft4j.core.train.ForwardingOptimizer;
 import io.peft4j.core.train.PeftOptimizer;
-
 import java.util.Map;
 import java.util.function.LongConsumer;
 

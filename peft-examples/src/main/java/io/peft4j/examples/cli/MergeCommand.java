@@ -16,32 +16,52 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code peft4j merge}: base + adapter into one full Hugging Face checkpoint. */
-@Command(showDefaultValues = true, name = "merge", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(
+        showDefaultValues = true,
+        name = "merge",
+        mixinStandardHelpOptions = true,
+        sortOptions = false,
         description = {
             "Merges an adapter into its base model and writes a full checkpoint.",
             "The checkpoint is in Hugging Face layout (config.json, model.safetensors, tokenizer.json) and"
-                + " loads without peft4j's adapters."
+                    + " loads without peft4j's adapters."
         })
 public final class MergeCommand implements Callable<Integer> {
 
-    @Mixin
-    ModelOptions modelOptions;
+    @Mixin ModelOptions modelOptions;
 
-    @Option(names = "--adapter", required = true, paramLabel = "<dir>", description = "Adapter folder.")
+    @Option(
+            names = "--adapter",
+            required = true,
+            paramLabel = "<dir>",
+            description = "Adapter folder.")
     Path adapter;
 
-    @Option(names = "--task", paramLabel = "classify|causal-lm|base",
-            description = "What the base model is built as. Default: the adapter's task, else the model's"
-                    + " (causal-lm for a decoder, classify for a BERT classifier, base for a bare encoder).")
+    @Option(
+            names = "--task",
+            paramLabel = "classify|causal-lm|base",
+            description =
+                    "What the base model is built as. Default: the adapter's task, else the model's"
+                            + " (causal-lm for a decoder, classify for a BERT classifier, base for a bare encoder).")
     String task;
 
-    @Option(names = "--num-labels", paramLabel = "<n>", description = "Classes of a classifier (default: the adapter's).")
+    @Option(
+            names = "--num-labels",
+            paramLabel = "<n>",
+            description = "Classes of a classifier (default: the adapter's).")
     Integer numLabels;
 
-    @Option(names = "--out", required = true, paramLabel = "<dir>", description = "Folder for the merged checkpoint.")
+    @Option(
+            names = "--out",
+            required = true,
+            paramLabel = "<dir>",
+            description = "Folder for the merged checkpoint.")
     Path out;
 
-    @Option(names = "--json", description = "Print the result as one JSON object on stdout (the other lines go to stderr).")
+    @Option(
+            names = "--json",
+            description =
+                    "Print the result as one JSON object on stdout (the other lines go to stderr).")
     boolean json;
 
     PrintStream stdout = System.out;
@@ -55,30 +75,57 @@ public final class MergeCommand implements Callable<Integer> {
         if (json) {
             stdout = System.err; // the human-readable line; stdout carries only the JSON
         }
-        int labels = Labels.check(numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
-                numLabels != null ? "--num-labels" : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
+        int labels =
+                Labels.check(
+                        numLabels != null ? numLabels : RunInfo.intOr(info, "num_labels", 2),
+                        numLabels != null
+                                ? "--num-labels"
+                                : adapter + "/" + RunInfo.FILE + " \"num_labels\"");
         if (Files.exists(out.resolve("model.safetensors"))) {
-            throw new UserError("--out " + out + " already holds a model.safetensors; choose an empty folder");
+            throw new UserError(
+                    "--out " + out + " already holds a model.safetensors; choose an empty folder");
         }
-        try (LoadedModel m = Models.load(modelOptions.model, t, labels, 0, modelOptions.device(),
-                modelOptions.tokenizer, modelOptions.config, 0)) {
+        try (LoadedModel m =
+                Models.load(
+                        modelOptions.model,
+                        t,
+                        labels,
+                        0,
+                        modelOptions.device(),
+                        modelOptions.tokenizer,
+                        modelOptions.config,
+                        0)) {
             PeftModel peft = Adapters.load(m, adapter);
             Block merged;
             try {
                 merged = peft.mergeAndUnload();
             } catch (ArithmeticException | UnsupportedOperationException e) {
-                throw new UserError("cannot merge " + adapter + " into " + m.name() + ": " + e.getMessage());
+                throw new UserError(
+                        "cannot merge " + adapter + " into " + m.name() + ": " + e.getMessage());
             }
-            if (merged instanceof LlamaForCausalLM && ((LlamaForCausalLM) merged).config().tieWordEmbeddings()) {
+            if (merged instanceof LlamaForCausalLM
+                    && ((LlamaForCausalLM) merged).config().tieWordEmbeddings()) {
                 ((LlamaForCausalLM) merged).tieWeights();
             }
             HfCheckpoint.save(merged, out);
-            Path tokenizer = modelOptions.tokenizer != null ? modelOptions.tokenizer : tokenizerOf(m);
+            Path tokenizer =
+                    modelOptions.tokenizer != null ? modelOptions.tokenizer : tokenizerOf(m);
             if (tokenizer != null && Files.isRegularFile(tokenizer)) {
-                Files.copy(tokenizer, out.resolve("tokenizer.json"), StandardCopyOption.REPLACE_EXISTING);
+                Files.copy(
+                        tokenizer,
+                        out.resolve("tokenizer.json"),
+                        StandardCopyOption.REPLACE_EXISTING);
             }
-            stdout.println("Merged " + adapter + " into " + m.name() + " (" + Models.kind(merged) + "); wrote "
-                    + out.toAbsolutePath().normalize() + " (config.json, model.safetensors, tokenizer.json)");
+            stdout.println(
+                    "Merged "
+                            + adapter
+                            + " into "
+                            + m.name()
+                            + " ("
+                            + Models.kind(merged)
+                            + "); wrote "
+                            + out.toAbsolutePath().normalize()
+                            + " (config.json, model.safetensors, tokenizer.json)");
             if (json) {
                 JsonObject result = new JsonObject();
                 result.addProperty("task", t.flag());
@@ -97,6 +144,8 @@ public final class MergeCommand implements Callable<Integer> {
             return Models.extractMiniLm().resolve("all-minilm-l6-v2-tokenizer.json");
         }
         Path p = Path.of(modelOptions.model);
-        return Files.isDirectory(p) ? p.resolve("tokenizer.json") : p.toAbsolutePath().getParent().resolve("tokenizer.json");
+        return Files.isDirectory(p)
+                ? p.resolve("tokenizer.json")
+                : p.toAbsolutePath().getParent().resolve("tokenizer.json");
     }
 }

@@ -16,17 +16,19 @@ import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
- * Finds a PEFT method by its command-line name among those on the class path and builds its
- * config the way Hugging Face peft would read it: an {@code adapter_config.json} object with the
- * common keys ({@code r}, {@code lora_alpha}, {@code lora_dropout}, {@code target_modules},
- * {@code modules_to_save}, {@code task_type}) plus any {@code --set key=value}, parsed by the
- * method itself.
+ * Finds a PEFT method by its command-line name among those on the class path and builds its config
+ * the way Hugging Face peft would read it: an {@code adapter_config.json} object with the common
+ * keys ({@code r}, {@code lora_alpha}, {@code lora_dropout}, {@code target_modules}, {@code
+ * modules_to_save}, {@code task_type}) plus any {@code --set key=value}, parsed by the method
+ * itself.
  */
 public final class Methods {
 
     /** The command-line names and the peft_type each stands for. */
-    public static final Map<String, String> NAMES = Map.of(
-            "lora", "LORA", "mos", "MOS", "shadow", "SHADOW", "masa", "MASA", "lift", "LIFT");
+    public static final Map<String, String> NAMES =
+            Map.of(
+                    "lora", "LORA", "mos", "MOS", "shadow", "SHADOW", "masa", "MASA", "lift",
+                    "LIFT");
 
     private Methods() {}
 
@@ -40,8 +42,11 @@ public final class Methods {
     public static PeftMethod find(String name) {
         String key = name.toLowerCase(Locale.ROOT);
         if (!NAMES.containsKey(key)) {
-            throw new UserError("unknown method '" + name + "'; expected one of "
-                    + NAMES.keySet().stream().sorted().collect(Collectors.joining(", ")));
+            throw new UserError(
+                    "unknown method '"
+                            + name
+                            + "'; expected one of "
+                            + NAMES.keySet().stream().sorted().collect(Collectors.joining(", ")));
         }
         String wanted = NAMES.get(key);
         Map<String, PeftMethod> all = PeftMethods.all();
@@ -51,9 +56,16 @@ public final class Methods {
                 return e.getValue();
             }
         }
-        throw new UserError("method '" + key + "' (peft_type " + wanted + ") is not on the class path; available: "
-                + all.keySet().stream().map(t -> t.toLowerCase(Locale.ROOT)).collect(Collectors.toList())
-                + " (add its module to peft-examples' dependencies)");
+        throw new UserError(
+                "method '"
+                        + key
+                        + "' (peft_type "
+                        + wanted
+                        + ") is not on the class path; available: "
+                        + all.keySet().stream()
+                                .map(t -> t.toLowerCase(Locale.ROOT))
+                                .collect(Collectors.toList())
+                        + " (add its module to peft-examples' dependencies)");
     }
 
     /**
@@ -72,8 +84,16 @@ public final class Methods {
      * @return the config
      * @throws UserError if the method refuses the config
      */
-    public static AdapterConfig config(PeftMethod method, int rank, float alpha, float dropout, List<String> targets,
-            List<String> modulesToSave, String taskType, List<String> extra, Consumer<String> warnings) {
+    public static AdapterConfig config(
+            PeftMethod method,
+            int rank,
+            float alpha,
+            float dropout,
+            List<String> targets,
+            List<String> modulesToSave,
+            String taskType,
+            List<String> extra,
+            Consumer<String> warnings) {
         JsonObject json = new JsonObject();
         json.addProperty("peft_type", method.peftType());
         json.addProperty("r", rank);
@@ -101,15 +121,16 @@ public final class Methods {
         try {
             return method.parseConfig(json, warnings);
         } catch (RuntimeException e) {
-            throw new UserError(method.peftType() + " config " + json + " is not valid: " + e.getMessage());
+            throw new UserError(
+                    method.peftType() + " config " + json + " is not valid: " + e.getMessage());
         }
     }
 
     /**
-     * Maps the common options onto what each method reads, so {@code --method X} works with no other
-     * change: {@code --rank} is MoS's budget v (with r = 2v) and LIFT's budget rank; MASA takes 2
-     * atoms per dictionary and ShadowPEFT its own defaults. LoRA-only keys are dropped for methods
-     * that would only warn about them. {@code --set} still overrides all of it.
+     * Maps the common options onto what each method reads, so {@code --method X} works with no
+     * other change: {@code --rank} is MoS's budget v (with r = 2v) and LIFT's budget rank; MASA
+     * takes 2 atoms per dictionary and ShadowPEFT its own defaults. LoRA-only keys are dropped for
+     * methods that would only warn about them. {@code --set} still overrides all of it.
      */
     static void adaptCommonKeys(String peftType, JsonObject json, int rank) {
         switch (peftType) {
@@ -143,7 +164,9 @@ public final class Methods {
     private static JsonElement value(String s) {
         try {
             JsonElement e = JsonParser.parseString(s);
-            if (e != null && !e.isJsonNull() && !(e.isJsonPrimitive() && e.getAsJsonPrimitive().isString())) {
+            if (e != null
+                    && !e.isJsonNull()
+                    && !(e.isJsonPrimitive() && e.getAsJsonPrimitive().isString())) {
                 return e;
             }
         } catch (JsonParseException e) {

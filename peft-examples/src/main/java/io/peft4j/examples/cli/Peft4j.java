@@ -17,31 +17,47 @@ import picocli.CommandLine.ParseResult;
 /**
  * The {@code peft4j} command line: {@code demo}, {@code train}, {@code eval}, {@code generate},
  * {@code merge}, {@code forward}. User errors (bad arguments, missing files, a model/adapter
- * mismatch, malformed data) print one line on stderr and exit with 2; a diverged training run
- * exits with 3.
+ * mismatch, malformed data) print one line on stderr and exit with 2; a diverged training run exits
+ * with 3.
  */
-@Command(showDefaultValues = true, name = "peft4j", mixinStandardHelpOptions = true, version = "peft4j 0.1.0-SNAPSHOT",
-        description = "Parameter-efficient fine-tuning on DJL: train, evaluate, generate, merge, inspect.",
-        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, GenerateCommand.class,
-            MergeCommand.class, ForwardCommand.class, CommandLine.HelpCommand.class})
+@Command(
+        showDefaultValues = true,
+        name = "peft4j",
+        mixinStandardHelpOptions = true,
+        version = "peft4j 0.1.0-SNAPSHOT",
+        description =
+                "Parameter-efficient fine-tuning on DJL: train, evaluate, generate, merge, inspect.",
+        subcommands = {
+            DemoCommand.class,
+            TrainCommand.class,
+            EvalCommand.class,
+            GenerateCommand.class,
+            MergeCommand.class,
+            ForwardCommand.class,
+            CommandLine.HelpCommand.class
+        })
 public final class Peft4j implements Runnable {
 
     /** Exit status of a user error. */
     public static final int USAGE = 2;
+
     /** Exit status of a run stopped by a NaN/Inf loss. */
     public static final int DIVERGED = 3;
 
-    @picocli.CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
+    @picocli.CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
-    @CommandLine.Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
-            description = "Also show DJL's info lines and warnings and libtorch's C++ warnings on stderr"
-                    + " (hidden by default).")
+    @CommandLine.Option(
+            names = "--verbose",
+            scope = CommandLine.ScopeType.INHERIT,
+            description =
+                    "Also show DJL's info lines and warnings and libtorch's C++ warnings on stderr"
+                            + " (hidden by default).")
     boolean verbose;
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "no command given; try 'peft4j demo' or 'peft4j --help'");
+        throw new ParameterException(
+                spec.commandLine(), "no command given; try 'peft4j demo' or 'peft4j --help'");
     }
 
     /**
@@ -63,7 +79,9 @@ public final class Peft4j implements Runnable {
         return commandLine().execute(args);
     }
 
-    /** @return the configured command line (errors as one line) */
+    /**
+     * @return the configured command line (errors as one line)
+     */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Peft4j());
         cl.setParameterExceptionHandler(Peft4j::badArguments);
@@ -78,10 +96,13 @@ public final class Peft4j implements Runnable {
      */
     private static int execute(ParseResult parsed) {
         List<CommandLine> chain = parsed.asCommandLineList();
-        boolean verbose = chain.stream().anyMatch(c -> c.getParseResult().hasMatchedOption("--verbose"));
-        boolean helpOnly = chain.stream().anyMatch(c -> c.isUsageHelpRequested() || c.isVersionHelpRequested())
-                || parsed.subcommand() == null
-                || chain.get(chain.size() - 1).getCommand() instanceof CommandLine.HelpCommand;
+        boolean verbose =
+                chain.stream().anyMatch(c -> c.getParseResult().hasMatchedOption("--verbose"));
+        boolean helpOnly =
+                chain.stream().anyMatch(c -> c.isUsageHelpRequested() || c.isVersionHelpRequested())
+                        || parsed.subcommand() == null
+                        || chain.get(chain.size() - 1).getCommand()
+                                instanceof CommandLine.HelpCommand;
         QuietRuntime.configure(verbose);
         if (!helpOnly) {
             io.peft4j.core.engine.MklCpuDispatch.install(); // before any command's first GEMM
@@ -93,8 +114,13 @@ public final class Peft4j implements Runnable {
     private static int badArguments(ParameterException e, String[] args) {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
-        err.println(cmd.getCommandSpec().qualifiedName() + ": " + oneLine(e.getMessage())
-                + " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')");
+        err.println(
+                cmd.getCommandSpec().qualifiedName()
+                        + ": "
+                        + oneLine(e.getMessage())
+                        + " (see '"
+                        + cmd.getCommandSpec().qualifiedName()
+                        + " --help')");
         err.flush();
         return USAGE;
     }
@@ -103,7 +129,11 @@ public final class Peft4j implements Runnable {
         String name = cmd.getCommandSpec().qualifiedName();
         PrintWriter err = cmd.getErr();
         if (e instanceof NonFiniteLossException) {
-            err.println(name + ": training stopped: " + oneLine(e.getMessage()) + " (try a lower --lr)");
+            err.println(
+                    name
+                            + ": training stopped: "
+                            + oneLine(e.getMessage())
+                            + " (try a lower --lr)");
             err.flush();
             return DIVERGED;
         }
@@ -118,7 +148,9 @@ public final class Peft4j implements Runnable {
 
     /** The one-line message of a user error, or null for anything else. */
     static String userMessage(Throwable e) {
-        if (e instanceof UserError || e instanceof CheckpointException || e instanceof IllegalArgumentException) {
+        if (e instanceof UserError
+                || e instanceof CheckpointException
+                || e instanceof IllegalArgumentException) {
             return e.getMessage();
         }
         if (e instanceof NoSuchFileException) {
@@ -132,12 +164,15 @@ public final class Peft4j implements Runnable {
         }
         if (e instanceof UncheckedIOException) {
             String cause = userMessage(e.getCause());
-            return e.getMessage() + (cause != null && !e.getMessage().contains(cause) ? ": " + cause : "");
+            return e.getMessage()
+                    + (cause != null && !e.getMessage().contains(cause) ? ": " + cause : "");
         }
         if (e instanceof java.io.IOException) {
             return e.getClass().getSimpleName() + ": " + e.getMessage();
         }
-        if (e instanceof EngineException && e.getMessage() != null && e.getMessage().contains("out of memory")) {
+        if (e instanceof EngineException
+                && e.getMessage() != null
+                && e.getMessage().contains("out of memory")) {
             return "the device ran out of memory; lower --batch-size or --max-length";
         }
         return null;

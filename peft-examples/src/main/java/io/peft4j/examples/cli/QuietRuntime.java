@@ -12,10 +12,10 @@ import java.util.Optional;
  * before any model code runs: offline DJL, one PyTorch thread unless asked, and a quiet stderr.
  *
  * <p>Quiet means: DJL's info lines and its "Failed to detect GPU count" warning (printed on every
- * engine start on a machine without CUDA), and libtorch's own C++ warnings (such as "AutoNonVariableTypeMode
- * is deprecated", printed when a weight is written in place), are hidden unless {@code --verbose}.
- * Our own warnings and every error still show. These are settings of this command-line program;
- * the libraries never change them.
+ * engine start on a machine without CUDA), and libtorch's own C++ warnings (such as
+ * "AutoNonVariableTypeMode is deprecated", printed when a weight is written in place), are hidden
+ * unless {@code --verbose}. Our own warnings and every error still show. These are settings of this
+ * command-line program; the libraries never change them.
  */
 final class QuietRuntime {
 
@@ -33,8 +33,11 @@ final class QuietRuntime {
     static void configure(boolean verbose) {
         setIfAbsent("ai.djl.offline", "true");
         String threads = System.getenv("PEFT4J_THREADS");
-        setIfAbsent("ai.djl.pytorch.num_threads",
-                System.getProperty("peft4j.threads", threads != null && !threads.isBlank() ? threads.strip() : "1"));
+        setIfAbsent(
+                "ai.djl.pytorch.num_threads",
+                System.getProperty(
+                        "peft4j.threads",
+                        threads != null && !threads.isBlank() ? threads.strip() : "1"));
         setIfAbsent("ai.djl.pytorch.num_interop_threads", "1");
         // slf4j-simple (our logging backend, on stderr) reads these when its first logger is made
         setIfAbsent("org.slf4j.simpleLogger.defaultLogLevel", verbose ? "info" : "warn");
@@ -45,8 +48,8 @@ final class QuietRuntime {
     /**
      * Loads the engine and, unless verbose, raises libtorch's C++ log threshold to errors. The
      * environment variable TORCH_CPP_LOG_LEVEL is read only by PyTorch's Python module, so the
-     * threshold is written directly into libc10's exported flag. Does nothing where the library
-     * or the symbol cannot be found (another OS, another engine build).
+     * threshold is written directly into libc10's exported flag. Does nothing where the library or
+     * the symbol cannot be found (another OS, another engine build).
      *
      * @param verbose keep libtorch's warnings
      */
@@ -58,7 +61,9 @@ final class QuietRuntime {
         try {
             Optional<Path> c10 = loadedLibrary("libc10.so");
             if (c10.isPresent()) {
-                NativeLibrary.getInstance(c10.get().toString()).getGlobalVariableAddress(C10_LOG_LEVEL).setInt(0, 2);
+                NativeLibrary.getInstance(c10.get().toString())
+                        .getGlobalVariableAddress(C10_LOG_LEVEL)
+                        .setInt(0, 2);
             }
         } catch (RuntimeException | UnsatisfiedLinkError | IOException e) {
             // quietness is cosmetic: never fail a command over it

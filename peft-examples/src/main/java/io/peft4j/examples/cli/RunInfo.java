@@ -10,8 +10,8 @@ import java.nio.file.Path;
 
 /**
  * {@code training_run.json}, written by {@code train} next to the adapter: the task, model, number
- * of labels and max length the adapter was trained with (so {@code eval}, {@code merge} and
- * {@code forward} can default to them), plus the measured results.
+ * of labels and max length the adapter was trained with (so {@code eval}, {@code merge} and {@code
+ * forward} can default to them), plus the measured results.
  */
 final class RunInfo {
 
@@ -20,10 +20,14 @@ final class RunInfo {
     private RunInfo() {}
 
     static void write(Path dir, JsonObject info) throws IOException {
-        AtomicFiles.writeString(dir.resolve(FILE), new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n");
+        AtomicFiles.writeString(
+                dir.resolve(FILE),
+                new GsonBuilder().setPrettyPrinting().create().toJson(info) + "\n");
     }
 
-    /** @return the adapter folder's run info, or an empty object */
+    /**
+     * @return the adapter folder's run info, or an empty object
+     */
     static JsonObject read(Path adapterDir) {
         if (adapterDir == null) {
             return new JsonObject();
@@ -38,7 +42,11 @@ final class RunInfo {
         JsonObject info;
         try {
             if (Files.size(file) > (1 << 20)) {
-                throw new UserError(file + " is " + Files.size(file) + " bytes; a run summary is a few hundred");
+                throw new UserError(
+                        file
+                                + " is "
+                                + Files.size(file)
+                                + " bytes; a run summary is a few hundred");
             }
             info = JsonParser.parseString(Files.readString(file)).getAsJsonObject();
         } catch (IOException | RuntimeException e) {
@@ -62,8 +70,11 @@ final class RunInfo {
     }
 
     private static void checkString(Path file, JsonObject info, String key) {
-        if (info.has(key) && !(info.get(key).isJsonPrimitive() && info.get(key).getAsJsonPrimitive().isString())) {
-            throw new UserError(file + ": \"" + key + "\" must be a string, found " + info.get(key));
+        if (info.has(key)
+                && !(info.get(key).isJsonPrimitive()
+                        && info.get(key).getAsJsonPrimitive().isString())) {
+            throw new UserError(
+                    file + ": \"" + key + "\" must be a string, found " + info.get(key));
         }
     }
 
@@ -72,10 +83,24 @@ final class RunInfo {
             return;
         }
         var v = info.get(key);
-        java.math.BigDecimal d = v.isJsonPrimitive() && v.getAsJsonPrimitive().isNumber() ? v.getAsBigDecimal() : null;
-        if (d == null || d.stripTrailingZeros().scale() > 0 || d.compareTo(java.math.BigDecimal.valueOf(min)) < 0
+        java.math.BigDecimal d =
+                v.isJsonPrimitive() && v.getAsJsonPrimitive().isNumber()
+                        ? v.getAsBigDecimal()
+                        : null;
+        if (d == null
+                || d.stripTrailingZeros().scale() > 0
+                || d.compareTo(java.math.BigDecimal.valueOf(min)) < 0
                 || d.compareTo(java.math.BigDecimal.valueOf(max)) > 0) {
-            throw new UserError(file + ": \"" + key + "\" must be an integer in [" + min + ", " + max + "], found " + v);
+            throw new UserError(
+                    file
+                            + ": \""
+                            + key
+                            + "\" must be an integer in ["
+                            + min
+                            + ", "
+                            + max
+                            + "], found "
+                            + v);
         }
     }
 

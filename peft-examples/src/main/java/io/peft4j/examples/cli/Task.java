@@ -18,7 +18,9 @@ public enum Task {
         this.flag = flag;
     }
 
-    /** @return the command-line spelling */
+    /**
+     * @return the command-line spelling
+     */
     public String flag() {
         return flag;
     }
@@ -35,8 +37,13 @@ public enum Task {
                 return t;
             }
         }
-        throw new UserError("unknown task '" + s + "'; expected one of "
-                + Arrays.stream(values()).map(Task::flag).collect(Collectors.joining(", ")));
+        throw new UserError(
+                "unknown task '"
+                        + s
+                        + "'; expected one of "
+                        + Arrays.stream(values())
+                                .map(Task::flag)
+                                .collect(Collectors.joining(", ")));
     }
 
     @Override

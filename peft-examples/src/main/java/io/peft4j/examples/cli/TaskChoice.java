@@ -15,11 +15,15 @@ import java.util.Locale;
  */
 final class TaskChoice {
 
-    /** What a {@code --model} argument holds, judged from its config.json alone (no weights read). */
+    /**
+     * What a {@code --model} argument holds, judged from its config.json alone (no weights read).
+     */
     enum ModelKind {
         /** A LLaMA-family decoder (llama, mistral, qwen2). */
         DECODER,
-        /** A BERT encoder without a classification head (also the built-in MiniLM and .onnx files). */
+        /**
+         * A BERT encoder without a classification head (also the built-in MiniLM and .onnx files).
+         */
         ENCODER,
         /** A BERT encoder whose config names BertForSequenceClassification. */
         CLASSIFIER,
@@ -35,7 +39,8 @@ final class TaskChoice {
      * @param option the {@code --task} value, or null
      * @param adapter the {@code --adapter} folder, or null
      * @param model the {@code --model} argument
-     * @param bareAllowed whether the command can run the bare encoder ({@code forward}, {@code merge})
+     * @param bareAllowed whether the command can run the bare encoder ({@code forward}, {@code
+     *     merge})
      * @return the task
      */
     static Task choose(String option, Path adapter, String model, boolean bareAllowed) {
@@ -57,8 +62,8 @@ final class TaskChoice {
     }
 
     /**
-     * The task an adapter was trained for: {@code training_run.json}'s task, else the
-     * {@code task_type} of its {@code adapter_config.json} (SEQ_CLS, CAUSAL_LM), else null.
+     * The task an adapter was trained for: {@code training_run.json}'s task, else the {@code
+     * task_type} of its {@code adapter_config.json} (SEQ_CLS, CAUSAL_LM), else null.
      */
     static Task ofAdapter(Path adapter) {
         if (adapter == null) {

@@ -32,15 +32,16 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CliErrorsTest {
 
-    @TempDir
-    static Path dir;
+    @TempDir static Path dir;
 
     static Path bert;
     static Path llama;
     static Path tsv;
     static Path text;
+
     /** A trained tiny BERT adapter (2 classes), copied and broken by the tests. */
     static Path adapter;
+
     /** A tiny LLaMA run with a checkpoint at step 2. */
     static Path lmRun;
 
@@ -59,12 +60,46 @@ class CliErrorsTest {
         }
         text = Files.writeString(dir.resolve("story.txt"), story.toString());
         adapter = dir.resolve("adapter");
-        CliTest.Result r = CliTest.run("train", "--model", bert.toString(), "--train", tsv.toString(), "--dev", tsv.toString(),
-                "--steps", "2", "--batch-size", "4", "--rank", "4", "--max-length", "16", "--out", adapter.toString());
+        CliTest.Result r =
+                CliTest.run(
+                        "train",
+                        "--model",
+                        bert.toString(),
+                        "--train",
+                        tsv.toString(),
+                        "--dev",
+                        tsv.toString(),
+                        "--steps",
+                        "2",
+                        "--batch-size",
+                        "4",
+                        "--rank",
+                        "4",
+                        "--max-length",
+                        "16",
+                        "--out",
+                        adapter.toString());
         assertEquals(0, r.code(), r.all());
         lmRun = dir.resolve("lm");
-        r = CliTest.run("train", "--model", llama.toString(), "--task", "causal-lm", "--train", text.toString(),
-                "--steps", "4", "--batch-size", "2", "--max-length", "16", "--save-every", "2", "--out", lmRun.toString());
+        r =
+                CliTest.run(
+                        "train",
+                        "--model",
+                        llama.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--train",
+                        text.toString(),
+                        "--steps",
+                        "4",
+                        "--batch-size",
+                        "2",
+                        "--max-length",
+                        "16",
+                        "--save-every",
+                        "2",
+                        "--out",
+                        lmRun.toString());
         assertEquals(0, r.code(), r.all());
     }
 
@@ -95,7 +130,10 @@ class CliErrorsTest {
         Files.writeString(file, j.toString());
     }
 
-    private static void editTensor(Path adapterDir, String suffix, java.util.function.BiFunction<NDManager, NDArray, NDArray> edit)
+    private static void editTensor(
+            Path adapterDir,
+            String suffix,
+            java.util.function.BiFunction<NDManager, NDArray, NDArray> edit)
             throws IOException {
         Path file = adapterDir.resolve("adapter_model.safetensors");
         try (NDManager manager = NDManager.newBaseManager()) {
@@ -111,35 +149,64 @@ class CliErrorsTest {
     }
 
     private static CliTest.Result eval(Path adapterDir) {
-        return CliTest.run("eval", "--model", bert.toString(), "--adapter", adapterDir.toString(), "--data", tsv.toString());
+        return CliTest.run(
+                "eval",
+                "--model",
+                bert.toString(),
+                "--adapter",
+                adapterDir.toString(),
+                "--data",
+                tsv.toString());
     }
 
     @Test
     void outIsCheckedBeforeTraining() throws IOException {
         Path file = Files.writeString(dir.resolve("a-file"), "x");
-        String[] common = {"train", "--model", bert.toString(), "--train", tsv.toString(), "--steps", "1", "--batch-size", "4"};
-        assertUserError(CliTest.run(concat(common, "--out", file.toString())), "--out " + file, "an existing file");
+        String[] common = {
+            "train",
+            "--model",
+            bert.toString(),
+            "--train",
+            tsv.toString(),
+            "--steps",
+            "1",
+            "--batch-size",
+            "4"
+        };
+        assertUserError(
+                CliTest.run(concat(common, "--out", file.toString())),
+                "--out " + file,
+                "an existing file");
         assertUserError(CliTest.run(concat(common, "--out", "/")), "--out /", "root folder");
-        assertUserError(CliTest.run(concat(common, "--out", "/etc")), "--out /etc", "system folder");
-        assertUserError(CliTest.run(concat(common, "--out", file.resolve("sub").toString())), "is a file, not a folder");
+        assertUserError(
+                CliTest.run(concat(common, "--out", "/etc")), "--out /etc", "system folder");
+        assertUserError(
+                CliTest.run(concat(common, "--out", file.resolve("sub").toString())),
+                "is a file, not a folder");
     }
 
     @Test
     void adapterConfigValuesAreNamed() throws IOException {
         Path a = copyAdapter("rank-pattern");
-        editJson(a.resolve("adapter_config.json"), j -> {
-            JsonObject p = new JsonObject();
-            p.addProperty("query", -1);
-            j.add("rank_pattern", p);
-        });
+        editJson(
+                a.resolve("adapter_config.json"),
+                j -> {
+                    JsonObject p = new JsonObject();
+                    p.addProperty("query", -1);
+                    j.add("rank_pattern", p);
+                });
         assertUserError(eval(a), "rank_pattern", "must be > 0, got -1");
         Path b = copyAdapter("alpha-pattern");
-        Files.writeString(b.resolve("adapter_config.json"), Files.readString(b.resolve("adapter_config.json"))
-                .replace("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"query\": NaN}"));
+        Files.writeString(
+                b.resolve("adapter_config.json"),
+                Files.readString(b.resolve("adapter_config.json"))
+                        .replace("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"query\": NaN}"));
         assertUserError(eval(b), "alpha_pattern.query", "must be a number");
         Path d = copyAdapter("alpha-inf");
-        Files.writeString(d.resolve("adapter_config.json"), Files.readString(d.resolve("adapter_config.json"))
-                .replace("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"query\": 1e999}"));
+        Files.writeString(
+                d.resolve("adapter_config.json"),
+                Files.readString(d.resolve("adapter_config.json"))
+                        .replace("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"query\": 1e999}"));
         assertUserError(eval(d), "alpha_pattern.query", "finite");
         Path c = copyAdapter("alpha-type");
         editJson(c.resolve("adapter_config.json"), j -> j.addProperty("lora_alpha", "sixteen"));
@@ -149,11 +216,14 @@ class CliErrorsTest {
     @Test
     void brokenAdapterTensorsAreNamed() throws IOException {
         Path a = copyAdapter("nan");
-        editTensor(a, "lora_B.weight", (m, t) -> {
-            float[] v = t.toFloatArray();
-            v[0] = Float.NaN;
-            return m.create(v, t.getShape());
-        });
+        editTensor(
+                a,
+                "lora_B.weight",
+                (m, t) -> {
+                    float[] v = t.toFloatArray();
+                    v[0] = Float.NaN;
+                    return m.create(v, t.getShape());
+                });
         assertUserError(eval(a), "lora_B.weight holds NaN or Inf");
         Path b = copyAdapter("int-a");
         editTensor(b, "lora_A.weight", (m, t) -> m.zeros(t.getShape(), DataType.INT32));
@@ -165,15 +235,24 @@ class CliErrorsTest {
         Path a = copyAdapter("huge");
         editTensor(a, "lora_A.weight", (m, t) -> m.full(t.getShape(), 1e30f));
         editTensor(a, "lora_B.weight", (m, t) -> m.full(t.getShape(), 1e30f));
-        assertUserError(CliTest.run("merge", "--model", bert.toString(), "--adapter", a.toString(), "--out",
-                dir.resolve("merged-huge").toString()), "cannot merge");
+        assertUserError(
+                CliTest.run(
+                        "merge",
+                        "--model",
+                        bert.toString(),
+                        "--adapter",
+                        a.toString(),
+                        "--out",
+                        dir.resolve("merged-huge").toString()),
+                "cannot merge");
     }
 
     @Test
     void trainingRunJsonValuesAreNamedAsTheFileSpellsThem() throws IOException {
         Path a = copyAdapter("labels-huge");
         editJson(a.resolve("training_run.json"), j -> j.addProperty("num_labels", 200_000_000));
-        assertUserError(eval(a), "training_run.json", "\"num_labels\" must be an integer in [2, 100000]");
+        assertUserError(
+                eval(a), "training_run.json", "\"num_labels\" must be an integer in [2, 100000]");
         Path b = copyAdapter("labels-type");
         editJson(b.resolve("training_run.json"), j -> j.addProperty("max_length", "long"));
         assertUserError(eval(b), "training_run.json", "\"max_length\"");
@@ -181,39 +260,95 @@ class CliErrorsTest {
 
     @Test
     void labelCountsAreBounded() throws IOException {
-        assertUserError(CliTest.run("train", "--model", bert.toString(), "--train", tsv.toString(), "--num-labels",
-                "200000000", "--out", dir.resolve("nl").toString()), "--num-labels must be in [2, 100000]");
-        Path stray = Files.writeString(dir.resolve("stray.tsv"), Files.readString(tsv) + "the film was odd\t1000000\n");
-        assertUserError(CliTest.run("train", "--model", bert.toString(), "--train", stray.toString(), "--out",
-                dir.resolve("stray-out").toString()), "stray.tsv:18: label 1000000 is far outside the other labels");
-        Path three = Files.writeString(dir.resolve("three.tsv"), Files.readString(tsv) + "the film was odd\t2\n");
-        assertUserError(CliTest.run("train", "--model", bert.toString(), "--train", three.toString(), "--num-labels", "2",
-                "--out", dir.resolve("three-out").toString()), "three.tsv:18: label 2 is not below --num-labels 2");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        bert.toString(),
+                        "--train",
+                        tsv.toString(),
+                        "--num-labels",
+                        "200000000",
+                        "--out",
+                        dir.resolve("nl").toString()),
+                "--num-labels must be in [2, 100000]");
+        Path stray =
+                Files.writeString(
+                        dir.resolve("stray.tsv"),
+                        Files.readString(tsv) + "the film was odd\t1000000\n");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        bert.toString(),
+                        "--train",
+                        stray.toString(),
+                        "--out",
+                        dir.resolve("stray-out").toString()),
+                "stray.tsv:18: label 1000000 is far outside the other labels");
+        Path three =
+                Files.writeString(
+                        dir.resolve("three.tsv"), Files.readString(tsv) + "the film was odd\t2\n");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        bert.toString(),
+                        "--train",
+                        three.toString(),
+                        "--num-labels",
+                        "2",
+                        "--out",
+                        dir.resolve("three-out").toString()),
+                "three.tsv:18: label 2 is not below --num-labels 2");
     }
 
     @Test
     void tokenizerProblemsNameTheFile() throws IOException {
         Path broken = TinyModels.llama(dir.resolve("llama-broken-tok"));
         Files.writeString(broken.resolve("tokenizer.json"), "{\"model\": ");
-        assertUserError(CliTest.run("eval", "--model", broken.toString(), "--task", "causal-lm", "--data", text.toString()),
-                broken.resolve("tokenizer.json").toString(), "not valid JSON");
+        assertUserError(
+                CliTest.run(
+                        "eval",
+                        "--model",
+                        broken.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--data",
+                        text.toString()),
+                broken.resolve("tokenizer.json").toString(),
+                "not valid JSON");
         Path big = TinyModels.llama(dir.resolve("llama-big-tok"));
-        editJson(big.resolve("tokenizer.json"), j -> {
-            JsonObject t = new JsonObject();
-            t.addProperty("id", 5000);
-            t.addProperty("content", "<extra>");
-            t.addProperty("special", true);
-            t.addProperty("single_word", false);
-            t.addProperty("lstrip", false);
-            t.addProperty("rstrip", false);
-            t.addProperty("normalized", false);
-            com.google.gson.JsonArray added = j.has("added_tokens") && j.get("added_tokens").isJsonArray()
-                    ? j.getAsJsonArray("added_tokens") : new com.google.gson.JsonArray();
-            added.add(t);
-            j.add("added_tokens", added);
-        });
-        assertUserError(CliTest.run("eval", "--model", big.toString(), "--task", "causal-lm", "--data", text.toString()),
-                big.resolve("tokenizer.json").toString(), "token ids up to 5000", "embedding rows");
+        editJson(
+                big.resolve("tokenizer.json"),
+                j -> {
+                    JsonObject t = new JsonObject();
+                    t.addProperty("id", 5000);
+                    t.addProperty("content", "<extra>");
+                    t.addProperty("special", true);
+                    t.addProperty("single_word", false);
+                    t.addProperty("lstrip", false);
+                    t.addProperty("rstrip", false);
+                    t.addProperty("normalized", false);
+                    com.google.gson.JsonArray added =
+                            j.has("added_tokens") && j.get("added_tokens").isJsonArray()
+                                    ? j.getAsJsonArray("added_tokens")
+                                    : new com.google.gson.JsonArray();
+                    added.add(t);
+                    j.add("added_tokens", added);
+                });
+        assertUserError(
+                CliTest.run(
+                        "eval",
+                        "--model",
+                        big.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--data",
+                        text.toString()),
+                big.resolve("tokenizer.json").toString(),
+                "token ids up to 5000",
+                "embedding rows");
     }
 
     @Test
@@ -227,37 +362,139 @@ class CliErrorsTest {
             return;
         }
         assumeTrue(p.waitFor() == 0, "mkfifo failed");
-        assertUserError(CliTest.run("train", "--model", bert.toString(), "--train", fifo.toString(), "--out",
-                dir.resolve("fifo-out").toString()), "--train " + fifo, "not a regular file");
-        assertUserError(CliTest.run("eval", "--model", bert.toString(), "--data", fifo.toString()), "not a regular file");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        bert.toString(),
+                        "--train",
+                        fifo.toString(),
+                        "--out",
+                        dir.resolve("fifo-out").toString()),
+                "--train " + fifo,
+                "not a regular file");
+        assertUserError(
+                CliTest.run("eval", "--model", bert.toString(), "--data", fifo.toString()),
+                "not a regular file");
     }
 
     @Test
     void resumeRefusesChangedSettingsUnlessOverridden() {
         String step = lmRun.resolve("checkpoints").resolve("step-2").toString();
-        String[] common = {"train", "--model", llama.toString(), "--task", "causal-lm", "--train", text.toString(),
-            "--batch-size", "2", "--max-length", "16", "--resume", step};
-        assertUserError(CliTest.run(concat(common, "--steps", "4", "--lr", "1e-3", "--out", dir.resolve("r1").toString())),
-                "learning rate", "--override");
-        assertUserError(CliTest.run(concat(common, "--steps", "3", "--out", dir.resolve("r2").toString())), "total steps");
-        CliTest.Result ok = CliTest.run(concat(common, "--steps", "4", "--lr", "1e-3", "--override", "--out",
-                dir.resolve("r3").toString()));
+        String[] common = {
+            "train",
+            "--model",
+            llama.toString(),
+            "--task",
+            "causal-lm",
+            "--train",
+            text.toString(),
+            "--batch-size",
+            "2",
+            "--max-length",
+            "16",
+            "--resume",
+            step
+        };
+        assertUserError(
+                CliTest.run(
+                        concat(
+                                common,
+                                "--steps",
+                                "4",
+                                "--lr",
+                                "1e-3",
+                                "--out",
+                                dir.resolve("r1").toString())),
+                "learning rate",
+                "--override");
+        assertUserError(
+                CliTest.run(concat(common, "--steps", "3", "--out", dir.resolve("r2").toString())),
+                "total steps");
+        CliTest.Result ok =
+                CliTest.run(
+                        concat(
+                                common,
+                                "--steps",
+                                "4",
+                                "--lr",
+                                "1e-3",
+                                "--override",
+                                "--out",
+                                dir.resolve("r3").toString()));
         assertEquals(0, ok.code(), ok.all());
     }
 
     @Test
     void sizesFromArgumentsAreBoundedBeforeAllocation() {
-        assertUserError(CliTest.run("train", "--model", llama.toString(), "--task", "causal-lm", "--train", text.toString(),
-                "--batch-size", "2", "--steps", "1", "--max-length", "16",
-                "--method", "shadow", "--set", "num_shadow_layers=1000000", "--out", dir.resolve("sh").toString()),
-                "num_shadow_layers=1000000", "budget");
-        assertUserError(CliTest.run("train", "--model", llama.toString(), "--task", "causal-lm", "--train", text.toString(),
-                "--batch-size", "2", "--steps", "1", "--max-length", "16",
-                "--method", "shadow", "--set", "shadow_intermediate_size=2147483647", "--out", dir.resolve("sh2").toString()),
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        llama.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--train",
+                        text.toString(),
+                        "--batch-size",
+                        "2",
+                        "--steps",
+                        "1",
+                        "--max-length",
+                        "16",
+                        "--method",
+                        "shadow",
+                        "--set",
+                        "num_shadow_layers=1000000",
+                        "--out",
+                        dir.resolve("sh").toString()),
+                "num_shadow_layers=1000000",
+                "budget");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        llama.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--train",
+                        text.toString(),
+                        "--batch-size",
+                        "2",
+                        "--steps",
+                        "1",
+                        "--max-length",
+                        "16",
+                        "--method",
+                        "shadow",
+                        "--set",
+                        "shadow_intermediate_size=2147483647",
+                        "--out",
+                        dir.resolve("sh2").toString()),
                 "shadow_intermediate_size=2147483647");
-        assertUserError(CliTest.run("train", "--model", llama.toString(), "--task", "causal-lm", "--train", text.toString(),
-                "--batch-size", "2", "--steps", "1", "--max-length", "16",
-                "--method", "mos", "--rank", "100000", "--out", dir.resolve("mos").toString()), "MOS adapter", "200000");
+        assertUserError(
+                CliTest.run(
+                        "train",
+                        "--model",
+                        llama.toString(),
+                        "--task",
+                        "causal-lm",
+                        "--train",
+                        text.toString(),
+                        "--batch-size",
+                        "2",
+                        "--steps",
+                        "1",
+                        "--max-length",
+                        "16",
+                        "--method",
+                        "mos",
+                        "--rank",
+                        "100000",
+                        "--out",
+                        dir.resolve("mos").toString()),
+                "MOS adapter",
+                "200000");
     }
 
     private static String[] concat(String[] a, String... b) {

@@ -22,15 +22,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The built distribution end to end, as a user runs it: {@code target/peft4j/bin/peft4j} through a
- * symlink, from another folder, in child processes; train -> eval -> forward -> merge -> forward on a
- * tiny decoder made here. Every stdout must parse as JSON from its first byte, and stderr must be
+ * symlink, from another folder, in child processes; train -> eval -> forward -> merge -> forward on
+ * a tiny decoder made here. Every stdout must parse as JSON from its first byte, and stderr must be
  * quiet (no DJL GPU-probe or libtorch deprecation lines). Runs in {@code mvn verify} (failsafe,
  * after {@code package} has assembled the distribution).
  */
 class DistributionIT {
 
-    @TempDir
-    static Path dir;
+    @TempDir static Path dir;
 
     static Path launcher;
     static Path llama;
@@ -40,10 +39,16 @@ class DistributionIT {
 
     @BeforeAll
     static void setUp() throws IOException {
-        Path bin = Path.of(System.getProperty("peft4j.dist", "target/peft4j")).resolve("bin/peft4j").toAbsolutePath();
-        assertTrue(Files.isExecutable(bin), bin + " is missing or not executable; run mvn package first");
+        Path bin =
+                Path.of(System.getProperty("peft4j.dist", "target/peft4j"))
+                        .resolve("bin/peft4j")
+                        .toAbsolutePath();
+        assertTrue(
+                Files.isExecutable(bin),
+                bin + " is missing or not executable; run mvn package first");
         Path onPath = Files.createDirectories(dir.resolve("path"));
-        launcher = Files.createSymbolicLink(onPath.resolve("peft4j"), bin); // as when linked onto PATH
+        launcher =
+                Files.createSymbolicLink(onPath.resolve("peft4j"), bin); // as when linked onto PATH
         llama = TinyModels.llama(dir.resolve("llama"));
         StringBuilder story = new StringBuilder();
         for (int i = 0; i < 12; i++) {
@@ -66,11 +71,23 @@ class DistributionIT {
         Process p = pb.start();
         if (!p.waitFor(5, TimeUnit.MINUTES)) {
             p.destroyForcibly();
-            throw new AssertionError("peft4j " + String.join(" ", args) + " did not finish in 5 min");
+            throw new AssertionError(
+                    "peft4j " + String.join(" ", args) + " did not finish in 5 min");
         }
-        Run r = new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8),
-                Files.readString(err, StandardCharsets.UTF_8));
-        assertEquals(0, r.code(), "peft4j " + String.join(" ", args) + "\nstdout: " + r.out() + "\nstderr: " + r.err());
+        Run r =
+                new Run(
+                        p.exitValue(),
+                        Files.readString(out, StandardCharsets.UTF_8),
+                        Files.readString(err, StandardCharsets.UTF_8));
+        assertEquals(
+                0,
+                r.code(),
+                "peft4j "
+                        + String.join(" ", args)
+                        + "\nstdout: "
+                        + r.out()
+                        + "\nstderr: "
+                        + r.err());
         assertFalse(r.err().contains("Failed to detect GPU count"), r.err());
         assertFalse(r.err().contains("deprecated"), r.err());
         return r;
@@ -85,35 +102,83 @@ class DistributionIT {
 
     @Test
     void trainEvalForwardMergeThroughTheLauncher() throws Exception {
-        // a folder name with both quotes, spaces and shell characters: arguments must arrive untouched
+        // a folder name with both quotes, spaces and shell characters: arguments must arrive
+        // untouched
         Path run = dir.resolve("run it's \"quoted\" $HOME `x` *");
-        JsonObject train = json(peft4j("train", "--model", llama.toString(), "--train", text.toString(),
-                "--steps", "3", "--lr", "2e-2", "--batch-size", "2", "--max-length", "16", "--out", run.toString(),
-                "--json"));
+        JsonObject train =
+                json(
+                        peft4j(
+                                "train",
+                                "--model",
+                                llama.toString(),
+                                "--train",
+                                text.toString(),
+                                "--steps",
+                                "3",
+                                "--lr",
+                                "2e-2",
+                                "--batch-size",
+                                "2",
+                                "--max-length",
+                                "16",
+                                "--out",
+                                run.toString(),
+                                "--json"));
         assertEquals("causal-lm", train.get("task").getAsString()); // no --task: a decoder
         assertEquals(run.toAbsolutePath().normalize().toString(), train.get("out").getAsString());
         assertTrue(Files.isRegularFile(run.resolve("adapter_model.safetensors")));
         double after = train.getAsJsonObject("after").get("nll").getAsDouble();
 
-        JsonObject eval = json(peft4j("eval", "--model", llama.toString(), "--adapter", run.toString(),
-                "--data", text.toString(), "--json"));
+        JsonObject eval =
+                json(
+                        peft4j(
+                                "eval",
+                                "--model",
+                                llama.toString(),
+                                "--adapter",
+                                run.toString(),
+                                "--data",
+                                text.toString(),
+                                "--json"));
         assertEquals("causal-lm", eval.get("task").getAsString());
         assertTrue(eval.get("nll").getAsDouble() > 0, eval.toString());
         assertTrue(Double.isFinite(after));
 
-        JsonObject adapted = json(peft4j("forward", "--model", llama.toString(), "--adapter", run.toString(),
-                "--ids", "2,5,6,7"));
+        JsonObject adapted =
+                json(
+                        peft4j(
+                                "forward",
+                                "--model",
+                                llama.toString(),
+                                "--adapter",
+                                run.toString(),
+                                "--ids",
+                                "2,5,6,7"));
         JsonObject base = json(peft4j("forward", "--model", llama.toString(), "--ids", "2,5,6,7"));
         assertEquals("logits", adapted.get("output").getAsString());
-        assertTrue(maxAbsDiff(adapted.getAsJsonArray("values"), base.getAsJsonArray("values")) > 1e-4,
+        assertTrue(
+                maxAbsDiff(adapted.getAsJsonArray("values"), base.getAsJsonArray("values")) > 1e-4,
                 "the trained adapter must change the logits");
 
         Path merged = dir.resolve("merged");
-        JsonObject merge = json(peft4j("merge", "--model", llama.toString(), "--adapter", run.toString(),
-                "--out", merged.toString(), "--json"));
-        assertEquals(merged.toAbsolutePath().normalize().toString(), merge.get("out").getAsString());
-        JsonObject fromMerged = json(peft4j("forward", "--model", merged.toString(), "--ids", "2,5,6,7"));
-        assertTrue(maxAbsDiff(adapted.getAsJsonArray("values"), fromMerged.getAsJsonArray("values")) < 1e-4,
+        JsonObject merge =
+                json(
+                        peft4j(
+                                "merge",
+                                "--model",
+                                llama.toString(),
+                                "--adapter",
+                                run.toString(),
+                                "--out",
+                                merged.toString(),
+                                "--json"));
+        assertEquals(
+                merged.toAbsolutePath().normalize().toString(), merge.get("out").getAsString());
+        JsonObject fromMerged =
+                json(peft4j("forward", "--model", merged.toString(), "--ids", "2,5,6,7"));
+        assertTrue(
+                maxAbsDiff(adapted.getAsJsonArray("values"), fromMerged.getAsJsonArray("values"))
+                        < 1e-4,
                 "merged checkpoint must give the adapter's logits");
     }
 
@@ -121,8 +186,13 @@ class DistributionIT {
         assertEquals(a.size(), b.size());
         double max = 0;
         for (int i = 0; i < a.size(); i++) {
-            max = Math.max(max, a.get(i).isJsonArray() ? maxAbsDiff(a.get(i).getAsJsonArray(), b.get(i).getAsJsonArray())
-                    : Math.abs(a.get(i).getAsDouble() - b.get(i).getAsDouble()));
+            max =
+                    Math.max(
+                            max,
+                            a.get(i).isJsonArray()
+                                    ? maxAbsDiff(
+                                            a.get(i).getAsJsonArray(), b.get(i).getAsJsonArray())
+                                    : Math.abs(a.get(i).getAsDouble() - b.get(i).getAsDouble()));
         }
         return max;
     }

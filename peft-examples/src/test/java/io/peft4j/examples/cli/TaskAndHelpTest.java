@@ -17,11 +17,12 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 import picocli.CommandLine.Model.OptionSpec;
 
-/** The task follows the model (no --task needed), --json output, and whole help texts with defaults. */
+/**
+ * The task follows the model (no --task needed), --json output, and whole help texts with defaults.
+ */
 class TaskAndHelpTest {
 
-    @TempDir
-    static Path dir;
+    @TempDir static Path dir;
 
     static Path bert;
     static Path llama;
@@ -47,27 +48,72 @@ class TaskAndHelpTest {
     @Test
     void aDecoderIsACausalLmInEveryCommandWithoutTask() throws IOException {
         Path out = dir.resolve("lm");
-        JsonObject train = json(CliTest.run("train", "--model", llama.toString(), "--train", text.toString(),
-                "--steps", "2", "--batch-size", "2", "--max-length", "16", "--out", out.toString(), "--json"));
+        JsonObject train =
+                json(
+                        CliTest.run(
+                                "train",
+                                "--model",
+                                llama.toString(),
+                                "--train",
+                                text.toString(),
+                                "--steps",
+                                "2",
+                                "--batch-size",
+                                "2",
+                                "--max-length",
+                                "16",
+                                "--out",
+                                out.toString(),
+                                "--json"));
         assertEquals("causal-lm", train.get("task").getAsString());
         assertEquals(out.toAbsolutePath().normalize().toString(), train.get("out").getAsString());
         assertTrue(train.getAsJsonObject("after").has("nll"), train.toString());
 
-        JsonObject eval = json(CliTest.run("eval", "--model", llama.toString(), "--data", text.toString(), "--json"));
+        JsonObject eval =
+                json(
+                        CliTest.run(
+                                "eval",
+                                "--model",
+                                llama.toString(),
+                                "--data",
+                                text.toString(),
+                                "--json"));
         assertEquals("causal-lm", eval.get("task").getAsString());
-        assertTrue(eval.get("nll").getAsDouble() > 0 && eval.get("tokens").getAsLong() > 0, eval.toString());
+        assertTrue(
+                eval.get("nll").getAsDouble() > 0 && eval.get("tokens").getAsLong() > 0,
+                eval.toString());
 
-        JsonObject forward = json(CliTest.run("forward", "--model", llama.toString(), "--ids", "2,5,6"));
+        JsonObject forward =
+                json(CliTest.run("forward", "--model", llama.toString(), "--ids", "2,5,6"));
         assertEquals("logits", forward.get("output").getAsString());
-        assertEquals(TinyModels.WORDS.size() + 4, forward.getAsJsonArray("shape").get(2).getAsInt());
+        assertEquals(
+                TinyModels.WORDS.size() + 4, forward.getAsJsonArray("shape").get(2).getAsInt());
 
-        JsonObject merged = json(CliTest.run("merge", "--model", llama.toString(), "--adapter", out.toString(),
-                "--out", dir.resolve("lm-merged").toString(), "--json"));
+        JsonObject merged =
+                json(
+                        CliTest.run(
+                                "merge",
+                                "--model",
+                                llama.toString(),
+                                "--adapter",
+                                out.toString(),
+                                "--out",
+                                dir.resolve("lm-merged").toString(),
+                                "--json"));
         assertEquals("causal-lm", merged.get("task").getAsString());
         assertEquals("LLaMA decoder", merged.get("merged").getAsString());
 
-        JsonObject gen = json(CliTest.run("generate", "--model", llama.toString(), "--prompt", "the cat",
-                "--max-new-tokens", "3", "--json"));
+        JsonObject gen =
+                json(
+                        CliTest.run(
+                                "generate",
+                                "--model",
+                                llama.toString(),
+                                "--prompt",
+                                "the cat",
+                                "--max-new-tokens",
+                                "3",
+                                "--json"));
         JsonObject first = gen.getAsJsonArray("outputs").get(0).getAsJsonObject();
         assertTrue(first.get("text").getAsString().startsWith("the cat"), gen.toString());
         assertTrue(first.getAsJsonArray("generated_ids").size() >= 1, gen.toString());
@@ -75,18 +121,38 @@ class TaskAndHelpTest {
 
     @Test
     void anEncoderIsAClassifierAndTaskOverrides() throws IOException {
-        Path tsv = Files.writeString(dir.resolve("cls.tsv"),
-                "sentence\tlabel\nthe film was good\t1\nthe film was bad\t0\nit was great\t1\nit was dull\t0\n");
-        JsonObject eval = json(CliTest.run("eval", "--model", bert.toString(), "--data", tsv.toString(), "--json"));
+        Path tsv =
+                Files.writeString(
+                        dir.resolve("cls.tsv"),
+                        "sentence\tlabel\nthe film was good\t1\nthe film was bad\t0\nit was great\t1\nit was dull\t0\n");
+        JsonObject eval =
+                json(
+                        CliTest.run(
+                                "eval",
+                                "--model",
+                                bert.toString(),
+                                "--data",
+                                tsv.toString(),
+                                "--json"));
         assertEquals("classify", eval.get("task").getAsString());
         assertEquals(4, eval.get("examples").getAsInt());
         // a plain encoder runs bare in forward; --task overrides the model
-        JsonObject bare = json(CliTest.run("forward", "--model", bert.toString(), "--ids", "2,4,3"));
+        JsonObject bare =
+                json(CliTest.run("forward", "--model", bert.toString(), "--ids", "2,4,3"));
         assertEquals("last_hidden_state", bare.get("output").getAsString());
-        JsonObject head = json(CliTest.run("forward", "--model", bert.toString(), "--task", "classify",
-                "--ids", "2,4,3"));
+        JsonObject head =
+                json(
+                        CliTest.run(
+                                "forward",
+                                "--model",
+                                bert.toString(),
+                                "--task",
+                                "classify",
+                                "--ids",
+                                "2,4,3"));
         assertEquals("logits", head.get("output").getAsString());
-        // a checkpoint whose config names BertForSequenceClassification is a classifier without --task
+        // a checkpoint whose config names BertForSequenceClassification is a classifier without
+        // --task
         Path classifier = dir.resolve("bert-cls");
         Files.createDirectories(classifier);
         for (String f : new String[] {"model.safetensors", "tokenizer.json"}) {
@@ -120,14 +186,22 @@ class TaskAndHelpTest {
                 continue;
             }
             String summary = sub.getCommandSpec().usageMessage().description()[0];
-            assertTrue(summary.endsWith("."), "summary of " + sub.getCommandName() + " is cut: " + summary);
-            assertTrue(topHelp.contains(summary), "'peft4j --help' lacks the whole summary: " + summary);
+            assertTrue(
+                    summary.endsWith("."),
+                    "summary of " + sub.getCommandName() + " is cut: " + summary);
+            assertTrue(
+                    topHelp.contains(summary),
+                    "'peft4j --help' lacks the whole summary: " + summary);
             String help = CliTest.run(sub.getCommandName(), "--help").out().replaceAll("\\s+", " ");
             List<OptionSpec> options = sub.getCommandSpec().options();
             for (OptionSpec o : options) {
                 if (o.defaultValue() != null && !o.usageHelp() && !o.versionHelp()) {
-                    assertTrue(help.contains("Default: " + o.defaultValue()),
-                            sub.getCommandName() + " --help does not list " + o.longestName() + "'s default "
+                    assertTrue(
+                            help.contains("Default: " + o.defaultValue()),
+                            sub.getCommandName()
+                                    + " --help does not list "
+                                    + o.longestName()
+                                    + "'s default "
                                     + o.defaultValue());
                 }
             }

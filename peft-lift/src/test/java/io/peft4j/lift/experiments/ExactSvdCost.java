@@ -3,17 +3,15 @@ package io.peft4j.lift.experiments;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-
 import io.peft4j.core.linalg.ExactLowRank;
 import io.peft4j.core.linalg.RandomizedSvd;
-
 import java.util.Locale;
 import java.util.Random;
 
 /**
- * What the exact rank-R approximation costs against the randomized one, per square matrix size, timed
- * alternately in the same rounds (the machine is shared, so only the ratio and the exact path's
- * growth mean anything). Informs LIFT's {@code exact_svd_max_dim}.
+ * What the exact rank-R approximation costs against the randomized one, per square matrix size,
+ * timed alternately in the same rounds (the machine is shared, so only the ratio and the exact
+ * path's growth mean anything). Informs LIFT's {@code exact_svd_max_dim}.
  *
  * <pre>
  * mvn -q -B -pl peft-lift dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
@@ -29,7 +27,8 @@ public final class ExactSvdCost {
     public static void main(String[] args) {
         io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         int rank = 8;
-        System.out.println("| d (d x d matrix) | exact (s) | randomized R=8, 8 oversamples, 2 iterations (s) | ratio |");
+        System.out.println(
+                "| d (d x d matrix) | exact (s) | randomized R=8, 8 oversamples, 2 iterations (s) | ratio |");
         System.out.println("|---:|---:|---:|---:|");
         for (String a : args.length == 0 ? new String[] {"256", "512", "1024"} : args) {
             int d = Integer.parseInt(a);
@@ -42,7 +41,9 @@ public final class ExactSvdCost {
                 NDArray w = m.create(v, new Shape(d, d));
                 double exact = Double.MAX_VALUE;
                 double randomized = Double.MAX_VALUE;
-                for (int round = 0; round < 3; round++) { // best of 3: the least disturbed by other load
+                for (int round = 0;
+                        round < 3;
+                        round++) { // best of 3: the least disturbed by other load
                     long t0 = System.nanoTime();
                     ExactLowRank.approximate(w, rank).close();
                     exact = Math.min(exact, (System.nanoTime() - t0) / 1e9);
@@ -52,7 +53,13 @@ public final class ExactSvdCost {
                     }
                     randomized = Math.min(randomized, (System.nanoTime() - t0) / 1e9);
                 }
-                System.out.printf(Locale.ROOT, "| %d | %.3f | %.3f | %.1f |%n", d, exact, randomized, exact / randomized);
+                System.out.printf(
+                        Locale.ROOT,
+                        "| %d | %.3f | %.3f | %.1f |%n",
+                        d,
+                        exact,
+                        randomized,
+                        exact / randomized);
             }
         }
     }

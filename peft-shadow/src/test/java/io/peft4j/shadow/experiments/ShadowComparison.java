@@ -10,7 +10,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
@@ -20,10 +19,6 @@ import io.peft4j.core.train.LossFunction;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
-import io.peft4j.tasks.ClassificationTask;
-import io.peft4j.tasks.DataReaders;
-import io.peft4j.tasks.LabeledText;
-import io.peft4j.tasks.NoGrad;
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.HfCheckpoint;
 import io.peft4j.models.LlamaForCausalLM;
@@ -32,7 +27,10 @@ import io.peft4j.shadow.DetachedShadow;
 import io.peft4j.shadow.ShadowConfig;
 import io.peft4j.shadow.ShadowHead;
 import io.peft4j.shadow.ShadowModel;
-
+import io.peft4j.tasks.ClassificationTask;
+import io.peft4j.tasks.DataReaders;
+import io.peft4j.tasks.LabeledText;
+import io.peft4j.tasks.NoGrad;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,14 +45,16 @@ import java.util.function.Supplier;
 
 /**
  * Miniature ShadowPEFT vs LoRA comparison (README table), two settings:
+ *
  * <ul>
  *   <li>{@code lm}: stories260K (5-layer LLaMA, h 64) adapted to tinyshakespeare; chunks of 128
  *       tokens; train on the first 80 % of the text, choose the learning rate on a validation split
- *       (80-90 %), report the held-out NLL on the last 10 %.</li>
+ *       (80-90 %), report the held-out NLL on the last 10 %.
  *   <li>{@code cls}: all-MiniLM-L6-v2 + a new 2-class head on SST-2: a 2,000-sentence training
- *       subset, the learning rate chosen on 500 other training sentences, accuracy on the full dev set
- *       (872).</li>
+ *       subset, the learning rate chosen on 500 other training sentences, accuracy on the full dev
+ *       set (872).
  * </ul>
+ *
  * Per method: a learning-rate choice, trainable parameters, step time, and inference time against
  * the base measured alternately (median). ShadowPEFT: also its detached shadow and shadow
  * pretraining followed by attaching. Fixed seeds, one PyTorch thread.
@@ -66,7 +66,9 @@ import java.util.function.Supplier;
  *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.shadow.experiments.ShadowComparison \
  *     lm|cls|all [steps] [LoRA lrs, comma-separated] [ShadowPEFT lrs]
  * </pre>
- * (exec:java with {@code -am} also runs peft-examples' own main class, so the class path is built once.)
+ *
+ * (exec:java with {@code -am} also runs peft-examples' own main class, so the class path is built
+ * once.)
  */
 public final class ShadowComparison {
 
@@ -87,16 +89,27 @@ public final class ShadowComparison {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         String part = args.length > 0 ? args[0] : "all";
         int steps = args.length > 1 ? Integer.parseInt(args[1]) : 400;
-        Path shared = Path.of(System.getProperty("peft4j.shared", "../shared")).toAbsolutePath().normalize();
+        Path shared =
+                Path.of(System.getProperty("peft4j.shared", "../shared"))
+                        .toAbsolutePath()
+                        .normalize();
         if (!Files.isDirectory(shared.resolve("models/stories260K"))) {
             shared = Path.of("..", "..", "shared").toAbsolutePath().normalize();
         }
         long t0 = System.nanoTime();
         if (part.equals("lm") || part.equals("all")) {
-            lm(shared, steps, lrs(args, 2, new double[] {3e-3, 1e-2}), lrs(args, 3, new double[] {3e-3, 1e-2, 3e-2}));
+            lm(
+                    shared,
+                    steps,
+                    lrs(args, 2, new double[] {3e-3, 1e-2}),
+                    lrs(args, 3, new double[] {3e-3, 1e-2, 3e-2}));
         }
         if (part.equals("cls") || part.equals("all")) {
-            cls(shared, steps, lrs(args, 2, new double[] {1e-3, 3e-3}), lrs(args, 3, new double[] {1e-3, 3e-3}));
+            cls(
+                    shared,
+                    steps,
+                    lrs(args, 2, new double[] {1e-3, 3e-3}),
+                    lrs(args, 3, new double[] {1e-3, 3e-3}));
         }
         System.out.printf(Locale.ROOT, "%ntotal %.1f s%n", (System.nanoTime() - t0) / 1e9);
     }
@@ -113,35 +126,78 @@ public final class ShadowComparison {
 
     // ------------------------------------------------------------------ stories260K
 
-    private static void lm(Path shared, int steps, double[] lrs, double[] shadowLrs) throws Exception {
+    private static void lm(Path shared, int steps, double[] lrs, double[] shadowLrs)
+            throws Exception {
         Path modelDir = shared.resolve("models/stories260K");
-        String text = Files.readString(shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
+        String text =
+                Files.readString(
+                        shared.resolve("data/tinyshakespeare/input.txt"), StandardCharsets.UTF_8);
         Engine.getInstance().setRandomSeed(42);
         try (Model model = HfCheckpoint.load(modelDir, Device.cpu());
-                TextTokenizer tok = TextTokenizer.builder(modelDir.resolve("tokenizer.json")).build()) {
+                TextTokenizer tok =
+                        TextTokenizer.builder(modelDir.resolve("tokenizer.json")).build()) {
             LlamaForCausalLM lm = (LlamaForCausalLM) model.getBlock();
             int n = text.length();
             long[][] train = chunks(tok, text.substring(0, Math.min((int) (n * 0.8), 600_000)));
-            long[][] val = Arrays.copyOf(chunks(tok, text.substring((int) (n * 0.8), (int) (n * 0.9))), 32);
+            long[][] val =
+                    Arrays.copyOf(
+                            chunks(tok, text.substring((int) (n * 0.8), (int) (n * 0.9))), 32);
             long[][] test = Arrays.copyOf(chunks(tok, text.substring((int) (n * 0.9))), 64);
-            System.out.printf(Locale.ROOT, "== stories260K -> tinyshakespeare: %d train chunks, %d val, %d test chunks of %d tokens;"
-                    + " %d steps x batch %d, AdamW, warm-up 10%%, linear decay, clip 1.0, seed 42; lrs LoRA %s, ShadowPEFT %s ==%n",
-                    train.length, val.length, test.length, SEQ, steps, BATCH, Arrays.toString(lrs), Arrays.toString(shadowLrs));
+            System.out.printf(
+                    Locale.ROOT,
+                    "== stories260K -> tinyshakespeare: %d train chunks, %d val, %d test chunks of %d tokens;"
+                            + " %d steps x batch %d, AdamW, warm-up 10%%, linear decay, clip 1.0, seed 42; lrs LoRA %s, ShadowPEFT %s ==%n",
+                    train.length,
+                    val.length,
+                    test.length,
+                    SEQ,
+                    steps,
+                    BATCH,
+                    Arrays.toString(lrs),
+                    Arrays.toString(shadowLrs));
             NDManager m = model.getNDManager();
-            Function<NDArray, NDArray> base = ids -> lm.forward(new ParameterStore(ids.getManager(), false), new NDList(ids), false).head();
+            Function<NDArray, NDArray> base =
+                    ids ->
+                            lm.forward(
+                                            new ParameterStore(ids.getManager(), false),
+                                            new NDList(ids),
+                                            false)
+                                    .head();
             double baseTest = nll(m, test, base);
             double baseVal = nll(m, val, base);
             System.out.printf(Locale.ROOT, "base: val %.4f test %.4f%n", baseVal, baseTest);
-            rows.add("| method | lr (chosen on val) | trainable params | val NLL | held-out NLL | train step (ms) | forward vs base (ms, 16x128) |");
+            rows.add(
+                    "| method | lr (chosen on val) | trainable params | val NLL | held-out NLL | train step (ms) | forward vs base (ms, 16x128) |");
             rows.add("|---|---|---:|---:|---:|---:|---:|");
-            rows.add(String.format(Locale.ROOT, "| base (no training) | - | 0 | %.4f | %.4f | - | - |", baseVal, baseTest));
+            rows.add(
+                    String.format(
+                            Locale.ROOT,
+                            "| base (no training) | - | 0 | %.4f | %.4f | - | - |",
+                            baseVal,
+                            baseTest));
 
             AdapterConfig lora = LoraConfig.builder().rank(8).alpha(16).allLinear().build();
             Run best = null;
             for (double lr : lrs) {
                 try (PeftModel peft = PeftModel.wrap(lm, lora)) {
-                    Run r = lmRunSafe(() -> lmRun("LoRA r=8 all-linear", peft, lr, steps, train, val, test, m,
-                            (b, t) -> ShadowModel.nextTokenLoss(peft.forward(b, t).head(), b.get(0), null), null));
+                    Run r =
+                            lmRunSafe(
+                                    () ->
+                                            lmRun(
+                                                    "LoRA r=8 all-linear",
+                                                    peft,
+                                                    lr,
+                                                    steps,
+                                                    train,
+                                                    val,
+                                                    test,
+                                                    m,
+                                                    (b, t) ->
+                                                            ShadowModel.nextTokenLoss(
+                                                                    peft.forward(b, t).head(),
+                                                                    b.get(0),
+                                                                    null),
+                                                    null));
                     if (r != null && (best == null || r.val < best.val)) {
                         best = r;
                     }
@@ -153,8 +209,21 @@ public final class ShadowComparison {
             for (double lr : shadowLrs) {
                 try (PeftModel peft = PeftModel.wrap(lm, ShadowConfig.builder().build())) {
                     ShadowModel shadow = ShadowModel.of(peft);
-                    Run r = lmRunSafe(() -> lmRun("ShadowPEFT (1 shadow layer, b=16, g=10)", peft, lr, steps, train, val, test, m,
-                            (b, t) -> shadow.causalLmLoss(b.get(0), null, t), shadow));
+                    Run r =
+                            lmRunSafe(
+                                    () ->
+                                            lmRun(
+                                                    "ShadowPEFT (1 shadow layer, b=16, g=10)",
+                                                    peft,
+                                                    lr,
+                                                    steps,
+                                                    train,
+                                                    val,
+                                                    test,
+                                                    m,
+                                                    (b, t) ->
+                                                            shadow.causalLmLoss(b.get(0), null, t),
+                                                    shadow));
                     if (r != null && (bestShadow == null || r.val < bestShadow.val)) {
                         bestShadow = r;
                     }
@@ -167,18 +236,45 @@ public final class ShadowComparison {
             double lr = bestShadow.lr;
             Path dir = Files.createTempDirectory("shadow-pretrained");
             try (DetachedShadow pre = DetachedShadow.create(lm, ShadowConfig.builder().build())) {
-                TrainingResult r = train(pre, steps, lr, train, (b, t) -> pre.loss(b.get(0), null, t), null);
+                TrainingResult r =
+                        train(pre, steps, lr, train, (b, t) -> pre.loss(b.get(0), null, t), null);
                 double v = nll(m, val, ids -> pre.logits(ids, null, false));
                 double te = nll(m, test, ids -> pre.logits(ids, null, false));
-                System.out.printf(Locale.ROOT, "shadow pretrained alone lr %.0e: val %.4f test %.4f; %s%n", lr, v, te, curve(r));
-                rows.add(String.format(Locale.ROOT, "| shadow pretrained alone, %d steps (detached) | %.0e | %,d | %.4f | %.4f | %.1f | - |",
-                        steps, lr, pre.parameterCount(), v, te, 1000 * r.seconds() / r.steps()));
+                System.out.printf(
+                        Locale.ROOT,
+                        "shadow pretrained alone lr %.0e: val %.4f test %.4f; %s%n",
+                        lr,
+                        v,
+                        te,
+                        curve(r));
+                rows.add(
+                        String.format(
+                                Locale.ROOT,
+                                "| shadow pretrained alone, %d steps (detached) | %.0e | %,d | %.4f | %.4f | %.1f | - |",
+                                steps,
+                                lr,
+                                pre.parameterCount(),
+                                v,
+                                te,
+                                1000 * r.seconds() / r.steps()));
                 pre.save(dir);
             }
-            try (PeftModel peft = PeftModel.wrap(lm, ShadowConfig.builder().pretrainedShadow(dir.toString()).build())) {
+            try (PeftModel peft =
+                    PeftModel.wrap(
+                            lm, ShadowConfig.builder().pretrainedShadow(dir.toString()).build())) {
                 ShadowModel shadow = ShadowModel.of(peft);
-                Run r = lmRun("ShadowPEFT from the pretrained shadow, +" + steps + " steps", peft, lr, steps, train, val, test, m,
-                        (b, t) -> shadow.causalLmLoss(b.get(0), null, t), shadow);
+                Run r =
+                        lmRun(
+                                "ShadowPEFT from the pretrained shadow, +" + steps + " steps",
+                                peft,
+                                lr,
+                                steps,
+                                train,
+                                val,
+                                test,
+                                m,
+                                (b, t) -> shadow.causalLmLoss(b.get(0), null, t),
+                                shadow);
                 rows.add(r.row());
                 rows.add(r.detachedRow);
             }
@@ -186,7 +282,9 @@ public final class ShadowComparison {
         }
     }
 
-    /** Runs one arm; a failure (e.g. FineTuner's non-finite check) is printed and the arm skipped. */
+    /**
+     * Runs one arm; a failure (e.g. FineTuner's non-finite check) is printed and the arm skipped.
+     */
     private static <T> T lmRunSafe(Supplier<T> run) {
         try {
             return run.get();
@@ -208,20 +306,45 @@ public final class ShadowComparison {
         String detachedRow;
 
         String row() {
-            return String.format(Locale.ROOT, "| %s | %.0e | %,d | %.4f | %.4f | %.1f | %s |", label, lr, params, val, test, stepMs, forward);
+            return String.format(
+                    Locale.ROOT,
+                    "| %s | %.0e | %,d | %.4f | %.4f | %.1f | %s |",
+                    label,
+                    lr,
+                    params,
+                    val,
+                    test,
+                    stepMs,
+                    forward);
         }
     }
 
-    private static Run lmRun(String label, PeftModel peft, double lr, int steps, long[][] train, long[][] val, long[][] test,
-            NDManager m, LossFunction loss, ShadowModel shadow) {
+    private static Run lmRun(
+            String label,
+            PeftModel peft,
+            double lr,
+            int steps,
+            long[][] train,
+            long[][] val,
+            long[][] test,
+            NDManager m,
+            LossFunction loss,
+            ShadowModel shadow) {
         Function<NDArray, NDArray> adapted = ids -> peft.forward(new NDList(ids)).head();
         long[] evalNanos = {0};
-        TrainingResult tr = train(peft, steps, lr, train, loss, (step, model, mgr) -> {
-            long e0 = System.nanoTime();
-            double v = nll(m, val, adapted);
-            evalNanos[0] += System.nanoTime() - e0;
-            return Map.of("val_nll", v);
-        });
+        TrainingResult tr =
+                train(
+                        peft,
+                        steps,
+                        lr,
+                        train,
+                        loss,
+                        (step, model, mgr) -> {
+                            long e0 = System.nanoTime();
+                            double v = nll(m, val, adapted);
+                            evalNanos[0] += System.nanoTime() - e0;
+                            return Map.of("val_nll", v);
+                        });
         Run r = new Run();
         r.label = label;
         r.lr = lr;
@@ -229,17 +352,44 @@ public final class ShadowComparison {
         r.val = nll(m, val, adapted);
         r.test = nll(m, test, adapted);
         r.stepMs = (1000 * tr.seconds() - evalNanos[0] / 1e6) / tr.steps();
-        double[] t = alternate(m, test, peft, adapted, shadow == null ? null : ids -> shadow.detached().logits(ids, null, false));
+        double[] t =
+                alternate(
+                        m,
+                        test,
+                        peft,
+                        adapted,
+                        shadow == null ? null : ids -> shadow.detached().logits(ids, null, false));
         r.forward = String.format(Locale.ROOT, "%.1f vs %.1f (%.2fx)", t[1], t[0], t[1] / t[0]);
-        System.out.printf(Locale.ROOT, "%s lr %.0e: val %.4f test %.4f, %.1f ms/step, forward %s; %s%n",
-                label, lr, r.val, r.test, r.stepMs, r.forward, curve(tr));
+        System.out.printf(
+                Locale.ROOT,
+                "%s lr %.0e: val %.4f test %.4f, %.1f ms/step, forward %s; %s%n",
+                label,
+                lr,
+                r.val,
+                r.test,
+                r.stepMs,
+                r.forward,
+                curve(tr));
         if (shadow != null) {
             DetachedShadow d = shadow.detached();
             double dv = nll(m, val, ids -> d.logits(ids, null, false));
             double dt = nll(m, test, ids -> d.logits(ids, null, false));
-            System.out.printf(Locale.ROOT, "  its detached shadow: val %.4f test %.4f, forward %.1f ms%n", dv, dt, t[2]);
-            r.detachedRow = String.format(Locale.ROOT, "| ... its detached shadow (no base layer) | | (%,d of them) | %.4f | %.4f | - | %.1f vs %.1f (%.2fx) |",
-                    shadow.shadowParameterCount(), dv, dt, t[2], t[0], t[2] / t[0]);
+            System.out.printf(
+                    Locale.ROOT,
+                    "  its detached shadow: val %.4f test %.4f, forward %.1f ms%n",
+                    dv,
+                    dt,
+                    t[2]);
+            r.detachedRow =
+                    String.format(
+                            Locale.ROOT,
+                            "| ... its detached shadow (no base layer) | | (%,d of them) | %.4f | %.4f | - | %.1f vs %.1f (%.2fx) |",
+                            shadow.shadowParameterCount(),
+                            dv,
+                            dt,
+                            t[2],
+                            t[0],
+                            t[2] / t[0]);
         }
         return r;
     }
@@ -284,25 +434,37 @@ public final class ShadowComparison {
         return out;
     }
 
-    private static TrainingResult train(TrainableModel model, int steps, double lr, long[][] data, LossFunction loss,
+    private static TrainingResult train(
+            TrainableModel model,
+            int steps,
+            double lr,
+            long[][] data,
+            LossFunction loss,
             io.peft4j.core.train.EvalCallback eval) {
-        TrainingData td = new TrainingData() {
-            @Override
-            public int size() {
-                return data.length;
-            }
+        TrainingData td =
+                new TrainingData() {
+                    @Override
+                    public int size() {
+                        return data.length;
+                    }
 
-            @Override
-            public NDList batch(NDManager manager, int[] indices) {
-                long[][] rows = new long[indices.length][];
-                for (int i = 0; i < indices.length; i++) {
-                    rows[i] = data[indices[i]];
-                }
-                return new NDList(manager.create(rows));
-            }
-        };
-        FineTuner.Builder b = FineTuner.builder().learningRate(lr).warmupSteps(steps / 10).maxSteps(steps).batchSize(BATCH)
-                .seed(42).progress(false);
+                    @Override
+                    public NDList batch(NDManager manager, int[] indices) {
+                        long[][] rows = new long[indices.length][];
+                        for (int i = 0; i < indices.length; i++) {
+                            rows[i] = data[indices[i]];
+                        }
+                        return new NDList(manager.create(rows));
+                    }
+                };
+        FineTuner.Builder b =
+                FineTuner.builder()
+                        .learningRate(lr)
+                        .warmupSteps(steps / 10)
+                        .maxSteps(steps)
+                        .batchSize(BATCH)
+                        .seed(42)
+                        .progress(false);
         if (eval != null) {
             b.evaluation(Math.max(1, steps / 4), eval);
         }
@@ -326,10 +488,14 @@ public final class ShadowComparison {
 
     /**
      * Inference forwards of 16 sequences, alternating base (adapters disabled), adapted and (when
-     * given) the detached shadow, 3 warm-up rounds then {@link #ROUNDS}; medians in ms
-     * {@code [base, adapted, detached]}.
+     * given) the detached shadow, 3 warm-up rounds then {@link #ROUNDS}; medians in ms {@code
+     * [base, adapted, detached]}.
      */
-    private static double[] alternate(NDManager m, long[][] data, PeftModel peft, Function<NDArray, NDArray> adapted,
+    private static double[] alternate(
+            NDManager m,
+            long[][] data,
+            PeftModel peft,
+            Function<NDArray, NDArray> adapted,
             Function<NDArray, NDArray> detached) {
         double[][] t = new double[3][ROUNDS];
         try (NoGrad off = NoGrad.enter()) {
@@ -373,24 +539,58 @@ public final class ShadowComparison {
 
     // ------------------------------------------------------------------ MiniLM + SST-2
 
-    private static void cls(Path shared, int steps, double[] lrs, double[] shadowLrs) throws Exception {
+    private static void cls(Path shared, int steps, double[] lrs, double[] shadowLrs)
+            throws Exception {
         Path dir = shared.resolve("models/all-minilm-l6-v2");
-        List<LabeledText> all = DataReaders.sample(DataReaders.readLabeled(shared.resolve("data/sst2/train.tsv")), 2500, 42);
+        List<LabeledText> all =
+                DataReaders.sample(
+                        DataReaders.readLabeled(shared.resolve("data/sst2/train.tsv")), 2500, 42);
         List<LabeledText> trainSet = all.subList(0, 2000);
         List<LabeledText> valSet = all.subList(2000, 2500);
         List<LabeledText> devSet = DataReaders.readLabeled(shared.resolve("data/sst2/dev.tsv"));
-        System.out.printf(Locale.ROOT, "%n== all-MiniLM-L6-v2 + SST-2: %d train, %d val (other train sentences), %d dev; %d steps x batch %d,"
-                + " max %d tokens, AdamW, warm-up 10%%, linear decay, seed 42; lrs LoRA %s, ShadowPEFT %s ==%n",
-                trainSet.size(), valSet.size(), devSet.size(), steps, CLS_BATCH, CLS_MAX_LEN, Arrays.toString(lrs), Arrays.toString(shadowLrs));
-        rows.add("| method | lr (chosen on val) | trainable params | val acc | SST-2 dev acc (872) | train step (ms) | forward vs base (ms, 32 sentences) |");
+        System.out.printf(
+                Locale.ROOT,
+                "%n== all-MiniLM-L6-v2 + SST-2: %d train, %d val (other train sentences), %d dev; %d steps x batch %d,"
+                        + " max %d tokens, AdamW, warm-up 10%%, linear decay, seed 42; lrs LoRA %s, ShadowPEFT %s ==%n",
+                trainSet.size(),
+                valSet.size(),
+                devSet.size(),
+                steps,
+                CLS_BATCH,
+                CLS_MAX_LEN,
+                Arrays.toString(lrs),
+                Arrays.toString(shadowLrs));
+        rows.add(
+                "| method | lr (chosen on val) | trainable params | val acc | SST-2 dev acc (872) | train step (ms) | forward vs base (ms, 32 sentences) |");
         rows.add("|---|---|---:|---:|---:|---:|---:|");
-        try (TextTokenizer tok = TextTokenizer.builder(dir.resolve("tokenizer.json")).maxLength(CLS_MAX_LEN).build()) {
-            // LoRA with about ShadowPEFT's budget: all linear layers at r 32 (+ the head, trained in full)
+        try (TextTokenizer tok =
+                TextTokenizer.builder(dir.resolve("tokenizer.json"))
+                        .maxLength(CLS_MAX_LEN)
+                        .build()) {
+            // LoRA with about ShadowPEFT's budget: all linear layers at r 32 (+ the head, trained
+            // in full)
             ClsRun lora = null;
             for (double lr : lrs) {
-                ClsRun r = lmRunSafe(() -> clsRun("LoRA r=32 all-linear + head", dir, tok, trainSet, valSet, devSet, steps, lr,
-                        LoraConfig.builder().rank(32).alpha(64).targetRegex(".*layer\\.[0-9]+\\..*(query|key|value|dense)")
-                                .modulesToSave(List.of("classifier")).build(), false));
+                ClsRun r =
+                        lmRunSafe(
+                                () ->
+                                        clsRun(
+                                                "LoRA r=32 all-linear + head",
+                                                dir,
+                                                tok,
+                                                trainSet,
+                                                valSet,
+                                                devSet,
+                                                steps,
+                                                lr,
+                                                LoraConfig.builder()
+                                                        .rank(32)
+                                                        .alpha(64)
+                                                        .targetRegex(
+                                                                ".*layer\\.[0-9]+\\..*(query|key|value|dense)")
+                                                        .modulesToSave(List.of("classifier"))
+                                                        .build(),
+                                                false));
                 lora = r == null ? lora : lora == null || r.val > lora.val ? r : lora;
             }
             if (lora != null) {
@@ -398,10 +598,24 @@ public final class ShadowComparison {
             }
             ClsRun sh = null;
             for (double lr : shadowLrs) {
-                // shadow.head=own (default, the reference: the shadow's own trained copy of the head) | shared
+                // shadow.head=own (default, the reference: the shadow's own trained copy of the
+                // head) | shared
                 ShadowHead head = ShadowHead.parse(System.getProperty("shadow.head", "own"));
-                ClsRun r = lmRunSafe(() -> clsRun("ShadowPEFT (1 shadow layer, b=16, g=10) + head, shadow head " + head.jsonName(), dir, tok,
-                        trainSet, valSet, devSet, steps, lr, ShadowConfig.builder().shadowHead(head).build(), true));
+                ClsRun r =
+                        lmRunSafe(
+                                () ->
+                                        clsRun(
+                                                "ShadowPEFT (1 shadow layer, b=16, g=10) + head, shadow head "
+                                                        + head.jsonName(),
+                                                dir,
+                                                tok,
+                                                trainSet,
+                                                valSet,
+                                                devSet,
+                                                steps,
+                                                lr,
+                                                ShadowConfig.builder().shadowHead(head).build(),
+                                                true));
                 sh = r == null ? sh : sh == null || r.val > sh.val ? r : sh;
             }
             rows.add(sh.row());
@@ -421,12 +635,30 @@ public final class ShadowComparison {
         String detachedRow;
 
         String row() {
-            return String.format(Locale.ROOT, "| %s | %.0e | %,d | %.4f | %.4f | %.1f | %s |", label, lr, params, val, dev, stepMs, forward);
+            return String.format(
+                    Locale.ROOT,
+                    "| %s | %.0e | %,d | %.4f | %.4f | %.1f | %s |",
+                    label,
+                    lr,
+                    params,
+                    val,
+                    dev,
+                    stepMs,
+                    forward);
         }
     }
 
-    private static ClsRun clsRun(String label, Path dir, TextTokenizer tok, List<LabeledText> trainSet, List<LabeledText> valSet,
-            List<LabeledText> devSet, int steps, double lr, AdapterConfig config, boolean shadowHeadInPlace) {
+    private static ClsRun clsRun(
+            String label,
+            Path dir,
+            TextTokenizer tok,
+            List<LabeledText> trainSet,
+            List<LabeledText> valSet,
+            List<LabeledText> devSet,
+            int steps,
+            double lr,
+            AdapterConfig config,
+            boolean shadowHeadInPlace) {
         Engine.getInstance().setRandomSeed(42); // the same fresh head in every run
         try (Model model = HfCheckpoint.loadForSequenceClassification(dir, 2, Device.cpu())) {
             Block block = model.getBlock();
@@ -439,10 +671,15 @@ public final class ShadowComparison {
                 TrainableModel trainable = peft;
                 long headParams = 0;
                 if (shadowHeadInPlace) {
-                    // ShadowConfig has no modules_to_save: train the (fresh, per-run) head in place instead
+                    // ShadowConfig has no modules_to_save: train the (fresh, per-run) head in place
+                    // instead
                     Map<String, Parameter> params = new LinkedHashMap<>(peft.trainableParameters());
-                    Block head = block.getChildren().stream().filter(c -> c.getKey().endsWith("classifier"))
-                            .findFirst().orElseThrow().getValue();
+                    Block head =
+                            block.getChildren().stream()
+                                    .filter(c -> c.getKey().endsWith("classifier"))
+                                    .findFirst()
+                                    .orElseThrow()
+                                    .getValue();
                     for (Pair<String, Parameter> p : head.getParameters()) {
                         p.getValue().freeze(false);
                         params.put("classifier." + p.getKey(), p.getValue());
@@ -450,23 +687,47 @@ public final class ShadowComparison {
                     }
                     trainable = () -> params;
                 }
-                NDArray headBefore = block.getChildren().stream().filter(c -> c.getKey().endsWith("classifier")).findFirst()
-                        .orElseThrow().getValue().getParameters().get(0).getValue().getArray().duplicate();
-                LossFunction loss = shadow == null ? trainTask : (b, t) -> {
-                    NDList out = shadow.forwardWithShadow(b.subNDList(0, 3), t);
-                    return ClassificationTask.crossEntropy(out.get(0), b.get(3))
-                            .add(io.peft4j.core.ops.Scalars.mul(ClassificationTask.crossEntropy(out.get(1), b.get(3)),
-                                    shadow.config().shadowLossWeight()));
-                };
-                TrainingResult tr = FineTuner.builder().learningRate(lr).warmupSteps(steps / 10).maxSteps(steps).batchSize(CLS_BATCH)
-                        .seed(42).progress(false)
-                        .evaluation(Math.max(1, steps / 2), (step, mm, mgr) -> {
-                            long e0 = System.nanoTime();
-                            double acc = valTask.evaluate(64).accuracy();
-                            evalNanos[0] += System.nanoTime() - e0;
-                            return Map.of("val_acc", acc);
-                        })
-                        .build().fit(trainable, loss, trainTask);
+                NDArray headBefore =
+                        block.getChildren().stream()
+                                .filter(c -> c.getKey().endsWith("classifier"))
+                                .findFirst()
+                                .orElseThrow()
+                                .getValue()
+                                .getParameters()
+                                .get(0)
+                                .getValue()
+                                .getArray()
+                                .duplicate();
+                LossFunction loss =
+                        shadow == null
+                                ? trainTask
+                                : (b, t) -> {
+                                    NDList out = shadow.forwardWithShadow(b.subNDList(0, 3), t);
+                                    return ClassificationTask.crossEntropy(out.get(0), b.get(3))
+                                            .add(
+                                                    io.peft4j.core.ops.Scalars.mul(
+                                                            ClassificationTask.crossEntropy(
+                                                                    out.get(1), b.get(3)),
+                                                            shadow.config().shadowLossWeight()));
+                                };
+                TrainingResult tr =
+                        FineTuner.builder()
+                                .learningRate(lr)
+                                .warmupSteps(steps / 10)
+                                .maxSteps(steps)
+                                .batchSize(CLS_BATCH)
+                                .seed(42)
+                                .progress(false)
+                                .evaluation(
+                                        Math.max(1, steps / 2),
+                                        (step, mm, mgr) -> {
+                                            long e0 = System.nanoTime();
+                                            double acc = valTask.evaluate(64).accuracy();
+                                            evalNanos[0] += System.nanoTime() - e0;
+                                            return Map.of("val_acc", acc);
+                                        })
+                                .build()
+                                .fit(trainable, loss, trainTask);
                 ClsRun r = new ClsRun();
                 r.label = label;
                 r.lr = lr;
@@ -474,21 +735,58 @@ public final class ShadowComparison {
                 r.val = valTask.evaluate(64).accuracy();
                 r.dev = devTask.evaluate(64).accuracy();
                 r.stepMs = (1000 * tr.seconds() - evalNanos[0] / 1e6) / tr.steps();
-                System.out.printf(Locale.ROOT, "  base head weight moved by %.4f (in place; LoRA trains a copy)%n",
-                        block.getChildren().stream().filter(c -> c.getKey().endsWith("classifier")).findFirst().orElseThrow()
-                                .getValue().getParameters().get(0).getValue().getArray().sub(headBefore).norm().getFloat());
-                NDList probe = devTask.batch(model.getNDManager(), java.util.stream.IntStream.range(0, 32).toArray());
+                System.out.printf(
+                        Locale.ROOT,
+                        "  base head weight moved by %.4f (in place; LoRA trains a copy)%n",
+                        block.getChildren().stream()
+                                .filter(c -> c.getKey().endsWith("classifier"))
+                                .findFirst()
+                                .orElseThrow()
+                                .getValue()
+                                .getParameters()
+                                .get(0)
+                                .getValue()
+                                .getArray()
+                                .sub(headBefore)
+                                .norm()
+                                .getFloat());
+                NDList probe =
+                        devTask.batch(
+                                model.getNDManager(),
+                                java.util.stream.IntStream.range(0, 32).toArray());
                 double[] t = alternateCls(peft, devTask, probe, shadow);
-                r.forward = String.format(Locale.ROOT, "%.1f vs %.1f (%.2fx)", t[1], t[0], t[1] / t[0]);
-                System.out.printf(Locale.ROOT, "%s lr %.0e: val %.4f dev %.4f, %.1f ms/step, forward %s; %s%n",
-                        label, lr, r.val, r.dev, r.stepMs, r.forward, curve(tr));
+                r.forward =
+                        String.format(Locale.ROOT, "%.1f vs %.1f (%.2fx)", t[1], t[0], t[1] / t[0]);
+                System.out.printf(
+                        Locale.ROOT,
+                        "%s lr %.0e: val %.4f dev %.4f, %.1f ms/step, forward %s; %s%n",
+                        label,
+                        lr,
+                        r.val,
+                        r.dev,
+                        r.stepMs,
+                        r.forward,
+                        curve(tr));
                 if (shadow != null) {
                     DetachedShadow d = shadow.detached();
                     double dv = detachedAccuracy(d, valTask);
                     double dd = detachedAccuracy(d, devTask);
-                    System.out.printf(Locale.ROOT, "  its detached shadow: val %.4f dev %.4f, forward %.1f ms%n", dv, dd, t[2]);
-                    r.detachedRow = String.format(Locale.ROOT, "| ... its detached shadow (+ head, no base layer) | | (%,d of them) | %.4f | %.4f | - | %.1f vs %.1f (%.2fx) |",
-                            shadow.shadowParameterCount(), dv, dd, t[2], t[0], t[2] / t[0]);
+                    System.out.printf(
+                            Locale.ROOT,
+                            "  its detached shadow: val %.4f dev %.4f, forward %.1f ms%n",
+                            dv,
+                            dd,
+                            t[2]);
+                    r.detachedRow =
+                            String.format(
+                                    Locale.ROOT,
+                                    "| ... its detached shadow (+ head, no base layer) | | (%,d of them) | %.4f | %.4f | - | %.1f vs %.1f (%.2fx) |",
+                                    shadow.shadowParameterCount(),
+                                    dv,
+                                    dd,
+                                    t[2],
+                                    t[0],
+                                    t[2] / t[0]);
                 }
                 probe.close();
                 return r;
@@ -499,9 +797,12 @@ public final class ShadowComparison {
     private static double detachedAccuracy(DetachedShadow d, ClassificationTask task) {
         int correct = 0;
         int[] labels = task.labels();
-        try (NoGrad off = NoGrad.enter(); NDManager m = NDManager.newBaseManager()) {
+        try (NoGrad off = NoGrad.enter();
+                NDManager m = NDManager.newBaseManager()) {
             for (int start = 0; start < task.size(); start += 64) {
-                int[] idx = java.util.stream.IntStream.range(start, Math.min(task.size(), start + 64)).toArray();
+                int[] idx =
+                        java.util.stream.IntStream.range(start, Math.min(task.size(), start + 64))
+                                .toArray();
                 try (NDManager s = m.newSubManager()) {
                     NDList b = task.batch(s, idx);
                     NDArray pred = d.logits(b.get(0), b.get(1), false).argMax(-1);
@@ -514,7 +815,8 @@ public final class ShadowComparison {
         return correct / (double) task.size();
     }
 
-    private static double[] alternateCls(PeftModel peft, ClassificationTask task, NDList probe, ShadowModel shadow) {
+    private static double[] alternateCls(
+            PeftModel peft, ClassificationTask task, NDList probe, ShadowModel shadow) {
         Supplier<DetachedShadow> d = shadow == null ? null : shadow::detached;
         int rounds = 11;
         double[][] t = new double[3][rounds];

@@ -32,22 +32,43 @@ public final class WorkerScaling {
             System.err.println("needs " + model + " and " + train);
             System.exit(2);
         }
-        SparkSession spark = SparkSession.builder().master("local[2]").appName("peft4j-worker-scaling")
-                .config("spark.ui.enabled", "false")
-                .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-                .config(DistributedFineTuner.BARRIER_TIMEOUT, "600s").getOrCreate();
+        SparkSession spark =
+                SparkSession.builder()
+                        .master("local[2]")
+                        .appName("peft4j-worker-scaling")
+                        .config("spark.ui.enabled", "false")
+                        .config("spark.driver.host", "127.0.0.1")
+                        .config("spark.driver.bindAddress", "127.0.0.1")
+                        .config(DistributedFineTuner.BARRIER_TIMEOUT, "600s")
+                        .getOrCreate();
         spark.sparkContext().setLogLevel("ERROR");
         try {
-            Dataset<Row> rows = spark.read().option("sep", "\t").option("header", "true").option("quote", "")
-                    .schema("sentence STRING, label INT").csv(train).orderBy(functions.rand(1)).limit(640).cache();
+            Dataset<Row> rows =
+                    spark.read()
+                            .option("sep", "\t")
+                            .option("header", "true")
+                            .option("quote", "")
+                            .schema("sentence STRING, label INT")
+                            .csv(train)
+                            .orderBy(functions.rand(1))
+                            .limit(640)
+                            .cache();
             Path out = Files.createTempDirectory("peft-spark-scaling");
-            System.out.println("| round | 1 worker s/step | 2 workers s/step | 2-worker exchange s/step | examples/s 2 workers / 1 worker |");
+            System.out.println(
+                    "| round | 1 worker s/step | 2 workers s/step | 2-worker exchange s/step | examples/s 2 workers / 1 worker |");
             System.out.println("|---:|---:|---:|---:|---:|");
             for (int r = 1; r <= rounds; r++) {
-                DistributedTrainingResult one = fit(model, steps, rows.repartition(1), out.resolve("one-" + r));
-                DistributedTrainingResult two = fit(model, steps, rows.repartition(2), out.resolve("two-" + r));
-                System.out.printf(Locale.ROOT, "| %d | %.3f | %.3f | %.3f | %.3f |%n", r, one.secondsPerStep(),
-                        two.secondsPerStep(), two.exchangeSecondsPerStep(),
+                DistributedTrainingResult one =
+                        fit(model, steps, rows.repartition(1), out.resolve("one-" + r));
+                DistributedTrainingResult two =
+                        fit(model, steps, rows.repartition(2), out.resolve("two-" + r));
+                System.out.printf(
+                        Locale.ROOT,
+                        "| %d | %.3f | %.3f | %.3f | %.3f |%n",
+                        r,
+                        one.secondsPerStep(),
+                        two.secondsPerStep(),
+                        two.exchangeSecondsPerStep(),
                         (32 / two.secondsPerStep()) / (16 / one.secondsPerStep()));
             }
         } finally {
@@ -55,13 +76,24 @@ public final class WorkerScaling {
         }
     }
 
-    private static DistributedTrainingResult fit(String model, int steps, Dataset<Row> data, Path out) {
+    private static DistributedTrainingResult fit(
+            String model, int steps, Dataset<Row> data, Path out) {
         return DistributedFineTuner.builder()
-                .model(ModelSource.classifier(Path.of(model).toAbsolutePath().toString(), 2, 64, 42))
-                .adapter(LoraConfig.builder().rank(8).alpha(16).dropout(0.1f).targets("query", "value")
-                        .modulesToSave(List.of("classifier")).build())
+                .model(
+                        ModelSource.classifier(
+                                Path.of(model).toAbsolutePath().toString(), 2, 64, 42))
+                .adapter(
+                        LoraConfig.builder()
+                                .rank(8)
+                                .alpha(16)
+                                .dropout(0.1f)
+                                .targets("query", "value")
+                                .modulesToSave(List.of("classifier"))
+                                .build())
                 .task(TrainingTask.classification("sentence", "label", 2))
-                .learningRate(1e-3).steps(steps).batchSize(16)
+                .learningRate(1e-3)
+                .steps(steps)
+                .batchSize(16)
                 .build()
                 .fit(data, out);
     }
