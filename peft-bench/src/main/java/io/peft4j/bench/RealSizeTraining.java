@@ -386,6 +386,38 @@ public final class RealSizeTraining {
     }
 
     /**
+     * The two JVM settings the evaluation and generation memory figures are taken under: the
+     * default, and the Java heap's initial size touched at start ({@code -XX:+AlwaysPreTouch}). A
+     * default JVM touches its heap's pages only as garbage first reaches them, so the per-op Java
+     * objects of many batches or tokens (DJL's array handles, sub-manager maps, index strings) show
+     * up as RSS growth until the young generation is full; with the heap pre-touched, what still
+     * grows is native (engine) memory.
+     */
+    static final List<List<String>> HEAPS = heaps(System.getProperty("bench.heaps", "both"));
+
+    /**
+     * {@code -Dbench.heaps=default|pretouch|both} picks the settings (one each is half the time).
+     */
+    static List<List<String>> heaps(String which) {
+        List<String> pretouch = List.of("-XX:+AlwaysPreTouch");
+        switch (which) {
+            case "default":
+                return List.of(List.of());
+            case "pretouch":
+                return List.of(pretouch);
+            case "both":
+                return List.of(List.of(), pretouch);
+            default:
+                throw new IllegalArgumentException(
+                        "bench.heaps is '" + which + "', expected default, pretouch or both");
+        }
+    }
+
+    static String heapLabel(List<String> jvm) {
+        return jvm.isEmpty() ? "" : " [JVM heap pre-touched: " + String.join(" ", jvm) + "]";
+    }
+
+    /**
      * Runs {@link #childPair} in a child JVM and reports, per mode, the peak RSS and the step GEMM
      * throughput over the raw GEMM's timed around the same step (median of per-step ratios); with
      * two modes also the activation memory cut and the checkpointed / plain step time ratio (median
@@ -490,28 +522,35 @@ public final class RealSizeTraining {
                         int len = value != null ? Integer.parseInt(value) : seq;
                         int few = tiny ? 3 : 15;
                         int many = tiny ? 40 : 400;
-                        long[] a =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of("child", "eval", small, "" + few, "" + len));
-                        long[] b =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of("child", "eval", small, "" + many, "" + len));
-                        lines.add(
-                                String.format(
-                                        Locale.ROOT,
-                                        "eval %s, %d-token sequences, batch %d: peak RSS %d sequences %s,"
-                                                + " %d sequences %s, ratio %.3f (model built %s)",
-                                        small,
-                                        len,
-                                        EVAL_BATCH,
-                                        few,
-                                        gb(a[1]),
-                                        many,
-                                        gb(b[1]),
-                                        (double) b[1] / a[1],
-                                        gb(a[0])));
+                        for (List<String> jvm : HEAPS) {
+                            long[] a =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of("child", "eval", small, "" + few, "" + len));
+                            long[] b =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of("child", "eval", small, "" + many, "" + len));
+                            lines.add(
+                                    String.format(
+                                            Locale.ROOT,
+                                            "eval %s, %d-token sequences, batch %d%s: peak RSS %d"
+                                                    + " sequences %s, %d sequences %s, ratio %.3f"
+                                                    + " (model built %s / %s)",
+                                            small,
+                                            len,
+                                            EVAL_BATCH,
+                                            heapLabel(jvm),
+                                            few,
+                                            gb(a[1]),
+                                            many,
+                                            gb(b[1]),
+                                            (double) b[1] / a[1],
+                                            gb(a[0]),
+                                            gb(b[0])));
+                        }
                         break;
                     }
                 case "checkpoint":
@@ -533,31 +572,37 @@ public final class RealSizeTraining {
                         int prompt = tiny ? 8 : 32;
                         int shortRun = tiny ? 8 : 16;
                         int longRun = tiny ? 32 : 128;
-                        long[] r =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of(
-                                                "child",
-                                                "generate",
-                                                small,
-                                                "" + prompt,
-                                                "" + shortRun,
-                                                "" + longRun));
-                        lines.add(
-                                String.format(
-                                        Locale.ROOT,
-                                        "generate %s greedy, KV cache, LoRA unmerged, prompt %d:"
-                                                + " %.2f tokens/s over %d new tokens; peak RSS after %d tokens %s, after %d tokens %s"
-                                                + " (model built %s)",
-                                        small,
-                                        prompt,
-                                        longRun / (r[3] / 1e6),
-                                        longRun,
-                                        shortRun,
-                                        gb(r[1]),
-                                        longRun,
-                                        gb(r[2]),
-                                        gb(r[0])));
+                        for (List<String> jvm : HEAPS) {
+                            long[] r =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of(
+                                                    "child",
+                                                    "generate",
+                                                    small,
+                                                    "" + prompt,
+                                                    "" + shortRun,
+                                                    "" + longRun));
+                            lines.add(
+                                    String.format(
+                                            Locale.ROOT,
+                                            "generate %s greedy, KV cache, LoRA unmerged, prompt %d%s:"
+                                                    + " %.2f tokens/s over %d new tokens; peak RSS after"
+                                                    + " %d tokens %s, after %d tokens %s, growth %.0f MB"
+                                                    + " (model built %s)",
+                                            small,
+                                            prompt,
+                                            heapLabel(jvm),
+                                            longRun / (r[3] / 1e6),
+                                            longRun,
+                                            shortRun,
+                                            gb(r[1]),
+                                            longRun,
+                                            gb(r[2]),
+                                            (r[2] - r[1]) * 1.024 / 1e3,
+                                            gb(r[0])));
+                        }
                         break;
                     }
                 default:
