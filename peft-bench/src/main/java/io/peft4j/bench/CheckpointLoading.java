@@ -105,9 +105,11 @@ public final class CheckpointLoading {
             double[] timeRatio = new double[rounds];
             double[] cpuRatio = new double[rounds];
             double[] floorRatio = new double[rounds];
+            double[] hugeFloorRatio = new double[rounds];
             for (int r = 0; r < rounds; r++) {
                 // {peak KiB, KiB before loading, reset?, load ns, read ns, parameters loaded,
-                //  load CPU ns, read CPU ns, first-touch ns, first-touch CPU ns}
+                //  load CPU ns, read CPU ns, first-touch ns, first-touch CPU ns, the same two
+                //  with huge pages advised}
                 long[] v =
                         Bench.runChild(
                                 CheckpointLoading.class,
@@ -124,12 +126,14 @@ public final class CheckpointLoading {
                 timeRatio[r] = (double) v[3] / v[4];
                 cpuRatio[r] = (double) v[6] / v[7];
                 floorRatio[r] = (double) v[3] / (v[4] + v[8]);
+                hugeFloorRatio[r] = (double) v[3] / (v[4] + v[10]);
                 out.add(
                         String.format(
                                 Locale.ROOT,
                                 "  round %d (%s first): peak RSS %,d KiB (before loading %,d KiB, "
                                         + "peak reset: %s); load %.3f s (CPU %.3f s), plain read %.3f s (CPU %.3f s), first touch of"
-                                        + " F32-size fresh memory %.3f s (CPU %.3f s)",
+                                        + " F32-size fresh memory %.3f s (CPU %.3f s), the same with"
+                                        + " huge pages advised %.3f s (CPU %.3f s)",
                                 r + 1,
                                 r % 2 == 0 ? "load" : "read",
                                 v[0],
@@ -140,7 +144,9 @@ public final class CheckpointLoading {
                                 v[4] / 1e9,
                                 v[7] / 1e9,
                                 v[8] / 1e9,
-                                v[9] / 1e9));
+                                v[9] / 1e9,
+                                v[10] / 1e9,
+                                v[11] / 1e9));
             }
             out.add(
                     "  peak RSS while loading / F32 weight bytes: "
@@ -155,6 +161,10 @@ public final class CheckpointLoading {
             out.add(
                     "  load time / (plain read + first touch of F32-size fresh memory): "
                             + Bench.summary(floorRatio));
+            out.add(
+                    "  load time / (plain read + first touch with huge pages advised, as the loader"
+                            + " does): "
+                            + Bench.summary(hugeFloorRatio));
         }
         return out;
     }
@@ -230,7 +240,7 @@ public final class CheckpointLoading {
      * KiB page, in 256 MiB arrays freed as it goes: what any loader that makes F32 arrays pays for
      * page faults and zeroing, however it reads.
      */
-    static long[] firstTouch(long bytes) {
+    static long[] firstTouch(long bytes, boolean hugePages) {
         long start = System.nanoTime();
         long cpu = THREADS.getCurrentThreadCpuTime();
         try (NDManager m = NDManager.newBaseManager()) {
@@ -241,6 +251,9 @@ public final class CheckpointLoading {
                                 new ai.djl.ndarray.types.Shape(n),
                                 ai.djl.ndarray.types.DataType.FLOAT32)) {
                     ByteBuffer b = a.toByteBuffer(true);
+                    if (hugePages) {
+                        adviseHugePages(b);
+                    }
                     for (int i = 0; i < b.capacity(); i += 4096) {
                         b.put(i, (byte) 1);
                     }
@@ -248,6 +261,23 @@ public final class CheckpointLoading {
             }
         }
         return new long[] {System.nanoTime() - start, THREADS.getCurrentThreadCpuTime() - cpu};
+    }
+
+    /**
+     * {@code madvise(MADV_HUGEPAGE)} over the 2 MiB-aligned part of {@code direct}, as the loader
+     * does for its large arrays (peft-core's {@code HugePages}, package-private there).
+     */
+    static void adviseHugePages(ByteBuffer direct) {
+        long huge = 2L << 20;
+        long address =
+                com.sun.jna.Pointer.nativeValue(com.sun.jna.Native.getDirectBufferPointer(direct));
+        long from = (address + huge - 1) & -huge;
+        long to = (address + direct.capacity()) & -huge;
+        if (to > from) {
+            com.sun.jna.NativeLibrary.getInstance("c")
+                    .getFunction("madvise")
+                    .invokeInt(new Object[] {new com.sun.jna.Pointer(from), to - from, 14});
+        }
     }
 
     /**
@@ -283,7 +313,16 @@ public final class CheckpointLoading {
                 read = readPlainly(files);
             }
         }
-        long[] touch = firstTouch(4 * params);
+        // the two floors in alternating order: pages freed a moment ago come back cheaper
+        long[] touch;
+        long[] touchHuge;
+        if (readFirst == 1) {
+            touch = firstTouch(4 * params, false);
+            touchHuge = firstTouch(4 * params, true);
+        } else {
+            touchHuge = firstTouch(4 * params, true);
+            touch = firstTouch(4 * params, false);
+        }
         System.out.println(
                 "RESULT "
                         + peak
@@ -304,7 +343,11 @@ public final class CheckpointLoading {
                         + " "
                         + touch[0]
                         + " "
-                        + touch[1]);
+                        + touch[1]
+                        + " "
+                        + touchHuge[0]
+                        + " "
+                        + touchHuge[1]);
         Engine.getEngine("PyTorch"); // keeps the engine referenced to the end
     }
 
