@@ -457,7 +457,7 @@ public final class RealSizeTraining {
                             "train %s LoRA r=8 all-linear %dx%d%s: peak RSS %s (model built %s;"
                                     + " peak reset: %s); step %.2f s (median of %d),"
                                     + " step GEMM %.1f GFLOP/s; step GEMM / raw GEMM around the same"
-                                    + " step: %s",
+                                    + " step: %s; each step (round order) %s s",
                             shape,
                             BATCH,
                             seq,
@@ -468,7 +468,8 @@ public final class RealSizeTraining {
                             median,
                             rounds,
                             stepMflop / 1e3 / median,
-                            Bench.summary(efficiency)));
+                            Bench.summary(efficiency),
+                            java.util.Arrays.toString(seconds[m])));
         }
         if (n == 2) {
             double[] ratio = new double[rounds];
