@@ -147,6 +147,16 @@ final class ShadowWeights {
         return out;
     }
 
+    /**
+     * Tensors saved with the adapter but never trained: the DJL family's BatchNorm running
+     * statistics (empty for the other families).
+     */
+    Map<String, NDArray> state() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        network.fileState().forEach((k, p) -> out.put(k, p.getArray()));
+        return out;
+    }
+
     /** s0: the shadow network on the base's layer-0 input. */
     NDArray initial(ParameterStore ps, NDArray hidden0, NDList context, boolean training) {
         return network.forward(ps, hidden0, context, training);
