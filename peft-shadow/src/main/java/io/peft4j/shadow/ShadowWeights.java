@@ -167,6 +167,10 @@ final class ShadowWeights {
         Device d = h.getDevice();
         NDArray down = ps.getValue(downs, d, training).get(k);
         NDArray up = ps.getValue(ups, d, training).get(k);
+        // a slice of a parameter lands in the parameter's long-lived manager: move it into this
+        // forward's scope, or every call leaves two arrays behind
+        down.attach(h.getManager());
+        up.attach(h.getManager());
         NDArray t = Tensors.dropout(h.sub(s).matMul(down), config.dropout(), training);
         return Scalars.mul(t.matMul(up), config.alpha());
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -18,7 +19,14 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.EasyTrain;
 import ai.djl.training.ParameterStore;
+import ai.djl.training.Trainer;
+import ai.djl.training.dataset.ArrayDataset;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
 import ai.djl.util.Pair;
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
@@ -32,6 +40,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * ShadowPEFT on DJL's own transformer: a DJL SequentialBlock of {@code TransformerEncoderBlock}s is
@@ -71,7 +81,7 @@ class ShadowOnDjlBlocksTest {
             Block base = TestModels.djlEncoder(manager, 3, 3);
             NDList probe = TestModels.input(TestModels.Kind.DJL_ENCODER, manager, 4);
             NDArray baseOut = forward(base, probe, manager);
-            Map<String, byte[]> baseBytes = bytes(base);
+            Map<Object, byte[]> baseBytes = bytes(base);
             NDArray x = manager.randomNormal(new Shape(24, 5, TestModels.HIDDEN));
             NDArray y = manager.randomNormal(new Shape(24, 5, 4));
             Path dir = tmp.resolve("djl-shadow");
@@ -134,14 +144,15 @@ class ShadowOnDjlBlocksTest {
                 assertTrue(
                         after < 0.95f * before,
                         "training lowers the training set's loss: " + before + " -> " + after);
-                assertEquals(baseBytes.keySet(), bytes(base).keySet());
-                bytes(base)
-                        .forEach(
-                                (k, v) ->
-                                        assertArrayEquals(
-                                                baseBytes.get(k),
-                                                v,
-                                                "base tensor changed by training: " + k));
+                // the wrapped block also lists the shadow's tensors (for DJL's Trainer); the base's
+                // are all still there, unchanged
+                Map<Object, byte[]> baseAfter = bytes(base);
+                baseBytes.forEach(
+                        (k, v) ->
+                                assertArrayEquals(
+                                        v,
+                                        baseAfter.get(k),
+                                        "base tensor changed by training: " + k));
                 boolean moved = false;
                 for (Map.Entry<String, NDArray> e :
                         peft.adapter("default").frozenState().entrySet()) {
@@ -174,6 +185,67 @@ class ShadowOnDjlBlocksTest {
                 assertTrue(
                         TestModels.maxAbsDiff(loaded.forward(probe).head(), trained) <= 1e-6,
                         "the loaded adapter, trained statistics included, reproduces the output");
+            }
+        }
+    }
+
+    /** DJL's own training loop, with the model wrapped before or after {@code newTrainer}. */
+    @ParameterizedTest(name = "wrap before newTrainer={0}")
+    @ValueSource(booleans = {true, false})
+    void easyTrainFitTrainsTheShadowOnly(boolean wrapFirst) throws Exception {
+        Engine.getInstance().setRandomSeed(11);
+        try (NDManager manager = NDManager.newBaseManager();
+                Model model = Model.newInstance("djl-encoders")) {
+            model.setBlock(TestModels.djlEncoder(manager, 3, 3));
+            Block block = model.getBlock();
+            Map<Object, byte[]> baseBefore = bytes(block);
+            DefaultTrainingConfig config =
+                    new DefaultTrainingConfig(Loss.l2Loss())
+                            .optOptimizer(
+                                    Optimizer.adam()
+                                            .optLearningRateTracker(Tracker.fixed(0.01f))
+                                            .build());
+            PeftModel peft;
+            Trainer trainer;
+            if (wrapFirst) {
+                peft = PeftModel.wrap(model, ShadowConfig.builder().build());
+                trainer = model.newTrainer(config);
+            } else {
+                trainer = model.newTrainer(config);
+                peft = PeftModel.wrap(model, ShadowConfig.builder().build());
+            }
+            try (peft;
+                    trainer) {
+                trainer.initialize(new Shape(4, 5, TestModels.HIDDEN));
+                Map<String, byte[]> adapterBefore = new LinkedHashMap<>();
+                peft.trainableParameters()
+                        .forEach((k, p) -> adapterBefore.put(k, p.getArray().toByteArray()));
+                NDArray features = manager.randomNormal(new Shape(16, 5, TestModels.HIDDEN));
+                NDArray labels = features.get(":, :, 0:4").mul(0.5f);
+                ArrayDataset data =
+                        new ArrayDataset.Builder()
+                                .setData(features)
+                                .optLabels(labels)
+                                .setSampling(4, true)
+                                .build();
+                EasyTrain.fit(trainer, 2, data, null);
+                Map<Object, byte[]> baseAfter = bytes(block);
+                baseBefore.forEach(
+                        (k, v) ->
+                                assertArrayEquals(
+                                        v, baseAfter.get(k), "base tensor changed by fit: " + k));
+                int changed = 0;
+                for (Map.Entry<String, Parameter> e : peft.trainableParameters().entrySet()) {
+                    if (!java.util.Arrays.equals(
+                            adapterBefore.get(e.getKey()), e.getValue().getArray().toByteArray())) {
+                        changed++;
+                    }
+                }
+                // the last layer's update is unused by design (ShadowLayer), so its tensors get
+                // zero gradients; everything else trains
+                assertTrue(
+                        changed >= adapterBefore.size() - 4,
+                        changed + " of " + adapterBefore.size() + " shadow tensors trained");
             }
         }
     }
@@ -238,8 +310,8 @@ class ShadowOnDjlBlocksTest {
         return block.forward(new ParameterStore(manager, false), x, false).head().duplicate();
     }
 
-    private static Map<String, byte[]> bytes(Block block) {
-        Map<String, byte[]> out = new LinkedHashMap<>();
+    private static Map<Object, byte[]> bytes(Block block) {
+        Map<Object, byte[]> out = new LinkedHashMap<>();
         for (Pair<String, Parameter> p : block.getParameters()) {
             // by identity: wrapping changes the names DJL gives the base's parameters
             out.put(p.getValue().getId(), p.getValue().getArray().toByteArray());
