@@ -101,34 +101,47 @@ final class DjlEncoderStack extends AbstractBlock implements LayerStack {
      * @throws IllegalArgumentException when that block's encoder blocks are not consecutive
      */
     static ShadowInjector.StackAt find(ModuleTree tree) {
-        for (ModuleNode node : tree.nodes()) { // parents come before their children
-            if (!(node.block() instanceof SequentialBlock seq)) {
-                continue;
+        ModuleNode best = null;
+        for (ModuleNode node : tree.nodes()) {
+            if (node.block() instanceof SequentialBlock seq
+                    && !encoderPositions(seq).isEmpty()
+                    && (best == null || depth(node) < depth(best))) {
+                best = node;
             }
-            List<Integer> encoders = new ArrayList<>();
-            ai.djl.nn.BlockList children = seq.getChildren();
-            for (int i = 0; i < children.size(); i++) {
-                if (encoderIn(children.get(i).getValue()) != null) {
-                    encoders.add(i);
-                }
-            }
-            if (encoders.isEmpty()) {
-                continue;
-            }
-            int start = encoders.get(0);
-            int n = encoders.size();
-            if (encoders.get(n - 1) - start + 1 != n) {
-                throw new IllegalArgumentException(
-                        "ShadowPEFT over DJL TransformerEncoderBlocks needs them one after the other in"
-                                + " one SequentialBlock; '"
-                                + (node.path().isEmpty() ? "<root>" : node.path())
-                                + "' has them at child positions "
-                                + encoders
-                                + " with other blocks between");
-            }
-            return new ShadowInjector.StackAt(node, new DjlEncoderStack(seq, start, n));
         }
-        return null;
+        if (best == null) {
+            return null;
+        }
+        SequentialBlock seq = (SequentialBlock) best.block();
+        List<Integer> encoders = encoderPositions(seq);
+        int start = encoders.get(0);
+        int n = encoders.size();
+        if (encoders.get(n - 1) - start + 1 != n) {
+            throw new IllegalArgumentException(
+                    "ShadowPEFT over DJL TransformerEncoderBlocks needs them one after the other in"
+                            + " one SequentialBlock; '"
+                            + (best.path().isEmpty() ? "<root>" : best.path())
+                            + "' has them at child positions "
+                            + encoders
+                            + " with other blocks between");
+        }
+        return new ShadowInjector.StackAt(best, new DjlEncoderStack(seq, start, n));
+    }
+
+    /** Positions of the children of {@code seq} that are (or wrap) encoder blocks. */
+    private static List<Integer> encoderPositions(SequentialBlock seq) {
+        List<Integer> positions = new ArrayList<>();
+        ai.djl.nn.BlockList children = seq.getChildren();
+        for (int i = 0; i < children.size(); i++) {
+            if (encoderIn(children.get(i).getValue()) != null) {
+                positions.add(i);
+            }
+        }
+        return positions;
+    }
+
+    private static int depth(ModuleNode node) {
+        return node.path().isEmpty() ? 0 : node.path().split("\\.").length;
     }
 
     /** The encoder block {@code b} is, or wraps; null when it is neither. */
