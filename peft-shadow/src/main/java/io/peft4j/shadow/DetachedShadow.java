@@ -98,7 +98,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     public static DetachedShadow create(LayerStack stack, ShadowConfig config) {
         Objects.requireNonNull(stack, "stack");
         ModuleTree tree = ModuleTree.of(stack);
-        ModuleNode root = ShadowInjector.findStack(tree);
+        ModuleNode root = ShadowInjector.findStack(tree).node();
         if (root.block() != stack) {
             throw new IllegalArgumentException("the LayerStack must be the block passed in");
         }
@@ -115,7 +115,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
                             m,
                             like.getDataType(),
                             like.getDevice(),
-                            resolved.seed());
+                            resolved.seed(),
+                            ShadowInjector.activationOf(stack));
             return new DetachedShadow(stack, resolved, net, m);
         } catch (RuntimeException e) {
             m.close();
@@ -146,8 +147,8 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
             try {
                 Tensors.validateAndCopy(
                         "shadow in " + dir,
-                        shadow.network.fileParameters(),
-                        files.tensors("shadow in " + dir, shadow.network.fileParameters()));
+                        shadow.network.fileTensors(),
+                        files.tensors("shadow in " + dir, shadow.network.fileTensors()));
             } catch (RuntimeException e) {
                 shadow.close();
                 throw e;
@@ -313,7 +314,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
 
     private void writeFiles(Path dir) throws IOException {
         Map<String, NDArray> tensors = new LinkedHashMap<>();
-        network.fileParameters().forEach((k, p) -> tensors.put(k, p.getArray()));
+        network.fileTensors().forEach((k, p) -> tensors.put(k, p.getArray()));
         SafetensorsWriter.write(dir.resolve(WEIGHTS_FILE), tensors, Map.of("format", "pt"));
         JsonObject json = config.toJson();
         json.remove("pretrained_shadow_path");

@@ -61,6 +61,12 @@ final class ShadowAdapter implements Adapter {
         return parameters;
     }
 
+    /** The DJL family's BatchNorm running statistics; empty for the other families. */
+    @Override
+    public Map<String, NDArray> frozenState() {
+        return weights.state();
+    }
+
     /** Said with a missing own head: files saved before the option used the base head. */
     private static final String OWN_HEAD_HINT =
             "the shadow's own classification head (shadow_head \"own\", the default);"
@@ -70,7 +76,7 @@ final class ShadowAdapter implements Adapter {
     @Override
     public Map<String, io.peft4j.core.spi.AdapterTensors.Spec> tensorSpecs() {
         Map<String, io.peft4j.core.spi.AdapterTensors.Spec> specs =
-                io.peft4j.core.spi.AdapterTensors.specsOf(parameters, Map.of(), "");
+                io.peft4j.core.spi.AdapterTensors.specsOf(parameters, frozenState(), "");
         if (weights.head != null) {
             specs.replaceAll(
                     (k, sp) ->
@@ -99,6 +105,8 @@ final class ShadowAdapter implements Adapter {
                             + " shadow's own classification head (shadow_head \"own\", the default); an adapter saved before that option"
                             + " existed used the base head: set \"shadow_head\": \"shared\" in its adapter_config.json");
         }
+        Map<String, Parameter> all = new java.util.LinkedHashMap<>(parameters);
+        all.putAll(weights.network.fileState());
         Tensors.validateAndCopy(
                 "adapter '"
                         + name
@@ -107,7 +115,7 @@ final class ShadowAdapter implements Adapter {
                         + " shadow layers, hidden "
                         + config.shadowHiddenSize()
                         + ")",
-                parameters,
+                all,
                 tensors);
     }
 

@@ -6,7 +6,8 @@ import java.util.Locale;
 public enum ShadowFamily {
     /**
      * Detect from the base layer's module names ({@code self_attn}/{@code mlp} or {@code
-     * attention}/{@code intermediate}).
+     * attention}/{@code intermediate}), or DJL when the layers are DJL {@code
+     * TransformerEncoderBlock}s.
      */
     AUTO,
     /**
@@ -19,7 +20,16 @@ public enum ShadowFamily {
      * BERT encoder layers: post-LN, bidirectional attention with the base's padding mask, biases,
      * exact GELU MLP, no final norm (the last layer already ends in a LayerNorm).
      */
-    BERT;
+    BERT,
+    /**
+     * DJL's own {@code TransformerEncoderBlock} (post-norm with BatchNorm, biases, the base's
+     * feed-forward activation), built at the shadow width; the family of a DJL {@code
+     * SequentialBlock} of {@code TransformerEncoderBlock}s. The base's optional attention mask (its
+     * layer-0 input after the hidden state) goes to every shadow layer; there is no final norm. The
+     * shadow's BatchNorm running statistics update in training passes and are saved with the
+     * adapter.
+     */
+    DJL;
 
     static ShadowFamily parse(String s) {
         try {
@@ -28,7 +38,7 @@ public enum ShadowFamily {
             throw new IllegalArgumentException(
                     "shadow_family \""
                             + s
-                            + "\" is unknown; expected \"auto\", \"llama\" or \"bert\"");
+                            + "\" is unknown; expected \"auto\", \"llama\", \"bert\" or \"djl\"");
         }
     }
 }

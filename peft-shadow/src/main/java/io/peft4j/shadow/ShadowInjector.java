@@ -29,17 +29,25 @@ final class ShadowInjector {
 
     private ShadowInjector() {}
 
+    /** A layer stack and the module-tree node whose layers it lists. */
+    record StackAt(ModuleNode node, LayerStack stack) {}
+
     static ShadowAdapter inject(AdapterContext ctx, ShadowConfig config, String name) {
         ModuleTree tree = ctx.tree();
-        ModuleNode stackNode = findStack(tree);
-        LayerStack stack = (LayerStack) stackNode.block();
+        StackAt at = findStack(tree);
+        ModuleNode stackNode = at.node();
+        LayerStack stack = at.stack();
         int numLayers = stack.numLayers();
         if (numLayers < 2) {
             throw new IllegalArgumentException(
                     "ShadowPEFT needs at least 2 base layers (injection starts at layer 1); '"
                             + stackNode
                             + "' has "
-                            + numLayers);
+                            + numLayers
+                            + (stack instanceof DjlEncoderStack
+                                    ? " (a DJL SequentialBlock of TransformerEncoderBlocks, read as a"
+                                            + " LayerStack: add more encoder blocks)"
+                                    : ""));
         }
         ShadowHub hub = null;
         Block first = stack.layer(0);
@@ -82,11 +90,12 @@ final class ShadowInjector {
                                 ctx.manager(),
                                 like.getDataType(),
                                 like.getDevice(),
-                                resolved.seed());
+                                resolved.seed(),
+                                activationOf(stack));
                 Tensors.validateAndCopy(
                         "pretrained shadow " + pretrained,
-                        network.fileParameters(),
-                        files.tensors("pretrained shadow " + pretrained, network.fileParameters()));
+                        network.fileTensors(),
+                        files.tensors("pretrained shadow " + pretrained, network.fileTensors()));
             } catch (IOException e) {
                 throw new UncheckedIOException(
                         "cannot read the pretrained shadow in "
@@ -103,7 +112,8 @@ final class ShadowInjector {
                             ctx.manager(),
                             like.getDataType(),
                             like.getDevice(),
-                            resolved.seed());
+                            resolved.seed(),
+                            activationOf(stack));
         }
         ShadowHeadCopy head =
                 resolved.shadowHead() == ShadowHead.OWN
@@ -147,8 +157,17 @@ final class ShadowInjector {
                 : stackNode.path() + "." + stack.layerPath(i);
     }
 
-    /** The root if it is a LayerStack, else the shallowest LayerStack below it. */
-    static ModuleNode findStack(ModuleTree tree) {
+    /** The DJL family's feed-forward activation: the base's own; null for other stacks. */
+    static java.util.function.Function<ai.djl.ndarray.NDList, ai.djl.ndarray.NDList> activationOf(
+            LayerStack stack) {
+        return stack instanceof DjlEncoderStack d ? d.activation() : null;
+    }
+
+    /**
+     * The root if it is a LayerStack, else the shallowest LayerStack below it, else a view of the
+     * shallowest DJL SequentialBlock of TransformerEncoderBlocks ({@link DjlEncoderStack}).
+     */
+    static StackAt findStack(ModuleTree tree) {
         ModuleNode best = null;
         for (ModuleNode node : tree.nodes()) {
             if (node.block() instanceof LayerStack) {
@@ -162,14 +181,19 @@ final class ShadowInjector {
                 }
             }
         }
-        if (best == null) {
-            throw new IllegalArgumentException(
-                    "ShadowPEFT needs a model that implements io.peft4j.core.model.LayerStack"
-                            + " (embeddings, layers, final norm, head), such as peft-models' LlamaForCausalLM or BertModel;"
-                            + " found none in "
-                            + tree.root().getClass().getName());
+        if (best != null) {
+            return new StackAt(best, (LayerStack) best.block());
         }
-        return best;
+        StackAt djl = DjlEncoderStack.find(tree);
+        if (djl != null) {
+            return djl;
+        }
+        throw new IllegalArgumentException(
+                "ShadowPEFT needs a model that implements io.peft4j.core.model.LayerStack"
+                        + " (embeddings, layers, final norm, head), such as peft-models' LlamaForCausalLM or BertModel,"
+                        + " or a DJL SequentialBlock holding DJL TransformerEncoderBlocks one after the other;"
+                        + " found neither in "
+                        + tree.root().getClass().getName());
     }
 
     private static NDArray firstWeight(LayerStack stack) {
@@ -246,12 +270,30 @@ final class ShadowInjector {
         if (family == ShadowFamily.AUTO) {
             family = detectFamily(tree, stackNode, stack);
         }
+        boolean djlStack = stack instanceof DjlEncoderStack;
+        if (djlStack != (family == ShadowFamily.DJL)) {
+            throw new IllegalArgumentException(
+                    djlStack
+                            ? "shadow_family "
+                                    + family.name().toLowerCase(java.util.Locale.ROOT)
+                                    + " does not fit DJL TransformerEncoderBlock layers: use \"djl\" (or"
+                                    + " \"auto\")"
+                            : "shadow_family \"djl\" needs DJL TransformerEncoderBlock layers in a"
+                                    + " SequentialBlock; this base is a "
+                                    + stack.getClass().getSimpleName());
+        }
         Object baseConfig = call(stack, "config");
         int baseHidden = stack.hiddenSize();
-        int baseHeads = intOf(baseConfig, "numAttentionHeads", 0);
+        int baseHeads =
+                djlStack
+                        ? ((DjlEncoderStack) stack).numAttentionHeads()
+                        : intOf(baseConfig, "numAttentionHeads", 0);
         int baseKv = intOf(baseConfig, "numKeyValueHeads", baseHeads);
         int baseHeadDim = intOf(baseConfig, "headDim", baseHeads > 0 ? baseHidden / baseHeads : 0);
-        int baseInter = intOf(baseConfig, "intermediateSize", 0);
+        int baseInter =
+                djlStack
+                        ? ((DjlEncoderStack) stack).intermediateSize()
+                        : intOf(baseConfig, "intermediateSize", 0);
         int hidden = c.shadowHiddenSize() > 0 ? c.shadowHiddenSize() : baseHidden;
         int heads = c.shadowNumAttentionHeads();
         if (heads == 0) {
@@ -271,10 +313,12 @@ final class ShadowInjector {
                             + heads);
         }
         int kv = c.shadowNumKeyValueHeads();
-        if (family == ShadowFamily.BERT) {
+        if (family == ShadowFamily.BERT || family == ShadowFamily.DJL) {
             if (kv != 0 && kv != heads) {
                 throw new IllegalArgumentException(
-                        "a BERT shadow has no grouped-query attention: shadow_num_key_value_heads "
+                        "a "
+                                + family
+                                + " shadow has no grouped-query attention: shadow_num_key_value_heads "
                                 + kv
                                 + " must equal shadow_num_attention_heads "
                                 + heads
@@ -298,7 +342,9 @@ final class ShadowInjector {
                         ? c.shadowIntermediateSize()
                         : baseInter > 1 ? baseInter / 2 : 2 * hidden;
         double eps = c.normEps();
-        if (eps <= 0) {
+        if (eps <= 0 && family == ShadowFamily.DJL) {
+            eps = 1e-5; // DJL's BatchNorm default, which the shadow's encoder blocks use
+        } else if (eps <= 0) {
             double fromBase =
                     doubleOf(
                             baseConfig,
@@ -318,6 +364,9 @@ final class ShadowInjector {
 
     private static ShadowFamily detectFamily(
             ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
+        if (stack instanceof DjlEncoderStack) {
+            return ShadowFamily.DJL;
+        }
         Block layer = stack.layer(0);
         while (layer instanceof AdapterWrapper) {
             layer = ((AdapterWrapper) layer).baseLayer();

@@ -3,12 +3,14 @@ package io.peft4j.shadow;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
+import ai.djl.nn.ParameterList;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.Selection;
 import io.peft4j.core.tree.AbstractAdapterWrapper;
 import java.util.List;
+import java.util.TreeSet;
 
 /**
  * Stands in for base layer {@code index} of a {@link io.peft4j.core.model.LayerStack}. Layer 0 runs
@@ -102,6 +104,28 @@ final class ShadowLayer extends AbstractAdapterWrapper {
                     hub.adapters.get(name).update(ps, k, hOut, frame.state.get(name), training));
         }
         return out;
+    }
+
+    /**
+     * The wrapper's own parameters and, on layer 0 only (so each appears once in the model), every
+     * shadow adapter's trained tensors under {@code shadow_<adapter>.<file key>}. The shadow's
+     * tensors are held by the hub, not by a block, and DJL's {@code Trainer} finds what to update
+     * (and checks the gradients) through the block's parameters: without this, {@code
+     * EasyTrain.fit} would see nothing to train.
+     */
+    @Override
+    public ParameterList getDirectParameters() {
+        ParameterList list = super.getDirectParameters();
+        if (index != 0) {
+            return list;
+        }
+        for (String name : new TreeSet<>(hub.adapters.keySet())) {
+            ShadowWeights w = hub.adapters.get(name);
+            if (w != null) {
+                w.parameters().forEach((k, p) -> list.add("shadow_" + name + "." + k, p));
+            }
+        }
+        return list;
     }
 
     @Override

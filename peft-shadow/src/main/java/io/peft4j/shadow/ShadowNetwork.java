@@ -7,13 +7,21 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.tree.ModuleNode;
+import io.peft4j.core.tree.ModuleTree;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
 
 /**
  * The shadow network: a small stack of layers of the base's family that reads the base's frozen
@@ -33,7 +41,11 @@ import java.util.Random;
  *       layer.j.attention.output.LayerNorm.{weight,bias}}, {@code
  *       layer.j.intermediate.dense.{weight,bias}}, {@code layer.j.output.dense.{weight,bias}},
  *       {@code layer.j.output.LayerNorm.{weight,bias}};
- *   <li>both, when the widths differ: {@code embed_proj.weight} (shadow, base) in, and the
+ *   <li>DJL: {@code layers.j.<path in DJL's TransformerEncoderBlock>.<parameter>}, e.g. {@code
+ *       layers.0.selfAttention.queryProjection.weight}, {@code layers.0.attentionNorm.gamma}; the
+ *       BatchNorms' running statistics ({@code layers.j.attentionNorm.runningMean}, ...) are state,
+ *       saved but not trained ({@link #fileState()});
+ *   <li>all, when the widths differ: {@code embed_proj.weight} (shadow, base) in, and the
  *       projection out {@code shadow_hidden_projection.weight} (base, shadow), kept separately.
  * </ul>
  */
@@ -50,6 +62,12 @@ final class ShadowNetwork {
     final int baseHidden;
     private final Map<String, Parameter> params = new LinkedHashMap<>();
 
+    /** Running statistics of the DJL family's BatchNorms: saved with the network, never trained. */
+    private final Map<String, Parameter> state = new LinkedHashMap<>();
+
+    /** The DJL family's layers: DJL's own encoder blocks at the shadow width. */
+    private final List<TransformerEncoderBlock> djlLayers = new ArrayList<>();
+
     /** (base, shadow) output projection, or null when the widths agree. */
     final Parameter projection;
 
@@ -61,6 +79,21 @@ final class ShadowNetwork {
             DataType type,
             Device device,
             long seed) {
+        this(c, baseHidden, manager, type, device, seed, null);
+    }
+
+    /**
+     * A fresh network as above; {@code activation} is the DJL family's feed-forward activation (the
+     * base's own; null: GELU), unused by the other families.
+     */
+    ShadowNetwork(
+            ShadowConfig c,
+            int baseHidden,
+            NDManager manager,
+            DataType type,
+            Device device,
+            long seed,
+            Function<NDList, NDList> activation) {
         this.family = c.family();
         this.layers = c.numShadowLayers();
         this.hidden = c.shadowHiddenSize();
@@ -83,7 +116,15 @@ final class ShadowNetwork {
                     device);
         }
         for (int j = 0; j < layers; j++) {
-            if (family == ShadowFamily.LLAMA) {
+            if (family == ShadowFamily.DJL) {
+                addDjlLayer(
+                        manager,
+                        j,
+                        random,
+                        type,
+                        c.dropout(),
+                        activation == null ? Activation::gelu : activation);
+            } else if (family == ShadowFamily.LLAMA) {
                 String p = "layers." + j + ".";
                 add(
                         manager,
@@ -265,6 +306,47 @@ final class ShadowNetwork {
         params.put(key, Tensors.parameter(manager, key, values, shape, type, device));
     }
 
+    /**
+     * Builds DJL's encoder block at the shadow width and takes its parameters under {@code
+     * layers.j.}: weights N(0, 0.02), BatchNorm scales and running variances 1, biases, shifts and
+     * running means 0 (as a fresh BatchNorm), all from the network's seed.
+     */
+    private void addDjlLayer(
+            NDManager manager,
+            int j,
+            Random random,
+            DataType type,
+            float dropout,
+            Function<NDList, NDList> activation) {
+        TransformerEncoderBlock block =
+                new TransformerEncoderBlock(hidden, heads, intermediate, dropout, activation);
+        block.initialize(manager, DataType.FLOAT32, new Shape(1, 1, hidden));
+        for (ModuleNode node : ModuleTree.of(block).nodes()) {
+            for (Pair<String, Parameter> p : node.block().getDirectParameters()) {
+                Parameter param = p.getValue();
+                NDArray a = param.getArray();
+                float[] values =
+                        switch (param.getType()) {
+                            case WEIGHT -> Tensors.gaussian(random, a.size(), 0.02);
+                            case GAMMA, RUNNING_VAR -> Tensors.filled(a.size(), 1);
+                            default -> Tensors.filled(a.size(), 0);
+                        };
+                a.set(values);
+                String key =
+                        "layers."
+                                + j
+                                + "."
+                                + (node.path().isEmpty() ? "" : node.path() + ".")
+                                + p.getKey();
+                (param.requiresGradient() ? params : state).put(key, param);
+            }
+        }
+        if (type != DataType.FLOAT32) {
+            block.cast(type);
+        }
+        djlLayers.add(block);
+    }
+
     /** The network's tensors by relative key (projection excluded). */
     Map<String, Parameter> parameters() {
         return Collections.unmodifiableMap(params);
@@ -283,6 +365,24 @@ final class ShadowNetwork {
         return out;
     }
 
+    /**
+     * The DJL family's BatchNorm running statistics under {@code shadow_model.}: saved and loaded
+     * with the network, updated by training passes, never given gradients; empty for the other
+     * families.
+     */
+    Map<String, Parameter> fileState() {
+        Map<String, Parameter> out = new LinkedHashMap<>();
+        state.forEach((k, p) -> out.put("shadow_model." + k, p));
+        return out;
+    }
+
+    /** {@link #fileParameters()} then {@link #fileState()}: what a shadow file holds. */
+    Map<String, Parameter> fileTensors() {
+        Map<String, Parameter> out = fileParameters();
+        out.putAll(fileState());
+        return out;
+    }
+
     long size() {
         long n = 0;
         for (Parameter p : fileParameters().values()) {
@@ -292,7 +392,7 @@ final class ShadowNetwork {
     }
 
     void close() {
-        for (Parameter p : fileParameters().values()) {
+        for (Parameter p : fileTensors().values()) {
             p.close();
         }
     }
@@ -308,6 +408,9 @@ final class ShadowNetwork {
      * @param context the base layer's context: {@code [bias (B|1,1,T|1,S), cos?, sin?, ...]}
      */
     NDArray forward(ParameterStore ps, NDArray x, NDList context, boolean training) {
+        if (family == ShadowFamily.DJL) {
+            return djlForward(ps, x, context, training);
+        }
         if (context.isEmpty()) {
             throw new IllegalArgumentException(
                     "the base layer got no attention-mask context; ShadowPEFT needs layers that take [hidden, bias, ...]");
@@ -358,6 +461,26 @@ final class ShadowNetwork {
         }
         if (projection != null) {
             h = Tensors.linear(h, ps.getValue(projection, d, training), null);
+        }
+        return h;
+    }
+
+    /**
+     * DJL family: the encoder blocks in turn, each given the base layer's context (its attention
+     * mask, if any) after the hidden state.
+     */
+    private NDArray djlForward(ParameterStore ps, NDArray x, NDList context, boolean training) {
+        NDArray h = x;
+        if (hidden != baseHidden) {
+            h = Tensors.linear(h, w(ps, "embed_proj.weight", x.getDevice(), training), null);
+        }
+        for (TransformerEncoderBlock block : djlLayers) {
+            NDList in = new NDList(h);
+            in.addAll(context);
+            h = block.forward(ps, in, training, null).head();
+        }
+        if (projection != null) {
+            h = Tensors.linear(h, ps.getValue(projection, x.getDevice(), training), null);
         }
         return h;
     }

@@ -147,6 +147,16 @@ final class ShadowWeights {
         return out;
     }
 
+    /**
+     * Tensors saved with the adapter but never trained: the DJL family's BatchNorm running
+     * statistics (empty for the other families).
+     */
+    Map<String, NDArray> state() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        network.fileState().forEach((k, p) -> out.put(k, p.getArray()));
+        return out;
+    }
+
     /** s0: the shadow network on the base's layer-0 input. */
     NDArray initial(ParameterStore ps, NDArray hidden0, NDList context, boolean training) {
         return network.forward(ps, hidden0, context, training);
@@ -157,6 +167,10 @@ final class ShadowWeights {
         Device d = h.getDevice();
         NDArray down = ps.getValue(downs, d, training).get(k);
         NDArray up = ps.getValue(ups, d, training).get(k);
+        // a slice of a parameter lands in the parameter's long-lived manager: move it into this
+        // forward's scope, or every call leaves two arrays behind
+        down.attach(h.getManager());
+        up.attach(h.getManager());
         NDArray t = Tensors.dropout(h.sub(s).matMul(down), config.dropout(), training);
         return Scalars.mul(t.matMul(up), config.alpha());
     }

@@ -9,8 +9,10 @@ import java.util.List;
 
 /**
  * ShadowPEFT passes the contract every method passes, on tiny random LLaMA and BERT bases from
- * peft-models (the suite's own test models are not layer stacks). Merge checks become "merge is
- * refused".
+ * peft-models (the suite's own test models are not layer stacks), and on DJL's own transformer: the
+ * suite's DJL encoder with three {@code TransformerEncoderBlock}s in its SequentialBlock (the
+ * shadow needs at least two layers), whose shadow is built from DJL's block. Merge checks become
+ * "merge is refused".
  */
 class ShadowContractTest extends AdapterContractSuite {
 
@@ -41,7 +43,26 @@ class ShadowContractTest extends AdapterContractSuite {
                 new Case(
                         "bert classifier shared head",
                         TestModels.Kind.TRANSFORMER,
-                        ShadowConfig.builder().shadowHead(ShadowHead.SHARED).build()));
+                        ShadowConfig.builder().shadowHead(ShadowHead.SHARED).build()),
+                new Case(
+                        "djl default", TestModels.Kind.DJL_ENCODER, ShadowConfig.builder().build()),
+                new Case(
+                        "djl narrow 2-layer shadow + projection",
+                        TestModels.Kind.DJL_ENCODER,
+                        ShadowConfig.builder()
+                                .shadowHiddenSize(8)
+                                .numShadowLayers(2)
+                                .injectionSize(4)
+                                .gateSize(3)
+                                .dropout(0.1f)
+                                .build()));
+    }
+
+    /** Encoder blocks in the DJL case's SequentialBlock. */
+    private static final int DJL_LAYERS = 3;
+
+    private static boolean isDjl(Case c) {
+        return c.kind() == TestModels.Kind.DJL_ENCODER;
     }
 
     private static boolean isBert(Case c) {
@@ -54,6 +75,9 @@ class ShadowContractTest extends AdapterContractSuite {
 
     @Override
     protected Block createBase(Case c, NDManager m, long seed) {
+        if (isDjl(c)) {
+            return TestModels.djlEncoder(m, seed, DJL_LAYERS);
+        }
         if (isClassifier(c)) {
             return ShadowTestModels.bertClassifier(m, seed, 2);
         }
@@ -62,6 +86,9 @@ class ShadowContractTest extends AdapterContractSuite {
 
     @Override
     protected NDList createInput(Case c, NDManager m, long seed) {
+        if (isDjl(c)) {
+            return TestModels.input(c.kind(), m, seed);
+        }
         return new NDList(ShadowTestModels.ids(m, seed, 3, 5));
     }
 
@@ -71,7 +98,16 @@ class ShadowContractTest extends AdapterContractSuite {
         ShadowConfig cfg = (ShadowConfig) c.config();
         long shadow;
         int layers;
-        if (isBert(c)) {
+        if (isDjl(c)) {
+            // base: 16 wide, 2 heads of 8, feed-forward 32 -> shadow DJL blocks with biases and two
+            // BatchNorms (scale + shift; running statistics are state, not trained), feed-forward
+            // 16
+            shadow =
+                    cfg.shadowHiddenSize() == 8
+                            ? ShadowTestModels.shadowCount(ShadowFamily.DJL, 2, 8, 16, 1, 1, h)
+                            : ShadowTestModels.shadowCount(ShadowFamily.DJL, 1, 16, 16, 2, 2, h);
+            layers = DJL_LAYERS;
+        } else if (isBert(c)) {
             // base: 2 heads of 8, intermediate 24 -> shadow 16 wide, 2 heads, intermediate 12
             shadow = ShadowTestModels.shadowCount(ShadowFamily.BERT, 1, 16, 12, 2, 2, h);
             layers = 2;

@@ -124,6 +124,8 @@ final class ShadowTestModels {
             perLayer = 2 * h + 2 * h * h + 2 * kv * hd * h + 3 * h * inter;
             extra = h;
         } else {
+            // BERT: q, k, v, o with biases, two LayerNorms, the MLP; DJL's encoder block has the
+            // same tensors (two BatchNorms' scales and shifts in place of the LayerNorms)
             perLayer = 4 * (h * h + h) + 4 * h + (h * inter + inter) + (inter * h + h);
             extra = 0;
         }

@@ -14,9 +14,11 @@ import java.util.List;
  * <p>DJL has no API to replace a child: the children list is the protected {@code
  * AbstractBlock.children} and most blocks also keep the child in a private typed field that their
  * forward pass reads. Both are changed through reflection. A field declared as DJL's {@code Linear}
- * (as in DJL's {@code ScaledDotProductAttentionBlock}) gets a {@code Linear} that forwards to the
- * replacement; the children list holds the replacement itself. A field of another concrete type
- * that cannot hold the replacement is an error, raised before anything changes.
+ * (as in DJL's {@code ScaledDotProductAttentionBlock}), {@code Embedding} or {@code
+ * TrainableWordEmbedding} (as in DJL's {@code TrainableTextEmbedding}) gets a block of that type
+ * that forwards to the replacement ({@link StandIn}); the children list holds the replacement
+ * itself. A field of another concrete type that cannot hold the replacement is an error, raised
+ * before anything changes.
  */
 public final class ModuleReplacer {
 
@@ -120,7 +122,8 @@ public final class ModuleReplacer {
                                     + field.getType().getName()
                                     + " and cannot hold a "
                                     + replacement.getClass().getName()
-                                    + " (peft4j stands in only for fields typed ai.djl.nn.core.Linear)."
+                                    + " (peft4j stands in for fields typed DJL's Linear, Embedding and"
+                                    + " TrainableWordEmbedding, or their interfaces)."
                                     + " Declare such fields as ai.djl.nn.Block to allow adapters.");
                 }
                 holding.add(field);

@@ -13,13 +13,22 @@ interface StandIn extends Block {
 
     /**
      * A stand-in for {@code target} that a field of type {@code fieldType} can hold, or {@code
-     * null} when peft4j has none for that type. DJL's {@code Linear} is the layer type adapters
-     * wrap that DJL's own blocks keep in typed fields; other concrete layer types (BatchNorm,
-     * Embedding) have constructors DJL does not open to subclasses.
+     * null} when peft4j has none for that type. The DJL layer types a method wraps are {@code
+     * Linear} (every method) and the embeddings (LoRA, modules_to_save): {@code Linear}, {@code
+     * Embedding} (with its interfaces {@code AbstractIndexedEmbedding}, {@code AbstractEmbedding})
+     * and {@code TrainableWordEmbedding} (with {@code WordEmbedding}) have stand-ins. DJL's {@code
+     * IdEmbedding} (in {@code BertBlock}) is final, so no block can stand in for it; no method
+     * targets the other layer types (norms, convolutions).
      */
     static Block forField(Class<?> fieldType, Block target) {
         if (fieldType.isAssignableFrom(LinearStandIn.class)) {
             return new LinearStandIn(target);
+        }
+        if (fieldType.isAssignableFrom(EmbeddingStandIn.class)) {
+            return EmbeddingStandIn.of(target);
+        }
+        if (fieldType.isAssignableFrom(WordEmbeddingStandIn.class)) {
+            return WordEmbeddingStandIn.of(target);
         }
         return null;
     }

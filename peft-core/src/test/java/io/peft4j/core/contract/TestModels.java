@@ -102,13 +102,23 @@ public final class TestModels {
      * output in a training pass has the same mean square whatever its input.
      */
     public static Block djlEncoder(NDManager manager, long seed) {
+        return djlEncoder(manager, seed, 1);
+    }
+
+    /**
+     * As {@link #djlEncoder(NDManager, long)} with {@code layers} encoder blocks one after the
+     * other before the head, as a DJL user stacks them (paths {@code TransformerEncoderBlock_1} ...
+     * when there are several); one layer gives the same model as the two-argument form.
+     */
+    public static Block djlEncoder(NDManager manager, long seed, int layers) {
         Random random = new Random(seed);
-        SequentialBlock block =
-                new SequentialBlock()
-                        .add(
-                                new ai.djl.nn.transformer.TransformerEncoderBlock(
-                                        HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu))
-                        .add(Linear.builder().setUnits(4).build());
+        SequentialBlock block = new SequentialBlock();
+        for (int i = 0; i < layers; i++) {
+            block.add(
+                    new ai.djl.nn.transformer.TransformerEncoderBlock(
+                            HIDDEN, 2, 2 * HIDDEN, 0.1f, Activation::gelu));
+        }
+        block.add(Linear.builder().setUnits(4).build());
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 5, HIDDEN));
         for (ai.djl.util.Pair<String, Parameter> p : block.getParameters()) {
             NDArray a = p.getValue().getArray();
