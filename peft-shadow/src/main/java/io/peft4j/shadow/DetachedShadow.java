@@ -58,7 +58,7 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     private final ShadowConfig config;
     private final ShadowNetwork network;
     private final NDManager manager;
-    private final Map<Parameter, Boolean> frozen = new IdentityHashMap<>();
+    private final IdentityHashMap<Parameter, Boolean> frozen = new IdentityHashMap<>();
 
     /** A view's own classification head (the adapter's), or null: the base head. */
     private ShadowHeadCopy head;

@@ -62,8 +62,14 @@ final class ShadowHub {
     final NDManager manager;
     final Map<String, ShadowWeights> adapters = new ConcurrentHashMap<>();
     final List<ShadowLayer> layers = new ArrayList<>();
+
+    // Per hub (one per adapter) and per thread: instance fields on purpose.
+    @SuppressWarnings("ThreadLocalUsage")
     private final ThreadLocal<Frame> frames = new ThreadLocal<>();
+
+    @SuppressWarnings("ThreadLocalUsage")
     private final ThreadLocal<Boolean> capture = new ThreadLocal<>();
+
     private final Map<Thread, History> histories = new ConcurrentHashMap<>();
 
     ShadowHub(LayerStack stack, String stackPath, AdapterRuntime runtime, NDManager manager) {

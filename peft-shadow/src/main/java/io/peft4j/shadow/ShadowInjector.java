@@ -268,7 +268,7 @@ final class ShadowInjector {
             ShadowConfig c, LayerStack stack, ModuleTree tree, ModuleNode stackNode) {
         ShadowFamily family = c.family();
         if (family == ShadowFamily.AUTO) {
-            family = detectFamily(tree, stackNode, stack);
+            family = detectFamily(stackNode, stack);
         }
         boolean djlStack = stack instanceof DjlEncoderStack;
         if (djlStack != (family == ShadowFamily.DJL)) {
@@ -362,8 +362,7 @@ final class ShadowInjector {
                 .build();
     }
 
-    private static ShadowFamily detectFamily(
-            ModuleTree tree, ModuleNode stackNode, LayerStack stack) {
+    private static ShadowFamily detectFamily(ModuleNode stackNode, LayerStack stack) {
         if (stack instanceof DjlEncoderStack) {
             return ShadowFamily.DJL;
         }

@@ -42,21 +42,14 @@ public final class ModuleReplacer {
         private final Block original;
         private final Block replacement;
         private final List<Field> fields;
-        private final List<Block> fieldValues;
         private final int childIndex;
 
         private Replacement(
-                ModuleNode node,
-                Block original,
-                Block replacement,
-                List<Field> fields,
-                List<Block> fieldValues,
-                int idx) {
+                ModuleNode node, Block original, Block replacement, List<Field> fields, int idx) {
             this.node = node;
             this.original = original;
             this.replacement = replacement;
             this.fields = fields;
-            this.fieldValues = fieldValues;
             this.childIndex = idx;
         }
 
@@ -147,7 +140,7 @@ public final class ModuleReplacer {
             }
         }
         swap(parent, node.childKey(), childIndex, replacement, holding, values);
-        return new Replacement(node, original, replacement, holding, values, childIndex);
+        return new Replacement(node, original, replacement, holding, childIndex);
     }
 
     private static void swap(
