@@ -1,0 +1,88 @@
+package io.peft4j.lora;
+
+import java.util.Random;
+
+/**
+ * How a new adapter's A and B start: one of Hugging Face peft's {@code init_lora_weights} choices
+ * ({@link LoraInit} names them; {@link LoraConfig#initializer()} selects the strategy). It gives
+ * the starting values for each kind of module and may then rework the adapter and the base weight
+ * once the adapter is in its layer (PiSSA). A new init is one new class plus its selection there.
+ */
+interface LoraInitializer {
+
+    /** {@return the init's name in error messages, e.g. {@code PiSSA init}} */
+    String name();
+
+    /** {@return whether the init applies to embedding tables (else only to Linear)} */
+    boolean supportsEmbeddings();
+
+    /**
+     * Starting values of a Linear's {@code lora_A} (r, in) and {@code lora_B} (out, r), row-major.
+     *
+     * @param random the adapter's seeded source (draw A before B: the values depend on it)
+     * @param r the rank
+     * @param in the input features
+     * @param out the output features
+     * @return {A, B}
+     */
+    float[][] linear(Random random, int r, long in, long out);
+
+    /**
+     * Starting values of an embedding's {@code lora_embedding_A} (r, vocab) and {@code
+     * lora_embedding_B} (dim, r), row-major.
+     *
+     * @param random the adapter's seeded source (draw A before B)
+     * @param r the rank
+     * @param vocab the table's rows
+     * @param dim the table's columns
+     * @return {A, B}
+     */
+    default float[][] embedding(Random random, int r, long vocab, long dim) {
+        // peft's reset_lora_parameters for every init but false: A zero, B standard normal
+        return new float[][] {
+            new float[Math.toIntExact(r * vocab)], gaussian(random, dim * r, 1.0)
+        };
+    }
+
+    /**
+     * Reworks the adapter (and the base weight) once it is in its layer and its variant is set up;
+     * what it takes out of the base weight goes to {@link LoraLayer.Weights#setBaseShift} so that
+     * detaching puts it back. Nothing by default.
+     *
+     * @param layer the layer
+     * @param w the adapter's entry there
+     */
+    default void afterAttach(LoraLayer layer, LoraLayer.Weights w) {}
+
+    /**
+     * {@code n} values uniform in (-bound, bound).
+     *
+     * @param random the source
+     * @param n how many
+     * @param bound the bound
+     * @return the values
+     */
+    static float[] uniform(Random random, long n, double bound) {
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
+        }
+        return v;
+    }
+
+    /**
+     * {@code n} values from N(0, std^2).
+     *
+     * @param random the source
+     * @param n how many
+     * @param std the standard deviation
+     * @return the values
+     */
+    static float[] gaussian(Random random, long n, double std) {
+        float[] v = new float[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (random.nextGaussian() * std);
+        }
+        return v;
+    }
+}

@@ -1,0 +1,42 @@
+package io.peft4j.lora;
+
+import java.util.Random;
+
+/**
+ * peft's {@code init_lora_weights=false}: A and B both random, so the adapter changes the outputs
+ * from the start; for tests and debugging. Linear: A uniform with bound {@code 1/sqrt(in)}, B
+ * uniform with bound {@code 1/sqrt(r)}; embedding: both standard normal.
+ */
+final class NonZeroInit implements LoraInitializer {
+
+    /** The one instance: the init has no settings. */
+    static final NonZeroInit INSTANCE = new NonZeroInit();
+
+    private NonZeroInit() {}
+
+    @Override
+    public String name() {
+        return "init_lora_weights=false";
+    }
+
+    @Override
+    public boolean supportsEmbeddings() {
+        return true;
+    }
+
+    @Override
+    public float[][] linear(Random random, int r, long in, long out) {
+        return new float[][] {
+            LoraInitializer.uniform(random, r * in, 1.0 / Math.sqrt(in)),
+            LoraInitializer.uniform(random, out * r, 1.0 / Math.sqrt(r))
+        };
+    }
+
+    @Override
+    public float[][] embedding(Random random, int r, long vocab, long dim) {
+        return new float[][] {
+            LoraInitializer.gaussian(random, r * vocab, 1.0),
+            LoraInitializer.gaussian(random, dim * r, 1.0)
+        };
+    }
+}
