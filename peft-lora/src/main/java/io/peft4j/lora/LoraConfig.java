@@ -206,6 +206,8 @@ public final class LoraConfig extends TargetedConfig {
                 return NonZeroInit.INSTANCE;
             case PISSA:
                 return new PissaInit(pissaIterations, seed);
+            case OLORA:
+                return OloraInit.INSTANCE;
             default:
                 throw new AssertionError(init);
         }
@@ -253,6 +255,8 @@ public final class LoraConfig extends TargetedConfig {
             case PISSA:
                 return new JsonPrimitive(
                         pissaIterations > 0 ? "pissa_niter_" + pissaIterations : "pissa");
+            case OLORA:
+                return new JsonPrimitive("olora");
             default:
                 throw new AssertionError(init);
         }
@@ -340,6 +344,8 @@ public final class LoraConfig extends TargetedConfig {
         String s = v.getAsString();
         if (s.equals("gaussian")) {
             b.init(LoraInit.GAUSSIAN);
+        } else if (s.equals("olora")) {
+            b.init(LoraInit.OLORA);
         } else if (s.equals("pissa")) {
             b.init(LoraInit.PISSA).pissaIterations(0);
         } else if (s.startsWith("pissa_niter_")) {
@@ -350,7 +356,7 @@ public final class LoraConfig extends TargetedConfig {
                     "init_lora_weights=\""
                             + s
                             + "\" is not supported; expected true, false,"
-                            + " \"gaussian\", \"pissa\" or \"pissa_niter_N\"");
+                            + " \"gaussian\", \"olora\", \"pissa\" or \"pissa_niter_N\"");
         }
     }
 

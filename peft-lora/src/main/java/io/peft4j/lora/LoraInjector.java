@@ -68,7 +68,8 @@ final class LoraInjector {
                                                         node.path(),
                                                         config,
                                                         name));
-                config.initializer().afterAttach(layer, adapter.layers().entry(node.path()));
+                config.initializer()
+                        .afterAttach(node.path(), layer, adapter.layers().entry(node.path()));
             }
         } catch (RuntimeException e) {
             adapter.detach();

@@ -28,7 +28,7 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
         final float scaling;
         final float dropout;
         private LoraVariant variant;
-        private NDArray baseShift; // what the init (PiSSA) took out of W, put back on detach
+        private NDArray baseShift; // what the init (PiSSA, OLoRA) took out of W, back on detach
 
         Weights(Parameter a, Parameter b, float scaling, float dropout) {
             this.a = a;
@@ -54,8 +54,8 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
         }
 
         /**
-         * Records what the init took out of the base weight; the layer adds it back when the
-         * adapter leaves unmerged.
+         * Records what the init took out of the base weight ({@link
+         * LoraInitializer#takeOutOfBase}); the layer adds it back when the adapter leaves unmerged.
          */
         void setBaseShift(NDArray shift) {
             this.baseShift = shift;
@@ -76,8 +76,8 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
     @Override
     protected void release(Weights w) {
         if (w.baseShift != null && !w.merged()) {
-            // PiSSA took s B0 A0 out of W at attach: give W its top part back (a merged adapter
-            // leaves W as merged, as merge_and_unload does)
+            // the init (PiSSA, OLoRA) took s B0 A0 out of W at attach: give it back (a merged
+            // adapter leaves W as merged, as merge_and_unload does)
             baseWeight().getArray().addi(w.baseShift);
         }
         w.a.close();

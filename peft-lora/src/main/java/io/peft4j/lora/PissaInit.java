@@ -48,7 +48,7 @@ final class PissaInit implements LoraInitializer {
     }
 
     @Override
-    public void afterAttach(LoraLayer layer, LoraLayer.Weights w) {
+    public void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
         NDArray weight = layer.baseWeight().getArray();
         int r = w.rank();
         try (NDManager scratch = weight.getManager().newSubManager()) {
@@ -64,12 +64,7 @@ final class PissaInit implements LoraInitializer {
                 b.toType(weight.getDataType(), false).copyTo(w.b.getArray());
                 a.toType(weight.getDataType(), false).copyTo(w.a.getArray());
             }
-            try (NDArray delta = layer.weightDelta(w)) {
-                NDArray shift = delta.duplicate();
-                shift.attach(w.a.getArray().getManager());
-                w.setBaseShift(shift);
-                weight.subi(delta);
-            }
         }
+        LoraInitializer.takeOutOfBase(layer, w);
     }
 }

@@ -53,6 +53,8 @@ class LoraVariantSelectionTest {
                 GaussianInit.INSTANCE,
                 fromJson(", \"init_lora_weights\": \"gaussian\"").initializer());
         assertSame(NonZeroInit.INSTANCE, fromJson(", \"init_lora_weights\": false").initializer());
+        assertSame(
+                OloraInit.INSTANCE, fromJson(", \"init_lora_weights\": \"olora\"").initializer());
         assertInstanceOf(
                 PissaInit.class,
                 fromJson(", \"init_lora_weights\": \"pissa_niter_3\"").initializer());
