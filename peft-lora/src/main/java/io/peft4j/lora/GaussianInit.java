@@ -3,25 +3,17 @@ package io.peft4j.lora;
 import java.util.Random;
 
 /** peft's {@code init_lora_weights="gaussian"}: A ~ N(0, (1/r)^2), B zero. */
-final class GaussianInit implements LoraInitializer {
+final class GaussianInit extends LoraInitializer {
 
     /** The one instance: the init has no settings. */
     static final GaussianInit INSTANCE = new GaussianInit();
 
-    private GaussianInit() {}
-
-    @Override
-    public String name() {
-        return "gaussian init";
+    private GaussianInit() {
+        super("gaussian init", true);
     }
 
     @Override
-    public boolean supportsEmbeddings() {
-        return true;
-    }
-
-    @Override
-    public float[][] linear(Random random, int r, long in, long out) {
+    float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
             LoraInitializer.gaussian(random, r * in, 1.0 / r), new float[Math.toIntExact(out * r)]
         };

@@ -9,13 +9,31 @@ import java.util.Random;
  * the starting values for each kind of module and may then rework the adapter and the base weight
  * once the adapter is in its layer (PiSSA). A new init is one new class plus its selection there.
  */
-interface LoraInitializer {
+abstract class LoraInitializer {
+
+    private final String name;
+    private final boolean supportsEmbeddings;
+
+    /**
+     * An init called {@code name} in errors.
+     *
+     * @param name e.g. {@code PiSSA init}
+     * @param supportsEmbeddings whether it applies to embedding tables (else only to Linear)
+     */
+    LoraInitializer(String name, boolean supportsEmbeddings) {
+        this.name = name;
+        this.supportsEmbeddings = supportsEmbeddings;
+    }
 
     /** {@return the init's name in error messages, e.g. {@code PiSSA init}} */
-    String name();
+    final String name() {
+        return name;
+    }
 
     /** {@return whether the init applies to embedding tables (else only to Linear)} */
-    boolean supportsEmbeddings();
+    final boolean supportsEmbeddings() {
+        return supportsEmbeddings;
+    }
 
     /**
      * Starting values of a Linear's {@code lora_A} (r, in) and {@code lora_B} (out, r), row-major.
@@ -26,7 +44,7 @@ interface LoraInitializer {
      * @param out the output features
      * @return {A, B}
      */
-    float[][] linear(Random random, int r, long in, long out);
+    abstract float[][] linear(Random random, int r, long in, long out);
 
     /**
      * Starting values of an embedding's {@code lora_embedding_A} (r, vocab) and {@code
@@ -38,7 +56,7 @@ interface LoraInitializer {
      * @param dim the table's columns
      * @return {A, B}
      */
-    default float[][] embedding(Random random, int r, long vocab, long dim) {
+    float[][] embedding(Random random, int r, long vocab, long dim) {
         // peft's reset_lora_parameters for every init but false: A zero, B standard normal
         return new float[][] {
             new float[Math.toIntExact(r * vocab)], gaussian(random, dim * r, 1.0)
@@ -54,7 +72,7 @@ interface LoraInitializer {
      * @param layer the layer
      * @param w the adapter's entry there
      */
-    default void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {}
+    void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {}
 
     /**
      * Replaces the base weight W by the residual {@code W - s B A}, so that the adapter's start is

@@ -7,25 +7,17 @@ import java.util.Random;
  * from the start; for tests and debugging. Linear: A uniform with bound {@code 1/sqrt(in)}, B
  * uniform with bound {@code 1/sqrt(r)}; embedding: both standard normal.
  */
-final class NonZeroInit implements LoraInitializer {
+final class NonZeroInit extends LoraInitializer {
 
     /** The one instance: the init has no settings. */
     static final NonZeroInit INSTANCE = new NonZeroInit();
 
-    private NonZeroInit() {}
-
-    @Override
-    public String name() {
-        return "init_lora_weights=false";
+    private NonZeroInit() {
+        super("init_lora_weights=false", true);
     }
 
     @Override
-    public boolean supportsEmbeddings() {
-        return true;
-    }
-
-    @Override
-    public float[][] linear(Random random, int r, long in, long out) {
+    float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
             LoraInitializer.uniform(random, r * in, 1.0 / Math.sqrt(in)),
             LoraInitializer.uniform(random, out * r, 1.0 / Math.sqrt(r))
@@ -33,7 +25,7 @@ final class NonZeroInit implements LoraInitializer {
     }
 
     @Override
-    public float[][] embedding(Random random, int r, long vocab, long dim) {
+    float[][] embedding(Random random, int r, long vocab, long dim) {
         return new float[][] {
             LoraInitializer.gaussian(random, r * vocab, 1.0),
             LoraInitializer.gaussian(random, dim * r, 1.0)

@@ -17,31 +17,23 @@ import java.util.Random;
  * this is peft's A and B. The residual is undone when the adapter is detached unmerged. Linear
  * only, and {@code r <= min(out, in)}.
  */
-final class OloraInit implements LoraInitializer {
+final class OloraInit extends LoraInitializer {
 
     /** The one instance: the init has no settings. */
     static final OloraInit INSTANCE = new OloraInit();
 
-    private OloraInit() {}
-
-    @Override
-    public String name() {
-        return "OLoRA init";
-    }
-
-    @Override
-    public boolean supportsEmbeddings() {
-        return false;
+    private OloraInit() {
+        super("OLoRA init", false);
     }
 
     /** The default init's values, overwritten by {@link #afterAttach}. */
     @Override
-    public float[][] linear(Random random, int r, long in, long out) {
+    float[][] linear(Random random, int r, long in, long out) {
         return KaimingUniformInit.INSTANCE.linear(random, r, in, out);
     }
 
     @Override
-    public void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
+    void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
         NDArray weight = layer.baseWeight().getArray();
         Shape shape = weight.getShape();
         int r = w.rank();

@@ -12,7 +12,7 @@ import java.util.Random;
  * and W replaced by the residual {@code W - s B A}, so the start is still exact. The residual is
  * undone when the adapter is detached unmerged. Linear only.
  */
-final class PissaInit implements LoraInitializer {
+final class PissaInit extends LoraInitializer {
 
     /** Power iterations when the config names none ({@code "pissa"}). */
     static final int DEFAULT_ITERATIONS = 4;
@@ -27,28 +27,19 @@ final class PissaInit implements LoraInitializer {
      * @param seed the SVD's seed
      */
     PissaInit(int iterations, long seed) {
+        super("PiSSA init", false);
         this.iterations = iterations > 0 ? iterations : DEFAULT_ITERATIONS;
         this.seed = seed;
     }
 
-    @Override
-    public String name() {
-        return "PiSSA init";
-    }
-
-    @Override
-    public boolean supportsEmbeddings() {
-        return false;
-    }
-
     /** The default init's values, overwritten by {@link #afterAttach}. */
     @Override
-    public float[][] linear(Random random, int r, long in, long out) {
+    float[][] linear(Random random, int r, long in, long out) {
         return KaimingUniformInit.INSTANCE.linear(random, r, in, out);
     }
 
     @Override
-    public void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
+    void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
         NDArray weight = layer.baseWeight().getArray();
         int r = w.rank();
         try (NDManager scratch = weight.getManager().newSubManager()) {
