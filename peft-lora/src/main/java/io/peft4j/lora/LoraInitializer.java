@@ -1,6 +1,5 @@
 package io.peft4j.lora;
 
-import ai.djl.ndarray.NDArray;
 import java.util.Random;
 
 /**
@@ -65,31 +64,14 @@ abstract class LoraInitializer {
 
     /**
      * Reworks the adapter (and the base weight) once it is in its layer and its variant is set up;
-     * what it takes out of the base weight goes to {@link #takeOutOfBase} so that detaching puts it
-     * back. Nothing by default.
+     * what it takes out of the base weight goes to {@link LoraLayer.Weights#setBaseShift} so that
+     * detaching puts it back ({@link ResidualInit}). Nothing by default.
      *
      * @param path the module's path, for errors
      * @param layer the layer
      * @param w the adapter's entry there
      */
     void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {}
-
-    /**
-     * Replaces the base weight W by the residual {@code W - s B A}, so that the adapter's start is
-     * still exact, and records {@code s B A} for the layer to add back when the adapter is detached
-     * unmerged (what PiSSA and OLoRA do once they have set A and B).
-     *
-     * @param layer the layer
-     * @param w the adapter's entry there, A and B set
-     */
-    static void takeOutOfBase(LoraLayer layer, LoraLayer.Weights w) {
-        try (NDArray delta = layer.weightDelta(w)) {
-            NDArray shift = delta.duplicate();
-            shift.attach(w.a.getArray().getManager());
-            w.setBaseShift(shift);
-            layer.baseWeight().getArray().subi(delta);
-        }
-    }
 
     /**
      * {@code n} values uniform in (-bound, bound).

@@ -2,10 +2,8 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.peft4j.core.linalg.RandomizedSvd;
-import java.util.Random;
 
 /**
  * OLoRA ({@code init_lora_weights="olora"}, Büyükakyüz 2024), as Hugging Face peft's {@code
@@ -17,24 +15,17 @@ import java.util.Random;
  * this is peft's A and B. The residual is undone when the adapter is detached unmerged. Linear
  * only, and {@code r <= min(out, in)}.
  */
-final class OloraInit extends LoraInitializer {
+final class OloraInit extends ResidualInit {
 
     /** The one instance: the init has no settings. */
     static final OloraInit INSTANCE = new OloraInit();
 
     private OloraInit() {
-        super("OLoRA init", false);
-    }
-
-    /** The default init's values, overwritten by {@link #afterAttach}. */
-    @Override
-    float[][] linear(Random random, int r, long in, long out) {
-        return KaimingUniformInit.INSTANCE.linear(random, r, in, out);
+        super("OLoRA init");
     }
 
     @Override
-    void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
-        NDArray weight = layer.baseWeight().getArray();
+    NDArray[] factors(String path, NDArray weight, LoraLayer.Weights w, NDManager scratch) {
         Shape shape = weight.getShape();
         int r = w.rank();
         if (r > Math.min(shape.get(0), shape.get(1))) {
@@ -46,16 +37,10 @@ final class OloraInit extends LoraInitializer {
                             + "' of weight "
                             + shape);
         }
-        try (NDManager scratch = weight.getManager().newSubManager()) {
-            NDArray wf = weight.toType(DataType.FLOAT32, true);
-            wf.attach(scratch);
-            NDArray first = wf.get(":, :" + r); // (out, r)
-            NDArray b = RandomizedSvd.orthonormalize(first, scratch); // Q[:, :r]
-            NDArray a = b.transpose().matMul(wf); // R[:r, :] = Q[:, :r]^T W
-            a.attach(scratch);
-            b.toType(weight.getDataType(), false).copyTo(w.b.getArray());
-            a.toType(weight.getDataType(), false).copyTo(w.a.getArray());
-        }
-        LoraInitializer.takeOutOfBase(layer, w);
+        NDArray first = weight.get(":, :" + r); // (out, r)
+        NDArray b = RandomizedSvd.orthonormalize(first, scratch); // Q[:, :r]
+        NDArray a = b.transpose().matMul(weight); // R[:r, :] = Q[:, :r]^T W
+        a.attach(scratch);
+        return new NDArray[] {a, b};
     }
 }

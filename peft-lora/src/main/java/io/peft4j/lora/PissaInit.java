@@ -2,9 +2,7 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import io.peft4j.core.linalg.RandomizedSvd;
-import java.util.Random;
 
 /**
  * PiSSA ({@code init_lora_weights="pissa"} or {@code "pissa_niter_N"}): A and B from the top-r
@@ -12,7 +10,7 @@ import java.util.Random;
  * and W replaced by the residual {@code W - s B A}, so the start is still exact. The residual is
  * undone when the adapter is detached unmerged. Linear only.
  */
-final class PissaInit extends LoraInitializer {
+final class PissaInit extends ResidualInit {
 
     /** Power iterations when the config names none ({@code "pissa"}). */
     static final int DEFAULT_ITERATIONS = 4;
@@ -27,35 +25,22 @@ final class PissaInit extends LoraInitializer {
      * @param seed the SVD's seed
      */
     PissaInit(int iterations, long seed) {
-        super("PiSSA init", false);
+        super("PiSSA init");
         this.iterations = iterations > 0 ? iterations : DEFAULT_ITERATIONS;
         this.seed = seed;
     }
 
-    /** The default init's values, overwritten by {@link #afterAttach}. */
     @Override
-    float[][] linear(Random random, int r, long in, long out) {
-        return KaimingUniformInit.INSTANCE.linear(random, r, in, out);
-    }
-
-    @Override
-    void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {
-        NDArray weight = layer.baseWeight().getArray();
+    NDArray[] factors(String path, NDArray weight, LoraLayer.Weights w, NDManager scratch) {
         int r = w.rank();
-        try (NDManager scratch = weight.getManager().newSubManager()) {
-            NDArray wf = weight.toType(DataType.FLOAT32, true);
-            wf.attach(scratch);
-            try (RandomizedSvd.Result svd =
-                    RandomizedSvd.compute(wf, r, Math.max(8, r), iterations, seed)) {
-                NDArray sqrtS = svd.s().div(w.scaling).sqrt(); // (r)
-                NDArray b = svd.u().mul(sqrtS.reshape(1, r)); // (out, r)
-                NDArray a = svd.vt().mul(sqrtS.reshape(r, 1)); // (r, in)
-                b.attach(scratch);
-                a.attach(scratch);
-                b.toType(weight.getDataType(), false).copyTo(w.b.getArray());
-                a.toType(weight.getDataType(), false).copyTo(w.a.getArray());
-            }
+        try (RandomizedSvd.Result svd =
+                RandomizedSvd.compute(weight, r, Math.max(8, r), iterations, seed)) {
+            NDArray sqrtS = svd.s().div(w.scaling).sqrt(); // (r)
+            NDArray b = svd.u().mul(sqrtS.reshape(1, r)); // (out, r)
+            NDArray a = svd.vt().mul(sqrtS.reshape(r, 1)); // (r, in)
+            b.attach(scratch);
+            a.attach(scratch);
+            return new NDArray[] {a, b};
         }
-        LoraInitializer.takeOutOfBase(layer, w);
     }
 }
