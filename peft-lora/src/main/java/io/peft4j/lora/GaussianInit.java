@@ -1,5 +1,6 @@
 package io.peft4j.lora;
 
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.Random;
 
 /** peft's {@code init_lora_weights="gaussian"}: A ~ N(0, (1/r)^2), B zero. */
@@ -15,7 +16,7 @@ final class GaussianInit extends LoraInitializer {
     @Override
     float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
-            LoraInitializer.gaussian(random, r * in, 1.0 / r), new float[Math.toIntExact(out * r)]
+            AdapterParameters.gaussian(random, r * in, 1.0 / r), new float[Math.toIntExact(out * r)]
         };
     }
 }

@@ -1,5 +1,6 @@
 package io.peft4j.lora;
 
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.Random;
 
 /**
@@ -18,7 +19,7 @@ final class KaimingUniformInit extends LoraInitializer {
     @Override
     float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
-            LoraInitializer.uniform(random, r * in, 1.0 / Math.sqrt(in)),
+            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt(in)),
             new float[Math.toIntExact(out * r)]
         };
     }

@@ -1,5 +1,6 @@
 package io.peft4j.lora;
 
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.Random;
 
 /**
@@ -58,7 +59,7 @@ abstract class LoraInitializer {
     float[][] embedding(Random random, int r, long vocab, long dim) {
         // peft's reset_lora_parameters for every init but false: A zero, B standard normal
         return new float[][] {
-            new float[Math.toIntExact(r * vocab)], gaussian(random, dim * r, 1.0)
+            new float[Math.toIntExact(r * vocab)], AdapterParameters.gaussian(random, dim * r, 1.0)
         };
     }
 
@@ -72,36 +73,4 @@ abstract class LoraInitializer {
      * @param w the adapter's entry there
      */
     void afterAttach(String path, LoraLayer layer, LoraLayer.Weights w) {}
-
-    /**
-     * {@code n} values uniform in (-bound, bound).
-     *
-     * @param random the source
-     * @param n how many
-     * @param bound the bound
-     * @return the values
-     */
-    static float[] uniform(Random random, long n, double bound) {
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-        }
-        return v;
-    }
-
-    /**
-     * {@code n} values from N(0, std^2).
-     *
-     * @param random the source
-     * @param n how many
-     * @param std the standard deviation
-     * @return the values
-     */
-    static float[] gaussian(Random random, long n, double std) {
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (random.nextGaussian() * std);
-        }
-        return v;
-    }
 }

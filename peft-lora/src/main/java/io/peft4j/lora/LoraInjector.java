@@ -9,6 +9,7 @@ import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.Modules;
 import java.util.List;
@@ -154,30 +155,17 @@ final class LoraInjector {
         Random random =
                 new Random(config.seed() * 1_000_003L + path.hashCode() * 31L + name.hashCode());
         float[][] values = layer.initialValues(config.initializer(), random, r);
-        Parameter a = param(manager, layer.aName() + "." + name, values[0], layer.aShape(r), w0);
-        Parameter b = param(manager, layer.bName() + "." + name, values[1], layer.bShape(r), w0);
+        Parameter a =
+                AdapterParameters.trainable(
+                        manager, layer.aName() + "." + name, values[0], layer.aShape(r), w0);
+        Parameter b =
+                AdapterParameters.trainable(
+                        manager, layer.bName() + "." + name, values[1], layer.bShape(r), w0);
         LoraLayer.Weights w =
                 new LoraLayer.Weights(a, b, config.scalingFor(path), config.dropout());
         // the variant sets up from the initial A and B, before an init that reworks W (PiSSA)
         // runs: W + s B A is the same either way
         w.setVariant(config.variant().create(layer, w, name));
         return w;
-    }
-
-    private static Parameter param(
-            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
-        NDArray array = manager.create(values, shape).toDevice(like.getDevice(), false);
-        if (array.getDataType() != like.getDataType()) {
-            array = array.toType(like.getDataType(), false);
-        }
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder()
-                        .setName(name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(array)
-                        .build();
-        array.setRequiresGradient(true);
-        return p;
     }
 }

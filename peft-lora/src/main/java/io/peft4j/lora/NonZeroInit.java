@@ -1,5 +1,6 @@
 package io.peft4j.lora;
 
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.Random;
 
 /**
@@ -19,16 +20,16 @@ final class NonZeroInit extends LoraInitializer {
     @Override
     float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
-            LoraInitializer.uniform(random, r * in, 1.0 / Math.sqrt(in)),
-            LoraInitializer.uniform(random, out * r, 1.0 / Math.sqrt(r))
+            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt(in)),
+            AdapterParameters.uniform(random, out * r, 1.0 / Math.sqrt(r))
         };
     }
 
     @Override
     float[][] embedding(Random random, int r, long vocab, long dim) {
         return new float[][] {
-            LoraInitializer.gaussian(random, r * vocab, 1.0),
-            LoraInitializer.gaussian(random, dim * r, 1.0)
+            AdapterParameters.gaussian(random, r * vocab, 1.0),
+            AdapterParameters.gaussian(random, dim * r, 1.0)
         };
     }
 }
