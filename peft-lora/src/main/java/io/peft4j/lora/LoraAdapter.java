@@ -15,15 +15,12 @@ import java.util.Map;
 final class LoraAdapter implements Adapter {
 
     private static final String PREFIX = AdapterTensors.PREFIX;
-    private static final String MAGNITUDE = ".lora_magnitude_vector";
 
-    private final AdapterContext ctx;
     private final LoraConfig config;
     private final String name;
     private final AdapterLayers<LoraLayer, LoraLayer.Weights> layers;
 
     LoraAdapter(AdapterContext ctx, LoraConfig config, String name) {
-        this.ctx = ctx;
         this.config = config;
         this.name = name;
         this.layers = new AdapterLayers<>(ctx, name);
@@ -54,16 +51,10 @@ final class LoraAdapter implements Adapter {
         Map<String, Parameter> result = new LinkedHashMap<>();
         layers.forEach(
                 (path, layer, w) -> {
-                    if (layer instanceof LoraEmbedding) {
-                        result.put(PREFIX + path + ".lora_embedding_A", w.a);
-                        result.put(PREFIX + path + ".lora_embedding_B", w.b);
-                    } else {
-                        result.put(PREFIX + path + ".lora_A.weight", w.a);
-                        result.put(PREFIX + path + ".lora_B.weight", w.b);
-                        if (w.magnitude != null) {
-                            result.put(PREFIX + path + MAGNITUDE, w.magnitude);
-                        }
-                    }
+                    String module = PREFIX + path + ".";
+                    result.put(module + layer.fileKey(layer.aName()), w.a);
+                    result.put(module + layer.fileKey(layer.bName()), w.b);
+                    w.variant().parameters().forEach((key, p) -> result.put(module + key, p));
                 });
         return result;
     }
@@ -85,10 +76,7 @@ final class LoraAdapter implements Adapter {
 
     @Override
     public String canonicalKey(String fileKey) {
-        // peft before 0.12 and some exporters keep DoRA's magnitude as ".weight"
-        return fileKey.endsWith(MAGNITUDE + ".weight")
-                ? fileKey.substring(0, fileKey.length() - ".weight".length())
-                : fileKey;
+        return config.variant().canonicalKey(fileKey);
     }
 
     @Override
@@ -109,19 +97,7 @@ final class LoraAdapter implements Adapter {
     public void merge() {
         layers.mergeAllOrNothing(
                 "adapter",
-                (path, layer, w) -> {
-                    NDArray w0 = layer.baseWeight().getArray();
-                    NDArray delta = layer.weightDelta(w);
-                    if (w.magnitude == null) {
-                        return w0.add(delta);
-                    }
-                    NDArray norm = ((LoraLinear) layer).doraNorm(w0, w);
-                    NDArray factor = w.magnitude.getArray().div(norm).reshape(-1, 1);
-                    NDArray updated = w0.add(delta).mul(factor);
-                    w.doraFactor = factor; // to unmerge exactly
-                    factor.attach(ctx.manager());
-                    return updated;
-                },
+                (path, layer, w) -> w.variant().mergedWeight(layer, w),
                 (layer, w, merged) -> {
                     merged.copyTo(layer.baseWeight().getArray());
                     w.setMerged(true);
@@ -132,15 +108,7 @@ final class LoraAdapter implements Adapter {
     public void unmerge() {
         layers.forEachMerged(
                 (path, layer, w) -> {
-                    NDArray weight = layer.baseWeight().getArray();
-                    NDArray delta = layer.weightDelta(w);
-                    if (w.magnitude != null) {
-                        weight.divi(w.doraFactor);
-                        w.doraFactor.close();
-                        w.doraFactor = null;
-                    }
-                    weight.subi(delta);
-                    delta.close();
+                    w.variant().unmerge(layer, w);
                     w.setMerged(false);
                 });
     }

@@ -179,9 +179,38 @@ public final class LoraConfig extends TargetedConfig {
      * @return its scale
      */
     public float scalingFor(String path) {
-        int r = rankFor(path);
-        float a = alphaFor(path);
-        return useRslora ? (float) (a / Math.sqrt(r)) : a / r;
+        return scaling().of(alphaFor(path), rankFor(path));
+    }
+
+    // The strategies the layers use. Adding a variant, an init or a scaling is one new class
+    // plus its selection here (and its key in toJson/fromJson).
+
+    /** {@return how the scale follows from alpha and r: {@code use_rslora}} */
+    LoraScaling scaling() {
+        return useRslora ? LoraScaling.RANK_STABILIZED : LoraScaling.STANDARD;
+    }
+
+    /** {@return what each adapter computes on top of A and B: {@code use_dora}} */
+    LoraVariant.Choice variant() {
+        return useDora ? DoraLinearVariant.CHOICE : PlainLoraVariant.CHOICE;
+    }
+
+    /** {@return how A and B start: {@code init_lora_weights}} */
+    LoraInitializer initializer() {
+        switch (init) {
+            case DEFAULT:
+                return KaimingUniformInit.INSTANCE;
+            case GAUSSIAN:
+                return GaussianInit.INSTANCE;
+            case RANDOM:
+                return NonZeroInit.INSTANCE;
+            case PISSA:
+                return new PissaInit(pissaIterations, seed);
+            case OLORA:
+                return OloraInit.INSTANCE;
+            default:
+                throw new AssertionError(init);
+        }
     }
 
     @Override
@@ -226,6 +255,8 @@ public final class LoraConfig extends TargetedConfig {
             case PISSA:
                 return new JsonPrimitive(
                         pissaIterations > 0 ? "pissa_niter_" + pissaIterations : "pissa");
+            case OLORA:
+                return new JsonPrimitive("olora");
             default:
                 throw new AssertionError(init);
         }
@@ -313,6 +344,8 @@ public final class LoraConfig extends TargetedConfig {
         String s = v.getAsString();
         if (s.equals("gaussian")) {
             b.init(LoraInit.GAUSSIAN);
+        } else if (s.equals("olora")) {
+            b.init(LoraInit.OLORA);
         } else if (s.equals("pissa")) {
             b.init(LoraInit.PISSA).pissaIterations(0);
         } else if (s.startsWith("pissa_niter_")) {
@@ -323,7 +356,7 @@ public final class LoraConfig extends TargetedConfig {
                     "init_lora_weights=\""
                             + s
                             + "\" is not supported; expected true, false,"
-                            + " \"gaussian\", \"pissa\" or \"pissa_niter_N\"");
+                            + " \"gaussian\", \"olora\", \"pissa\" or \"pissa_niter_N\"");
         }
     }
 

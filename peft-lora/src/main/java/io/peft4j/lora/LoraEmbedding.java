@@ -1,12 +1,15 @@
 package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
+import java.util.Random;
 
 /**
  * LoRA on an embedding table {@code E} (vocab, dim): {@code E' = E + s (B A)^T}, with {@code
@@ -36,13 +39,19 @@ public final class LoraEmbedding extends LoraLayer {
     }
 
     @Override
-    NDArray delta(Weights w, NDArray ids, NDArray baseOut, ParameterStore ps, boolean training) {
+    NDArray addLowRank(
+            Weights w,
+            NDArray ids,
+            NDArray baseOut,
+            NDArray rowMask,
+            ParameterStore ps,
+            boolean training) {
         NDArray a = ps.getValue(w.a, baseOut.getDevice(), training);
         NDArray b = ps.getValue(w.b, baseOut.getDevice(), training);
         NDArray afterA =
-                Embedding.embedding(ids, a.transpose(), ai.djl.ndarray.types.SparseFormat.DENSE)
-                        .head(); // (..., r)
-        return Scalars.mul(afterA.matMul(b.transpose()), w.scaling);
+                Embedding.embedding(ids, a.transpose(), SparseFormat.DENSE).head(); // (..., r)
+        NDArray delta = Scalars.mul(afterA.matMul(b.transpose()), w.scaling);
+        return LoraVariant.addMasked(baseOut, delta, rowMask);
     }
 
     @Override
@@ -52,5 +61,35 @@ public final class LoraEmbedding extends LoraLayer {
             return Scalars.mul(
                     transposed, w.scaling); // intermediates freed: see LoraLinear.weightDelta
         }
+    }
+
+    @Override
+    Shape aShape(int r) {
+        return new Shape(r, vocabSize());
+    }
+
+    @Override
+    Shape bShape(int r) {
+        return new Shape(embeddingDim(), r);
+    }
+
+    @Override
+    String aName() {
+        return "lora_embedding_A";
+    }
+
+    @Override
+    String bName() {
+        return "lora_embedding_B";
+    }
+
+    @Override
+    String fileKey(String tensorName) {
+        return tensorName;
+    }
+
+    @Override
+    float[][] initialValues(LoraInitializer init, Random random, int r) {
+        return init.embedding(random, r, vocabSize(), embeddingDim());
     }
 }

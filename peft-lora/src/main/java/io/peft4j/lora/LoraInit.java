@@ -15,5 +15,11 @@ public enum LoraInit {
      * {@code init_lora_weights=false}: A and B both random, so the adapter changes the outputs from
      * the start. For tests and debugging, as in Hugging Face peft.
      */
-    RANDOM
+    RANDOM,
+    /**
+     * OLoRA ({@code init_lora_weights="olora"}): B the first r columns of Q and A the first r rows
+     * of R in W's QR decomposition, and W replaced by the residual {@code W - s B A}, so the start
+     * is still exact. Like PiSSA, the saved adapter needs that residual base.
+     */
+    OLORA
 }

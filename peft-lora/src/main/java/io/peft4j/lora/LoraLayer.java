@@ -2,18 +2,22 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 
 /**
  * A module with LoRA adapters: it runs the base module, then adds the active adapter's low-rank
  * delta. Holds any number of named adapters, like peft's {@code LoraLayer}. Subclasses say what the
- * delta of one adapter is for their kind of base module.
+ * plain low-rank term is for their kind of base module; each adapter's {@link LoraVariant} (plain
+ * LoRA, DoRA) says what the adapter does with it.
  */
 public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
 
@@ -21,16 +25,14 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
     static final class Weights extends AdapterLayer.Entry {
         final Parameter a;
         final Parameter b;
-        final Parameter magnitude; // DoRA only
         final float scaling;
         final float dropout;
-        NDArray doraFactor; // m / ||W0 + sBA|| at merge time, to unmerge exactly
-        NDArray pissaDelta0; // s B0 A0 taken out of W by PiSSA init, put back on detach
+        private LoraVariant variant;
+        private NDArray baseShift; // what the init (PiSSA, OLoRA) took out of W, back on detach
 
-        Weights(Parameter a, Parameter b, Parameter magnitude, float scaling, float dropout) {
+        Weights(Parameter a, Parameter b, float scaling, float dropout) {
             this.a = a;
             this.b = b;
-            this.magnitude = magnitude;
             this.scaling = scaling;
             this.dropout = dropout;
         }
@@ -39,9 +41,31 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
             return (int) a.getArray().getShape().get(0);
         }
 
+        /** {@return the adapter's variant here (set once, by the injector)} */
+        LoraVariant variant() {
+            return variant;
+        }
+
+        void setVariant(LoraVariant variant) {
+            if (this.variant != null) {
+                throw new IllegalStateException("the variant of an adapter entry is set once");
+            }
+            this.variant = variant;
+        }
+
+        /**
+         * Records what the init took out of the base weight ({@link
+         * LoraInitializer#takeOutOfBase}); the layer adds it back when the adapter leaves unmerged.
+         */
+        void setBaseShift(NDArray shift) {
+            this.baseShift = shift;
+        }
+
         @Override
         public List<Parameter> blockParameters() {
-            return magnitude == null ? List.of(a, b) : List.of(a, b, magnitude);
+            List<Parameter> all = new ArrayList<>(List.of(a, b));
+            all.addAll(variant.parameters().values());
+            return all;
         }
     }
 
@@ -51,21 +75,16 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
 
     @Override
     protected void release(Weights w) {
-        if (w.pissaDelta0 != null && !w.merged()) {
-            // PiSSA took s B0 A0 out of W at attach: give W its top part back (a merged adapter
-            // leaves W as merged, as merge_and_unload does)
-            baseWeight().getArray().addi(w.pissaDelta0);
+        if (w.baseShift != null && !w.merged()) {
+            // the init (PiSSA, OLoRA) took s B0 A0 out of W at attach: give it back (a merged
+            // adapter leaves W as merged, as merge_and_unload does)
+            baseWeight().getArray().addi(w.baseShift);
         }
         w.a.close();
         w.b.close();
-        if (w.magnitude != null) {
-            w.magnitude.close();
-        }
-        if (w.doraFactor != null) {
-            w.doraFactor.close();
-        }
-        if (w.pissaDelta0 != null) {
-            w.pissaDelta0.close();
+        w.variant.close();
+        if (w.baseShift != null) {
+            w.baseShift.close();
         }
     }
 
@@ -77,7 +96,8 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
             boolean training,
             PairList<String, Object> params) {
         NDList out = baseLayer().forward(ps, inputs, training, params);
-        return withHead(out, addDelta(w, inputs.head(), out.head(), null, ps, training));
+        return withHead(
+                out, w.variant.forward(this, w, inputs.head(), out.head(), null, ps, training));
     }
 
     @Override
@@ -89,32 +109,46 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
             NDArray rowMask,
             ParameterStore ps,
             boolean training) {
-        return addDelta(w, x, y, rowMask, ps, training);
+        return w.variant.forward(this, w, x, y, rowMask, ps, training);
     }
 
-    /** The adapter's contribution to the output, given the input and the base output. */
-    abstract NDArray delta(
-            Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training);
-
     /**
-     * {@code baseOut + delta}, or {@code baseOut + delta * rowMask} when a 0/1 mask (batch, 1, ...)
-     * selects the samples of a mixed batch. A subclass may fuse the sum into the delta's last op to
-     * save full-size temporaries; both paths then round alike, so a mixed batch still equals the
-     * per-sample runs.
+     * Plain LoRA's output: {@code baseOut + s B A dropout(x)}, or {@code baseOut + (s B A
+     * dropout(x)) * rowMask} when a 0/1 mask (batch, 1, ...) selects the samples of a mixed batch.
+     * A subclass may fuse the sum into the delta's last op to save full-size temporaries; both
+     * paths then round alike, so a mixed batch still equals the per-sample runs.
      */
-    NDArray addDelta(
+    abstract NDArray addLowRank(
             Weights w,
             NDArray x,
             NDArray baseOut,
             NDArray rowMask,
             ParameterStore ps,
-            boolean training) {
-        NDArray delta = delta(w, x, baseOut, ps, training);
-        return baseOut.add(rowMask == null ? delta : delta.mul(rowMask));
-    }
+            boolean training);
 
     /** The dense weight delta {@code s B A} in the base weight's layout. */
     abstract NDArray weightDelta(Weights w);
+
+    /** {@return the shape of {@code lora_A} at rank {@code r}} */
+    abstract Shape aShape(int r);
+
+    /** {@return the shape of {@code lora_B} at rank {@code r}} */
+    abstract Shape bShape(int r);
+
+    /** {@return the name of A ({@code lora_A}); its parameter is this plus the adapter name} */
+    abstract String aName();
+
+    /** {@return the name of B ({@code lora_B})} */
+    abstract String bName();
+
+    /**
+     * The key of A or B in peft's file after the module path ({@code lora_A.weight} for a Linear,
+     * {@code lora_embedding_A} for an embedding).
+     */
+    abstract String fileKey(String tensorName);
+
+    /** {@return A's and B's starting values that {@code init} gives this kind of module} */
+    abstract float[][] initialValues(LoraInitializer init, Random random, int r);
 
     /** The base module's weight tensor that merging changes. */
     @Override

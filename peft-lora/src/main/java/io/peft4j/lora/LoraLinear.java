@@ -2,7 +2,6 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -12,10 +11,11 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
+import java.util.Random;
 
 /**
- * LoRA on a {@link Linear}: {@code y = W x + b + s B A dropout(x)}; with DoRA, {@code y = (m / ||W
- * + sBA||) (W + sBA) x + b}, computed as peft does so the norm carries no gradient.
+ * LoRA on a {@link Linear}: {@code y = W x + b + s B A dropout(x)}; with DoRA ({@link
+ * DoraLinearVariant}), {@code y = (m / ||W + sBA||) (W + sBA) x + b}.
  */
 public final class LoraLinear extends LoraLayer {
 
@@ -47,7 +47,8 @@ public final class LoraLinear extends LoraLayer {
      * out)} twice over (4096 tokens through MiniLM's 384x384 projections: the model's unmerged
      * forward went from 1.06-1.16x of the base's to 1.00-1.02x, peft-bench MiniLmLoraFigures).
      * Training keeps the unmerged path (it would otherwise pay the full weight-gradient GEMM LoRA
-     * exists to avoid), as do DoRA, dropout and mixed batches. Same sum up to float rounding.
+     * exists to avoid), as do variants other than the plain sum (DoRA), dropout and mixed batches.
+     * Same sum up to float rounding.
      */
     @Override
     protected NDList forwardWith(
@@ -57,7 +58,7 @@ public final class LoraLinear extends LoraLayer {
             boolean training,
             PairList<String, Object> params) {
         NDArray x = inputs.head();
-        if (training || w.magnitude != null || inputs.size() != 1 || !foldIsCheaper(x)) {
+        if (training || !w.variant().isPlainSum() || inputs.size() != 1 || !foldIsCheaper(x)) {
             return super.forwardWith(w, ps, inputs, training, params);
         }
         NDArray w0 = ps.getValue(weight, x.getDevice(), false);
@@ -84,28 +85,16 @@ public final class LoraLinear extends LoraLayer {
         return tokens * (in + out) > 2 * in * out;
     }
 
-    @Override
-    NDArray delta(Weights w, NDArray x, NDArray baseOut, ParameterStore ps, boolean training) {
-        NDArray a = ps.getValue(w.a, x.getDevice(), training);
-        NDArray b = ps.getValue(w.b, x.getDevice(), training);
-        NDArray in = training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
-        NDArray lora = Linear.linear(Linear.linear(in, a).head(), b).head();
-        if (w.magnitude == null) {
-            return Scalars.mul(lora, w.scaling);
-        }
-        // DoRA, as peft: the weight norm is detached (treated as a constant) for the gradient.
-        // Results attach to their first operand's manager; those made from parameters alone are
-        // moved to the call's (the input's) at once, or inference would pile them up in the
-        // parameters' long-lived manager (training's FineTuner scopes the parameters themselves).
-        NDManager call = x.getManager();
-        NDArray w0 = ps.getValue(weight, x.getDevice(), training);
-        NDArray norm = doraNorm(w0, w);
-        norm.attach(call);
-        NDArray m = ps.getValue(w.magnitude, x.getDevice(), training);
-        NDArray scale = m.div(norm.stopGradient()); // (out)
-        scale.attach(call);
-        NDArray baseNoBias = in == x ? Linear.linear(x, w0).head() : Linear.linear(in, w0).head();
-        return baseNoBias.mul(Scalars.sub(scale, 1)).add(Scalars.mul(lora.mul(scale), w.scaling));
+    /** {@return the adapter's input: {@code x}, with the adapter's dropout when training} */
+    NDArray dropout(Weights w, NDArray x, boolean training) {
+        return training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
+    }
+
+    /** {@return {@code B A in}, unscaled} */
+    NDArray lowRank(Weights w, NDArray in, ParameterStore ps, boolean training) {
+        NDArray a = ps.getValue(w.a, in.getDevice(), training);
+        NDArray b = ps.getValue(w.b, in.getDevice(), training);
+        return Linear.linear(Linear.linear(in, a).head(), b).head();
     }
 
     /**
@@ -116,19 +105,16 @@ public final class LoraLinear extends LoraLayer {
      * temporaries; the same sum up to float rounding).
      */
     @Override
-    NDArray addDelta(
+    NDArray addLowRank(
             Weights w,
             NDArray x,
             NDArray baseOut,
             NDArray rowMask,
             ParameterStore ps,
             boolean training) {
-        if (w.magnitude != null) {
-            return super.addDelta(w, x, baseOut, rowMask, ps, training);
-        }
         NDArray a = ps.getValue(w.a, x.getDevice(), training);
         NDArray b = ps.getValue(w.b, x.getDevice(), training);
-        NDArray in = training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
+        NDArray in = dropout(w, x, training);
         NDArray h = Linear.linear(in, a).head();
         if (w.scaling != 1f) {
             h = Scalars.mul(h, w.scaling); // not h.mul(float): see Scalars (autograd-safe scalar)
@@ -153,19 +139,6 @@ public final class LoraLinear extends LoraLayer {
     }
 
     /**
-     * Row norms of {@code W0 + s B A} (one per output unit), in the manager of the weights; the
-     * intermediates are freed here.
-     */
-    NDArray doraNorm(NDArray w0, Weights w) {
-        try (NDArray delta = weightDelta(w);
-                NDArray full = delta.add(w0);
-                NDArray squares = full.square();
-                NDArray sums = squares.sum(new int[] {1})) {
-            return sums.sqrt();
-        }
-    }
-
-    /**
      * {@code s B A}, in the manager of the adapter's weights; the product before scaling is freed
      * here.
      */
@@ -174,5 +147,35 @@ public final class LoraLinear extends LoraLayer {
         try (NDArray product = w.b.getArray().matMul(w.a.getArray())) {
             return Scalars.mul(product, w.scaling);
         }
+    }
+
+    @Override
+    Shape aShape(int r) {
+        return new Shape(r, inFeatures());
+    }
+
+    @Override
+    Shape bShape(int r) {
+        return new Shape(outFeatures(), r);
+    }
+
+    @Override
+    String aName() {
+        return "lora_A";
+    }
+
+    @Override
+    String bName() {
+        return "lora_B";
+    }
+
+    @Override
+    String fileKey(String tensorName) {
+        return tensorName + ".weight";
+    }
+
+    @Override
+    float[][] initialValues(LoraInitializer init, Random random, int r) {
+        return init.linear(random, r, inFeatures(), outFeatures());
     }
 }

@@ -149,8 +149,16 @@ public final class RandomizedSvd {
         }
     }
 
-    /** Orthonormal basis (same shape, float32, on the engine) of the columns of {@code y}. */
-    private static NDArray orthonormalize(NDArray y, NDManager scope) {
+    /**
+     * An orthonormal basis of the columns of {@code y} (Householder QR's {@code Q}, in double
+     * precision on the JVM): same shape, float32. Also what LoRA's OLoRA init starts from.
+     *
+     * @param y (rows, cols) with {@code cols <= rows}
+     * @param scope the manager the result is created in
+     * @return Q (rows, cols) with orthonormal columns spanning those of {@code y}
+     * @throws IllegalStateException when the decomposition fails
+     */
+    public static NDArray orthonormalize(NDArray y, NDManager scope) {
         Shape shape = y.getShape();
         int rows = (int) shape.get(0);
         int cols = (int) shape.get(1);
