@@ -36,10 +36,7 @@ public final class LiftMethod extends AbstractPeftMethod<LiftConfig> {
      */
     @Override
     public JsonObject optionsJson(MethodOptions options) {
-        JsonObject json = super.optionsJson(options);
-        json.remove("lora_alpha");
-        json.remove("lora_dropout");
-        return json;
+        return without(super.optionsJson(options), "lora_alpha", "lora_dropout");
     }
 
     /**

@@ -32,10 +32,7 @@ public final class MasaMethod extends AbstractPeftMethod<MasaConfig> {
      */
     @Override
     public JsonObject optionsJson(MethodOptions options) {
-        JsonObject json = super.optionsJson(options);
-        json.remove("r");
-        json.remove("lora_alpha");
-        json.remove("lora_dropout");
+        JsonObject json = without(super.optionsJson(options), "r", "lora_alpha", "lora_dropout");
         json.addProperty("num_atoms", 2);
         return json;
     }

@@ -32,12 +32,8 @@ public final class ShadowMethod extends AbstractPeftMethod<ShadowConfig> {
      */
     @Override
     public JsonObject optionsJson(MethodOptions options) {
-        JsonObject json = super.optionsJson(options);
-        json.remove("r");
-        json.remove("lora_alpha");
-        json.remove("lora_dropout");
-        json.remove("target_modules");
-        return json;
+        return without(
+                super.optionsJson(options), "r", "lora_alpha", "lora_dropout", "target_modules");
     }
 
     /** {@return its defaults, no targets} */

@@ -126,4 +126,19 @@ public abstract class AbstractPeftMethod<C extends AdapterConfig> implements Pef
         // to the method's config type did before, with the same ClassCastException.
         return injector.inject(context, (C) config, name);
     }
+
+    /**
+     * {@code json} without {@code keys}: for an {@link #optionsJson} override that drops the common
+     * keys its method does not read (e.g. {@code r} for a method without a rank).
+     *
+     * @param json the object, changed in place
+     * @param keys the keys to remove
+     * @return {@code json}
+     */
+    protected static JsonObject without(JsonObject json, String... keys) {
+        for (String key : keys) {
+            json.remove(key);
+        }
+        return json;
+    }
 }
