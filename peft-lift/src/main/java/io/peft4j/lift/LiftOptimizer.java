@@ -146,8 +146,8 @@ public final class LiftOptimizer implements PeftOptimizer {
             slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
             double stepSize =
                     lr
-                            * Math.sqrt(1 - Math.pow(beta2, slot.step))
-                            / (1 - Math.pow(beta1, slot.step));
+                            * Math.sqrt(1 - Math.pow(beta2, (double) slot.step))
+                            / (1 - Math.pow(beta1, (double) slot.step));
             NDArray denom = slot.expAvgSq.sqrt().addi(eps);
             weight.subi(slot.expAvg.div(denom).muli(stepSize));
         }

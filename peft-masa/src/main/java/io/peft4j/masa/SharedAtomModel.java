@@ -218,7 +218,6 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     public Map<String, Parameter> trainableParameters() {
         Map<String, Parameter> out = new LinkedHashMap<>();
         Set<Parameter> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        Set<Object> arrays = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         for (ModuleNode n : ModuleTree.of(model).nodes()) {
             if (n.block() instanceof AtomLinear) {
                 AtomLinear l = (AtomLinear) n.block();

@@ -226,10 +226,8 @@ final class MosInjector {
         Random random =
                 new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
         float bound =
-                (float)
-                        (1.0
-                                / Math.sqrt(
-                                        in)); // Kaiming-uniform, a = sqrt(5), fan-in = in (not in /
+                (float) (1.0 / Math.sqrt((double) in)); // Kaiming-uniform, a = sqrt(5), fan-in = in
+        // (not in /
         // l)
         float[] aValues = new float[Math.toIntExact(rows * (in / l))];
         for (int i = 0; i < aValues.length; i++) {

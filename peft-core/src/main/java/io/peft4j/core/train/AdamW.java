@@ -107,8 +107,8 @@ public final class AdamW implements PeftOptimizer {
 
             slot.step++;
             // Bias corrections in double on the host, as PyTorch computes them in Python floats.
-            double biasCorrection1 = 1 - Math.pow(beta1, slot.step);
-            double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, slot.step));
+            double biasCorrection1 = 1 - Math.pow(beta1, (double) slot.step);
+            double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, (double) slot.step));
             double stepSize = lr / biasCorrection1;
             double decay = 1 - lr * weightDecay;
             long size = weight.size();
