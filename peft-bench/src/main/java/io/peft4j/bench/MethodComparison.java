@@ -98,9 +98,10 @@ public final class MethodComparison {
                     .stripTrailingZeros()
                     .toPlainString();
         }
-        String[] e = String.format(Locale.ROOT, "%.2e", x).split("e");
-        String mantissa = e[0].replaceAll("\\.?0+$", "");
-        return mantissa + "e" + Integer.parseInt(e[1]);
+        String sci = String.format(Locale.ROOT, "%.2e", x);
+        int e = sci.indexOf('e');
+        String mantissa = sci.substring(0, e).replaceAll("\\.?0+$", "");
+        return mantissa + "e" + Integer.parseInt(sci.substring(e + 1));
     }
 
     static String taskLr(String task) {
