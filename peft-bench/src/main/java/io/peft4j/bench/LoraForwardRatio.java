@@ -11,7 +11,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
-import io.peft4j.lora.LoraConfig;
+import io.peft4j.core.spi.AdapterConfig;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -34,7 +34,7 @@ public final class LoraForwardRatio {
             Block base = linear(manager);
             Block unmerged = linear(manager);
             Block merged = linear(manager);
-            LoraConfig config = LoraConfig.builder().rank(8).alpha(16).targets("Linear").build();
+            AdapterConfig config = BenchMethods.lora("Linear");
             try (PeftModel a = PeftModel.wrap(unmerged, config);
                     PeftModel b = PeftModel.wrap(merged, config)) {
                 for (PeftModel p : List.of(a, b)) {

@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.util.cuda.CudaUtils;
-import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 import io.peft4j.models.LlamaConfig;
@@ -205,17 +204,13 @@ public final class LoraStepOnDevice {
             block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(batch, seq));
             model.setBlock(block);
             return Trainee.adapted(
-                    "LoRA r=8 query/value",
-                    model,
-                    LoraConfig.builder().rank(8).alpha(16).targets("query", "value").build());
+                    "LoRA r=8 query/value", model, BenchMethods.lora("query", "value"));
         }
         LlamaForCausalLM block = new LlamaForCausalLM(qwen(tiny));
         block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(batch, seq));
         model.setBlock(block);
         return Trainee.adapted(
-                "LoRA r=8 q_proj/v_proj",
-                model,
-                LoraConfig.builder().rank(8).alpha(16).targets("q_proj", "v_proj").build());
+                "LoRA r=8 q_proj/v_proj", model, BenchMethods.lora("q_proj", "v_proj"));
     }
 
     /** Device memory in use (total - free) in bytes on a GPU; 0 on the CPU. */

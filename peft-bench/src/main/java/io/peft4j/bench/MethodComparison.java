@@ -3,6 +3,8 @@ package io.peft4j.bench;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.peft4j.core.io.AtomicFiles;
+import io.peft4j.core.spi.BenchSetting;
+import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.examples.cli.Peft4j;
 import java.awt.BasicStroke;
 import java.awt.Color;
@@ -53,69 +55,53 @@ public final class MethodComparison {
 
     private MethodComparison() {}
 
+    /**
+     * Every bench setting of every method on the class path ({@link PeftMethod#benchSettings}),
+     * LoRA's first, as {@code peft4j train} options for {@code task}.
+     */
     static List<Setting> settings(String task) {
-        String targets = task.equals("sst2") ? "query,value" : "all-linear";
+        boolean sst2 = task.equals("sst2");
+        String taskType = sst2 ? "SEQ_CLS" : "CAUSAL_LM";
         List<Setting> s = new ArrayList<>();
-        s.add(
-                new Setting(
-                        "lora",
-                        "LoRA r=8",
-                        List.of(
-                                "--method",
-                                "lora",
-                                "--rank",
-                                "8",
-                                "--alpha",
-                                "16",
-                                "--targets",
-                                targets),
-                        null));
-        s.add(
-                new Setting(
-                        "mos",
-                        "MoS v=8 r=16",
-                        List.of(
-                                "--method",
-                                "mos",
-                                "--rank",
-                                "8",
-                                "--alpha",
-                                "16",
-                                "--targets",
-                                targets),
-                        null));
-        s.add(new Setting("shadow", "ShadowPEFT", List.of("--method", "shadow"), null));
-        s.add(
-                new Setting(
-                        "masa",
-                        "MASA S=2 (coefficients)",
-                        List.of(
-                                "--method",
-                                "masa",
-                                "--targets",
-                                task.equals("sst2") ? "query,key,value" : "q_proj,k_proj,v_proj"),
-                        null));
-        s.add(
-                new Setting(
-                        "lift",
-                        "LIFT r=8",
-                        List.of("--method", "lift", "--rank", "8", "--targets", "all-linear"),
-                        null));
-        // full fine-tuning of MiniLM's 10.8M weights diverges at the adapters' 1e-3 (dev accuracy
-        // 0.54 at 120 steps); 1e-4 is the usual full-FT rate for BERT-sized models
-        s.add(
-                new Setting(
-                        "full",
-                        "full FT (all linear weights; LIFT k=mn)",
-                        List.of(
-                                "--method",
-                                "lift",
-                                "--targets",
-                                "all-linear",
-                                "--set",
-                                "density=1.0"),
-                        task.equals("sst2") ? "1e-4" : null));
+        for (PeftMethod m : BenchMethods.all()) {
+            for (BenchSetting b : m.benchSettings()) {
+                List<String> args = new ArrayList<>(List.of("--method", m.names().get(0)));
+                args.addAll(List.of("--rank", String.valueOf(b.rank())));
+                args.addAll(List.of("--alpha", number(b.alpha())));
+                String targets =
+                        switch (b.targets()) {
+                            case ADAPTER -> sst2 ? "query,value" : "all-linear";
+                            case ATTENTION -> sst2 ? "query,key,value" : "q_proj,k_proj,v_proj";
+                            case ALL_LINEAR -> "all-linear";
+                            case NONE -> null;
+                        };
+                if (targets != null) {
+                    args.addAll(List.of("--targets", targets));
+                }
+                b.overrides().forEach((k, v) -> args.addAll(List.of("--set", k + "=" + v)));
+                double scale = b.learningRateScale(taskType);
+                String lr = scale == 1 ? null : number(Double.parseDouble(taskLr(task)) * scale);
+                s.add(new Setting(b.key(), b.label(), List.copyOf(args), lr));
+            }
+        }
         return s;
+    }
+
+    /** {@code 16}, {@code 0.5}, {@code 1e-4}: short, and free of float noise (1e-3 x 0.1). */
+    static String number(double x) {
+        if (x == Math.rint(x) && Math.abs(x) < 1e6) {
+            return String.valueOf((long) x);
+        }
+        if (Math.abs(x) >= 0.01) {
+            return new java.math.BigDecimal(x)
+                    .round(new java.math.MathContext(3))
+                    .stripTrailingZeros()
+                    .toPlainString();
+        }
+        String sci = String.format(Locale.ROOT, "%.2e", x);
+        int e = sci.indexOf('e');
+        String mantissa = sci.substring(0, e).replaceAll("\\.?0+$", "");
+        return mantissa + "e" + Integer.parseInt(sci.substring(e + 1));
     }
 
     static String taskLr(String task) {

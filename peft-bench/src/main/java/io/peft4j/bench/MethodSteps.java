@@ -1,12 +1,12 @@
 package io.peft4j.bench;
 
 import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.examples.cli.Methods;
-import io.peft4j.lift.LiftAdapter;
-import io.peft4j.lift.LiftOptimizer;
+import io.peft4j.core.spi.BenchSetting;
+import io.peft4j.core.spi.PeftMethod;
 import io.peft4j.models.BertModel;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -21,32 +21,56 @@ import java.util.Map;
  * the figure is the median of per-round ratios), and each method's optimiser-state bytes and peak
  * RSS (one child JVM per method, so a peak belongs to one method alone).
  *
- * <p>Budgets: LoRA r=8 on query/value (73,728 trainable); MoS and LIFT at the same count (MoS v=8,
- * r=16; LIFT k = (m+n)·8 entries per matrix); MASA and ShadowPEFT with the settings {@code peft4j
- * train --method masa|shadow} uses (they have no rank to match); and dense AdamW on the query/value
- * weights, the baseline LIFT's sparse state is compared with. Configs are built by the CLI's {@link
- * Methods#config}, so these are the adapters {@code peft4j train} trains.
+ * <p>The methods are those on the class path ({@link BenchMethods#all}), each at its main bench
+ * setting ({@link PeftMethod#benchSettings}), built by {@link PeftMethod#config} as {@code peft4j
+ * train} builds them, on query/value: at LoRA's budget (LoRA r=8, 73,728 trainable; MoS v=8, r=16
+ * and LIFT r=8 at the same count; a setting on all linear layers is also put on query/value here,
+ * so the budgets match). A setting on the attention projections runs on q/k/v (MASA S=2), one
+ * without targets with its own modules (ShadowPEFT). Last, dense AdamW on the query/value weights:
+ * the baseline each method's optimiser state on those same matrices is compared with.
  *
  * <p>Usage: {@code MethodSteps [cases=steps,memory] [rounds=4] [--tiny]}; {@code --tiny} is a
  * random 4-layer BERT at batch 2 x 8 (the CI smoke run).
  */
 public final class MethodSteps {
 
-    /** One trained setting: a key, its label and how to build its trainee. */
-    record Setting(String key, String label, String method, List<String> targets) {}
+    /**
+     * One trained setting: a key, its label, the method and its bench setting (both null for dense
+     * AdamW) and the modules it adapts.
+     */
+    record Setting(
+            String key,
+            String label,
+            PeftMethod method,
+            BenchSetting bench,
+            List<String> targets) {}
 
-    static final List<Setting> SETTINGS =
-            List.of(
-                    new Setting("lora", "LoRA r=8 q/v", "lora", List.of("query", "value")),
-                    new Setting("mos", "MoS v=8 r=16 q/v", "mos", List.of("query", "value")),
-                    new Setting("lift", "LIFT r=8 q/v", "lift", List.of("query", "value")),
-                    new Setting("masa", "MASA S=2 q/k/v", "masa", List.of("query", "key", "value")),
-                    new Setting("shadow", "ShadowPEFT (defaults)", "shadow", List.of()),
-                    new Setting(
-                            "dense-qv",
-                            "dense AdamW on q/v weights",
-                            null,
-                            List.of("query", "value")));
+    static final List<String> QV = List.of("query", "value");
+
+    static final List<Setting> SETTINGS = settings();
+
+    private static List<Setting> settings() {
+        List<Setting> out = new ArrayList<>();
+        for (PeftMethod m : BenchMethods.all()) {
+            BenchSetting b = m.benchSettings().get(0);
+            List<String> targets =
+                    switch (b.targets()) {
+                        case ATTENTION -> List.of("query", "key", "value");
+                        case NONE -> List.of();
+                        case ADAPTER, ALL_LINEAR -> QV;
+                    };
+            String where =
+                    targets.isEmpty()
+                            ? ""
+                            : " "
+                                    + String.join(
+                                            "/",
+                                            targets.stream().map(t -> t.substring(0, 1)).toList());
+            out.add(new Setting(b.key(), b.label() + where, m, b, targets));
+        }
+        out.add(new Setting("dense-qv", "dense AdamW on q/v weights", null, null, QV));
+        return List.copyOf(out);
+    }
 
     private final boolean tiny;
 
@@ -117,16 +141,7 @@ public final class MethodSteps {
             return Trainee.full(s.label(), model, chosen);
         }
         AdapterConfig config =
-                Methods.config(
-                        Methods.find(s.method()),
-                        8,
-                        16f,
-                        0f,
-                        s.targets(),
-                        List.of(),
-                        "FEATURE_EXTRACTION",
-                        List.of(),
-                        warning -> {});
+                BenchMethods.config(s.method(), s.bench(), s.targets(), 0f, "FEATURE_EXTRACTION");
         return Trainee.adapted(s.label(), model, config);
     }
 
@@ -170,17 +185,14 @@ public final class MethodSteps {
                 for (int r = 0; r < rounds; r++) {
                     ratio[r] = seconds[i][r] / seconds[0][r];
                 }
-                String key = SETTINGS.get(i).key();
-                String goal = key.equals("lift") || key.equals("mos") ? "   (goal <= 1.3)" : "";
                 out.add(
                         String.format(
                                 Locale.ROOT,
-                                "  %-28s %,11d trainable  %7.0f ms  / LoRA: %s%s",
+                                "  %-28s %,11d trainable  %7.0f ms  / LoRA: %s",
                                 trainees.get(i).label,
                                 trainees.get(i).trainableCount(),
                                 Bench.median(seconds[i]) * 1e3,
-                                i == 0 ? "1 (reference)" : Bench.summary(ratio),
-                                goal));
+                                i == 0 ? "1 (reference)" : Bench.summary(ratio)));
             }
             return out;
         } finally {
@@ -200,6 +212,7 @@ public final class MethodSteps {
                         "memory per method, %d train steps, one child JVM each "
                                 + "(optimiser state bytes; peak RSS = VmHWM during training, reset after loading; above the loaded model):",
                         MEMORY_STEPS));
+        Map<Setting, long[]> results = new LinkedHashMap<>();
         for (Setting s : SETTINGS) {
             List<String> args =
                     new ArrayList<>(List.of("child", s.key(), String.valueOf(MEMORY_STEPS)));
@@ -207,6 +220,7 @@ public final class MethodSteps {
                 args.add("--tiny");
             }
             long[] r = Bench.runChild(MethodSteps.class, args);
+            results.put(s, r);
             out.add(
                     String.format(
                             Locale.ROOT,
@@ -215,22 +229,27 @@ public final class MethodSteps {
                             r[0],
                             r[1],
                             r[1] - r[2]));
-            if (s.key().equals("lift")) {
-                out.add(
-                        String.format(
-                                Locale.ROOT,
-                                "    LIFT state / dense Adam's on the same matrices: %,d / %,d B = %.2f%%"
-                                        + " (goal <= 6%%); masks (entry indices, not optimiser state) %,d B",
-                                r[0],
-                                r[3],
-                                100.0 * r[0] / r[3],
-                                r[4]));
-            }
         }
+        long dense = results.get(SETTINGS.get(SETTINGS.size() - 1))[0];
+        results.forEach(
+                (s, r) -> {
+                    if (s.method() != null && s.targets().equals(QV)) {
+                        out.add(
+                                String.format(
+                                        Locale.ROOT,
+                                        "    %s state / dense Adam's on the same matrices: %,d / %,d B = %.2f%%;"
+                                                + " adapter's frozen state (e.g. LIFT's masks; not optimiser state) %,d B",
+                                        s.method().displayName(),
+                                        r[0],
+                                        dense,
+                                        100.0 * r[0] / dense,
+                                        r[3]));
+                    }
+                });
         return out;
     }
 
-    /** Prints {@code RESULT stateBytes peakKb loadedKb denseAdamBytes maskBytes}. */
+    /** Prints {@code RESULT stateBytes peakKb loadedKb frozenStateBytes}. */
     void child(Setting s, int steps) {
         Bench.gradOff();
         long[] ids =
@@ -244,15 +263,11 @@ public final class MethodSteps {
                                     Bench.bertInputs(scope, ids, shapes.trainBatch(), shapes.seq()),
                             MiniLmLoraFigures.LEARNING_RATE,
                             steps);
-            long dense = 0;
-            long masks = 0;
-            if (t.optimizer instanceof LiftOptimizer) {
-                dense = ((LiftOptimizer) t.optimizer).denseAdamStateBytes();
-                masks =
-                        t.peft.adapter(t.peft.activeAdapter())
-                                .as(LiftAdapter.class)
-                                .map(LiftAdapter::maskBytes)
-                                .orElse(0L);
+            long frozen = 0;
+            if (t.peft != null) {
+                for (NDArray a : t.peft.adapter(t.peft.activeAdapter()).frozenState().values()) {
+                    frozen += a.size() * a.getDataType().getNumOfBytes();
+                }
             }
             System.out.println(
                     "RESULT "
@@ -262,9 +277,7 @@ public final class MethodSteps {
                             + " "
                             + memory[1]
                             + " "
-                            + dense
-                            + " "
-                            + masks);
+                            + frozen);
         }
     }
 }

@@ -10,7 +10,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
-import io.peft4j.lora.LoraConfig;
+import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 import java.io.IOException;
@@ -136,8 +136,8 @@ public final class MiniLmLoraFigures {
         return model;
     }
 
-    static LoraConfig loraConfig() {
-        return LoraConfig.builder().rank(8).alpha(16).targets("query", "value").build();
+    static AdapterConfig loraConfig() {
+        return BenchMethods.lora("query", "value");
     }
 
     /** LoRA r=8 on query/value, or full fine-tuning of every parameter. */
@@ -167,7 +167,7 @@ public final class MiniLmLoraFigures {
         BertConfig c = config();
         long[] ids = Bench.randomIds(batch, seq, c.vocabSize(), 7);
         List<String> out = new ArrayList<>();
-        try (Trainee lora = trainee(true);
+        try (Trainee adapted = trainee(true);
                 Trainee full = trainee(false);
                 NDManager manager = NDManager.newBaseManager()) {
             long rows = (long) batch * seq;
@@ -176,7 +176,7 @@ public final class MiniLmLoraFigures {
             NDArray ga = manager.randomNormal(0, 1, new Shape(rows, in), DataType.FLOAT32);
             NDArray gb = manager.randomNormal(0, 1, new Shape(in, mid), DataType.FLOAT32);
             // warm-up: first steps allocate the AdamW moments
-            trainStep(lora, manager, ids, batch, seq);
+            trainStep(adapted, manager, ids, batch, seq);
             trainStep(full, manager, ids, batch, seq);
             double[] ratio = new double[rounds];
             double[] loraS = new double[rounds];
@@ -184,11 +184,11 @@ public final class MiniLmLoraFigures {
             double[] gemm = new double[rounds];
             for (int r = 0; r < rounds; r++) {
                 if (r % 2 == 0) {
-                    loraS[r] = trainStep(lora, manager, ids, batch, seq);
+                    loraS[r] = trainStep(adapted, manager, ids, batch, seq);
                     fullS[r] = trainStep(full, manager, ids, batch, seq);
                 } else {
                     fullS[r] = trainStep(full, manager, ids, batch, seq);
-                    loraS[r] = trainStep(lora, manager, ids, batch, seq);
+                    loraS[r] = trainStep(adapted, manager, ids, batch, seq);
                 }
                 ratio[r] = loraS[r] / fullS[r];
                 gemm[r] = rawMatmulGflops(manager, ga, gb);
@@ -200,7 +200,7 @@ public final class MiniLmLoraFigures {
                                     + " full fine-tuning (%,d trainable) %.0f ms (medians)",
                             batch,
                             seq,
-                            lora.trainableCount(),
+                            adapted.trainableCount(),
                             Bench.median(loraS) * 1e3,
                             full.trainableCount(),
                             Bench.median(fullS) * 1e3));

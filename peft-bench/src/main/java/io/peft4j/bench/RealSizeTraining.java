@@ -8,8 +8,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.FineTuner;
-import io.peft4j.lora.LoraConfig;
 import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaConfig;
@@ -131,8 +131,8 @@ public final class RealSizeTraining {
         }
     }
 
-    static LoraConfig lora() {
-        return LoraConfig.builder().rank(8).alpha(16).allLinear().build();
+    static AdapterConfig lora() {
+        return BenchMethods.lora("all-linear");
     }
 
     /** A random model of the shape, built in memory (F32), with the given seed. */

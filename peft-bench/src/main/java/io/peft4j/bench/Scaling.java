@@ -6,7 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import io.peft4j.lora.LoraConfig;
+import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
 import java.io.IOException;
@@ -243,8 +243,8 @@ public final class Scaling {
                 .build();
     }
 
-    static LoraConfig loraConfig() {
-        return LoraConfig.builder().rank(8).alpha(16).targets("q_proj", "v_proj").build();
+    static AdapterConfig loraConfig() {
+        return BenchMethods.lora("q_proj", "v_proj");
     }
 
     /**
@@ -282,26 +282,26 @@ public final class Scaling {
         long loraOpt;
         long fullOpt;
         Function<NDManager, NDList> in = inputs(p);
-        try (Trainee lora = trainee(p, true);
+        try (Trainee adapted = trainee(p, true);
                 Trainee full = trainee(p, false);
                 NDManager manager = NDManager.newBaseManager()) {
             // warm-up: the first step allocates the AdamW moments and libtorch's kernels for these
             // shapes
-            lora.step(manager, in, LEARNING_RATE);
+            adapted.step(manager, in, LEARNING_RATE);
             full.step(manager, in, LEARNING_RATE);
             for (int r = 0; r < rounds; r++) {
                 if (r % 2 == 0) {
-                    loraS[r] = lora.step(manager, in, LEARNING_RATE);
+                    loraS[r] = adapted.step(manager, in, LEARNING_RATE);
                     fullS[r] = full.step(manager, in, LEARNING_RATE);
                 } else {
                     fullS[r] = full.step(manager, in, LEARNING_RATE);
-                    loraS[r] = lora.step(manager, in, LEARNING_RATE);
+                    loraS[r] = adapted.step(manager, in, LEARNING_RATE);
                 }
                 ratio[r] = loraS[r] / fullS[r];
             }
-            loraTrainable = lora.trainableCount();
+            loraTrainable = adapted.trainableCount();
             fullTrainable = full.trainableCount();
-            loraOpt = lora.optimizer.stateBytes();
+            loraOpt = adapted.optimizer.stateBytes();
             fullOpt = full.optimizer.stateBytes();
         }
         long[] loraMem = runChild(p, "lora");

@@ -8,13 +8,12 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
+import io.peft4j.core.PeftMethods;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.AdamW;
 import io.peft4j.core.train.PeftOptimizer;
 import io.peft4j.core.train.StepScope;
-import io.peft4j.lift.LiftConfig;
-import io.peft4j.lift.LiftOptimizer;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
@@ -59,15 +58,12 @@ final class Trainee implements AutoCloseable {
     }
 
     /**
-     * {@code model} wrapped with {@code config}; LIFT trains with its own sparse Adam, as in peft4j
-     * train.
+     * {@code model} wrapped with {@code config}, trained with its method's own optimiser ({@link
+     * io.peft4j.core.spi.PeftMethod#newOptimizer}), as in peft4j train.
      */
     static Trainee adapted(String label, Model model, AdapterConfig config) {
         PeftModel peft = PeftModel.wrap(model.getBlock(), config);
-        PeftOptimizer optimizer =
-                config instanceof LiftConfig
-                        ? LiftOptimizer.forModel(peft)
-                        : AdamW.builder().build();
+        PeftOptimizer optimizer = PeftMethods.forConfig(config).newOptimizer(peft);
         return new Trainee(label, model, peft, peft.trainableParameters(), optimizer);
     }
 

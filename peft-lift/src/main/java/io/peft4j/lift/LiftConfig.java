@@ -33,7 +33,8 @@ public final class LiftConfig extends TargetedConfig {
     /** The {@code peft_type} of LIFT. */
     public static final String PEFT_TYPE = "LIFT";
 
-    private static final Set<String> KNOWN =
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN =
             ConfigJson.targetedKeys(
                     "r",
                     "density",

@@ -30,7 +30,8 @@ public final class LoraConfig extends TargetedConfig {
     public static final String PEFT_TYPE = "LORA";
 
     /** Keys of peft's LoraConfig that we read and honour. */
-    private static final Set<String> KNOWN =
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN =
             ConfigJson.targetedKeys(
                     "r",
                     "lora_alpha",

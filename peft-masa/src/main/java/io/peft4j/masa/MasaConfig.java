@@ -33,8 +33,8 @@ public final class MasaConfig extends TargetedConfig {
     public static final List<String> DEFAULT_TARGETS =
             List.of("q_proj", "k_proj", "v_proj", "o_proj");
 
-    private static final Set<String> KNOWN =
-            ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN = ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
 
     private final int atoms;
     private final int groups;

@@ -35,7 +35,8 @@ public final class MosConfig extends TargetedConfig {
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
-    private static final Set<String> KNOWN =
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN =
             ConfigJson.targetedKeys(
                     "r",
                     "equivalent_rank",

@@ -30,7 +30,8 @@ public final class ShadowConfig implements AdapterConfig {
     public static final String PEFT_TYPE = "SHADOW";
 
     /** No target keys: the shadow network goes next to the whole base, not into chosen modules. */
-    private static final Set<String> KNOWN =
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN =
             ConfigJson.commonKeys(
                     "num_shadow_layers",
                     "shadow_hidden_size",

@@ -11,9 +11,10 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
+import io.peft4j.bench.BenchMethods;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.engine.MklCpuDispatch;
-import io.peft4j.lora.LoraConfig;
+import io.peft4j.core.spi.AdapterConfig;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -77,7 +78,7 @@ public class LoraLinearJmh {
         base = linear(features);
         unmerged = linear(features);
         merged = linear(features);
-        LoraConfig config = LoraConfig.builder().rank(8).alpha(16).targets("Linear").build();
+        AdapterConfig config = BenchMethods.lora("Linear");
         unmergedPeft = PeftModel.wrap(unmerged, config);
         mergedPeft = PeftModel.wrap(merged, config);
         for (PeftModel p : new PeftModel[] {unmergedPeft, mergedPeft}) {

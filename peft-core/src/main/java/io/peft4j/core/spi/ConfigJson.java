@@ -4,6 +4,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import io.peft4j.core.target.TargetSpec;
 import java.math.BigDecimal;
@@ -90,6 +92,28 @@ public final class ConfigJson {
                 throw new IllegalArgumentException(method + " config is missing \"" + key + "\"");
             }
         }
+    }
+
+    /**
+     * A value given as text, e.g. on a command line: JSON when it parses as JSON and is not a bare
+     * string ({@code 3}, {@code 0.5}, {@code true}, {@code [1,2]}, {@code {"a":1}}), else the text
+     * as a string ({@code largest}, {@code q_proj}).
+     *
+     * @param text the value's text
+     * @return the JSON value
+     */
+    public static JsonElement fromText(String text) {
+        try {
+            JsonElement e = JsonParser.parseString(text);
+            if (e != null
+                    && !e.isJsonNull()
+                    && !(e.isJsonPrimitive() && e.getAsJsonPrimitive().isString())) {
+                return e;
+            }
+        } catch (JsonParseException e) {
+            // not JSON: a bare string
+        }
+        return new JsonPrimitive(text);
     }
 
     /**

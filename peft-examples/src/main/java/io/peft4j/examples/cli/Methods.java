@@ -1,75 +1,75 @@
 package io.peft4j.examples.cli;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
-import com.google.gson.JsonPrimitive;
 import io.peft4j.core.PeftMethods;
 import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.MethodOptions;
 import io.peft4j.core.spi.PeftMethod;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.function.Consumer;
-import java.util.stream.Collectors;
 
 /**
  * Finds a PEFT method by its command-line name among those on the class path and builds its config
- * the way Hugging Face peft would read it: an {@code adapter_config.json} object with the common
- * keys ({@code r}, {@code lora_alpha}, {@code lora_dropout}, {@code target_modules}, {@code
- * modules_to_save}, {@code task_type}) plus any {@code --set key=value}, parsed by the method
- * itself.
+ * from the common options plus any {@code --set key=value}. Everything method-specific comes from
+ * the method itself ({@link PeftMethod#names}, {@link PeftMethod#config}): this class names no
+ * method, so a module that registers one is on the command line with no edit here.
  */
 public final class Methods {
 
-    /** The command-line names and the peft_type each stands for. */
-    public static final Map<String, String> NAMES =
-            Map.of(
-                    "lora", "LORA", "mos", "MOS", "shadow", "SHADOW", "masa", "MASA", "lift",
-                    "LIFT");
+    /**
+     * The command-line names of the methods on the class path and the peft_type each stands for,
+     * sorted by name.
+     */
+    public static final Map<String, String> NAMES = names();
 
     private Methods() {}
+
+    private static Map<String, String> names() {
+        Map<String, String> names = new TreeMap<>();
+        for (PeftMethod m : PeftMethods.all().values()) {
+            for (String name : m.names()) {
+                String clash = names.put(name, m.peftType());
+                if (clash != null && !clash.equals(m.peftType())) {
+                    throw new IllegalStateException(
+                            "methods "
+                                    + clash
+                                    + " and "
+                                    + m.peftType()
+                                    + " both claim the name '"
+                                    + name
+                                    + "'");
+                }
+            }
+        }
+        return Collections.unmodifiableMap(names);
+    }
 
     /**
      * Finds a method on the class path.
      *
-     * @param name lora, mos, shadow, masa or lift
+     * @param name one of {@link #NAMES}' keys, any case
      * @return the method
-     * @throws UserError if the name is unknown or the method's module is not on the class path
+     * @throws UserError if no method on the class path has that name
      */
     public static PeftMethod find(String name) {
-        String key = name.toLowerCase(Locale.ROOT);
-        if (!NAMES.containsKey(key)) {
+        String type = NAMES.get(name.toLowerCase(Locale.ROOT));
+        if (type == null) {
             throw new UserError(
                     "unknown method '"
                             + name
                             + "'; expected one of "
-                            + NAMES.keySet().stream().sorted().collect(Collectors.joining(", ")));
+                            + String.join(", ", NAMES.keySet())
+                            + " (a method's module must be on the class path)");
         }
-        String wanted = NAMES.get(key);
-        Map<String, PeftMethod> all = PeftMethods.all();
-        for (Map.Entry<String, PeftMethod> e : all.entrySet()) {
-            String type = e.getKey().toUpperCase(Locale.ROOT).replaceAll("[^A-Z]", "");
-            if (type.equals(wanted) || type.startsWith(wanted)) {
-                return e.getValue();
-            }
-        }
-        throw new UserError(
-                "method '"
-                        + key
-                        + "' (peft_type "
-                        + wanted
-                        + ") is not on the class path; available: "
-                        + all.keySet().stream()
-                                .map(t -> t.toLowerCase(Locale.ROOT))
-                                .collect(Collectors.toList())
-                        + " (add its module to peft-examples' dependencies)");
+        return PeftMethods.forType(type);
     }
 
     /**
-     * Builds the adapter config.
+     * Builds the adapter config through {@link PeftMethod#config}.
      *
      * @param method the method
      * @param rank {@code r}
@@ -82,7 +82,8 @@ public final class Methods {
      * @param extra {@code key=value} pairs; values are JSON when they parse as JSON, else strings
      * @param warnings receives the method's warnings about ignored keys
      * @return the config
-     * @throws UserError if the method refuses the config
+     * @throws UserError if a pair is not {@code key=value}, names a key the method does not read,
+     *     or the method refuses the config
      */
     public static AdapterConfig config(
             PeftMethod method,
@@ -94,90 +95,24 @@ public final class Methods {
             String taskType,
             List<String> extra,
             Consumer<String> warnings) {
-        JsonObject json = new JsonObject();
-        json.addProperty("peft_type", method.peftType());
-        json.addProperty("r", rank);
-        json.addProperty("lora_alpha", alpha);
-        json.addProperty("lora_dropout", dropout);
-        if (targets.size() == 1 && targets.get(0).startsWith("re:")) {
-            json.addProperty("target_modules", targets.get(0).substring(3));
-        } else if (targets.size() == 1 && targets.get(0).equals("all-linear")) {
-            json.addProperty("target_modules", "all-linear");
-        } else {
-            json.add("target_modules", strings(targets));
-        }
-        if (!modulesToSave.isEmpty()) {
-            json.add("modules_to_save", strings(modulesToSave));
-        }
-        json.addProperty("task_type", taskType);
-        adaptCommonKeys(method.peftType(), json, rank);
+        Map<String, String> overrides = new LinkedHashMap<>();
         for (String kv : extra) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {
                 throw new UserError("--set expects key=value, got '" + kv + "'");
             }
-            json.add(kv.substring(0, eq), value(kv.substring(eq + 1)));
+            String key = kv.substring(0, eq);
+            overrides.remove(key); // a repeated key counts where it was last given
+            overrides.put(key, kv.substring(eq + 1));
         }
         try {
-            return method.parseConfig(json, warnings);
-        } catch (RuntimeException e) {
-            throw new UserError(
-                    method.peftType() + " config " + json + " is not valid: " + e.getMessage());
+            return method.config(
+                    new MethodOptions(rank, alpha, dropout, targets, modulesToSave, taskType),
+                    overrides,
+                    warnings);
+        } catch (IllegalArgumentException e) {
+            String message = e.getMessage();
+            throw new UserError(message.startsWith("unknown ") ? "--set: " + message : message);
         }
-    }
-
-    /**
-     * Maps the common options onto what each method reads, so {@code --method X} works with no
-     * other change: {@code --rank} is MoS's budget v (with r = 2v) and LIFT's budget rank; MASA
-     * takes 2 atoms per dictionary and ShadowPEFT its own defaults. LoRA-only keys are dropped for
-     * methods that would only warn about them. {@code --set} still overrides all of it.
-     */
-    static void adaptCommonKeys(String peftType, JsonObject json, int rank) {
-        switch (peftType) {
-            case "MOS":
-                json.addProperty("equivalent_rank", rank);
-                json.addProperty("r", 2 * rank);
-                json.addProperty("shards_per_vector", 2);
-                json.addProperty("private_rank", 1);
-                break;
-            case "LIFT":
-                json.remove("lora_alpha");
-                json.remove("lora_dropout");
-                break;
-            case "MASA":
-                json.remove("r");
-                json.remove("lora_alpha");
-                json.remove("lora_dropout");
-                json.addProperty("num_atoms", 2);
-                break;
-            case "SHADOW":
-                json.remove("r");
-                json.remove("lora_alpha");
-                json.remove("lora_dropout");
-                json.remove("target_modules");
-                break;
-            default:
-                break;
-        }
-    }
-
-    private static JsonElement value(String s) {
-        try {
-            JsonElement e = JsonParser.parseString(s);
-            if (e != null
-                    && !e.isJsonNull()
-                    && !(e.isJsonPrimitive() && e.getAsJsonPrimitive().isString())) {
-                return e;
-            }
-        } catch (JsonParseException e) {
-            // a bare string
-        }
-        return new JsonPrimitive(s);
-    }
-
-    private static JsonArray strings(List<String> values) {
-        JsonArray a = new JsonArray();
-        values.forEach(a::add);
-        return a;
     }
 }

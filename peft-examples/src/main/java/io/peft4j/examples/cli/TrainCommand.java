@@ -1,6 +1,7 @@
 package io.peft4j.examples.cli;
 
 import com.google.gson.JsonObject;
+import io.peft4j.core.PeftMethods;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.PeftMethod;
@@ -44,8 +45,11 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(
             names = "--method",
             defaultValue = "lora",
-            paramLabel = "lora|mos|shadow|masa|lift",
-            description = "PEFT method (its module must be on the class path).")
+            paramLabel = "<method>",
+            completionCandidates = MethodNames.class,
+            description =
+                    "PEFT method, one of those on the class path: ${COMPLETION-CANDIDATES}"
+                            + " (each method's module adds its own).")
     String method;
 
     @Mixin ModelOptions modelOptions;
@@ -531,21 +535,15 @@ public final class TrainCommand implements Callable<Integer> {
         if (saveEvery > 0) {
             b.checkpointEvery(saveEvery);
         }
-        // LIFT trains with its own sparse Adam, which also refreshes the masks every T steps;
-        // every optimiser reports its state size for training_run.json
-        boolean lift = peft.config(peft.activeAdapter()) instanceof io.peft4j.lift.LiftConfig;
-        if (lift) {
-            b.maxGradNorm(
-                    io.peft4j.lift.LiftOptimizer
-                            .REFERENCE_MAX_GRAD_NORM); // the reference does not clip
-        }
+        // each method trains with its own optimiser and clipping (LIFT: its sparse Adam, which
+        // also refreshes the masks every T steps, unclipped); every optimiser reports its state
+        // size for training_run.json
+        PeftMethod trained = PeftMethods.forConfig(peft.config(peft.activeAdapter()));
+        trained.maxGradNorm().ifPresent(b::maxGradNorm);
         b.optimizer(
                 () ->
                         new MeasuredOptimizer(
-                                lift
-                                        ? io.peft4j.lift.LiftOptimizer.forModel(peft)
-                                        : io.peft4j.core.train.AdamW.builder().build(),
-                                bytes -> optimizerStateBytes = bytes));
+                                trained.newOptimizer(peft), bytes -> optimizerStateBytes = bytes));
         if (evalEvery > 0) {
             b.evaluation(evalEvery, eval);
         }
@@ -678,6 +676,14 @@ public final class TrainCommand implements Callable<Integer> {
     private static void checkPositive(String name, long value) {
         if (value < 1) {
             throw new UserError(name + " must be >= 1, got " + value);
+        }
+    }
+
+    /** The method names for the help text: those of the methods on the class path. */
+    static final class MethodNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return Methods.NAMES.keySet().iterator();
         }
     }
 }
