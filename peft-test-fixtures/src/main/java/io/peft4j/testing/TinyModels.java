@@ -1,4 +1,4 @@
-package io.peft4j.examples;
+package io.peft4j.testing;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;

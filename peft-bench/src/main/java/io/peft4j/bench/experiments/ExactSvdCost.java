@@ -1,4 +1,4 @@
-package io.peft4j.lift.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -14,10 +14,9 @@ import java.util.Random;
  * path's growth mean anything). Informs LIFT's {@code exact_svd_max_dim}.
  *
  * <pre>
- * mvn -q -B -pl peft-lift dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
- * cd peft-lift && java -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
- *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.lift.experiments.ExactSvdCost 256 512 1024
- * (the module's exec:java runs LiftComparison whatever exec.mainClass says)
+ * mvn -o -q -B -pl peft-bench -am install -DskipTests
+ * mvn -o -q -B -pl peft-bench exec:java -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
+ *     -Dbench.main=io.peft4j.bench.experiments.ExactSvdCost -Dexec.args="256 512 1024"
  * </pre>
  */
 public final class ExactSvdCost {

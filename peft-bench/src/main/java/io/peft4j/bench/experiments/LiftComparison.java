@@ -1,4 +1,4 @@
-package io.peft4j.lift.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.Device;
 import ai.djl.Model;
@@ -51,8 +51,8 @@ import java.util.function.ToDoubleFunction;
  * Markdown table. Not a test: run it with
  *
  * <pre>
- * mvn -o -q -B -pl peft-lift -am test-compile exec:java -Dexec.classpathScope=test \
- *     -Dexec.mainClass=io.peft4j.lift.experiments.LiftComparison
+ * mvn -o -q -B -pl peft-bench -am install -DskipTests
+ * mvn -o -q -B -pl peft-bench exec:java -Dbench.main=io.peft4j.bench.experiments.LiftComparison
  * </pre>
  *
  * Also all-MiniLM-L6-v2 + SST-2 dev accuracy ({@code -Dlift.task=sst2}; the new classifier head is

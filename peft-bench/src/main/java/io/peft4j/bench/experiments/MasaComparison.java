@@ -1,4 +1,4 @@
-package io.peft4j.masa.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.Device;
 import ai.djl.Model;
@@ -43,13 +43,12 @@ import java.util.Locale;
  * each arm's learning rate chosen on a validation split. Fixed seeds, one libtorch thread.
  *
  * <pre>
- * mvn -o -q -B -pl peft-masa -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
- * cd peft-masa && java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
- *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.masa.experiments.MasaComparison --steps 300 [--part stories]
+ * mvn -o -q -B -pl peft-bench -am install -DskipTests && mvn -o -q -B -pl peft-bench dependency:build-classpath -Dmdep.outputFile=target/cp.txt
+ * cd peft-bench && java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
+ *     -cp target/classes:$(cat target/cp.txt) io.peft4j.bench.experiments.MasaComparison --steps 300 [--part stories]
  * </pre>
  *
- * (exec:java with {@code -am} also runs in the parent and the other modules, which lack this
- * class.)
+ * (A plain {@code java} rather than exec:java: the MiniLM part wants its own -Xmx.)
  */
 public final class MasaComparison {
 

@@ -1,4 +1,4 @@
-package io.peft4j.masa.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -34,8 +34,8 @@ import java.util.Map;
  * 1.0. One libtorch thread.
  *
  * <pre>
- * cd peft-masa && java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
- *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.masa.experiments.MasaPretraining [steps] [lr] [seq] [batch]
+ * cd peft-bench && java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
+ *     -cp target/classes:$(cat target/cp.txt) io.peft4j.bench.experiments.MasaPretraining [steps] [lr] [seq] [batch]
  * </pre>
  */
 public final class MasaPretraining {

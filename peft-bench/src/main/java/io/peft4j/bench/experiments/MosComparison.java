@@ -1,4 +1,4 @@
-package io.peft4j.mos.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.Device;
 import ai.djl.Model;
@@ -45,9 +45,10 @@ import java.util.Map;
  * the same batches in the same order. Results: peft-mos/README.md.
  *
  * <pre>
- * mvn -o -q -B -pl peft-mos -am test-compile exec:java -Dexec.classpathScope=test \
+ * mvn -o -q -B -pl peft-bench -am install -DskipTests
+ * mvn -o -q -B -pl peft-bench exec:java \
  *     -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
- *     -Dexec.mainClass=io.peft4j.mos.experiments.MosComparison -Dexec.args="steps=400 evalEvery=100"
+ *     -Dbench.main=io.peft4j.bench.experiments.MosComparison -Dexec.args="steps=400 evalEvery=100"
  * </pre>
  *
  * Options ({@code key=value} in exec.args): task (stories|sst2), steps (400 | 250), v (4), lr (2e-3

@@ -1,4 +1,4 @@
-package io.peft4j.shadow.experiments;
+package io.peft4j.bench.experiments;
 
 import ai.djl.Device;
 import ai.djl.Model;
@@ -60,15 +60,14 @@ import java.util.function.Supplier;
  * pretraining followed by attaching. Fixed seeds, one PyTorch thread.
  *
  * <pre>
- * mvn -o -q -B -pl peft-shadow -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt -Dmdep.includeScope=test
- * cd peft-shadow
+ * mvn -o -q -B -pl peft-bench -am install -DskipTests && mvn -o -q -B -pl peft-bench dependency:build-classpath -Dmdep.outputFile=target/cp.txt
+ * cd peft-bench
  * java -Xmx4g -Dai.djl.offline=true -Dai.djl.pytorch.num_threads=1 -Dai.djl.pytorch.num_interop_threads=1 \
- *     -cp target/test-classes:target/classes:$(cat target/cp.txt) io.peft4j.shadow.experiments.ShadowComparison \
+ *     -cp target/classes:$(cat target/cp.txt) io.peft4j.bench.experiments.ShadowComparison \
  *     lm|cls|all [steps] [LoRA lrs, comma-separated] [ShadowPEFT lrs]
  * </pre>
  *
- * (exec:java with {@code -am} also runs peft-examples' own main class, so the class path is built
- * once.)
+ * (A plain {@code java} rather than exec:java: the runs want their own -Xmx.)
  */
 public final class ShadowComparison {
 
