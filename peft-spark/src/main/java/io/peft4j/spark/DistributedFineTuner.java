@@ -4,6 +4,7 @@ import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.LrSchedule;
 import io.peft4j.core.train.NonFiniteLossException;
+import io.peft4j.core.train.StepSettings;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -119,15 +120,15 @@ public final class DistributedFineTuner implements Serializable {
         this.adapter = b.adapter;
         this.task = b.task;
         this.optimizer = b.optimizer;
-        this.learningRate = b.learningRate;
-        this.schedule = b.schedule;
-        this.warmupSteps = b.warmupSteps;
+        this.learningRate = b.settings.learningRate();
+        this.schedule = b.settings.scheduleKind();
+        this.warmupSteps = b.settings.warmupSteps();
         this.steps = b.steps;
-        this.batchSize = b.batchSize;
-        this.gradientAccumulation = b.gradientAccumulation;
-        this.maxGradNorm = b.maxGradNorm;
-        this.seed = b.seed;
-        this.shuffle = b.shuffle;
+        this.batchSize = b.settings.batchSize();
+        this.gradientAccumulation = b.settings.gradientAccumulation();
+        this.maxGradNorm = b.settings.maxGradNorm();
+        this.seed = b.settings.seed();
+        this.shuffle = b.settings.shuffle();
         this.checkpointDir = b.checkpointDir;
         this.checkpointEvery = b.checkpointEvery;
         this.hashEvery = b.hashEvery;
@@ -377,15 +378,9 @@ public final class DistributedFineTuner implements Serializable {
         private AdapterConfigSource adapter;
         private TrainingTask task;
         private OptimizerFactory optimizer = OptimizerFactory.adamW();
-        private double learningRate = 2e-4;
-        private LrSchedule.Kind schedule = LrSchedule.Kind.LINEAR;
-        private long warmupSteps;
+        // the settings FineTuner's builder shares: checks and defaults live in peft-core
+        private final StepSettings settings = new StepSettings();
         private long steps;
-        private int batchSize = 8;
-        private int gradientAccumulation = 1;
-        private double maxGradNorm = 1.0;
-        private long seed = 42;
-        private boolean shuffle = true;
         private String checkpointDir;
         private long checkpointEvery;
         private int hashEvery = 10;
@@ -444,8 +439,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder learningRate(double lr) {
-            check(Double.isFinite(lr) && lr > 0, "learningRate must be finite and > 0, got " + lr);
-            this.learningRate = lr;
+            settings.learningRate(lr);
             return this;
         }
 
@@ -454,7 +448,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder schedule(LrSchedule.Kind kind) {
-            this.schedule = Objects.requireNonNull(kind, "kind");
+            settings.schedule(kind);
             return this;
         }
 
@@ -463,8 +457,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder warmupSteps(long warmup) {
-            check(warmup >= 0, "warmupSteps must be >= 0, got " + warmup);
-            this.warmupSteps = warmup;
+            settings.warmupSteps(warmup);
             return this;
         }
 
@@ -483,8 +476,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder batchSize(int batchSize) {
-            check(batchSize >= 1, "batchSize must be >= 1, got " + batchSize);
-            this.batchSize = batchSize;
+            settings.batchSize(batchSize);
             return this;
         }
 
@@ -493,8 +485,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder gradientAccumulation(int k) {
-            check(k >= 1, "gradientAccumulation must be >= 1, got " + k);
-            this.gradientAccumulation = k;
+            settings.gradientAccumulation(k);
             return this;
         }
 
@@ -503,10 +494,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder maxGradNorm(double norm) {
-            check(
-                    Double.isFinite(norm) && norm >= 0,
-                    "maxGradNorm must be finite and >= 0, got " + norm);
-            this.maxGradNorm = norm;
+            settings.maxGradNorm(norm);
             return this;
         }
 
@@ -515,7 +503,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
+            settings.seed(seed);
             return this;
         }
 
@@ -525,7 +513,7 @@ public final class DistributedFineTuner implements Serializable {
          * @return this builder
          */
         public Builder shuffle(boolean shuffle) {
-            this.shuffle = shuffle;
+            settings.shuffle(shuffle);
             return this;
         }
 
@@ -592,8 +580,12 @@ public final class DistributedFineTuner implements Serializable {
                     steps >= 1,
                     "steps is required (every worker must take the same number of steps)");
             check(
-                    warmupSteps <= steps,
-                    "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
+                    settings.warmupSteps() <= steps,
+                    "warmupSteps ("
+                            + settings.warmupSteps()
+                            + ") must be <= steps ("
+                            + steps
+                            + ")");
             check(
                     checkpointEvery == 0 || checkpointDir != null,
                     "checkpointEvery needs a checkpointDir");

@@ -78,18 +78,18 @@ public final class FineTuner {
     private final boolean allowChangedSettings;
 
     private FineTuner(Builder b) {
-        this.learningRate = b.learningRate;
-        this.scheduleKind = b.scheduleKind;
+        this.learningRate = b.settings.learningRate();
+        this.scheduleKind = b.settings.scheduleKind();
         this.customSchedule = b.customSchedule;
-        this.warmupSteps = b.warmupSteps;
+        this.warmupSteps = b.settings.warmupSteps();
         this.minLearningRateRatio = b.minLearningRateRatio;
         this.epochs = b.epochs;
         this.maxSteps = b.maxSteps;
-        this.batchSize = b.batchSize;
-        this.gradientAccumulation = b.gradientAccumulation;
-        this.maxGradNorm = b.maxGradNorm;
-        this.seed = b.seed;
-        this.shuffle = b.shuffle;
+        this.batchSize = b.settings.batchSize();
+        this.gradientAccumulation = b.settings.gradientAccumulation();
+        this.maxGradNorm = b.settings.maxGradNorm();
+        this.seed = b.settings.seed();
+        this.shuffle = b.settings.shuffle();
         this.optimizerFactory = b.optimizerFactory;
         this.evalEvery = b.evalEvery;
         this.evalCallback = b.evalCallback;
@@ -540,18 +540,12 @@ public final class FineTuner {
 
     /** Builds a {@link FineTuner}; every setter checks its argument. */
     public static final class Builder {
-        private double learningRate = 2e-4;
-        private LrSchedule.Kind scheduleKind = LrSchedule.Kind.LINEAR;
+        // the settings peft-spark's distributed builder shares: checks and defaults live there
+        private final StepSettings settings = new StepSettings();
         private LrSchedule customSchedule;
-        private long warmupSteps;
         private double minLearningRateRatio;
         private int epochs = 1;
         private long maxSteps;
-        private int batchSize = 8;
-        private int gradientAccumulation = 1;
-        private double maxGradNorm = 1.0;
-        private long seed = 42;
-        private boolean shuffle = true;
         private Supplier<? extends PeftOptimizer> optimizerFactory = () -> AdamW.builder().build();
         private long evalEvery;
         private EvalCallback evalCallback;
@@ -571,11 +565,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder learningRate(double learningRate) {
-            checkArgument(
-                    Double.isFinite(learningRate) && learningRate > 0,
-                    "learningRate must be finite and > 0, got %s",
-                    learningRate);
-            this.learningRate = learningRate;
+            settings.learningRate(learningRate);
             return this;
         }
 
@@ -586,7 +576,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder schedule(LrSchedule.Kind kind) {
-            this.scheduleKind = Objects.requireNonNull(kind, "kind");
+            settings.schedule(kind);
             this.customSchedule = null;
             return this;
         }
@@ -609,8 +599,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder warmupSteps(long warmupSteps) {
-            checkArgument(warmupSteps >= 0, "warmupSteps must be >= 0, got %s", warmupSteps);
-            this.warmupSteps = warmupSteps;
+            settings.warmupSteps(warmupSteps);
             return this;
         }
 
@@ -660,8 +649,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder batchSize(int batchSize) {
-            checkArgument(batchSize >= 1, "batchSize must be >= 1, got %s", batchSize);
-            this.batchSize = batchSize;
+            settings.batchSize(batchSize);
             return this;
         }
 
@@ -672,8 +660,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder gradientAccumulation(int steps) {
-            checkArgument(steps >= 1, "gradientAccumulation must be >= 1, got %s", steps);
-            this.gradientAccumulation = steps;
+            settings.gradientAccumulation(steps);
             return this;
         }
 
@@ -684,11 +671,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder maxGradNorm(double maxGradNorm) {
-            checkArgument(
-                    Double.isFinite(maxGradNorm) && maxGradNorm >= 0,
-                    "maxGradNorm must be finite and >= 0 (0 = off), got %s",
-                    maxGradNorm);
-            this.maxGradNorm = maxGradNorm;
+            settings.maxGradNorm(maxGradNorm);
             return this;
         }
 
@@ -699,7 +682,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
+            settings.seed(seed);
             return this;
         }
 
@@ -710,7 +693,7 @@ public final class FineTuner {
          * @return this builder
          */
         public Builder shuffle(boolean shuffle) {
-            this.shuffle = shuffle;
+            settings.shuffle(shuffle);
             return this;
         }
 
