@@ -7,8 +7,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.peft4j.core.PeftModel;
@@ -16,8 +14,8 @@ import io.peft4j.core.model.ActivationCheckpointing;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.StepScope;
 import io.peft4j.lora.LoraConfig;
-import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
+import io.peft4j.testing.TinyModels;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -45,24 +43,8 @@ class ActivationCheckpointingTest {
     }
 
     private LlamaForCausalLM decoder() {
-        LlamaConfig config =
-                LlamaConfig.builder()
-                        .modelType("qwen2")
-                        .vocabSize(200)
-                        .hiddenSize(32)
-                        .intermediateSize(48)
-                        .numHiddenLayers(3)
-                        .numAttentionHeads(4)
-                        .numKeyValueHeads(2)
-                        .qkvBias(true)
-                        .tieWordEmbeddings(true)
-                        .maxPositionEmbeddings(64)
-                        .initializerRange(0.2)
-                        .build();
-        Engine.getInstance().setRandomSeed(21);
-        LlamaForCausalLM model = new LlamaForCausalLM(config);
-        model.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
-        return model;
+        return TinyModels.initialized(
+                new LlamaForCausalLM(TinyModels.qwen2Config(200, 3).build()), manager, 21);
     }
 
     private static void randomize(PeftModel peft) {

@@ -7,7 +7,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
@@ -16,8 +15,8 @@ import io.peft4j.core.PeftModel;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.StepScope;
 import io.peft4j.lora.LoraConfig;
-import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
+import io.peft4j.testing.TinyModels;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,24 +45,8 @@ class NextTokenLossTest {
     }
 
     private LlamaForCausalLM decoder(int vocab) {
-        LlamaConfig config =
-                LlamaConfig.builder()
-                        .modelType("qwen2")
-                        .vocabSize(vocab)
-                        .hiddenSize(32)
-                        .intermediateSize(48)
-                        .numHiddenLayers(2)
-                        .numAttentionHeads(4)
-                        .numKeyValueHeads(2)
-                        .qkvBias(true)
-                        .tieWordEmbeddings(true)
-                        .maxPositionEmbeddings(64)
-                        .initializerRange(0.2)
-                        .build();
-        Engine.getInstance().setRandomSeed(11);
-        LlamaForCausalLM model = new LlamaForCausalLM(config);
-        model.initialize(manager, DataType.FLOAT32, new Shape(1, 4));
-        return model;
+        return TinyModels.initialized(
+                new LlamaForCausalLM(TinyModels.qwen2Config(vocab, 2).build()), manager, 11);
     }
 
     private static void randomize(PeftModel peft, long seed) {
