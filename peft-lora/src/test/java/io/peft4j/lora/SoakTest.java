@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import java.io.IOException;
@@ -54,22 +55,7 @@ class SoakTest {
                                     .dropout(0.1f)
                                     .targets("q_proj", "v_proj", "down_proj")
                                     .build())) {
-                TrainingData data =
-                        new TrainingData() {
-                            @Override
-                            public int size() {
-                                return 64;
-                            }
-
-                            @Override
-                            public NDList batch(NDManager m, int[] idx) {
-                                NDArray i = m.create(idx);
-                                NDList batch = new NDList(ids.get(i), targets.get(i));
-                                batch.attach(
-                                        m); // slices attach to the sliced array's manager otherwise
-                                return batch;
-                            }
-                        };
+                TrainingData data = Supervised.pairs(ids, targets);
                 FineTuner.builder()
                         .learningRate(1e-3)
                         .maxSteps(steps)

@@ -11,6 +11,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.model.ActivationCheckpointing;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.StepScope;
 import io.peft4j.lora.LoraConfig;
@@ -21,26 +22,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * Gradients with activation checkpointing equal those without, for LoRA adapters on a tiny decoder.
  */
-class ActivationCheckpointingTest {
-
-    private NDManager manager;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
+class ActivationCheckpointingTest extends ManagedTest {
 
     private LlamaForCausalLM decoder() {
         return TinyModels.initialized(

@@ -12,6 +12,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.StepScope;
 import io.peft4j.lora.LoraConfig;
@@ -22,27 +23,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The chunked next-token loss against the full-logits loss (values and LoRA gradients), and the
  * memory it promises: no array left behind per evaluation batch or train step, with a large vocab.
  */
-class NextTokenLossTest {
-
-    private NDManager manager;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
+class NextTokenLossTest extends ManagedTest {
 
     private LlamaForCausalLM decoder(int vocab) {
         return TinyModels.initialized(
