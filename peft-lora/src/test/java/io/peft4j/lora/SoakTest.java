@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.testing.LiveArrays;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
@@ -69,7 +70,7 @@ class SoakTest {
                                     // collect first,
                                     // so the sample shows memory that is really held.
                                     System.gc();
-                                    samples.add(new long[] {step, liveArrays(), rssKb()});
+                                    samples.add(new long[] {step, LiveArrays.count(), rssKb()});
                                     return Map.of();
                                 })
                         .build()
@@ -107,12 +108,6 @@ class SoakTest {
         // generous bound for CI's short run on a shared machine; the long profile's figure is the
         // one reported
         assertTrue(slopeKbPer1000 < 20_000, "RSS grows " + slopeKbPer1000 + " kB per 1,000 steps");
-    }
-
-    static int liveArrays() {
-        try (NDManager probe = NDManager.newBaseManager()) {
-            return probe.getParentManager().getManagedArrays().size();
-        }
     }
 
     static long rssKb() {

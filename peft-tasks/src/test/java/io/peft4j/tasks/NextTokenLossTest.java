@@ -12,6 +12,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.testing.LiveArrays;
 import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.StepScope;
@@ -195,12 +196,6 @@ class NextTokenLossTest extends ManagedTest {
     }
 
     /** NDArrays alive in every manager of the engine (the system manager holds them all). */
-    private static int liveArrays() {
-        try (NDManager probe = NDManager.newBaseManager()) {
-            return probe.getParentManager().getManagedArrays().size();
-        }
-    }
-
     @Test
     void arraysStayConstantOverGeneratedTokens() {
         LlamaForCausalLM model = decoder(12_000);
@@ -212,12 +207,12 @@ class NextTokenLossTest extends ManagedTest {
                     io.peft4j.models.GenerationConfig.builder().eosTokenIds(java.util.Set.of());
             io.peft4j.models.Generator.generate(
                     model, prompt, config.maxNewTokens(2).build(), manager);
-            int before = liveArrays();
+            int before = LiveArrays.count();
             long[] few =
                     io.peft4j.models.Generator.generate(
                                     model, prompt, config.maxNewTokens(4).build(), manager)
                             .get(0);
-            int afterFew = liveArrays();
+            int afterFew = LiveArrays.count();
             long[] many =
                     io.peft4j.models.Generator.generate(
                                     model, prompt, config.maxNewTokens(24).build(), manager)
@@ -225,7 +220,7 @@ class NextTokenLossTest extends ManagedTest {
             assertEquals(4, few.length);
             assertEquals(24, many.length);
             assertEquals(before, afterFew, "arrays left behind by generating 4 tokens");
-            assertEquals(before, liveArrays(), "arrays left behind by generating 24 tokens");
+            assertEquals(before, LiveArrays.count(), "arrays left behind by generating 24 tokens");
         }
     }
 
@@ -247,12 +242,12 @@ class NextTokenLossTest extends ManagedTest {
                 PeftModel.wrap(model, LoraConfig.builder().rank(4).allLinear().build())) {
             randomize(peft, 4);
             task.evaluate(2); // first calls may build caches that live on
-            int before = liveArrays();
+            int before = LiveArrays.count();
             double nll2 = task.evaluate(2).nll(); // 6 batches
-            int afterSix = liveArrays();
+            int afterSix = LiveArrays.count();
             double nll1 = task.evaluate(1).nll(); // 12 batches
             assertEquals(before, afterSix, "arrays left behind by 6 evaluation batches");
-            assertEquals(before, liveArrays(), "arrays left behind by 12 evaluation batches");
+            assertEquals(before, LiveArrays.count(), "arrays left behind by 12 evaluation batches");
             assertEquals(nll2, nll1, 1e-5, "the batch size does not change the token-level NLL");
             assertTrue(nll1 > Math.log(vocab) * 0.5, "random model NLL " + nll1);
 
@@ -265,7 +260,7 @@ class NextTokenLossTest extends ManagedTest {
                     .evaluation(
                             1,
                             (step, m, scope) -> {
-                                counts.add(liveArrays());
+                                counts.add(LiveArrays.count());
                                 return Map.of();
                             })
                     .build()
@@ -275,6 +270,6 @@ class NextTokenLossTest extends ManagedTest {
                 assertEquals(counts.get(0), c, "live arrays after each train step: " + counts);
             }
         }
-        assertTrue(liveArrays() > 0);
+        assertTrue(LiveArrays.count() > 0);
     }
 }
