@@ -1,4 +1,4 @@
-package io.peft4j.spark.examples;
+package io.peft4j.bench.spark;
 
 import java.util.Locale;
 
@@ -46,6 +46,7 @@ public final class ExchangeFigures {
     }
 
     public static void main(String[] args) {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         double step = args.length > 0 ? Double.parseDouble(args[0]) : 0.2;
         long minilmFull = bert(30522, 384, 6, 1536, 512, 2);
         long minilmLora = loraQv(8, 384, 384, 6);

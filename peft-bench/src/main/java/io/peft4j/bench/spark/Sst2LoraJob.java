@@ -1,4 +1,4 @@
-package io.peft4j.spark.examples;
+package io.peft4j.bench.spark;
 
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.spark.AdapterInference;
@@ -33,6 +33,7 @@ public final class Sst2LoraJob {
     private Sst2LoraJob() {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         Map<String, String> a =
                 new HashMap<>(
                         Map.of(

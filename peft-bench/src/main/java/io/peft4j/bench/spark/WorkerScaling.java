@@ -1,4 +1,4 @@
-package io.peft4j.spark.examples;
+package io.peft4j.bench.spark;
 
 import io.peft4j.lora.LoraConfig;
 import io.peft4j.spark.DistributedFineTuner;
@@ -24,6 +24,7 @@ public final class WorkerScaling {
     private WorkerScaling() {}
 
     public static void main(String[] args) throws Exception {
+        io.peft4j.core.engine.MklCpuDispatch.install(); // first thing: MKL's fast path on AMD CPUs
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         int steps = args.length > 1 ? Integer.parseInt(args[1]) : 10;
         String model = args.length > 2 ? args[2] : "../shared/models/all-minilm-l6-v2";
