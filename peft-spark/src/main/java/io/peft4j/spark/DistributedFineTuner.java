@@ -5,6 +5,7 @@ import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.LrSchedule;
 import io.peft4j.core.train.NonFiniteLossException;
 import io.peft4j.core.train.StepSettings;
+import io.peft4j.core.train.TrainerBuilder;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -115,20 +116,20 @@ public final class DistributedFineTuner implements Serializable {
     /** How often, in milliseconds, a worker waiting in a collective checks for the reply. */
     private final int barrierPollMillis;
 
-    private DistributedFineTuner(Builder b) {
+    private DistributedFineTuner(Builder b, StepSettings settings) {
         this.model = b.model;
         this.adapter = b.adapter;
         this.task = b.task;
         this.optimizer = b.optimizer;
-        this.learningRate = b.settings.learningRate();
-        this.schedule = b.settings.scheduleKind();
-        this.warmupSteps = b.settings.warmupSteps();
+        this.learningRate = settings.learningRate();
+        this.schedule = settings.scheduleKind();
+        this.warmupSteps = settings.warmupSteps();
         this.steps = b.steps;
-        this.batchSize = b.settings.batchSize();
-        this.gradientAccumulation = b.settings.gradientAccumulation();
-        this.maxGradNorm = b.settings.maxGradNorm();
-        this.seed = b.settings.seed();
-        this.shuffle = b.settings.shuffle();
+        this.batchSize = settings.batchSize();
+        this.gradientAccumulation = settings.gradientAccumulation();
+        this.maxGradNorm = settings.maxGradNorm();
+        this.seed = settings.seed();
+        this.shuffle = settings.shuffle();
         this.checkpointDir = b.checkpointDir;
         this.checkpointEvery = b.checkpointEvery;
         this.hashEvery = b.hashEvery;
@@ -372,14 +373,15 @@ public final class DistributedFineTuner implements Serializable {
         return barrierPollMillis;
     }
 
-    /** Builds a {@link DistributedFineTuner}; every setter checks its argument. */
-    public static final class Builder {
+    /**
+     * Builds a {@link DistributedFineTuner}; every setter checks its argument. The step settings it
+     * shares with {@code FineTuner} come from {@link TrainerBuilder}.
+     */
+    public static final class Builder extends TrainerBuilder<Builder> {
         private ModelSource model;
         private AdapterConfigSource adapter;
         private TrainingTask task;
         private OptimizerFactory optimizer = OptimizerFactory.adamW();
-        // the settings FineTuner's builder shares: checks and defaults live in peft-core
-        private final StepSettings settings = new StepSettings();
         private long steps;
         private String checkpointDir;
         private long checkpointEvery;
@@ -435,85 +437,12 @@ public final class DistributedFineTuner implements Serializable {
         }
 
         /**
-         * @param lr peak learning rate, finite and > 0 (default 2e-4)
-         * @return this builder
-         */
-        public Builder learningRate(double lr) {
-            settings.learningRate(lr);
-            return this;
-        }
-
-        /**
-         * @param kind decay after warmup (default LINEAR)
-         * @return this builder
-         */
-        public Builder schedule(LrSchedule.Kind kind) {
-            settings.schedule(kind);
-            return this;
-        }
-
-        /**
-         * @param warmup linear warmup steps, >= 0
-         * @return this builder
-         */
-        public Builder warmupSteps(long warmup) {
-            settings.warmupSteps(warmup);
-            return this;
-        }
-
-        /**
          * @param steps optimiser steps, >= 1 (every worker takes the same number)
          * @return this builder
          */
         public Builder steps(long steps) {
             check(steps >= 1, "steps must be >= 1, got " + steps);
             this.steps = steps;
-            return this;
-        }
-
-        /**
-         * @param batchSize examples per micro-batch per worker, >= 1 (default 8)
-         * @return this builder
-         */
-        public Builder batchSize(int batchSize) {
-            settings.batchSize(batchSize);
-            return this;
-        }
-
-        /**
-         * @param k micro-batches per optimiser step per worker, >= 1 (default 1)
-         * @return this builder
-         */
-        public Builder gradientAccumulation(int k) {
-            settings.gradientAccumulation(k);
-            return this;
-        }
-
-        /**
-         * @param norm global-norm clip of the averaged gradient, >= 0 (0: off; default 1.0)
-         * @return this builder
-         */
-        public Builder maxGradNorm(double norm) {
-            settings.maxGradNorm(norm);
-            return this;
-        }
-
-        /**
-         * @param seed seeds each worker's data order (default 42)
-         * @return this builder
-         */
-        public Builder seed(long seed) {
-            settings.seed(seed);
-            return this;
-        }
-
-        /**
-         * @param shuffle whether each worker visits its rows in a seeded random order (default
-         *     true)
-         * @return this builder
-         */
-        public Builder shuffle(boolean shuffle) {
-            settings.shuffle(shuffle);
             return this;
         }
 
@@ -579,17 +508,14 @@ public final class DistributedFineTuner implements Serializable {
             check(
                     steps >= 1,
                     "steps is required (every worker must take the same number of steps)");
+            long warmupSteps = stepSettings().warmupSteps();
             check(
-                    settings.warmupSteps() <= steps,
-                    "warmupSteps ("
-                            + settings.warmupSteps()
-                            + ") must be <= steps ("
-                            + steps
-                            + ")");
+                    warmupSteps <= steps,
+                    "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
             check(
                     checkpointEvery == 0 || checkpointDir != null,
                     "checkpointEvery needs a checkpointDir");
-            return new DistributedFineTuner(this);
+            return new DistributedFineTuner(this, stepSettings());
         }
 
         private static void check(boolean ok, String message) {

@@ -78,18 +78,19 @@ public final class FineTuner {
     private final boolean allowChangedSettings;
 
     private FineTuner(Builder b) {
-        this.learningRate = b.settings.learningRate();
-        this.scheduleKind = b.settings.scheduleKind();
+        StepSettings settings = b.stepSettings();
+        this.learningRate = settings.learningRate();
+        this.scheduleKind = settings.scheduleKind();
         this.customSchedule = b.customSchedule;
-        this.warmupSteps = b.settings.warmupSteps();
+        this.warmupSteps = settings.warmupSteps();
         this.minLearningRateRatio = b.minLearningRateRatio;
         this.epochs = b.epochs;
         this.maxSteps = b.maxSteps;
-        this.batchSize = b.settings.batchSize();
-        this.gradientAccumulation = b.settings.gradientAccumulation();
-        this.maxGradNorm = b.settings.maxGradNorm();
-        this.seed = b.settings.seed();
-        this.shuffle = b.settings.shuffle();
+        this.batchSize = settings.batchSize();
+        this.gradientAccumulation = settings.gradientAccumulation();
+        this.maxGradNorm = settings.maxGradNorm();
+        this.seed = settings.seed();
+        this.shuffle = settings.shuffle();
         this.optimizerFactory = b.optimizerFactory;
         this.evalEvery = b.evalEvery;
         this.evalCallback = b.evalCallback;
@@ -538,10 +539,11 @@ public final class FineTuner {
         }
     }
 
-    /** Builds a {@link FineTuner}; every setter checks its argument. */
-    public static final class Builder {
-        // the settings peft-spark's distributed builder shares: checks and defaults live there
-        private final StepSettings settings = new StepSettings();
+    /**
+     * Builds a {@link FineTuner}; every setter checks its argument. The step settings it shares
+     * with peft-spark's distributed trainer come from {@link TrainerBuilder}.
+     */
+    public static final class Builder extends TrainerBuilder<Builder> {
         private LrSchedule customSchedule;
         private double minLearningRateRatio;
         private int epochs = 1;
@@ -559,24 +561,14 @@ public final class FineTuner {
         private Builder() {}
 
         /**
-         * Sets the peak learning rate (default 2e-4).
-         *
-         * @param learningRate a finite value > 0
-         * @return this builder
-         */
-        public Builder learningRate(double learningRate) {
-            settings.learningRate(learningRate);
-            return this;
-        }
-
-        /**
          * Sets the shape of the schedule after warmup (default LINEAR decay, as Hugging Face).
          *
          * @param kind CONSTANT, LINEAR or COSINE
          * @return this builder
          */
+        @Override
         public Builder schedule(LrSchedule.Kind kind) {
-            settings.schedule(kind);
+            super.schedule(kind);
             this.customSchedule = null;
             return this;
         }
@@ -589,17 +581,6 @@ public final class FineTuner {
          */
         public Builder schedule(LrSchedule schedule) {
             this.customSchedule = Objects.requireNonNull(schedule, "schedule");
-            return this;
-        }
-
-        /**
-         * Sets the number of linear warmup steps (default 0).
-         *
-         * @param warmupSteps at least 0 and at most the number of steps
-         * @return this builder
-         */
-        public Builder warmupSteps(long warmupSteps) {
-            settings.warmupSteps(warmupSteps);
             return this;
         }
 
@@ -639,61 +620,6 @@ public final class FineTuner {
         public Builder maxSteps(long maxSteps) {
             checkArgument(maxSteps >= 1, "maxSteps must be >= 1, got %s", maxSteps);
             this.maxSteps = maxSteps;
-            return this;
-        }
-
-        /**
-         * Sets the examples per micro-batch (default 8).
-         *
-         * @param batchSize at least 1
-         * @return this builder
-         */
-        public Builder batchSize(int batchSize) {
-            settings.batchSize(batchSize);
-            return this;
-        }
-
-        /**
-         * Sets the micro-batches per optimiser step (default 1).
-         *
-         * @param steps at least 1
-         * @return this builder
-         */
-        public Builder gradientAccumulation(int steps) {
-            settings.gradientAccumulation(steps);
-            return this;
-        }
-
-        /**
-         * Sets the global gradient-norm clip (default 1.0, as Hugging Face; 0 turns it off).
-         *
-         * @param maxGradNorm a finite value >= 0
-         * @return this builder
-         */
-        public Builder maxGradNorm(double maxGradNorm) {
-            settings.maxGradNorm(maxGradNorm);
-            return this;
-        }
-
-        /**
-         * Sets the seed of the data order and of each step's engine seed (default 42).
-         *
-         * @param seed any value
-         * @return this builder
-         */
-        public Builder seed(long seed) {
-            settings.seed(seed);
-            return this;
-        }
-
-        /**
-         * Sets whether each epoch visits the examples in a seeded random order (default true).
-         *
-         * @param shuffle false to visit them in index order
-         * @return this builder
-         */
-        public Builder shuffle(boolean shuffle) {
-            settings.shuffle(shuffle);
             return this;
         }
 

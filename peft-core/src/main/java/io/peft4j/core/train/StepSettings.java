@@ -5,12 +5,11 @@ import static com.google.common.base.Preconditions.checkArgument;
 import java.util.Objects;
 
 /**
- * The optimiser-step settings that every trainer builder shares ({@link FineTuner.Builder} and
- * peft-spark's distributed one): peak learning rate, schedule shape, warmup, micro-batch size,
- * gradient accumulation, global-norm clipping, seed and shuffling. Each setter checks its argument;
- * the defaults are Hugging Face Trainer's where it has one. A builder holds one instance and its
- * own setters delegate here, so the checks, messages and defaults are written once while each
- * builder keeps its own public API.
+ * The optimiser-step settings that every trainer shares ({@link FineTuner} and peft-spark's
+ * distributed one): peak learning rate, schedule shape, warmup, micro-batch size, gradient
+ * accumulation, global-norm clipping, seed and shuffling. {@link TrainerBuilder} sets them (each
+ * setter checks its argument; the defaults are Hugging Face Trainer's where it has one) and hands
+ * them to the trainer it builds, which reads them here.
  */
 public final class StepSettings {
 
@@ -23,11 +22,9 @@ public final class StepSettings {
     private long seed = 42;
     private boolean shuffle = true;
 
-    /**
-     * Settings with the defaults: lr 2e-4, LINEAR, no warmup, batch 8, no accumulation, clip 1.0,
-     * seed 42, shuffled.
-     */
-    public StepSettings() {}
+    // the defaults: lr 2e-4, LINEAR, no warmup, batch 8, no accumulation, clip 1.0, seed 42,
+    // shuffled
+    StepSettings() {}
 
     /**
      * Sets the peak learning rate (default 2e-4).
@@ -35,7 +32,7 @@ public final class StepSettings {
      * @param learningRate a finite value &gt; 0
      * @throws IllegalArgumentException if it is not
      */
-    public void learningRate(double learningRate) {
+    void learningRate(double learningRate) {
         checkArgument(
                 Double.isFinite(learningRate) && learningRate > 0,
                 "learningRate must be finite and > 0, got %s",
@@ -49,7 +46,7 @@ public final class StepSettings {
      * @param kind CONSTANT, LINEAR or COSINE
      * @throws NullPointerException if kind is null
      */
-    public void schedule(LrSchedule.Kind kind) {
+    void schedule(LrSchedule.Kind kind) {
         this.scheduleKind = Objects.requireNonNull(kind, "kind");
     }
 
@@ -59,7 +56,7 @@ public final class StepSettings {
      * @param warmupSteps at least 0
      * @throws IllegalArgumentException if it is negative
      */
-    public void warmupSteps(long warmupSteps) {
+    void warmupSteps(long warmupSteps) {
         checkArgument(warmupSteps >= 0, "warmupSteps must be >= 0, got %s", warmupSteps);
         this.warmupSteps = warmupSteps;
     }
@@ -70,7 +67,7 @@ public final class StepSettings {
      * @param batchSize at least 1
      * @throws IllegalArgumentException if it is below 1
      */
-    public void batchSize(int batchSize) {
+    void batchSize(int batchSize) {
         checkArgument(batchSize >= 1, "batchSize must be >= 1, got %s", batchSize);
         this.batchSize = batchSize;
     }
@@ -81,7 +78,7 @@ public final class StepSettings {
      * @param steps at least 1
      * @throws IllegalArgumentException if it is below 1
      */
-    public void gradientAccumulation(int steps) {
+    void gradientAccumulation(int steps) {
         checkArgument(steps >= 1, "gradientAccumulation must be >= 1, got %s", steps);
         this.gradientAccumulation = steps;
     }
@@ -92,7 +89,7 @@ public final class StepSettings {
      * @param maxGradNorm a finite value &gt;= 0
      * @throws IllegalArgumentException if it is not
      */
-    public void maxGradNorm(double maxGradNorm) {
+    void maxGradNorm(double maxGradNorm) {
         checkArgument(
                 Double.isFinite(maxGradNorm) && maxGradNorm >= 0,
                 "maxGradNorm must be finite and >= 0 (0 = off), got %s",
@@ -105,7 +102,7 @@ public final class StepSettings {
      *
      * @param seed any value
      */
-    public void seed(long seed) {
+    void seed(long seed) {
         this.seed = seed;
     }
 
@@ -114,7 +111,7 @@ public final class StepSettings {
      *
      * @param shuffle false to visit them in index order
      */
-    public void shuffle(boolean shuffle) {
+    void shuffle(boolean shuffle) {
         this.shuffle = shuffle;
     }
 
