@@ -14,6 +14,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.models.LlamaForCausalLM;
 import java.util.ArrayList;
 import java.util.List;
