@@ -3,7 +3,7 @@ package io.peft4j.bench;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.peft4j.examples.TinyModels;
+import io.peft4j.testing.TinyModels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;

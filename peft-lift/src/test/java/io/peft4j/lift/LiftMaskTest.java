@@ -12,6 +12,7 @@ import ai.djl.nn.Block;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.linalg.RandomizedSvd;
+import io.peft4j.core.testing.ManagedTest;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.Random;
@@ -21,24 +22,10 @@ import org.ejml.dense.row.CommonOps_DDRM;
 import org.ejml.dense.row.SingularOps_DDRM;
 import org.ejml.dense.row.factory.DecompositionFactory_DDRM;
 import org.ejml.interfaces.decomposition.SingularValueDecomposition_F64;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The mask: size, plain-magnitude limit, and the randomized SVD it is built on. */
-class LiftMaskTest {
-
-    private NDManager manager;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
+class LiftMaskTest extends ManagedTest {
 
     @Test
     void maskHoldsExactlyKDistinctSortedIndicesPerMatrix() {

@@ -18,6 +18,7 @@ import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.ops.NoGrad;
+import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
@@ -399,21 +400,7 @@ class LiftTrainingTest {
                 teacher.forward(new ParameterStore(manager, false), new NDList(allX), false)
                         .head()
                         .duplicate();
-        TrainingData data =
-                new TrainingData() {
-                    @Override
-                    public int size() {
-                        return 64;
-                    }
-
-                    @Override
-                    public NDList batch(NDManager m, int[] indices) {
-                        NDArray idx = m.create(indices);
-                        NDList b = new NDList(allX.get(idx), allY.get(idx));
-                        b.attach(m);
-                        return b;
-                    }
-                };
+        TrainingData data = Supervised.pairs(allX, allY);
         LiftConfig config =
                 LiftConfig.builder()
                         .rank(2)
@@ -432,15 +419,7 @@ class LiftTrainingTest {
                             .progress(false)
                             .optimizer(() -> LiftOptimizer.forModel(peft))
                             .build()
-                            .fit(
-                                    peft,
-                                    (batch, training) ->
-                                            peft.forward(new NDList(batch.get(0)), training)
-                                                    .head()
-                                                    .sub(batch.get(1))
-                                                    .square()
-                                                    .mean(),
-                                    data);
+                            .fit(peft, Supervised.mse(peft), data);
             List<Float> losses = result.losses();
             double firstFive =
                     losses.subList(0, 5).stream()

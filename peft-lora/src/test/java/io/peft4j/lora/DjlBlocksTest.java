@@ -27,14 +27,13 @@ import ai.djl.util.PairList;
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,21 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
  * Adapters on DJL's own blocks and on user blocks with typed fields; DJL's save/load; frozen norms;
  * symbol blocks.
  */
-class DjlBlocksTest {
-
-    private NDManager manager;
+class DjlBlocksTest extends ManagedTest {
 
     @TempDir Path tmp;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
 
     private static ScaledDotProductAttentionBlock attention(Block model) {
         TransformerEncoderBlock encoder =

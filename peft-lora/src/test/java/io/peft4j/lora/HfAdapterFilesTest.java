@@ -7,7 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
@@ -16,6 +15,7 @@ import com.google.gson.JsonParser;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.io.SafetensorsFile;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleTree;
 import java.io.ByteArrayOutputStream;
@@ -27,29 +27,16 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Adapter files byte-compatible with Hugging Face peft, both ways. */
-class HfAdapterFilesTest {
+class HfAdapterFilesTest extends ManagedTest {
 
     private static final String Q0 = "base_model.model.layers.0.self_attn.q_proj";
     private static final String Q1 = "base_model.model.layers.1.self_attn.q_proj";
 
-    private NDManager manager;
     @TempDir Path tmp;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
 
     private static float[] values(int n, float step, float offset) {
         float[] v = new float[n];

@@ -10,6 +10,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
@@ -45,19 +46,7 @@ class LoraTrainingTest {
                                     .alpha(8)
                                     .targets("Linear_1", "Linear_3")
                                     .build())) {
-                TrainingData data =
-                        new TrainingData() {
-                            @Override
-                            public int size() {
-                                return 256;
-                            }
-
-                            @Override
-                            public NDList batch(NDManager m, int[] idx) {
-                                NDArray index = m.create(idx);
-                                return new NDList(inputs.get(index), targets.get(index));
-                            }
-                        };
+                TrainingData data = Supervised.pairs(inputs, targets);
                 TrainingResult result =
                         FineTuner.builder()
                                 .learningRate(1e-2)
@@ -66,29 +55,15 @@ class LoraTrainingTest {
                                 .seed(1)
                                 .progress(false)
                                 .build()
-                                .fit(
-                                        peft,
-                                        (batch, training) ->
-                                                peft.forward(new NDList(batch.get(0)), training)
-                                                        .head()
-                                                        .sub(batch.get(1))
-                                                        .square()
-                                                        .mean(),
-                                        data);
-                float first = mean(result, 0, 10);
-                float last = mean(result, result.losses().size() - 10, result.losses().size());
+                                .fit(peft, Supervised.mse(peft), data);
+                float first = Supervised.meanLoss(result, 0, 10);
+                float last =
+                        Supervised.meanLoss(
+                                result, result.losses().size() - 10, result.losses().size());
                 assertTrue(
                         last < 0.5f * first,
                         "loss must fall by half: first " + first + ", last " + last);
             }
         }
-    }
-
-    private static float mean(TrainingResult r, int from, int to) {
-        float sum = 0;
-        for (int i = from; i < to; i++) {
-            sum += r.losses().get(i);
-        }
-        return sum / (to - from);
     }
 }

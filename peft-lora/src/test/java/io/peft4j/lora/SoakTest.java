@@ -9,6 +9,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.testing.LiveArrays;
+import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import java.io.IOException;
@@ -54,22 +56,7 @@ class SoakTest {
                                     .dropout(0.1f)
                                     .targets("q_proj", "v_proj", "down_proj")
                                     .build())) {
-                TrainingData data =
-                        new TrainingData() {
-                            @Override
-                            public int size() {
-                                return 64;
-                            }
-
-                            @Override
-                            public NDList batch(NDManager m, int[] idx) {
-                                NDArray i = m.create(idx);
-                                NDList batch = new NDList(ids.get(i), targets.get(i));
-                                batch.attach(
-                                        m); // slices attach to the sliced array's manager otherwise
-                                return batch;
-                            }
-                        };
+                TrainingData data = Supervised.pairs(ids, targets);
                 FineTuner.builder()
                         .learningRate(1e-3)
                         .maxSteps(steps)
@@ -83,7 +70,7 @@ class SoakTest {
                                     // collect first,
                                     // so the sample shows memory that is really held.
                                     System.gc();
-                                    samples.add(new long[] {step, liveArrays(), rssKb()});
+                                    samples.add(new long[] {step, LiveArrays.count(), rssKb()});
                                     return Map.of();
                                 })
                         .build()
@@ -121,12 +108,6 @@ class SoakTest {
         // generous bound for CI's short run on a shared machine; the long profile's figure is the
         // one reported
         assertTrue(slopeKbPer1000 < 20_000, "RSS grows " + slopeKbPer1000 + " kB per 1,000 steps");
-    }
-
-    static int liveArrays() {
-        try (NDManager probe = NDManager.newBaseManager()) {
-            return probe.getParentManager().getManagedArrays().size();
-        }
     }
 
     static long rssKb() {

@@ -19,32 +19,20 @@ import ai.djl.training.ParameterStore;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.testing.ManagedTest;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** MASA as a fine-tuning adapter on a 6-layer model: sharing, counts, training, files, config. */
-class MasaAdapterTest {
+class MasaAdapterTest extends ManagedTest {
 
     private static final int L = 6;
-    private NDManager manager;
     @TempDir Path tmp;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
 
     private NDArray baseOut(StackModel m, NDList x) {
         return m.forward(new ParameterStore(manager, false), x, false).head().duplicate();

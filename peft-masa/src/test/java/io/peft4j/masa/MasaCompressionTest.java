@@ -10,31 +10,19 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.tree.ModuleTree;
 import java.nio.file.Path;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** MASA as compression: parameter counts, folding to dense, residual rank, the compact file. */
-class MasaCompressionTest {
+class MasaCompressionTest extends ManagedTest {
 
     private static final int L = 6;
     private static final long H = StackModel.HIDDEN;
-    private NDManager manager;
     @TempDir Path tmp;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
 
     private NDArray out(Block m, NDList x) {
         return m.forward(new ParameterStore(manager, false), x, false).head().duplicate();

@@ -5,30 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.peft4j.core.testing.ManagedTest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** Matrix PCA's algebra: exact at S = L, error = dropped eigenvalues, orthonormal atoms. */
-class MasaPcaTest {
-
-    private NDManager manager;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
+class MasaPcaTest extends ManagedTest {
 
     /** L correlated (out, in) matrices: a shared part plus per-layer noise. */
     private List<NDArray> weights(int l, int out, int in, long seed) {

@@ -42,7 +42,7 @@ final class StackModel extends AbstractBlock {
         for (int l = 0; l < numLayers; l++) {
             blocks[l] = new Layer(manager, random, common);
         }
-        return new StackModel(new List(blocks));
+        return new StackModel(new TestModels.ModuleList(blocks));
     }
 
     /** A batch (3, HIDDEN) of inputs. */
@@ -69,37 +69,6 @@ final class StackModel extends AbstractBlock {
     @Override
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {}
-
-    static final class List extends AbstractBlock {
-        List(Block... layers) {
-            for (int i = 0; i < layers.length; i++) {
-                addChildBlock(String.valueOf(i), layers[i]);
-            }
-            inputShapes = new Shape[0];
-        }
-
-        @Override
-        protected NDList forwardInternal(
-                ParameterStore ps,
-                NDList inputs,
-                boolean training,
-                PairList<String, Object> params) {
-            NDList x = inputs;
-            for (var child : getChildren().values()) {
-                x = child.forward(ps, x, training, params);
-            }
-            return x;
-        }
-
-        @Override
-        public Shape[] getOutputShapes(Shape[] inputShapes) {
-            return inputShapes;
-        }
-
-        @Override
-        protected void initializeChildBlocks(
-                NDManager manager, DataType dataType, Shape... inputShapes) {}
-    }
 
     static final class Layer extends AbstractBlock {
         private final Block q;

@@ -10,12 +10,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleReplacer;
 import io.peft4j.core.tree.ModuleTree;
@@ -23,24 +23,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The models as peft-core sees them: Hugging Face paths, swappable children, layer hooks. */
-class PeftCoreCompatibilityTest {
-
-    private NDManager manager;
-
-    @BeforeEach
-    void setUp() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void tearDown() {
-        manager.close();
-    }
+class PeftCoreCompatibilityTest extends ManagedTest {
 
     /** A wrapper adding a constant to its base module's first output. */
     static final class Shift extends AbstractBlock implements AdapterWrapper {

@@ -22,6 +22,7 @@ import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
 import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.testing.ManagedTest;
 import io.peft4j.lora.LoraConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,8 +33,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,20 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
  * What makes MoS MoS: index tables, sharing, gradients through shared rows, LoRA equivalence and
  * export.
  */
-class MosSharingTest {
+class MosSharingTest extends ManagedTest {
 
-    private NDManager manager;
     @TempDir Path tmp;
-
-    @BeforeEach
-    void open() {
-        manager = NDManager.newBaseManager();
-    }
-
-    @AfterEach
-    void close() {
-        manager.close();
-    }
 
     private static MosConfig.Builder qv() {
         return MosConfig.builder()

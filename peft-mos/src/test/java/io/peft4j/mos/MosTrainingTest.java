@@ -13,6 +13,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.contract.TestModels;
+import io.peft4j.core.testing.Supervised;
 import io.peft4j.core.train.FineTuner;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.core.train.TrainingResult;
@@ -60,19 +61,7 @@ class MosTrainingTest {
                         baseBefore.put(p.getValue(), p.getValue().getArray().toByteArray());
                     }
                 }
-                TrainingData data =
-                        new TrainingData() {
-                            @Override
-                            public int size() {
-                                return 128;
-                            }
-
-                            @Override
-                            public NDList batch(NDManager m, int[] idx) {
-                                NDArray index = m.create(idx);
-                                return new NDList(inputs.get(index), targets.get(index));
-                            }
-                        };
+                TrainingData data = Supervised.pairs(inputs, targets);
                 TrainingResult result =
                         FineTuner.builder()
                                 .learningRate(3e-2)
@@ -81,17 +70,11 @@ class MosTrainingTest {
                                 .seed(1)
                                 .progress(false)
                                 .build()
-                                .fit(
-                                        peft,
-                                        (batch, training) ->
-                                                peft.forward(new NDList(batch.get(0)), training)
-                                                        .head()
-                                                        .sub(batch.get(1))
-                                                        .square()
-                                                        .mean(),
-                                        data);
-                float first = mean(result, 0, 10);
-                float last = mean(result, result.losses().size() - 10, result.losses().size());
+                                .fit(peft, Supervised.mse(peft), data);
+                float first = Supervised.meanLoss(result, 0, 10);
+                float last =
+                        Supervised.meanLoss(
+                                result, result.losses().size() - 10, result.losses().size());
                 assertTrue(
                         last < 0.7f * first, "loss must fall: first " + first + ", last " + last);
                 peft.adapter("default")
@@ -105,13 +88,5 @@ class MosTrainingTest {
                                         bytes, p.getArray().toByteArray(), "base " + p.getName()));
             }
         }
-    }
-
-    private static float mean(TrainingResult r, int from, int to) {
-        float sum = 0;
-        for (int i = from; i < to; i++) {
-            sum += r.losses().get(i);
-        }
-        return sum / (to - from);
     }
 }

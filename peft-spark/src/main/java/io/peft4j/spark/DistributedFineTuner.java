@@ -4,6 +4,8 @@ import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.LrSchedule;
 import io.peft4j.core.train.NonFiniteLossException;
+import io.peft4j.core.train.StepSettings;
+import io.peft4j.core.train.TrainerBuilder;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -114,20 +116,20 @@ public final class DistributedFineTuner implements Serializable {
     /** How often, in milliseconds, a worker waiting in a collective checks for the reply. */
     private final int barrierPollMillis;
 
-    private DistributedFineTuner(Builder b) {
+    private DistributedFineTuner(Builder b, StepSettings settings) {
         this.model = b.model;
         this.adapter = b.adapter;
         this.task = b.task;
         this.optimizer = b.optimizer;
-        this.learningRate = b.learningRate;
-        this.schedule = b.schedule;
-        this.warmupSteps = b.warmupSteps;
+        this.learningRate = settings.learningRate();
+        this.schedule = settings.scheduleKind();
+        this.warmupSteps = settings.warmupSteps();
         this.steps = b.steps;
-        this.batchSize = b.batchSize;
-        this.gradientAccumulation = b.gradientAccumulation;
-        this.maxGradNorm = b.maxGradNorm;
-        this.seed = b.seed;
-        this.shuffle = b.shuffle;
+        this.batchSize = settings.batchSize();
+        this.gradientAccumulation = settings.gradientAccumulation();
+        this.maxGradNorm = settings.maxGradNorm();
+        this.seed = settings.seed();
+        this.shuffle = settings.shuffle();
         this.checkpointDir = b.checkpointDir;
         this.checkpointEvery = b.checkpointEvery;
         this.hashEvery = b.hashEvery;
@@ -371,21 +373,16 @@ public final class DistributedFineTuner implements Serializable {
         return barrierPollMillis;
     }
 
-    /** Builds a {@link DistributedFineTuner}; every setter checks its argument. */
-    public static final class Builder {
+    /**
+     * Builds a {@link DistributedFineTuner}; every setter checks its argument. The step settings it
+     * shares with {@code FineTuner} come from {@link TrainerBuilder}.
+     */
+    public static final class Builder extends TrainerBuilder<Builder> {
         private ModelSource model;
         private AdapterConfigSource adapter;
         private TrainingTask task;
         private OptimizerFactory optimizer = OptimizerFactory.adamW();
-        private double learningRate = 2e-4;
-        private LrSchedule.Kind schedule = LrSchedule.Kind.LINEAR;
-        private long warmupSteps;
         private long steps;
-        private int batchSize = 8;
-        private int gradientAccumulation = 1;
-        private double maxGradNorm = 1.0;
-        private long seed = 42;
-        private boolean shuffle = true;
         private String checkpointDir;
         private long checkpointEvery;
         private int hashEvery = 10;
@@ -440,92 +437,12 @@ public final class DistributedFineTuner implements Serializable {
         }
 
         /**
-         * @param lr peak learning rate, finite and > 0 (default 2e-4)
-         * @return this builder
-         */
-        public Builder learningRate(double lr) {
-            check(Double.isFinite(lr) && lr > 0, "learningRate must be finite and > 0, got " + lr);
-            this.learningRate = lr;
-            return this;
-        }
-
-        /**
-         * @param kind decay after warmup (default LINEAR)
-         * @return this builder
-         */
-        public Builder schedule(LrSchedule.Kind kind) {
-            this.schedule = Objects.requireNonNull(kind, "kind");
-            return this;
-        }
-
-        /**
-         * @param warmup linear warmup steps, >= 0
-         * @return this builder
-         */
-        public Builder warmupSteps(long warmup) {
-            check(warmup >= 0, "warmupSteps must be >= 0, got " + warmup);
-            this.warmupSteps = warmup;
-            return this;
-        }
-
-        /**
          * @param steps optimiser steps, >= 1 (every worker takes the same number)
          * @return this builder
          */
         public Builder steps(long steps) {
             check(steps >= 1, "steps must be >= 1, got " + steps);
             this.steps = steps;
-            return this;
-        }
-
-        /**
-         * @param batchSize examples per micro-batch per worker, >= 1 (default 8)
-         * @return this builder
-         */
-        public Builder batchSize(int batchSize) {
-            check(batchSize >= 1, "batchSize must be >= 1, got " + batchSize);
-            this.batchSize = batchSize;
-            return this;
-        }
-
-        /**
-         * @param k micro-batches per optimiser step per worker, >= 1 (default 1)
-         * @return this builder
-         */
-        public Builder gradientAccumulation(int k) {
-            check(k >= 1, "gradientAccumulation must be >= 1, got " + k);
-            this.gradientAccumulation = k;
-            return this;
-        }
-
-        /**
-         * @param norm global-norm clip of the averaged gradient, >= 0 (0: off; default 1.0)
-         * @return this builder
-         */
-        public Builder maxGradNorm(double norm) {
-            check(
-                    Double.isFinite(norm) && norm >= 0,
-                    "maxGradNorm must be finite and >= 0, got " + norm);
-            this.maxGradNorm = norm;
-            return this;
-        }
-
-        /**
-         * @param seed seeds each worker's data order (default 42)
-         * @return this builder
-         */
-        public Builder seed(long seed) {
-            this.seed = seed;
-            return this;
-        }
-
-        /**
-         * @param shuffle whether each worker visits its rows in a seeded random order (default
-         *     true)
-         * @return this builder
-         */
-        public Builder shuffle(boolean shuffle) {
-            this.shuffle = shuffle;
             return this;
         }
 
@@ -591,13 +508,14 @@ public final class DistributedFineTuner implements Serializable {
             check(
                     steps >= 1,
                     "steps is required (every worker must take the same number of steps)");
+            long warmupSteps = stepSettings().warmupSteps();
             check(
                     warmupSteps <= steps,
                     "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
             check(
                     checkpointEvery == 0 || checkpointDir != null,
                     "checkpointEvery needs a checkpointDir");
-            return new DistributedFineTuner(this);
+            return new DistributedFineTuner(this, stepSettings());
         }
 
         private static void check(boolean ok, String message) {

@@ -2,7 +2,7 @@ package io.peft4j.spark;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.peft4j.examples.TinyModels;
+import io.peft4j.testing.TinyModels;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

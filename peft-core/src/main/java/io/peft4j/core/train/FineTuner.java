@@ -79,18 +79,19 @@ public final class FineTuner {
     private final boolean allowChangedSettings;
 
     private FineTuner(Builder b) {
-        this.learningRate = b.learningRate;
-        this.scheduleKind = b.scheduleKind;
+        StepSettings settings = b.stepSettings();
+        this.learningRate = settings.learningRate();
+        this.scheduleKind = settings.scheduleKind();
         this.customSchedule = b.customSchedule;
-        this.warmupSteps = b.warmupSteps;
+        this.warmupSteps = settings.warmupSteps();
         this.minLearningRateRatio = b.minLearningRateRatio;
         this.epochs = b.epochs;
         this.maxSteps = b.maxSteps;
-        this.batchSize = b.batchSize;
-        this.gradientAccumulation = b.gradientAccumulation;
-        this.maxGradNorm = b.maxGradNorm;
-        this.seed = b.seed;
-        this.shuffle = b.shuffle;
+        this.batchSize = settings.batchSize();
+        this.gradientAccumulation = settings.gradientAccumulation();
+        this.maxGradNorm = settings.maxGradNorm();
+        this.seed = settings.seed();
+        this.shuffle = settings.shuffle();
         this.optimizerFactory = b.optimizerFactory;
         this.evalEvery = b.evalEvery;
         this.evalCallback = b.evalCallback;
@@ -539,20 +540,15 @@ public final class FineTuner {
         }
     }
 
-    /** Builds a {@link FineTuner}; every setter checks its argument. */
-    public static final class Builder {
-        private double learningRate = 2e-4;
-        private LrSchedule.Kind scheduleKind = LrSchedule.Kind.LINEAR;
+    /**
+     * Builds a {@link FineTuner}; every setter checks its argument. The step settings it shares
+     * with peft-spark's distributed trainer come from {@link TrainerBuilder}.
+     */
+    public static final class Builder extends TrainerBuilder<Builder> {
         private LrSchedule customSchedule;
-        private long warmupSteps;
         private double minLearningRateRatio;
         private int epochs = 1;
         private long maxSteps;
-        private int batchSize = 8;
-        private int gradientAccumulation = 1;
-        private double maxGradNorm = 1.0;
-        private long seed = 42;
-        private boolean shuffle = true;
         private Supplier<? extends PeftOptimizer> optimizerFactory = () -> AdamW.builder().build();
         private long evalEvery;
         private EvalCallback evalCallback;
@@ -566,28 +562,14 @@ public final class FineTuner {
         private Builder() {}
 
         /**
-         * Sets the peak learning rate (default 2e-4).
-         *
-         * @param learningRate a finite value > 0
-         * @return this builder
-         */
-        public Builder learningRate(double learningRate) {
-            checkArgument(
-                    Double.isFinite(learningRate) && learningRate > 0,
-                    "learningRate must be finite and > 0, got %s",
-                    learningRate);
-            this.learningRate = learningRate;
-            return this;
-        }
-
-        /**
          * Sets the shape of the schedule after warmup (default LINEAR decay, as Hugging Face).
          *
          * @param kind CONSTANT, LINEAR or COSINE
          * @return this builder
          */
+        @Override
         public Builder schedule(LrSchedule.Kind kind) {
-            this.scheduleKind = Objects.requireNonNull(kind, "kind");
+            super.schedule(kind);
             this.customSchedule = null;
             return this;
         }
@@ -600,18 +582,6 @@ public final class FineTuner {
          */
         public Builder schedule(LrSchedule schedule) {
             this.customSchedule = Objects.requireNonNull(schedule, "schedule");
-            return this;
-        }
-
-        /**
-         * Sets the number of linear warmup steps (default 0).
-         *
-         * @param warmupSteps at least 0 and at most the number of steps
-         * @return this builder
-         */
-        public Builder warmupSteps(long warmupSteps) {
-            checkArgument(warmupSteps >= 0, "warmupSteps must be >= 0, got %s", warmupSteps);
-            this.warmupSteps = warmupSteps;
             return this;
         }
 
@@ -651,67 +621,6 @@ public final class FineTuner {
         public Builder maxSteps(long maxSteps) {
             checkArgument(maxSteps >= 1, "maxSteps must be >= 1, got %s", maxSteps);
             this.maxSteps = maxSteps;
-            return this;
-        }
-
-        /**
-         * Sets the examples per micro-batch (default 8).
-         *
-         * @param batchSize at least 1
-         * @return this builder
-         */
-        public Builder batchSize(int batchSize) {
-            checkArgument(batchSize >= 1, "batchSize must be >= 1, got %s", batchSize);
-            this.batchSize = batchSize;
-            return this;
-        }
-
-        /**
-         * Sets the micro-batches per optimiser step (default 1).
-         *
-         * @param steps at least 1
-         * @return this builder
-         */
-        public Builder gradientAccumulation(int steps) {
-            checkArgument(steps >= 1, "gradientAccumulation must be >= 1, got %s", steps);
-            this.gradientAccumulation = steps;
-            return this;
-        }
-
-        /**
-         * Sets the global gradient-norm clip (default 1.0, as Hugging Face; 0 turns it off).
-         *
-         * @param maxGradNorm a finite value >= 0
-         * @return this builder
-         */
-        public Builder maxGradNorm(double maxGradNorm) {
-            checkArgument(
-                    Double.isFinite(maxGradNorm) && maxGradNorm >= 0,
-                    "maxGradNorm must be finite and >= 0 (0 = off), got %s",
-                    maxGradNorm);
-            this.maxGradNorm = maxGradNorm;
-            return this;
-        }
-
-        /**
-         * Sets the seed of the data order and of each step's engine seed (default 42).
-         *
-         * @param seed any value
-         * @return this builder
-         */
-        public Builder seed(long seed) {
-            this.seed = seed;
-            return this;
-        }
-
-        /**
-         * Sets whether each epoch visits the examples in a seeded random order (default true).
-         *
-         * @param shuffle false to visit them in index order
-         * @return this builder
-         */
-        public Builder shuffle(boolean shuffle) {
-            this.shuffle = shuffle;
             return this;
         }
 

@@ -209,9 +209,15 @@ public final class TestModels {
         }
     }
 
-    /** A list of layers named "0", "1", ... like PyTorch's ModuleList. */
-    static final class ModuleList extends AbstractBlock {
-        ModuleList(Block... layers) {
+    /**
+     * A list of layers named "0", "1", ... like PyTorch's ModuleList, run in order; built from
+     * layers that hold their weights already (no DJL initialization pass).
+     */
+    public static final class ModuleList extends AbstractBlock {
+        /**
+         * @param layers the layers, in order
+         */
+        public ModuleList(Block... layers) {
             inputShapes = new Shape[0]; // built with weights: no DJL initialization pass
             for (int i = 0; i < layers.length; i++) {
                 addChildBlock(String.valueOf(i), layers[i]);

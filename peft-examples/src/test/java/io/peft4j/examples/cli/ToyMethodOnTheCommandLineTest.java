@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.peft4j.examples.TinyModels;
+import io.peft4j.testing.TinyModels;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,9 +17,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A method registered only by its own files (the test-scope toy, {@code io.peft4j.examples.toy}) is
- * on the command line: listed in the help, trained by {@code peft4j train --method toy} with its
- * keys settable and checked by {@code --set}.
+ * A method registered only by its own files (the test-scope toy, {@code io.peft4j.testing.toy} in
+ * peft-test-fixtures) is on the command line: listed in the help, trained by {@code peft4j train
+ * --method toy} with its keys settable and checked by {@code --set}.
  */
 class ToyMethodOnTheCommandLineTest {
 

@@ -5,6 +5,7 @@ import io.peft4j.core.contract.AdapterContractSuite;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
+import io.peft4j.testing.toy.ToyConfig;
 import java.util.List;
 
 /** The toy method passes the contract every method passes, as a method module's own would. */
