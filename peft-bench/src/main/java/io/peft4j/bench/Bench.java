@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.LocalDate;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -69,7 +70,7 @@ final class Bench {
     /** One line: date, load average, CPUs, torch intra-op threads. */
     static String machine() {
         return "date "
-                + LocalDate.now()
+                + LocalDate.now(ZoneId.systemDefault())
                 + ", loadavg "
                 + loadavg()
                 + ", cpus "
@@ -148,7 +149,7 @@ final class Bench {
         Random random = new Random(seed);
         long[] ids = new long[batch * seq];
         for (int i = 0; i < ids.length; i++) {
-            ids[i] = from + random.nextInt(to - from);
+            ids[i] = (long) from + random.nextInt(to - from);
         }
         return ids;
     }

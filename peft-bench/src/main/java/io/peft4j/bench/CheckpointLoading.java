@@ -19,7 +19,6 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -379,7 +378,7 @@ public final class CheckpointLoading {
 
     /** Parameters counted once per tied group (lm_head shares the embedding's storage). */
     static long uniqueParameters(LlamaForCausalLM model) {
-        Map<Parameter, Boolean> tied = new IdentityHashMap<>();
+        IdentityHashMap<Parameter, Boolean> tied = new IdentityHashMap<>();
         model.tiedCopies().forEach(p -> tied.put(p, true));
         long n = 0;
         for (Parameter p : model.namedParameters().values()) {

@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.LocalDate;
+import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -262,7 +263,7 @@ public final class MethodComparison {
                         Locale.ROOT,
                         "Measured %s by `peft-bench` `MethodComparison` (%d steps per run, seed 42; SST-2: %d training "
                                 + "sentences, full dev set; tinyshakespeare: last 10%% held out).%n%n",
-                        LocalDate.now(),
+                        LocalDate.now(ZoneId.systemDefault()),
                         steps,
                         trainLimit));
         md.append(
@@ -311,10 +312,20 @@ public final class MethodComparison {
             int w = panelW - 90;
             int ph = h - 100;
             double minX =
-                    Math.log10(Math.max(1, rs.stream().mapToLong(Row::trainable).min().orElse(1)));
+                    Math.log10(
+                            (double)
+                                    Math.max(
+                                            1,
+                                            rs.stream().mapToLong(Row::trainable).min().orElse(1)));
             double maxX =
                     Math.log10(
-                            Math.max(10, rs.stream().mapToLong(Row::trainable).max().orElse(10)));
+                            (double)
+                                    Math.max(
+                                            10,
+                                            rs.stream()
+                                                    .mapToLong(Row::trainable)
+                                                    .max()
+                                                    .orElse(10)));
             double minY =
                     rs.stream().mapToDouble(r -> Math.min(r.after(), r.before())).min().orElse(0);
             double maxY =
@@ -345,7 +356,7 @@ public final class MethodComparison {
                 int px =
                         x0
                                 + (int)
-                                        ((Math.log10(Math.max(1, r.trainable())) - minX)
+                                        ((Math.log10((double) Math.max(1, r.trainable())) - minX)
                                                 / (maxX - minX)
                                                 * w);
                 int py = y0 - (int) ((r.after() - minY) / (maxY - minY) * ph);

@@ -265,7 +265,7 @@ public final class RealSizeTraining {
                             FineTuner.builder()
                                     .maxSteps(1)
                                     .batchSize(batch)
-                                    .seed(SEED + r * modes.size() + k)
+                                    .seed(SEED + r * ((long) modes.size()) + k)
                                     .progress(false)
                                     .build();
                     double seconds = tuner.fit(peft, task, task).seconds();

@@ -37,7 +37,6 @@ final class LiftInjector {
                                         createSparse(
                                                 ctx,
                                                 layer,
-                                                node.path(),
                                                 config,
                                                 name,
                                                 adapter.seedFor(node.path())));
@@ -56,12 +55,7 @@ final class LiftInjector {
     }
 
     private static LiftLayer.Sparse createSparse(
-            AdapterContext ctx,
-            LiftLayer layer,
-            String path,
-            LiftConfig config,
-            String name,
-            long seed) {
+            AdapterContext ctx, LiftLayer layer, LiftConfig config, String name, long seed) {
         NDArray w0 = layer.baseWeight().getArray();
         Shape shape = w0.getShape();
         long k = config.budget(shape.get(0), shape.get(1));

@@ -19,7 +19,7 @@ final class KaimingUniformInit extends LoraInitializer {
     @Override
     float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
-            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt(in)),
+            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt((double) in)),
             new float[Math.toIntExact(out * r)]
         };
     }

@@ -20,7 +20,7 @@ final class NonZeroInit extends LoraInitializer {
     @Override
     float[][] linear(Random random, int r, long in, long out) {
         return new float[][] {
-            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt(in)),
+            AdapterParameters.uniform(random, r * in, 1.0 / Math.sqrt((double) in)),
             AdapterParameters.uniform(random, out * r, 1.0 / Math.sqrt(r))
         };
     }

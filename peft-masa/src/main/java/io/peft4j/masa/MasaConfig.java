@@ -208,7 +208,7 @@ public final class MasaConfig extends TargetedConfig {
         public MasaConfig build() {
             if (atoms < 1) {
                 throw new IllegalArgumentException(
-                        "num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7% fewer attention parameters");
+                        "num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7 percent fewer attention parameters");
             }
             return new MasaConfig(this);
         }

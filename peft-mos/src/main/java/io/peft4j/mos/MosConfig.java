@@ -138,7 +138,7 @@ public final class MosConfig extends TargetedConfig {
      * @throws IllegalArgumentException naming the group, the numbers and how to fix them
      */
     void checkLayers(String group, int layers) {
-        long needed = rank - privateRank;
+        long needed = (long) rank - privateRank;
         long available = (long) (equivalentRank - privateRank) * layers;
         if (needed > available) {
             throw new IllegalArgumentException(

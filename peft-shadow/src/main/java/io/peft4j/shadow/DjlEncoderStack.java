@@ -22,7 +22,6 @@ import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -54,7 +53,7 @@ final class DjlEncoderStack extends AbstractBlock implements LayerStack {
         this.first = first;
         this.count = count;
         ModuleTree tree = ModuleTree.of(sequential);
-        Map<Block, String> names = new IdentityHashMap<>();
+        IdentityHashMap<Block, String> names = new IdentityHashMap<>();
         for (ModuleNode node : tree.nodes()) {
             if (!node.path().isEmpty() && node.path().indexOf('.') < 0) {
                 names.put(node.block(), node.path());

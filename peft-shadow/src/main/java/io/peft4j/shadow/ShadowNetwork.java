@@ -290,7 +290,8 @@ final class ShadowNetwork {
                         : Tensors.parameter(
                                 manager,
                                 "shadow_hidden_projection.weight",
-                                Tensors.uniform(random, (long) baseHidden * h, 1 / Math.sqrt(h)),
+                                Tensors.uniform(
+                                        random, (long) baseHidden * h, 1 / Math.sqrt((double) h)),
                                 new Shape(baseHidden, h),
                                 type,
                                 device);

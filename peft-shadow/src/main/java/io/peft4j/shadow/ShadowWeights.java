@@ -81,7 +81,7 @@ final class ShadowWeights {
                     Tensors.parameter(
                             manager,
                             "g1." + k,
-                            Tensors.uniform(random, g * h, 1 / Math.sqrt(h)),
+                            Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
                             new Shape(g, h),
                             type,
                             device);
@@ -89,7 +89,7 @@ final class ShadowWeights {
                     Tensors.parameter(
                             manager,
                             "g2." + k,
-                            Tensors.uniform(random, h * g, 1 / Math.sqrt(g)),
+                            Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
                             new Shape(h, g),
                             type,
                             device);
@@ -97,7 +97,7 @@ final class ShadowWeights {
                     Tensors.parameter(
                             manager,
                             "t1." + k,
-                            Tensors.uniform(random, g * h, 1 / Math.sqrt(h)),
+                            Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
                             new Shape(g, h),
                             type,
                             device);
@@ -105,7 +105,7 @@ final class ShadowWeights {
                     Tensors.parameter(
                             manager,
                             "t2." + k,
-                            Tensors.uniform(random, h * g, 1 / Math.sqrt(g)),
+                            Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
                             new Shape(h, g),
                             type,
                             device);

@@ -62,7 +62,7 @@ final class ShadowTestModels {
         long perLayer;
         long extra;
         if (family == ShadowFamily.LLAMA) {
-            perLayer = 2 * h + 2 * h * h + 2 * kv * hd * h + 3 * h * inter;
+            perLayer = 2 * h + 2 * h * h + 2L * kv * hd * h + 3 * h * inter;
             extra = h;
         } else {
             // BERT: q, k, v, o with biases, two LayerNorms, the MLP; DJL's encoder block has the

@@ -10,7 +10,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-import com.google.common.base.Splitter;
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.ops.NoGrad;
@@ -419,7 +418,7 @@ public final class ShadowComparison {
 
     private static long[][] chunks(TextTokenizer tok, String text) {
         List<Long> all = new ArrayList<>();
-        for (String block : Splitter.on("\n\n").split(text)) {
+        for (String block : text.split("\n\n")) {
             for (long id : tok.encode(block + "\n\n")) {
                 all.add(id);
             }

@@ -132,7 +132,9 @@ public final class TestModels {
                 fill(
                         a,
                         random,
-                        a.getShape().dimension() == 2 ? 1.0 / Math.sqrt(a.getShape().get(1)) : 0.3);
+                        a.getShape().dimension() == 2
+                                ? 1.0 / Math.sqrt((double) a.getShape().get(1))
+                                : 0.3);
             }
         }
         return block;

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.common.base.Splitter;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -74,7 +73,7 @@ class ProgressBarTest {
                         .clock(c.nanos::get)
                         .build();
         run(bar, c, 25);
-        List<String> lines = Splitter.on('\n').splitToList(c.text());
+        List<String> lines = java.util.Arrays.asList(c.text().split("\n"));
         assertEquals(3, lines.size(), c.text()); // steps 10, 20 and the last, 25
         assertTrue(lines.get(0).startsWith("10/25"), lines.get(0));
         assertTrue(

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
-import com.google.common.base.Splitter;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
@@ -19,7 +18,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -190,7 +188,7 @@ public final class ForwardCommand implements Callable<Integer> {
     }
 
     static long[] parseIds(String s) {
-        List<String> parts = Splitter.on(Pattern.compile("[,\\s]+")).splitToList(s.trim());
+        List<String> parts = java.util.Arrays.asList(s.trim().split("[,\\s]+"));
         long[] ids = new long[parts.size()];
         for (int i = 0; i < parts.size(); i++) {
             try {

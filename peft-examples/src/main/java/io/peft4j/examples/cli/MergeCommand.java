@@ -109,7 +109,7 @@ public final class MergeCommand implements Callable<Integer> {
             }
             HfCheckpoint.save(merged, out);
             Path tokenizer =
-                    modelOptions.tokenizer != null ? modelOptions.tokenizer : tokenizerOf(m);
+                    modelOptions.tokenizer != null ? modelOptions.tokenizer : tokenizerOf();
             if (tokenizer != null && Files.isRegularFile(tokenizer)) {
                 Files.copy(
                         tokenizer,
@@ -139,7 +139,7 @@ public final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Path tokenizerOf(LoadedModel m) {
+    private Path tokenizerOf() {
         if (modelOptions.model.equals(Models.MINILM)) {
             return Models.extractMiniLm().resolve("all-minilm-l6-v2-tokenizer.json");
         }

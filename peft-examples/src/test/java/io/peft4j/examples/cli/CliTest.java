@@ -1,5 +1,6 @@
 package io.peft4j.examples.cli;
 
+import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -10,8 +11,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.peft4j.testing.TinyModels;
 import java.awt.image.BufferedImage;
+import java.io.BufferedWriter;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStreamWriter;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -70,7 +73,7 @@ class CliTest {
                 PrintWriter ew = new PrintWriter(err, true, StandardCharsets.UTF_8)) {
             System.setOut(ps);
             CommandLine cl = Peft4j.commandLine();
-            cl.setOut(new PrintWriter(ps, true));
+            cl.setOut(new PrintWriter(new BufferedWriter(new OutputStreamWriter(ps, UTF_8)), true));
             cl.setErr(ew);
             int code = cl.execute(args);
             ps.flush();
