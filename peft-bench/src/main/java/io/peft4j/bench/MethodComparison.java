@@ -923,7 +923,7 @@ public final class MethodComparison {
                                 .withZone(ZoneOffset.UTC)
                                 .format(Instant.now()),
                         runs.size(),
-                        RUNS,
+                        out.resolve(RUNS),
                         plan.tasks().stream()
                                 .map(t -> t + " " + plan.steps(t))
                                 .collect(Collectors.joining(", ")),
@@ -948,7 +948,7 @@ public final class MethodComparison {
                                             + " the other 81%.")
                     .append('\n');
         }
-        md.append("\nCommand (after `mvn -o -q -B -pl peft-bench -am package -DskipTests`):\n\n");
+        md.append("\nCommand (the class path as in peft-bench's README):\n\n");
         md.append("```bash\njava -Dai.djl.offline=true -cp <peft-bench classpath> io.peft4j.bench.")
                 .append(command)
                 .append("\n```\n\n");
@@ -1025,9 +1025,20 @@ public final class MethodComparison {
                                                     : cell;
                                         })
                                 .collect(Collectors.joining(", ")));
+                // a rate at the end of the grid may not be the optimum: say so
+                List<Run> okGrid = grid.stream().filter(Run::ok).toList();
+                if (okGrid.size() > 1
+                        && (chosen.equals(okGrid.get(0).lr())
+                                || chosen.equals(grid.get(grid.size() - 1).lr()))) {
+                    md.append(" (chosen rate at the grid's edge)");
+                }
                 md.append(" |\n");
             }
         }
+        md.append(
+                "\nBold: the chosen rate (best validation result; a run at another rate that reached the same"
+                        + " result loses to the smaller rate). A chosen rate at the grid's edge"
+                        + " means the best rate for this budget may lie beyond the grid.\n");
         Path reading = out.resolve(RUNS).resolve("READING.md");
         if (Files.exists(reading)) {
             md.append('\n').append(Files.readString(reading).strip()).append('\n');
