@@ -397,25 +397,31 @@ public final class MethodComparison {
                 if (!plan.selected(s)) {
                     continue;
                 }
-                for (String lr : plan.grid(s)) {
+                List<String> rates = new ArrayList<>(plan.grid(s));
+                for (String lr : rates) {
                     runOnce(plan, task, s, splits.get(task), "validation", lr, gridSeed);
+                }
+                // a best rate at the grid's edge may not be the optimum: one more step outwards
+                Optional<Run> chosen = best(gridRuns(plan, task, s));
+                if (chosen.isPresent() && rates.size() > 1) {
+                    String edge = null;
+                    if (chosen.get().lr().equals(rates.get(rates.size() - 1))) {
+                        edge = neighbourRate(chosen.get().lr(), true);
+                    } else if (chosen.get().lr().equals(rates.get(0))) {
+                        edge = neighbourRate(chosen.get().lr(), false);
+                    }
+                    if (edge != null) {
+                        rates.add(edge);
+                        runOnce(plan, task, s, splits.get(task), "validation", edge, gridSeed);
+                        chosen = best(gridRuns(plan, task, s));
+                    }
                 }
                 // the grid's run at the chosen rate is the first seed's test run: the same
                 // training (the held-out split plays no part in it), scored on the test split
-                Optional<Run> chosen =
-                        best(
-                                load(plan).stream()
-                                        .filter(
-                                                r ->
-                                                        r.task().equals(task)
-                                                                && r.setting().equals(s.key())
-                                                                && r.phase().equals("validation")
-                                                                && plan.grid(s).contains(r.lr()))
-                                        .toList());
                 if (chosen.isPresent()) {
                     scoreOnTest(plan, task, s, splits.get(task), chosen.get());
                 }
-                for (String lr : plan.grid(s)) {
+                for (String lr : rates) {
                     deleteTree(runDir(plan, task, s, "validation", lr, gridSeed));
                 }
             }
@@ -424,16 +430,7 @@ public final class MethodComparison {
                     if (!plan.selected(s)) {
                         continue;
                     }
-                    List<Run> grid =
-                            load(plan).stream()
-                                    .filter(
-                                            r ->
-                                                    r.task().equals(task)
-                                                            && r.setting().equals(s.key())
-                                                            && r.phase().equals("validation")
-                                                            && plan.grid(s).contains(r.lr()))
-                                    .toList();
-                    Optional<Run> best = best(grid);
+                    Optional<Run> best = best(gridRuns(plan, task, s));
                     if (best.isEmpty()) {
                         System.err.println(
                                 "== " + task + " / " + s.label() + ": no rate trained; skipped");
@@ -444,6 +441,34 @@ public final class MethodComparison {
             }
         }
         return load(plan).stream().filter(r -> plan.tasks().contains(r.task())).toList();
+    }
+
+    /** The setting's validation runs on file: its grid and any step beyond the grid's edge. */
+    private static List<Run> gridRuns(Plan plan, String task, Setting s) throws IOException {
+        return load(plan).stream()
+                .filter(
+                        r ->
+                                r.task().equals(task)
+                                        && r.setting().equals(s.key())
+                                        && r.phase().equals("validation"))
+                .toList();
+    }
+
+    /**
+     * The next rate of a 1-3-10 grid up or down ({@code 1e-2} -> {@code 3e-2} -> {@code 1e-1});
+     * other mantissas step by 3x.
+     */
+    static String neighbourRate(String lr, boolean up) {
+        java.math.BigDecimal v = new java.math.BigDecimal(lr);
+        int exp = v.precision() - v.scale() - 1; // v = m * 10^exp, 1 <= m < 10
+        double m = v.movePointLeft(exp).doubleValue();
+        if (Math.abs(m - 1) < 1e-9) {
+            return up ? "3e" + exp : "3e" + (exp - 1);
+        }
+        if (Math.abs(m - 3) < 1e-9) {
+            return up ? "1e" + (exp + 1) : "1e" + exp;
+        }
+        return String.format(Locale.ROOT, "%.3g", up ? v.doubleValue() * 3 : v.doubleValue() / 3);
     }
 
     /** Trains one setting once (unless its file exists) and writes its run file. */
