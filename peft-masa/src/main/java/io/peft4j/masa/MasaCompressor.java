@@ -145,12 +145,17 @@ public final class MasaCompressor {
                                         svd.u()
                                                 .mul(svd.s().reshape(1, k))
                                                 .toType(weights.get(l).getDataType(), false);
-                                vt[l] =
-                                        svd.vt()
-                                                .toType(
-                                                        weights.get(l).getDataType(),
-                                                        true); // a copy: the SVD result is closed
-                                // below
+                                // duplicate(), not toType(type, true): for an unchanged type
+                                // DJL's toType returns an alias of the same storage even with
+                                // copy=true, and vt's storage is Java memory that only the SVD
+                                // result's handle keeps alive; after svd.close() and a GC the
+                                // alias read freed memory (relative errors of Infinity, outputs
+                                // that changed after a reload, depending on GC timing).
+                                NDArray cast = svd.vt().toType(weights.get(l).getDataType(), false);
+                                vt[l] = cast.duplicate();
+                                if (cast != svd.vt()) {
+                                    cast.close();
+                                }
                                 us[l].attach(manager);
                                 vt[l].attach(manager);
                             }

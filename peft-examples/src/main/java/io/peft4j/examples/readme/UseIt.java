@@ -4,6 +4,7 @@ import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.SequentialBlock;
@@ -31,39 +32,35 @@ import java.nio.file.Path;
 public final class UseIt {
 
     public static void main(String[] args) throws IOException, TranslateException {
-        MklCpuDispatch
-                .install(); // first thing in main: MKL's fast path on AMD CPUs (no-op elsewhere)
+        // First thing in main: MKL's fast path on AMD CPUs (a no-op elsewhere).
+        MklCpuDispatch.install();
         Path dir = Path.of(args.length > 0 ? args[0] : "my-adapter");
         try (Model model = Model.newInstance("encoder");
                 NDManager data = NDManager.newBaseManager()) {
-            // any DJL block tree: DJL's own blocks, yours, or a model peft4j loads from an HF
-            // checkpoint
+            // Any DJL block tree: DJL's own blocks, yours, or a model peft4j loads from an HF
+            // checkpoint (HfCheckpoint.load).
             SequentialBlock block =
                     new SequentialBlock()
                             .add(new TransformerEncoderBlock(64, 4, 128, 0.1f, Activation::gelu))
                             .add(Linear.builder().setUnits(2).build());
-            block.initialize(
-                    model.getNDManager(),
-                    ai.djl.ndarray.types.DataType.FLOAT32,
-                    new Shape(1, 8, 64));
-            model.setBlock(block); // or Model.load(...) of a saved one
+            block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 8, 64));
+            // Or Model.load(...) of a saved one.
+            model.setBlock(block);
             NDArray x = data.randomNormal(new Shape(64, 8, 64));
             NDArray y = data.randomNormal(new Shape(64, 8, 2));
 
+            // Targets by name; or .targetRegex(".*Projection"), or .allLinear().
             LoraConfig config =
                     LoraConfig.builder()
                             .rank(8)
                             .alpha(16)
                             .dropout(0.05f)
-                            .targets(
-                                    "queryProjection",
-                                    "valueProjection") // or .targetRegex(".*Projection"), or
-                            // .allLinear()
+                            .targets("queryProjection", "valueProjection")
                             .build();
-            try (PeftModel peft =
-                    PeftModel.wrap(model, config)) { // base frozen, adapter installed in place
-                System.out.println(
-                        peft.trainableSummary()); // trainable params: ... || all params: ...
+            // The base is frozen and the adapter installed in place.
+            try (PeftModel peft = PeftModel.wrap(model, config)) {
+                // trainable params: ... || all params: ...
+                System.out.println(peft.trainableSummary());
                 TrainingData train =
                         new TrainingData() {
                             @Override
@@ -91,31 +88,29 @@ public final class UseIt {
                                                 .square()
                                                 .mean(),
                                 train);
-                peft.save(
-                        dir); // adapter_config.json + adapter_model.safetensors (HF peft's layout)
+                // adapter_config.json + adapter_model.safetensors (HF peft's layout)
+                peft.save(dir);
             }
 
             // DJL's own Trainer and EasyTrain.fit train the adapter only, wrapped before or after
-            // newTrainer
+            // newTrainer. PeftModel.load also reads HF peft's files.
             ArrayDataset dataset =
                     new ArrayDataset.Builder()
                             .setData(x)
                             .optLabels(y)
                             .setSampling(16, true)
                             .build();
-            try (PeftModel peft = PeftModel.load(model, dir); // also loads HF peft's files
+            try (PeftModel peft = PeftModel.load(model, dir);
                     Trainer trainer = model.newTrainer(new DefaultTrainingConfig(Loss.l2Loss()))) {
                 trainer.initialize(new Shape(16, 8, 64));
                 EasyTrain.fit(trainer, 2, dataset, null);
                 NDList probe = new NDList(x.get("0:2"));
+                // Inside the scope: exactly the base model.
                 try (AdapterScope off = peft.disableAdapters()) {
-                    System.out.println(
-                            "base: "
-                                    + peft.forward(probe)
-                                            .head()
-                                            .get(0, 0)); // exactly the base model
+                    System.out.println("base: " + peft.forward(probe).head().get(0, 0));
                 }
-                peft.merge(); // W += s B A (refuses NaN/Inf)
+                // W += s B A (refuses NaN/Inf)
+                peft.merge();
                 System.out.println("merged: " + peft.forward(probe).head().get(0, 0));
             }
         }
