@@ -235,12 +235,22 @@ final class Bench {
      */
     static long[] runChild(Class<?> mainClass, List<String> args)
             throws IOException, InterruptedException {
+        return runChild(mainClass, List.of(), args);
+    }
+
+    /**
+     * As {@link #runChild(Class, List)}, with extra JVM options for the child (e.g. {@code
+     * -XX:+AlwaysPreTouch}).
+     */
+    static long[] runChild(Class<?> mainClass, List<String> jvmOptions, List<String> args)
+            throws IOException, InterruptedException {
         List<String> cmd =
                 new ArrayList<>(
                         List.of(
                                 javaBinary().toString(),
                                 "-Dai.djl.offline=true",
                                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"));
+        cmd.addAll(jvmOptions);
         for (String key :
                 List.of(
                         "ai.djl.pytorch.num_threads",

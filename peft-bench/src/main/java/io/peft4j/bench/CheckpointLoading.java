@@ -58,6 +58,12 @@ public final class CheckpointLoading {
             child(Path.of(args[1]), Integer.parseInt(args[2]));
             return;
         }
+        if (args.length > 0 && args[0].equals("touch")) {
+            Bench.gradOff(); // the engine up first, as in the loading child
+            long[] t = firstTouch(Long.parseLong(args[1]), Boolean.parseBoolean(args[2]));
+            System.out.println("RESULT " + t[0] + " " + t[1]);
+            return;
+        }
         if (args.length > 1 && args[0].equals("generate")) {
             // writing needs little memory: done apart from the measured (big-memory) runs
             Architecture arch = architecture(args[1]);
@@ -105,13 +111,27 @@ public final class CheckpointLoading {
             double[] timeRatio = new double[rounds];
             double[] cpuRatio = new double[rounds];
             double[] floorRatio = new double[rounds];
+            double[] hugeFloorRatio = new double[rounds];
+            double[] hugeFloorCpuRatio = new double[rounds];
             for (int r = 0; r < rounds; r++) {
                 // {peak KiB, KiB before loading, reset?, load ns, read ns, parameters loaded,
-                //  load CPU ns, read CPU ns, first-touch ns, first-touch CPU ns}
-                long[] v =
+                //  load CPU ns, read CPU ns, first-touch ns, first-touch CPU ns, the same two
+                //  with huge pages advised}
+                settle(tiny);
+                long[] loaded =
                         Bench.runChild(
                                 CheckpointLoading.class,
                                 List.of("child", dir.toString(), Integer.toString(r % 2)));
+                // The floors in fresh processes of their own: memory a process freed a moment
+                // ago comes back much cheaper on this VM than memory never touched, so a floor
+                // taken after the load (or a load after a floor) would be measured on warm pages.
+                long[] plainTouch = touch(f32Bytes, false, tiny);
+                long[] hugeTouch = touch(f32Bytes, true, tiny);
+                long[] v = java.util.Arrays.copyOf(loaded, 12);
+                v[8] = plainTouch[0];
+                v[9] = plainTouch[1];
+                v[10] = hugeTouch[0];
+                v[11] = hugeTouch[1];
                 if (v[5] != gen.parameterCount()) {
                     throw new IllegalStateException(
                             "child loaded "
@@ -124,12 +144,15 @@ public final class CheckpointLoading {
                 timeRatio[r] = (double) v[3] / v[4];
                 cpuRatio[r] = (double) v[6] / v[7];
                 floorRatio[r] = (double) v[3] / (v[4] + v[8]);
+                hugeFloorRatio[r] = (double) v[3] / (v[4] + v[10]);
+                hugeFloorCpuRatio[r] = (double) v[6] / (v[7] + v[11]);
                 out.add(
                         String.format(
                                 Locale.ROOT,
                                 "  round %d (%s first): peak RSS %,d KiB (before loading %,d KiB, "
                                         + "peak reset: %s); load %.3f s (CPU %.3f s), plain read %.3f s (CPU %.3f s), first touch of"
-                                        + " F32-size fresh memory %.3f s (CPU %.3f s)",
+                                        + " F32-size fresh memory %.3f s (CPU %.3f s), the same with"
+                                        + " huge pages advised %.3f s (CPU %.3f s)",
                                 r + 1,
                                 r % 2 == 0 ? "load" : "read",
                                 v[0],
@@ -140,7 +163,9 @@ public final class CheckpointLoading {
                                 v[4] / 1e9,
                                 v[7] / 1e9,
                                 v[8] / 1e9,
-                                v[9] / 1e9));
+                                v[9] / 1e9,
+                                v[10] / 1e9,
+                                v[11] / 1e9));
             }
             out.add(
                     "  peak RSS while loading / F32 weight bytes: "
@@ -155,8 +180,37 @@ public final class CheckpointLoading {
             out.add(
                     "  load time / (plain read + first touch of F32-size fresh memory): "
                             + Bench.summary(floorRatio));
+            out.add(
+                    "  load time / (plain read + first touch with huge pages advised, as the loader"
+                            + " does): "
+                            + Bench.summary(hugeFloorRatio));
+            out.add("  the same in CPU time: " + Bench.summary(hugeFloorCpuRatio));
         }
         return out;
+    }
+
+    /** {wall ns, CPU ns} of the first touch of {@code bytes} in a child JVM of its own. */
+    static long[] touch(long bytes, boolean hugePages, boolean tiny) throws Exception {
+        settle(tiny);
+        return Bench.runChild(
+                CheckpointLoading.class,
+                List.of("touch", Long.toString(bytes), Boolean.toString(hugePages)));
+    }
+
+    /**
+     * Waits {@code -Dbench.settle.seconds} (default 8) before a measured child. On a VM whose
+     * balloon driver reports free pages to the host (this project's machine), memory another
+     * process freed a moment ago is still backed by the host and costs a tenth to first-touch
+     * again; after a few seconds it is handed back and costs what never-used memory costs (here
+     * about 1.7 s of CPU per GiB with huge pages, 3.2 s with 4 KiB pages). Without the wait each
+     * child would be measured on what the previous one freed (other processes on the machine can
+     * still hand over recycled memory: the wait narrows this, it cannot rule it out). No wait for
+     * the tiny shape (its figures mean nothing).
+     */
+    static void settle(boolean tiny) throws InterruptedException {
+        if (!tiny) {
+            Thread.sleep(1000L * Integer.getInteger("bench.settle.seconds", 8));
+        }
     }
 
     static Architecture architecture(String name) {
@@ -230,7 +284,7 @@ public final class CheckpointLoading {
      * KiB page, in 256 MiB arrays freed as it goes: what any loader that makes F32 arrays pays for
      * page faults and zeroing, however it reads.
      */
-    static long[] firstTouch(long bytes) {
+    static long[] firstTouch(long bytes, boolean hugePages) {
         long start = System.nanoTime();
         long cpu = THREADS.getCurrentThreadCpuTime();
         try (NDManager m = NDManager.newBaseManager()) {
@@ -241,6 +295,9 @@ public final class CheckpointLoading {
                                 new ai.djl.ndarray.types.Shape(n),
                                 ai.djl.ndarray.types.DataType.FLOAT32)) {
                     ByteBuffer b = a.toByteBuffer(true);
+                    if (hugePages) {
+                        adviseHugePages(b);
+                    }
                     for (int i = 0; i < b.capacity(); i += 4096) {
                         b.put(i, (byte) 1);
                     }
@@ -251,9 +308,26 @@ public final class CheckpointLoading {
     }
 
     /**
+     * {@code madvise(MADV_HUGEPAGE)} over the 2 MiB-aligned part of {@code direct}, as the loader
+     * does for its large arrays (peft-core's {@code HugePages}, package-private there).
+     */
+    static void adviseHugePages(ByteBuffer direct) {
+        long huge = 2L << 20;
+        long address =
+                com.sun.jna.Pointer.nativeValue(com.sun.jna.Native.getDirectBufferPointer(direct));
+        long from = (address + huge - 1) & -huge;
+        long to = (address + direct.capacity()) & -huge;
+        if (to > from) {
+            com.sun.jna.NativeLibrary.getInstance("c")
+                    .getFunction("madvise")
+                    .invokeInt(new Object[] {new com.sun.jna.Pointer(from), to - from, 14});
+        }
+    }
+
+    /**
      * In the child: start the engine, warm the page cache, then time the plain read and the load
-     * (order by {@code readFirst}), with the peak RSS reset just before the load; last, the first
-     * touch of as much fresh memory as the weights take.
+     * (order by {@code readFirst}), with the peak RSS reset just before the load. (The first-touch
+     * floors run in children of their own, {@link #touch}.)
      */
     static void child(Path dir, int readFirst) throws IOException {
         Bench.gradOff(); // the engine and libtorch are loaded here, before the peak is reset
@@ -283,7 +357,6 @@ public final class CheckpointLoading {
                 read = readPlainly(files);
             }
         }
-        long[] touch = firstTouch(4 * params);
         System.out.println(
                 "RESULT "
                         + peak
@@ -300,11 +373,7 @@ public final class CheckpointLoading {
                         + " "
                         + loadedCpu
                         + " "
-                        + read[1]
-                        + " "
-                        + touch[0]
-                        + " "
-                        + touch[1]);
+                        + read[1]);
         Engine.getEngine("PyTorch"); // keeps the engine referenced to the end
     }
 

@@ -32,14 +32,14 @@ public final class MiniLmOpProfile {
         int d = hidden / heads;
         try (NDManager m = NDManager.newBaseManager()) {
             NDArray x = m.randomNormal(0, 1, new Shape(batch, seq, hidden), DataType.FLOAT32);
-            NDArray x2 = x.reshape(batch * seq, hidden);
+            NDArray x2 = x.reshape(batch * ((long) seq), hidden);
             NDArray wq = m.randomNormal(0, 0.05f, new Shape(hidden, hidden), DataType.FLOAT32);
             NDArray bq = m.zeros(new Shape(hidden));
-            NDArray wi = m.randomNormal(0, 0.05f, new Shape(4 * hidden, hidden), DataType.FLOAT32);
-            NDArray bi = m.zeros(new Shape(4 * hidden));
-            NDArray wo = m.randomNormal(0, 0.05f, new Shape(hidden, 4 * hidden), DataType.FLOAT32);
+            NDArray wi = m.randomNormal(0, 0.05f, new Shape(4L * hidden, hidden), DataType.FLOAT32);
+            NDArray bi = m.zeros(new Shape(4L * hidden));
+            NDArray wo = m.randomNormal(0, 0.05f, new Shape(hidden, 4L * hidden), DataType.FLOAT32);
             NDArray inner =
-                    m.randomNormal(0, 1, new Shape(batch, seq, 4 * hidden), DataType.FLOAT32);
+                    m.randomNormal(0, 1, new Shape(batch, seq, 4L * hidden), DataType.FLOAT32);
             NDArray q = x.reshape(batch, seq, heads, d).transpose(0, 2, 1, 3);
             NDArray qc = q.duplicate();
             NDArray scores =

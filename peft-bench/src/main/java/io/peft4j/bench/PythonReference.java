@@ -2,6 +2,7 @@ package io.peft4j.bench;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import com.google.common.base.Splitter;
 import io.peft4j.models.BertConfig;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -414,7 +415,7 @@ public final class PythonReference {
 
     /** {@code key=value} from the script's ready line (values have no spaces). */
     static String field(String ready, String key) {
-        for (String part : ready.split(" ")) {
+        for (String part : Splitter.on(' ').split(ready)) {
             if (part.startsWith(key + "=")) {
                 return part.substring(key.length() + 1);
             }

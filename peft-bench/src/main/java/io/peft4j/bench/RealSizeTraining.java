@@ -199,62 +199,107 @@ public final class RealSizeTraining {
         return perLayer * c.numHiddenLayers() + head;
     }
 
-    /**
-     * GFLOP/s of a plain libtorch matmul of a train step's largest GEMM (tokens x hidden x
-     * intermediate).
-     */
-    static double rawGemmGflops(NDManager manager, LlamaConfig c, int tokens, int rounds) {
-        NDArray a = manager.randomNormal(new Shape(tokens, c.hiddenSize()));
-        NDArray b = manager.randomNormal(new Shape(c.hiddenSize(), c.intermediateSize()));
-        a.matMul(b).close();
-        long start = System.nanoTime();
-        for (int i = 0; i < rounds; i++) {
-            a.matMul(b).close();
-        }
-        double seconds = (System.nanoTime() - start) / 1e9;
-        return 2.0 * tokens * c.hiddenSize() * c.intermediateSize() * rounds / seconds / 1e9;
-    }
-
     // ---------------------------------------------------------------- child processes
 
     /**
-     * {@code child train <shape> <batch> <seq> <steps> <checkpointing>}: prints RESULT modelKb
-     * peakKb stepMicros stepGemmMflop rawGemmMflops reset, where modelKb is the RSS once the model
-     * is built and wrapped (before any step) and peakKb the peak over the timed steps (reset after
-     * a warm-up step).
+     * {@code child pair <shape> <batch> <seq> <rounds> <modes>}: train steps measured side by side
+     * in one process, so a changing machine load hits both sides of every ratio alike. {@code
+     * modes} is {@code plain} or {@code checkpoint,plain} (activation checkpointing off / on,
+     * toggled between steps). After a warm-up step of each mode at a short length (code paths,
+     * allocator), each round runs one full step per mode (order alternating round by round), each
+     * step between two timings of the raw GEMM of the step's largest shape. Memory: the first
+     * round's steps run checkpointed first, each after a peak-RSS reset, so each mode's peak is its
+     * own (the checkpointed step's smaller peak cannot hide under the plain one's).
+     *
+     * <p>Prints RESULT builtKb reset, then per mode its peakKb, then per round and mode stepMicros
+     * rawGemmMflops (the mean of the timing before and after the step), then stepGemmMflop.
      */
-    static void childTrain(String shape, int batch, int seq, int steps, boolean checkpointing) {
+    static void childPair(String shape, int batch, int seq, int rounds, List<String> modes) {
         LlamaConfig config = shape(shape);
         try (Model model = build(config);
-                PeftModel peft = PeftModel.wrap(model.getBlock(), lora())) {
-            ((LlamaForCausalLM) model.getBlock()).setGradientCheckpointing(checkpointing);
-            List<long[]> data = randomSequences(batch * (steps + 1), seq, config.vocabSize(), SEED);
-            CausalLmTask task = CausalLmTask.ofTokenIds(model.getBlock(), data, seq, 0);
+                PeftModel peft = PeftModel.wrap(model.getBlock(), lora());
+                NDManager gemm = NDManager.newBaseManager()) {
+            LlamaForCausalLM llama = (LlamaForCausalLM) model.getBlock();
+            int steps = rounds * modes.size();
+            CausalLmTask task =
+                    CausalLmTask.ofTokenIds(
+                            llama,
+                            randomSequences(batch * steps, seq, config.vocabSize(), SEED),
+                            seq,
+                            0);
+            int warmLen = Math.min(seq, 32);
+            CausalLmTask warmTask =
+                    CausalLmTask.ofTokenIds(
+                            llama,
+                            randomSequences(batch, warmLen, config.vocabSize(), SEED + 3),
+                            warmLen,
+                            0);
+            NDArray a = gemm.randomNormal(new Shape((long) batch * seq, config.hiddenSize()));
+            NDArray b =
+                    gemm.randomNormal(new Shape(config.hiddenSize(), config.intermediateSize()));
             long built = Bench.rssKb();
-            FineTuner warm =
-                    FineTuner.builder().maxSteps(1).batchSize(batch).progress(false).build();
-            warm.fit(peft, task, task);
-            boolean reset = Bench.resetPeakRss();
-            FineTuner tuner =
-                    FineTuner.builder().maxSteps(steps).batchSize(batch).progress(false).build();
-            double seconds = tuner.fit(peft, task, task).seconds();
-            long peak = Math.max(Bench.peakRssKb(), built);
-            double stepSeconds = seconds / steps;
-            double raw;
-            try (NDManager m = NDManager.newBaseManager()) {
-                raw = rawGemmGflops(m, config, batch * seq, 5);
+            for (String mode : modes) {
+                llama.setGradientCheckpointing(mode.equals("checkpoint"));
+                FineTuner.builder()
+                        .maxSteps(1)
+                        .batchSize(batch)
+                        .progress(false)
+                        .build()
+                        .fit(peft, warmTask, warmTask);
             }
-            double flops = stepGemmFlops(config, batch, seq, 8);
-            System.out.printf(
-                    Locale.ROOT,
-                    "RESULT %d %d %d %d %d %d%n",
-                    built,
-                    peak,
-                    Math.round(stepSeconds * 1e6),
-                    Math.round(flops / 1e6),
-                    Math.round(raw * 1e3),
-                    reset ? 1 : 0);
+            a.matMul(b).close();
+            long[] peaks = new long[modes.size()];
+            long[][] stepMicros = new long[rounds][modes.size()];
+            long[][] rawMflops = new long[rounds][modes.size()];
+            boolean reset = true;
+            for (int r = 0; r < rounds; r++) {
+                for (int k = 0; k < modes.size(); k++) {
+                    // round 0 runs the modes in the given order (memory); then alternating
+                    int m = r % 2 == 0 ? k : modes.size() - 1 - k;
+                    llama.setGradientCheckpointing(modes.get(m).equals("checkpoint"));
+                    if (r == 0) {
+                        reset &= Bench.resetPeakRss();
+                    }
+                    double before = gemmGflops(a, b, 3);
+                    FineTuner tuner =
+                            FineTuner.builder()
+                                    .maxSteps(1)
+                                    .batchSize(batch)
+                                    .seed(SEED + r * modes.size() + k)
+                                    .progress(false)
+                                    .build();
+                    double seconds = tuner.fit(peft, task, task).seconds();
+                    double after = gemmGflops(a, b, 3);
+                    if (r == 0) {
+                        peaks[m] = Math.max(Bench.peakRssKb(), built);
+                    }
+                    stepMicros[r][m] = Math.round(seconds * 1e6);
+                    rawMflops[r][m] = Math.round((before + after) / 2 * 1e3);
+                }
+            }
+            StringBuilder out = new StringBuilder("RESULT " + built + " " + (reset ? 1 : 0));
+            for (long p : peaks) {
+                out.append(' ').append(p);
+            }
+            for (int r = 0; r < rounds; r++) {
+                for (int m = 0; m < modes.size(); m++) {
+                    out.append(' ').append(stepMicros[r][m]).append(' ').append(rawMflops[r][m]);
+                }
+            }
+            out.append(' ').append(Math.round(stepGemmFlops(config, batch, seq, 8) / 1e6));
+            System.out.println(out);
         }
+    }
+
+    /** GFLOP/s of {@code calls} products {@code a b}, timed together. */
+    static double gemmGflops(NDArray a, NDArray b, int calls) {
+        long start = System.nanoTime();
+        for (int i = 0; i < calls; i++) {
+            a.matMul(b).close();
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        Shape sa = a.getShape();
+        return 2.0 * sa.get(0) * sa.get(1) * b.getShape().get(1) * calls / seconds / 1e9;
     }
 
     /** {@code child eval <shape> <sequences> <seq>}: RESULT rssBuiltKb peakKb reset. */
@@ -340,39 +385,114 @@ public final class RealSizeTraining {
         return String.format(Locale.ROOT, "%.2f GB", kb / 1e6 * 1.024);
     }
 
-    static long[] train(String shape, int batch, int seq, int steps, boolean checkpointing)
-            throws Exception {
-        return Bench.runChild(
-                RealSizeTraining.class,
-                List.of(
-                        "child",
-                        "train",
-                        shape,
-                        "" + batch,
-                        "" + seq,
-                        "" + steps,
-                        "" + checkpointing));
+    /**
+     * The two JVM settings the evaluation and generation memory figures are taken under: the
+     * default, and the Java heap's initial size touched at start ({@code -XX:+AlwaysPreTouch}). A
+     * default JVM touches its heap's pages only as garbage first reaches them, so the per-op Java
+     * objects of many batches or tokens (DJL's array handles, sub-manager maps, index strings) show
+     * up as RSS growth until the young generation is full; with the heap pre-touched, what still
+     * grows is native (engine) memory.
+     */
+    static final List<List<String>> HEAPS = heaps(System.getProperty("bench.heaps", "both"));
+
+    /**
+     * {@code -Dbench.heaps=default|pretouch|both} picks the settings (one each is half the time).
+     */
+    static List<List<String>> heaps(String which) {
+        List<String> pretouch = List.of("-XX:+AlwaysPreTouch");
+        switch (which) {
+            case "default":
+                return List.of(List.of());
+            case "pretouch":
+                return List.of(pretouch);
+            case "both":
+                return List.of(List.of(), pretouch);
+            default:
+                throw new IllegalArgumentException(
+                        "bench.heaps is '" + which + "', expected default, pretouch or both");
+        }
     }
 
-    static String trainLine(String shape, int seq, long[] r) {
-        double stepS = r[2] / 1e6;
-        double stepGflops = r[3] / 1e3 / stepS;
-        double raw = r[4] / 1e3;
-        return String.format(
-                Locale.ROOT,
-                "train %s LoRA r=8 all-linear %dx%d: peak RSS %s (model built %s;"
-                        + " peak reset after a warm-up step: %s), step %.2f s, step GEMM %.1f GFLOP/s / raw GEMM %.1f GFLOP/s"
-                        + " = %.3f",
-                shape,
-                BATCH,
-                seq,
-                gb(r[1]),
-                gb(r[0]),
-                r[5] == 1,
-                stepS,
-                stepGflops,
-                raw,
-                stepGflops / raw);
+    static String heapLabel(List<String> jvm) {
+        return jvm.isEmpty() ? "" : " [JVM heap pre-touched: " + String.join(" ", jvm) + "]";
+    }
+
+    /**
+     * Runs {@link #childPair} in a child JVM and reports, per mode, the peak RSS and the step GEMM
+     * throughput over the raw GEMM's timed around the same step (median of per-step ratios); with
+     * two modes also the activation memory cut and the checkpointed / plain step time ratio (median
+     * of per-round ratios).
+     */
+    static List<String> pairLines(String shape, int seq, int rounds, List<String> modes)
+            throws Exception {
+        long[] r =
+                Bench.runChild(
+                        RealSizeTraining.class,
+                        List.of(
+                                "child",
+                                "pair",
+                                shape,
+                                "" + BATCH,
+                                "" + seq,
+                                "" + rounds,
+                                String.join(",", modes)));
+        int n = modes.size();
+        long built = r[0];
+        boolean reset = r[1] == 1;
+        double stepMflop = r[r.length - 1];
+        List<String> lines = new ArrayList<>();
+        double[][] seconds = new double[n][rounds];
+        for (int m = 0; m < n; m++) {
+            double[] efficiency = new double[rounds];
+            for (int k = 0; k < rounds; k++) {
+                int at = 2 + n + 2 * (k * n + m);
+                seconds[m][k] = r[at] / 1e6;
+                double stepGflops = stepMflop / 1e3 / seconds[m][k];
+                efficiency[k] = stepGflops / (r[at + 1] / 1e3);
+            }
+            double median = Bench.median(seconds[m].clone());
+            lines.add(
+                    String.format(
+                            Locale.ROOT,
+                            "train %s LoRA r=8 all-linear %dx%d%s: peak RSS %s (model built %s;"
+                                    + " peak reset: %s); step %.2f s (median of %d),"
+                                    + " step GEMM %.1f GFLOP/s; step GEMM / raw GEMM around the same"
+                                    + " step: %s; each step (round order) %s s",
+                            shape,
+                            BATCH,
+                            seq,
+                            modes.get(m).equals("checkpoint") ? " [activation checkpointing]" : "",
+                            gb(r[2 + m]),
+                            gb(built),
+                            reset,
+                            median,
+                            rounds,
+                            stepMflop / 1e3 / median,
+                            Bench.summary(efficiency),
+                            java.util.Arrays.toString(seconds[m])));
+        }
+        if (n == 2) {
+            double[] ratio = new double[rounds];
+            for (int k = 0; k < rounds; k++) {
+                ratio[k] = seconds[0][k] / seconds[1][k];
+            }
+            double ckptAct = r[2] - built;
+            double plainAct = r[3] - built;
+            lines.add(
+                    String.format(
+                            Locale.ROOT,
+                            "activation checkpointing %s %dx%d: activation memory (peak - model"
+                                    + " built) %s -> %s, cut %.2fx; step time checkpointed / plain"
+                                    + " (same process, per round): %s",
+                            shape,
+                            BATCH,
+                            seq,
+                            gb((long) plainAct),
+                            gb((long) ckptAct),
+                            plainAct / ckptAct,
+                            Bench.summary(ratio)));
+        }
+        return lines;
     }
 
     /**
@@ -395,7 +515,7 @@ public final class RealSizeTraining {
                     {
                         String shape =
                                 tiny ? "tiny" : name.equals("train05") ? "qwen0.5b" : "llama1b";
-                        lines.add(trainLine(shape, seq, train(shape, BATCH, seq, steps, false)));
+                        lines.addAll(pairLines(shape, seq, steps, List.of("plain")));
                         break;
                     }
                 case "eval":
@@ -403,28 +523,35 @@ public final class RealSizeTraining {
                         int len = value != null ? Integer.parseInt(value) : seq;
                         int few = tiny ? 3 : 15;
                         int many = tiny ? 40 : 400;
-                        long[] a =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of("child", "eval", small, "" + few, "" + len));
-                        long[] b =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of("child", "eval", small, "" + many, "" + len));
-                        lines.add(
-                                String.format(
-                                        Locale.ROOT,
-                                        "eval %s, %d-token sequences, batch %d: peak RSS %d sequences %s,"
-                                                + " %d sequences %s, ratio %.3f (model built %s)",
-                                        small,
-                                        len,
-                                        EVAL_BATCH,
-                                        few,
-                                        gb(a[1]),
-                                        many,
-                                        gb(b[1]),
-                                        (double) b[1] / a[1],
-                                        gb(a[0])));
+                        for (List<String> jvm : HEAPS) {
+                            long[] a =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of("child", "eval", small, "" + few, "" + len));
+                            long[] b =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of("child", "eval", small, "" + many, "" + len));
+                            lines.add(
+                                    String.format(
+                                            Locale.ROOT,
+                                            "eval %s, %d-token sequences, batch %d%s: peak RSS %d"
+                                                    + " sequences %s, %d sequences %s, ratio %.3f"
+                                                    + " (model built %s / %s)",
+                                            small,
+                                            len,
+                                            EVAL_BATCH,
+                                            heapLabel(jvm),
+                                            few,
+                                            gb(a[1]),
+                                            many,
+                                            gb(b[1]),
+                                            (double) b[1] / a[1],
+                                            gb(a[0]),
+                                            gb(b[0])));
+                        }
                         break;
                     }
                 case "checkpoint":
@@ -438,24 +565,7 @@ public final class RealSizeTraining {
                                         : value != null
                                                 ? Integer.parseInt(value.split("/")[1])
                                                 : 512;
-                        long[] plain = train(shape, BATCH, len, steps, false);
-                        long[] ckpt = train(shape, BATCH, len, steps, true);
-                        lines.add(trainLine(shape, len, plain));
-                        lines.add(trainLine(shape, len, ckpt) + " [activation checkpointing]");
-                        double plainAct = plain[1] - plain[0];
-                        double ckptAct = ckpt[1] - ckpt[0];
-                        lines.add(
-                                String.format(
-                                        Locale.ROOT,
-                                        "activation checkpointing %s %dx%d: activation memory (peak -"
-                                                + " model built) %s -> %s, cut %.2fx; step time ratio %.3f",
-                                        shape,
-                                        BATCH,
-                                        len,
-                                        gb((long) plainAct),
-                                        gb((long) ckptAct),
-                                        plainAct / ckptAct,
-                                        (double) ckpt[2] / plain[2]));
+                        lines.addAll(pairLines(shape, len, steps, List.of("checkpoint", "plain")));
                         break;
                     }
                 case "generate":
@@ -463,31 +573,37 @@ public final class RealSizeTraining {
                         int prompt = tiny ? 8 : 32;
                         int shortRun = tiny ? 8 : 16;
                         int longRun = tiny ? 32 : 128;
-                        long[] r =
-                                Bench.runChild(
-                                        RealSizeTraining.class,
-                                        List.of(
-                                                "child",
-                                                "generate",
-                                                small,
-                                                "" + prompt,
-                                                "" + shortRun,
-                                                "" + longRun));
-                        lines.add(
-                                String.format(
-                                        Locale.ROOT,
-                                        "generate %s greedy, KV cache, LoRA unmerged, prompt %d:"
-                                                + " %.2f tokens/s over %d new tokens; peak RSS after %d tokens %s, after %d tokens %s"
-                                                + " (model built %s)",
-                                        small,
-                                        prompt,
-                                        longRun / (r[3] / 1e6),
-                                        longRun,
-                                        shortRun,
-                                        gb(r[1]),
-                                        longRun,
-                                        gb(r[2]),
-                                        gb(r[0])));
+                        for (List<String> jvm : HEAPS) {
+                            long[] r =
+                                    Bench.runChild(
+                                            RealSizeTraining.class,
+                                            jvm,
+                                            List.of(
+                                                    "child",
+                                                    "generate",
+                                                    small,
+                                                    "" + prompt,
+                                                    "" + shortRun,
+                                                    "" + longRun));
+                            lines.add(
+                                    String.format(
+                                            Locale.ROOT,
+                                            "generate %s greedy, KV cache, LoRA unmerged, prompt %d%s:"
+                                                    + " %.2f tokens/s over %d new tokens; peak RSS after"
+                                                    + " %d tokens %s, after %d tokens %s, growth %.0f MB"
+                                                    + " (model built %s)",
+                                            small,
+                                            prompt,
+                                            heapLabel(jvm),
+                                            longRun / (r[3] / 1e6),
+                                            longRun,
+                                            shortRun,
+                                            gb(r[1]),
+                                            longRun,
+                                            gb(r[2]),
+                                            (r[2] - r[1]) * 1.024 / 1e3,
+                                            gb(r[0])));
+                        }
                         break;
                     }
                 default:
@@ -508,13 +624,13 @@ public final class RealSizeTraining {
         if (args.length > 0 && args[0].equals("child")) {
             Bench.gradOff();
             switch (args[1]) {
-                case "train":
-                    childTrain(
+                case "pair":
+                    childPair(
                             args[2],
                             Integer.parseInt(args[3]),
                             Integer.parseInt(args[4]),
                             Integer.parseInt(args[5]),
-                            Boolean.parseBoolean(args[6]));
+                            List.of(args[6].split(",")));
                     return;
                 case "eval":
                     childEval(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));

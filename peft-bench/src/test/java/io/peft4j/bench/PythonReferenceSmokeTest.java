@@ -44,7 +44,7 @@ class PythonReferenceSmokeTest {
         assertTrue(Double.isFinite(ratio) && ratio > 0, "ratio " + ratio + " in:\n" + all);
         // LoRA r=8 on query and value: 2 targets x (A 8 x hidden + B hidden x 8) per layer
         io.peft4j.models.BertConfig c = new MiniLmLoraFigures(true, 1).config();
-        long expected = (long) c.numHiddenLayers() * 2 * (2 * 8 * c.hiddenSize());
+        long expected = (long) c.numHiddenLayers() * 2 * (2 * 8 * ((long) c.hiddenSize()));
         assertTrue(
                 all.contains(
                         String.format(

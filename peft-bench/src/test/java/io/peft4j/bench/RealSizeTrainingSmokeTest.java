@@ -19,9 +19,11 @@ class RealSizeTrainingSmokeTest {
         String all = String.join("\n", lines);
         assertTrue(lines.get(1).startsWith("train tiny LoRA r=8 all-linear 4x16: peak RSS"), all);
         assertTrue(all.contains("[activation checkpointing]"), all);
+        assertTrue(all.contains("step GEMM / raw GEMM around the same step: "), all);
         assertTrue(
                 all.matches(
-                        "(?s).*activation checkpointing tiny 4x64: activation memory .* cut \\d+\\.\\d+x; step time ratio \\d.*"),
+                        "(?s).*activation checkpointing tiny 4x64: activation memory .* cut \\d+\\.\\d+x; step time"
+                                + " checkpointed / plain \\(same process, per round\\): \\d.*"),
                 all);
         assertThrows(
                 IllegalArgumentException.class, () -> RealSizeTraining.report("trian", 1, true));

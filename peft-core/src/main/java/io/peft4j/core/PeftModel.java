@@ -56,7 +56,8 @@ public final class PeftModel implements TrainableModel, AutoCloseable {
     private final AdapterRuntime runtime = new AdapterRuntime();
     private final AdapterContext context;
     private final Map<String, Adapter> adapters = new LinkedHashMap<>();
-    private final Map<Parameter, Boolean> frozenBaseParameters = new IdentityHashMap<>();
+    private final IdentityHashMap<Parameter, Boolean> frozenBaseParameters =
+            new IdentityHashMap<>();
 
     /**
      * The base parameters DJL's {@code freezeParameters(false)} unfreezes (all but BatchNorm

@@ -5,10 +5,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
+import io.peft4j.core.spi.LayeredAdapter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -23,7 +24,7 @@ import java.util.Map;
  * replacement of base entries: loading applies it to a fresh base, merging writes it into the dense
  * weight (remembering the base values it overwrote, so unmerge is exact).
  */
-public final class LiftAdapter implements Adapter {
+public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Sparse, LiftConfig> {
 
     static final String PREFIX = AdapterTensors.PREFIX;
     static final String VALUES = ".lift_values";
@@ -31,17 +32,10 @@ public final class LiftAdapter implements Adapter {
     static final String FROZEN_INDICES = ".lift_frozen_indices";
     static final String FROZEN_VALUES = ".lift_frozen_values";
 
-    private final AdapterContext ctx;
-    private final LiftConfig config;
-    private final String name;
-    private final AdapterLayers<LiftLayer, LiftLayer.Sparse> layers;
     private int refreshes;
 
     LiftAdapter(AdapterContext ctx, LiftConfig config, String name) {
-        this.ctx = ctx;
-        this.config = config;
-        this.name = name;
-        this.layers = new AdapterLayers<>(ctx, name);
+        super(ctx, config, name);
     }
 
     /** The modules this adapter lives in (the injector adds to them). */
@@ -49,26 +43,11 @@ public final class LiftAdapter implements Adapter {
         return layers;
     }
 
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public LiftConfig config() {
-        return config;
-    }
-
-    /** {@return the module paths this adapter fine-tunes} */
-    public List<String> paths() {
-        return layers.paths();
-    }
-
     private LiftLayer.Sparse sparse(String path) {
         if (layers.layer(path) == null) {
             throw new IllegalArgumentException(
                     "adapter '"
-                            + name
+                            + name()
                             + "' has no module '"
                             + path
                             + "'; modules: "
@@ -194,7 +173,7 @@ public final class LiftAdapter implements Adapter {
         String path = key.substring(PREFIX.length(), key.length() - VALUES.length());
         if (!layers.byPath().containsKey(path)) {
             throw new IllegalArgumentException(
-                    "adapter '" + name + "' has no module '" + path + "' (key " + key + ")");
+                    "adapter '" + name() + "' has no module '" + path + "' (key " + key + ")");
         }
         return path;
     }
@@ -240,7 +219,7 @@ public final class LiftAdapter implements Adapter {
 
     @Override
     public void load(Map<String, NDArray> tensors) {
-        AdapterTensors.check("adapter '" + name + "'", tensorSpecs(), tensors);
+        AdapterTensors.check("adapter '" + name() + "'", tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
         Map<String, long[]> indices = new LinkedHashMap<>();
         Map<String, long[]> frozen = new LinkedHashMap<>();
@@ -294,7 +273,7 @@ public final class LiftAdapter implements Adapter {
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(
                     "adapter '"
-                            + name
+                            + name()
                             + "' does not fit the model: "
                             + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
                             + (problems.size() > 20
@@ -415,7 +394,7 @@ public final class LiftAdapter implements Adapter {
     Map<String, int[]> refreshMasks() {
         if (isMerged()) {
             throw new IllegalStateException(
-                    "adapter '" + name + "' is merged; unmerge before refreshing its masks");
+                    "adapter '" + name() + "' is merged; unmerge before refreshing its masks");
         }
         refreshes++;
         Map<String, int[]> carries = new LinkedHashMap<>();
@@ -580,7 +559,7 @@ public final class LiftAdapter implements Adapter {
     @Override
     public String toString() {
         return "LiftAdapter("
-                + name
+                + name()
                 + ", modules="
                 + layers.byPath().size()
                 + ", entries="

@@ -2,9 +2,9 @@ package io.peft4j.lift;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.tree.ModuleNode;
@@ -50,32 +50,8 @@ final class LiftInjector {
     }
 
     private static void checkSupported(ModuleNode node) {
-        Block b = node.block();
-        if (AdapterLayers.wrapperAt(node, LiftLayer.class) != null) {
-            return;
-        }
-        if (!(b instanceof Linear)) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; LIFT supports ai.djl.nn.core.Linear. Narrow target_modules.");
-        }
-        Parameter w = b.getDirectParameters().get("weight");
-        if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' has no initialized 2-D weight; initialize the model first");
-        }
-        if (!w.getArray().getDataType().isFloating()) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' has a "
-                            + w.getArray().getDataType()
-                            + " weight; LIFT needs floating point");
+        if (AdapterLayers.wrapperAt(node, LiftLayer.class) == null) {
+            AdapterLayers.requireLinear(node, "LIFT");
         }
     }
 

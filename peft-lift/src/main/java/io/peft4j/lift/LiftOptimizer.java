@@ -1,19 +1,22 @@
 package io.peft4j.lift;
 
 import static com.google.common.base.Preconditions.checkArgument;
+import static io.peft4j.core.train.AdamMoments.EXP_AVG;
+import static io.peft4j.core.train.AdamMoments.EXP_AVG_SQ;
+import static io.peft4j.core.train.AdamMoments.STEP;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.train.AdamMoments;
+import io.peft4j.core.train.AdamMoments.Slot;
 import io.peft4j.core.train.PeftOptimizer;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -50,9 +53,6 @@ public final class LiftOptimizer implements PeftOptimizer {
      */
     public static final double REFERENCE_MAX_GRAD_NORM = 0.0;
 
-    private static final String EXP_AVG = "exp_avg";
-    private static final String EXP_AVG_SQ = "exp_avg_sq";
-    private static final String STEP = "step";
     private static final String MASK = "mask_indices";
     private static final String FROZEN_INDICES = "frozen_indices";
     private static final String FROZEN_VALUES = "frozen_values";
@@ -63,9 +63,7 @@ public final class LiftOptimizer implements PeftOptimizer {
     private final double beta2;
     private final double eps;
     private final int interval;
-    private final Map<String, Slot> slots = new LinkedHashMap<>();
-    private final Map<ai.djl.Device, NDManager> managers = new HashMap<>();
-    private final List<NDArray> exported = new ArrayList<>();
+    private final AdamMoments moments = new AdamMoments();
     private long steps;
 
     private LiftOptimizer(LiftAdapter adapter) {
@@ -137,7 +135,7 @@ public final class LiftOptimizer implements PeftOptimizer {
     }
 
     private void update(NDArray weight, Slot slot, float lr) {
-        NDManager owner = managerFor(weight);
+        NDManager owner = moments.managerFor(weight);
         try (NDManager scratch = owner.newSubManager()) {
             slot.expAvg.tempAttach(scratch);
             slot.expAvgSq.tempAttach(scratch);
@@ -148,8 +146,8 @@ public final class LiftOptimizer implements PeftOptimizer {
             slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
             double stepSize =
                     lr
-                            * Math.sqrt(1 - Math.pow(beta2, slot.step))
-                            / (1 - Math.pow(beta1, slot.step));
+                            * Math.sqrt(1 - Math.pow(beta2, (double) slot.step))
+                            / (1 - Math.pow(beta1, (double) slot.step));
             NDArray denom = slot.expAvgSq.sqrt().addi(eps);
             weight.subi(slot.expAvg.div(denom).muli(stepSize));
         }
@@ -162,7 +160,7 @@ public final class LiftOptimizer implements PeftOptimizer {
     public void refreshNow() {
         Map<String, int[]> carries = adapter.refreshMasks();
         for (Map.Entry<String, int[]> e : carries.entrySet()) {
-            Slot slot = slots.get(e.getKey());
+            Slot slot = moments.get(e.getKey());
             if (slot == null) {
                 continue;
             }
@@ -172,7 +170,7 @@ public final class LiftOptimizer implements PeftOptimizer {
             for (int i = 0; i < carry.length; i++) {
                 pos[i] = carry[i] < 0 ? k : carry[i]; // k: the appended zero
             }
-            NDManager owner = managerFor(slot.expAvg);
+            NDManager owner = moments.managerFor(slot.expAvg);
             try (NDManager scratch = owner.newSubManager()) {
                 NDArray idx = scratch.create(pos);
                 slot.expAvg = remap(slot.expAvg, idx, scratch, owner);
@@ -202,15 +200,10 @@ public final class LiftOptimizer implements PeftOptimizer {
     }
 
     private Slot slotFor(String name, NDArray weight) {
-        Slot slot = slots.get(name);
+        Slot slot = moments.get(name);
         if (slot == null) {
             checkKey(name);
-            NDManager owner = managerFor(weight);
-            slot = new Slot();
-            slot.expAvg = owner.zeros(weight.getShape(), weight.getDataType());
-            slot.expAvgSq = owner.zeros(weight.getShape(), weight.getDataType());
-            slots.put(name, slot);
-            return slot;
+            return moments.create(name, weight);
         }
         if (!slot.expAvg.getShape().equals(weight.getShape())) {
             throw new IllegalStateException(
@@ -224,29 +217,11 @@ public final class LiftOptimizer implements PeftOptimizer {
         return slot;
     }
 
-    private NDManager managerFor(NDArray like) {
-        return managers.computeIfAbsent(
-                like.getDevice(),
-                d -> NDManager.newBaseManager(d, like.getManager().getEngine().getEngineName()));
-    }
-
     @Override
     public Map<String, NDArray> state() {
-        exported.forEach(NDArray::close);
-        exported.clear();
         Map<String, NDArray> state = new LinkedHashMap<>();
-        NDManager host =
-                managers.computeIfAbsent(ai.djl.Device.cpu(), d -> NDManager.newBaseManager(d));
-        NDArray global = host.create(steps);
-        exported.add(global);
-        state.put(GLOBAL, global);
-        for (Map.Entry<String, Slot> e : slots.entrySet()) {
-            NDArray step = host.create(e.getValue().step);
-            exported.add(step);
-            state.put(e.getKey() + '/' + EXP_AVG, e.getValue().expAvg);
-            state.put(e.getKey() + '/' + EXP_AVG_SQ, e.getValue().expAvgSq);
-            state.put(e.getKey() + '/' + STEP, step);
-        }
+        moments.exportTo(state);
+        state.put(GLOBAL, moments.exportScalar(steps));
         for (Map.Entry<String, NDArray[]> e : adapter.maskState().entrySet()) {
             NDArray[] m = e.getValue();
             state.put(e.getKey() + '/' + MASK, m[0]);
@@ -265,7 +240,7 @@ public final class LiftOptimizer implements PeftOptimizer {
         for (Map.Entry<String, NDArray> e : state.entrySet()) {
             String key = e.getKey();
             if (key.equals(GLOBAL)) {
-                global = readLong(e.getValue());
+                global = AdamMoments.readLong(e.getValue());
                 continue;
             }
             int cut = key.lastIndexOf('/');
@@ -308,15 +283,14 @@ public final class LiftOptimizer implements PeftOptimizer {
                             name,
                             m.getShape(),
                             v.getShape());
-                    Slot slot = new Slot();
-                    loaded.put(name, slot);
-                    slot.step = readLong(parts.get(STEP));
-                    slot.expAvg = copy(m);
-                    slot.expAvgSq = copy(v);
+                    loaded.put(
+                            name,
+                            moments.restore(
+                                    "LIFT optimizer state '" + name + "'", m, v, parts.get(STEP)));
                 }
             }
         } catch (RuntimeException ex) {
-            loaded.values().forEach(Slot::close);
+            AdamMoments.discard(loaded.values());
             throw ex;
         }
         for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
@@ -329,37 +303,14 @@ public final class LiftOptimizer implements PeftOptimizer {
                         parts.get(FROZEN_VALUES));
             }
         }
-        slots.values().forEach(Slot::close);
-        slots.clear();
-        slots.putAll(loaded);
+        moments.replaceAll(loaded);
         steps = global;
-    }
-
-    private NDArray copy(NDArray source) {
-        NDArray c = source.duplicate();
-        c.attach(managerFor(source));
-        return c;
-    }
-
-    private static long readLong(NDArray scalar) {
-        if (scalar.getDataType() == DataType.INT64) {
-            return scalar.toLongArray()[0];
-        }
-        try (NDArray l = scalar.toType(DataType.INT64, true)) {
-            return l.toLongArray()[0];
-        }
     }
 
     /** Bytes of the optimiser state: two k-vectors per matrix plus an 8-byte step counter. */
     @Override
     public long stateBytes() {
-        long bytes = 0;
-        for (Slot slot : slots.values()) {
-            bytes += slot.expAvg.size() * slot.expAvg.getDataType().getNumOfBytes();
-            bytes += slot.expAvgSq.size() * slot.expAvgSq.getDataType().getNumOfBytes();
-            bytes += Long.BYTES;
-        }
-        return bytes;
+        return moments.stateBytes();
     }
 
     /**
@@ -381,32 +332,12 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     @Override
     public void close() {
-        exported.forEach(NDArray::close);
-        exported.clear();
-        slots.values().forEach(Slot::close);
-        slots.clear();
-        managers.values().forEach(NDManager::close);
-        managers.clear();
+        moments.close();
     }
 
     @Override
     public String toString() {
         return String.format(
                 "LiftSparseAdam(betas=(%s, %s), eps=%s, T=%d)", beta1, beta2, eps, interval);
-    }
-
-    private static final class Slot {
-        NDArray expAvg;
-        NDArray expAvgSq;
-        long step;
-
-        void close() {
-            if (expAvg != null) {
-                expAvg.close();
-            }
-            if (expAvgSq != null) {
-                expAvgSq.close();
-            }
-        }
     }
 }

@@ -3,11 +3,10 @@ package io.peft4j.masa;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
+import io.peft4j.core.spi.LayeredAdapter;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,7 +22,7 @@ import java.util.Map;
  * Gram spectrum, L_g numbers), checked at load against the PCA recomputed from the base model so
  * that an adapter cannot silently be loaded onto a different base.
  */
-public final class MasaAdapter implements Adapter {
+public final class MasaAdapter extends LayeredAdapter<MasaLinear, MasaLinear.Entry, MasaConfig> {
 
     private static final String PREFIX = AdapterTensors.PREFIX;
 
@@ -33,17 +32,10 @@ public final class MasaAdapter implements Adapter {
      */
     static final double SPECTRUM_TOLERANCE = 1e-3;
 
-    private final AdapterContext ctx;
-    private final MasaConfig config;
-    private final String name;
-    private final AdapterLayers<MasaLinear, MasaLinear.Entry> layers;
     private final List<MasaLinear.Dictionary> dictionaries = new ArrayList<>();
 
     MasaAdapter(AdapterContext ctx, MasaConfig config, String name) {
-        this.ctx = ctx;
-        this.config = config;
-        this.name = name;
-        this.layers = new AdapterLayers<>(ctx, name);
+        super(ctx, config, name);
     }
 
     /** The modules this adapter lives in (the injector adds to them). */
@@ -53,21 +45,6 @@ public final class MasaAdapter implements Adapter {
 
     void addDictionary(MasaLinear.Dictionary dict) {
         dictionaries.add(dict);
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public AdapterConfig config() {
-        return config;
-    }
-
-    /** {@return the module paths this adapter lives in} */
-    public List<String> paths() {
-        return layers.paths();
     }
 
     /** {@return the dictionary keys (projection type with layer range), in order} */
@@ -103,7 +80,7 @@ public final class MasaAdapter implements Adapter {
         MasaLinear l = layers.layer(path);
         if (l == null) {
             throw new IllegalArgumentException(
-                    "MASA adapter '" + name + "' is not at '" + path + "'; paths: " + paths());
+                    "MASA adapter '" + name() + "' is not at '" + path + "'; paths: " + paths());
         }
         return l;
     }
@@ -116,7 +93,7 @@ public final class MasaAdapter implements Adapter {
      * @return the shared atoms, or null in coefficient mode
      */
     public Parameter sharedAtoms(String path) {
-        return layer(path).sharedAtoms(name);
+        return layer(path).sharedAtoms(name());
     }
 
     /**
@@ -190,7 +167,7 @@ public final class MasaAdapter implements Adapter {
     @Override
     public void load(Map<String, NDArray> tensors) {
         Map<String, Parameter> expected = parameters();
-        String what = "adapter '" + name + "'";
+        String what = "adapter '" + name() + "'";
         AdapterTensors.check(what, tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
         for (MasaLinear.Dictionary d : dictionaries) {

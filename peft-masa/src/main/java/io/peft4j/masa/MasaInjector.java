@@ -3,7 +3,6 @@ package io.peft4j.masa;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.AdapterContext;
@@ -96,7 +95,6 @@ final class MasaInjector {
     }
 
     private static void checkSupported(ModuleNode node) {
-        Block b = node.block();
         MasaLinear existing = AdapterLayers.wrapperAt(node, MasaLinear.class);
         if (existing != null) {
             if (existing.anyMerged()) {
@@ -108,13 +106,6 @@ final class MasaInjector {
             }
             return;
         }
-        if (!(b instanceof Linear)) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; MASA supports ai.djl.nn.core.Linear. Narrow target_modules.");
-        }
+        AdapterLayers.requireLinear(node, "MASA");
     }
 }

@@ -9,6 +9,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
 import io.peft4j.core.io.SafetensorsFile;
 import io.peft4j.core.io.SafetensorsWriter;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
@@ -108,19 +109,19 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
                 }
                 double sigma = Math.sqrt(sumSq / count);
                 Parameter d =
-                        parameter(
+                        AdapterParameters.trainable(
                                 manager,
                                 g.key() + ATOMS,
-                                gaussian(random, s * out * in, sigma),
+                                AdapterParameters.gaussian(random, s * out * in, sigma),
                                 new Shape(s, out, in),
                                 w0);
                 result.atoms.put(g.key(), d);
                 for (ModuleNode n : g.nodes()) {
                     Parameter c =
-                            parameter(
+                            AdapterParameters.trainable(
                                     manager,
                                     n.path() + COEFFICIENTS,
-                                    gaussian(random, s, 1 / Math.sqrt(s)),
+                                    AdapterParameters.gaussian(random, s, 1 / Math.sqrt(s)),
                                     new Shape(s),
                                     w0);
                     Block lin = n.block();
@@ -143,31 +144,6 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
             throw e;
         }
         return result;
-    }
-
-    private static Parameter parameter(
-            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
-        NDArray a =
-                manager.create(values, shape)
-                        .toType(like.getDataType(), false)
-                        .toDevice(like.getDevice(), false);
-        a.attach(manager);
-        Parameter p =
-                Parameter.builder()
-                        .setName(name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(a)
-                        .build();
-        a.setRequiresGradient(true);
-        return p;
-    }
-
-    private static float[] gaussian(Random random, long n, double std) {
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (random.nextGaussian() * std);
-        }
-        return v;
     }
 
     /** {@return the model, with its targets replaced} */
@@ -242,7 +218,6 @@ public final class SharedAtomModel implements TrainableModel, AutoCloseable {
     public Map<String, Parameter> trainableParameters() {
         Map<String, Parameter> out = new LinkedHashMap<>();
         Set<Parameter> seen = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
-        Set<Object> arrays = java.util.Collections.newSetFromMap(new IdentityHashMap<>());
         for (ModuleNode n : ModuleTree.of(model).nodes()) {
             if (n.block() instanceof AtomLinear) {
                 AtomLinear l = (AtomLinear) n.block();

@@ -122,7 +122,7 @@ final class Attention {
         NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
         // Scale q (T x d) rather than the scores (T x S): the same product up to rounding, on a
         // smaller array.
-        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt(headDim)).matMul(kT);
+        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt((double) headDim)).matMul(kT);
         if (!NO_PADDING.equals(bias.getName())) {
             scores = scores.add(bias.expandDims(2));
         }

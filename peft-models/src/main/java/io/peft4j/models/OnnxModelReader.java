@@ -60,7 +60,7 @@ final class OnnxModelReader {
             throw new UncheckedIOException("Cannot read " + file, e);
         }
         try {
-            return parseModel(buf, file);
+            return parseModel(buf);
         } catch (MalformedException | IndexOutOfBoundsException | IllegalStateException e) {
             throw new IllegalArgumentException(
                     file + " is not an ONNX model: " + e.getMessage(), e);
@@ -75,7 +75,7 @@ final class OnnxModelReader {
         }
     }
 
-    private static Graph parseModel(ByteBuffer buf, Path file) {
+    private static Graph parseModel(ByteBuffer buf) {
         Wire w = new Wire(buf, 0, buf.limit());
         boolean sawIrVersion = false;
         ByteBuffer graph = null;

@@ -124,6 +124,8 @@ public final class RandomCheckpoint {
                         .eosTokenIds(List.of(2))
                         .build());
 
+        // LlamaConfig is an immutable value (final fields, no setters).
+        @SuppressWarnings("ImmutableEnumChecker")
         private final LlamaConfig config;
 
         Architecture(LlamaConfig config) {
@@ -272,6 +274,8 @@ public final class RandomCheckpoint {
     }
 
     /** huggingface_hub's split_torch_state_dict_into_shards, on sizes. */
+    // LinkedHashMap in the type: insertion order (module order) is what the shards promise.
+    @SuppressWarnings("NonApiType")
     private List<LinkedHashMap<String, long[]>> shard() {
         List<LinkedHashMap<String, long[]>> shards = new ArrayList<>();
         LinkedHashMap<String, long[]> current = new LinkedHashMap<>();
@@ -332,6 +336,7 @@ public final class RandomCheckpoint {
     }
 
     /** The tensors of a LLaMA-family state dict in module order, as torch lists them. */
+    @SuppressWarnings("NonApiType") // insertion order is the contract
     static LinkedHashMap<String, long[]> stateDictShapes(LlamaConfig c) {
         long h = c.hiddenSize();
         long q = (long) c.numAttentionHeads() * c.headDim();

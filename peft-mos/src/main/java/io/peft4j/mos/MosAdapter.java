@@ -11,11 +11,10 @@ import com.google.gson.JsonObject;
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.io.FolderSwap;
 import io.peft4j.core.io.SafetensorsWriter;
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
+import io.peft4j.core.spi.LayeredAdapter;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -37,21 +36,14 @@ import java.util.Set;
  * <p>{@link #exportAsLora(Path)} writes the dense per-layer factors as a plain Hugging Face LoRA
  * adapter folder that any LoRA implementation loads.
  */
-public final class MosAdapter implements Adapter {
+public final class MosAdapter extends LayeredAdapter<MosLayer, MosLayer.Slot, MosConfig> {
 
     static final String PREFIX = AdapterTensors.PREFIX;
 
-    private final AdapterContext ctx;
-    private final MosConfig config;
-    private final String name;
     private final Map<String, MosPool> pools = new LinkedHashMap<>();
-    private final AdapterLayers<MosLayer, MosLayer.Slot> layers;
 
     MosAdapter(AdapterContext ctx, MosConfig config, String name) {
-        this.ctx = ctx;
-        this.config = config;
-        this.name = name;
-        this.layers = new AdapterLayers<>(ctx, name);
+        super(ctx, config, name);
     }
 
     void addPool(MosPool pool) {
@@ -74,21 +66,6 @@ public final class MosAdapter implements Adapter {
 
     Map<String, MosPool> pools() {
         return pools;
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public AdapterConfig config() {
-        return config;
-    }
-
-    /** {@return the module paths this adapter lives in, in model order} */
-    public List<String> paths() {
-        return layers.paths();
     }
 
     /**
@@ -140,7 +117,7 @@ public final class MosAdapter implements Adapter {
     public void load(Map<String, NDArray> tensors) {
         Map<String, Parameter> params = parameters();
         Map<String, NDArray> frozen = frozenState();
-        AdapterTensors.check("MoS adapter '" + name + "'", tensorSpecs(), tensors);
+        AdapterTensors.check("MoS adapter '" + name() + "'", tensorSpecs(), tensors);
         List<String> problems = new ArrayList<>();
         for (String key : frozen.keySet()) {
             String bad =
@@ -152,7 +129,7 @@ public final class MosAdapter implements Adapter {
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(
                     "MoS adapter '"
-                            + name
+                            + name()
                             + "' does not fit the model: "
                             + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
                             + (problems.size() > 20

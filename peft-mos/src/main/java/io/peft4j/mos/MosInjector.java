@@ -9,6 +9,7 @@ import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -145,22 +146,8 @@ final class MosInjector {
     }
 
     private static void checkSupported(ModuleNode node) {
-        Block b = node.block();
-        if (AdapterLayers.wrapperAt(node, MosLayer.class) != null) {
-            return;
-        }
-        if (!(b instanceof Linear)) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; MoS supports ai.djl.nn.core.Linear. Narrow target_modules.");
-        }
-        Parameter w = b.getDirectParameters().get("weight");
-        if (!w.isInitialized()) {
-            throw new IllegalArgumentException(
-                    "Target module '" + node.path() + "' has no initialized weight");
+        if (AdapterLayers.wrapperAt(node, MosLayer.class) == null) {
+            AdapterLayers.requireLinear(node, "MoS");
         }
     }
 
@@ -239,18 +226,20 @@ final class MosInjector {
         Random random =
                 new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
         float bound =
-                (float)
-                        (1.0
-                                / Math.sqrt(
-                                        in)); // Kaiming-uniform, a = sqrt(5), fan-in = in (not in /
+                (float) (1.0 / Math.sqrt((double) in)); // Kaiming-uniform, a = sqrt(5), fan-in = in
+        // (not in /
         // l)
         float[] aValues = new float[Math.toIntExact(rows * (in / l))];
         for (int i = 0; i < aValues.length; i++) {
             aValues[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
         }
         float[] bValues = new float[Math.toIntExact(rows * (out / l))];
-        Parameter a = param(manager, "mos_A_pool." + name, aValues, new Shape(rows, in / l), like);
-        Parameter b = param(manager, "mos_B_pool." + name, bValues, new Shape(rows, out / l), like);
+        Parameter a =
+                AdapterParameters.trainable(
+                        manager, "mos_A_pool." + name, aValues, new Shape(rows, in / l), like);
+        Parameter b =
+                AdapterParameters.trainable(
+                        manager, "mos_B_pool." + name, bValues, new Shape(rows, out / l), like);
         return new MosPool(
                 group, a, b, in, out, layers, l, config.equivalentRank(), config.privateRank());
     }
@@ -302,22 +291,5 @@ final class MosInjector {
         NDArray array = manager.create(values).toDevice(like.getDevice(), false);
         array.attach(manager);
         return array;
-    }
-
-    private static Parameter param(
-            NDManager manager, String name, float[] values, Shape shape, NDArray like) {
-        NDArray array = manager.create(values, shape).toDevice(like.getDevice(), false);
-        if (array.getDataType() != like.getDataType()) {
-            array = array.toType(like.getDataType(), false);
-        }
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder()
-                        .setName(name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(array)
-                        .build();
-        array.setRequiresGradient(true);
-        return p;
     }
 }

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.spi.AdapterTensors;
 import java.util.Map;
 import java.util.Random;
@@ -26,35 +27,15 @@ final class Tensors {
             Shape shape,
             DataType type,
             Device device) {
-        NDArray array = manager.create(values, shape).toDevice(device, false);
-        if (array.getDataType() != type) {
-            array = array.toType(type, false);
-        }
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder()
-                        .setName(name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(array)
-                        .build();
-        array.setRequiresGradient(true);
-        return p;
+        return AdapterParameters.trainable(manager, name, values, shape, type, device);
     }
 
     static float[] gaussian(Random random, long n, double std) {
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) (random.nextGaussian() * std);
-        }
-        return v;
+        return AdapterParameters.gaussian(random, n, std);
     }
 
     static float[] uniform(Random random, long n, double bound) {
-        float[] v = new float[Math.toIntExact(n)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-        }
-        return v;
+        return AdapterParameters.uniform(random, n, bound);
     }
 
     static float[] filled(long n, float value) {

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.train.LossFunction;
 import io.peft4j.core.train.TrainingData;
 import io.peft4j.models.BertForSequenceClassification;

@@ -14,6 +14,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.models.LlamaForCausalLM;
 import java.util.ArrayList;
 import java.util.List;
@@ -148,7 +149,7 @@ public final class NextTokenLoss {
         float[] weights = new float[n];
         for (int i = 0, k = 0; i < weight.length; i++) {
             if (i % len != 0 && weight[i] != 0f) {
-                rows[k] = i - 1; // position t-1 of the same row predicts token t
+                rows[k] = i - 1L; // position t-1 of the same row predicts token t
                 targets[k] = tokens[i];
                 weights[k] = weight[i];
                 k++;

@@ -18,7 +18,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.TreeMap;
+import java.util.SortedMap;
 
 /**
  * A safetensors file opened for reading. {@link #open} reads and validates the whole header up
@@ -55,7 +55,7 @@ public final class SafetensorsFile implements AutoCloseable {
     private final FileChannel channel;
     private final long dataStart;
     private final Map<String, String> metadata;
-    private final TreeMap<String, TensorInfo> tensors;
+    private final SortedMap<String, TensorInfo> tensors;
     private final List<String> names;
     private final int chunkBytes;
     private volatile boolean closed;

@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
@@ -37,9 +38,9 @@ final class SafetensorsHeader {
     static final String METADATA_KEY = "__metadata__";
 
     final Map<String, String> metadata;
-    final TreeMap<String, TensorInfo> tensors;
+    final SortedMap<String, TensorInfo> tensors;
 
-    private SafetensorsHeader(Map<String, String> metadata, TreeMap<String, TensorInfo> tensors) {
+    private SafetensorsHeader(Map<String, String> metadata, SortedMap<String, TensorInfo> tensors) {
         this.metadata = metadata;
         this.tensors = tensors;
     }

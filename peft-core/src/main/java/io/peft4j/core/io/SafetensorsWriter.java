@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Objects;
+import java.util.SortedMap;
 import java.util.TreeMap;
 
 /**
@@ -202,7 +203,7 @@ public final class SafetensorsWriter {
         return n;
     }
 
-    private static TreeMap<String, String> mergedMetadata(Map<String, String> metadata) {
+    private static SortedMap<String, String> mergedMetadata(Map<String, String> metadata) {
         TreeMap<String, String> meta = new TreeMap<>();
         meta.put("format", "pt");
         if (metadata != null) {
@@ -264,7 +265,7 @@ public final class SafetensorsWriter {
 
     private static byte[] headerOf(
             Map<String, String> metadata,
-            TreeMap<String, long[]> shapes,
+            SortedMap<String, long[]> shapes,
             Map<String, SafetensorsDType> dtypes) {
         StringBuilder json = new StringBuilder(64 + 96 * shapes.size());
         json.append("{\"__metadata__\":{");

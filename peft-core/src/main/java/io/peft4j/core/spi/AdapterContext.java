@@ -6,7 +6,6 @@ import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleReplacer;
 import io.peft4j.core.tree.ModuleTree;
 import java.util.IdentityHashMap;
-import java.util.Map;
 
 /**
  * What a method gets to attach an adapter: the model's block tree, the manager that owns adapter
@@ -18,7 +17,8 @@ public final class AdapterContext {
     private final Block root;
     private final NDManager manager;
     private final AdapterRuntime runtime;
-    private final Map<Block, ModuleReplacer.Replacement> replacements = new IdentityHashMap<>();
+    private final IdentityHashMap<Block, ModuleReplacer.Replacement> replacements =
+            new IdentityHashMap<>();
 
     /**
      * A context over {@code root}; adapter arrays are attached to {@code manager}.

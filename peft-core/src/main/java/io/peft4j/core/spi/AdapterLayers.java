@@ -264,4 +264,46 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
         }
         layers.clear();
     }
+
+    /**
+     * Checks that a target a method wraps as a linear layer is one: a DJL {@link
+     * ai.djl.nn.core.Linear} with an initialised, 2-D, floating-point weight. (A target that
+     * already holds the method's wrapper is checked by the caller before this.)
+     *
+     * @param node the target
+     * @param method the method's name, for the message (e.g. {@code "LoRA"})
+     * @return the target's weight
+     * @throws IllegalArgumentException naming the module, what it is and what was expected
+     */
+    public static ai.djl.nn.Parameter requireLinear(ModuleNode node, String method) {
+        ai.djl.nn.Block b = node.block();
+        if (!(b instanceof ai.djl.nn.core.Linear)) {
+            throw new IllegalArgumentException(
+                    "Target module '"
+                            + node.path()
+                            + "' is a "
+                            + b.getClass().getName()
+                            + "; "
+                            + method
+                            + " supports ai.djl.nn.core.Linear. Narrow target_modules.");
+        }
+        ai.djl.nn.Parameter w = b.getDirectParameters().get("weight");
+        if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+            throw new IllegalArgumentException(
+                    "Target module '"
+                            + node.path()
+                            + "' has no initialized 2-D weight; initialize the model first");
+        }
+        if (!w.getArray().getDataType().isFloating()) {
+            throw new IllegalArgumentException(
+                    "Target module '"
+                            + node.path()
+                            + "' has a "
+                            + w.getArray().getDataType()
+                            + " weight; "
+                            + method
+                            + " needs floating point");
+        }
+        return w;
+    }
 }

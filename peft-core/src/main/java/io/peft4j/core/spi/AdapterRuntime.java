@@ -11,7 +11,11 @@ public final class AdapterRuntime {
 
     private volatile String activeAdapter;
     private volatile boolean disabled;
+
+    // Per model and per thread (several models serve at once), so an instance field.
+    @SuppressWarnings("ThreadLocalUsage")
     private final ThreadLocal<Selection> override = new ThreadLocal<>();
+
     private volatile Runnable trainingGuard;
 
     /**

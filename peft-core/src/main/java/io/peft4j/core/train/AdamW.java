@@ -2,17 +2,18 @@ package io.peft4j.core.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 import static com.google.common.base.Preconditions.checkState;
+import static io.peft4j.core.train.AdamMoments.EXP_AVG;
+import static io.peft4j.core.train.AdamMoments.EXP_AVG_SQ;
+import static io.peft4j.core.train.AdamMoments.STEP;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Parameter;
-import java.util.ArrayList;
+import io.peft4j.core.ops.NoGrad;
+import io.peft4j.core.train.AdamMoments.Slot;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -37,21 +38,13 @@ import java.util.TreeMap;
  */
 public final class AdamW implements PeftOptimizer {
 
-    private static final String EXP_AVG = "exp_avg";
-    private static final String EXP_AVG_SQ = "exp_avg_sq";
-    private static final String STEP = "step";
-
     // Hyper-parameters in double: PyTorch receives them as Python floats, and 0.9f != 0.9.
     private final double beta1;
     private final double beta2;
     private final double eps;
     private final double weightDecay;
 
-    private final Map<String, Slot> slots = new LinkedHashMap<>();
-    private final Map<Device, NDManager> managers = new HashMap<>();
-
-    /** Step-counter arrays handed out by the last {@link #state()}, freed on the next call. */
-    private final List<NDArray> exported = new ArrayList<>();
+    private final AdamMoments moments = new AdamMoments();
 
     private AdamW(Builder builder) {
         this.beta1 = builder.beta1;
@@ -84,7 +77,7 @@ public final class AdamW implements PeftOptimizer {
                 continue;
             }
             // In-place updates of leaves must not be recorded by autograd.
-            try (Gradients.NoGrad noGrad = Gradients.noGrad(weight)) {
+            try (NoGrad noGrad = NoGrad.of(weight)) {
                 update(weight, slotFor(entry.getKey(), weight), learningRate);
             }
         }
@@ -102,7 +95,7 @@ public final class AdamW implements PeftOptimizer {
     static final long CHUNK = 64 * 1024;
 
     private void update(NDArray weight, Slot slot, float lr) {
-        NDManager owner = managerFor(weight.getDevice(), weight.getManager());
+        NDManager owner = moments.managerFor(weight);
         // Intermediates attach to the manager of their first operand; running them under a scratch
         // manager that temporarily owns the moments keeps every temporary out of long-lived
         // managers.
@@ -114,8 +107,8 @@ public final class AdamW implements PeftOptimizer {
 
             slot.step++;
             // Bias corrections in double on the host, as PyTorch computes them in Python floats.
-            double biasCorrection1 = 1 - Math.pow(beta1, slot.step);
-            double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, slot.step));
+            double biasCorrection1 = 1 - Math.pow(beta1, (double) slot.step);
+            double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, (double) slot.step));
             double stepSize = lr / biasCorrection1;
             double decay = 1 - lr * weightDecay;
             long size = weight.size();
@@ -175,14 +168,9 @@ public final class AdamW implements PeftOptimizer {
     }
 
     private Slot slotFor(String name, NDArray weight) {
-        Slot slot = slots.get(name);
+        Slot slot = moments.get(name);
         if (slot == null) {
-            NDManager owner = managerFor(weight.getDevice(), weight.getManager());
-            slot = new Slot();
-            slot.expAvg = owner.zeros(weight.getShape(), weight.getDataType());
-            slot.expAvgSq = owner.zeros(weight.getShape(), weight.getDataType());
-            slots.put(name, slot);
-            return slot;
+            return moments.create(name, weight);
         }
         checkState(
                 slot.expAvg.getShape().equals(weight.getShape()),
@@ -193,7 +181,7 @@ public final class AdamW implements PeftOptimizer {
         if (!slot.expAvg.getDevice().equals(weight.getDevice())) {
             // State loaded on another device (e.g. a CPU checkpoint resumed on a GPU): move it
             // once.
-            NDManager owner = managerFor(weight.getDevice(), weight.getManager());
+            NDManager owner = moments.managerFor(weight);
             slot.expAvg = moveTo(slot.expAvg, owner);
             slot.expAvgSq = moveTo(slot.expAvgSq, owner);
         }
@@ -207,26 +195,11 @@ public final class AdamW implements PeftOptimizer {
         return moved;
     }
 
-    private NDManager managerFor(Device device, NDManager like) {
-        return managers.computeIfAbsent(
-                device, d -> NDManager.newBaseManager(d, like.getEngine().getEngineName()));
-    }
-
     /** {@inheritDoc} */
     @Override
     public Map<String, NDArray> state() {
-        exported.forEach(NDArray::close);
-        exported.clear();
         Map<String, NDArray> state = new LinkedHashMap<>();
-        for (Map.Entry<String, Slot> entry : slots.entrySet()) {
-            Slot slot = entry.getValue();
-            NDManager owner = managerFor(slot.expAvg.getDevice(), slot.expAvg.getManager());
-            NDArray step = owner.create(slot.step);
-            exported.add(step);
-            state.put(entry.getKey() + '/' + EXP_AVG, slot.expAvg);
-            state.put(entry.getKey() + '/' + EXP_AVG_SQ, slot.expAvgSq);
-            state.put(entry.getKey() + '/' + STEP, step);
-        }
+        moments.exportTo(state);
         return state;
     }
 
@@ -255,96 +228,37 @@ public final class AdamW implements PeftOptimizer {
                                 + " step]",
                         name,
                         parts.keySet());
-                NDArray expAvg = parts.get(EXP_AVG);
-                NDArray expAvgSq = parts.get(EXP_AVG_SQ);
-                checkArgument(
-                        expAvg.getShape().equals(expAvgSq.getShape()),
-                        "AdamW state for parameter '%s': exp_avg has shape %s but exp_avg_sq has %s",
+                loaded.put(
                         name,
-                        expAvg.getShape(),
-                        expAvgSq.getShape());
-                NDArray step = parts.get(STEP);
-                checkArgument(
-                        step.size() == 1,
-                        "AdamW state '%s/step' must hold one value, got shape %s",
-                        name,
-                        step.getShape());
-                Slot slot = new Slot();
-                loaded.put(name, slot);
-                slot.step = readLong(step);
-                checkArgument(
-                        slot.step >= 0, "AdamW state '%s/step' is negative: %s", name, slot.step);
-                slot.expAvg = copyInto(expAvg);
-                slot.expAvgSq = copyInto(expAvgSq);
+                        moments.restore(
+                                "AdamW state '" + name + "'",
+                                parts.get(EXP_AVG),
+                                parts.get(EXP_AVG_SQ),
+                                parts.get(STEP)));
             }
         } catch (RuntimeException e) {
-            loaded.values().forEach(Slot::close);
+            AdamMoments.discard(loaded.values());
             throw e;
         }
-        slots.values().forEach(Slot::close);
-        slots.clear();
-        slots.putAll(loaded);
-    }
-
-    private NDArray copyInto(NDArray source) {
-        NDManager owner = managerFor(source.getDevice(), source.getManager());
-        NDArray copy = source.duplicate();
-        copy.attach(owner);
-        return copy;
-    }
-
-    private static long readLong(NDArray scalar) {
-        if (scalar.getDataType() == DataType.INT64) {
-            return scalar.toLongArray()[0];
-        }
-        try (NDArray asLong = scalar.toType(DataType.INT64, true)) { // copy=true: ours to close
-            return asLong.toLongArray()[0];
-        }
+        moments.replaceAll(loaded);
     }
 
     /** {@inheritDoc} */
     @Override
     public long stateBytes() {
-        long bytes = 0;
-        for (Slot slot : slots.values()) {
-            bytes += slot.expAvg.size() * slot.expAvg.getDataType().getNumOfBytes();
-            bytes += slot.expAvgSq.size() * slot.expAvgSq.getDataType().getNumOfBytes();
-            bytes += Long.BYTES;
-        }
-        return bytes;
+        return moments.stateBytes();
     }
 
     /** Frees the moments and every manager this optimiser created. */
     @Override
     public void close() {
-        exported.forEach(NDArray::close);
-        exported.clear();
-        slots.values().forEach(Slot::close);
-        slots.clear();
-        managers.values().forEach(NDManager::close);
-        managers.clear();
+        moments.close();
     }
 
     @Override
     public String toString() {
         return String.format(
                 "AdamW(betas=(%s, %s), eps=%s, weightDecay=%s)", beta1, beta2, eps, weightDecay);
-    }
-
-    /** Per-parameter state. */
-    private static final class Slot {
-        NDArray expAvg;
-        NDArray expAvgSq;
-        long step;
-
-        void close() {
-            if (expAvg != null) {
-                expAvg.close();
-            }
-            if (expAvgSq != null) {
-                expAvgSq.close();
-            }
-        }
     }
 
     /** Builds an {@link AdamW}. */

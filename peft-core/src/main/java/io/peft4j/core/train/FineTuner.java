@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import io.peft4j.core.model.ActivationCheckpointing;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.ops.Scalars;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -182,7 +183,7 @@ public final class FineTuner {
 
         // Outside the gradient collector nothing is recorded (this thread may default to
         // recording).
-        try (Gradients.NoGrad noGrad = Gradients.noGrad(first);
+        try (NoGrad noGrad = NoGrad.of(first);
                 NDManager base = NDManager.newBaseManager(trainDevice, engine.getEngineName());
                 PeftOptimizer optimizer =
                         Objects.requireNonNull(

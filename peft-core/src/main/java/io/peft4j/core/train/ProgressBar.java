@@ -62,6 +62,9 @@ public final class ProgressBar {
      *
      * @return true on an interactive terminal
      */
+    // Java 17: System.console() is null when stdin or stdout is not a terminal (on 22+ it never
+    // is; isTerminal() answers there, and this project runs on 17).
+    @SuppressWarnings("SystemConsoleNull")
     public static boolean isTerminal() {
         Console console = System.console();
         if (console == null) {

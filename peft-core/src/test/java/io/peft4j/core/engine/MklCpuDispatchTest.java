@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.google.common.base.Splitter;
 import com.sun.jna.NativeLibrary;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -176,7 +177,7 @@ class MklCpuDispatchTest {
             throws IOException, InterruptedException {
         String out = run(System.getProperty("java.class.path"), jvmArgs, probeArgs);
         Map<String, String> values = new LinkedHashMap<>();
-        for (String line : out.split("\n")) {
+        for (String line : Splitter.on('\n').split(out)) {
             String[] kv = line.trim().split(" ", 2);
             if (kv.length == 2 && List.of("STATUS", "MAXDIFF", "BRANCH").contains(kv[0])) {
                 values.put(kv[0], kv[1]);

@@ -248,7 +248,9 @@ class SafetensorsRoundTripTest {
                     IllegalArgumentException.class,
                     () -> SafetensorsWriter.write(file, Map.of("c", closed), null));
             assertTrue(java.nio.file.Files.notExists(file));
-            assertEquals(0, java.nio.file.Files.list(dir).count());
+            try (java.util.stream.Stream<Path> left = java.nio.file.Files.list(dir)) {
+                assertEquals(0, left.count());
+            }
         }
     }
 

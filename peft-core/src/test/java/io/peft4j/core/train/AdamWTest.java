@@ -362,8 +362,8 @@ class AdamWTest {
         }
         m.muli(beta1).addi(g.mul(1 - beta1));
         v.muli(beta2).addi(g.square().muli(1 - beta2));
-        double biasCorrection1 = 1 - Math.pow(beta1, step);
-        double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
+        double biasCorrection1 = 1 - Math.pow(beta1, (double) step);
+        double biasCorrection2Sqrt = Math.sqrt(1 - Math.pow(beta2, (double) step));
         NDArray denom = v.sqrt().divi(biasCorrection2Sqrt).addi(eps);
         w.subi(m.div(denom).muli(lr / biasCorrection1));
     }

@@ -516,6 +516,7 @@ class FineTunerTest {
     void aMethodsOwnOptimizerGetsTheScheduledRatesAndIsClosed() {
         List<Float> rates = new ArrayList<>();
         AtomicBoolean closed = new AtomicBoolean();
+        @SuppressWarnings("UnnecessaryAsync") // written from the anonymous class below
         AtomicReference<AdamW> inner = new AtomicReference<>();
         PeftOptimizer recording =
                 new PeftOptimizer() {

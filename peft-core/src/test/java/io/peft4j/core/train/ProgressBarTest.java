@@ -4,9 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.common.base.Splitter;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
@@ -72,11 +74,13 @@ class ProgressBarTest {
                         .clock(c.nanos::get)
                         .build();
         run(bar, c, 25);
-        String[] lines = c.text().split("\n");
-        assertEquals(3, lines.length, c.text()); // steps 10, 20 and the last, 25
-        assertTrue(lines[0].startsWith("10/25"), lines[0]);
-        assertTrue(lines[0].contains("4.0 ex/s") && lines[0].contains("ETA 0:00:15"), lines[0]);
-        assertTrue(lines[2].startsWith("25/25"), lines[2]);
+        List<String> lines = Splitter.on('\n').splitToList(c.text());
+        assertEquals(3, lines.size(), c.text()); // steps 10, 20 and the last, 25
+        assertTrue(lines.get(0).startsWith("10/25"), lines.get(0));
+        assertTrue(
+                lines.get(0).contains("4.0 ex/s") && lines.get(0).contains("ETA 0:00:15"),
+                lines.get(0));
+        assertTrue(lines.get(2).startsWith("25/25"), lines.get(2));
         assertFalse(c.text().contains("\r"));
     }
 

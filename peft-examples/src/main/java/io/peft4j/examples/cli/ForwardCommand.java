@@ -5,19 +5,21 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.training.ParameterStore;
+import com.google.common.base.Splitter;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.models.BertForSequenceClassification;
 import io.peft4j.models.LlamaForCausalLM;
 import io.peft4j.models.TextTokenizer;
-import io.peft4j.tasks.NoGrad;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -188,13 +190,13 @@ public final class ForwardCommand implements Callable<Integer> {
     }
 
     static long[] parseIds(String s) {
-        String[] parts = s.trim().split("[,\\s]+");
-        long[] ids = new long[parts.length];
-        for (int i = 0; i < parts.length; i++) {
+        List<String> parts = Splitter.on(Pattern.compile("[,\\s]+")).splitToList(s.trim());
+        long[] ids = new long[parts.size()];
+        for (int i = 0; i < parts.size(); i++) {
             try {
-                ids[i] = Long.parseLong(parts[i]);
+                ids[i] = Long.parseLong(parts.get(i));
             } catch (NumberFormatException e) {
-                throw new UserError("--ids '" + s + "': '" + parts[i] + "' is not a token id");
+                throw new UserError("--ids '" + s + "': '" + parts.get(i) + "' is not a token id");
             }
         }
         return ids;

@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import com.google.common.base.Splitter;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.train.AdamW;
 import io.peft4j.core.train.Evaluation;
@@ -358,7 +359,7 @@ public final class LiftComparison {
 
     private static List<Double> lrs(String csv) {
         List<Double> out = new ArrayList<>();
-        for (String s : csv.split(",")) {
+        for (String s : Splitter.on(',').split(csv)) {
             out.add(Double.parseDouble(s));
         }
         return out;
@@ -551,7 +552,7 @@ public final class LiftComparison {
     private static long[] encode(TextTokenizer tok, String text) {
         List<long[]> parts = new ArrayList<>();
         int total = 0;
-        for (String para : text.split("\n\n")) {
+        for (String para : Splitter.on("\n\n").split(text)) {
             long[] ids = tok.encode(para + "\n\n");
             parts.add(ids);
             total += ids.length;

@@ -10,6 +10,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import com.google.common.base.Splitter;
 import io.peft4j.core.PeftModel;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.EvalCallback;
@@ -100,7 +101,7 @@ public final class MosComparison {
         String[] targets = sst2 ? new String[] {"query", "value"} : TARGETS;
         int layers = sst2 ? 6 : 5;
         List<Long> seeds = new ArrayList<>();
-        for (String s : opts.getOrDefault("seeds", "0").split(",")) {
+        for (String s : Splitter.on(',').split(opts.getOrDefault("seeds", "0"))) {
             seeds.add(Long.parseLong(s));
         }
         Path shared = shared();

@@ -10,8 +10,10 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
+import com.google.common.base.Splitter;
 import io.peft4j.core.AdapterScope;
 import io.peft4j.core.PeftModel;
+import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.train.Evaluation;
 import io.peft4j.core.train.FineTuner;
@@ -30,7 +32,6 @@ import io.peft4j.shadow.ShadowModel;
 import io.peft4j.tasks.ClassificationTask;
 import io.peft4j.tasks.DataReaders;
 import io.peft4j.tasks.LabeledText;
-import io.peft4j.tasks.NoGrad;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -419,7 +420,7 @@ public final class ShadowComparison {
 
     private static long[][] chunks(TextTokenizer tok, String text) {
         List<Long> all = new ArrayList<>();
-        for (String block : text.split("\n\n")) {
+        for (String block : Splitter.on("\n\n").split(text)) {
             for (long id : tok.encode(block + "\n\n")) {
                 all.add(id);
             }

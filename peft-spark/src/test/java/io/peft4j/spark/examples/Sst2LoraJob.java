@@ -60,7 +60,7 @@ public final class Sst2LoraJob {
         a.put("seed", "42");
         for (int i = 0; i + 1 < args.length; i += 2) {
             if (!args[i].startsWith("--")
-                    || !a.containsKey(args[i].substring(2)) && !args[i].equals("--checkpoints")) {
+                    || (!a.containsKey(args[i].substring(2)) && !args[i].equals("--checkpoints"))) {
                 System.err.println(
                         "unknown option " + args[i] + "; options: " + a.keySet() + ", checkpoints");
                 System.exit(2);
