@@ -69,10 +69,11 @@ class ToyMethodInTheHarnessesTest {
                         "--set",
                         "density=1.0"),
                 sst2.get("full").args());
-        // full fine-tuning: a tenth of the adapter rate on the classifier only, as before
-        assertEquals("1e-4", sst2.get("full").lr());
-        assertEquals(null, byKey("shakespeare").get("full").lr());
-        assertEquals(null, sst2.get("lora").lr());
+        // full fine-tuning: a tenth of the adapter rate on the classifier only, as before; each
+        // grid is the bench rate, 3x and 10x
+        assertEquals(List.of("1e-4", "3e-4", "1e-3"), sst2.get("full").lrGrid());
+        assertEquals(List.of("2e-3", "6e-3", "0.02"), byKey("shakespeare").get("full").lrGrid());
+        assertEquals(List.of("1e-3", "3e-3", "0.01"), sst2.get("lora").lrGrid());
         assertEquals(
                 List.of("--method", "shadow", "--rank", "8", "--alpha", "16"),
                 sst2.get("shadow").args(),
@@ -112,19 +113,26 @@ class ToyMethodInTheHarnessesTest {
         }
         Files.createDirectories(shared.resolve("data/tinyshakespeare"));
         Files.writeString(shared.resolve("data/tinyshakespeare/input.txt"), story.toString());
-        List<MethodComparison.Row> rows =
+        List<MethodComparison.Run> runs =
                 MethodComparison.run(
-                        shared,
-                        tmp.resolve("results"),
-                        2,
-                        32,
-                        List.of("shakespeare"),
-                        List.of("toy"));
-        assertEquals(1, rows.size(), rows.toString());
-        MethodComparison.Row r = rows.get(0);
-        assertEquals("Toy", r.setting());
+                        new MethodComparison.Plan(
+                                shared,
+                                tmp.resolve("results"),
+                                tmp.resolve("work"),
+                                java.util.Map.of("shakespeare", 2),
+                                32,
+                                100,
+                                List.of("shakespeare"),
+                                List.of("toy"),
+                                List.of(1L),
+                                List.of("1e-3")));
+        List<MethodComparison.Run> tests =
+                runs.stream().filter(r -> r.phase().equals("test")).toList();
+        assertEquals(1, tests.size(), runs.toString());
+        MethodComparison.Run r = tests.get(0);
+        assertEquals("toy", r.setting());
         assertTrue(
-                r.trainable() > 0 && r.optimizerBytes() > 0 && Double.isFinite(r.after()),
+                r.ok() && r.trainable() > 0 && r.optimizerBytes() > 0 && Double.isFinite(r.after()),
                 r.toString());
     }
 }

@@ -65,8 +65,13 @@ public final class LiftMethod extends AbstractPeftMethod<LiftConfig> {
     @Override
     public List<BenchSetting> benchSettings() {
         return List.of(
-                BenchSetting.builder("lift", "LIFT r=8")
+                BenchSetting.builder("lift", "LIFT r=8 largest")
                         .targets(BenchSetting.Targets.ALL_LINEAR)
+                        .build(),
+                // the released scripts' selection (sparseAdam.py's lift_sparse: the smallest)
+                BenchSetting.builder("lift-smallest", "LIFT r=8 smallest")
+                        .targets(BenchSetting.Targets.ALL_LINEAR)
+                        .set("mask_selection", "smallest")
                         .build(),
                 BenchSetting.builder("full", "full FT (all linear weights; LIFT k=mn)")
                         .targets(BenchSetting.Targets.ALL_LINEAR)

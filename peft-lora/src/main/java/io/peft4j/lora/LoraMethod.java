@@ -25,6 +25,10 @@ public final class LoraMethod extends AbstractPeftMethod<LoraConfig> {
     /** {@return r=8, alpha 16 on the harness's adapter targets} */
     @Override
     public List<BenchSetting> benchSettings() {
-        return List.of(BenchSetting.builder("lora", "LoRA r=8").build());
+        return List.of(
+                BenchSetting.builder("lora", "LoRA r=8").build(),
+                // MoS's precondition: does rank beyond v = 8 help at all? alpha = 2r keeps the
+                // scale of r=8, so only the rank differs
+                BenchSetting.builder("lora64", "LoRA r=64 (8v)").rank(64).alpha(128).build());
     }
 }
