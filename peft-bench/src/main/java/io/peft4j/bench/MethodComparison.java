@@ -208,7 +208,15 @@ public final class MethodComparison {
      * before the seeds run.
      */
     static List<String> grid(double base) {
-        return List.of(number(base), number(3 * base), number(10 * base));
+        return List.of(rate(base), rate(3 * base), rate(10 * base));
+    }
+
+    /** A learning rate as the run files name it: {@code 3e-3}, {@code 1e-2}. */
+    static String rate(double x) {
+        String sci = String.format(Locale.ROOT, "%.2e", x);
+        int e = sci.indexOf('e');
+        String mantissa = sci.substring(0, e).replaceAll("\\.?0+$", "");
+        return mantissa + "e" + Integer.parseInt(sci.substring(e + 1));
     }
 
     /** {@code 16}, {@code 0.5}, {@code 1e-4}: short, and free of float noise (1e-3 x 0.1). */
@@ -222,10 +230,7 @@ public final class MethodComparison {
                     .stripTrailingZeros()
                     .toPlainString();
         }
-        String sci = String.format(Locale.ROOT, "%.2e", x);
-        int e = sci.indexOf('e');
-        String mantissa = sci.substring(0, e).replaceAll("\\.?0+$", "");
-        return mantissa + "e" + Integer.parseInt(sci.substring(e + 1));
+        return rate(x);
     }
 
     static String taskLr(String task) {

@@ -72,8 +72,8 @@ class ToyMethodInTheHarnessesTest {
         // full fine-tuning: a tenth of the adapter rate on the classifier only, as before; each
         // grid is the bench rate, 3x and 10x
         assertEquals(List.of("1e-4", "3e-4", "1e-3"), sst2.get("full").lrGrid());
-        assertEquals(List.of("2e-3", "6e-3", "0.02"), byKey("shakespeare").get("full").lrGrid());
-        assertEquals(List.of("1e-3", "3e-3", "0.01"), sst2.get("lora").lrGrid());
+        assertEquals(List.of("2e-3", "6e-3", "2e-2"), byKey("shakespeare").get("full").lrGrid());
+        assertEquals(List.of("1e-3", "3e-3", "1e-2"), sst2.get("lora").lrGrid());
         assertEquals(
                 List.of("--method", "shadow", "--rank", "8", "--alpha", "16"),
                 sst2.get("shadow").args(),

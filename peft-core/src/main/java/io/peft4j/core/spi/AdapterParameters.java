@@ -36,9 +36,17 @@ public final class AdapterParameters {
             Shape shape,
             DataType type,
             Device device) {
-        NDArray array = manager.create(values, shape).toDevice(device, false);
+        // The host copy and a cast are intermediates: freed here, not kept in the adapter's
+        // manager until the adapter closes (one extra copy of every adapter tensor otherwise).
+        NDArray host = manager.create(values, shape);
+        NDArray array = host.toDevice(device, false);
+        if (array != host) {
+            host.close();
+        }
         if (array.getDataType() != type) {
-            array = array.toType(type, false);
+            NDArray cast = array.toType(type, false);
+            array.close();
+            array = cast;
         }
         array.attach(manager);
         Parameter p =
