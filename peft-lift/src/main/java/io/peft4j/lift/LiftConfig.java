@@ -4,6 +4,7 @@ import static io.peft4j.core.spi.ConfigJson.has;
 
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
@@ -11,7 +12,6 @@ import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.TargetSpec;
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -223,92 +223,29 @@ public final class LiftConfig extends TargetedConfig {
     public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LIFT", "r", "target_modules");
-        try {
-            b.rank(ConfigJson.intValue(j.get("r"), "r"));
-            if (has(j, "density")) {
-                b.density(ConfigJson.doubleValue(j.get("density"), "density"));
+        ConfigJson.readInt(j, "r", b::rank);
+        ConfigJson.readDouble(j, "density", b::density);
+        ConfigJson.readInt(j, "filter_rank", b::filterRank);
+        ConfigJson.readInt(j, "update_interval", b::updateInterval);
+        if (has(j, "betas")) {
+            JsonElement betas = j.get("betas");
+            if (!betas.isJsonArray() || betas.getAsJsonArray().size() != 2) {
+                throw new IllegalArgumentException("\"betas\" must hold two numbers, got " + betas);
             }
-            if (has(j, "filter_rank")) {
-                b.filterRank(ConfigJson.intValue(j.get("filter_rank"), "filter_rank"));
-            }
-            if (has(j, "update_interval")) {
-                b.updateInterval(ConfigJson.intValue(j.get("update_interval"), "update_interval"));
-            }
-            if (has(j, "betas")) {
-                JsonArray a = j.getAsJsonArray("betas");
-                if (a.size() != 2) {
-                    throw new IllegalArgumentException("\"betas\" must hold two numbers, got " + a);
-                }
-                b.betas(a.get(0).getAsDouble(), a.get(1).getAsDouble());
-            }
-            if (has(j, "eps")) {
-                b.eps(ConfigJson.doubleValue(j.get("eps"), "eps"));
-            }
-            if (has(j, "seed")) {
-                b.seed(j.get("seed").getAsLong());
-            }
-            if (has(j, "svd_oversample")) {
-                b.svdOversample(ConfigJson.intValue(j.get("svd_oversample"), "svd_oversample"));
-            }
-            if (has(j, "svd_iterations")) {
-                b.svdIterations(ConfigJson.intValue(j.get("svd_iterations"), "svd_iterations"));
-            }
-            if (has(j, "mask_selection")) {
-                b.maskSelection(MaskSelection.fromJson(j.get("mask_selection").getAsString()));
-            }
-            if (has(j, "exact_svd_max_dim")) {
-                b.exactSvdMaxDim(j.get("exact_svd_max_dim").getAsInt());
-            }
-            ConfigJson.read(j, b);
-        } catch (ClassCastException | IllegalStateException | NumberFormatException e) {
-            throw new IllegalArgumentException(
-                    "LIFT config has a value of the wrong type: " + e.getMessage(), e);
+            JsonArray a = betas.getAsJsonArray();
+            b.betas(
+                    ConfigJson.doubleValue(a.get(0), "betas[0]"),
+                    ConfigJson.doubleValue(a.get(1), "betas[1]"));
         }
+        ConfigJson.readDouble(j, "eps", b::eps);
+        ConfigJson.readLong(j, "seed", b::seed);
+        ConfigJson.readInt(j, "svd_oversample", b::svdOversample);
+        ConfigJson.readInt(j, "svd_iterations", b::svdIterations);
+        ConfigJson.readString(j, "mask_selection", v -> b.maskSelection(MaskSelection.fromJson(v)));
+        ConfigJson.readInt(j, "exact_svd_max_dim", b::exactSvdMaxDim);
+        ConfigJson.read(j, b);
         ConfigJson.warnUnknown(j, KNOWN, "LIFT", warnings);
         return b.build();
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof LiftConfig)) {
-            return false;
-        }
-        LiftConfig c = (LiftConfig) o;
-        return rank == c.rank
-                && Objects.equals(density, c.density)
-                && filterRank == c.filterRank
-                && updateInterval == c.updateInterval
-                && beta1 == c.beta1
-                && beta2 == c.beta2
-                && eps == c.eps
-                && seed == c.seed
-                && svdOversample == c.svdOversample
-                && svdIterations == c.svdIterations
-                && maskSelection == c.maskSelection
-                && exactSvdMaxDim == c.exactSvdMaxDim
-                && targets().equals(c.targets())
-                && Objects.equals(taskType(), c.taskType());
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(
-                rank,
-                density,
-                filterRank,
-                updateInterval,
-                beta1,
-                beta2,
-                eps,
-                seed,
-                maskSelection,
-                exactSvdMaxDim,
-                targets());
-    }
-
-    @Override
-    public String toString() {
-        return "LiftConfig" + toJson();
     }
 
     /** Builder of {@link LiftConfig}; every setter checks its argument. */

@@ -15,7 +15,6 @@ import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.PatternValues;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -274,13 +273,9 @@ public final class LoraConfig extends TargetedConfig {
     public static LoraConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LoRA", "r", "target_modules");
-        b.rank(ConfigJson.intValue(j.get("r"), "r"));
-        if (has(j, "lora_alpha")) {
-            b.alpha(ConfigJson.floatValue(j.get("lora_alpha"), "lora_alpha"));
-        }
-        if (has(j, "lora_dropout")) {
-            b.dropout(ConfigJson.floatValue(j.get("lora_dropout"), "lora_dropout"));
-        }
+        ConfigJson.readInt(j, "r", b::rank);
+        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
+        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
             ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern")
@@ -302,19 +297,12 @@ public final class LoraConfig extends TargetedConfig {
                                             ConfigJson.floatValue(
                                                     e.getValue(), "alpha_pattern." + e.getKey())));
         }
-        if (has(j, "use_rslora")) {
-            b.useRslora(ConfigJson.boolValue(j.get("use_rslora"), "use_rslora"));
-        }
-        if (has(j, "use_dora")) {
-            b.useDora(ConfigJson.boolValue(j.get("use_dora"), "use_dora"));
-        }
+        ConfigJson.readBool(j, "use_rslora", b::useRslora);
+        ConfigJson.readBool(j, "use_dora", b::useDora);
         if (has(j, "init_lora_weights")) {
             parseInit(j.get("init_lora_weights"), b);
         }
-        if (has(j, "bias") && !"none".equals(j.get("bias").getAsString())) {
-            throw new IllegalArgumentException(
-                    "bias=\"" + j.get("bias").getAsString() + "\" is not supported; only \"none\"");
-        }
+        ConfigJson.requireOnly(j, "bias", "none", "LoRA");
         if (has(j, "fan_in_fan_out")
                 && ConfigJson.boolValue(j.get("fan_in_fan_out"), "fan_in_fan_out")) {
             throw new IllegalArgumentException(
@@ -387,36 +375,6 @@ public final class LoraConfig extends TargetedConfig {
         JsonObject o = new JsonObject();
         m.forEach((k, v) -> o.addProperty(k, v));
         return o;
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof LoraConfig)) {
-            return false;
-        }
-        LoraConfig c = (LoraConfig) o;
-        return rank == c.rank
-                && alpha == c.alpha
-                && dropout == c.dropout
-                && targets().equals(c.targets())
-                && useRslora == c.useRslora
-                && useDora == c.useDora
-                && init == c.init
-                && pissaIterations == c.pissaIterations
-                && rankPattern.equals(c.rankPattern)
-                && alphaPattern.equals(c.alphaPattern)
-                && modulesToSave().equals(c.modulesToSave())
-                && Objects.equals(taskType(), c.taskType());
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(rank, alpha, dropout, targets(), useRslora, useDora, init);
-    }
-
-    @Override
-    public String toString() {
-        return "LoraConfig" + toJson();
     }
 
     /** Builder of {@link LoraConfig}. */

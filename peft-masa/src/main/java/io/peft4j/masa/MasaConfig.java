@@ -108,9 +108,7 @@ public final class MasaConfig extends TargetedConfig {
                     "MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
         }
         b.atoms(ConfigJson.intValue(j.get("num_atoms"), "num_atoms"));
-        if (has(j, "num_groups")) {
-            b.groups(ConfigJson.intValue(j.get("num_groups"), "num_groups"));
-        }
+        ConfigJson.readInt(j, "num_groups", b::groups);
         if (has(j, "mode")) {
             String m = j.get("mode").getAsString();
             try {
@@ -124,28 +122,6 @@ public final class MasaConfig extends TargetedConfig {
         ConfigJson.read(j, b);
         ConfigJson.warnUnknown(j, KNOWN, "MASA", warnings);
         return b.build();
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof MasaConfig)) {
-            return false;
-        }
-        MasaConfig c = (MasaConfig) o;
-        return atoms == c.atoms
-                && groups == c.groups
-                && mode == c.mode
-                && targets().equals(c.targets());
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(targets(), atoms, groups, mode);
-    }
-
-    @Override
-    public String toString() {
-        return "MasaConfig" + toJson();
     }
 
     /** Builder of {@link MasaConfig}. */

@@ -1,13 +1,10 @@
 package io.peft4j.mos;
 
-import static io.peft4j.core.spi.ConfigJson.has;
-
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
-import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -74,15 +71,8 @@ public final class MosConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        Builder b = new Builder(this);
-        b.equivalentRank = equivalentRank;
-        b.rank = rank;
-        b.shardsPerVector = shardsPerVector;
-        b.privateRank = privateRank;
-        b.alpha = alpha;
-        b.dropout = dropout;
-        b.seed = seed;
-        return b;
+        // the JSON holds every value (it is the config's value), so reading it back is the copy
+        return read(toJson(), w -> {});
     }
 
     @Override
@@ -187,6 +177,10 @@ public final class MosConfig extends TargetedConfig {
      * @throws IllegalArgumentException naming a missing key or a bad value
      */
     public static MosConfig fromJson(JsonObject j, Consumer<String> warnings) {
+        return read(j, warnings).build();
+    }
+
+    private static Builder read(JsonObject j, Consumer<String> warnings) {
         ConfigJson.require(
                 j,
                 "MoS",
@@ -195,69 +189,18 @@ public final class MosConfig extends TargetedConfig {
                 "shards_per_vector",
                 "private_rank",
                 "target_modules");
-        Builder b =
-                builder()
-                        .rank(ConfigJson.intValue(j.get("r"), "r"))
-                        .equivalentRank(
-                                ConfigJson.intValue(j.get("equivalent_rank"), "equivalent_rank"))
-                        .shardsPerVector(
-                                ConfigJson.intValue(
-                                        j.get("shards_per_vector"), "shards_per_vector"))
-                        .privateRank(ConfigJson.intValue(j.get("private_rank"), "private_rank"));
-        if (has(j, "lora_alpha")) {
-            b.alpha(ConfigJson.floatValue(j.get("lora_alpha"), "lora_alpha"));
-        }
-        if (has(j, "lora_dropout")) {
-            b.dropout(ConfigJson.floatValue(j.get("lora_dropout"), "lora_dropout"));
-        }
-        if (has(j, "seed")) {
-            b.seed(j.get("seed").getAsLong());
-        }
+        Builder b = builder();
+        ConfigJson.readInt(j, "r", b::rank);
+        ConfigJson.readInt(j, "equivalent_rank", b::equivalentRank);
+        ConfigJson.readInt(j, "shards_per_vector", b::shardsPerVector);
+        ConfigJson.readInt(j, "private_rank", b::privateRank);
+        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
+        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
+        ConfigJson.readLong(j, "seed", b::seed);
         ConfigJson.read(j, b);
-        if (has(j, "bias") && !"none".equals(j.get("bias").getAsString())) {
-            throw new IllegalArgumentException(
-                    "bias=\""
-                            + j.get("bias").getAsString()
-                            + "\" is not supported by MoS; only \"none\"");
-        }
+        ConfigJson.requireOnly(j, "bias", "none", "MoS");
         ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
-        return b.build();
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        if (!(o instanceof MosConfig)) {
-            return false;
-        }
-        MosConfig c = (MosConfig) o;
-        return equivalentRank == c.equivalentRank
-                && rank == c.rank
-                && shardsPerVector == c.shardsPerVector
-                && privateRank == c.privateRank
-                && alpha == c.alpha
-                && dropout == c.dropout
-                && seed == c.seed
-                && targets().equals(c.targets())
-                && Objects.equals(taskType(), c.taskType())
-                && Objects.equals(baseModelNameOrPath(), c.baseModelNameOrPath());
-    }
-
-    @Override
-    public int hashCode() {
-        return Objects.hash(
-                targets(),
-                equivalentRank,
-                rank,
-                shardsPerVector,
-                privateRank,
-                alpha,
-                dropout,
-                seed);
-    }
-
-    @Override
-    public String toString() {
-        return "MosConfig" + toJson();
+        return b;
     }
 
     /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
@@ -271,10 +214,6 @@ public final class MosConfig extends TargetedConfig {
         private long seed;
 
         private Builder() {}
-
-        private Builder(MosConfig from) {
-            super(from);
-        }
 
         /**
          * {@code v}, the equivalent LoRA rank (budget), > 0.

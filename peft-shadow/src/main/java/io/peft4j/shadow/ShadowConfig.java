@@ -1,11 +1,9 @@
 package io.peft4j.shadow;
 
-import static io.peft4j.core.spi.ConfigJson.has;
-
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.ConfigJson;
+import io.peft4j.core.spi.JsonValueConfig;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
@@ -24,7 +22,7 @@ import java.util.function.Consumer;
  * adapter's {@link io.peft4j.core.spi.Adapter#config()} holds the resolved values, which is what
  * {@code adapter_config.json} records.
  */
-public final class ShadowConfig implements AdapterConfig {
+public final class ShadowConfig extends JsonValueConfig {
 
     /** The {@code peft_type} of ShadowPEFT. */
     public static final String PEFT_TYPE = "SHADOW";
@@ -287,89 +285,25 @@ public final class ShadowConfig implements AdapterConfig {
     public static ShadowConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.warnUnknown(j, KNOWN, "SHADOW", warnings);
-        try {
-            if (has(j, "num_shadow_layers")) {
-                b.numShadowLayers(
-                        ConfigJson.intValue(j.get("num_shadow_layers"), "num_shadow_layers"));
-            }
-            if (has(j, "shadow_hidden_size")) {
-                b.shadowHiddenSize(
-                        ConfigJson.intValue(j.get("shadow_hidden_size"), "shadow_hidden_size"));
-            }
-            if (has(j, "shadow_intermediate_size")) {
-                b.shadowIntermediateSize(
-                        ConfigJson.intValue(
-                                j.get("shadow_intermediate_size"), "shadow_intermediate_size"));
-            }
-            if (has(j, "shadow_num_attention_heads")) {
-                b.shadowNumAttentionHeads(
-                        ConfigJson.intValue(
-                                j.get("shadow_num_attention_heads"), "shadow_num_attention_heads"));
-            }
-            if (has(j, "shadow_num_key_value_heads")) {
-                b.shadowNumKeyValueHeads(
-                        ConfigJson.intValue(
-                                j.get("shadow_num_key_value_heads"), "shadow_num_key_value_heads"));
-            }
-            if (has(j, "injection_hidden_size")) {
-                b.injectionSize(
-                        ConfigJson.intValue(
-                                j.get("injection_hidden_size"), "injection_hidden_size"));
-            }
-            if (has(j, "gate_hidden_size")) {
-                b.gateSize(ConfigJson.intValue(j.get("gate_hidden_size"), "gate_hidden_size"));
-            }
-            if (has(j, "alpha")) {
-                b.alpha(ConfigJson.floatValue(j.get("alpha"), "alpha"));
-            }
-            if (has(j, "dropout")) {
-                b.dropout(ConfigJson.floatValue(j.get("dropout"), "dropout"));
-            }
-            if (has(j, "shadow_loss_weight")) {
-                b.shadowLossWeight(
-                        ConfigJson.floatValue(j.get("shadow_loss_weight"), "shadow_loss_weight"));
-            }
-            if (has(j, "shadow_family")) {
-                b.family(ShadowFamily.parse(j.get("shadow_family").getAsString()));
-            }
-            if (has(j, "shadow_norm_eps")) {
-                b.normEps(ConfigJson.doubleValue(j.get("shadow_norm_eps"), "shadow_norm_eps"));
-            }
-            if (has(j, "pretrained_shadow_path")) {
-                // A saved adapter already holds the trained shadow: keep the path as provenance
-                // only.
-                b.pretrainedSource(j.get("pretrained_shadow_path").getAsString());
-            }
-            if (has(j, "pretrained_shadow_source")) {
-                b.pretrainedSource(j.get("pretrained_shadow_source").getAsString());
-            }
-            if (has(j, "seed")) {
-                b.seed(j.get("seed").getAsLong());
-            }
-            if (has(j, "shadow_head")) {
-                b.shadowHead(ShadowHead.parse(j.get("shadow_head").getAsString()));
-            }
-        } catch (UnsupportedOperationException | IllegalStateException | NumberFormatException e) {
-            throw new IllegalArgumentException(
-                    "SHADOW adapter config has a value of the wrong type: " + e.getMessage(), e);
-        }
+        ConfigJson.readInt(j, "num_shadow_layers", b::numShadowLayers);
+        ConfigJson.readInt(j, "shadow_hidden_size", b::shadowHiddenSize);
+        ConfigJson.readInt(j, "shadow_intermediate_size", b::shadowIntermediateSize);
+        ConfigJson.readInt(j, "shadow_num_attention_heads", b::shadowNumAttentionHeads);
+        ConfigJson.readInt(j, "shadow_num_key_value_heads", b::shadowNumKeyValueHeads);
+        ConfigJson.readInt(j, "injection_hidden_size", b::injectionSize);
+        ConfigJson.readInt(j, "gate_hidden_size", b::gateSize);
+        ConfigJson.readFloat(j, "alpha", b::alpha);
+        ConfigJson.readFloat(j, "dropout", b::dropout);
+        ConfigJson.readFloat(j, "shadow_loss_weight", b::shadowLossWeight);
+        ConfigJson.readString(j, "shadow_family", v -> b.family(ShadowFamily.parse(v)));
+        ConfigJson.readDouble(j, "shadow_norm_eps", b::normEps);
+        // A saved adapter already holds the trained shadow: keep the path as provenance only.
+        ConfigJson.readString(j, "pretrained_shadow_path", b::pretrainedSource);
+        ConfigJson.readString(j, "pretrained_shadow_source", b::pretrainedSource);
+        ConfigJson.readLong(j, "seed", b::seed);
+        ConfigJson.readString(j, "shadow_head", v -> b.shadowHead(ShadowHead.parse(v)));
         b.modulesToSave(ConfigJson.modulesToSave(j));
         return b.build();
-    }
-
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof ShadowConfig && toJson().equals(((ShadowConfig) o).toJson());
-    }
-
-    @Override
-    public int hashCode() {
-        return toJson().hashCode();
-    }
-
-    @Override
-    public String toString() {
-        return "ShadowConfig" + toJson();
     }
 
     /** Builder; {@link #build()} validates. */

@@ -15,6 +15,9 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
+import java.util.function.DoubleConsumer;
+import java.util.function.IntConsumer;
+import java.util.function.LongConsumer;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -368,6 +371,138 @@ public final class ConfigJson {
             throw new IllegalArgumentException("\"" + key + "\" must be a string, found " + e);
         }
         return e.getAsString();
+    }
+
+    /**
+     * Passes {@code key}'s value, when present (and not {@code null}), to {@code set} as an exact
+     * int ({@link #intValue}); an absent key leaves the builder's default.
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is not an int
+     */
+    public static void readInt(JsonObject j, String key, IntConsumer set) {
+        if (has(j, key)) {
+            set.accept(intValue(j.get(key), key));
+        }
+    }
+
+    /**
+     * As {@link #readInt}, for an exact long ({@link #longValue}).
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is not a long
+     */
+    public static void readLong(JsonObject j, String key, LongConsumer set) {
+        if (has(j, key)) {
+            set.accept(longValue(j.get(key), key));
+        }
+    }
+
+    /**
+     * As {@link #readInt}, for a finite float ({@link #floatValue}).
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is not a finite float
+     */
+    public static void readFloat(JsonObject j, String key, Consumer<Float> set) {
+        if (has(j, key)) {
+            set.accept(floatValue(j.get(key), key));
+        }
+    }
+
+    /**
+     * As {@link #readInt}, for a finite number ({@link #doubleValue}).
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is not a finite number
+     */
+    public static void readDouble(JsonObject j, String key, DoubleConsumer set) {
+        if (has(j, key)) {
+            set.accept(doubleValue(j.get(key), key));
+        }
+    }
+
+    /**
+     * As {@link #readInt}, for a JSON boolean ({@link #boolValue}).
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is not a boolean
+     */
+    public static void readBool(JsonObject j, String key, Consumer<Boolean> set) {
+        if (has(j, key)) {
+            set.accept(boolValue(j.get(key), key));
+        }
+    }
+
+    /**
+     * As {@link #readInt}, for a text value; as Gson reads one, a number or a boolean is taken as
+     * its text (a name parsed afterwards, e.g. an enum's, reports its own bad values).
+     *
+     * @param j the config object
+     * @param key the key
+     * @param set receives the value
+     * @throws IllegalArgumentException naming {@code key} if the value is a list or an object
+     */
+    public static void readString(JsonObject j, String key, Consumer<String> set) {
+        if (has(j, key)) {
+            set.accept(string(j.get(key), key));
+        }
+    }
+
+    /**
+     * Refuses any value of {@code key} but {@code supported} (absent or {@code null} is fine): for
+     * a peft option the method implements in one setting only, e.g. {@code bias} {@code "none"}.
+     *
+     * @param j the config object
+     * @param key the key
+     * @param supported the one value the method implements
+     * @param method the method's name in messages
+     * @throws IllegalArgumentException "{@code <key>="<value>" is not supported by <method>; only
+     *     "<supported>"}"
+     */
+    public static void requireOnly(JsonObject j, String key, String supported, String method) {
+        if (has(j, key) && !supported.equals(string(j.get(key), key))) {
+            throw new IllegalArgumentException(
+                    key
+                            + "=\""
+                            + j.get(key).getAsString()
+                            + "\" is not supported by "
+                            + method
+                            + "; only \""
+                            + supported
+                            + "\"");
+        }
+    }
+
+    /**
+     * An exact long, as {@link #intValue} for an int.
+     *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the long value
+     * @throws IllegalArgumentException naming {@code key} if {@code e} is not an integer in long
+     *     range
+     */
+    public static long longValue(JsonElement e, String key) {
+        if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) {
+            throw new IllegalArgumentException("\"" + key + "\" must be an integer, found " + e);
+        }
+        try {
+            return e.getAsBigDecimal().longValueExact();
+        } catch (ArithmeticException ex) {
+            throw new IllegalArgumentException(
+                    "\"" + key + "\" must be an integer in long range, found " + e);
+        }
     }
 
     /**

@@ -8,9 +8,10 @@ import java.util.List;
  * A config whose adapter goes into chosen modules of the model: the part of it that is not the
  * method's own. It holds the {@link TargetSpec} and peft's {@code modules_to_save}, {@code
  * task_type} and {@code base_model_name_or_path}, as set on a {@link TargetedConfigBuilder}; the
- * method's config adds its own fields, its own {@code equals} and its {@code toJson}.
+ * method's config adds its own fields and its {@code toJson}, which is also its value ({@link
+ * JsonValueConfig}).
  */
-public abstract class TargetedConfig implements AdapterConfig {
+public abstract class TargetedConfig extends JsonValueConfig {
 
     private final TargetSpec targets;
     private final List<String> modulesToSave;
