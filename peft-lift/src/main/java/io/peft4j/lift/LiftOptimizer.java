@@ -10,16 +10,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import io.peft4j.core.PeftModel;
-import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.Adapter;
+import io.peft4j.core.train.AdamFamilyOptimizer;
 import io.peft4j.core.train.AdamMoments;
 import io.peft4j.core.train.AdamMoments.Slot;
-import io.peft4j.core.train.PeftOptimizer;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 
 /**
  * LIFT's sparse Adam: moments are length-k vectors per matrix (never m n), the update touches only
@@ -44,7 +41,7 @@ import java.util.TreeMap;
  * <p>Its {@link #state()} also carries the masks, so a checkpoint resumed after a refresh continues
  * with the refreshed masks. Not thread-safe.
  */
-public final class LiftOptimizer implements PeftOptimizer {
+public final class LiftOptimizer extends AdamFamilyOptimizer {
 
     /**
      * The global gradient-norm clip to train LIFT with: 0 (off). The reference ({@code
@@ -59,20 +56,19 @@ public final class LiftOptimizer implements PeftOptimizer {
     private static final String GLOBAL = "lift/steps";
 
     private final LiftAdapter adapter;
-    private final double beta1;
-    private final double beta2;
-    private final double eps;
     private final int interval;
-    private final AdamMoments moments = new AdamMoments();
     private long steps;
 
     private LiftOptimizer(LiftAdapter adapter) {
+        super(
+                new AdamMoments.Hyper(
+                        adapter.config().beta1(),
+                        adapter.config().beta2(),
+                        adapter.config().eps(),
+                        0,
+                        false));
         this.adapter = adapter;
-        LiftConfig c = adapter.config();
-        this.beta1 = c.beta1();
-        this.beta2 = c.beta2();
-        this.eps = c.eps();
-        this.interval = c.updateInterval();
+        this.interval = adapter.config().updateInterval();
     }
 
     /**
@@ -114,42 +110,10 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     @Override
     public void step(Map<String, Parameter> params, float learningRate) {
-        checkArgument(
-                Float.isFinite(learningRate) && learningRate >= 0,
-                "learning rate must be finite and >= 0, got %s",
-                learningRate);
-        for (Map.Entry<String, Parameter> e : params.entrySet()) {
-            NDArray weight = e.getValue().getArray();
-            if (!weight.hasGradient()) {
-                continue;
-            }
-            Slot slot = slotFor(e.getKey(), weight);
-            try (NoGrad off = NoGrad.of(weight)) {
-                update(weight, slot, learningRate);
-            }
-        }
+        moments.step(params, learningRate, hyper, "LIFT optimizer", this::checkKey);
         steps++;
         if (interval > 0 && steps % interval == 0) {
             refreshNow();
-        }
-    }
-
-    private void update(NDArray weight, Slot slot, float lr) {
-        NDManager owner = moments.managerFor(weight);
-        try (NDManager scratch = owner.newSubManager()) {
-            slot.expAvg.tempAttach(scratch);
-            slot.expAvgSq.tempAttach(scratch);
-            NDArray grad = weight.getGradient();
-            grad.attach(scratch);
-            slot.step++;
-            slot.expAvg.muli(beta1).addi(grad.mul(1 - beta1));
-            slot.expAvgSq.muli(beta2).addi(grad.square().muli(1 - beta2));
-            double stepSize =
-                    lr
-                            * Math.sqrt(1 - Math.pow(beta2, (double) slot.step))
-                            / (1 - Math.pow(beta1, (double) slot.step));
-            NDArray denom = slot.expAvgSq.sqrt().addi(eps);
-            weight.subi(slot.expAvg.div(denom).muli(stepSize));
         }
     }
 
@@ -199,24 +163,6 @@ public final class LiftOptimizer implements PeftOptimizer {
         }
     }
 
-    private Slot slotFor(String name, NDArray weight) {
-        Slot slot = moments.get(name);
-        if (slot == null) {
-            checkKey(name);
-            return moments.create(name, weight);
-        }
-        if (!slot.expAvg.getShape().equals(weight.getShape())) {
-            throw new IllegalStateException(
-                    "LIFT optimizer state for '"
-                            + name
-                            + "' has shape "
-                            + slot.expAvg.getShape()
-                            + " but the parameter has shape "
-                            + weight.getShape());
-        }
-        return slot;
-    }
-
     @Override
     public Map<String, NDArray> state() {
         Map<String, NDArray> state = new LinkedHashMap<>();
@@ -235,22 +181,11 @@ public final class LiftOptimizer implements PeftOptimizer {
 
     @Override
     public void loadState(Map<String, NDArray> state) {
-        Map<String, Map<String, NDArray>> byParam = new TreeMap<>();
-        long global = 0;
-        for (Map.Entry<String, NDArray> e : state.entrySet()) {
-            String key = e.getKey();
-            if (key.equals(GLOBAL)) {
-                global = AdamMoments.readLong(e.getValue());
-                continue;
-            }
-            int cut = key.lastIndexOf('/');
-            checkArgument(
-                    cut > 0,
-                    "LIFT optimizer state key '%s' is not of the form <parameter>/<slot>",
-                    key);
-            byParam.computeIfAbsent(key.substring(0, cut), k -> new HashMap<>())
-                    .put(key.substring(cut + 1), e.getValue());
-        }
+        Map<String, NDArray> perParameter = new LinkedHashMap<>(state);
+        NDArray globalSteps = perParameter.remove(GLOBAL);
+        long global = globalSteps == null ? 0 : AdamMoments.readLong(globalSteps);
+        Map<String, Map<String, NDArray>> byParam =
+                AdamMoments.byParameter(perParameter, "LIFT optimizer");
         Map<String, Slot> loaded = new LinkedHashMap<>();
         try {
             for (Map.Entry<String, Map<String, NDArray>> e : byParam.entrySet()) {
@@ -308,11 +243,6 @@ public final class LiftOptimizer implements PeftOptimizer {
     }
 
     /** Bytes of the optimiser state: two k-vectors per matrix plus an 8-byte step counter. */
-    @Override
-    public long stateBytes() {
-        return moments.stateBytes();
-    }
-
     /**
      * {@return what dense Adam would hold for the same matrices (two m n moments and a counter
      * each)}
@@ -331,13 +261,7 @@ public final class LiftOptimizer implements PeftOptimizer {
     }
 
     @Override
-    public void close() {
-        moments.close();
-    }
-
-    @Override
     public String toString() {
-        return String.format(
-                "LiftSparseAdam(betas=(%s, %s), eps=%s, T=%d)", beta1, beta2, eps, interval);
+        return describe("LiftSparseAdam", ", T=" + interval);
     }
 }
