@@ -11,6 +11,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterLayer;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.spi.AdapterRuntime;
 import java.util.List;
 
@@ -68,11 +69,14 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
 
     /** A new trainable copy of the module's tensors for {@code adapter}. */
     Copy newCopy(String adapter, NDManager manager) {
-        Parameter w = copyOf(baseWeight, "modules_to_save." + adapter + ".weight", manager);
+        Parameter w =
+                AdapterParameters.trainableCopy(
+                        baseWeight, "modules_to_save." + adapter + ".weight", manager);
         Parameter b =
                 baseBias == null
                         ? null
-                        : copyOf(baseBias, "modules_to_save." + adapter + ".bias", manager);
+                        : AdapterParameters.trainableCopy(
+                                baseBias, "modules_to_save." + adapter + ".bias", manager);
         return new Copy(w, b);
     }
 
@@ -91,15 +95,6 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
         if (c.bias != null) {
             c.bias.close();
         }
-    }
-
-    private static Parameter copyOf(Parameter source, String name, NDManager manager) {
-        NDArray array = source.getArray().duplicate();
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
-        array.setRequiresGradient(true);
-        return p;
     }
 
     @Override

@@ -4,8 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.norm.Dropout;
-import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.ops.TransformerOps;
 
 /** Masks and scaled dot-product attention shared by the decoder and the encoder. */
 final class Attention {
@@ -98,8 +97,7 @@ final class Attention {
     }
 
     /**
-     * softmax(q k^T / sqrt(d) + bias) v, with grouped-query attention: query heads {@code g*groups
-     * .. g*groups+groups-1} share key/value head g (Hugging Face's repeat_kv order).
+     * {@link TransformerOps#attention}, with a bias named {@link #NO_PADDING} (all zeros) left out.
      *
      * @param q (B, heads, T, d)
      * @param k (B, kvHeads, S, d)
@@ -111,25 +109,7 @@ final class Attention {
      */
     static NDArray scaledDotProduct(
             NDArray q, NDArray k, NDArray v, NDArray bias, float dropout, boolean training) {
-        Shape qs = q.getShape();
-        long batch = qs.get(0);
-        long heads = qs.get(1);
-        long queryLen = qs.get(2);
-        long headDim = qs.get(3);
-        long kvHeads = k.getShape().get(1);
-        long groups = heads / kvHeads;
-        NDArray q5 = q.reshape(batch, kvHeads, groups, queryLen, headDim);
-        NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        // Scale q (T x d) rather than the scores (T x S): the same product up to rounding, on a
-        // smaller array.
-        NDArray scores = Scalars.mul(q5, 1.0 / Math.sqrt((double) headDim)).matMul(kT);
-        if (!NO_PADDING.equals(bias.getName())) {
-            scores = scores.add(bias.expandDims(2));
-        }
-        NDArray probs = scores.softmax(-1);
-        if (training && dropout > 0) {
-            probs = Dropout.dropout(probs, dropout, true).head();
-        }
-        return probs.matMul(v.expandDims(2)).reshape(batch, heads, queryLen, headDim);
+        return TransformerOps.attention(
+                q, k, v, NO_PADDING.equals(bias.getName()) ? null : bias, dropout, training);
     }
 }

@@ -89,12 +89,6 @@ public final class BertForSequenceClassification extends AbstractBlock implement
         return body().embed(ps, inputs, training, params);
     }
 
-    @Override
-    public NDArray finalNorm(
-            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
-        return hidden;
-    }
-
     /**
      * @return {@code [logits]} = classifier(dropout(pooler(hidden)))
      */

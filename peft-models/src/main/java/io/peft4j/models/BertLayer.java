@@ -11,6 +11,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.peft4j.core.ops.TransformerOps;
 
 /**
  * One post-LN BERT encoder layer ({@code encoder.layer.i}), as in Hugging Face:
@@ -251,11 +252,8 @@ public final class BertLayer extends AbstractBlock {
         }
     }
 
-    /**
-     * Exact GELU, x * (1 + erf(x / sqrt 2)) / 2, as libtorch's fused {@code gelu} (approximate
-     * "none"): one pass and a fused backward instead of five elementwise ops and their gradients.
-     */
+    /** Exact GELU ({@link TransformerOps#gelu}). */
     static NDArray gelu(NDArray x) {
-        return x.getNDArrayInternal().gelu();
+        return TransformerOps.gelu(x);
     }
 }

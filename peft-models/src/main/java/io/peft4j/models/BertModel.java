@@ -115,13 +115,6 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         return new NDList(hidden, bias);
     }
 
-    /** Post-LN: nothing after the last layer. */
-    @Override
-    public NDArray finalNorm(
-            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
-        return hidden;
-    }
-
     /**
      * @return {@code [last_hidden_state]} or {@code [last_hidden_state, pooler_output]}
      */

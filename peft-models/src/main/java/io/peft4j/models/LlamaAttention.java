@@ -10,6 +10,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.peft4j.core.ops.TransformerOps;
 
 /**
  * Multi-head self-attention with rotary positions and grouped-query attention ({@code self_attn}).
@@ -78,8 +79,8 @@ public final class LlamaAttention extends AbstractBlock {
                         len,
                         kvHeads,
                         headDim);
-        q = Rope.apply(q, cos, sin);
-        k = Rope.apply(k, cos, sin);
+        q = TransformerOps.rope(q, cos, sin);
+        k = TransformerOps.rope(k, cos, sin);
         if (inputs.size() >= 6) {
             k = inputs.get(4).concat(k, 2);
             v = inputs.get(5).concat(v, 2);

@@ -7,6 +7,7 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.peft4j.core.ops.TransformerOps;
 
 /**
  * Root-mean-square layer norm as in LLaMA: {@code x / sqrt(mean(x^2) + eps) * weight} over the last
@@ -39,9 +40,7 @@ public final class RmsNorm extends AbstractBlock {
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.head();
         NDArray w = ps.getValue(weight, x.getDevice(), training);
-        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        NDArray normed = x.div(meanSquare.add(eps).sqrt());
-        return new NDList(normed.mul(w));
+        return new NDList(TransformerOps.rmsNorm(x, w, eps));
     }
 
     @Override

@@ -2,7 +2,6 @@ package io.peft4j.models;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 
 /**
@@ -36,22 +35,5 @@ final class Rope {
         NDArray cos = angles.cos().toType(dataType, false).expandDims(1);
         NDArray sin = angles.sin().toType(dataType, false).expandDims(1);
         return new NDList(cos, sin);
-    }
-
-    /**
-     * Rotates {@code x} by the tables: {@code x * cos + rotateHalf(x) * sin}, where {@code
-     * rotateHalf([a, b]) = [-b, a]} on the last axis.
-     *
-     * @param x (B, heads, T, headDim)
-     * @param cos (B, 1, T, headDim)
-     * @param sin (B, 1, T, headDim)
-     * @return rotated x
-     */
-    static NDArray apply(NDArray x, NDArray cos, NDArray sin) {
-        long half = x.getShape().get(x.getShape().dimension() - 1) / 2;
-        NDArray first = x.get(new NDIndex("..., :" + half));
-        NDArray second = x.get(new NDIndex("..., " + half + ":"));
-        NDArray rotated = second.neg().concat(first, -1);
-        return x.mul(cos).add(rotated.mul(sin));
     }
 }

@@ -245,17 +245,8 @@ final class DjlEncoderStack extends AbstractBlock implements LayerStack {
             NDList context,
             boolean training,
             PairList<String, Object> params) {
-        NDList in = new NDList(hidden);
-        if (index == 0) {
-            in.addAll(context);
-        }
-        return layer(index).forward(ps, in, training, params).head();
-    }
-
-    @Override
-    public NDArray finalNorm(
-            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
-        return hidden;
+        NDList inputs = index == 0 ? context : new NDList();
+        return LayerStack.super.forwardLayer(index, ps, hidden, inputs, training, params);
     }
 
     @Override

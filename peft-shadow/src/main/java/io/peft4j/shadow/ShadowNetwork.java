@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
@@ -12,7 +11,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
-import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.ops.TransformerOps;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import java.util.ArrayList;
@@ -106,14 +106,14 @@ final class ShadowNetwork {
         Random random = new Random(seed);
         long h = hidden;
         long kv = (long) kvHeads * headDim;
+        long i = intermediate;
+        // Drawn in this order from the seed's stream: the saved file of a seed stays the same.
+        Init init = new Init(manager, random, type, device);
         if (hidden != baseHidden) {
-            add(
-                    manager,
+            params.put(
                     "embed_proj.weight",
-                    Tensors.uniform(random, h * baseHidden, 1 / Math.sqrt(baseHidden)),
-                    new Shape(h, baseHidden),
-                    type,
-                    device);
+                    Tensors.linearWeight(
+                            manager, "embed_proj.weight", random, h, baseHidden, type, device));
         }
         for (int j = 0; j < layers; j++) {
             if (family == ShadowFamily.DJL) {
@@ -126,185 +126,85 @@ final class ShadowNetwork {
                         activation == null ? Activation::gelu : activation);
             } else if (family == ShadowFamily.LLAMA) {
                 String p = "layers." + j + ".";
-                add(
-                        manager,
-                        p + "input_layernorm.weight",
-                        Tensors.filled(h, 1),
-                        new Shape(h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "self_attn.q_proj.weight",
-                        Tensors.gaussian(random, h * h, 0.02),
-                        new Shape(h, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "self_attn.k_proj.weight",
-                        Tensors.gaussian(random, kv * h, 0.02),
-                        new Shape(kv, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "self_attn.v_proj.weight",
-                        Tensors.gaussian(random, kv * h, 0.02),
-                        new Shape(kv, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "self_attn.o_proj.weight",
-                        Tensors.gaussian(random, h * h, 0.02),
-                        new Shape(h, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "post_attention_layernorm.weight",
-                        Tensors.filled(h, 1),
-                        new Shape(h),
-                        type,
-                        device);
-                long i = intermediate;
-                add(
-                        manager,
-                        p + "mlp.gate_proj.weight",
-                        Tensors.gaussian(random, i * h, 0.02),
-                        new Shape(i, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "mlp.up_proj.weight",
-                        Tensors.gaussian(random, i * h, 0.02),
-                        new Shape(i, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "mlp.down_proj.weight",
-                        Tensors.gaussian(random, h * i, 0.02),
-                        new Shape(h, i),
-                        type,
-                        device);
+                init.constant(p + "input_layernorm.weight", h, 1);
+                init.normal(p + "self_attn.q_proj.weight", h, h);
+                init.normal(p + "self_attn.k_proj.weight", kv, h);
+                init.normal(p + "self_attn.v_proj.weight", kv, h);
+                init.normal(p + "self_attn.o_proj.weight", h, h);
+                init.constant(p + "post_attention_layernorm.weight", h, 1);
+                init.normal(p + "mlp.gate_proj.weight", i, h);
+                init.normal(p + "mlp.up_proj.weight", i, h);
+                init.normal(p + "mlp.down_proj.weight", h, i);
             } else {
                 String p = "layer." + j + ".";
                 for (String name : new String[] {"query", "key", "value"}) {
-                    add(
-                            manager,
-                            p + "attention.self." + name + ".weight",
-                            Tensors.gaussian(random, h * h, 0.02),
-                            new Shape(h, h),
-                            type,
-                            device);
-                    add(
-                            manager,
-                            p + "attention.self." + name + ".bias",
-                            Tensors.filled(h, 0),
-                            new Shape(h),
-                            type,
-                            device);
+                    init.dense(p + "attention.self." + name, h, h);
                 }
-                add(
-                        manager,
-                        p + "attention.output.dense.weight",
-                        Tensors.gaussian(random, h * h, 0.02),
-                        new Shape(h, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "attention.output.dense.bias",
-                        Tensors.filled(h, 0),
-                        new Shape(h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "attention.output.LayerNorm.weight",
-                        Tensors.filled(h, 1),
-                        new Shape(h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "attention.output.LayerNorm.bias",
-                        Tensors.filled(h, 0),
-                        new Shape(h),
-                        type,
-                        device);
-                long i = intermediate;
-                add(
-                        manager,
-                        p + "intermediate.dense.weight",
-                        Tensors.gaussian(random, i * h, 0.02),
-                        new Shape(i, h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "intermediate.dense.bias",
-                        Tensors.filled(i, 0),
-                        new Shape(i),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "output.dense.weight",
-                        Tensors.gaussian(random, h * i, 0.02),
-                        new Shape(h, i),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "output.dense.bias",
-                        Tensors.filled(h, 0),
-                        new Shape(h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "output.LayerNorm.weight",
-                        Tensors.filled(h, 1),
-                        new Shape(h),
-                        type,
-                        device);
-                add(
-                        manager,
-                        p + "output.LayerNorm.bias",
-                        Tensors.filled(h, 0),
-                        new Shape(h),
-                        type,
-                        device);
+                init.dense(p + "attention.output.dense", h, h);
+                init.norm(p + "attention.output.LayerNorm", h);
+                init.dense(p + "intermediate.dense", i, h);
+                init.dense(p + "output.dense", h, i);
+                init.norm(p + "output.LayerNorm", h);
             }
         }
         if (family == ShadowFamily.LLAMA) {
-            add(manager, "norm.weight", Tensors.filled(h, 1), new Shape(h), type, device);
+            init.constant("norm.weight", h, 1);
         }
         projection =
                 hidden == baseHidden
                         ? null
-                        : Tensors.parameter(
+                        : Tensors.linearWeight(
                                 manager,
                                 "shadow_hidden_projection.weight",
-                                Tensors.uniform(
-                                        random, (long) baseHidden * h, 1 / Math.sqrt((double) h)),
-                                new Shape(baseHidden, h),
+                                random,
+                                baseHidden,
+                                h,
                                 type,
                                 device);
     }
 
-    private void add(
-            NDManager manager,
-            String key,
-            float[] values,
-            Shape shape,
-            DataType type,
-            Device device) {
-        params.put(key, Tensors.parameter(manager, key, values, shape, type, device));
+    /**
+     * Adds fresh parameters to {@link #params} as Hugging Face initialises them: linear weights
+     * N(0, 0.02), biases 0, norm weights 1.
+     */
+    private final class Init {
+        private final NDManager manager;
+        private final Random random;
+        private final DataType type;
+        private final Device device;
+
+        Init(NDManager manager, Random random, DataType type, Device device) {
+            this.manager = manager;
+            this.random = random;
+            this.type = type;
+            this.device = device;
+        }
+
+        /** An {@code out x in} weight drawn from N(0, 0.02). */
+        void normal(String key, long out, long in) {
+            add(key, AdapterParameters.gaussian(random, out * in, 0.02), new Shape(out, in));
+        }
+
+        /** A vector of {@code n} copies of {@code value}. */
+        void constant(String key, long n, float value) {
+            add(key, Tensors.filled(n, value), new Shape(n));
+        }
+
+        /** A linear layer {@code <prefix>.weight} (normal) and {@code <prefix>.bias} (zero). */
+        void dense(String prefix, long out, long in) {
+            normal(prefix + ".weight", out, in);
+            constant(prefix + ".bias", out, 0);
+        }
+
+        /** A LayerNorm {@code <prefix>.weight} (one) and {@code <prefix>.bias} (zero). */
+        void norm(String prefix, long n) {
+            constant(prefix + ".weight", n, 1);
+            constant(prefix + ".bias", n, 0);
+        }
+
+        private void add(String key, float[] values, Shape shape) {
+            params.put(key, AdapterParameters.trainable(manager, key, values, shape, type, device));
+        }
     }
 
     /**
@@ -328,7 +228,7 @@ final class ShadowNetwork {
                 NDArray a = param.getArray();
                 float[] values =
                         switch (param.getType()) {
-                            case WEIGHT -> Tensors.gaussian(random, a.size(), 0.02);
+                            case WEIGHT -> AdapterParameters.gaussian(random, a.size(), 0.02);
                             case GAMMA, RUNNING_VAR -> Tensors.filled(a.size(), 1);
                             default -> Tensors.filled(a.size(), 0);
                         };
@@ -458,7 +358,7 @@ final class ShadowNetwork {
                             : bertLayer(ps, j, h, bias, training);
         }
         if (family == ShadowFamily.LLAMA) {
-            h = rms(h, w(ps, "norm.weight", d, training));
+            h = TransformerOps.rmsNorm(h, w(ps, "norm.weight", d, training), eps);
         }
         if (projection != null) {
             h = Tensors.linear(h, ps.getValue(projection, d, training), null);
@@ -498,7 +398,8 @@ final class ShadowNetwork {
         String p = "layers." + j + ".";
         long batch = x.getShape().get(0);
         long len = x.getShape().get(1);
-        NDArray a = rms(x, w(ps, p + "input_layernorm.weight", d, training));
+        NDArray a =
+                TransformerOps.rmsNorm(x, w(ps, p + "input_layernorm.weight", d, training), eps);
         NDArray q =
                 split(
                         Tensors.linear(a, w(ps, p + "self_attn.q_proj.weight", d, training), null),
@@ -517,11 +418,16 @@ final class ShadowNetwork {
                         batch,
                         len,
                         kvHeads);
-        q = rope(q, cos, sin);
-        k = rope(k, cos, sin);
-        NDArray ctx = attention(q, k, v, bias).transpose(0, 2, 1, 3).reshape(batch, len, hidden);
+        q = TransformerOps.rope(q, cos, sin);
+        k = TransformerOps.rope(k, cos, sin);
+        NDArray ctx =
+                TransformerOps.attention(q, k, v, bias, 0, false)
+                        .transpose(0, 2, 1, 3)
+                        .reshape(batch, len, hidden);
         x = x.add(Tensors.linear(ctx, w(ps, p + "self_attn.o_proj.weight", d, training), null));
-        NDArray b = rms(x, w(ps, p + "post_attention_layernorm.weight", d, training));
+        NDArray b =
+                TransformerOps.rmsNorm(
+                        x, w(ps, p + "post_attention_layernorm.weight", d, training), eps);
         NDArray gate = Tensors.linear(b, w(ps, p + "mlp.gate_proj.weight", d, training), null);
         NDArray up = Tensors.linear(b, w(ps, p + "mlp.up_proj.weight", d, training), null);
         return x.add(
@@ -563,7 +469,10 @@ final class ShadowNetwork {
                         batch,
                         len,
                         heads);
-        NDArray ctx = attention(q, k, v, bias).transpose(0, 2, 1, 3).reshape(batch, len, hidden);
+        NDArray ctx =
+                TransformerOps.attention(q, k, v, bias, 0, false)
+                        .transpose(0, 2, 1, 3)
+                        .reshape(batch, len, hidden);
         NDArray attended =
                 layerNorm(
                         Tensors.linear(
@@ -574,7 +483,7 @@ final class ShadowNetwork {
                         w(ps, p + "attention.output.LayerNorm.weight", d, training),
                         w(ps, p + "attention.output.LayerNorm.bias", d, training));
         NDArray inner =
-                gelu(
+                TransformerOps.gelu(
                         Tensors.linear(
                                 attended,
                                 w(ps, p + "intermediate.dense.weight", d, training),
@@ -589,41 +498,11 @@ final class ShadowNetwork {
                 w(ps, p + "output.LayerNorm.bias", d, training));
     }
 
-    private NDArray rms(NDArray x, NDArray weight) {
-        NDArray meanSquare = x.square().mean(new int[] {-1}, true);
-        return x.div(Scalars.add(meanSquare, eps).sqrt()).mul(weight);
-    }
-
     private NDArray layerNorm(NDArray x, NDArray weight, NDArray bias) {
         return x.getNDArrayInternal().layerNorm(x, new Shape(hidden), weight, bias, eps).head();
     }
 
-    private static NDArray gelu(NDArray x) {
-        return Scalars.mul(x.mul(Scalars.add(Scalars.div(x, Math.sqrt(2.0)).erf(), 1)), 0.5);
-    }
-
     private NDArray split(NDArray x, long batch, long len, int n) {
         return x.reshape(batch, len, n, headDim).transpose(0, 2, 1, 3);
-    }
-
-    /** Rotate-half RoPE with the base's tables (B|1, 1, T, d). */
-    private static NDArray rope(NDArray x, NDArray cos, NDArray sin) {
-        long half = x.getShape().get(x.getShape().dimension() - 1) / 2;
-        NDArray first = x.get(new NDIndex("..., :" + half));
-        NDArray second = x.get(new NDIndex("..., " + half + ":"));
-        return x.mul(cos).add(second.neg().concat(first, -1).mul(sin));
-    }
-
-    /** softmax(q k^T / sqrt(d) + bias) v with grouped-query attention (HF repeat_kv order). */
-    private NDArray attention(NDArray q, NDArray k, NDArray v, NDArray bias) {
-        long batch = q.getShape().get(0);
-        long len = q.getShape().get(2);
-        long groups = heads / (family == ShadowFamily.LLAMA ? kvHeads : heads);
-        long kvn = heads / groups;
-        NDArray q5 = q.reshape(batch, kvn, groups, len, headDim);
-        NDArray kT = k.expandDims(2).transpose(0, 1, 2, 4, 3);
-        NDArray scores =
-                Scalars.mul(q5.matMul(kT), 1.0 / Math.sqrt(headDim)).add(bias.expandDims(2));
-        return scores.softmax(-1).matMul(v.expandDims(2)).reshape(batch, heads, len, headDim);
     }
 }

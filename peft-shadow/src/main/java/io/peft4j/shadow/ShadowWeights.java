@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -57,15 +58,15 @@ final class ShadowWeights {
         long g = config.gateSize();
         Random random = new Random(config.seed() * 7919L + 17);
         downs =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "injection_downs",
-                        Tensors.gaussian(random, n * h * b, 0.02),
+                        AdapterParameters.gaussian(random, n * h * b, 0.02),
                         new Shape(n, h, b),
                         type,
                         device);
         ups =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "injection_ups",
                         new float[Math.toIntExact(n * b * h)],
@@ -77,41 +78,14 @@ final class ShadowWeights {
         t1 = new Parameter[n];
         t2 = new Parameter[n];
         for (int k = 0; k < n; k++) {
-            g1[k] =
-                    Tensors.parameter(
-                            manager,
-                            "g1." + k,
-                            Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
-                            new Shape(g, h),
-                            type,
-                            device);
-            g2[k] =
-                    Tensors.parameter(
-                            manager,
-                            "g2." + k,
-                            Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
-                            new Shape(h, g),
-                            type,
-                            device);
-            t1[k] =
-                    Tensors.parameter(
-                            manager,
-                            "t1." + k,
-                            Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
-                            new Shape(g, h),
-                            type,
-                            device);
-            t2[k] =
-                    Tensors.parameter(
-                            manager,
-                            "t2." + k,
-                            Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
-                            new Shape(h, g),
-                            type,
-                            device);
+            // drawn in this order (the seed's stream): gate in, gate out, transform in, out
+            g1[k] = Tensors.linearWeight(manager, "g1." + k, random, g, h, type, device);
+            g2[k] = Tensors.linearWeight(manager, "g2." + k, random, h, g, type, device);
+            t1[k] = Tensors.linearWeight(manager, "t1." + k, random, g, h, type, device);
+            t2[k] = Tensors.linearWeight(manager, "t2." + k, random, h, g, type, device);
         }
         normWeight =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "hidden_norm.weight",
                         Tensors.filled(h, 1),
@@ -119,7 +93,7 @@ final class ShadowWeights {
                         type,
                         device);
         normBias =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "hidden_norm.bias",
                         Tensors.filled(h, 0),

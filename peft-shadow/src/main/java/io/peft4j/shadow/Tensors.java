@@ -19,23 +19,25 @@ final class Tensors {
 
     private Tensors() {}
 
-    /** A trainable parameter holding {@code values}, on {@code device} in {@code type}. */
-    static Parameter parameter(
+    /**
+     * A trainable {@code out x in} linear weight drawn as PyTorch's {@code nn.Linear} initialises
+     * one: uniform in {@code +-1/sqrt(in)}.
+     */
+    static Parameter linearWeight(
             NDManager manager,
             String name,
-            float[] values,
-            Shape shape,
+            Random random,
+            long out,
+            long in,
             DataType type,
             Device device) {
-        return AdapterParameters.trainable(manager, name, values, shape, type, device);
-    }
-
-    static float[] gaussian(Random random, long n, double std) {
-        return AdapterParameters.gaussian(random, n, std);
-    }
-
-    static float[] uniform(Random random, long n, double bound) {
-        return AdapterParameters.uniform(random, n, bound);
+        return AdapterParameters.trainable(
+                manager,
+                name,
+                AdapterParameters.uniform(random, out * in, 1 / Math.sqrt((double) in)),
+                new Shape(out, in),
+                type,
+                device);
     }
 
     static float[] filled(long n, float value) {

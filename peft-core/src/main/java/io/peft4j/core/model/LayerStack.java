@@ -85,7 +85,8 @@ public interface LayerStack extends Block {
     }
 
     /**
-     * The norm after the last layer (identity for post-LN encoders such as BERT).
+     * The norm after the last layer. By default none: the identity, as in post-LN encoders such as
+     * BERT, whose layers end in their own norms.
      *
      * @param ps parameter store
      * @param hidden (B, T, hidden)
@@ -93,8 +94,10 @@ public interface LayerStack extends Block {
      * @param params passed to children unchanged
      * @return normalised hidden state
      */
-    NDArray finalNorm(
-            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params);
+    default NDArray finalNorm(
+            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
+        return hidden;
+    }
 
     /**
      * The head on top of the final hidden state.

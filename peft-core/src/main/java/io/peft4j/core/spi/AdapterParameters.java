@@ -106,4 +106,23 @@ public final class AdapterParameters {
         }
         return v;
     }
+
+    /**
+     * A trainable copy of {@code source}: its values duplicated into {@code manager}, same type,
+     * requiring gradients (for a module trained in full next to the adapter, which must leave the
+     * base's own parameter untouched).
+     *
+     * @param source the parameter to copy, initialized
+     * @param name the copy's name
+     * @param manager the manager that owns the copy
+     * @return the copy
+     */
+    public static Parameter trainableCopy(Parameter source, String name, NDManager manager) {
+        NDArray array = source.getArray().duplicate();
+        array.attach(manager);
+        Parameter p =
+                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
+        array.setRequiresGradient(true);
+        return p;
+    }
 }
