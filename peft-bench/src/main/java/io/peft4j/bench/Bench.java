@@ -117,18 +117,7 @@ final class Bench {
 
     /** all-MiniLM-L6-v2's config.json (an ONNX file carries none). */
     static BertConfig minilmConfig() {
-        return BertConfig.builder()
-                .vocabSize(30522)
-                .hiddenSize(384)
-                .numHiddenLayers(6)
-                .numAttentionHeads(12)
-                .intermediateSize(1536)
-                .maxPositionEmbeddings(512)
-                .typeVocabSize(2)
-                .layerNormEps(1e-12)
-                .padTokenId(0)
-                .addPoolingLayer(false)
-                .build();
+        return BertConfig.allMiniLmL6V2().toBuilder().addPoolingLayer(false).build();
     }
 
     static Model loadMinilm(Path onnx) {

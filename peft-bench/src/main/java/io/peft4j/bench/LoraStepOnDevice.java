@@ -12,6 +12,7 @@ import io.peft4j.models.BertConfig;
 import io.peft4j.models.BertModel;
 import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
+import io.peft4j.models.RandomCheckpoint.Architecture;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -116,32 +117,24 @@ public final class LoraStepOnDevice {
         return Bench.minilmConfig();
     }
 
-    /** Qwen2.5-0.5B's config.json, as Hugging Face publishes it. */
+    /** Qwen2.5-0.5B's config.json, as Hugging Face publishes it, or a toy of its family. */
     static LlamaConfig qwen(boolean tiny) {
-        LlamaConfig.Builder b =
-                LlamaConfig.builder()
-                        .modelType("qwen2")
-                        .rmsNormEps(1e-6)
-                        .ropeTheta(1_000_000)
-                        .qkvBias(true)
-                        .tieWordEmbeddings(true);
-        if (tiny) {
-            return b.vocabSize(1200)
-                    .hiddenSize(64)
-                    .intermediateSize(128)
-                    .numHiddenLayers(2)
-                    .numAttentionHeads(4)
-                    .numKeyValueHeads(2)
-                    .maxPositionEmbeddings(128)
-                    .build();
+        if (!tiny) {
+            return Architecture.QWEN2_5_0_5B.config();
         }
-        return b.vocabSize(151_936)
-                .hiddenSize(896)
-                .intermediateSize(4864)
-                .numHiddenLayers(24)
-                .numAttentionHeads(14)
+        return LlamaConfig.builder()
+                .modelType("qwen2")
+                .rmsNormEps(1e-6)
+                .ropeTheta(1_000_000)
+                .qkvBias(true)
+                .tieWordEmbeddings(true)
+                .vocabSize(1200)
+                .hiddenSize(64)
+                .intermediateSize(128)
+                .numHiddenLayers(2)
+                .numAttentionHeads(4)
                 .numKeyValueHeads(2)
-                .maxPositionEmbeddings(32_768)
+                .maxPositionEmbeddings(128)
                 .build();
     }
 

@@ -189,7 +189,7 @@ public final class MethodSteps {
                         String.format(
                                 Locale.ROOT,
                                 "  %-28s %,11d trainable  %7.0f ms  / LoRA: %s",
-                                trainees.get(i).label,
+                                trainees.get(i).label(),
                                 trainees.get(i).trainableCount(),
                                 Bench.median(seconds[i]) * 1e3,
                                 i == 0 ? "1 (reference)" : Bench.summary(ratio)));
@@ -264,14 +264,15 @@ public final class MethodSteps {
                             MiniLmLoraFigures.LEARNING_RATE,
                             steps);
             long frozen = 0;
-            if (t.peft != null) {
-                for (NDArray a : t.peft.adapter(t.peft.activeAdapter()).frozenState().values()) {
+            if (t.peft() != null) {
+                for (NDArray a :
+                        t.peft().adapter(t.peft().activeAdapter()).frozenState().values()) {
                     frozen += a.size() * a.getDataType().getNumOfBytes();
                 }
             }
             System.out.println(
                     "RESULT "
-                            + t.optimizer.stateBytes()
+                            + t.optimizer().stateBytes()
                             + " "
                             + memory[0]
                             + " "

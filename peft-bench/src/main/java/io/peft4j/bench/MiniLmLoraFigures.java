@@ -420,7 +420,7 @@ public final class MiniLmLoraFigures {
                             LEARNING_RATE,
                             steps);
             System.out.println(
-                    "RESULT " + t.optimizer.stateBytes() + " " + memory[0] + " " + memory[1]);
+                    "RESULT " + t.optimizer().stateBytes() + " " + memory[0] + " " + memory[1]);
         }
     }
 }

@@ -14,6 +14,7 @@ import io.peft4j.models.GenerationConfig;
 import io.peft4j.models.Generator;
 import io.peft4j.models.LlamaConfig;
 import io.peft4j.models.LlamaForCausalLM;
+import io.peft4j.models.RandomCheckpoint.Architecture;
 import io.peft4j.tasks.CausalLmTask;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,63 +41,6 @@ public final class RealSizeTraining {
 
     private RealSizeTraining() {}
 
-    /**
-     * Qwen2.5-0.5B: hidden 896, 24 layers, 14/2 heads, MLP 4864, vocab 151,936, q/k/v biases, tied.
-     */
-    static LlamaConfig qwen05b() {
-        return LlamaConfig.builder()
-                .modelType("qwen2")
-                .vocabSize(151_936)
-                .hiddenSize(896)
-                .intermediateSize(4864)
-                .numHiddenLayers(24)
-                .numAttentionHeads(14)
-                .numKeyValueHeads(2)
-                .qkvBias(true)
-                .tieWordEmbeddings(true)
-                .maxPositionEmbeddings(32_768)
-                .ropeTheta(1_000_000)
-                .rmsNormEps(1e-6)
-                .initializerRange(0.02)
-                .build();
-    }
-
-    /** Llama-3.2-1B: hidden 2048, 16 layers, 32/8 heads, MLP 8192, vocab 128,256, tied. */
-    static LlamaConfig llama1b() {
-        return LlamaConfig.builder()
-                .modelType("llama")
-                .vocabSize(128_256)
-                .hiddenSize(2048)
-                .intermediateSize(8192)
-                .numHiddenLayers(16)
-                .numAttentionHeads(32)
-                .numKeyValueHeads(8)
-                .tieWordEmbeddings(true)
-                .maxPositionEmbeddings(131_072)
-                .ropeTheta(500_000)
-                .rmsNormEps(1e-5)
-                .initializerRange(0.02)
-                .build();
-    }
-
-    /** SmolLM2-135M: hidden 576, 30 layers, 9/3 heads, MLP 1536, vocab 49,152, tied. */
-    static LlamaConfig smollm135m() {
-        return LlamaConfig.builder()
-                .modelType("llama")
-                .vocabSize(49_152)
-                .hiddenSize(576)
-                .intermediateSize(1536)
-                .numHiddenLayers(30)
-                .numAttentionHeads(9)
-                .numKeyValueHeads(3)
-                .tieWordEmbeddings(true)
-                .maxPositionEmbeddings(8192)
-                .ropeTheta(100_000)
-                .rmsNormEps(1e-5)
-                .initializerRange(0.02)
-                .build();
-    }
-
     /** A toy of the same family for the smoke run. */
     static LlamaConfig tiny() {
         return LlamaConfig.builder()
@@ -115,12 +59,13 @@ public final class RealSizeTraining {
 
     static LlamaConfig shape(String name) {
         switch (name) {
+            // the published models' config.json shapes, as the checkpoint generator writes them
             case "qwen0.5b":
-                return qwen05b();
+                return Architecture.QWEN2_5_0_5B.config();
             case "llama1b":
-                return llama1b();
+                return Architecture.LLAMA_3_2_1B.config();
             case "smollm135m":
-                return smollm135m();
+                return Architecture.SMOLLM2_135M.config();
             case "tiny":
                 return tiny();
             default:

@@ -301,8 +301,8 @@ public final class Scaling {
             }
             loraTrainable = adapted.trainableCount();
             fullTrainable = full.trainableCount();
-            loraOpt = adapted.optimizer.stateBytes();
-            fullOpt = full.optimizer.stateBytes();
+            loraOpt = adapted.optimizer().stateBytes();
+            fullOpt = full.optimizer().stateBytes();
         }
         long[] loraMem = runChild(p, "lora");
         long[] fullMem = runChild(p, "full");

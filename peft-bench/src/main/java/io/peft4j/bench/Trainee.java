@@ -23,30 +23,20 @@ import java.util.function.Function;
  * parameters and its optimiser, and the train step every harness times: FineTuner's step body
  * (forward in training mode, loss = mean square of the first output, backward, optimiser step,
  * zeroed gradients, all under a sub-manager that is closed), ended by reading the loss on the host.
+ *
+ * @param label the case's name in results
+ * @param model the model, closed with this object
+ * @param peft the adapter-wrapped model; null for full fine-tuning
+ * @param params the trained parameters
+ * @param optimizer their optimiser, closed with this object
  */
-final class Trainee implements AutoCloseable {
-
-    final String label;
-    final Model model;
-
-    /** Null for full fine-tuning. */
-    final PeftModel peft;
-
-    final Map<String, Parameter> params;
-    final PeftOptimizer optimizer;
-
-    private Trainee(
-            String label,
-            Model model,
-            PeftModel peft,
-            Map<String, Parameter> params,
-            PeftOptimizer optimizer) {
-        this.label = label;
-        this.model = model;
-        this.peft = peft;
-        this.params = params;
-        this.optimizer = optimizer;
-    }
+record Trainee(
+        String label,
+        Model model,
+        PeftModel peft,
+        Map<String, Parameter> params,
+        PeftOptimizer optimizer)
+        implements AutoCloseable {
 
     /** Full fine-tuning of {@code params} (all of them, or a chosen subset) with dense AdamW. */
     static Trainee full(String label, Model model, Map<String, Parameter> params) {

@@ -194,6 +194,29 @@ public final class BertConfig {
     }
 
     /**
+     * The architecture of sentence-transformers' all-MiniLM-L6-v2 (its {@code config.json}; an ONNX
+     * export carries none): 6 layers, hidden 384, 12 heads, MLP 1536, vocab 30,522.
+     *
+     * @return the configuration
+     */
+    public static BertConfig allMiniLmL6V2() {
+        return builder()
+                .vocabSize(30522)
+                .hiddenSize(384)
+                .numHiddenLayers(6)
+                .numAttentionHeads(12)
+                .intermediateSize(1536)
+                .maxPositionEmbeddings(512)
+                .typeVocabSize(2)
+                .layerNormEps(1e-12)
+                .hiddenDropoutProb(0.1)
+                .attentionProbsDropoutProb(0.1)
+                .padTokenId(0)
+                .initializerRange(0.02)
+                .build();
+    }
+
+    /**
      * @return a builder holding this configuration's values
      */
     public Builder toBuilder() {

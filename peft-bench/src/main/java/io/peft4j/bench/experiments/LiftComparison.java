@@ -568,14 +568,7 @@ public final class LiftComparison {
     /**
      * LIFT's sparse Adam for the adapter, AdamW for the "head." parameters (SST-2's classifier).
      */
-    private static final class Split implements PeftOptimizer {
-        private final PeftOptimizer lift;
-        private final PeftOptimizer head;
-
-        Split(PeftOptimizer lift, PeftOptimizer head) {
-            this.lift = lift;
-            this.head = head;
-        }
+    private record Split(PeftOptimizer lift, PeftOptimizer head) implements PeftOptimizer {
 
         @Override
         public void step(Map<String, Parameter> params, float learningRate) {

@@ -44,20 +44,7 @@ public final class Models {
 
     /** all-MiniLM-L6-v2's architecture (an ONNX file carries none). */
     public static BertConfig miniLmConfig() {
-        return BertConfig.builder()
-                .vocabSize(30522)
-                .hiddenSize(384)
-                .numHiddenLayers(6)
-                .numAttentionHeads(12)
-                .intermediateSize(1536)
-                .maxPositionEmbeddings(512)
-                .typeVocabSize(2)
-                .layerNormEps(1e-12)
-                .hiddenDropoutProb(0.1)
-                .attentionProbsDropoutProb(0.1)
-                .padTokenId(0)
-                .initializerRange(0.02)
-                .build();
+        return BertConfig.allMiniLmL6V2();
     }
 
     /**
