@@ -1,6 +1,6 @@
 package io.peft4j.lift;
 
-import java.util.Locale;
+import io.peft4j.core.spi.ConfigJson;
 
 /**
  * Which end of the score {@code |W'|} LIFT trains. The paper selects the largest entries
@@ -19,7 +19,7 @@ public enum MaskSelection {
      * {@return the value in {@code adapter_config.json}: {@code "largest"} or {@code "smallest"}}
      */
     public String jsonName() {
-        return name().toLowerCase(Locale.ROOT);
+        return ConfigJson.jsonName(this);
     }
 
     /**
@@ -31,15 +31,6 @@ public enum MaskSelection {
      * @throws IllegalArgumentException when it names neither
      */
     public static MaskSelection fromJson(String value) {
-        if (value != null) {
-            for (MaskSelection s : values()) {
-                if (s.jsonName().equalsIgnoreCase(value.trim())) {
-                    return s;
-                }
-            }
-        }
-        throw new IllegalArgumentException(
-                "LIFT mask_selection must be \"largest\" or \"smallest\", got "
-                        + (value == null ? "null" : "\"" + value + "\""));
+        return ConfigJson.enumValue(MaskSelection.class, value, "LIFT mask_selection");
     }
 }

@@ -6,7 +6,6 @@ import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.JsonValueConfig;
 import java.util.Collection;
 import java.util.List;
-import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
 import java.util.function.Consumer;
@@ -257,7 +256,7 @@ public final class ShadowConfig extends JsonValueConfig {
         j.addProperty("alpha", alpha);
         j.addProperty("dropout", dropout);
         j.addProperty("shadow_loss_weight", shadowLossWeight);
-        j.addProperty("shadow_family", family.name().toLowerCase(Locale.ROOT));
+        j.addProperty("shadow_family", ConfigJson.jsonName(family));
         j.addProperty("shadow_norm_eps", normEps);
         if (pretrainedShadow != null) {
             j.addProperty("pretrained_shadow_path", pretrainedShadow);

@@ -1,6 +1,6 @@
 package io.peft4j.shadow;
 
-import java.util.Locale;
+import io.peft4j.core.spi.ConfigJson;
 
 /** The architecture of the shadow network: the base's family. */
 public enum ShadowFamily {
@@ -32,13 +32,6 @@ public enum ShadowFamily {
     DJL;
 
     static ShadowFamily parse(String s) {
-        try {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(
-                    "shadow_family \""
-                            + s
-                            + "\" is unknown; expected \"auto\", \"llama\", \"bert\" or \"djl\"");
-        }
+        return ConfigJson.enumValue(ShadowFamily.class, s, "SHADOW shadow_family");
     }
 }

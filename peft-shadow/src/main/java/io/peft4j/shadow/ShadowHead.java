@@ -1,6 +1,6 @@
 package io.peft4j.shadow;
 
-import java.util.Locale;
+import io.peft4j.core.spi.ConfigJson;
 
 /**
  * Which classification head scores the shadow state of a classification model (one with a {@code
@@ -19,7 +19,7 @@ public enum ShadowHead {
 
     /** {@return the value in {@code adapter_config.json}: {@code "own"} or {@code "shared"}} */
     public String jsonName() {
-        return name().toLowerCase(Locale.ROOT);
+        return ConfigJson.jsonName(this);
     }
 
     /**
@@ -30,15 +30,6 @@ public enum ShadowHead {
      * @throws IllegalArgumentException when it names neither
      */
     public static ShadowHead parse(String value) {
-        if (value != null) {
-            for (ShadowHead h : values()) {
-                if (h.jsonName().equalsIgnoreCase(value.trim())) {
-                    return h;
-                }
-            }
-        }
-        throw new IllegalArgumentException(
-                "SHADOW shadow_head must be \"own\" or \"shared\", got "
-                        + (value == null ? "null" : "\"" + value + "\""));
+        return ConfigJson.enumValue(ShadowHead.class, value, "SHADOW shadow_head");
     }
 }

@@ -12,6 +12,7 @@ import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
@@ -482,6 +483,53 @@ public final class ConfigJson {
                             + supported
                             + "\"");
         }
+    }
+
+    /**
+     * How a config file names an enum constant: its name in lower case ({@code largest} for {@code
+     * LARGEST}), as peft writes its string options.
+     *
+     * @param constant the constant
+     * @return its JSON name
+     */
+    public static String jsonName(Enum<?> constant) {
+        return constant.name().toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * The constant of {@code type} whose {@link #jsonName} is {@code text}, ignoring case and
+     * surrounding space.
+     *
+     * @param <E> the enum type
+     * @param type the enum class
+     * @param text the value read, or {@code null}
+     * @param what the option in messages, e.g. {@code LIFT mask_selection}
+     * @return the constant
+     * @throws IllegalArgumentException "{@code <what> must be "a" or "b", got "<text>"}" for any
+     *     other text
+     */
+    public static <E extends Enum<E>> E enumValue(Class<E> type, String text, String what) {
+        E[] constants = type.getEnumConstants();
+        if (text != null) {
+            for (E e : constants) {
+                if (jsonName(e).equalsIgnoreCase(text.trim())) {
+                    return e;
+                }
+            }
+        }
+        List<String> quoted = Stream.of(constants).map(e -> "\"" + jsonName(e) + "\"").toList();
+        String choices =
+                quoted.size() == 1
+                        ? quoted.get(0)
+                        : String.join(", ", quoted.subList(0, quoted.size() - 1))
+                                + " or "
+                                + quoted.get(quoted.size() - 1);
+        throw new IllegalArgumentException(
+                what
+                        + " must be "
+                        + choices
+                        + ", got "
+                        + (text == null ? "null" : "\"" + text + "\""));
     }
 
     /**
