@@ -82,18 +82,8 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        Builder b = new Builder(this);
-        b.rank = rank;
-        b.alpha = alpha;
-        b.dropout = dropout;
-        b.useRslora = useRslora;
-        b.useDora = useDora;
-        b.init = init;
-        b.pissaIterations = pissaIterations;
-        b.rankPattern = new LinkedHashMap<>(rankPattern);
-        b.alphaPattern = new LinkedHashMap<>(alphaPattern);
-        b.seed = seed;
-        return b;
+        // the JSON holds every value but the seed (peft has no key for it): read it back
+        return read(toJson(), w -> {}).seed(seed);
     }
 
     @Override
@@ -271,6 +261,10 @@ public final class LoraConfig extends TargetedConfig {
      * @return the config
      */
     public static LoraConfig fromJson(JsonObject j, Consumer<String> warnings) {
+        return read(j, warnings).build();
+    }
+
+    private static Builder read(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LoRA", "r", "target_modules");
         ConfigJson.readInt(j, "r", b::rank);
@@ -322,7 +316,7 @@ public final class LoraConfig extends TargetedConfig {
             }
         }
         ConfigJson.warnUnknown(j, NO_WARNING, "LoRA", warnings);
-        return b.build();
+        return b;
     }
 
     private static void parseInit(JsonElement v, Builder b) {
@@ -391,10 +385,6 @@ public final class LoraConfig extends TargetedConfig {
         private long seed = 0;
 
         private Builder() {}
-
-        private Builder(LoraConfig from) {
-            super(from);
-        }
 
         /**
          * Rank {@code r} (> 0).

@@ -1,6 +1,7 @@
 package io.peft4j.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,6 +39,33 @@ class LoraConfigJsonTest {
         assertEquals(List.of("v_proj", "q_proj"), c.targets().targetNames());
         assertEquals("CAUSAL_LM", c.taskType());
         assertEquals(4f, c.scalingFor("model.layers.0.self_attn.q_proj"));
+    }
+
+    @Test
+    void toBuilderKeepsEveryValueTheSeedIncluded() {
+        LoraConfig c =
+                LoraConfig.builder()
+                        .rank(6)
+                        .alpha(12.5f)
+                        .dropout(0.1f)
+                        .targets("q_proj", "v_proj")
+                        .layersPattern(List.of("layers"))
+                        .init(LoraInit.PISSA)
+                        .pissaIterations(4)
+                        .rankPattern("q_proj", 2)
+                        .alphaPattern("v_proj", 3.5f)
+                        .modulesToSave(List.of("classifier"))
+                        .baseModelNameOrPath("stories260K")
+                        .seed(1234)
+                        .build();
+        LoraConfig copy = c.toBuilder().build();
+        assertEquals(c, copy);
+        assertEquals(c.toJson(), copy.toJson());
+        assertEquals(1234, copy.seed(), "the seed is not in the JSON but is kept");
+        assertEquals(4, copy.pissaIterations());
+        LoraConfig changed = c.toBuilder().rank(3).build();
+        assertEquals(3, changed.rank());
+        assertNotEquals(c, changed, "a changed copy is another value");
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.peft4j.mos;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -65,6 +66,29 @@ class MosConfigTest {
         assertEquals(0.1f, ok.dropout());
         assertEquals(1f, ok.scaling()); // 16 / 16
         assertEquals(0f, MosConfig.builder().targets("q_proj").dropout(0).build().dropout());
+    }
+
+    @Test
+    void toBuilderKeepsEveryValue() {
+        MosConfig c =
+                MosConfig.builder()
+                        .rank(12)
+                        .equivalentRank(6)
+                        .shardsPerVector(4)
+                        .privateRank(2)
+                        .alpha(7.5f)
+                        .dropout(0.05f)
+                        .seed(99)
+                        .targets("q_proj", "v_proj")
+                        .modulesToSave(List.of("score"))
+                        .taskType("CAUSAL_LM")
+                        .build();
+        MosConfig copy = c.toBuilder().build();
+        assertEquals(c, copy);
+        assertEquals(99, copy.seed());
+        assertEquals(7.5f, copy.alpha());
+        assertEquals(List.of("score"), copy.modulesToSave());
+        assertNotEquals(c, c.toBuilder().seed(100).build(), "a changed copy is another value");
     }
 
     @Test

@@ -188,6 +188,62 @@ class ConfigJsonTest {
                 "size must be >= 1, got 0", error("{\"size\": 0, \"target_modules\": [\"q\"]}"));
     }
 
+    private enum Pick {
+        LARGEST,
+        SMALLEST,
+        RANDOM
+    }
+
+    @Test
+    void optionalReadsSetOnlyPresentKeysAndNameTheKeyOfABadValue() {
+        JsonObject j =
+                parse(
+                        "{\"n\": 3, \"big\": 5000000000, \"f\": 0.5, \"d\": 1e-6,"
+                                + " \"b\": true, \"s\": \"x\", \"gone\": null}");
+        List<Object> got = new ArrayList<>();
+        ConfigJson.readInt(j, "n", got::add);
+        ConfigJson.readLong(j, "big", got::add);
+        ConfigJson.readFloat(j, "f", got::add);
+        ConfigJson.readDouble(j, "d", got::add);
+        ConfigJson.readBool(j, "b", got::add);
+        ConfigJson.readString(j, "s", got::add);
+        ConfigJson.readInt(j, "gone", got::add);
+        ConfigJson.readInt(j, "missing", got::add);
+        assertEquals(List.of(3, 5_000_000_000L, 0.5f, 1e-6, true, "x"), got);
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ConfigJson.readLong(parse("{\"seed\": 1.5}"), "seed", v -> {}));
+        assertTrue(e.getMessage().contains("\"seed\""), e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ConfigJson.readInt(j, "big", v -> {}));
+        assertTrue(e.getMessage().contains("\"big\""), e.getMessage());
+    }
+
+    @Test
+    void enumOptionsAreLowerCaseAndParseIgnoringCaseListingTheChoices() {
+        assertEquals("smallest", ConfigJson.jsonName(Pick.SMALLEST));
+        assertEquals(Pick.RANDOM, ConfigJson.enumValue(Pick.class, " Random ", "pick"));
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> ConfigJson.enumValue(Pick.class, "median", "pick"));
+        assertEquals(
+                "pick must be \"largest\", \"smallest\" or \"random\", got \"median\"",
+                e.getMessage());
+        ConfigJson.requireOnly(parse("{\"bias\": \"none\"}"), "bias", "none", "Tiny");
+        ConfigJson.requireOnly(parse("{\"bias\": null}"), "bias", "none", "Tiny");
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                ConfigJson.requireOnly(
+                                        parse("{\"bias\": \"all\"}"), "bias", "none", "Tiny"));
+        assertEquals("bias=\"all\" is not supported by Tiny; only \"none\"", e.getMessage());
+    }
+
     @Test
     void unknownKeysWarnOnceEachAndKnownOnesDoNot() {
         JsonObject j =
