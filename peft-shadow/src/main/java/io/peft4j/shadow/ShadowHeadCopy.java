@@ -7,6 +7,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import java.util.HashSet;
@@ -48,9 +49,14 @@ final class ShadowHeadCopy {
         this.childName = childName;
         this.baseWeight = baseWeight;
         this.baseBias = baseBias;
-        this.weight = copy(baseWeight, "shadow_classifier_head.weight", manager);
+        this.weight =
+                AdapterParameters.trainableCopy(
+                        manager, "shadow_classifier_head.weight", baseWeight);
         this.bias =
-                baseBias == null ? null : copy(baseBias, "shadow_classifier_head.bias", manager);
+                baseBias == null
+                        ? null
+                        : AdapterParameters.trainableCopy(
+                                manager, "shadow_classifier_head.bias", baseBias);
     }
 
     /**
@@ -93,15 +99,6 @@ final class ShadowHeadCopy {
                     manager);
         }
         return null;
-    }
-
-    private static Parameter copy(Parameter source, String name, NDManager manager) {
-        NDArray array = source.getArray().duplicate();
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
-        array.setRequiresGradient(true);
-        return p;
     }
 
     /** The copies by file key. */

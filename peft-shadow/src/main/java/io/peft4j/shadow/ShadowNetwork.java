@@ -13,6 +13,7 @@ import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import java.util.ArrayList;
@@ -287,7 +288,7 @@ final class ShadowNetwork {
         projection =
                 hidden == baseHidden
                         ? null
-                        : Tensors.parameter(
+                        : AdapterParameters.trainable(
                                 manager,
                                 "shadow_hidden_projection.weight",
                                 Tensors.uniform(
@@ -304,7 +305,7 @@ final class ShadowNetwork {
             Shape shape,
             DataType type,
             Device device) {
-        params.put(key, Tensors.parameter(manager, key, values, shape, type, device));
+        params.put(key, AdapterParameters.trainable(manager, key, values, shape, type, device));
     }
 
     /**

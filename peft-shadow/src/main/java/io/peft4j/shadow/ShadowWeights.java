@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.spi.AdapterParameters;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -57,7 +58,7 @@ final class ShadowWeights {
         long g = config.gateSize();
         Random random = new Random(config.seed() * 7919L + 17);
         downs =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "injection_downs",
                         Tensors.gaussian(random, n * h * b, 0.02),
@@ -65,7 +66,7 @@ final class ShadowWeights {
                         type,
                         device);
         ups =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "injection_ups",
                         new float[Math.toIntExact(n * b * h)],
@@ -78,7 +79,7 @@ final class ShadowWeights {
         t2 = new Parameter[n];
         for (int k = 0; k < n; k++) {
             g1[k] =
-                    Tensors.parameter(
+                    AdapterParameters.trainable(
                             manager,
                             "g1." + k,
                             Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
@@ -86,7 +87,7 @@ final class ShadowWeights {
                             type,
                             device);
             g2[k] =
-                    Tensors.parameter(
+                    AdapterParameters.trainable(
                             manager,
                             "g2." + k,
                             Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
@@ -94,7 +95,7 @@ final class ShadowWeights {
                             type,
                             device);
             t1[k] =
-                    Tensors.parameter(
+                    AdapterParameters.trainable(
                             manager,
                             "t1." + k,
                             Tensors.uniform(random, g * h, 1 / Math.sqrt((double) h)),
@@ -102,7 +103,7 @@ final class ShadowWeights {
                             type,
                             device);
             t2[k] =
-                    Tensors.parameter(
+                    AdapterParameters.trainable(
                             manager,
                             "t2." + k,
                             Tensors.uniform(random, h * g, 1 / Math.sqrt((double) g)),
@@ -111,7 +112,7 @@ final class ShadowWeights {
                             device);
         }
         normWeight =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "hidden_norm.weight",
                         Tensors.filled(h, 1),
@@ -119,7 +120,7 @@ final class ShadowWeights {
                         type,
                         device);
         normBias =
-                Tensors.parameter(
+                AdapterParameters.trainable(
                         manager,
                         "hidden_norm.bias",
                         Tensors.filled(h, 0),

@@ -1,11 +1,8 @@
 package io.peft4j.shadow;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
@@ -18,17 +15,6 @@ import java.util.Random;
 final class Tensors {
 
     private Tensors() {}
-
-    /** A trainable parameter holding {@code values}, on {@code device} in {@code type}. */
-    static Parameter parameter(
-            NDManager manager,
-            String name,
-            float[] values,
-            Shape shape,
-            DataType type,
-            Device device) {
-        return AdapterParameters.trainable(manager, name, values, shape, type, device);
-    }
 
     static float[] gaussian(Random random, long n, double std) {
         return AdapterParameters.gaussian(random, n, std);

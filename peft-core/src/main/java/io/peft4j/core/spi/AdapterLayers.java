@@ -252,6 +252,38 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     }
 
     /**
+     * {@link #mergeAllOrNothing(String, MergedWeight, Install)} for a method whose merged weight is
+     * all there is to install: it is copied into each layer's base weight.
+     *
+     * @param what the adapter as the error names it ({@code adapter}, {@code MoS adapter})
+     * @param compute computes a layer's merged weight
+     * @throws ArithmeticException naming the first module whose merged weight is not finite
+     */
+    public void mergeAllOrNothing(String what, MergedWeight<? super L, ? super E> compute) {
+        mergeAllOrNothing(
+                what,
+                compute,
+                (layer, entry, merged) -> {
+                    merged.copyTo(layer.baseWeight().getArray());
+                    entry.setMerged(true);
+                });
+    }
+
+    /**
+     * Takes the adapter back out of every layer where it is merged, in model order: {@code restore}
+     * puts the layer's base weight back, then the entry is marked unmerged.
+     *
+     * @param restore undoes one layer's merge
+     */
+    public void unmergeAll(Visitor<? super L, ? super E> restore) {
+        forEachMerged(
+                (path, layer, entry) -> {
+                    restore.visit(path, layer, entry);
+                    entry.setMerged(false);
+                });
+    }
+
+    /**
      * Takes the adapter out of every layer (each layer releases its entry) and puts back every
      * module whose wrapper holds no adapter any more; then forgets the layers.
      */
