@@ -102,12 +102,8 @@ final class LoraInjector {
         } else if (Modules.embeddingTable(b) != null) {
             embedding = true;
         } else {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; LoRA supports ai.djl.nn.core.Linear and embeddings. Narrow target_modules.");
+            throw AdapterLayers.unsupportedTarget(
+                    node, "LoRA supports ai.djl.nn.core.Linear and embeddings");
         }
         if (embedding) {
             requireEmbeddings(config.variant().name(), config.variant().supportsEmbeddings(), node);

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * What every method's {@link Adapter} holds and does the same way: its context, config and name,
@@ -33,9 +34,9 @@ public abstract class AbstractAdapter<C extends AdapterConfig> implements Adapte
      * @param name the adapter's name
      */
     protected AbstractAdapter(AdapterContext ctx, C config, String name) {
-        this.ctx = ctx;
-        this.config = config;
-        this.name = name;
+        this.ctx = Objects.requireNonNull(ctx, "ctx");
+        this.config = Objects.requireNonNull(config, "config");
+        this.name = Objects.requireNonNull(name, "name");
     }
 
     /** {@inheritDoc} */

@@ -298,6 +298,25 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     }
 
     /**
+     * The error for a target a method cannot adapt, naming the module, its class and what the
+     * method supports.
+     *
+     * @param node the target
+     * @param supported what the method supports, e.g. {@code LoRA supports ai.djl.nn.core.Linear}
+     * @return the exception to throw
+     */
+    public static IllegalArgumentException unsupportedTarget(ModuleNode node, String supported) {
+        return new IllegalArgumentException(
+                "Target module '"
+                        + node.path()
+                        + "' is a "
+                        + node.block().getClass().getName()
+                        + "; "
+                        + supported
+                        + ". Narrow target_modules.");
+    }
+
+    /**
      * Checks that a target a method wraps as a linear layer is one: a DJL {@link
      * ai.djl.nn.core.Linear} with an initialised, 2-D, floating-point weight. (A target that
      * already holds the method's wrapper is checked by the caller before this.)
@@ -310,14 +329,7 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     public static ai.djl.nn.Parameter requireLinear(ModuleNode node, String method) {
         ai.djl.nn.Block b = node.block();
         if (!(b instanceof ai.djl.nn.core.Linear)) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; "
-                            + method
-                            + " supports ai.djl.nn.core.Linear. Narrow target_modules.");
+            throw unsupportedTarget(node, method + " supports ai.djl.nn.core.Linear");
         }
         ai.djl.nn.Parameter w = b.getDirectParameters().get("weight");
         if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {
