@@ -21,6 +21,7 @@ import java.time.ZoneId;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.Random;
 
 /** What the harnesses share: statistics, the MiniLM file and config, inputs, machine notes. */
@@ -67,7 +68,10 @@ final class Bench {
         return JniUtils.getNumThreads();
     }
 
-    /** One line: date, load average, CPUs, torch intra-op threads. */
+    /**
+     * One line: date, load average, CPUs, torch intra-op threads, MKL path, and glibc's malloc
+     * tunables (huge pages change a large step's time by a quarter here; see the README).
+     */
     static String machine() {
         return "date "
                 + LocalDate.now(ZoneId.systemDefault())
@@ -81,7 +85,8 @@ final class Bench {
                 + io.peft4j.core.engine.MklCpuDispatch.codeBranch().orElse("n/a")
                 + " ("
                 + io.peft4j.core.engine.MklCpuDispatch.install().status()
-                + ")";
+                + "), GLIBC_TUNABLES "
+                + Objects.requireNonNullElse(System.getenv("GLIBC_TUNABLES"), "unset");
     }
 
     /** /proc/loadavg's line, "n/a" where it is missing. */

@@ -436,7 +436,7 @@ public final class MethodComparison {
         if (Math.abs(m - 3) < 1e-9) {
             return up ? "1e" + (exp + 1) : "1e" + exp;
         }
-        return String.format(Locale.ROOT, "%.3g", up ? v.doubleValue() * 3 : v.doubleValue() / 3);
+        return rate(up ? v.doubleValue() * 3 : v.doubleValue() / 3); // 6e-2, 6.67e-4
     }
 
     /** Trains one setting once (unless its file exists) and writes its run file. */

@@ -116,6 +116,9 @@ class MethodComparisonSmokeTest {
         assertEquals("1e-1", MethodComparison.neighbourRate("3e-2", true));
         assertEquals("3e-4", MethodComparison.neighbourRate("1e-3", false));
         assertEquals("1e-4", MethodComparison.neighbourRate("3e-4", false));
+        // a 2-6-20 grid (2e-3 x 1, 3, 10) steps by 3x, named as the run files are
+        assertEquals("6e-2", MethodComparison.neighbourRate("2e-2", true));
+        assertEquals("6.67e-4", MethodComparison.neighbourRate("2e-3", false));
     }
 
     private static MethodComparison.Run run(String lr, String status, String metric, double after) {

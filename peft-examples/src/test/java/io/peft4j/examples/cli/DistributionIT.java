@@ -196,4 +196,45 @@ class DistributionIT {
         }
         return max;
     }
+
+    /**
+     * The launcher asks glibc for huge pages (a step's freed activations are re-touched without a
+     * page fault per 4 KiB), keeps and extends a user's GLIBC_TUNABLES, lets one that sets hugetlb
+     * win, and PEFT4J_HUGEPAGES=0 turns it off. A stand-in java prints what it was given.
+     */
+    @Test
+    void launcherAsksGlibcForHugePagesUnlessTold() throws Exception {
+        Path fakeHome = Files.createDirectories(dir.resolve("fake-java/bin")).getParent();
+        Path fakeJava = fakeHome.resolve("bin/java");
+        Files.writeString(fakeJava, "#!/bin/sh\necho \"tunables=[$GLIBC_TUNABLES]\"\n");
+        assertTrue(fakeJava.toFile().setExecutable(true));
+        assertEquals("tunables=[glibc.malloc.hugetlb=1]", launchWith(fakeHome, null, null));
+        assertEquals(
+                "tunables=[glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1]",
+                launchWith(fakeHome, "glibc.malloc.arena_max=2", null));
+        assertEquals(
+                "tunables=[glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0]",
+                launchWith(fakeHome, "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0", null));
+        assertEquals("tunables=[]", launchWith(fakeHome, null, "0"));
+    }
+
+    /** The launcher's first stdout line when java is {@code javaHome}'s (a stand-in). */
+    private static String launchWith(Path javaHome, String tunables, String hugePages)
+            throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "--help");
+        pb.environment().put("JAVA_HOME", javaHome.toString());
+        pb.environment().remove("GLIBC_TUNABLES");
+        pb.environment().remove("PEFT4J_HUGEPAGES");
+        if (tunables != null) {
+            pb.environment().put("GLIBC_TUNABLES", tunables);
+        }
+        if (hugePages != null) {
+            pb.environment().put("PEFT4J_HUGEPAGES", hugePages);
+        }
+        Process p = pb.redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the launcher did not finish");
+        assertEquals(0, p.exitValue(), out);
+        return out.strip();
+    }
 }
