@@ -8,11 +8,10 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.LayerCall;
 import java.util.List;
 
 /**
@@ -42,41 +41,29 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
         }
     }
 
-    private final Parameter baseWeight;
-    private final Parameter baseBias;
-    private final boolean embedding;
+    private final Parameter table; // an embedding's table; null for a Linear
 
-    ModulesToSaveLayer(
-            Block base,
-            Parameter baseWeight,
-            Parameter baseBias,
-            boolean embedding,
-            AdapterRuntime runtime) {
+    /** Wraps a Linear ({@code table} null) or the embedding whose table is {@code table}. */
+    ModulesToSaveLayer(Block base, Parameter table, AdapterRuntime runtime) {
         super(base, "original_module", runtime);
-        this.baseWeight = baseWeight;
-        this.baseBias = baseBias;
-        this.embedding = embedding;
+        this.table = table;
     }
 
     @Override
-    protected Parameter baseWeight() {
-        return baseWeight;
-    }
-
-    Parameter baseBias() {
-        return baseBias;
+    public Parameter baseWeight() {
+        return table != null ? table : super.baseWeight();
     }
 
     /** A new trainable copy of the module's tensors for {@code adapter}. */
     Copy newCopy(String adapter, NDManager manager) {
         Parameter w =
                 AdapterParameters.trainableCopy(
-                        baseWeight, "modules_to_save." + adapter + ".weight", manager);
+                        manager, "modules_to_save." + adapter + ".weight", baseWeight());
         Parameter b =
-                baseBias == null
+                baseBias() == null
                         ? null
                         : AdapterParameters.trainableCopy(
-                                baseBias, "modules_to_save." + adapter + ".bias", manager);
+                                manager, "modules_to_save." + adapter + ".bias", baseBias());
         return new Copy(w, b);
     }
 
@@ -98,35 +85,22 @@ final class ModulesToSaveLayer extends AdapterLayer<ModulesToSaveLayer.Copy> {
     }
 
     @Override
-    protected NDList forwardWith(
-            Copy c,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList out = baseLayer().forward(ps, inputs, training, params);
-        return withHead(out, run(c, inputs.head(), ps, training));
+    protected NDList forwardWith(Copy c, LayerCall call) {
+        return call.adaptBaseHead(baseY -> run(c, call));
     }
 
     @Override
-    protected NDArray blendIn(
-            Copy c,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        return y.add(run(c, x, ps, training).sub(baseY).mul(rowMask));
+    protected NDArray blendIn(Copy c, NDArray y, NDArray rowMask, LayerCall call) {
+        return y.add(run(c, call).sub(call.baseOutput().head()).mul(rowMask));
     }
 
-    private NDArray run(Copy c, NDArray x, ParameterStore ps, boolean training) {
-        NDArray w = ps.getValue(c.weight, x.getDevice(), training);
-        if (embedding) {
-            return Embedding.embedding(x, w, SparseFormat.DENSE).head();
+    private NDArray run(Copy c, LayerCall call) {
+        NDArray w = call.value(c.weight);
+        if (table != null) {
+            return Embedding.embedding(call.input(), w, SparseFormat.DENSE).head();
         }
-        NDArray b = c.bias == null ? null : ps.getValue(c.bias, x.getDevice(), training);
-        return Linear.linear(x, w, b).head();
+        NDArray b = c.bias == null ? null : call.value(c.bias);
+        return Linear.linear(call.input(), w, b).head();
     }
 
     @Override

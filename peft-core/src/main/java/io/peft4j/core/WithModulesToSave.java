@@ -92,20 +92,9 @@ final class WithModulesToSave implements Adapter {
                 result.layers.attach(
                         node,
                         ModulesToSaveLayer.class,
-                        plain -> {
-                            Parameter table = Modules.embeddingTable(plain);
-                            return table != null
-                                    ? new ModulesToSaveLayer(
-                                            plain, table, null, true, ctx.runtime())
-                                    : new ModulesToSaveLayer(
-                                            plain,
-                                            plain.getDirectParameters().get("weight"),
-                                            plain.getDirectParameters().contains("bias")
-                                                    ? plain.getDirectParameters().get("bias")
-                                                    : null,
-                                            false,
-                                            ctx.runtime());
-                        },
+                        plain ->
+                                new ModulesToSaveLayer(
+                                        plain, Modules.embeddingTable(plain), ctx.runtime()),
                         layer -> layer.newCopy(inner.name(), ctx.manager()));
             }
         } catch (RuntimeException e) {
@@ -206,7 +195,7 @@ final class WithModulesToSave implements Adapter {
     @Override
     public void unmerge() {
         inner.unmerge();
-        layers.forEachMerged(
+        layers.unmergeAll(
                 (path, layer, c) -> {
                     c.savedWeight.copyTo(layer.baseWeight().getArray());
                     c.savedWeight.close();
@@ -216,7 +205,6 @@ final class WithModulesToSave implements Adapter {
                         c.savedBias.close();
                         c.savedBias = null;
                     }
-                    c.setMerged(false);
                 });
     }
 

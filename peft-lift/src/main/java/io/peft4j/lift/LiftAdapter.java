@@ -10,7 +10,6 @@ import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
 import io.peft4j.core.spi.LayeredAdapter;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -217,12 +216,12 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
         return specs;
     }
 
+    /**
+     * The indices of every module: int64 or int32, in range, strictly increasing; the frozen
+     * overlay complete (indices and values together, same shape) and disjoint from the selection.
+     */
     @Override
-    public void load(Map<String, NDArray> tensors) {
-        AdapterTensors.check("adapter '" + name() + "'", tensorSpecs(), tensors);
-        List<String> problems = new ArrayList<>();
-        Map<String, long[]> indices = new LinkedHashMap<>();
-        Map<String, long[]> frozen = new LinkedHashMap<>();
+    protected void checkValues(Map<String, NDArray> tensors, List<String> problems) {
         for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
             String path = e.getKey();
             long k = sparse(path).k();
@@ -231,9 +230,6 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
             String fiKey = PREFIX + path + FROZEN_INDICES;
             String fvKey = PREFIX + path + FROZEN_VALUES;
             long[] selected = checkIndices(iKey, tensors.get(iKey), k, total, problems);
-            if (selected != null) {
-                indices.put(path, selected);
-            }
             NDArray fi = tensors.get(fiKey);
             NDArray fv = tensors.get(fvKey);
             if ((fi == null) != (fv == null)) {
@@ -256,52 +252,51 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
                                     + fv.getShape()
                                     + ", expected floating "
                                     + fi.getShape());
-                } else if (ids != null) {
-                    if (selected != null && overlaps(selected, ids)) {
-                        problems.add(
-                                "tensors "
-                                        + iKey
-                                        + " and "
-                                        + fiKey
-                                        + " share indices; they must be disjoint");
-                    } else {
-                        frozen.put(path, ids);
-                    }
+                } else if (ids != null && selected != null && overlaps(selected, ids)) {
+                    problems.add(
+                            "tensors "
+                                    + iKey
+                                    + " and "
+                                    + fiKey
+                                    + " share indices; they must be disjoint");
                 }
             }
         }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(
-                    "adapter '"
-                            + name()
-                            + "' does not fit the model: "
-                            + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                            + (problems.size() > 20
-                                    ? "; and " + (problems.size() - 20) + " more"
-                                    : ""));
-        }
+    }
+
+    /** Each module's values, selection and frozen overlay, as the checked file holds them. */
+    @Override
+    protected void copyIn(Map<String, NDArray> tensors) {
         NDManager owner = ctx.manager();
-        for (Map.Entry<String, LiftLayer> e : layers.byPath().entrySet()) {
-            String path = e.getKey();
+        for (String path : layers.byPath().keySet()) {
             LiftLayer.Sparse s = sparse(path);
             NDArray target = s.values.getArray();
             NDArray source = tensors.get(PREFIX + path + VALUES);
+            NDArray frozenIndices = tensors.get(PREFIX + path + FROZEN_INDICES);
             try (NoGrad off = NoGrad.of(target)) {
-                copyValues(source, target);
+                AdapterTensors.copy(source, target);
                 replaceIndices(
-                        s, owner.create(indices.get(path)).toDevice(target.getDevice(), false));
+                        s,
+                        owner.create(longs(tensors.get(PREFIX + path + INDICES)))
+                                .toDevice(target.getDevice(), false));
                 s.closeFrozen();
-                if (frozen.containsKey(path)) {
+                if (frozenIndices != null) {
                     NDArray fv = tensors.get(PREFIX + path + FROZEN_VALUES);
                     setFrozen(
                             s,
-                            owner.create(frozen.get(path)).toDevice(target.getDevice(), false),
+                            owner.create(longs(frozenIndices)).toDevice(target.getDevice(), false),
                             fv.toType(target.getDataType(), true)
                                     .toDevice(target.getDevice(), false),
                             owner);
                 }
             }
         }
+    }
+
+    private static long[] longs(NDArray idx) {
+        return idx.getDataType() == DataType.INT64
+                ? idx.toLongArray()
+                : Arrays.stream(idx.toIntArray()).asLongStream().toArray();
     }
 
     private static long[] checkIndices(
@@ -316,10 +311,7 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
                     "tensor " + key + " has shape " + idx.getShape() + ", expected (" + k + ")");
             return null;
         }
-        long[] ids =
-                t == DataType.INT64
-                        ? idx.toLongArray()
-                        : Arrays.stream(idx.toIntArray()).asLongStream().toArray();
+        long[] ids = longs(idx);
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= total) {
                 problems.add(
@@ -359,12 +351,6 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
             }
         }
         return false;
-    }
-
-    private static void copyValues(NDArray source, NDArray target) {
-        NDArray cast = source.toType(target.getDataType(), true);
-        cast.copyTo(target);
-        cast.close();
     }
 
     private void replaceIndices(LiftLayer.Sparse s, NDArray indices) {
@@ -530,7 +516,7 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
 
     @Override
     public void unmerge() {
-        layers.forEachMerged(
+        layers.unmergeAll(
                 (path, layer, s) -> {
                     NDArray w = layer.baseWeight().getArray();
                     try (NDManager scratch = ctx.manager().newSubManager()) {
@@ -542,18 +528,7 @@ public final class LiftAdapter extends LayeredAdapter<LiftLayer, LiftLayer.Spars
                         flat.put(s.indices, s.mergedOriginal).reshape(w.getShape()).copyTo(w);
                     }
                     s.closeMerged();
-                    s.setMerged(false);
                 });
-    }
-
-    @Override
-    public boolean isMerged() {
-        return layers.anyMerged();
-    }
-
-    @Override
-    public void detach() {
-        layers.detach();
     }
 
     @Override

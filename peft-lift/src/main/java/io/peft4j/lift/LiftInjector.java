@@ -2,11 +2,12 @@ package io.peft4j.lift;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterParameters;
+import io.peft4j.core.spi.LayeredAdapter;
 import io.peft4j.core.tree.ModuleNode;
 import java.util.List;
 
@@ -25,27 +26,24 @@ final class LiftInjector {
         for (ModuleNode node : targets) {
             checkSupported(node);
         }
-        LiftAdapter adapter = new LiftAdapter(ctx, config, name);
-        try {
-            for (ModuleNode node : targets) {
-                adapter.layers()
-                        .attach(
-                                node,
-                                LiftLayer.class,
-                                base -> new LiftLayer((Linear) base, ctx.runtime()),
-                                layer ->
-                                        createSparse(
-                                                ctx,
-                                                layer,
-                                                config,
-                                                name,
-                                                adapter.seedFor(node.path())));
-            }
-        } catch (RuntimeException e) {
-            adapter.detach();
-            throw e;
-        }
-        return adapter;
+        return LayeredAdapter.rollBackOnFailure(
+                new LiftAdapter(ctx, config, name),
+                adapter -> {
+                    for (ModuleNode node : targets) {
+                        adapter.layers()
+                                .attach(
+                                        node,
+                                        LiftLayer.class,
+                                        base -> new LiftLayer((Linear) base, ctx.runtime()),
+                                        layer ->
+                                                createSparse(
+                                                        ctx,
+                                                        layer,
+                                                        config,
+                                                        name,
+                                                        adapter.seedFor(node.path())));
+                    }
+                });
     }
 
     private static void checkSupported(ModuleNode node) {
@@ -66,14 +64,7 @@ final class LiftInjector {
         try (NoGrad off = NoGrad.of(w0)) {
             values = w0.take(indices);
         }
-        values.attach(ctx.manager());
-        Parameter p =
-                Parameter.builder()
-                        .setName("lift_values." + name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(values)
-                        .build();
-        values.setRequiresGradient(true);
-        return new LiftLayer.Sparse(indices, p);
+        return new LiftLayer.Sparse(
+                indices, AdapterParameters.trainable(ctx.manager(), "lift_values." + name, values));
     }
 }

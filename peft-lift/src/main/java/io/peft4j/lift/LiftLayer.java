@@ -5,11 +5,10 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.ops.NoGrad;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.LayerCall;
 import java.util.List;
 
 /**
@@ -83,22 +82,8 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
         }
     }
 
-    private final Parameter weight;
-    private final Parameter bias;
-
     LiftLayer(Linear base, AdapterRuntime runtime) {
         super(base, runtime);
-        this.weight = base.getDirectParameters().get("weight");
-        this.bias =
-                base.getDirectParameters().contains("bias")
-                        ? base.getDirectParameters().get("bias")
-                        : null;
-    }
-
-    /** The base weight (out, in) that merging writes into. */
-    @Override
-    protected Parameter baseWeight() {
-        return weight;
     }
 
     @Override
@@ -108,13 +93,8 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
 
     /** The whole batch through the effective weight: no separate base pass. */
     @Override
-    protected NDList forwardWith(
-            Sparse s,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        return new NDList(linear(ps, inputs.head(), s, training));
+    protected NDList forwardWith(Sparse s, LayerCall call) {
+        return new NDList(linear(s, call));
     }
 
     /**
@@ -122,26 +102,16 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
      * adds).
      */
     @Override
-    protected NDArray blendIn(
-            Sparse s,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        NDArray ya = linear(ps, x, s, training);
+    protected NDArray blendIn(Sparse s, NDArray y, NDArray rowMask, LayerCall call) {
+        NDArray ya = linear(s, call);
         return y.mul(rowMask.neg().add(1)).add(ya.mul(rowMask));
     }
 
-    private NDArray linear(ParameterStore ps, NDArray x, Sparse s, boolean training) {
+    private NDArray linear(Sparse s, LayerCall call) {
+        NDArray x = call.input();
         NDArray w =
-                effectiveWeight(
-                        ps.getValue(weight, x.getDevice(), training),
-                        s,
-                        ps.getValue(s.values, x.getDevice(), training),
-                        x.getManager());
-        NDArray b = bias == null ? null : ps.getValue(bias, x.getDevice(), training);
+                effectiveWeight(call.value(baseWeight()), s, call.value(s.values), x.getManager());
+        NDArray b = baseBias() == null ? null : call.value(baseBias());
         return Linear.linear(x, w, b).head();
     }
 
@@ -164,7 +134,7 @@ public final class LiftLayer extends AdapterLayer<LiftLayer.Sparse> {
      * owner}.
      */
     NDArray effectiveWeight(Sparse s, NDManager owner) {
-        NDArray w0 = weight.getArray();
+        NDArray w0 = baseWeight().getArray();
         try (NoGrad off = NoGrad.of(w0)) {
             return effectiveWeight(w0, s, s.values.getArray(), owner);
         }

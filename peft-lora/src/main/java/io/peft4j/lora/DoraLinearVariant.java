@@ -4,8 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.training.ParameterStore;
 import io.peft4j.core.ops.Scalars;
+import io.peft4j.core.spi.AdapterParameters;
+import io.peft4j.core.spi.LayerCall;
 import java.util.Map;
 
 /**
@@ -57,14 +58,7 @@ final class DoraLinearVariant extends LoraVariant {
         NDArray w0 = layer.baseWeight().getArray();
         NDManager manager = w.a.getArray().getManager();
         NDArray norm = norm(w0, layer, w);
-        magnitude =
-                Parameter.builder()
-                        .setName(MAGNITUDE + "." + adapterName)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(norm)
-                        .build();
-        norm.attach(manager);
-        norm.setRequiresGradient(true);
+        magnitude = AdapterParameters.trainable(manager, MAGNITUDE + "." + adapterName, norm);
     }
 
     @Override
@@ -76,24 +70,23 @@ final class DoraLinearVariant extends LoraVariant {
     NDArray forward(
             LoraLayer layer,
             LoraLayer.Weights w,
-            NDArray x,
             NDArray baseOut,
             NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
+            LayerCall call) {
         LoraLinear linear = (LoraLinear) layer;
-        NDArray in = linear.dropout(w, x, training);
-        NDArray lora = linear.lowRank(w, in, ps, training);
+        NDArray x = call.input();
+        NDArray in = linear.dropout(w, x, call.training());
+        NDArray lora = linear.lowRank(w, in, call);
         // Results attach to their first operand's manager; those made from parameters alone are
         // moved to the call's (the input's) at once, or inference would pile them up in the
         // parameters' long-lived manager (training's FineTuner scopes the parameters themselves).
-        NDManager call = x.getManager();
-        NDArray w0 = ps.getValue(linear.baseWeight(), x.getDevice(), training);
+        NDManager scope = x.getManager();
+        NDArray w0 = call.value(linear.baseWeight());
         NDArray norm = norm(w0, linear, w);
-        norm.attach(call);
-        NDArray m = ps.getValue(magnitude, x.getDevice(), training);
+        norm.attach(scope);
+        NDArray m = call.value(magnitude);
         NDArray scale = m.div(norm.stopGradient()); // (out)
-        scale.attach(call);
+        scale.attach(scope);
         NDArray baseNoBias = Linear.linear(in, w0).head();
         NDArray delta =
                 baseNoBias.mul(Scalars.sub(scale, 1)).add(Scalars.mul(lora.mul(scale), w.scaling));

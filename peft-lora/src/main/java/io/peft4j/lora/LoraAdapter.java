@@ -1,49 +1,25 @@
 package io.peft4j.lora;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterTensors;
+import io.peft4j.core.spi.LayeredAdapter;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /** One named LoRA adapter across all its modules. */
-final class LoraAdapter implements Adapter {
+final class LoraAdapter extends LayeredAdapter<LoraLayer, LoraLayer.Weights, LoraConfig> {
 
     private static final String PREFIX = AdapterTensors.PREFIX;
 
-    private final LoraConfig config;
-    private final String name;
-    private final AdapterLayers<LoraLayer, LoraLayer.Weights> layers;
-
     LoraAdapter(AdapterContext ctx, LoraConfig config, String name) {
-        this.config = config;
-        this.name = name;
-        this.layers = new AdapterLayers<>(ctx, name);
+        super(ctx, config, name);
     }
 
     /** The modules this adapter lives in (the injector adds to them). */
     AdapterLayers<LoraLayer, LoraLayer.Weights> layers() {
         return layers;
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public AdapterConfig config() {
-        return config;
-    }
-
-    /** The module paths this adapter lives in. */
-    List<String> paths() {
-        return layers.paths();
     }
 
     @Override
@@ -79,14 +55,6 @@ final class LoraAdapter implements Adapter {
         return config.variant().canonicalKey(fileKey);
     }
 
-    @Override
-    public void load(Map<String, NDArray> tensors) {
-        Map<String, NDArray> byKey = new LinkedHashMap<>();
-        tensors.forEach((k, v) -> byKey.put(canonicalKey(k), v));
-        AdapterTensors.check("adapter '" + name + "'", tensorSpecs(), byKey);
-        parameters().forEach((k, p) -> AdapterTensors.copy(byKey.get(k), p.getArray()));
-    }
-
     private static String pathOf(String key) {
         String rest = key.substring(PREFIX.length());
         int cut = rest.indexOf(".lora_");
@@ -95,31 +63,11 @@ final class LoraAdapter implements Adapter {
 
     @Override
     public void merge() {
-        layers.mergeAllOrNothing(
-                "adapter",
-                (path, layer, w) -> w.variant().mergedWeight(layer, w),
-                (layer, w, merged) -> {
-                    merged.copyTo(layer.baseWeight().getArray());
-                    w.setMerged(true);
-                });
+        layers.mergeAllOrNothing("adapter", (path, layer, w) -> w.variant().mergedWeight(layer, w));
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged(
-                (path, layer, w) -> {
-                    w.variant().unmerge(layer, w);
-                    w.setMerged(false);
-                });
-    }
-
-    @Override
-    public boolean isMerged() {
-        return layers.anyMerged();
-    }
-
-    @Override
-    public void detach() {
-        layers.detach();
+        layers.unmergeAll((path, layer, w) -> w.variant().unmerge(layer, w));
     }
 }

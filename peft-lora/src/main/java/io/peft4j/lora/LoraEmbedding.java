@@ -6,9 +6,9 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
-import ai.djl.training.ParameterStore;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.LayerCall;
 import java.util.Random;
 
 /**
@@ -34,22 +34,17 @@ public final class LoraEmbedding extends LoraLayer {
     }
 
     @Override
-    protected Parameter baseWeight() {
+    public Parameter baseWeight() {
         return table;
     }
 
     @Override
-    NDArray addLowRank(
-            Weights w,
-            NDArray ids,
-            NDArray baseOut,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        NDArray a = ps.getValue(w.a, baseOut.getDevice(), training);
-        NDArray b = ps.getValue(w.b, baseOut.getDevice(), training);
+    NDArray addLowRank(Weights w, NDArray baseOut, NDArray rowMask, LayerCall call) {
+        NDArray a = call.value(w.a); // on the ids' device, which is the output's
+        NDArray b = call.value(w.b);
         NDArray afterA =
-                Embedding.embedding(ids, a.transpose(), SparseFormat.DENSE).head(); // (..., r)
+                Embedding.embedding(call.input(), a.transpose(), SparseFormat.DENSE)
+                        .head(); // (..., r)
         NDArray delta = Scalars.mul(afterA.matMul(b.transpose()), w.scaling);
         return LoraVariant.addMasked(baseOut, delta, rowMask);
     }

@@ -10,6 +10,7 @@ import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterParameters;
+import io.peft4j.core.spi.LayeredAdapter;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.Modules;
 import java.util.List;
@@ -53,30 +54,28 @@ final class LoraInjector {
                         + " modules)",
                 elements,
                 ctx.root());
-        LoraAdapter adapter = new LoraAdapter(ctx, config, name);
-        try {
-            for (ModuleNode node : targets) {
-                LoraLayer layer =
-                        adapter.layers()
-                                .attach(
-                                        node,
-                                        LoraLayer.class,
-                                        base -> wrap(base, ctx),
-                                        l ->
-                                                createWeights(
-                                                        ctx.manager(),
-                                                        l,
-                                                        node.path(),
-                                                        config,
-                                                        name));
-                config.initializer()
-                        .afterAttach(node.path(), layer, adapter.layers().entry(node.path()));
-            }
-        } catch (RuntimeException e) {
-            adapter.detach();
-            throw e;
-        }
-        return adapter;
+        return LayeredAdapter.rollBackOnFailure(
+                new LoraAdapter(ctx, config, name),
+                adapter -> {
+                    for (ModuleNode node : targets) {
+                        LoraLayer layer =
+                                adapter.layers()
+                                        .attach(
+                                                node,
+                                                LoraLayer.class,
+                                                base -> wrap(base, ctx),
+                                                l ->
+                                                        createWeights(
+                                                                ctx.manager(),
+                                                                l,
+                                                                node.path(),
+                                                                config,
+                                                                name));
+                        config.initializer()
+                                .afterAttach(
+                                        node.path(), layer, adapter.layers().entry(node.path()));
+                    }
+                });
     }
 
     /** The (out, in) or (vocab, dim) shape of a target's base weight, looking through a wrapper. */
@@ -88,10 +87,7 @@ final class LoraInjector {
         if (table != null) {
             return table.getArray().getShape();
         }
-        Parameter w =
-                b.getDirectParameters().contains("weight")
-                        ? b.getDirectParameters().get("weight")
-                        : null;
+        Parameter w = Modules.parameter(b, "weight");
         return w != null && w.isInitialized() ? w.getArray().getShape() : null;
     }
 
@@ -106,12 +102,8 @@ final class LoraInjector {
         } else if (Modules.embeddingTable(b) != null) {
             embedding = true;
         } else {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; LoRA supports ai.djl.nn.core.Linear and embeddings. Narrow target_modules.");
+            throw AdapterLayers.unsupportedTarget(
+                    node, "LoRA supports ai.djl.nn.core.Linear and embeddings");
         }
         if (embedding) {
             requireEmbeddings(config.variant().name(), config.variant().supportsEmbeddings(), node);

@@ -5,10 +5,9 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.LayerCall;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -89,42 +88,23 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
     }
 
     @Override
-    protected NDList forwardWith(
-            Weights w,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList out = baseLayer().forward(ps, inputs, training, params);
-        return withHead(
-                out, w.variant.forward(this, w, inputs.head(), out.head(), null, ps, training));
+    protected NDList forwardWith(Weights w, LayerCall call) {
+        return call.adaptBaseHead(y -> w.variant.forward(this, w, y, null, call));
     }
 
     @Override
-    protected NDArray blendIn(
-            Weights w,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        return w.variant.forward(this, w, x, y, rowMask, ps, training);
+    protected NDArray blendIn(Weights w, NDArray y, NDArray rowMask, LayerCall call) {
+        return w.variant.forward(this, w, y, rowMask, call);
     }
 
     /**
-     * Plain LoRA's output: {@code baseOut + s B A dropout(x)}, or {@code baseOut + (s B A
-     * dropout(x)) * rowMask} when a 0/1 mask (batch, 1, ...) selects the samples of a mixed batch.
-     * A subclass may fuse the sum into the delta's last op to save full-size temporaries; both
-     * paths then round alike, so a mixed batch still equals the per-sample runs.
+     * Plain LoRA's output: {@code baseOut + s B A dropout(x)} ({@code x} the call's input), or
+     * {@code baseOut + (s B A dropout(x)) * rowMask} when a 0/1 mask (batch, 1, ...) selects the
+     * samples of a mixed batch. A subclass may fuse the sum into the delta's last op to save
+     * full-size temporaries; both paths then round alike, so a mixed batch still equals the
+     * per-sample runs.
      */
-    abstract NDArray addLowRank(
-            Weights w,
-            NDArray x,
-            NDArray baseOut,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training);
+    abstract NDArray addLowRank(Weights w, NDArray baseOut, NDArray rowMask, LayerCall call);
 
     /** The dense weight delta {@code s B A} in the base weight's layout. */
     abstract NDArray weightDelta(Weights w);
@@ -149,8 +129,4 @@ public abstract class LoraLayer extends AdapterLayer<LoraLayer.Weights> {
 
     /** {@return A's and B's starting values that {@code init} gives this kind of module} */
     abstract float[][] initialValues(LoraInitializer init, Random random, int r);
-
-    /** The base module's weight tensor that merging changes. */
-    @Override
-    protected abstract Parameter baseWeight(); // declared here too, so this package may call it
 }

@@ -7,10 +7,9 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.LayerCall;
 import java.util.Random;
 
 /**
@@ -19,25 +18,17 @@ import java.util.Random;
  */
 public final class LoraLinear extends LoraLayer {
 
-    private final Parameter weight;
-
     LoraLinear(Block base, AdapterRuntime runtime) {
         super(base, runtime);
-        this.weight = base.getDirectParameters().get("weight");
     }
 
     /** (out, in) of the base weight. */
     long outFeatures() {
-        return weight.getArray().getShape().get(0);
+        return baseWeight().getArray().getShape().get(0);
     }
 
     long inFeatures() {
-        return weight.getArray().getShape().get(1);
-    }
-
-    @Override
-    protected Parameter baseWeight() {
-        return weight;
+        return baseWeight().getArray().getShape().get(1);
     }
 
     /**
@@ -51,30 +42,26 @@ public final class LoraLinear extends LoraLayer {
      * Same sum up to float rounding.
      */
     @Override
-    protected NDList forwardWith(
-            Weights w,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDArray x = inputs.head();
-        if (training || !w.variant().isPlainSum() || inputs.size() != 1 || !foldIsCheaper(x)) {
-            return super.forwardWith(w, ps, inputs, training, params);
+    protected NDList forwardWith(Weights w, LayerCall call) {
+        NDArray x = call.input();
+        if (call.training()
+                || !w.variant().isPlainSum()
+                || call.inputs().size() != 1
+                || !foldIsCheaper(x)) {
+            return super.forwardWith(w, call);
         }
-        NDArray w0 = ps.getValue(weight, x.getDevice(), false);
-        NDArray a = ps.getValue(w.a, x.getDevice(), false);
-        NDArray b = ps.getValue(w.b, x.getDevice(), false);
+        // an inference call: the values read here take no gradient
+        NDArray w0 = call.value(baseWeight());
+        NDArray a = call.value(w.a);
+        NDArray b = call.value(w.b);
         // Results attach to their first operand's manager: B A goes to the input's (the call's
         // scope) by hand, and the sum keeps it first, or every call would leave two (out, in)
         // arrays in the parameters' long-lived manager.
         NDArray ba = b.matMul(a);
         ba.attach(x.getManager());
         NDArray effective = Scalars.mul(ba, w.scaling).add(w0);
-        Parameter bias = baseLayer().getDirectParameters().get("bias");
-        NDArray biasArr =
-                bias == null || !bias.isInitialized()
-                        ? null
-                        : ps.getValue(bias, x.getDevice(), false);
+        Parameter bias = baseBias();
+        NDArray biasArr = bias == null || !bias.isInitialized() ? null : call.value(bias);
         return Linear.linear(x, effective, biasArr);
     }
 
@@ -91,10 +78,8 @@ public final class LoraLinear extends LoraLayer {
     }
 
     /** {@return {@code B A in}, unscaled} */
-    NDArray lowRank(Weights w, NDArray in, ParameterStore ps, boolean training) {
-        NDArray a = ps.getValue(w.a, in.getDevice(), training);
-        NDArray b = ps.getValue(w.b, in.getDevice(), training);
-        return Linear.linear(Linear.linear(in, a).head(), b).head();
+    NDArray lowRank(Weights w, NDArray in, LayerCall call) {
+        return Linear.linear(Linear.linear(in, call.value(w.a)).head(), call.value(w.b)).head();
     }
 
     /**
@@ -105,16 +90,10 @@ public final class LoraLinear extends LoraLayer {
      * temporaries; the same sum up to float rounding).
      */
     @Override
-    NDArray addLowRank(
-            Weights w,
-            NDArray x,
-            NDArray baseOut,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        NDArray a = ps.getValue(w.a, x.getDevice(), training);
-        NDArray b = ps.getValue(w.b, x.getDevice(), training);
-        NDArray in = dropout(w, x, training);
+    NDArray addLowRank(Weights w, NDArray baseOut, NDArray rowMask, LayerCall call) {
+        NDArray a = call.value(w.a);
+        NDArray b = call.value(w.b);
+        NDArray in = dropout(w, call.input(), call.training());
         NDArray h = Linear.linear(in, a).head();
         if (w.scaling != 1f) {
             h = Scalars.mul(h, w.scaling); // not h.mul(float): see Scalars (autograd-safe scalar)

@@ -2,7 +2,7 @@ package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
-import ai.djl.training.ParameterStore;
+import io.peft4j.core.spi.LayerCall;
 import java.util.Map;
 
 /**
@@ -70,21 +70,13 @@ abstract class LoraVariant {
      *
      * @param layer the layer
      * @param w the adapter's A, B and scale
-     * @param x the layer's input
      * @param baseOut the base module's output (with earlier adapters of a mixed batch blended in)
      * @param rowMask (batch, 1, ...) of 0 and 1, or {@code null}
-     * @param ps the parameter store
-     * @param training whether this is a training forward
+     * @param call the layer's forward call (its input, parameter store and training flag)
      * @return the output
      */
     abstract NDArray forward(
-            LoraLayer layer,
-            LoraLayer.Weights w,
-            NDArray x,
-            NDArray baseOut,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training);
+            LoraLayer layer, LoraLayer.Weights w, NDArray baseOut, NDArray rowMask, LayerCall call);
 
     /**
      * A new array: the layer's base weight with the adapter folded in (peft's {@code merge_safe});

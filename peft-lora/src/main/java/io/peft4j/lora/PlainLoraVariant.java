@@ -1,7 +1,7 @@
 package io.peft4j.lora;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.training.ParameterStore;
+import io.peft4j.core.spi.LayerCall;
 
 /**
  * Plain LoRA: {@code y = base(x) + s B A dropout(x)}; merging adds {@code s B A} to the base weight
@@ -43,12 +43,10 @@ final class PlainLoraVariant extends LoraVariant {
     NDArray forward(
             LoraLayer layer,
             LoraLayer.Weights w,
-            NDArray x,
             NDArray baseOut,
             NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        return layer.addLowRank(w, x, baseOut, rowMask, ps, training);
+            LayerCall call) {
+        return layer.addLowRank(w, baseOut, rowMask, call);
     }
 
     @Override

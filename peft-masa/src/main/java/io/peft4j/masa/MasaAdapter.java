@@ -109,7 +109,7 @@ public final class MasaAdapter extends LayeredAdapter<MasaLinear, MasaLinear.Ent
         if (e.merged()) {
             return w0.duplicate();
         }
-        NDArray delta = l.weightDelta(e, null, w0.getDevice(), false);
+        NDArray delta = l.weightDelta(e);
         NDArray result = w0.add(delta);
         delta.close();
         return result;
@@ -164,12 +164,12 @@ public final class MasaAdapter extends LayeredAdapter<MasaLinear, MasaLinear.Ent
         return specs;
     }
 
+    /**
+     * The base model's Gram spectrum, recomputed at attach, must be the one the file was fitted on
+     * (when the file holds it).
+     */
     @Override
-    public void load(Map<String, NDArray> tensors) {
-        Map<String, Parameter> expected = parameters();
-        String what = "adapter '" + name() + "'";
-        AdapterTensors.check(what, tensorSpecs(), tensors);
-        List<String> problems = new ArrayList<>();
+    protected void checkValues(Map<String, NDArray> tensors, List<String> problems) {
         for (MasaLinear.Dictionary d : dictionaries) {
             NDArray found = tensors.get(PREFIX + d.key + ".masa_eigenvalues");
             if (found == null) {
@@ -194,44 +194,26 @@ public final class MasaAdapter extends LayeredAdapter<MasaLinear, MasaLinear.Ent
                 }
             }
         }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(
-                    what + " does not fit the model: " + String.join("; ", problems));
-        }
-        expected.forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
     }
 
     @Override
     public void merge() {
-        layers.mergeAllOrNothing(
-                "MASA adapter",
-                (path, layer, e) -> effectiveWeight(path),
-                (layer, e, merged) -> {
-                    merged.copyTo(layer.baseWeight().getArray());
-                    e.setMerged(true);
-                });
+        layers.mergeAllOrNothing("MASA adapter", (path, layer, e) -> effectiveWeight(path));
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged(
+        layers.unmergeAll(
                 (path, layer, e) -> {
-                    NDArray weight = layer.baseWeight().getArray();
-                    NDArray delta = layer.weightDelta(e, null, weight.getDevice(), false);
-                    weight.subi(delta);
+                    NDArray delta = layer.weightDelta(e);
+                    layer.baseWeight().getArray().subi(delta);
                     delta.close();
-                    e.setMerged(false);
                 });
     }
 
+    /** The dictionaries (each layer closed its own coefficients). */
     @Override
-    public boolean isMerged() {
-        return layers.anyMerged();
-    }
-
-    @Override
-    public void detach() {
-        layers.detach();
+    protected void closeShared() {
         dictionaries.forEach(MasaLinear.Dictionary::close);
         dictionaries.clear();
     }

@@ -7,6 +7,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterParameters;
+import io.peft4j.core.spi.LayeredAdapter;
 import io.peft4j.core.tree.ModuleNode;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,58 +29,50 @@ final class MasaInjector {
             checkSupported(node);
         }
         List<Dictionaries.Group> groups = Dictionaries.of(targets, config.groups(), config.atoms());
-        MasaAdapter adapter = new MasaAdapter(ctx, config, name);
-        try {
-            for (Dictionaries.Group group : groups) {
-                List<NDArray> weights = new ArrayList<>();
-                for (ModuleNode n : group.nodes()) {
-                    weights.add(Dictionaries.weightOf(n.block()).getArray());
-                }
-                MatrixPca.Result pca = MatrixPca.fit(weights, config.atoms(), ctx.manager());
-                NDArray d0 = pca.atoms();
-                Parameter trainable = null;
-                if (config.mode() == MasaMode.COEFFICIENTS_AND_ATOMS) {
-                    NDArray copy = d0.duplicate();
-                    copy.attach(ctx.manager());
-                    trainable =
-                            Parameter.builder()
-                                    .setName("masa_atoms." + name)
-                                    .setType(Parameter.Type.WEIGHT)
-                                    .optArray(copy)
-                                    .build();
-                    copy.setRequiresGradient(true);
-                }
-                MasaLinear.Dictionary dict =
-                        new MasaLinear.Dictionary(group.key(), d0, trainable, pca.eigenvalues());
-                adapter.addDictionary(dict);
-                List<ModuleNode> nodes = group.nodes();
-                for (int l = 0; l < nodes.size(); l++) {
-                    double[] start = pca.coefficients()[l];
-                    adapter.layers()
-                            .attach(
-                                    nodes.get(l),
-                                    MasaLinear.class,
-                                    base -> new MasaLinear(base, ctx.runtime()),
-                                    layer -> {
-                                        NDArray c = vector(ctx.manager(), start, d0);
-                                        NDArray c0 = c.duplicate();
-                                        c0.attach(ctx.manager());
-                                        Parameter coefficients =
-                                                Parameter.builder()
-                                                        .setName("masa_coefficients." + name)
-                                                        .setType(Parameter.Type.WEIGHT)
-                                                        .optArray(c)
-                                                        .build();
-                                        c.setRequiresGradient(true);
-                                        return new MasaLinear.Entry(dict, coefficients, c0);
-                                    });
-                }
-            }
-        } catch (RuntimeException e) {
-            adapter.detach();
-            throw e;
-        }
-        return adapter;
+        return LayeredAdapter.rollBackOnFailure(
+                new MasaAdapter(ctx, config, name),
+                adapter -> {
+                    for (Dictionaries.Group group : groups) {
+                        List<NDArray> weights = new ArrayList<>();
+                        for (ModuleNode n : group.nodes()) {
+                            weights.add(Dictionaries.weightOf(n.block()).getArray());
+                        }
+                        MatrixPca.Result pca =
+                                MatrixPca.fit(weights, config.atoms(), ctx.manager());
+                        NDArray d0 = pca.atoms();
+                        Parameter trainable = null;
+                        if (config.mode() == MasaMode.COEFFICIENTS_AND_ATOMS) {
+                            trainable =
+                                    AdapterParameters.trainable(
+                                            ctx.manager(), "masa_atoms." + name, d0.duplicate());
+                        }
+                        MasaLinear.Dictionary dict =
+                                new MasaLinear.Dictionary(
+                                        group.key(), d0, trainable, pca.eigenvalues());
+                        adapter.addDictionary(dict);
+                        List<ModuleNode> nodes = group.nodes();
+                        for (int l = 0; l < nodes.size(); l++) {
+                            double[] start = pca.coefficients()[l];
+                            adapter.layers()
+                                    .attach(
+                                            nodes.get(l),
+                                            MasaLinear.class,
+                                            base -> new MasaLinear(base, ctx.runtime()),
+                                            layer -> {
+                                                NDArray c = vector(ctx.manager(), start, d0);
+                                                NDArray c0 = c.duplicate();
+                                                c0.attach(ctx.manager());
+                                                return new MasaLinear.Entry(
+                                                        dict,
+                                                        AdapterParameters.trainable(
+                                                                ctx.manager(),
+                                                                "masa_coefficients." + name,
+                                                                c),
+                                                        c0);
+                                            });
+                        }
+                    }
+                });
     }
 
     private static NDArray vector(NDManager manager, double[] values, NDArray like) {

@@ -1,6 +1,5 @@
 package io.peft4j.masa;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -8,10 +7,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.AdditiveAdapterLayer;
+import io.peft4j.core.spi.LayerCall;
 import java.util.List;
 
 /**
@@ -22,7 +21,7 @@ import java.util.List;
  * storing R. Holds any number of named adapters; the dictionaries (atoms) are shared objects, one
  * per projection type and group, referenced by every member layer.
  */
-public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
+public final class MasaLinear extends AdditiveAdapterLayer<MasaLinear.Entry> {
 
     /** One dictionary: S atoms shared by a group of layers of one projection type. */
     static final class Dictionary {
@@ -69,22 +68,8 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
         }
     }
 
-    private final Parameter weight;
-    private final Parameter bias;
-
     MasaLinear(Block base, AdapterRuntime runtime) {
         super(base, runtime);
-        this.weight = base.getDirectParameters().get("weight");
-        this.bias =
-                base.getDirectParameters().contains("bias")
-                        ? base.getDirectParameters().get("bias")
-                        : null;
-    }
-
-    /** The base weight W0 (merging adds to it). */
-    @Override
-    protected Parameter baseWeight() {
-        return weight;
     }
 
     /**
@@ -107,26 +92,23 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
     }
 
     /**
-     * The weight change {@code c . D - c0 . D0} (out, in), differentiable in the trainable tensors
-     * when read through {@code ps} in training.
+     * The weight change {@code c . D - c0 . D0} (out, in) from the adapter's arrays as they are (no
+     * gradient is recorded), in the manager of the adapter's tensors.
      */
-    NDArray weightDelta(Entry e, ParameterStore ps, Device device, boolean training) {
-        return weightDelta(e, ps, device, training, e.initialCoefficients.getManager());
+    NDArray weightDelta(Entry e) {
+        return weightDelta(e, null, e.initialCoefficients.getManager());
     }
 
     /**
-     * {@link #weightDelta(Entry, ParameterStore, Device, boolean)} attached to {@code into}. Every
-     * intermediate is made in a sub-manager of it that is closed here: an op's result attaches to
-     * its first operand's manager, and the first operands here are the adapter's tensors, whose
-     * manager lives as long as the adapter, so each forward would otherwise leave its intermediates
-     * there.
+     * The weight change attached to {@code into}; read through {@code call} (differentiable in the
+     * trainable tensors in training), or from the arrays as they are when {@code call} is null.
+     * Every intermediate is made in a sub-manager of {@code into} that is closed here: an op's
+     * result attaches to its first operand's manager, and the first operands here are the adapter's
+     * tensors, whose manager lives as long as the adapter, so each forward would otherwise leave
+     * its intermediates there.
      */
-    NDArray weightDelta(
-            Entry e, ParameterStore ps, Device device, boolean training, NDManager into) {
-        NDArray c =
-                ps == null
-                        ? e.coefficients.getArray()
-                        : ps.getValue(e.coefficients, device, training);
+    NDArray weightDelta(Entry e, LayerCall call, NDManager into) {
+        NDArray c = call == null ? e.coefficients.getArray() : call.value(e.coefficients);
         NDArray c0 = e.initialCoefficients;
         NDArray d0 = e.dict.initialAtoms;
         int s = e.dict.size();
@@ -140,10 +122,7 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
                                 .matMul(own(d0.reshape(s, -1), tmp))
                                 .reshape(w.get(1), w.get(2));
             } else {
-                NDArray d =
-                        ps == null
-                                ? e.dict.atoms.getArray()
-                                : ps.getValue(e.dict.atoms, device, training);
+                NDArray d = call == null ? e.dict.atoms.getArray() : call.value(e.dict.atoms);
                 NDArray now = own(c.reshape(1, s), tmp).matMul(own(d.reshape(s, -1), tmp));
                 NDArray start = own(c0.reshape(1, s), tmp).matMul(own(d0.reshape(s, -1), tmp));
                 delta = now.sub(start).reshape(w.get(1), w.get(2));
@@ -158,34 +137,20 @@ public final class MasaLinear extends AdapterLayer<MasaLinear.Entry> {
         return a;
     }
 
-    /** The whole batch through {@code W0 + delta}: one GEMM, no separate base pass. */
+    /** {@code x (c . D - c0 . D0)^T}: the adapter's term of a mixed batch's samples. */
     @Override
-    protected NDList forwardWith(
-            Entry e,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDArray x = inputs.head();
-        Device device = x.getDevice();
-        NDArray w0 = ps.getValue(weight, device, training);
-        NDArray b = bias == null ? null : ps.getValue(bias, device, training);
-        // the delta first: the sum then lands in the call's manager, not the base weight's
-        return Linear.linear(x, weightDelta(e, ps, device, training, x.getManager()).add(w0), b);
+    protected NDArray delta(Entry e, LayerCall call) {
+        NDArray x = call.input();
+        return Linear.linear(x, weightDelta(e, call, x.getManager())).head();
     }
 
+    /** The whole batch through {@code W0 + delta}: one GEMM, no separate base pass. */
     @Override
-    protected NDArray blendIn(
-            Entry e,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        return y.add(
-                Linear.linear(x, weightDelta(e, ps, x.getDevice(), training, x.getManager()))
-                        .head()
-                        .mul(rowMask));
+    protected NDList forwardWith(Entry e, LayerCall call) {
+        NDArray x = call.input();
+        NDArray w0 = call.value(baseWeight());
+        NDArray b = baseBias() == null ? null : call.value(baseBias());
+        // the delta first: the sum then lands in the call's manager, not the base weight's
+        return Linear.linear(x, weightDelta(e, call, x.getManager()).add(w0), b);
     }
 }

@@ -114,34 +114,27 @@ public final class MosAdapter extends LayeredAdapter<MosLayer, MosLayer.Slot, Mo
     }
 
     @Override
-    public void load(Map<String, NDArray> tensors) {
-        Map<String, Parameter> params = parameters();
-        Map<String, NDArray> frozen = frozenState();
-        AdapterTensors.check("MoS adapter '" + name() + "'", tensorSpecs(), tensors);
-        List<String> problems = new ArrayList<>();
-        for (String key : frozen.keySet()) {
+    protected String describe() {
+        return "MoS adapter '" + name() + "'";
+    }
+
+    /** Every index table picks distinct public rows, then this layer's own private rows. */
+    @Override
+    protected void checkValues(Map<String, NDArray> tensors, List<String> problems) {
+        for (String key : frozenState().keySet()) {
             String bad =
                     checkTable(key, tensors.get(key).toType(DataType.INT64, true).toLongArray());
             if (bad != null) {
                 problems.add(bad);
             }
         }
-        if (!problems.isEmpty()) {
-            throw new IllegalArgumentException(
-                    "MoS adapter '"
-                            + name()
-                            + "' does not fit the model: "
-                            + String.join("; ", problems.subList(0, Math.min(problems.size(), 20)))
-                            + (problems.size() > 20
-                                    ? "; and " + (problems.size() - 20) + " more"
-                                    : ""));
-        }
-        for (Map.Entry<String, Parameter> e : params.entrySet()) {
-            AdapterTensors.copy(tensors.get(e.getKey()), e.getValue().getArray());
-        }
-        for (Map.Entry<String, NDArray> e : frozen.entrySet()) {
-            AdapterTensors.copy(tensors.get(e.getKey()), e.getValue());
-        }
+    }
+
+    /** The pools and the index tables. */
+    @Override
+    protected void copyIn(Map<String, NDArray> tensors) {
+        super.copyIn(tensors);
+        frozenState().forEach((k, table) -> AdapterTensors.copy(tensors.get(k), table));
     }
 
     /** Why a loaded index table cannot be this module's, or null when it can. */
@@ -205,10 +198,6 @@ public final class MosAdapter extends LayeredAdapter<MosLayer, MosLayer.Slot, Mo
                                 layer.baseWeight().getArray().add(layer.weightDelta(s, scratch));
                         updated.attach(scratch);
                         return updated;
-                    },
-                    (layer, s, merged) -> {
-                        merged.copyTo(layer.baseWeight().getArray());
-                        s.setMerged(true);
                     });
         }
     }
@@ -216,22 +205,15 @@ public final class MosAdapter extends LayeredAdapter<MosLayer, MosLayer.Slot, Mo
     @Override
     public void unmerge() {
         try (NDManager scratch = ctx.manager().newSubManager()) {
-            layers.forEachMerged(
-                    (path, layer, s) -> {
-                        layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch));
-                        s.setMerged(false);
-                    });
+            layers.unmergeAll(
+                    (path, layer, s) ->
+                            layer.baseWeight().getArray().subi(layer.weightDelta(s, scratch)));
         }
     }
 
+    /** The pools (each layer closed its own index tables). */
     @Override
-    public boolean isMerged() {
-        return layers.anyMerged();
-    }
-
-    @Override
-    public void detach() {
-        layers.detach(); // each layer closes its index tables
+    protected void closeShared() {
         for (MosPool pool : pools.values()) {
             pool.a.close();
             pool.b.close();

@@ -10,6 +10,7 @@ import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
 import io.peft4j.core.spi.AdapterParameters;
+import io.peft4j.core.spi.LayeredAdapter;
 import io.peft4j.core.tree.ModuleNode;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -89,44 +90,37 @@ final class MosInjector {
                         + ")",
                 total,
                 ctx.root());
-        MosAdapter adapter = new MosAdapter(ctx, config, name);
-        try {
-            for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
-                List<ModuleNode> nodes = g.getValue();
-                MosPool pool = createPool(ctx.manager(), g.getKey(), nodes, config, name);
-                adapter.addPool(pool);
-                for (int i = 0; i < nodes.size(); i++) {
-                    int layerIndex = i;
-                    adapter.layers()
-                            .attach(
-                                    nodes.get(i),
-                                    MosLayer.class,
-                                    base -> new MosLayer(base, ctx.runtime()),
-                                    layer -> {
-                                        long[][] tables =
-                                                indexTables(
+        return LayeredAdapter.rollBackOnFailure(
+                new MosAdapter(ctx, config, name),
+                adapter -> {
+                    for (Map.Entry<String, List<ModuleNode>> g : groups.entrySet()) {
+                        List<ModuleNode> nodes = g.getValue();
+                        MosPool pool = createPool(ctx.manager(), g.getKey(), nodes, config, name);
+                        adapter.addPool(pool);
+                        for (int i = 0; i < nodes.size(); i++) {
+                            int layerIndex = i;
+                            adapter.layers()
+                                    .attach(
+                                            nodes.get(i),
+                                            MosLayer.class,
+                                            base -> new MosLayer(base, ctx.runtime()),
+                                            layer -> {
+                                                long[][] tables =
+                                                        indexTables(
+                                                                pool,
+                                                                layerIndex,
+                                                                config.rank(),
+                                                                config.seed());
+                                                NDArray like = pool.a.getArray();
+                                                return new MosLayer.Slot(
                                                         pool,
                                                         layerIndex,
-                                                        config.rank(),
-                                                        config.seed());
-                                        NDArray like = pool.a.getArray();
-                                        return new MosLayer.Slot(
-                                                pool,
-                                                layerIndex,
-                                                index(ctx.manager(), tables[0], like),
-                                                index(ctx.manager(), tables[1], like),
-                                                config.rank(),
-                                                config.scaling(),
-                                                config.dropout(),
-                                                layerIndex == 0);
-                                    });
-                }
-            }
-        } catch (RuntimeException e) {
-            adapter.detach();
-            throw e;
-        }
-        return adapter;
+                                                        index(ctx.manager(), tables[0], like),
+                                                        index(ctx.manager(), tables[1], like));
+                                            });
+                        }
+                    }
+                });
     }
 
     /**
@@ -225,14 +219,9 @@ final class MosInjector {
                         .getArray();
         Random random =
                 new Random(config.seed() * 1_000_003L + group.hashCode() * 31L + name.hashCode());
-        float bound =
-                (float) (1.0 / Math.sqrt((double) in)); // Kaiming-uniform, a = sqrt(5), fan-in = in
-        // (not in /
-        // l)
-        float[] aValues = new float[Math.toIntExact(rows * (in / l))];
-        for (int i = 0; i < aValues.length; i++) {
-            aValues[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
-        }
+        // Kaiming-uniform, a = sqrt(5), fan-in = in (not in / l)
+        float bound = (float) (1.0 / Math.sqrt((double) in));
+        float[] aValues = AdapterParameters.uniform(random, rows * (in / l), bound);
         float[] bValues = new float[Math.toIntExact(rows * (out / l))];
         Parameter a =
                 AdapterParameters.trainable(
@@ -240,8 +229,7 @@ final class MosInjector {
         Parameter b =
                 AdapterParameters.trainable(
                         manager, "mos_B_pool." + name, bValues, new Shape(rows, out / l), like);
-        return new MosPool(
-                group, a, b, in, out, layers, l, config.equivalentRank(), config.privateRank());
+        return new MosPool(group, a, b, layers, config);
     }
 
     /**

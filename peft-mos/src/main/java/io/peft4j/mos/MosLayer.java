@@ -1,7 +1,6 @@
 package io.peft4j.mos;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Block;
@@ -9,11 +8,11 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
-import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
+import io.peft4j.core.spi.AdditiveAdapterLayer;
+import io.peft4j.core.spi.LayerCall;
 import java.util.List;
 
 /**
@@ -23,7 +22,7 @@ import java.util.List;
  * gather per pool per forward; the pools are shared {@link Parameter}s, so the gradient of a row
  * sums over every layer that uses it.
  */
-public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
+public final class MosLayer extends AdditiveAdapterLayer<MosLayer.Slot> {
 
     /** One adapter's view of this layer: the shared pools and this layer's index tables. */
     static final class Slot extends AdapterLayer.Entry {
@@ -31,28 +30,12 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
         final int layerIndex;
         final NDArray indexA; // INT64 (r * l), frozen
         final NDArray indexB; // INT64 (r * l), frozen
-        final int rank;
-        final float scaling;
-        final float dropout;
-        final boolean ownsPoolRegistration;
 
-        Slot(
-                MosPool pool,
-                int layerIndex,
-                NDArray indexA,
-                NDArray indexB,
-                int rank,
-                float scaling,
-                float dropout,
-                boolean ownsPoolRegistration) {
+        Slot(MosPool pool, int layerIndex, NDArray indexA, NDArray indexB) {
             this.pool = pool;
             this.layerIndex = layerIndex;
             this.indexA = indexA;
             this.indexB = indexB;
-            this.rank = rank;
-            this.scaling = scaling;
-            this.dropout = dropout;
-            this.ownsPoolRegistration = ownsPoolRegistration;
         }
 
         /**
@@ -61,28 +44,20 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
          */
         @Override
         public List<Parameter> blockParameters() {
-            return ownsPoolRegistration ? List.of(pool.a, pool.b) : List.of();
+            return layerIndex == 0 ? List.of(pool.a, pool.b) : List.of();
         }
     }
 
-    private final Parameter weight;
-
     MosLayer(Block base, AdapterRuntime runtime) {
         super(base, runtime);
-        this.weight = base.getDirectParameters().get("weight");
     }
 
     long inFeatures() {
-        return weight.getArray().getShape().get(1);
+        return baseWeight().getArray().getShape().get(1);
     }
 
     long outFeatures() {
-        return weight.getArray().getShape().get(0);
-    }
-
-    @Override
-    protected Parameter baseWeight() {
-        return weight;
+        return baseWeight().getArray().getShape().get(0);
     }
 
     @Override
@@ -92,41 +67,21 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
         slot.indexB.close();
     }
 
-    @Override
-    protected NDList forwardWith(
-            Slot s,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList out = baseLayer().forward(ps, inputs, training, params);
-        return withHead(out, out.head().add(delta(s, inputs.head(), ps, training)));
-    }
-
-    @Override
-    protected NDArray blendIn(
-            Slot s,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training) {
-        return y.add(delta(s, x, ps, training).mul(rowMask));
-    }
-
     /** {@code s B_i A_i dropout(x)}; every intermediate is owned by {@code x}'s manager. */
-    private NDArray delta(Slot s, NDArray x, ParameterStore ps, boolean training) {
+    @Override
+    protected NDArray delta(Slot s, LayerCall call) {
+        NDArray x = call.input();
         NDManager owner = x.getManager();
-        NDArray poolA = ps.getValue(s.pool.a, x.getDevice(), training);
-        NDArray poolB = ps.getValue(s.pool.b, x.getDevice(), training);
-        NDArray a = gather(poolA, s.indexA, owner).reshape(s.rank, inFeatures()); // (r, in)
+        int rank = s.pool.config.rank();
+        NDArray a = gather(call.value(s.pool.a), s.indexA, owner).reshape(rank, inFeatures());
         NDArray b =
-                gather(poolB, s.indexB, owner)
-                        .reshape(s.rank, outFeatures())
+                gather(call.value(s.pool.b), s.indexB, owner)
+                        .reshape(rank, outFeatures())
                         .transpose(); // (out, r)
-        NDArray in = training && s.dropout > 0 ? Dropout.dropout(x, s.dropout, true).head() : x;
-        return Scalars.mul(Linear.linear(Linear.linear(in, a).head(), b).head(), s.scaling);
+        float dropout = s.pool.config.dropout();
+        NDArray in = call.training() && dropout > 0 ? Dropout.dropout(x, dropout, true).head() : x;
+        return Scalars.mul(
+                Linear.linear(Linear.linear(in, a).head(), b).head(), s.pool.config.scaling());
     }
 
     /**
@@ -142,19 +97,21 @@ public final class MosLayer extends AdapterLayer<MosLayer.Slot> {
 
     /** The dense {@code A_i} (r, in) of adapter slot {@code s}, on {@code owner}. */
     NDArray denseA(Slot s, NDManager owner) {
-        return gather(s.pool.a.getArray(), s.indexA, owner).reshape(s.rank, inFeatures());
+        return gather(s.pool.a.getArray(), s.indexA, owner)
+                .reshape(s.pool.config.rank(), inFeatures());
     }
 
     /** The dense {@code B_i} (out, r) of adapter slot {@code s}, on {@code owner}. */
     NDArray denseB(Slot s, NDManager owner) {
         return gather(s.pool.b.getArray(), s.indexB, owner)
-                .reshape(s.rank, outFeatures())
+                .reshape(s.pool.config.rank(), outFeatures())
                 .transpose();
     }
 
     /** The dense weight delta {@code s B_i A_i} (out, in), on {@code owner}. */
     NDArray weightDelta(Slot s, NDManager owner) {
-        NDArray delta = Scalars.mul(denseB(s, owner).matMul(denseA(s, owner)), s.scaling);
+        NDArray delta =
+                Scalars.mul(denseB(s, owner).matMul(denseA(s, owner)), s.pool.config.scaling());
         delta.attach(owner);
         return delta;
     }

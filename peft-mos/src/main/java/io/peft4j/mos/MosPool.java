@@ -18,34 +18,32 @@ final class MosPool {
 
     final Parameter a;
     final Parameter b;
+
+    /** The adapter's config: rank, scaling, dropout, shards per vector, private rank. */
+    final MosConfig config;
+
     final long in;
     final long out;
-    final int layers;
     final int shards;
     final int privateRank;
     final long rows;
     final long publicRows;
 
-    MosPool(
-            String group,
-            Parameter a,
-            Parameter b,
-            long in,
-            long out,
-            int layers,
-            int shards,
-            int equivalentRank,
-            int privateRank) {
+    /**
+     * The pools {@code a} (N, in / l) and {@code b} (N, out / l) of {@code group}, shared by its
+     * {@code layers} layers; the sizes follow from their shapes and {@code config}.
+     */
+    MosPool(String group, Parameter a, Parameter b, int layers, MosConfig config) {
         this.group = group;
         this.a = a;
         this.b = b;
-        this.in = in;
-        this.out = out;
-        this.layers = layers;
-        this.shards = shards;
-        this.privateRank = privateRank;
-        this.rows = (long) equivalentRank * layers * shards;
-        this.publicRows = (long) (equivalentRank - privateRank) * layers * shards;
+        this.config = config;
+        this.shards = config.shardsPerVector();
+        this.privateRank = config.privateRank();
+        this.rows = a.getArray().getShape().get(0);
+        this.in = a.getArray().getShape().get(1) * shards;
+        this.out = b.getArray().getShape().get(1) * shards;
+        this.publicRows = (long) (config.equivalentRank() - privateRank) * layers * shards;
     }
 
     /** First private row of layer {@code i}. */

@@ -2,50 +2,35 @@ package io.peft4j.shadow;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.Parameter;
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
+import io.peft4j.core.spi.AbstractAdapter;
 import io.peft4j.core.spi.AdapterContext;
+import io.peft4j.core.spi.AdapterTensors;
 import java.util.Collections;
 import java.util.Map;
 
 /** One named ShadowPEFT adapter: its shadow network, injection and update tensors. */
-final class ShadowAdapter implements Adapter {
+final class ShadowAdapter extends AbstractAdapter<ShadowConfig> {
 
     static final String MERGE_REASON =
             "ShadowPEFT adds a shadow network whose state flows between layers and is"
                     + " re-computed from each input; no change of the base weights reproduces it";
 
-    private final AdapterContext ctx;
-    private final ShadowConfig config;
-    private final String name;
     private final ShadowHub hub;
     private final ShadowWeights weights;
     private final Map<String, Parameter> parameters;
     private boolean detached;
 
+    /** An adapter of the resolved {@code config} (every automatic size filled in). */
     ShadowAdapter(
             AdapterContext ctx,
             ShadowConfig config,
             String name,
             ShadowHub hub,
             ShadowWeights weights) {
-        this.ctx = ctx;
-        this.config = config;
-        this.name = name;
+        super(ctx, config, name);
         this.hub = hub;
         this.weights = weights;
         this.parameters = Collections.unmodifiableMap(weights.parameters());
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    /** The resolved config (every automatic size filled in). */
-    @Override
-    public AdapterConfig config() {
-        return config;
     }
 
     ShadowHub hub() {
@@ -74,14 +59,14 @@ final class ShadowAdapter implements Adapter {
                     + " adapter_config.json";
 
     @Override
-    public Map<String, io.peft4j.core.spi.AdapterTensors.Spec> tensorSpecs() {
-        Map<String, io.peft4j.core.spi.AdapterTensors.Spec> specs =
-                io.peft4j.core.spi.AdapterTensors.specsOf(parameters, frozenState(), "");
+    public Map<String, AdapterTensors.Spec> tensorSpecs() {
+        Map<String, AdapterTensors.Spec> specs =
+                AdapterTensors.specsOf(parameters, frozenState(), "");
         if (weights.head != null) {
             specs.replaceAll(
                     (k, sp) ->
                             k.startsWith(ShadowHeadCopy.PREFIX)
-                                    ? new io.peft4j.core.spi.AdapterTensors.Spec(
+                                    ? new AdapterTensors.Spec(
                                             sp.key(),
                                             sp.shape(),
                                             sp.maxElements(),
@@ -98,25 +83,31 @@ final class ShadowAdapter implements Adapter {
         if (weights.head != null && !tensors.containsKey(ShadowHeadCopy.PREFIX + "weight")) {
             throw new IllegalArgumentException(
                     "adapter '"
-                            + name
+                            + name()
                             + "' (SHADOW) has no "
                             + ShadowHeadCopy.PREFIX
-                            + "weight, the"
-                            + " shadow's own classification head (shadow_head \"own\", the default); an adapter saved before that option"
-                            + " existed used the base head: set \"shadow_head\": \"shared\" in its adapter_config.json");
+                            + "weight, "
+                            + OWN_HEAD_HINT);
         }
-        Map<String, Parameter> all = new java.util.LinkedHashMap<>(parameters);
-        all.putAll(weights.network.fileState());
-        Tensors.validateAndCopy(
-                "adapter '"
-                        + name
-                        + "' (SHADOW, "
-                        + config.numShadowLayers()
-                        + " shadow layers, hidden "
-                        + config.shadowHiddenSize()
-                        + ")",
-                all,
-                tensors);
+        super.load(tensors);
+    }
+
+    @Override
+    protected String describe() {
+        return "adapter '"
+                + name()
+                + "' (SHADOW, "
+                + config.numShadowLayers()
+                + " shadow layers, hidden "
+                + config.shadowHiddenSize()
+                + ")";
+    }
+
+    /** The parameters and the DJL family's BatchNorm running statistics. */
+    @Override
+    protected void copyIn(Map<String, NDArray> tensors) {
+        super.copyIn(tensors);
+        frozenState().forEach((k, a) -> AdapterTensors.copy(tensors.get(k), a));
     }
 
     @Override
@@ -127,7 +118,7 @@ final class ShadowAdapter implements Adapter {
     @Override
     public void merge() {
         throw new UnsupportedOperationException(
-                "Adapter '" + name + "' (SHADOW) cannot be merged: " + MERGE_REASON);
+                "Adapter '" + name() + "' (SHADOW) cannot be merged: " + MERGE_REASON);
     }
 
     @Override
@@ -146,7 +137,7 @@ final class ShadowAdapter implements Adapter {
             return;
         }
         detached = true;
-        hub.adapters.remove(name, weights);
+        hub.adapters.remove(name(), weights);
         weights.close();
         if (hub.adapters.isEmpty()) {
             for (ShadowLayer layer : hub.layers) {

@@ -51,12 +51,12 @@ final class ShadowHeadCopy {
         this.baseBias = baseBias;
         this.weight =
                 AdapterParameters.trainableCopy(
-                        baseWeight, "shadow_classifier_head.weight", manager);
+                        manager, "shadow_classifier_head.weight", baseWeight);
         this.bias =
                 baseBias == null
                         ? null
                         : AdapterParameters.trainableCopy(
-                                baseBias, "shadow_classifier_head.bias", manager);
+                                manager, "shadow_classifier_head.bias", baseBias);
     }
 
     /**

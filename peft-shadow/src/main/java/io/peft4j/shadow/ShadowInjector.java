@@ -83,15 +83,7 @@ final class ShadowInjector {
                                 stack.hiddenSize(),
                                 pretrained);
                 checkBudget(resolved, stack.hiddenSize(), numLayers, ctx.root());
-                network =
-                        new ShadowNetwork(
-                                resolved,
-                                stack.hiddenSize(),
-                                ctx.manager(),
-                                like.getDataType(),
-                                like.getDevice(),
-                                resolved.seed(),
-                                activationOf(stack));
+                network = newNetwork(resolved, stack, ctx, like);
                 Tensors.validateAndCopy(
                         "pretrained shadow " + pretrained,
                         network.fileTensors(),
@@ -105,15 +97,7 @@ final class ShadowInjector {
                         e);
             }
         } else {
-            network =
-                    new ShadowNetwork(
-                            resolved,
-                            stack.hiddenSize(),
-                            ctx.manager(),
-                            like.getDataType(),
-                            like.getDevice(),
-                            resolved.seed(),
-                            activationOf(stack));
+            network = newNetwork(resolved, stack, ctx, like);
         }
         ShadowHeadCopy head =
                 resolved.shadowHead() == ShadowHead.OWN
@@ -194,6 +178,21 @@ final class ShadowInjector {
                         + " or a DJL SequentialBlock holding DJL TransformerEncoderBlocks one after the other;"
                         + " found neither in "
                         + tree.root().getClass().getName());
+    }
+
+    /**
+     * A fresh shadow network of {@code resolved}, in the type and on the device of {@code like}.
+     */
+    private static ShadowNetwork newNetwork(
+            ShadowConfig resolved, LayerStack stack, AdapterContext ctx, NDArray like) {
+        return new ShadowNetwork(
+                resolved,
+                stack.hiddenSize(),
+                ctx.manager(),
+                like.getDataType(),
+                like.getDevice(),
+                resolved.seed(),
+                activationOf(stack));
     }
 
     private static NDArray firstWeight(LayerStack stack) {

@@ -7,6 +7,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import io.peft4j.core.tree.AbstractAdapterWrapper;
+import io.peft4j.core.tree.Modules;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.Collections;
@@ -25,10 +26,12 @@ import java.util.Set;
  *
  * <p>A method says what one adapter does to the whole batch ({@link #forwardWith}), how it is
  * blended into the samples of a mixed batch that use it ({@link #blendIn}), what an entry frees
- * when it leaves ({@link #release}), and which base weight merging changes ({@link #baseWeight}).
- * The block registers an entry's {@link Entry#blockParameters()} while the entry is here. Entries
- * come and go through {@link AdapterLayers}, the adapter's side, so that a layer and the adapters
- * that use it always agree on who holds what.
+ * when it leaves ({@link #release}), and, over an embedding, which base weight merging changes
+ * ({@link #baseWeight}). Both get the call as one {@link LayerCall}; a method whose adapter adds a
+ * term to the base output extends {@link AdditiveAdapterLayer} and says only what it adds. The
+ * block registers an entry's {@link Entry#blockParameters()} while the entry is here. Entries come
+ * and go through {@link AdapterLayers}, the adapter's side, so that a layer and the adapters that
+ * use it always agree on who holds what.
  *
  * @param <E> the method's state of one adapter in one layer
  */
@@ -70,6 +73,8 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
 
     private final AdapterRuntime runtime;
     private final Map<String, E> entries = new LinkedHashMap<>();
+    private final Parameter baseWeight; // the base module's own "weight", or null
+    private final Parameter baseBias; // its own "bias", or null
 
     /**
      * Wraps {@code base} as child block {@code base_layer}; forward consults {@code runtime}.
@@ -91,6 +96,8 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     protected AdapterLayer(Block base, String childName, AdapterRuntime runtime) {
         super(base, childName);
         this.runtime = runtime;
+        this.baseWeight = Modules.parameter(base, "weight");
+        this.baseBias = Modules.parameter(base, "bias");
     }
 
     /** {@return names of the adapters in this module} */
@@ -99,12 +106,23 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     }
 
     /**
-     * The base module's weight that merging changes. (A method overrides it in its own package,
-     * which lets its adapter and injector call it there.)
+     * The base module's weight that merging changes: by default its own {@code weight} parameter (a
+     * Linear's); a layer over an embedding returns the table.
      *
      * @return the base weight
      */
-    protected abstract Parameter baseWeight();
+    public Parameter baseWeight() {
+        return baseWeight;
+    }
+
+    /**
+     * The base module's own {@code bias} parameter (a Linear's), or {@code null} when it has none.
+     *
+     * @return the base bias, or {@code null}
+     */
+    public final Parameter baseBias() {
+        return baseBias;
+    }
 
     /**
      * Frees what an entry that leaves holds in this layer (its parameters are unregistered
@@ -165,86 +183,51 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
         if (training) {
             runtime.beforeTrainingForward();
         }
+        LayerCall call = new LayerCall(baseLayer(), ps, inputs, training, params);
         Selection selection = runtime.current();
         if (selection.isNone() || entries.isEmpty()) {
-            return baseLayer().forward(ps, inputs, training, params);
+            return call.baseOutput();
         }
         if (!selection.isPerSample()) {
             E entry = running(selection.single());
-            return entry == null
-                    ? baseLayer().forward(ps, inputs, training, params)
-                    : forwardWith(entry, ps, inputs, training, params);
+            return entry == null ? call.baseOutput() : forwardWith(entry, call);
         }
-        NDList out = baseLayer().forward(ps, inputs, training, params);
-        NDArray x = inputs.head();
-        AdapterRuntime.checkPerSample(selection, x.getShape().get(0), training);
-        NDArray baseY = out.head();
-        NDArray y = baseY;
+        NDList out = call.baseOutput();
+        AdapterRuntime.checkPerSample(selection, call.input().getShape().get(0), training);
+        NDArray y = out.head();
         // Each adapter once, over all of its samples: one mask per adapter, not per sample.
         for (String name : new LinkedHashSet<>(Arrays.asList(selection.perSample()))) {
             E entry = running(name);
             if (entry != null) {
-                y = blendIn(entry, x, y, baseY, selection.mask(name, y), ps, training);
+                y = blendIn(entry, y, selection.mask(name, y), call);
             }
         }
-        return withHead(out, y);
+        return call.withHead(y);
     }
 
     /**
      * The module's output with the adapter of {@code entry} on every sample. It may run the base
-     * module ({@link #baseLayer()}) and change its output, or compute the adapted module in one go.
+     * module ({@link LayerCall#baseOutput()}) and change its output, or compute the adapted module
+     * in one go.
      *
      * @param entry the adapter's entry
-     * @param ps the parameter store
-     * @param inputs the module's inputs
-     * @param training whether this is a training forward
-     * @param params extra forward parameters
+     * @param call the forward call: inputs, parameter store, training flag, base module
      * @return the adapted module's output
      */
-    protected abstract NDList forwardWith(
-            E entry,
-            ParameterStore ps,
-            NDList inputs,
-            boolean training,
-            PairList<String, Object> params);
+    protected abstract NDList forwardWith(E entry, LayerCall call);
 
     /**
      * {@code y} with the samples where {@code rowMask} is 1 given the output of the adapter of
      * {@code entry}; the other samples must keep their rows exactly, so that a mixed batch equals
-     * the per-sample runs.
+     * the per-sample runs. The base module's own output is {@code call.baseOutput().head()}.
      *
      * @param entry the adapter's entry
-     * @param x the input
      * @param y the output so far (the base output with the adapters blended in before this one)
-     * @param baseY the base module's output
      * @param rowMask (batch, 1, ..., 1) of 0 and 1 in {@code y}'s type and device
-     * @param ps the parameter store
-     * @param training whether this is a training forward
+     * @param call the forward call: inputs, parameter store, training flag, base module
      * @return {@code y} with the adapter's output blended into the masked samples
      */
-    protected abstract NDArray blendIn(
-            E entry,
-            NDArray x,
-            NDArray y,
-            NDArray baseY,
-            NDArray rowMask,
-            ParameterStore ps,
-            boolean training);
-
-    /**
-     * {@code out} with its first array replaced by {@code head}; the others pass through.
-     *
-     * @param out the output to change
-     * @param head the new first array
-     * @return a new list with {@code head} first
-     */
-    protected static NDList withHead(NDList out, NDArray head) {
-        NDList result = new NDList(head);
-        for (int i = 1; i < out.size(); i++) {
-            result.add(out.get(i));
-        }
-        return result;
-    }
+    protected abstract NDArray blendIn(E entry, NDArray y, NDArray rowMask, LayerCall call);
 
     @Override
     public String toString() {

@@ -252,6 +252,38 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     }
 
     /**
+     * {@link #mergeAllOrNothing(String, MergedWeight, Install)} for a method whose merged weight is
+     * all there is to install: it is copied into each layer's base weight.
+     *
+     * @param what the adapter as the error names it ({@code adapter}, {@code MoS adapter})
+     * @param compute computes a layer's merged weight
+     * @throws ArithmeticException naming the first module whose merged weight is not finite
+     */
+    public void mergeAllOrNothing(String what, MergedWeight<? super L, ? super E> compute) {
+        mergeAllOrNothing(
+                what,
+                compute,
+                (layer, entry, merged) -> {
+                    merged.copyTo(layer.baseWeight().getArray());
+                    entry.setMerged(true);
+                });
+    }
+
+    /**
+     * Takes the adapter back out of every layer where it is merged, in model order: {@code restore}
+     * puts the layer's base weight back, then the entry is marked unmerged.
+     *
+     * @param restore undoes one layer's merge
+     */
+    public void unmergeAll(Visitor<? super L, ? super E> restore) {
+        forEachMerged(
+                (path, layer, entry) -> {
+                    restore.visit(path, layer, entry);
+                    entry.setMerged(false);
+                });
+    }
+
+    /**
      * Takes the adapter out of every layer (each layer releases its entry) and puts back every
      * module whose wrapper holds no adapter any more; then forgets the layers.
      */
@@ -263,6 +295,25 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
             }
         }
         layers.clear();
+    }
+
+    /**
+     * The error for a target a method cannot adapt, naming the module, its class and what the
+     * method supports.
+     *
+     * @param node the target
+     * @param supported what the method supports, e.g. {@code LoRA supports ai.djl.nn.core.Linear}
+     * @return the exception to throw
+     */
+    public static IllegalArgumentException unsupportedTarget(ModuleNode node, String supported) {
+        return new IllegalArgumentException(
+                "Target module '"
+                        + node.path()
+                        + "' is a "
+                        + node.block().getClass().getName()
+                        + "; "
+                        + supported
+                        + ". Narrow target_modules.");
     }
 
     /**
@@ -278,14 +329,7 @@ public final class AdapterLayers<L extends AdapterLayer<E>, E extends AdapterLay
     public static ai.djl.nn.Parameter requireLinear(ModuleNode node, String method) {
         ai.djl.nn.Block b = node.block();
         if (!(b instanceof ai.djl.nn.core.Linear)) {
-            throw new IllegalArgumentException(
-                    "Target module '"
-                            + node.path()
-                            + "' is a "
-                            + b.getClass().getName()
-                            + "; "
-                            + method
-                            + " supports ai.djl.nn.core.Linear. Narrow target_modules.");
+            throw unsupportedTarget(node, method + " supports ai.djl.nn.core.Linear");
         }
         ai.djl.nn.Parameter w = b.getDirectParameters().get("weight");
         if (!w.isInitialized() || w.getArray().getShape().dimension() != 2) {

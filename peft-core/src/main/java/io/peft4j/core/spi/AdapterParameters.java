@@ -9,10 +9,10 @@ import ai.djl.nn.Parameter;
 import java.util.Random;
 
 /**
- * Makes an adapter's trainable parameters and their initial values, the same way for every method:
- * values drawn on the JVM from a seeded {@link Random} (so a seed gives the same adapter on every
- * device), then placed on the base weight's device in its type, owned by the adapter's manager and
- * requiring gradients.
+ * Makes an adapter's trainable parameters, the same way for every method: each owned by the
+ * adapter's manager and requiring gradients, made from an array the method computed, as a copy of a
+ * base parameter, or from initial values drawn on the JVM from a seeded {@link Random} (so a seed
+ * gives the same adapter on every device) and placed on the base weight's device in its type.
  */
 public final class AdapterParameters {
 
@@ -48,13 +48,39 @@ public final class AdapterParameters {
             array.close();
             array = cast;
         }
+        return trainable(manager, name, array);
+    }
+
+    /**
+     * A trainable weight holding {@code array} itself (not a copy), which {@code manager} then
+     * owns.
+     *
+     * @param manager the adapter's manager, which takes the array
+     * @param name the parameter's name
+     * @param array the initial values, in the type and on the device the parameter keeps
+     * @return the parameter, its array set and requiring gradients
+     */
+    public static Parameter trainable(NDManager manager, String name, NDArray array) {
+        return wrap(manager, name, Parameter.Type.WEIGHT, array);
+    }
+
+    /**
+     * A trainable copy of {@code source}'s array, of the same parameter type (weight or bias): a
+     * module trained in place of the original (peft's {@code modules_to_save}, a copied head).
+     *
+     * @param manager the adapter's manager, which owns the copy
+     * @param name the copy's name
+     * @param source the parameter to copy; must be initialised
+     * @return the copy, requiring gradients
+     */
+    public static Parameter trainableCopy(NDManager manager, String name, Parameter source) {
+        return wrap(manager, name, source.getType(), source.getArray().duplicate());
+    }
+
+    private static Parameter wrap(
+            NDManager manager, String name, Parameter.Type type, NDArray array) {
         array.attach(manager);
-        Parameter p =
-                Parameter.builder()
-                        .setName(name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(array)
-                        .build();
+        Parameter p = Parameter.builder().setName(name).setType(type).optArray(array).build();
         array.setRequiresGradient(true);
         return p;
     }
@@ -105,24 +131,5 @@ public final class AdapterParameters {
             v[i] = (float) ((random.nextDouble() * 2 - 1) * bound);
         }
         return v;
-    }
-
-    /**
-     * A trainable copy of {@code source}: its values duplicated into {@code manager}, same type,
-     * requiring gradients (for a module trained in full next to the adapter, which must leave the
-     * base's own parameter untouched).
-     *
-     * @param source the parameter to copy, initialized
-     * @param name the copy's name
-     * @param manager the manager that owns the copy
-     * @return the copy
-     */
-    public static Parameter trainableCopy(Parameter source, String name, NDManager manager) {
-        NDArray array = source.getArray().duplicate();
-        array.attach(manager);
-        Parameter p =
-                Parameter.builder().setName(name).setType(source.getType()).optArray(array).build();
-        array.setRequiresGradient(true);
-        return p;
     }
 }

@@ -175,7 +175,7 @@ public final class AdapterTensors {
                     problems);
         }
         unexpected(specs, header.keySet(), problems);
-        throwIfAny(what, problems);
+        refuseIfAny(what, problems);
     }
 
     /**
@@ -216,7 +216,7 @@ public final class AdapterTensors {
             }
         }
         unexpected(specs, tensors.keySet(), problems);
-        throwIfAny(what, problems);
+        refuseIfAny(what, problems);
     }
 
     /**
@@ -287,7 +287,15 @@ public final class AdapterTensors {
         }
     }
 
-    private static void throwIfAny(String what, List<String> problems) {
+    /**
+     * Refuses a file when any problem was found: one message naming the adapter and the first
+     * {@value #MAX_LISTED} problems (and how many more there are).
+     *
+     * @param what names the adapter, e.g. {@code adapter 'default'}
+     * @param problems the problems found, each naming its tensor; may be empty
+     * @throws IllegalArgumentException when {@code problems} is not empty
+     */
+    public static void refuseIfAny(String what, List<String> problems) {
         if (problems.isEmpty()) {
             return;
         }

@@ -32,4 +32,17 @@ public final class Modules {
         }
         return null;
     }
+
+    /**
+     * The block's own parameter {@code name} (a Linear's {@code bias}, say), or {@code null} when
+     * the block has none of that name.
+     *
+     * @param b the block
+     * @param name the parameter's name among the block's direct parameters
+     * @return the parameter, or {@code null}
+     */
+    public static Parameter parameter(Block b, String name) {
+        ParameterList params = b.getDirectParameters();
+        return params.contains(name) ? params.get(name) : null;
+    }
 }

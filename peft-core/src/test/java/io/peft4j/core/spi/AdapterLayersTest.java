@@ -16,7 +16,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
-import ai.djl.util.PairList;
 import com.google.gson.JsonObject;
 import io.peft4j.core.contract.TestModels;
 import io.peft4j.core.tree.ModuleNode;
@@ -59,7 +58,7 @@ class AdapterLayersTest {
         }
 
         @Override
-        protected Parameter baseWeight() {
+        public Parameter baseWeight() {
             return weight;
         }
 
@@ -69,27 +68,14 @@ class AdapterLayersTest {
         }
 
         @Override
-        protected NDList forwardWith(
-                Delta e,
-                ParameterStore ps,
-                NDList inputs,
-                boolean training,
-                PairList<String, Object> params) {
-            NDList out = baseLayer().forward(ps, inputs, training, params);
-            return withHead(
-                    out, out.head().add(Linear.linear(inputs.head(), e.d.getArray()).head()));
+        protected NDList forwardWith(Delta e, LayerCall call) {
+            return call.adaptBaseHead(
+                    y -> y.add(Linear.linear(call.input(), e.d.getArray()).head()));
         }
 
         @Override
-        protected NDArray blendIn(
-                Delta e,
-                NDArray x,
-                NDArray y,
-                NDArray baseY,
-                NDArray rowMask,
-                ParameterStore ps,
-                boolean training) {
-            return y.add(Linear.linear(x, e.d.getArray()).head().mul(rowMask));
+        protected NDArray blendIn(Delta e, NDArray y, NDArray rowMask, LayerCall call) {
+            return y.add(Linear.linear(call.input(), e.d.getArray()).head().mul(rowMask));
         }
     }
 

@@ -4,29 +4,23 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import io.peft4j.core.spi.Adapter;
-import io.peft4j.core.spi.AdapterConfig;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.spi.AdapterLayers;
+import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.spi.AdapterTensors;
+import io.peft4j.core.spi.LayeredAdapter;
 import io.peft4j.core.tree.ModuleNode;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /** One toy adapter: a gain vector per targeted Linear, saved as {@code <path>.toy_gain}. */
-final class ToyAdapter implements Adapter {
+final class ToyAdapter extends LayeredAdapter<ToyLayer, ToyLayer.Gain, ToyConfig> {
 
     private static final String SUFFIX = ".toy_gain";
 
-    private final ToyConfig config;
-    private final String name;
-    private final AdapterLayers<ToyLayer, ToyLayer.Gain> layers;
-
     private ToyAdapter(AdapterContext ctx, ToyConfig config, String name) {
-        this.config = config;
-        this.name = name;
-        this.layers = new AdapterLayers<>(ctx, name);
+        super(ctx, config, name);
     }
 
     /** Attaches adapter {@code name} to every target; on failure the model is left as found. */
@@ -43,20 +37,17 @@ final class ToyAdapter implements Adapter {
                                 + "; the toy method adapts ai.djl.nn.core.Linear only");
             }
         }
-        ToyAdapter adapter = new ToyAdapter(ctx, config, name);
-        try {
-            for (ModuleNode node : targets) {
-                adapter.layers.attach(
-                        node,
-                        ToyLayer.class,
-                        base -> new ToyLayer(base, ctx.runtime()),
-                        layer -> new ToyLayer.Gain(gain(ctx, layer, config, name)));
-            }
-        } catch (RuntimeException e) {
-            adapter.detach();
-            throw e;
-        }
-        return adapter;
+        return LayeredAdapter.rollBackOnFailure(
+                new ToyAdapter(ctx, config, name),
+                adapter -> {
+                    for (ModuleNode node : targets) {
+                        adapter.layers.attach(
+                                node,
+                                ToyLayer.class,
+                                base -> new ToyLayer(base, ctx.runtime()),
+                                layer -> new ToyLayer.Gain(gain(ctx, layer, config, name)));
+                    }
+                });
     }
 
     private static Parameter gain(AdapterContext ctx, ToyLayer layer, ToyConfig c, String name) {
@@ -68,24 +59,7 @@ final class ToyAdapter implements Adapter {
                                 c.initGain,
                                 like.getDataType(),
                                 like.getDevice());
-        Parameter p =
-                Parameter.builder()
-                        .setName("toy_gain." + name)
-                        .setType(Parameter.Type.WEIGHT)
-                        .optArray(g)
-                        .build();
-        g.setRequiresGradient(true);
-        return p;
-    }
-
-    @Override
-    public String name() {
-        return name;
-    }
-
-    @Override
-    public AdapterConfig config() {
-        return config;
+        return AdapterParameters.trainable(ctx.manager(), "toy_gain." + name, g);
     }
 
     @Override
@@ -96,38 +70,12 @@ final class ToyAdapter implements Adapter {
     }
 
     @Override
-    public void load(Map<String, NDArray> tensors) {
-        AdapterTensors.check("adapter '" + name + "'", tensorSpecs(), tensors);
-        parameters().forEach((k, p) -> AdapterTensors.copy(tensors.get(k), p.getArray()));
-    }
-
-    @Override
     public void merge() {
-        layers.mergeAllOrNothing(
-                "toy adapter",
-                (path, layer, e) -> layer.mergedWeight(e),
-                (layer, e, merged) -> {
-                    merged.copyTo(layer.baseWeight().getArray());
-                    e.setMerged(true);
-                });
+        layers.mergeAllOrNothing("toy adapter", (path, layer, e) -> layer.mergedWeight(e));
     }
 
     @Override
     public void unmerge() {
-        layers.forEachMerged(
-                (path, layer, e) -> {
-                    layer.unmergeWeight(e);
-                    e.setMerged(false);
-                });
-    }
-
-    @Override
-    public boolean isMerged() {
-        return layers.anyMerged();
-    }
-
-    @Override
-    public void detach() {
-        layers.detach();
+        layers.unmergeAll((path, layer, e) -> layer.unmergeWeight(e));
     }
 }
