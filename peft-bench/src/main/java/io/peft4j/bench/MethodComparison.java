@@ -1124,7 +1124,13 @@ public final class MethodComparison {
             g.drawString("trainable parameters (log scale)", x0 + w / 2 - 80, h - 15);
             g.drawString(String.format(Locale.ROOT, "%.3f", maxY), x0 - 50, y0 - ph + 4);
             g.drawString(String.format(Locale.ROOT, "%.3f", minY), x0 - 50, y0 + 4);
-            for (Summary r : rs) {
+            // labels placed top to bottom, each moved down below any earlier one it would cover
+            // (methods with the same trainable count and close results sit on one spot)
+            List<int[]> placed = new ArrayList<>(); // {x, baseline y, width}
+            List<Summary> byHeight = new ArrayList<>(rs);
+            byHeight.sort(Comparator.comparingDouble(Summary::mean).reversed()); // top first
+            java.awt.FontMetrics fm = g.getFontMetrics();
+            for (Summary r : byHeight) {
                 int px =
                         x0
                                 + (int)
@@ -1139,8 +1145,27 @@ public final class MethodComparison {
                         px,
                         y(r.mean() + r.sd(), minY, maxY, y0, ph));
                 g.fillOval(px - 4, py - 4, 8, 8);
+                int width = fm.stringWidth(r.label());
+                int lx = Math.max(x0 + 2, Math.min(px + 7, x0 + w - width));
+                int ly = py - 6;
+                for (boolean moved = true; moved; ) {
+                    moved = false;
+                    for (int[] q : placed) {
+                        boolean overlapX = lx < q[0] + q[2] && q[0] < lx + width;
+                        if (overlapX && Math.abs(ly - q[1]) < fm.getHeight()) {
+                            ly = q[1] + fm.getHeight();
+                            moved = true;
+                        }
+                    }
+                }
+                placed.add(new int[] {lx, ly, width});
                 g.setColor(Color.BLACK);
-                g.drawString(r.label(), Math.min(px + 7, x0 + w - 150), py - 6);
+                if (ly != py - 6) {
+                    g.setColor(Color.LIGHT_GRAY);
+                    g.drawLine(px + 3, py, lx, ly - fm.getAscent() / 2);
+                    g.setColor(Color.BLACK);
+                }
+                g.drawString(r.label(), lx, ly);
             }
             if (!rs.isEmpty()) {
                 int py = y(rs.get(0).before(), minY, maxY, y0, ph);
