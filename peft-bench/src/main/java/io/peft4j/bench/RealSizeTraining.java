@@ -22,9 +22,9 @@ import java.util.Locale;
 import java.util.Random;
 
 /**
- * Issue 14's memory half at real sizes: LoRA r=8 all-linear training on random models with the
- * shapes of Qwen2.5-0.5B and Llama-3.2-1B (peak RSS, step time, the step's GEMM throughput over raw
- * GEMM throughput at the same size), evaluation of 15 vs 400 held-out sequences (peak RSS), and
+ * Memory and speed at real sizes: LoRA r=8 all-linear training on random models with the shapes of
+ * Qwen2.5-0.5B and Llama-3.2-1B (peak RSS, step time, the step's GEMM throughput over raw GEMM
+ * throughput at the same size), evaluation of 15 vs 400 held-out sequences (peak RSS), and
  * generation with the KV cache (tokens/s, memory over generated tokens). Every memory figure comes
  * from a child JVM of its own (peak RSS is per process), reset after the model is built, so it is
  * the memory of the work on top of the resident model, plus that model.
