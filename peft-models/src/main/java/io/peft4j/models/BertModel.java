@@ -12,6 +12,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
 import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.tree.DelegatingBlock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -159,9 +160,9 @@ public final class BertModel extends AbstractBlock implements LayerStack {
                 : new Shape[] {h, new Shape(ids.get(0), config.hiddenSize())};
     }
 
-    /** {@code encoder}: child {@code layer}, the list of layers. */
-    static final class Encoder extends AbstractBlock {
-        private Block layer;
+    /** {@code encoder}: child {@code layer}, the list of layers, which does its work. */
+    static final class Encoder extends DelegatingBlock {
+        private final Block layer;
 
         Encoder(BertConfig config) {
             List<Block> list = new ArrayList<>();
@@ -176,23 +177,8 @@ public final class BertModel extends AbstractBlock implements LayerStack {
         }
 
         @Override
-        protected NDList forwardInternal(
-                ParameterStore ps,
-                NDList inputs,
-                boolean training,
-                PairList<String, Object> params) {
-            return layer.forward(ps, inputs, training, params);
-        }
-
-        @Override
-        protected void initializeChildBlocks(
-                NDManager manager, DataType dataType, Shape... inputShapes) {
-            layer.initialize(manager, dataType, inputShapes);
-        }
-
-        @Override
-        public Shape[] getOutputShapes(Shape[] inputShapes) {
-            return new Shape[] {inputShapes[0]};
+        protected Block delegate() {
+            return layer;
         }
     }
 

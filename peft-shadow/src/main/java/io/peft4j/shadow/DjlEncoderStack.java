@@ -3,7 +3,6 @@ package io.peft4j.shadow;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.Parameter;
@@ -16,6 +15,7 @@ import ai.djl.util.Pair;
 import ai.djl.util.PairList;
 import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.tree.AdapterWrapper;
+import io.peft4j.core.tree.DelegatingBlock;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
 import java.lang.reflect.Field;
@@ -37,7 +37,7 @@ import java.util.function.Function;
  * previous layer's output alone. It is a view, not part of the model: it has no children or
  * parameters of its own ({@link #getParameters()} gives the sequential block's).
  */
-final class DjlEncoderStack extends AbstractBlock implements LayerStack {
+final class DjlEncoderStack extends DelegatingBlock implements LayerStack {
 
     private final SequentialBlock sequential;
     private final int first;
@@ -238,15 +238,8 @@ final class DjlEncoderStack extends AbstractBlock implements LayerStack {
 
     /** As the sequential block runs them: the inputs after the hidden state go to layer 0 only. */
     @Override
-    public NDArray forwardLayer(
-            int index,
-            ParameterStore ps,
-            NDArray hidden,
-            NDList context,
-            boolean training,
-            PairList<String, Object> params) {
-        NDList inputs = index == 0 ? context : new NDList();
-        return LayerStack.super.forwardLayer(index, ps, hidden, inputs, training, params);
+    public NDList layerContext(int index, NDList context) {
+        return index == 0 ? context : new NDList();
     }
 
     @Override
@@ -260,15 +253,10 @@ final class DjlEncoderStack extends AbstractBlock implements LayerStack {
         return x;
     }
 
+    /** The sequential block runs the whole model; the view only reads it. */
     @Override
-    protected NDList forwardInternal(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        return sequential.forward(ps, inputs, training, params);
-    }
-
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return sequential.getOutputShapes(inputShapes);
+    protected Block delegate() {
+        return sequential;
     }
 
     @Override

@@ -2,7 +2,6 @@ package io.peft4j.spark;
 
 import io.peft4j.core.io.AtomicFiles;
 import io.peft4j.core.spi.AdapterConfig;
-import io.peft4j.core.train.LrSchedule;
 import io.peft4j.core.train.NonFiniteLossException;
 import io.peft4j.core.train.StepSettings;
 import io.peft4j.core.train.TrainerBuilder;
@@ -74,32 +73,14 @@ public final class DistributedFineTuner implements Serializable {
     /** Creates each worker's optimiser. */
     private final OptimizerFactory optimizer;
 
-    /** Peak learning rate. */
-    private final double learningRate;
-
-    /** Learning-rate decay after warmup. */
-    private final LrSchedule.Kind schedule;
-
-    /** Linear warmup steps. */
-    private final long warmupSteps;
+    /**
+     * Learning rate, schedule, warmup, per-worker batch and accumulation, clipping of the averaged
+     * gradient, seed and shuffling: each worker's FineTuner takes them as they are.
+     */
+    private final StepSettings stepSettings;
 
     /** Optimiser steps every worker takes. */
     private final long steps;
-
-    /** Examples per micro-batch per worker. */
-    private final int batchSize;
-
-    /** Micro-batches per optimiser step per worker. */
-    private final int gradientAccumulation;
-
-    /** Global-norm clip of the averaged gradient; 0 turns clipping off. */
-    private final double maxGradNorm;
-
-    /** Seeds each worker's data order. */
-    private final long seed;
-
-    /** Whether each worker visits its rows in a seeded random order. */
-    private final boolean shuffle;
 
     /** Shared folder for the workers' checkpoints, or {@code null} for none. */
     private final String checkpointDir;
@@ -121,15 +102,8 @@ public final class DistributedFineTuner implements Serializable {
         this.adapter = b.adapter;
         this.task = b.task;
         this.optimizer = b.optimizer;
-        this.learningRate = settings.learningRate();
-        this.schedule = settings.scheduleKind();
-        this.warmupSteps = settings.warmupSteps();
+        this.stepSettings = settings;
         this.steps = b.steps;
-        this.batchSize = settings.batchSize();
-        this.gradientAccumulation = settings.gradientAccumulation();
-        this.maxGradNorm = settings.maxGradNorm();
-        this.seed = settings.seed();
-        this.shuffle = settings.shuffle();
         this.checkpointDir = b.checkpointDir;
         this.checkpointEvery = b.checkpointEvery;
         this.hashEvery = b.hashEvery;
@@ -321,40 +295,12 @@ public final class DistributedFineTuner implements Serializable {
         return optimizer;
     }
 
-    double learningRate() {
-        return learningRate;
-    }
-
-    LrSchedule.Kind schedule() {
-        return schedule;
-    }
-
-    long warmupSteps() {
-        return warmupSteps;
+    StepSettings stepSettings() {
+        return stepSettings;
     }
 
     long steps() {
         return steps;
-    }
-
-    int batchSize() {
-        return batchSize;
-    }
-
-    int gradientAccumulation() {
-        return gradientAccumulation;
-    }
-
-    double maxGradNorm() {
-        return maxGradNorm;
-    }
-
-    long seed() {
-        return seed;
-    }
-
-    boolean shuffle() {
-        return shuffle;
     }
 
     String checkpointDir() {

@@ -49,7 +49,9 @@ final class WorkerRun implements Serializable {
         int workers = context.getTaskInfos().length;
         List<Row> rows = new ArrayList<>();
         input.forEachRemaining(rows::add);
-        int rowsNeeded = settings.batchSize() * settings.gradientAccumulation();
+        int rowsNeeded =
+                settings.stepSettings().batchSize()
+                        * settings.stepSettings().gradientAccumulation();
         Device device = Engine.getInstance().defaultDevice();
 
         // Native work of training tasks sharing a JVM runs one task at a time (see CollectorGate);
@@ -87,15 +89,9 @@ final class WorkerRun implements Serializable {
                 AtomicReference<AllReduceOptimizer> optimizer = new AtomicReference<>();
                 FineTuner.Builder b =
                         FineTuner.builder()
-                                .learningRate(settings.learningRate())
-                                .schedule(settings.schedule())
-                                .warmupSteps(settings.warmupSteps())
+                                .stepSettings(settings.stepSettings())
                                 .maxSteps(settings.steps())
-                                .batchSize(settings.batchSize())
-                                .gradientAccumulation(settings.gradientAccumulation())
                                 .maxGradNorm(0) // clipped after averaging, in AllReduceOptimizer
-                                .seed(settings.seed())
-                                .shuffle(settings.shuffle())
                                 .progress(false)
                                 .optimizer(
                                         () -> {
@@ -104,7 +100,7 @@ final class WorkerRun implements Serializable {
                                                             settings.optimizer().create(peft),
                                                             m -> gather(context, m),
                                                             rank,
-                                                            settings.maxGradNorm(),
+                                                            settings.stepSettings().maxGradNorm(),
                                                             settings.hashEvery(),
                                                             resumeStep);
                                             optimizer.set(o);

@@ -80,8 +80,21 @@ public interface LayerStack extends Block {
             boolean training,
             PairList<String, Object> params) {
         NDList in = new NDList(hidden);
-        in.addAll(context);
+        in.addAll(layerContext(index, context));
         return layer(index).forward(ps, in, training, params).head();
+    }
+
+    /**
+     * What {@link #forwardLayer} passes to layer {@code index} after the hidden state. By default
+     * the whole context, the same for every layer; a stack whose layers see it differently (only
+     * the first, as in a DJL {@code SequentialBlock}) says so here.
+     *
+     * @param index layer index
+     * @param context the context part of {@link #embed}'s result
+     * @return the inputs that follow the hidden state into that layer
+     */
+    default NDList layerContext(int index, NDList context) {
+        return context;
     }
 
     /**

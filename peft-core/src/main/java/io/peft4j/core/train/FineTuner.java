@@ -56,18 +56,13 @@ import java.util.function.Supplier;
  */
 public final class FineTuner {
 
-    private final double learningRate;
-    private final LrSchedule.Kind scheduleKind;
+    /** Learning rate, schedule, batch, accumulation, clipping, seed, shuffle. */
+    private final StepSettings settings;
+
     private final LrSchedule customSchedule;
-    private final long warmupSteps;
     private final double minLearningRateRatio;
     private final int epochs;
     private final long maxSteps;
-    private final int batchSize;
-    private final int gradientAccumulation;
-    private final double maxGradNorm;
-    private final long seed;
-    private final boolean shuffle;
     private final Supplier<? extends PeftOptimizer> optimizerFactory;
     private final long evalEvery;
     private final EvalCallback evalCallback;
@@ -79,19 +74,11 @@ public final class FineTuner {
     private final boolean allowChangedSettings;
 
     private FineTuner(Builder b) {
-        StepSettings settings = b.stepSettings();
-        this.learningRate = settings.learningRate();
-        this.scheduleKind = settings.scheduleKind();
+        this.settings = b.stepSettings();
         this.customSchedule = b.customSchedule;
-        this.warmupSteps = settings.warmupSteps();
         this.minLearningRateRatio = b.minLearningRateRatio;
         this.epochs = b.epochs;
         this.maxSteps = b.maxSteps;
-        this.batchSize = settings.batchSize();
-        this.gradientAccumulation = settings.gradientAccumulation();
-        this.maxGradNorm = settings.maxGradNorm();
-        this.seed = settings.seed();
-        this.shuffle = settings.shuffle();
         this.optimizerFactory = b.optimizerFactory;
         this.evalEvery = b.evalEvery;
         this.evalCallback = b.evalCallback;
@@ -171,16 +158,22 @@ public final class FineTuner {
                                 trainDevice));
         Engine engine = first.getManager().getEngine();
         DataOrder order =
-                new DataOrder(data.size(), batchSize, gradientAccumulation, seed, shuffle);
+                new DataOrder(
+                        data.size(),
+                        settings.batchSize(),
+                        settings.gradientAccumulation(),
+                        settings.seed(),
+                        settings.shuffle());
         long totalSteps = maxSteps > 0 ? maxSteps : epochs * order.stepsPerEpoch();
         LrSchedule schedule =
                 customSchedule != null
                         ? customSchedule
-                        : scheduleKind.create(
-                                (float) learningRate,
-                                warmupSteps,
-                                totalSteps,
-                                (float) minLearningRateRatio);
+                        : settings.scheduleKind()
+                                .create(
+                                        (float) settings.learningRate(),
+                                        settings.warmupSteps(),
+                                        totalSteps,
+                                        (float) minLearningRateRatio);
 
         // Outside the gradient collector nothing is recorded (this thread may default to
         // recording).
@@ -191,13 +184,13 @@ public final class FineTuner {
                                 optimizerFactory.get(), "the optimizer factory returned null")) {
             Checkpoints.Config config =
                     new Checkpoints.Config(
-                            (float) learningRate,
+                            (float) settings.learningRate(),
                             schedule.toString(),
                             totalSteps,
-                            batchSize,
-                            gradientAccumulation,
-                            (float) maxGradNorm,
-                            shuffle,
+                            settings.batchSize(),
+                            settings.gradientAccumulation(),
+                            (float) settings.maxGradNorm(),
+                            settings.shuffle(),
                             data.size(),
                             optimizer.toString());
             Run run =
@@ -305,7 +298,7 @@ public final class FineTuner {
             this.optimizer = optimizer;
             this.config = config;
             this.totalSteps = totalSteps;
-            this.examplesPerStep = (long) batchSize * gradientAccumulation;
+            this.examplesPerStep = (long) settings.batchSize() * settings.gradientAccumulation();
         }
 
         void train(LrSchedule schedule) {
@@ -342,13 +335,13 @@ public final class FineTuner {
 
         /** Runs optimiser step {@code step} (0-based) and returns its mean loss. */
         private float trainStep(long step, float lr) {
-            engine.setRandomSeed(stepSeed(seed, step));
+            engine.setRandomSeed(stepSeed(settings.seed(), step));
             try (NDManager scope = base.newSubManager()) {
                 StepScope.borrowParameters(params.values(), scope);
                 try {
                     double lossSum = 0;
                     try (GradientCollector collector = engine.newGradientCollector()) {
-                        for (int micro = 0; micro < gradientAccumulation; micro++) {
+                        for (int micro = 0; micro < settings.gradientAccumulation(); micro++) {
                             NDList batch = data.batch(scope, order.microBatch(step, micro));
                             // Intermediates attach to their first operand's manager: a batch sliced
                             // out of a long-lived array would pile every step's activations there.
@@ -368,23 +361,23 @@ public final class FineTuner {
                             lossSum += value;
                             // Scaled by 1/k so k accumulated micro-batches give the mean gradient.
                             collector.backward(
-                                    gradientAccumulation == 1
+                                    settings.gradientAccumulation() == 1
                                             ? loss
-                                            : Scalars.div(loss, gradientAccumulation));
+                                            : Scalars.div(loss, settings.gradientAccumulation()));
                             // The layers below a checkpointed model's last one (a no-op otherwise).
                             ActivationCheckpointing.backwardPending();
                         }
                     }
                     // Finite micro-batch losses can still sum to infinity in float.
-                    float stepLoss = (float) (lossSum / gradientAccumulation);
+                    float stepLoss = (float) (lossSum / settings.gradientAccumulation());
                     if (!Float.isFinite(stepLoss)) {
                         throw new NonFiniteLossException(
                                 "loss", step + 1, stepLoss, stepLoss, lastCheckpoint);
                     }
-                    if (maxGradNorm > 0) {
+                    if (settings.maxGradNorm() > 0) {
                         float norm =
                                 GradientClipping.clipGlobalNorm(
-                                        params.values(), (float) maxGradNorm);
+                                        params.values(), (float) settings.maxGradNorm());
                         if (!Float.isFinite(norm)) {
                             throw new NonFiniteLossException(
                                     "gradient norm", step + 1, norm, stepLoss, lastCheckpoint);
@@ -423,7 +416,7 @@ public final class FineTuner {
                             Checkpoints.FORMAT,
                             done,
                             (double) done / order.stepsPerEpoch(),
-                            seed,
+                            settings.seed(),
                             done * examplesPerStep,
                             config,
                             new ArrayList<>(params.keySet()),
@@ -475,14 +468,14 @@ public final class FineTuner {
             Checkpoints.Config saved = state.config();
             // These fix which examples each step sees; a change would silently train on another
             // stream than the one the checkpoint's history came from.
-            requireSame(stepDir, "seed", state.seed(), seed);
-            requireSame(stepDir, "batch size", saved.batchSize(), batchSize);
+            requireSame(stepDir, "seed", state.seed(), settings.seed());
+            requireSame(stepDir, "batch size", saved.batchSize(), settings.batchSize());
             requireSame(
                     stepDir,
                     "gradient accumulation",
                     saved.gradientAccumulation(),
-                    gradientAccumulation);
-            requireSame(stepDir, "shuffle", saved.shuffle(), shuffle);
+                    settings.gradientAccumulation());
+            requireSame(stepDir, "shuffle", saved.shuffle(), settings.shuffle());
             requireSame(stepDir, "training data size", saved.datasetSize(), data.size());
             checkArgument(
                     config.totalSteps() >= state.step(),
@@ -570,6 +563,20 @@ public final class FineTuner {
         @Override
         public Builder schedule(LrSchedule.Kind kind) {
             super.schedule(kind);
+            this.customSchedule = null;
+            return this;
+        }
+
+        /**
+         * Sets every step setting from {@code from}, its schedule kind in place of a schedule of
+         * its own.
+         *
+         * @param from the settings to take
+         * @return this builder
+         */
+        @Override
+        public Builder stepSettings(StepSettings from) {
+            super.stepSettings(from);
             this.customSchedule = null;
             return this;
         }

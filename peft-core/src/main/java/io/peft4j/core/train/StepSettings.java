@@ -2,16 +2,20 @@ package io.peft4j.core.train;
 
 import static com.google.common.base.Preconditions.checkArgument;
 
+import java.io.Serializable;
 import java.util.Objects;
 
 /**
  * The optimiser-step settings that every trainer shares ({@link FineTuner} and peft-spark's
  * distributed one): peak learning rate, schedule shape, warmup, micro-batch size, gradient
  * accumulation, global-norm clipping, seed and shuffling. {@link TrainerBuilder} sets them (each
- * setter checks its argument; the defaults are Hugging Face Trainer's where it has one) and hands
- * them to the trainer it builds, which reads them here.
+ * setter checks its argument; the defaults are Hugging Face Trainer's where it has one) and hands a
+ * copy of them to the trainer it builds, which reads them here. Serializable, so a distributed
+ * trainer ships them to its workers.
  */
-public final class StepSettings {
+public final class StepSettings implements Serializable {
+
+    private static final long serialVersionUID = 1L;
 
     private double learningRate = 2e-4;
     private LrSchedule.Kind scheduleKind = LrSchedule.Kind.LINEAR;
@@ -25,6 +29,25 @@ public final class StepSettings {
     // the defaults: lr 2e-4, LINEAR, no warmup, batch 8, no accumulation, clip 1.0, seed 42,
     // shuffled
     StepSettings() {}
+
+    /** {@return a copy that later setter calls on this one do not change} */
+    StepSettings copy() {
+        StepSettings c = new StepSettings();
+        c.setAll(this);
+        return c;
+    }
+
+    /** Takes every setting from {@code other} (already checked when it was set there). */
+    void setAll(StepSettings other) {
+        this.learningRate = other.learningRate;
+        this.scheduleKind = other.scheduleKind;
+        this.warmupSteps = other.warmupSteps;
+        this.batchSize = other.batchSize;
+        this.gradientAccumulation = other.gradientAccumulation;
+        this.maxGradNorm = other.maxGradNorm;
+        this.seed = other.seed;
+        this.shuffle = other.shuffle;
+    }
 
     /**
      * Sets the peak learning rate (default 2e-4).

@@ -1,5 +1,7 @@
 package io.peft4j.core.train;
 
+import java.util.Objects;
+
 /**
  * The setters every trainer's builder shares ({@link FineTuner.Builder} and peft-spark's
  * distributed one): peak learning rate, schedule shape, warmup, micro-batch size, gradient
@@ -24,10 +26,23 @@ public abstract class TrainerBuilder<B extends TrainerBuilder<B>> {
     /**
      * The settings set so far, for the trainer this builder builds.
      *
-     * @return the settings (live: later setter calls change them)
+     * @return a copy of the settings (later setter calls do not change it)
      */
     protected final StepSettings stepSettings() {
-        return settings;
+        return settings.copy();
+    }
+
+    /**
+     * Sets every step setting at once from another trainer's (for example a distributed trainer
+     * handing its settings to each worker's {@link FineTuner}).
+     *
+     * @param from the settings to take
+     * @return this builder
+     * @throws NullPointerException if from is null
+     */
+    public B stepSettings(StepSettings from) {
+        settings.setAll(Objects.requireNonNull(from, "from"));
+        return self();
     }
 
     /**

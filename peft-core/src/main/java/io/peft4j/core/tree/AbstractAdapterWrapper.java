@@ -1,17 +1,17 @@
 package io.peft4j.core.tree;
 
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
 
 /**
  * The part of an {@link AdapterWrapper} that is the same for every method: the wrapped module is
  * the wrapper's child block, the wrapper is built ready to run, and its shapes are the wrapped
  * module's. A method's wrapper adds its forward pass and whatever state it keeps.
  */
-public abstract class AbstractAdapterWrapper extends AbstractBlock implements AdapterWrapper {
+public abstract class AbstractAdapterWrapper extends DelegatingBlock implements AdapterWrapper {
 
     private final Block base;
 
@@ -38,19 +38,36 @@ public abstract class AbstractAdapterWrapper extends AbstractBlock implements Ad
         return base;
     }
 
+    /**
+     * The wrapped module. Initialising the wrapper initialises only it (already initialized: that
+     * only records its input shapes; adapter tensors are created with values and need no
+     * initializer), and the wrapper's output shapes are its.
+     *
+     * @return the wrapped module
+     */
     @Override
-    protected void initializeChildBlocks(
-            NDManager manager, DataType dataType, Shape... inputShapes) {
-        // A wrapped base is already initialized; this only records its input shapes. Adapter
-        // tensors are created with values and need no initializer.
-        base.initialize(manager, dataType, inputShapes);
+    protected final Block delegate() {
+        return base;
     }
+
+    /**
+     * The method's forward pass around the wrapped module.
+     *
+     * @param ps the parameter store
+     * @param inputs the module's inputs
+     * @param training whether this is a training pass
+     * @param params passed to children unchanged
+     * @return the module's outputs with the adapter applied
+     */
+    @Override
+    protected abstract NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params);
 
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         if (inputShapes.length == 0) {
             return new Shape[0]; // built around a base that recorded no input shapes: unknown
         }
-        return base.getOutputShapes(inputShapes);
+        return super.getOutputShapes(inputShapes);
     }
 }
