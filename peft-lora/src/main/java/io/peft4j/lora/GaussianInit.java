@@ -9,8 +9,11 @@ final class GaussianInit extends LoraInitializer {
     /** The one instance: the init has no settings. */
     static final GaussianInit INSTANCE = new GaussianInit();
 
-    private GaussianInit() {
-        super("gaussian init", true);
+    private GaussianInit() {}
+
+    @Override
+    public String name() {
+        return "gaussian init";
     }
 
     @Override

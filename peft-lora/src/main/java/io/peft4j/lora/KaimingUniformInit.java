@@ -12,8 +12,11 @@ final class KaimingUniformInit extends LoraInitializer {
     /** The one instance: the init has no settings. */
     static final KaimingUniformInit INSTANCE = new KaimingUniformInit();
 
-    private KaimingUniformInit() {
-        super("default init", true);
+    private KaimingUniformInit() {}
+
+    @Override
+    public String name() {
+        return "default init";
     }
 
     @Override

@@ -9,30 +9,12 @@ import java.util.Random;
  * the starting values for each kind of module and may then rework the adapter and the base weight
  * once the adapter is in its layer (PiSSA). A new init is one new class plus its selection there.
  */
-abstract class LoraInitializer {
+abstract class LoraInitializer implements LoraStrategy {
 
-    private final String name;
-    private final boolean supportsEmbeddings;
-
-    /**
-     * An init called {@code name} in errors.
-     *
-     * @param name e.g. {@code PiSSA init}
-     * @param supportsEmbeddings whether it applies to embedding tables (else only to Linear)
-     */
-    LoraInitializer(String name, boolean supportsEmbeddings) {
-        this.name = name;
-        this.supportsEmbeddings = supportsEmbeddings;
-    }
-
-    /** {@return the init's name in error messages, e.g. {@code PiSSA init}} */
-    final String name() {
-        return name;
-    }
-
-    /** {@return whether the init applies to embedding tables (else only to Linear)} */
-    final boolean supportsEmbeddings() {
-        return supportsEmbeddings;
+    /** Every init but the residual ones (PiSSA, OLoRA) also starts embedding tables. */
+    @Override
+    public boolean supportsEmbeddings() {
+        return true;
     }
 
     /**

@@ -106,16 +106,18 @@ final class LoraInjector {
                     node, "LoRA supports ai.djl.nn.core.Linear and embeddings");
         }
         if (embedding) {
-            requireEmbeddings(config.variant().name(), config.variant().supportsEmbeddings(), node);
-            requireEmbeddings(
-                    config.initializer().name(), config.initializer().supportsEmbeddings(), node);
+            requireEmbeddings(config.variant(), node);
+            requireEmbeddings(config.initializer(), node);
         }
     }
 
-    private static void requireEmbeddings(String what, boolean supported, ModuleNode node) {
-        if (!supported) {
+    private static void requireEmbeddings(LoraStrategy what, ModuleNode node) {
+        if (!what.supportsEmbeddings()) {
             throw new IllegalArgumentException(
-                    what + " is only supported on Linear; '" + node.path() + "' is an embedding");
+                    what.name()
+                            + " is only supported on Linear; '"
+                            + node.path()
+                            + "' is an embedding");
         }
     }
 

@@ -16,13 +16,7 @@ import java.util.Map;
 abstract class LoraVariant {
 
     /** A variant as the config selects it: its name, where it applies, how it is made. */
-    interface Choice {
-
-        /** {@return the variant's name in error messages, e.g. {@code DoRA}} */
-        String name();
-
-        /** {@return whether the variant applies to embedding tables (else only to Linear)} */
-        boolean supportsEmbeddings();
+    interface Choice extends LoraStrategy {
 
         /**
          * Makes the variant of one adapter in one layer, once A and B hold their initial values.

@@ -13,8 +13,11 @@ final class NonZeroInit extends LoraInitializer {
     /** The one instance: the init has no settings. */
     static final NonZeroInit INSTANCE = new NonZeroInit();
 
-    private NonZeroInit() {
-        super("init_lora_weights=false", true);
+    private NonZeroInit() {}
+
+    @Override
+    public String name() {
+        return "init_lora_weights=false";
     }
 
     @Override

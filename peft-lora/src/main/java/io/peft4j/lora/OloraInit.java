@@ -20,8 +20,11 @@ final class OloraInit extends ResidualInit {
     /** The one instance: the init has no settings. */
     static final OloraInit INSTANCE = new OloraInit();
 
-    private OloraInit() {
-        super("OLoRA init");
+    private OloraInit() {}
+
+    @Override
+    public String name() {
+        return "OLoRA init";
     }
 
     @Override

@@ -25,9 +25,13 @@ final class PissaInit extends ResidualInit {
      * @param seed the SVD's seed
      */
     PissaInit(int iterations, long seed) {
-        super("PiSSA init");
         this.iterations = iterations > 0 ? iterations : DEFAULT_ITERATIONS;
         this.seed = seed;
+    }
+
+    @Override
+    public String name() {
+        return "PiSSA init";
     }
 
     @Override

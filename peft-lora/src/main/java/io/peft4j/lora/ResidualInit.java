@@ -12,13 +12,10 @@ import java.util.Random;
  */
 abstract class ResidualInit extends LoraInitializer {
 
-    /**
-     * An init called {@code name} in errors.
-     *
-     * @param name e.g. {@code PiSSA init}
-     */
-    ResidualInit(String name) {
-        super(name, false);
+    /** W's residual is Linear's: never on an embedding table. */
+    @Override
+    public final boolean supportsEmbeddings() {
+        return false;
     }
 
     /** The default init's values: placeholders, overwritten by {@link #afterAttach}. */

@@ -11,7 +11,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
-import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.model.HeadedLayerStack;
 import java.util.Map;
 
 /**
@@ -21,7 +21,7 @@ import java.util.Map;
  *
  * <p>Input as {@link BertModel}; output {@code [logits (B, num_labels)]}.
  */
-public final class BertForSequenceClassification extends AbstractBlock implements LayerStack {
+public final class BertForSequenceClassification extends AbstractBlock implements HeadedLayerStack {
 
     private final BertConfig config;
     private Block bert;
@@ -53,40 +53,26 @@ public final class BertForSequenceClassification extends AbstractBlock implement
         return ModulePaths.namedParameters(this);
     }
 
-    private BertModel body() {
+    /**
+     * @return the encoder under the head (child {@code bert}, with its pooler)
+     */
+    @Override
+    public BertModel body() {
         return (BertModel) bert;
+    }
+
+    /**
+     * @return {@code bert}
+     */
+    @Override
+    public String bodyName() {
+        return "bert";
     }
 
     @Override
     protected NDList forwardInternal(
             ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         return Scopes.run(inputs, in -> forwardWith(ps, in, training, params, null));
-    }
-
-    @Override
-    public int numLayers() {
-        return body().numLayers();
-    }
-
-    @Override
-    public Block layer(int index) {
-        return body().layer(index);
-    }
-
-    @Override
-    public String layerPath(int index) {
-        return "bert." + body().layerPath(index);
-    }
-
-    @Override
-    public int hiddenSize() {
-        return config.hiddenSize();
-    }
-
-    @Override
-    public NDList embed(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        return body().embed(ps, inputs, training, params);
     }
 
     /**

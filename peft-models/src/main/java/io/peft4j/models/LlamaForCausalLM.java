@@ -11,7 +11,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
-import io.peft4j.core.model.LayerStack;
+import io.peft4j.core.model.HeadedLayerStack;
 import io.peft4j.core.model.TiedParameters;
 import java.util.Collection;
 import java.util.List;
@@ -29,7 +29,8 @@ import java.util.Map;
  * second handle on the storage of {@code model.embed_tokens.weight}, so both always hold the same
  * values; {@link #tieWeights()} redoes the tie after a weight was replaced.
  */
-public final class LlamaForCausalLM extends AbstractBlock implements LayerStack, TiedParameters {
+public final class LlamaForCausalLM extends AbstractBlock
+        implements HeadedLayerStack, TiedParameters {
 
     private final LlamaConfig config;
     private Block model;
@@ -93,8 +94,20 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
         return lmHead;
     }
 
-    private LlamaModel body() {
+    /**
+     * @return the decoder under the head (child {@code model})
+     */
+    @Override
+    public LlamaModel body() {
         return (LlamaModel) model;
+    }
+
+    /**
+     * @return {@code model}
+     */
+    @Override
+    public String bodyName() {
+        return "model";
     }
 
     @Override
@@ -225,38 +238,6 @@ public final class LlamaForCausalLM extends AbstractBlock implements LayerStack,
             return List.of();
         }
         return List.of(lmHeadWeight);
-    }
-
-    @Override
-    public int numLayers() {
-        return body().numLayers();
-    }
-
-    @Override
-    public Block layer(int index) {
-        return body().layer(index);
-    }
-
-    @Override
-    public String layerPath(int index) {
-        return "model." + body().layerPath(index);
-    }
-
-    @Override
-    public int hiddenSize() {
-        return config.hiddenSize();
-    }
-
-    @Override
-    public NDList embed(
-            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
-        return body().embed(ps, inputs, training, params);
-    }
-
-    @Override
-    public NDArray finalNorm(
-            ParameterStore ps, NDArray hidden, boolean training, PairList<String, Object> params) {
-        return body().finalNorm(ps, hidden, training, params);
     }
 
     /**

@@ -29,34 +29,23 @@ final class ShadowHeadCopy {
     /** Child names of a classification head, in the order the reference looks for them. */
     static final String[] HEAD_NAMES = {"score", "classifier"};
 
-    final String path;
-    private final Block stack;
-    private final String childName;
-    private final Parameter baseWeight;
-    private final Parameter baseBias;
+    /**
+     * The base's head: the block it is a child of, its child name there, and its weight and bias
+     * (null when it has none).
+     */
+    private record BaseHead(Block stack, String childName, Parameter weight, Parameter bias) {}
+
+    private final BaseHead base;
     final Parameter weight;
     final Parameter bias;
 
-    private ShadowHeadCopy(
-            String path,
-            Block stack,
-            String childName,
-            Parameter baseWeight,
-            Parameter baseBias,
-            NDManager manager) {
-        this.path = path;
-        this.stack = stack;
-        this.childName = childName;
-        this.baseWeight = baseWeight;
-        this.baseBias = baseBias;
-        this.weight =
-                AdapterParameters.trainableCopy(
-                        manager, "shadow_classifier_head.weight", baseWeight);
+    private ShadowHeadCopy(BaseHead base, NDManager manager) {
+        this.base = base;
+        this.weight = AdapterParameters.trainableCopy(manager, PREFIX + "weight", base.weight());
         this.bias =
-                baseBias == null
+                base.bias() == null
                         ? null
-                        : AdapterParameters.trainableCopy(
-                                manager, "shadow_classifier_head.bias", baseBias);
+                        : AdapterParameters.trainableCopy(manager, PREFIX + "bias", base.bias());
     }
 
     /**
@@ -91,11 +80,8 @@ final class ShadowHeadCopy {
                             ? head.getDirectParameters().get("bias")
                             : null;
             return new ShadowHeadCopy(
-                    path,
-                    stackNode.block(),
-                    name,
-                    w,
-                    b != null && b.isInitialized() ? b : null,
+                    new BaseHead(
+                            stackNode.block(), name, w, b != null && b.isInitialized() ? b : null),
                     manager);
         }
         return null;
@@ -119,9 +105,9 @@ final class ShadowHeadCopy {
     ParameterStore store(NDManager manager, boolean copy) {
         Set<Parameter> weights = new HashSet<>();
         Set<Parameter> biases = new HashSet<>();
-        weights.add(baseWeight);
-        if (baseBias != null) {
-            biases.add(baseBias);
+        weights.add(base.weight());
+        if (base.bias() != null) {
+            biases.add(base.bias());
         }
         Block current = currentHead();
         if (current != null) {
@@ -148,9 +134,10 @@ final class ShadowHeadCopy {
 
     /** The block now at the head's place under the stack (the head, or a wrapper around it). */
     private Block currentHead() {
-        for (Pair<String, Block> c : stack.getChildren()) {
+        for (Pair<String, Block> c : base.stack().getChildren()) {
             String key = c.getKey();
-            if (key.equals(childName) || key.replaceFirst("^[0-9]+", "").equals(childName)) {
+            if (key.equals(base.childName())
+                    || key.replaceFirst("^[0-9]+", "").equals(base.childName())) {
                 return c.getValue();
             }
         }

@@ -36,21 +36,7 @@ final class ShadowHub {
     }
 
     /** A decoder's layer-0 inputs so far, for cached generation. */
-    static final class History {
-        final NDManager manager;
-        final NDArray hidden;
-        final NDArray bias;
-        final NDArray cos;
-        final NDArray sin;
-
-        History(NDManager manager, NDArray hidden, NDArray bias, NDArray cos, NDArray sin) {
-            this.manager = manager;
-            this.hidden = hidden;
-            this.bias = bias;
-            this.cos = cos;
-            this.sin = sin;
-        }
-
+    record History(NDManager manager, NDArray hidden, NDArray bias, NDArray cos, NDArray sin) {
         long length() {
             return hidden.getShape().get(1);
         }
@@ -162,21 +148,27 @@ final class ShadowHub {
                                 + "; the shadow path has no KV cache of its own: start the sequence with an uncached inference"
                                 + " forward on this thread (as Generator does)");
             }
-            NDArray fullHidden = h.hidden.concat(hidden, 1);
+            NDArray fullHidden = h.hidden().concat(hidden, 1);
             NDArray fullCos =
-                    broadcastBatch(h.cos, context.get(1))
-                            .concat(broadcastBatch(context.get(1), h.cos), 2);
+                    broadcastBatch(h.cos(), context.get(1))
+                            .concat(broadcastBatch(context.get(1), h.cos()), 2);
             NDArray fullSin =
-                    broadcastBatch(h.sin, context.get(2))
-                            .concat(broadcastBatch(context.get(2), h.sin), 2);
+                    broadcastBatch(h.sin(), context.get(2))
+                            .concat(broadcastBatch(context.get(2), h.sin()), 2);
             NDArray oldRows =
-                    h.bias.concat(
-                            h.bias.getManager()
-                                    .full(
-                                            new Shape(h.bias.getShape().get(0), 1, past, queryLen),
-                                            Tensors.maskValue(h.bias.getDataType()),
-                                            h.bias.getDataType()),
-                            3);
+                    h.bias()
+                            .concat(
+                                    h.bias()
+                                            .getManager()
+                                            .full(
+                                                    new Shape(
+                                                            h.bias().getShape().get(0),
+                                                            1,
+                                                            past,
+                                                            queryLen),
+                                                    Tensors.maskValue(h.bias().getDataType()),
+                                                    h.bias().getDataType()),
+                                    3);
             NDArray fullBias =
                     broadcastBatch(oldRows, bias).concat(broadcastBatch(bias, oldRows), 2);
             NDList fullContext = new NDList(fullBias, fullCos, fullSin);
@@ -221,7 +213,7 @@ final class ShadowHub {
         History h = new History(m, copy(hidden, m), copy(bias, m), copy(cos, m), copy(sin, m));
         History old = histories.put(Thread.currentThread(), h);
         if (old != null) {
-            old.manager.close();
+            old.manager().close();
         }
     }
 
@@ -234,7 +226,7 @@ final class ShadowHub {
     /** Frees the generation histories (on detach of the last adapter). */
     void clearHistories() {
         for (History h : histories.values()) {
-            h.manager.close();
+            h.manager().close();
         }
         histories.clear();
     }

@@ -104,15 +104,7 @@ final class ShadowInjector {
                         ? ShadowHeadCopy.find(tree, stackNode, ctx.manager())
                         : null;
         ShadowWeights weights =
-                new ShadowWeights(
-                        resolved,
-                        network,
-                        numLayers,
-                        stack.hiddenSize(),
-                        ctx.manager(),
-                        like.getDataType(),
-                        like.getDevice(),
-                        head);
+                new ShadowWeights(resolved, network, stack, ctx.manager(), like, head);
         boolean freshHub = hub == null;
         if (freshHub) {
             hub = new ShadowHub(stack, stackNode.path(), ctx.runtime(), ctx.manager());

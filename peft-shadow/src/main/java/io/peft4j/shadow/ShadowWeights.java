@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterParameters;
 import java.util.LinkedHashMap;
@@ -38,20 +39,24 @@ final class ShadowWeights {
     /** The shadow's own classification head, or null (causal LM, or the shared head). */
     final ShadowHeadCopy head;
 
+    /**
+     * New tensors for a shadow over {@code stack}, owned by {@code manager}, in the type and on the
+     * device of the base weight {@code like}, drawn from the config's seed.
+     */
     ShadowWeights(
             ShadowConfig config,
             ShadowNetwork network,
-            int numLayers,
-            int hidden,
+            LayerStack stack,
             NDManager manager,
-            DataType type,
-            Device device,
+            NDArray like,
             ShadowHeadCopy head) {
         this.config = config;
-        this.head = head;
         this.network = network;
-        this.numLayers = numLayers;
-        this.hidden = hidden;
+        this.head = head;
+        this.numLayers = stack.numLayers();
+        this.hidden = stack.hiddenSize();
+        DataType type = like.getDataType();
+        Device device = like.getDevice();
         int n = numLayers - 1;
         long h = hidden;
         long b = config.injectionSize();

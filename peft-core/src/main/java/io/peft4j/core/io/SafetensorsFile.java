@@ -18,7 +18,6 @@ import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.SortedMap;
 
 /**
  * A safetensors file opened for reading. {@link #open} reads and validates the whole header up
@@ -54,8 +53,7 @@ public final class SafetensorsFile implements AutoCloseable {
     private final Path path;
     private final FileChannel channel;
     private final long dataStart;
-    private final Map<String, String> metadata;
-    private final SortedMap<String, TensorInfo> tensors;
+    private final SafetensorsHeader header;
     private final List<String> names;
     private final int chunkBytes;
     private volatile boolean closed;
@@ -78,8 +76,7 @@ public final class SafetensorsFile implements AutoCloseable {
         this.path = path;
         this.channel = channel;
         this.dataStart = dataStart;
-        this.metadata = header.metadata;
-        this.tensors = header.tensors;
+        this.header = header;
         this.names = List.copyOf(header.tensors.keySet());
         this.chunkBytes = chunkBytes;
     }
@@ -167,7 +164,7 @@ public final class SafetensorsFile implements AutoCloseable {
      * @return the metadata
      */
     public Map<String, String> metadata() {
-        return metadata;
+        return header.metadata;
     }
 
     /**
@@ -186,7 +183,7 @@ public final class SafetensorsFile implements AutoCloseable {
      * @return true if {@link #info(String)} would succeed
      */
     public boolean contains(String name) {
-        return tensors.containsKey(name);
+        return header.tensors.containsKey(name);
     }
 
     /**
@@ -198,7 +195,7 @@ public final class SafetensorsFile implements AutoCloseable {
      *     few of the names it has
      */
     public TensorInfo info(String name) {
-        TensorInfo info = tensors.get(name);
+        TensorInfo info = header.tensors.get(name);
         if (info == null) {
             List<String> some = names.subList(0, Math.min(5, names.size()));
             throw new IllegalArgumentException(
