@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.peft4j.core.io.HalfFloats;
 import io.peft4j.models.OnnxModelReader.Graph;
 import io.peft4j.models.OnnxModelReader.Initializer;
 import io.peft4j.models.OnnxModelReader.Node;
@@ -361,18 +362,8 @@ public final class OnnxImport {
         return Math.toIntExact(count); // held <= file size < 2 GiB
     }
 
+    /** An FP16 initializer's element as a float (the one conversion every reader uses). */
     static float halfToFloat(short h) {
-        int bits = h & 0xffff;
-        int sign = (bits & 0x8000) << 16;
-        int exp = (bits >>> 10) & 0x1f;
-        int mant = bits & 0x3ff;
-        if (exp == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f800000 | (mant << 13));
-        }
-        if (exp == 0) {
-            float v = mant / 1024f / 16384f; // subnormal: mant * 2^-24
-            return sign == 0 ? v : -v;
-        }
-        return Float.intBitsToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+        return HalfFloats.f16ToFloat(h);
     }
 }

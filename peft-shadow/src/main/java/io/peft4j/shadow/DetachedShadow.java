@@ -18,6 +18,7 @@ import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.train.TrainableModel;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
+import io.peft4j.core.tree.Modules;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -158,16 +159,12 @@ public final class DetachedShadow implements TrainableModel, AutoCloseable {
     }
 
     private static NDArray weightOf(LayerStack stack) {
-        for (Pair<String, Parameter> p : stack.getParameters()) {
-            if (p.getValue().isInitialized()) {
-                DataType t = p.getValue().getArray().getDataType();
-                if (t == DataType.FLOAT32 || t == DataType.FLOAT16 || t == DataType.FLOAT64) {
-                    return p.getValue().getArray();
-                }
-            }
-        }
-        throw new IllegalArgumentException(
-                "the base model has no initialized floating-point weights");
+        return Modules.firstFloatArray(stack)
+                .orElseThrow(
+                        () ->
+                                new IllegalArgumentException(
+                                        "the base model has no initialized floating-point"
+                                                + " weights"));
     }
 
     /** {@return the resolved config} */

@@ -10,6 +10,7 @@ import ai.djl.util.Pair;
 import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
+import io.peft4j.core.tree.Modules;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -62,10 +63,7 @@ final class ShadowHeadCopy {
                 continue;
             }
             Block head = node.block();
-            Parameter w =
-                    head.getDirectParameters().contains("weight")
-                            ? head.getDirectParameters().get("weight")
-                            : null;
+            Parameter w = Modules.parameter(head, "weight");
             if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
                 throw new IllegalArgumentException(
                         "shadow_head \"own\" copies the classification head '"
@@ -75,10 +73,7 @@ final class ShadowHeadCopy {
                                 + " without an initialized 2-D weight"
                                 + " (another adapter on it?); set shadow_head to \"shared\"");
             }
-            Parameter b =
-                    head.getDirectParameters().contains("bias")
-                            ? head.getDirectParameters().get("bias")
-                            : null;
+            Parameter b = Modules.parameter(head, "bias");
             return new ShadowHeadCopy(
                     new BaseHead(
                             stackNode.block(), name, w, b != null && b.isInitialized() ? b : null),

@@ -2,16 +2,14 @@ package io.peft4j.shadow;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
-import ai.djl.nn.Parameter;
-import ai.djl.util.Pair;
 import io.peft4j.core.model.LayerStack;
 import io.peft4j.core.spi.AdapterBudget;
 import io.peft4j.core.spi.AdapterContext;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleTree;
+import io.peft4j.core.tree.Modules;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Method;
@@ -188,16 +186,11 @@ final class ShadowInjector {
     }
 
     private static NDArray firstWeight(LayerStack stack) {
-        for (Pair<String, Parameter> p : stack.layer(0).getParameters()) {
-            if (p.getValue().isInitialized()) {
-                DataType t = p.getValue().getArray().getDataType();
-                if (t == DataType.FLOAT32 || t == DataType.FLOAT16 || t == DataType.FLOAT64) {
-                    return p.getValue().getArray();
-                }
-            }
-        }
-        throw new IllegalArgumentException(
-                "base layer 0 has no initialized floating-point weights");
+        return Modules.firstFloatArray(stack.layer(0))
+                .orElseThrow(
+                        () ->
+                                new IllegalArgumentException(
+                                        "base layer 0 has no initialized floating-point weights"));
     }
 
     /** Fills the config's automatic (0) fields from the base model. */

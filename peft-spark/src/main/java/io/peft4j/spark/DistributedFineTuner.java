@@ -97,7 +97,7 @@ public final class DistributedFineTuner implements Serializable {
     /** How often, in milliseconds, a worker waiting in a collective checks for the reply. */
     private final int barrierPollMillis;
 
-    private DistributedFineTuner(Builder b, StepSettings settings) {
+    private DistributedFineTuner(Builder b, StepSettings settings, long checkpointEvery) {
         this.model = b.model;
         this.adapter = b.adapter;
         this.task = b.task;
@@ -105,7 +105,7 @@ public final class DistributedFineTuner implements Serializable {
         this.stepSettings = settings;
         this.steps = b.steps;
         this.checkpointDir = b.checkpointDir;
-        this.checkpointEvery = b.checkpointEvery;
+        this.checkpointEvery = checkpointEvery;
         this.hashEvery = b.hashEvery;
         this.maxRestarts = b.maxRestarts;
         this.barrierPollMillis = b.barrierPollMillis;
@@ -330,7 +330,6 @@ public final class DistributedFineTuner implements Serializable {
         private OptimizerFactory optimizer = OptimizerFactory.adamW();
         private long steps;
         private String checkpointDir;
-        private long checkpointEvery;
         private int hashEvery = 10;
         private int maxRestarts = 2;
         private int barrierPollMillis = 1;
@@ -404,16 +403,6 @@ public final class DistributedFineTuner implements Serializable {
         }
 
         /**
-         * @param every steps between checkpoints, >= 1 (the last step is always saved)
-         * @return this builder
-         */
-        public Builder checkpointEvery(long every) {
-            check(every >= 1, "checkpointEvery must be >= 1, got " + every);
-            this.checkpointEvery = every;
-            return this;
-        }
-
-        /**
          * @param every steps between replica weight comparisons, >= 1 (default 10)
          * @return this builder
          */
@@ -459,9 +448,9 @@ public final class DistributedFineTuner implements Serializable {
                     warmupSteps <= steps,
                     "warmupSteps (" + warmupSteps + ") must be <= steps (" + steps + ")");
             check(
-                    checkpointEvery == 0 || checkpointDir != null,
+                    checkpointEvery() == 0 || checkpointDir != null,
                     "checkpointEvery needs a checkpointDir");
-            return new DistributedFineTuner(this, stepSettings());
+            return new DistributedFineTuner(this, stepSettings(), checkpointEvery());
         }
 
         private static void check(boolean ok, String message) {

@@ -1,17 +1,30 @@
 package io.peft4j.core.io;
 
-/** Bit-level conversions of 16-bit floats; Java 17 has no {@code Float.float16ToFloat}. */
-final class HalfFloats {
+/**
+ * Bit-level conversions of 16-bit floats; Java 17 has no {@code Float.float16ToFloat}. Every reader
+ * of half-precision data (safetensors, ONNX initializers) widens through here.
+ */
+public final class HalfFloats {
 
     private HalfFloats() {}
 
-    /** A bfloat16 is the upper half of a float32, so widening is exact. */
-    static float bf16ToFloat(short bits) {
+    /**
+     * bfloat16 to binary32. A bfloat16 is the upper half of a float32, so widening is exact.
+     *
+     * @param bits the bfloat16's 16 bits
+     * @return the same value as a float
+     */
+    public static float bf16ToFloat(short bits) {
         return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }
 
-    /** IEEE 754 binary16 to binary32, exact for every input including subnormals, inf and NaN. */
-    static float f16ToFloat(short bits) {
+    /**
+     * IEEE 754 binary16 to binary32, exact for every input including subnormals, inf and NaN.
+     *
+     * @param bits the half's 16 bits
+     * @return the same value as a float
+     */
+    public static float f16ToFloat(short bits) {
         int h = bits & 0xFFFF;
         int sign = (h & 0x8000) << 16;
         int exponent = (h >>> 10) & 0x1F;

@@ -82,7 +82,7 @@ public final class FineTuner {
         this.optimizerFactory = b.optimizerFactory;
         this.evalEvery = b.evalEvery;
         this.evalCallback = b.evalCallback;
-        this.checkpointEvery = b.checkpointEvery;
+        this.checkpointEvery = b.checkpointEvery();
         this.checkpointDir = b.checkpointDir;
         this.progress = b.progress;
         this.progressEvery = b.progressEvery;
@@ -545,7 +545,6 @@ public final class FineTuner {
         private Supplier<? extends PeftOptimizer> optimizerFactory = () -> AdamW.builder().build();
         private long evalEvery;
         private EvalCallback evalCallback;
-        private long checkpointEvery;
         private Path checkpointDir;
         private boolean progress = true;
         private long progressEvery = -1;
@@ -669,18 +668,6 @@ public final class FineTuner {
         }
 
         /**
-         * Saves a checkpoint every {@code every} steps (and after the last step).
-         *
-         * @param every at least 1; needs {@link #checkpointDir}
-         * @return this builder
-         */
-        public Builder checkpointEvery(long every) {
-            checkArgument(every >= 1, "checkpointEvery must be >= 1 step, got %s", every);
-            this.checkpointEvery = every;
-            return this;
-        }
-
-        /**
          * Turns the console progress bar on or off (default on, on {@code System.err}).
          *
          * @param progress false for no output at all
@@ -737,9 +724,9 @@ public final class FineTuner {
          */
         public FineTuner build() {
             checkArgument(
-                    checkpointEvery == 0 || checkpointDir != null,
+                    checkpointEvery() == 0 || checkpointDir != null,
                     "checkpointEvery(%s) needs a checkpointDir",
-                    checkpointEvery);
+                    checkpointEvery());
             return new FineTuner(this);
         }
     }

@@ -1,19 +1,23 @@
 package io.peft4j.core.train;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
 import java.util.Objects;
 
 /**
  * The setters every trainer's builder shares ({@link FineTuner.Builder} and peft-spark's
  * distributed one): peak learning rate, schedule shape, warmup, micro-batch size, gradient
- * accumulation, global-norm clipping, seed and shuffling, each checked when set. A trainer's
- * builder extends it with its own type as {@code B}, so these setters return that builder, and
- * hands {@link #stepSettings()} to the trainer it builds.
+ * accumulation, global-norm clipping, seed and shuffling, and the checkpoint interval, each checked
+ * when set. A trainer's builder extends it with its own type as {@code B}, so these setters return
+ * that builder, and hands {@link #stepSettings()} and {@link #checkpointEvery()} to the trainer it
+ * builds.
  *
  * @param <B> the concrete builder type
  */
 public abstract class TrainerBuilder<B extends TrainerBuilder<B>> {
 
     private final StepSettings settings = new StepSettings();
+    private long checkpointEvery;
 
     /** For subclasses: a builder with the default settings. */
     protected TrainerBuilder() {}
@@ -42,6 +46,29 @@ public abstract class TrainerBuilder<B extends TrainerBuilder<B>> {
      */
     public B stepSettings(StepSettings from) {
         settings.setAll(Objects.requireNonNull(from, "from"));
+        return self();
+    }
+
+    /**
+     * The checkpoint interval set so far, for the trainer this builder builds.
+     *
+     * @return steps between checkpoints; 0 when none was set
+     */
+    protected final long checkpointEvery() {
+        return checkpointEvery;
+    }
+
+    /**
+     * Saves a checkpoint every {@code every} steps, and after the last step, into the trainer's
+     * checkpoint folder (which must then be set).
+     *
+     * @param every at least 1
+     * @return this builder
+     * @throws IllegalArgumentException if it is below 1
+     */
+    public B checkpointEvery(long every) {
+        checkArgument(every >= 1, "checkpointEvery must be >= 1 step, got %s", every);
+        this.checkpointEvery = every;
         return self();
     }
 

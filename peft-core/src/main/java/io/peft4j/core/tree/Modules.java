@@ -1,9 +1,13 @@
 package io.peft4j.core.tree;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.ParameterList;
 import ai.djl.nn.core.Embedding;
+import ai.djl.util.Pair;
+import java.util.Optional;
 
 /** What kind of layer a block is, as adapters need to know it. */
 public final class Modules {
@@ -44,5 +48,24 @@ public final class Modules {
     public static Parameter parameter(Block b, String name) {
         ParameterList params = b.getDirectParameters();
         return params.contains(name) ? params.get(name) : null;
+    }
+
+    /**
+     * The array of the first initialized floating-point parameter under {@code b}, in DJL's
+     * parameter order: the data type and device that new tensors working with the block take.
+     *
+     * @param b the block
+     * @return that array, or empty when the block has none
+     */
+    public static Optional<NDArray> firstFloatArray(Block b) {
+        for (Pair<String, Parameter> p : b.getParameters()) {
+            if (p.getValue().isInitialized()) {
+                DataType t = p.getValue().getArray().getDataType();
+                if (t == DataType.FLOAT32 || t == DataType.FLOAT16 || t == DataType.FLOAT64) {
+                    return Optional.of(p.getValue().getArray());
+                }
+            }
+        }
+        return Optional.empty();
     }
 }
