@@ -22,15 +22,6 @@ public final class LoraLinear extends LoraLayer {
         super(base, runtime);
     }
 
-    /** (out, in) of the base weight. */
-    long outFeatures() {
-        return baseWeight().getArray().getShape().get(0);
-    }
-
-    long inFeatures() {
-        return baseWeight().getArray().getShape().get(1);
-    }
-
     /**
      * Inference over many tokens runs {@code x (W + s B A)^T + b}: one GEMM of the base's size plus
      * an (out, in) update, instead of the base GEMM plus a second pass over the (tokens, in) input

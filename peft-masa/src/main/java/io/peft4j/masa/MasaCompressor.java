@@ -7,7 +7,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import io.peft4j.core.linalg.RandomizedSvd;
-import io.peft4j.core.target.TargetSpec;
 import io.peft4j.core.tree.AdapterWrapper;
 import io.peft4j.core.tree.ModuleNode;
 import io.peft4j.core.tree.ModuleReplacer;
@@ -35,9 +34,9 @@ import java.util.function.Consumer;
  */
 public final class MasaCompressor {
 
-    private final TargetSpec targets;
-    private final int atoms;
-    private final int groups;
+    /** The targets, S and G, as the adapter's config holds them. */
+    private final MasaConfig shared;
+
     private final int residualRank;
     private final long seed;
     private final int powerIterations;
@@ -47,9 +46,7 @@ public final class MasaCompressor {
     private MasaCompressor(Builder b, MasaConfig shared) {
         this.calibration = b.calibration;
         this.refinementIterations = b.refinementIterations;
-        this.targets = shared.targets();
-        this.atoms = shared.atoms();
-        this.groups = shared.groups();
+        this.shared = shared;
         this.residualRank = b.residualRank;
         this.seed = b.seed;
         this.powerIterations = b.powerIterations;
@@ -65,7 +62,7 @@ public final class MasaCompressor {
 
     /** {@return S, the atoms per dictionary} */
     public int atoms() {
-        return atoms;
+        return shared.atoms();
     }
 
     /** {@return k, the residual rank kept per layer (0: none)} */
@@ -82,7 +79,7 @@ public final class MasaCompressor {
      * @throws IllegalArgumentException naming the target, group or shape that does not fit
      */
     public CompressedAttention compress(Block model, NDManager manager) {
-        List<ModuleNode> nodes = targets.select(ModuleTree.of(model));
+        List<ModuleNode> nodes = shared.targets().select(ModuleTree.of(model));
         for (ModuleNode n : nodes) {
             if (n.block() instanceof AdapterWrapper || !(n.block() instanceof Linear)) {
                 throw new IllegalArgumentException(
@@ -93,7 +90,7 @@ public final class MasaCompressor {
                                 + "; it needs a plain ai.djl.nn.core.Linear (compress before wrapping)");
             }
         }
-        List<Dictionaries.Group> plan = Dictionaries.of(nodes, groups, atoms);
+        List<Dictionaries.Group> plan = Dictionaries.of(nodes, shared.groups(), shared.atoms());
         Map<String, NDArray> grams =
                 calibration == null ? Map.of() : recordGrams(model, nodes, manager);
         Map<String, double[]> outputErrors = new LinkedHashMap<>();
@@ -106,7 +103,7 @@ public final class MasaCompressor {
                     weights.add(Dictionaries.weightOf(n.block()).getArray());
                     paths.add(n.path());
                 }
-                MatrixPca.Result fitted = MatrixPca.fit(weights, atoms, manager);
+                MatrixPca.Result fitted = MatrixPca.fit(weights, shared.atoms(), manager);
                 MatrixPca.Result pca = fitted;
                 if (calibration != null) {
                     List<NDArray> hs = new ArrayList<>();

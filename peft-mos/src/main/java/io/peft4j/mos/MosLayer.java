@@ -52,14 +52,6 @@ public final class MosLayer extends AdditiveAdapterLayer<MosLayer.Slot> {
         super(base, runtime);
     }
 
-    long inFeatures() {
-        return baseWeight().getArray().getShape().get(1);
-    }
-
-    long outFeatures() {
-        return baseWeight().getArray().getShape().get(0);
-    }
-
     @Override
     protected void release(Slot slot) {
         // the index tables are this layer's; the pools are the adapter's (it closes them)

@@ -116,6 +116,26 @@ public abstract class AdapterLayer<E extends AdapterLayer.Entry> extends Abstrac
     }
 
     /**
+     * For a layer over a Linear: its input features, the columns of the (out, in) {@link
+     * #baseWeight()}.
+     *
+     * @return the base weight's dimension 1
+     */
+    public final long inFeatures() {
+        return baseWeight().getArray().getShape().get(1);
+    }
+
+    /**
+     * For a layer over a Linear: its output features, the rows of the (out, in) {@link
+     * #baseWeight()}.
+     *
+     * @return the base weight's dimension 0
+     */
+    public final long outFeatures() {
+        return baseWeight().getArray().getShape().get(0);
+    }
+
+    /**
      * The base module's own {@code bias} parameter (a Linear's), or {@code null} when it has none.
      *
      * @return the base bias, or {@code null}

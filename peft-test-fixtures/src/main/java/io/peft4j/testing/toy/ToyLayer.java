@@ -34,10 +34,6 @@ final class ToyLayer extends AdditiveAdapterLayer<ToyLayer.Gain> {
         super(base, runtime);
     }
 
-    long inFeatures() {
-        return baseWeight().getArray().getShape().get(1);
-    }
-
     @Override
     protected void release(Gain e) {
         e.g.close();
