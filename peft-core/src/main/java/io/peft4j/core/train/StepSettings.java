@@ -17,13 +17,28 @@ public final class StepSettings implements Serializable {
 
     private static final long serialVersionUID = 1L;
 
+    /** Peak learning rate. */
     private double learningRate = 2e-4;
+
+    /** Shape of the schedule after warmup. */
     private LrSchedule.Kind scheduleKind = LrSchedule.Kind.LINEAR;
+
+    /** Linear warmup steps. */
     private long warmupSteps;
+
+    /** Examples per micro-batch. */
     private int batchSize = 8;
+
+    /** Micro-batches per optimiser step. */
     private int gradientAccumulation = 1;
+
+    /** Global gradient-norm clip; 0 turns clipping off. */
     private double maxGradNorm = 1.0;
+
+    /** Seed of the data order. */
     private long seed = 42;
+
+    /** Whether each epoch visits the examples in a seeded random order. */
     private boolean shuffle = true;
 
     // the defaults: lr 2e-4, LINEAR, no warmup, batch 8, no accumulation, clip 1.0, seed 42,
