@@ -88,10 +88,12 @@ public final class AdamMoments implements AutoCloseable {
         public long step;
 
         /**
-         * The arrays {@link CpuAdamPass} found to be their own memory (weight, first, second
-         * moment), so it checks them once, not every step.
+         * The arrays {@link CpuAdamPass} last checked (weight, first, second moment) and whether
+         * each was its own memory, so it checks them once, not every step.
          */
-        NDArray[] ownMemoryChecked;
+        NDArray[] onePassArrays;
+
+        boolean onePassOwnMemory;
 
         private Slot(NDArray expAvg, NDArray expAvgSq, long step) {
             this.expAvg = expAvg;
