@@ -2,6 +2,8 @@ package io.peft4j.mos;
 
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
@@ -32,36 +34,39 @@ public final class MosConfig extends TargetedConfig {
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
+    // The method's own settings, each declared once: JSON key, default, check.
+    private static final ConfigKey<Integer> EQUIVALENT_RANK =
+            ConfigKey.ofInt("equivalent_rank", 8)
+                    .check(v -> v > 0, "MoS equivalent rank v must be > 0, got %s");
+    private static final ConfigKey<Integer> RANK =
+            ConfigKey.ofInt("r", 16).check(r -> r > 0, "MoS rank r must be > 0, got %s");
+    private static final ConfigKey<Integer> SHARDS_PER_VECTOR =
+            ConfigKey.ofInt("shards_per_vector", 2)
+                    .check(l -> l > 0, "MoS shards per vector l must be > 0, got %s");
+    private static final ConfigKey<Integer> PRIVATE_RANK =
+            ConfigKey.ofInt("private_rank", 1)
+                    .check(p -> p >= 0, "MoS private rank p must be >= 0, got %s");
+    private static final ConfigKey<Float> ALPHA =
+            ConfigKey.of("lora_alpha", 16f, ConfigJson::floatValue, ConfigJson::wholeOrFloat)
+                    .check(Float::isFinite, "MoS lora_alpha must be finite, got %s");
+    private static final ConfigKey<Float> DROPOUT =
+            ConfigKey.ofFloat("lora_dropout", 0.1f)
+                    .check(d -> d >= 0 && d < 1, "MoS lora_dropout must be in [0, 1), got %s");
+    private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 0);
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    RANK, EQUIVALENT_RANK, SHARDS_PER_VECTOR, PRIVATE_RANK, ALPHA, DROPOUT, SEED);
+
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN =
-            ConfigJson.targetedKeys(
-                    "r",
-                    "equivalent_rank",
-                    "shards_per_vector",
-                    "private_rank",
-                    "lora_alpha",
-                    "lora_dropout",
-                    "seed",
-                    "bias",
-                    "revision");
+            ConfigJson.targetedKeys(DEFAULTS.jsonKeys(), "bias", "revision");
 
-    private final int equivalentRank;
-    private final int rank;
-    private final int shardsPerVector;
-    private final int privateRank;
-    private final float alpha;
-    private final float dropout;
-    private final long seed;
+    private final ConfigValues own;
 
     private MosConfig(Builder b) {
         super(b);
-        this.equivalentRank = b.equivalentRank;
-        this.rank = b.rank;
-        this.shardsPerVector = b.shardsPerVector;
-        this.privateRank = b.privateRank;
-        this.alpha = b.alpha;
-        this.dropout = b.dropout;
-        this.seed = b.seed;
+        this.own = b.own.build();
     }
 
     /** {@return a builder with the defaults (targets must be set)} */
@@ -71,8 +76,7 @@ public final class MosConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        // the JSON holds every value (it is the config's value), so reading it back is the copy
-        return read(toJson(), w -> {});
+        return new Builder(this);
     }
 
     @Override
@@ -82,42 +86,42 @@ public final class MosConfig extends TargetedConfig {
 
     /** {@return {@code v}: the equivalent LoRA rank (the parameter budget per layer)} */
     public int equivalentRank() {
-        return equivalentRank;
+        return own.get(EQUIVALENT_RANK);
     }
 
     /** {@return {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}} */
     public int rank() {
-        return rank;
+        return own.get(RANK);
     }
 
     /** {@return {@code l}: shards per rank vector} */
     public int shardsPerVector() {
-        return shardsPerVector;
+        return own.get(SHARDS_PER_VECTOR);
     }
 
     /** {@return {@code p}: private rank vectors per layer} */
     public int privateRank() {
-        return privateRank;
+        return own.get(PRIVATE_RANK);
     }
 
     /** {@return {@code lora_alpha}; the scale is {@code alpha / r}} */
     public float alpha() {
-        return alpha;
+        return own.get(ALPHA);
     }
 
     /** {@return dropout on the adapter's input in training} */
     public float dropout() {
-        return dropout;
+        return own.get(DROPOUT);
     }
 
     /** {@return seed of the pool initialization and of the index tables} */
     public long seed() {
-        return seed;
+        return own.get(SEED);
     }
 
     /** {@return the scale {@code s = alpha / r}} */
     public float scaling() {
-        return alpha / rank;
+        return alpha() / rank();
     }
 
     /**
@@ -128,6 +132,9 @@ public final class MosConfig extends TargetedConfig {
      * @throws IllegalArgumentException naming the group, the numbers and how to fix them
      */
     void checkLayers(String group, int layers) {
+        int rank = rank();
+        int privateRank = privateRank();
+        int equivalentRank = equivalentRank();
         long needed = (long) rank - privateRank;
         long available = (long) (equivalentRank - privateRank) * layers;
         if (needed > available) {
@@ -156,13 +163,7 @@ public final class MosConfig extends TargetedConfig {
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
         j.addProperty("bias", "none");
-        j.addProperty("equivalent_rank", equivalentRank);
-        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
-        j.addProperty("lora_dropout", dropout);
-        j.addProperty("private_rank", privateRank);
-        j.addProperty("r", rank);
-        j.addProperty("seed", seed);
-        j.addProperty("shards_per_vector", shardsPerVector);
+        own.writeTo(j);
         JsonObject out = sortedJson(j);
         ConfigJson.writeModulesToSave(out, modulesToSave());
         return out;
@@ -190,13 +191,7 @@ public final class MosConfig extends TargetedConfig {
                 "private_rank",
                 "target_modules");
         Builder b = builder();
-        ConfigJson.readInt(j, "r", b::rank);
-        ConfigJson.readInt(j, "equivalent_rank", b::equivalentRank);
-        ConfigJson.readInt(j, "shards_per_vector", b::shardsPerVector);
-        ConfigJson.readInt(j, "private_rank", b::privateRank);
-        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
-        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
-        ConfigJson.readLong(j, "seed", b::seed);
+        b.own.read(j);
         ConfigJson.read(j, b);
         ConfigJson.requireOnly(j, "bias", "none", "MoS");
         ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
@@ -205,15 +200,16 @@ public final class MosConfig extends TargetedConfig {
 
     /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int equivalentRank = 8;
-        private int rank = 16;
-        private int shardsPerVector = 2;
-        private int privateRank = 1;
-        private float alpha = 16;
-        private float dropout = 0.1f;
-        private long seed;
+        private final ConfigValues.Builder own;
 
-        private Builder() {}
+        private Builder() {
+            this.own = DEFAULTS.toBuilder();
+        }
+
+        private Builder(MosConfig config) {
+            super(config);
+            this.own = config.own.toBuilder();
+        }
 
         /**
          * {@code v}, the equivalent LoRA rank (budget), > 0.
@@ -222,8 +218,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder equivalentRank(int v) {
-            Preconditions.checkArgument(v > 0, "MoS equivalent rank v must be > 0, got %s", v);
-            this.equivalentRank = v;
+            own.set(EQUIVALENT_RANK, v);
             return this;
         }
 
@@ -234,8 +229,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder rank(int r) {
-            Preconditions.checkArgument(r > 0, "MoS rank r must be > 0, got %s", r);
-            this.rank = r;
+            own.set(RANK, r);
             return this;
         }
 
@@ -247,8 +241,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder shardsPerVector(int l) {
-            Preconditions.checkArgument(l > 0, "MoS shards per vector l must be > 0, got %s", l);
-            this.shardsPerVector = l;
+            own.set(SHARDS_PER_VECTOR, l);
             return this;
         }
 
@@ -259,8 +252,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder privateRank(int p) {
-            Preconditions.checkArgument(p >= 0, "MoS private rank p must be >= 0, got %s", p);
-            this.privateRank = p;
+            own.set(PRIVATE_RANK, p);
             return this;
         }
 
@@ -271,9 +263,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alpha(float alpha) {
-            Preconditions.checkArgument(
-                    Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
-            this.alpha = alpha;
+            own.set(ALPHA, alpha);
             return this;
         }
 
@@ -284,11 +274,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder dropout(float dropout) {
-            Preconditions.checkArgument(
-                    dropout >= 0 && dropout < 1,
-                    "MoS lora_dropout must be in [0, 1), got %s",
-                    dropout);
-            this.dropout = dropout;
+            own.set(DROPOUT, dropout);
             return this;
         }
 
@@ -299,7 +285,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
+            own.set(SEED, seed);
             return this;
         }
 
@@ -311,6 +297,10 @@ public final class MosConfig extends TargetedConfig {
          *     to draw from)
          */
         public MosConfig build() {
+            MosConfig c = new MosConfig(this);
+            int privateRank = c.privateRank();
+            int equivalentRank = c.equivalentRank();
+            int rank = c.rank();
             Preconditions.checkArgument(
                     privateRank <= equivalentRank,
                     "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v",
@@ -326,7 +316,7 @@ public final class MosConfig extends TargetedConfig {
                     "MoS with p = v = %s has no public rows, so r must equal p, got r = %s; lower r or p",
                     privateRank,
                     rank);
-            return new MosConfig(this);
+            return c;
         }
     }
 }

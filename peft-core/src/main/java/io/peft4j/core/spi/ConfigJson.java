@@ -70,6 +70,30 @@ public final class ConfigJson {
     }
 
     /**
+     * As {@link #commonKeys(String...)}, for own keys given as a list (e.g. a config's {@code
+     * ConfigValues#jsonKeys()}) plus more.
+     *
+     * @param own the method's own keys
+     * @param more further keys the method reads
+     * @return the union of the keys
+     */
+    public static Set<String> commonKeys(Collection<String> own, String... more) {
+        return union(COMMON_KEYS, Set.copyOf(own), Set.of(more));
+    }
+
+    /**
+     * As {@link #targetedKeys(String...)}, for own keys given as a list (e.g. a config's {@code
+     * ConfigValues#jsonKeys()}) plus more.
+     *
+     * @param own the method's own keys
+     * @param more further keys the method reads
+     * @return the union of the keys
+     */
+    public static Set<String> targetedKeys(Collection<String> own, String... more) {
+        return union(COMMON_KEYS, TARGET_KEYS, Set.copyOf(own), Set.of(more));
+    }
+
+    /**
      * Whether {@code key} is present and not {@code null}.
      *
      * @param j the config object
@@ -233,6 +257,17 @@ public final class ConfigJson {
         if (!modulesToSave.isEmpty()) {
             j.add("modules_to_save", strings(modulesToSave));
         }
+    }
+
+    /**
+     * A float as peft writes {@code lora_alpha}: a whole value as an int ({@code 16}), any other as
+     * a float ({@code 0.5}).
+     *
+     * @param v the value
+     * @return the JSON number
+     */
+    public static JsonPrimitive wholeOrFloat(float v) {
+        return new JsonPrimitive(v == Math.rint(v) ? (Number) (int) v : v);
     }
 
     /**
