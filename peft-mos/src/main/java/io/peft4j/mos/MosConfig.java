@@ -298,24 +298,21 @@ public final class MosConfig extends TargetedConfig {
          */
         public MosConfig build() {
             MosConfig c = new MosConfig(this);
-            int privateRank = c.privateRank();
-            int equivalentRank = c.equivalentRank();
-            int rank = c.rank();
             Preconditions.checkArgument(
-                    privateRank <= equivalentRank,
+                    c.privateRank() <= c.equivalentRank(),
                     "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v",
-                    privateRank,
-                    equivalentRank);
+                    c.privateRank(),
+                    c.equivalentRank());
             Preconditions.checkArgument(
-                    privateRank <= rank,
+                    c.privateRank() <= c.rank(),
                     "MoS private rank p = %s exceeds the rank r = %s; expected p <= r",
-                    privateRank,
-                    rank);
+                    c.privateRank(),
+                    c.rank());
             Preconditions.checkArgument(
-                    privateRank < equivalentRank || rank == privateRank,
+                    c.privateRank() < c.equivalentRank() || c.rank() == c.privateRank(),
                     "MoS with p = v = %s has no public rows, so r must equal p, got r = %s; lower r or p",
-                    privateRank,
-                    rank);
+                    c.privateRank(),
+                    c.rank());
             return c;
         }
     }

@@ -1,6 +1,5 @@
 package io.peft4j.core.config;
 
-import com.google.common.base.Strings;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonPrimitive;
 import io.peft4j.core.spi.ConfigJson;
@@ -65,7 +64,8 @@ public final class ConfigKey<T> {
      * @param <T> the value's type
      * @param name the JSON key
      * @param defaultValue the value when none is set (may be {@code null})
-     * @param reader reads a JSON value, or {@code null} for a key that is never read
+     * @param reader reads a JSON value, or {@code null} for a key that is never read back (a config
+     *     may still read it its own way)
      * @param writer the JSON form of a value, or {@code null} to leave the key out; the function
      *     itself {@code null} for a key that is never written
      * @return the key
@@ -147,7 +147,7 @@ public final class ConfigKey<T> {
 
     /**
      * This key with one more check: a value failing {@code ok} is refused with {@code message},
-     * where {@code %s} stands for the value (as Guava's {@code Preconditions}).
+     * where the first {@code %s} stands for the value (as in Guava's {@code Preconditions}).
      *
      * @param ok the condition a value must meet
      * @param message the error's message template
@@ -181,8 +181,13 @@ public final class ConfigKey<T> {
         return defaultValue;
     }
 
-    /** {@return whether files hold this key (it is read and written)} */
+    /** {@return whether files hold this key (it is written, read, or both)} */
     public boolean inFiles() {
+        return reader != null || writer != null;
+    }
+
+    /** {@return whether a file's value of this key is read back into it} */
+    boolean readable() {
         return reader != null;
     }
 
@@ -196,10 +201,16 @@ public final class ConfigKey<T> {
     T checked(T value) {
         for (int i = 0; i < checks.size(); i++) {
             if (!checks.get(i).test(value)) {
-                throw new IllegalArgumentException(Strings.lenientFormat(messages.get(i), value));
+                throw new IllegalArgumentException(message(messages.get(i), value));
             }
         }
         return value;
+    }
+
+    /** The message with its first {@code %s} replaced by the value; one without is kept as is. */
+    private static String message(String template, Object value) {
+        int at = template.indexOf("%s");
+        return at < 0 ? template : template.substring(0, at) + value + template.substring(at + 2);
     }
 
     /** Reads the value of {@code e}. */

@@ -141,8 +141,8 @@ public final class ConfigValues {
         }
 
         /**
-         * Sets every key that files hold and {@code j} has (not {@code null}), in declared order;
-         * an absent key keeps its value.
+         * Sets every key that is read back and that {@code j} has (not {@code null}), in declared
+         * order; an absent key keeps its value.
          *
          * @param j the config object
          * @return this builder
@@ -152,7 +152,7 @@ public final class ConfigValues {
         public Builder read(JsonObject j) {
             List<ConfigKey<?>> keys = new ArrayList<>(values.keySet());
             for (ConfigKey<?> k : keys) {
-                if (k.inFiles() && ConfigJson.has(j, k.name())) {
+                if (k.readable() && ConfigJson.has(j, k.name())) {
                     readKey(j, k);
                 }
             }

@@ -410,6 +410,19 @@ public final class ConfigJson {
     }
 
     /**
+     * A text value: a string, or a number or boolean taken as its text (as Gson reads one); a name
+     * parsed afterwards, e.g. an enum's, reports its own bad values.
+     *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the text
+     * @throws IllegalArgumentException naming {@code key} if {@code e} is a list or an object
+     */
+    public static String textValue(JsonElement e, String key) {
+        return string(e, key);
+    }
+
+    /**
      * Passes {@code key}'s value, when present (and not {@code null}), to {@code set} as an exact
      * int ({@link #intValue}); an absent key leaves the builder's default.
      *
