@@ -9,6 +9,8 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
@@ -28,21 +30,48 @@ public final class LoraConfig extends TargetedConfig {
     /** The {@code peft_type} of LoRA. */
     public static final String PEFT_TYPE = "LORA";
 
+    // The method's own settings, each declared once: JSON key, default, check.
+    private static final ConfigKey<Integer> RANK =
+            ConfigKey.ofInt("r", 8).check(r -> r > 0, "LoRA rank r must be > 0, got %s");
+    private static final ConfigKey<Float> ALPHA =
+            ConfigKey.of("lora_alpha", 8f, ConfigJson::floatValue, ConfigJson::wholeOrFloat)
+                    .check(Float::isFinite, "lora_alpha must be finite, got %s");
+    private static final ConfigKey<Float> DROPOUT =
+            ConfigKey.ofFloat("lora_dropout", 0f)
+                    .check(d -> d >= 0 && d < 1, "lora_dropout must be in [0, 1), got %s");
+    private static final ConfigKey<Boolean> USE_RSLORA = ConfigKey.ofBool("use_rslora", false);
+    private static final ConfigKey<Boolean> USE_DORA = ConfigKey.ofBool("use_dora", false);
+    // Written here; read entry by entry in read(), each value checked by the builder.
+    private static final ConfigKey<Map<String, Integer>> RANK_PATTERN =
+            ConfigKey.of("rank_pattern", ImmutableMap.of(), null, LoraConfig::mapJson);
+    private static final ConfigKey<Map<String, Float>> ALPHA_PATTERN =
+            ConfigKey.of("alpha_pattern", ImmutableMap.of(), null, LoraConfig::mapJson);
+    // init_lora_weights holds both (initJson, parseInit)
+    private static final ConfigKey<LoraInit> INIT = ConfigKey.internal("init", LoraInit.DEFAULT);
+    private static final ConfigKey<Integer> PISSA_ITERATIONS =
+            ConfigKey.internal("pissa_iterations", 0)
+                    .check(n -> n >= 0, "pissa iterations must be >= 0, got %s");
+    // peft has no key for it
+    private static final ConfigKey<Long> SEED = ConfigKey.internal("seed", 0L);
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    RANK,
+                    ALPHA,
+                    DROPOUT,
+                    USE_RSLORA,
+                    USE_DORA,
+                    RANK_PATTERN,
+                    ALPHA_PATTERN,
+                    INIT,
+                    PISSA_ITERATIONS,
+                    SEED);
+
     /** Keys of peft's LoraConfig that we read and honour. */
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN =
             ConfigJson.targetedKeys(
-                    "r",
-                    "lora_alpha",
-                    "lora_dropout",
-                    "rank_pattern",
-                    "alpha_pattern",
-                    "use_rslora",
-                    "use_dora",
-                    "init_lora_weights",
-                    "bias",
-                    "fan_in_fan_out",
-                    "revision");
+                    DEFAULTS.jsonKeys(), "init_lora_weights", "bias", "fan_in_fan_out", "revision");
 
     /** Keys peft writes whose default value changes nothing here; a non-default is refused. */
     private static final Map<String, JsonElement> HARMLESS_AT_DEFAULT = harmlessDefaults();
@@ -50,29 +79,11 @@ public final class LoraConfig extends TargetedConfig {
     /** {@link #KNOWN} and {@link #HARMLESS_AT_DEFAULT}: the keys that draw no warning. */
     private static final Set<String> NO_WARNING = Sets.union(KNOWN, HARMLESS_AT_DEFAULT.keySet());
 
-    private final int rank;
-    private final float alpha;
-    private final float dropout;
-    private final boolean useRslora;
-    private final boolean useDora;
-    private final LoraInit init;
-    private final int pissaIterations;
-    private final ImmutableMap<String, Integer> rankPattern;
-    private final ImmutableMap<String, Float> alphaPattern;
-    private final long seed;
+    private final ConfigValues own;
 
     private LoraConfig(Builder b) {
         super(b);
-        this.rank = b.rank;
-        this.alpha = b.alpha;
-        this.dropout = b.dropout;
-        this.useRslora = b.useRslora;
-        this.useDora = b.useDora;
-        this.init = b.init;
-        this.pissaIterations = b.pissaIterations;
-        this.rankPattern = ImmutableMap.copyOf(b.rankPattern);
-        this.alphaPattern = ImmutableMap.copyOf(b.alphaPattern);
-        this.seed = b.seed;
+        this.own = b.own.build();
     }
 
     /** {@return a builder with peft's defaults (targets must be set)} */
@@ -82,8 +93,7 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        // the JSON holds every value but the seed (peft has no key for it): read it back
-        return read(toJson(), w -> {}).seed(seed);
+        return new Builder(this);
     }
 
     @Override
@@ -93,52 +103,52 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return default rank {@code r}} */
     public int rank() {
-        return rank;
+        return own.get(RANK);
     }
 
     /** {@return default {@code lora_alpha}} */
     public float alpha() {
-        return alpha;
+        return own.get(ALPHA);
     }
 
     /** {@return {@code lora_dropout}, applied to the adapter's input in training} */
     public float dropout() {
-        return dropout;
+        return own.get(DROPOUT);
     }
 
     /** {@return whether the scale is {@code alpha / sqrt(r)}} */
     public boolean useRslora() {
-        return useRslora;
+        return own.get(USE_RSLORA);
     }
 
     /** {@return whether DoRA (weight-decomposed LoRA) is used on linear layers} */
     public boolean useDora() {
-        return useDora;
+        return own.get(USE_DORA);
     }
 
     /** {@return how A and B start} */
     public LoraInit init() {
-        return init;
+        return own.get(INIT);
     }
 
     /** {@return power iterations of the randomized SVD for PiSSA (peft's {@code pissa_niter_N})} */
     public int pissaIterations() {
-        return pissaIterations;
+        return own.get(PISSA_ITERATIONS);
     }
 
     /** {@return per-module ranks by pattern} */
     public Map<String, Integer> rankPattern() {
-        return rankPattern;
+        return own.get(RANK_PATTERN);
     }
 
     /** {@return per-module alphas by pattern} */
     public Map<String, Float> alphaPattern() {
-        return alphaPattern;
+        return own.get(ALPHA_PATTERN);
     }
 
     /** {@return seed of the random initialization (not part of peft's file)} */
     public long seed() {
-        return seed;
+        return own.get(SEED);
     }
 
     /**
@@ -148,7 +158,7 @@ public final class LoraConfig extends TargetedConfig {
      * @return its rank
      */
     public int rankFor(String path) {
-        return PatternValues.lookup(rankPattern, path, rank);
+        return PatternValues.lookup(rankPattern(), path, rank());
     }
 
     /**
@@ -159,7 +169,7 @@ public final class LoraConfig extends TargetedConfig {
      * @return its alpha
      */
     public float alphaFor(String path) {
-        return PatternValues.lookup(alphaPattern, path, alpha);
+        return PatternValues.lookup(alphaPattern(), path, alpha());
     }
 
     /**
@@ -177,17 +187,17 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return how the scale follows from alpha and r: {@code use_rslora}} */
     LoraScaling scaling() {
-        return useRslora ? LoraScaling.RANK_STABILIZED : LoraScaling.STANDARD;
+        return useRslora() ? LoraScaling.RANK_STABILIZED : LoraScaling.STANDARD;
     }
 
     /** {@return what each adapter computes on top of A and B: {@code use_dora}} */
     LoraVariant.Choice variant() {
-        return useDora ? DoraLinearVariant.CHOICE : PlainLoraVariant.CHOICE;
+        return useDora() ? DoraLinearVariant.CHOICE : PlainLoraVariant.CHOICE;
     }
 
     /** {@return how A and B start: {@code init_lora_weights}} */
     LoraInitializer initializer() {
-        switch (init) {
+        switch (init()) {
             case DEFAULT:
                 return KaimingUniformInit.INSTANCE;
             case GAUSSIAN:
@@ -195,24 +205,22 @@ public final class LoraConfig extends TargetedConfig {
             case RANDOM:
                 return NonZeroInit.INSTANCE;
             case PISSA:
-                return new PissaInit(pissaIterations, seed);
+                return new PissaInit(pissaIterations(), seed());
             case OLORA:
                 return OloraInit.INSTANCE;
             default:
-                throw new AssertionError(init);
+                throw new AssertionError(init());
         }
     }
 
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        j.add("alpha_pattern", mapJson(alphaPattern));
+        own.writeTo(j);
         j.add("auto_mapping", JsonNull.INSTANCE);
         j.addProperty("bias", "none");
         j.addProperty("fan_in_fan_out", false);
         j.add("init_lora_weights", initJson());
-        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
-        j.addProperty("lora_dropout", dropout);
         // peft's LoraConfig writes null for no modules_to_save, where the other methods leave it
         // out
         j.add(
@@ -220,11 +228,7 @@ public final class LoraConfig extends TargetedConfig {
                 modulesToSave().isEmpty()
                         ? JsonNull.INSTANCE
                         : ConfigJson.strings(modulesToSave()));
-        j.addProperty("r", rank);
-        j.add("rank_pattern", mapJson(rankPattern));
         j.add("revision", JsonNull.INSTANCE);
-        j.addProperty("use_dora", useDora);
-        j.addProperty("use_rslora", useRslora);
         JsonObject out = sortedJson(j);
         if (targets().layersPattern().size() == 1) {
             // peft's LoraConfig takes a lone layers_pattern as a string: write it back the way it
@@ -235,7 +239,8 @@ public final class LoraConfig extends TargetedConfig {
     }
 
     private JsonElement initJson() {
-        switch (init) {
+        int pissaIterations = pissaIterations();
+        switch (init()) {
             case DEFAULT:
                 return new JsonPrimitive(true);
             case GAUSSIAN:
@@ -248,7 +253,7 @@ public final class LoraConfig extends TargetedConfig {
             case OLORA:
                 return new JsonPrimitive("olora");
             default:
-                throw new AssertionError(init);
+                throw new AssertionError(init());
         }
     }
 
@@ -267,9 +272,7 @@ public final class LoraConfig extends TargetedConfig {
     private static Builder read(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LoRA", "r", "target_modules");
-        ConfigJson.readInt(j, "r", b::rank);
-        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
-        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
+        b.own.read(j);
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
             ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern")
@@ -291,8 +294,6 @@ public final class LoraConfig extends TargetedConfig {
                                             ConfigJson.floatValue(
                                                     e.getValue(), "alpha_pattern." + e.getKey())));
         }
-        ConfigJson.readBool(j, "use_rslora", b::useRslora);
-        ConfigJson.readBool(j, "use_dora", b::useDora);
         if (has(j, "init_lora_weights")) {
             parseInit(j.get("init_lora_weights"), b);
         }
@@ -371,20 +372,27 @@ public final class LoraConfig extends TargetedConfig {
         return o;
     }
 
+    /**
+     * {@code m} with {@code key} set to {@code value}, in insertion order (a new key goes last).
+     */
+    private static <T> ImmutableMap<String, T> with(Map<String, T> m, String key, T value) {
+        Map<String, T> copy = new LinkedHashMap<>(m);
+        copy.put(key, value);
+        return ImmutableMap.copyOf(copy);
+    }
+
     /** Builder of {@link LoraConfig}. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int rank = 8;
-        private float alpha = 8;
-        private float dropout = 0;
-        private boolean useRslora;
-        private boolean useDora;
-        private LoraInit init = LoraInit.DEFAULT;
-        private int pissaIterations;
-        private Map<String, Integer> rankPattern = new LinkedHashMap<>();
-        private Map<String, Float> alphaPattern = new LinkedHashMap<>();
-        private long seed = 0;
+        private final ConfigValues.Builder own;
 
-        private Builder() {}
+        private Builder() {
+            this.own = DEFAULTS.toBuilder();
+        }
+
+        private Builder(LoraConfig config) {
+            super(config);
+            this.own = config.own.toBuilder();
+        }
 
         /**
          * Rank {@code r} (> 0).
@@ -393,8 +401,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder rank(int rank) {
-            Preconditions.checkArgument(rank > 0, "LoRA rank r must be > 0, got %s", rank);
-            this.rank = rank;
+            own.set(RANK, rank);
             return this;
         }
 
@@ -405,9 +412,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder alpha(float alpha) {
-            Preconditions.checkArgument(
-                    Float.isFinite(alpha), "lora_alpha must be finite, got %s", alpha);
-            this.alpha = alpha;
+            own.set(ALPHA, alpha);
             return this;
         }
 
@@ -418,9 +423,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder dropout(float dropout) {
-            Preconditions.checkArgument(
-                    dropout >= 0 && dropout < 1, "lora_dropout must be in [0, 1), got %s", dropout);
-            this.dropout = dropout;
+            own.set(DROPOUT, dropout);
             return this;
         }
 
@@ -431,7 +434,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useRslora(boolean on) {
-            this.useRslora = on;
+            own.set(USE_RSLORA, on);
             return this;
         }
 
@@ -442,7 +445,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useDora(boolean on) {
-            this.useDora = on;
+            own.set(USE_DORA, on);
             return this;
         }
 
@@ -453,7 +456,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder init(LoraInit init) {
-            this.init = Preconditions.checkNotNull(init);
+            own.set(INIT, Preconditions.checkNotNull(init));
             return this;
         }
 
@@ -464,8 +467,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder pissaIterations(int n) {
-            Preconditions.checkArgument(n >= 0, "pissa iterations must be >= 0, got %s", n);
-            this.pissaIterations = n;
+            own.set(PISSA_ITERATIONS, n);
             return this;
         }
 
@@ -479,7 +481,7 @@ public final class LoraConfig extends TargetedConfig {
         public Builder rankPattern(String pattern, int rank) {
             Preconditions.checkArgument(
                     rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
-            rankPattern.put(pattern, rank);
+            own.set(RANK_PATTERN, with(own.get(RANK_PATTERN), pattern, rank));
             return this;
         }
 
@@ -496,7 +498,7 @@ public final class LoraConfig extends TargetedConfig {
                     "alpha_pattern '%s' alpha must be finite, got %s",
                     pattern,
                     alpha);
-            alphaPattern.put(pattern, alpha);
+            own.set(ALPHA_PATTERN, with(own.get(ALPHA_PATTERN), pattern, alpha));
             return this;
         }
 
@@ -507,7 +509,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
+            own.set(SEED, seed);
             return this;
         }
 
