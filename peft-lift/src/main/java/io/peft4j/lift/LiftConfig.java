@@ -112,11 +112,8 @@ public final class LiftConfig extends TargetedConfig {
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
-    private final ConfigValues own;
-
     private LiftConfig(Builder b) {
         super(b);
-        this.own = b.own.build();
     }
 
     /**
@@ -139,12 +136,12 @@ public final class LiftConfig extends TargetedConfig {
      * @return the budget rank
      */
     public int rank() {
-        return own.get(RANK);
+        return value(RANK);
     }
 
     /** {@return the fraction of entries trained per matrix, when set instead of {@link #rank()}} */
     public Double density() {
-        return own.get(DENSITY);
+        return value(DENSITY);
     }
 
     /**
@@ -152,42 +149,42 @@ public final class LiftConfig extends TargetedConfig {
      * magnitude)}
      */
     public int filterRank() {
-        return own.get(FILTER_RANK);
+        return value(FILTER_RANK);
     }
 
     /** {@return optimiser steps between mask refreshes ({@code T}); 0 = never refresh} */
     public int updateInterval() {
-        return own.get(UPDATE_INTERVAL);
+        return value(UPDATE_INTERVAL);
     }
 
     /** {@return Adam's first-moment decay} */
     public double beta1() {
-        return own.get(BETAS).get(0);
+        return value(BETAS).get(0);
     }
 
     /** {@return Adam's second-moment decay} */
     public double beta2() {
-        return own.get(BETAS).get(1);
+        return value(BETAS).get(1);
     }
 
     /** {@return Adam's eps (added to {@code sqrt(v)})} */
     public double eps() {
-        return own.get(EPS);
+        return value(EPS);
     }
 
     /** {@return seed of the randomized SVD's test matrices} */
     public long seed() {
-        return own.get(SEED);
+        return value(SEED);
     }
 
     /** {@return extra random directions of the randomized SVD} */
     public int svdOversample() {
-        return own.get(SVD_OVERSAMPLE);
+        return value(SVD_OVERSAMPLE);
     }
 
     /** {@return power iterations of the randomized SVD} */
     public int svdIterations() {
-        return own.get(SVD_ITERATIONS);
+        return value(SVD_ITERATIONS);
     }
 
     /**
@@ -195,7 +192,7 @@ public final class LiftConfig extends TargetedConfig {
      * released configs)}
      */
     public MaskSelection maskSelection() {
-        return own.get(MASK_SELECTION);
+        return value(MASK_SELECTION);
     }
 
     /**
@@ -206,7 +203,7 @@ public final class LiftConfig extends TargetedConfig {
      * @return the threshold on {@code min(m, n)}
      */
     public int exactSvdMaxDim() {
-        return own.get(EXACT_SVD_MAX_DIM);
+        return value(EXACT_SVD_MAX_DIM);
     }
 
     /**
@@ -229,7 +226,6 @@ public final class LiftConfig extends TargetedConfig {
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        own.writeTo(j);
         JsonObject out = sortedJson(j);
         ConfigJson.writeModulesToSave(out, modulesToSave());
         return out;
@@ -252,7 +248,6 @@ public final class LiftConfig extends TargetedConfig {
     public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LIFT", "r", "target_modules");
-        b.own.read(j);
         if (has(j, "betas")) {
             JsonElement betas = j.get("betas");
             if (!betas.isJsonArray() || betas.getAsJsonArray().size() != 2) {
@@ -270,10 +265,9 @@ public final class LiftConfig extends TargetedConfig {
 
     /** Builder of {@link LiftConfig}; every setter checks its argument. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private final ConfigValues.Builder own = DEFAULTS.toBuilder();
-
         private Builder() {
-            super(TargetSpec.Builder::allLinear); // LIFT's default: every linear layer but the head
+            // LIFT's default: every linear layer but the head
+            super(DEFAULTS, TargetSpec.Builder::allLinear);
         }
 
         /**
@@ -284,8 +278,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder rank(int rank) {
-            own.set(RANK, rank);
-            return this;
+            return set(RANK, rank);
         }
 
         /**
@@ -297,8 +290,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder density(Double density) {
-            own.set(DENSITY, density);
-            return this;
+            return set(DENSITY, density);
         }
 
         /**
@@ -309,8 +301,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder filterRank(int filterRank) {
-            own.set(FILTER_RANK, filterRank);
-            return this;
+            return set(FILTER_RANK, filterRank);
         }
 
         /**
@@ -320,8 +311,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder updateInterval(int steps) {
-            own.set(UPDATE_INTERVAL, steps);
-            return this;
+            return set(UPDATE_INTERVAL, steps);
         }
 
         /**
@@ -336,8 +326,7 @@ public final class LiftConfig extends TargetedConfig {
                     beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
             Preconditions.checkArgument(
                     beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
-            own.set(BETAS, List.of(beta1, beta2));
-            return this;
+            return set(BETAS, List.of(beta1, beta2));
         }
 
         /**
@@ -347,8 +336,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder eps(double eps) {
-            own.set(EPS, eps);
-            return this;
+            return set(EPS, eps);
         }
 
         /**
@@ -358,8 +346,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            own.set(SEED, seed);
-            return this;
+            return set(SEED, seed);
         }
 
         /**
@@ -369,8 +356,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder svdOversample(int n) {
-            own.set(SVD_OVERSAMPLE, n);
-            return this;
+            return set(SVD_OVERSAMPLE, n);
         }
 
         /**
@@ -380,8 +366,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder svdIterations(int n) {
-            own.set(SVD_ITERATIONS, n);
-            return this;
+            return set(SVD_ITERATIONS, n);
         }
 
         /**
@@ -391,8 +376,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder maskSelection(MaskSelection selection) {
-            own.set(MASK_SELECTION, selection);
-            return this;
+            return set(MASK_SELECTION, selection);
         }
 
         /**
@@ -404,8 +388,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder exactSvdMaxDim(int maxDim) {
-            own.set(EXACT_SVD_MAX_DIM, maxDim);
-            return this;
+            return set(EXACT_SVD_MAX_DIM, maxDim);
         }
 
         /**

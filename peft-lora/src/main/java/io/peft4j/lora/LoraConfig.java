@@ -12,8 +12,7 @@ import com.google.gson.JsonPrimitive;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
-import io.peft4j.core.spi.TargetedConfig;
-import io.peft4j.core.spi.TargetedConfigBuilder;
+import io.peft4j.core.spi.LowRankConfig;
 import io.peft4j.core.target.PatternValues;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -25,20 +24,13 @@ import java.util.function.Consumer;
  * feature: {@code y = W x + s * B A dropout(x)}, {@code s = alpha / r} (rsLoRA: {@code alpha /
  * sqrt(r)}). Defaults as peft: r 8, alpha 8, dropout 0.
  */
-public final class LoraConfig extends TargetedConfig {
+public final class LoraConfig extends LowRankConfig {
 
     /** The {@code peft_type} of LoRA. */
     public static final String PEFT_TYPE = "LORA";
 
     // The method's own settings, each declared once: JSON key, default, check.
-    private static final ConfigKey<Integer> RANK =
-            ConfigKey.ofInt("r", 8).check(r -> r > 0, "LoRA rank r must be > 0, got %s");
-    private static final ConfigKey<Float> ALPHA =
-            ConfigKey.of("lora_alpha", 8f, ConfigJson::floatValue, ConfigJson::wholeOrFloat)
-                    .check(Float::isFinite, "lora_alpha must be finite, got %s");
-    private static final ConfigKey<Float> DROPOUT =
-            ConfigKey.ofFloat("lora_dropout", 0f)
-                    .check(d -> d >= 0 && d < 1, "lora_dropout must be in [0, 1), got %s");
+    private static final Keys LOW_RANK = Keys.of("LoRA", 8, 8, 0);
     private static final ConfigKey<Boolean> USE_RSLORA = ConfigKey.ofBool("use_rslora", false);
     private static final ConfigKey<Boolean> USE_DORA = ConfigKey.ofBool("use_dora", false);
     // Written here; read entry by entry in read(), each value checked by the builder.
@@ -55,10 +47,7 @@ public final class LoraConfig extends TargetedConfig {
     private static final ConfigKey<Long> SEED = ConfigKey.internal("seed", 0L);
 
     private static final ConfigValues DEFAULTS =
-            ConfigValues.defaults(
-                    RANK,
-                    ALPHA,
-                    DROPOUT,
+            LOW_RANK.defaultsWith(
                     USE_RSLORA,
                     USE_DORA,
                     RANK_PATTERN,
@@ -79,11 +68,8 @@ public final class LoraConfig extends TargetedConfig {
     /** {@link #KNOWN} and {@link #HARMLESS_AT_DEFAULT}: the keys that draw no warning. */
     private static final Set<String> NO_WARNING = Sets.union(KNOWN, HARMLESS_AT_DEFAULT.keySet());
 
-    private final ConfigValues own;
-
     private LoraConfig(Builder b) {
         super(b);
-        this.own = b.own.build();
     }
 
     /** {@return a builder with peft's defaults (targets must be set)} */
@@ -101,54 +87,39 @@ public final class LoraConfig extends TargetedConfig {
         return PEFT_TYPE;
     }
 
-    /** {@return default rank {@code r}} */
-    public int rank() {
-        return own.get(RANK);
-    }
-
-    /** {@return default {@code lora_alpha}} */
-    public float alpha() {
-        return own.get(ALPHA);
-    }
-
-    /** {@return {@code lora_dropout}, applied to the adapter's input in training} */
-    public float dropout() {
-        return own.get(DROPOUT);
-    }
-
     /** {@return whether the scale is {@code alpha / sqrt(r)}} */
     public boolean useRslora() {
-        return own.get(USE_RSLORA);
+        return value(USE_RSLORA);
     }
 
     /** {@return whether DoRA (weight-decomposed LoRA) is used on linear layers} */
     public boolean useDora() {
-        return own.get(USE_DORA);
+        return value(USE_DORA);
     }
 
     /** {@return how A and B start} */
     public LoraInit init() {
-        return own.get(INIT);
+        return value(INIT);
     }
 
     /** {@return power iterations of the randomized SVD for PiSSA (peft's {@code pissa_niter_N})} */
     public int pissaIterations() {
-        return own.get(PISSA_ITERATIONS);
+        return value(PISSA_ITERATIONS);
     }
 
     /** {@return per-module ranks by pattern} */
     public Map<String, Integer> rankPattern() {
-        return own.get(RANK_PATTERN);
+        return value(RANK_PATTERN);
     }
 
     /** {@return per-module alphas by pattern} */
     public Map<String, Float> alphaPattern() {
-        return own.get(ALPHA_PATTERN);
+        return value(ALPHA_PATTERN);
     }
 
     /** {@return seed of the random initialization (not part of peft's file)} */
     public long seed() {
-        return own.get(SEED);
+        return value(SEED);
     }
 
     /**
@@ -216,7 +187,6 @@ public final class LoraConfig extends TargetedConfig {
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        own.writeTo(j);
         j.add("auto_mapping", JsonNull.INSTANCE);
         j.addProperty("bias", "none");
         j.addProperty("fan_in_fan_out", false);
@@ -272,7 +242,6 @@ public final class LoraConfig extends TargetedConfig {
     private static Builder read(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LoRA", "r", "target_modules");
-        b.own.read(j);
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
             ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern")
@@ -382,49 +351,14 @@ public final class LoraConfig extends TargetedConfig {
     }
 
     /** Builder of {@link LoraConfig}. */
-    public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private final ConfigValues.Builder own;
+    public static final class Builder extends LowRankConfig.Builder<Builder> {
 
         private Builder() {
-            this.own = DEFAULTS.toBuilder();
+            super(LOW_RANK, DEFAULTS);
         }
 
         private Builder(LoraConfig config) {
             super(config);
-            this.own = config.own.toBuilder();
-        }
-
-        /**
-         * Rank {@code r} (> 0).
-         *
-         * @param rank rank {@code r} (> 0)
-         * @return this builder
-         */
-        public Builder rank(int rank) {
-            own.set(RANK, rank);
-            return this;
-        }
-
-        /**
-         * {@code lora_alpha}.
-         *
-         * @param alpha {@code lora_alpha}
-         * @return this builder
-         */
-        public Builder alpha(float alpha) {
-            own.set(ALPHA, alpha);
-            return this;
-        }
-
-        /**
-         * {@code lora_dropout} in [0, 1).
-         *
-         * @param dropout {@code lora_dropout} in [0, 1)
-         * @return this builder
-         */
-        public Builder dropout(float dropout) {
-            own.set(DROPOUT, dropout);
-            return this;
         }
 
         /**
@@ -434,8 +368,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useRslora(boolean on) {
-            own.set(USE_RSLORA, on);
-            return this;
+            return set(USE_RSLORA, on);
         }
 
         /**
@@ -445,8 +378,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useDora(boolean on) {
-            own.set(USE_DORA, on);
-            return this;
+            return set(USE_DORA, on);
         }
 
         /**
@@ -456,8 +388,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder init(LoraInit init) {
-            own.set(INIT, Preconditions.checkNotNull(init));
-            return this;
+            return set(INIT, Preconditions.checkNotNull(init));
         }
 
         /**
@@ -467,8 +398,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder pissaIterations(int n) {
-            own.set(PISSA_ITERATIONS, n);
-            return this;
+            return set(PISSA_ITERATIONS, n);
         }
 
         /**
@@ -481,8 +411,7 @@ public final class LoraConfig extends TargetedConfig {
         public Builder rankPattern(String pattern, int rank) {
             Preconditions.checkArgument(
                     rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
-            own.set(RANK_PATTERN, with(own.get(RANK_PATTERN), pattern, rank));
-            return this;
+            return set(RANK_PATTERN, with(get(RANK_PATTERN), pattern, rank));
         }
 
         /**
@@ -498,8 +427,7 @@ public final class LoraConfig extends TargetedConfig {
                     "alpha_pattern '%s' alpha must be finite, got %s",
                     pattern,
                     alpha);
-            own.set(ALPHA_PATTERN, with(own.get(ALPHA_PATTERN), pattern, alpha));
-            return this;
+            return set(ALPHA_PATTERN, with(get(ALPHA_PATTERN), pattern, alpha));
         }
 
         /**
@@ -509,8 +437,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            own.set(SEED, seed);
-            return this;
+            return set(SEED, seed);
         }
 
         /**

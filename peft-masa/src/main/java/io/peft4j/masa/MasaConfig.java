@@ -56,11 +56,8 @@ public final class MasaConfig extends TargetedConfig {
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
-    private final ConfigValues own;
-
     private MasaConfig(Builder b) {
         super(b);
-        this.own = b.own.build();
     }
 
     /** {@return a builder: targets {@link #DEFAULT_TARGETS} unless set; atoms must be set} */
@@ -75,17 +72,17 @@ public final class MasaConfig extends TargetedConfig {
 
     /** {@return S: atoms per dictionary} */
     public int atoms() {
-        return own.get(ATOMS);
+        return value(ATOMS);
     }
 
     /** {@return G: dictionaries per projection type (consecutive layer groups)} */
     public int groups() {
-        return own.get(GROUPS);
+        return value(GROUPS);
     }
 
     /** {@return what trains} */
     public MasaMode mode() {
-        return own.get(MODE);
+        return value(MODE);
     }
 
     @Override
@@ -93,7 +90,7 @@ public final class MasaConfig extends TargetedConfig {
         JsonObject j = new JsonObject();
         j.addProperty("peft_type", PEFT_TYPE);
         ConfigJson.writeTargets(j, targets());
-        own.writeTo(j);
+        writeOwnValues(j);
         ConfigJson.writeModulesToSave(j, modulesToSave());
         // Only when set: MASA used to drop both keys, and a config without them must write the same
         // file as then.
@@ -121,7 +118,6 @@ public final class MasaConfig extends TargetedConfig {
             throw new IllegalArgumentException(
                     "MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
         }
-        b.own.read(j);
         ConfigJson.read(j, b);
         ConfigJson.warnUnknown(j, KNOWN, "MASA", warnings);
         return b.build();
@@ -145,10 +141,8 @@ public final class MasaConfig extends TargetedConfig {
 
     /** Builder of {@link MasaConfig}. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private final ConfigValues.Builder own = DEFAULTS.toBuilder();
-
         private Builder() {
-            super(t -> t.targets(DEFAULT_TARGETS));
+            super(DEFAULTS, t -> t.targets(DEFAULT_TARGETS));
         }
 
         /**
@@ -159,8 +153,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder atoms(int atoms) {
-            own.set(ATOMS, atoms);
-            return this;
+            return set(ATOMS, atoms);
         }
 
         /**
@@ -172,8 +165,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder groups(int groups) {
-            own.set(GROUPS, groups);
-            return this;
+            return set(GROUPS, groups);
         }
 
         /**
@@ -183,8 +175,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder mode(MasaMode mode) {
-            own.set(MODE, Objects.requireNonNull(mode, "mode"));
-            return this;
+            return set(MODE, Objects.requireNonNull(mode, "mode"));
         }
 
         /**
@@ -193,7 +184,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return the config
          */
         public MasaConfig build() {
-            if (own.get(ATOMS) < 1) {
+            if (get(ATOMS) < 1) {
                 throw new IllegalArgumentException(
                         "num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7 percent fewer attention parameters");
             }

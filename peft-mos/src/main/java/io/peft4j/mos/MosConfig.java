@@ -5,8 +5,7 @@ import com.google.gson.JsonObject;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
-import io.peft4j.core.spi.TargetedConfig;
-import io.peft4j.core.spi.TargetedConfigBuilder;
+import io.peft4j.core.spi.LowRankConfig;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -29,44 +28,33 @@ import java.util.function.Consumer;
  * valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout 0.1); v
  * 8, r 16, l 2, p 1 are ours.
  */
-public final class MosConfig extends TargetedConfig {
+public final class MosConfig extends LowRankConfig {
 
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
     // The method's own settings, each declared once: JSON key, default, check.
+    private static final Keys LOW_RANK = Keys.of("MoS", 16, 16, 0.1f);
     private static final ConfigKey<Integer> EQUIVALENT_RANK =
             ConfigKey.ofInt("equivalent_rank", 8)
                     .check(v -> v > 0, "MoS equivalent rank v must be > 0, got %s");
-    private static final ConfigKey<Integer> RANK =
-            ConfigKey.ofInt("r", 16).check(r -> r > 0, "MoS rank r must be > 0, got %s");
     private static final ConfigKey<Integer> SHARDS_PER_VECTOR =
             ConfigKey.ofInt("shards_per_vector", 2)
                     .check(l -> l > 0, "MoS shards per vector l must be > 0, got %s");
     private static final ConfigKey<Integer> PRIVATE_RANK =
             ConfigKey.ofInt("private_rank", 1)
                     .check(p -> p >= 0, "MoS private rank p must be >= 0, got %s");
-    private static final ConfigKey<Float> ALPHA =
-            ConfigKey.of("lora_alpha", 16f, ConfigJson::floatValue, ConfigJson::wholeOrFloat)
-                    .check(Float::isFinite, "MoS lora_alpha must be finite, got %s");
-    private static final ConfigKey<Float> DROPOUT =
-            ConfigKey.ofFloat("lora_dropout", 0.1f)
-                    .check(d -> d >= 0 && d < 1, "MoS lora_dropout must be in [0, 1), got %s");
     private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 0);
 
     private static final ConfigValues DEFAULTS =
-            ConfigValues.defaults(
-                    RANK, EQUIVALENT_RANK, SHARDS_PER_VECTOR, PRIVATE_RANK, ALPHA, DROPOUT, SEED);
+            LOW_RANK.defaultsWith(EQUIVALENT_RANK, SHARDS_PER_VECTOR, PRIVATE_RANK, SEED);
 
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN =
             ConfigJson.targetedKeys(DEFAULTS.jsonKeys(), "bias", "revision");
 
-    private final ConfigValues own;
-
     private MosConfig(Builder b) {
         super(b);
-        this.own = b.own.build();
     }
 
     /** {@return a builder with the defaults (targets must be set)} */
@@ -86,37 +74,22 @@ public final class MosConfig extends TargetedConfig {
 
     /** {@return {@code v}: the equivalent LoRA rank (the parameter budget per layer)} */
     public int equivalentRank() {
-        return own.get(EQUIVALENT_RANK);
-    }
-
-    /** {@return {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}} */
-    public int rank() {
-        return own.get(RANK);
+        return value(EQUIVALENT_RANK);
     }
 
     /** {@return {@code l}: shards per rank vector} */
     public int shardsPerVector() {
-        return own.get(SHARDS_PER_VECTOR);
+        return value(SHARDS_PER_VECTOR);
     }
 
     /** {@return {@code p}: private rank vectors per layer} */
     public int privateRank() {
-        return own.get(PRIVATE_RANK);
-    }
-
-    /** {@return {@code lora_alpha}; the scale is {@code alpha / r}} */
-    public float alpha() {
-        return own.get(ALPHA);
-    }
-
-    /** {@return dropout on the adapter's input in training} */
-    public float dropout() {
-        return own.get(DROPOUT);
+        return value(PRIVATE_RANK);
     }
 
     /** {@return seed of the pool initialization and of the index tables} */
     public long seed() {
-        return own.get(SEED);
+        return value(SEED);
     }
 
     /** {@return the scale {@code s = alpha / r}} */
@@ -163,7 +136,6 @@ public final class MosConfig extends TargetedConfig {
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
         j.addProperty("bias", "none");
-        own.writeTo(j);
         JsonObject out = sortedJson(j);
         ConfigJson.writeModulesToSave(out, modulesToSave());
         return out;
@@ -191,7 +163,6 @@ public final class MosConfig extends TargetedConfig {
                 "private_rank",
                 "target_modules");
         Builder b = builder();
-        b.own.read(j);
         ConfigJson.read(j, b);
         ConfigJson.requireOnly(j, "bias", "none", "MoS");
         ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
@@ -199,16 +170,14 @@ public final class MosConfig extends TargetedConfig {
     }
 
     /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
-    public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private final ConfigValues.Builder own;
+    public static final class Builder extends LowRankConfig.Builder<Builder> {
 
         private Builder() {
-            this.own = DEFAULTS.toBuilder();
+            super(LOW_RANK, DEFAULTS);
         }
 
         private Builder(MosConfig config) {
             super(config);
-            this.own = config.own.toBuilder();
         }
 
         /**
@@ -218,19 +187,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder equivalentRank(int v) {
-            own.set(EQUIVALENT_RANK, v);
-            return this;
-        }
-
-        /**
-         * {@code r}, the MoS rank used in the forward pass, > 0.
-         *
-         * @param r {@code r}, the MoS rank used in the forward pass, > 0
-         * @return this builder
-         */
-        public Builder rank(int r) {
-            own.set(RANK, r);
-            return this;
+            return set(EQUIVALENT_RANK, v);
         }
 
         /**
@@ -241,8 +198,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder shardsPerVector(int l) {
-            own.set(SHARDS_PER_VECTOR, l);
-            return this;
+            return set(SHARDS_PER_VECTOR, l);
         }
 
         /**
@@ -252,30 +208,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder privateRank(int p) {
-            own.set(PRIVATE_RANK, p);
-            return this;
-        }
-
-        /**
-         * {@code lora_alpha} (finite).
-         *
-         * @param alpha {@code lora_alpha} (finite)
-         * @return this builder
-         */
-        public Builder alpha(float alpha) {
-            own.set(ALPHA, alpha);
-            return this;
-        }
-
-        /**
-         * Dropout on the adapter input, in [0, 1).
-         *
-         * @param dropout dropout on the adapter input, in [0, 1)
-         * @return this builder
-         */
-        public Builder dropout(float dropout) {
-            own.set(DROPOUT, dropout);
-            return this;
+            return set(PRIVATE_RANK, p);
         }
 
         /**
@@ -285,8 +218,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            own.set(SEED, seed);
-            return this;
+            return set(SEED, seed);
         }
 
         /**

@@ -164,7 +164,8 @@ public final class ConfigJson {
     }
 
     /**
-     * Sets on {@code b} every common key present in {@code j}: the target keys, {@code
+     * Sets on {@code b} every key present in {@code j} that it reads: the method's own values (its
+     * {@link io.peft4j.core.config.ConfigKey settings} that are read back), the target keys, {@code
      * modules_to_save}, {@code task_type} and {@code base_model_name_or_path}. A missing {@code
      * target_modules} leaves the builder's default; whether it is required is the method's {@link
      * #require} call.
@@ -176,6 +177,7 @@ public final class ConfigJson {
      *     layer)
      */
     public static void read(JsonObject j, TargetedConfigBuilder<?> b) {
+        b.own.read(j);
         // peft: target_modules and exclude_modules are a list of names or one regex string
         // ("all-linear" for the targets); layers_pattern a list of names or one name
         namesOrString(j, "target_modules", b::targets, b::targetRegex);
