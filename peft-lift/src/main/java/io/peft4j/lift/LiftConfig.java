@@ -113,7 +113,7 @@ public final class LiftConfig extends TargetedConfig {
     static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
     private LiftConfig(Builder b) {
-        super(b);
+        super(PEFT_TYPE, b);
     }
 
     /**
@@ -122,11 +122,6 @@ public final class LiftConfig extends TargetedConfig {
      */
     public static Builder builder() {
         return new Builder();
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
     }
 
     /**

@@ -69,7 +69,7 @@ public final class LoraConfig extends LowRankConfig {
     private static final Set<String> NO_WARNING = Sets.union(KNOWN, HARMLESS_AT_DEFAULT.keySet());
 
     private LoraConfig(Builder b) {
-        super(b);
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder with peft's defaults (targets must be set)} */
@@ -80,11 +80,6 @@ public final class LoraConfig extends LowRankConfig {
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
         return new Builder(this);
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
     }
 
     /** {@return whether the scale is {@code alpha / sqrt(r)}} */

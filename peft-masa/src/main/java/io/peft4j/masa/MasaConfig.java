@@ -57,17 +57,12 @@ public final class MasaConfig extends TargetedConfig {
     static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
     private MasaConfig(Builder b) {
-        super(b);
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder: targets {@link #DEFAULT_TARGETS} unless set; atoms must be set} */
     public static Builder builder() {
         return new Builder();
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
     }
 
     /** {@return S: atoms per dictionary} */

@@ -54,7 +54,7 @@ public final class MosConfig extends LowRankConfig {
             ConfigJson.targetedKeys(DEFAULTS.jsonKeys(), "bias", "revision");
 
     private MosConfig(Builder b) {
-        super(b);
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder with the defaults (targets must be set)} */
@@ -65,11 +65,6 @@ public final class MosConfig extends LowRankConfig {
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
         return new Builder(this);
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
     }
 
     /** {@return {@code v}: the equivalent LoRA rank (the parameter budget per layer)} */

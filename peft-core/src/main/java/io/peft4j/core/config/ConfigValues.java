@@ -129,6 +129,22 @@ public final class ConfigValues {
         }
 
         /**
+         * Sets {@code key} without checking {@code value} now: {@link #build()} checks it (for a
+         * config whose builder reports bad values when it is built, not when they are set).
+         *
+         * @param <T> the value's type
+         * @param key the key (one of these values')
+         * @param value the value
+         * @return this builder
+         * @throws IllegalArgumentException if {@code key} is not one of these values' keys
+         */
+        public <T> Builder put(ConfigKey<T> key, T value) {
+            valueOf(values, key);
+            values.put(key, value);
+            return this;
+        }
+
+        /**
          * The value of {@code key} set so far (its default if none was set).
          *
          * @param <T> the value's type
@@ -163,9 +179,19 @@ public final class ConfigValues {
             set(key, key.read(j.get(key.name())));
         }
 
-        /** {@return the values set} */
+        /**
+         * The values set, each checked against its key's checks, in declared order.
+         *
+         * @return the values
+         * @throws IllegalArgumentException with the first failed check's message
+         */
         public ConfigValues build() {
+            values.keySet().forEach(this::check);
             return new ConfigValues(values);
+        }
+
+        private <T> void check(ConfigKey<T> key) {
+            key.checked(valueOf(values, key));
         }
 
         @Override

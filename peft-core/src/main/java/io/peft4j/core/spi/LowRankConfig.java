@@ -67,10 +67,11 @@ public abstract class LowRankConfig extends TargetedConfig {
     /**
      * Takes the common settings and the method's values from {@code b}.
      *
+     * @param peftType the method's {@code peft_type}
      * @param b the builder
      */
-    protected LowRankConfig(Builder<?> b) {
-        super(b);
+    protected LowRankConfig(String peftType, Builder<?> b) {
+        super(peftType, b);
         this.keys = b.keys;
     }
 

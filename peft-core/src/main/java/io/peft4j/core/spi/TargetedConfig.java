@@ -15,6 +15,7 @@ import java.util.List;
  */
 public abstract class TargetedConfig extends JsonValueConfig {
 
+    private final String peftType;
     private final TargetSpec targets;
     private final List<String> modulesToSave;
     private final String taskType;
@@ -22,12 +23,26 @@ public abstract class TargetedConfig extends JsonValueConfig {
     private final ConfigValues own;
 
     /**
-     * Takes the common settings from {@code b}, applying its default targets if none were set.
+     * Takes the common settings and the method's values from {@code b}, applying its default
+     * targets if none were set. The subclass overrides {@link #peftType()}.
      *
      * @param b the builder
      * @throws IllegalStateException if no targets were set and the builder has no default
      */
     protected TargetedConfig(TargetedConfigBuilder<?> b) {
+        this(null, b);
+    }
+
+    /**
+     * As {@link #TargetedConfig(TargetedConfigBuilder)}, for a method whose {@link #peftType()} is
+     * {@code peftType}.
+     *
+     * @param peftType the method's {@code peft_type}
+     * @param b the builder
+     * @throws IllegalStateException if no targets were set and the builder has no default
+     */
+    protected TargetedConfig(String peftType, TargetedConfigBuilder<?> b) {
+        this.peftType = peftType;
         this.targets = b.buildTargets();
         this.modulesToSave = b.modulesToSave;
         this.taskType = b.taskType;
@@ -58,6 +73,16 @@ public abstract class TargetedConfig extends JsonValueConfig {
      */
     protected final void writeOwnValues(JsonObject j) {
         own.writeTo(j);
+    }
+
+    /**
+     * The {@code peft_type} given to the constructor; a subclass built without one overrides this.
+     *
+     * @return the {@code peft_type} id
+     */
+    @Override
+    public String peftType() {
+        return peftType;
     }
 
     /** {@return which modules get an adapter} */
