@@ -23,21 +23,15 @@ public final class LlamaConfig {
                     .check(
                             t -> List.of("llama", "mistral", "qwen2").contains(t),
                             "model_type '%s' is not a LLaMA-family decoder (expected llama, mistral or qwen2)");
-    private static final ConfigKey<Integer> VOCAB_SIZE =
-            ConfigKey.internal("vocab_size", 32000)
-                    .check(v -> v > 0, "vocab_size must be > 0, got %s");
+    private static final ConfigKey<Integer> VOCAB_SIZE = ConfigKey.positiveInt("vocab_size", 32000);
     private static final ConfigKey<Integer> HIDDEN_SIZE =
-            ConfigKey.internal("hidden_size", 4096)
-                    .check(v -> v > 0, "hidden_size must be > 0, got %s");
+            ConfigKey.positiveInt("hidden_size", 4096);
     private static final ConfigKey<Integer> INTERMEDIATE_SIZE =
-            ConfigKey.internal("intermediate_size", 11008)
-                    .check(v -> v > 0, "intermediate_size must be > 0, got %s");
+            ConfigKey.positiveInt("intermediate_size", 11008);
     private static final ConfigKey<Integer> NUM_HIDDEN_LAYERS =
-            ConfigKey.internal("num_hidden_layers", 32)
-                    .check(v -> v > 0, "num_hidden_layers must be > 0, got %s");
+            ConfigKey.positiveInt("num_hidden_layers", 32);
     private static final ConfigKey<Integer> NUM_ATTENTION_HEADS =
-            ConfigKey.internal("num_attention_heads", 32)
-                    .check(v -> v > 0, "num_attention_heads must be > 0, got %s");
+            ConfigKey.positiveInt("num_attention_heads", 32);
     private static final ConfigKey<Integer> NUM_KEY_VALUE_HEADS =
             ConfigKey.internal("num_key_value_heads", 0);
     private static final ConfigKey<Integer> HEAD_DIM = ConfigKey.internal("head_dim", 0);

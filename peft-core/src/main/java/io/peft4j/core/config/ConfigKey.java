@@ -146,6 +146,18 @@ public final class ConfigKey<T> {
     }
 
     /**
+     * As {@link #internal}, for an int that must be &gt; 0, refused with "{@code <name> must be >
+     * 0, got <value>}".
+     *
+     * @param name the key's name, in messages
+     * @param defaultValue the default
+     * @return the key
+     */
+    public static ConfigKey<Integer> positiveInt(String name, int defaultValue) {
+        return internal(name, defaultValue).check(v -> v > 0, name + " must be > 0, got %s");
+    }
+
+    /**
      * This key with one more check: a value failing {@code ok} is refused with {@code message},
      * where the first {@code %s} stands for the value (as in Guava's {@code Preconditions}).
      *
