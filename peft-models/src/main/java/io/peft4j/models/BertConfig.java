@@ -23,11 +23,9 @@ public final class BertConfig {
     private static final ConfigKey<Integer> INTERMEDIATE_SIZE =
             ConfigKey.positiveInt("intermediate_size", 3072);
     private static final ConfigKey<Integer> MAX_POSITION_EMBEDDINGS =
-            ConfigKey.internal("max_position_embeddings", 512)
-                    .check(v -> v > 0, "max_position_embeddings must be > 0");
+            ConfigKey.positiveInt("max_position_embeddings", 512);
     private static final ConfigKey<Integer> TYPE_VOCAB_SIZE =
-            ConfigKey.internal("type_vocab_size", 2)
-                    .check(v -> v > 0, "type_vocab_size must be > 0");
+            ConfigKey.positiveInt("type_vocab_size", 2);
     private static final ConfigKey<Double> LAYER_NORM_EPS =
             ConfigKey.internal("layer_norm_eps", 1e-12)
                     .check(
