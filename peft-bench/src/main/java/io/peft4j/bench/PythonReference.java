@@ -301,7 +301,7 @@ public final class PythonReference {
                         "  WARNING: Python's torch runs on the reference BLAS; apt-get install libopenblas0 (python3-torch"
                                 + " recommends it) for a meaningful figure");
             }
-            out.add("  " + RATIO_LABEL + Bench.summary(ratio) + "   (goal <= 1.0)");
+            out.add("  " + RATIO_LABEL + Bench.summary(ratio) + "   (goal <= 0.8)");
             return out;
         } finally {
             python.destroyForcibly(); // stdin is closed by now, so a well-behaved script has

@@ -6,7 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.Dropout;
+import io.peft4j.core.ops.InvertedDropout;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterRuntime;
 import io.peft4j.core.spi.LayerCall;
@@ -74,7 +74,7 @@ public final class LoraLinear extends LoraLayer {
 
     /** {@return the adapter's input: {@code x}, with the adapter's dropout when training} */
     NDArray dropout(Weights w, NDArray x, boolean training) {
-        return training && w.dropout > 0 ? Dropout.dropout(x, w.dropout, true).head() : x;
+        return InvertedDropout.apply(x, w.dropout, training);
     }
 
     /** {@return {@code B A in}, unscaled} */

@@ -8,9 +8,9 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.Dropout;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
+import io.peft4j.core.ops.InvertedDropout;
 import io.peft4j.core.ops.TransformerOps;
 
 /**
@@ -76,7 +76,7 @@ public final class BertLayer extends AbstractBlock {
     }
 
     static NDArray dropout(NDArray x, double p, boolean training) {
-        return training && p > 0 ? Dropout.dropout(x, (float) p, true).head() : x;
+        return InvertedDropout.apply(x, (float) p, training);
     }
 
     /** {@code attention}: children {@code self} and {@code output}. Input [hidden, bias]. */

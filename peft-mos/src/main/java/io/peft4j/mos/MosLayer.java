@@ -7,7 +7,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.Dropout;
+import io.peft4j.core.ops.InvertedDropout;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterLayer;
 import io.peft4j.core.spi.AdapterRuntime;
@@ -79,7 +79,7 @@ public final class MosLayer extends AdditiveAdapterLayer<MosLayer.Slot> {
                         .reshape(rank, outFeatures())
                         .transpose(); // (out, r)
         float dropout = s.pool.config.dropout();
-        NDArray in = call.training() && dropout > 0 ? Dropout.dropout(x, dropout, true).head() : x;
+        NDArray in = InvertedDropout.apply(x, dropout, call.training());
         return Scalars.mul(
                 Linear.linear(Linear.linear(in, a).head(), b).head(), s.pool.config.scaling());
     }

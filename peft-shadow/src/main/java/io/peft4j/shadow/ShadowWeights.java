@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import io.peft4j.core.ops.InvertedDropout;
 import io.peft4j.core.ops.Scalars;
 import io.peft4j.core.spi.AdapterParameters;
 import java.util.LinkedHashMap;
@@ -145,7 +146,7 @@ final class ShadowWeights {
         // forward's scope, or every call leaves two arrays behind
         down.attach(h.getManager());
         up.attach(h.getManager());
-        NDArray t = Tensors.dropout(h.sub(s).matMul(down), config.dropout(), training);
+        NDArray t = InvertedDropout.apply(h.sub(s).matMul(down), config.dropout(), training);
         return Scalars.mul(t.matMul(up), config.alpha());
     }
 
@@ -168,7 +169,7 @@ final class ShadowWeights {
                         null);
         gate = gate.getNDArrayInternal().sigmoid();
         NDArray t =
-                Tensors.dropout(
+                InvertedDropout.apply(
                         Tensors.silu(Tensors.linear(u, ps.getValue(t1[k], d, training), null)),
                         config.dropout(),
                         training);

@@ -8,7 +8,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.Dropout;
 import io.peft4j.core.spi.AdapterParameters;
 import io.peft4j.core.spi.AdapterTensors;
 import java.util.Map;
@@ -53,10 +52,6 @@ final class Tensors {
 
     static NDArray silu(NDArray x) {
         return x.mul(x.getNDArrayInternal().sigmoid());
-    }
-
-    static NDArray dropout(NDArray x, float p, boolean training) {
-        return training && p > 0 ? Dropout.dropout(x, p, true).head() : x;
     }
 
     /** Most negative value safe to add to attention scores of this type (as peft-models' masks). */

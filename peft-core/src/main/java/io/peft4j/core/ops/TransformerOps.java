@@ -3,7 +3,6 @@ package io.peft4j.core.ops;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.norm.Dropout;
 
 /**
  * The functional transformer operations that more than one network computes the same way (the
@@ -88,9 +87,7 @@ public final class TransformerOps {
             scores = scores.add(bias.expandDims(2));
         }
         NDArray probs = scores.softmax(-1);
-        if (training && dropout > 0) {
-            probs = Dropout.dropout(probs, dropout, true).head();
-        }
+        probs = InvertedDropout.apply(probs, dropout, training);
         return probs.matMul(v.expandDims(2)).reshape(batch, heads, queryLen, headDim);
     }
 }

@@ -80,6 +80,12 @@ public final class AdamMoments implements AutoCloseable {
         /** Updates taken so far. */
         public long step;
 
+        /**
+         * The arrays {@link CpuAdamPass} found to be their own memory (weight, first, second
+         * moment), so it checks them once, not every step.
+         */
+        NDArray[] ownMemoryChecked;
+
         private Slot(NDArray expAvg, NDArray expAvgSq, long step) {
             this.expAvg = expAvg;
             this.expAvgSq = expAvgSq;
@@ -221,6 +227,11 @@ public final class AdamMoments implements AutoCloseable {
                             ? lr / biasCorrection1
                             : lr * biasCorrection2Sqrt / biasCorrection1;
             double decay = 1 - lr * h.weightDecay();
+            if (CpuAdamPass.applies(weight, grad, slot)
+                    && CpuAdamPass.update(
+                            weight, grad, slot, h, decay, stepSize, biasCorrection2Sqrt)) {
+                return; // one pass in Java; the array form below for the rest
+            }
             long size = weight.size();
             if (size <= CHUNK || weight.getDevice().isGpu()) {
                 // a GPU streams each pass at full bandwidth, and there per-chunk launches would
@@ -260,7 +271,10 @@ public final class AdamMoments implements AutoCloseable {
         }
     }
 
-    private static void updateRange(
+    /**
+     * The array form of one update, in libtorch passes (the reference {@link CpuAdamPass} meets).
+     */
+    static void updateRange(
             NDArray w,
             NDArray g,
             NDArray m,

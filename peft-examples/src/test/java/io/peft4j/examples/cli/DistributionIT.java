@@ -198,43 +198,91 @@ class DistributionIT {
     }
 
     /**
-     * The launcher asks glibc for huge pages (a step's freed activations are re-touched without a
-     * page fault per 4 KiB), keeps and extends a user's GLIBC_TUNABLES, lets one that sets hugetlb
-     * win, and PEFT4J_HUGEPAGES=0 turns it off. A stand-in java prints what it was given.
+     * The launcher sets glibc's malloc tunables: huge pages for every command, and for train and
+     * demo also the heap that keeps freed blocks (a step's activations are reused without a page
+     * fault per 4 KiB); it keeps a user's GLIBC_TUNABLES and lets each key set there win;
+     * PEFT4J_MALLOC chooses, PEFT4J_HUGEPAGES=0 still means no setting, and a wrong value is a
+     * one-line error with exit code 2. A stand-in java prints what it was given.
      */
     @Test
-    void launcherAsksGlibcForHugePagesUnlessTold() throws Exception {
+    void launcherSetsGlibcMallocTunablesUnlessTold() throws Exception {
         Path fakeHome = Files.createDirectories(dir.resolve("fake-java/bin")).getParent();
         Path fakeJava = fakeHome.resolve("bin/java");
         Files.writeString(fakeJava, "#!/bin/sh\necho \"tunables=[$GLIBC_TUNABLES]\"\n");
         assertTrue(fakeJava.toFile().setExecutable(true));
-        assertEquals("tunables=[glibc.malloc.hugetlb=1]", launchWith(fakeHome, null, null));
+        String keep =
+                "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=68719476736"
+                        + ":glibc.malloc.top_pad=268435456";
+        assertEquals("tunables=[glibc.malloc.hugetlb=1]", launch(fakeHome, null, null, "--help"));
+        assertEquals(
+                "tunables=[glibc.malloc.hugetlb=1:" + keep + "]",
+                launch(fakeHome, null, null, "train", "--help"));
+        assertEquals(
+                "tunables=[glibc.malloc.hugetlb=1:" + keep + "]",
+                launch(fakeHome, null, null, "demo", "--help"));
         assertEquals(
                 "tunables=[glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1]",
-                launchWith(fakeHome, "glibc.malloc.arena_max=2", null));
+                launch(fakeHome, "glibc.malloc.arena_max=2", null, "eval", "--help"));
         assertEquals(
-                "tunables=[glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0]",
-                launchWith(fakeHome, "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=0", null));
-        assertEquals("tunables=[]", launchWith(fakeHome, null, "0"));
+                "tunables=[glibc.malloc.hugetlb=0:glibc.malloc.trim_threshold=1:"
+                        + "glibc.malloc.mmap_threshold=33554432:glibc.malloc.top_pad=268435456]",
+                launch(
+                        fakeHome,
+                        "glibc.malloc.hugetlb=0:glibc.malloc.trim_threshold=1",
+                        null,
+                        "train",
+                        "--help"));
+        assertEquals(
+                "tunables=[glibc.malloc.hugetlb=1]",
+                launch(fakeHome, null, "PEFT4J_MALLOC=hugepages", "train", "--help"));
+        assertEquals(
+                "tunables=[glibc.malloc.hugetlb=1:" + keep + "]",
+                launch(fakeHome, null, "PEFT4J_MALLOC=training", "--help"));
+        assertEquals("tunables=[]", launch(fakeHome, null, "PEFT4J_MALLOC=system", "train"));
+        assertEquals("tunables=[]", launch(fakeHome, null, "PEFT4J_HUGEPAGES=0", "train"));
+        ProcessBuilder wrong = launcherWith(fakeHome, null, "PEFT4J_MALLOC=fast", "train");
+        Process p = wrong.redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the launcher did not finish");
+        assertEquals(2, p.exitValue(), out);
+        assertEquals(
+                "peft4j: PEFT4J_MALLOC must be training, hugepages or system, got 'fast'",
+                out.strip());
     }
 
-    /** The launcher's first stdout line when java is {@code javaHome}'s (a stand-in). */
-    private static String launchWith(Path javaHome, String tunables, String hugePages)
+    /** The launcher's stdout when java is {@code javaHome}'s (a stand-in). */
+    private static String launch(Path javaHome, String tunables, String setting, String... args)
             throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(launcher.toString(), "--help");
-        pb.environment().put("JAVA_HOME", javaHome.toString());
-        pb.environment().remove("GLIBC_TUNABLES");
-        pb.environment().remove("PEFT4J_HUGEPAGES");
-        if (tunables != null) {
-            pb.environment().put("GLIBC_TUNABLES", tunables);
-        }
-        if (hugePages != null) {
-            pb.environment().put("PEFT4J_HUGEPAGES", hugePages);
-        }
-        Process p = pb.redirectErrorStream(true).start();
+        Process p =
+                launcherWith(javaHome, tunables, setting, args).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the launcher did not finish");
         assertEquals(0, p.exitValue(), out);
         return out.strip();
+    }
+
+    /**
+     * The launcher run with {@code args}, java from {@code javaHome}, {@code GLIBC_TUNABLES} =
+     * {@code tunables} (none when null) and one {@code NAME=value} {@code setting} (none when
+     * null).
+     */
+    private static ProcessBuilder launcherWith(
+            Path javaHome, String tunables, String setting, String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(launcher.toString());
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command);
+        pb.environment().put("JAVA_HOME", javaHome.toString());
+        pb.environment().remove("GLIBC_TUNABLES");
+        pb.environment().remove("PEFT4J_HUGEPAGES");
+        pb.environment().remove("PEFT4J_MALLOC");
+        if (tunables != null) {
+            pb.environment().put("GLIBC_TUNABLES", tunables);
+        }
+        if (setting != null) {
+            int eq = setting.indexOf('=');
+            pb.environment().put(setting.substring(0, eq), setting.substring(eq + 1));
+        }
+        return pb;
     }
 }
