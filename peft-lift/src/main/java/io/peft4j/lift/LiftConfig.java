@@ -83,11 +83,11 @@ public final class LiftConfig extends TargetedConfig {
                             n -> n >= 0 && n <= 10,
                             "LIFT svd_iterations must be in [0, 10], got %s");
     private static final ConfigKey<MaskSelection> MASK_SELECTION =
-            ConfigKey.of(
+            ConfigKey.ofText(
                             "mask_selection",
                             MaskSelection.LARGEST,
-                            (e, key) -> MaskSelection.fromJson(ConfigJson.textValue(e, key)),
-                            m -> new JsonPrimitive(m.jsonName()))
+                            MaskSelection::fromJson,
+                            MaskSelection::jsonName)
                     .nonNull("LIFT mask_selection must be largest or smallest, got null");
     private static final ConfigKey<Integer> EXACT_SVD_MAX_DIM =
             ConfigKey.ofInt("exact_svd_max_dim", DEFAULT_EXACT_SVD_MAX_DIM)

@@ -2,9 +2,7 @@ package io.peft4j.masa;
 
 import static io.peft4j.core.spi.ConfigJson.has;
 
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonPrimitive;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
@@ -45,11 +43,7 @@ public final class MasaConfig extends TargetedConfig {
     private static final ConfigKey<Integer> GROUPS =
             ConfigKey.ofInt("num_groups", 1).check(g -> g >= 1, "num_groups must be >= 1, got %s");
     private static final ConfigKey<MasaMode> MODE =
-            ConfigKey.of(
-                    "mode",
-                    MasaMode.COEFFICIENTS,
-                    MasaConfig::mode,
-                    m -> new JsonPrimitive(m.name()));
+            ConfigKey.ofText("mode", MasaMode.COEFFICIENTS, MasaConfig::mode, MasaMode::name);
 
     private static final ConfigValues DEFAULTS = ConfigValues.defaults(ATOMS, GROUPS, MODE);
 
@@ -118,19 +112,12 @@ public final class MasaConfig extends TargetedConfig {
         return b.build();
     }
 
-    private static MasaMode mode(JsonElement e, String key) {
-        String m = e.getAsString();
+    private static MasaMode mode(String m) {
         try {
             return MasaMode.valueOf(m.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException ex) {
+        } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(
-                    "MASA \""
-                            + key
-                            + "\": \""
-                            + m
-                            + "\" is not one of "
-                            + List.of(MasaMode.values()),
-                    ex);
+                    "MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()), e);
         }
     }
 

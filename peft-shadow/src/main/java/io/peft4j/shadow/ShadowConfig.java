@@ -59,11 +59,8 @@ public final class ShadowConfig extends JsonValueConfig {
                             v -> v >= 0 && Float.isFinite(v),
                             "shadow_loss_weight must be a finite value >= 0, got %s");
     private static final ConfigKey<ShadowFamily> FAMILY =
-            ConfigKey.of(
-                    "shadow_family",
-                    ShadowFamily.AUTO,
-                    (e, key) -> ShadowFamily.parse(ConfigJson.textValue(e, key)),
-                    f -> new JsonPrimitive(ConfigJson.jsonName(f)));
+            ConfigKey.ofText(
+                    "shadow_family", ShadowFamily.AUTO, ShadowFamily::parse, ConfigJson::jsonName);
     private static final ConfigKey<Double> NORM_EPS =
             ConfigKey.ofDouble("shadow_norm_eps", 0)
                     .check(
@@ -81,11 +78,7 @@ public final class ShadowConfig extends JsonValueConfig {
                     v -> v == null ? null : new JsonPrimitive(v));
     private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 42);
     private static final ConfigKey<ShadowHead> SHADOW_HEAD =
-            ConfigKey.of(
-                            "shadow_head",
-                            ShadowHead.OWN,
-                            (e, key) -> ShadowHead.parse(ConfigJson.textValue(e, key)),
-                            h -> new JsonPrimitive(h.jsonName()))
+            ConfigKey.ofText("shadow_head", ShadowHead.OWN, ShadowHead::parse, ShadowHead::jsonName)
                     .nonNull("SHADOW shadow_head must be own or shared, got null");
 
     private static final ConfigValues DEFAULTS =

@@ -134,6 +134,29 @@ public final class ConfigKey<T> {
     }
 
     /**
+     * A value written as text and read back by {@code parse} (e.g. an enum by its JSON name; a
+     * number or boolean in the file is taken as its text, as {@link ConfigJson#textValue}).
+     *
+     * @param <T> the value's type
+     * @param name the JSON key
+     * @param defaultValue the default
+     * @param parse the value of a text; throws {@link IllegalArgumentException} for a bad one
+     * @param text the text of a value
+     * @return the key
+     */
+    public static <T> ConfigKey<T> ofText(
+            String name,
+            T defaultValue,
+            Function<String, ? extends T> parse,
+            Function<? super T, String> text) {
+        return of(
+                name,
+                defaultValue,
+                (e, key) -> parse.apply(ConfigJson.textValue(e, key)),
+                v -> new JsonPrimitive(text.apply(v)));
+    }
+
+    /**
      * A value no file holds (e.g. a seed peft has no key for): never read, never written.
      *
      * @param <T> the value's type
