@@ -26,6 +26,12 @@ class HarnessSmokeTest {
     }
 
     @Test
+    void adamStepTimingRunsBothForms() {
+        String all = String.join("\n", AdamStepTiming.run("step", 1, true));
+        assertTrue(all.contains("array form") && all.contains("one pass / array form: "), all);
+    }
+
+    @Test
     void methodStepsCoverEveryMethodAtLorasBudget() throws Exception {
         List<String> lines = MethodSteps.run("steps,memory", 1, true);
         String all = String.join("\n", lines);

@@ -54,6 +54,13 @@ public final class AdamMoments implements AutoCloseable {
     public static final long CHUNK = 64 * 1024;
 
     /**
+     * Set to {@code false} ({@code -Dpeft4j.adam.onePass=false}), the update of CPU FLOAT32
+     * parameters takes the array form, in libtorch passes, instead of the one-pass Java update (the
+     * bench times the two side by side; read at every update).
+     */
+    public static final String ONE_PASS_PROPERTY = "peft4j.adam.onePass";
+
+    /**
      * The hyper-parameters of an Adam update, in double: PyTorch receives them as Python floats,
      * and 0.9f != 0.9.
      *
@@ -81,10 +88,12 @@ public final class AdamMoments implements AutoCloseable {
         public long step;
 
         /**
-         * The arrays {@link CpuAdamPass} found to be their own memory (weight, first, second
-         * moment), so it checks them once, not every step.
+         * The arrays {@link CpuAdamPass} last checked (weight, first, second moment) and whether
+         * each was its own memory, so it checks them once, not every step.
          */
-        NDArray[] ownMemoryChecked;
+        NDArray[] onePassArrays;
+
+        boolean onePassOwnMemory;
 
         private Slot(NDArray expAvg, NDArray expAvgSq, long step) {
             this.expAvg = expAvg;
@@ -227,7 +236,8 @@ public final class AdamMoments implements AutoCloseable {
                             ? lr / biasCorrection1
                             : lr * biasCorrection2Sqrt / biasCorrection1;
             double decay = 1 - lr * h.weightDecay();
-            if (CpuAdamPass.applies(weight, grad, slot)
+            if (!"false".equals(System.getProperty(ONE_PASS_PROPERTY))
+                    && CpuAdamPass.applies(weight, grad, slot)
                     && CpuAdamPass.update(
                             weight, grad, slot, h, decay, stepSize, biasCorrection2Sqrt)) {
                 return; // one pass in Java; the array form below for the rest

@@ -2,6 +2,7 @@ package io.peft4j.core.train;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -56,14 +57,18 @@ final class CpuAdamPass {
             double stepSize,
             double biasCorrection2Sqrt) {
         NDArray[] written = {weight, slot.expAvg, slot.expAvgSq};
-        boolean checked = sameArrays(slot.ownMemoryChecked, written);
-        ByteBuffer w = view(weight, checked);
-        ByteBuffer m = view(slot.expAvg, checked);
-        ByteBuffer v = view(slot.expAvgSq, checked);
-        if (w == null || m == null || v == null) {
+        boolean seenBefore = sameArrays(slot.onePassArrays, written);
+        if (seenBefore && !slot.onePassOwnMemory) {
             return false;
         }
-        slot.ownMemoryChecked = written;
+        ByteBuffer w = seenBefore ? view(weight) : probedView(weight);
+        ByteBuffer m = seenBefore ? view(slot.expAvg) : probedView(slot.expAvg);
+        ByteBuffer v = seenBefore ? view(slot.expAvgSq) : probedView(slot.expAvgSq);
+        slot.onePassArrays = written;
+        slot.onePassOwnMemory = w != null && m != null && v != null;
+        if (!slot.onePassOwnMemory) {
+            return false;
+        }
         // read only: a copy of a non-contiguous gradient has the same values
         ByteBuffer g = grad.toByteBuffer(true).order(ByteOrder.nativeOrder());
         // each scalar as libtorch uses it against a FLOAT32 array: rounded to float once
@@ -110,29 +115,35 @@ final class CpuAdamPass {
         return true;
     }
 
+    /** The direct view of an array known to be its own memory. */
+    private static ByteBuffer view(NDArray a) {
+        return a.toByteBuffer(true).order(ByteOrder.nativeOrder());
+    }
+
     /**
      * The direct view of {@code a}'s own memory, or null when the engine gives a copy (a
-     * non-contiguous array): unless {@code checked} before, a probe write through the view must be
-     * what libtorch reads back.
+     * non-contiguous array): a probe write through the view must be what libtorch reads back. The
+     * copy the engine makes for such an array attaches to the array's manager, so the array sits in
+     * a scope of its own meanwhile, which frees the copy.
      */
-    private static ByteBuffer view(NDArray a, boolean checked) {
-        ByteBuffer view = a.toByteBuffer(true);
-        if (!view.isDirect()) {
-            return null;
+    private static ByteBuffer probedView(NDArray a) {
+        try (NDManager probeScope = a.getManager().newSubManager()) {
+            a.tempAttach(probeScope);
+            ByteBuffer view = a.toByteBuffer(true);
+            if (!view.isDirect()) {
+                return null;
+            }
+            view.order(ByteOrder.nativeOrder());
+            int original = view.getInt(0);
+            int probe = original ^ 0x80000000; // the sign bit flipped: always another bit pattern
+            view.putInt(0, probe);
+            int seen;
+            try (NDArray flat = a.reshape(a.size());
+                    NDArray first = flat.get(0)) {
+                seen = Float.floatToRawIntBits(first.getFloat());
+            }
+            view.putInt(0, original);
+            return seen == probe ? view : null;
         }
-        view.order(ByteOrder.nativeOrder());
-        if (checked) {
-            return view;
-        }
-        int original = view.getInt(0);
-        int probe = original ^ 0x80000000; // the sign bit flipped: always another bit pattern
-        view.putInt(0, probe);
-        int seen;
-        try (NDArray flat = a.reshape(a.size());
-                NDArray first = flat.get(0)) {
-            seen = Float.floatToRawIntBits(first.getFloat());
-        }
-        view.putInt(0, original);
-        return seen == probe ? view : null;
     }
 }

@@ -1,6 +1,7 @@
 package io.peft4j.core.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -82,8 +83,11 @@ class CpuAdamPassTest {
             AdamMoments moments = new AdamMoments();
             AdamMoments.Slot slot = moments.create("w", transposed);
             NDArray g = m.ones(new Shape(5, 6));
+            int arrays = m.getManagedArrays().size();
             assertFalse(CpuAdamPass.update(transposed, g, slot, h, 0.99, 1e-3, 1));
+            assertFalse(CpuAdamPass.update(transposed, g, slot, h, 0.99, 1e-3, 1), "again");
             assertArrayEquals(before, base.toFloatArray(), 0f, "nothing written");
+            assertEquals(arrays, m.getManagedArrays().size(), "the engine's copy was freed");
             moments.close();
         }
     }
