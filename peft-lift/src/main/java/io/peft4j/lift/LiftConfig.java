@@ -8,10 +8,13 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
 import io.peft4j.core.target.TargetSpec;
+import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -33,21 +36,6 @@ public final class LiftConfig extends TargetedConfig {
     /** The {@code peft_type} of LIFT. */
     public static final String PEFT_TYPE = "LIFT";
 
-    // package-private: the method entry offers these keys to tools (--set)
-    static final Set<String> KNOWN =
-            ConfigJson.targetedKeys(
-                    "r",
-                    "density",
-                    "filter_rank",
-                    "update_interval",
-                    "betas",
-                    "eps",
-                    "seed",
-                    "svd_oversample",
-                    "svd_iterations",
-                    "mask_selection",
-                    "exact_svd_max_dim");
-
     /**
      * Default of {@link #exactSvdMaxDim()}: exact low-rank approximations up to min(m, n) = 512.
      * The exact path's JVM eigen-decomposition took 3.4 s at 512 and 23 s at 1024 per matrix on the
@@ -55,33 +43,77 @@ public final class LiftConfig extends TargetedConfig {
      */
     public static final int DEFAULT_EXACT_SVD_MAX_DIM = 512;
 
-    private final int rank;
-    private final Double density;
-    private final int filterRank;
-    private final int updateInterval;
-    private final double beta1;
-    private final double beta2;
-    private final double eps;
-    private final long seed;
-    private final int svdOversample;
-    private final int svdIterations;
-    private final MaskSelection maskSelection;
-    private final int exactSvdMaxDim;
+    // The method's own settings, each declared once: JSON key, default, check.
+    private static final ConfigKey<Integer> RANK =
+            ConfigKey.ofInt("r", 8).check(r -> r > 0, "LIFT budget rank r must be > 0, got %s");
+    private static final ConfigKey<Double> DENSITY =
+            ConfigKey.<Double>of(
+                            "density",
+                            null,
+                            ConfigJson::doubleValue,
+                            d -> d == null ? JsonNull.INSTANCE : new JsonPrimitive(d))
+                    .check(
+                            d -> d == null || (d > 0 && d <= 1),
+                            "LIFT density must be in (0, 1], got %s");
+    private static final ConfigKey<Integer> FILTER_RANK =
+            ConfigKey.ofInt("filter_rank", 8)
+                    .check(
+                            r -> r >= 0,
+                            "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s");
+    private static final ConfigKey<Integer> UPDATE_INTERVAL =
+            ConfigKey.ofInt("update_interval", 200)
+                    .check(
+                            t -> t >= 0,
+                            "LIFT update_interval T must be >= 0 (0 = never refresh), got %s");
+    // Written as one pair; read by fromJson through Builder#betas, which checks each.
+    private static final ConfigKey<List<Double>> BETAS =
+            ConfigKey.of("betas", List.of(0.9, 0.95), null, LiftConfig::betasJson);
+    private static final ConfigKey<Double> EPS =
+            ConfigKey.ofDouble("eps", 1e-6)
+                    .check(
+                            e -> Double.isFinite(e) && e > 0,
+                            "LIFT eps must be finite and > 0, got %s");
+    private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 0);
+    private static final ConfigKey<Integer> SVD_OVERSAMPLE =
+            ConfigKey.ofInt("svd_oversample", 8)
+                    .check(n -> n >= 0, "LIFT svd_oversample must be >= 0, got %s");
+    private static final ConfigKey<Integer> SVD_ITERATIONS =
+            ConfigKey.ofInt("svd_iterations", 2)
+                    .check(
+                            n -> n >= 0 && n <= 10,
+                            "LIFT svd_iterations must be in [0, 10], got %s");
+    private static final ConfigKey<MaskSelection> MASK_SELECTION =
+            ConfigKey.ofText(
+                            "mask_selection",
+                            MaskSelection.LARGEST,
+                            MaskSelection::fromJson,
+                            MaskSelection::jsonName)
+                    .nonNull("LIFT mask_selection must be largest or smallest, got null");
+    private static final ConfigKey<Integer> EXACT_SVD_MAX_DIM =
+            ConfigKey.ofInt("exact_svd_max_dim", DEFAULT_EXACT_SVD_MAX_DIM)
+                    .check(
+                            n -> n >= 0,
+                            "LIFT exact_svd_max_dim must be >= 0 (0 = always randomized), got %s");
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    RANK,
+                    DENSITY,
+                    FILTER_RANK,
+                    UPDATE_INTERVAL,
+                    BETAS,
+                    EPS,
+                    SEED,
+                    SVD_OVERSAMPLE,
+                    SVD_ITERATIONS,
+                    MASK_SELECTION,
+                    EXACT_SVD_MAX_DIM);
+
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
     private LiftConfig(Builder b) {
-        super(b);
-        this.rank = b.rank;
-        this.density = b.density;
-        this.filterRank = b.filterRank;
-        this.updateInterval = b.updateInterval;
-        this.beta1 = b.beta1;
-        this.beta2 = b.beta2;
-        this.eps = b.eps;
-        this.seed = b.seed;
-        this.svdOversample = b.svdOversample;
-        this.svdIterations = b.svdIterations;
-        this.maskSelection = b.maskSelection;
-        this.exactSvdMaxDim = b.exactSvdMaxDim;
+        super(PEFT_TYPE, b);
     }
 
     /**
@@ -92,11 +124,6 @@ public final class LiftConfig extends TargetedConfig {
         return new Builder();
     }
 
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
-    }
-
     /**
      * The budget rank {@code r}: {@code k = min((m + n) r, m n)} entries per matrix (unless a
      * density is set).
@@ -104,12 +131,12 @@ public final class LiftConfig extends TargetedConfig {
      * @return the budget rank
      */
     public int rank() {
-        return rank;
+        return value(RANK);
     }
 
     /** {@return the fraction of entries trained per matrix, when set instead of {@link #rank()}} */
     public Double density() {
-        return density;
+        return value(DENSITY);
     }
 
     /**
@@ -117,42 +144,42 @@ public final class LiftConfig extends TargetedConfig {
      * magnitude)}
      */
     public int filterRank() {
-        return filterRank;
+        return value(FILTER_RANK);
     }
 
     /** {@return optimiser steps between mask refreshes ({@code T}); 0 = never refresh} */
     public int updateInterval() {
-        return updateInterval;
+        return value(UPDATE_INTERVAL);
     }
 
     /** {@return Adam's first-moment decay} */
     public double beta1() {
-        return beta1;
+        return value(BETAS).get(0);
     }
 
     /** {@return Adam's second-moment decay} */
     public double beta2() {
-        return beta2;
+        return value(BETAS).get(1);
     }
 
     /** {@return Adam's eps (added to {@code sqrt(v)})} */
     public double eps() {
-        return eps;
+        return value(EPS);
     }
 
     /** {@return seed of the randomized SVD's test matrices} */
     public long seed() {
-        return seed;
+        return value(SEED);
     }
 
     /** {@return extra random directions of the randomized SVD} */
     public int svdOversample() {
-        return svdOversample;
+        return value(SVD_OVERSAMPLE);
     }
 
     /** {@return power iterations of the randomized SVD} */
     public int svdIterations() {
-        return svdIterations;
+        return value(SVD_ITERATIONS);
     }
 
     /**
@@ -160,7 +187,7 @@ public final class LiftConfig extends TargetedConfig {
      * released configs)}
      */
     public MaskSelection maskSelection() {
-        return maskSelection;
+        return value(MASK_SELECTION);
     }
 
     /**
@@ -171,7 +198,7 @@ public final class LiftConfig extends TargetedConfig {
      * @return the threshold on {@code min(m, n)}
      */
     public int exactSvdMaxDim() {
-        return exactSvdMaxDim;
+        return value(EXACT_SVD_MAX_DIM);
     }
 
     /**
@@ -184,32 +211,25 @@ public final class LiftConfig extends TargetedConfig {
      */
     public long budget(long m, long n) {
         long total = m * n;
+        Double density = density();
         if (density != null) {
             return Math.max(1, Math.min(total, Math.round(density * total)));
         }
-        return Math.min((m + n) * rank, total);
+        return Math.min((m + n) * rank(), total);
     }
 
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        JsonArray betas = new JsonArray();
-        betas.add(beta1);
-        betas.add(beta2);
-        j.add("betas", betas);
-        j.add("density", density == null ? JsonNull.INSTANCE : new JsonPrimitive(density));
-        j.addProperty("eps", eps);
-        j.addProperty("exact_svd_max_dim", exactSvdMaxDim);
-        j.addProperty("filter_rank", filterRank);
-        j.addProperty("mask_selection", maskSelection.jsonName());
-        j.addProperty("r", rank);
-        j.addProperty("seed", seed);
-        j.addProperty("svd_iterations", svdIterations);
-        j.addProperty("svd_oversample", svdOversample);
-        j.addProperty("update_interval", updateInterval);
         JsonObject out = sortedJson(j);
         ConfigJson.writeModulesToSave(out, modulesToSave());
         return out;
+    }
+
+    private static JsonArray betasJson(List<Double> betas) {
+        JsonArray a = new JsonArray();
+        betas.forEach(a::add);
+        return a;
     }
 
     /**
@@ -223,10 +243,6 @@ public final class LiftConfig extends TargetedConfig {
     public static LiftConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LIFT", "r", "target_modules");
-        ConfigJson.readInt(j, "r", b::rank);
-        ConfigJson.readDouble(j, "density", b::density);
-        ConfigJson.readInt(j, "filter_rank", b::filterRank);
-        ConfigJson.readInt(j, "update_interval", b::updateInterval);
         if (has(j, "betas")) {
             JsonElement betas = j.get("betas");
             if (!betas.isJsonArray() || betas.getAsJsonArray().size() != 2) {
@@ -237,12 +253,6 @@ public final class LiftConfig extends TargetedConfig {
                     ConfigJson.doubleValue(a.get(0), "betas[0]"),
                     ConfigJson.doubleValue(a.get(1), "betas[1]"));
         }
-        ConfigJson.readDouble(j, "eps", b::eps);
-        ConfigJson.readLong(j, "seed", b::seed);
-        ConfigJson.readInt(j, "svd_oversample", b::svdOversample);
-        ConfigJson.readInt(j, "svd_iterations", b::svdIterations);
-        ConfigJson.readString(j, "mask_selection", v -> b.maskSelection(MaskSelection.fromJson(v)));
-        ConfigJson.readInt(j, "exact_svd_max_dim", b::exactSvdMaxDim);
         ConfigJson.read(j, b);
         ConfigJson.warnUnknown(j, KNOWN, "LIFT", warnings);
         return b.build();
@@ -250,21 +260,9 @@ public final class LiftConfig extends TargetedConfig {
 
     /** Builder of {@link LiftConfig}; every setter checks its argument. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int rank = 8;
-        private Double density;
-        private int filterRank = 8;
-        private int updateInterval = 200;
-        private double beta1 = 0.9;
-        private double beta2 = 0.95;
-        private double eps = 1e-6;
-        private long seed;
-        private int svdOversample = 8;
-        private int svdIterations = 2;
-        private MaskSelection maskSelection = MaskSelection.LARGEST;
-        private int exactSvdMaxDim = DEFAULT_EXACT_SVD_MAX_DIM;
-
         private Builder() {
-            super(TargetSpec.Builder::allLinear); // LIFT's default: every linear layer but the head
+            // LIFT's default: every linear layer but the head
+            super(DEFAULTS, TargetSpec.Builder::allLinear);
         }
 
         /**
@@ -275,9 +273,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder rank(int rank) {
-            Preconditions.checkArgument(rank > 0, "LIFT budget rank r must be > 0, got %s", rank);
-            this.rank = rank;
-            return this;
+            return set(RANK, rank);
         }
 
         /**
@@ -289,12 +285,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder density(Double density) {
-            Preconditions.checkArgument(
-                    density == null || (density > 0 && density <= 1),
-                    "LIFT density must be in (0, 1], got %s",
-                    density);
-            this.density = density;
-            return this;
+            return set(DENSITY, density);
         }
 
         /**
@@ -305,12 +296,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder filterRank(int filterRank) {
-            Preconditions.checkArgument(
-                    filterRank >= 0,
-                    "LIFT filter_rank R must be >= 0 (0 = plain magnitude), got %s",
-                    filterRank);
-            this.filterRank = filterRank;
-            return this;
+            return set(FILTER_RANK, filterRank);
         }
 
         /**
@@ -320,12 +306,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder updateInterval(int steps) {
-            Preconditions.checkArgument(
-                    steps >= 0,
-                    "LIFT update_interval T must be >= 0 (0 = never refresh), got %s",
-                    steps);
-            this.updateInterval = steps;
-            return this;
+            return set(UPDATE_INTERVAL, steps);
         }
 
         /**
@@ -340,9 +321,7 @@ public final class LiftConfig extends TargetedConfig {
                     beta1 >= 0 && beta1 < 1, "LIFT beta1 must be in [0, 1), got %s", beta1);
             Preconditions.checkArgument(
                     beta2 >= 0 && beta2 < 1, "LIFT beta2 must be in [0, 1), got %s", beta2);
-            this.beta1 = beta1;
-            this.beta2 = beta2;
-            return this;
+            return set(BETAS, List.of(beta1, beta2));
         }
 
         /**
@@ -352,12 +331,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder eps(double eps) {
-            Preconditions.checkArgument(
-                    Double.isFinite(eps) && eps > 0,
-                    "LIFT eps must be finite and > 0, got %s",
-                    eps);
-            this.eps = eps;
-            return this;
+            return set(EPS, eps);
         }
 
         /**
@@ -367,8 +341,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
-            return this;
+            return set(SEED, seed);
         }
 
         /**
@@ -378,9 +351,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder svdOversample(int n) {
-            Preconditions.checkArgument(n >= 0, "LIFT svd_oversample must be >= 0, got %s", n);
-            this.svdOversample = n;
-            return this;
+            return set(SVD_OVERSAMPLE, n);
         }
 
         /**
@@ -390,10 +361,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder svdIterations(int n) {
-            Preconditions.checkArgument(
-                    n >= 0 && n <= 10, "LIFT svd_iterations must be in [0, 10], got %s", n);
-            this.svdIterations = n;
-            return this;
+            return set(SVD_ITERATIONS, n);
         }
 
         /**
@@ -403,10 +371,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder maskSelection(MaskSelection selection) {
-            Preconditions.checkArgument(
-                    selection != null, "LIFT mask_selection must be largest or smallest, got null");
-            this.maskSelection = selection;
-            return this;
+            return set(MASK_SELECTION, selection);
         }
 
         /**
@@ -418,12 +383,7 @@ public final class LiftConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder exactSvdMaxDim(int maxDim) {
-            Preconditions.checkArgument(
-                    maxDim >= 0,
-                    "LIFT exact_svd_max_dim must be >= 0 (0 = always randomized), got %s",
-                    maxDim);
-            this.exactSvdMaxDim = maxDim;
-            return this;
+            return set(EXACT_SVD_MAX_DIM, maxDim);
         }
 
         /**

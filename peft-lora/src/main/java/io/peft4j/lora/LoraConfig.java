@@ -9,9 +9,10 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
-import io.peft4j.core.spi.TargetedConfig;
-import io.peft4j.core.spi.TargetedConfigBuilder;
+import io.peft4j.core.spi.LowRankConfig;
 import io.peft4j.core.target.PatternValues;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -23,26 +24,43 @@ import java.util.function.Consumer;
  * feature: {@code y = W x + s * B A dropout(x)}, {@code s = alpha / r} (rsLoRA: {@code alpha /
  * sqrt(r)}). Defaults as peft: r 8, alpha 8, dropout 0.
  */
-public final class LoraConfig extends TargetedConfig {
+public final class LoraConfig extends LowRankConfig {
 
     /** The {@code peft_type} of LoRA. */
     public static final String PEFT_TYPE = "LORA";
+
+    // The method's own settings, each declared once: JSON key, default, check.
+    private static final Keys LOW_RANK = Keys.of("LoRA", 8, 8, 0);
+    private static final ConfigKey<Boolean> USE_RSLORA = ConfigKey.ofBool("use_rslora", false);
+    private static final ConfigKey<Boolean> USE_DORA = ConfigKey.ofBool("use_dora", false);
+    // Written here; read entry by entry in read(), each value checked by the builder.
+    private static final ConfigKey<Map<String, Integer>> RANK_PATTERN =
+            ConfigKey.of("rank_pattern", ImmutableMap.of(), null, LoraConfig::mapJson);
+    private static final ConfigKey<Map<String, Float>> ALPHA_PATTERN =
+            ConfigKey.of("alpha_pattern", ImmutableMap.of(), null, LoraConfig::mapJson);
+    // init_lora_weights holds both (initJson, parseInit)
+    private static final ConfigKey<LoraInit> INIT = ConfigKey.internal("init", LoraInit.DEFAULT);
+    private static final ConfigKey<Integer> PISSA_ITERATIONS =
+            ConfigKey.internal("pissa_iterations", 0)
+                    .check(n -> n >= 0, "pissa iterations must be >= 0, got %s");
+    // peft has no key for it
+    private static final ConfigKey<Long> SEED = ConfigKey.internal("seed", 0L);
+
+    private static final ConfigValues DEFAULTS =
+            LOW_RANK.defaultsWith(
+                    USE_RSLORA,
+                    USE_DORA,
+                    RANK_PATTERN,
+                    ALPHA_PATTERN,
+                    INIT,
+                    PISSA_ITERATIONS,
+                    SEED);
 
     /** Keys of peft's LoraConfig that we read and honour. */
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN =
             ConfigJson.targetedKeys(
-                    "r",
-                    "lora_alpha",
-                    "lora_dropout",
-                    "rank_pattern",
-                    "alpha_pattern",
-                    "use_rslora",
-                    "use_dora",
-                    "init_lora_weights",
-                    "bias",
-                    "fan_in_fan_out",
-                    "revision");
+                    DEFAULTS.jsonKeys(), "init_lora_weights", "bias", "fan_in_fan_out", "revision");
 
     /** Keys peft writes whose default value changes nothing here; a non-default is refused. */
     private static final Map<String, JsonElement> HARMLESS_AT_DEFAULT = harmlessDefaults();
@@ -50,29 +68,8 @@ public final class LoraConfig extends TargetedConfig {
     /** {@link #KNOWN} and {@link #HARMLESS_AT_DEFAULT}: the keys that draw no warning. */
     private static final Set<String> NO_WARNING = Sets.union(KNOWN, HARMLESS_AT_DEFAULT.keySet());
 
-    private final int rank;
-    private final float alpha;
-    private final float dropout;
-    private final boolean useRslora;
-    private final boolean useDora;
-    private final LoraInit init;
-    private final int pissaIterations;
-    private final ImmutableMap<String, Integer> rankPattern;
-    private final ImmutableMap<String, Float> alphaPattern;
-    private final long seed;
-
     private LoraConfig(Builder b) {
-        super(b);
-        this.rank = b.rank;
-        this.alpha = b.alpha;
-        this.dropout = b.dropout;
-        this.useRslora = b.useRslora;
-        this.useDora = b.useDora;
-        this.init = b.init;
-        this.pissaIterations = b.pissaIterations;
-        this.rankPattern = ImmutableMap.copyOf(b.rankPattern);
-        this.alphaPattern = ImmutableMap.copyOf(b.alphaPattern);
-        this.seed = b.seed;
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder with peft's defaults (targets must be set)} */
@@ -82,63 +79,42 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        // the JSON holds every value but the seed (peft has no key for it): read it back
-        return read(toJson(), w -> {}).seed(seed);
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
-    }
-
-    /** {@return default rank {@code r}} */
-    public int rank() {
-        return rank;
-    }
-
-    /** {@return default {@code lora_alpha}} */
-    public float alpha() {
-        return alpha;
-    }
-
-    /** {@return {@code lora_dropout}, applied to the adapter's input in training} */
-    public float dropout() {
-        return dropout;
+        return new Builder(this);
     }
 
     /** {@return whether the scale is {@code alpha / sqrt(r)}} */
     public boolean useRslora() {
-        return useRslora;
+        return value(USE_RSLORA);
     }
 
     /** {@return whether DoRA (weight-decomposed LoRA) is used on linear layers} */
     public boolean useDora() {
-        return useDora;
+        return value(USE_DORA);
     }
 
     /** {@return how A and B start} */
     public LoraInit init() {
-        return init;
+        return value(INIT);
     }
 
     /** {@return power iterations of the randomized SVD for PiSSA (peft's {@code pissa_niter_N})} */
     public int pissaIterations() {
-        return pissaIterations;
+        return value(PISSA_ITERATIONS);
     }
 
     /** {@return per-module ranks by pattern} */
     public Map<String, Integer> rankPattern() {
-        return rankPattern;
+        return value(RANK_PATTERN);
     }
 
     /** {@return per-module alphas by pattern} */
     public Map<String, Float> alphaPattern() {
-        return alphaPattern;
+        return value(ALPHA_PATTERN);
     }
 
     /** {@return seed of the random initialization (not part of peft's file)} */
     public long seed() {
-        return seed;
+        return value(SEED);
     }
 
     /**
@@ -148,7 +124,7 @@ public final class LoraConfig extends TargetedConfig {
      * @return its rank
      */
     public int rankFor(String path) {
-        return PatternValues.lookup(rankPattern, path, rank);
+        return PatternValues.lookup(rankPattern(), path, rank());
     }
 
     /**
@@ -159,7 +135,7 @@ public final class LoraConfig extends TargetedConfig {
      * @return its alpha
      */
     public float alphaFor(String path) {
-        return PatternValues.lookup(alphaPattern, path, alpha);
+        return PatternValues.lookup(alphaPattern(), path, alpha());
     }
 
     /**
@@ -177,17 +153,17 @@ public final class LoraConfig extends TargetedConfig {
 
     /** {@return how the scale follows from alpha and r: {@code use_rslora}} */
     LoraScaling scaling() {
-        return useRslora ? LoraScaling.RANK_STABILIZED : LoraScaling.STANDARD;
+        return useRslora() ? LoraScaling.RANK_STABILIZED : LoraScaling.STANDARD;
     }
 
     /** {@return what each adapter computes on top of A and B: {@code use_dora}} */
     LoraVariant.Choice variant() {
-        return useDora ? DoraLinearVariant.CHOICE : PlainLoraVariant.CHOICE;
+        return useDora() ? DoraLinearVariant.CHOICE : PlainLoraVariant.CHOICE;
     }
 
     /** {@return how A and B start: {@code init_lora_weights}} */
     LoraInitializer initializer() {
-        switch (init) {
+        switch (init()) {
             case DEFAULT:
                 return KaimingUniformInit.INSTANCE;
             case GAUSSIAN:
@@ -195,24 +171,21 @@ public final class LoraConfig extends TargetedConfig {
             case RANDOM:
                 return NonZeroInit.INSTANCE;
             case PISSA:
-                return new PissaInit(pissaIterations, seed);
+                return new PissaInit(pissaIterations(), seed());
             case OLORA:
                 return OloraInit.INSTANCE;
             default:
-                throw new AssertionError(init);
+                throw new AssertionError(init());
         }
     }
 
     @Override
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
-        j.add("alpha_pattern", mapJson(alphaPattern));
         j.add("auto_mapping", JsonNull.INSTANCE);
         j.addProperty("bias", "none");
         j.addProperty("fan_in_fan_out", false);
         j.add("init_lora_weights", initJson());
-        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
-        j.addProperty("lora_dropout", dropout);
         // peft's LoraConfig writes null for no modules_to_save, where the other methods leave it
         // out
         j.add(
@@ -220,11 +193,7 @@ public final class LoraConfig extends TargetedConfig {
                 modulesToSave().isEmpty()
                         ? JsonNull.INSTANCE
                         : ConfigJson.strings(modulesToSave()));
-        j.addProperty("r", rank);
-        j.add("rank_pattern", mapJson(rankPattern));
         j.add("revision", JsonNull.INSTANCE);
-        j.addProperty("use_dora", useDora);
-        j.addProperty("use_rslora", useRslora);
         JsonObject out = sortedJson(j);
         if (targets().layersPattern().size() == 1) {
             // peft's LoraConfig takes a lone layers_pattern as a string: write it back the way it
@@ -235,7 +204,8 @@ public final class LoraConfig extends TargetedConfig {
     }
 
     private JsonElement initJson() {
-        switch (init) {
+        int pissaIterations = pissaIterations();
+        switch (init()) {
             case DEFAULT:
                 return new JsonPrimitive(true);
             case GAUSSIAN:
@@ -248,7 +218,7 @@ public final class LoraConfig extends TargetedConfig {
             case OLORA:
                 return new JsonPrimitive("olora");
             default:
-                throw new AssertionError(init);
+                throw new AssertionError(init());
         }
     }
 
@@ -267,9 +237,6 @@ public final class LoraConfig extends TargetedConfig {
     private static Builder read(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.require(j, "LoRA", "r", "target_modules");
-        ConfigJson.readInt(j, "r", b::rank);
-        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
-        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
         ConfigJson.read(j, b);
         if (has(j, "rank_pattern")) {
             ConfigJson.objectValue(j.get("rank_pattern"), "rank_pattern")
@@ -291,8 +258,6 @@ public final class LoraConfig extends TargetedConfig {
                                             ConfigJson.floatValue(
                                                     e.getValue(), "alpha_pattern." + e.getKey())));
         }
-        ConfigJson.readBool(j, "use_rslora", b::useRslora);
-        ConfigJson.readBool(j, "use_dora", b::useDora);
         if (has(j, "init_lora_weights")) {
             parseInit(j.get("init_lora_weights"), b);
         }
@@ -371,57 +336,24 @@ public final class LoraConfig extends TargetedConfig {
         return o;
     }
 
+    /**
+     * {@code m} with {@code key} set to {@code value}, in insertion order (a new key goes last).
+     */
+    private static <T> ImmutableMap<String, T> with(Map<String, T> m, String key, T value) {
+        Map<String, T> copy = new LinkedHashMap<>(m);
+        copy.put(key, value);
+        return ImmutableMap.copyOf(copy);
+    }
+
     /** Builder of {@link LoraConfig}. */
-    public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int rank = 8;
-        private float alpha = 8;
-        private float dropout = 0;
-        private boolean useRslora;
-        private boolean useDora;
-        private LoraInit init = LoraInit.DEFAULT;
-        private int pissaIterations;
-        private Map<String, Integer> rankPattern = new LinkedHashMap<>();
-        private Map<String, Float> alphaPattern = new LinkedHashMap<>();
-        private long seed = 0;
+    public static final class Builder extends LowRankConfig.Builder<Builder> {
 
-        private Builder() {}
-
-        /**
-         * Rank {@code r} (> 0).
-         *
-         * @param rank rank {@code r} (> 0)
-         * @return this builder
-         */
-        public Builder rank(int rank) {
-            Preconditions.checkArgument(rank > 0, "LoRA rank r must be > 0, got %s", rank);
-            this.rank = rank;
-            return this;
+        private Builder() {
+            super(LOW_RANK, DEFAULTS);
         }
 
-        /**
-         * {@code lora_alpha}.
-         *
-         * @param alpha {@code lora_alpha}
-         * @return this builder
-         */
-        public Builder alpha(float alpha) {
-            Preconditions.checkArgument(
-                    Float.isFinite(alpha), "lora_alpha must be finite, got %s", alpha);
-            this.alpha = alpha;
-            return this;
-        }
-
-        /**
-         * {@code lora_dropout} in [0, 1).
-         *
-         * @param dropout {@code lora_dropout} in [0, 1)
-         * @return this builder
-         */
-        public Builder dropout(float dropout) {
-            Preconditions.checkArgument(
-                    dropout >= 0 && dropout < 1, "lora_dropout must be in [0, 1), got %s", dropout);
-            this.dropout = dropout;
-            return this;
+        private Builder(LoraConfig config) {
+            super(config);
         }
 
         /**
@@ -431,8 +363,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useRslora(boolean on) {
-            this.useRslora = on;
-            return this;
+            return set(USE_RSLORA, on);
         }
 
         /**
@@ -442,8 +373,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder useDora(boolean on) {
-            this.useDora = on;
-            return this;
+            return set(USE_DORA, on);
         }
 
         /**
@@ -453,8 +383,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder init(LoraInit init) {
-            this.init = Preconditions.checkNotNull(init);
-            return this;
+            return set(INIT, Preconditions.checkNotNull(init));
         }
 
         /**
@@ -464,9 +393,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder pissaIterations(int n) {
-            Preconditions.checkArgument(n >= 0, "pissa iterations must be >= 0, got %s", n);
-            this.pissaIterations = n;
-            return this;
+            return set(PISSA_ITERATIONS, n);
         }
 
         /**
@@ -479,8 +406,7 @@ public final class LoraConfig extends TargetedConfig {
         public Builder rankPattern(String pattern, int rank) {
             Preconditions.checkArgument(
                     rank > 0, "rank_pattern '%s' rank must be > 0, got %s", pattern, rank);
-            rankPattern.put(pattern, rank);
-            return this;
+            return set(RANK_PATTERN, with(get(RANK_PATTERN), pattern, rank));
         }
 
         /**
@@ -496,8 +422,7 @@ public final class LoraConfig extends TargetedConfig {
                     "alpha_pattern '%s' alpha must be finite, got %s",
                     pattern,
                     alpha);
-            alphaPattern.put(pattern, alpha);
-            return this;
+            return set(ALPHA_PATTERN, with(get(ALPHA_PATTERN), pattern, alpha));
         }
 
         /**
@@ -507,8 +432,7 @@ public final class LoraConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
-            return this;
+            return set(SEED, seed);
         }
 
         /**

@@ -3,6 +3,8 @@ package io.peft4j.masa;
 import static io.peft4j.core.spi.ConfigJson.has;
 
 import com.google.gson.JsonObject;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.TargetedConfig;
 import io.peft4j.core.spi.TargetedConfigBuilder;
@@ -33,18 +35,23 @@ public final class MasaConfig extends TargetedConfig {
     public static final List<String> DEFAULT_TARGETS =
             List.of("q_proj", "k_proj", "v_proj", "o_proj");
 
-    // package-private: the method entry offers these keys to tools (--set)
-    static final Set<String> KNOWN = ConfigJson.targetedKeys("num_atoms", "num_groups", "mode");
+    // The method's own settings, each declared once: JSON key, default, check. num_atoms has no
+    // usable default: build() refuses a config without it.
+    private static final ConfigKey<Integer> ATOMS =
+            ConfigKey.ofInt("num_atoms", -1)
+                    .check(s -> s >= 1, "num_atoms (S) must be >= 1, got %s");
+    private static final ConfigKey<Integer> GROUPS =
+            ConfigKey.ofInt("num_groups", 1).check(g -> g >= 1, "num_groups must be >= 1, got %s");
+    private static final ConfigKey<MasaMode> MODE =
+            ConfigKey.ofText("mode", MasaMode.COEFFICIENTS, MasaConfig::mode, MasaMode::name);
 
-    private final int atoms;
-    private final int groups;
-    private final MasaMode mode;
+    private static final ConfigValues DEFAULTS = ConfigValues.defaults(ATOMS, GROUPS, MODE);
+
+    // package-private: the method entry offers these keys to tools (--set)
+    static final Set<String> KNOWN = ConfigJson.targetedKeys(DEFAULTS.jsonKeys());
 
     private MasaConfig(Builder b) {
-        super(b);
-        this.atoms = b.atoms;
-        this.groups = b.groups;
-        this.mode = b.mode;
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder: targets {@link #DEFAULT_TARGETS} unless set; atoms must be set} */
@@ -52,24 +59,19 @@ public final class MasaConfig extends TargetedConfig {
         return new Builder();
     }
 
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
-    }
-
     /** {@return S: atoms per dictionary} */
     public int atoms() {
-        return atoms;
+        return value(ATOMS);
     }
 
     /** {@return G: dictionaries per projection type (consecutive layer groups)} */
     public int groups() {
-        return groups;
+        return value(GROUPS);
     }
 
     /** {@return what trains} */
     public MasaMode mode() {
-        return mode;
+        return value(MODE);
     }
 
     @Override
@@ -77,9 +79,7 @@ public final class MasaConfig extends TargetedConfig {
         JsonObject j = new JsonObject();
         j.addProperty("peft_type", PEFT_TYPE);
         ConfigJson.writeTargets(j, targets());
-        j.addProperty("num_atoms", atoms);
-        j.addProperty("num_groups", groups);
-        j.addProperty("mode", mode.name());
+        writeOwnValues(j);
         ConfigJson.writeModulesToSave(j, modulesToSave());
         // Only when set: MASA used to drop both keys, and a config without them must write the same
         // file as then.
@@ -107,31 +107,24 @@ public final class MasaConfig extends TargetedConfig {
             throw new IllegalArgumentException(
                     "MASA config is missing required key \"num_atoms\" (S, atoms per dictionary)");
         }
-        b.atoms(ConfigJson.intValue(j.get("num_atoms"), "num_atoms"));
-        ConfigJson.readInt(j, "num_groups", b::groups);
-        if (has(j, "mode")) {
-            String m = j.get("mode").getAsString();
-            try {
-                b.mode(MasaMode.valueOf(m.toUpperCase(Locale.ROOT)));
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(
-                        "MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()),
-                        e);
-            }
-        }
         ConfigJson.read(j, b);
         ConfigJson.warnUnknown(j, KNOWN, "MASA", warnings);
         return b.build();
     }
 
+    private static MasaMode mode(String m) {
+        try {
+            return MasaMode.valueOf(m.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(
+                    "MASA \"mode\": \"" + m + "\" is not one of " + List.of(MasaMode.values()), e);
+        }
+    }
+
     /** Builder of {@link MasaConfig}. */
     public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int atoms = -1;
-        private int groups = 1;
-        private MasaMode mode = MasaMode.COEFFICIENTS;
-
         private Builder() {
-            super(t -> t.targets(DEFAULT_TARGETS));
+            super(DEFAULTS, t -> t.targets(DEFAULT_TARGETS));
         }
 
         /**
@@ -142,11 +135,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder atoms(int atoms) {
-            if (atoms < 1) {
-                throw new IllegalArgumentException("num_atoms (S) must be >= 1, got " + atoms);
-            }
-            this.atoms = atoms;
-            return this;
+            return set(ATOMS, atoms);
         }
 
         /**
@@ -158,11 +147,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder groups(int groups) {
-            if (groups < 1) {
-                throw new IllegalArgumentException("num_groups must be >= 1, got " + groups);
-            }
-            this.groups = groups;
-            return this;
+            return set(GROUPS, groups);
         }
 
         /**
@@ -172,8 +157,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder mode(MasaMode mode) {
-            this.mode = Objects.requireNonNull(mode, "mode");
-            return this;
+            return set(MODE, Objects.requireNonNull(mode, "mode"));
         }
 
         /**
@@ -182,7 +166,7 @@ public final class MasaConfig extends TargetedConfig {
          * @return the config
          */
         public MasaConfig build() {
-            if (atoms < 1) {
+            if (get(ATOMS) < 1) {
                 throw new IllegalArgumentException(
                         "num_atoms (S) must be set (>= 1); e.g. L/3 for 66.7 percent fewer attention parameters");
             }

@@ -2,9 +2,9 @@ package io.peft4j.models;
 
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
 import java.util.Locale;
 
 /**
@@ -13,71 +13,73 @@ import java.util.Locale;
  */
 public final class BertConfig {
 
-    private final int vocabSize;
-    private final int hiddenSize;
-    private final int numHiddenLayers;
-    private final int numAttentionHeads;
-    private final int intermediateSize;
-    private final int maxPositionEmbeddings;
-    private final int typeVocabSize;
-    private final double layerNormEps;
-    private final double hiddenDropoutProb;
-    private final double attentionProbsDropoutProb;
-    private final int padTokenId;
-    private final int numLabels;
-    private final boolean addPoolingLayer;
-    private final double initializerRange;
+    // Each setting declared once with its default (bert-base's) and the checks of its own value.
+    private static final ConfigKey<Integer> VOCAB_SIZE = ConfigKey.positiveInt("vocab_size", 30522);
+    private static final ConfigKey<Integer> HIDDEN_SIZE = ConfigKey.internal("hidden_size", 768);
+    private static final ConfigKey<Integer> NUM_HIDDEN_LAYERS =
+            ConfigKey.positiveInt("num_hidden_layers", 12);
+    private static final ConfigKey<Integer> NUM_ATTENTION_HEADS =
+            ConfigKey.internal("num_attention_heads", 12);
+    private static final ConfigKey<Integer> INTERMEDIATE_SIZE =
+            ConfigKey.positiveInt("intermediate_size", 3072);
+    private static final ConfigKey<Integer> MAX_POSITION_EMBEDDINGS =
+            ConfigKey.positiveInt("max_position_embeddings", 512);
+    private static final ConfigKey<Integer> TYPE_VOCAB_SIZE =
+            ConfigKey.positiveInt("type_vocab_size", 2);
+    private static final ConfigKey<Double> LAYER_NORM_EPS =
+            ConfigKey.internal("layer_norm_eps", 1e-12)
+                    .check(
+                            e -> Double.isFinite(e) && e >= 0,
+                            "layer_norm_eps must be finite and >= 0, got %s");
+    private static final ConfigKey<Double> HIDDEN_DROPOUT_PROB =
+            ConfigKey.internal("hidden_dropout_prob", 0.1)
+                    .check(p -> p >= 0 && p < 1, "hidden_dropout_prob must be in [0, 1), got %s");
+    private static final ConfigKey<Double> ATTENTION_PROBS_DROPOUT_PROB =
+            ConfigKey.internal("attention_probs_dropout_prob", 0.1)
+                    .check(
+                            p -> p >= 0 && p < 1,
+                            "attention_probs_dropout_prob must be in [0, 1), got %s");
+    private static final ConfigKey<Integer> PAD_TOKEN_ID = ConfigKey.internal("pad_token_id", 0);
+    private static final ConfigKey<Integer> NUM_LABELS = ConfigKey.positiveInt("num_labels", 2);
+    private static final ConfigKey<Boolean> ADD_POOLING_LAYER =
+            ConfigKey.internal("add_pooling_layer", true);
+    private static final ConfigKey<Double> INITIALIZER_RANGE =
+            ConfigKey.internal("initializer_range", 0.02)
+                    .check(
+                            r -> Double.isFinite(r) && r >= 0,
+                            "initializer_range must be finite and >= 0, got %s");
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    VOCAB_SIZE,
+                    HIDDEN_SIZE,
+                    NUM_HIDDEN_LAYERS,
+                    NUM_ATTENTION_HEADS,
+                    INTERMEDIATE_SIZE,
+                    MAX_POSITION_EMBEDDINGS,
+                    TYPE_VOCAB_SIZE,
+                    LAYER_NORM_EPS,
+                    HIDDEN_DROPOUT_PROB,
+                    ATTENTION_PROBS_DROPOUT_PROB,
+                    PAD_TOKEN_ID,
+                    NUM_LABELS,
+                    ADD_POOLING_LAYER,
+                    INITIALIZER_RANGE);
+
+    private final ConfigValues values;
 
     private BertConfig(Builder b) {
+        // each value's own checks are its key's (made here, by build()); then the pair that
+        // depends on each other
+        ConfigValues given = b.own.build();
+        int hidden = given.get(HIDDEN_SIZE);
+        int heads = given.get(NUM_ATTENTION_HEADS);
         Preconditions.checkArgument(
-                b.hiddenSize > 0
-                        && b.numAttentionHeads > 0
-                        && b.hiddenSize % b.numAttentionHeads == 0,
+                hidden > 0 && heads > 0 && hidden % heads == 0,
                 "hidden_size (%s) must be a positive multiple of num_attention_heads (%s)",
-                b.hiddenSize,
-                b.numAttentionHeads);
-        Preconditions.checkArgument(b.vocabSize > 0, "vocab_size must be > 0, got %s", b.vocabSize);
-        Preconditions.checkArgument(
-                b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got %s", b.numHiddenLayers);
-        Preconditions.checkArgument(
-                b.intermediateSize > 0,
-                "intermediate_size must be > 0, got %s",
-                b.intermediateSize);
-        Preconditions.checkArgument(
-                b.maxPositionEmbeddings > 0, "max_position_embeddings must be > 0");
-        Preconditions.checkArgument(b.typeVocabSize > 0, "type_vocab_size must be > 0");
-        Preconditions.checkArgument(b.numLabels > 0, "num_labels must be > 0, got %s", b.numLabels);
-        // numbers the model computes with: out of range they fail deep in the engine or give NaN
-        Preconditions.checkArgument(
-                Double.isFinite(b.layerNormEps) && b.layerNormEps >= 0,
-                "layer_norm_eps must be finite and >= 0, got %s",
-                b.layerNormEps);
-        Preconditions.checkArgument(
-                b.hiddenDropoutProb >= 0 && b.hiddenDropoutProb < 1,
-                "hidden_dropout_prob must be in [0, 1), got %s",
-                b.hiddenDropoutProb);
-        Preconditions.checkArgument(
-                b.attentionProbsDropoutProb >= 0 && b.attentionProbsDropoutProb < 1,
-                "attention_probs_dropout_prob must be in [0, 1), got %s",
-                b.attentionProbsDropoutProb);
-        Preconditions.checkArgument(
-                Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
-                "initializer_range must be finite and >= 0, got %s",
-                b.initializerRange);
-        vocabSize = b.vocabSize;
-        hiddenSize = b.hiddenSize;
-        numHiddenLayers = b.numHiddenLayers;
-        numAttentionHeads = b.numAttentionHeads;
-        intermediateSize = b.intermediateSize;
-        maxPositionEmbeddings = b.maxPositionEmbeddings;
-        typeVocabSize = b.typeVocabSize;
-        layerNormEps = b.layerNormEps;
-        hiddenDropoutProb = b.hiddenDropoutProb;
-        attentionProbsDropoutProb = b.attentionProbsDropoutProb;
-        padTokenId = b.padTokenId;
-        numLabels = b.numLabels;
-        addPoolingLayer = b.addPoolingLayer;
-        initializerRange = b.initializerRange;
+                hidden,
+                heads);
+        this.values = given;
     }
 
     /**
@@ -151,10 +153,11 @@ public final class BertConfig {
      * @return the bound, {@link Long#MAX_VALUE} if it overflows
      */
     long minParameterCount() {
-        long h = hiddenSize;
-        long embeddings = Sizes.mul(Sizes.add(vocabSize, maxPositionEmbeddings, typeVocabSize), h);
-        long layer = Sizes.add(Sizes.mul(4, h, h), Sizes.mul(2, h, intermediateSize));
-        return Sizes.add(embeddings, Sizes.mul(numHiddenLayers, layer));
+        long h = hiddenSize();
+        long embeddings =
+                Sizes.mul(Sizes.add(vocabSize(), maxPositionEmbeddings(), typeVocabSize()), h);
+        long layer = Sizes.add(Sizes.mul(4, h, h), Sizes.mul(2, h, intermediateSize()));
+        return Sizes.add(embeddings, Sizes.mul(numHiddenLayers(), layer));
     }
 
     /**
@@ -167,21 +170,21 @@ public final class BertConfig {
         arch.add(architecture);
         o.add("architectures", arch);
         o.addProperty("model_type", "bert");
-        o.addProperty("vocab_size", vocabSize);
-        o.addProperty("hidden_size", hiddenSize);
-        o.addProperty("num_hidden_layers", numHiddenLayers);
-        o.addProperty("num_attention_heads", numAttentionHeads);
-        o.addProperty("intermediate_size", intermediateSize);
+        o.addProperty("vocab_size", vocabSize());
+        o.addProperty("hidden_size", hiddenSize());
+        o.addProperty("num_hidden_layers", numHiddenLayers());
+        o.addProperty("num_attention_heads", numAttentionHeads());
+        o.addProperty("intermediate_size", intermediateSize());
         o.addProperty("hidden_act", "gelu");
-        o.addProperty("hidden_dropout_prob", hiddenDropoutProb);
-        o.addProperty("attention_probs_dropout_prob", attentionProbsDropoutProb);
-        o.addProperty("max_position_embeddings", maxPositionEmbeddings);
-        o.addProperty("type_vocab_size", typeVocabSize);
-        o.addProperty("layer_norm_eps", layerNormEps);
-        o.addProperty("pad_token_id", padTokenId);
+        o.addProperty("hidden_dropout_prob", hiddenDropoutProb());
+        o.addProperty("attention_probs_dropout_prob", attentionProbsDropoutProb());
+        o.addProperty("max_position_embeddings", maxPositionEmbeddings());
+        o.addProperty("type_vocab_size", typeVocabSize());
+        o.addProperty("layer_norm_eps", layerNormEps());
+        o.addProperty("pad_token_id", padTokenId());
         o.addProperty("position_embedding_type", "absolute");
-        o.addProperty("num_labels", numLabels);
-        o.addProperty("initializer_range", initializerRange);
+        o.addProperty("num_labels", numLabels());
+        o.addProperty("initializer_range", initializerRange());
         o.addProperty("torch_dtype", "float32");
         return o;
     }
@@ -190,7 +193,7 @@ public final class BertConfig {
      * @return a builder with bert-base defaults
      */
     public static Builder builder() {
-        return new Builder();
+        return new Builder(DEFAULTS.toBuilder());
     }
 
     /**
@@ -220,134 +223,102 @@ public final class BertConfig {
      * @return a builder holding this configuration's values
      */
     public Builder toBuilder() {
-        return builder()
-                .vocabSize(vocabSize)
-                .hiddenSize(hiddenSize)
-                .numHiddenLayers(numHiddenLayers)
-                .numAttentionHeads(numAttentionHeads)
-                .intermediateSize(intermediateSize)
-                .maxPositionEmbeddings(maxPositionEmbeddings)
-                .typeVocabSize(typeVocabSize)
-                .layerNormEps(layerNormEps)
-                .hiddenDropoutProb(hiddenDropoutProb)
-                .attentionProbsDropoutProb(attentionProbsDropoutProb)
-                .padTokenId(padTokenId)
-                .numLabels(numLabels)
-                .addPoolingLayer(addPoolingLayer)
-                .initializerRange(initializerRange);
+        return new Builder(values.toBuilder());
     }
 
     /** {@return the vocabulary size ({@code vocab_size})} */
     public int vocabSize() {
-        return vocabSize;
+        return values.get(VOCAB_SIZE);
     }
 
     /** {@return the hidden size ({@code hidden_size})} */
     public int hiddenSize() {
-        return hiddenSize;
+        return values.get(HIDDEN_SIZE);
     }
 
     /** {@return the number of layers ({@code num_hidden_layers})} */
     public int numHiddenLayers() {
-        return numHiddenLayers;
+        return values.get(NUM_HIDDEN_LAYERS);
     }
 
     /** {@return the number of attention heads ({@code num_attention_heads})} */
     public int numAttentionHeads() {
-        return numAttentionHeads;
+        return values.get(NUM_ATTENTION_HEADS);
     }
 
     /**
      * @return hidden_size / num_attention_heads
      */
     public int headDim() {
-        return hiddenSize / numAttentionHeads;
+        return hiddenSize() / numAttentionHeads();
     }
 
     /** {@return the feed-forward width ({@code intermediate_size})} */
     public int intermediateSize() {
-        return intermediateSize;
+        return values.get(INTERMEDIATE_SIZE);
     }
 
     /** {@return the number of positions ({@code max_position_embeddings})} */
     public int maxPositionEmbeddings() {
-        return maxPositionEmbeddings;
+        return values.get(MAX_POSITION_EMBEDDINGS);
     }
 
     /** {@return the number of token types ({@code type_vocab_size})} */
     public int typeVocabSize() {
-        return typeVocabSize;
+        return values.get(TYPE_VOCAB_SIZE);
     }
 
     /** {@return the layer-norm epsilon ({@code layer_norm_eps})} */
     public double layerNormEps() {
-        return layerNormEps;
+        return values.get(LAYER_NORM_EPS);
     }
 
     /**
      * @return dropout on hidden states, applied only in training passes
      */
     public double hiddenDropoutProb() {
-        return hiddenDropoutProb;
+        return values.get(HIDDEN_DROPOUT_PROB);
     }
 
     /**
      * @return dropout on attention weights, applied only in training passes
      */
     public double attentionProbsDropoutProb() {
-        return attentionProbsDropoutProb;
+        return values.get(ATTENTION_PROBS_DROPOUT_PROB);
     }
 
     /** {@return the padding token id ({@code pad_token_id})} */
     public int padTokenId() {
-        return padTokenId;
+        return values.get(PAD_TOKEN_ID);
     }
 
     /**
      * @return classes of the sequence-classification head
      */
     public int numLabels() {
-        return numLabels;
+        return values.get(NUM_LABELS);
     }
 
     /**
      * @return whether {@link BertModel} has a {@code pooler}
      */
     public boolean addPoolingLayer() {
-        return addPoolingLayer;
+        return values.get(ADD_POOLING_LAYER);
     }
 
     /** {@return the standard deviation of the weight initialisation ({@code initializer_range})} */
     public double initializerRange() {
-        return initializerRange;
-    }
-
-    private List<Object> fields() {
-        return Arrays.asList(
-                vocabSize,
-                hiddenSize,
-                numHiddenLayers,
-                numAttentionHeads,
-                intermediateSize,
-                maxPositionEmbeddings,
-                typeVocabSize,
-                layerNormEps,
-                hiddenDropoutProb,
-                attentionProbsDropoutProb,
-                padTokenId,
-                numLabels,
-                addPoolingLayer,
-                initializerRange);
+        return values.get(INITIALIZER_RANGE);
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof BertConfig && fields().equals(((BertConfig) o).fields());
+        return o instanceof BertConfig && values.equals(((BertConfig) o).values);
     }
 
     @Override
     public int hashCode() {
-        return fields().hashCode();
+        return values.hashCode();
     }
 
     @Override
@@ -356,36 +327,25 @@ public final class BertConfig {
                 Locale.ROOT,
                 "BertConfig{vocab=%d, hidden=%d, layers=%d, heads=%d, mlp=%d, maxPos=%d, types=%d, "
                         + "eps=%s, labels=%d, pooler=%s}",
-                vocabSize,
-                hiddenSize,
-                numHiddenLayers,
-                numAttentionHeads,
-                intermediateSize,
-                maxPositionEmbeddings,
-                typeVocabSize,
-                layerNormEps,
-                numLabels,
-                addPoolingLayer);
+                vocabSize(),
+                hiddenSize(),
+                numHiddenLayers(),
+                numAttentionHeads(),
+                intermediateSize(),
+                maxPositionEmbeddings(),
+                typeVocabSize(),
+                layerNormEps(),
+                numLabels(),
+                addPoolingLayer());
     }
 
     /** Builder of {@link BertConfig}. */
     public static final class Builder {
-        private int vocabSize = 30522;
-        private int hiddenSize = 768;
-        private int numHiddenLayers = 12;
-        private int numAttentionHeads = 12;
-        private int intermediateSize = 3072;
-        private int maxPositionEmbeddings = 512;
-        private int typeVocabSize = 2;
-        private double layerNormEps = 1e-12;
-        private double hiddenDropoutProb = 0.1;
-        private double attentionProbsDropoutProb = 0.1;
-        private int padTokenId;
-        private int numLabels = 2;
-        private boolean addPoolingLayer = true;
-        private double initializerRange = 0.02;
+        private final ConfigValues.Builder own;
 
-        private Builder() {}
+        private Builder(ConfigValues.Builder own) {
+            this.own = own;
+        }
 
         /**
          * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
@@ -394,7 +354,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder vocabSize(int v) {
-            vocabSize = v;
+            own.put(VOCAB_SIZE, v);
             return this;
         }
 
@@ -405,7 +365,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder hiddenSize(int v) {
-            hiddenSize = v;
+            own.put(HIDDEN_SIZE, v);
             return this;
         }
 
@@ -416,7 +376,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder numHiddenLayers(int v) {
-            numHiddenLayers = v;
+            own.put(NUM_HIDDEN_LAYERS, v);
             return this;
         }
 
@@ -427,7 +387,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder numAttentionHeads(int v) {
-            numAttentionHeads = v;
+            own.put(NUM_ATTENTION_HEADS, v);
             return this;
         }
 
@@ -438,7 +398,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder intermediateSize(int v) {
-            intermediateSize = v;
+            own.put(INTERMEDIATE_SIZE, v);
             return this;
         }
 
@@ -449,7 +409,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder maxPositionEmbeddings(int v) {
-            maxPositionEmbeddings = v;
+            own.put(MAX_POSITION_EMBEDDINGS, v);
             return this;
         }
 
@@ -460,7 +420,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder typeVocabSize(int v) {
-            typeVocabSize = v;
+            own.put(TYPE_VOCAB_SIZE, v);
             return this;
         }
 
@@ -471,7 +431,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder layerNormEps(double v) {
-            layerNormEps = v;
+            own.put(LAYER_NORM_EPS, v);
             return this;
         }
 
@@ -482,7 +442,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder hiddenDropoutProb(double v) {
-            hiddenDropoutProb = v;
+            own.put(HIDDEN_DROPOUT_PROB, v);
             return this;
         }
 
@@ -493,7 +453,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder attentionProbsDropoutProb(double v) {
-            attentionProbsDropoutProb = v;
+            own.put(ATTENTION_PROBS_DROPOUT_PROB, v);
             return this;
         }
 
@@ -504,7 +464,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder padTokenId(int v) {
-            padTokenId = v;
+            own.put(PAD_TOKEN_ID, v);
             return this;
         }
 
@@ -515,7 +475,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder numLabels(int v) {
-            numLabels = v;
+            own.put(NUM_LABELS, v);
             return this;
         }
 
@@ -526,7 +486,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder addPoolingLayer(boolean v) {
-            addPoolingLayer = v;
+            own.put(ADD_POOLING_LAYER, v);
             return this;
         }
 
@@ -537,7 +497,7 @@ public final class BertConfig {
          * @return this builder
          */
         public Builder initializerRange(double v) {
-            initializerRange = v;
+            own.put(INITIALIZER_RANGE, v);
             return this;
         }
 

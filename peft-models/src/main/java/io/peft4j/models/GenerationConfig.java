@@ -1,6 +1,7 @@
 package io.peft4j.models;
 
-import com.google.common.base.Preconditions;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import java.util.List;
 import java.util.Set;
 
@@ -10,110 +11,113 @@ import java.util.Set;
  */
 public final class GenerationConfig {
 
-    private final int maxNewTokens;
-    private final boolean sample;
-    private final double temperature;
-    private final int topK;
-    private final double topP;
-    private final long seed;
-    private final Set<Integer> eosTokenIds;
-    private final int padTokenId;
+    // Each setting declared once with its default and its check (made when the config is built).
+    private static final ConfigKey<Integer> MAX_NEW_TOKENS =
+            ConfigKey.positiveInt("maxNewTokens", 32);
+    private static final ConfigKey<Boolean> SAMPLE = ConfigKey.internal("sample", false);
+    private static final ConfigKey<Double> TEMPERATURE =
+            ConfigKey.internal("temperature", 1.0)
+                    .check(v -> v > 0, "temperature must be > 0, got %s");
+    private static final ConfigKey<Integer> TOP_K =
+            ConfigKey.internal("top_k", 0)
+                    .check(k -> k >= 0, "topK must be >= 0 (0 = off), got %s");
+    private static final ConfigKey<Double> TOP_P =
+            ConfigKey.internal("top_p", 1.0)
+                    .check(p -> p > 0 && p <= 1, "topP must be in (0, 1], got %s");
+    private static final ConfigKey<Long> SEED = ConfigKey.internal("seed", 0L);
+    private static final ConfigKey<Set<Integer>> EOS_TOKEN_IDS =
+            ConfigKey.<Set<Integer>>internal("eos_token_ids", Set.of());
+    private static final ConfigKey<Integer> PAD_TOKEN_ID =
+            ConfigKey.internal("pad_token_id", 0)
+                    .check(p -> p >= 0, "padTokenId must be >= 0, got %s");
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    MAX_NEW_TOKENS,
+                    SAMPLE,
+                    TEMPERATURE,
+                    TOP_K,
+                    TOP_P,
+                    SEED,
+                    EOS_TOKEN_IDS,
+                    PAD_TOKEN_ID);
+
+    private final ConfigValues values;
 
     private GenerationConfig(Builder b) {
-        Preconditions.checkArgument(
-                b.maxNewTokens > 0, "maxNewTokens must be > 0, got %s", b.maxNewTokens);
-        Preconditions.checkArgument(
-                b.temperature > 0, "temperature must be > 0, got %s", b.temperature);
-        Preconditions.checkArgument(b.topK >= 0, "topK must be >= 0 (0 = off), got %s", b.topK);
-        Preconditions.checkArgument(
-                b.topP > 0 && b.topP <= 1, "topP must be in (0, 1], got %s", b.topP);
-        Preconditions.checkArgument(
-                b.padTokenId >= 0, "padTokenId must be >= 0, got %s", b.padTokenId);
-        maxNewTokens = b.maxNewTokens;
-        sample = b.sample;
-        temperature = b.temperature;
-        topK = b.topK;
-        topP = b.topP;
-        seed = b.seed;
-        eosTokenIds = Set.copyOf(b.eosTokenIds);
-        padTokenId = b.padTokenId;
+        this.values = b.own.build();
     }
 
     /**
      * @return a builder: greedy, 32 new tokens, no EOS, pad id 0
      */
     public static Builder builder() {
-        return new Builder();
+        return new Builder(DEFAULTS.toBuilder());
     }
 
     /**
      * @return the most tokens to generate per sequence
      */
     public int maxNewTokens() {
-        return maxNewTokens;
+        return values.get(MAX_NEW_TOKENS);
     }
 
     /**
      * @return whether to sample (false: greedy argmax)
      */
     public boolean sample() {
-        return sample;
+        return values.get(SAMPLE);
     }
 
     /**
      * @return logits are divided by this before sampling
      */
     public double temperature() {
-        return temperature;
+        return values.get(TEMPERATURE);
     }
 
     /**
      * @return keep only the k most likely tokens when sampling (0 = all)
      */
     public int topK() {
-        return topK;
+        return values.get(TOP_K);
     }
 
     /**
      * @return keep the smallest set of most likely tokens whose probability reaches p
      */
     public double topP() {
-        return topP;
+        return values.get(TOP_P);
     }
 
     /**
      * @return seed of the sampling random generator
      */
     public long seed() {
-        return seed;
+        return values.get(SEED);
     }
 
     /**
      * @return a sequence stops after producing one of these
      */
     public Set<Integer> eosTokenIds() {
-        return eosTokenIds;
+        return values.get(EOS_TOKEN_IDS);
     }
 
     /**
      * @return id fed for padding and for finished sequences
      */
     public int padTokenId() {
-        return padTokenId;
+        return values.get(PAD_TOKEN_ID);
     }
 
     /** Builder of {@link GenerationConfig}. */
     public static final class Builder {
-        private int maxNewTokens = 32;
-        private boolean sample;
-        private double temperature = 1.0;
-        private int topK;
-        private double topP = 1.0;
-        private long seed;
-        private Set<Integer> eosTokenIds = Set.of();
-        private int padTokenId;
+        private final ConfigValues.Builder own;
 
-        private Builder() {}
+        private Builder(ConfigValues.Builder own) {
+            this.own = own;
+        }
 
         /**
          * Sets how many tokens to add at most to each prompt.
@@ -122,7 +126,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder maxNewTokens(int v) {
-            maxNewTokens = v;
+            own.put(MAX_NEW_TOKENS, v);
             return this;
         }
 
@@ -133,7 +137,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder sample(boolean v) {
-            sample = v;
+            own.put(SAMPLE, v);
             return this;
         }
 
@@ -144,7 +148,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder temperature(double v) {
-            temperature = v;
+            own.put(TEMPERATURE, v);
             return this;
         }
 
@@ -155,7 +159,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder topK(int v) {
-            topK = v;
+            own.put(TOP_K, v);
             return this;
         }
 
@@ -166,7 +170,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder topP(double v) {
-            topP = v;
+            own.put(TOP_P, v);
             return this;
         }
 
@@ -177,7 +181,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder seed(long v) {
-            seed = v;
+            own.put(SEED, v);
             return this;
         }
 
@@ -188,7 +192,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder eosTokenIds(Iterable<Integer> v) {
-            eosTokenIds = Set.copyOf(toList(v));
+            own.put(EOS_TOKEN_IDS, Set.copyOf(toList(v)));
             return this;
         }
 
@@ -199,7 +203,7 @@ public final class GenerationConfig {
          * @return this builder
          */
         public Builder padTokenId(int v) {
-            padTokenId = v;
+            own.put(PAD_TOKEN_ID, v);
             return this;
         }
 

@@ -1,8 +1,9 @@
 package io.peft4j.models;
 
 import com.google.common.base.Preconditions;
-import com.google.common.collect.ImmutableList;
 import com.google.gson.JsonObject;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -14,98 +15,105 @@ import java.util.Locale;
  */
 public final class LlamaConfig {
 
-    private final String modelType;
-    private final int vocabSize;
-    private final int hiddenSize;
-    private final int intermediateSize;
-    private final int numHiddenLayers;
-    private final int numAttentionHeads;
-    private final int numKeyValueHeads;
-    private final int headDim;
-    private final int maxPositionEmbeddings;
-    private final double rmsNormEps;
-    private final double ropeTheta;
-    private final double ropeScalingFactor;
-    private final boolean qkvBias;
-    private final boolean outputBias;
-    private final boolean mlpBias;
-    private final boolean tieWordEmbeddings;
-    private final int slidingWindow;
-    private final int bosTokenId;
-    private final ImmutableList<Integer> eosTokenIds;
-    private final int padTokenId;
-    private final double initializerRange;
+    // Each setting declared once with its default (LLaMA-7B's) and the checks of its own value,
+    // made when the config is built. toJson and parse hold the file's form, which is not one key
+    // per value (rope_scaling, attention_bias, eos as an int or a list).
+    private static final ConfigKey<String> MODEL_TYPE =
+            ConfigKey.internal("model_type", "llama")
+                    .check(
+                            t -> List.of("llama", "mistral", "qwen2").contains(t),
+                            "model_type '%s' is not a LLaMA-family decoder (expected llama, mistral or qwen2)");
+    private static final ConfigKey<Integer> VOCAB_SIZE = ConfigKey.positiveInt("vocab_size", 32000);
+    private static final ConfigKey<Integer> HIDDEN_SIZE =
+            ConfigKey.positiveInt("hidden_size", 4096);
+    private static final ConfigKey<Integer> INTERMEDIATE_SIZE =
+            ConfigKey.positiveInt("intermediate_size", 11008);
+    private static final ConfigKey<Integer> NUM_HIDDEN_LAYERS =
+            ConfigKey.positiveInt("num_hidden_layers", 32);
+    private static final ConfigKey<Integer> NUM_ATTENTION_HEADS =
+            ConfigKey.positiveInt("num_attention_heads", 32);
+    private static final ConfigKey<Integer> NUM_KEY_VALUE_HEADS =
+            ConfigKey.internal("num_key_value_heads", 0);
+    private static final ConfigKey<Integer> HEAD_DIM = ConfigKey.internal("head_dim", 0);
+    private static final ConfigKey<Integer> MAX_POSITION_EMBEDDINGS =
+            ConfigKey.internal("max_position_embeddings", 2048);
+    private static final ConfigKey<Double> RMS_NORM_EPS =
+            ConfigKey.internal("rms_norm_eps", 1e-6)
+                    .check(
+                            e -> Double.isFinite(e) && e >= 0,
+                            "rms_norm_eps must be finite and >= 0, got %s");
+    private static final ConfigKey<Double> ROPE_THETA =
+            ConfigKey.internal("rope_theta", 10000.0)
+                    .check(
+                            t -> Double.isFinite(t) && t > 0,
+                            "rope_theta must be finite and > 0, got %s");
+    private static final ConfigKey<Double> ROPE_SCALING_FACTOR =
+            ConfigKey.internal("rope_scaling_factor", 1.0)
+                    .check(f -> f >= 1.0, "linear rope scaling factor must be >= 1, got %s");
+    private static final ConfigKey<Boolean> QKV_BIAS = ConfigKey.internal("qkv_bias", false);
+    private static final ConfigKey<Boolean> OUTPUT_BIAS = ConfigKey.internal("output_bias", false);
+    private static final ConfigKey<Boolean> MLP_BIAS = ConfigKey.internal("mlp_bias", false);
+    private static final ConfigKey<Boolean> TIE_WORD_EMBEDDINGS =
+            ConfigKey.internal("tie_word_embeddings", false);
+    private static final ConfigKey<Integer> SLIDING_WINDOW =
+            ConfigKey.internal("sliding_window", 0);
+    private static final ConfigKey<Integer> BOS_TOKEN_ID = ConfigKey.internal("bos_token_id", 1);
+    private static final ConfigKey<List<Integer>> EOS_TOKEN_IDS =
+            ConfigKey.<List<Integer>>internal("eos_token_ids", List.of(2));
+    private static final ConfigKey<Integer> PAD_TOKEN_ID = ConfigKey.internal("pad_token_id", -1);
+    private static final ConfigKey<Double> INITIALIZER_RANGE =
+            ConfigKey.internal("initializer_range", 0.02)
+                    .check(
+                            r -> Double.isFinite(r) && r >= 0,
+                            "initializer_range must be finite and >= 0, got %s");
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    MODEL_TYPE,
+                    VOCAB_SIZE,
+                    HIDDEN_SIZE,
+                    INTERMEDIATE_SIZE,
+                    NUM_HIDDEN_LAYERS,
+                    NUM_ATTENTION_HEADS,
+                    NUM_KEY_VALUE_HEADS,
+                    HEAD_DIM,
+                    MAX_POSITION_EMBEDDINGS,
+                    RMS_NORM_EPS,
+                    ROPE_THETA,
+                    ROPE_SCALING_FACTOR,
+                    QKV_BIAS,
+                    OUTPUT_BIAS,
+                    MLP_BIAS,
+                    TIE_WORD_EMBEDDINGS,
+                    SLIDING_WINDOW,
+                    BOS_TOKEN_ID,
+                    EOS_TOKEN_IDS,
+                    PAD_TOKEN_ID,
+                    INITIALIZER_RANGE);
+
+    private final ConfigValues values;
 
     private LlamaConfig(Builder b) {
+        // numbers the model computes with were checked by their keys (a value out of range would
+        // fail deep in the engine, "normal expects std >= 0", or give NaN outputs); here the ones
+        // that depend on each other, and the 0s (= derived) resolved in a copy
+        ConfigValues given = b.own.build();
+        int heads = given.get(NUM_ATTENTION_HEADS);
+        int hidden = given.get(HIDDEN_SIZE);
+        int kv = given.get(NUM_KEY_VALUE_HEADS) > 0 ? given.get(NUM_KEY_VALUE_HEADS) : heads;
         Preconditions.checkArgument(
-                List.of("llama", "mistral", "qwen2").contains(b.modelType),
-                "model_type '%s' is not a LLaMA-family decoder (expected llama, mistral or qwen2)",
-                b.modelType);
-        Preconditions.checkArgument(b.vocabSize > 0, "vocab_size must be > 0, got %s", b.vocabSize);
-        Preconditions.checkArgument(
-                b.hiddenSize > 0, "hidden_size must be > 0, got %s", b.hiddenSize);
-        Preconditions.checkArgument(
-                b.intermediateSize > 0,
-                "intermediate_size must be > 0, got %s",
-                b.intermediateSize);
-        Preconditions.checkArgument(
-                b.numHiddenLayers > 0, "num_hidden_layers must be > 0, got %s", b.numHiddenLayers);
-        Preconditions.checkArgument(
-                b.numAttentionHeads > 0,
-                "num_attention_heads must be > 0, got %s",
-                b.numAttentionHeads);
-        int kv = b.numKeyValueHeads > 0 ? b.numKeyValueHeads : b.numAttentionHeads;
-        Preconditions.checkArgument(
-                b.numAttentionHeads % kv == 0,
+                heads % kv == 0,
                 "num_attention_heads (%s) must be a multiple of num_key_value_heads (%s)",
-                b.numAttentionHeads,
+                heads,
                 kv);
-        int hd = b.headDim > 0 ? b.headDim : b.hiddenSize / b.numAttentionHeads;
         Preconditions.checkArgument(
-                b.headDim > 0 || b.hiddenSize % b.numAttentionHeads == 0,
+                given.get(HEAD_DIM) > 0 || hidden % heads == 0,
                 "hidden_size (%s) must be a multiple of num_attention_heads (%s) when head_dim is absent",
-                b.hiddenSize,
-                b.numAttentionHeads);
+                hidden,
+                heads);
+        int hd = given.get(HEAD_DIM) > 0 ? given.get(HEAD_DIM) : hidden / heads;
         Preconditions.checkArgument(hd % 2 == 0, "head_dim must be even for RoPE, got %s", hd);
-        Preconditions.checkArgument(
-                b.ropeScalingFactor >= 1.0,
-                "linear rope scaling factor must be >= 1, got %s",
-                b.ropeScalingFactor);
-        // numbers the model computes with: a value out of range would fail deep in the engine
-        // ("normal expects std >= 0") or give NaN outputs, far from the config that caused it
-        Preconditions.checkArgument(
-                Double.isFinite(b.rmsNormEps) && b.rmsNormEps >= 0,
-                "rms_norm_eps must be finite and >= 0, got %s",
-                b.rmsNormEps);
-        Preconditions.checkArgument(
-                Double.isFinite(b.ropeTheta) && b.ropeTheta > 0,
-                "rope_theta must be finite and > 0, got %s",
-                b.ropeTheta);
-        Preconditions.checkArgument(
-                Double.isFinite(b.initializerRange) && b.initializerRange >= 0,
-                "initializer_range must be finite and >= 0, got %s",
-                b.initializerRange);
-        modelType = b.modelType;
-        vocabSize = b.vocabSize;
-        hiddenSize = b.hiddenSize;
-        intermediateSize = b.intermediateSize;
-        numHiddenLayers = b.numHiddenLayers;
-        numAttentionHeads = b.numAttentionHeads;
-        numKeyValueHeads = kv;
-        headDim = hd;
-        maxPositionEmbeddings = b.maxPositionEmbeddings;
-        rmsNormEps = b.rmsNormEps;
-        ropeTheta = b.ropeTheta;
-        ropeScalingFactor = b.ropeScalingFactor;
-        qkvBias = b.qkvBias;
-        outputBias = b.outputBias;
-        mlpBias = b.mlpBias;
-        tieWordEmbeddings = b.tieWordEmbeddings;
-        slidingWindow = b.slidingWindow;
-        bosTokenId = b.bosTokenId;
-        eosTokenIds = ImmutableList.copyOf(b.eosTokenIds);
-        padTokenId = b.padTokenId;
-        initializerRange = b.initializerRange;
+        this.values = given.toBuilder().put(NUM_KEY_VALUE_HEADS, kv).put(HEAD_DIM, hd).build();
     }
 
     /**
@@ -198,15 +206,15 @@ public final class LlamaConfig {
      * @return the bound, {@link Long#MAX_VALUE} if it overflows
      */
     long minParameterCount() {
-        long h = hiddenSize;
+        long h = hiddenSize();
         long attention =
                 Sizes.add(
-                        Sizes.mul(2, h, numAttentionHeads, headDim),
-                        Sizes.mul(2, h, numKeyValueHeads, headDim));
-        long layer = Sizes.add(attention, Sizes.mul(3, h, intermediateSize));
+                        Sizes.mul(2, h, numAttentionHeads(), headDim()),
+                        Sizes.mul(2, h, numKeyValueHeads(), headDim()));
+        long layer = Sizes.add(attention, Sizes.mul(3, h, intermediateSize()));
         return Sizes.add(
-                Sizes.mul(tieWordEmbeddings ? 1 : 2, vocabSize, h),
-                Sizes.mul(numHiddenLayers, layer));
+                Sizes.mul(tieWordEmbeddings() ? 1 : 2, vocabSize(), h),
+                Sizes.mul(numHiddenLayers(), layer));
     }
 
     /**
@@ -217,51 +225,51 @@ public final class LlamaConfig {
         com.google.gson.JsonArray arch = new com.google.gson.JsonArray();
         arch.add(architecture());
         o.add("architectures", arch);
-        o.addProperty("model_type", modelType);
-        o.addProperty("vocab_size", vocabSize);
-        o.addProperty("hidden_size", hiddenSize);
-        o.addProperty("intermediate_size", intermediateSize);
-        o.addProperty("num_hidden_layers", numHiddenLayers);
-        o.addProperty("num_attention_heads", numAttentionHeads);
-        o.addProperty("num_key_value_heads", numKeyValueHeads);
-        o.addProperty("head_dim", headDim);
-        o.addProperty("max_position_embeddings", maxPositionEmbeddings);
-        o.addProperty("rms_norm_eps", rmsNormEps);
-        o.addProperty("rope_theta", ropeTheta);
-        if (ropeScalingFactor != 1.0) {
+        o.addProperty("model_type", modelType());
+        o.addProperty("vocab_size", vocabSize());
+        o.addProperty("hidden_size", hiddenSize());
+        o.addProperty("intermediate_size", intermediateSize());
+        o.addProperty("num_hidden_layers", numHiddenLayers());
+        o.addProperty("num_attention_heads", numAttentionHeads());
+        o.addProperty("num_key_value_heads", numKeyValueHeads());
+        o.addProperty("head_dim", headDim());
+        o.addProperty("max_position_embeddings", maxPositionEmbeddings());
+        o.addProperty("rms_norm_eps", rmsNormEps());
+        o.addProperty("rope_theta", ropeTheta());
+        if (ropeScalingFactor() != 1.0) {
             JsonObject rs = new JsonObject();
             rs.addProperty("rope_type", "linear");
-            rs.addProperty("factor", ropeScalingFactor);
+            rs.addProperty("factor", ropeScalingFactor());
             o.add("rope_scaling", rs);
         }
         o.addProperty("hidden_act", "silu");
-        o.addProperty("tie_word_embeddings", tieWordEmbeddings);
-        if (modelType.equals("llama")) {
+        o.addProperty("tie_word_embeddings", tieWordEmbeddings());
+        if (modelType().equals("llama")) {
             Preconditions.checkState(
-                    qkvBias == outputBias,
+                    qkvBias() == outputBias(),
                     "llama's attention_bias covers q/k/v and o alike; got qkv=%s o=%s",
-                    qkvBias,
-                    outputBias);
-            o.addProperty("attention_bias", qkvBias);
-            o.addProperty("mlp_bias", mlpBias);
+                    qkvBias(),
+                    outputBias());
+            o.addProperty("attention_bias", qkvBias());
+            o.addProperty("mlp_bias", mlpBias());
         }
-        if (modelType.equals("mistral")) {
-            o.addProperty("sliding_window", slidingWindow);
+        if (modelType().equals("mistral")) {
+            o.addProperty("sliding_window", slidingWindow());
         }
-        if (bosTokenId >= 0) {
-            o.addProperty("bos_token_id", bosTokenId);
+        if (bosTokenId() >= 0) {
+            o.addProperty("bos_token_id", bosTokenId());
         }
-        if (eosTokenIds.size() == 1) {
-            o.addProperty("eos_token_id", eosTokenIds.get(0));
-        } else if (!eosTokenIds.isEmpty()) {
+        if (eosTokenIds().size() == 1) {
+            o.addProperty("eos_token_id", eosTokenIds().get(0));
+        } else if (!eosTokenIds().isEmpty()) {
             com.google.gson.JsonArray eos = new com.google.gson.JsonArray();
-            eosTokenIds.forEach(eos::add);
+            eosTokenIds().forEach(eos::add);
             o.add("eos_token_id", eos);
         }
-        if (padTokenId >= 0) {
-            o.addProperty("pad_token_id", padTokenId);
+        if (padTokenId() >= 0) {
+            o.addProperty("pad_token_id", padTokenId());
         }
-        o.addProperty("initializer_range", initializerRange);
+        o.addProperty("initializer_range", initializerRange());
         o.addProperty("torch_dtype", "float32");
         return o;
     }
@@ -270,7 +278,7 @@ public final class LlamaConfig {
      * @return the Hugging Face class name of the causal LM for this model type
      */
     public String architecture() {
-        switch (modelType) {
+        switch (modelType()) {
             case "mistral":
                 return "MistralForCausalLM";
             case "qwen2":
@@ -284,182 +292,161 @@ public final class LlamaConfig {
      * @return a builder with LLaMA defaults
      */
     public static Builder builder() {
-        return new Builder();
+        return new Builder(DEFAULTS.toBuilder());
     }
 
     /**
      * @return a builder holding this configuration's values
      */
     public Builder toBuilder() {
-        return builder()
-                .modelType(modelType)
-                .vocabSize(vocabSize)
-                .hiddenSize(hiddenSize)
-                .intermediateSize(intermediateSize)
-                .numHiddenLayers(numHiddenLayers)
-                .numAttentionHeads(numAttentionHeads)
-                .numKeyValueHeads(numKeyValueHeads)
-                .headDim(headDim)
-                .maxPositionEmbeddings(maxPositionEmbeddings)
-                .rmsNormEps(rmsNormEps)
-                .ropeTheta(ropeTheta)
-                .ropeScalingFactor(ropeScalingFactor)
-                .qkvBias(qkvBias)
-                .outputBias(outputBias)
-                .mlpBias(mlpBias)
-                .tieWordEmbeddings(tieWordEmbeddings)
-                .slidingWindow(slidingWindow)
-                .bosTokenId(bosTokenId)
-                .eosTokenIds(eosTokenIds)
-                .padTokenId(padTokenId)
-                .initializerRange(initializerRange);
+        return new Builder(values.toBuilder());
     }
 
     /**
      * @return {@code llama}, {@code mistral} or {@code qwen2}
      */
     public String modelType() {
-        return modelType;
+        return values.get(MODEL_TYPE);
     }
 
     /**
      * @return vocabulary size
      */
     public int vocabSize() {
-        return vocabSize;
+        return values.get(VOCAB_SIZE);
     }
 
     /**
      * @return model width
      */
     public int hiddenSize() {
-        return hiddenSize;
+        return values.get(HIDDEN_SIZE);
     }
 
     /**
      * @return MLP width
      */
     public int intermediateSize() {
-        return intermediateSize;
+        return values.get(INTERMEDIATE_SIZE);
     }
 
     /**
      * @return number of decoder layers
      */
     public int numHiddenLayers() {
-        return numHiddenLayers;
+        return values.get(NUM_HIDDEN_LAYERS);
     }
 
     /**
      * @return number of query heads
      */
     public int numAttentionHeads() {
-        return numAttentionHeads;
+        return values.get(NUM_ATTENTION_HEADS);
     }
 
     /**
      * @return number of key/value heads (grouped-query attention when fewer than query heads)
      */
     public int numKeyValueHeads() {
-        return numKeyValueHeads;
+        return values.get(NUM_KEY_VALUE_HEADS);
     }
 
     /**
      * @return width of one attention head
      */
     public int headDim() {
-        return headDim;
+        return values.get(HEAD_DIM);
     }
 
     /**
      * @return the longest position the model was trained for (informational)
      */
     public int maxPositionEmbeddings() {
-        return maxPositionEmbeddings;
+        return values.get(MAX_POSITION_EMBEDDINGS);
     }
 
     /**
      * @return RMSNorm epsilon
      */
     public double rmsNormEps() {
-        return rmsNormEps;
+        return values.get(RMS_NORM_EPS);
     }
 
     /**
      * @return RoPE base
      */
     public double ropeTheta() {
-        return ropeTheta;
+        return values.get(ROPE_THETA);
     }
 
     /**
      * @return linear RoPE scaling factor (1 = none): positions are divided by it
      */
     public double ropeScalingFactor() {
-        return ropeScalingFactor;
+        return values.get(ROPE_SCALING_FACTOR);
     }
 
     /**
      * @return whether q/k/v projections have a bias (qwen2; llama with attention_bias)
      */
     public boolean qkvBias() {
-        return qkvBias;
+        return values.get(QKV_BIAS);
     }
 
     /**
      * @return whether o_proj has a bias (llama with attention_bias)
      */
     public boolean outputBias() {
-        return outputBias;
+        return values.get(OUTPUT_BIAS);
     }
 
     /**
      * @return whether the MLP projections have a bias (llama mlp_bias)
      */
     public boolean mlpBias() {
-        return mlpBias;
+        return values.get(MLP_BIAS);
     }
 
     /**
      * @return whether lm_head shares embed_tokens' weight
      */
     public boolean tieWordEmbeddings() {
-        return tieWordEmbeddings;
+        return values.get(TIE_WORD_EMBEDDINGS);
     }
 
     /**
      * @return sliding attention window in tokens (0 = full attention)
      */
     public int slidingWindow() {
-        return slidingWindow;
+        return values.get(SLIDING_WINDOW);
     }
 
     /**
      * @return BOS id or -1
      */
     public int bosTokenId() {
-        return bosTokenId;
+        return values.get(BOS_TOKEN_ID);
     }
 
     /**
      * @return EOS ids (possibly empty)
      */
     public List<Integer> eosTokenIds() {
-        return eosTokenIds;
+        return values.get(EOS_TOKEN_IDS);
     }
 
     /**
      * @return pad id or -1
      */
     public int padTokenId() {
-        return padTokenId;
+        return values.get(PAD_TOKEN_ID);
     }
 
     /**
      * @return standard deviation of the random normal initialisation of weights
      */
     public double initializerRange() {
-        return initializerRange;
+        return values.get(INITIALIZER_RANGE);
     }
 
     @Override
@@ -468,81 +455,38 @@ public final class LlamaConfig {
                 Locale.ROOT,
                 "LlamaConfig{%s, vocab=%d, hidden=%d, mlp=%d, layers=%d, heads=%d, kvHeads=%d, headDim=%d, "
                         + "theta=%s, ropeScale=%s, qkvBias=%s, tied=%s, window=%d}",
-                modelType,
-                vocabSize,
-                hiddenSize,
-                intermediateSize,
-                numHiddenLayers,
-                numAttentionHeads,
-                numKeyValueHeads,
-                headDim,
-                ropeTheta,
-                ropeScalingFactor,
-                qkvBias,
-                tieWordEmbeddings,
-                slidingWindow);
-    }
-
-    private List<Object> fields() {
-        return java.util.Arrays.asList(
-                modelType,
-                vocabSize,
-                hiddenSize,
-                intermediateSize,
-                numHiddenLayers,
-                numAttentionHeads,
-                numKeyValueHeads,
-                headDim,
-                maxPositionEmbeddings,
-                rmsNormEps,
-                ropeTheta,
-                ropeScalingFactor,
-                qkvBias,
-                outputBias,
-                mlpBias,
-                tieWordEmbeddings,
-                slidingWindow,
-                bosTokenId,
-                eosTokenIds,
-                padTokenId,
-                initializerRange);
+                modelType(),
+                vocabSize(),
+                hiddenSize(),
+                intermediateSize(),
+                numHiddenLayers(),
+                numAttentionHeads(),
+                numKeyValueHeads(),
+                headDim(),
+                ropeTheta(),
+                ropeScalingFactor(),
+                qkvBias(),
+                tieWordEmbeddings(),
+                slidingWindow());
     }
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof LlamaConfig && fields().equals(((LlamaConfig) o).fields());
+        return o instanceof LlamaConfig && values.equals(((LlamaConfig) o).values);
     }
 
     @Override
     public int hashCode() {
-        return fields().hashCode();
+        return values.hashCode();
     }
 
     /** Builder of {@link LlamaConfig}; unset fields take LLaMA defaults. */
     public static final class Builder {
-        private String modelType = "llama";
-        private int vocabSize = 32000;
-        private int hiddenSize = 4096;
-        private int intermediateSize = 11008;
-        private int numHiddenLayers = 32;
-        private int numAttentionHeads = 32;
-        private int numKeyValueHeads;
-        private int headDim;
-        private int maxPositionEmbeddings = 2048;
-        private double rmsNormEps = 1e-6;
-        private double ropeTheta = 10000.0;
-        private double ropeScalingFactor = 1.0;
-        private boolean qkvBias;
-        private boolean outputBias;
-        private boolean mlpBias;
-        private boolean tieWordEmbeddings;
-        private int slidingWindow;
-        private int bosTokenId = 1;
-        private List<Integer> eosTokenIds = List.of(2);
-        private int padTokenId = -1;
-        private double initializerRange = 0.02;
+        private final ConfigValues.Builder own;
 
-        private Builder() {}
+        private Builder(ConfigValues.Builder own) {
+            this.own = own;
+        }
 
         /**
          * Sets {@code model_type}, as in Hugging Face's {@code config.json}.
@@ -551,7 +495,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder modelType(String v) {
-            modelType = v;
+            own.put(MODEL_TYPE, v);
             return this;
         }
 
@@ -562,7 +506,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder vocabSize(int v) {
-            vocabSize = v;
+            own.put(VOCAB_SIZE, v);
             return this;
         }
 
@@ -573,7 +517,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder hiddenSize(int v) {
-            hiddenSize = v;
+            own.put(HIDDEN_SIZE, v);
             return this;
         }
 
@@ -584,7 +528,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder intermediateSize(int v) {
-            intermediateSize = v;
+            own.put(INTERMEDIATE_SIZE, v);
             return this;
         }
 
@@ -595,7 +539,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder numHiddenLayers(int v) {
-            numHiddenLayers = v;
+            own.put(NUM_HIDDEN_LAYERS, v);
             return this;
         }
 
@@ -606,7 +550,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder numAttentionHeads(int v) {
-            numAttentionHeads = v;
+            own.put(NUM_ATTENTION_HEADS, v);
             return this;
         }
 
@@ -615,7 +559,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder numKeyValueHeads(int v) {
-            numKeyValueHeads = v;
+            own.put(NUM_KEY_VALUE_HEADS, v);
             return this;
         }
 
@@ -624,7 +568,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder headDim(int v) {
-            headDim = v;
+            own.put(HEAD_DIM, v);
             return this;
         }
 
@@ -635,7 +579,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder maxPositionEmbeddings(int v) {
-            maxPositionEmbeddings = v;
+            own.put(MAX_POSITION_EMBEDDINGS, v);
             return this;
         }
 
@@ -646,7 +590,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder rmsNormEps(double v) {
-            rmsNormEps = v;
+            own.put(RMS_NORM_EPS, v);
             return this;
         }
 
@@ -657,7 +601,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder ropeTheta(double v) {
-            ropeTheta = v;
+            own.put(ROPE_THETA, v);
             return this;
         }
 
@@ -668,7 +612,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder ropeScalingFactor(double v) {
-            ropeScalingFactor = v;
+            own.put(ROPE_SCALING_FACTOR, v);
             return this;
         }
 
@@ -679,7 +623,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder qkvBias(boolean v) {
-            qkvBias = v;
+            own.put(QKV_BIAS, v);
             return this;
         }
 
@@ -690,7 +634,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder outputBias(boolean v) {
-            outputBias = v;
+            own.put(OUTPUT_BIAS, v);
             return this;
         }
 
@@ -701,7 +645,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder mlpBias(boolean v) {
-            mlpBias = v;
+            own.put(MLP_BIAS, v);
             return this;
         }
 
@@ -712,7 +656,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder tieWordEmbeddings(boolean v) {
-            tieWordEmbeddings = v;
+            own.put(TIE_WORD_EMBEDDINGS, v);
             return this;
         }
 
@@ -723,7 +667,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder slidingWindow(int v) {
-            slidingWindow = v;
+            own.put(SLIDING_WINDOW, v);
             return this;
         }
 
@@ -734,7 +678,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder bosTokenId(int v) {
-            bosTokenId = v;
+            own.put(BOS_TOKEN_ID, v);
             return this;
         }
 
@@ -745,7 +689,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder eosTokenIds(List<Integer> v) {
-            eosTokenIds = List.copyOf(v);
+            own.put(EOS_TOKEN_IDS, List.copyOf(v));
             return this;
         }
 
@@ -756,7 +700,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder padTokenId(int v) {
-            padTokenId = v;
+            own.put(PAD_TOKEN_ID, v);
             return this;
         }
 
@@ -767,7 +711,7 @@ public final class LlamaConfig {
          * @return this builder
          */
         public Builder initializerRange(double v) {
-            initializerRange = v;
+            own.put(INITIALIZER_RANGE, v);
             return this;
         }
 

@@ -2,9 +2,10 @@ package io.peft4j.mos;
 
 import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
-import io.peft4j.core.spi.TargetedConfig;
-import io.peft4j.core.spi.TargetedConfigBuilder;
+import io.peft4j.core.spi.LowRankConfig;
 import java.util.Set;
 import java.util.function.Consumer;
 
@@ -27,41 +28,33 @@ import java.util.function.Consumer;
  * valid_param_private_r} = p. Defaults follow its runs where they exist (alpha 16, dropout 0.1); v
  * 8, r 16, l 2, p 1 are ours.
  */
-public final class MosConfig extends TargetedConfig {
+public final class MosConfig extends LowRankConfig {
 
     /** The {@code peft_type} of MoS. */
     public static final String PEFT_TYPE = "MOS";
 
+    // The method's own settings, each declared once: JSON key, default, check.
+    private static final Keys LOW_RANK = Keys.of("MoS", 16, 16, 0.1f);
+    private static final ConfigKey<Integer> EQUIVALENT_RANK =
+            ConfigKey.ofInt("equivalent_rank", 8)
+                    .check(v -> v > 0, "MoS equivalent rank v must be > 0, got %s");
+    private static final ConfigKey<Integer> SHARDS_PER_VECTOR =
+            ConfigKey.ofInt("shards_per_vector", 2)
+                    .check(l -> l > 0, "MoS shards per vector l must be > 0, got %s");
+    private static final ConfigKey<Integer> PRIVATE_RANK =
+            ConfigKey.ofInt("private_rank", 1)
+                    .check(p -> p >= 0, "MoS private rank p must be >= 0, got %s");
+    private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 0);
+
+    private static final ConfigValues DEFAULTS =
+            LOW_RANK.defaultsWith(EQUIVALENT_RANK, SHARDS_PER_VECTOR, PRIVATE_RANK, SEED);
+
     // package-private: the method entry offers these keys to tools (--set)
     static final Set<String> KNOWN =
-            ConfigJson.targetedKeys(
-                    "r",
-                    "equivalent_rank",
-                    "shards_per_vector",
-                    "private_rank",
-                    "lora_alpha",
-                    "lora_dropout",
-                    "seed",
-                    "bias",
-                    "revision");
-
-    private final int equivalentRank;
-    private final int rank;
-    private final int shardsPerVector;
-    private final int privateRank;
-    private final float alpha;
-    private final float dropout;
-    private final long seed;
+            ConfigJson.targetedKeys(DEFAULTS.jsonKeys(), "bias", "revision");
 
     private MosConfig(Builder b) {
-        super(b);
-        this.equivalentRank = b.equivalentRank;
-        this.rank = b.rank;
-        this.shardsPerVector = b.shardsPerVector;
-        this.privateRank = b.privateRank;
-        this.alpha = b.alpha;
-        this.dropout = b.dropout;
-        this.seed = b.seed;
+        super(PEFT_TYPE, b);
     }
 
     /** {@return a builder with the defaults (targets must be set)} */
@@ -71,53 +64,32 @@ public final class MosConfig extends TargetedConfig {
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        // the JSON holds every value (it is the config's value), so reading it back is the copy
-        return read(toJson(), w -> {});
-    }
-
-    @Override
-    public String peftType() {
-        return PEFT_TYPE;
+        return new Builder(this);
     }
 
     /** {@return {@code v}: the equivalent LoRA rank (the parameter budget per layer)} */
     public int equivalentRank() {
-        return equivalentRank;
-    }
-
-    /** {@return {@code r}: the rank of each layer's materialised {@code A_i}, {@code B_i}} */
-    public int rank() {
-        return rank;
+        return value(EQUIVALENT_RANK);
     }
 
     /** {@return {@code l}: shards per rank vector} */
     public int shardsPerVector() {
-        return shardsPerVector;
+        return value(SHARDS_PER_VECTOR);
     }
 
     /** {@return {@code p}: private rank vectors per layer} */
     public int privateRank() {
-        return privateRank;
-    }
-
-    /** {@return {@code lora_alpha}; the scale is {@code alpha / r}} */
-    public float alpha() {
-        return alpha;
-    }
-
-    /** {@return dropout on the adapter's input in training} */
-    public float dropout() {
-        return dropout;
+        return value(PRIVATE_RANK);
     }
 
     /** {@return seed of the pool initialization and of the index tables} */
     public long seed() {
-        return seed;
+        return value(SEED);
     }
 
     /** {@return the scale {@code s = alpha / r}} */
     public float scaling() {
-        return alpha / rank;
+        return alpha() / rank();
     }
 
     /**
@@ -128,6 +100,9 @@ public final class MosConfig extends TargetedConfig {
      * @throws IllegalArgumentException naming the group, the numbers and how to fix them
      */
     void checkLayers(String group, int layers) {
+        int rank = rank();
+        int privateRank = privateRank();
+        int equivalentRank = equivalentRank();
         long needed = (long) rank - privateRank;
         long available = (long) (equivalentRank - privateRank) * layers;
         if (needed > available) {
@@ -156,13 +131,6 @@ public final class MosConfig extends TargetedConfig {
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
         j.addProperty("bias", "none");
-        j.addProperty("equivalent_rank", equivalentRank);
-        j.addProperty("lora_alpha", alpha == Math.rint(alpha) ? (Number) (int) alpha : alpha);
-        j.addProperty("lora_dropout", dropout);
-        j.addProperty("private_rank", privateRank);
-        j.addProperty("r", rank);
-        j.addProperty("seed", seed);
-        j.addProperty("shards_per_vector", shardsPerVector);
         JsonObject out = sortedJson(j);
         ConfigJson.writeModulesToSave(out, modulesToSave());
         return out;
@@ -190,13 +158,6 @@ public final class MosConfig extends TargetedConfig {
                 "private_rank",
                 "target_modules");
         Builder b = builder();
-        ConfigJson.readInt(j, "r", b::rank);
-        ConfigJson.readInt(j, "equivalent_rank", b::equivalentRank);
-        ConfigJson.readInt(j, "shards_per_vector", b::shardsPerVector);
-        ConfigJson.readInt(j, "private_rank", b::privateRank);
-        ConfigJson.readFloat(j, "lora_alpha", b::alpha);
-        ConfigJson.readFloat(j, "lora_dropout", b::dropout);
-        ConfigJson.readLong(j, "seed", b::seed);
         ConfigJson.read(j, b);
         ConfigJson.requireOnly(j, "bias", "none", "MoS");
         ConfigJson.warnUnknown(j, KNOWN, "MoS", warnings);
@@ -204,16 +165,15 @@ public final class MosConfig extends TargetedConfig {
     }
 
     /** Builder of {@link MosConfig}; {@link #build()} checks the values against each other. */
-    public static final class Builder extends TargetedConfigBuilder<Builder> {
-        private int equivalentRank = 8;
-        private int rank = 16;
-        private int shardsPerVector = 2;
-        private int privateRank = 1;
-        private float alpha = 16;
-        private float dropout = 0.1f;
-        private long seed;
+    public static final class Builder extends LowRankConfig.Builder<Builder> {
 
-        private Builder() {}
+        private Builder() {
+            super(LOW_RANK, DEFAULTS);
+        }
+
+        private Builder(MosConfig config) {
+            super(config);
+        }
 
         /**
          * {@code v}, the equivalent LoRA rank (budget), > 0.
@@ -222,21 +182,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder equivalentRank(int v) {
-            Preconditions.checkArgument(v > 0, "MoS equivalent rank v must be > 0, got %s", v);
-            this.equivalentRank = v;
-            return this;
-        }
-
-        /**
-         * {@code r}, the MoS rank used in the forward pass, > 0.
-         *
-         * @param r {@code r}, the MoS rank used in the forward pass, > 0
-         * @return this builder
-         */
-        public Builder rank(int r) {
-            Preconditions.checkArgument(r > 0, "MoS rank r must be > 0, got %s", r);
-            this.rank = r;
-            return this;
+            return set(EQUIVALENT_RANK, v);
         }
 
         /**
@@ -247,9 +193,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder shardsPerVector(int l) {
-            Preconditions.checkArgument(l > 0, "MoS shards per vector l must be > 0, got %s", l);
-            this.shardsPerVector = l;
-            return this;
+            return set(SHARDS_PER_VECTOR, l);
         }
 
         /**
@@ -259,37 +203,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder privateRank(int p) {
-            Preconditions.checkArgument(p >= 0, "MoS private rank p must be >= 0, got %s", p);
-            this.privateRank = p;
-            return this;
-        }
-
-        /**
-         * {@code lora_alpha} (finite).
-         *
-         * @param alpha {@code lora_alpha} (finite)
-         * @return this builder
-         */
-        public Builder alpha(float alpha) {
-            Preconditions.checkArgument(
-                    Float.isFinite(alpha), "MoS lora_alpha must be finite, got %s", alpha);
-            this.alpha = alpha;
-            return this;
-        }
-
-        /**
-         * Dropout on the adapter input, in [0, 1).
-         *
-         * @param dropout dropout on the adapter input, in [0, 1)
-         * @return this builder
-         */
-        public Builder dropout(float dropout) {
-            Preconditions.checkArgument(
-                    dropout >= 0 && dropout < 1,
-                    "MoS lora_dropout must be in [0, 1), got %s",
-                    dropout);
-            this.dropout = dropout;
-            return this;
+            return set(PRIVATE_RANK, p);
         }
 
         /**
@@ -299,8 +213,7 @@ public final class MosConfig extends TargetedConfig {
          * @return this builder
          */
         public Builder seed(long seed) {
-            this.seed = seed;
-            return this;
+            return set(SEED, seed);
         }
 
         /**
@@ -311,22 +224,23 @@ public final class MosConfig extends TargetedConfig {
          *     to draw from)
          */
         public MosConfig build() {
+            MosConfig c = new MosConfig(this);
             Preconditions.checkArgument(
-                    privateRank <= equivalentRank,
+                    c.privateRank() <= c.equivalentRank(),
                     "MoS private rank p = %s exceeds the equivalent rank v = %s; expected p <= v",
-                    privateRank,
-                    equivalentRank);
+                    c.privateRank(),
+                    c.equivalentRank());
             Preconditions.checkArgument(
-                    privateRank <= rank,
+                    c.privateRank() <= c.rank(),
                     "MoS private rank p = %s exceeds the rank r = %s; expected p <= r",
-                    privateRank,
-                    rank);
+                    c.privateRank(),
+                    c.rank());
             Preconditions.checkArgument(
-                    privateRank < equivalentRank || rank == privateRank,
+                    c.privateRank() < c.equivalentRank() || c.rank() == c.privateRank(),
                     "MoS with p = v = %s has no public rows, so r must equal p, got r = %s; lower r or p",
-                    privateRank,
-                    rank);
-            return new MosConfig(this);
+                    c.privateRank(),
+                    c.rank());
+            return c;
         }
     }
 }

@@ -1,7 +1,9 @@
 package io.peft4j.shadow;
 
-import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.spi.ConfigJson;
 import io.peft4j.core.spi.JsonValueConfig;
 import java.util.Collection;
@@ -26,65 +28,94 @@ public final class ShadowConfig extends JsonValueConfig {
     /** The {@code peft_type} of ShadowPEFT. */
     public static final String PEFT_TYPE = "SHADOW";
 
+    // The method's own settings, each declared once (JSON key, default, check), in file order.
+    private static final ConfigKey<Integer> NUM_SHADOW_LAYERS =
+            ConfigKey.ofInt("num_shadow_layers", 1)
+                    .check(v -> v >= 1, "num_shadow_layers must be >= 1, got %s");
+    private static final ConfigKey<Integer> SHADOW_HIDDEN_SIZE =
+            ConfigKey.ofInt("shadow_hidden_size", 0)
+                    .check(
+                            v -> v >= 0,
+                            "shadow_hidden_size must be > 0 (or 0 for the base's), got %s");
+    private static final ConfigKey<Integer> SHADOW_INTERMEDIATE_SIZE =
+            autoSize("shadow_intermediate_size");
+    private static final ConfigKey<Integer> SHADOW_HEADS = autoSize("shadow_num_attention_heads");
+    private static final ConfigKey<Integer> SHADOW_KV_HEADS =
+            autoSize("shadow_num_key_value_heads");
+    private static final ConfigKey<Integer> INJECTION_SIZE =
+            ConfigKey.ofInt("injection_hidden_size", 16)
+                    .check(v -> v >= 1, "injection_hidden_size must be >= 1, got %s");
+    private static final ConfigKey<Integer> GATE_SIZE =
+            ConfigKey.ofInt("gate_hidden_size", 10)
+                    .check(v -> v >= 2, "gate_hidden_size must be >= 2, got %s");
+    private static final ConfigKey<Float> ALPHA =
+            ConfigKey.ofFloat("alpha", 0.1f).check(Float::isFinite, "alpha must be finite, got %s");
+    private static final ConfigKey<Float> DROPOUT =
+            ConfigKey.ofFloat("dropout", 0.2f)
+                    .check(v -> v >= 0 && v < 1, "dropout must be in [0, 1), got %s");
+    private static final ConfigKey<Float> SHADOW_LOSS_WEIGHT =
+            ConfigKey.ofFloat("shadow_loss_weight", 0.05f)
+                    .check(
+                            v -> v >= 0 && Float.isFinite(v),
+                            "shadow_loss_weight must be a finite value >= 0, got %s");
+    private static final ConfigKey<ShadowFamily> FAMILY =
+            ConfigKey.ofText(
+                    "shadow_family", ShadowFamily.AUTO, ShadowFamily::parse, ConfigJson::jsonName);
+    private static final ConfigKey<Double> NORM_EPS =
+            ConfigKey.ofDouble("shadow_norm_eps", 0)
+                    .check(
+                            v -> v >= 0 && Double.isFinite(v),
+                            "shadow_norm_eps must be > 0 (or 0 for auto), got %s");
+    // Written (null when unset) but not read back: a saved adapter already holds the trained
+    // shadow, so fromJson keeps the path as provenance only (pretrained_shadow_source).
+    private static final ConfigKey<String> PRETRAINED_SHADOW =
+            ConfigKey.of("pretrained_shadow_path", null, null, ConfigJson::stringOrNull);
+    private static final ConfigKey<String> PRETRAINED_SOURCE =
+            ConfigKey.of(
+                    "pretrained_shadow_source",
+                    null,
+                    ConfigJson::textValue,
+                    v -> v == null ? null : new JsonPrimitive(v));
+    private static final ConfigKey<Long> SEED = ConfigKey.ofLong("seed", 42);
+    private static final ConfigKey<ShadowHead> SHADOW_HEAD =
+            ConfigKey.ofText("shadow_head", ShadowHead.OWN, ShadowHead::parse, ShadowHead::jsonName)
+                    .nonNull("SHADOW shadow_head must be own or shared, got null");
+
+    private static final ConfigValues DEFAULTS =
+            ConfigValues.defaults(
+                    NUM_SHADOW_LAYERS,
+                    SHADOW_HIDDEN_SIZE,
+                    SHADOW_INTERMEDIATE_SIZE,
+                    SHADOW_HEADS,
+                    SHADOW_KV_HEADS,
+                    INJECTION_SIZE,
+                    GATE_SIZE,
+                    ALPHA,
+                    DROPOUT,
+                    SHADOW_LOSS_WEIGHT,
+                    FAMILY,
+                    NORM_EPS,
+                    PRETRAINED_SHADOW,
+                    PRETRAINED_SOURCE,
+                    SEED,
+                    SHADOW_HEAD);
+
     /** No target keys: the shadow network goes next to the whole base, not into chosen modules. */
     // package-private: the method entry offers these keys to tools (--set)
-    static final Set<String> KNOWN =
-            ConfigJson.commonKeys(
-                    "num_shadow_layers",
-                    "shadow_hidden_size",
-                    "shadow_intermediate_size",
-                    "shadow_num_attention_heads",
-                    "shadow_num_key_value_heads",
-                    "injection_hidden_size",
-                    "gate_hidden_size",
-                    "alpha",
-                    "dropout",
-                    "shadow_loss_weight",
-                    "shadow_family",
-                    "shadow_norm_eps",
-                    "pretrained_shadow_path",
-                    "pretrained_shadow_source",
-                    "seed",
-                    "revision",
-                    "shadow_head");
+    static final Set<String> KNOWN = ConfigJson.commonKeys(DEFAULTS.jsonKeys(), "revision");
 
-    private final int numShadowLayers;
-    private final int shadowHiddenSize;
-    private final int shadowIntermediateSize;
-    private final int shadowHeads;
-    private final int shadowKvHeads;
-    private final int injectionSize;
-    private final int gateSize;
-    private final float alpha;
-    private final float dropout;
-    private final float shadowLossWeight;
-    private final ShadowFamily family;
-    private final double normEps;
-    private final String pretrainedShadow;
-    private final String pretrainedSource;
-    private final long seed;
-    private final ShadowHead shadowHead;
-
+    private final ConfigValues own;
     private final List<String> modulesToSave;
 
     private ShadowConfig(Builder b) {
         this.modulesToSave = List.copyOf(b.modulesToSave);
-        this.numShadowLayers = b.numShadowLayers;
-        this.shadowHiddenSize = b.shadowHiddenSize;
-        this.shadowIntermediateSize = b.shadowIntermediateSize;
-        this.shadowHeads = b.shadowHeads;
-        this.shadowKvHeads = b.shadowKvHeads;
-        this.injectionSize = b.injectionSize;
-        this.gateSize = b.gateSize;
-        this.alpha = b.alpha;
-        this.dropout = b.dropout;
-        this.shadowLossWeight = b.shadowLossWeight;
-        this.family = b.family;
-        this.normEps = b.normEps;
-        this.pretrainedShadow = b.pretrainedShadow;
-        this.pretrainedSource = b.pretrainedSource;
-        this.seed = b.seed;
-        this.shadowHead = b.shadowHead;
+        this.own = b.own.build();
+    }
+
+    /** A size whose 0 means "resolved against the base when attached". */
+    private static ConfigKey<Integer> autoSize(String name) {
+        return ConfigKey.ofInt(name, 0)
+                .check(v -> v >= 0, name + " must be > 0 (or 0 for auto), got %s");
     }
 
     /**
@@ -94,30 +125,12 @@ public final class ShadowConfig extends JsonValueConfig {
      * @return a new builder
      */
     public static Builder builder() {
-        return new Builder();
+        return new Builder(DEFAULTS.toBuilder());
     }
 
     /** {@return a builder holding this config's values} */
     public Builder toBuilder() {
-        Builder b = new Builder();
-        b.modulesToSave = modulesToSave;
-        b.numShadowLayers = numShadowLayers;
-        b.shadowHiddenSize = shadowHiddenSize;
-        b.shadowIntermediateSize = shadowIntermediateSize;
-        b.shadowHeads = shadowHeads;
-        b.shadowKvHeads = shadowKvHeads;
-        b.injectionSize = injectionSize;
-        b.gateSize = gateSize;
-        b.alpha = alpha;
-        b.dropout = dropout;
-        b.shadowLossWeight = shadowLossWeight;
-        b.family = family;
-        b.normEps = normEps;
-        b.pretrainedShadow = pretrainedShadow;
-        b.pretrainedSource = pretrainedSource;
-        b.seed = seed;
-        b.shadowHead = shadowHead;
-        return b;
+        return new Builder(own.toBuilder()).modulesToSave(modulesToSave);
     }
 
     @Override
@@ -132,29 +145,29 @@ public final class ShadowConfig extends JsonValueConfig {
      * @return own or shared
      */
     public ShadowHead shadowHead() {
-        return shadowHead;
+        return own.get(SHADOW_HEAD);
     }
 
     /** {@return number of shadow layers (default 1)} */
     public int numShadowLayers() {
-        return numShadowLayers;
+        return own.get(NUM_SHADOW_LAYERS);
     }
 
     /** {@return shadow hidden width; 0 = the base's} */
     public int shadowHiddenSize() {
-        return shadowHiddenSize;
+        return own.get(SHADOW_HIDDEN_SIZE);
     }
 
     /**
      * {@return shadow MLP width; 0 = half the base's (or twice the shadow hidden size if unknown)}
      */
     public int shadowIntermediateSize() {
-        return shadowIntermediateSize;
+        return own.get(SHADOW_INTERMEDIATE_SIZE);
     }
 
     /** {@return shadow attention heads; 0 = shadow hidden / the base's head width} */
     public int shadowNumAttentionHeads() {
-        return shadowHeads;
+        return own.get(SHADOW_HEADS);
     }
 
     /**
@@ -162,32 +175,32 @@ public final class ShadowConfig extends JsonValueConfig {
      * heads}
      */
     public int shadowNumKeyValueHeads() {
-        return shadowKvHeads;
+        return own.get(SHADOW_KV_HEADS);
     }
 
     /** {@return injection bottleneck b (default 16)} */
     public int injectionSize() {
-        return injectionSize;
+        return own.get(INJECTION_SIZE);
     }
 
     /** {@return update gate/transform bottleneck g (default 10)} */
     public int gateSize() {
-        return gateSize;
+        return own.get(GATE_SIZE);
     }
 
     /** {@return injection scale alpha (default 0.1)} */
     public float alpha() {
-        return alpha;
+        return own.get(ALPHA);
     }
 
     /** {@return dropout in injection and update transform (default 0.2; training passes only)} */
     public float dropout() {
-        return dropout;
+        return own.get(DROPOUT);
     }
 
     /** {@return weight of the shadow's next-token loss in the causal-LM loss (default 0.05)} */
     public float shadowLossWeight() {
-        return shadowLossWeight;
+        return own.get(SHADOW_LOSS_WEIGHT);
     }
 
     /**
@@ -195,12 +208,12 @@ public final class ShadowConfig extends JsonValueConfig {
      * names}
      */
     public ShadowFamily family() {
-        return family;
+        return own.get(FAMILY);
     }
 
     /** {@return epsilon of the shadow network's norms; 0 = the base's (or 1e-5 / 1e-12)} */
     public double normEps() {
-        return normEps;
+        return own.get(NORM_EPS);
     }
 
     /**
@@ -210,27 +223,27 @@ public final class ShadowConfig extends JsonValueConfig {
      * @return the folder, or null
      */
     public String pretrainedShadow() {
-        return pretrainedShadow;
+        return own.get(PRETRAINED_SHADOW);
     }
 
     /** {@return where the pretrained shadow came from (informational, kept in saved configs)} */
     public String pretrainedSource() {
-        return pretrainedSource;
+        return own.get(PRETRAINED_SOURCE);
     }
 
     /** {@return seed of the initial values} */
     public long seed() {
-        return seed;
+        return own.get(SEED);
     }
 
     /** Whether every size is resolved (no 0 = auto left, family known). */
     boolean isResolved() {
-        return shadowHiddenSize > 0
-                && shadowIntermediateSize > 0
-                && shadowHeads > 0
-                && shadowKvHeads > 0
-                && family != ShadowFamily.AUTO
-                && normEps > 0;
+        return shadowHiddenSize() > 0
+                && shadowIntermediateSize() > 0
+                && shadowNumAttentionHeads() > 0
+                && shadowNumKeyValueHeads() > 0
+                && family() != ShadowFamily.AUTO
+                && normEps() > 0;
     }
 
     /**
@@ -246,28 +259,7 @@ public final class ShadowConfig extends JsonValueConfig {
     public JsonObject toJson() {
         JsonObject j = new JsonObject();
         j.addProperty("peft_type", PEFT_TYPE);
-        j.addProperty("num_shadow_layers", numShadowLayers);
-        j.addProperty("shadow_hidden_size", shadowHiddenSize);
-        j.addProperty("shadow_intermediate_size", shadowIntermediateSize);
-        j.addProperty("shadow_num_attention_heads", shadowHeads);
-        j.addProperty("shadow_num_key_value_heads", shadowKvHeads);
-        j.addProperty("injection_hidden_size", injectionSize);
-        j.addProperty("gate_hidden_size", gateSize);
-        j.addProperty("alpha", alpha);
-        j.addProperty("dropout", dropout);
-        j.addProperty("shadow_loss_weight", shadowLossWeight);
-        j.addProperty("shadow_family", ConfigJson.jsonName(family));
-        j.addProperty("shadow_norm_eps", normEps);
-        if (pretrainedShadow != null) {
-            j.addProperty("pretrained_shadow_path", pretrainedShadow);
-        } else {
-            j.add("pretrained_shadow_path", JsonNull.INSTANCE);
-        }
-        if (pretrainedSource != null) {
-            j.addProperty("pretrained_shadow_source", pretrainedSource);
-        }
-        j.addProperty("seed", seed);
-        j.addProperty("shadow_head", shadowHead.jsonName());
+        own.writeTo(j);
         j.addProperty("task_type", "CAUSAL_LM");
         ConfigJson.writeModulesToSave(j, modulesToSave);
         return j;
@@ -284,49 +276,22 @@ public final class ShadowConfig extends JsonValueConfig {
     public static ShadowConfig fromJson(JsonObject j, Consumer<String> warnings) {
         Builder b = builder();
         ConfigJson.warnUnknown(j, KNOWN, "SHADOW", warnings);
-        ConfigJson.readInt(j, "num_shadow_layers", b::numShadowLayers);
-        ConfigJson.readInt(j, "shadow_hidden_size", b::shadowHiddenSize);
-        ConfigJson.readInt(j, "shadow_intermediate_size", b::shadowIntermediateSize);
-        ConfigJson.readInt(j, "shadow_num_attention_heads", b::shadowNumAttentionHeads);
-        ConfigJson.readInt(j, "shadow_num_key_value_heads", b::shadowNumKeyValueHeads);
-        ConfigJson.readInt(j, "injection_hidden_size", b::injectionSize);
-        ConfigJson.readInt(j, "gate_hidden_size", b::gateSize);
-        ConfigJson.readFloat(j, "alpha", b::alpha);
-        ConfigJson.readFloat(j, "dropout", b::dropout);
-        ConfigJson.readFloat(j, "shadow_loss_weight", b::shadowLossWeight);
-        ConfigJson.readString(j, "shadow_family", v -> b.family(ShadowFamily.parse(v)));
-        ConfigJson.readDouble(j, "shadow_norm_eps", b::normEps);
-        // A saved adapter already holds the trained shadow: keep the path as provenance only.
+        // A saved adapter already holds the trained shadow: keep the path as provenance only
+        // (a pretrained_shadow_source in the file, read next, wins).
         ConfigJson.readString(j, "pretrained_shadow_path", b::pretrainedSource);
-        ConfigJson.readString(j, "pretrained_shadow_source", b::pretrainedSource);
-        ConfigJson.readLong(j, "seed", b::seed);
-        ConfigJson.readString(j, "shadow_head", v -> b.shadowHead(ShadowHead.parse(v)));
+        b.own.read(j);
         b.modulesToSave(ConfigJson.modulesToSave(j));
         return b.build();
     }
 
     /** Builder; {@link #build()} validates. */
     public static final class Builder {
-        private int numShadowLayers = 1;
-        private int shadowHiddenSize;
-        private int shadowIntermediateSize;
-        private int shadowHeads;
-        private int shadowKvHeads;
-        private int injectionSize = 16;
-        private int gateSize = 10;
-        private float alpha = 0.1f;
-        private float dropout = 0.2f;
-        private float shadowLossWeight = 0.05f;
-        private ShadowFamily family = ShadowFamily.AUTO;
-        private double normEps;
-        private String pretrainedShadow;
-        private String pretrainedSource;
-        private long seed = 42;
-        private ShadowHead shadowHead = ShadowHead.OWN;
-
+        private final ConfigValues.Builder own;
         private List<String> modulesToSave = List.of();
 
-        private Builder() {}
+        private Builder(ConfigValues.Builder own) {
+            this.own = own;
+        }
 
         /**
          * Modules trained in full next to the adapter and saved with it (e.g. {@code classifier}).
@@ -346,7 +311,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder numShadowLayers(int v) {
-            numShadowLayers = v;
+            own.set(NUM_SHADOW_LAYERS, v);
             return this;
         }
 
@@ -357,7 +322,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowHiddenSize(int v) {
-            shadowHiddenSize = v;
+            own.set(SHADOW_HIDDEN_SIZE, v);
             return this;
         }
 
@@ -368,7 +333,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowIntermediateSize(int v) {
-            shadowIntermediateSize = v;
+            own.set(SHADOW_INTERMEDIATE_SIZE, v);
             return this;
         }
 
@@ -379,7 +344,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowNumAttentionHeads(int v) {
-            shadowHeads = v;
+            own.set(SHADOW_HEADS, v);
             return this;
         }
 
@@ -390,7 +355,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowNumKeyValueHeads(int v) {
-            shadowKvHeads = v;
+            own.set(SHADOW_KV_HEADS, v);
             return this;
         }
 
@@ -401,7 +366,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder injectionSize(int v) {
-            injectionSize = v;
+            own.set(INJECTION_SIZE, v);
             return this;
         }
 
@@ -412,7 +377,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder gateSize(int v) {
-            gateSize = v;
+            own.set(GATE_SIZE, v);
             return this;
         }
 
@@ -423,7 +388,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder alpha(float v) {
-            alpha = v;
+            own.set(ALPHA, v);
             return this;
         }
 
@@ -434,7 +399,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder dropout(float v) {
-            dropout = v;
+            own.set(DROPOUT, v);
             return this;
         }
 
@@ -445,7 +410,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowLossWeight(float v) {
-            shadowLossWeight = v;
+            own.set(SHADOW_LOSS_WEIGHT, v);
             return this;
         }
 
@@ -456,7 +421,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder family(ShadowFamily v) {
-            family = Objects.requireNonNull(v, "family");
+            own.set(FAMILY, Objects.requireNonNull(v, "family"));
             return this;
         }
 
@@ -467,7 +432,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder normEps(double v) {
-            normEps = v;
+            own.set(NORM_EPS, v);
             return this;
         }
 
@@ -479,12 +444,12 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder pretrainedShadow(String dir) {
-            pretrainedShadow = dir;
+            own.set(PRETRAINED_SHADOW, dir);
             return this;
         }
 
         Builder pretrainedSource(String v) {
-            pretrainedSource = v;
+            own.set(PRETRAINED_SOURCE, v);
             return this;
         }
 
@@ -495,7 +460,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder seed(long v) {
-            seed = v;
+            own.set(SEED, v);
             return this;
         }
 
@@ -506,11 +471,7 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return this builder
          */
         public Builder shadowHead(ShadowHead v) {
-            if (v == null) {
-                throw new IllegalArgumentException(
-                        "SHADOW shadow_head must be own or shared, got null");
-            }
-            shadowHead = v;
+            own.set(SHADOW_HEAD, v);
             return this;
         }
 
@@ -520,48 +481,26 @@ public final class ShadowConfig extends JsonValueConfig {
          * @return the config
          */
         public ShadowConfig build() {
-            check(numShadowLayers >= 1, "num_shadow_layers must be >= 1, got " + numShadowLayers);
+            ShadowConfig c = new ShadowConfig(this);
+            // each value was checked when set; here the ones that depend on each other
+            int heads = c.shadowNumAttentionHeads();
+            int kvHeads = c.shadowNumKeyValueHeads();
+            int hidden = c.shadowHiddenSize();
             check(
-                    shadowHiddenSize >= 0,
-                    "shadow_hidden_size must be > 0 (or 0 for the base's), got "
-                            + shadowHiddenSize);
-            check(
-                    shadowIntermediateSize >= 0,
-                    "shadow_intermediate_size must be > 0 (or 0 for auto), got "
-                            + shadowIntermediateSize);
-            check(
-                    shadowHeads >= 0,
-                    "shadow_num_attention_heads must be > 0 (or 0 for auto), got " + shadowHeads);
-            check(
-                    shadowKvHeads >= 0,
-                    "shadow_num_key_value_heads must be > 0 (or 0 for auto), got " + shadowKvHeads);
-            check(
-                    shadowHeads == 0 || shadowKvHeads == 0 || shadowHeads % shadowKvHeads == 0,
+                    heads == 0 || kvHeads == 0 || heads % kvHeads == 0,
                     "shadow_num_attention_heads ("
-                            + shadowHeads
+                            + heads
                             + ") must be a multiple of shadow_num_key_value_heads ("
-                            + shadowKvHeads
+                            + kvHeads
                             + ")");
             check(
-                    shadowHeads == 0
-                            || shadowHiddenSize == 0
-                            || shadowHiddenSize % shadowHeads == 0,
+                    heads == 0 || hidden == 0 || hidden % heads == 0,
                     "shadow_hidden_size ("
-                            + shadowHiddenSize
+                            + hidden
                             + ") must be divisible by shadow_num_attention_heads ("
-                            + shadowHeads
+                            + heads
                             + ")");
-            check(injectionSize >= 1, "injection_hidden_size must be >= 1, got " + injectionSize);
-            check(gateSize >= 2, "gate_hidden_size must be >= 2, got " + gateSize);
-            check(Float.isFinite(alpha), "alpha must be finite, got " + alpha);
-            check(dropout >= 0 && dropout < 1, "dropout must be in [0, 1), got " + dropout);
-            check(
-                    shadowLossWeight >= 0 && Float.isFinite(shadowLossWeight),
-                    "shadow_loss_weight must be a finite value >= 0, got " + shadowLossWeight);
-            check(
-                    normEps >= 0 && Double.isFinite(normEps),
-                    "shadow_norm_eps must be > 0 (or 0 for auto), got " + normEps);
-            return new ShadowConfig(this);
+            return c;
         }
 
         private static void check(boolean ok, String message) {

@@ -70,6 +70,30 @@ public final class ConfigJson {
     }
 
     /**
+     * As {@link #commonKeys(String...)}, for own keys given as a list (e.g. a config's {@code
+     * ConfigValues#jsonKeys()}) plus more.
+     *
+     * @param own the method's own keys
+     * @param more further keys the method reads
+     * @return the union of the keys
+     */
+    public static Set<String> commonKeys(Collection<String> own, String... more) {
+        return union(COMMON_KEYS, Set.copyOf(own), Set.of(more));
+    }
+
+    /**
+     * As {@link #targetedKeys(String...)}, for own keys given as a list (e.g. a config's {@code
+     * ConfigValues#jsonKeys()}) plus more.
+     *
+     * @param own the method's own keys
+     * @param more further keys the method reads
+     * @return the union of the keys
+     */
+    public static Set<String> targetedKeys(Collection<String> own, String... more) {
+        return union(COMMON_KEYS, TARGET_KEYS, Set.copyOf(own), Set.of(more));
+    }
+
+    /**
      * Whether {@code key} is present and not {@code null}.
      *
      * @param j the config object
@@ -140,7 +164,8 @@ public final class ConfigJson {
     }
 
     /**
-     * Sets on {@code b} every common key present in {@code j}: the target keys, {@code
+     * Sets on {@code b} every key present in {@code j} that it reads: the method's own values (its
+     * {@link io.peft4j.core.config.ConfigKey settings} that are read back), the target keys, {@code
      * modules_to_save}, {@code task_type} and {@code base_model_name_or_path}. A missing {@code
      * target_modules} leaves the builder's default; whether it is required is the method's {@link
      * #require} call.
@@ -152,6 +177,7 @@ public final class ConfigJson {
      *     layer)
      */
     public static void read(JsonObject j, TargetedConfigBuilder<?> b) {
+        b.own.read(j);
         // peft: target_modules and exclude_modules are a list of names or one regex string
         // ("all-linear" for the targets); layers_pattern a list of names or one name
         namesOrString(j, "target_modules", b::targets, b::targetRegex);
@@ -233,6 +259,17 @@ public final class ConfigJson {
         if (!modulesToSave.isEmpty()) {
             j.add("modules_to_save", strings(modulesToSave));
         }
+    }
+
+    /**
+     * A float as peft writes {@code lora_alpha}: a whole value as an int ({@code 16}), any other as
+     * a float ({@code 0.5}).
+     *
+     * @param v the value
+     * @return the JSON number
+     */
+    public static JsonPrimitive wholeOrFloat(float v) {
+        return new JsonPrimitive(v == Math.rint(v) ? (Number) (int) v : v);
     }
 
     /**
@@ -372,6 +409,19 @@ public final class ConfigJson {
             throw new IllegalArgumentException("\"" + key + "\" must be a string, found " + e);
         }
         return e.getAsString();
+    }
+
+    /**
+     * A text value: a string, or a number or boolean taken as its text (as Gson reads one); a name
+     * parsed afterwards, e.g. an enum's, reports its own bad values.
+     *
+     * @param e the JSON value
+     * @param key the key named in errors
+     * @return the text
+     * @throws IllegalArgumentException naming {@code key} if {@code e} is a list or an object
+     */
+    public static String textValue(JsonElement e, String key) {
+        return string(e, key);
     }
 
     /**

@@ -1,5 +1,7 @@
 package io.peft4j.core.spi;
 
+import io.peft4j.core.config.ConfigKey;
+import io.peft4j.core.config.ConfigValues;
 import io.peft4j.core.target.TargetSpec;
 import java.util.Collection;
 import java.util.List;
@@ -31,11 +33,26 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
     List<String> modulesToSave = List.of();
     String taskType;
     String baseModelNameOrPath;
+    // the method's own values (TargetedConfig keeps them; ConfigJson.read fills them from a file)
+    final ConfigValues.Builder own;
     private final Consumer<TargetSpec.Builder> defaultTargets;
 
-    /** A builder with no default targets: {@code build()} fails unless some are set. */
+    /**
+     * A builder with no default targets and no own values: {@code build()} fails unless targets are
+     * set.
+     */
     protected TargetedConfigBuilder() {
         this(t -> {});
+    }
+
+    /**
+     * A builder holding the method's own values, starting from {@code defaults}, with no default
+     * targets.
+     *
+     * @param defaults the method's own settings at their defaults
+     */
+    protected TargetedConfigBuilder(ConfigValues defaults) {
+        this(defaults, t -> {});
     }
 
     /**
@@ -46,16 +63,30 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
      * @param defaultTargets sets the default targets on a spec builder
      */
     protected TargetedConfigBuilder(Consumer<TargetSpec.Builder> defaultTargets) {
+        this(ConfigValues.defaults(), defaultTargets);
+    }
+
+    /**
+     * A builder holding the method's own values, starting from {@code defaults}, whose targets,
+     * unless set, are what {@code defaultTargets} puts in the spec builder.
+     *
+     * @param defaults the method's own settings at their defaults
+     * @param defaultTargets sets the default targets on a spec builder
+     */
+    protected TargetedConfigBuilder(
+            ConfigValues defaults, Consumer<TargetSpec.Builder> defaultTargets) {
+        this.own = defaults.toBuilder();
         this.defaultTargets = defaultTargets;
     }
 
     /**
-     * A builder holding {@code config}'s common settings (for a config's {@code toBuilder}).
+     * A builder holding {@code config}'s common settings and own values (for a config's {@code
+     * toBuilder}).
      *
      * @param config the config to copy
      */
     protected TargetedConfigBuilder(TargetedConfig config) {
-        this();
+        this(config.ownValues());
         this.targets = config.targets().toBuilder();
         this.targetsSet = true;
         this.modulesToSave = config.modulesToSave();
@@ -173,6 +204,31 @@ public abstract class TargetedConfigBuilder<B extends TargetedConfigBuilder<B>> 
     public B baseModelNameOrPath(String name) {
         this.baseModelNameOrPath = name;
         return self();
+    }
+
+    /**
+     * Sets one of the method's own values, after the key's checks.
+     *
+     * @param <T> the value's type
+     * @param key the setting (one of the defaults' keys)
+     * @param value the value
+     * @return this builder
+     * @throws IllegalArgumentException with the failed check's message
+     */
+    protected final <T> B set(ConfigKey<T> key, T value) {
+        own.set(key, value);
+        return self();
+    }
+
+    /**
+     * One of the method's own values as set so far (its default if not set).
+     *
+     * @param <T> the value's type
+     * @param key the setting
+     * @return the value
+     */
+    protected final <T> T get(ConfigKey<T> key) {
+        return own.get(key);
     }
 
     /** The target spec, with the default targets when none were set. */
