@@ -4,6 +4,7 @@ import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
+import io.peft4j.core.config.ValuesBackedConfig;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -11,7 +12,7 @@ import java.util.Locale;
  * Immutable configuration of a BERT-family encoder ({@code model_type} {@code bert}), read from a
  * Hugging Face {@code config.json} or built with {@link #builder()}.
  */
-public final class BertConfig {
+public final class BertConfig extends ValuesBackedConfig {
 
     // Each setting declared once with its default (bert-base's) and the checks of its own value.
     private static final ConfigKey<Integer> VOCAB_SIZE = ConfigKey.positiveInt("vocab_size", 30522);
@@ -312,13 +313,8 @@ public final class BertConfig {
     }
 
     @Override
-    public boolean equals(Object o) {
-        return o instanceof BertConfig && values.equals(((BertConfig) o).values);
-    }
-
-    @Override
-    public int hashCode() {
-        return values.hashCode();
+    protected ConfigValues values() {
+        return values;
     }
 
     @Override

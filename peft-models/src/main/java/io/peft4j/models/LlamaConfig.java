@@ -4,6 +4,7 @@ import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
+import io.peft4j.core.config.ValuesBackedConfig;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -13,7 +14,7 @@ import java.util.Locale;
  * mistral} or {@code qwen2}), read from a Hugging Face {@code config.json} or built with {@link
  * #builder()}.
  */
-public final class LlamaConfig {
+public final class LlamaConfig extends ValuesBackedConfig {
 
     // Each setting declared once with its default (LLaMA-7B's) and the checks of its own value,
     // made when the config is built. toJson and parse hold the file's form, which is not one key
@@ -471,13 +472,8 @@ public final class LlamaConfig {
     }
 
     @Override
-    public boolean equals(Object o) {
-        return o instanceof LlamaConfig && values.equals(((LlamaConfig) o).values);
-    }
-
-    @Override
-    public int hashCode() {
-        return values.hashCode();
+    protected ConfigValues values() {
+        return values;
     }
 
     /** Builder of {@link LlamaConfig}; unset fields take LLaMA defaults. */
