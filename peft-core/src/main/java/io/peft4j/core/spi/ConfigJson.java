@@ -16,9 +16,6 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
-import java.util.function.DoubleConsumer;
-import java.util.function.IntConsumer;
-import java.util.function.LongConsumer;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -425,79 +422,10 @@ public final class ConfigJson {
     }
 
     /**
-     * Passes {@code key}'s value, when present (and not {@code null}), to {@code set} as an exact
-     * int ({@link #intValue}); an absent key leaves the builder's default.
-     *
-     * @param j the config object
-     * @param key the key
-     * @param set receives the value
-     * @throws IllegalArgumentException naming {@code key} if the value is not an int
-     */
-    public static void readInt(JsonObject j, String key, IntConsumer set) {
-        if (has(j, key)) {
-            set.accept(intValue(j.get(key), key));
-        }
-    }
-
-    /**
-     * As {@link #readInt}, for an exact long ({@link #longValue}).
-     *
-     * @param j the config object
-     * @param key the key
-     * @param set receives the value
-     * @throws IllegalArgumentException naming {@code key} if the value is not a long
-     */
-    public static void readLong(JsonObject j, String key, LongConsumer set) {
-        if (has(j, key)) {
-            set.accept(longValue(j.get(key), key));
-        }
-    }
-
-    /**
-     * As {@link #readInt}, for a finite float ({@link #floatValue}).
-     *
-     * @param j the config object
-     * @param key the key
-     * @param set receives the value
-     * @throws IllegalArgumentException naming {@code key} if the value is not a finite float
-     */
-    public static void readFloat(JsonObject j, String key, Consumer<Float> set) {
-        if (has(j, key)) {
-            set.accept(floatValue(j.get(key), key));
-        }
-    }
-
-    /**
-     * As {@link #readInt}, for a finite number ({@link #doubleValue}).
-     *
-     * @param j the config object
-     * @param key the key
-     * @param set receives the value
-     * @throws IllegalArgumentException naming {@code key} if the value is not a finite number
-     */
-    public static void readDouble(JsonObject j, String key, DoubleConsumer set) {
-        if (has(j, key)) {
-            set.accept(doubleValue(j.get(key), key));
-        }
-    }
-
-    /**
-     * As {@link #readInt}, for a JSON boolean ({@link #boolValue}).
-     *
-     * @param j the config object
-     * @param key the key
-     * @param set receives the value
-     * @throws IllegalArgumentException naming {@code key} if the value is not a boolean
-     */
-    public static void readBool(JsonObject j, String key, Consumer<Boolean> set) {
-        if (has(j, key)) {
-            set.accept(boolValue(j.get(key), key));
-        }
-    }
-
-    /**
-     * As {@link #readInt}, for a text value; as Gson reads one, a number or a boolean is taken as
-     * its text (a name parsed afterwards, e.g. an enum's, reports its own bad values).
+     * Passes {@code key}'s text value, when present (and not {@code null}), to {@code set}; an
+     * absent key leaves the builder's default. As Gson reads one, a number or a boolean is taken as
+     * its text (a name parsed afterwards, e.g. an enum's, reports its own bad values). Typed values
+     * are read by their {@code ConfigKey}s ({@code config.ConfigValues.Builder#read}).
      *
      * @param j the config object
      * @param key the key

@@ -100,4 +100,48 @@ class ConfigValuesTest {
         assertEquals(a, a.toBuilder().build());
         assertFalse(a.equals(ConfigValues.defaults(RANK)));
     }
+
+    @Test
+    void typedReadsSetOnlyPresentKeysAndNameTheKeyOfABadValue() {
+        ConfigKey<Integer> n = ConfigKey.ofInt("n", 1);
+        ConfigKey<Long> big = ConfigKey.ofLong("big", 2);
+        ConfigKey<Float> f = ConfigKey.ofFloat("f", 3);
+        ConfigKey<Double> d = ConfigKey.ofDouble("d", 4);
+        ConfigKey<Boolean> b = ConfigKey.ofBool("b", false);
+        ConfigKey<Integer> gone = ConfigKey.ofInt("gone", 5);
+        ConfigKey<Integer> missing = ConfigKey.ofInt("missing", 6);
+        ConfigValues read =
+                ConfigValues.defaults(n, big, f, d, b, gone, missing).toBuilder()
+                        .read(
+                                JsonParser.parseString(
+                                                "{\"n\": 3, \"big\": 5000000000, \"f\": 0.5,"
+                                                        + " \"d\": 1e-6, \"b\": true, \"gone\": null}")
+                                        .getAsJsonObject())
+                        .build();
+        assertEquals(3, read.get(n));
+        assertEquals(5_000_000_000L, read.get(big));
+        assertEquals(0.5f, read.get(f));
+        assertEquals(1e-6, read.get(d));
+        assertEquals(true, read.get(b));
+        assertEquals(5, read.get(gone), "null keeps the default");
+        assertEquals(6, read.get(missing), "absent keeps the default");
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                ConfigValues.defaults(big).toBuilder()
+                                        .read(
+                                                JsonParser.parseString("{\"big\": 1.5}")
+                                                        .getAsJsonObject()));
+        assertTrue(e.getMessage().contains("\"big\""), e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                ConfigValues.defaults(n).toBuilder()
+                                        .read(
+                                                JsonParser.parseString("{\"n\": 5000000000}")
+                                                        .getAsJsonObject()));
+        assertTrue(e.getMessage().contains("\"n\""), e.getMessage());
+    }
 }
