@@ -26,6 +26,13 @@ class HarnessSmokeTest {
     }
 
     @Test
+    void dropoutTimingRunsBothMasks() {
+        String all = String.join("\n", DropoutTiming.run("mask", 1, true));
+        assertTrue(
+                all.contains("bernoulli_ mask") && all.contains("Java mask / libtorch's: "), all);
+    }
+
+    @Test
     void adamStepTimingRunsBothForms() {
         String all = String.join("\n", AdamStepTiming.run("step", 1, true));
         assertTrue(all.contains("array form") && all.contains("one pass / array form: "), all);

@@ -17,14 +17,14 @@ import java.util.SplittableRandom;
  * gradient.
  *
  * <p>Why not libtorch's own: on a CPU, libtorch 2.7 draws the mask with {@code bernoulli_}, one
- * element at a time from its Mersenne Twister unless MKL's generator applies (Intel CPUs only), at
- * about 6.7 ns an element measured on this project's AMD machine; BERT's dropouts then take a
- * quarter of a LoRA train step. Here the mask is drawn in Java with a {@link SplittableRandom}
- * seeded from libtorch's generator (so {@code Engine.setRandomSeed} still makes runs repeatable)
- * and written straight into the mask tensor's memory, branch-free, at about 1.2 ns an element. The
- * keep test compares 32 random bits with {@code round(p * 2^32)}: the drop probability is {@code p}
- * within 2^-33, finer than the 24-bit uniform floats {@code bernoulli_} compares. The random stream
- * differs from libtorch's; the distribution does not.
+ * element at a time from its Mersenne Twister unless MKL's generator applies (Intel CPUs only); on
+ * this project's AMD machine BERT's dropouts took a fifth to a quarter of a LoRA train step. Here
+ * the mask is drawn in Java with a {@link SplittableRandom} seeded from libtorch's generator (so
+ * {@code Engine.setRandomSeed} still makes runs repeatable) and written straight into the mask
+ * tensor's memory, branch-free: the whole dropout takes a quarter of libtorch's time (peft-bench
+ * {@code DropoutTiming}). The keep test compares 32 random bits with {@code round(p * 2^32)}: the
+ * drop probability is {@code p} within 2^-33, finer than the 24-bit uniform floats {@code
+ * bernoulli_} compares. The random stream differs from libtorch's; the distribution does not.
  *
  * <p>Arrays off the CPU, other than FLOAT32, or over 2^31 bytes go to libtorch's dropout (a fused
  * kernel on CUDA).
