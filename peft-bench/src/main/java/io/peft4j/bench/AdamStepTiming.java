@@ -71,10 +71,11 @@ public final class AdamStepTiming {
             out.add(
                     String.format(
                             Locale.ROOT,
-                            "AdamW step over %,d values (%s), one libtorch thread: array form %.1f"
+                            "AdamW step over %,d values (%s), libtorch threads %d: array form %.1f"
                                     + " ms, one Java pass %.1f ms (medians; %.2f vs %.2f ns a value)",
                             values,
                             tiny ? "TINY smoke shapes" : "all-MiniLM-L6-v2's weight matrices",
+                            Bench.torchThreads(),
                             Bench.median(arrayMs),
                             Bench.median(onePassMs),
                             Bench.median(arrayMs) * 1e6 / values,

@@ -47,11 +47,12 @@ public final class DropoutTiming {
             out.add(
                     String.format(
                             Locale.ROOT,
-                            "dropout p=0.1 over %s (%,d floats), one libtorch thread: libtorch's"
+                            "dropout p=0.1 over %s (%,d floats), libtorch threads %d: libtorch's"
                                     + " bernoulli_ mask %.1f ms (%.2f ns a float), Java mask %.1f ms"
                                     + " (%.2f ns a float) (medians)",
                             shape,
                             n,
+                            Bench.torchThreads(),
                             Bench.median(libtorch),
                             Bench.median(libtorch) * 1e6 / n,
                             Bench.median(java),
