@@ -26,9 +26,8 @@ public final class AdamStepTiming {
     private AdamStepTiming() {}
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         Bench.printReport(args, "step", 9, AdamStepTiming::run);
     }
 

@@ -21,9 +21,8 @@ public final class DropoutTiming {
     private DropoutTiming() {}
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         Bench.printReport(args, "mask", 15, DropoutTiming::run);
     }
 

@@ -48,9 +48,8 @@ public final class LoraStepOnDevice {
     private LoraStepOnDevice() {}
 
     public static void main(String[] args) {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         List<String> rest = new ArrayList<>(List.of(args));
         boolean tiny = rest.remove("--tiny");
         Device device = Device.cpu();

@@ -83,9 +83,8 @@ public final class MethodSteps {
     }
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         if (args.length > 0 && args[0].equals("child")) {
             new MethodSteps(args.length > 3 && args[3].equals("--tiny"))
                     .child(setting(args[1]), Integer.parseInt(args[2]));

@@ -57,9 +57,8 @@ public final class MiniLmLoraFigures {
     }
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         if (args.length > 0 && args[0].equals("child-train")) {
             childTrain(
                     args[1].equals("lora"),

@@ -30,9 +30,8 @@ public final class MiniLmVsOrt {
     private MiniLmVsOrt() {}
 
     public static void main(String[] args) throws OrtException {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         int batch = args.length > 1 ? Integer.parseInt(args[1]) : 32;
         int seq = args.length > 2 ? Integer.parseInt(args[2]) : 128;

@@ -60,9 +60,8 @@ public final class PythonReference {
     private PythonReference() {}
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         List<String> rest = new ArrayList<>(List.of(args));
         boolean tiny = rest.remove("--tiny");
         int rounds = rest.isEmpty() ? 5 : Integer.parseInt(rest.get(0));

@@ -177,9 +177,8 @@ public final class Scaling {
     }
 
     public static void main(String[] args) throws Exception {
-        io.peft4j.core.engine.MklCpuDispatch
-                .install(); // first thing: MKL's fast path on AMD CPUs (the library never installs
-        // it)
+        // first thing: MKL's fast path on AMD CPUs (the library never installs it)
+        io.peft4j.core.engine.MklCpuDispatch.install();
         if (args.length > 0 && args[0].equals("child")) {
             child(args);
             return;

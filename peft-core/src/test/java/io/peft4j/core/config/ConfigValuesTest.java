@@ -125,23 +125,18 @@ class ConfigValuesTest {
         assertEquals(true, read.get(b));
         assertEquals(5, read.get(gone), "null keeps the default");
         assertEquals(6, read.get(missing), "absent keeps the default");
+        assertReadNamesKey(big, "{\"big\": 1.5}", "big");
+        assertReadNamesKey(n, "{\"n\": 5000000000}", "n");
+    }
+
+    /** Reading {@code json} into {@code key}'s defaults fails, naming the key in quotes. */
+    private static void assertReadNamesKey(ConfigKey<?> key, String json, String name) {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
                         () ->
-                                ConfigValues.defaults(big).toBuilder()
-                                        .read(
-                                                JsonParser.parseString("{\"big\": 1.5}")
-                                                        .getAsJsonObject()));
-        assertTrue(e.getMessage().contains("\"big\""), e.getMessage());
-        e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () ->
-                                ConfigValues.defaults(n).toBuilder()
-                                        .read(
-                                                JsonParser.parseString("{\"n\": 5000000000}")
-                                                        .getAsJsonObject()));
-        assertTrue(e.getMessage().contains("\"n\""), e.getMessage());
+                                ConfigValues.defaults(key).toBuilder()
+                                        .read(JsonParser.parseString(json).getAsJsonObject()));
+        assertTrue(e.getMessage().contains("\"" + name + "\""), e.getMessage());
     }
 }
