@@ -4,7 +4,6 @@ import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
-import io.peft4j.core.config.ValuesBackedConfig;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -12,7 +11,7 @@ import java.util.Locale;
  * Immutable configuration of a BERT-family encoder ({@code model_type} {@code bert}), read from a
  * Hugging Face {@code config.json} or built with {@link #builder()}.
  */
-public final class BertConfig extends ValuesBackedConfig {
+public final class BertConfig extends TransformerConfig {
 
     // Each setting declared once with its default (bert-base's) and the checks of its own value.
     private static final ConfigKey<Integer> VOCAB_SIZE = ConfigKey.positiveInt("vocab_size", 30522);
@@ -67,12 +66,26 @@ public final class BertConfig extends ValuesBackedConfig {
                     ADD_POOLING_LAYER,
                     INITIALIZER_RANGE);
 
-    private final ConfigValues values;
+    private static final Keys KEYS =
+            new Keys(
+                    VOCAB_SIZE,
+                    HIDDEN_SIZE,
+                    INTERMEDIATE_SIZE,
+                    NUM_HIDDEN_LAYERS,
+                    NUM_ATTENTION_HEADS,
+                    MAX_POSITION_EMBEDDINGS,
+                    PAD_TOKEN_ID,
+                    INITIALIZER_RANGE);
 
     private BertConfig(Builder b) {
-        // each value's own checks are its key's (made here, by build()); then the pair that
-        // depends on each other
-        ConfigValues given = b.own.build();
+        super(KEYS, checked(b.own.build()));
+    }
+
+    /**
+     * Each value's own checks are its key's (made by {@code build()}); here the pair that depends
+     * on each other.
+     */
+    private static ConfigValues checked(ConfigValues given) {
         int hidden = given.get(HIDDEN_SIZE);
         int heads = given.get(NUM_ATTENTION_HEADS);
         Preconditions.checkArgument(
@@ -80,7 +93,7 @@ public final class BertConfig extends ValuesBackedConfig {
                 "hidden_size (%s) must be a positive multiple of num_attention_heads (%s)",
                 hidden,
                 heads);
-        this.values = given;
+        return given;
     }
 
     /**
@@ -224,27 +237,7 @@ public final class BertConfig extends ValuesBackedConfig {
      * @return a builder holding this configuration's values
      */
     public Builder toBuilder() {
-        return new Builder(values.toBuilder());
-    }
-
-    /** {@return the vocabulary size ({@code vocab_size})} */
-    public int vocabSize() {
-        return values.get(VOCAB_SIZE);
-    }
-
-    /** {@return the hidden size ({@code hidden_size})} */
-    public int hiddenSize() {
-        return values.get(HIDDEN_SIZE);
-    }
-
-    /** {@return the number of layers ({@code num_hidden_layers})} */
-    public int numHiddenLayers() {
-        return values.get(NUM_HIDDEN_LAYERS);
-    }
-
-    /** {@return the number of attention heads ({@code num_attention_heads})} */
-    public int numAttentionHeads() {
-        return values.get(NUM_ATTENTION_HEADS);
+        return new Builder(values().toBuilder());
     }
 
     /**
@@ -254,67 +247,42 @@ public final class BertConfig extends ValuesBackedConfig {
         return hiddenSize() / numAttentionHeads();
     }
 
-    /** {@return the feed-forward width ({@code intermediate_size})} */
-    public int intermediateSize() {
-        return values.get(INTERMEDIATE_SIZE);
-    }
-
-    /** {@return the number of positions ({@code max_position_embeddings})} */
-    public int maxPositionEmbeddings() {
-        return values.get(MAX_POSITION_EMBEDDINGS);
-    }
-
     /** {@return the number of token types ({@code type_vocab_size})} */
     public int typeVocabSize() {
-        return values.get(TYPE_VOCAB_SIZE);
+        return values().get(TYPE_VOCAB_SIZE);
     }
 
     /** {@return the layer-norm epsilon ({@code layer_norm_eps})} */
     public double layerNormEps() {
-        return values.get(LAYER_NORM_EPS);
+        return values().get(LAYER_NORM_EPS);
     }
 
     /**
      * @return dropout on hidden states, applied only in training passes
      */
     public double hiddenDropoutProb() {
-        return values.get(HIDDEN_DROPOUT_PROB);
+        return values().get(HIDDEN_DROPOUT_PROB);
     }
 
     /**
      * @return dropout on attention weights, applied only in training passes
      */
     public double attentionProbsDropoutProb() {
-        return values.get(ATTENTION_PROBS_DROPOUT_PROB);
-    }
-
-    /** {@return the padding token id ({@code pad_token_id})} */
-    public int padTokenId() {
-        return values.get(PAD_TOKEN_ID);
+        return values().get(ATTENTION_PROBS_DROPOUT_PROB);
     }
 
     /**
      * @return classes of the sequence-classification head
      */
     public int numLabels() {
-        return values.get(NUM_LABELS);
+        return values().get(NUM_LABELS);
     }
 
     /**
      * @return whether {@link BertModel} has a {@code pooler}
      */
     public boolean addPoolingLayer() {
-        return values.get(ADD_POOLING_LAYER);
-    }
-
-    /** {@return the standard deviation of the weight initialisation ({@code initializer_range})} */
-    public double initializerRange() {
-        return values.get(INITIALIZER_RANGE);
-    }
-
-    @Override
-    protected ConfigValues values() {
-        return values;
+        return values().get(ADD_POOLING_LAYER);
     }
 
     @Override
@@ -336,76 +304,14 @@ public final class BertConfig extends ValuesBackedConfig {
     }
 
     /** Builder of {@link BertConfig}. */
-    public static final class Builder {
-        private final ConfigValues.Builder own;
+    public static final class Builder extends TransformerConfig.Builder<Builder> {
 
         private Builder(ConfigValues.Builder own) {
-            this.own = own;
+            super(KEYS, own);
         }
 
-        /**
-         * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder vocabSize(int v) {
-            own.put(VOCAB_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder hiddenSize(int v) {
-            own.put(HIDDEN_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder numHiddenLayers(int v) {
-            own.put(NUM_HIDDEN_LAYERS, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder numAttentionHeads(int v) {
-            own.put(NUM_ATTENTION_HEADS, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder intermediateSize(int v) {
-            own.put(INTERMEDIATE_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder maxPositionEmbeddings(int v) {
-            own.put(MAX_POSITION_EMBEDDINGS, v);
+        @Override
+        Builder self() {
             return this;
         }
 
@@ -454,17 +360,6 @@ public final class BertConfig extends ValuesBackedConfig {
         }
 
         /**
-         * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder padTokenId(int v) {
-            own.put(PAD_TOKEN_ID, v);
-            return this;
-        }
-
-        /**
          * Sets {@code num_labels}, as in Hugging Face's {@code config.json}.
          *
          * @param v the value
@@ -483,17 +378,6 @@ public final class BertConfig extends ValuesBackedConfig {
          */
         public Builder addPoolingLayer(boolean v) {
             own.put(ADD_POOLING_LAYER, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder initializerRange(double v) {
-            own.put(INITIALIZER_RANGE, v);
             return this;
         }
 

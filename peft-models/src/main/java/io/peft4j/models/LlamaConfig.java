@@ -4,7 +4,6 @@ import com.google.common.base.Preconditions;
 import com.google.gson.JsonObject;
 import io.peft4j.core.config.ConfigKey;
 import io.peft4j.core.config.ConfigValues;
-import io.peft4j.core.config.ValuesBackedConfig;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -14,7 +13,7 @@ import java.util.Locale;
  * mistral} or {@code qwen2}), read from a Hugging Face {@code config.json} or built with {@link
  * #builder()}.
  */
-public final class LlamaConfig extends ValuesBackedConfig {
+public final class LlamaConfig extends TransformerConfig {
 
     // Each setting declared once with its default (LLaMA-7B's) and the checks of its own value,
     // made when the config is built. toJson and parse hold the file's form, which is not one key
@@ -92,13 +91,25 @@ public final class LlamaConfig extends ValuesBackedConfig {
                     PAD_TOKEN_ID,
                     INITIALIZER_RANGE);
 
-    private final ConfigValues values;
+    private static final Keys KEYS =
+            new Keys(
+                    VOCAB_SIZE,
+                    HIDDEN_SIZE,
+                    INTERMEDIATE_SIZE,
+                    NUM_HIDDEN_LAYERS,
+                    NUM_ATTENTION_HEADS,
+                    MAX_POSITION_EMBEDDINGS,
+                    PAD_TOKEN_ID,
+                    INITIALIZER_RANGE);
 
     private LlamaConfig(Builder b) {
+        super(KEYS, resolved(b.own.build()));
+    }
+
+    private static ConfigValues resolved(ConfigValues given) {
         // numbers the model computes with were checked by their keys (a value out of range would
         // fail deep in the engine, "normal expects std >= 0", or give NaN outputs); here the ones
         // that depend on each other, and the 0s (= derived) resolved in a copy
-        ConfigValues given = b.own.build();
         int heads = given.get(NUM_ATTENTION_HEADS);
         int hidden = given.get(HIDDEN_SIZE);
         int kv = given.get(NUM_KEY_VALUE_HEADS) > 0 ? given.get(NUM_KEY_VALUE_HEADS) : heads;
@@ -114,7 +125,7 @@ public final class LlamaConfig extends ValuesBackedConfig {
                 heads);
         int hd = given.get(HEAD_DIM) > 0 ? given.get(HEAD_DIM) : hidden / heads;
         Preconditions.checkArgument(hd % 2 == 0, "head_dim must be even for RoPE, got %s", hd);
-        this.values = given.toBuilder().put(NUM_KEY_VALUE_HEADS, kv).put(HEAD_DIM, hd).build();
+        return given.toBuilder().put(NUM_KEY_VALUE_HEADS, kv).put(HEAD_DIM, hd).build();
     }
 
     /**
@@ -300,154 +311,98 @@ public final class LlamaConfig extends ValuesBackedConfig {
      * @return a builder holding this configuration's values
      */
     public Builder toBuilder() {
-        return new Builder(values.toBuilder());
+        return new Builder(values().toBuilder());
     }
 
     /**
      * @return {@code llama}, {@code mistral} or {@code qwen2}
      */
     public String modelType() {
-        return values.get(MODEL_TYPE);
-    }
-
-    /**
-     * @return vocabulary size
-     */
-    public int vocabSize() {
-        return values.get(VOCAB_SIZE);
-    }
-
-    /**
-     * @return model width
-     */
-    public int hiddenSize() {
-        return values.get(HIDDEN_SIZE);
-    }
-
-    /**
-     * @return MLP width
-     */
-    public int intermediateSize() {
-        return values.get(INTERMEDIATE_SIZE);
-    }
-
-    /**
-     * @return number of decoder layers
-     */
-    public int numHiddenLayers() {
-        return values.get(NUM_HIDDEN_LAYERS);
-    }
-
-    /**
-     * @return number of query heads
-     */
-    public int numAttentionHeads() {
-        return values.get(NUM_ATTENTION_HEADS);
+        return values().get(MODEL_TYPE);
     }
 
     /**
      * @return number of key/value heads (grouped-query attention when fewer than query heads)
      */
     public int numKeyValueHeads() {
-        return values.get(NUM_KEY_VALUE_HEADS);
+        return values().get(NUM_KEY_VALUE_HEADS);
     }
 
     /**
      * @return width of one attention head
      */
     public int headDim() {
-        return values.get(HEAD_DIM);
-    }
-
-    /**
-     * @return the longest position the model was trained for (informational)
-     */
-    public int maxPositionEmbeddings() {
-        return values.get(MAX_POSITION_EMBEDDINGS);
+        return values().get(HEAD_DIM);
     }
 
     /**
      * @return RMSNorm epsilon
      */
     public double rmsNormEps() {
-        return values.get(RMS_NORM_EPS);
+        return values().get(RMS_NORM_EPS);
     }
 
     /**
      * @return RoPE base
      */
     public double ropeTheta() {
-        return values.get(ROPE_THETA);
+        return values().get(ROPE_THETA);
     }
 
     /**
      * @return linear RoPE scaling factor (1 = none): positions are divided by it
      */
     public double ropeScalingFactor() {
-        return values.get(ROPE_SCALING_FACTOR);
+        return values().get(ROPE_SCALING_FACTOR);
     }
 
     /**
      * @return whether q/k/v projections have a bias (qwen2; llama with attention_bias)
      */
     public boolean qkvBias() {
-        return values.get(QKV_BIAS);
+        return values().get(QKV_BIAS);
     }
 
     /**
      * @return whether o_proj has a bias (llama with attention_bias)
      */
     public boolean outputBias() {
-        return values.get(OUTPUT_BIAS);
+        return values().get(OUTPUT_BIAS);
     }
 
     /**
      * @return whether the MLP projections have a bias (llama mlp_bias)
      */
     public boolean mlpBias() {
-        return values.get(MLP_BIAS);
+        return values().get(MLP_BIAS);
     }
 
     /**
      * @return whether lm_head shares embed_tokens' weight
      */
     public boolean tieWordEmbeddings() {
-        return values.get(TIE_WORD_EMBEDDINGS);
+        return values().get(TIE_WORD_EMBEDDINGS);
     }
 
     /**
      * @return sliding attention window in tokens (0 = full attention)
      */
     public int slidingWindow() {
-        return values.get(SLIDING_WINDOW);
+        return values().get(SLIDING_WINDOW);
     }
 
     /**
      * @return BOS id or -1
      */
     public int bosTokenId() {
-        return values.get(BOS_TOKEN_ID);
+        return values().get(BOS_TOKEN_ID);
     }
 
     /**
      * @return EOS ids (possibly empty)
      */
     public List<Integer> eosTokenIds() {
-        return values.get(EOS_TOKEN_IDS);
-    }
-
-    /**
-     * @return pad id or -1
-     */
-    public int padTokenId() {
-        return values.get(PAD_TOKEN_ID);
-    }
-
-    /**
-     * @return standard deviation of the random normal initialisation of weights
-     */
-    public double initializerRange() {
-        return values.get(INITIALIZER_RANGE);
+        return values().get(EOS_TOKEN_IDS);
     }
 
     @Override
@@ -471,17 +426,16 @@ public final class LlamaConfig extends ValuesBackedConfig {
                 slidingWindow());
     }
 
-    @Override
-    protected ConfigValues values() {
-        return values;
-    }
-
     /** Builder of {@link LlamaConfig}; unset fields take LLaMA defaults. */
-    public static final class Builder {
-        private final ConfigValues.Builder own;
+    public static final class Builder extends TransformerConfig.Builder<Builder> {
 
         private Builder(ConfigValues.Builder own) {
-            this.own = own;
+            super(KEYS, own);
+        }
+
+        @Override
+        Builder self() {
+            return this;
         }
 
         /**
@@ -492,61 +446,6 @@ public final class LlamaConfig extends ValuesBackedConfig {
          */
         public Builder modelType(String v) {
             own.put(MODEL_TYPE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code vocab_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder vocabSize(int v) {
-            own.put(VOCAB_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code hidden_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder hiddenSize(int v) {
-            own.put(HIDDEN_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code intermediate_size}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder intermediateSize(int v) {
-            own.put(INTERMEDIATE_SIZE, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code num_hidden_layers}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder numHiddenLayers(int v) {
-            own.put(NUM_HIDDEN_LAYERS, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code num_attention_heads}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder numAttentionHeads(int v) {
-            own.put(NUM_ATTENTION_HEADS, v);
             return this;
         }
 
@@ -565,17 +464,6 @@ public final class LlamaConfig extends ValuesBackedConfig {
          */
         public Builder headDim(int v) {
             own.put(HEAD_DIM, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code max_position_embeddings}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder maxPositionEmbeddings(int v) {
-            own.put(MAX_POSITION_EMBEDDINGS, v);
             return this;
         }
 
@@ -686,28 +574,6 @@ public final class LlamaConfig extends ValuesBackedConfig {
          */
         public Builder eosTokenIds(List<Integer> v) {
             own.put(EOS_TOKEN_IDS, List.copyOf(v));
-            return this;
-        }
-
-        /**
-         * Sets {@code pad_token_id}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder padTokenId(int v) {
-            own.put(PAD_TOKEN_ID, v);
-            return this;
-        }
-
-        /**
-         * Sets {@code initializer_range}, as in Hugging Face's {@code config.json}.
-         *
-         * @param v the value
-         * @return this builder
-         */
-        public Builder initializerRange(double v) {
-            own.put(INITIALIZER_RANGE, v);
             return this;
         }
 
